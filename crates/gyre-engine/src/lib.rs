@@ -1,1 +1,29 @@
-//! placeholder
+//! gyre-engine: the keyspace of Gyre.
+//!
+//! What it is: 16 logical databases of binary-safe keys, partitioned into the 16384
+//! hash slots of Redis Cluster and grouped into independently locked shards; values
+//! with absolute expiry, a version (hybrid logical clock) and an access clock; and
+//! the [`Mutation`] type, the deterministic effect of every write, which the log
+//! and the cluster will carry.
+//!
+//! What it is not: it knows nothing of sockets, files, threads or the wall clock.
+//! Time is handed in (`now_ms`), randomness is handed in, and large detached values
+//! are handed back for the caller to free where it likes.
+//!
+//! Invariants: a key is visible only while unexpired; every change made by a
+//! command is recorded as a Mutation before it is applied; applying a Mutation
+//! that is not newer than the key's version changes nothing.
+
+pub mod glob;
+pub mod hlc;
+pub mod keyspace;
+pub mod mutation;
+pub mod num;
+pub mod slot;
+pub mod value;
+
+pub use hlc::{Hlc, Version};
+pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
+pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
+pub use slot::SlotId;
+pub use value::{Entry, Value, NO_EXPIRY};

@@ -1,1 +1,68 @@
-fn main() {}
+//! gyre-server: the Gyre key-value server.
+//!
+//! Start-up: read settings (flags > GYRE_* environment > defaults), start the
+//! background worker, bind the RESP listener, serve each connection in its own
+//! task. Uses every core: a multi-threaded runtime sized to the available
+//! parallelism (a single-threaded one when only one core is available, which
+//! avoids work-stealing overhead there).
+
+mod client;
+mod cmd;
+mod config;
+mod conn;
+mod listener;
+mod memory;
+mod shared;
+
+#[global_allocator]
+static ALLOC: memory::CountingAlloc = memory::CountingAlloc;
+
+use anyhow::Context;
+
+fn main() -> anyhow::Result<()> {
+    let overrides = parse_command_line()?;
+    init_logging();
+    let config = config::Config::new(overrides);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("gyre-worker").enable_all().build()
+    }
+    .context("building the async runtime")?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, pid = std::process::id(), "Gyre starting");
+    runtime.block_on(listener::run(config))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Builds the command line from the settings declaration: `--<name> <value>` for
+/// each setting, with `GYRE_<NAME>` as its environment variable. Returns the
+/// validated overrides (index into PARAMS, canonical value).
+fn parse_command_line() -> anyhow::Result<Vec<(usize, String)>> {
+    let mut command = clap::Command::new("gyre-server")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Gyre: a multi-threaded, Redis-compatible key-value server");
+    for p in config::PARAMS {
+        let env = format!("GYRE_{}", p.name.to_ascii_uppercase().replace('-', "_"));
+        command = command.arg(
+            clap::Arg::new(p.name)
+                .long(p.name)
+                .value_name("VALUE")
+                .env(env)
+                .help(format!("{} [default: {}]", p.help, p.default)),
+        );
+    }
+    let matches = command.get_matches();
+    let mut overrides = Vec::new();
+    for (i, p) in config::PARAMS.iter().enumerate() {
+        if let Some(v) = matches.get_one::<String>(p.name) {
+            let canonical = p.normalize(v.as_bytes()).map_err(|why| anyhow::anyhow!("invalid value '{v}' for setting '{}': {why}", p.name))?;
+            overrides.push((i, canonical));
+        }
+    }
+    Ok(overrides)
+}

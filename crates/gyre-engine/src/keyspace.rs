@@ -1,0 +1,758 @@
+//! The keyspace: 16 logical databases, each split into shards of hash slots.
+//!
+//! Layout: a database has [`SHARD_COUNT`] shards, each behind its own mutex and
+//! owning a contiguous range of [`SLOTS_PER_SHARD`] slots; each slot is its own hash
+//! table, so a slot's keys can be counted, iterated and handed over (cluster
+//! migration, anti-entropy) without touching other slots. The slot tables of a shard
+//! are allocated when the shard receives its first key, so unused databases cost
+//! only their empty shard headers.
+//!
+//! Locking rules: a command holds shard locks for the shortest time and never across
+//! an `.await`; a command that needs several shards takes them through
+//! [`Keyspace::lock_many`], which locks in ascending (database, shard) order, the one
+//! global order, so two multi-key commands cannot deadlock.
+//!
+//! Writes: every change goes through [`Shard::commit`] (or the database-wide
+//! operations on [`Keyspace`]), which records the [`Mutation`] in the caller's
+//! [`MutationLog`] and applies it. [`Keyspace::apply`] is the same application
+//! without recording, used for replay; it ignores mutations not newer than the key.
+//! Application never reads the clock: whether a key was live is decided by the
+//! command that produced the mutation.
+//!
+//! Expiry: lazy (an expired key is removed by the lookup that finds it and never
+//! returned) plus [`Keyspace::active_expire`], which walks slots holding keys with
+//! a TTL in bounded steps.
+//!
+//! Known limit: SCAN and active expiry visit a whole slot per step, so a single slot
+//! holding millions of keys (all keys under one `{hash tag}`) makes those steps
+//! proportional to the slot's size.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::OnceLock;
+
+use hashbrown::HashMap;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::hlc::{Hlc, Version};
+use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
+use crate::slot::{SlotId, SLOT_COUNT};
+use crate::value::{Entry, Value, NO_EXPIRY};
+
+/// Logical databases in standalone mode, as in Redis.
+pub const DB_COUNT: usize = 16;
+/// Shards per database: `SHARD_BITS` of the slot number select the shard.
+pub const SHARD_BITS: u32 = 6;
+pub const SHARD_COUNT: usize = 1 << SHARD_BITS;
+pub const SLOTS_PER_SHARD: usize = SLOT_COUNT / SHARD_COUNT;
+
+/// Hashes keys with foldhash, seeded once per process at random (hash flooding
+/// resistance); zero-sized so each of the 16384 slot tables carries no state.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct KeyHasher;
+
+fn process_seed() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    *SEED.get_or_init(|| {
+        // std's RandomState is seeded from the OS; hashing a constant with it
+        // yields a random 64-bit value without another dependency.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x6779_7265);
+        h.finish()
+    })
+}
+
+impl BuildHasher for KeyHasher {
+    type Hasher = foldhash::fast::FoldHasher;
+    #[inline]
+    fn build_hasher(&self) -> Self::Hasher {
+        foldhash::fast::FixedState::with_seed(process_seed()).build_hasher()
+    }
+}
+
+/// The stable hash of a key (the table's hash), used to order SCAN within a slot.
+#[inline]
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut h = KeyHasher.build_hasher();
+    key.hash(&mut h);
+    h.finish()
+}
+
+type SlotMap = HashMap<Box<[u8]>, Entry, KeyHasher>;
+
+/// When a lookup happens and whether it counts as an access for eviction.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    pub ms: u64,
+    /// Update the entry's access clock (false for CLIENT NO-TOUCH clients).
+    pub touch: bool,
+}
+
+impl Now {
+    pub fn at(ms: u64) -> Now {
+        Now { ms, touch: true }
+    }
+    fn access_clock(self) -> u32 {
+        (self.ms / 1000) as u32
+    }
+}
+
+/// Counters kept per shard (under its lock) and summed on demand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyspaceStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub expired: u64,
+}
+
+impl KeyspaceStats {
+    fn add(&mut self, o: &KeyspaceStats) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.expired += o.expired;
+    }
+}
+
+/// A group of slots with their keys; reached through its database's mutex.
+#[derive(Debug, Default)]
+pub struct Shard {
+    /// Empty until the shard's first key; then `SLOTS_PER_SHARD` tables.
+    slots: Vec<SlotMap>,
+    /// Keys with an expiry, per slot (same indexing as `slots`).
+    volatile_per_slot: Vec<u32>,
+    keys: usize,
+    volatile: usize,
+    stats: KeyspaceStats,
+}
+
+#[inline]
+fn shard_of(slot: SlotId) -> usize {
+    slot.index() / SLOTS_PER_SHARD
+}
+
+#[inline]
+fn slot_in_shard(slot: SlotId) -> usize {
+    slot.index() % SLOTS_PER_SHARD
+}
+
+impl Shard {
+    pub fn len(&self) -> usize {
+        self.keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    /// Number of keys stored in `slot` (which must belong to this shard), expired
+    /// ones not yet removed included.
+    pub fn slot_len(&self, slot: SlotId) -> usize {
+        self.slots.get(slot_in_shard(slot)).map_or(0, |m| m.len())
+    }
+
+    fn map(&mut self, slot: SlotId) -> &mut SlotMap {
+        if self.slots.is_empty() {
+            self.slots = (0..SLOTS_PER_SHARD).map(|_| SlotMap::default()).collect();
+            self.volatile_per_slot = vec![0; SLOTS_PER_SHARD];
+        }
+        &mut self.slots[slot_in_shard(slot)]
+    }
+
+    /// The live entry for `key`, removing it first if it has expired. Touches the
+    /// access clock. Does not count hits or misses (see [`Shard::get_read`]).
+    pub fn get(&mut self, slot: SlotId, key: &[u8], now: Now) -> Option<&mut Entry> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let idx = slot_in_shard(slot);
+        let expired = match self.slots[idx].get(key) {
+            None => return None,
+            Some(e) => e.is_expired(now.ms),
+        };
+        if expired {
+            self.remove_entry(slot, key);
+            self.stats.expired += 1;
+            return None;
+        }
+        let e = self.slots[idx].get_mut(key).expect("checked above");
+        if now.touch {
+            e.access = now.access_clock();
+        }
+        Some(e)
+    }
+
+    /// [`Shard::get`] for commands that read a key: counts keyspace hits/misses.
+    pub fn get_read(&mut self, slot: SlotId, key: &[u8], now: Now) -> Option<&mut Entry> {
+        let found = self.get(slot, key, now).is_some();
+        if found {
+            self.stats.hits += 1;
+        } else {
+            self.stats.misses += 1;
+        }
+        // Second lookup keeps the borrow checker simple; the first one warmed the cache.
+        self.get(slot, key, Now { touch: false, ..now })
+    }
+
+    /// Looks at an entry without expiring it or touching it (OBJECT IDLETIME, tests).
+    pub fn peek(&self, slot: SlotId, key: &[u8]) -> Option<&Entry> {
+        self.slots.get(slot_in_shard(slot))?.get(key)
+    }
+
+    fn remove_entry(&mut self, slot: SlotId, key: &[u8]) -> Option<Entry> {
+        let idx = slot_in_shard(slot);
+        let e = self.slots.get_mut(idx)?.remove(key)?;
+        self.keys -= 1;
+        if e.has_expiry() {
+            self.volatile -= 1;
+            self.volatile_per_slot[idx] -= 1;
+        }
+        Some(e)
+    }
+
+    fn set_expiry(&mut self, slot: SlotId, key: &[u8], expire_at_ms: u64) {
+        let idx = slot_in_shard(slot);
+        let e = self.slots[idx].get_mut(key).expect("caller checked the key exists");
+        let (was, is) = (e.has_expiry(), expire_at_ms != NO_EXPIRY);
+        e.expire_at_ms = expire_at_ms;
+        match (was, is) {
+            (false, true) => {
+                self.volatile += 1;
+                self.volatile_per_slot[idx] += 1;
+            }
+            (true, false) => {
+                self.volatile -= 1;
+                self.volatile_per_slot[idx] -= 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn insert(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Option<Entry> {
+        let expiring = entry.has_expiry();
+        let idx = slot_in_shard(slot);
+        let old = self.map(slot).insert(Box::from(key), entry);
+        match &old {
+            None => self.keys += 1,
+            Some(o) if o.has_expiry() => {
+                self.volatile -= 1;
+                self.volatile_per_slot[idx] -= 1;
+            }
+            Some(_) => {}
+        }
+        if expiring {
+            self.volatile += 1;
+            self.volatile_per_slot[idx] += 1;
+        }
+        old
+    }
+
+    /// Records `m` in `log` and applies it. `m` must be a single-key mutation whose
+    /// key lives in this shard. The write path's only way to change a key.
+    pub fn commit(&mut self, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
+        log.record(m);
+        let key = m.key().expect("shard mutations name one key").1;
+        self.apply(SlotId::of(key), m).1
+    }
+
+    /// Applies a single-key mutation unless the key holds a newer version. Returns
+    /// whether it was applied, and the entry it replaced or deleted (the caller may
+    /// free a large one off the request path).
+    pub fn apply(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>) {
+        let (_, key) = m.key().expect("shard mutations name one key");
+        let version = m.version();
+        let access = (version.physical_ms() / 1000) as u32;
+        if let Some(e) = self.peek(slot, key) {
+            if e.version >= version {
+                return (false, None);
+            }
+        }
+        match *m {
+            Mutation::Set { value, expire_at_ms, .. } => {
+                let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
+                entry.access = access;
+                (true, self.insert(slot, key, entry))
+            }
+            Mutation::Append { data, .. } => {
+                self.update_or_create(slot, key, version, |bytes| bytes.extend_from_slice(data));
+                (true, None)
+            }
+            Mutation::SetRange { offset, data, .. } => {
+                let offset = usize::try_from(offset).expect("offset bounded by proto-max-bulk-len");
+                self.update_or_create(slot, key, version, |bytes| {
+                    let end = offset + data.len();
+                    if bytes.len() < end {
+                        bytes.resize(end, 0);
+                    }
+                    bytes[offset..end].copy_from_slice(data);
+                });
+                (true, None)
+            }
+            Mutation::Expire { expire_at_ms, .. } => {
+                if self.peek(slot, key).is_some() {
+                    self.set_expiry(slot, key, expire_at_ms);
+                    self.map(slot).get_mut(key).expect("present").version = version;
+                }
+                (true, None)
+            }
+            Mutation::Del { .. } => (true, self.remove_entry(slot, key)),
+            Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::SwapDb { .. } => {
+                unreachable!("database-wide mutations are applied by the Keyspace")
+            }
+        }
+    }
+
+    fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {
+        if self.peek(slot, key).is_none() {
+            self.insert(slot, key, Entry::new(Value::Str(Vec::new()), NO_EXPIRY, version));
+        }
+        let e = self.map(slot).get_mut(key).expect("present");
+        f(e.value.make_bytes_mut());
+        // A string that now reads as an integer keeps the byte form; Redis does the
+        // same after APPEND/SETRANGE (OBJECT ENCODING reports raw).
+        e.version = version;
+    }
+
+    /// Removes entries older than `version` (FLUSHDB replay); returns how many.
+    fn retain_newer(&mut self, version: Version) -> usize {
+        let before = self.keys;
+        for (idx, map) in self.slots.iter_mut().enumerate() {
+            map.retain(|_, e| {
+                let keep = e.version >= version;
+                if !keep {
+                    self.keys -= 1;
+                    if e.has_expiry() {
+                        self.volatile -= 1;
+                        self.volatile_per_slot[idx] -= 1;
+                    }
+                }
+                keep
+            });
+        }
+        before - self.keys
+    }
+
+    /// Takes everything out, leaving an empty shard (statistics stay).
+    fn take_all(&mut self) -> Shard {
+        let stats = self.stats;
+        let taken = std::mem::take(self);
+        self.stats = stats;
+        taken
+    }
+
+    pub fn stats(&self) -> KeyspaceStats {
+        self.stats
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.stats = KeyspaceStats::default();
+    }
+
+    /// Iterates the entries of every slot of the shard (expired ones included).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.slots.iter().flat_map(|m| m.iter().map(|(k, e)| (&**k, e)))
+    }
+
+    /// Removes expired keys of slot index `idx` (within the shard). Returns (checked
+    /// keys with a TTL, removed).
+    fn expire_slot(&mut self, idx: usize, now_ms: u64) -> (usize, usize) {
+        let Some(map) = self.slots.get_mut(idx) else { return (0, 0) };
+        if self.volatile_per_slot[idx] == 0 {
+            return (0, 0);
+        }
+        let mut checked = 0;
+        let mut removed = 0;
+        map.retain(|_, e| {
+            if !e.has_expiry() {
+                return true;
+            }
+            checked += 1;
+            let gone = e.is_expired(now_ms);
+            removed += usize::from(gone);
+            !gone
+        });
+        self.keys -= removed;
+        self.volatile -= removed;
+        self.volatile_per_slot[idx] -= removed as u32;
+        self.stats.expired += removed as u64;
+        (checked, removed)
+    }
+}
+
+/// Entries detached from the keyspace (FLUSHDB, FLUSHALL), to be dropped by the
+/// caller, off the request path when it is large.
+#[derive(Debug, Default)]
+pub struct Detached(Vec<Shard>);
+
+impl Detached {
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Shard::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One logical database.
+#[derive(Debug)]
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for Db {
+    fn default() -> Db {
+        Db { shards: (0..SHARD_COUNT).map(|_| Mutex::new(Shard::default())).collect() }
+    }
+}
+
+impl Db {
+    /// Locks the shard that holds `slot`.
+    #[inline]
+    pub fn lock(&self, slot: SlotId) -> MutexGuard<'_, Shard> {
+        self.shards[shard_of(slot)].lock()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().volatile_len()).sum()
+    }
+
+    /// Sum of the remaining TTLs of keys with an expiry and their count (INFO
+    /// keyspace avg_ttl). Walks the whole database: for INFO only.
+    pub fn ttl_sum(&self, now_ms: u64) -> (u128, usize) {
+        let mut sum = 0u128;
+        let mut n = 0;
+        for s in self.shards.iter() {
+            for (_, e) in s.lock().iter() {
+                if e.has_expiry() && !e.is_expired(now_ms) {
+                    sum += u128::from(e.expire_at_ms - now_ms);
+                    n += 1;
+                }
+            }
+        }
+        (sum, n)
+    }
+
+    /// One step of a SCAN. The cursor's low 14 bits are a slot; the rest is a
+    /// threshold on key hashes within that slot: a step returns the slot's keys
+    /// whose hash is at least the threshold, in hash order. Because the order does
+    /// not depend on the table's layout, a key present for the whole iteration is
+    /// returned exactly once, whatever is inserted or resized meanwhile.
+    ///
+    /// `count` bounds the keys visited (Redis's COUNT hint); `visit` sees each live
+    /// key and returns whether it is wanted. A huge slot is split into steps of at
+    /// least 1/32 of its keys so that a full iteration stays linear.
+    pub fn scan(&self, cursor: u64, count: usize, now_ms: u64, mut visit: impl FnMut(&[u8], &Entry)) -> u64 {
+        let count = count.max(1);
+        let mut slot = (cursor as usize) & (SLOT_COUNT - 1);
+        let mut threshold = cursor >> 14;
+        let mut visited = 0usize;
+        while slot < SLOT_COUNT {
+            let guard = self.shards[slot / SLOTS_PER_SHARD].lock();
+            let Some(map) = guard.slots.get(slot % SLOTS_PER_SHARD) else {
+                slot = (slot / SLOTS_PER_SHARD + 1) * SLOTS_PER_SHARD;
+                threshold = 0;
+                continue;
+            };
+            let mut batch: Vec<(u64, &[u8])> = Vec::with_capacity(map.len());
+            for (k, _) in map.iter() {
+                let h = key_hash(k) >> 14;
+                if h >= threshold {
+                    batch.push((h, k));
+                }
+            }
+            let budget = (count.saturating_sub(visited)).max(map.len() / 32).max(1);
+            let mut next_threshold = None;
+            if batch.len() > budget {
+                batch.sort_unstable_by_key(|&(h, _)| h);
+                let last_h = batch[budget - 1].0;
+                let end = batch.partition_point(|&(h, _)| h <= last_h);
+                batch.truncate(end);
+                next_threshold = Some(last_h + 1);
+            }
+            for &(_, k) in &batch {
+                let e = map.get(k).expect("present under the lock");
+                if !e.is_expired(now_ms) {
+                    visit(k, e);
+                }
+            }
+            visited += batch.len();
+            drop(batch);
+            drop(guard);
+            match next_threshold {
+                Some(t) => threshold = t,
+                None => {
+                    slot += 1;
+                    threshold = 0;
+                }
+            }
+            if visited >= count && slot < SLOT_COUNT {
+                return (threshold << 14) | slot as u64;
+            }
+        }
+        0
+    }
+
+    /// A random live key, or None when the database is empty. `rand` supplies
+    /// randomness (the engine has no RNG of its own).
+    pub fn random_key(&self, now: Now, rand: &mut dyn FnMut() -> u64) -> Option<Vec<u8>> {
+        // Bounded retries: a database of mostly expired keys may yield None even
+        // though a live key exists, as Redis's RANDOMKEY may.
+        for _ in 0..100 {
+            let start = (rand() as usize) % SHARD_COUNT;
+            let shard_idx = (0..SHARD_COUNT).map(|i| (start + i) % SHARD_COUNT).find(|&i| !self.shards[i].lock().is_empty())?;
+            let mut shard = self.shards[shard_idx].lock();
+            let first = (rand() as usize) % SLOTS_PER_SHARD;
+            let Some(idx) = (0..SLOTS_PER_SHARD).map(|i| (first + i) % SLOTS_PER_SHARD).find(|&i| !shard.slots[i].is_empty()) else {
+                continue;
+            };
+            let n = (rand() as usize) % shard.slots[idx].len();
+            let key: Vec<u8> = shard.slots[idx].keys().nth(n).expect("n < len").to_vec();
+            let slot = SlotId((shard_idx * SLOTS_PER_SHARD + idx) as u16);
+            if shard.get(slot, &key, Now { touch: false, ..now }).is_some() {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
+        self.shards.iter().map(|s| s.lock()).collect()
+    }
+}
+
+/// Where the active expiry cycle stopped: (database, global slot index).
+#[derive(Debug, Default)]
+struct ExpireCursor {
+    db: usize,
+    slot: usize,
+}
+
+/// Keys examined per sampling round of the active expiry cycle, as Redis's
+/// ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP.
+pub const EXPIRE_KEYS_PER_ROUND: usize = 20;
+/// Another round follows only while more than this percentage of examined keys
+/// had expired (Redis's ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE).
+pub const EXPIRE_STALE_PERCENT: usize = 10;
+
+/// What one active expiry cycle did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExpireCycle {
+    pub checked: usize,
+    pub expired: usize,
+    /// True when the cycle stopped because its time budget ran out.
+    pub out_of_time: bool,
+}
+
+/// All databases, the version clock and the expiry cursor.
+#[derive(Debug)]
+pub struct Keyspace {
+    dbs: Box<[Db]>,
+    clock: Hlc,
+    expire_cursor: Mutex<ExpireCursor>,
+}
+
+impl Default for Keyspace {
+    fn default() -> Keyspace {
+        Keyspace::new()
+    }
+}
+
+impl Keyspace {
+    pub fn new() -> Keyspace {
+        Keyspace {
+            dbs: (0..DB_COUNT).map(|_| Db::default()).collect(),
+            clock: Hlc::new(),
+            expire_cursor: Mutex::new(ExpireCursor::default()),
+        }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `i`; panics when out of range (callers validate SELECT indexes).
+    #[inline]
+    pub fn db(&self, i: DbIndex) -> &Db {
+        &self.dbs[i as usize]
+    }
+
+    pub fn clock(&self) -> &Hlc {
+        &self.clock
+    }
+
+    /// A version for a write happening now.
+    pub fn next_version(&self, now_ms: u64) -> Version {
+        self.clock.tick(now_ms)
+    }
+
+    /// Locks the shards holding `keys` (database, slot) in the global order and
+    /// returns a guard that hands out each key's shard.
+    pub fn lock_many(&self, keys: impl IntoIterator<Item = (DbIndex, SlotId)>) -> MultiGuard<'_> {
+        let mut ids: Vec<(DbIndex, u16)> = keys.into_iter().map(|(db, s)| (db, shard_of(s) as u16)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let guards = ids.into_iter().map(|(db, sh)| ((db, sh), self.dbs[db as usize].shards[sh as usize].lock())).collect();
+        MultiGuard { guards }
+    }
+
+    /// Empties database `db`, recording the mutation. Returns the detached entries.
+    pub fn flush_db(&self, db: DbIndex, version: Version, log: &mut MutationLog) -> Detached {
+        log.record(&Mutation::<&[u8]>::FlushDb { db, version });
+        Detached(self.dbs[db as usize].lock_all().iter_mut().map(|s| s.take_all()).collect())
+    }
+
+    /// Empties every database, recording the mutation.
+    pub fn flush_all(&self, version: Version, log: &mut MutationLog) -> Detached {
+        log.record(&Mutation::<&[u8]>::FlushAll { version });
+        let mut guards: Vec<_> = self.dbs.iter().flat_map(|d| d.lock_all()).collect();
+        Detached(guards.iter_mut().map(|s| s.take_all()).collect())
+    }
+
+    /// Swaps two databases atomically, recording the mutation.
+    pub fn swap_db(&self, a: DbIndex, b: DbIndex, version: Version, log: &mut MutationLog) {
+        log.record(&Mutation::<&[u8]>::SwapDb { a, b, version });
+        self.swap_contents(a, b);
+    }
+
+    fn swap_contents(&self, a: DbIndex, b: DbIndex) {
+        if a == b {
+            return;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let mut ga = self.dbs[lo as usize].lock_all();
+        let mut gb = self.dbs[hi as usize].lock_all();
+        for (x, y) in ga.iter_mut().zip(gb.iter_mut()) {
+            // Statistics belong to the shard position, not to the data.
+            let (sx, sy) = (x.stats, y.stats);
+            std::mem::swap(&mut **x, &mut **y);
+            x.stats = sx;
+            y.stats = sy;
+        }
+    }
+
+    /// Applies a mutation without recording it (replay, replication). Returns
+    /// whether it changed anything (false when the key already holds a version at
+    /// least as new).
+    pub fn apply<B: AsRef<[u8]>>(&self, m: &Mutation<B>) -> bool {
+        self.clock.observe(m.version());
+        let m = m.as_ref();
+        match m {
+            Mutation::FlushDb { db, version } => {
+                self.dbs.get(db as usize).map(|d| d.lock_all().iter_mut().map(|s| s.retain_newer(version)).sum::<usize>() > 0).unwrap_or(false)
+            }
+            Mutation::FlushAll { version } => {
+                self.dbs.iter().map(|d| d.lock_all().iter_mut().map(|s| s.retain_newer(version)).sum::<usize>()).sum::<usize>() > 0
+            }
+            Mutation::SwapDb { a, b, .. } => {
+                if (a as usize) < DB_COUNT && (b as usize) < DB_COUNT {
+                    self.swap_contents(a, b);
+                }
+                true
+            }
+            _ => {
+                let (db, key) = m.key().expect("single-key mutation");
+                let Some(d) = self.dbs.get(db as usize) else { return false };
+                let slot = SlotId::of(key);
+                d.lock(slot).apply(slot, &m).0
+            }
+        }
+    }
+
+    /// Summed hit/miss/expiry counters of every shard.
+    pub fn stats(&self) -> KeyspaceStats {
+        let mut total = KeyspaceStats::default();
+        for d in self.dbs.iter() {
+            for s in d.shards.iter() {
+                total.add(&s.lock().stats());
+            }
+        }
+        total
+    }
+
+    pub fn reset_stats(&self) {
+        for d in self.dbs.iter() {
+            for s in d.shards.iter() {
+                s.lock().reset_stats();
+            }
+        }
+    }
+
+    /// One active expiry cycle, in the spirit of Redis's activeExpireCycle: for each
+    /// database, examine keys with a TTL slot by slot from where the last cycle
+    /// stopped, in rounds of [`EXPIRE_KEYS_PER_ROUND`]; keep going while more than
+    /// [`EXPIRE_STALE_PERCENT`]% of a round had expired and `time_left()` says so.
+    pub fn active_expire(&self, now_ms: u64, time_left: &mut dyn FnMut() -> bool) -> ExpireCycle {
+        let mut cur = self.expire_cursor.lock();
+        let mut total = ExpireCycle::default();
+        for _ in 0..DB_COUNT {
+            let db = &self.dbs[cur.db];
+            loop {
+                let (checked, expired, wrapped) = expire_round(db, &mut cur.slot, now_ms);
+                total.checked += checked;
+                total.expired += expired;
+                if !time_left() {
+                    total.out_of_time = true;
+                    return total;
+                }
+                if wrapped || checked == 0 || expired * 100 <= checked * EXPIRE_STALE_PERCENT {
+                    break;
+                }
+            }
+            cur.db = (cur.db + 1) % DB_COUNT;
+            cur.slot = 0;
+        }
+        total
+    }
+}
+
+/// One round: walk slots from `*slot` until at least EXPIRE_KEYS_PER_ROUND keys
+/// with a TTL were checked or the database was covered once. Returns (checked,
+/// expired, wrapped).
+fn expire_round(db: &Db, slot: &mut usize, now_ms: u64) -> (usize, usize, bool) {
+    let (mut checked, mut expired, mut traversed) = (0, 0, 0);
+    while checked < EXPIRE_KEYS_PER_ROUND {
+        if traversed >= SLOT_COUNT {
+            return (checked, expired, true);
+        }
+        let shard_idx = *slot / SLOTS_PER_SHARD;
+        let mut shard = db.shards[shard_idx].lock();
+        let step = if shard.volatile == 0 {
+            // Nothing to expire in this shard: skip to the next one.
+            (shard_idx + 1) * SLOTS_PER_SHARD - *slot
+        } else {
+            let (c, e) = shard.expire_slot(*slot % SLOTS_PER_SHARD, now_ms);
+            checked += c;
+            expired += e;
+            1
+        };
+        drop(shard);
+        traversed += step;
+        *slot = (*slot + step) % SLOT_COUNT;
+    }
+    (checked, expired, false)
+}
+
+/// Shards locked together by [`Keyspace::lock_many`].
+pub struct MultiGuard<'a> {
+    guards: Vec<((DbIndex, u16), MutexGuard<'a, Shard>)>,
+}
+
+impl MultiGuard<'_> {
+    /// The shard holding `slot` of database `db`; it must have been locked.
+    pub fn shard(&mut self, db: DbIndex, slot: SlotId) -> &mut Shard {
+        let id = (db, shard_of(slot) as u16);
+        let i = self.guards.binary_search_by_key(&id, |g| g.0).expect("shard was locked by lock_many");
+        &mut self.guards[i].1
+    }
+}

@@ -1,0 +1,216 @@
+//! Per-connection state and the registry of connected clients.
+//!
+//! [`ClientState`] is owned by the connection's task and touched only by it.
+//! [`ClientInfo`] is the part other clients may read or act on (CLIENT LIST,
+//! CLIENT KILL): plain atomics updated once per batch of commands, a mutex for
+//! the rarely changed strings, and the task's abort handle.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use gyre_engine::DbIndex;
+use gyre_resp::Protocol;
+use parking_lot::Mutex;
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    /// Skipping the reply of the command now running.
+    Skipping,
+}
+
+/// Connection state owned by the connection task.
+pub struct ClientState {
+    pub info: Arc<ClientInfo>,
+    pub db: DbIndex,
+    pub proto: Protocol,
+    pub no_touch: bool,
+    pub no_evict: bool,
+    pub reply: ReplyMode,
+    /// Close the connection once the pending replies are written (QUIT, self-kill).
+    pub close_after_reply: bool,
+}
+
+impl ClientState {
+    pub fn new(info: Arc<ClientInfo>) -> ClientState {
+        ClientState {
+            info,
+            db: 0,
+            proto: Protocol::Resp2,
+            no_touch: false,
+            no_evict: false,
+            reply: ReplyMode::On,
+            close_after_reply: false,
+        }
+    }
+
+    /// Back to a new connection's state (RESET), keeping identity.
+    pub fn reset(&mut self) {
+        self.db = 0;
+        self.proto = Protocol::Resp2;
+        self.no_touch = false;
+        self.no_evict = false;
+        self.reply = ReplyMode::On;
+        *self.info.name.lock() = None;
+        self.publish();
+    }
+
+    /// Copies the fields CLIENT LIST shows into the shared info.
+    pub fn publish(&self) {
+        let i = &self.info;
+        i.db.store(self.db, Ordering::Relaxed);
+        i.resp.store(if self.proto == Protocol::Resp3 { 3 } else { 2 }, Ordering::Relaxed);
+        i.no_touch.store(self.no_touch, Ordering::Relaxed);
+        i.no_evict.store(self.no_evict, Ordering::Relaxed);
+    }
+}
+
+/// What other connections can see of a client.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub name: Mutex<Option<Vec<u8>>>,
+    pub lib_name: Mutex<Option<Vec<u8>>>,
+    pub lib_ver: Mutex<Option<Vec<u8>>>,
+    pub db: AtomicU16,
+    pub resp: AtomicU8,
+    pub no_touch: AtomicBool,
+    pub no_evict: AtomicBool,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    /// Full name (e.g. "client|list") of the last command.
+    pub last_cmd: Mutex<String>,
+    pub query_buf_bytes: AtomicUsize,
+    pub out_buf_bytes: AtomicUsize,
+    pub killed: AtomicBool,
+    pub abort: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            db: AtomicU16::new(0),
+            resp: AtomicU8::new(2),
+            no_touch: AtomicBool::new(false),
+            no_evict: AtomicBool::new(false),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: Mutex::new(String::from("NULL")),
+            query_buf_bytes: AtomicUsize::new(0),
+            out_buf_bytes: AtomicUsize::new(0),
+            killed: AtomicBool::new(false),
+            abort: Mutex::new(None),
+        }
+    }
+
+    /// Ends the connection: its task is aborted at its next await point.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        if let Some(h) = self.abort.lock().as_ref() {
+            h.abort();
+        }
+    }
+
+    /// One CLIENT LIST / CLIENT INFO line, fields as Redis 7.2 names them.
+    pub fn describe(&self) -> String {
+        let age = self.created.elapsed();
+        let idle_ms = (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let name = self.name.lock().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+        let lib_name = self.lib_name.lock().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+        let lib_ver = self.lib_ver.lock().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+        let mut flags = String::new();
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let qbuf = self.query_buf_bytes.load(Ordering::Relaxed);
+        let omem = self.out_buf_bytes.load(Ordering::Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            age.as_secs(),
+            idle_ms / 1000,
+            flags,
+            self.db.load(Ordering::Relaxed),
+            qbuf,
+            omem,
+            qbuf + omem,
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+            lib_name,
+            lib_ver,
+        )
+    }
+}
+
+/// Connected clients by id (ascending: CLIENT LIST order).
+#[derive(Default)]
+pub struct Registry {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+}
+
+impl Registry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn add(&self, c: Arc<ClientInfo>) {
+        self.clients.lock().insert(c.id, c);
+    }
+
+    pub fn remove(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+}
+
+/// Removes the client from the registry when its task ends, however it ends.
+pub struct Registration<'a> {
+    pub registry: &'a Registry,
+    pub id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
+}

@@ -1,0 +1,58 @@
+//! CONFIG subcommands, answered from the settings declaration.
+
+use super::client::sub;
+use super::flags::*;
+use super::introspect::help_reply;
+use super::{arity_error, err, Call, CmdResult, CommandSpec, Group};
+
+pub static SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec { group: Group::Server, since: "2.0.0", ..sub!("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, "Returns the effective values of configuration parameters.", "parameter [parameter ...]", get) },
+    CommandSpec { group: Group::Server, since: "2.0.0", ..sub!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, "Sets configuration parameters in-flight.", "parameter value [parameter value ...]", set) },
+    CommandSpec { group: Group::Server, since: "2.0.0", ..sub!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, "Resets the server's statistics.", "", resetstat) },
+    CommandSpec { group: Group::Server, since: "2.8.0", ..sub!("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, "Persists the effective configuration to file.", "", rewrite) },
+    CommandSpec { group: Group::Server, since: "5.0.0", ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help) },
+];
+
+fn get(call: &mut Call<'_>) -> CmdResult {
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    for i in 2..call.argc() {
+        for (name, value) in call.shared.config.matching(call.arg(i)) {
+            if !found.iter().any(|(n, _)| *n == name) {
+                found.push((name, value));
+            }
+        }
+    }
+    call.out.map(found.len());
+    for (name, value) in &found {
+        call.out.bulk(name.as_bytes());
+        call.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+fn set(call: &mut Call<'_>) -> CmdResult {
+    if call.argc() % 2 != 0 {
+        return Err(arity_error("config|set"));
+    }
+    let pairs: Vec<(&[u8], &[u8])> = (2..call.argc()).step_by(2).map(|i| (call.args.get(i), call.args.get(i + 1))).collect();
+    call.shared.config.set_many(&pairs).map_err(super::CmdError::Msg)?;
+    call.out.ok();
+    Ok(())
+}
+
+fn resetstat(call: &mut Call<'_>) -> CmdResult {
+    call.shared.stats.reset();
+    call.shared.ks.reset_stats();
+    call.out.ok();
+    Ok(())
+}
+
+fn rewrite(_call: &mut Call<'_>) -> CmdResult {
+    // Gyre reads no configuration file yet, so there is nothing to rewrite.
+    Err(err("ERR The server is running without a config file"))
+}
+
+fn help(call: &mut Call<'_>) -> CmdResult {
+    help_reply(call, "CONFIG", SUBCOMMANDS);
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! INFO: sections with Redis's field names, so dashboards and exporters work.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::server::REDIS_VERSION;
+use super::{Call, CmdResult};
+use crate::memory;
+
+const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "keyspace"];
+const ALL_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "keyspace"];
+
+pub fn info(call: &mut Call<'_>) -> CmdResult {
+    let mut wanted: Vec<String> = Vec::new();
+    for i in 1..call.argc() {
+        let s = String::from_utf8_lossy(call.arg(i)).to_ascii_lowercase();
+        match s.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
+            _ => wanted.push(s),
+        }
+    }
+    if wanted.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    let mut text = String::new();
+    for section in ALL_SECTIONS.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        write_section(call, section, &mut text);
+    }
+    call.out.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
+    let shared = call.shared;
+    let _ = match section {
+        "server" => {
+            let uptime = shared.started.elapsed().as_secs();
+            write!(
+                t,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                shared.run_id,
+                shared.tcp_port.load(Ordering::Relaxed),
+                call.now_ms * 1000,
+                uptime / 86400,
+                shared.config.hot.hz.load(Ordering::Relaxed),
+                shared.config.hot.hz.load(Ordering::Relaxed),
+                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            )
+        }
+        "clients" => write!(
+            t,
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+            shared.clients.len(),
+            shared.config.hot.maxclients.load(Ordering::Relaxed)
+        ),
+        "memory" => {
+            let used = memory::allocated_bytes();
+            let rss = memory::rss_bytes();
+            let peak = memory::peak_bytes();
+            write!(
+                t,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+                memory::human(used),
+                memory::human(rss),
+                memory::human(peak),
+                shared.config.get("maxmemory-policy").unwrap_or_default(),
+                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            )
+        }
+        "persistence" => write!(t, "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"),
+        "stats" => {
+            let s = &shared.stats;
+            let ks = shared.ks.stats();
+            write!(
+                t,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                s.connections_received.load(Ordering::Relaxed),
+                s.commands_processed.load(Ordering::Relaxed),
+                s.net_input_bytes.load(Ordering::Relaxed),
+                s.net_output_bytes.load(Ordering::Relaxed),
+                s.rejected_connections.load(Ordering::Relaxed),
+                ks.expired,
+                ks.hits,
+                ks.misses,
+            )
+        }
+        "replication" => write!(t, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n", shared.run_id),
+        "cpu" => {
+            let (user, sys) = memory::cpu_seconds();
+            write!(t, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n")
+        }
+        "modules" => write!(t, "# Modules\r\n"),
+        "errorstats" => write!(t, "# Errorstats\r\n"),
+        "keyspace" => {
+            let _ = write!(t, "# Keyspace\r\n");
+            for i in 0..shared.ks.db_count() {
+                let db = shared.ks.db(i as u16);
+                let keys = db.len();
+                if keys == 0 {
+                    continue;
+                }
+                let (sum, n) = db.ttl_sum(call.now_ms);
+                let avg = if n > 0 { sum / n as u128 } else { 0 };
+                let _ = write!(t, "db{i}:keys={keys},expires={},avg_ttl={avg}\r\n", db.volatile_len());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+}

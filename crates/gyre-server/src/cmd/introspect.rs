@@ -1,0 +1,469 @@
+//! Introspection: COMMAND (from the command table), OBJECT, and the HELP replies
+//! of container commands.
+
+use gyre_engine::SlotId;
+
+use super::client::sub;
+use super::errors::SYNTAX;
+use super::flags::{self, *};
+use super::{err, lookup, lookup_sub, Call, CmdResult, CommandSpec, Group, TABLE};
+
+/// Handler of container commands (CONFIG, CLIENT, ...): the dispatcher always
+/// descends into a subcommand, so reaching this is a bug in the table.
+pub fn container(_call: &mut Call<'_>) -> CmdResult {
+    Err(err("ERR container command called without a subcommand"))
+}
+
+/// The HELP reply of a container: one line per subcommand with its syntax.
+pub fn help_reply(call: &mut Call<'_>, container: &str, subs: &[CommandSpec]) {
+    call.out.array(subs.len() + 1);
+    call.out.simple(format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes());
+    for s in subs {
+        let line = format!("{} {}: {}", s.name.to_ascii_uppercase(), s.syntax, s.summary);
+        call.out.simple(line.trim().as_bytes());
+    }
+}
+
+pub static COMMAND_SUBS: &[CommandSpec] = &[
+    CommandSpec { group: Group::Server, since: "2.8.13", ..sub!("count", 2, LOADING | STALE, "Returns a count of commands.", "", count) },
+    CommandSpec { group: Group::Server, since: "2.8.13", ..sub!("info", -2, LOADING | STALE, "Returns information about one, multiple or all commands.", "[command-name [command-name ...]]", info) },
+    CommandSpec { group: Group::Server, since: "7.0.0", ..sub!("docs", -2, LOADING | STALE, "Returns documentary information about one, multiple or all commands.", "[command-name [command-name ...]]", docs) },
+    CommandSpec { group: Group::Server, since: "2.8.13", ..sub!("getkeys", -3, LOADING | STALE, "Extracts the key names from an arbitrary command.", "command [arg [arg ...]]", getkeys) },
+    CommandSpec { group: Group::Server, since: "7.0.0", ..sub!("list", -2, LOADING | STALE, "Returns a list of command names.", "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]", list) },
+    CommandSpec { group: Group::Server, since: "5.0.0", ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help) },
+];
+
+/// COMMAND with no subcommand: every command's info. (With a subcommand the
+/// dispatcher runs the subcommand's handler instead.)
+pub fn command(call: &mut Call<'_>) -> CmdResult {
+    call.out.array(TABLE.len());
+    for c in TABLE {
+        write_info(call, c, None);
+    }
+    Ok(())
+}
+
+fn count(call: &mut Call<'_>) -> CmdResult {
+    call.out.integer(TABLE.len() as i64);
+    Ok(())
+}
+
+fn help(call: &mut Call<'_>) -> CmdResult {
+    help_reply(call, "COMMAND", COMMAND_SUBS);
+    Ok(())
+}
+
+/// ACL categories derived from the group and flags, as Redis assigns them.
+fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
+    let mut cats = Vec::new();
+    if c.has_flag(WRITE) {
+        cats.push("@write");
+    }
+    if c.has_flag(READONLY) {
+        cats.push("@read");
+    }
+    match c.group {
+        Group::String => cats.push("@string"),
+        Group::Generic => cats.push("@keyspace"),
+        Group::Connection => cats.push("@connection"),
+        Group::Server => {}
+    }
+    if c.has_flag(ADMIN) {
+        cats.extend(["@admin", "@dangerous"]);
+    }
+    cats.push(if c.has_flag(FAST) { "@fast" } else { "@slow" });
+    cats
+}
+
+fn write_info(call: &mut Call<'_>, c: &CommandSpec, parent: Option<&str>) {
+    let name = match parent {
+        Some(p) => format!("{p}|{}", c.name),
+        None => c.name.to_string(),
+    };
+    call.out.array(10);
+    call.out.bulk(name.as_bytes());
+    call.out.integer(i64::from(c.arity));
+    let names: Vec<&str> = flags::NAMES.iter().filter(|(bit, _)| c.flags & bit != 0).map(|(_, n)| *n).collect();
+    call.out.set(names.len());
+    for n in names {
+        call.out.simple(n.as_bytes());
+    }
+    call.out.integer(i64::from(c.first_key));
+    call.out.integer(i64::from(c.last_key));
+    call.out.integer(i64::from(c.step));
+    let cats = acl_categories(c);
+    call.out.set(cats.len());
+    for cat in cats {
+        call.out.simple(cat.as_bytes());
+    }
+    call.out.array(0);
+    write_key_specs(call, c);
+    call.out.array(c.subcommands.len());
+    for s in c.subcommands {
+        write_info(call, s, Some(c.name));
+    }
+}
+
+fn write_key_specs(call: &mut Call<'_>, c: &CommandSpec) {
+    if c.first_key <= 0 {
+        call.out.array(0);
+        return;
+    }
+    let out = &mut call.out;
+    out.array(1);
+    out.map(3);
+    out.bulk(b"flags");
+    let flags: &[&str] = if c.has_flag(WRITE) { &["RW", "UPDATE"] } else { &["RO", "ACCESS"] };
+    out.array(flags.len());
+    for f in flags {
+        out.simple(f.as_bytes());
+    }
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"index");
+    out.bulk(b"spec");
+    out.map(1);
+    out.bulk(b"index");
+    out.integer(i64::from(c.first_key));
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    out.bulk(b"range");
+    out.bulk(b"spec");
+    out.map(3);
+    out.bulk(b"lastkey");
+    out.integer(i64::from(if c.last_key < 0 { c.last_key } else { c.last_key - c.first_key }));
+    out.bulk(b"keystep");
+    out.integer(i64::from(c.step));
+    out.bulk(b"limit");
+    out.integer(0);
+}
+
+/// Commands named by arguments from index 2 on (all when none): (spec, parent).
+fn named_commands(call: &Call<'_>) -> Vec<Option<(&'static CommandSpec, Option<&'static str>)>> {
+    if call.argc() == 2 {
+        return TABLE.iter().map(|c| Some((c, None))).collect();
+    }
+    (2..call.argc())
+        .map(|i| {
+            let name = call.arg(i);
+            match name.iter().position(|&b| b == b'|') {
+                Some(bar) => {
+                    let parent = lookup(&name[..bar])?;
+                    lookup_sub(parent, &name[bar + 1..]).map(|s| (s, Some(parent.name)))
+                }
+                None => lookup(name).map(|c| (c, None)),
+            }
+        })
+        .collect()
+}
+
+fn info(call: &mut Call<'_>) -> CmdResult {
+    let found = named_commands(call);
+    call.out.array(found.len());
+    for f in found {
+        match f {
+            Some((c, parent)) => write_info(call, c, parent),
+            None => call.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+fn docs(call: &mut Call<'_>) -> CmdResult {
+    let found: Vec<_> = named_commands(call).into_iter().flatten().collect();
+    call.out.map(found.len());
+    for (c, parent) in found {
+        let name = match parent {
+            Some(p) => format!("{p}|{}", c.name),
+            None => c.name.to_string(),
+        };
+        call.out.bulk(name.as_bytes());
+        write_doc(call, c);
+    }
+    Ok(())
+}
+
+fn write_doc(call: &mut Call<'_>, c: &CommandSpec) {
+    let args = parse_syntax(c.syntax);
+    let fields = 3 + usize::from(!args.is_empty()) + usize::from(!c.subcommands.is_empty());
+    call.out.map(fields);
+    call.out.bulk(b"summary");
+    call.out.bulk(c.summary.as_bytes());
+    call.out.bulk(b"since");
+    call.out.bulk(c.since.as_bytes());
+    call.out.bulk(b"group");
+    call.out.bulk(c.group.name().as_bytes());
+    if !args.is_empty() {
+        call.out.bulk(b"arguments");
+        write_args(call, &args);
+    }
+    if !c.subcommands.is_empty() {
+        call.out.bulk(b"subcommands");
+        call.out.map(c.subcommands.len());
+        for s in c.subcommands {
+            call.out.bulk(format!("{}|{}", c.name, s.name).as_bytes());
+            write_doc(call, s);
+        }
+    }
+}
+
+/// One documented argument, as COMMAND DOCS describes it.
+#[derive(Debug, PartialEq)]
+pub struct ArgDoc {
+    pub name: String,
+    pub kind: &'static str,
+    pub token: Option<String>,
+    pub optional: bool,
+    pub multiple: bool,
+    pub children: Vec<ArgDoc>,
+}
+
+fn write_args(call: &mut Call<'_>, args: &[ArgDoc]) {
+    call.out.array(args.len());
+    for a in args {
+        let flags: Vec<&str> = [(a.optional, "optional"), (a.multiple, "multiple")].iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
+        let fields = 2 + usize::from(a.token.is_some()) + usize::from(!flags.is_empty()) + usize::from(!a.children.is_empty());
+        call.out.map(fields);
+        call.out.bulk(b"name");
+        call.out.bulk(a.name.as_bytes());
+        call.out.bulk(b"type");
+        call.out.bulk(a.kind.as_bytes());
+        if let Some(t) = &a.token {
+            call.out.bulk(b"token");
+            call.out.bulk(t.as_bytes());
+        }
+        if !flags.is_empty() {
+            call.out.bulk(b"flags");
+            call.out.array(flags.len());
+            for f in flags {
+                call.out.simple(f.as_bytes());
+            }
+        }
+        if !a.children.is_empty() {
+            call.out.bulk(b"arguments");
+            write_args(call, &a.children);
+        }
+    }
+}
+
+fn kind_of(name: &str) -> &'static str {
+    match name {
+        "key" | "newkey" | "source" | "destination" => "key",
+        n if n.starts_with("unix-time") => "unix-time",
+        "seconds" | "milliseconds" | "cursor" | "count" | "offset" | "start" | "end" | "increment" | "decrement" | "index" | "index1" | "index2" | "db" | "destination-db" | "client-id" | "maxage" | "protover" => "integer",
+        _ => "string",
+    }
+}
+
+/// Turns the documentation syntax of a command (Redis's notation: `[optional]`,
+/// `a | b` alternatives, `x [x ...]` repetition, UPPER-CASE tokens) into argument
+/// docs. The syntax strings are the table's own constants, not client input.
+pub fn parse_syntax(syntax: &str) -> Vec<ArgDoc> {
+    let tokens: Vec<String> = syntax.replace('[', " [ ").replace(']', " ] ").split_whitespace().map(String::from).collect();
+    let mut pos = 0;
+    parse_seq(&tokens, &mut pos)
+}
+
+fn parse_seq(tokens: &[String], pos: &mut usize) -> Vec<ArgDoc> {
+    let mut alternatives: Vec<Vec<ArgDoc>> = vec![Vec::new()];
+    while *pos < tokens.len() {
+        let t = tokens[*pos].as_str();
+        *pos += 1;
+        let current = alternatives.last_mut().expect("never empty");
+        match t {
+            "]" => break,
+            "|" => alternatives.push(Vec::new()),
+            "..." => {}
+            "[" => {
+                let inner = parse_seq(tokens, pos);
+                let repeats_previous = inner.len() == 1 && current.last().is_some_and(|p| p.name == inner[0].name);
+                if repeats_previous {
+                    current.last_mut().expect("checked").multiple = true;
+                } else {
+                    let mut a = group(inner);
+                    a.optional = true;
+                    current.push(a);
+                }
+            }
+            word => current.push(word_arg(word)),
+        }
+    }
+    if alternatives.len() == 1 {
+        return alternatives.pop().expect("one");
+    }
+    let children = alternatives.into_iter().map(group).collect();
+    vec![ArgDoc { name: "choice".into(), kind: "oneof", token: None, optional: false, multiple: false, children }]
+}
+
+fn word_arg(word: &str) -> ArgDoc {
+    if word.chars().any(|c| c.is_ascii_lowercase()) {
+        ArgDoc { name: word.to_string(), kind: kind_of(word), token: None, optional: false, multiple: false, children: vec![] }
+    } else {
+        ArgDoc { name: word.to_ascii_lowercase(), kind: "pure-token", token: Some(word.to_string()), optional: false, multiple: false, children: vec![] }
+    }
+}
+
+/// A sequence as one argument: a TOKEN followed by one value becomes that value
+/// with its token; anything longer becomes a block.
+fn group(mut seq: Vec<ArgDoc>) -> ArgDoc {
+    if seq.len() == 1 {
+        return seq.pop().expect("one");
+    }
+    if seq.len() == 2 && seq[0].kind == "pure-token" && seq[1].token.is_none() && seq[1].children.is_empty() {
+        let mut value = seq.pop().expect("two");
+        value.token = seq.pop().expect("two").token;
+        return value;
+    }
+    let name = seq.iter().find(|a| a.kind != "pure-token").map_or_else(|| "block".to_string(), |a| a.name.clone());
+    ArgDoc { name, kind: "block", token: None, optional: false, multiple: false, children: seq }
+}
+
+fn getkeys(call: &mut Call<'_>) -> CmdResult {
+    let args = call.args;
+    let name = args.get(2);
+    let Some(spec) = lookup(name) else {
+        return Err(err("ERR Invalid command specified"));
+    };
+    let argc = args.len() - 2;
+    let arity_ok = if spec.arity >= 0 { argc == spec.arity as usize } else { argc >= spec.arity.unsigned_abs() as usize };
+    if !arity_ok {
+        return Err(err("ERR Invalid number of arguments specified for command"));
+    }
+    let spec = if spec.subcommands.is_empty() { spec } else { lookup_sub(spec, args.get(3)).ok_or(err("ERR Invalid command specified"))? };
+    let positions: Vec<usize> = spec.key_positions(argc).collect();
+    if positions.is_empty() {
+        return Err(err("ERR The command has no key arguments"));
+    }
+    call.out.array(positions.len());
+    for p in positions {
+        call.out.bulk(args.get(p + 2));
+    }
+    Ok(())
+}
+
+fn list(call: &mut Call<'_>) -> CmdResult {
+    let mut names: Vec<String> = TABLE.iter().map(|c| c.name.to_string()).collect();
+    if call.argc() > 2 {
+        if call.argc() != 5 || !call.arg_is(2, "FILTERBY") {
+            return Err(err(SYNTAX));
+        }
+        let value = call.arg(4).to_vec();
+        if call.arg_is(3, "PATTERN") {
+            names.retain(|n| gyre_engine::glob::glob_match(&value, n.as_bytes(), true));
+        } else if call.arg_is(3, "ACLCAT") {
+            let cat = format!("@{}", String::from_utf8_lossy(&value).to_ascii_lowercase());
+            names.retain(|n| lookup(n.as_bytes()).is_some_and(|c| acl_categories(c).contains(&cat.as_str())));
+        } else if call.arg_is(3, "MODULE") {
+            names.clear();
+        } else {
+            return Err(err(SYNTAX));
+        }
+    }
+    call.out.array(names.len());
+    for n in names {
+        call.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+// OBJECT subcommands.
+
+fn object_entry<T>(call: &Call<'_>, f: impl FnOnce(&gyre_engine::Entry) -> T) -> Option<T> {
+    let key = call.arg(2);
+    let slot = SlotId::of(key);
+    let mut shard = call.shared.ks.db(call.db()).lock(slot);
+    // OBJECT does not count as an access (Redis looks up with LOOKUP_NOTOUCH).
+    shard.get(slot, key, gyre_engine::Now { ms: call.now_ms, touch: false }).map(|e| f(e))
+}
+
+pub fn object_encoding(call: &mut Call<'_>) -> CmdResult {
+    match object_entry(call, |e| e.value.encoding()) {
+        Some(enc) => call.out.bulk(enc.as_bytes()),
+        None => call.out.null(),
+    }
+    Ok(())
+}
+
+fn lfu_policy(call: &Call<'_>) -> bool {
+    call.shared.config.get("maxmemory-policy").is_some_and(|p| p.ends_with("lfu"))
+}
+
+pub fn object_freq(call: &mut Call<'_>) -> CmdResult {
+    if !lfu_policy(call) {
+        return Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    // Gyre tracks no access frequency until eviction lands; no LFU policy can be
+    // selected before then, so this point is not reached.
+    Err(err("ERR access frequency not tracked"))
+}
+
+pub fn object_idletime(call: &mut Call<'_>) -> CmdResult {
+    if lfu_policy(call) {
+        return Err(err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+    }
+    let now_s = (call.now_ms / 1000) as u32;
+    match object_entry(call, |e| now_s.wrapping_sub(e.access)) {
+        Some(idle) => call.out.integer(i64::from(idle)),
+        None => call.out.null(),
+    }
+    Ok(())
+}
+
+/// Redis shares the integers 0..10000 and reports INT_MAX for them.
+const SHARED_INTEGERS: i64 = 10_000;
+
+pub fn object_refcount(call: &mut Call<'_>) -> CmdResult {
+    let rc = object_entry(call, |e| match e.value {
+        gyre_engine::Value::Int(i) if (0..SHARED_INTEGERS).contains(&i) => i64::from(i32::MAX),
+        _ => 1,
+    });
+    match rc {
+        Some(n) => call.out.integer(n),
+        None => call.out.null(),
+    }
+    Ok(())
+}
+
+pub fn object_help(call: &mut Call<'_>) -> CmdResult {
+    let subs = lookup(b"object").map(|c| c.subcommands).unwrap_or(&[]);
+    help_reply(call, "OBJECT", subs);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_of_set_becomes_redis_like_arguments() {
+        let args = parse_syntax("key value [NX | XX] [GET] [EX seconds | PX milliseconds | KEEPTTL]");
+        assert_eq!(args.len(), 5);
+        assert_eq!((args[0].name.as_str(), args[0].kind), ("key", "key"));
+        assert_eq!(args[2].kind, "oneof");
+        assert!(args[2].optional);
+        assert_eq!(args[2].children[0].token.as_deref(), Some("NX"));
+        assert_eq!(args[3].token.as_deref(), Some("GET"));
+        let ex = &args[4].children[0];
+        assert_eq!((ex.name.as_str(), ex.kind, ex.token.as_deref()), ("seconds", "integer", Some("EX")));
+    }
+
+    #[test]
+    fn repetition_marks_the_argument_multiple() {
+        let args = parse_syntax("key [key ...]");
+        assert_eq!(args.len(), 1);
+        assert!(args[0].multiple && !args[0].optional);
+        let pairs = parse_syntax("key value [key value ...]");
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs[2].kind, "block");
+        assert!(pairs[2].optional);
+    }
+
+    #[test]
+    fn every_table_syntax_parses() {
+        for c in TABLE.iter().chain(TABLE.iter().flat_map(|c| c.subcommands)) {
+            let _ = parse_syntax(c.syntax);
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Keyspace commands: existence, deletion, renaming, expiry, iteration and
+//! databases.
+
+use gyre_engine::{glob, DbIndex, Entry, Mutation, Now, SlotId, Value, DB_COUNT, NO_EXPIRY};
+
+use super::errors::{DB_RANGE, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use super::{err, Call, CmdError, CmdResult};
+
+/// Values whose heap size is at least this are freed on the background thread
+/// (UNLINK, FLUSH ASYNC), so the request path never pays for a large free.
+const LAZY_FREE_BYTES_MIN: usize = 64 * 1024;
+
+pub fn del(call: &mut Call<'_>) -> CmdResult {
+    let (db, now, shared) = (call.db(), call.now(), call.shared);
+    let args = call.args;
+    let mut guard = shared.ks.lock_many(args.iter().skip(1).map(|k| (db, SlotId::of(k))));
+    let mut deleted = 0;
+    for key in args.iter().skip(1) {
+        let slot = SlotId::of(key);
+        let shard = guard.shard(db, slot);
+        if shard.get(slot, key, Now { touch: false, ..now }).is_some() {
+            let version = shared.ks.next_version(call.now_ms);
+            if let Some(old) = shard.commit(&Mutation::Del { db, key, version }, call.log) {
+                free(call, old);
+            }
+            deleted += 1;
+        }
+    }
+    drop(guard);
+    call.out.integer(deleted);
+    Ok(())
+}
+
+fn free(call: &Call<'_>, e: Entry) {
+    if e.value.heap_bytes() >= LAZY_FREE_BYTES_MIN {
+        call.shared.free_later(Box::new(e));
+    }
+}
+
+fn count_existing(call: &mut Call<'_>, touch: bool) -> i64 {
+    let (db, shared) = (call.db(), call.shared);
+    let now = Now { ms: call.now_ms, touch: touch && !call.client.no_touch };
+    let args = call.args;
+    let mut guard = shared.ks.lock_many(args.iter().skip(1).map(|k| (db, SlotId::of(k))));
+    args.iter()
+        .skip(1)
+        .filter(|key| {
+            let slot = SlotId::of(key);
+            let shard = guard.shard(db, slot);
+            if touch {
+                shard.get(slot, key, now).is_some()
+            } else {
+                shard.get_read(slot, key, now).is_some()
+            }
+        })
+        .count() as i64
+}
+
+pub fn exists(call: &mut Call<'_>) -> CmdResult {
+    let n = count_existing(call, false);
+    call.out.integer(n);
+    Ok(())
+}
+
+pub fn touch(call: &mut Call<'_>) -> CmdResult {
+    let n = count_existing(call, true);
+    call.out.integer(n);
+    Ok(())
+}
+
+/// Runs `f` on the live entry of argument `i`, if any.
+fn with_entry<T>(call: &Call<'_>, i: usize, f: impl FnOnce(Option<&mut Entry>) -> T) -> T {
+    let key = call.arg(i);
+    let slot = SlotId::of(key);
+    let mut shard = call.shared.ks.db(call.db()).lock(slot);
+    f(shard.get_read(slot, key, call.now()))
+}
+
+pub fn type_(call: &mut Call<'_>) -> CmdResult {
+    let name = with_entry(call, 1, |e| e.map_or("none", |e| e.value.type_name()));
+    call.out.simple(name.as_bytes());
+    Ok(())
+}
+
+pub fn keys(call: &mut Call<'_>) -> CmdResult {
+    let pattern = call.args.get(1);
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let db = call.shared.ks.db(call.db());
+    let everything = pattern == b"*";
+    let mut cursor = 0;
+    loop {
+        // A full scan in steps, so no shard is held for the whole walk.
+        cursor = db.scan(cursor, 1024, call.now_ms, |k, _| {
+            if everything || glob::glob_match(pattern, k, false) {
+                found.push(k.to_vec());
+            }
+        });
+        if cursor == 0 {
+            break;
+        }
+    }
+    call.out.array(found.len());
+    for k in &found {
+        call.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub fn scan(call: &mut Call<'_>) -> CmdResult {
+    let cursor = gyre_engine::num::parse_u64(call.arg(1)).ok_or(err("ERR invalid cursor"))?;
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut type_filter: Option<Vec<u8>> = None;
+    let args = call.args;
+    let mut i = 2;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(err(SYNTAX));
+        }
+        if call.arg_is(i, "COUNT") {
+            let n = call.int_arg(i + 1)?;
+            if n < 1 {
+                return Err(err(SYNTAX));
+            }
+            count = n as usize;
+        } else if call.arg_is(i, "MATCH") {
+            pattern = Some(args.get(i + 1));
+        } else if call.arg_is(i, "TYPE") {
+            type_filter = Some(args.get(i + 1).to_ascii_lowercase());
+        } else {
+            return Err(err(SYNTAX));
+        }
+        i += 2;
+    }
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let next = call.shared.ks.db(call.db()).scan(cursor, count, call.now_ms, |k, e| {
+        let type_ok = type_filter.as_deref().is_none_or(|t| t == e.value.type_name().as_bytes());
+        let match_ok = pattern.is_none_or(|p| p == b"*" || glob::glob_match(p, k, false));
+        if type_ok && match_ok {
+            found.push(k.to_vec());
+        }
+    });
+    call.out.array(2);
+    call.out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    call.out.array(found.len());
+    for k in &found {
+        call.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub fn randomkey(call: &mut Call<'_>) -> CmdResult {
+    let now = Now { ms: call.now_ms, touch: false };
+    match call.shared.ks.db(call.db()).random_key(now, &mut rand::random::<u64>) {
+        Some(k) => call.out.bulk(&k),
+        None => call.out.null(),
+    }
+    Ok(())
+}
+
+pub fn dbsize(call: &mut Call<'_>) -> CmdResult {
+    let n = call.shared.ks.db(call.db()).len();
+    call.out.integer(n as i64);
+    Ok(())
+}
+
+/// Parses FLUSHDB/FLUSHALL's optional ASYNC|SYNC.
+fn flush_mode_async(call: &Call<'_>) -> Result<bool, CmdError> {
+    match call.argc() {
+        1 => Ok(false),
+        2 if call.arg_is(1, "ASYNC") => Ok(true),
+        2 if call.arg_is(1, "SYNC") => Ok(false),
+        _ => Err(err(SYNTAX)),
+    }
+}
+
+fn dispose(call: &Call<'_>, detached: gyre_engine::Detached, lazy: bool) {
+    if lazy || detached.len() > 1024 {
+        call.shared.free_later(Box::new(detached));
+    }
+}
+
+pub fn flushdb(call: &mut Call<'_>) -> CmdResult {
+    let lazy = flush_mode_async(call)?;
+    let detached = call.shared.ks.flush_db(call.db(), call.version(), call.log);
+    dispose(call, detached, lazy);
+    call.out.ok();
+    Ok(())
+}
+
+pub fn flushall(call: &mut Call<'_>) -> CmdResult {
+    let lazy = flush_mode_async(call)?;
+    let detached = call.shared.ks.flush_all(call.version(), call.log);
+    dispose(call, detached, lazy);
+    call.out.ok();
+    Ok(())
+}
+
+/// A database index argument: not an integer -> `not_int`; outside 0..16 -> DB_RANGE.
+fn db_arg(call: &Call<'_>, i: usize, not_int: &'static str) -> Result<DbIndex, CmdError> {
+    let n = call.int_arg(i).map_err(|_| err(not_int))?;
+    if !(0..DB_COUNT as i64).contains(&n) {
+        return Err(err(DB_RANGE));
+    }
+    Ok(n as DbIndex)
+}
+
+pub fn select(call: &mut Call<'_>) -> CmdResult {
+    call.client.db = db_arg(call, 1, NOT_INTEGER)?;
+    call.out.ok();
+    Ok(())
+}
+
+pub fn swapdb(call: &mut Call<'_>) -> CmdResult {
+    let a = db_arg(call, 1, "ERR invalid first DB index")?;
+    let b = db_arg(call, 2, "ERR invalid second DB index")?;
+    call.shared.ks.swap_db(a, b, call.version(), call.log);
+    call.out.ok();
+    Ok(())
+}
+
+/// Writes `value` with `expire_at_ms` at (db, key), replacing whatever is there.
+fn put(call: &mut Call<'_>, guard: &mut gyre_engine::MultiGuard<'_>, db: DbIndex, key: &[u8], value: &Value, expire_at_ms: u64) {
+    let mut scratch = itoa::Buffer::new();
+    let bytes = value.as_bytes(&mut scratch);
+    let version = call.version();
+    let shard = guard.shard(db, SlotId::of(key));
+    if let Some(old) = shard.commit(&Mutation::Set { db, key, value: bytes, expire_at_ms, version }, call.log) {
+        free(call, old);
+    }
+}
+
+fn rename_generic(call: &mut Call<'_>, nx: bool) -> CmdResult {
+    let (src, dst) = (call.args.get(1), call.args.get(2));
+    let (db, shared) = (call.db(), call.shared);
+    let now = Now { ms: call.now_ms, touch: false };
+    let mut guard = shared.ks.lock_many([(db, SlotId::of(src)), (db, SlotId::of(dst))]);
+    let (src_slot, dst_slot) = (SlotId::of(src), SlotId::of(dst));
+    let Some(e) = guard.shard(db, src_slot).get(src_slot, src, now) else {
+        return Err(err(NO_SUCH_KEY));
+    };
+    let (value, expire_at_ms) = (e.value.clone(), e.expire_at_ms);
+    if src == dst {
+        drop(guard);
+        if nx {
+            call.out.integer(0);
+        } else {
+            call.out.ok();
+        }
+        return Ok(());
+    }
+    if nx && guard.shard(db, dst_slot).get(dst_slot, dst, now).is_some() {
+        drop(guard);
+        call.out.integer(0);
+        return Ok(());
+    }
+    let version = call.version();
+    guard.shard(db, src_slot).commit(&Mutation::Del { db, key: src, version }, call.log);
+    put(call, &mut guard, db, dst, &value, expire_at_ms);
+    drop(guard);
+    if nx {
+        call.out.integer(1);
+    } else {
+        call.out.ok();
+    }
+    Ok(())
+}
+
+pub fn rename(call: &mut Call<'_>) -> CmdResult {
+    rename_generic(call, false)
+}
+
+pub fn renamenx(call: &mut Call<'_>) -> CmdResult {
+    rename_generic(call, true)
+}
+
+pub fn copy(call: &mut Call<'_>) -> CmdResult {
+    let (src, dst) = (call.args.get(1), call.args.get(2));
+    let src_db = call.db();
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < call.argc() {
+        if call.arg_is(i, "REPLACE") {
+            replace = true;
+        } else if call.arg_is(i, "DB") && i + 1 < call.argc() {
+            dst_db = db_arg(call, i + 1, NOT_INTEGER)?;
+            i += 1;
+        } else {
+            return Err(err(SYNTAX));
+        }
+        i += 1;
+    }
+    if src_db == dst_db && src == dst {
+        return Err(err("ERR source and destination objects are the same"));
+    }
+    let shared = call.shared;
+    let now = Now { ms: call.now_ms, touch: false };
+    let (src_slot, dst_slot) = (SlotId::of(src), SlotId::of(dst));
+    let mut guard = shared.ks.lock_many([(src_db, src_slot), (dst_db, dst_slot)]);
+    let Some(e) = guard.shard(src_db, src_slot).get(src_slot, src, now) else {
+        drop(guard);
+        call.out.integer(0);
+        return Ok(());
+    };
+    let (value, expire_at_ms) = (e.value.clone(), e.expire_at_ms);
+    if !replace && guard.shard(dst_db, dst_slot).get(dst_slot, dst, now).is_some() {
+        drop(guard);
+        call.out.integer(0);
+        return Ok(());
+    }
+    put(call, &mut guard, dst_db, dst, &value, expire_at_ms);
+    drop(guard);
+    call.out.integer(1);
+    Ok(())
+}
+
+pub fn move_(call: &mut Call<'_>) -> CmdResult {
+    let key = call.args.get(1);
+    let src_db = call.db();
+    let dst_db = db_arg(call, 2, NOT_INTEGER)?;
+    if src_db == dst_db {
+        return Err(err("ERR source and destination objects are the same"));
+    }
+    let shared = call.shared;
+    let now = Now { ms: call.now_ms, touch: false };
+    let slot = SlotId::of(key);
+    let mut guard = shared.ks.lock_many([(src_db, slot), (dst_db, slot)]);
+    let Some(e) = guard.shard(src_db, slot).get(slot, key, now) else {
+        drop(guard);
+        call.out.integer(0);
+        return Ok(());
+    };
+    let (value, expire_at_ms) = (e.value.clone(), e.expire_at_ms);
+    if guard.shard(dst_db, slot).get(slot, key, now).is_some() {
+        drop(guard);
+        call.out.integer(0);
+        return Ok(());
+    }
+    let version = call.version();
+    guard.shard(src_db, slot).commit(&Mutation::Del { db: src_db, key, version }, call.log);
+    put(call, &mut guard, dst_db, key, &value, expire_at_ms);
+    drop(guard);
+    call.out.integer(1);
+    Ok(())
+}
+
+/// EXPIRE and its family. `unit_ms` 1000 for seconds; `relative` for EXPIRE/PEXPIRE.
+fn expire_generic(call: &mut Call<'_>, unit_ms: i64, relative: bool, name: &str) -> CmdResult {
+    let n = call.int_arg(2)?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for i in 3..call.argc() {
+        match call.arg(i).to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => return Err(CmdError::Msg(format!("ERR Unsupported option {}", super::printable(call.arg(i), 128)))),
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(err("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(err("ERR GT and LT options at the same time are not compatible"));
+    }
+    let invalid = || CmdError::Msg(format!("ERR invalid expire time in '{name}' command"));
+    let mut at = n.checked_mul(unit_ms).ok_or_else(invalid)?;
+    if relative {
+        at = at.checked_add(call.now_ms as i64).ok_or_else(invalid)?;
+    }
+    let key = call.args.get(1);
+    let slot = SlotId::of(key);
+    let (db, shared) = (call.db(), call.shared);
+    let mut shard = shared.ks.db(db).lock(slot);
+    let Some(e) = shard.get(slot, key, call.now()) else {
+        drop(shard);
+        call.out.integer(0);
+        return Ok(());
+    };
+    // No expiry counts as an infinite TTL for GT and LT, as in Redis.
+    let current = if e.has_expiry() { e.expire_at_ms as i64 } else { i64::MAX };
+    let allowed = !(nx && e.has_expiry()) && !(xx && !e.has_expiry()) && !(gt && at <= current) && !(lt && at >= current);
+    if allowed {
+        let version = call.version();
+        if at <= call.now_ms as i64 {
+            shard.commit(&Mutation::Del { db, key, version }, call.log);
+        } else {
+            shard.commit(&Mutation::Expire { db, key, expire_at_ms: at as u64, version }, call.log);
+        }
+    }
+    drop(shard);
+    call.out.integer(i64::from(allowed));
+    Ok(())
+}
+
+pub fn expire(call: &mut Call<'_>) -> CmdResult {
+    expire_generic(call, 1000, true, "expire")
+}
+
+pub fn pexpire(call: &mut Call<'_>) -> CmdResult {
+    expire_generic(call, 1, true, "pexpire")
+}
+
+pub fn expireat(call: &mut Call<'_>) -> CmdResult {
+    expire_generic(call, 1000, false, "expireat")
+}
+
+pub fn pexpireat(call: &mut Call<'_>) -> CmdResult {
+    expire_generic(call, 1, false, "pexpireat")
+}
+
+pub fn persist(call: &mut Call<'_>) -> CmdResult {
+    let key = call.args.get(1);
+    let slot = SlotId::of(key);
+    let (db, shared) = (call.db(), call.shared);
+    let mut shard = shared.ks.db(db).lock(slot);
+    let had = shard.get(slot, key, call.now()).is_some_and(|e| e.has_expiry());
+    if had {
+        let version = call.version();
+        shard.commit(&Mutation::Expire { db, key, expire_at_ms: NO_EXPIRY, version }, call.log);
+    }
+    drop(shard);
+    call.out.integer(i64::from(had));
+    Ok(())
+}
+
+/// TTL family: `f` maps an absolute expiry to the reply; -2 missing, -1 no expiry.
+fn ttl_generic(call: &mut Call<'_>, f: impl FnOnce(u64, u64) -> i64) -> CmdResult {
+    let now_ms = call.now_ms;
+    let reply = with_entry(call, 1, |e| match e {
+        None => -2,
+        Some(e) if !e.has_expiry() => -1,
+        Some(e) => f(e.expire_at_ms, now_ms),
+    });
+    call.out.integer(reply);
+    Ok(())
+}
+
+pub fn ttl(call: &mut Call<'_>) -> CmdResult {
+    ttl_generic(call, |at, now| ((at.saturating_sub(now) + 500) / 1000) as i64)
+}
+
+pub fn pttl(call: &mut Call<'_>) -> CmdResult {
+    ttl_generic(call, |at, now| at.saturating_sub(now) as i64)
+}
+
+pub fn expiretime(call: &mut Call<'_>) -> CmdResult {
+    ttl_generic(call, |at, _| (at / 1000) as i64)
+}
+
+pub fn pexpiretime(call: &mut Call<'_>) -> CmdResult {
+    ttl_generic(call, |at, _| at as i64)
+}

@@ -1,0 +1,278 @@
+//! The command table and the dispatcher.
+//!
+//! [`TABLE`] is the single source of truth for every command: name, arity (Redis's
+//! sign convention: `n` means exactly n arguments including the name, `-n` at least
+//! n), flags, key positions (first, last, step; last -1 = the last argument), a
+//! one-line summary, the argument syntax and the handler. `COMMAND`, `COMMAND INFO`,
+//! `COMMAND DOCS`, `COMMAND GETKEYS`, the arity check and key extraction all read it.
+//!
+//! Dispatch: look the name up (ASCII case-insensitive), check arity, descend into
+//! a subcommand table when the command has one (CONFIG GET, CLIENT ID, ...), extract
+//! keys, then run the handler. A handler validates its arguments before it writes a
+//! reply; an `Err` it returns becomes the error reply, so no handler ever writes a
+//! partial reply followed by an error.
+
+pub mod client;
+pub mod config;
+pub mod info;
+pub mod introspect;
+pub mod keys;
+pub mod server;
+pub mod strings;
+mod table;
+
+use std::fmt;
+
+use gyre_engine::{DbIndex, MutationLog, Now};
+use gyre_resp::{Args, ReplyWriter};
+
+use crate::client::ClientState;
+use crate::shared::Shared;
+
+pub use table::TABLE;
+
+/// Command flags, named as Redis names them in COMMAND INFO.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+
+    /// (bit, Redis's name) in COMMAND INFO order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Command groups (COMMAND DOCS "group") which also give ACL categories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    String,
+    Generic,
+    Connection,
+    Server,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::String => "string",
+            Group::Generic => "generic",
+            Group::Connection => "connection",
+            Group::Server => "server",
+        }
+    }
+}
+
+/// A command handler.
+pub type Handler = fn(&mut Call<'_>) -> CmdResult;
+
+/// One row of the command table.
+pub struct CommandSpec {
+    /// Lower-case name; for a subcommand, the subcommand alone (e.g. "get").
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: Group,
+    pub since: &'static str,
+    pub summary: &'static str,
+    /// Argument syntax after the name, as Redis's documentation writes it.
+    pub syntax: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn has_flag(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Indexes of the key arguments in `argc` arguments (name at index 0).
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key, self.step.max(1) as usize);
+        let last = match self.last_key {
+            l if l < 0 => argc as i32 + l,
+            l => l,
+        };
+        let range = if first <= 0 || last < first { 0..0 } else { first as usize..(last as usize + 1).min(argc) };
+        range.step_by(step)
+    }
+}
+
+/// What a handler can fail with; written to the client as an error reply.
+#[derive(Debug)]
+pub enum CmdError {
+    /// A complete error line including its code, e.g. "ERR syntax error".
+    Msg(String),
+    Static(&'static str),
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdError::Msg(s) => f.write_str(s),
+            CmdError::Static(s) => f.write_str(s),
+        }
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
+
+/// Redis's common error replies.
+pub mod errors {
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const DB_RANGE: &str = "ERR DB index is out of range";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+}
+
+pub fn err(s: &'static str) -> CmdError {
+    CmdError::Static(s)
+}
+
+/// Everything a handler may touch while it runs.
+pub struct Call<'a> {
+    pub args: Args<'a>,
+    pub out: ReplyWriter<'a>,
+    pub shared: &'a Shared,
+    pub client: &'a mut ClientState,
+    pub log: &'a mut MutationLog,
+    /// Wall-clock time at dispatch, Unix milliseconds: one instant per command.
+    pub now_ms: u64,
+}
+
+impl Call<'_> {
+    pub fn arg(&self, i: usize) -> &[u8] {
+        self.args.get(i)
+    }
+
+    pub fn argc(&self) -> usize {
+        self.args.len()
+    }
+
+    pub fn db(&self) -> DbIndex {
+        self.client.db
+    }
+
+    /// The lookup time for this command, honouring CLIENT NO-TOUCH.
+    pub fn now(&self) -> Now {
+        Now { ms: self.now_ms, touch: !self.client.no_touch }
+    }
+
+    /// A fresh version for this command's mutations.
+    pub fn version(&self) -> gyre_engine::Version {
+        self.shared.ks.next_version(self.now_ms)
+    }
+
+    /// Argument `i` parsed as an integer, or Redis's "not an integer" error.
+    pub fn int_arg(&self, i: usize) -> Result<i64, CmdError> {
+        gyre_engine::num::parse_i64(self.arg(i)).ok_or(err(errors::NOT_INTEGER))
+    }
+
+    /// Argument `i` upper-cased is one of the given option names.
+    pub fn arg_is(&self, i: usize, name: &str) -> bool {
+        self.arg(i).eq_ignore_ascii_case(name.as_bytes())
+    }
+}
+
+/// Finds a command by name (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    table::lookup(name)
+}
+
+pub fn lookup_sub(parent: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    parent.subcommands.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Redis's "wrong number of arguments" error for `name` (lower-case full name).
+pub fn arity_error(name: &str) -> CmdError {
+    CmdError::Msg(format!("ERR wrong number of arguments for '{name}' command"))
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
+/// Redis's unknown-command error: the name and up to 128 bytes of the arguments
+/// as `'a' 'b' `, each cut to 128 bytes.
+pub fn unknown_command_error(args: &Args<'_>) -> CmdError {
+    let mut msg = String::from("ERR unknown command '");
+    msg.push_str(&printable(args.get(0), 128));
+    msg.push_str("', with args beginning with: ");
+    for a in args.iter().skip(1) {
+        if msg.len() >= 256 {
+            break;
+        }
+        msg.push('\'');
+        msg.push_str(&printable(a, 128));
+        msg.push_str("' ");
+    }
+    CmdError::Msg(msg)
+}
+
+/// Bytes as text for an error message: invalid UTF-8 and control characters
+/// become spaces, so an error line can never be broken by client input.
+pub fn printable(b: &[u8], max: usize) -> String {
+    let b = &b[..b.len().min(max)];
+    String::from_utf8_lossy(b).chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Resolves the spec that will run for `args`: checks arity and subcommands.
+/// Returns (command, subcommand or the command itself).
+pub fn resolve(args: &Args<'_>) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
+    let spec = lookup(args.get(0)).ok_or_else(|| unknown_command_error(args))?;
+    if !arity_ok(spec.arity, args.len()) {
+        return Err(arity_error(spec.name));
+    }
+    if spec.subcommands.is_empty() {
+        return Ok((spec, spec));
+    }
+    let sub = lookup_sub(spec, args.get(1)).ok_or_else(|| {
+        CmdError::Msg(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            printable(args.get(1), 128),
+            spec.name.to_ascii_uppercase()
+        ))
+    })?;
+    if !arity_ok(sub.arity, args.len()) {
+        return Err(arity_error(&format!("{}|{}", spec.name, sub.name)));
+    }
+    Ok((spec, sub))
+}

@@ -1,0 +1,261 @@
+//! Settings: each declared once with its name, kind, default and description.
+//!
+//! The declaration ([`PARAMS`]) feeds the command line (`--<name>`, environment
+//! variable `GYRE_<NAME>`, `--help`), CONFIG GET and CONFIG SET. Values are
+//! validated by one function ([`Param::normalize`]) wherever they come from, and
+//! stored in their canonical text form (memory sizes in bytes, as Redis reports
+//! them). Settings read on hot paths are mirrored into atomics in [`Hot`].
+//!
+//! Redis's encoding parameters (`hash-max-listpack-entries`, ...) are accepted and
+//! reported so that tools and client tests that read or set them work; they take
+//! effect once the collection types land.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+/// The kind of a setting's value, with its bounds.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Int { min: i64, max: i64 },
+    /// Bytes, written with an optional k/kb/m/mb/g/gb suffix.
+    Memory { min: u64, max: u64 },
+    Bool,
+    Enum(&'static [&'static str]),
+    Str,
+}
+
+/// One declared setting.
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    /// Changeable with CONFIG SET while running.
+    pub mutable: bool,
+    pub help: &'static str,
+}
+
+const MB: u64 = 1024 * 1024;
+
+pub const MAXMEMORY_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every setting Gyre knows.
+pub static PARAMS: &[Param] = &[
+    Param { name: "bind", kind: Kind::Str, default: "127.0.0.1", mutable: false, help: "Address the RESP listener binds to" },
+    Param { name: "port", kind: Kind::Int { min: 0, max: 65535 }, default: "6379", mutable: false, help: "TCP port of the RESP listener (0 = any free port)" },
+    Param { name: "dir", kind: Kind::Str, default: "./gyre-data", mutable: false, help: "Data directory" },
+    Param { name: "databases", kind: Kind::Int { min: 16, max: 16 }, default: "16", mutable: false, help: "Number of logical databases (fixed at 16)" },
+    Param { name: "hz", kind: Kind::Int { min: 1, max: 500 }, default: "10", mutable: true, help: "Background task frequency (active expiry cycles per second)" },
+    Param { name: "maxclients", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "10000", mutable: true, help: "Maximum number of connected clients" },
+    Param { name: "proto-max-bulk-len", kind: Kind::Memory { min: MB, max: i64::MAX as u64 }, default: "536870912", mutable: true, help: "Largest bulk string a client may send, in bytes" },
+    Param { name: "client-query-buffer-limit", kind: Kind::Memory { min: MB, max: i64::MAX as u64 }, default: "1073741824", mutable: true, help: "Largest query buffer of one client, in bytes" },
+    Param { name: "maxmemory-policy", kind: Kind::Enum(MAXMEMORY_POLICIES), default: "noeviction", mutable: true, help: "Eviction policy (OBJECT FREQ needs an LFU policy)" },
+    Param { name: "lfu-log-factor", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "10", mutable: true, help: "LFU counter logarithm factor" },
+    Param { name: "lfu-decay-time", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "1", mutable: true, help: "LFU counter decay time in minutes" },
+    Param { name: "hash-max-listpack-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "128", mutable: true, help: "Hashes up to this many fields use the compact encoding" },
+    Param { name: "hash-max-listpack-value", kind: Kind::Int { min: 0, max: i64::MAX }, default: "64", mutable: true, help: "Hashes whose values are at most this long use the compact encoding" },
+    Param { name: "list-max-listpack-size", kind: Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, default: "-2", mutable: true, help: "Size of list nodes (negative: -1..-5 = 4..64 KB)" },
+    Param { name: "list-compress-depth", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: true, help: "List nodes left uncompressed at each end" },
+    Param { name: "set-max-intset-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "512", mutable: true, help: "Integer sets up to this size use the intset encoding" },
+    Param { name: "set-max-listpack-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "128", mutable: true, help: "Sets up to this many members use the compact encoding" },
+    Param { name: "set-max-listpack-value", kind: Kind::Int { min: 0, max: i64::MAX }, default: "64", mutable: true, help: "Sets whose members are at most this long use the compact encoding" },
+    Param { name: "zset-max-listpack-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "128", mutable: true, help: "Sorted sets up to this many members use the compact encoding" },
+    Param { name: "zset-max-listpack-value", kind: Kind::Int { min: 0, max: i64::MAX }, default: "64", mutable: true, help: "Sorted sets whose members are at most this long use the compact encoding" },
+];
+
+impl Param {
+    /// Validates `value` and returns its canonical form, or the reason it is
+    /// invalid in Redis's CONFIG SET wording.
+    pub fn normalize(&self, value: &[u8]) -> Result<String, String> {
+        let text = std::str::from_utf8(value).map_err(|_| "argument must be valid UTF-8".to_string())?;
+        match self.kind {
+            Kind::Int { min, max } => {
+                let v: i64 = gyre_engine::num::parse_i64(value).ok_or("argument couldn't be parsed into an integer")?;
+                if v < min || v > max {
+                    return Err(format!("argument must be between {min} and {max} inclusive"));
+                }
+                Ok(v.to_string())
+            }
+            Kind::Memory { min, max } => {
+                let v = parse_memory(text).ok_or("argument must be a memory value")?;
+                if v < min || v > max {
+                    return Err(format!("argument must be between {min} and {max} inclusive"));
+                }
+                Ok(v.to_string())
+            }
+            Kind::Bool => match text.to_ascii_lowercase().as_str() {
+                "yes" => Ok("yes".into()),
+                "no" => Ok("no".into()),
+                _ => Err("argument must be 'yes' or 'no'".into()),
+            },
+            Kind::Enum(options) => {
+                let lower = text.to_ascii_lowercase();
+                options.iter().find(|o| **o == lower).map(|o| o.to_string()).ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &options.join(", "))
+            }
+            Kind::Str => Ok(text.to_string()),
+        }
+    }
+}
+
+/// Parses Redis memory notation: a non-negative integer with an optional unit
+/// (b, k, kb, m, mb, g, gb; case-insensitive; k = 1000, kb = 1024).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let n: u64 = gyre_engine::num::parse_u64(digits.as_bytes())?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+pub fn find(name: &str) -> Option<(usize, &'static Param)> {
+    PARAMS.iter().enumerate().find(|(_, p)| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Settings read on hot paths, mirrored from the canonical values.
+#[derive(Debug, Default)]
+pub struct Hot {
+    pub proto_max_bulk_len: AtomicU64,
+    pub query_buffer_limit: AtomicU64,
+    pub hz: AtomicU64,
+    pub maxclients: AtomicU64,
+    /// Bumped on every change, so connections re-read their limits cheaply.
+    pub generation: AtomicU64,
+}
+
+/// The running configuration.
+#[derive(Debug)]
+pub struct Config {
+    values: RwLock<Vec<String>>,
+    pub hot: Hot,
+}
+
+impl Config {
+    /// Defaults overridden by `overrides` (already validated pairs of index, value).
+    pub fn new(overrides: Vec<(usize, String)>) -> Config {
+        let mut values: Vec<String> = PARAMS.iter().map(|p| p.default.to_string()).collect();
+        for (i, v) in overrides {
+            values[i] = v;
+        }
+        let c = Config { values: RwLock::new(values), hot: Hot::default() };
+        c.refresh_hot();
+        c
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        let (i, _) = find(name)?;
+        Some(self.values.read()[i].clone())
+    }
+
+    fn get_u64(&self, name: &str) -> u64 {
+        self.get(name).and_then(|v| v.parse().ok()).expect("declared numeric setting")
+    }
+
+    /// All (name, value) pairs whose name matches `pattern` (glob).
+    pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        let values = self.values.read();
+        PARAMS
+            .iter()
+            .zip(values.iter())
+            .filter(|(p, _)| gyre_engine::glob::glob_match(pattern, p.name.as_bytes(), true))
+            .map(|(p, v)| (p.name, v.clone()))
+            .collect()
+    }
+
+    /// Sets several values at once: all are validated before any is applied.
+    pub fn set_many(&self, pairs: &[(&[u8], &[u8])]) -> Result<(), String> {
+        let mut staged: Vec<(usize, String)> = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            let name_text = String::from_utf8_lossy(name);
+            let Some((i, p)) = find(&name_text) else {
+                return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name_text}'"));
+            };
+            if staged.iter().any(|(j, _)| *j == i) {
+                return Err(format!("ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter", p.name));
+            }
+            if !p.mutable {
+                return Err(format!("ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config", p.name));
+            }
+            let v = p.normalize(value).map_err(|why| format!("ERR CONFIG SET failed (possibly related to argument '{}') - {why}", p.name))?;
+            staged.push((i, v));
+        }
+        let mut values = self.values.write();
+        for (i, v) in staged {
+            values[i] = v;
+        }
+        drop(values);
+        self.refresh_hot();
+        Ok(())
+    }
+
+    fn refresh_hot(&self) {
+        let h = &self.hot;
+        h.proto_max_bulk_len.store(self.get_u64("proto-max-bulk-len"), Ordering::Relaxed);
+        h.query_buffer_limit.store(self.get_u64("client-query-buffer-limit"), Ordering::Relaxed);
+        h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
+        h.maxclients.store(self.get_u64("maxclients"), Ordering::Relaxed);
+        h.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_for_their_kind() {
+        for p in PARAMS {
+            assert_eq!(p.normalize(p.default.as_bytes()).as_deref(), Ok(p.default), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1KB"), Some(1024));
+        assert_eq!(parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(parse_memory("1x"), None);
+        assert_eq!(parse_memory("-1"), None);
+        assert_eq!(parse_memory(""), None);
+    }
+
+    #[test]
+    fn set_many_is_all_or_nothing() {
+        let c = Config::new(vec![]);
+        let err = c.set_many(&[(b"hz", b"20"), (b"maxclients", b"zero")]).unwrap_err();
+        assert!(err.contains("'maxclients'"), "{err}");
+        assert_eq!(c.get("hz").unwrap(), "10");
+        c.set_many(&[(b"hz", b"20"), (b"proto-max-bulk-len", b"2mb")]).unwrap();
+        assert_eq!(c.get("hz").unwrap(), "20");
+        assert_eq!(c.hot.proto_max_bulk_len.load(Ordering::Relaxed), 2 * MB);
+    }
+
+    #[test]
+    fn bounds_and_immutables_are_enforced() {
+        let c = Config::new(vec![]);
+        assert!(c.set_many(&[(b"hz", b"0")]).unwrap_err().contains("between 1 and 500"));
+        assert!(c.set_many(&[(b"port", b"1")]).unwrap_err().contains("immutable"));
+        assert!(c.set_many(&[(b"nosuch", b"1")]).unwrap_err().starts_with("ERR Unknown option"));
+        assert!(c.set_many(&[(b"hz", b"5"), (b"HZ", b"6")]).unwrap_err().contains("duplicate"));
+    }
+}

@@ -1,0 +1,204 @@
+//! One client connection: read, execute every complete command, write.
+//!
+//! The loop reads what the socket has, executes every complete command in the
+//! buffer in order, and writes all their replies with one write. Replies are
+//! flushed early when they exceed [`OUT_FLUSH_BYTES`], which bounds the memory a
+//! client that sends requests but never reads can make us hold: we stop reading
+//! from it until it reads (TCP backpressure), so its cost is one buffer.
+//!
+//! Limits: bulk length (`proto-max-bulk-len`), inline line length (64 KB) and
+//! the multibulk count are enforced by the parser at the header; the query buffer
+//! (`client-query-buffer-limit`) here. A protocol error is answered with
+//! `-ERR Protocol error: ...` and the connection is closed, as Redis does.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use gyre_engine::MutationLog;
+use gyre_resp::{Args, Limits, ReplyWriter, RequestParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::client::{ClientState, ReplyMode};
+use crate::cmd::{self, Call};
+use crate::shared::{unix_ms, Shared};
+
+/// Replies are written once this many bytes are pending, even mid-batch.
+pub const OUT_FLUSH_BYTES: usize = 64 * 1024;
+/// Read buffer growth step.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+fn limits(shared: &Shared) -> Limits {
+    Limits {
+        bulk_bytes_max: shared.config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
+        ..Limits::default()
+    }
+}
+
+/// Serves one connection until the client leaves, misbehaves or is killed.
+pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: ClientState) {
+    let _ = stream.set_nodelay(true);
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut parser = RequestParser::new(limits(&shared));
+    let mut generation = shared.config.hot.generation.load(Ordering::Acquire);
+    let mut log = MutationLog::new();
+    loop {
+        let want = parser.needed_bytes().unwrap_or(0).saturating_sub(input.len()).max(READ_CHUNK_BYTES);
+        input.reserve(want);
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        let g = shared.config.hot.generation.load(Ordering::Acquire);
+        if g != generation {
+            generation = g;
+            parser.set_limits(limits(&shared));
+        }
+        let (consumed, outcome) = execute_buffered(&input, &mut parser, &shared, &mut client, &mut out, &mut log, &mut stream).await;
+        input.advance(consumed);
+        let query_limit = shared.config.hot.query_buffer_limit.load(Ordering::Relaxed) as usize;
+        if input.len() > query_limit {
+            tracing::warn!(client = client.info.id, addr = %client.info.addr, bytes = input.len(), "closing client that reached max query buffer length");
+            return;
+        }
+        client.info.query_buf_bytes.store(input.len(), Ordering::Relaxed);
+        if !out.is_empty() {
+            if write_out(&mut stream, &mut out, &shared).await.is_err() {
+                return;
+            }
+        }
+        match outcome {
+            Outcome::Continue => {}
+            Outcome::Close => {
+                let _ = stream.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Continue,
+    Close,
+}
+
+async fn write_out(stream: &mut TcpStream, out: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
+    shared.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
+    let r = stream.write_all(out).await;
+    out.clear();
+    r
+}
+
+/// Executes every complete command at the front of `input`. Returns the bytes
+/// consumed and whether to keep the connection.
+async fn execute_buffered(
+    input: &[u8],
+    parser: &mut RequestParser,
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut BytesMut,
+    log: &mut MutationLog,
+    stream: &mut TcpStream,
+) -> (usize, Outcome) {
+    let mut pos = 0;
+    let mut executed = 0u64;
+    let mut last_cmd: Option<CmdName> = None;
+    let outcome = loop {
+        let rest = &input[pos..];
+        match parser.parse(rest) {
+            Ok(Some(n)) => {
+                let args = parser.args(rest);
+                pos += n;
+                if args.is_empty() {
+                    continue;
+                }
+                executed += 1;
+                last_cmd = Some(execute(args, shared, client, out, log));
+                if client.close_after_reply {
+                    break Outcome::Close;
+                }
+                if out.len() >= OUT_FLUSH_BYTES && write_out(stream, out, shared).await.is_err() {
+                    break Outcome::Close;
+                }
+            }
+            Ok(None) => break Outcome::Continue,
+            Err(e) => {
+                debug!(client = client.info.id, addr = %client.info.addr, error = %e, "protocol error, closing connection");
+                ReplyWriter::new(out, client.proto).error(format!("ERR {e}").as_bytes());
+                break Outcome::Close;
+            }
+        }
+    };
+    if executed > 0 {
+        shared.stats.commands_processed.fetch_add(executed, Ordering::Relaxed);
+        let info = &client.info;
+        info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if let Some(name) = last_cmd {
+            name.store_into(&mut info.last_cmd.lock());
+        }
+        client.publish();
+    }
+    (pos, outcome)
+}
+
+/// The name of an executed command, for CLIENT LIST's `cmd` field.
+#[derive(Clone, Copy)]
+pub enum CmdName {
+    Known { top: &'static str, sub: Option<&'static str> },
+    Unknown,
+}
+
+impl CmdName {
+    fn store_into(self, s: &mut String) {
+        s.clear();
+        match self {
+            CmdName::Known { top, sub } => {
+                s.push_str(top);
+                if let Some(sub) = sub {
+                    s.push('|');
+                    s.push_str(sub);
+                }
+            }
+            CmdName::Unknown => s.push_str("NULL"),
+        }
+    }
+}
+
+/// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
+pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &mut BytesMut, log: &mut MutationLog) -> CmdName {
+    let mark = out.len();
+    if client.reply == ReplyMode::SkipNext {
+        client.reply = ReplyMode::Skipping;
+    }
+    let name = match cmd::resolve(&args) {
+        Ok((top, spec)) => {
+            let proto = client.proto;
+            let mut call = Call { args, out: ReplyWriter::new(out, proto), shared, client, log, now_ms: unix_ms() };
+            if let Err(e) = (spec.handler)(&mut call) {
+                ReplyWriter::new(out, proto).error(e.to_string().as_bytes());
+            }
+            CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) }
+        }
+        Err(e) => {
+            ReplyWriter::new(out, client.proto).error(e.to_string().as_bytes());
+            CmdName::Unknown
+        }
+    };
+    // The durability layer takes the mutations here; until it exists they have
+    // been applied to memory only.
+    log.clear();
+    match client.reply {
+        ReplyMode::On | ReplyMode::SkipNext => {}
+        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Skipping => {
+            out.truncate(mark);
+            client.reply = ReplyMode::On;
+        }
+    }
+    name
+}

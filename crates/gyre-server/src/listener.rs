@@ -1,0 +1,65 @@
+//! The RESP listener: accepts connections and hands each to its own task.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::BytesMut;
+use gyre_resp::{Protocol, ReplyWriter};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{info, warn};
+
+use crate::client::{ClientInfo, ClientState, Registration};
+use crate::config::Config;
+use crate::conn;
+use crate::shared::Shared;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let bind = config.get("bind").expect("declared");
+    let port: u16 = config.get("port").expect("declared").parse().expect("validated port");
+    let dir = config.get("dir").expect("declared");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory '{dir}'"))?;
+    let shared = Shared::start(config);
+    let listener = TcpListener::bind((bind.as_str(), port)).await.with_context(|| format!("binding {bind}:{port}"))?;
+    let local = listener.local_addr()?;
+    shared.tcp_port.store(u64::from(local.port()), Ordering::Relaxed);
+    info!(address = %local, data_dir = %dir, "ready to accept connections");
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and similar: keep serving the others.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+        let maxclients = shared.config.hot.maxclients.load(Ordering::Relaxed) as usize;
+        if shared.clients.len() >= maxclients {
+            shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(reject(stream, "ERR max number of clients reached"));
+            continue;
+        }
+        let laddr = stream.local_addr().unwrap_or(local);
+        let info = Arc::new(ClientInfo::new(shared.clients.next_id(), peer, laddr));
+        shared.clients.add(info.clone());
+        let task_shared = shared.clone();
+        let task_info = info.clone();
+        let handle = tokio::spawn(async move {
+            let _registration = Registration { registry: &task_shared.clients, id: task_info.id };
+            conn::serve(stream, task_shared.clone(), ClientState::new(task_info)).await;
+        });
+        *info.abort.lock() = Some(handle.abort_handle());
+        if info.killed.load(Ordering::Relaxed) {
+            handle.abort();
+        }
+    }
+}
+
+async fn reject(mut stream: TcpStream, msg: &str) {
+    let mut out = BytesMut::new();
+    ReplyWriter::new(&mut out, Protocol::Resp2).error(msg.as_bytes());
+    let _ = stream.write_all(&out).await;
+}

@@ -1,0 +1,115 @@
+//! State shared by every connection: the keyspace, configuration, clients and
+//! server-wide counters, plus the background worker (active expiry, lazy free).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gyre_engine::Keyspace;
+
+use crate::client::Registry;
+use crate::config::Config;
+
+/// Server-wide counters (INFO stats). Updated once per batch, not per command.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+impl Stats {
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.rejected_connections,
+            &self.commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Something to drop on the background thread instead of on a request path.
+pub type Garbage = Box<dyn Send>;
+
+pub struct Shared {
+    pub ks: Keyspace,
+    pub config: Config,
+    pub clients: Registry,
+    pub stats: Stats,
+    pub started: Instant,
+    /// 40 hex characters, as Redis's run_id.
+    pub run_id: String,
+    pub tcp_port: AtomicU64,
+    lazy_free: mpsc::SyncSender<Garbage>,
+}
+
+/// Values queued for freeing in the background before callers free inline.
+const LAZY_FREE_QUEUE_LEN: usize = 1024;
+
+impl Shared {
+    /// Builds the shared state and starts the background worker thread.
+    pub fn start(config: Config) -> Arc<Shared> {
+        let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
+        let run_id: String = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
+        let shared = Arc::new(Shared {
+            ks: Keyspace::new(),
+            config,
+            clients: Registry::default(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            run_id,
+            tcp_port: AtomicU64::new(0),
+            lazy_free: tx,
+        });
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("gyre-bg".into())
+            .spawn(move || background(weak, rx))
+            .expect("spawn background thread");
+        shared
+    }
+
+    /// Frees `garbage` on the background thread; inline when the queue is full
+    /// (bounded: never an unbounded backlog of memory waiting to be freed).
+    pub fn free_later(&self, garbage: Garbage) {
+        if let Err(mpsc::TrySendError::Full(g) | mpsc::TrySendError::Disconnected(g)) = self.lazy_free.try_send(garbage) {
+            drop(g);
+        }
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The background worker: every 1/hz seconds an active expiry cycle with a budget
+/// of a quarter of the period (Redis's slow cycle uses 25%), and in between it
+/// frees what connections handed over. Ends when the server state is dropped.
+fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>) {
+    let mut next_cycle = Instant::now();
+    loop {
+        let timeout = next_cycle.saturating_duration_since(Instant::now());
+        match garbage.recv_timeout(timeout) {
+            Ok(g) => {
+                drop(g);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let Some(shared) = shared.upgrade() else { return };
+        let hz = shared.config.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
+        let period = Duration::from_millis(1000 / hz);
+        let deadline = Instant::now() + period / 4;
+        shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        next_cycle = Instant::now() + period;
+    }
+}
