@@ -24,7 +24,9 @@ fn mixed(c: &mut Criterion) {
         key(i, &mut k);
         let slot = SlotId::of(&k);
         let version = ks.next_version(1);
-        ks.db(0).lock(slot).commit(&Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version }, &mut log);
+        ks.db(0)
+            .lock(slot)
+            .commit(&Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version }, &mut log);
         log.clear();
     }
     let mut group = c.benchmark_group("keyspace");
@@ -41,9 +43,12 @@ fn mixed(c: &mut Criterion) {
                 key(x % KEYS, &mut k);
                 let slot = SlotId::of(&k);
                 let mut shard = ks.db(0).lock(slot);
-                if x % 5 == 0 {
+                if x.is_multiple_of(5) {
                     let version = ks.next_version(2);
-                    shard.commit(&Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version }, &mut log);
+                    shard.commit(
+                        &Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version },
+                        &mut log,
+                    );
                     log.clear();
                 } else if let Some(e) = shard.get_read(slot, &k, Now::at(2)) {
                     if let Value::Str(s) = &e.value {

@@ -248,9 +248,7 @@ mod tests {
                             if c >= start && c <= end {
                                 m = true;
                             }
-                        } else if (!nocase && at(p) == s[si])
-                            || (nocase && lower(at(p)) == lower(s[si]))
-                        {
+                        } else if (!nocase && at(p) == s[si]) || (nocase && lower(at(p)) == lower(s[si])) {
                             m = true;
                         }
                         p += 1;
@@ -270,11 +268,7 @@ mod tests {
                         p += 1;
                         plen -= 1;
                     }
-                    let ok = if nocase {
-                        lower(at(p)) == lower(s[si])
-                    } else {
-                        at(p) == s[si]
-                    };
+                    let ok = if nocase { lower(at(p)) == lower(s[si]) } else { at(p) == s[si] };
                     if !ok {
                         return false;
                     }
@@ -297,37 +291,20 @@ mod tests {
 
     fn check(pattern: &str, string: &str, nocase: bool, want: bool) {
         let (p, s) = (pattern.as_bytes(), string.as_bytes());
-        assert_eq!(
-            glob_match(p, s, nocase),
-            want,
-            "glob_match({pattern:?}, {string:?}, nocase={nocase})"
-        );
-        assert_eq!(
-            redis_ref(p, s, nocase),
-            want,
-            "reference disagrees on {pattern:?} {string:?}"
-        );
+        assert_eq!(glob_match(p, s, nocase), want, "glob_match({pattern:?}, {string:?}, nocase={nocase})");
+        assert_eq!(redis_ref(p, s, nocase), want, "reference disagrees on {pattern:?} {string:?}");
     }
 
     #[test]
     fn keyspace_tcl_keys_with_pattern() {
         let keys = ["key_x", "key_y", "key_z", "foo_a", "foo_b", "foo_c"];
-        let got: Vec<_> = keys
-            .iter()
-            .filter(|k| glob_match(b"foo*", k.as_bytes(), false))
-            .collect();
+        let got: Vec<_> = keys.iter().filter(|k| glob_match(b"foo*", k.as_bytes(), false)).collect();
         assert_eq!(got, [&"foo_a", &"foo_b", &"foo_c"]);
         // KEYS with hashtag.
         let keys = ["{a}x", "{a}y", "{a}z", "{b}a", "{b}b", "{b}c"];
-        let got: Vec<_> = keys
-            .iter()
-            .filter(|k| glob_match(b"{a}*", k.as_bytes(), false))
-            .collect();
+        let got: Vec<_> = keys.iter().filter(|k| glob_match(b"{a}*", k.as_bytes(), false)).collect();
         assert_eq!(got, [&"{a}x", &"{a}y", &"{a}z"]);
-        let got: Vec<_> = keys
-            .iter()
-            .filter(|k| glob_match(b"*{b}*", k.as_bytes(), false))
-            .collect();
+        let got: Vec<_> = keys.iter().filter(|k| glob_match(b"*{b}*", k.as_bytes(), false)).collect();
         assert_eq!(got, [&"{b}a", &"{b}b", &"{b}c"]);
     }
 
@@ -335,12 +312,7 @@ mod tests {
     fn keyspace_tcl_long_nested_loops() {
         // "Regression for pattern matching long nested loops".
         let key = "a".repeat(40);
-        check(
-            "a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
-            &key,
-            false,
-            false,
-        );
+        check("a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", &key, false, false);
     }
 
     #[test]
@@ -367,11 +339,7 @@ mod tests {
         // Cross-check the boundary against the transliterated original.
         for n in [999, 1000, 1001] {
             let p = b"*a".repeat(n);
-            assert_eq!(
-                glob_match(&p, &key[..1100], false),
-                redis_ref(&p, &key[..1100], false),
-                "n={n}"
-            );
+            assert_eq!(glob_match(&p, &key[..1100], false), redis_ref(&p, &key[..1100], false), "n={n}");
         }
     }
 

@@ -27,7 +27,7 @@
 //! holding millions of keys (all keys under one `{hash tag}`) makes those steps
 //! proportional to the slot's size.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
 use hashbrown::HashMap;
@@ -72,9 +72,7 @@ impl BuildHasher for KeyHasher {
 /// The stable hash of a key (the table's hash), used to order SCAN within a slot.
 #[inline]
 pub fn key_hash(key: &[u8]) -> u64 {
-    let mut h = KeyHasher.build_hasher();
-    key.hash(&mut h);
-    h.finish()
+    KeyHasher.hash_one(key)
 }
 
 type SlotMap = HashMap<Box<[u8]>, Entry, KeyHasher>;
@@ -510,10 +508,13 @@ impl Db {
         // though a live key exists, as Redis's RANDOMKEY may.
         for _ in 0..100 {
             let start = (rand() as usize) % SHARD_COUNT;
-            let shard_idx = (0..SHARD_COUNT).map(|i| (start + i) % SHARD_COUNT).find(|&i| !self.shards[i].lock().is_empty())?;
+            let shard_idx =
+                (0..SHARD_COUNT).map(|i| (start + i) % SHARD_COUNT).find(|&i| !self.shards[i].lock().is_empty())?;
             let mut shard = self.shards[shard_idx].lock();
             let first = (rand() as usize) % SLOTS_PER_SHARD;
-            let Some(idx) = (0..SLOTS_PER_SHARD).map(|i| (first + i) % SLOTS_PER_SHARD).find(|&i| !shard.slots[i].is_empty()) else {
+            let Some(idx) =
+                (0..SLOTS_PER_SHARD).map(|i| (first + i) % SLOTS_PER_SHARD).find(|&i| !shard.slots[i].is_empty())
+            else {
                 continue;
             };
             let n = (rand() as usize) % shard.slots[idx].len();
@@ -602,7 +603,8 @@ impl Keyspace {
         let mut ids: Vec<(DbIndex, u16)> = keys.into_iter().map(|(db, s)| (db, shard_of(s) as u16)).collect();
         ids.sort_unstable();
         ids.dedup();
-        let guards = ids.into_iter().map(|(db, sh)| ((db, sh), self.dbs[db as usize].shards[sh as usize].lock())).collect();
+        let guards =
+            ids.into_iter().map(|(db, sh)| ((db, sh), self.dbs[db as usize].shards[sh as usize].lock())).collect();
         MultiGuard { guards }
     }
 
@@ -648,11 +650,17 @@ impl Keyspace {
         self.clock.observe(m.version());
         let m = m.as_ref();
         match m {
-            Mutation::FlushDb { db, version } => {
-                self.dbs.get(db as usize).map(|d| d.lock_all().iter_mut().map(|s| s.retain_newer(version)).sum::<usize>() > 0).unwrap_or(false)
-            }
+            Mutation::FlushDb { db, version } => self
+                .dbs
+                .get(db as usize)
+                .map(|d| d.lock_all().iter_mut().map(|s| s.retain_newer(version)).sum::<usize>() > 0)
+                .unwrap_or(false),
             Mutation::FlushAll { version } => {
-                self.dbs.iter().map(|d| d.lock_all().iter_mut().map(|s| s.retain_newer(version)).sum::<usize>()).sum::<usize>() > 0
+                self.dbs
+                    .iter()
+                    .map(|d| d.lock_all().iter_mut().map(|s| s.retain_newer(version)).sum::<usize>())
+                    .sum::<usize>()
+                    > 0
             }
             Mutation::SwapDb { a, b, .. } => {
                 if (a as usize) < DB_COUNT && (b as usize) < DB_COUNT {

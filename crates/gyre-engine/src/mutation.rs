@@ -100,15 +100,10 @@ impl<B: AsRef<[u8]>> Mutation<B> {
                 data: data.as_ref(),
                 version: *version,
             },
-            Mutation::Expire { db, key, expire_at_ms, version } => Mutation::Expire {
-                db: *db,
-                key: key.as_ref(),
-                expire_at_ms: *expire_at_ms,
-                version: *version,
-            },
-            Mutation::Del { db, key, version } => {
-                Mutation::Del { db: *db, key: key.as_ref(), version: *version }
+            Mutation::Expire { db, key, expire_at_ms, version } => {
+                Mutation::Expire { db: *db, key: key.as_ref(), expire_at_ms: *expire_at_ms, version: *version }
             }
+            Mutation::Del { db, key, version } => Mutation::Del { db: *db, key: key.as_ref(), version: *version },
             Mutation::FlushDb { db, version } => Mutation::FlushDb { db: *db, version: *version },
             Mutation::FlushAll { version } => Mutation::FlushAll { version: *version },
             Mutation::SwapDb { a, b, version } => Mutation::SwapDb { a: *a, b: *b, version: *version },
@@ -324,14 +319,16 @@ mod tests {
             (any::<u16>(), bytes(), bytes(), any::<u64>(), v()).prop_map(|(db, key, value, e, version)| {
                 Mutation::Set { db, key, value, expire_at_ms: e, version }
             }),
-            (any::<u16>(), bytes(), bytes(), v())
-                .prop_map(|(db, key, data, version)| Mutation::Append { db, key, data, version }),
-            (any::<u16>(), bytes(), any::<u64>(), bytes(), v()).prop_map(|(db, key, offset, data, version)| {
-                Mutation::SetRange { db, key, offset, data, version }
+            (any::<u16>(), bytes(), bytes(), v()).prop_map(|(db, key, data, version)| Mutation::Append {
+                db,
+                key,
+                data,
+                version
             }),
-            (any::<u16>(), bytes(), any::<u64>(), v()).prop_map(|(db, key, e, version)| {
-                Mutation::Expire { db, key, expire_at_ms: e, version }
-            }),
+            (any::<u16>(), bytes(), any::<u64>(), bytes(), v())
+                .prop_map(|(db, key, offset, data, version)| { Mutation::SetRange { db, key, offset, data, version } }),
+            (any::<u16>(), bytes(), any::<u64>(), v())
+                .prop_map(|(db, key, e, version)| { Mutation::Expire { db, key, expire_at_ms: e, version } }),
             (any::<u16>(), bytes(), v()).prop_map(|(db, key, version)| Mutation::Del { db, key, version }),
             (any::<u16>(), v()).prop_map(|(db, version)| Mutation::FlushDb { db, version }),
             v().prop_map(|version| Mutation::FlushAll { version }),
@@ -363,6 +360,9 @@ mod tests {
         for cut in 0..buf.len() {
             assert_eq!(decode(&Bytes::copy_from_slice(&buf[..cut])).unwrap_err(), DecodeError::Truncated);
         }
-        assert_eq!(decode(&Bytes::from_static(&[99, 0, 0, 0, 0, 0, 0, 0, 0])).unwrap_err(), DecodeError::UnknownTag(99));
+        assert_eq!(
+            decode(&Bytes::from_static(&[99, 0, 0, 0, 0, 0, 0, 0, 0])).unwrap_err(),
+            DecodeError::UnknownTag(99)
+        );
     }
 }

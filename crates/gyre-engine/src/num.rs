@@ -144,9 +144,7 @@ fn is_inf_literal(body: &[u8]) -> bool {
 }
 
 fn has_nonzero_mantissa_digit(body: &[u8]) -> bool {
-    body.iter()
-        .take_while(|&&b| b != b'e' && b != b'E')
-        .any(|&b| (b'1'..=b'9').contains(&b))
+    body.iter().take_while(|&&b| b != b'e' && b != b'E').any(|&b| (b'1'..=b'9').contains(&b))
 }
 
 /// Parses what follows "0x" in a C hex float: hex digits with an optional
@@ -233,11 +231,7 @@ fn compose_f64(mantissa: u64, exp2: i64, sticky: bool) -> Option<f64> {
     if dropped > 64 {
         return None; // below half the smallest subnormal: rounds to zero
     }
-    let (q, rem) = if dropped == 64 {
-        (0, m)
-    } else {
-        (m >> dropped, m & ((1 << dropped) - 1))
-    };
+    let (q, rem) = if dropped == 64 { (0, m) } else { (m >> dropped, m & ((1 << dropped) - 1)) };
     let half = 1u64 << (dropped - 1);
     let round_up = rem > half || (rem == half && (sticky || q & 1 == 1));
     let mut q = q + u64::from(round_up);
@@ -281,10 +275,7 @@ pub fn format_f64_incr(v: f64, out: &mut Vec<u8>) {
     // Writing to a Vec cannot fail.
     write!(out, "{v}").expect("write to Vec");
     let text = &out[start..];
-    let frac_digits = text
-        .iter()
-        .position(|&b| b == b'.')
-        .map_or(0, |dot| text.len() - dot - 1);
+    let frac_digits = text.iter().position(|&b| b == b'.').map_or(0, |dot| text.len() - dot - 1);
     if frac_digits > 17 {
         out.truncate(start);
         write!(out, "{v:.17}").expect("write to Vec");
@@ -350,9 +341,7 @@ mod tests {
         let mut out = b"prefix:".to_vec();
         format_f64_incr(v, &mut out);
         let text = String::from_utf8(out).unwrap();
-        text.strip_prefix("prefix:")
-            .expect("appends, keeps prefix")
-            .to_owned()
+        text.strip_prefix("prefix:").expect("appends, keeps prefix").to_owned()
     }
 
     #[test]
@@ -537,11 +526,7 @@ mod tests {
         ];
         for &(s, want) in accepted {
             let got = parse_f64(s.as_bytes());
-            assert_eq!(
-                got.map(f64::to_bits),
-                Some(want.to_bits()),
-                "{s:?} -> {got:?}"
-            );
+            assert_eq!(got.map(f64::to_bits), Some(want.to_bits()), "{s:?} -> {got:?}");
         }
     }
 
@@ -608,14 +593,8 @@ mod tests {
         assert_eq!(parse_f64(b"0x20000000000003"), Some(9007199254740996.0));
         // Bits beyond the kept 64 still break the tie (sticky).
         let two_64 = 18446744073709551616.0;
-        assert_eq!(
-            parse_f64(b"0x200000000000010000000000000000"),
-            Some(9007199254740992.0 * two_64)
-        );
-        assert_eq!(
-            parse_f64(b"0x200000000000010000000000000001"),
-            Some(9007199254740994.0 * two_64)
-        );
+        assert_eq!(parse_f64(b"0x200000000000010000000000000000"), Some(9007199254740992.0 * two_64));
+        assert_eq!(parse_f64(b"0x200000000000010000000000000001"), Some(9007199254740994.0 * two_64));
         // Rounding up can carry into the exponent.
         assert_eq!(parse_f64(b"0x1.fffffffffffff8p0"), Some(2.0));
         assert_eq!(parse_f64(b"0x1.fffffffffffff8p1023"), None); // carries to overflow
@@ -656,10 +635,7 @@ mod tests {
             assert_eq!(fmt_incr(v), want, "{v:?}");
         }
         // 309 digits, exponent-free, as %.17Lf would print it.
-        assert_eq!(
-            fmt_incr(f64::MAX),
-            format!("17976931348623157{}", "0".repeat(292))
-        );
+        assert_eq!(fmt_incr(f64::MAX), format!("17976931348623157{}", "0".repeat(292)));
     }
 
     #[test]

@@ -57,9 +57,7 @@ const CRC16_TABLE: [u16; 256] = {
 /// CRC16/XMODEM (polynomial 0x1021, initial value 0), as Redis's `crc16()`.
 #[inline]
 pub fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &b| {
-        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
-    })
+    bytes.iter().fold(0u16, |crc, &b| (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize])
 }
 
 #[cfg(test)]

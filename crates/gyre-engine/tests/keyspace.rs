@@ -233,7 +233,9 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 let key = key_of(k);
                 let exp = ttl.map_or(NO_EXPIRY, |t| now + t);
                 let slot = SlotId::of(&key);
-                ks.db(0).lock(slot).commit(&Mutation::Set { db: 0, key: &key, value: &[v], expire_at_ms: exp, version }, log);
+                ks.db(0)
+                    .lock(slot)
+                    .commit(&Mutation::Set { db: 0, key: &key, value: &[v], expire_at_ms: exp, version }, log);
                 model.insert(key, (vec![v], exp));
             }
             Op::Append(k, v) | Op::SetRange(k, _, v) => {
@@ -241,7 +243,8 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 let slot = SlotId::of(&key);
                 let mut shard = ks.db(0).lock(slot);
                 let live = shard.get(slot, &key, Now::at(now)).is_some();
-                let offset = if let Op::SetRange(_, o, _) = *op { o as usize } else { model.get(&key).map_or(0, |e| e.0.len()) };
+                let offset =
+                    if let Op::SetRange(_, o, _) = *op { o as usize } else { model.get(&key).map_or(0, |e| e.0.len()) };
                 if live {
                     let m = if let Op::Append(..) = *op {
                         Mutation::Append { db: 0, key: &key[..], data: &[v][..], version }
@@ -257,7 +260,10 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 } else {
                     let mut value = vec![0; offset + 1];
                     value[offset] = v;
-                    shard.commit(&Mutation::Set { db: 0, key: &key, value: &value, expire_at_ms: NO_EXPIRY, version }, log);
+                    shard.commit(
+                        &Mutation::Set { db: 0, key: &key, value: &value, expire_at_ms: NO_EXPIRY, version },
+                        log,
+                    );
                     model.insert(key, (value, NO_EXPIRY));
                 }
             }

@@ -36,6 +36,31 @@ pub struct ClientState {
     pub reply: ReplyMode,
     /// Close the connection once the pending replies are written (QUIT, self-kill).
     pub close_after_reply: bool,
+    /// The command running now (or last run), for CLIENT LIST's `cmd` field.
+    pub current_cmd: CmdName,
+}
+
+/// The name of a command, for CLIENT LIST's `cmd` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdName {
+    Known { top: &'static str, sub: Option<&'static str> },
+    Unknown,
+}
+
+impl CmdName {
+    fn store_into(self, s: &mut String) {
+        s.clear();
+        match self {
+            CmdName::Known { top, sub } => {
+                s.push_str(top);
+                if let Some(sub) = sub {
+                    s.push('|');
+                    s.push_str(sub);
+                }
+            }
+            CmdName::Unknown => s.push_str("NULL"),
+        }
+    }
 }
 
 impl ClientState {
@@ -48,6 +73,7 @@ impl ClientState {
             no_evict: false,
             reply: ReplyMode::On,
             close_after_reply: false,
+            current_cmd: CmdName::Unknown,
         }
     }
 
@@ -69,6 +95,8 @@ impl ClientState {
         i.resp.store(if self.proto == Protocol::Resp3 { 3 } else { 2 }, Ordering::Relaxed);
         i.no_touch.store(self.no_touch, Ordering::Relaxed);
         i.no_evict.store(self.no_evict, Ordering::Relaxed);
+        i.last_active_ms.store(i.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.current_cmd.store_into(&mut i.last_cmd.lock());
     }
 }
 
@@ -188,14 +216,6 @@ impl Registry {
 
     pub fn len(&self) -> usize {
         self.clients.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
-        self.clients.lock().get(&id).cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<ClientInfo>> {

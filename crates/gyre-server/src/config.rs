@@ -17,10 +17,15 @@ use parking_lot::RwLock;
 /// The kind of a setting's value, with its bounds.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// Bytes, written with an optional k/kb/m/mb/g/gb suffix.
-    Memory { min: u64, max: u64 },
-    Bool,
+    Memory {
+        min: u64,
+        max: u64,
+    },
     Enum(&'static [&'static str]),
     Str,
 }
@@ -38,39 +43,146 @@ pub struct Param {
 
 const MB: u64 = 1024 * 1024;
 
-pub const MAXMEMORY_POLICIES: &[&str] = &[
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "noeviction",
-];
+/// Eviction policies Gyre enforces. Redis's others (allkeys-lru, volatile-ttl,
+/// ...) are rejected until eviction exists rather than accepted and ignored.
+pub const MAXMEMORY_POLICIES: &[&str] = &["noeviction"];
 
 /// Every setting Gyre knows.
 pub static PARAMS: &[Param] = &[
-    Param { name: "bind", kind: Kind::Str, default: "127.0.0.1", mutable: false, help: "Address the RESP listener binds to" },
-    Param { name: "port", kind: Kind::Int { min: 0, max: 65535 }, default: "6379", mutable: false, help: "TCP port of the RESP listener (0 = any free port)" },
+    Param {
+        name: "bind",
+        kind: Kind::Str,
+        default: "127.0.0.1",
+        mutable: false,
+        help: "Address the RESP listener binds to",
+    },
+    Param {
+        name: "port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "6379",
+        mutable: false,
+        help: "TCP port of the RESP listener (0 = any free port)",
+    },
     Param { name: "dir", kind: Kind::Str, default: "./gyre-data", mutable: false, help: "Data directory" },
-    Param { name: "databases", kind: Kind::Int { min: 16, max: 16 }, default: "16", mutable: false, help: "Number of logical databases (fixed at 16)" },
-    Param { name: "hz", kind: Kind::Int { min: 1, max: 500 }, default: "10", mutable: true, help: "Background task frequency (active expiry cycles per second)" },
-    Param { name: "maxclients", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "10000", mutable: true, help: "Maximum number of connected clients" },
-    Param { name: "proto-max-bulk-len", kind: Kind::Memory { min: MB, max: i64::MAX as u64 }, default: "536870912", mutable: true, help: "Largest bulk string a client may send, in bytes" },
-    Param { name: "client-query-buffer-limit", kind: Kind::Memory { min: MB, max: i64::MAX as u64 }, default: "1073741824", mutable: true, help: "Largest query buffer of one client, in bytes" },
-    Param { name: "maxmemory-policy", kind: Kind::Enum(MAXMEMORY_POLICIES), default: "noeviction", mutable: true, help: "Eviction policy (OBJECT FREQ needs an LFU policy)" },
-    Param { name: "lfu-log-factor", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "10", mutable: true, help: "LFU counter logarithm factor" },
-    Param { name: "lfu-decay-time", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "1", mutable: true, help: "LFU counter decay time in minutes" },
-    Param { name: "hash-max-listpack-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "128", mutable: true, help: "Hashes up to this many fields use the compact encoding" },
-    Param { name: "hash-max-listpack-value", kind: Kind::Int { min: 0, max: i64::MAX }, default: "64", mutable: true, help: "Hashes whose values are at most this long use the compact encoding" },
-    Param { name: "list-max-listpack-size", kind: Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, default: "-2", mutable: true, help: "Size of list nodes (negative: -1..-5 = 4..64 KB)" },
-    Param { name: "list-compress-depth", kind: Kind::Int { min: 0, max: i32::MAX as i64 }, default: "0", mutable: true, help: "List nodes left uncompressed at each end" },
-    Param { name: "set-max-intset-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "512", mutable: true, help: "Integer sets up to this size use the intset encoding" },
-    Param { name: "set-max-listpack-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "128", mutable: true, help: "Sets up to this many members use the compact encoding" },
-    Param { name: "set-max-listpack-value", kind: Kind::Int { min: 0, max: i64::MAX }, default: "64", mutable: true, help: "Sets whose members are at most this long use the compact encoding" },
-    Param { name: "zset-max-listpack-entries", kind: Kind::Int { min: 0, max: i64::MAX }, default: "128", mutable: true, help: "Sorted sets up to this many members use the compact encoding" },
-    Param { name: "zset-max-listpack-value", kind: Kind::Int { min: 0, max: i64::MAX }, default: "64", mutable: true, help: "Sorted sets whose members are at most this long use the compact encoding" },
+    Param {
+        name: "databases",
+        kind: Kind::Int { min: 16, max: 16 },
+        default: "16",
+        mutable: false,
+        help: "Number of logical databases (fixed at 16)",
+    },
+    Param {
+        name: "hz",
+        kind: Kind::Int { min: 1, max: 500 },
+        default: "10",
+        mutable: true,
+        help: "Background task frequency (active expiry cycles per second)",
+    },
+    Param {
+        name: "maxclients",
+        kind: Kind::Int { min: 1, max: 1_000_000 },
+        default: "10000",
+        mutable: true,
+        help: "Maximum number of connected clients",
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        kind: Kind::Memory { min: MB, max: i64::MAX as u64 },
+        default: "536870912",
+        mutable: true,
+        help: "Largest bulk string a client may send, in bytes",
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        kind: Kind::Memory { min: MB, max: i64::MAX as u64 },
+        default: "1073741824",
+        mutable: true,
+        help: "Largest query buffer of one client, in bytes",
+    },
+    Param {
+        name: "maxmemory-policy",
+        kind: Kind::Enum(MAXMEMORY_POLICIES),
+        default: "noeviction",
+        mutable: true,
+        help: "Eviction policy when memory is full (only noeviction until eviction lands)",
+    },
+    Param {
+        name: "lfu-log-factor",
+        kind: Kind::Int { min: 0, max: i32::MAX as i64 },
+        default: "10",
+        mutable: true,
+        help: "LFU counter logarithm factor",
+    },
+    Param {
+        name: "lfu-decay-time",
+        kind: Kind::Int { min: 0, max: i32::MAX as i64 },
+        default: "1",
+        mutable: true,
+        help: "LFU counter decay time in minutes",
+    },
+    Param {
+        name: "hash-max-listpack-entries",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "128",
+        mutable: true,
+        help: "Hashes up to this many fields use the compact encoding",
+    },
+    Param {
+        name: "hash-max-listpack-value",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "64",
+        mutable: true,
+        help: "Hashes whose values are at most this long use the compact encoding",
+    },
+    Param {
+        name: "list-max-listpack-size",
+        kind: Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 },
+        default: "-2",
+        mutable: true,
+        help: "Size of list nodes (negative: -1..-5 = 4..64 KB)",
+    },
+    Param {
+        name: "list-compress-depth",
+        kind: Kind::Int { min: 0, max: i32::MAX as i64 },
+        default: "0",
+        mutable: true,
+        help: "List nodes left uncompressed at each end",
+    },
+    Param {
+        name: "set-max-intset-entries",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "512",
+        mutable: true,
+        help: "Integer sets up to this size use the intset encoding",
+    },
+    Param {
+        name: "set-max-listpack-entries",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "128",
+        mutable: true,
+        help: "Sets up to this many members use the compact encoding",
+    },
+    Param {
+        name: "set-max-listpack-value",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "64",
+        mutable: true,
+        help: "Sets whose members are at most this long use the compact encoding",
+    },
+    Param {
+        name: "zset-max-listpack-entries",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "128",
+        mutable: true,
+        help: "Sorted sets up to this many members use the compact encoding",
+    },
+    Param {
+        name: "zset-max-listpack-value",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "64",
+        mutable: true,
+        help: "Sorted sets whose members are at most this long use the compact encoding",
+    },
 ];
 
 impl Param {
@@ -93,14 +205,13 @@ impl Param {
                 }
                 Ok(v.to_string())
             }
-            Kind::Bool => match text.to_ascii_lowercase().as_str() {
-                "yes" => Ok("yes".into()),
-                "no" => Ok("no".into()),
-                _ => Err("argument must be 'yes' or 'no'".into()),
-            },
             Kind::Enum(options) => {
                 let lower = text.to_ascii_lowercase();
-                options.iter().find(|o| **o == lower).map(|o| o.to_string()).ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &options.join(", "))
+                options
+                    .iter()
+                    .find(|o| **o == lower)
+                    .map(|o| o.to_string())
+                    .ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &options.join(", "))
             }
             Kind::Str => Ok(text.to_string()),
         }
@@ -190,12 +301,20 @@ impl Config {
                 return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name_text}'"));
             };
             if staged.iter().any(|(j, _)| *j == i) {
-                return Err(format!("ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter", p.name));
+                return Err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
+                    p.name
+                ));
             }
             if !p.mutable {
-                return Err(format!("ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config", p.name));
+                return Err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
+                    p.name
+                ));
             }
-            let v = p.normalize(value).map_err(|why| format!("ERR CONFIG SET failed (possibly related to argument '{}') - {why}", p.name))?;
+            let v = p
+                .normalize(value)
+                .map_err(|why| format!("ERR CONFIG SET failed (possibly related to argument '{}') - {why}", p.name))?;
             staged.push((i, v));
         }
         let mut values = self.values.write();

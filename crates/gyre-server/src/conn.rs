@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use crate::client::{ClientState, ReplyMode};
+use crate::client::{ClientState, CmdName, ReplyMode};
 use crate::cmd::{self, Call};
 use crate::shared::{unix_ms, Shared};
 
@@ -59,7 +59,8 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
             generation = g;
             parser.set_limits(limits(&shared));
         }
-        let (consumed, outcome) = execute_buffered(&input, &mut parser, &shared, &mut client, &mut out, &mut log, &mut stream).await;
+        let (consumed, outcome) =
+            execute_buffered(&input, &mut parser, &shared, &mut client, &mut out, &mut log, &mut stream).await;
         input.advance(consumed);
         let query_limit = shared.config.hot.query_buffer_limit.load(Ordering::Relaxed) as usize;
         if input.len() > query_limit {
@@ -67,10 +68,8 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
             return;
         }
         client.info.query_buf_bytes.store(input.len(), Ordering::Relaxed);
-        if !out.is_empty() {
-            if write_out(&mut stream, &mut out, &shared).await.is_err() {
-                return;
-            }
+        if !out.is_empty() && write_out(&mut stream, &mut out, &shared).await.is_err() {
+            return;
         }
         match outcome {
             Outcome::Continue => {}
@@ -107,7 +106,6 @@ async fn execute_buffered(
 ) -> (usize, Outcome) {
     let mut pos = 0;
     let mut executed = 0u64;
-    let mut last_cmd: Option<CmdName> = None;
     let outcome = loop {
         let rest = &input[pos..];
         match parser.parse(rest) {
@@ -118,7 +116,7 @@ async fn execute_buffered(
                     continue;
                 }
                 executed += 1;
-                last_cmd = Some(execute(args, shared, client, out, log));
+                execute(args, shared, client, out, log);
                 if client.close_after_reply {
                     break Outcome::Close;
                 }
@@ -136,59 +134,31 @@ async fn execute_buffered(
     };
     if executed > 0 {
         shared.stats.commands_processed.fetch_add(executed, Ordering::Relaxed);
-        let info = &client.info;
-        info.last_active_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if let Some(name) = last_cmd {
-            name.store_into(&mut info.last_cmd.lock());
-        }
         client.publish();
     }
     (pos, outcome)
 }
 
-/// The name of an executed command, for CLIENT LIST's `cmd` field.
-#[derive(Clone, Copy)]
-pub enum CmdName {
-    Known { top: &'static str, sub: Option<&'static str> },
-    Unknown,
-}
-
-impl CmdName {
-    fn store_into(self, s: &mut String) {
-        s.clear();
-        match self {
-            CmdName::Known { top, sub } => {
-                s.push_str(top);
-                if let Some(sub) = sub {
-                    s.push('|');
-                    s.push_str(sub);
-                }
-            }
-            CmdName::Unknown => s.push_str("NULL"),
-        }
-    }
-}
-
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
-pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &mut BytesMut, log: &mut MutationLog) -> CmdName {
+pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &mut BytesMut, log: &mut MutationLog) {
     let mark = out.len();
     if client.reply == ReplyMode::SkipNext {
         client.reply = ReplyMode::Skipping;
     }
-    let name = match cmd::resolve(&args) {
+    match cmd::resolve(&args) {
         Ok((top, spec)) => {
+            client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
             let mut call = Call { args, out: ReplyWriter::new(out, proto), shared, client, log, now_ms: unix_ms() };
             if let Err(e) = (spec.handler)(&mut call) {
                 ReplyWriter::new(out, proto).error(e.to_string().as_bytes());
             }
-            CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) }
         }
         Err(e) => {
+            client.current_cmd = CmdName::Unknown;
             ReplyWriter::new(out, client.proto).error(e.to_string().as_bytes());
-            CmdName::Unknown
         }
-    };
+    }
     // The durability layer takes the mutations here; until it exists they have
     // been applied to memory only.
     log.clear();
@@ -200,5 +170,4 @@ pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &
             client.reply = ReplyMode::On;
         }
     }
-    name
 }

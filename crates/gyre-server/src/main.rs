@@ -27,7 +27,11 @@ fn main() -> anyhow::Result<()> {
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("gyre-worker").enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("gyre-worker")
+            .enable_all()
+            .build()
     }
     .context("building the async runtime")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, pid = std::process::id(), "Gyre starting");
@@ -35,7 +39,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -60,7 +65,9 @@ fn parse_command_line() -> anyhow::Result<Vec<(usize, String)>> {
     let mut overrides = Vec::new();
     for (i, p) in config::PARAMS.iter().enumerate() {
         if let Some(v) = matches.get_one::<String>(p.name) {
-            let canonical = p.normalize(v.as_bytes()).map_err(|why| anyhow::anyhow!("invalid value '{v}' for setting '{}': {why}", p.name))?;
+            let canonical = p
+                .normalize(v.as_bytes())
+                .map_err(|why| anyhow::anyhow!("invalid value '{v}' for setting '{}': {why}", p.name))?;
             overrides.push((i, canonical));
         }
     }

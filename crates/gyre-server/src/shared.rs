@@ -57,7 +57,8 @@ impl Shared {
     /// Builds the shared state and starts the background worker thread.
     pub fn start(config: Config) -> Arc<Shared> {
         let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
-        let run_id: String = (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
+        let run_id: String =
+            (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let shared = Arc::new(Shared {
             ks: Keyspace::new(),
             config,
@@ -79,7 +80,8 @@ impl Shared {
     /// Frees `garbage` on the background thread; inline when the queue is full
     /// (bounded: never an unbounded backlog of memory waiting to be freed).
     pub fn free_later(&self, garbage: Garbage) {
-        if let Err(mpsc::TrySendError::Full(g) | mpsc::TrySendError::Disconnected(g)) = self.lazy_free.try_send(garbage) {
+        if let Err(mpsc::TrySendError::Full(g) | mpsc::TrySendError::Disconnected(g)) = self.lazy_free.try_send(garbage)
+        {
             drop(g);
         }
     }

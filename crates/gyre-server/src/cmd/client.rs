@@ -32,13 +32,55 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
     sub!("id", 2, NOSCRIPT | LOADING | STALE, "Returns the unique client ID of the connection.", "", id),
     sub!("setname", 3, NOSCRIPT | LOADING | STALE, "Sets the connection name.", "connection-name", setname),
     sub!("getname", 2, NOSCRIPT | LOADING | STALE, "Returns the name of the connection.", "", getname),
-    sub!("list", -2, ADMIN | NOSCRIPT | LOADING | STALE, "Lists open connections.", "[TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]", list),
+    sub!(
+        "list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "Lists open connections.",
+        "[TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]",
+        list
+    ),
     sub!("info", 2, NOSCRIPT | LOADING | STALE, "Returns information about the connection.", "", info),
-    sub!("kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, "Terminates open connections.", "ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME yes | no] [MAXAGE maxage]", kill),
-    sub!("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, "Sets the client eviction mode of the connection.", "ON | OFF", no_evict),
-    sub!("no-touch", 3, NOSCRIPT | LOADING | STALE, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "ON | OFF", no_touch),
-    sub!("setinfo", 4, NOSCRIPT | LOADING | STALE, "Sets information specific to the client or connection.", "LIB-NAME libname | LIB-VER libver", setinfo),
-    sub!("reply", 3, NOSCRIPT | LOADING | STALE, "Instructs the server whether to reply to commands.", "ON | OFF | SKIP", reply),
+    sub!(
+        "kill",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "Terminates open connections.",
+        "ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [USER username] [SKIPME yes | no] [MAXAGE maxage]",
+        kill
+    ),
+    sub!(
+        "no-evict",
+        3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "Sets the client eviction mode of the connection.",
+        "ON | OFF",
+        no_evict
+    ),
+    sub!(
+        "no-touch",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        "ON | OFF",
+        no_touch
+    ),
+    sub!(
+        "setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        "Sets information specific to the client or connection.",
+        "LIB-NAME libname | LIB-VER libver",
+        setinfo
+    ),
+    sub!(
+        "reply",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        "Instructs the server whether to reply to commands.",
+        "ON | OFF | SKIP",
+        reply
+    ),
     sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
 ];
 
@@ -98,7 +140,8 @@ fn list(call: &mut Call<'_>) -> CmdResult {
         } else if call.arg_is(i, "ID") && i + 1 < call.argc() {
             let mut ids = Vec::new();
             for j in i + 1..call.argc() {
-                let id = gyre_engine::num::parse_i64(call.arg(j)).filter(|&n| n > 0).ok_or(err("ERR Invalid client ID"))?;
+                let id =
+                    gyre_engine::num::parse_i64(call.arg(j)).filter(|&n| n > 0).ok_or(err("ERR Invalid client ID"))?;
                 ids.push(id as u64);
             }
             clients.retain(|c| ids.contains(&c.id));
@@ -149,7 +192,13 @@ fn parse_kill_filter(call: &Call<'_>) -> Result<KillFilter, CmdError> {
         let v = call.arg(i + 1);
         let text = String::from_utf8_lossy(v).into_owned();
         match call.arg(i).to_ascii_uppercase().as_slice() {
-            b"ID" => f.id = Some(gyre_engine::num::parse_i64(v).filter(|&n| n > 0).ok_or(err("ERR client-id should be greater than 0"))? as u64),
+            b"ID" => {
+                f.id = Some(
+                    gyre_engine::num::parse_i64(v)
+                        .filter(|&n| n > 0)
+                        .ok_or(err("ERR client-id should be greater than 0"))? as u64,
+                )
+            }
             b"ADDR" => f.addr = Some(text),
             b"LADDR" => f.laddr = Some(text),
             b"USER" => f.user = Some(v.to_vec()),

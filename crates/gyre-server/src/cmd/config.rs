@@ -6,11 +6,52 @@ use super::introspect::help_reply;
 use super::{arity_error, err, Call, CmdResult, CommandSpec, Group};
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec { group: Group::Server, since: "2.0.0", ..sub!("get", -3, ADMIN | NOSCRIPT | LOADING | STALE, "Returns the effective values of configuration parameters.", "parameter [parameter ...]", get) },
-    CommandSpec { group: Group::Server, since: "2.0.0", ..sub!("set", -4, ADMIN | NOSCRIPT | LOADING | STALE, "Sets configuration parameters in-flight.", "parameter value [parameter value ...]", set) },
-    CommandSpec { group: Group::Server, since: "2.0.0", ..sub!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, "Resets the server's statistics.", "", resetstat) },
-    CommandSpec { group: Group::Server, since: "2.8.0", ..sub!("rewrite", 2, ADMIN | NOSCRIPT | LOADING | STALE, "Persists the effective configuration to file.", "", rewrite) },
-    CommandSpec { group: Group::Server, since: "5.0.0", ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help) },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.0.0",
+        ..sub!(
+            "get",
+            -3,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            "Returns the effective values of configuration parameters.",
+            "parameter [parameter ...]",
+            get
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.0.0",
+        ..sub!(
+            "set",
+            -4,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            "Sets configuration parameters in-flight.",
+            "parameter value [parameter value ...]",
+            set
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.0.0",
+        ..sub!("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, "Resets the server's statistics.", "", resetstat)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.8.0",
+        ..sub!(
+            "rewrite",
+            2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            "Persists the effective configuration to file.",
+            "",
+            rewrite
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "5.0.0",
+        ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help)
+    },
 ];
 
 fn get(call: &mut Call<'_>) -> CmdResult {
@@ -31,10 +72,11 @@ fn get(call: &mut Call<'_>) -> CmdResult {
 }
 
 fn set(call: &mut Call<'_>) -> CmdResult {
-    if call.argc() % 2 != 0 {
+    if !call.argc().is_multiple_of(2) {
         return Err(arity_error("config|set"));
     }
-    let pairs: Vec<(&[u8], &[u8])> = (2..call.argc()).step_by(2).map(|i| (call.args.get(i), call.args.get(i + 1))).collect();
+    let pairs: Vec<(&[u8], &[u8])> =
+        (2..call.argc()).step_by(2).map(|i| (call.args.get(i), call.args.get(i + 1))).collect();
     call.shared.config.set_many(&pairs).map_err(super::CmdError::Msg)?;
     call.out.ok();
     Ok(())

@@ -7,8 +7,10 @@ use super::server::REDIS_VERSION;
 use super::{Call, CmdResult};
 use crate::memory;
 
-const DEFAULT_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "keyspace"];
-const ALL_SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "keyspace"];
+const ALL_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "keyspace"];
 
 pub fn info(call: &mut Call<'_>) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
@@ -92,7 +94,11 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 ks.misses,
             )
         }
-        "replication" => write!(t, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n", shared.run_id),
+        "replication" => write!(
+            t,
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+            shared.run_id
+        ),
         "cpu" => {
             let (user, sys) = memory::cpu_seconds();
             write!(t, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n")

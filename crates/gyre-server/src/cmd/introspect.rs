@@ -25,12 +25,64 @@ pub fn help_reply(call: &mut Call<'_>, container: &str, subs: &[CommandSpec]) {
 }
 
 pub static COMMAND_SUBS: &[CommandSpec] = &[
-    CommandSpec { group: Group::Server, since: "2.8.13", ..sub!("count", 2, LOADING | STALE, "Returns a count of commands.", "", count) },
-    CommandSpec { group: Group::Server, since: "2.8.13", ..sub!("info", -2, LOADING | STALE, "Returns information about one, multiple or all commands.", "[command-name [command-name ...]]", info) },
-    CommandSpec { group: Group::Server, since: "7.0.0", ..sub!("docs", -2, LOADING | STALE, "Returns documentary information about one, multiple or all commands.", "[command-name [command-name ...]]", docs) },
-    CommandSpec { group: Group::Server, since: "2.8.13", ..sub!("getkeys", -3, LOADING | STALE, "Extracts the key names from an arbitrary command.", "command [arg [arg ...]]", getkeys) },
-    CommandSpec { group: Group::Server, since: "7.0.0", ..sub!("list", -2, LOADING | STALE, "Returns a list of command names.", "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]", list) },
-    CommandSpec { group: Group::Server, since: "5.0.0", ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help) },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.8.13",
+        ..sub!("count", 2, LOADING | STALE, "Returns a count of commands.", "", count)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.8.13",
+        ..sub!(
+            "info",
+            -2,
+            LOADING | STALE,
+            "Returns information about one, multiple or all commands.",
+            "[command-name [command-name ...]]",
+            info
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "7.0.0",
+        ..sub!(
+            "docs",
+            -2,
+            LOADING | STALE,
+            "Returns documentary information about one, multiple or all commands.",
+            "[command-name [command-name ...]]",
+            docs
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "2.8.13",
+        ..sub!(
+            "getkeys",
+            -3,
+            LOADING | STALE,
+            "Extracts the key names from an arbitrary command.",
+            "command [arg [arg ...]]",
+            getkeys
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "7.0.0",
+        ..sub!(
+            "list",
+            -2,
+            LOADING | STALE,
+            "Returns a list of command names.",
+            "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]",
+            list
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "5.0.0",
+        ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help)
+    },
 ];
 
 /// COMMAND with no subcommand: every command's info. (With a subcommand the
@@ -223,8 +275,13 @@ pub struct ArgDoc {
 fn write_args(call: &mut Call<'_>, args: &[ArgDoc]) {
     call.out.array(args.len());
     for a in args {
-        let flags: Vec<&str> = [(a.optional, "optional"), (a.multiple, "multiple")].iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
-        let fields = 2 + usize::from(a.token.is_some()) + usize::from(!flags.is_empty()) + usize::from(!a.children.is_empty());
+        let flags: Vec<&str> = [(a.optional, "optional"), (a.multiple, "multiple")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| *f)
+            .collect();
+        let fields =
+            2 + usize::from(a.token.is_some()) + usize::from(!flags.is_empty()) + usize::from(!a.children.is_empty());
         call.out.map(fields);
         call.out.bulk(b"name");
         call.out.bulk(a.name.as_bytes());
@@ -252,7 +309,8 @@ fn kind_of(name: &str) -> &'static str {
     match name {
         "key" | "newkey" | "source" | "destination" => "key",
         n if n.starts_with("unix-time") => "unix-time",
-        "seconds" | "milliseconds" | "cursor" | "count" | "offset" | "start" | "end" | "increment" | "decrement" | "index" | "index1" | "index2" | "db" | "destination-db" | "client-id" | "maxage" | "protover" => "integer",
+        "seconds" | "milliseconds" | "cursor" | "count" | "offset" | "start" | "end" | "increment" | "decrement"
+        | "index" | "index1" | "index2" | "db" | "destination-db" | "client-id" | "maxage" | "protover" => "integer",
         _ => "string",
     }
 }
@@ -261,7 +319,8 @@ fn kind_of(name: &str) -> &'static str {
 /// `a | b` alternatives, `x [x ...]` repetition, UPPER-CASE tokens) into argument
 /// docs. The syntax strings are the table's own constants, not client input.
 pub fn parse_syntax(syntax: &str) -> Vec<ArgDoc> {
-    let tokens: Vec<String> = syntax.replace('[', " [ ").replace(']', " ] ").split_whitespace().map(String::from).collect();
+    let tokens: Vec<String> =
+        syntax.replace('[', " [ ").replace(']', " ] ").split_whitespace().map(String::from).collect();
     let mut pos = 0;
     parse_seq(&tokens, &mut pos)
 }
@@ -299,9 +358,23 @@ fn parse_seq(tokens: &[String], pos: &mut usize) -> Vec<ArgDoc> {
 
 fn word_arg(word: &str) -> ArgDoc {
     if word.chars().any(|c| c.is_ascii_lowercase()) {
-        ArgDoc { name: word.to_string(), kind: kind_of(word), token: None, optional: false, multiple: false, children: vec![] }
+        ArgDoc {
+            name: word.to_string(),
+            kind: kind_of(word),
+            token: None,
+            optional: false,
+            multiple: false,
+            children: vec![],
+        }
     } else {
-        ArgDoc { name: word.to_ascii_lowercase(), kind: "pure-token", token: Some(word.to_string()), optional: false, multiple: false, children: vec![] }
+        ArgDoc {
+            name: word.to_ascii_lowercase(),
+            kind: "pure-token",
+            token: Some(word.to_string()),
+            optional: false,
+            multiple: false,
+            children: vec![],
+        }
     }
 }
 
@@ -327,11 +400,16 @@ fn getkeys(call: &mut Call<'_>) -> CmdResult {
         return Err(err("ERR Invalid command specified"));
     };
     let argc = args.len() - 2;
-    let arity_ok = if spec.arity >= 0 { argc == spec.arity as usize } else { argc >= spec.arity.unsigned_abs() as usize };
+    let arity_ok =
+        if spec.arity >= 0 { argc == spec.arity as usize } else { argc >= spec.arity.unsigned_abs() as usize };
     if !arity_ok {
         return Err(err("ERR Invalid number of arguments specified for command"));
     }
-    let spec = if spec.subcommands.is_empty() { spec } else { lookup_sub(spec, args.get(3)).ok_or(err("ERR Invalid command specified"))? };
+    let spec = if spec.subcommands.is_empty() {
+        spec
+    } else {
+        lookup_sub(spec, args.get(3)).ok_or(err("ERR Invalid command specified"))?
+    };
     let positions: Vec<usize> = spec.key_positions(argc).collect();
     if positions.is_empty() {
         return Err(err("ERR The command has no key arguments"));

@@ -220,7 +220,14 @@ pub fn swapdb(call: &mut Call<'_>) -> CmdResult {
 }
 
 /// Writes `value` with `expire_at_ms` at (db, key), replacing whatever is there.
-fn put(call: &mut Call<'_>, guard: &mut gyre_engine::MultiGuard<'_>, db: DbIndex, key: &[u8], value: &Value, expire_at_ms: u64) {
+fn put(
+    call: &mut Call<'_>,
+    guard: &mut gyre_engine::MultiGuard<'_>,
+    db: DbIndex,
+    key: &[u8],
+    value: &Value,
+    expire_at_ms: u64,
+) {
     let mut scratch = itoa::Buffer::new();
     let bytes = value.as_bytes(&mut scratch);
     let version = call.version();
@@ -380,7 +387,8 @@ fn expire_generic(call: &mut Call<'_>, unit_ms: i64, relative: bool, name: &str)
     };
     // No expiry counts as an infinite TTL for GT and LT, as in Redis.
     let current = if e.has_expiry() { e.expire_at_ms as i64 } else { i64::MAX };
-    let allowed = !(nx && e.has_expiry()) && !(xx && !e.has_expiry()) && !(gt && at <= current) && !(lt && at >= current);
+    let condition_met = if e.has_expiry() { !nx } else { !xx };
+    let allowed = condition_met && !(gt && at <= current) && !(lt && at >= current);
     if allowed {
         let version = call.version();
         if at <= call.now_ms as i64 {

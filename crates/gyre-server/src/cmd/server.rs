@@ -83,7 +83,10 @@ pub fn hello(call: &mut Call<'_>) -> CmdResult {
             name = Some(call.arg(i + 1).to_vec());
             i += 2;
         } else {
-            return Err(CmdError::Msg(format!("ERR Syntax error in HELLO option '{}'", super::printable(call.arg(i), 128))));
+            return Err(CmdError::Msg(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                super::printable(call.arg(i), 128)
+            )));
         }
     }
     if let Some(n) = name {

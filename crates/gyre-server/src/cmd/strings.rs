@@ -83,7 +83,13 @@ struct SetOptions {
     ttl: Ttl,
 }
 
-fn parse_set_options(call: &Call<'_>, from: usize, cmd: &str, allow_persist: bool, allow_cond: bool) -> Result<SetOptions, CmdError> {
+fn parse_set_options(
+    call: &Call<'_>,
+    from: usize,
+    cmd: &str,
+    allow_persist: bool,
+    allow_cond: bool,
+) -> Result<SetOptions, CmdError> {
     let mut o = SetOptions { nx: false, xx: false, get: false, ttl: Ttl::Clear };
     let mut ttl_given = false;
     let mut i = from;
@@ -136,7 +142,7 @@ fn set_generic(call: &mut Call<'_>, key: &[u8], value: &[u8], o: &SetOptions, re
         Some(_) => None,
         None => None,
     };
-    let allowed = !(o.nx && exists) && !(o.xx && !exists);
+    let allowed = if exists { !o.nx } else { !o.xx };
     if allowed {
         let expire_at_ms = match o.ttl {
             Ttl::Clear => NO_EXPIRY,
@@ -266,7 +272,7 @@ pub fn mget(call: &mut Call<'_>) -> CmdResult {
 
 fn mset_generic(call: &mut Call<'_>, nx: bool, name: &str) -> CmdResult {
     let args = call.args;
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(arity_error(name));
     }
     let (db, now, shared) = (call.db(), call.now(), call.shared);

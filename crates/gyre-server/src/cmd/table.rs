@@ -98,11 +98,61 @@ pub static TABLE: &[CommandSpec] = &[
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
-    cmd!("encoding", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the internal encoding of a Redis object.", "key", introspect::object_encoding),
-    cmd!("freq", 3, READONLY, (2, 2, 1), Generic, "4.0.0", "Returns the logarithmic access frequency counter of a Redis object.", "key", introspect::object_freq),
-    cmd!("idletime", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the time since the last access to a Redis object.", "key", introspect::object_idletime),
-    cmd!("refcount", 3, READONLY, (2, 2, 1), Generic, "2.2.3", "Returns the reference count of a value of a key.", "key", introspect::object_refcount),
-    cmd!("help", 2, LOADING | STALE, NOKEYS, Generic, "6.2.0", "Returns helpful text about the different subcommands.", "", introspect::object_help),
+    cmd!(
+        "encoding",
+        3,
+        READONLY,
+        (2, 2, 1),
+        Generic,
+        "2.2.3",
+        "Returns the internal encoding of a Redis object.",
+        "key",
+        introspect::object_encoding
+    ),
+    cmd!(
+        "freq",
+        3,
+        READONLY,
+        (2, 2, 1),
+        Generic,
+        "4.0.0",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+        "key",
+        introspect::object_freq
+    ),
+    cmd!(
+        "idletime",
+        3,
+        READONLY,
+        (2, 2, 1),
+        Generic,
+        "2.2.3",
+        "Returns the time since the last access to a Redis object.",
+        "key",
+        introspect::object_idletime
+    ),
+    cmd!(
+        "refcount",
+        3,
+        READONLY,
+        (2, 2, 1),
+        Generic,
+        "2.2.3",
+        "Returns the reference count of a value of a key.",
+        "key",
+        introspect::object_refcount
+    ),
+    cmd!(
+        "help",
+        2,
+        LOADING | STALE,
+        NOKEYS,
+        Generic,
+        "6.2.0",
+        "Returns helpful text about the different subcommands.",
+        "",
+        introspect::object_help
+    ),
 ];
 
 /// Lookup by name, ASCII case-insensitive, through a map built on first use.
@@ -144,11 +194,7 @@ mod tests {
                 assert!(c.first_key < c.arity.abs().max(2), "{}", c.name);
                 assert!(c.step >= 1, "{}", c.name);
             }
-            assert!(
-                c.has_flag(WRITE) as u8 + c.has_flag(READONLY) as u8 <= 1,
-                "{} is both write and readonly",
-                c.name
-            );
+            assert!(c.has_flag(WRITE) as u8 + c.has_flag(READONLY) as u8 <= 1, "{} is both write and readonly", c.name);
         }
     }
 
