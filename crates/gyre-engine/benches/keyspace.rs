@@ -24,9 +24,11 @@ fn mixed(c: &mut Criterion) {
         key(i, &mut k);
         let slot = SlotId::of(&k);
         let version = ks.next_version(1);
-        ks.db(0)
-            .lock(slot)
-            .commit(&Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version }, &mut log);
+        ks.db(0).lock(slot).commit(
+            slot,
+            &Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version },
+            &mut log,
+        );
         log.clear();
     }
     let mut group = c.benchmark_group("keyspace");
@@ -46,6 +48,7 @@ fn mixed(c: &mut Criterion) {
                 if x.is_multiple_of(5) {
                     let version = ks.next_version(2);
                     shard.commit(
+                        slot,
                         &Mutation::Set { db: 0, key: &k, value: &value, expire_at_ms: NO_EXPIRY, version },
                         &mut log,
                     );

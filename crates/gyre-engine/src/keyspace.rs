@@ -30,6 +30,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use parking_lot::{Mutex, MutexGuard};
 
@@ -161,37 +162,49 @@ impl Shard {
 
     /// The live entry for `key`, removing it first if it has expired. Touches the
     /// access clock. Does not count hits or misses (see [`Shard::get_read`]).
+    #[inline]
     pub fn get(&mut self, slot: SlotId, key: &[u8], now: Now) -> Option<&mut Entry> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let idx = slot_in_shard(slot);
-        let expired = match self.slots[idx].get(key) {
-            None => return None,
-            Some(e) => e.is_expired(now.ms),
-        };
-        if expired {
-            self.remove_entry(slot, key);
-            self.stats.expired += 1;
-            return None;
-        }
-        let e = self.slots[idx].get_mut(key).expect("checked above");
-        if now.touch {
-            e.access = now.access_clock();
-        }
-        Some(e)
+        self.lookup(slot, key, now, false)
     }
 
     /// [`Shard::get`] for commands that read a key: counts keyspace hits/misses.
+    #[inline]
     pub fn get_read(&mut self, slot: SlotId, key: &[u8], now: Now) -> Option<&mut Entry> {
-        let found = self.get(slot, key, now).is_some();
-        if found {
-            self.stats.hits += 1;
-        } else {
-            self.stats.misses += 1;
+        self.lookup(slot, key, now, true)
+    }
+
+    /// One hash lookup: the entry API lets an expired entry be removed or a live
+    /// one returned without searching twice.
+    fn lookup(&mut self, slot: SlotId, key: &[u8], now: Now, count: bool) -> Option<&mut Entry> {
+        let idx = slot_in_shard(slot);
+        let Some(map) = self.slots.get_mut(idx) else {
+            self.stats.misses += u64::from(count);
+            return None;
+        };
+        match map.entry_ref(key) {
+            EntryRef::Vacant(_) => {
+                self.stats.misses += u64::from(count);
+                None
+            }
+            EntryRef::Occupied(o) if o.get().is_expired(now.ms) => {
+                let e = o.remove();
+                self.keys -= 1;
+                self.volatile -= 1;
+                self.volatile_per_slot[idx] -= 1;
+                self.stats.expired += 1;
+                self.stats.misses += u64::from(count);
+                drop(e);
+                None
+            }
+            EntryRef::Occupied(o) => {
+                self.stats.hits += u64::from(count);
+                let e = o.into_mut();
+                if now.touch {
+                    e.access = now.access_clock();
+                }
+                Some(e)
+            }
         }
-        // Second lookup keeps the borrow checker simple; the first one warmed the cache.
-        self.get(slot, key, Now { touch: false, ..now })
     }
 
     /// Looks at an entry without expiring it or touching it (OBJECT IDLETIME, tests).
@@ -228,10 +241,20 @@ impl Shard {
         }
     }
 
-    fn insert(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Option<Entry> {
-        let expiring = entry.has_expiry();
+    /// Inserts or overwrites in one lookup, reusing the stored key on overwrite.
+    /// Leaves a stored entry whose version is not older than `entry`'s alone and
+    /// returns `Err(())` then.
+    fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Result<Option<Entry>, ()> {
         let idx = slot_in_shard(slot);
-        let old = self.map(slot).insert(Box::from(key), entry);
+        let expiring = entry.has_expiry();
+        let old = match self.map(slot).entry_ref(key) {
+            EntryRef::Occupied(o) if o.get().version >= entry.version => return Err(()),
+            EntryRef::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), entry)),
+            EntryRef::Vacant(v) => {
+                v.insert(entry);
+                None
+            }
+        };
         match &old {
             None => self.keys += 1,
             Some(o) if o.has_expiry() => {
@@ -244,15 +267,20 @@ impl Shard {
             self.volatile += 1;
             self.volatile_per_slot[idx] += 1;
         }
-        old
+        Ok(old)
+    }
+
+    fn replace(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Option<Entry> {
+        self.replace_if_newer(slot, key, entry).unwrap_or(None)
     }
 
     /// Records `m` in `log` and applies it. `m` must be a single-key mutation whose
-    /// key lives in this shard. The write path's only way to change a key.
-    pub fn commit(&mut self, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
+    /// key lives in `slot` of this shard. The write path's only way to change a key.
+    #[inline]
+    pub fn commit(&mut self, slot: SlotId, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
+        debug_assert_eq!(Some(slot), m.key().map(|(_, k)| SlotId::of(k)));
         log.record(m);
-        let key = m.key().expect("shard mutations name one key").1;
-        self.apply(SlotId::of(key), m).1
+        self.apply(slot, m).1
     }
 
     /// Applies a single-key mutation unless the key holds a newer version. Returns
@@ -261,18 +289,20 @@ impl Shard {
     pub fn apply(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>) {
         let (_, key) = m.key().expect("shard mutations name one key");
         let version = m.version();
-        let access = (version.physical_ms() / 1000) as u32;
+        if let Mutation::Set { value, expire_at_ms, .. } = *m {
+            let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
+            entry.access = (version.physical_ms() / 1000) as u32;
+            return match self.replace_if_newer(slot, key, entry) {
+                Ok(old) => (true, old),
+                Err(()) => (false, None),
+            };
+        }
         if let Some(e) = self.peek(slot, key) {
             if e.version >= version {
                 return (false, None);
             }
         }
         match *m {
-            Mutation::Set { value, expire_at_ms, .. } => {
-                let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
-                entry.access = access;
-                (true, self.insert(slot, key, entry))
-            }
             Mutation::Append { data, .. } => {
                 self.update_or_create(slot, key, version, |bytes| bytes.extend_from_slice(data));
                 (true, None)
@@ -296,6 +326,7 @@ impl Shard {
                 (true, None)
             }
             Mutation::Del { .. } => (true, self.remove_entry(slot, key)),
+            Mutation::Set { .. } => unreachable!("handled above"),
             Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::SwapDb { .. } => {
                 unreachable!("database-wide mutations are applied by the Keyspace")
             }
@@ -304,7 +335,7 @@ impl Shard {
 
     fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {
         if self.peek(slot, key).is_none() {
-            self.insert(slot, key, Entry::new(Value::Str(Vec::new()), NO_EXPIRY, version));
+            self.replace(slot, key, Entry::new(Value::Str(Vec::new()), NO_EXPIRY, version));
         }
         let e = self.map(slot).get_mut(key).expect("present");
         f(e.value.make_bytes_mut());

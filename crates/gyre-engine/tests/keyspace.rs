@@ -10,7 +10,7 @@ use proptest::prelude::*;
 fn set(ks: &Keyspace, log: &mut MutationLog, key: &[u8], value: &[u8], expire_at_ms: u64, now: u64) {
     let slot = SlotId::of(key);
     let version = ks.next_version(now);
-    ks.db(0).lock(slot).commit(&Mutation::Set { db: 0, key, value, expire_at_ms, version }, log);
+    ks.db(0).lock(slot).commit(slot, &Mutation::Set { db: 0, key, value, expire_at_ms, version }, log);
 }
 
 fn get(ks: &Keyspace, key: &[u8], now: u64) -> Option<Value> {
@@ -233,9 +233,11 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 let key = key_of(k);
                 let exp = ttl.map_or(NO_EXPIRY, |t| now + t);
                 let slot = SlotId::of(&key);
-                ks.db(0)
-                    .lock(slot)
-                    .commit(&Mutation::Set { db: 0, key: &key, value: &[v], expire_at_ms: exp, version }, log);
+                ks.db(0).lock(slot).commit(
+                    slot,
+                    &Mutation::Set { db: 0, key: &key, value: &[v], expire_at_ms: exp, version },
+                    log,
+                );
                 model.insert(key, (vec![v], exp));
             }
             Op::Append(k, v) | Op::SetRange(k, _, v) => {
@@ -251,7 +253,7 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                     } else {
                         Mutation::SetRange { db: 0, key: &key[..], offset: offset as u64, data: &[v][..], version }
                     };
-                    shard.commit(&m, log);
+                    shard.commit(slot, &m, log);
                     let e = model.get_mut(&key).expect("live");
                     if e.0.len() < offset + 1 {
                         e.0.resize(offset + 1, 0);
@@ -261,6 +263,7 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                     let mut value = vec![0; offset + 1];
                     value[offset] = v;
                     shard.commit(
+                        slot,
                         &Mutation::Set { db: 0, key: &key, value: &value, expire_at_ms: NO_EXPIRY, version },
                         log,
                     );
@@ -272,7 +275,7 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 let slot = SlotId::of(&key);
                 let mut shard = ks.db(0).lock(slot);
                 if shard.get(slot, &key, Now::at(now)).is_some() {
-                    shard.commit(&Mutation::Expire { db: 0, key: &key, expire_at_ms: now + t + 1, version }, log);
+                    shard.commit(slot, &Mutation::Expire { db: 0, key: &key, expire_at_ms: now + t + 1, version }, log);
                     model.get_mut(&key).expect("live").1 = now + t + 1;
                 }
             }
@@ -281,7 +284,7 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 let slot = SlotId::of(&key);
                 let mut shard = ks.db(0).lock(slot);
                 if shard.get(slot, &key, Now::at(now)).is_some() {
-                    shard.commit(&Mutation::Del { db: 0, key: &key, version }, log);
+                    shard.commit(slot, &Mutation::Del { db: 0, key: &key, version }, log);
                     model.remove(&key);
                 }
             }

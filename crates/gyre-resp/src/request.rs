@@ -133,6 +133,9 @@ impl RequestParser {
             if buf.is_empty() {
                 return Ok(None);
             }
+            if let Some(consumed) = self.parse_fast(buf) {
+                return Ok(Some(consumed));
+            }
             self.begin(buf[0]);
         }
         assert!(self.pos_bytes <= buf.len(), "RequestParser resumed with a buffer shorter than the previous one");
@@ -174,6 +177,42 @@ impl RequestParser {
     }
 
     /// Starts a new request whose first byte is `first`.
+    /// The common case in one pass: a complete multibulk command with at most
+    /// [`FAST_ARGS_MAX`] arguments and short, canonical headers, already whole in
+    /// `buf`. Returns `None` for anything else (incomplete, unusual or invalid
+    /// input), and the general parser then decides, so both paths give the
+    /// same results; this one only skips the bookkeeping that resumption needs.
+    fn parse_fast(&mut self, buf: &[u8]) -> Option<usize> {
+        if buf[0] != b'*' {
+            return None;
+        }
+        let (count, mut pos) = fast_header_number(buf, 1)?;
+        if count == 0 || count > FAST_ARGS_MAX || count > self.limits.multibulk_len_max {
+            return None;
+        }
+        self.spans.clear();
+        if self.spans.capacity() > SPANS_RETAIN_MAX {
+            self.spans.shrink_to(SPANS_RETAIN_MAX);
+        }
+        for _ in 0..count {
+            if *buf.get(pos)? != b'$' {
+                return None;
+            }
+            let (len, start) = fast_header_number(buf, pos + 1)?;
+            if len > self.limits.bulk_bytes_max {
+                return None;
+            }
+            let end = start + len;
+            if buf.len() < end + 2 {
+                return None;
+            }
+            self.spans.push((start, end));
+            pos = end + 2;
+        }
+        self.inline = false;
+        Some(pos)
+    }
+
     fn begin(&mut self, first: u8) {
         self.spans.clear();
         self.spans.shrink_to(SPANS_RETAIN_MAX);
@@ -300,6 +339,40 @@ impl RequestParser {
             }
         }
     }
+}
+
+/// Most arguments the fast path handles; longer commands take the general path.
+const FAST_ARGS_MAX: usize = 64;
+/// Most digits of a header number on the fast path (up to 999,999,999).
+const FAST_DIGITS_MAX: usize = 9;
+
+/// A header number at `buf[pos..]` on the fast path: 1 to 9 digits without a
+/// leading zero (a lone "0" is fine), then CR and one more byte (the LF, which
+/// Redis does not check either). Returns the number and the position after the
+/// line. `None` for anything the general path must judge.
+#[inline]
+fn fast_header_number(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let mut n = 0usize;
+    let mut i = pos;
+    loop {
+        let b = *buf.get(i)?;
+        match b {
+            b'0'..=b'9' => {
+                n = n * 10 + usize::from(b - b'0');
+                i += 1;
+                if i - pos > FAST_DIGITS_MAX {
+                    return None;
+                }
+            }
+            b'\r' => break,
+            _ => return None,
+        }
+    }
+    let digits = i - pos;
+    if digits == 0 || (digits > 1 && buf[pos] == b'0') || i + 1 >= buf.len() {
+        return None;
+    }
+    Some((n, i + 2))
 }
 
 /// A view of one command's arguments: argument `i` is a `&'a [u8]`.

@@ -38,6 +38,8 @@ pub struct ClientState {
     pub close_after_reply: bool,
     /// The command running now (or last run), for CLIENT LIST's `cmd` field.
     pub current_cmd: CmdName,
+    /// The last top-level command looked up (a lookup cache for repeated commands).
+    pub last_spec: Option<&'static crate::cmd::CommandSpec>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -74,6 +76,7 @@ impl ClientState {
             reply: ReplyMode::On,
             close_after_reply: false,
             current_cmd: CmdName::Unknown,
+            last_spec: None,
         }
     }
 

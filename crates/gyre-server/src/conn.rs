@@ -145,7 +145,7 @@ pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &
     if client.reply == ReplyMode::SkipNext {
         client.reply = ReplyMode::Skipping;
     }
-    match cmd::resolve(&args) {
+    match cmd::resolve(&args, &mut client.last_spec) {
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;

@@ -20,7 +20,7 @@ pub fn del(call: &mut Call<'_>) -> CmdResult {
         let shard = guard.shard(db, slot);
         if shard.get(slot, key, Now { touch: false, ..now }).is_some() {
             let version = shared.ks.next_version(call.now_ms);
-            if let Some(old) = shard.commit(&Mutation::Del { db, key, version }, call.log) {
+            if let Some(old) = shard.commit(slot, &Mutation::Del { db, key, version }, call.log) {
                 free(call, old);
             }
             deleted += 1;
@@ -231,8 +231,10 @@ fn put(
     let mut scratch = itoa::Buffer::new();
     let bytes = value.as_bytes(&mut scratch);
     let version = call.version();
-    let shard = guard.shard(db, SlotId::of(key));
-    if let Some(old) = shard.commit(&Mutation::Set { db, key, value: bytes, expire_at_ms, version }, call.log) {
+    let slot = SlotId::of(key);
+    if let Some(old) =
+        guard.shard(db, slot).commit(slot, &Mutation::Set { db, key, value: bytes, expire_at_ms, version }, call.log)
+    {
         free(call, old);
     }
 }
@@ -262,7 +264,7 @@ fn rename_generic(call: &mut Call<'_>, nx: bool) -> CmdResult {
         return Ok(());
     }
     let version = call.version();
-    guard.shard(db, src_slot).commit(&Mutation::Del { db, key: src, version }, call.log);
+    guard.shard(db, src_slot).commit(src_slot, &Mutation::Del { db, key: src, version }, call.log);
     put(call, &mut guard, db, dst, &value, expire_at_ms);
     drop(guard);
     if nx {
@@ -345,7 +347,7 @@ pub fn move_(call: &mut Call<'_>) -> CmdResult {
         return Ok(());
     }
     let version = call.version();
-    guard.shard(src_db, slot).commit(&Mutation::Del { db: src_db, key, version }, call.log);
+    guard.shard(src_db, slot).commit(slot, &Mutation::Del { db: src_db, key, version }, call.log);
     put(call, &mut guard, dst_db, key, &value, expire_at_ms);
     drop(guard);
     call.out.integer(1);
@@ -392,9 +394,9 @@ fn expire_generic(call: &mut Call<'_>, unit_ms: i64, relative: bool, name: &str)
     if allowed {
         let version = call.version();
         if at <= call.now_ms as i64 {
-            shard.commit(&Mutation::Del { db, key, version }, call.log);
+            shard.commit(slot, &Mutation::Del { db, key, version }, call.log);
         } else {
-            shard.commit(&Mutation::Expire { db, key, expire_at_ms: at as u64, version }, call.log);
+            shard.commit(slot, &Mutation::Expire { db, key, expire_at_ms: at as u64, version }, call.log);
         }
     }
     drop(shard);
@@ -426,7 +428,7 @@ pub fn persist(call: &mut Call<'_>) -> CmdResult {
     let had = shard.get(slot, key, call.now()).is_some_and(|e| e.has_expiry());
     if had {
         let version = call.version();
-        shard.commit(&Mutation::Expire { db, key, expire_at_ms: NO_EXPIRY, version }, call.log);
+        shard.commit(slot, &Mutation::Expire { db, key, expire_at_ms: NO_EXPIRY, version }, call.log);
     }
     drop(shard);
     call.out.integer(i64::from(had));

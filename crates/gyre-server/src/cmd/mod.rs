@@ -255,9 +255,22 @@ pub fn printable(b: &[u8], max: usize) -> String {
 }
 
 /// Resolves the spec that will run for `args`: checks arity and subcommands.
-/// Returns (command, subcommand or the command itself).
-pub fn resolve(args: &Args<'_>) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
-    let spec = lookup(args.get(0)).ok_or_else(|| unknown_command_error(args))?;
+/// Returns (command, subcommand or the command itself). `last` is the caller's
+/// previous top-level command: clients tend to repeat one, and comparing a name
+/// is cheaper than a table lookup.
+pub fn resolve(
+    args: &Args<'_>,
+    last: &mut Option<&'static CommandSpec>,
+) -> Result<(&'static CommandSpec, &'static CommandSpec), CmdError> {
+    let name = args.get(0);
+    let spec = match *last {
+        Some(c) if c.name.as_bytes().eq_ignore_ascii_case(name) => c,
+        _ => {
+            let c = lookup(name).ok_or_else(|| unknown_command_error(args))?;
+            *last = Some(c);
+            c
+        }
+    };
     if !arity_ok(spec.arity, args.len()) {
         return Err(arity_error(spec.name));
     }

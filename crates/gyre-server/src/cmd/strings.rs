@@ -150,7 +150,7 @@ fn set_generic(call: &mut Call<'_>, key: &[u8], value: &[u8], o: &SetOptions, re
             Ttl::At(t) => t,
         };
         let version = call.version();
-        shard.commit(&Mutation::Set { db, key, value, expire_at_ms, version }, call.log);
+        shard.commit(slot, &Mutation::Set { db, key, value, expire_at_ms, version }, call.log);
     }
     drop(shard);
     match reply {
@@ -215,7 +215,7 @@ pub fn getdel(call: &mut Call<'_>) -> CmdResult {
     };
     expect_string(e)?;
     let version = call.version();
-    let old = shard.commit(&Mutation::Del { db, key, version }, call.log).expect("key was present");
+    let old = shard.commit(slot, &Mutation::Del { db, key, version }, call.log).expect("key was present");
     drop(shard);
     reply_value(call, &old.value);
     Ok(())
@@ -238,13 +238,13 @@ pub fn getex(call: &mut Call<'_>) -> CmdResult {
     let version = call.version();
     match o.ttl {
         Ttl::At(t) if t <= call.now_ms => {
-            shard.commit(&Mutation::Del { db, key, version }, call.log);
+            shard.commit(slot, &Mutation::Del { db, key, version }, call.log);
         }
         Ttl::At(t) => {
-            shard.commit(&Mutation::Expire { db, key, expire_at_ms: t, version }, call.log);
+            shard.commit(slot, &Mutation::Expire { db, key, expire_at_ms: t, version }, call.log);
         }
         Ttl::Clear if persist_given && has_expiry => {
-            shard.commit(&Mutation::Expire { db, key, expire_at_ms: NO_EXPIRY, version }, call.log);
+            shard.commit(slot, &Mutation::Expire { db, key, expire_at_ms: NO_EXPIRY, version }, call.log);
         }
         _ => {}
     }
@@ -292,8 +292,12 @@ fn mset_generic(call: &mut Call<'_>, nx: bool, name: &str) -> CmdResult {
     let version = call.version();
     for i in (1..args.len()).step_by(2) {
         let (key, value) = (args.get(i), args.get(i + 1));
-        let shard = guard.shard(db, SlotId::of(key));
-        shard.commit(&Mutation::Set { db, key, value, expire_at_ms: NO_EXPIRY, version }, call.log);
+        let slot = SlotId::of(key);
+        guard.shard(db, slot).commit(
+            slot,
+            &Mutation::Set { db, key, value, expire_at_ms: NO_EXPIRY, version },
+            call.log,
+        );
     }
     drop(guard);
     if nx {
@@ -320,13 +324,13 @@ pub fn append(call: &mut Call<'_>) -> CmdResult {
     let version = call.version();
     let new_len = match shard.get(slot, key, now) {
         None => {
-            shard.commit(&Mutation::Set { db, key, value: data, expire_at_ms: NO_EXPIRY, version }, call.log);
+            shard.commit(slot, &Mutation::Set { db, key, value: data, expire_at_ms: NO_EXPIRY, version }, call.log);
             data.len()
         }
         Some(e) => {
             let len = expect_string(e)?.str_len() + data.len();
             string_too_long(call, len as u64)?;
-            shard.commit(&Mutation::Append { db, key, data, version }, call.log);
+            shard.commit(slot, &Mutation::Append { db, key, data, version }, call.log);
             len
         }
     };
@@ -416,11 +420,11 @@ pub fn setrange(call: &mut Call<'_>) -> CmdResult {
         None => {
             let mut value = vec![0u8; end as usize];
             value[offset as usize..].copy_from_slice(data);
-            shard.commit(&Mutation::Set { db, key, value: &value, expire_at_ms: NO_EXPIRY, version }, call.log);
+            shard.commit(slot, &Mutation::Set { db, key, value: &value, expire_at_ms: NO_EXPIRY, version }, call.log);
             end as usize
         }
         Some(len) => {
-            shard.commit(&Mutation::SetRange { db, key, offset: offset as u64, data, version }, call.log);
+            shard.commit(slot, &Mutation::SetRange { db, key, offset: offset as u64, data, version }, call.log);
             len.max(end as usize)
         }
     };
@@ -449,7 +453,7 @@ fn incr_by(call: &mut Call<'_>, delta: i64) -> CmdResult {
     let next = current.checked_add(delta).ok_or(err(OVERFLOW))?;
     let mut buf = itoa::Buffer::new();
     let version = call.version();
-    shard.commit(&Mutation::Set { db, key, value: buf.format(next).as_bytes(), expire_at_ms, version }, call.log);
+    shard.commit(slot, &Mutation::Set { db, key, value: buf.format(next).as_bytes(), expire_at_ms, version }, call.log);
     drop(shard);
     call.out.integer(next);
     Ok(())
@@ -499,7 +503,7 @@ pub fn incrbyfloat(call: &mut Call<'_>) -> CmdResult {
     let mut text = Vec::with_capacity(24);
     num::format_f64_incr(next, &mut text);
     let version = call.version();
-    shard.commit(&Mutation::Set { db, key, value: &text, expire_at_ms, version }, call.log);
+    shard.commit(slot, &Mutation::Set { db, key, value: &text, expire_at_ms, version }, call.log);
     drop(shard);
     call.out.bulk(&text);
     Ok(())
