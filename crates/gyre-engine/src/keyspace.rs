@@ -37,7 +37,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::hlc::{Hlc, Version};
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 use crate::slot::{SlotId, SLOT_COUNT};
-use crate::value::{Entry, Value, NO_EXPIRY};
+use crate::value::{Entry, LfuParams, Value, NO_EXPIRY};
 
 /// Logical databases in standalone mode, as in Redis.
 pub const DB_COUNT: usize = 16;
@@ -84,15 +84,35 @@ pub struct Now {
     pub ms: u64,
     /// Update the entry's access clock (false for CLIENT NO-TOUCH clients).
     pub touch: bool,
+    /// Track access frequency too (an LFU policy is selected).
+    pub lfu: Option<LfuParams>,
 }
 
 impl Now {
     pub fn at(ms: u64) -> Now {
-        Now { ms, touch: true }
+        Now { ms, touch: true, lfu: None }
     }
-    fn access_clock(self) -> u32 {
-        (self.ms / 1000) as u32
+
+    fn touch_entry(self, e: &mut Entry) {
+        let coin = if self.lfu.is_some() { lfu_coin() } else { 0.0 };
+        e.record_access((self.ms / 1000) as u32, self.lfu, coin);
     }
+}
+
+/// A uniform number in [0, 1) for the LFU counter's probabilistic increment.
+/// A per-thread xorshift seeded from the process seed: no OS call per access,
+/// and the quality needed here is modest.
+fn lfu_coin() -> f64 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = Cell::new(process_seed() | 1));
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
 }
 
 /// Counters kept per shard (under its lock) and summed on demand.
@@ -200,7 +220,7 @@ impl Shard {
                 self.stats.hits += u64::from(count);
                 let e = o.into_mut();
                 if now.touch {
-                    e.access = now.access_clock();
+                    now.touch_entry(e);
                 }
                 Some(e)
             }
@@ -339,6 +359,7 @@ impl Shard {
         }
         let e = self.map(slot).get_mut(key).expect("present");
         f(e.value.make_bytes_mut());
+        e.modified_in_place = true;
         // A string that now reads as an integer keeps the byte form; Redis does the
         // same after APPEND/SETRANGE (OBJECT ENCODING reports raw).
         e.version = version;

@@ -727,3 +727,84 @@ mod tests {
         }
     }
 }
+
+/// Most significant digits the exact decimal path of [`add_decimals`] handles:
+/// within this, Redis's long-double sum printed with 17 decimals equals the
+/// exact decimal sum.
+const EXACT_DIGITS_MAX: usize = 18;
+/// Redis prints INCRBYFLOAT results with at most 17 decimals (`%.17Lf`).
+const DECIMALS_MAX: u32 = 17;
+
+/// A plain decimal `[-]digits[.digits]` as (mantissa, decimals).
+fn plain_decimal(s: &[u8]) -> Option<(i128, u32)> {
+    let (negative, body) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match body.iter().position(|&b| b == b'.') {
+        Some(dot) => (&body[..dot], &body[dot + 1..]),
+        None => (body, &body[..0]),
+    };
+    if int_part.is_empty() || !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let significant = int_part.iter().skip_while(|&&b| b == b'0').count() + frac_part.len();
+    if significant > EXACT_DIGITS_MAX || frac_part.len() > DECIMALS_MAX as usize {
+        return None;
+    }
+    let mantissa = int_part.iter().chain(frac_part).fold(0i128, |m, &d| m * 10 + i128::from(d - b'0'));
+    Some((if negative { -mantissa } else { mantissa }, frac_part.len() as u32))
+}
+
+/// INCRBYFLOAT on text, as Redis's long-double arithmetic shows it: when both
+/// operands are plain decimals of at most 18 significant digits the sum is
+/// exact (`1.1 + 2.2` is `3.3`, not `3.3000000000000003`); `None` otherwise,
+/// and the caller adds as f64. The result has no trailing zeros and no "-0".
+pub fn add_decimals(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
+    let (ma, sa) = plain_decimal(a)?;
+    let (mb, sb) = plain_decimal(b)?;
+    let scale = sa.max(sb);
+    let sum = ma * 10i128.pow(scale - sa) + mb * 10i128.pow(scale - sb);
+    let digits = sum.unsigned_abs().to_string();
+    let digits = format!("{digits:0>width$}", width = scale as usize + 1);
+    let (int_part, frac_part) = digits.split_at(digits.len() - scale as usize);
+    let frac_part = frac_part.trim_end_matches('0');
+    let mut out = Vec::with_capacity(digits.len() + 2);
+    if sum < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(int_part.as_bytes());
+    if !frac_part.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(frac_part.as_bytes());
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::add_decimals;
+
+    fn add(a: &str, b: &str) -> Option<String> {
+        add_decimals(a.as_bytes(), b.as_bytes()).map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn sums_like_redis_long_double() {
+        assert_eq!(add("1.1", "2.2").as_deref(), Some("3.3"));
+        assert_eq!(add("10.5", "0.1").as_deref(), Some("10.6"));
+        assert_eq!(add("3", "-3").as_deref(), Some("0"));
+        assert_eq!(add("-0.5", "0.25").as_deref(), Some("-0.25"));
+        assert_eq!(add("5000", "200").as_deref(), Some("5200"));
+        assert_eq!(add("0.1", "-0.3").as_deref(), Some("-0.2"));
+    }
+
+    #[test]
+    fn declines_what_needs_floating_point() {
+        assert_eq!(add("1e3", "1"), None);
+        assert_eq!(add("inf", "1"), None);
+        assert_eq!(add("1.", "1").as_deref(), Some("2"));
+        assert_eq!(add("", "1"), None);
+        assert_eq!(add("1234567890.1234567890", "1"), None);
+    }
+}

@@ -91,6 +91,55 @@ fn decimal_len(i: i64) -> usize {
 /// No expiry.
 pub const NO_EXPIRY: u64 = 0;
 
+/// The frequency counter of a new key (Redis's LFU_INIT_VAL), so that new keys
+/// are not the first evicted.
+pub const LFU_INIT_VAL: u8 = 5;
+
+/// How an access updates the LFU counter (Redis's `lfu-log-factor` and
+/// `lfu-decay-time`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LfuParams {
+    pub log_factor: u32,
+    /// Minutes of idleness that take one off the counter (0 = never decay).
+    pub decay_minutes: u32,
+}
+
+impl Entry {
+    /// Redis's OBJECT ENCODING name for this entry's value.
+    pub fn encoding(&self) -> &'static str {
+        match self.value {
+            Value::Str(_) if self.modified_in_place => "raw",
+            ref v => v.encoding(),
+        }
+    }
+
+    /// The frequency counter after decay for the minutes idle until `now_s`.
+    pub fn decayed_freq(&self, now_s: u32, p: LfuParams) -> u8 {
+        if p.decay_minutes == 0 {
+            return self.freq;
+        }
+        let periods = now_s.saturating_sub(self.access) / 60 / p.decay_minutes;
+        self.freq.saturating_sub(periods.min(255) as u8)
+    }
+
+    /// Records an access at `now_s` (Unix seconds): the counter first decays by
+    /// the idle minutes, then grows logarithmically, as Redis's LFULogIncr. `coin`
+    /// is a uniform random number in [0, 1).
+    pub fn record_access(&mut self, now_s: u32, lfu: Option<LfuParams>, coin: f64) {
+        if let Some(p) = lfu {
+            self.freq = self.decayed_freq(now_s, p);
+            if self.freq < u8::MAX {
+                let base = f64::from(self.freq.saturating_sub(LFU_INIT_VAL));
+                let p_incr = 1.0 / (base * f64::from(p.log_factor) + 1.0);
+                if coin < p_incr {
+                    self.freq += 1;
+                }
+            }
+        }
+        self.access = now_s;
+    }
+}
+
 /// One key's record: value, absolute expiry, version and access clock.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -101,11 +150,17 @@ pub struct Entry {
     pub version: Version,
     /// Access clock for eviction: last access in seconds (LRU), truncated to 32 bits.
     pub access: u32,
+    /// Logarithmic access-frequency counter (LFU), as Redis's 8-bit counter.
+    pub freq: u8,
+    /// The string was modified in place (APPEND, SETRANGE): Redis then reports
+    /// the "raw" encoding whatever its length.
+    pub modified_in_place: bool,
 }
 
 impl Entry {
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(value: Value, expire_at_ms: u64, version: Version) -> Entry {
-        Entry { value, expire_at_ms, version, access: 0 }
+        Entry { value, expire_at_ms, version, access: 0, freq: LFU_INIT_VAL, modified_in_place: false }
     }
 
     #[inline]

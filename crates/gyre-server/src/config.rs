@@ -10,7 +10,7 @@
 //! reported so that tools and client tests that read or set them work; they take
 //! effect once the collection types land.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
@@ -43,9 +43,19 @@ pub struct Param {
 
 const MB: u64 = 1024 * 1024;
 
-/// Eviction policies Gyre enforces. Redis's others (allkeys-lru, volatile-ttl,
-/// ...) are rejected until eviction exists rather than accepted and ignored.
-pub const MAXMEMORY_POLICIES: &[&str] = &["noeviction"];
+/// Redis's eviction policies. Until eviction exists every policy behaves as
+/// noeviction under a memory limit (commands that add data get -OOM); an LFU
+/// policy already makes lookups maintain access frequency (OBJECT FREQ).
+pub const MAXMEMORY_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
 
 /// Every setting Gyre knows.
 pub static PARAMS: &[Param] = &[
@@ -107,6 +117,13 @@ pub static PARAMS: &[Param] = &[
         help: "Eviction policy when memory is full (only noeviction until eviction lands)",
     },
     Param {
+        name: "maxmemory",
+        kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
+        default: "0",
+        mutable: true,
+        help: "Memory limit in bytes (0 = none); above it commands that add data get -OOM",
+    },
+    Param {
         name: "lfu-log-factor",
         kind: Kind::Int { min: 0, max: i32::MAX as i64 },
         default: "10",
@@ -123,7 +140,7 @@ pub static PARAMS: &[Param] = &[
     Param {
         name: "hash-max-listpack-entries",
         kind: Kind::Int { min: 0, max: i64::MAX },
-        default: "128",
+        default: "512",
         mutable: true,
         help: "Hashes up to this many fields use the compact encoding",
     },
@@ -249,8 +266,28 @@ pub struct Hot {
     pub query_buffer_limit: AtomicU64,
     pub hz: AtomicU64,
     pub maxclients: AtomicU64,
+    /// `maxmemory` in bytes; 0 = no limit.
+    pub maxmemory: AtomicU64,
+    /// An LFU maxmemory policy is selected: lookups maintain access frequency.
+    pub lfu_enabled: AtomicBool,
+    pub lfu_log_factor: AtomicU64,
+    pub lfu_decay_time: AtomicU64,
     /// Bumped on every change, so connections re-read their limits cheaply.
     pub generation: AtomicU64,
+}
+
+impl Hot {
+    /// LFU parameters when an LFU policy is selected.
+    #[inline]
+    pub fn lfu(&self) -> Option<gyre_engine::LfuParams> {
+        if !self.lfu_enabled.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(gyre_engine::LfuParams {
+            log_factor: self.lfu_log_factor.load(Ordering::Relaxed) as u32,
+            decay_minutes: self.lfu_decay_time.load(Ordering::Relaxed) as u32,
+        })
+    }
 }
 
 /// The running configuration.
@@ -332,6 +369,10 @@ impl Config {
         h.query_buffer_limit.store(self.get_u64("client-query-buffer-limit"), Ordering::Relaxed);
         h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
         h.maxclients.store(self.get_u64("maxclients"), Ordering::Relaxed);
+        h.maxmemory.store(self.get_u64("maxmemory"), Ordering::Relaxed);
+        h.lfu_enabled.store(self.get("maxmemory-policy").is_some_and(|p| p.ends_with("lfu")), Ordering::Relaxed);
+        h.lfu_log_factor.store(self.get_u64("lfu-log-factor"), Ordering::Relaxed);
+        h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
         h.generation.fetch_add(1, Ordering::Release);
     }
 }

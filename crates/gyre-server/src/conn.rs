@@ -139,6 +139,13 @@ async fn execute_buffered(
     (pos, outcome)
 }
 
+/// True when a memory limit is set and the allocator reports more in use.
+#[inline]
+fn over_maxmemory(shared: &Shared) -> bool {
+    let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed);
+    limit != 0 && crate::memory::allocated_bytes() as u64 > limit
+}
+
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
 pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &mut BytesMut, log: &mut MutationLog) {
     let mark = out.len();
@@ -149,8 +156,13 @@ pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
-            let mut call = Call { args, out: ReplyWriter::new(out, proto), shared, client, log, now_ms: unix_ms() };
-            if let Err(e) = (spec.handler)(&mut call) {
+            let result = if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
+                Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
+            } else {
+                let mut call = Call { args, out: ReplyWriter::new(out, proto), shared, client, log, now_ms: unix_ms() };
+                (spec.handler)(&mut call)
+            };
+            if let Err(e) = result {
                 ReplyWriter::new(out, proto).error(e.to_string().as_bytes());
             }
         }

@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let overrides = parse_command_line()?;
     init_logging();
     let config = config::Config::new(overrides);
+    raise_fd_limit(config.hot.maxclients.load(std::sync::atomic::Ordering::Relaxed));
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
@@ -36,6 +37,31 @@ fn main() -> anyhow::Result<()> {
     .context("building the async runtime")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, pid = std::process::id(), "Gyre starting");
     runtime.block_on(listener::run(config))
+}
+
+/// Descriptors beyond the clients: listeners, data files, the log.
+const RESERVED_FDS: u64 = 32;
+
+/// Raises the soft open-files limit towards `maxclients` plus a reserve (as
+/// Redis does), up to the hard limit; warns when even that is too low.
+fn raise_fd_limit(maxclients: u64) {
+    let wanted = maxclients + RESERVED_FDS;
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read or write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= wanted {
+        return;
+    }
+    let target = wanted.min(lim.rlim_max);
+    let raised = libc::rlimit { rlim_cur: target, rlim_max: lim.rlim_max };
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 && target >= wanted {
+        return;
+    }
+    tracing::warn!(
+        maxclients,
+        open_files_limit = target,
+        "the open-files limit is below maxclients; raise it (ulimit -n) to serve that many clients"
+    );
 }
 
 fn init_logging() {

@@ -422,7 +422,12 @@ fn getkeys(call: &mut Call<'_>) -> CmdResult {
 }
 
 fn list(call: &mut Call<'_>) -> CmdResult {
-    let mut names: Vec<String> = TABLE.iter().map(|c| c.name.to_string()).collect();
+    // Redis lists subcommands too, as "container|sub".
+    let mut names: Vec<String> = Vec::new();
+    for c in TABLE {
+        names.push(c.name.to_string());
+        names.extend(c.subcommands.iter().map(|s| format!("{}|{}", c.name, s.name)));
+    }
     if call.argc() > 2 {
         if call.argc() != 5 || !call.arg_is(2, "FILTERBY") {
             return Err(err(SYNTAX));
@@ -432,7 +437,10 @@ fn list(call: &mut Call<'_>) -> CmdResult {
             names.retain(|n| gyre_engine::glob::glob_match(&value, n.as_bytes(), true));
         } else if call.arg_is(3, "ACLCAT") {
             let cat = format!("@{}", String::from_utf8_lossy(&value).to_ascii_lowercase());
-            names.retain(|n| lookup(n.as_bytes()).is_some_and(|c| acl_categories(c).contains(&cat.as_str())));
+            names.retain(|n| {
+                let top = n.split('|').next().unwrap_or(n);
+                lookup(top.as_bytes()).is_some_and(|c| acl_categories(c).contains(&cat.as_str()))
+            });
         } else if call.arg_is(3, "MODULE") {
             names.clear();
         } else {
@@ -453,11 +461,11 @@ fn object_entry<T>(call: &Call<'_>, f: impl FnOnce(&gyre_engine::Entry) -> T) ->
     let slot = SlotId::of(key);
     let mut shard = call.shared.ks.db(call.db()).lock(slot);
     // OBJECT does not count as an access (Redis looks up with LOOKUP_NOTOUCH).
-    shard.get(slot, key, gyre_engine::Now { ms: call.now_ms, touch: false }).map(|e| f(e))
+    shard.get(slot, key, gyre_engine::Now { touch: false, ..call.now() }).map(|e| f(e))
 }
 
 pub fn object_encoding(call: &mut Call<'_>) -> CmdResult {
-    match object_entry(call, |e| e.value.encoding()) {
+    match object_entry(call, |e| e.encoding()) {
         Some(enc) => call.out.bulk(enc.as_bytes()),
         None => call.out.null(),
     }
@@ -465,16 +473,21 @@ pub fn object_encoding(call: &mut Call<'_>) -> CmdResult {
 }
 
 fn lfu_policy(call: &Call<'_>) -> bool {
-    call.shared.config.get("maxmemory-policy").is_some_and(|p| p.ends_with("lfu"))
+    call.shared.config.hot.lfu().is_some()
 }
 
 pub fn object_freq(call: &mut Call<'_>) -> CmdResult {
     if !lfu_policy(call) {
         return Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    // Gyre tracks no access frequency until eviction lands; no LFU policy can be
-    // selected before then, so this point is not reached.
-    Err(err("ERR access frequency not tracked"))
+    // Reported after decay, as Redis does, without counting as an access.
+    let now_s = (call.now_ms / 1000) as u32;
+    let lfu = call.shared.config.hot.lfu();
+    match object_entry(call, |e| lfu.map_or(e.freq, |p| e.decayed_freq(now_s, p))) {
+        Some(freq) => call.out.integer(i64::from(freq)),
+        None => call.out.null(),
+    }
+    Ok(())
 }
 
 pub fn object_idletime(call: &mut Call<'_>) -> CmdResult {

@@ -39,7 +39,7 @@ fn free(call: &Call<'_>, e: Entry) {
 
 fn count_existing(call: &mut Call<'_>, touch: bool) -> i64 {
     let (db, shared) = (call.db(), call.shared);
-    let now = Now { ms: call.now_ms, touch: touch && !call.client.no_touch };
+    let now = Now { touch: touch && !call.client.no_touch, ..call.now() };
     let args = call.args;
     let mut guard = shared.ks.lock_many(args.iter().skip(1).map(|k| (db, SlotId::of(k))));
     args.iter()
@@ -150,7 +150,7 @@ pub fn scan(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn randomkey(call: &mut Call<'_>) -> CmdResult {
-    let now = Now { ms: call.now_ms, touch: false };
+    let now = Now { touch: false, ..call.now() };
     match call.shared.ks.db(call.db()).random_key(now, &mut rand::random::<u64>) {
         Some(k) => call.out.bulk(&k),
         None => call.out.null(),
@@ -242,7 +242,7 @@ fn put(
 fn rename_generic(call: &mut Call<'_>, nx: bool) -> CmdResult {
     let (src, dst) = (call.args.get(1), call.args.get(2));
     let (db, shared) = (call.db(), call.shared);
-    let now = Now { ms: call.now_ms, touch: false };
+    let now = Now { touch: false, ..call.now() };
     let mut guard = shared.ks.lock_many([(db, SlotId::of(src)), (db, SlotId::of(dst))]);
     let (src_slot, dst_slot) = (SlotId::of(src), SlotId::of(dst));
     let Some(e) = guard.shard(db, src_slot).get(src_slot, src, now) else {
@@ -304,7 +304,7 @@ pub fn copy(call: &mut Call<'_>) -> CmdResult {
         return Err(err("ERR source and destination objects are the same"));
     }
     let shared = call.shared;
-    let now = Now { ms: call.now_ms, touch: false };
+    let now = Now { touch: false, ..call.now() };
     let (src_slot, dst_slot) = (SlotId::of(src), SlotId::of(dst));
     let mut guard = shared.ks.lock_many([(src_db, src_slot), (dst_db, dst_slot)]);
     let Some(e) = guard.shard(src_db, src_slot).get(src_slot, src, now) else {
@@ -332,7 +332,7 @@ pub fn move_(call: &mut Call<'_>) -> CmdResult {
         return Err(err("ERR source and destination objects are the same"));
     }
     let shared = call.shared;
-    let now = Now { ms: call.now_ms, touch: false };
+    let now = Now { touch: false, ..call.now() };
     let slot = SlotId::of(key);
     let mut guard = shared.ks.lock_many([(src_db, slot), (dst_db, slot)]);
     let Some(e) = guard.shard(src_db, slot).get(slot, key, now) else {
@@ -456,7 +456,7 @@ pub fn pttl(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn expiretime(call: &mut Call<'_>) -> CmdResult {
-    ttl_generic(call, |at, _| (at / 1000) as i64)
+    ttl_generic(call, |at, _| (at.saturating_add(500) / 1000) as i64)
 }
 
 pub fn pexpiretime(call: &mut Call<'_>) -> CmdResult {

@@ -189,7 +189,7 @@ impl Call<'_> {
 
     /// The lookup time for this command, honouring CLIENT NO-TOUCH.
     pub fn now(&self) -> Now {
-        Now { ms: self.now_ms, touch: !self.client.no_touch }
+        Now { ms: self.now_ms, touch: !self.client.no_touch, lfu: self.shared.config.hot.lfu() }
     }
 
     /// A fresh version for this command's mutations.
@@ -230,21 +230,20 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     }
 }
 
-/// Redis's unknown-command error: the name and up to 128 bytes of the arguments
-/// as `'a' 'b' `, each cut to 128 bytes.
+/// Redis's unknown-command error: the name cut to 128 bytes, then arguments as
+/// `'a' 'b' ` while that list is shorter than 128 bytes, each cut to what is left.
 pub fn unknown_command_error(args: &Args<'_>) -> CmdError {
-    let mut msg = String::from("ERR unknown command '");
-    msg.push_str(&printable(args.get(0), 128));
-    msg.push_str("', with args beginning with: ");
+    let mut listed = String::new();
     for a in args.iter().skip(1) {
-        if msg.len() >= 256 {
+        if listed.len() >= 128 {
             break;
         }
-        msg.push('\'');
-        msg.push_str(&printable(a, 128));
-        msg.push_str("' ");
+        let room = 128 - listed.len();
+        listed.push('\'');
+        listed.push_str(&printable(a, room));
+        listed.push_str("' ");
     }
-    CmdError::Msg(msg)
+    CmdError::Msg(format!("ERR unknown command '{}', with args beginning with: {listed}", printable(args.get(0), 128)))
 }
 
 /// Bytes as text for an error message: invalid UTF-8 and control characters
@@ -274,7 +273,9 @@ pub fn resolve(
     if !arity_ok(spec.arity, args.len()) {
         return Err(arity_error(spec.name));
     }
-    if spec.subcommands.is_empty() {
+    // A container called bare (COMMAND) runs its own handler; the arity check
+    // above keeps the others (CONFIG, CLIENT, OBJECT) from getting here bare.
+    if spec.subcommands.is_empty() || args.len() < 2 {
         return Ok((spec, spec));
     }
     let sub = lookup_sub(spec, args.get(1)).ok_or_else(|| {

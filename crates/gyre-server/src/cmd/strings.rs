@@ -91,7 +91,9 @@ fn parse_set_options(
     allow_cond: bool,
 ) -> Result<SetOptions, CmdError> {
     let mut o = SetOptions { nx: false, xx: false, get: false, ttl: Ttl::Clear };
-    let mut ttl_given = false;
+    // Which expiry option was given: Redis lets one be repeated (the last wins)
+    // but not combined with another.
+    let mut ttl_given: Option<Vec<u8>> = None;
     let mut i = from;
     while i < call.argc() {
         let a = call.arg(i).to_ascii_uppercase();
@@ -100,15 +102,15 @@ fn parse_set_options(
             b"NX" if allow_cond && !o.xx => o.nx = true,
             b"XX" if allow_cond && !o.nx => o.xx = true,
             b"GET" if allow_cond => o.get = true,
-            b"KEEPTTL" if allow_cond && !ttl_given => {
+            b"KEEPTTL" if allow_cond && ttl_compatible(&ttl_given, &a) => {
                 o.ttl = Ttl::Keep;
-                ttl_given = true;
+                ttl_given = Some(a);
             }
-            b"PERSIST" if allow_persist && !ttl_given => {
+            b"PERSIST" if allow_persist && ttl_compatible(&ttl_given, &a) => {
                 o.ttl = Ttl::Clear;
-                ttl_given = true;
+                ttl_given = Some(a);
             }
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if has_next && !ttl_given => {
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if has_next && ttl_compatible(&ttl_given, &a) => {
                 let (unit, relative) = match a.as_slice() {
                     b"EX" => (1000, true),
                     b"PX" => (1, true),
@@ -116,7 +118,7 @@ fn parse_set_options(
                     _ => (1, false),
                 };
                 o.ttl = Ttl::At(expire_at(call, i + 1, unit, relative, cmd)?);
-                ttl_given = true;
+                ttl_given = Some(a);
                 i += 1;
             }
             _ => return Err(err(SYNTAX)),
@@ -124,6 +126,10 @@ fn parse_set_options(
         i += 1;
     }
     Ok(o)
+}
+
+fn ttl_compatible(given: &Option<Vec<u8>>, option: &[u8]) -> bool {
+    given.as_deref().is_none_or(|g| g == option)
 }
 
 /// Shared by SET, SETNX, SETEX, PSETEX, GETSET: sets `key` to `value` under the
@@ -289,9 +295,10 @@ fn mset_generic(call: &mut Call<'_>, nx: bool, name: &str) -> CmdResult {
             return Ok(());
         }
     }
-    let version = call.version();
     for i in (1..args.len()).step_by(2) {
         let (key, value) = (args.get(i), args.get(i + 1));
+        // One version per write: a key named twice ends with its last value.
+        let version = call.version();
         let slot = SlotId::of(key);
         guard.shard(db, slot).commit(
             slot,
@@ -481,27 +488,27 @@ pub fn decrby(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn incrbyfloat(call: &mut Call<'_>) -> CmdResult {
-    let delta = num::parse_f64(call.arg(2)).ok_or(err(NOT_FLOAT))?;
+    let delta_text = call.args.get(2);
+    let delta = num::parse_f64(delta_text).ok_or(err(NOT_FLOAT))?;
     let key = call.args.get(1);
     let slot = SlotId::of(key);
     let (db, now, shared) = (call.db(), call.now(), call.shared);
     let mut shard = shared.ks.db(db).lock(slot);
-    let (current, expire_at_ms) = match shard.get(slot, key, now) {
-        None => (0.0, NO_EXPIRY),
-        Some(e) => {
-            let n = match expect_string(e)? {
-                Value::Int(i) => *i as f64,
-                Value::Str(s) => num::parse_f64(s).ok_or(err(NOT_FLOAT))?,
-            };
-            (n, e.expire_at_ms)
-        }
+    let mut scratch = itoa::Buffer::new();
+    let (current_text, expire_at_ms): (Vec<u8>, u64) = match shard.get(slot, key, now) {
+        None => (b"0".to_vec(), NO_EXPIRY),
+        Some(e) => (expect_string(e)?.as_bytes(&mut scratch).to_vec(), e.expire_at_ms),
     };
+    let current = num::parse_f64(&current_text).ok_or(err(NOT_FLOAT))?;
     let next = current + delta;
     if !next.is_finite() {
         return Err(err("ERR increment would produce NaN or Infinity"));
     }
-    let mut text = Vec::with_capacity(24);
-    num::format_f64_incr(next, &mut text);
+    let text = num::add_decimals(&current_text, delta_text).unwrap_or_else(|| {
+        let mut t = Vec::with_capacity(24);
+        num::format_f64_incr(next, &mut t);
+        t
+    });
     let version = call.version();
     shard.commit(slot, &Mutation::Set { db, key, value: &text, expire_at_ms, version }, call.log);
     drop(shard);

@@ -1,0 +1,60 @@
+//! Every command in the table, called with assorted argument shapes (none,
+//! too few, odd types, huge numbers, negative numbers, binary), must answer
+//! with a reply (often an error) and leave the server serving. Guards against
+//! handler panics reachable from client input.
+
+mod common;
+
+use common::*;
+
+/// Argument values that have found bugs in servers before.
+const SHAPES: &[&str] =
+    &["", "0", "-1", "1", "9223372036854775807", "-9223372036854775808", "k", "*", "x y", "1.5", "NX"];
+
+fn command_names(c: &mut redis::Connection) -> Vec<String> {
+    let mut names = Vec::new();
+    let Value::Array(all) = q(c, &["COMMAND"]) else { panic!("COMMAND is not an array") };
+    for entry in all {
+        let Value::Array(items) = entry else { panic!("entry is not an array") };
+        names.push(as_str(&items[0]));
+        if let Some(Value::Array(subs)) = items.get(9) {
+            for sub in subs {
+                let Value::Array(sub_items) = sub else { continue };
+                names.push(as_str(&sub_items[0]));
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_command_survives_odd_arguments() {
+    let s = Server::start();
+    let mut c = s.client();
+    let names = command_names(&mut c);
+    assert!(names.len() > 50, "{names:?}");
+    let mut raw = s.raw();
+    for name in &names {
+        // Skip commands that end the connection or alter it for the others.
+        let parts: Vec<&str> = name.split('|').collect();
+        if matches!(parts[0], "quit" | "reset")
+            || (parts[0] == "client" && matches!(parts.get(1), Some(&"kill") | Some(&"reply")))
+        {
+            continue;
+        }
+        for argc in 0..4 {
+            for shape in SHAPES {
+                let mut args: Vec<&str> = parts.clone();
+                args.extend(std::iter::repeat_n(*shape, argc));
+                let reply = raw.call(&args);
+                // Any reply is fine; a closed connection is not.
+                let _ = reply;
+                assert_eq!(raw.call(&["PING"]).text(), "PONG", "after {args:?}");
+                // Stay in RESP2 and db 0 for the next command.
+                raw.call(&["HELLO", "2"]);
+                raw.call(&["SELECT", "0"]);
+            }
+        }
+    }
+    assert!(!s.logs().contains("panicked"), "a handler panicked:\n{}", s.logs());
+}
