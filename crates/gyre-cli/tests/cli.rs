@@ -10,9 +10,9 @@
 //! the terminal form. Interactive mode needs a terminal and is not driven
 //! here; piped stdin exercises the same line handling.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,8 +66,19 @@ fn start_server() -> Option<(Server, u16)> {
         eprintln!("skipping: no server (set GYRE_CLI_TEST_SERVER or install redis-server)");
         return None;
     };
+    // A free port can be taken by another test's server between the probe and
+    // the bind; then the connection reaches the wrong process. Retry then.
+    for _ in 0..5 {
+        if let Some(found) = try_start(&binary) {
+            return Some(found);
+        }
+    }
+    panic!("could not start {} on a free port", binary.display());
+}
+
+fn try_start(binary: &Path) -> Option<(Server, u16)> {
     let port = free_port();
-    let mut command = Command::new(&binary);
+    let mut command = Command::new(binary);
     command.arg("--port").arg(port.to_string());
     if binary.file_name().is_some_and(|name| name.to_string_lossy().contains("redis-server")) {
         command.args(["--save", "", "--appendonly", "no"]);
@@ -79,14 +90,34 @@ fn start_server() -> Option<(Server, u16)> {
     let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn the test server");
     let mut server = Server { child };
     let deadline = Instant::now() + SERVER_START_TIMEOUT;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
         if let Some(status) = server.child.try_wait().expect("poll the server") {
-            panic!("test server {} exited early: {status}", binary.display());
+            eprintln!("test server {} exited early ({status}); retrying on another port", binary.display());
+            return None;
+        }
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+            return (server_pid(stream) == Some(server.child.id())).then_some((server, port));
         }
         assert!(Instant::now() < deadline, "test server did not listen on port {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some((server, port))
+}
+
+/// The `process_id` the server at the other end reports in INFO server.
+fn server_pid(mut stream: TcpStream) -> Option<u32> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !text.windows(11).any(|w| w == b"process_id:") || !text.ends_with(b"\r\n") {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    text.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// Runs gyre-cli with `args`, feeding `stdin` (closed if `None`).

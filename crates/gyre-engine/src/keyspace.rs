@@ -355,7 +355,7 @@ impl Shard {
 
     fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {
         if self.peek(slot, key).is_none() {
-            self.replace(slot, key, Entry::new(Value::Str(Vec::new()), NO_EXPIRY, version));
+            self.replace(slot, key, Entry::new(Value::from_bytes(b""), NO_EXPIRY, version));
         }
         let e = self.map(slot).get_mut(key).expect("present");
         f(e.value.make_bytes_mut());

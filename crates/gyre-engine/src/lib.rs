@@ -26,4 +26,4 @@ pub use hlc::{Hlc, Version};
 pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
-pub use value::{Entry, LfuParams, Value, LFU_INIT_VAL, NO_EXPIRY};
+pub use value::{Entry, LfuParams, StrValue, Value, INLINE_BYTES_MAX, LFU_INIT_VAL, NO_EXPIRY};

@@ -11,11 +11,85 @@ use crate::num;
 /// Redis's OBJECT ENCODING threshold between "embstr" and "raw".
 const EMBSTR_BYTES_MAX: usize = 44;
 
+/// Longest string kept inside the entry itself, with no allocation: it fills
+/// the space a heap pointer, length and capacity would take anyway.
+pub const INLINE_BYTES_MAX: usize = 22;
+
+/// String bytes: short ones inline, longer ones on the heap.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StrValue(Repr);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE_BYTES_MAX] },
+    Heap(Vec<u8>),
+}
+
+impl StrValue {
+    pub fn from_slice(bytes: &[u8]) -> StrValue {
+        if bytes.len() <= INLINE_BYTES_MAX {
+            let mut buf = [0u8; INLINE_BYTES_MAX];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            StrValue(Repr::Inline { len: bytes.len() as u8, buf })
+        } else {
+            StrValue(Repr::Heap(bytes.to_vec()))
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Heap(v) => v,
+        }
+    }
+
+    /// The bytes as a growable vector, moving inline bytes to the heap first
+    /// (APPEND and SETRANGE grow strings in place).
+    pub fn make_mut(&mut self) -> &mut Vec<u8> {
+        if let Repr::Inline { len, buf } = &self.0 {
+            let mut v = Vec::with_capacity(usize::from(*len) * 2);
+            v.extend_from_slice(&buf[..usize::from(*len)]);
+            self.0 = Repr::Heap(v);
+        }
+        match &mut self.0 {
+            Repr::Heap(v) => v,
+            Repr::Inline { .. } => unreachable!("moved to the heap above"),
+        }
+    }
+
+    /// Heap bytes owned (0 when inline).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap(v) => v.capacity(),
+        }
+    }
+}
+
+impl std::ops::Deref for StrValue {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl From<&[u8]> for StrValue {
+    fn from(bytes: &[u8]) -> StrValue {
+        StrValue::from_slice(bytes)
+    }
+}
+
+impl std::fmt::Debug for StrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
 /// A stored value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Int(i64),
-    Str(Vec<u8>),
+    Str(StrValue),
 }
 
 impl Value {
@@ -26,7 +100,7 @@ impl Value {
                 return Value::Int(i);
             }
         }
-        Value::Str(bytes.to_vec())
+        Value::Str(StrValue::from_slice(bytes))
     }
 
     /// Redis's TYPE name.
@@ -58,10 +132,10 @@ impl Value {
         if let Value::Int(i) = *self {
             let mut v = Vec::with_capacity(20);
             num::format_i64(i, &mut v);
-            *self = Value::Str(v);
+            *self = Value::Str(StrValue(Repr::Heap(v)));
         }
         match self {
-            Value::Str(s) => s,
+            Value::Str(s) => s.make_mut(),
             Value::Int(_) => unreachable!("converted above"),
         }
     }
@@ -78,7 +152,7 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Int(_) => 0,
-            Value::Str(s) => s.capacity(),
+            Value::Str(s) => s.heap_bytes(),
         }
     }
 }
@@ -181,9 +255,9 @@ mod tests {
     fn integers_are_recognised_only_in_canonical_form() {
         assert_eq!(Value::from_bytes(b"123"), Value::Int(123));
         assert_eq!(Value::from_bytes(b"-9223372036854775808"), Value::Int(i64::MIN));
-        assert_eq!(Value::from_bytes(b"0123"), Value::Str(b"0123".to_vec()));
-        assert_eq!(Value::from_bytes(b"+1"), Value::Str(b"+1".to_vec()));
-        assert_eq!(Value::from_bytes(b"1 "), Value::Str(b"1 ".to_vec()));
+        assert_eq!(Value::from_bytes(b"0123"), Value::Str(StrValue::from(&b"0123"[..])));
+        assert_eq!(Value::from_bytes(b"+1"), Value::Str(StrValue::from(&b"+1"[..])));
+        assert_eq!(Value::from_bytes(b"1 "), Value::Str(StrValue::from(&b"1 "[..])));
     }
 
     #[test]
@@ -194,6 +268,18 @@ mod tests {
             assert_eq!(v.as_bytes(&mut s), i.to_string().as_bytes());
             assert_eq!(v.str_len(), i.to_string().len());
         }
+    }
+
+    #[test]
+    fn short_strings_live_inline_and_grow_onto_the_heap() {
+        assert_eq!(std::mem::size_of::<Value>(), 32, "the inline string must not grow entries");
+        let mut v = Value::from_bytes(&[b'a'; INLINE_BYTES_MAX]);
+        assert_eq!(v.heap_bytes(), 0);
+        v.make_bytes_mut().push(b'b');
+        let Value::Str(s) = &v else { panic!() };
+        assert_eq!(s.len(), INLINE_BYTES_MAX + 1);
+        assert!(v.heap_bytes() > INLINE_BYTES_MAX);
+        assert!(Value::from_bytes(&[b'a'; INLINE_BYTES_MAX + 1]).heap_bytes() > 0);
     }
 
     #[test]

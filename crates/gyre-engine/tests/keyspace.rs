@@ -23,7 +23,7 @@ fn commit_records_the_mutation_it_applies() {
     let ks = Keyspace::new();
     let mut log = MutationLog::new();
     set(&ks, &mut log, b"k", b"v", NO_EXPIRY, 1_000);
-    assert_eq!(get(&ks, b"k", 1_000), Some(Value::Str(b"v".to_vec())));
+    assert_eq!(get(&ks, b"k", 1_000), Some(Value::from_bytes(b"v")));
     let ms = log.decode_all();
     assert_eq!(ms.len(), 1);
     match &ms[0] {

@@ -106,6 +106,10 @@ async fn execute_buffered(
 ) -> (usize, Outcome) {
     let mut pos = 0;
     let mut executed = 0u64;
+    // One clock read per batch: the commands of one read share an instant, as
+    // they would have if they had arrived in one packet to a single-threaded
+    // server.
+    let now_ms = unix_ms();
     let outcome = loop {
         let rest = &input[pos..];
         match parser.parse(rest) {
@@ -116,7 +120,7 @@ async fn execute_buffered(
                     continue;
                 }
                 executed += 1;
-                execute(args, shared, client, out, log);
+                execute(args, shared, client, out, log, now_ms);
                 if client.close_after_reply {
                     break Outcome::Close;
                 }
@@ -147,7 +151,14 @@ fn over_maxmemory(shared: &Shared) -> bool {
 }
 
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
-pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &mut BytesMut, log: &mut MutationLog) {
+pub fn execute(
+    args: Args<'_>,
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut BytesMut,
+    log: &mut MutationLog,
+    now_ms: u64,
+) {
     let mark = out.len();
     if client.reply == ReplyMode::SkipNext {
         client.reply = ReplyMode::Skipping;
@@ -159,7 +170,7 @@ pub fn execute(args: Args<'_>, shared: &Shared, client: &mut ClientState, out: &
             let result = if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
                 Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
             } else {
-                let mut call = Call { args, out: ReplyWriter::new(out, proto), shared, client, log, now_ms: unix_ms() };
+                let mut call = Call { args, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
                 (spec.handler)(&mut call)
             };
             if let Err(e) = result {
