@@ -37,7 +37,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::hlc::{Hlc, Version};
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 use crate::slot::{SlotId, SLOT_COUNT};
-use crate::value::{Entry, LfuParams, Value, NO_EXPIRY};
+use crate::value::{Entry, LfuParams, StrValue, Value, NO_EXPIRY};
 
 /// Logical databases in standalone mode, as in Redis.
 pub const DB_COUNT: usize = 16;
@@ -76,7 +76,9 @@ pub fn key_hash(key: &[u8]) -> u64 {
     KeyHasher.hash_one(key)
 }
 
-type SlotMap = HashMap<Box<[u8]>, Entry, KeyHasher>;
+/// Keys up to INLINE_BYTES_MAX bytes live inside the table's bucket: no
+/// allocation per key and no pointer to chase on lookup.
+type SlotMap = HashMap<StrValue, Entry, KeyHasher>;
 
 /// When a lookup happens and whether it counts as an access for eviction.
 #[derive(Clone, Copy, Debug)]

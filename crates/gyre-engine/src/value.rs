@@ -15,11 +15,33 @@ const EMBSTR_BYTES_MAX: usize = 44;
 /// the space a heap pointer, length and capacity would take anyway.
 pub const INLINE_BYTES_MAX: usize = 22;
 
-/// String bytes: short ones inline, longer ones on the heap.
-#[derive(Clone, PartialEq, Eq)]
+/// String bytes: short ones inline, longer ones on the heap. Used for string
+/// values and for keys (a key compares and hashes exactly as its bytes, so
+/// tables keyed by it are searched with a plain `&[u8]`).
+#[derive(Clone)]
 pub struct StrValue(Repr);
 
-#[derive(Clone, PartialEq, Eq)]
+impl PartialEq for StrValue {
+    fn eq(&self, other: &StrValue) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for StrValue {}
+
+impl std::hash::Hash for StrValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for StrValue {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+#[derive(Clone)]
 enum Repr {
     Inline { len: u8, buf: [u8; INLINE_BYTES_MAX] },
     Heap(Vec<u8>),
