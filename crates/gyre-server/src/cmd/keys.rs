@@ -12,10 +12,9 @@ const LAZY_FREE_BYTES_MIN: usize = 64 * 1024;
 
 pub fn del(call: &mut Call<'_>) -> CmdResult {
     let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let args = call.args;
-    let mut guard = shared.ks.lock_many(args.iter().skip(1).map(|k| (db, SlotId::of(k))));
+    let mut guard = shared.ks.lock_many(call.keys().map(|k| (db, SlotId::of(k))));
     let mut deleted = 0;
-    for key in args.iter().skip(1) {
+    for key in call.keys() {
         let slot = SlotId::of(key);
         let shard = guard.shard(db, slot);
         if shard.get(slot, key, Now { touch: false, ..now }).is_some() {
@@ -40,10 +39,8 @@ fn free(call: &Call<'_>, e: Entry) {
 fn count_existing(call: &mut Call<'_>, touch: bool) -> i64 {
     let (db, shared) = (call.db(), call.shared);
     let now = Now { touch: touch && !call.client.no_touch, ..call.now() };
-    let args = call.args;
-    let mut guard = shared.ks.lock_many(args.iter().skip(1).map(|k| (db, SlotId::of(k))));
-    args.iter()
-        .skip(1)
+    let mut guard = shared.ks.lock_many(call.keys().map(|k| (db, SlotId::of(k))));
+    call.keys()
         .filter(|key| {
             let slot = SlotId::of(key);
             let shard = guard.shard(db, slot);

@@ -166,6 +166,8 @@ pub fn err(s: &'static str) -> CmdError {
 /// Everything a handler may touch while it runs.
 pub struct Call<'a> {
     pub args: Args<'a>,
+    /// The table row being run: its key positions say which arguments are keys.
+    pub spec: &'static CommandSpec,
     pub out: ReplyWriter<'a>,
     pub shared: &'a Shared,
     pub client: &'a mut ClientState,
@@ -174,13 +176,20 @@ pub struct Call<'a> {
     pub now_ms: u64,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     pub fn arg(&self, i: usize) -> &[u8] {
         self.args.get(i)
     }
 
     pub fn argc(&self) -> usize {
         self.args.len()
+    }
+
+    /// The key arguments, as the command table's key positions name them: the
+    /// one definition that routing, ACLs and COMMAND GETKEYS share.
+    pub fn keys(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let args = self.args;
+        self.spec.key_positions(args.len()).map(move |i| args.get(i))
     }
 
     pub fn db(&self) -> DbIndex {

@@ -261,10 +261,9 @@ pub fn getex(call: &mut Call<'_>) -> CmdResult {
 
 pub fn mget(call: &mut Call<'_>) -> CmdResult {
     let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let args = call.args;
-    let mut guard = shared.ks.lock_many(args.iter().skip(1).map(|k| (db, SlotId::of(k))));
-    call.out.array(args.len() - 1);
-    for key in args.iter().skip(1) {
+    let mut guard = shared.ks.lock_many(call.keys().map(|k| (db, SlotId::of(k))));
+    call.out.array(call.argc() - 1);
+    for key in call.keys() {
         let slot = SlotId::of(key);
         match guard.shard(db, slot).get_read(slot, key, now).map(|e| &e.value) {
             Some(Value::Int(i)) => call.out.bulk_int(*i),
@@ -282,7 +281,7 @@ fn mset_generic(call: &mut Call<'_>, nx: bool, name: &str) -> CmdResult {
         return Err(arity_error(name));
     }
     let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut guard = shared.ks.lock_many(args.iter().skip(1).step_by(2).map(|k| (db, SlotId::of(k))));
+    let mut guard = shared.ks.lock_many(call.keys().map(|k| (db, SlotId::of(k))));
     if nx {
         let any_exists = (1..args.len()).step_by(2).any(|i| {
             let key = args.get(i);
