@@ -19,7 +19,15 @@ static ALLOC: memory::CountingAlloc = memory::CountingAlloc;
 
 use anyhow::Context;
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    // Errors are for operators: one line, no debug dump, non-zero exit.
+    if let Err(e) = run() {
+        eprintln!("gyre-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let overrides = parse_command_line()?;
     init_logging();
     let config = config::Config::new(overrides);

@@ -405,3 +405,26 @@ fn maxmemory_refuses_writes_but_serves_reads_and_deletes() {
     ok(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
     ok(&mut c, &["SET", "k2", "v"]);
 }
+
+#[test]
+fn invalid_settings_stop_start_up_with_a_clear_message() {
+    if is_redis() {
+        return;
+    }
+    for (args, env, setting) in [
+        (&["--hz", "0"][..], None, "'hz'"),
+        (&["--port", "99999"][..], None, "'port'"),
+        (&[][..], Some(("GYRE_MAXCLIENTS", "many")), "'maxclients'"),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gyre-server"));
+        cmd.args(args).arg("--dir").arg(std::env::temp_dir().join("gyre-invalid-settings"));
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run gyre-server");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(setting) && stderr.contains("invalid value"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line for the operator: {stderr}");
+    }
+}
