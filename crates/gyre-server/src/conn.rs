@@ -46,8 +46,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
     let mut generation = shared.config.hot.generation.load(Ordering::Acquire);
     let mut log = MutationLog::new();
     loop {
-        let want = parser.needed_bytes().unwrap_or(0).saturating_sub(input.len()).max(READ_CHUNK_BYTES);
-        input.reserve(want);
+        input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
         match read_some(&stream, &mut input).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
@@ -102,6 +101,16 @@ async fn read_some(stream: &TcpStream, input: &mut BytesMut) -> std::io::Result<
             Err(e) => return Err(e),
         }
     }
+}
+
+/// How much buffer space to offer the next read. For a large declared bulk the
+/// buffer grows geometrically (at most doubling) towards the declared size
+/// instead of reserving it at once: a header alone must not make the server
+/// commit memory (a thousand clients each declaring 512 MB would otherwise
+/// claim half a terabyte), while doubling keeps the copying linear.
+fn read_reserve_bytes(buffered: usize, needed: Option<usize>) -> usize {
+    let missing = needed.unwrap_or(0).saturating_sub(buffered);
+    missing.min(buffered.max(READ_CHUNK_BYTES)).max(READ_CHUNK_BYTES)
 }
 
 enum Outcome {
@@ -276,6 +285,14 @@ mod tests {
             Mutation::Set { key, value, expire_at_ms, .. } => (key, value, *expire_at_ms),
             other => panic!("expected Set, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn read_buffer_grows_geometrically_not_to_the_declared_size() {
+        assert_eq!(read_reserve_bytes(0, None), READ_CHUNK_BYTES);
+        assert_eq!(read_reserve_bytes(100, Some(512 << 20)), READ_CHUNK_BYTES);
+        assert_eq!(read_reserve_bytes(1 << 20, Some(512 << 20)), 1 << 20);
+        assert_eq!(read_reserve_bytes((512 << 20) - 10, Some(512 << 20)), READ_CHUNK_BYTES);
     }
 
     #[test]

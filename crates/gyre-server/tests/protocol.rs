@@ -498,3 +498,42 @@ fn server_answers_quickly() {
     }
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn query_buffer_limit_closes_the_client_and_spares_others() {
+    let s = Server::start();
+    let mut c = s.client();
+    ok(&mut c, &["CONFIG", "SET", "client-query-buffer-limit", "1mb"]);
+    let mut r = s.raw();
+    // A 4 MB bulk is within proto-max-bulk-len, so the server buffers it; past
+    // 1 MB of query buffer it gives up on the client.
+    r.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4194304\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut closed = false;
+    for _ in 0..64 {
+        if r.try_send(&chunk).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    if !closed {
+        r.expect_closed();
+    }
+    assert_eq!(q(&mut c, &["PING"]), status("PONG"));
+    assert_eq!(q(&mut c, &["EXISTS", "k"]), int(0));
+}
+
+#[test]
+fn lowered_bulk_limit_applies_to_the_next_header() {
+    let s = Server::start();
+    let mut c = s.client();
+    ok(&mut c, &["CONFIG", "SET", "proto-max-bulk-len", "1mb"]);
+    let mut r = s.raw();
+    r.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048577\r\n");
+    assert_eq!(r.read_frame_bytes(), b"-ERR Protocol error: invalid bulk length\r\n");
+    r.expect_closed();
+    // Exactly at the limit is fine.
+    let big = "x".repeat(1024 * 1024);
+    ok(&mut c, &["SET", "k", &big]);
+    assert_eq!(q(&mut c, &["STRLEN", "k"]), int(1024 * 1024));
+}

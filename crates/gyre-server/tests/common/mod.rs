@@ -725,6 +725,12 @@ impl RawConn {
     }
 
     /// Writes bytes as they are.
+    /// Like `send`, but reports a write error (the server closed) instead of
+    /// panicking.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write to server");
     }
