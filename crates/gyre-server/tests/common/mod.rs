@@ -261,10 +261,13 @@ fn wait_ready(child: &mut Child, port: u16) -> Start {
         }
         if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             drop(s);
-            return match owner_pid(port) {
-                Some(pid) if pid != child.id() => Start::Foreign,
-                _ => Start::Ready,
-            };
+            // Ready only when our own process answers: a probe can reach
+            // another test's server (which may exit before we ask it).
+            match owner_pid(port) {
+                Some(pid) if pid == child.id() => return Start::Ready,
+                Some(_) => return Start::Foreign,
+                None => {}
+            }
         }
         if Instant::now() > deadline {
             return Start::TimedOut;
