@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use gyre_engine::MutationLog;
 use gyre_resp::{Args, Limits, ReplyWriter, RequestParser};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -47,7 +47,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
     let mut log = MutationLog::new();
     loop {
         input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
-        match read_some(&stream, &mut input).await {
+        match stream.read_buf(&mut input).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -76,29 +76,6 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
                 let _ = stream.shutdown().await;
                 return;
             }
-        }
-    }
-}
-
-/// Reads what the socket holds into `input`'s spare capacity. A read shorter
-/// than the space offered means the socket was drained, so readiness is
-/// cleared at once: the next call waits for epoll instead of first making a
-/// read() that can only return EAGAIN (one syscall per request saved for
-/// request/reply clients). tokio only clears if no newer readiness event was
-/// seen since, so data arriving meanwhile is never missed.
-async fn read_some(stream: &TcpStream, input: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        let spare = input.capacity() - input.len();
-        match stream.try_read_buf(input) {
-            Ok(n) => {
-                if n > 0 && n < spare {
-                    let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
-                }
-                return Ok(n);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
         }
     }
 }
