@@ -234,6 +234,9 @@ fn kill_clients(call: &mut Call<'_>, victims: Vec<Arc<ClientInfo>>) -> usize {
             call.client.close_after_reply = true;
         } else {
             v.kill();
+            // Gone from CLIENT LIST once KILL has answered, not only once its
+            // task has wound down.
+            call.shared.clients.remove(v.id);
         }
     }
     victims.len()

@@ -67,9 +67,7 @@ pub fn touch(call: &mut Call<'_>) -> CmdResult {
 
 /// Runs `f` on the live entry of argument `i`, if any.
 fn with_entry<T>(call: &Call<'_>, i: usize, f: impl FnOnce(Option<&mut Entry>) -> T) -> T {
-    let key = call.arg(i);
-    let slot = SlotId::of(key);
-    let mut shard = call.shared.ks.db(call.db()).lock(slot);
+    let (key, slot, mut shard) = call.lock_key(i);
     f(shard.get_read(slot, key, call.now()))
 }
 
@@ -375,10 +373,8 @@ fn expire_generic(call: &mut Call<'_>, unit_ms: i64, relative: bool, name: &str)
     if relative {
         at = at.checked_add(call.now_ms as i64).ok_or_else(invalid)?;
     }
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, shared) = (call.db(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let db = call.db();
+    let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get(slot, key, call.now()) else {
         drop(shard);
         call.out.integer(0);
@@ -418,10 +414,8 @@ pub fn pexpireat(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn persist(call: &mut Call<'_>) -> CmdResult {
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, shared) = (call.db(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let db = call.db();
+    let (key, slot, mut shard) = call.lock_key(1);
     let had = shard.get(slot, key, call.now()).is_some_and(|e| e.has_expiry());
     if had {
         let version = call.version();

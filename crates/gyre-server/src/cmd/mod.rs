@@ -23,7 +23,7 @@ mod table;
 
 use std::fmt;
 
-use gyre_engine::{DbIndex, MutationLog, Now};
+use gyre_engine::{DbIndex, MutationLog, Now, SlotId};
 use gyre_resp::{Args, ReplyWriter};
 
 use crate::client::ClientState;
@@ -183,6 +183,14 @@ impl<'a> Call<'a> {
 
     pub fn argc(&self) -> usize {
         self.args.len()
+    }
+
+    /// Argument `i` as a key, its slot, and its shard of the selected database,
+    /// locked: the preamble of every single-key command.
+    pub fn lock_key(&self, i: usize) -> (&'a [u8], SlotId, parking_lot::MutexGuard<'a, gyre_engine::Shard>) {
+        let key = self.args.get(i);
+        let slot = SlotId::of(key);
+        (key, slot, self.shared.ks.db(self.client.db).lock(slot))
     }
 
     /// The key arguments, as the command table's key positions name them: the

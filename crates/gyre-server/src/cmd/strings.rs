@@ -36,10 +36,8 @@ fn string_too_long(call: &Call<'_>, len: u64) -> CmdResult {
 }
 
 pub fn get(call: &mut Call<'_>) -> CmdResult {
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
     let now = call.now();
-    let mut shard = call.shared.ks.db(call.db()).lock(slot);
+    let (key, slot, mut shard) = call.lock_key(1);
     match shard.get_read(slot, key, now) {
         None => call.out.null(),
         Some(e) => {
@@ -210,10 +208,8 @@ pub fn getset(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn getdel(call: &mut Call<'_>) -> CmdResult {
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let (db, now) = (call.db(), call.now());
+    let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
         call.out.null();
@@ -230,10 +226,8 @@ pub fn getdel(call: &mut Call<'_>) -> CmdResult {
 pub fn getex(call: &mut Call<'_>) -> CmdResult {
     let o = parse_set_options(call, 2, "getex", true, false)?;
     let persist_given = (2..call.argc()).any(|i| call.arg_is(i, "PERSIST"));
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let (db, now) = (call.db(), call.now());
+    let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
         call.out.null();
@@ -346,10 +340,8 @@ pub fn append(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn strlen(call: &mut Call<'_>) -> CmdResult {
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let now = call.now();
+    let (key, slot, mut shard) = call.lock_key(1);
     let len = match shard.get_read(slot, key, now) {
         None => 0,
         Some(e) => expect_string(e)?.str_len(),
@@ -362,10 +354,8 @@ pub fn strlen(call: &mut Call<'_>) -> CmdResult {
 /// GETRANGE / SUBSTR with Redis 7.2's index rules.
 pub fn getrange(call: &mut Call<'_>) -> CmdResult {
     let (start, end) = (call.int_arg(2)?, call.int_arg(3)?);
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let now = call.now();
+    let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
         call.out.bulk(b"");
@@ -442,10 +432,8 @@ pub fn setrange(call: &mut Call<'_>) -> CmdResult {
 /// INCR/DECR/INCRBY/DECRBY: add `delta` to the integer at `key` (0 when absent),
 /// keeping its expiry.
 fn incr_by(call: &mut Call<'_>, delta: i64) -> CmdResult {
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let (db, now) = (call.db(), call.now());
+    let (key, slot, mut shard) = call.lock_key(1);
     let (current, expire_at_ms) = match shard.get(slot, key, now) {
         None => (0, NO_EXPIRY),
         Some(e) => {
@@ -489,10 +477,8 @@ pub fn decrby(call: &mut Call<'_>) -> CmdResult {
 pub fn incrbyfloat(call: &mut Call<'_>) -> CmdResult {
     let delta_text = call.args.get(2);
     let delta = num::parse_f64(delta_text).ok_or(err(NOT_FLOAT))?;
-    let key = call.args.get(1);
-    let slot = SlotId::of(key);
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut shard = shared.ks.db(db).lock(slot);
+    let (db, now) = (call.db(), call.now());
+    let (key, slot, mut shard) = call.lock_key(1);
     let mut scratch = itoa::Buffer::new();
     let (current_text, expire_at_ms): (Vec<u8>, u64) = match shard.get(slot, key, now) {
         None => (b"0".to_vec(), NO_EXPIRY),
