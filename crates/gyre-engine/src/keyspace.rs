@@ -37,6 +37,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::hlc::{Hlc, Version};
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 use crate::slot::{SlotId, SLOT_COUNT};
+use crate::types::{CollOp, EncodingConfig};
 use crate::value::{Entry, LfuParams, StrValue, Value, NO_EXPIRY};
 
 /// Logical databases in standalone mode, as in Redis.
@@ -143,6 +144,8 @@ pub struct Shard {
     keys: usize,
     volatile: usize,
     stats: KeyspaceStats,
+    /// Encoding thresholds for collections written in this shard.
+    cfg: EncodingConfig,
 }
 
 #[inline]
@@ -348,6 +351,15 @@ impl Shard {
                 (true, None)
             }
             Mutation::Del { .. } => (true, self.remove_entry(slot, key)),
+            Mutation::Coll { ref op, .. } => self.apply_coll(slot, key, op, version),
+            Mutation::Restore { value, expire_at_ms, .. } => {
+                match Value::deserialize(&mut crate::codec::Reader::new(value), &self.cfg) {
+                    Ok(v) => (true, self.replace(slot, key, Entry::new(v, expire_at_ms, version))),
+                    // Produced by our own serializer and checksummed in the log:
+                    // unreadable means a bug, and the key is left as it was.
+                    Err(_) => (false, None),
+                }
+            }
             Mutation::Set { .. } => unreachable!("handled above"),
             Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::SwapDb { .. } => {
                 unreachable!("database-wide mutations are applied by the Keyspace")
@@ -355,8 +367,31 @@ impl Shard {
         }
     }
 
+    /// A collection write: onto the existing collection, or onto a new empty one
+    /// when the key is absent or holds another type; an emptied collection is
+    /// deleted. Keeps the key's expiry.
+    fn apply_coll(&mut self, slot: SlotId, key: &[u8], op: &CollOp<&[u8]>, version: Version) -> (bool, Option<Entry>) {
+        let cfg = self.cfg;
+        let same_type = self.peek(slot, key).is_some_and(|e| e.value.type_name() == op.type_name());
+        if !same_type {
+            let mut value = Value::empty_for(op);
+            value.apply_op(op, &cfg);
+            if value.is_empty_collection() {
+                return (true, self.remove_entry(slot, key));
+            }
+            return (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)));
+        }
+        let e = self.map(slot).get_mut(key).expect("present");
+        e.value.apply_op(op, &cfg);
+        e.version = version;
+        if e.value.is_empty_collection() {
+            return (true, self.remove_entry(slot, key));
+        }
+        (true, None)
+    }
+
     fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {
-        if self.peek(slot, key).is_none() {
+        if !self.peek(slot, key).is_some_and(|e| e.value.is_string()) {
             self.replace(slot, key, Entry::new(Value::from_bytes(b""), NO_EXPIRY, version));
         }
         let e = self.map(slot).get_mut(key).expect("present");
@@ -388,9 +423,10 @@ impl Shard {
 
     /// Takes everything out, leaving an empty shard (statistics stay).
     fn take_all(&mut self) -> Shard {
-        let stats = self.stats;
+        let (stats, cfg) = (self.stats, self.cfg);
         let taken = std::mem::take(self);
         self.stats = stats;
+        self.cfg = cfg;
         taken
     }
 
@@ -689,11 +725,12 @@ impl Keyspace {
         let mut ga = self.dbs[lo as usize].lock_all();
         let mut gb = self.dbs[hi as usize].lock_all();
         for (x, y) in ga.iter_mut().zip(gb.iter_mut()) {
-            // Statistics belong to the shard position, not to the data.
+            // Statistics and settings belong to the shard position, not the data.
             let (sx, sy) = (x.stats, y.stats);
             std::mem::swap(&mut **x, &mut **y);
             x.stats = sx;
             y.stats = sy;
+            std::mem::swap(&mut x.cfg, &mut y.cfg);
         }
     }
 
@@ -727,6 +764,16 @@ impl Keyspace {
                 let Some(d) = self.dbs.get(db as usize) else { return false };
                 let slot = SlotId::of(key);
                 d.lock(slot).apply(slot, &m).0
+            }
+        }
+    }
+
+    /// Sets the collection encoding thresholds (CONFIG SET of the
+    /// `*-max-listpack-*` parameters).
+    pub fn set_encoding_config(&self, cfg: EncodingConfig) {
+        for d in self.dbs.iter() {
+            for s in d.shards.iter() {
+                s.lock().cfg = cfg;
             }
         }
     }

@@ -14,15 +14,19 @@
 //! command is recorded as a Mutation before it is applied; applying a Mutation
 //! that is not newer than the key's version changes nothing.
 
+pub mod codec;
 pub mod glob;
 pub mod hlc;
 pub mod keyspace;
 pub mod mutation;
 pub mod num;
 pub mod slot;
+pub mod types;
 pub mod value;
 
+pub use codec::{DecodeError, Reader};
 pub use hlc::{Hlc, Version};
+pub use types::{CollOp, EncodingConfig};
 pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;

@@ -17,12 +17,15 @@
 
 use bytes::Bytes;
 
+use crate::codec::{put_bytes, put_u16, put_u64, Reader};
+pub use crate::codec::DecodeError;
 use crate::hlc::Version;
+use crate::types::CollOp;
 
 /// The index of a logical database (0..16 in standalone mode).
 pub type DbIndex = u16;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Mutation<B> {
     /// Set a string value (replacing any value of any type) with an absolute expiry
     /// (0 = none).
@@ -41,6 +44,12 @@ pub enum Mutation<B> {
     FlushAll { version: Version },
     /// Swap the contents of two databases.
     SwapDb { a: DbIndex, b: DbIndex, version: Version },
+    /// A write to a collection (creating it when absent; a collection left
+    /// empty is deleted).
+    Coll { db: DbIndex, key: B, op: CollOp<B>, version: Version },
+    /// Replace the key with a whole serialized value (see `Value::serialize`)
+    /// and an absolute expiry: COPY, RENAME and MOVE of any type.
+    Restore { db: DbIndex, key: B, value: B, expire_at_ms: u64, version: Version },
 }
 
 /// A mutation borrowing its bytes.
@@ -54,6 +63,8 @@ const TAG_DEL: u8 = 5;
 const TAG_FLUSHDB: u8 = 6;
 const TAG_FLUSHALL: u8 = 7;
 const TAG_SWAPDB: u8 = 8;
+const TAG_COLL: u8 = 9;
+const TAG_RESTORE: u8 = 10;
 
 impl<B: AsRef<[u8]>> Mutation<B> {
     pub fn version(&self) -> Version {
@@ -65,7 +76,9 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             | Mutation::Del { version, .. }
             | Mutation::FlushDb { version, .. }
             | Mutation::FlushAll { version }
-            | Mutation::SwapDb { version, .. } => *version,
+            | Mutation::SwapDb { version, .. }
+            | Mutation::Coll { version, .. }
+            | Mutation::Restore { version, .. } => *version,
         }
     }
 
@@ -76,7 +89,9 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             | Mutation::Append { db, key, .. }
             | Mutation::SetRange { db, key, .. }
             | Mutation::Expire { db, key, .. }
-            | Mutation::Del { db, key, .. } => Some((*db, key.as_ref())),
+            | Mutation::Del { db, key, .. }
+            | Mutation::Coll { db, key, .. }
+            | Mutation::Restore { db, key, .. } => Some((*db, key.as_ref())),
             _ => None,
         }
     }
@@ -107,6 +122,16 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::FlushDb { db, version } => Mutation::FlushDb { db: *db, version: *version },
             Mutation::FlushAll { version } => Mutation::FlushAll { version: *version },
             Mutation::SwapDb { a, b, version } => Mutation::SwapDb { a: *a, b: *b, version: *version },
+            Mutation::Coll { db, key, op, version } => {
+                Mutation::Coll { db: *db, key: key.as_ref(), op: op.as_ref(), version: *version }
+            }
+            Mutation::Restore { db, key, value, expire_at_ms, version } => Mutation::Restore {
+                db: *db,
+                key: key.as_ref(),
+                value: value.as_ref(),
+                expire_at_ms: *expire_at_ms,
+                version: *version,
+            },
         }
     }
 
@@ -122,6 +147,8 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::FlushDb { .. } => TAG_FLUSHDB,
             Mutation::FlushAll { .. } => TAG_FLUSHALL,
             Mutation::SwapDb { .. } => TAG_SWAPDB,
+            Mutation::Coll { .. } => TAG_COLL,
+            Mutation::Restore { .. } => TAG_RESTORE,
         };
         out.push(tag);
         out.extend_from_slice(&m.version().0.to_le_bytes());
@@ -158,66 +185,25 @@ impl<B: AsRef<[u8]>> Mutation<B> {
                 put_u16(out, a);
                 put_u16(out, b);
             }
+            Mutation::Coll { db, key, op, .. } => {
+                put_u16(out, db);
+                put_bytes(out, key);
+                op.encode(out);
+            }
+            Mutation::Restore { db, key, value, expire_at_ms, .. } => {
+                put_u16(out, db);
+                put_bytes(out, key);
+                put_bytes(out, value);
+                put_u64(out, expire_at_ms);
+            }
         }
-    }
-}
-
-fn put_u16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    let len = u32::try_from(b.len()).expect("mutation field over 4 GiB: bulk limits forbid it");
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(b);
-}
-
-/// Why bytes failed to decode as a mutation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("mutation record truncated")]
-    Truncated,
-    #[error("unknown mutation tag {0}")]
-    UnknownTag(u8),
-}
-
-struct Reader<'a> {
-    buf: &'a Bytes,
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
-    }
-    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
-        let len = u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")) as usize;
-        let start = self.pos;
-        self.take(len)?;
-        Ok(self.buf.slice(start..start + len))
     }
 }
 
 /// Decodes one mutation from the front of `buf`; returns it and the bytes consumed.
 /// Never panics on arbitrary input.
 pub fn decode(buf: &Bytes) -> Result<(Mutation<Bytes>, usize), DecodeError> {
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader::over(buf);
     let tag = r.u8()?;
     let version = Version(r.u64()?);
     let m = match tag {
@@ -253,9 +239,20 @@ pub fn decode(buf: &Bytes) -> Result<(Mutation<Bytes>, usize), DecodeError> {
             let a = r.u16()?;
             Mutation::SwapDb { a, b: r.u16()?, version }
         }
+        TAG_COLL => {
+            let db = r.u16()?;
+            let key = r.bytes()?;
+            Mutation::Coll { db, key, op: crate::types::decode_op(&mut r)?, version }
+        }
+        TAG_RESTORE => {
+            let db = r.u16()?;
+            let key = r.bytes()?;
+            let value = r.bytes()?;
+            Mutation::Restore { db, key, value, expire_at_ms: r.u64()?, version }
+        }
         other => return Err(DecodeError::UnknownTag(other)),
     };
-    Ok((m, r.pos))
+    Ok((m, r.position()))
 }
 
 /// The encoded mutations produced by one or more commands, in order. The write path

@@ -5,8 +5,10 @@
 //! is a byte vector. Later data types (lists, hashes, sets, sorted sets) join the
 //! [`Value`] enum boxed, so that an entry stays small.
 
+use crate::codec::{self, DecodeError, Reader};
 use crate::hlc::Version;
 use crate::num;
+use crate::types::{CollOp, EncodingConfig, Hash, List, Set, ZSet};
 
 /// Redis's OBJECT ENCODING threshold between "embstr" and "raw".
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -107,12 +109,23 @@ impl std::fmt::Debug for StrValue {
     }
 }
 
-/// A stored value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A stored value. Collections are boxed so an entry stays small.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Int(i64),
     Str(StrValue),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
+
+const VALUE_INT: u8 = 0;
+const VALUE_STR: u8 = 1;
+const VALUE_LIST: u8 = 2;
+const VALUE_HASH: u8 = 3;
+const VALUE_SET: u8 = 4;
+const VALUE_ZSET: u8 = 5;
 
 impl Value {
     /// The value for a string write: integers are recognised and stored as such.
@@ -129,7 +142,15 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::Str(_))
     }
 
     /// Redis's OBJECT ENCODING name.
@@ -138,14 +159,96 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(s) if s.len() <= EMBSTR_BYTES_MAX => "embstr",
             Value::Str(_) => "raw",
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
+    /// An empty collection of the type `op` applies to.
+    pub fn empty_for(op: &CollOp<&[u8]>) -> Value {
+        match op {
+            CollOp::List(_) => Value::List(Box::default()),
+            CollOp::Hash(_) => Value::Hash(Box::default()),
+            CollOp::Set(_) => Value::Set(Box::default()),
+            CollOp::ZSet(_) => Value::ZSet(Box::default()),
+        }
+    }
+
+    /// Applies a collection op; false when the value is not of the op's type.
+    pub fn apply_op(&mut self, op: &CollOp<&[u8]>, cfg: &EncodingConfig) -> bool {
+        match (self, op) {
+            (Value::List(v), CollOp::List(o)) => v.apply(o, cfg),
+            (Value::Hash(v), CollOp::Hash(o)) => v.apply(o, cfg),
+            (Value::Set(v), CollOp::Set(o)) => v.apply(o, cfg),
+            (Value::ZSet(v), CollOp::ZSet(o)) => v.apply(o, cfg),
+            _ => return false,
+        }
+        true
+    }
+
+    /// A collection with no elements left (to be deleted, as Redis does).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Int(_) | Value::Str(_) => false,
+            Value::List(v) => v.is_empty(),
+            Value::Hash(v) => v.is_empty(),
+            Value::Set(v) => v.is_empty(),
+            Value::ZSet(v) => v.is_empty(),
+        }
+    }
+
+    /// The whole value as bytes (COPY, RENAME, MOVE of any type; snapshots).
+    pub fn serialize(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Int(i) => {
+                out.push(VALUE_INT);
+                codec::put_i64(out, *i);
+            }
+            Value::Str(s) => {
+                out.push(VALUE_STR);
+                codec::put_bytes(out, s);
+            }
+            Value::List(v) => {
+                out.push(VALUE_LIST);
+                v.serialize(out);
+            }
+            Value::Hash(v) => {
+                out.push(VALUE_HASH);
+                v.serialize(out);
+            }
+            Value::Set(v) => {
+                out.push(VALUE_SET);
+                v.serialize(out);
+            }
+            Value::ZSet(v) => {
+                out.push(VALUE_ZSET);
+                v.serialize(out);
+            }
+        }
+    }
+
+    /// Reads a value written by [`Value::serialize`]; never panics on bad input.
+    pub fn deserialize(r: &mut Reader<'_>, cfg: &EncodingConfig) -> Result<Value, DecodeError> {
+        Ok(match r.u8()? {
+            VALUE_INT => Value::Int(r.i64()?),
+            VALUE_STR => Value::Str(StrValue::from_slice(r.slice()?)),
+            VALUE_LIST => Value::List(Box::new(List::deserialize(r, cfg)?)),
+            VALUE_HASH => Value::Hash(Box::new(Hash::deserialize(r, cfg)?)),
+            VALUE_SET => Value::Set(Box::new(Set::deserialize(r, cfg)?)),
+            VALUE_ZSET => Value::ZSet(Box::new(ZSet::deserialize(r, cfg)?)),
+            _ => return Err(DecodeError::Invalid("unknown value type")),
+        })
+    }
+
     /// The string bytes, formatting an integer into `scratch` (no allocation).
+    /// Panics on a collection: callers check the type first (WRONGTYPE).
     pub fn as_bytes<'a>(&'a self, scratch: &'a mut itoa::Buffer) -> &'a [u8] {
         match self {
             Value::Str(s) => s,
             Value::Int(i) => scratch.format(*i).as_bytes(),
+            other => panic!("string bytes of a {}", other.type_name()),
         }
     }
 
@@ -159,14 +262,16 @@ impl Value {
         match self {
             Value::Str(s) => s.make_mut(),
             Value::Int(_) => unreachable!("converted above"),
+            other => panic!("string bytes of a {}", other.type_name()),
         }
     }
 
-    /// Length of the string form in bytes.
+    /// Length of the string form in bytes (0 for a collection).
     pub fn str_len(&self) -> usize {
         match self {
             Value::Str(s) => s.len(),
             Value::Int(i) => decimal_len(*i),
+            _ => 0,
         }
     }
 
@@ -175,6 +280,10 @@ impl Value {
         match self {
             Value::Int(_) => 0,
             Value::Str(s) => s.heap_bytes(),
+            Value::List(v) => std::mem::size_of::<List>() + v.heap_bytes(),
+            Value::Hash(v) => std::mem::size_of::<Hash>() + v.heap_bytes(),
+            Value::Set(v) => std::mem::size_of::<Set>() + v.heap_bytes(),
+            Value::ZSet(v) => std::mem::size_of::<ZSet>() + v.heap_bytes(),
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct ClientState {
     pub current_cmd: CmdName,
     /// The last top-level command looked up (a lookup cache for repeated commands).
     pub last_spec: Option<&'static crate::cmd::CommandSpec>,
+    /// Keys the running command made ready for blocked clients (see
+    /// `Call::signal_ready`); drained after each command.
+    pub ready_keys: Vec<(DbIndex, Vec<u8>)>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -77,6 +80,7 @@ impl ClientState {
             close_after_reply: false,
             current_cmd: CmdName::Unknown,
             last_spec: None,
+            ready_keys: Vec::new(),
         }
     }
 

@@ -314,6 +314,21 @@ impl Config {
         Some(self.values.read()[i].clone())
     }
 
+    /// The collection encoding thresholds, for the keyspace.
+    pub fn encoding_config(&self) -> gyre_engine::EncodingConfig {
+        let n = |name: &str| self.get_u64(name) as usize;
+        gyre_engine::EncodingConfig {
+            hash_max_listpack_entries: n("hash-max-listpack-entries"),
+            hash_max_listpack_value: n("hash-max-listpack-value"),
+            list_max_listpack_size: self.get("list-max-listpack-size").and_then(|v| v.parse().ok()).expect("declared"),
+            set_max_intset_entries: n("set-max-intset-entries"),
+            set_max_listpack_entries: n("set-max-listpack-entries"),
+            set_max_listpack_value: n("set-max-listpack-value"),
+            zset_max_listpack_entries: n("zset-max-listpack-entries"),
+            zset_max_listpack_value: n("zset-max-listpack-value"),
+        }
+    }
+
     fn get_u64(&self, name: &str) -> u64 {
         self.get(name).and_then(|v| v.parse().ok()).expect("declared numeric setting")
     }

@@ -59,8 +59,10 @@ impl Shared {
         let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
         let run_id: String =
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
+        let ks = Keyspace::new();
+        ks.set_encoding_config(config.encoding_config());
         let shared = Arc::new(Shared {
-            ks: Keyspace::new(),
+            ks,
             config,
             clients: Registry::default(),
             stats: Stats::default(),

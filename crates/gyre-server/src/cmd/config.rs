@@ -78,6 +78,7 @@ fn set(call: &mut Call<'_>) -> CmdResult {
     let pairs: Vec<(&[u8], &[u8])> =
         (2..call.argc()).step_by(2).map(|i| (call.args.get(i), call.args.get(i + 1))).collect();
     call.shared.config.set_many(&pairs).map_err(super::CmdError::Msg)?;
+    call.shared.ks.set_encoding_config(call.shared.config.encoding_config());
     call.out.ok();
     Ok(())
 }

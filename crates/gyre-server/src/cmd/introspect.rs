@@ -6,7 +6,8 @@ use gyre_engine::SlotId;
 use super::client::sub;
 use super::errors::SYNTAX;
 use super::flags::{self, *};
-use super::{err, lookup, lookup_sub, Call, CmdResult, CommandSpec, Group, TABLE};
+use super::table::{all, count as command_count};
+use super::{err, lookup, lookup_sub, Call, CmdResult, CommandSpec, Group};
 
 /// Handler of container commands (CONFIG, CLIENT, ...): the dispatcher always
 /// descends into a subcommand, so reaching this is a bug in the table.
@@ -88,15 +89,15 @@ pub static COMMAND_SUBS: &[CommandSpec] = &[
 /// COMMAND with no subcommand: every command's info. (With a subcommand the
 /// dispatcher runs the subcommand's handler instead.)
 pub fn command(call: &mut Call<'_>) -> CmdResult {
-    call.out.array(TABLE.len());
-    for c in TABLE {
+    call.out.array(command_count());
+    for c in all() {
         write_info(call, c, None);
     }
     Ok(())
 }
 
 fn count(call: &mut Call<'_>) -> CmdResult {
-    call.out.integer(TABLE.len() as i64);
+    call.out.integer(command_count() as i64);
     Ok(())
 }
 
@@ -118,7 +119,14 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::String => cats.push("@string"),
         Group::Generic => cats.push("@keyspace"),
         Group::Connection => cats.push("@connection"),
+        Group::List => cats.push("@list"),
+        Group::Hash => cats.push("@hash"),
+        Group::Set => cats.push("@set"),
+        Group::SortedSet => cats.push("@sortedset"),
         Group::Server => {}
+    }
+    if c.has_flag(BLOCKING) {
+        cats.push("@blocking");
     }
     if c.has_flag(ADMIN) {
         cats.extend(["@admin", "@dangerous"]);
@@ -195,7 +203,7 @@ fn write_key_specs(call: &mut Call<'_>, c: &CommandSpec) {
 /// Commands named by arguments from index 2 on (all when none): (spec, parent).
 fn named_commands(call: &Call<'_>) -> Vec<Option<(&'static CommandSpec, Option<&'static str>)>> {
     if call.argc() == 2 {
-        return TABLE.iter().map(|c| Some((c, None))).collect();
+        return all().map(|c| Some((c, None))).collect();
     }
     (2..call.argc())
         .map(|i| {
@@ -424,7 +432,7 @@ fn getkeys(call: &mut Call<'_>) -> CmdResult {
 fn list(call: &mut Call<'_>) -> CmdResult {
     // Redis lists subcommands too, as "container|sub".
     let mut names: Vec<String> = Vec::new();
-    for c in TABLE {
+    for c in all() {
         names.push(c.name.to_string());
         names.extend(c.subcommands.iter().map(|s| format!("{}|{}", c.name, s.name)));
     }
@@ -553,7 +561,7 @@ mod tests {
 
     #[test]
     fn every_table_syntax_parses() {
-        for c in TABLE.iter().chain(TABLE.iter().flat_map(|c| c.subcommands)) {
+        for c in all().chain(all().flat_map(|c| c.subcommands)) {
             let _ = parse_syntax(c.syntax);
         }
     }

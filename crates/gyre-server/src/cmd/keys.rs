@@ -223,13 +223,20 @@ fn put(
     value: &Value,
     expire_at_ms: u64,
 ) {
-    let mut scratch = itoa::Buffer::new();
-    let bytes = value.as_bytes(&mut scratch);
     let version = call.version();
     let slot = SlotId::of(key);
-    if let Some(old) =
-        guard.shard(db, slot).commit(slot, &Mutation::Set { db, key, value: bytes, expire_at_ms, version }, call.log)
-    {
+    let shard = guard.shard(db, slot);
+    let old = if value.is_string() {
+        let mut scratch = itoa::Buffer::new();
+        let bytes = value.as_bytes(&mut scratch);
+        shard.commit(slot, &Mutation::Set { db, key, value: bytes, expire_at_ms, version }, call.log)
+    } else {
+        // Collections travel whole, serialized.
+        let mut serialized = Vec::new();
+        value.serialize(&mut serialized);
+        shard.commit(slot, &Mutation::Restore { db, key, value: &serialized, expire_at_ms, version }, call.log)
+    };
+    if let Some(old) = old {
         free(call, old);
     }
 }

@@ -14,12 +14,16 @@
 
 pub mod client;
 pub mod config;
+pub mod hashes;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
-mod table;
+pub(crate) mod table;
+pub mod zsets;
 
 use std::fmt;
 
@@ -29,7 +33,7 @@ use gyre_resp::{Args, ReplyWriter};
 use crate::client::ClientState;
 use crate::shared::Shared;
 
-pub use table::TABLE;
+pub use table::{all, TABLE};
 
 /// Command flags, named as Redis names them in COMMAND INFO.
 pub mod flags {
@@ -78,6 +82,10 @@ pub enum Group {
     Generic,
     Connection,
     Server,
+    List,
+    Hash,
+    Set,
+    SortedSet,
 }
 
 impl Group {
@@ -87,6 +95,10 @@ impl Group {
             Group::Generic => "generic",
             Group::Connection => "connection",
             Group::Server => "server",
+            Group::List => "list",
+            Group::Hash => "hash",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
         }
     }
 }
@@ -129,12 +141,53 @@ impl CommandSpec {
     }
 }
 
-/// What a handler can fail with; written to the client as an error reply.
+/// What a handler can fail with; written to the client as an error reply,
+/// except [`CmdError::Block`].
 #[derive(Debug)]
 pub enum CmdError {
     /// A complete error line including its code, e.g. "ERR syntax error".
     Msg(String),
     Static(&'static str),
+    /// A blocking command (BLPOP, BZPOPMIN, ...) found nothing to serve: the
+    /// client waits on the keys. The handler must not have written a reply or
+    /// committed anything. The server runs the same command again, on the
+    /// client's behalf, when one of the keys is signalled ready
+    /// ([`Call::signal_ready`]), and answers `timeout_reply` if time runs out.
+    Block(BlockSpec),
+}
+
+/// Where and how long a blocked client waits.
+#[derive(Debug, Clone)]
+pub struct BlockSpec {
+    pub keys: Vec<Vec<u8>>,
+    /// None: wait forever (timeout 0).
+    pub timeout: Option<std::time::Duration>,
+    pub timeout_reply: TimeoutReply,
+}
+
+/// The reply a blocked client gets when its timeout expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutReply {
+    /// `*-1` in RESP2 (BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP).
+    NullArray,
+    /// `$-1` in RESP2 (BLMOVE, BRPOPLPUSH).
+    NullBulk,
+}
+
+/// Parses a blocking command's timeout (seconds, fractional allowed) with
+/// Redis's errors. Zero means forever.
+pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, CmdError> {
+    let secs = gyre_engine::num::parse_f64(arg)
+        .filter(|v| v.is_finite())
+        .ok_or(err("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(err("ERR timeout is negative"));
+    }
+    if secs == 0.0 {
+        return Ok(None);
+    }
+    // Redis keeps millisecond precision; anything beyond ~292 years is forever.
+    Ok(std::time::Duration::try_from_secs_f64(secs).ok())
 }
 
 impl fmt::Display for CmdError {
@@ -142,6 +195,7 @@ impl fmt::Display for CmdError {
         match self {
             CmdError::Msg(s) => f.write_str(s),
             CmdError::Static(s) => f.write_str(s),
+            CmdError::Block(_) => f.write_str("ERR blocked"),
         }
     }
 }
@@ -212,6 +266,17 @@ impl<'a> Call<'a> {
     /// A fresh version for this command's mutations.
     pub fn version(&self) -> gyre_engine::Version {
         self.shared.ks.next_version(self.now_ms)
+    }
+
+    /// Records that `key` (in the selected database) may now serve clients
+    /// blocked on it: call after committing a write that adds elements (LPUSH,
+    /// ZADD, LMOVE's destination, ...). Blocked clients are served, in the order
+    /// they blocked, once this command has finished.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        if !self.client.ready_keys.iter().any(|(d, k)| *d == db && k == key) {
+            self.client.ready_keys.push((db, key.to_vec()));
+        }
     }
 
     /// Argument `i` parsed as an integer, or Redis's "not an integer" error.

@@ -10,20 +10,22 @@ use gyre_engine::{Entry, Mutation, SlotId, Value, NO_EXPIRY};
 use super::errors::{NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX, WRONGTYPE};
 use super::{arity_error, err, Call, CmdError, CmdResult};
 
-/// The reply for a string value.
+/// The reply for a value read as a string: its bytes, or nil for a collection
+/// (what MGET answers for keys of other types).
 pub fn reply_value(call: &mut Call<'_>, v: &Value) {
     match v {
         Value::Int(i) => call.out.bulk_int(*i),
         Value::Str(s) => call.out.bulk(s),
+        _ => call.out.null(),
     }
 }
 
 /// Fails with WRONGTYPE unless the entry holds a string.
 pub fn expect_string(e: &Entry) -> Result<&Value, CmdError> {
-    match &e.value {
-        v @ (Value::Int(_) | Value::Str(_)) => Ok(v),
-        #[allow(unreachable_patterns)]
-        _ => Err(err(WRONGTYPE)),
+    if e.value.is_string() {
+        Ok(&e.value)
+    } else {
+        Err(err(WRONGTYPE))
     }
 }
 
@@ -42,10 +44,7 @@ pub fn get(call: &mut Call<'_>) -> CmdResult {
         None => call.out.null(),
         Some(e) => {
             let v = expect_string(e)?;
-            match v {
-                Value::Int(i) => call.out.bulk_int(*i),
-                Value::Str(s) => call.out.bulk(s),
-            }
+            reply_value(call, v);
         }
     }
     Ok(())
@@ -439,7 +438,7 @@ fn incr_by(call: &mut Call<'_>, delta: i64) -> CmdResult {
         Some(e) => {
             let n = match expect_string(e)? {
                 Value::Int(i) => *i,
-                Value::Str(s) => num::parse_i64(s).ok_or(err(NOT_INTEGER))?,
+                other => num::parse_i64(other.as_bytes(&mut itoa::Buffer::new())).ok_or(err(NOT_INTEGER))?,
             };
             (n, e.expire_at_ms)
         }

@@ -4,6 +4,7 @@
 use super::flags::*;
 use super::{client, config, info, introspect, keys, server, strings, CommandSpec, Group};
 
+/// One command table row; used by every command module's table.
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $group:ident, $since:literal, $summary:literal, $syntax:literal, $handler:expr) => {
         cmd!($name, $arity, $flags, $keys, $group, $since, $summary, $syntax, $handler, &[])
@@ -26,11 +27,15 @@ macro_rules! cmd {
     };
 }
 
-const NOKEYS: (i32, i32, i32) = (0, 0, 0);
-const KEY1: (i32, i32, i32) = (1, 1, 1);
-const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
+pub(crate) use cmd;
 
-/// Every command Gyre serves.
+/// Key positions (first, last, step) shared by the command modules.
+pub(crate) const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+pub(crate) const KEY1: (i32, i32, i32) = (1, 1, 1);
+pub(crate) const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
+
+/// Commands of the string, generic, connection and server groups; the
+/// collection types keep their tables in their own modules ([`all`] joins them).
 pub static TABLE: &[CommandSpec] = &[
     // Strings
     cmd!("get", 2, READONLY | FAST, KEY1, String, "1.0.0", "Returns the string value of a key.", "key", strings::get),
@@ -155,11 +160,26 @@ static OBJECT_SUBS: &[CommandSpec] = &[
     ),
 ];
 
+/// Every top-level command Gyre serves, from every module's table.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    TABLE
+        .iter()
+        .chain(super::lists::COMMANDS)
+        .chain(super::hashes::COMMANDS)
+        .chain(super::sets::COMMANDS)
+        .chain(super::zsets::COMMANDS)
+}
+
+/// Number of top-level commands.
+pub fn count() -> usize {
+    all().count()
+}
+
 /// Lookup by name, ASCII case-insensitive, through a map built on first use.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     use std::sync::OnceLock;
     static INDEX: OnceLock<hashbrown::HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| TABLE.iter().map(|c| (c.name.as_bytes(), c)).collect());
+    let index = INDEX.get_or_init(|| all().map(|c| (c.name.as_bytes(), c)).collect());
     if name.len() > 32 {
         return None;
     }
@@ -177,7 +197,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_lower_case() {
         let mut seen = std::collections::HashSet::new();
-        for c in TABLE {
+        for c in all() {
             assert!(seen.insert(c.name), "duplicate command {}", c.name);
             assert_eq!(c.name, c.name.to_ascii_lowercase());
             assert!(c.arity != 0, "{} has arity 0", c.name);
@@ -189,7 +209,7 @@ mod tests {
 
     #[test]
     fn commands_with_keys_name_positions_inside_their_arity() {
-        for c in TABLE.iter().chain(TABLE.iter().flat_map(|c| c.subcommands)) {
+        for c in all().chain(all().flat_map(|c| c.subcommands)) {
             if c.first_key > 0 {
                 assert!(c.first_key < c.arity.abs().max(2), "{}", c.name);
                 assert!(c.step >= 1, "{}", c.name);
