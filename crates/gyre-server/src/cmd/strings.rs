@@ -473,26 +473,35 @@ pub fn decrby(call: &mut Call<'_>) -> CmdResult {
     incr_by(call, -d)
 }
 
-pub fn incrbyfloat(call: &mut Call<'_>) -> CmdResult {
-    let delta_text = call.args.get(2);
-    let delta = num::parse_f64(delta_text).ok_or(err(NOT_FLOAT))?;
-    let (db, now) = (call.db(), call.now());
-    let (key, slot, mut shard) = call.lock_key(1);
-    let mut scratch = itoa::Buffer::new();
-    let (current_text, expire_at_ms): (Vec<u8>, u64) = match shard.get(slot, key, now) {
-        None => (b"0".to_vec(), NO_EXPIRY),
-        Some(e) => (expect_string(e)?.as_bytes(&mut scratch).to_vec(), e.expire_at_ms),
-    };
-    let current = num::parse_f64(&current_text).ok_or(err(NOT_FLOAT))?;
-    let next = current + delta;
+/// INCRBYFLOAT's arithmetic on text (also HINCRBYFLOAT's): `current` plus
+/// `delta`, with Redis's errors. Plain decimals add exactly (as Redis's long
+/// double shows them: 1.1 + 2.2 is 3.3); anything else as f64.
+pub fn add_float_text(current: &[u8], delta: &[u8]) -> Result<Vec<u8>, CmdError> {
+    let d = num::parse_f64(delta).ok_or(err(NOT_FLOAT))?;
+    let c = num::parse_f64(current).ok_or(err(NOT_FLOAT))?;
+    let next = c + d;
     if !next.is_finite() {
         return Err(err("ERR increment would produce NaN or Infinity"));
     }
-    let text = num::add_decimals(&current_text, delta_text).unwrap_or_else(|| {
+    Ok(num::add_decimals(current, delta).unwrap_or_else(|| {
         let mut t = Vec::with_capacity(24);
         num::format_f64_incr(next, &mut t);
         t
-    });
+    }))
+}
+
+pub fn incrbyfloat(call: &mut Call<'_>) -> CmdResult {
+    let delta = call.args.get(2);
+    // The increment is validated before the key is looked at, as in Redis.
+    num::parse_f64(delta).ok_or(err(NOT_FLOAT))?;
+    let (db, now) = (call.db(), call.now());
+    let (key, slot, mut shard) = call.lock_key(1);
+    let mut scratch = itoa::Buffer::new();
+    let (current, expire_at_ms): (Vec<u8>, u64) = match shard.get(slot, key, now) {
+        None => (b"0".to_vec(), NO_EXPIRY),
+        Some(e) => (expect_string(e)?.as_bytes(&mut scratch).to_vec(), e.expire_at_ms),
+    };
+    let text = add_float_text(&current, delta)?;
     let version = call.version();
     shard.commit(slot, &Mutation::Set { db, key, value: &text, expire_at_ms, version }, call.log);
     drop(shard);
