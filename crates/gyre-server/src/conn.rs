@@ -21,8 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use crate::blocking;
 use crate::client::{ClientState, CmdName, ReplyMode};
-use crate::cmd::{self, Call};
+use crate::cmd::{self, BlockSpec, Call, CmdError};
 use crate::shared::{unix_ms, Shared};
 
 /// Replies are written once this many bytes are pending, even mid-batch.
@@ -129,10 +130,25 @@ async fn execute_buffered(
                     continue;
                 }
                 executed += 1;
-                execute(args, shared, client, out, log, now_ms);
+                let blocked = execute(args, shared, client, out, log, now_ms);
                 // The durability layer takes the command's mutations here; until
                 // it exists they have been applied to memory only.
                 log.clear();
+                if !client.ready_keys.is_empty() {
+                    blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms);
+                }
+                if let Some(spec) = blocked {
+                    // Replies before the blocking command go out now; the rest of
+                    // the pipeline waits for its answer, as in Redis.
+                    let argv: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+                    if !out.is_empty() && write_out(stream, out, shared).await.is_err() {
+                        break Outcome::Close;
+                    }
+                    match blocking::wait(shared, client, argv, spec, stream).await {
+                        Some(reply) => out.extend_from_slice(&reply),
+                        None => break Outcome::Close,
+                    }
+                }
                 if client.close_after_reply {
                     break Outcome::Close;
                 }
@@ -163,6 +179,8 @@ fn over_maxmemory(shared: &Shared) -> bool {
 }
 
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
+/// Returns where to wait when a blocking command found nothing to serve; it
+/// then wrote no reply.
 pub fn execute(
     args: Args<'_>,
     shared: &Shared,
@@ -170,7 +188,8 @@ pub fn execute(
     out: &mut BytesMut,
     log: &mut MutationLog,
     now_ms: u64,
-) {
+) -> Option<BlockSpec> {
+    let mut blocked = None;
     let mark = out.len();
     if client.reply == ReplyMode::SkipNext {
         client.reply = ReplyMode::Skipping;
@@ -185,8 +204,10 @@ pub fn execute(
                 let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
                 (spec.handler)(&mut call)
             };
-            if let Err(e) = result {
-                ReplyWriter::new(out, proto).error(e.to_string().as_bytes());
+            match result {
+                Ok(()) => {}
+                Err(CmdError::Block(spec)) => blocked = Some(spec),
+                Err(e) => ReplyWriter::new(out, proto).error(e.to_string().as_bytes()),
             }
         }
         Err(e) => {
@@ -202,6 +223,7 @@ pub fn execute(
             client.reply = ReplyMode::On;
         }
     }
+    blocked
 }
 
 #[cfg(test)]

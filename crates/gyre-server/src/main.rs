@@ -6,6 +6,7 @@
 //! parallelism (a single-threaded one when only one core is available, which
 //! avoids work-stealing overhead there).
 
+mod blocking;
 mod client;
 mod cmd;
 mod config;

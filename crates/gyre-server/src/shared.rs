@@ -40,6 +40,7 @@ pub type Garbage = Box<dyn Send>;
 
 pub struct Shared {
     pub ks: Keyspace,
+    pub blocking: crate::blocking::Blocking,
     pub config: Config,
     pub clients: Registry,
     pub stats: Stats,
@@ -63,6 +64,7 @@ impl Shared {
         ks.set_encoding_config(config.encoding_config());
         let shared = Arc::new(Shared {
             ks,
+            blocking: crate::blocking::Blocking::default(),
             config,
             clients: Registry::default(),
             stats: Stats::default(),

@@ -315,6 +315,20 @@ fn reply(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
+fn unblock(call: &mut Call<'_>) -> CmdResult {
+    let id = call.int_arg(2)?;
+    let error = match call.argc() {
+        3 => false,
+        4 if call.arg_is(3, "TIMEOUT") => false,
+        4 if call.arg_is(3, "ERROR") => true,
+        4 => return Err(err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+        _ => return Err(err(SYNTAX)),
+    };
+    let done = u64::try_from(id).is_ok_and(|id| call.shared.blocking.unblock_client(id, error));
+    call.out.integer(i64::from(done));
+    Ok(())
+}
+
 fn help(call: &mut Call<'_>) -> CmdResult {
     help_reply(call, "CLIENT", SUBCOMMANDS);
     Ok(())

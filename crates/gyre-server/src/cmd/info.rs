@@ -60,9 +60,10 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
         }
         "clients" => write!(
             t,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
             shared.clients.len(),
-            shared.config.hot.maxclients.load(Ordering::Relaxed)
+            shared.config.hot.maxclients.load(Ordering::Relaxed),
+            shared.blocking.blocked_count()
         ),
         "memory" => {
             let used = memory::allocated_bytes();

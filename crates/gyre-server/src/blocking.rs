@@ -1,0 +1,285 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE, ...).
+//!
+//! A blocking command that finds nothing to serve returns `CmdError::Block`;
+//! its connection registers a [`Waiter`] here, queued per key in arrival order,
+//! and awaits a reply. A command that adds elements signals its keys
+//! (`Call::signal_ready`); once it has finished, [`serve`] runs, in the
+//! signalling connection's task, the blocked commands of the waiters queued on
+//! those keys, first come first served, exactly as Redis serves them after the
+//! command that pushed. A waiter whose command still finds nothing goes back to
+//! the front of its queues; one that is served gets the reply bytes through a
+//! oneshot channel. Served commands may themselves signal keys (BLMOVE pushes
+//! to its destination): those join the work queue, bounded by
+//! [`SERVE_ROUNDS_MAX`].
+//!
+//! Ownership of a waiter is decided under one mutex: whoever removes it from the
+//! registry (the server serving it, its own timeout, its disconnect, CLIENT
+//! UNBLOCK) decides its reply; the others then find it gone.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use gyre_engine::{DbIndex, MutationLog};
+use gyre_resp::{encode_command, Limits, Protocol, ReplyWriter, RequestParser};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::client::{ClientInfo, ClientState};
+use crate::cmd::{BlockSpec, TimeoutReply};
+use crate::conn;
+use crate::shared::Shared;
+
+/// Keys processed by one call of [`serve`] (each may wake several clients); a
+/// bound on the chain BLMOVE a -> b -> c ... can start.
+pub const SERVE_ROUNDS_MAX: usize = 10_000;
+
+struct Waiter {
+    info: Arc<ClientInfo>,
+    db: DbIndex,
+    proto: Protocol,
+    argv: Vec<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
+    deadline: Option<Instant>,
+    timeout_reply: TimeoutReply,
+    tx: oneshot::Sender<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    queues: HashMap<(DbIndex, Vec<u8>), VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+}
+
+impl Inner {
+    fn unlink(&mut self, id: u64, w: &Waiter) {
+        for k in &w.keys {
+            let qk = (w.db, k.clone());
+            if let Some(q) = self.queues.get_mut(&qk) {
+                q.retain(|x| *x != id);
+                if q.is_empty() {
+                    self.queues.remove(&qk);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Waiter> {
+        let w = self.waiters.remove(&id)?;
+        self.unlink(id, &w);
+        Some(w)
+    }
+}
+
+/// The registry of blocked clients.
+#[derive(Default)]
+pub struct Blocking {
+    inner: Mutex<Inner>,
+}
+
+impl Blocking {
+    /// Registers a client blocked on `spec.keys`; returns its id and the channel
+    /// its reply will come through.
+    fn block(&self, client: &ClientState, argv: Vec<Vec<u8>>, spec: &BlockSpec) -> (u64, oneshot::Receiver<Vec<u8>>) {
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.inner.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        for k in &spec.keys {
+            inner.queues.entry((client.db, k.clone())).or_default().push_back(id);
+        }
+        let waiter = Waiter {
+            info: client.info.clone(),
+            db: client.db,
+            proto: client.proto,
+            argv,
+            keys: spec.keys.clone(),
+            deadline: spec.timeout.map(|d| Instant::now() + d),
+            timeout_reply: spec.timeout_reply,
+            tx,
+        };
+        inner.waiters.insert(id, waiter);
+        (id, rx)
+    }
+
+    /// Removes a waiter that gives up (timeout, disconnect). False when it is
+    /// being served at this moment: its reply is then on its way.
+    fn cancel(&self, id: u64) -> bool {
+        self.inner.lock().remove(id).is_some()
+    }
+
+    /// CLIENT UNBLOCK: answers the client's blocked command with its timeout
+    /// reply, or with an UNBLOCKED error. False when the client is not blocked.
+    pub fn unblock_client(&self, client_id: u64, error: bool) -> bool {
+        let mut inner = self.inner.lock();
+        let Some(id) = inner.waiters.iter().find(|(_, w)| w.info.id == client_id).map(|(id, _)| *id) else {
+            return false;
+        };
+        let w = inner.remove(id).expect("found above");
+        drop(inner);
+        let reply = if error {
+            let mut out = BytesMut::new();
+            ReplyWriter::new(&mut out, w.proto).error(b"UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            out.to_vec()
+        } else {
+            timeout_bytes(w.timeout_reply, w.proto)
+        };
+        let _ = w.tx.send(reply);
+        true
+    }
+
+    /// Number of blocked clients (INFO clients: blocked_clients).
+    pub fn blocked_count(&self) -> usize {
+        self.inner.lock().waiters.len()
+    }
+
+    /// Takes the first waiter queued on (db, key) out of the registry.
+    fn claim_first(&self, db: DbIndex, key: &[u8]) -> Option<(u64, Waiter)> {
+        let mut inner = self.inner.lock();
+        let id = *inner.queues.get(&(db, key.to_vec()))?.front()?;
+        let w = inner.remove(id).expect("queued waiters are registered");
+        Some((id, w))
+    }
+
+    /// Returns a waiter whose command still found nothing to the front of its
+    /// queues, keeping its place.
+    fn put_back(&self, id: u64, w: Waiter) {
+        let mut inner = self.inner.lock();
+        for k in &w.keys {
+            inner.queues.entry((w.db, k.clone())).or_default().push_front(id);
+        }
+        inner.waiters.insert(id, w);
+    }
+}
+
+/// The reply of a blocked command whose time ran out.
+pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let mut w = ReplyWriter::new(&mut out, proto);
+    match reply {
+        TimeoutReply::NullArray => w.null_array(),
+        TimeoutReply::NullBulk => w.null(),
+    }
+    out.to_vec()
+}
+
+/// Serves clients blocked on the `ready` keys by running their commands now,
+/// in the order they blocked.
+pub fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) {
+    let mut work: VecDeque<(DbIndex, Vec<u8>)> = ready.into();
+    let mut rounds = 0;
+    while let Some((db, key)) = work.pop_front() {
+        rounds += 1;
+        if rounds > SERVE_ROUNDS_MAX {
+            tracing::warn!(rounds, "stopped serving blocked clients: too many chained wake-ups in one command");
+            return;
+        }
+        while let Some((id, w)) = shared.blocking.claim_first(db, &key) {
+            if w.deadline.is_some_and(|d| Instant::now() >= d) {
+                let _ = w.tx.send(timeout_bytes(w.timeout_reply, w.proto));
+                continue;
+            }
+            match run_for(shared, &w, now_ms) {
+                Served::Reply(bytes, more) => {
+                    let _ = w.tx.send(bytes);
+                    work.extend(more);
+                }
+                Served::StillBlocked => {
+                    shared.blocking.put_back(id, w);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+enum Served {
+    Reply(Vec<u8>, Vec<(DbIndex, Vec<u8>)>),
+    StillBlocked,
+}
+
+/// Runs a waiter's command as that client (its database and protocol).
+fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Served {
+    let mut request = BytesMut::new();
+    encode_command(&w.argv, &mut request);
+    let mut parser = RequestParser::new(Limits { bulk_bytes_max: usize::MAX, ..Limits::default() });
+    match parser.parse(&request) {
+        Ok(Some(_)) => {}
+        _ => unreachable!("a command we encoded ourselves parses"),
+    }
+    let mut client = ClientState::new(w.info.clone());
+    client.db = w.db;
+    client.proto = w.proto;
+    let mut out = BytesMut::new();
+    let mut log = MutationLog::new();
+    let blocked = conn::execute(parser.args(&request), shared, &mut client, &mut out, &mut log, now_ms);
+    // The durability layer takes the mutations here, as for any command.
+    log.clear();
+    match blocked {
+        Some(_) => Served::StillBlocked,
+        None => Served::Reply(out.to_vec(), std::mem::take(&mut client.ready_keys)),
+    }
+}
+
+/// Waits, in the blocked client's own task, for its reply: served by another
+/// client's write, its timeout, CLIENT UNBLOCK, or its own disconnect (None).
+pub async fn wait(
+    shared: &Shared,
+    client: &ClientState,
+    argv: Vec<Vec<u8>>,
+    spec: BlockSpec,
+    stream: &tokio::net::TcpStream,
+) -> Option<Vec<u8>> {
+    let (id, mut rx) = shared.blocking.block(client, argv, &spec);
+    // Dropped with the task (CLIENT KILL, shutdown): the waiter must not stay
+    // registered, or a later push would be served to nobody and lost.
+    let _guard = CancelOnDrop { blocking: &shared.blocking, id };
+    let sleep = async {
+        match spec.timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let mut watch_disconnect = true;
+    let mut peek = [0u8; 1];
+    let reply = loop {
+        tokio::select! {
+            r = &mut rx => break r.ok(),
+            _ = &mut sleep => {
+                if shared.blocking.cancel(id) {
+                    break Some(timeout_bytes(spec.timeout_reply, client.proto));
+                }
+                break rx.await.ok();
+            }
+            r = stream.peek(&mut peek), if watch_disconnect => match r {
+                Ok(0) | Err(_) => {
+                    if shared.blocking.cancel(id) {
+                        break None;
+                    }
+                    let _ = rx.await;
+                    break None;
+                }
+                // More commands behind the blocking one: they wait their turn,
+                // as in Redis; stop watching (the data stays readable).
+                Ok(_) => watch_disconnect = false,
+            },
+        }
+    };
+    reply
+}
+
+/// Unregisters the waiter however `wait` ends; a no-op when it was already
+/// removed (served, timed out, unblocked).
+struct CancelOnDrop<'a> {
+    blocking: &'a Blocking,
+    id: u64,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        self.blocking.cancel(self.id);
+    }
+}
