@@ -428,3 +428,22 @@ fn invalid_settings_stop_start_up_with_a_clear_message() {
         assert_eq!(stderr.lines().count(), 1, "one line for the operator: {stderr}");
     }
 }
+
+#[test]
+fn memory_usage() {
+    let s = Server::start();
+    let mut c = s.client();
+    ok(&mut c, &["SET", "small", "v"]);
+    ok(&mut c, &["SET", "big", &"x".repeat(10_000)]);
+    let small = as_int(&q(&mut c, &["MEMORY", "USAGE", "small"]));
+    let big = as_int(&q(&mut c, &["MEMORY", "USAGE", "big", "SAMPLES", "5"]));
+    assert!(small > 1 && small < 200, "{small}");
+    assert!(big > 10_000, "{big}");
+    assert_eq!(q(&mut c, &["MEMORY", "USAGE", "missing"]), nil());
+    assert_eq!(err(&mut c, &["MEMORY", "USAGE", "small", "SAMPLES"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["MEMORY", "USAGE", "small", "SAMPLES", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(err(&mut c, &["MEMORY", "USAGE"]), "ERR wrong number of arguments for 'memory|usage' command");
+}

@@ -525,6 +525,49 @@ pub fn object_refcount(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY subcommands (USAGE and HELP here; STATS, DOCTOR and PURGE come with
+/// the memory work).
+pub static MEMORY_SUBS: &[CommandSpec] = &[
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
+        first_key: 2,
+        last_key: 2,
+        step: 1,
+        ..sub!("usage", -3, READONLY, "Estimates the memory usage of a key.", "key [SAMPLES count]", memory_usage)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
+        ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", memory_help)
+    },
+];
+
+/// Bytes a key costs: its table bucket (key and entry inline), the key's and
+/// the value's heap allocations. SAMPLES is accepted for compatibility; the
+/// estimate is exact for Gyre's own structures, so nothing is sampled.
+fn memory_usage(call: &mut Call<'_>) -> CmdResult {
+    match call.argc() {
+        3 => {}
+        5 if call.arg_is(3, "SAMPLES") => {
+            call.int_arg(4)?;
+        }
+        _ => return Err(err(SYNTAX)),
+    }
+    let key_heap = if call.arg(2).len() > gyre_engine::INLINE_BYTES_MAX { call.arg(2).len() } else { 0 };
+    let bucket = std::mem::size_of::<gyre_engine::StrValue>() + std::mem::size_of::<gyre_engine::Entry>();
+    match object_entry(call, |e| e.value.heap_bytes()) {
+        Some(value_heap) => call.out.integer((bucket + key_heap + value_heap) as i64),
+        None => call.out.null(),
+    }
+    Ok(())
+}
+
+fn memory_help(call: &mut Call<'_>) -> CmdResult {
+    help_reply(call, "MEMORY", MEMORY_SUBS);
+    Ok(())
+}
+
 pub fn object_help(call: &mut Call<'_>) -> CmdResult {
     let subs = lookup(b"object").map(|c| c.subcommands).unwrap_or(&[]);
     help_reply(call, "OBJECT", subs);

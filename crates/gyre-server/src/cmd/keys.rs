@@ -30,7 +30,9 @@ pub fn del(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-fn free(call: &Call<'_>, e: Entry) {
+/// Frees a deleted or overwritten entry, on the background thread when it is
+/// large (a million-element set must not stall the request path).
+pub fn free(call: &Call<'_>, e: Entry) {
     if e.value.heap_bytes() >= LAZY_FREE_BYTES_MIN {
         call.shared.free_later(Box::new(e));
     }

@@ -153,7 +153,9 @@ fn set_generic(call: &mut Call<'_>, key: &[u8], value: &[u8], o: &SetOptions, re
             Ttl::At(t) => t,
         };
         let version = call.version();
-        shard.commit(slot, &Mutation::Set { db, key, value, expire_at_ms, version }, call.log);
+        if let Some(old) = shard.commit(slot, &Mutation::Set { db, key, value, expire_at_ms, version }, call.log) {
+            super::keys::free(call, old);
+        }
     }
     drop(shard);
     match reply {

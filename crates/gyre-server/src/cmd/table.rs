@@ -100,6 +100,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("config", -2, 0, NOKEYS, Server, "2.0.0", "A container for server configuration commands.", "", introspect::container, config::SUBCOMMANDS),
     cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, Server, "2.6.0", "Returns the server time.", "", server::time),
     cmd!("command", -1, LOADING | STALE, NOKEYS, Server, "2.8.13", "Returns detailed information about all commands.", "", introspect::command, introspect::COMMAND_SUBS),
+    cmd!("memory", -2, 0, NOKEYS, Server, "4.0.0", "A container for memory diagnostics commands.", "", introspect::container, introspect::MEMORY_SUBS),
 ];
 
 static OBJECT_SUBS: &[CommandSpec] = &[
