@@ -17,6 +17,7 @@
 //! UNBLOCK) decides its reply; the others then find it gone.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -77,9 +78,18 @@ impl Inner {
 #[derive(Default)]
 pub struct Blocking {
     inner: Mutex<Inner>,
+    /// Registered waiters, readable without the lock: writes skip signalling
+    /// when nobody waits anywhere.
+    waiting: AtomicUsize,
 }
 
 impl Blocking {
+    /// True when at least one client is blocked.
+    #[inline]
+    pub fn anyone_blocked(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+    }
+
     /// Registers a client blocked on `spec.keys`; returns its id and the channel
     /// its reply will come through.
     fn block(&self, client: &ClientState, argv: Vec<Vec<u8>>, spec: &BlockSpec) -> (u64, oneshot::Receiver<Vec<u8>>) {
@@ -101,13 +111,17 @@ impl Blocking {
             tx,
         };
         inner.waiters.insert(id, waiter);
+        self.waiting.store(inner.waiters.len(), Ordering::Release);
         (id, rx)
     }
 
     /// Removes a waiter that gives up (timeout, disconnect). False when it is
     /// being served at this moment: its reply is then on its way.
     fn cancel(&self, id: u64) -> bool {
-        self.inner.lock().remove(id).is_some()
+        let mut inner = self.inner.lock();
+        let removed = inner.remove(id).is_some();
+        self.waiting.store(inner.waiters.len(), Ordering::Release);
+        removed
     }
 
     /// CLIENT UNBLOCK: answers the client's blocked command with its timeout
@@ -118,6 +132,7 @@ impl Blocking {
             return false;
         };
         let w = inner.remove(id).expect("found above");
+        self.waiting.store(inner.waiters.len(), Ordering::Release);
         drop(inner);
         let reply = if error {
             let mut out = BytesMut::new();
@@ -140,6 +155,7 @@ impl Blocking {
         let mut inner = self.inner.lock();
         let id = *inner.queues.get(&(db, key.to_vec()))?.front()?;
         let w = inner.remove(id).expect("queued waiters are registered");
+        self.waiting.store(inner.waiters.len(), Ordering::Release);
         Some((id, w))
     }
 
@@ -151,6 +167,7 @@ impl Blocking {
             inner.queues.entry((w.db, k.clone())).or_default().push_front(id);
         }
         inner.waiters.insert(id, w);
+        self.waiting.store(inner.waiters.len(), Ordering::Release);
     }
 }
 
@@ -160,7 +177,6 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
     let mut w = ReplyWriter::new(&mut out, proto);
     match reply {
         TimeoutReply::NullArray => w.null_array(),
-        TimeoutReply::NullBulk => w.null(),
     }
     out.to_vec()
 }

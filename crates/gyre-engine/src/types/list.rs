@@ -1,14 +1,403 @@
-//! Placeholder for the List type; replaced by its implementation. The public
-//! names and signatures below are the contract the keyspace relies on.
+//! Lists: a sequence of byte strings with cheap pushes and pops at both ends.
+//!
+//! Two encodings, named as Redis names them in OBJECT ENCODING:
+//!
+//! * `listpack`: one packed `Vec<u8>` of entries, each `len | bytes | len` (the
+//!   trailing length lets the buffer be walked from either end). A length under
+//!   255 takes one byte; longer ones are the marker byte 255 and a u32 (before
+//!   the bytes: marker then u32; after: u32 then marker). One allocation for the
+//!   whole list. A push at the head moves the buffer, which the size limit
+//!   keeps small (8 KB by default), as Redis's listpack does.
+//! * `quicklist`: a `VecDeque` of [`StrValue`] (elements up to 22 bytes live
+//!   inline): O(1) amortized push and pop at both ends, O(1) indexing.
+//!
+//! Conversions follow Redis 7.2's `list-max-listpack-size` (`fill`): a positive
+//! fill limits the entries (and, like Redis's SIZE_SAFETY_LIMIT, the bytes to
+//! 8 KB); -1..-5 limit the bytes to 4, 8, 16, 32 or 64 KB. Before a write that
+//! adds elements, a listpack whose bytes plus the new elements' lengths, or whose
+//! count plus theirs, would exceed the limit becomes a quicklist. After a write
+//! that removes elements, a quicklist that is down to half the limits becomes a
+//! listpack again (Redis converts a single-node quicklist at half its limits;
+//! here "single node" is approximated by the size, since the deque has no
+//! nodes). Byte sizes are this module's packed sizes, which differ from Redis's
+//! listpack by a few bytes per entry (Redis packs small integers tighter).
+//!
+//! Invariants: both encodings keep the same byte count for the same elements
+//! ([`entry_size`]), so the conversion decisions do not depend on the encoding;
+//! `apply` never reads a clock or randomness, and never panics on an op that does
+//! not fit the list (an index out of range, a missing pivot): it does nothing.
+
+use std::collections::VecDeque;
+use std::fmt;
 
 use bytes::Bytes;
 
 use super::EncodingConfig;
-use crate::codec::{put_bytes, DecodeError, Reader};
+use crate::codec::{put_bytes, put_i64, put_u32, put_u64, put_u8, DecodeError, Reader};
+use crate::value::StrValue;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Length byte meaning "a u32 length follows" (before the bytes) or "precedes"
+/// (after the bytes).
+const LONG_MARKER: u8 = 0xFF;
+
+/// Redis's node byte budgets for `list-max-listpack-size` -1 .. -5.
+const NODE_BYTES: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+
+/// Redis's SIZE_SAFETY_LIMIT: with an entry-count limit a listpack still may not
+/// grow past this many bytes.
+const SIZE_SAFETY_BYTES: usize = 8192;
+
+/// Bytes one element takes in the packed encoding.
+fn entry_size(len: usize) -> usize {
+    if len < LONG_MARKER as usize {
+        len + 2
+    } else {
+        len + 10
+    }
+}
+
+/// (byte limit, count limit) of one node for a `list-max-listpack-size`.
+fn node_limits(fill: i64) -> (usize, usize) {
+    if fill >= 0 {
+        (usize::MAX, usize::try_from(fill.max(1)).unwrap_or(usize::MAX))
+    } else {
+        let level = usize::try_from(fill.unsigned_abs() - 1).unwrap_or(usize::MAX).min(NODE_BYTES.len() - 1);
+        (NODE_BYTES[level], usize::MAX)
+    }
+}
+
+/// Redis's quicklistNodeExceedsLimit.
+fn exceeds_limit(fill: i64, bytes: usize, count: usize) -> bool {
+    let (bytes_max, count_max) = node_limits(fill);
+    if bytes_max != usize::MAX {
+        bytes > bytes_max
+    } else {
+        bytes > SIZE_SAFETY_BYTES || count > count_max
+    }
+}
+
+/// Whether a quicklist of `bytes` and `count` is small enough to go back to a
+/// listpack: half the node limits, as Redis 7.2 on shrinking. With a count
+/// limit, Redis's node must also be a single one, which holds at most
+/// SIZE_SAFETY_BYTES.
+fn fits_half_limit(fill: i64, bytes: usize, count: usize) -> bool {
+    let (bytes_max, count_max) = node_limits(fill);
+    if bytes_max != usize::MAX {
+        bytes <= bytes_max / 2
+    } else {
+        bytes <= SIZE_SAFETY_BYTES && count <= count_max / 2
+    }
+}
+
+/// Redis's normalisation of a (start, stop) index pair (LRANGE, LTRIM):
+/// negative indexes count from the tail; the result is the inclusive range
+/// clamped to the list, or None when it is empty.
+pub fn normalize_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let mut start = if start < 0 { start.saturating_add(len) } else { start };
+    let mut stop = if stop < 0 { stop.saturating_add(len) } else { stop };
+    if start < 0 {
+        start = 0;
+    }
+    if start > stop || start >= len {
+        return None;
+    }
+    if stop >= len {
+        stop = len - 1;
+    }
+    Some((start as usize, stop as usize))
+}
+
+/// Resolves a possibly negative index (LINDEX, LSET) against `len`.
+pub fn resolve_index(index: i64, len: usize) -> Option<usize> {
+    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
+    let i = if index < 0 { index.checked_add(len_i)? } else { index };
+    if (0..len_i).contains(&i) {
+        Some(i as usize)
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Packed encoding
+// ---------------------------------------------------------------------------
+
+/// Writes one entry into `dst`, which is exactly `entry_size(v.len())` bytes.
+fn write_entry(dst: &mut [u8], v: &[u8]) {
+    debug_assert_eq!(dst.len(), entry_size(v.len()));
+    let n = v.len();
+    if n < LONG_MARKER as usize {
+        dst[0] = n as u8;
+        dst[1..1 + n].copy_from_slice(v);
+        dst[1 + n] = n as u8;
+    } else {
+        let len = u32::try_from(n).expect("element over 4 GiB: bulk limits forbid it").to_le_bytes();
+        dst[0] = LONG_MARKER;
+        dst[1..5].copy_from_slice(&len);
+        dst[5..5 + n].copy_from_slice(v);
+        dst[5 + n..9 + n].copy_from_slice(&len);
+        dst[9 + n] = LONG_MARKER;
+    }
+}
+
+/// The entry starting at `pos`: (data start, data len, next entry's start).
+#[inline]
+fn read_forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
+    let b = buf[pos];
+    if b != LONG_MARKER {
+        let n = b as usize;
+        (pos + 1, n, pos + n + 2)
+    } else {
+        let n = u32::from_le_bytes(buf[pos + 1..pos + 5].try_into().expect("4 bytes")) as usize;
+        (pos + 5, n, pos + n + 10)
+    }
+}
+
+/// The entry ending at `end`: (entry start, data start, data len).
+#[inline]
+fn read_backward(buf: &[u8], end: usize) -> (usize, usize, usize) {
+    let b = buf[end - 1];
+    if b != LONG_MARKER {
+        let n = b as usize;
+        (end - n - 2, end - n - 1, n)
+    } else {
+        let n = u32::from_le_bytes(buf[end - 5..end - 1].try_into().expect("4 bytes")) as usize;
+        (end - n - 10, end - n - 5, n)
+    }
+}
+
+#[derive(Clone, Default)]
+struct Packed {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Packed {
+    /// Byte offset of entry `i` (`i == len` gives the end), walking from the
+    /// nearer end.
+    fn offset_of(&self, i: usize) -> usize {
+        debug_assert!(i <= self.len);
+        if i <= self.len / 2 {
+            let mut pos = 0;
+            for _ in 0..i {
+                pos = read_forward(&self.buf, pos).2;
+            }
+            pos
+        } else {
+            let mut end = self.buf.len();
+            for _ in i..self.len {
+                end = read_backward(&self.buf, end).0;
+            }
+            end
+        }
+    }
+
+    /// Byte span of entries `start..=stop`.
+    fn span(&self, start: usize, stop: usize) -> (usize, usize) {
+        let from = self.offset_of(start);
+        let forward_steps = stop + 1 - start;
+        let backward_steps = self.len - stop - 1;
+        let to = if forward_steps <= backward_steps {
+            let mut pos = from;
+            for _ in 0..forward_steps {
+                pos = read_forward(&self.buf, pos).2;
+            }
+            pos
+        } else {
+            self.offset_of(stop + 1)
+        };
+        (from, to)
+    }
+
+    fn push_back(&mut self, v: &[u8]) {
+        let at = self.buf.len();
+        self.buf.resize(at + entry_size(v.len()), 0);
+        write_entry(&mut self.buf[at..], v);
+        self.len += 1;
+    }
+
+    /// Pushes each value at the head in turn (so the last ends up first).
+    fn push_front_each(&mut self, values: &[&[u8]]) {
+        let add: usize = values.iter().map(|v| entry_size(v.len())).sum();
+        let old = self.buf.len();
+        self.buf.resize(old + add, 0);
+        self.buf.copy_within(0..old, add);
+        let mut pos = 0;
+        for v in values.iter().rev() {
+            let n = entry_size(v.len());
+            write_entry(&mut self.buf[pos..pos + n], v);
+            pos += n;
+        }
+        self.len += values.len();
+    }
+
+    fn insert_at(&mut self, pos: usize, v: &[u8]) {
+        let n = entry_size(v.len());
+        let old = self.buf.len();
+        self.buf.resize(old + n, 0);
+        self.buf.copy_within(pos..old, pos + n);
+        write_entry(&mut self.buf[pos..pos + n], v);
+        self.len += 1;
+    }
+
+    fn pop_front(&mut self, n: usize) {
+        let off = self.offset_of(n);
+        self.buf.drain(..off);
+        self.len -= n;
+    }
+
+    fn pop_back(&mut self, n: usize) {
+        let off = self.offset_of(self.len - n);
+        self.buf.truncate(off);
+        self.len -= n;
+    }
+
+    fn replace(&mut self, i: usize, v: &[u8]) {
+        let (start, end) = self.span(i, i);
+        let (old, new) = (end - start, entry_size(v.len()));
+        let total = self.buf.len();
+        if new > old {
+            self.buf.resize(total + new - old, 0);
+            self.buf.copy_within(end..total, start + new);
+        } else if new < old {
+            self.buf.copy_within(end..total, start + new);
+            self.buf.truncate(total - (old - new));
+        }
+        write_entry(&mut self.buf[start..start + new], v);
+    }
+
+    /// Offset of the first entry equal to `pivot`, and the offset after it.
+    fn find(&self, pivot: &[u8]) -> Option<(usize, usize)> {
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            let (data, n, next) = read_forward(&self.buf, pos);
+            if &self.buf[data..data + n] == pivot {
+                return Some((pos, next));
+            }
+            pos = next;
+        }
+        None
+    }
+
+    /// Removes up to `limit` entries equal to `value` at offsets at or past
+    /// `from`, scanning forward; returns how many.
+    fn remove_from(&mut self, from: usize, value: &[u8], limit: usize) -> usize {
+        let (mut read, mut write, mut removed) = (from, from, 0);
+        while read < self.buf.len() {
+            let (data, n, next) = read_forward(&self.buf, read);
+            if removed < limit && &self.buf[data..data + n] == value {
+                removed += 1;
+            } else {
+                if write != read {
+                    self.buf.copy_within(read..next, write);
+                }
+                write += next - read;
+            }
+            read = next;
+        }
+        self.buf.truncate(write);
+        self.len -= removed;
+        removed
+    }
+
+    /// Offset of the entry that is the `nth` (1-based) match of `value` counted
+    /// from the tail, or 0 when there are fewer matches.
+    fn nth_match_from_tail(&self, value: &[u8], nth: usize) -> usize {
+        let (mut end, mut seen) = (self.buf.len(), 0);
+        while end > 0 {
+            let (start, data, n) = read_backward(&self.buf, end);
+            if &self.buf[data..data + n] == value {
+                seen += 1;
+                if seen == nth {
+                    return start;
+                }
+            }
+            end = start;
+        }
+        0
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deque encoding
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Default)]
+struct Deque {
+    items: VecDeque<StrValue>,
+    /// Sum of `entry_size` over the items: the packed size, for conversions.
+    bytes: usize,
+}
+
+impl Deque {
+    fn push(&mut self, left: bool, v: &[u8]) {
+        self.bytes += entry_size(v.len());
+        let s = StrValue::from_slice(v);
+        if left {
+            self.items.push_front(s);
+        } else {
+            self.items.push_back(s);
+        }
+    }
+
+    fn pop(&mut self, left: bool, n: usize) {
+        for _ in 0..n {
+            let v = if left { self.items.pop_front() } else { self.items.pop_back() };
+            self.bytes -= entry_size(v.expect("n <= len").len());
+        }
+    }
+
+    /// Removes the items equal to `value` at indexes `from..`, up to `limit`.
+    fn remove_from(&mut self, from: usize, value: &[u8], limit: usize) -> usize {
+        let (mut i, mut removed, mut freed) = (0, 0, 0);
+        self.items.retain(|v| {
+            let drop = i >= from && removed < limit && &v[..] == value;
+            i += 1;
+            if drop {
+                removed += 1;
+                freed += entry_size(v.len());
+            }
+            !drop
+        });
+        self.bytes -= freed;
+        removed
+    }
+}
+
+// ---------------------------------------------------------------------------
+// List
+// ---------------------------------------------------------------------------
+
+#[derive(Clone)]
+enum Repr {
+    Packed(Packed),
+    Deque(Deque),
+}
+
+/// A list value. Equality compares the elements, not the encoding.
+#[derive(Clone)]
 pub struct List {
-    _private: (),
+    repr: Repr,
+}
+
+impl Default for List {
+    fn default() -> List {
+        List { repr: Repr::Packed(Packed::default()) }
+    }
+}
+
+impl PartialEq for List {
+    fn eq(&self, other: &List) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for List {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "List({}) ", self.encoding())?;
+        f.debug_list().entries(self.iter().map(|e| String::from_utf8_lossy(e).into_owned())).finish()
+    }
 }
 
 impl List {
@@ -17,51 +406,735 @@ impl List {
     }
 
     pub fn len(&self) -> usize {
-        0
+        match &self.repr {
+            Repr::Packed(p) => p.len,
+            Repr::Deque(d) => d.items.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        true
+        self.len() == 0
     }
 
     /// Redis's OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match self.repr {
+            Repr::Packed(_) => "listpack",
+            Repr::Deque(_) => "quicklist",
+        }
     }
 
-    /// Approximate heap bytes (MEMORY USAGE, lazy-free decisions).
+    /// Approximate heap bytes (MEMORY USAGE, lazy-free decisions); O(1).
     pub fn heap_bytes(&self) -> usize {
-        0
+        match &self.repr {
+            Repr::Packed(p) => p.buf.capacity(),
+            // Slots of the deque, plus the packed size as an upper bound of
+            // the elements' own heap bytes.
+            Repr::Deque(d) => d.items.capacity() * std::mem::size_of::<StrValue>() + d.bytes,
+        }
     }
 
-    pub fn serialize(&self, _out: &mut Vec<u8>) {}
-
-    pub fn deserialize(_r: &mut Reader<'_>, _cfg: &EncodingConfig) -> Result<List, DecodeError> {
-        Ok(List::new())
+    /// Packed size in bytes of the elements (the quantity the limits bound).
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(p) => p.buf.len(),
+            Repr::Deque(d) => d.bytes,
+        }
     }
 
-    pub fn apply(&mut self, _op: &ListOp<&[u8]>, _cfg: &EncodingConfig) {}
+    /// The elements from head to tail.
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Packed(p) => Iter(IterRepr::Packed { buf: &p.buf, front: 0, back: p.buf.len(), left: p.len }),
+            Repr::Deque(d) => Iter(IterRepr::Deque(d.items.iter())),
+        }
+    }
+
+    /// The elements `start..=stop` (which must be within the list), head to tail.
+    pub fn range(&self, start: usize, stop: usize) -> Iter<'_> {
+        assert!(start <= stop && stop < self.len(), "range {start}..={stop} of a list of {}", self.len());
+        match &self.repr {
+            Repr::Packed(p) => {
+                let (from, to) = p.span(start, stop);
+                Iter(IterRepr::Packed { buf: &p.buf[..to], front: from, back: to, left: stop + 1 - start })
+            }
+            Repr::Deque(d) => Iter(IterRepr::Deque(d.items.range(start..=stop))),
+        }
+    }
+
+    /// Element `i` (0-based from the head).
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.len() {
+            return None;
+        }
+        match &self.repr {
+            Repr::Packed(p) => {
+                let (data, n, _) = read_forward(&p.buf, p.offset_of(i));
+                Some(&p.buf[data..data + n])
+            }
+            Repr::Deque(d) => Some(&d.items[i]),
+        }
+    }
+
+    /// The head (`left`) or tail element.
+    pub fn end(&self, left: bool) -> Option<&[u8]> {
+        let mut it = self.iter();
+        if left {
+            it.next()
+        } else {
+            it.next_back()
+        }
+    }
+
+    /// How many elements LREM `count value` would remove.
+    pub fn count_removable(&self, count: i64, value: &[u8]) -> usize {
+        let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let limit = if count == 0 { usize::MAX } else { limit };
+        self.iter().filter(|e| *e == value).take(limit).count()
+    }
+
+    pub fn serialize(&self, out: &mut Vec<u8>) {
+        put_u32(out, u32::try_from(self.len()).expect("list of over 4G elements"));
+        for e in self.iter() {
+            put_bytes(out, e);
+        }
+    }
+
+    pub fn deserialize(r: &mut Reader<'_>, cfg: &EncodingConfig) -> Result<List, DecodeError> {
+        let n = r.count(4)?;
+        if n == 0 {
+            // The keyspace never stores an empty collection; one here is corrupt.
+            return Err(DecodeError::Invalid("empty list"));
+        }
+        let mut list = List::new();
+        for _ in 0..n {
+            let e = r.slice()?;
+            list.grow_check(e.len(), 1, cfg);
+            list.push(false, e);
+        }
+        Ok(list)
+    }
+
+    pub fn apply(&mut self, op: &ListOp<&[u8]>, cfg: &EncodingConfig) {
+        match op {
+            ListOp::Push { left, values } => {
+                self.grow_check(values.iter().map(|v| v.len()).sum(), values.len(), cfg);
+                self.push_each(*left, values);
+            }
+            ListOp::Pop { left, count } => {
+                let n = usize::try_from(*count).unwrap_or(usize::MAX).min(self.len());
+                self.pop(*left, n);
+                self.shrink_check(cfg);
+            }
+            ListOp::Set { index, value } => {
+                if let Some(i) = resolve_index(*index, self.len()) {
+                    self.grow_check(value.len(), 1, cfg);
+                    self.replace(i, value);
+                    self.shrink_check(cfg);
+                }
+            }
+            ListOp::Insert { before, pivot, value } => {
+                self.grow_check(value.len(), 1, cfg);
+                self.insert(*before, pivot, value);
+            }
+            ListOp::Rem { count, value } => {
+                self.remove(*count, value);
+                self.shrink_check(cfg);
+            }
+            ListOp::Trim { start, stop } => {
+                let len = self.len();
+                match normalize_range(*start, *stop, len) {
+                    None => self.pop(true, len),
+                    Some((first, last)) => {
+                        self.pop(false, len - last - 1);
+                        self.pop(true, first);
+                    }
+                }
+                self.shrink_check(cfg);
+            }
+        }
+    }
+
+    /// Before adding `add_count` elements of `add_bytes` in all: a listpack that
+    /// would exceed the limit becomes a quicklist.
+    fn grow_check(&mut self, add_bytes: usize, add_count: usize, cfg: &EncodingConfig) {
+        if let Repr::Packed(p) = &mut self.repr {
+            let fill = cfg.list_max_listpack_size;
+            if exceeds_limit(fill, p.buf.len().saturating_add(add_bytes), p.len.saturating_add(add_count)) {
+                let mut items = VecDeque::with_capacity(p.len + add_count);
+                let bytes = p.buf.len();
+                items.extend(
+                    Iter(IterRepr::Packed { buf: &p.buf, front: 0, back: p.buf.len(), left: p.len })
+                        .map(StrValue::from_slice),
+                );
+                self.repr = Repr::Deque(Deque { items, bytes });
+            }
+        }
+    }
+
+    /// After removing elements: a quicklist down to half the limits becomes a
+    /// listpack.
+    fn shrink_check(&mut self, cfg: &EncodingConfig) {
+        if let Repr::Deque(d) = &self.repr {
+            if !d.items.is_empty() && fits_half_limit(cfg.list_max_listpack_size, d.bytes, d.items.len()) {
+                let mut p = Packed { buf: Vec::with_capacity(d.bytes), len: 0 };
+                for e in &d.items {
+                    p.push_back(e);
+                }
+                assert_eq!(p.buf.len(), d.bytes, "deque byte count drifted from its elements");
+                self.repr = Repr::Packed(p);
+            }
+        }
+    }
+
+    fn push(&mut self, left: bool, v: &[u8]) {
+        self.push_each(left, &[v]);
+    }
+
+    fn push_each(&mut self, left: bool, values: &[&[u8]]) {
+        match &mut self.repr {
+            Repr::Packed(p) if left => p.push_front_each(values),
+            Repr::Packed(p) => {
+                p.buf.reserve(values.iter().map(|v| entry_size(v.len())).sum());
+                for v in values {
+                    p.push_back(v);
+                }
+            }
+            Repr::Deque(d) => {
+                for v in values {
+                    d.push(left, v);
+                }
+            }
+        }
+    }
+
+    fn pop(&mut self, left: bool, n: usize) {
+        debug_assert!(n <= self.len());
+        if n == 0 {
+            return;
+        }
+        match &mut self.repr {
+            Repr::Packed(p) if left => p.pop_front(n),
+            Repr::Packed(p) => p.pop_back(n),
+            Repr::Deque(d) => d.pop(left, n),
+        }
+    }
+
+    fn replace(&mut self, i: usize, v: &[u8]) {
+        match &mut self.repr {
+            Repr::Packed(p) => p.replace(i, v),
+            Repr::Deque(d) => {
+                d.bytes = d.bytes - entry_size(d.items[i].len()) + entry_size(v.len());
+                d.items[i] = StrValue::from_slice(v);
+            }
+        }
+    }
+
+    /// Inserts `value` before or after the first `pivot` from the head; false
+    /// when there is no such element.
+    fn insert(&mut self, before: bool, pivot: &[u8], value: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Packed(p) => match p.find(pivot) {
+                Some((at, after)) => {
+                    p.insert_at(if before { at } else { after }, value);
+                    true
+                }
+                None => false,
+            },
+            Repr::Deque(d) => match d.items.iter().position(|e| &e[..] == pivot) {
+                Some(i) => {
+                    d.bytes += entry_size(value.len());
+                    d.items.insert(if before { i } else { i + 1 }, StrValue::from_slice(value));
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// LREM: removes `count` elements equal to `value` from the head
+    /// (`count > 0`), from the tail (`count < 0`) or all (`0`); returns how many.
+    fn remove(&mut self, count: i64, value: &[u8]) -> usize {
+        let limit = match count {
+            0 => usize::MAX,
+            c => usize::try_from(c.unsigned_abs()).unwrap_or(usize::MAX),
+        };
+        match &mut self.repr {
+            Repr::Packed(p) => {
+                // From the tail: every match at or after the limit-th match from
+                // the tail goes, scanning forward.
+                let from = if count < 0 { p.nth_match_from_tail(value, limit) } else { 0 };
+                p.remove_from(from, value, limit)
+            }
+            Repr::Deque(d) => {
+                let from = if count < 0 {
+                    let mut seen = 0;
+                    d.items
+                        .iter()
+                        .rposition(|e| {
+                            seen += usize::from(&e[..] == value);
+                            seen == limit
+                        })
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                d.remove_from(from, value, limit)
+            }
+        }
+    }
 }
 
+/// Iterator over a list's elements (double-ended, exact size).
+pub struct Iter<'a>(IterRepr<'a>);
+
+enum IterRepr<'a> {
+    Packed { buf: &'a [u8], front: usize, back: usize, left: usize },
+    Deque(std::collections::vec_deque::Iter<'a, StrValue>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            IterRepr::Packed { buf, front, back, left } => {
+                if *front >= *back {
+                    return None;
+                }
+                let (data, n, next) = read_forward(buf, *front);
+                *front = next;
+                *left -= 1;
+                Some(&buf[data..data + n])
+            }
+            IterRepr::Deque(it) => it.next().map(|s| &s[..]),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.0 {
+            IterRepr::Packed { left, .. } => *left,
+            IterRepr::Deque(it) => it.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterRepr::Packed { buf, front, back, left } => {
+                if *front >= *back {
+                    return None;
+                }
+                let (start, data, n) = read_backward(buf, *back);
+                *back = start;
+                *left -= 1;
+                Some(&buf[data..data + n])
+            }
+            IterRepr::Deque(it) => it.next_back().map(|s| &s[..]),
+        }
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+// ---------------------------------------------------------------------------
+// Ops
+// ---------------------------------------------------------------------------
+
+/// The deterministic effect of a list write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ListOp<B> {
-    Placeholder(B),
+    /// Push each value in turn at the head (`left`) or the tail: LPUSH a b
+    /// leaves b first.
+    Push { left: bool, values: Vec<B> },
+    /// Remove `count` elements (at most the length) from the head or the tail.
+    Pop { left: bool, count: u64 },
+    /// Replace the element at `index` (negative counts from the tail).
+    Set { index: i64, value: B },
+    /// Insert `value` before or after the first element equal to `pivot`.
+    Insert { before: bool, pivot: B, value: B },
+    /// LREM: `count` > 0 from the head, < 0 from the tail, 0 all.
+    Rem { count: i64, value: B },
+    /// LTRIM: keep `start..=stop` with Redis's index rules.
+    Trim { start: i64, stop: i64 },
 }
+
+const OP_PUSH: u8 = 1;
+const OP_POP: u8 = 2;
+const OP_SET: u8 = 3;
+const OP_INSERT: u8 = 4;
+const OP_REM: u8 = 5;
+const OP_TRIM: u8 = 6;
 
 impl<B: AsRef<[u8]>> ListOp<B> {
     pub fn as_ref(&self) -> ListOp<&[u8]> {
         match self {
-            ListOp::Placeholder(b) => ListOp::Placeholder(b.as_ref()),
+            ListOp::Push { left, values } => {
+                ListOp::Push { left: *left, values: values.iter().map(|v| v.as_ref()).collect() }
+            }
+            ListOp::Pop { left, count } => ListOp::Pop { left: *left, count: *count },
+            ListOp::Set { index, value } => ListOp::Set { index: *index, value: value.as_ref() },
+            ListOp::Insert { before, pivot, value } => {
+                ListOp::Insert { before: *before, pivot: pivot.as_ref(), value: value.as_ref() }
+            }
+            ListOp::Rem { count, value } => ListOp::Rem { count: *count, value: value.as_ref() },
+            ListOp::Trim { start, stop } => ListOp::Trim { start: *start, stop: *stop },
         }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            ListOp::Placeholder(b) => put_bytes(out, b.as_ref()),
+            ListOp::Push { left, values } => {
+                put_u8(out, OP_PUSH);
+                put_u8(out, u8::from(*left));
+                put_u32(out, u32::try_from(values.len()).expect("push of over 4G values"));
+                for v in values {
+                    put_bytes(out, v.as_ref());
+                }
+            }
+            ListOp::Pop { left, count } => {
+                put_u8(out, OP_POP);
+                put_u8(out, u8::from(*left));
+                put_u64(out, *count);
+            }
+            ListOp::Set { index, value } => {
+                put_u8(out, OP_SET);
+                put_i64(out, *index);
+                put_bytes(out, value.as_ref());
+            }
+            ListOp::Insert { before, pivot, value } => {
+                put_u8(out, OP_INSERT);
+                put_u8(out, u8::from(*before));
+                put_bytes(out, pivot.as_ref());
+                put_bytes(out, value.as_ref());
+            }
+            ListOp::Rem { count, value } => {
+                put_u8(out, OP_REM);
+                put_i64(out, *count);
+                put_bytes(out, value.as_ref());
+            }
+            ListOp::Trim { start, stop } => {
+                put_u8(out, OP_TRIM);
+                put_i64(out, *start);
+                put_i64(out, *stop);
+            }
         }
     }
 }
 
+fn get_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(DecodeError::Invalid("list op flag is not 0 or 1")),
+    }
+}
+
 pub fn decode_op(r: &mut Reader<'_>) -> Result<ListOp<Bytes>, DecodeError> {
-    Ok(ListOp::Placeholder(r.bytes()?))
+    Ok(match r.u8()? {
+        OP_PUSH => {
+            let left = get_bool(r)?;
+            let n = r.count(4)?;
+            let mut values = Vec::with_capacity(n);
+            for _ in 0..n {
+                values.push(r.bytes()?);
+            }
+            ListOp::Push { left, values }
+        }
+        OP_POP => ListOp::Pop { left: get_bool(r)?, count: r.u64()? },
+        OP_SET => ListOp::Set { index: r.i64()?, value: r.bytes()? },
+        OP_INSERT => ListOp::Insert { before: get_bool(r)?, pivot: r.bytes()?, value: r.bytes()? },
+        OP_REM => ListOp::Rem { count: r.i64()?, value: r.bytes()? },
+        OP_TRIM => ListOp::Trim { start: r.i64()?, stop: r.i64()? },
+        _ => return Err(DecodeError::Invalid("unknown list op")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg(fill: i64) -> EncodingConfig {
+        EncodingConfig { list_max_listpack_size: fill, ..EncodingConfig::default() }
+    }
+
+    fn contents(l: &List) -> Vec<Vec<u8>> {
+        l.iter().map(|e| e.to_vec()).collect()
+    }
+
+    fn push(l: &mut List, left: bool, vals: &[&str], c: &EncodingConfig) {
+        let values = vals.iter().map(|v| v.as_bytes()).collect();
+        l.apply(&ListOp::Push { left, values }, c);
+    }
+
+    #[test]
+    fn pushes_pops_and_conversion_by_count() {
+        let c = cfg(4);
+        let mut l = List::new();
+        push(&mut l, true, &["a", "b"], &c);
+        push(&mut l, false, &["c", "d"], &c);
+        assert_eq!(contents(&l), [b"b", b"a", b"c", b"d"]);
+        assert_eq!(l.encoding(), "listpack");
+        push(&mut l, false, &["e"], &c);
+        assert_eq!(l.encoding(), "quicklist");
+        assert_eq!(contents(&l), [b"b", b"a", b"c", b"d", b"e"]);
+        l.apply(&ListOp::Pop { left: true, count: 2 }, &c);
+        assert_eq!(l.encoding(), "quicklist", "3 > half of 4");
+        l.apply(&ListOp::Pop { left: false, count: 1 }, &c);
+        assert_eq!(l.encoding(), "listpack");
+        assert_eq!(contents(&l), [b"c", b"d"]);
+    }
+
+    #[test]
+    fn byte_limit_converts_on_a_big_element() {
+        let c = EncodingConfig::default();
+        let mut l = List::new();
+        push(&mut l, false, &["x"], &c);
+        let big = "y".repeat(9000);
+        push(&mut l, true, &[&big], &c);
+        assert_eq!(l.encoding(), "quicklist");
+        assert_eq!(l.get(0).unwrap().len(), 9000);
+        l.apply(&ListOp::Pop { left: true, count: 1 }, &c);
+        assert_eq!(l.encoding(), "listpack");
+        assert_eq!(contents(&l), [b"x"]);
+    }
+
+    #[test]
+    fn long_entries_walk_both_ways() {
+        let c = EncodingConfig { list_max_listpack_size: -5, ..EncodingConfig::default() };
+        let mut l = List::new();
+        let long = "L".repeat(300);
+        push(&mut l, false, &["a", &long, "b", &long], &c);
+        assert_eq!(l.encoding(), "listpack");
+        assert_eq!(l.iter().rev().map(|e| e.len()).collect::<Vec<_>>(), [300, 1, 300, 1]);
+        assert_eq!(l.range(1, 2).map(|e| e.len()).collect::<Vec<_>>(), [300, 1]);
+        assert_eq!(l.get(3).unwrap().len(), 300);
+    }
+
+    #[test]
+    fn ranges_follow_redis() {
+        assert_eq!(normalize_range(0, -1, 3), Some((0, 2)));
+        assert_eq!(normalize_range(-100, 100, 3), Some((0, 2)));
+        assert_eq!(normalize_range(2, 1, 3), None);
+        assert_eq!(normalize_range(3, 5, 3), None);
+        assert_eq!(normalize_range(-1, -1, 3), Some((2, 2)));
+        assert_eq!(normalize_range(i64::MIN, i64::MAX, 3), Some((0, 2)));
+        assert_eq!(normalize_range(0, -1, 0), None);
+        assert_eq!(resolve_index(-1, 3), Some(2));
+        assert_eq!(resolve_index(-4, 3), None);
+        assert_eq!(resolve_index(i64::MIN, 3), None);
+        assert_eq!(resolve_index(3, 3), None);
+    }
+
+    // ----- model-based property tests -----
+
+    #[derive(Clone, Debug)]
+    enum ModelOp {
+        Push(bool, Vec<Vec<u8>>),
+        Pop(bool, u64),
+        Set(i64, Vec<u8>),
+        Insert(bool, Vec<u8>, Vec<u8>),
+        Rem(i64, Vec<u8>),
+        Trim(i64, i64),
+    }
+
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => prop::sample::select(vec![&b"a"[..], b"b", b"c", b"", b"dd"]).prop_map(|v| v.to_vec()),
+            2 => prop::collection::vec(any::<u8>(), 0..40),
+            1 => prop::collection::vec(any::<u8>(), 250..400),
+        ]
+    }
+
+    fn small_index() -> impl Strategy<Value = i64> {
+        prop_oneof![8 => -12i64..12, 1 => any::<i64>()]
+    }
+
+    fn model_op() -> impl Strategy<Value = ModelOp> {
+        prop_oneof![
+            4 => (any::<bool>(), prop::collection::vec(value(), 1..6)).prop_map(|(l, v)| ModelOp::Push(l, v)),
+            2 => (any::<bool>(), 0u64..5).prop_map(|(l, n)| ModelOp::Pop(l, n)),
+            1 => (small_index(), value()).prop_map(|(i, v)| ModelOp::Set(i, v)),
+            1 => (any::<bool>(), value(), value()).prop_map(|(b, p, v)| ModelOp::Insert(b, p, v)),
+            1 => (-3i64..3, value()).prop_map(|(c, v)| ModelOp::Rem(c, v)),
+            1 => (small_index(), small_index()).prop_map(|(a, b)| ModelOp::Trim(a, b)),
+        ]
+    }
+
+    fn to_op(op: &ModelOp) -> ListOp<&[u8]> {
+        match op {
+            ModelOp::Push(l, v) => ListOp::Push { left: *l, values: v.iter().map(|x| &x[..]).collect() },
+            ModelOp::Pop(l, n) => ListOp::Pop { left: *l, count: *n },
+            ModelOp::Set(i, v) => ListOp::Set { index: *i, value: v },
+            ModelOp::Insert(b, p, v) => ListOp::Insert { before: *b, pivot: p, value: v },
+            ModelOp::Rem(c, v) => ListOp::Rem { count: *c, value: v },
+            ModelOp::Trim(a, b) => ListOp::Trim { start: *a, stop: *b },
+        }
+    }
+
+    fn apply_model(m: &mut VecDeque<Vec<u8>>, op: &ModelOp) {
+        match op {
+            ModelOp::Push(left, vals) => {
+                for v in vals {
+                    if *left {
+                        m.push_front(v.clone())
+                    } else {
+                        m.push_back(v.clone())
+                    }
+                }
+            }
+            ModelOp::Pop(left, n) => {
+                for _ in 0..*n {
+                    if *left {
+                        m.pop_front();
+                    } else {
+                        m.pop_back();
+                    }
+                }
+            }
+            ModelOp::Set(i, v) => {
+                if let Some(i) = resolve_index(*i, m.len()) {
+                    m[i] = v.clone();
+                }
+            }
+            ModelOp::Insert(before, p, v) => {
+                if let Some(i) = m.iter().position(|e| e == p) {
+                    m.insert(if *before { i } else { i + 1 }, v.clone());
+                }
+            }
+            ModelOp::Rem(c, v) => {
+                let limit = if *c == 0 { usize::MAX } else { c.unsigned_abs() as usize };
+                let mut removed = 0;
+                if *c >= 0 {
+                    let mut i = 0;
+                    while i < m.len() {
+                        if removed < limit && &m[i] == v {
+                            m.remove(i);
+                            removed += 1;
+                        } else {
+                            i += 1;
+                        }
+                    }
+                } else {
+                    let mut i = m.len();
+                    while i > 0 {
+                        i -= 1;
+                        if removed < limit && &m[i] == v {
+                            m.remove(i);
+                            removed += 1;
+                        }
+                    }
+                }
+            }
+            ModelOp::Trim(a, b) => match normalize_range(*a, *b, m.len()) {
+                None => m.clear(),
+                Some((s, e)) => {
+                    m.truncate(e + 1);
+                    m.drain(..s);
+                }
+            },
+        }
+    }
+
+    fn check_same(l: &List, m: &VecDeque<Vec<u8>>, c: &EncodingConfig) {
+        assert_eq!(l.len(), m.len());
+        let fwd: Vec<&[u8]> = l.iter().collect();
+        let want: Vec<&[u8]> = m.iter().map(|v| &v[..]).collect();
+        assert_eq!(fwd, want);
+        let mut back: Vec<&[u8]> = l.iter().rev().collect();
+        back.reverse();
+        assert_eq!(back, want);
+        assert_eq!(l.iter().len(), m.len());
+        for (i, v) in m.iter().enumerate() {
+            assert_eq!(l.get(i), Some(&v[..]));
+        }
+        if !m.is_empty() {
+            let (s, e) = (m.len() / 3, m.len() - 1 - m.len() / 4);
+            assert_eq!(l.range(s, e).collect::<Vec<_>>(), want[s..=e].to_vec());
+            assert_eq!(l.range(s, e).rev().count(), e - s + 1);
+        }
+        assert_eq!(l.bytes(), m.iter().map(|v| entry_size(v.len())).sum::<usize>());
+        if l.encoding() == "listpack" {
+            assert!(!exceeds_limit(c.list_max_listpack_size, l.bytes(), l.len()));
+        }
+    }
+
+    fn run(ops: &[ModelOp], c: &EncodingConfig) {
+        let mut l = List::new();
+        let mut m = VecDeque::new();
+        for op in ops {
+            l.apply(&to_op(op), c);
+            apply_model(&mut m, op);
+            check_same(&l, &m, c);
+        }
+        // Serialization round trip keeps the elements; an empty list is not a
+        // value the keyspace stores, and does not decode.
+        let mut out = Vec::new();
+        l.serialize(&mut out);
+        match List::deserialize(&mut Reader::new(&out), c) {
+            Ok(back) => {
+                assert_eq!(back, l);
+                check_same(&back, &m, c);
+            }
+            Err(e) => assert!(l.is_empty(), "{e}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn matches_the_model_with_tiny_limits(
+            fill in prop_oneof![Just(1i64), Just(2), Just(3), Just(5), Just(-1)],
+            ops in prop::collection::vec(model_op(), 0..60),
+        ) {
+            run(&ops, &cfg(fill));
+        }
+
+        #[test]
+        fn matches_the_model_with_defaults(ops in prop::collection::vec(model_op(), 0..120)) {
+            run(&ops, &EncodingConfig::default());
+        }
+
+        #[test]
+        fn count_removable_predicts_rem(
+            vals in prop::collection::vec(value(), 0..30),
+            count in -4i64..4,
+            target in value(),
+            fill in prop_oneof![Just(2i64), Just(-2)],
+        ) {
+            let c = cfg(fill);
+            let mut l = List::new();
+            l.apply(&ListOp::Push { left: false, values: vals.iter().map(|v| &v[..]).collect() }, &c);
+            let predicted = l.count_removable(count, &target);
+            let before = l.len();
+            l.apply(&ListOp::Rem { count, value: &target }, &c);
+            prop_assert_eq!(before - l.len(), predicted);
+        }
+
+        #[test]
+        fn ops_round_trip(op in model_op()) {
+            let op = to_op(&op);
+            let mut out = Vec::new();
+            op.encode(&mut out);
+            let bytes = Bytes::from(out);
+            let mut r = Reader::over(&bytes);
+            let decoded = decode_op(&mut r).expect("decode");
+            prop_assert!(r.is_empty());
+            prop_assert_eq!(decoded.as_ref(), op);
+        }
+
+        #[test]
+        fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_op(&mut Reader::new(&bytes));
+            let _ = List::deserialize(&mut Reader::new(&bytes), &EncodingConfig::default());
+            let _ = List::deserialize(&mut Reader::new(&bytes), &cfg(1));
+        }
+    }
 }

@@ -81,6 +81,14 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
         "ON | OFF | SKIP",
         reply
     ),
+    sub!(
+        "unblock",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "Unblocks a client blocked by a blocking command from a different connection.",
+        "client-id [TIMEOUT | ERROR]",
+        unblock
+    ),
     sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
 ];
 

@@ -241,6 +241,10 @@ fn put(
     if let Some(old) = old {
         free(call, old);
     }
+    // A list or sorted set arriving under a key someone waits on serves them.
+    if !value.is_string() {
+        call.signal_ready_in(db, key);
+    }
 }
 
 fn rename_generic(call: &mut Call<'_>, nx: bool) -> CmdResult {

@@ -165,13 +165,12 @@ pub struct BlockSpec {
     pub timeout_reply: TimeoutReply,
 }
 
-/// The reply a blocked client gets when its timeout expires.
+/// The reply a blocked client gets when its timeout expires. Redis answers
+/// every list and sorted-set wait with a null array (`*-1` in RESP2), BLMOVE
+/// and BRPOPLPUSH included; stream waits (not yet in Gyre) differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutReply {
-    /// `*-1` in RESP2 (BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP).
     NullArray,
-    /// `$-1` in RESP2 (BLMOVE, BRPOPLPUSH).
-    NullBulk,
 }
 
 /// Parses a blocking command's timeout (seconds, fractional allowed) with
@@ -273,7 +272,15 @@ impl<'a> Call<'a> {
     /// ZADD, LMOVE's destination, ...). Blocked clients are served, in the order
     /// they blocked, once this command has finished.
     pub fn signal_ready(&mut self, key: &[u8]) {
-        let db = self.client.db;
+        self.signal_ready_in(self.client.db, key);
+    }
+
+    /// [`Call::signal_ready`] for a key of another database (COPY ... DB, MOVE).
+    pub fn signal_ready_in(&mut self, db: DbIndex, key: &[u8]) {
+        // The common case, nobody blocked anywhere, costs one atomic load.
+        if !self.shared.blocking.anyone_blocked() {
+            return;
+        }
         if !self.client.ready_keys.iter().any(|(d, k)| *d == db && k == key) {
             self.client.ready_keys.push((db, key.to_vec()));
         }
