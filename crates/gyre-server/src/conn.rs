@@ -386,6 +386,16 @@ mod tests {
             &["COPY", "a", "a2", "DB", "3"],
             &["SWAPDB", "0", "1"],
             &["MOVE", "a", "2"],
+            &["RPUSH", "l", "a", "b", "c", "d", "e"],
+            &["LPUSH", "l", "z"],
+            &["LMOVE", "l", "l", "LEFT", "RIGHT"],
+            &["LMOVE", "l", "l2", "RIGHT", "LEFT"],
+            &["LREM", "l", "1", "b"],
+            &["LSET", "l", "0", "x"],
+            &["LINSERT", "l", "BEFORE", "c", "y"],
+            &["LTRIM", "l", "0", "2"],
+            &["LPOP", "l2"],
+            &["COPY", "l", "l3"],
         ] {
             all.extend(h.mutations(cmd));
         }
