@@ -255,7 +255,19 @@ pub fn parse_memory(s: &str) -> Option<u64> {
     n.checked_mul(mul)
 }
 
+/// Redis's older names, still accepted by CONFIG GET/SET: (alias, name).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+];
+
+/// A setting by its name or one of its aliases (any case).
 pub fn find(name: &str) -> Option<(usize, &'static Param)> {
+    let name =
+        ALIASES.iter().find(|(alias, _)| alias.eq_ignore_ascii_case(name)).map_or(name, |(_, canonical)| canonical);
     PARAMS.iter().enumerate().find(|(_, p)| p.name.eq_ignore_ascii_case(name))
 }
 
@@ -333,15 +345,23 @@ impl Config {
         self.get(name).and_then(|v| v.parse().ok()).expect("declared numeric setting")
     }
 
-    /// All (name, value) pairs whose name matches `pattern` (glob).
+    /// All (name, value) pairs whose name or alias matches `pattern` (glob);
+    /// an alias is reported under the name that matched, as Redis does.
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let values = self.values.read();
-        PARAMS
+        let mut found: Vec<(&'static str, String)> = PARAMS
             .iter()
             .zip(values.iter())
             .filter(|(p, _)| gyre_engine::glob::glob_match(pattern, p.name.as_bytes(), true))
             .map(|(p, v)| (p.name, v.clone()))
-            .collect()
+            .collect();
+        for (alias, canonical) in ALIASES {
+            if gyre_engine::glob::glob_match(pattern, alias.as_bytes(), true) {
+                let (i, _) = find(canonical).expect("aliases name declared settings");
+                found.push((alias, values[i].clone()));
+            }
+        }
+        found
     }
 
     /// Sets several values at once: all are validated before any is applied.
@@ -423,6 +443,17 @@ mod tests {
         c.set_many(&[(b"hz", b"20"), (b"proto-max-bulk-len", b"2mb")]).unwrap();
         assert_eq!(c.get("hz").unwrap(), "20");
         assert_eq!(c.hot.proto_max_bulk_len.load(Ordering::Relaxed), 2 * MB);
+    }
+
+    #[test]
+    fn old_ziplist_names_are_aliases() {
+        let c = Config::new(vec![]);
+        c.set_many(&[(b"hash-max-ziplist-entries", b"64")]).unwrap();
+        assert_eq!(c.get("hash-max-listpack-entries").unwrap(), "64");
+        assert_eq!(c.matching(b"hash-max-ziplist-entries"), vec![("hash-max-ziplist-entries", "64".to_string())]);
+        for (alias, canonical) in ALIASES {
+            assert!(find(canonical).is_some() && find(alias).is_some(), "{alias}");
+        }
     }
 
     #[test]

@@ -396,6 +396,12 @@ mod tests {
             &["LTRIM", "l", "0", "2"],
             &["LPOP", "l2"],
             &["COPY", "l", "l3"],
+            &["HSET", "h", "f1", "1", "f2", "two", "f3", "3"],
+            &["HINCRBY", "h", "f1", "41"],
+            &["HINCRBYFLOAT", "h", "f3", "0.5"],
+            &["HSETNX", "h", "f4", "x"],
+            &["HDEL", "h", "f2"],
+            &["RENAME", "h", "h2"],
         ] {
             all.extend(h.mutations(cmd));
         }
