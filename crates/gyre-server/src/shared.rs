@@ -19,6 +19,10 @@ pub struct Stats {
     pub commands_processed: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Values handed to the background thread to free (INFO lazyfreed_objects).
+    pub lazyfreed_objects: AtomicU64,
+    /// Of those, not freed yet (INFO lazyfree_pending_objects).
+    pub lazyfree_pending: AtomicU64,
 }
 
 impl Stats {
@@ -29,6 +33,7 @@ impl Stats {
             &self.commands_processed,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.lazyfreed_objects,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -84,9 +89,15 @@ impl Shared {
     /// Frees `garbage` on the background thread; inline when the queue is full
     /// (bounded: never an unbounded backlog of memory waiting to be freed).
     pub fn free_later(&self, garbage: Garbage) {
-        if let Err(mpsc::TrySendError::Full(g) | mpsc::TrySendError::Disconnected(g)) = self.lazy_free.try_send(garbage)
-        {
-            drop(g);
+        self.stats.lazyfree_pending.fetch_add(1, Ordering::Relaxed);
+        match self.lazy_free.try_send(garbage) {
+            Ok(()) => {
+                self.stats.lazyfreed_objects.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::TrySendError::Full(g) | mpsc::TrySendError::Disconnected(g)) => {
+                drop(g);
+                self.stats.lazyfree_pending.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -106,6 +117,9 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         match garbage.recv_timeout(timeout) {
             Ok(g) => {
                 drop(g);
+                if let Some(shared) = shared.upgrade() {
+                    shared.stats.lazyfree_pending.fetch_sub(1, Ordering::Relaxed);
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}

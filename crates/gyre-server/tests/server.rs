@@ -447,3 +447,38 @@ fn memory_usage() {
     );
     assert_eq!(err(&mut c, &["MEMORY", "USAGE"]), "ERR wrong number of arguments for 'memory|usage' command");
 }
+
+/// Deleting a large collection hands it to the background thread instead of
+/// freeing it on the request path (UNLINK, DEL and overwrites alike).
+#[test]
+fn large_values_are_freed_in_the_background() {
+    if is_redis() {
+        return; // Redis frees DEL'd values inline unless lazyfree-lazy-user-del is set
+    }
+    let s = Server::start();
+    let mut c = s.client();
+    let members: Vec<String> = (0..10_000).map(|i| format!("element-number-{i}")).collect();
+    for key in ["big1", "big2", "big3"] {
+        let mut cmd = redis::cmd("RPUSH");
+        cmd.arg(key);
+        for m in &members {
+            cmd.arg(m);
+        }
+        let _: i64 = cmd.query(&mut c).unwrap();
+    }
+    let freed = |c: &mut redis::Connection| {
+        info_field(&info(c, &["stats"]), "lazyfreed_objects").unwrap().parse::<u64>().unwrap()
+    };
+    assert_eq!(freed(&mut c), 0);
+    assert_eq!(q(&mut c, &["DEL", "big1"]), int(1));
+    assert_eq!(q(&mut c, &["UNLINK", "big2"]), int(1));
+    ok(&mut c, &["SET", "big3", "now a string"]);
+    assert_eq!(freed(&mut c), 3);
+    // Small values are freed inline.
+    ok(&mut c, &["SET", "small", "v"]);
+    assert_eq!(q(&mut c, &["DEL", "small"]), int(1));
+    assert_eq!(freed(&mut c), 3);
+    assert!(wait_for(std::time::Duration::from_secs(5), || {
+        info_field(&info(&mut c, &["memory"]), "lazyfree_pending_objects").as_deref() == Some("0")
+    }));
+}

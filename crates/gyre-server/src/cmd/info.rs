@@ -72,13 +72,14 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let maxmemory = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
             write!(
                 t,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
                 memory::human(used),
                 memory::human(rss),
                 memory::human(peak),
                 memory::human(maxmemory),
                 shared.config.get("maxmemory-policy").unwrap_or_default(),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+                shared.stats.lazyfree_pending.load(Ordering::Relaxed),
             )
         }
         "persistence" => write!(t, "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"),
@@ -87,7 +88,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let ks = shared.ks.stats();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\n",
                 s.connections_received.load(Ordering::Relaxed),
                 s.commands_processed.load(Ordering::Relaxed),
                 s.net_input_bytes.load(Ordering::Relaxed),
@@ -96,6 +97,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 ks.expired,
                 ks.hits,
                 ks.misses,
+                s.lazyfreed_objects.load(Ordering::Relaxed),
             )
         }
         "replication" => write!(
