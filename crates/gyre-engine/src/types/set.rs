@@ -1,67 +1,1205 @@
-//! Placeholder for the Set type; replaced by its implementation. The public
-//! names and signatures below are the contract the keyspace relies on.
+//! The Set type: an unordered collection of distinct byte strings.
+//!
+//! Three encodings, named and chosen as Redis 7.2 names and chooses them:
+//! * "intset": a sorted `Vec<i64>`, while every member is the canonical decimal
+//!   form of an `i64` (Redis's `string2ll`: no sign `+`, no leading zeros, no
+//!   `-0`) and there are at most `set-max-intset-entries` members.
+//! * "listpack": one packed buffer, a u32 count then entries `varint(len) bytes`
+//!   in insertion order, while there are at most `set-max-listpack-entries`
+//!   members of at most `set-max-listpack-value` bytes each.
+//! * "hashtable": the members in a dense `Vec<StrValue>` (short members inline)
+//!   plus a hash index of positions into it. The dense vector gives SPOP and
+//!   SRANDMEMBER a uniform random member in O(1).
+//!
+//! Conversions are Redis's, and one-way (a set never returns to a more compact
+//! encoding, except that SINTERSTORE builds its result afresh):
+//! * an intset that grows past `set-max-intset-entries` becomes a hashtable;
+//! * adding a non-integer to an intset makes it a listpack when the intset has
+//!   fewer than `set-max-listpack-entries` members and both the new member and
+//!   the longest integer fit `set-max-listpack-value`, else a hashtable;
+//! * a listpack that would exceed either listpack threshold becomes a hashtable;
+//! * SADD's argument count is a size hint: a new set starts as a hashtable when
+//!   the hint exceeds `set-max-listpack-entries` (or an intset when the first
+//!   member is an integer and the hint fits), and an existing compact set whose
+//!   threshold the hint exceeds is converted before the members are added.
+//!
+//! Invariants: members are distinct; an intset is strictly increasing; the packed
+//! count equals the packed entries; an empty listpack owns no allocation; the
+//! hash index holds exactly the positions `0..members.len()`.
+//!
+//! Limits: the compact encodings are for small sets; their operations are
+//! linear in their size. SSCAN over a hashtable orders members by their
+//! (process-seeded) hash, so each step is linear in the set's size; steps cover
+//! at least 1/[`SCAN_STEPS_MAX`] of the set so that a whole iteration stays
+//! linear. A hashtable holds fewer than 2^32 members.
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 
 use super::EncodingConfig;
-use crate::codec::{put_bytes, DecodeError, Reader};
+use crate::codec::{put_bytes, put_i64, put_u32, put_u8, DecodeError, Reader};
+use crate::keyspace::{key_hash, KeyHasher};
+use crate::num::parse_i64;
+use crate::value::StrValue;
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Set {
-    _private: (),
+/// Redis caps the intset at 2^30 entries whatever `set-max-intset-entries` says.
+const INTSET_ENTRIES_MAX: usize = 1 << 30;
+/// Redis's listpack size limit (`lpSafeToAdd`): a listpack never grows past 1 GiB.
+const LISTPACK_BYTES_MAX: usize = 1 << 30;
+/// A hashtable SSCAN step visits at least 1/SCAN_STEPS_MAX of the set.
+pub const SCAN_STEPS_MAX: usize = 32;
+/// Bytes of the packed count that opens a non-empty listpack buffer.
+const COUNT_BYTES: usize = 4;
+/// Decimal digits (with sign) of the longest i64.
+const INT_DIGITS_MAX: usize = 20;
+
+/// A set value.
+#[derive(Clone, Default)]
+pub struct Set(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// Sorted, distinct integers.
+    Ints(Vec<i64>),
+    /// Empty, or a u32 count followed by the packed entries.
+    Packed(Vec<u8>),
+    Table(Box<Table>),
+}
+
+impl Default for Repr {
+    fn default() -> Repr {
+        Repr::Ints(Vec::new())
+    }
+}
+
+/// One member as a set stores it: an intset yields integers, the others bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Member<'a> {
+    /// The member's bytes, formatting an integer into `scratch`.
+    pub fn as_bytes<'b>(&self, scratch: &'b mut itoa::Buffer) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        match *self {
+            Member::Int(i) => scratch.format(i).as_bytes(),
+            Member::Bytes(b) => b,
+        }
+    }
+
+    /// The member as an owned string (inline when short: no allocation).
+    pub fn to_str_value(&self) -> StrValue {
+        StrValue::from_slice(self.as_bytes(&mut itoa::Buffer::new()))
+    }
+}
+
+/// Two sets are equal when they hold the same members in the same encoding,
+/// whatever their order.
+impl PartialEq for Set {
+    fn eq(&self, other: &Set) -> bool {
+        self.encoding() == other.encoding()
+            && self.len() == other.len()
+            && self.iter().all(|m| other.contains_member(m))
+    }
+}
+
+impl std::fmt::Debug for Set {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut scratch = itoa::Buffer::new();
+        let mut members: Vec<String> =
+            self.iter().map(|m| String::from_utf8_lossy(m.as_bytes(&mut scratch)).into_owned()).collect();
+        // Sorted, so that two equal sets print the same whatever their history.
+        members.sort();
+        f.debug_struct("Set").field("encoding", &self.encoding()).field("members", &members).finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Listpack primitives
+// ---------------------------------------------------------------------------
+
+fn varint_len(len: usize) -> usize {
+    let mut n = 1;
+    let mut v = len >> 7;
+    while v != 0 {
+        n += 1;
+        v >>= 7;
+    }
+    n
+}
+
+fn put_varint(out: &mut Vec<u8>, mut len: usize) {
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+}
+
+/// Reads the entry at `pos` of a packed buffer we wrote: (start, end) of its bytes.
+fn read_entry(buf: &[u8], pos: usize) -> (usize, usize) {
+    let mut len = 0usize;
+    let mut shift = 0;
+    let mut p = pos;
+    loop {
+        let b = buf[p];
+        p += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    (p, p + len)
+}
+
+fn packed_count(buf: &[u8]) -> usize {
+    match buf.get(..COUNT_BYTES) {
+        Some(c) => u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize,
+        None => 0,
+    }
+}
+
+fn set_packed_count(buf: &mut [u8], n: usize) {
+    let n = u32::try_from(n).expect("a listpack stays far below 2^32 entries");
+    buf[..COUNT_BYTES].copy_from_slice(&n.to_le_bytes());
+}
+
+/// The entries of a packed buffer, in order.
+struct PackedIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl PackedIter<'_> {
+    fn new(buf: &[u8]) -> PackedIter<'_> {
+        PackedIter { buf, pos: COUNT_BYTES.min(buf.len()) }
+    }
+
+    /// The next entry as (entry start, bytes start, bytes end).
+    fn next_entry(&mut self) -> Option<(usize, usize, usize)> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let at = self.pos;
+        let (start, end) = read_entry(self.buf, at);
+        self.pos = end;
+        Some((at, start, end))
+    }
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (_, start, end) = self.next_entry()?;
+        Some(&self.buf[start..end])
+    }
+}
+
+/// The entry holding `m`: (entry start, entry end).
+fn packed_find(buf: &[u8], m: &[u8]) -> Option<(usize, usize)> {
+    let mut it = PackedIter::new(buf);
+    while let Some((at, start, end)) = it.next_entry() {
+        if end - start == m.len() && &buf[start..end] == m {
+            return Some((at, end));
+        }
+    }
+    None
+}
+
+/// Makes room for `additional` more bytes with an eighth of slack: a small set
+/// stays close to its payload size, and one grown a member at a time is
+/// reallocated a bounded number of times per doubling.
+fn reserve_slack<T>(v: &mut Vec<T>, additional: usize) {
+    if v.capacity() - v.len() < additional {
+        v.reserve_exact(additional + v.len() / 8);
+    }
+}
+
+/// Appends `m` (known absent) to a packed buffer.
+fn packed_push(buf: &mut Vec<u8>, m: &[u8]) {
+    let n = packed_count(buf);
+    let header = if buf.is_empty() { COUNT_BYTES } else { 0 };
+    reserve_slack(buf, header + varint_len(m.len()) + m.len());
+    if header > 0 {
+        buf.extend_from_slice(&[0; COUNT_BYTES]);
+    }
+    put_varint(buf, m.len());
+    buf.extend_from_slice(m);
+    set_packed_count(buf, n + 1);
+}
+
+/// Removes `m` from a packed buffer; returns whether it was there.
+fn packed_remove(buf: &mut Vec<u8>, m: &[u8]) -> bool {
+    let Some((at, end)) = packed_find(buf, m) else { return false };
+    let n = packed_count(buf) - 1;
+    if n == 0 {
+        *buf = Vec::new();
+        return true;
+    }
+    buf.drain(at..end);
+    set_packed_count(buf, n);
+    if buf.capacity() > 2 * buf.len() + 64 {
+        buf.shrink_to_fit();
+    }
+    true
+}
+
+/// Length of the decimal form of `i` (Redis's `sdigits10`).
+fn decimal_len(i: i64) -> usize {
+    let digits = if i == 0 { 1 } else { i.unsigned_abs().ilog10() as usize + 1 };
+    digits + usize::from(i < 0)
+}
+
+// ---------------------------------------------------------------------------
+// Hashtable
+// ---------------------------------------------------------------------------
+
+/// Members in a dense vector, found through a hash index of their positions.
+#[derive(Clone, Default)]
+struct Table {
+    members: Vec<StrValue>,
+    index: HashTable<u32>,
+    /// Heap bytes owned by members too long to be stored inline.
+    member_heap: usize,
+}
+
+impl Table {
+    fn with_capacity(n: usize) -> Table {
+        Table { members: Vec::with_capacity(n), index: HashTable::with_capacity(n), member_heap: 0 }
+    }
+
+    fn position(&self, m: &[u8]) -> Option<usize> {
+        let members = &self.members;
+        self.index.find(key_hash(m), |&i| members[i as usize].as_slice() == m).map(|&i| i as usize)
+    }
+
+    fn insert(&mut self, m: &[u8]) -> bool {
+        let Table { members, index, member_heap } = self;
+        let entry =
+            index.entry(key_hash(m), |&i| members[i as usize].as_slice() == m, |&i| key_hash(&members[i as usize]));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let pos = u32::try_from(members.len()).ok().filter(|&p| p < u32::MAX);
+                let pos = pos.expect("a set holds fewer than 2^32 members");
+                v.insert(pos);
+                let s = StrValue::from_slice(m);
+                *member_heap += s.heap_bytes();
+                members.push(s);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, m: &[u8]) -> bool {
+        let Table { members, index, member_heap } = self;
+        let Ok(found) = index.find_entry(key_hash(m), |&i| members[i as usize].as_slice() == m) else {
+            return false;
+        };
+        let pos = found.remove().0 as usize;
+        let last = members.len() - 1;
+        let removed = members.swap_remove(pos);
+        *member_heap -= removed.heap_bytes();
+        if pos != last {
+            // The last member moved into `pos`: repoint its index entry.
+            let moved =
+                index.find_mut(key_hash(&members[pos]), |&i| i as usize == last).expect("every member is indexed");
+            *moved = pos as u32;
+        }
+        self.maybe_shrink();
+        true
+    }
+
+    /// Gives memory back once the table is less than an eighth full (Redis
+    /// resizes its dict below a tenth).
+    fn maybe_shrink(&mut self) {
+        let n = self.members.len();
+        if self.members.capacity() > 64 && n * 8 < self.members.capacity() {
+            let Table { members, index, .. } = self;
+            members.shrink_to(n * 2);
+            index.shrink_to(n * 2, |&i| key_hash(&members[i as usize]));
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Table>()
+            + self.members.capacity() * std::mem::size_of::<StrValue>()
+            + self.index.allocation_size()
+            + self.member_heap
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The set
+// ---------------------------------------------------------------------------
+
+/// The members of a set, in its order (sorted for an intset; insertion order,
+/// with removals filled from the end, for the others).
+pub struct Iter<'a>(IterInner<'a>);
+
+enum IterInner<'a> {
+    Ints(std::slice::Iter<'a, i64>),
+    Packed(PackedIter<'a>),
+    Table(std::slice::Iter<'a, StrValue>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = Member<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Member<'a>> {
+        match &mut self.0 {
+            IterInner::Ints(it) => it.next().map(|&i| Member::Int(i)),
+            IterInner::Packed(it) => it.next().map(Member::Bytes),
+            IterInner::Table(it) => it.next().map(|s| Member::Bytes(s.as_slice())),
+        }
+    }
+}
+
+fn intset_max_entries(cfg: &EncodingConfig) -> usize {
+    cfg.set_max_intset_entries.min(INTSET_ENTRIES_MAX)
 }
 
 impl Set {
+    /// An empty set, encoded as an (empty) intset as Redis's `createIntsetObject`.
     pub fn new() -> Set {
         Set::default()
     }
 
+    /// An empty set encoded as a listpack (Redis's `createSetListpackObject`),
+    /// for commands that build a result the way Redis does (SINTERSTORE).
+    pub fn new_listpack() -> Set {
+        Set(Repr::Packed(Vec::new()))
+    }
+
+    /// A new set for members whose first is `first`, `hint` of them
+    /// (Redis's `setTypeCreate`).
+    fn create(first: &[u8], hint: usize, cfg: &EncodingConfig) -> Set {
+        if parse_i64(first).is_some() && hint <= cfg.set_max_intset_entries {
+            return Set::new();
+        }
+        if hint <= cfg.set_max_listpack_entries {
+            return Set::new_listpack();
+        }
+        Set(Repr::Table(Box::new(Table::with_capacity(hint))))
+    }
+
     pub fn len(&self) -> usize {
-        0
+        match &self.0 {
+            Repr::Ints(v) => v.len(),
+            Repr::Packed(buf) => packed_count(buf),
+            Repr::Table(t) => t.members.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        true
+        self.len() == 0
     }
 
     /// Redis's OBJECT ENCODING name.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match &self.0 {
+            Repr::Ints(_) => "intset",
+            Repr::Packed(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
     }
 
     /// Approximate heap bytes (MEMORY USAGE, lazy-free decisions).
     pub fn heap_bytes(&self) -> usize {
-        0
+        match &self.0 {
+            Repr::Ints(v) => v.capacity() * std::mem::size_of::<i64>(),
+            Repr::Packed(buf) => buf.capacity(),
+            Repr::Table(t) => t.heap_bytes(),
+        }
     }
 
-    pub fn serialize(&self, _out: &mut Vec<u8>) {}
-
-    pub fn deserialize(_r: &mut Reader<'_>, _cfg: &EncodingConfig) -> Result<Set, DecodeError> {
-        Ok(Set::new())
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(match &self.0 {
+            Repr::Ints(v) => IterInner::Ints(v.iter()),
+            Repr::Packed(buf) => IterInner::Packed(PackedIter::new(buf)),
+            Repr::Table(t) => IterInner::Table(t.members.iter()),
+        })
     }
 
-    pub fn apply(&mut self, _op: &SetOp<&[u8]>, _cfg: &EncodingConfig) {}
+    /// The member at position `i` of [`Set::iter`]'s order: O(1), except O(i)
+    /// for a listpack.
+    pub fn get(&self, i: usize) -> Option<Member<'_>> {
+        match &self.0 {
+            Repr::Ints(v) => v.get(i).map(|&x| Member::Int(x)),
+            Repr::Packed(buf) => PackedIter::new(buf).nth(i).map(Member::Bytes),
+            Repr::Table(t) => t.members.get(i).map(|s| Member::Bytes(s.as_slice())),
+        }
+    }
+
+    /// The members at the given positions (in any order, distinct or not), in
+    /// the order of `positions`: one pass over a listpack.
+    pub fn members_at(&self, positions: &[usize]) -> Vec<Member<'_>> {
+        let Repr::Packed(buf) = &self.0 else {
+            return positions.iter().map(|&i| self.get(i).expect("position in range")).collect();
+        };
+        let all: Vec<&[u8]> = PackedIter::new(buf).collect();
+        positions.iter().map(|&i| Member::Bytes(all[i])).collect()
+    }
+
+    pub fn contains(&self, m: &[u8]) -> bool {
+        match &self.0 {
+            Repr::Ints(v) => parse_i64(m).is_some_and(|i| v.binary_search(&i).is_ok()),
+            Repr::Packed(buf) => packed_find(buf, m).is_some(),
+            Repr::Table(t) => t.position(m).is_some(),
+        }
+    }
+
+    /// [`Set::contains`] for a member of another set (an integer needs no
+    /// formatting to be looked up in an intset).
+    pub fn contains_member(&self, m: Member<'_>) -> bool {
+        match (&self.0, m) {
+            (Repr::Ints(v), Member::Int(i)) => v.binary_search(&i).is_ok(),
+            (_, m) => self.contains(m.as_bytes(&mut itoa::Buffer::new())),
+        }
+    }
+
+    /// How many distinct members of `members` are not in the set: what SADD
+    /// would add.
+    pub fn count_absent(&self, members: &[&[u8]]) -> usize {
+        if let [m] = members {
+            return usize::from(!self.contains(m));
+        }
+        distinct(members).iter().filter(|m| !self.contains(m)).count()
+    }
+
+    /// The distinct members of `members` that are in the set, in argument
+    /// order: what SREM would remove.
+    pub fn present<'m>(&self, members: &[&'m [u8]]) -> Vec<&'m [u8]> {
+        if let [m] = members {
+            return if self.contains(m) { vec![*m] } else { Vec::new() };
+        }
+        let mut found = distinct(members);
+        found.retain(|m| self.contains(m));
+        found
+    }
+
+    /// Adds one member with Redis's conversion rules (`setTypeAddAux`);
+    /// returns whether it was new. Ops use this; so do commands building a
+    /// result set before storing it whole.
+    pub fn insert(&mut self, m: &[u8], cfg: &EncodingConfig) -> bool {
+        match &mut self.0 {
+            Repr::Table(t) => t.insert(m),
+            Repr::Packed(buf) => {
+                if packed_find(buf, m).is_some() {
+                    return false;
+                }
+                let n = packed_count(buf);
+                if n < cfg.set_max_listpack_entries
+                    && m.len() <= cfg.set_max_listpack_value
+                    && buf.len() + m.len() + 10 <= LISTPACK_BYTES_MAX
+                {
+                    packed_push(buf, m);
+                } else {
+                    self.convert_to_table(n + 1);
+                    self.insert(m, cfg);
+                }
+                true
+            }
+            Repr::Ints(v) => match parse_i64(m) {
+                Some(i) => {
+                    let Err(at) = v.binary_search(&i) else { return false };
+                    reserve_slack(v, 1);
+                    v.insert(at, i);
+                    if v.len() > intset_max_entries(cfg) {
+                        self.convert_to_table(0);
+                    }
+                    true
+                }
+                None => {
+                    let n = v.len();
+                    if self.intset_fits_listpack(m.len(), cfg) {
+                        self.convert_to_listpack();
+                    } else {
+                        self.convert_to_table(n + 1);
+                    }
+                    self.insert(m, cfg)
+                }
+            },
+        }
+    }
+
+    /// [`Set::insert`] for a member of another set.
+    pub fn insert_member(&mut self, m: Member<'_>, cfg: &EncodingConfig) -> bool {
+        self.insert(m.as_bytes(&mut itoa::Buffer::new()), cfg)
+    }
+
+    /// Whether an intset plus a non-integer of `len` bytes may become a
+    /// listpack (Redis 7.2's check in `setTypeAddAux`).
+    fn intset_fits_listpack(&self, len: usize, cfg: &EncodingConfig) -> bool {
+        let Repr::Ints(v) = &self.0 else { return false };
+        let widest = match (v.first(), v.last()) {
+            (Some(&lo), Some(&hi)) => decimal_len(lo).max(decimal_len(hi)),
+            _ => 0,
+        };
+        v.len() < cfg.set_max_listpack_entries
+            && len <= cfg.set_max_listpack_value
+            && widest <= cfg.set_max_listpack_value
+            && v.len() * (INT_DIGITS_MAX + 2) + len <= LISTPACK_BYTES_MAX
+    }
+
+    /// Removes one member; returns whether it was there.
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        match &mut self.0 {
+            Repr::Ints(v) => {
+                let Some(Ok(at)) = parse_i64(m).map(|i| v.binary_search(&i)) else { return false };
+                v.remove(at);
+                if v.capacity() > 2 * v.len() + 8 {
+                    v.shrink_to_fit();
+                }
+                true
+            }
+            Repr::Packed(buf) => packed_remove(buf, m),
+            Repr::Table(t) => t.remove(m),
+        }
+    }
+
+    /// Converts to an intset when every member is an integer and they fit one
+    /// (Redis's `maybeConvertToIntset`, which SINTERSTORE applies to its result).
+    pub fn maybe_convert_to_intset(&mut self, cfg: &EncodingConfig) {
+        if matches!(self.0, Repr::Ints(_)) || self.len() > intset_max_entries(cfg) {
+            return;
+        }
+        let mut ints = Vec::with_capacity(self.len());
+        for m in self.iter() {
+            let Member::Bytes(b) = m else { unreachable!("only an intset yields integers") };
+            match parse_i64(b) {
+                Some(i) => ints.push(i),
+                None => return,
+            }
+        }
+        ints.sort_unstable();
+        self.0 = Repr::Ints(ints);
+    }
+
+    /// Intset to listpack, members in ascending order.
+    fn convert_to_listpack(&mut self) {
+        let Repr::Ints(v) = &self.0 else { unreachable!("only an intset becomes a listpack") };
+        let mut buf = Vec::new();
+        if !v.is_empty() {
+            let widest = decimal_len(v[0]).max(decimal_len(v[v.len() - 1]));
+            buf.reserve_exact(COUNT_BYTES + v.len() * (widest + 1));
+            buf.extend_from_slice(&[0; COUNT_BYTES]);
+            let mut scratch = itoa::Buffer::new();
+            for &i in v {
+                let s = scratch.format(i).as_bytes();
+                put_varint(&mut buf, s.len());
+                buf.extend_from_slice(s);
+            }
+            set_packed_count(&mut buf, v.len());
+        }
+        self.0 = Repr::Packed(buf);
+    }
+
+    /// Any compact encoding to a hashtable sized for `capacity` members (at
+    /// least the current ones).
+    fn convert_to_table(&mut self, capacity: usize) {
+        let mut t = Table::with_capacity(capacity.max(self.len()));
+        let mut scratch = itoa::Buffer::new();
+        for m in self.iter() {
+            t.insert(m.as_bytes(&mut scratch));
+        }
+        self.0 = Repr::Table(Box::new(t));
+    }
+
+    /// Adds SADD's members: creates or converts for the size hint first, as
+    /// Redis's `saddCommand` does.
+    fn add_all(&mut self, members: &[&[u8]], cfg: &EncodingConfig) {
+        let Some(first) = members.first() else { return };
+        let hint = members.len();
+        if self.is_empty() {
+            *self = Set::create(first, hint, cfg);
+        } else {
+            let too_many = match &self.0 {
+                Repr::Packed(_) => hint > cfg.set_max_listpack_entries,
+                Repr::Ints(_) => hint > cfg.set_max_intset_entries,
+                Repr::Table(_) => false,
+            };
+            if too_many {
+                self.convert_to_table(hint);
+            }
+        }
+        for m in members {
+            self.insert(m, cfg);
+        }
+    }
+
+    /// One SSCAN step from `cursor`; returns the next cursor, 0 when done.
+    ///
+    /// A compact set is visited whole (cursor 0 back), as Redis does. A
+    /// hashtable is visited in order of member hash: `cursor` is the lowest
+    /// hash not yet returned. A step returns every member with a hash from
+    /// `cursor` up to a bound, so a member present for the whole iteration is
+    /// returned exactly once, however the set grows or shrinks meanwhile.
+    /// `count` is a hint: a step covers at least `count` members and at least
+    /// 1/[`SCAN_STEPS_MAX`] of the set.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(Member<'a>)) -> u64 {
+        let Repr::Table(t) = &self.0 else {
+            self.iter().for_each(visit);
+            return 0;
+        };
+        let mut batch: Vec<(u64, u32)> = t
+            .members
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let h = key_hash(m);
+                (h >= cursor).then_some((h, i as u32))
+            })
+            .collect();
+        let budget = count.max(t.members.len() / SCAN_STEPS_MAX).max(1);
+        let mut next = 0;
+        if batch.len() > budget {
+            batch.select_nth_unstable_by_key(budget - 1, |&(h, _)| h);
+            let bound = batch[budget - 1].0;
+            batch.retain(|&(h, _)| h <= bound);
+            // The bound is below the largest remaining hash, so this cannot wrap.
+            next = bound + 1;
+        }
+        for (_, i) in batch {
+            visit(Member::Bytes(&t.members[i as usize]));
+        }
+        next
+    }
+
+    /// Applies a write's deterministic effect.
+    pub fn apply(&mut self, op: &SetOp<&[u8]>, cfg: &EncodingConfig) {
+        match op {
+            SetOp::Add { members } => self.add_all(members, cfg),
+            SetOp::Rem { members } => {
+                for m in members {
+                    self.remove(m);
+                }
+            }
+        }
+    }
+
+    /// The whole value: an encoding tag, a u32 count, then the members (i64s
+    /// for an intset, length-prefixed bytes otherwise).
+    pub fn serialize(&self, out: &mut Vec<u8>) {
+        let n = u32::try_from(self.len()).expect("a set holds fewer than 2^32 members");
+        match &self.0 {
+            Repr::Ints(v) => {
+                put_u8(out, ENC_INTSET);
+                put_u32(out, n);
+                for &i in v {
+                    put_i64(out, i);
+                }
+            }
+            Repr::Packed(_) | Repr::Table(_) => {
+                put_u8(out, if matches!(self.0, Repr::Packed(_)) { ENC_LISTPACK } else { ENC_HASHTABLE });
+                put_u32(out, n);
+                for m in self.iter() {
+                    let Member::Bytes(b) = m else { unreachable!("only an intset yields integers") };
+                    put_bytes(out, b);
+                }
+            }
+        }
+    }
+
+    /// Reads a set written by [`Set::serialize`], keeping its encoding unless
+    /// the current thresholds forbid it (then it becomes a hashtable, as when
+    /// Redis loads an RDB file). Never panics on bad input; an empty or
+    /// malformed set (unsorted intset, duplicate members) is an error.
+    pub fn deserialize(r: &mut Reader<'_>, cfg: &EncodingConfig) -> Result<Set, DecodeError> {
+        let enc = r.u8()?;
+        let min_item = if enc == ENC_INTSET { 8 } else { 4 };
+        let n = r.count(min_item)?;
+        if n == 0 {
+            return Err(DecodeError::Invalid("empty set"));
+        }
+        let mut set = match enc {
+            ENC_INTSET => {
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let i = r.i64()?;
+                    if v.last().is_some_and(|&last| last >= i) {
+                        return Err(DecodeError::Invalid("intset not strictly increasing"));
+                    }
+                    v.push(i);
+                }
+                Set(Repr::Ints(v))
+            }
+            ENC_LISTPACK if n <= cfg.set_max_listpack_entries => {
+                let mut members = Vec::with_capacity(n);
+                for _ in 0..n {
+                    members.push(r.slice()?);
+                }
+                if distinct(&members).len() != n {
+                    return Err(DecodeError::Invalid("duplicate set member"));
+                }
+                let mut buf = Vec::new();
+                for m in members {
+                    packed_push(&mut buf, m);
+                }
+                Set(Repr::Packed(buf))
+            }
+            ENC_LISTPACK | ENC_HASHTABLE => {
+                let mut t = Table::with_capacity(n);
+                for _ in 0..n {
+                    if !t.insert(r.slice()?) {
+                        return Err(DecodeError::Invalid("duplicate set member"));
+                    }
+                }
+                Set(Repr::Table(Box::new(t)))
+            }
+            _ => return Err(DecodeError::Invalid("unknown set encoding")),
+        };
+        if matches!(set.0, Repr::Ints(_)) && n > intset_max_entries(cfg) {
+            set.convert_to_table(n);
+        }
+        Ok(set)
+    }
 }
 
+const ENC_INTSET: u8 = 0;
+const ENC_LISTPACK: u8 = 1;
+const ENC_HASHTABLE: u8 = 2;
+
+/// The distinct entries of `members`, first occurrences in order.
+pub fn distinct<'m>(members: &[&'m [u8]]) -> Vec<&'m [u8]> {
+    /// Below this many, comparing each to those before it beats hashing.
+    const QUADRATIC_MAX: usize = 16;
+    if members.len() <= QUADRATIC_MAX {
+        let mut out: Vec<&[u8]> = Vec::with_capacity(members.len());
+        for m in members {
+            if !out.contains(m) {
+                out.push(m);
+            }
+        }
+        return out;
+    }
+    let mut seen = hashbrown::HashSet::with_capacity_and_hasher(members.len(), KeyHasher);
+    members.iter().copied().filter(|m| seen.insert(*m)).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Ops
+// ---------------------------------------------------------------------------
+
+/// The deterministic effect of a write on a set.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SetOp<B> {
-    Placeholder(B),
+    /// SADD's members in argument order, duplicates and existing members
+    /// included: their number is Redis's size hint for the encoding. SMOVE's
+    /// destination gets one member.
+    Add { members: Vec<B> },
+    /// Remove these members (SREM, SPOP's chosen members, SMOVE's source);
+    /// absent ones are ignored.
+    Rem { members: Vec<B> },
 }
+
+const OP_ADD: u8 = 1;
+const OP_REM: u8 = 2;
 
 impl<B: AsRef<[u8]>> SetOp<B> {
     pub fn as_ref(&self) -> SetOp<&[u8]> {
         match self {
-            SetOp::Placeholder(b) => SetOp::Placeholder(b.as_ref()),
+            SetOp::Add { members } => SetOp::Add { members: members.iter().map(|m| m.as_ref()).collect() },
+            SetOp::Rem { members } => SetOp::Rem { members: members.iter().map(|m| m.as_ref()).collect() },
         }
     }
 
+    /// Tag u8, u32 count, members as length-prefixed bytes.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            SetOp::Placeholder(b) => put_bytes(out, b.as_ref()),
+        let (tag, members) = match self {
+            SetOp::Add { members } => (OP_ADD, members),
+            SetOp::Rem { members } => (OP_REM, members),
+        };
+        put_u8(out, tag);
+        put_u32(out, u32::try_from(members.len()).expect("bounded by the request's argument count"));
+        for m in members {
+            put_bytes(out, m.as_ref());
         }
     }
 }
 
 pub fn decode_op(r: &mut Reader<'_>) -> Result<SetOp<Bytes>, DecodeError> {
-    Ok(SetOp::Placeholder(r.bytes()?))
+    let tag = r.u8()?;
+    if tag != OP_ADD && tag != OP_REM {
+        return Err(DecodeError::Invalid("unknown set op"));
+    }
+    let n = r.count(4)?;
+    let mut members = Vec::with_capacity(n);
+    for _ in 0..n {
+        members.push(r.bytes()?);
+    }
+    Ok(if tag == OP_ADD { SetOp::Add { members } } else { SetOp::Rem { members } })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn tiny() -> EncodingConfig {
+        EncodingConfig {
+            set_max_intset_entries: 5,
+            set_max_listpack_entries: 4,
+            set_max_listpack_value: 6,
+            ..EncodingConfig::default()
+        }
+    }
+
+    fn add(set: &mut Set, members: &[&str], cfg: &EncodingConfig) {
+        let members: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        set.apply(&SetOp::Add { members }, cfg);
+    }
+
+    fn rem(set: &mut Set, members: &[&str], cfg: &EncodingConfig) {
+        let members: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        set.apply(&SetOp::Rem { members }, cfg);
+    }
+
+    fn contents(set: &Set) -> BTreeSet<Vec<u8>> {
+        let mut scratch = itoa::Buffer::new();
+        set.iter().map(|m| m.as_bytes(&mut scratch).to_vec()).collect()
+    }
+
+    #[test]
+    fn integers_make_an_intset_in_order() {
+        let cfg = EncodingConfig::default();
+        let mut s = Set::new();
+        add(&mut s, &["3", "-1", "2", "3"], &cfg);
+        assert_eq!(s.encoding(), "intset");
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Member::Int(-1), Member::Int(2), Member::Int(3)]);
+        // Non-canonical integers are strings.
+        add(&mut s, &["007"], &cfg);
+        assert_eq!(s.encoding(), "listpack");
+        assert!(s.contains(b"007") && s.contains(b"-1") && !s.contains(b"7"));
+        assert_eq!(s.len(), 4);
+    }
+
+    #[test]
+    fn a_non_integer_first_member_makes_a_listpack() {
+        let cfg = EncodingConfig::default();
+        let mut s = Set::new();
+        add(&mut s, &["a", "1"], &cfg);
+        assert_eq!(s.encoding(), "listpack");
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Member::Bytes(b"a"), Member::Bytes(b"1")]);
+    }
+
+    #[test]
+    fn conversions_follow_redis_thresholds() {
+        let cfg = tiny();
+        // Intset past its entries: hashtable.
+        let mut s = Set::new();
+        add(&mut s, &["1", "2", "3", "4", "5"], &cfg);
+        assert_eq!(s.encoding(), "intset");
+        add(&mut s, &["6"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        // Intset with fewer members than listpack entries plus a string: listpack.
+        let mut s = Set::new();
+        add(&mut s, &["1", "2", "3"], &cfg);
+        add(&mut s, &["x"], &cfg);
+        assert_eq!(s.encoding(), "listpack");
+        // ... but not when it already holds as many as a listpack may.
+        let mut s = Set::new();
+        add(&mut s, &["1", "2", "3", "4"], &cfg);
+        add(&mut s, &["x"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        // ... nor when an integer is wider than a listpack value.
+        let mut s = Set::new();
+        add(&mut s, &["1234567"], &cfg);
+        add(&mut s, &["x"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        // ... nor when the string is too long.
+        let mut s = Set::new();
+        add(&mut s, &["1"], &cfg);
+        add(&mut s, &["abcdefg"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        // Listpack past its entries, or with a long member: hashtable.
+        let mut s = Set::new();
+        add(&mut s, &["a", "b", "c", "d"], &cfg);
+        assert_eq!(s.encoding(), "listpack");
+        add(&mut s, &["e"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        let mut s = Set::new();
+        add(&mut s, &["a"], &cfg);
+        add(&mut s, &["abcdefg"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        // A size hint past the thresholds: hashtable at once, duplicates counted.
+        let mut s = Set::new();
+        add(&mut s, &["a", "a", "a", "a", "a"], &cfg);
+        assert_eq!((s.encoding(), s.len()), ("hashtable", 1));
+        let mut s = Set::new();
+        add(&mut s, &["a"], &cfg);
+        add(&mut s, &["a", "a", "a", "a", "a"], &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        // Removal never converts back.
+        rem(&mut s, &["a"], &cfg);
+        assert!(s.is_empty());
+        assert_eq!(s.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn sinterstore_result_becomes_an_intset_when_all_integers() {
+        let cfg = tiny();
+        let mut s = Set::new_listpack();
+        for m in ["3", "1", "2"] {
+            s.insert(m.as_bytes(), &cfg);
+        }
+        assert_eq!(s.encoding(), "listpack");
+        s.maybe_convert_to_intset(&cfg);
+        assert_eq!(s.encoding(), "intset");
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Member::Int(1), Member::Int(2), Member::Int(3)]);
+        let mut s = Set::new_listpack();
+        s.insert(b"1", &cfg);
+        s.insert(b"a", &cfg);
+        s.maybe_convert_to_intset(&cfg);
+        assert_eq!(s.encoding(), "listpack");
+    }
+
+    #[test]
+    fn hashtable_random_access_survives_removals() {
+        let cfg = tiny();
+        let mut s = Set::new();
+        let names: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        let all: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        add(&mut s, &all, &cfg);
+        assert_eq!(s.encoding(), "hashtable");
+        for (i, name) in all.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+            assert!(s.remove(name.as_bytes()), "{i}");
+        }
+        let left = contents(&s);
+        assert_eq!(left.len(), s.len());
+        for i in 0..s.len() {
+            let Some(Member::Bytes(b)) = s.get(i) else { panic!() };
+            assert!(s.contains(b));
+        }
+        assert!(s.get(s.len()).is_none());
+        for name in all.iter().step_by(3) {
+            assert!(s.contains(name.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn scan_returns_every_member_present_throughout_once() {
+        let cfg = EncodingConfig::default();
+        let mut s = Set::new();
+        let names: Vec<String> = (0..1000).map(|i| format!("member:{i}")).collect();
+        for n in &names {
+            s.insert(n.as_bytes(), &cfg);
+        }
+        assert_eq!(s.encoding(), "hashtable");
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut cursor = 0;
+        let mut steps = 0;
+        loop {
+            cursor = s.scan(cursor, 10, |m| seen.push(m.as_bytes(&mut itoa::Buffer::new()).to_vec()));
+            steps += 1;
+            // The set grows and shrinks (the table resizes) while we scan.
+            s.insert(format!("new:{steps}").as_bytes(), &cfg);
+            s.remove(format!("new:{}", steps - 1).as_bytes());
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(steps <= SCAN_STEPS_MAX + 2, "{steps} steps");
+        for n in &names {
+            assert_eq!(seen.iter().filter(|m| m.as_slice() == n.as_bytes()).count(), 1, "{n}");
+        }
+    }
+
+    #[test]
+    fn compact_scan_is_whole() {
+        let cfg = EncodingConfig::default();
+        let mut s = Set::new();
+        add(&mut s, &["a", "b", "c"], &cfg);
+        let mut n = 0;
+        assert_eq!(s.scan(12345, 1, |_| n += 1), 0);
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn helpers_for_sadd_and_srem() {
+        let cfg = EncodingConfig::default();
+        let mut s = Set::new();
+        add(&mut s, &["a", "b"], &cfg);
+        assert_eq!(s.count_absent(&[b"a", b"c", b"c", b"d"]), 2);
+        assert_eq!(s.present(&[b"b", b"x", b"b", b"a"]), vec![&b"b"[..], b"a"]);
+        let many: Vec<Vec<u8>> = (0..40).map(|i| format!("{}", i % 20).into_bytes()).collect();
+        let many: Vec<&[u8]> = many.iter().map(|m| m.as_slice()).collect();
+        assert_eq!(distinct(&many).len(), 20);
+    }
+
+    fn arb_member() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => (-8i64..8).prop_map(|i| i.to_string().into_bytes()),
+            1 => Just(b"007".to_vec()),
+            1 => Just(i64::MIN.to_string().into_bytes()),
+            3 => proptest::collection::vec(b'a'..b'e', 0..3),
+            1 => proptest::collection::vec(any::<u8>(), 0..12),
+        ]
+    }
+
+    fn arb_op() -> impl Strategy<Value = SetOp<Bytes>> {
+        let m = || arb_member().prop_map(Bytes::from);
+        prop_oneof![
+            3 => proptest::collection::vec(m(), 0..7).prop_map(|members| SetOp::Add { members }),
+            2 => proptest::collection::vec(m(), 0..4).prop_map(|members| SetOp::Rem { members }),
+        ]
+    }
+
+    fn rank(enc: &str) -> u8 {
+        match enc {
+            "intset" => 0,
+            "listpack" => 1,
+            _ => 2,
+        }
+    }
+
+    /// Applies ops as the keyspace does (an emptied set is deleted) and checks
+    /// contents against a BTreeSet and the encodings against their invariants.
+    fn check_against_model(ops: &[SetOp<Bytes>], cfg: &EncodingConfig) -> Result<(), TestCaseError> {
+        let mut set = Set::new();
+        let mut model: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for op in ops {
+            let before = rank(set.encoding());
+            let was_empty = set.is_empty();
+            set.apply(&op.as_ref(), cfg);
+            match op {
+                SetOp::Add { members } => model.extend(members.iter().map(|m| m.to_vec())),
+                SetOp::Rem { members } => members.iter().for_each(|m| {
+                    model.remove(m.as_ref());
+                }),
+            }
+            prop_assert_eq!(contents(&set), model.clone());
+            prop_assert_eq!(set.len(), model.len());
+            if !was_empty {
+                prop_assert!(rank(set.encoding()) >= before, "conversions are one-way");
+            }
+            match &set.0 {
+                Repr::Ints(v) => {
+                    prop_assert!(v.windows(2).all(|w| w[0] < w[1]));
+                    prop_assert!(v.len() <= cfg.set_max_intset_entries);
+                }
+                Repr::Packed(buf) => {
+                    prop_assert!(packed_count(buf) <= cfg.set_max_listpack_entries);
+                    prop_assert!(set
+                        .iter()
+                        .all(|m| matches!(m, Member::Bytes(b) if b.len() <= cfg.set_max_listpack_value)));
+                    prop_assert_eq!(buf.is_empty(), set.is_empty());
+                }
+                Repr::Table(t) => {
+                    prop_assert_eq!(t.index.len(), t.members.len());
+                    for (i, m) in t.members.iter().enumerate() {
+                        prop_assert_eq!(t.position(m), Some(i));
+                    }
+                    let heap: usize = t.members.iter().map(|m| m.heap_bytes()).sum();
+                    prop_assert_eq!(t.member_heap, heap);
+                }
+            }
+            for m in &model {
+                prop_assert!(set.contains(m));
+            }
+            if set.is_empty() {
+                set = Set::new();
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn ops_match_model_tiny_thresholds(ops in proptest::collection::vec(arb_op(), 0..40)) {
+            check_against_model(&ops, &tiny())?;
+        }
+
+        #[test]
+        fn ops_match_model_default_thresholds(ops in proptest::collection::vec(arb_op(), 0..40)) {
+            check_against_model(&ops, &EncodingConfig::default())?;
+        }
+
+        #[test]
+        fn op_encode_decode_round_trip(op in arb_op()) {
+            let mut buf = Vec::new();
+            op.encode(&mut buf);
+            let bytes = Bytes::from(buf);
+            let mut r = Reader::over(&bytes);
+            prop_assert_eq!(decode_op(&mut r).unwrap(), op);
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn serialize_round_trip(ops in proptest::collection::vec(arb_op(), 0..30), tiny_cfg in any::<bool>()) {
+            let cfg = if tiny_cfg { tiny() } else { EncodingConfig::default() };
+            let mut set = Set::new();
+            for op in &ops {
+                set.apply(&op.as_ref(), &cfg);
+                if set.is_empty() {
+                    set = Set::new();
+                }
+            }
+            prop_assume!(!set.is_empty());
+            let mut buf = Vec::new();
+            set.serialize(&mut buf);
+            let mut r = Reader::new(&buf);
+            let back = Set::deserialize(&mut r, &cfg).unwrap();
+            prop_assert!(r.is_empty());
+            prop_assert_eq!(back.encoding(), set.encoding());
+            prop_assert_eq!(back.iter().collect::<Vec<_>>(), set.iter().collect::<Vec<_>>());
+            prop_assert_eq!(back, set);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_op(&mut Reader::new(&bytes));
+            let _ = Set::deserialize(&mut Reader::new(&bytes), &tiny());
+            let _ = Set::deserialize(&mut Reader::new(&bytes), &EncodingConfig::default());
+        }
+    }
+
+    #[test]
+    fn deserialize_rejects_malformed_sets() {
+        let cfg = EncodingConfig::default();
+        let bad = |bytes: &[u8]| Set::deserialize(&mut Reader::new(bytes), &cfg).is_err();
+        assert!(bad(&[ENC_INTSET, 0, 0, 0, 0]));
+        let mut unsorted = vec![ENC_INTSET, 2, 0, 0, 0];
+        unsorted.extend_from_slice(&5i64.to_le_bytes());
+        unsorted.extend_from_slice(&5i64.to_le_bytes());
+        assert!(bad(&unsorted));
+        for enc in [ENC_LISTPACK, ENC_HASHTABLE] {
+            let mut dup = vec![enc, 2, 0, 0, 0];
+            put_bytes(&mut dup, b"x");
+            put_bytes(&mut dup, b"x");
+            assert!(bad(&dup));
+        }
+        assert!(bad(&[9, 1, 0, 0, 0, 0, 0, 0, 0]));
+    }
+
+    #[test]
+    fn deserialize_converts_past_the_current_thresholds() {
+        let mut set = Set::new();
+        add(&mut set, &["1", "2", "3", "4", "5", "6", "7"], &EncodingConfig::default());
+        let mut buf = Vec::new();
+        set.serialize(&mut buf);
+        let back = Set::deserialize(&mut Reader::new(&buf), &tiny()).unwrap();
+        assert_eq!(back.encoding(), "hashtable");
+        assert_eq!(contents(&back), contents(&set));
+    }
+
+    #[test]
+    fn small_sets_stay_small() {
+        assert!(std::mem::size_of::<Set>() <= 32);
+        let cfg = EncodingConfig::default();
+        let mut s = Set::new();
+        add(&mut s, &["alpha", "beta", "gamma", "delta", "epsilon"], &cfg);
+        // 4 count bytes + 5 * (1 length byte + ~5 bytes), with an eighth of slack.
+        assert!(s.heap_bytes() <= 48, "{}", s.heap_bytes());
+    }
 }
