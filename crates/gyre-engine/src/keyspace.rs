@@ -232,6 +232,13 @@ impl Shard {
         }
     }
 
+    /// The entry if it is live at `now_ms`, through a shared reference: an
+    /// expired entry is treated as absent but left for a later lookup to
+    /// remove. For reading several keys at once under [`MultiGuard::shard_ref`].
+    pub fn peek_live(&self, slot: SlotId, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.peek(slot, key).filter(|e| !e.is_expired(now_ms))
+    }
+
     /// Looks at an entry without expiring it or touching it (OBJECT IDLETIME, tests).
     pub fn peek(&self, slot: SlotId, key: &[u8]) -> Option<&Entry> {
         self.slots.get(slot_in_shard(slot))?.get(key)
@@ -858,6 +865,14 @@ pub struct MultiGuard<'a> {
 }
 
 impl MultiGuard<'_> {
+    /// Read access to the shard holding `slot` of database `db` (several at
+    /// once, e.g. to intersect collections without copying them).
+    pub fn shard_ref(&self, db: DbIndex, slot: SlotId) -> &Shard {
+        let id = (db, shard_of(slot) as u16);
+        let i = self.guards.binary_search_by_key(&id, |g| g.0).expect("shard was locked by lock_many");
+        &self.guards[i].1
+    }
+
     /// The shard holding `slot` of database `db`; it must have been locked.
     pub fn shard(&mut self, db: DbIndex, slot: SlotId) -> &mut Shard {
         let id = (db, shard_of(slot) as u16);
