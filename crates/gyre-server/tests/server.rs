@@ -482,3 +482,18 @@ fn large_values_are_freed_in_the_background() {
         info_field(&info(&mut c, &["memory"]), "lazyfree_pending_objects").as_deref() == Some("0")
     }));
 }
+
+#[test]
+fn getkeys_follows_numkeys_arguments() {
+    let s = Server::start();
+    let mut c = s.client();
+    assert_eq!(q(&mut c, &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT"]), bulks(&["a", "b"]));
+    assert_eq!(q(&mut c, &["COMMAND", "GETKEYS", "BLMPOP", "0", "2", "a", "b", "LEFT"]), bulks(&["a", "b"]));
+    assert_eq!(
+        q(&mut c, &["COMMAND", "GETKEYS", "SINTERCARD", "3", "a", "b", "c", "LIMIT", "1"]),
+        bulks(&["a", "b", "c"])
+    );
+    let Value::Array(info) = q(&mut c, &["COMMAND", "INFO", "lmpop"]) else { panic!() };
+    let Value::Array(entry) = &info[0] else { panic!() };
+    assert!(sorted_strings(&entry[2]).contains(&"movablekeys".to_string()));
+}

@@ -17,6 +17,7 @@ macro_rules! sub {
             first_key: 0,
             last_key: 0,
             step: 0,
+            numkeys_at: 0,
             group: Group::Connection,
             since: "2.4.0",
             summary: $summary,

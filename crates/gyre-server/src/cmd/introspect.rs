@@ -143,7 +143,10 @@ fn write_info(call: &mut Call<'_>, c: &CommandSpec, parent: Option<&str>) {
     call.out.array(10);
     call.out.bulk(name.as_bytes());
     call.out.integer(i64::from(c.arity));
-    let names: Vec<&str> = flags::NAMES.iter().filter(|(bit, _)| c.flags & bit != 0).map(|(_, n)| *n).collect();
+    let mut names: Vec<&str> = flags::NAMES.iter().filter(|(bit, _)| c.flags & bit != 0).map(|(_, n)| *n).collect();
+    if c.numkeys_at > 0 {
+        names.push("movablekeys");
+    }
     call.out.set(names.len());
     for n in names {
         call.out.simple(n.as_bytes());
@@ -418,7 +421,7 @@ fn getkeys(call: &mut Call<'_>) -> CmdResult {
     } else {
         lookup_sub(spec, args.get(3)).ok_or(err("ERR Invalid command specified"))?
     };
-    let positions: Vec<usize> = spec.key_positions(argc).collect();
+    let positions = spec.key_indexes(argc, |i| args.get(i + 2));
     if positions.is_empty() {
         return Err(err("ERR The command has no key arguments"));
     }

@@ -50,12 +50,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("lpos", -3, READONLY, KEY1, List, "6.0.6", "Returns the index of matching elements in a list.", "key element [RANK rank] [COUNT num-matches] [MAXLEN len]", lpos),
     cmd!("lmove", 5, WRITE | DENYOOM, SRC_DST, List, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "source destination <LEFT | RIGHT> <LEFT | RIGHT>", lmove),
     cmd!("rpoplpush", 3, WRITE | DENYOOM, SRC_DST, List, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "source destination", rpoplpush),
-    cmd!("lmpop", -4, WRITE, NOKEYS, List, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", lmpop),
+    CommandSpec { numkeys_at: 1, ..cmd!("lmpop", -4, WRITE, NOKEYS, List, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", lmpop) },
     cmd!("blpop", -3, WRITE | BLOCKING, ALL_BUT_LAST, List, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout", blpop),
     cmd!("brpop", -3, WRITE | BLOCKING, ALL_BUT_LAST, List, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout", brpop),
     cmd!("blmove", 6, WRITE | DENYOOM | BLOCKING, SRC_DST, List, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout", blmove),
     cmd!("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, SRC_DST, List, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout", brpoplpush),
-    cmd!("blmpop", -5, WRITE | BLOCKING, NOKEYS, List, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", blmpop),
+    CommandSpec { numkeys_at: 2, ..cmd!("blmpop", -5, WRITE | BLOCKING, NOKEYS, List, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", blmpop) },
 ];
 
 /// The list in `e`, or WRONGTYPE.

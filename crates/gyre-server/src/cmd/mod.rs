@@ -115,6 +115,10 @@ pub struct CommandSpec {
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
+    /// For commands whose keys follow a `numkeys` argument (LMPOP, ZUNIONSTORE,
+    /// ...): that argument's index; 0 when there is none. Such keys are
+    /// "movable" in Redis's terms and come in addition to first/last/step.
+    pub numkeys_at: usize,
     pub group: Group,
     pub since: &'static str,
     pub summary: &'static str,
@@ -129,7 +133,8 @@ impl CommandSpec {
         self.flags & f != 0
     }
 
-    /// Indexes of the key arguments in `argc` arguments (name at index 0).
+    /// Indexes of the key arguments in `argc` arguments (name at index 0), for
+    /// commands without a `numkeys` argument.
     pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, step) = (self.first_key, self.step.max(1) as usize);
         let last = match self.last_key {
@@ -138,6 +143,19 @@ impl CommandSpec {
         };
         let range = if first <= 0 || last < first { 0..0 } else { first as usize..(last as usize + 1).min(argc) };
         range.step_by(step)
+    }
+
+    /// Indexes of every key argument of `args`, including keys counted by a
+    /// `numkeys` argument (clamped to the arguments present; a non-numeric
+    /// count names no keys, the handler reports the error).
+    pub fn key_indexes<'a>(&self, argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> Vec<usize> {
+        let mut keys: Vec<usize> = self.key_positions(argc).collect();
+        if self.numkeys_at > 0 && self.numkeys_at < argc {
+            let n = gyre_engine::num::parse_u64(arg(self.numkeys_at)).unwrap_or(0) as usize;
+            let start = self.numkeys_at + 1;
+            keys.extend(start..(start.saturating_add(n)).min(argc));
+        }
+        keys
     }
 }
 
@@ -250,7 +268,7 @@ impl<'a> Call<'a> {
     /// one definition that routing, ACLs and COMMAND GETKEYS share.
     pub fn keys(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let args = self.args;
-        self.spec.key_positions(args.len()).map(move |i| args.get(i))
+        self.spec.key_indexes(args.len(), |i| args.get(i)).into_iter().map(move |i| args.get(i))
     }
 
     pub fn db(&self) -> DbIndex {

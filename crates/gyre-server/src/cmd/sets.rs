@@ -47,7 +47,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("srandmember", -2, READONLY, KEY1, Set, "1.0.0", "Get one or multiple random members from a set", "key [count]", srandmember),
     cmd!("smove", 4, WRITE | FAST, (1, 2, 1), Set, "1.0.0", "Moves a member from one set to another.", "source destination member", smove),
     cmd!("sinter", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the intersect of multiple sets.", "key [key ...]", sinter),
-    cmd!("sintercard", -3, READONLY, NOKEYS, Set, "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]", sintercard),
+    CommandSpec { numkeys_at: 1, ..cmd!("sintercard", -3, READONLY, NOKEYS, Set, "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]", sintercard) },
     cmd!("sinterstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]", sinterstore),
     cmd!("sunion", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the union of multiple sets.", "key [key ...]", sunion),
     cmd!("sunionstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the union of multiple sets in a key.", "destination key [key ...]", sunionstore),

@@ -17,6 +17,7 @@ macro_rules! cmd {
             first_key: $keys.0,
             last_key: $keys.1,
             step: $keys.2,
+            numkeys_at: 0,
             group: Group::$group,
             since: $since,
             summary: $summary,
