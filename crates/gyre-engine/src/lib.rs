@@ -26,8 +26,8 @@ pub mod value;
 
 pub use codec::{DecodeError, Reader};
 pub use hlc::{Hlc, Version};
-pub use types::{CollOp, EncodingConfig};
 pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
+pub use types::{CollOp, EncodingConfig};
 pub use value::{Entry, LfuParams, StrValue, Value, INLINE_BYTES_MAX, LFU_INIT_VAL, NO_EXPIRY};

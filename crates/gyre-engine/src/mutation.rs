@@ -17,8 +17,8 @@
 
 use bytes::Bytes;
 
-use crate::codec::{put_bytes, put_u16, put_u64, Reader};
 pub use crate::codec::DecodeError;
+use crate::codec::{put_bytes, put_u16, put_u64, Reader};
 use crate::hlc::Version;
 use crate::types::CollOp;
 

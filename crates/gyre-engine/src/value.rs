@@ -110,7 +110,7 @@ impl std::fmt::Debug for StrValue {
 }
 
 /// A stored value. Collections larger than the 24 bytes a string variant takes
-/// are boxed so an entry stays small; smaller ones (hashes) live inline, which
+/// are boxed so an entry stays small; smaller ones (hashes, sorted sets) live inline, which
 /// saves an allocation and a pointer chase per key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -119,7 +119,7 @@ pub enum Value {
     List(Box<List>),
     Hash(Hash),
     Set(Box<Set>),
-    ZSet(Box<ZSet>),
+    ZSet(ZSet),
 }
 
 const VALUE_INT: u8 = 0;
@@ -174,7 +174,7 @@ impl Value {
             CollOp::List(_) => Value::List(Box::default()),
             CollOp::Hash(_) => Value::Hash(Hash::default()),
             CollOp::Set(_) => Value::Set(Box::default()),
-            CollOp::ZSet(_) => Value::ZSet(Box::default()),
+            CollOp::ZSet(_) => Value::ZSet(ZSet::default()),
         }
     }
 
@@ -239,7 +239,7 @@ impl Value {
             VALUE_LIST => Value::List(Box::new(List::deserialize(r, cfg)?)),
             VALUE_HASH => Value::Hash(Hash::deserialize(r, cfg)?),
             VALUE_SET => Value::Set(Box::new(Set::deserialize(r, cfg)?)),
-            VALUE_ZSET => Value::ZSet(Box::new(ZSet::deserialize(r, cfg)?)),
+            VALUE_ZSET => Value::ZSet(ZSet::deserialize(r, cfg)?),
             _ => return Err(DecodeError::Invalid("unknown value type")),
         })
     }
@@ -285,7 +285,7 @@ impl Value {
             Value::List(v) => std::mem::size_of::<List>() + v.heap_bytes(),
             Value::Hash(v) => v.heap_bytes(),
             Value::Set(v) => std::mem::size_of::<Set>() + v.heap_bytes(),
-            Value::ZSet(v) => std::mem::size_of::<ZSet>() + v.heap_bytes(),
+            Value::ZSet(v) => v.heap_bytes(),
         }
     }
 }
@@ -422,4 +422,3 @@ mod tests {
         assert_eq!(Value::from_bytes(&[b'a'; 45]).encoding(), "raw");
     }
 }
-

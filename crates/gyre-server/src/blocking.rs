@@ -106,7 +106,8 @@ impl Blocking {
             proto: client.proto,
             argv,
             keys: spec.keys.clone(),
-            deadline: spec.timeout.map(|d| Instant::now() + d),
+            // A deadline past what Instant can represent is as good as never.
+            deadline: spec.timeout.and_then(|d| Instant::now().checked_add(d)),
             timeout_reply: spec.timeout_reply,
             tx,
         };

@@ -234,3 +234,17 @@ fn a_fractional_timeout_is_honoured_while_others_are_served() {
     q(&mut c, &["RPUSH", "k", "v"]);
     assert_eq!(long.read_reply(), bulks_reply(&["k", "v"]));
 }
+
+/// Regression: a huge timeout overflowed the deadline and killed the connection.
+#[test]
+fn a_timeout_too_large_for_a_deadline_is_refused() {
+    let s = Server::start();
+    // Redis 7.0 overflows here itself and answers "timeout is negative".
+    if skip_before_72(&s) {
+        return;
+    }
+    let mut c = s.client();
+    assert_eq!(err(&mut c, &["BLPOP", "k", "9223372036854775807"]), "ERR timeout is out of range");
+    assert_eq!(err(&mut c, &["BZPOPMIN", "k", "1e300"]), "ERR timeout is out of range");
+    assert_eq!(q(&mut c, &["PING"]), status("PONG"));
+}

@@ -33,8 +33,6 @@ use gyre_resp::{Args, ReplyWriter};
 use crate::client::ClientState;
 use crate::shared::Shared;
 
-pub use table::{all, TABLE};
-
 /// Command flags, named as Redis names them in COMMAND INFO.
 pub mod flags {
     pub const WRITE: u32 = 1 << 0;
@@ -203,8 +201,12 @@ pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, Cm
     if secs == 0.0 {
         return Ok(None);
     }
-    // Redis keeps millisecond precision; anything beyond ~292 years is forever.
-    Ok(std::time::Duration::try_from_secs_f64(secs).ok())
+    // Redis's rule: the deadline in Unix milliseconds must fit in an i64.
+    let now_ms = crate::shared::unix_ms() as f64;
+    if secs * 1000.0 > i64::MAX as f64 - now_ms {
+        return Err(err("ERR timeout is out of range"));
+    }
+    Ok(Some(std::time::Duration::from_secs_f64(secs)))
 }
 
 impl fmt::Display for CmdError {

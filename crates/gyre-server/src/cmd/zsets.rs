@@ -63,7 +63,7 @@ fn store_pairs(call: &mut Call<'_>, shard: &mut Shard, dst: &[u8], pairs: &[(f64
         return;
     }
     let mut value = Vec::new();
-    Value::ZSet(Box::new(ZSet::from_sorted(pairs.iter().copied()))).serialize(&mut value);
+    Value::ZSet(ZSet::from_sorted(pairs.iter().copied())).serialize(&mut value);
     let version = call.version();
     shard.commit(slot, &Mutation::Restore { db, key: dst, value: &value, expire_at_ms: NO_EXPIRY, version }, call.log);
 }
@@ -1317,17 +1317,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("zremrangebylex", 4, WRITE, KEY1, SortedSet, "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "key min max", zremrangebylex),
     cmd!("zpopmin", -2, WRITE | FAST, KEY1, SortedSet, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count]", zpopmin),
     cmd!("zpopmax", -2, WRITE | FAST, KEY1, SortedSet, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count]", zpopmax),
-    cmd!("zmpop", -4, WRITE, NOKEYS, SortedSet, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "numkeys key [key ...] MIN | MAX [COUNT count]", zmpop),
+    CommandSpec { numkeys_at: 1, ..cmd!("zmpop", -4, WRITE, NOKEYS, SortedSet, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "numkeys key [key ...] MIN | MAX [COUNT count]", zmpop) },
     cmd!("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), SortedSet, "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "key [key ...] timeout", bzpopmin),
     cmd!("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), SortedSet, "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "key [key ...] timeout", bzpopmax),
-    cmd!("bzmpop", -5, WRITE | BLOCKING, NOKEYS, SortedSet, "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "timeout numkeys key [key ...] MIN | MAX [COUNT count]", bzmpop),
+    CommandSpec { numkeys_at: 2, ..cmd!("bzmpop", -5, WRITE | BLOCKING, NOKEYS, SortedSet, "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "timeout numkeys key [key ...] MIN | MAX [COUNT count]", bzmpop) },
     cmd!("zrandmember", -2, READONLY, KEY1, SortedSet, "6.2.0", "Returns one or more random members from a sorted set.", "key [count [WITHSCORES]]", zrandmember),
-    cmd!("zunion", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the union of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", zunion),
-    cmd!("zinter", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the intersect of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", zinter),
-    cmd!("zdiff", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the difference between multiple sorted sets.", "numkeys key [key ...] [WITHSCORES]", zdiff),
-    cmd!("zunionstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the union of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", zunionstore),
-    cmd!("zinterstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", zinterstore),
-    cmd!("zdiffstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "6.2.0", "Stores the difference of multiple sorted sets in a key.", "destination numkeys key [key ...]", zdiffstore),
-    cmd!("zintercard", -3, READONLY, NOKEYS, SortedSet, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "numkeys key [key ...] [LIMIT limit]", zintercard),
+    CommandSpec { numkeys_at: 1, ..cmd!("zunion", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the union of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", zunion) },
+    CommandSpec { numkeys_at: 1, ..cmd!("zinter", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the intersect of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", zinter) },
+    CommandSpec { numkeys_at: 1, ..cmd!("zdiff", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the difference between multiple sorted sets.", "numkeys key [key ...] [WITHSCORES]", zdiff) },
+    CommandSpec { numkeys_at: 2, ..cmd!("zunionstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the union of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", zunionstore) },
+    CommandSpec { numkeys_at: 2, ..cmd!("zinterstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", zinterstore) },
+    CommandSpec { numkeys_at: 2, ..cmd!("zdiffstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "6.2.0", "Stores the difference of multiple sorted sets in a key.", "destination numkeys key [key ...]", zdiffstore) },
+    CommandSpec { numkeys_at: 1, ..cmd!("zintercard", -3, READONLY, NOKEYS, SortedSet, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "numkeys key [key ...] [LIMIT limit]", zintercard) },
     cmd!("zscan", -3, READONLY, KEY1, SortedSet, "2.8.0", "Iterates over members and scores of a sorted set.", "key cursor [MATCH pattern] [COUNT count]", zscan),
 ];
