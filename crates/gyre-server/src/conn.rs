@@ -402,6 +402,19 @@ mod tests {
             &["HSETNX", "h", "f4", "x"],
             &["HDEL", "h", "f2"],
             &["RENAME", "h", "h2"],
+            &["SADD", "s", "1", "2", "3", "x"],
+            &["SADD", "s2", "2", "3", "y"],
+            &["SPOP", "s"],
+            &["SMOVE", "s2", "s", "y"],
+            &["SINTERSTORE", "s3", "s", "s2"],
+            &["SUNIONSTORE", "s4", "s", "s2"],
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"],
+            &["ZINCRBY", "z", "2.5", "a"],
+            &["ZADD", "z", "GT", "CH", "1", "b", "10", "c"],
+            &["ZPOPMIN", "z"],
+            &["ZREMRANGEBYSCORE", "z", "9", "+inf"],
+            &["ZUNIONSTORE", "z2", "2", "z", "s", "WEIGHTS", "2", "1"],
+            &["ZRANGESTORE", "z3", "z2", "0", "1"],
         ] {
             all.extend(h.mutations(cmd));
         }
