@@ -321,6 +321,9 @@ impl Shard {
     pub fn apply(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>) {
         let (_, key) = m.key().expect("shard mutations name one key");
         let version = m.version();
+        if let Mutation::Coll { ref op, .. } = *m {
+            return self.apply_coll(slot, key, op, version);
+        }
         if let Mutation::Set { value, expire_at_ms, .. } = *m {
             let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
             entry.access = (version.physical_ms() / 1000) as u32;
@@ -358,7 +361,7 @@ impl Shard {
                 (true, None)
             }
             Mutation::Del { .. } => (true, self.remove_entry(slot, key)),
-            Mutation::Coll { ref op, .. } => self.apply_coll(slot, key, op, version),
+            Mutation::Coll { .. } => unreachable!("handled above"),
             Mutation::Restore { value, expire_at_ms, .. } => {
                 match Value::deserialize(&mut crate::codec::Reader::new(value), &self.cfg) {
                     Ok(v) => (true, self.replace(slot, key, Entry::new(v, expire_at_ms, version))),
@@ -379,22 +382,27 @@ impl Shard {
     /// deleted. Keeps the key's expiry.
     fn apply_coll(&mut self, slot: SlotId, key: &[u8], op: &CollOp<&[u8]>, version: Version) -> (bool, Option<Entry>) {
         let cfg = self.cfg;
-        let same_type = self.peek(slot, key).is_some_and(|e| e.value.type_name() == op.type_name());
-        if !same_type {
-            let mut value = Value::empty_for(op);
-            value.apply_op(op, &cfg);
-            if value.is_empty_collection() {
-                return (true, self.remove_entry(slot, key));
+        // One lookup for the common case: the collection exists.
+        if let Some(e) = self.slots.get_mut(slot_in_shard(slot)).and_then(|m| m.get_mut(key)) {
+            if e.version >= version {
+                return (false, None);
             }
-            return (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)));
+            if e.value.type_name() == op.type_name() {
+                e.value.apply_op(op, &cfg);
+                e.version = version;
+                if e.value.is_empty_collection() {
+                    return (true, self.remove_entry(slot, key));
+                }
+                return (true, None);
+            }
         }
-        let e = self.map(slot).get_mut(key).expect("present");
-        e.value.apply_op(op, &cfg);
-        e.version = version;
-        if e.value.is_empty_collection() {
+        // Absent, or holding another type (a replica catching up): a new value.
+        let mut value = Value::empty_for(op);
+        value.apply_op(op, &cfg);
+        if value.is_empty_collection() {
             return (true, self.remove_entry(slot, key));
         }
-        (true, None)
+        (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)))
     }
 
     fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {

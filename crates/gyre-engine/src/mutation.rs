@@ -135,10 +135,10 @@ impl<B: AsRef<[u8]>> Mutation<B> {
         }
     }
 
-    /// Appends the encoding of this mutation to `out`.
+    /// Appends the encoding of this mutation to `out`. Works on the mutation
+    /// as it is (no borrowed copy: a collection op would be copied whole).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let m = self.as_ref();
-        let tag = match m {
+        let tag = match self {
             Mutation::Set { .. } => TAG_SET,
             Mutation::Append { .. } => TAG_APPEND,
             Mutation::SetRange { .. } => TAG_SETRANGE,
@@ -151,50 +151,50 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::Restore { .. } => TAG_RESTORE,
         };
         out.push(tag);
-        out.extend_from_slice(&m.version().0.to_le_bytes());
-        match m {
+        out.extend_from_slice(&self.version().0.to_le_bytes());
+        match self {
             Mutation::Set { db, key, value, expire_at_ms, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
-                put_bytes(out, value);
-                put_u64(out, expire_at_ms);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
+                put_bytes(out, value.as_ref());
+                put_u64(out, *expire_at_ms);
             }
             Mutation::Append { db, key, data, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
-                put_bytes(out, data);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
+                put_bytes(out, data.as_ref());
             }
             Mutation::SetRange { db, key, offset, data, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
-                put_u64(out, offset);
-                put_bytes(out, data);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
+                put_u64(out, *offset);
+                put_bytes(out, data.as_ref());
             }
             Mutation::Expire { db, key, expire_at_ms, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
-                put_u64(out, expire_at_ms);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
+                put_u64(out, *expire_at_ms);
             }
             Mutation::Del { db, key, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
             }
-            Mutation::FlushDb { db, .. } => put_u16(out, db),
+            Mutation::FlushDb { db, .. } => put_u16(out, *db),
             Mutation::FlushAll { .. } => {}
             Mutation::SwapDb { a, b, .. } => {
-                put_u16(out, a);
-                put_u16(out, b);
+                put_u16(out, *a);
+                put_u16(out, *b);
             }
             Mutation::Coll { db, key, op, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
                 op.encode(out);
             }
             Mutation::Restore { db, key, value, expire_at_ms, .. } => {
-                put_u16(out, db);
-                put_bytes(out, key);
-                put_bytes(out, value);
-                put_u64(out, expire_at_ms);
+                put_u16(out, *db);
+                put_bytes(out, key.as_ref());
+                put_bytes(out, value.as_ref());
+                put_u64(out, *expire_at_ms);
             }
         }
     }
