@@ -380,32 +380,8 @@ fn hrandfield_one(call: &mut Call<'_>) -> CmdResult {
 // HSCAN
 // ---------------------------------------------------------------------------
 
-/// A SCAN-family cursor as Redis reads it (C `strtoul`, base 10): an empty
-/// string is 0; a `+`, leading zeros and a wrapping `-` are accepted; leading
-/// whitespace, trailing bytes and overflow are not.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || err("ERR invalid cursor");
-    let (negative, digits) = match arg {
-        [] => return Ok(0),
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, arg),
-    };
-    if digits.is_empty() {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))).ok_or_else(invalid)?;
-    }
-    Ok(if negative { v.wrapping_neg() } else { v })
-}
-
 pub fn hscan(call: &mut Call<'_>) -> CmdResult {
-    let cursor = parse_cursor(call.arg(2))?;
+    let cursor = super::parse_scan_cursor(call.arg(2))?;
     let (now, args) = (call.now(), call.args);
     let (key, slot, mut shard) = call.lock_key(1);
     // As in Redis, a missing key answers an empty scan before options are read.

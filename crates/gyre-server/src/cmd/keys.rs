@@ -104,7 +104,7 @@ pub fn keys(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn scan(call: &mut Call<'_>) -> CmdResult {
-    let cursor = gyre_engine::num::parse_u64(call.arg(1)).ok_or(err("ERR invalid cursor"))?;
+    let cursor = super::parse_scan_cursor(call.arg(1))?;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     let mut type_filter: Option<Vec<u8>> = None;

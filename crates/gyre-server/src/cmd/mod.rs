@@ -189,6 +189,28 @@ pub enum TimeoutReply {
     NullArray,
 }
 
+/// A SCAN-family cursor (SCAN, HSCAN, SSCAN, ZSCAN) as Redis reads it (C
+/// `strtoul`, base 10, validated against Redis 7.0): the empty string is 0; a
+/// `+`, leading zeros and a wrapping `-` are accepted; leading whitespace,
+/// trailing bytes and overflow are not.
+pub fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || err("ERR invalid cursor");
+    let (negative, digits) = match arg {
+        [] => return Ok(0),
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
+    }
+    Ok(if negative { v.wrapping_neg() } else { v })
+}
+
 /// Parses a blocking command's timeout (seconds, fractional allowed) with
 /// Redis's errors. Zero means forever.
 pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, CmdError> {
@@ -398,4 +420,24 @@ pub fn resolve(
         return Err(arity_error(&format!("{}|{}", spec.name, sub.name)));
     }
     Ok((spec, sub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_scan_cursor;
+
+    #[test]
+    fn scan_cursors_parse_as_strtoul() {
+        let ok = |s: &[u8]| parse_scan_cursor(s).ok();
+        assert_eq!(ok(b"0"), Some(0));
+        assert_eq!(ok(b""), Some(0));
+        assert_eq!(ok(b"007"), Some(7));
+        assert_eq!(ok(b"+5"), Some(5));
+        assert_eq!(ok(b"-1"), Some(u64::MAX));
+        assert_eq!(ok(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(ok(b"18446744073709551616"), None);
+        for bad in [&b" 1"[..], b"1 ", b"x", b"+", b"-", b"1x"] {
+            assert_eq!(ok(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -385,30 +385,8 @@ pub fn smove(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Redis's SCAN cursor parsing (`strtoul` with nothing before or after the
-/// number): an optional sign, decimal digits, no overflow; a negative number
-/// wraps as C's does; the empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() {
-        return Some(0);
-    }
-    let (negative, digits) = match arg {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for d in digits {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if negative { v.wrapping_neg() } else { v })
-}
-
 pub fn sscan(call: &mut Call<'_>) -> CmdResult {
-    let cursor = parse_cursor(call.arg(2)).ok_or(err("ERR invalid cursor"))?;
+    let cursor = super::parse_scan_cursor(call.arg(2))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
@@ -879,19 +857,5 @@ mod tests {
         let want = Harness::dump(&h.shared.ks, now);
         assert!(want.len() >= 5, "{want:?}");
         assert_eq!(Harness::dump(&replica, now), want);
-    }
-
-    #[test]
-    fn cursors_parse_as_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"007"), Some(7));
-        assert_eq!(parse_cursor(b"+5"), Some(5));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        for bad in [&b" 1"[..], b"1 ", b"x", b"+", b"-", b"1x"] {
-            assert_eq!(parse_cursor(bad), None, "{bad:?}");
-        }
     }
 }

@@ -11,7 +11,7 @@
 //! 7.2's spelling in RESP2). With WITHSCORES, RESP2 gets one flat array and
 //! RESP3 an array of [member, score] pairs, as Redis 7.2 answers.
 
-use gyre_engine::num::{parse_f64, parse_i64, parse_u64};
+use gyre_engine::num::{parse_f64, parse_i64};
 use gyre_engine::types::zset::{LexBound, LexRange, ScoreRange};
 use gyre_engine::types::{ZSet, ZSetOp};
 use gyre_engine::{CollOp, Entry, Mutation, Shard, SlotId, Value, NO_EXPIRY};
@@ -992,7 +992,7 @@ fn format_17g(v: f64) -> String {
 }
 
 pub fn zscan(call: &mut Call<'_>) -> CmdResult {
-    let cursor = parse_u64(call.arg(2)).ok_or(err("ERR invalid cursor"))?;
+    let cursor = super::parse_scan_cursor(call.arg(2))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get_read(slot, key, now))? else {
