@@ -1021,14 +1021,31 @@ pub fn zscan(call: &mut Call<'_>) -> CmdResult {
         }
         i += 2;
     }
-    // A listpack is returned whole (as Redis does); a skiplist by rank windows.
+    // A listpack is returned whole (as Redis does). A skiplist is walked in the
+    // order of a stable hash of the members, the cursor being the next hash:
+    // unlike a rank, that order does not shift when members are added or
+    // removed, so every member present for the whole scan is returned. A step
+    // covers at least 1/32 of the set, so a full scan stays linear.
     let packed = z.encoding() == "listpack";
-    let (start, end) = if packed { (0, z.len()) } else { (cursor.min(z.len() as u64) as usize, z.len()) };
-    let end = if packed { end } else { end.min(start.saturating_add(count)) };
-    let next = if end >= z.len() { 0 } else { end as u64 };
+    let mut batch: Vec<(u64, Vec<u8>, f64)> = Vec::new();
+    z.for_range(0, z.len(), false, |m, s| {
+        let h = gyre_engine::keyspace::key_hash(m) >> 1;
+        if packed || h >= cursor {
+            batch.push((h, m.to_vec(), s));
+        }
+    });
+    let mut next = 0;
+    let budget = count.max(z.len() / 32).max(1);
+    if !packed && batch.len() > budget {
+        batch.sort_unstable_by_key(|e| e.0);
+        let last = batch[budget - 1].0;
+        batch.truncate(batch.partition_point(|e| e.0 <= last));
+        next = last + 1;
+    }
+    drop(shard);
     let mut found: Vec<(Vec<u8>, String)> = Vec::new();
-    z.for_range(start, end, false, |m, s| {
-        if pattern.is_none_or(|p| gyre_engine::glob::glob_match(p, m, false)) {
+    for (_, m, s) in batch {
+        if pattern.is_none_or(|p| gyre_engine::glob::glob_match(p, &m, false)) {
             let text = if packed {
                 let mut b = Vec::new();
                 gyre_resp::format_double(s, &mut b);
@@ -1036,10 +1053,9 @@ pub fn zscan(call: &mut Call<'_>) -> CmdResult {
             } else {
                 format_17g(s)
             };
-            found.push((m.to_vec(), text));
+            found.push((m, text));
         }
-    });
-    drop(shard);
+    }
     call.out.array(2);
     call.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     call.out.array(found.len() * 2);
