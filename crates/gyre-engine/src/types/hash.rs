@@ -26,6 +26,9 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 use hashbrown::HashMap;
 
+use super::packed::{
+    entry_len, packed_count, put_varint, read_entry, reserve_slack, set_packed_count, varint_len, COUNT_BYTES,
+};
 use super::EncodingConfig;
 use crate::codec::{put_bytes, put_u32, put_u8, DecodeError, Reader};
 use crate::keyspace::KeyHasher;
@@ -33,8 +36,6 @@ use crate::value::StrValue;
 
 type Table = HashMap<StrValue, StrValue, KeyHasher>;
 
-/// Bytes of the packed count that opens a non-empty packed buffer.
-const COUNT_BYTES: usize = 4;
 
 /// A hash value. Kept to three words so that the box a keyspace entry points to
 /// is as small as it can be.
@@ -75,59 +76,6 @@ impl std::fmt::Debug for Hash {
 // ---------------------------------------------------------------------------
 // Packed buffer primitives
 // ---------------------------------------------------------------------------
-
-/// Bytes a varint of `len` takes.
-fn varint_len(len: usize) -> usize {
-    let mut n = 1;
-    let mut v = len >> 7;
-    while v != 0 {
-        n += 1;
-        v >>= 7;
-    }
-    n
-}
-
-fn put_varint(out: &mut Vec<u8>, mut len: usize) {
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-}
-
-/// Bytes one packed string takes.
-fn entry_len(s: &[u8]) -> usize {
-    varint_len(s.len()) + s.len()
-}
-
-/// Reads the string at `pos` of a packed buffer we wrote: (start, end) of its bytes.
-fn read_entry(buf: &[u8], pos: usize) -> (usize, usize) {
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut p = pos;
-    loop {
-        let b = buf[p];
-        p += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    (p, p + len)
-}
-
-fn packed_count(buf: &[u8]) -> usize {
-    match buf.get(..COUNT_BYTES) {
-        Some(c) => u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize,
-        None => 0,
-    }
-}
-
-fn set_packed_count(buf: &mut [u8], n: usize) {
-    let n = u32::try_from(n).expect("packed hashes stay far below 2^32 fields");
-    buf[..COUNT_BYTES].copy_from_slice(&n.to_le_bytes());
-}
 
 /// Iterates a packed buffer's pairs.
 struct PackedIter<'a> {
@@ -180,15 +128,6 @@ fn packed_find(buf: &[u8], field: &[u8]) -> Option<PackedPair> {
     None
 }
 
-/// Makes room for `additional` bytes, leaving an eighth of slack past what is
-/// needed: small hashes stay close to their payload size, and a hash grown one
-/// field at a time is reallocated a bounded number of times per doubling.
-fn reserve_packed(buf: &mut Vec<u8>, additional: usize) {
-    if buf.capacity() - buf.len() < additional {
-        buf.reserve_exact(additional + buf.len() / 8);
-    }
-}
-
 /// Sets `field` in a packed buffer; returns whether it was added.
 fn packed_set(buf: &mut Vec<u8>, field: &[u8], value: &[u8]) -> bool {
     if let Some(p) = packed_find(buf, field) {
@@ -208,7 +147,7 @@ fn packed_set(buf: &mut Vec<u8>, field: &[u8], value: &[u8]) -> bool {
         buf.reserve_exact(COUNT_BYTES + need);
         buf.extend_from_slice(&[0; COUNT_BYTES]);
     } else {
-        reserve_packed(buf, need);
+        reserve_slack(buf, need);
     }
     put_varint(buf, field.len());
     buf.extend_from_slice(field);

@@ -17,6 +17,7 @@ use crate::codec::{DecodeError, Reader};
 
 pub mod hash;
 pub mod list;
+mod packed;
 pub mod set;
 pub mod zset;
 

@@ -36,6 +36,7 @@
 use bytes::Bytes;
 use hashbrown::HashTable;
 
+use super::packed::{packed_count, put_varint, read_entry, reserve_slack, set_packed_count, varint_len, COUNT_BYTES};
 use super::EncodingConfig;
 use crate::codec::{put_bytes, put_i64, put_u32, put_u8, DecodeError, Reader};
 use crate::keyspace::{key_hash, KeyHasher};
@@ -48,8 +49,6 @@ const INTSET_ENTRIES_MAX: usize = 1 << 30;
 const LISTPACK_BYTES_MAX: usize = 1 << 30;
 /// A hashtable SSCAN step visits at least 1/SCAN_STEPS_MAX of the set.
 pub const SCAN_STEPS_MAX: usize = 32;
-/// Bytes of the packed count that opens a non-empty listpack buffer.
-const COUNT_BYTES: usize = 4;
 /// Decimal digits (with sign) of the longest i64.
 const INT_DIGITS_MAX: usize = 20;
 
@@ -122,53 +121,6 @@ impl std::fmt::Debug for Set {
 // Listpack primitives
 // ---------------------------------------------------------------------------
 
-fn varint_len(len: usize) -> usize {
-    let mut n = 1;
-    let mut v = len >> 7;
-    while v != 0 {
-        n += 1;
-        v >>= 7;
-    }
-    n
-}
-
-fn put_varint(out: &mut Vec<u8>, mut len: usize) {
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-}
-
-/// Reads the entry at `pos` of a packed buffer we wrote: (start, end) of its bytes.
-fn read_entry(buf: &[u8], pos: usize) -> (usize, usize) {
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut p = pos;
-    loop {
-        let b = buf[p];
-        p += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    (p, p + len)
-}
-
-fn packed_count(buf: &[u8]) -> usize {
-    match buf.get(..COUNT_BYTES) {
-        Some(c) => u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize,
-        None => 0,
-    }
-}
-
-fn set_packed_count(buf: &mut [u8], n: usize) {
-    let n = u32::try_from(n).expect("a listpack stays far below 2^32 entries");
-    buf[..COUNT_BYTES].copy_from_slice(&n.to_le_bytes());
-}
-
 /// The entries of a packed buffer, in order.
 struct PackedIter<'a> {
     buf: &'a [u8],
@@ -210,15 +162,6 @@ fn packed_find(buf: &[u8], m: &[u8]) -> Option<(usize, usize)> {
         }
     }
     None
-}
-
-/// Makes room for `additional` more bytes with an eighth of slack: a small set
-/// stays close to its payload size, and one grown a member at a time is
-/// reallocated a bounded number of times per doubling.
-fn reserve_slack<T>(v: &mut Vec<T>, additional: usize) {
-    if v.capacity() - v.len() < additional {
-        v.reserve_exact(additional + v.len() / 8);
-    }
 }
 
 /// Appends `m` (known absent) to a packed buffer.
