@@ -12,22 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Waits until the server counts `n` blocked clients.
-fn wait_blocked(c: &mut redis::Connection, n: usize) {
-    let ok = wait_for(Duration::from_secs(5), || {
-        let info = as_str(&q(c, &["INFO", "clients"]));
-        info_field(&info, "blocked_clients").and_then(|v| v.parse::<usize>().ok()) == Some(n)
-    });
-    assert!(ok, "the server never reported {n} blocked clients");
-}
-
-/// A raw connection that negotiated RESP3.
-fn raw3(s: &Server) -> RawConn {
-    let mut r = s.raw();
-    r.call(&["HELLO", "3"]);
-    r
-}
-
 fn b(s: &str) -> Reply {
     Reply::bulk(s)
 }

@@ -71,6 +71,23 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// Waits until the server counts `n` blocked clients (INFO clients), so that a
+/// test knows a client's blocking command has been registered.
+pub fn wait_blocked(c: &mut redis::Connection, n: usize) {
+    let ok = wait_for(Duration::from_secs(5), || {
+        let info = as_str(&q(c, &["INFO", "clients"]));
+        info_field(&info, "blocked_clients").and_then(|v| v.parse::<usize>().ok()) == Some(n)
+    });
+    assert!(ok, "the server never reported {n} blocked clients");
+}
+
+/// A raw connection that negotiated RESP3.
+pub fn raw3(s: &Server) -> RawConn {
+    let mut r = s.raw();
+    r.call(&["HELLO", "3"]);
+    r
+}
+
 /// A running server process, killed on drop.
 pub struct Server {
     child: Option<Child>,
