@@ -36,7 +36,6 @@ use crate::value::StrValue;
 
 type Table = HashMap<StrValue, StrValue, KeyHasher>;
 
-
 /// A hash value. Kept to three words so that the box a keyspace entry points to
 /// is as small as it can be.
 #[derive(Clone, Default)]
