@@ -512,6 +512,16 @@ impl Default for Db {
 }
 
 impl Db {
+    /// Number of shards (for walking a database shard by shard).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Locks shard `i` (0..shard_count), e.g. to serialize it for a snapshot.
+    pub fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.shards[i].lock()
+    }
+
     /// Locks the shard that holds `slot`.
     #[inline]
     pub fn lock(&self, slot: SlotId) -> MutexGuard<'_, Shard> {
@@ -781,6 +791,16 @@ impl Keyspace {
                 d.lock(slot).apply(slot, &m).0
             }
         }
+    }
+
+    /// Inserts an entry read from a snapshot, unless the key already holds a
+    /// version at least as new (loading is idempotent, like replay). Returns
+    /// whether it was stored.
+    pub fn load_entry(&self, db: DbIndex, key: &[u8], entry: Entry) -> bool {
+        self.clock.observe(entry.version);
+        let Some(d) = self.dbs.get(db as usize) else { return false };
+        let slot = SlotId::of(key);
+        d.lock(slot).replace_if_newer(slot, key, entry).is_ok()
     }
 
     /// Sets the collection encoding thresholds (CONFIG SET of the
