@@ -27,6 +27,8 @@ use gyre_resp::{encode_command, Limits, Protocol, ReplyWriter, RequestParser};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use gyre_log::wal::Lsn;
+
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{BlockSpec, TimeoutReply};
 use crate::conn;
@@ -182,16 +184,39 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
     out.to_vec()
 }
 
+/// A reply for a client that was served while blocked, held until the log
+/// records of the commands that served it are durable.
+pub struct Delivery {
+    tx: oneshot::Sender<Vec<u8>>,
+    reply: Vec<u8>,
+}
+
+impl Delivery {
+    pub fn send(self) {
+        // The waiter may have gone (disconnect): nothing to do then.
+        let _ = self.tx.send(self.reply);
+    }
+}
+
+/// What serving blocked clients produced: replies to deliver once the log
+/// record with the highest LSN here is durable.
+#[derive(Default)]
+pub struct Served {
+    pub deliveries: Vec<Delivery>,
+    pub lsn: Option<Lsn>,
+}
+
 /// Serves clients blocked on the `ready` keys by running their commands now,
 /// in the order they blocked.
-pub fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) {
+pub fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) -> Served {
+    let mut served = Served::default();
     let mut work: VecDeque<(DbIndex, Vec<u8>)> = ready.into();
     let mut rounds = 0;
     while let Some((db, key)) = work.pop_front() {
         rounds += 1;
         if rounds > SERVE_ROUNDS_MAX {
             tracing::warn!(rounds, "stopped serving blocked clients: too many chained wake-ups in one command");
-            return;
+            return served;
         }
         while let Some((id, w)) = shared.blocking.claim_first(db, &key) {
             if w.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -199,26 +224,28 @@ pub fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) {
                 continue;
             }
             match run_for(shared, &w, now_ms) {
-                Served::Reply(bytes, more) => {
-                    let _ = w.tx.send(bytes);
-                    work.extend(more);
+                Outcome::Reply { reply, ready, lsn } => {
+                    served.lsn = served.lsn.max(lsn);
+                    served.deliveries.push(Delivery { tx: w.tx, reply });
+                    work.extend(ready);
                 }
-                Served::StillBlocked => {
+                Outcome::StillBlocked => {
                     shared.blocking.put_back(id, w);
                     break;
                 }
             }
         }
     }
+    served
 }
 
-enum Served {
-    Reply(Vec<u8>, Vec<(DbIndex, Vec<u8>)>),
+enum Outcome {
+    Reply { reply: Vec<u8>, ready: Vec<(DbIndex, Vec<u8>)>, lsn: Option<Lsn> },
     StillBlocked,
 }
 
 /// Runs a waiter's command as that client (its database and protocol).
-fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Served {
+fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
     let mut request = BytesMut::new();
     encode_command(&w.argv, &mut request);
     let mut parser = RequestParser::new(Limits { bulk_bytes_max: usize::MAX, ..Limits::default() });
@@ -232,11 +259,13 @@ fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Served {
     let mut out = BytesMut::new();
     let mut log = MutationLog::new();
     let blocked = conn::execute(parser.args(&request), shared, &mut client, &mut out, &mut log, now_ms);
-    // The durability layer takes the mutations here, as for any command.
-    log.clear();
     match blocked {
-        Some(_) => Served::StillBlocked,
-        None => Served::Reply(out.to_vec(), std::mem::take(&mut client.ready_keys)),
+        Some(_) => Outcome::StillBlocked,
+        None => Outcome::Reply {
+            reply: out.to_vec(),
+            ready: std::mem::take(&mut client.ready_keys),
+            lsn: shared.persistence.append(&log),
+        },
     }
 }
 

@@ -117,6 +117,48 @@ pub static PARAMS: &[Param] = &[
         help: "Eviction policy when memory is full (only noeviction until eviction lands)",
     },
     Param {
+        name: "appendonly",
+        kind: Kind::Enum(&["yes", "no"]),
+        default: "yes",
+        mutable: false,
+        help: "Log every write to the write-ahead log in `dir` (no = a pure in-memory cache)",
+    },
+    Param {
+        name: "appendfsync",
+        kind: Kind::Enum(&["always", "everysec", "no"]),
+        default: "everysec",
+        mutable: false,
+        help: "When the log is fsynced: always (before each reply), everysec, no (left to the OS)",
+    },
+    Param {
+        name: "wal-segment-bytes",
+        kind: Kind::Memory { min: MB, max: 4096 * MB },
+        default: "67108864",
+        mutable: false,
+        help: "Size at which the write-ahead log starts a new segment file",
+    },
+    Param {
+        name: "wal-compact-bytes",
+        kind: Kind::Memory { min: MB, max: i64::MAX as u64 },
+        default: "67108864",
+        mutable: true,
+        help: "Take a snapshot (and drop the log it covers) once the log exceeds this and the last snapshot's size",
+    },
+    Param {
+        name: "snapshot-retention",
+        kind: Kind::Int { min: 1, max: 100 },
+        default: "2",
+        mutable: true,
+        help: "Snapshots kept in `dir` (the newest is used; older ones are for recovery by hand)",
+    },
+    Param {
+        name: "wal-recovery",
+        kind: Kind::Enum(&["strict", "truncate"]),
+        default: "strict",
+        mutable: false,
+        help: "On log corruption before its tail: strict = refuse to start, truncate = keep what precedes it",
+    },
+    Param {
         name: "maxmemory",
         kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
         default: "0",
@@ -324,6 +366,21 @@ impl Config {
     pub fn get(&self, name: &str) -> Option<String> {
         let (i, _) = find(name)?;
         Some(self.values.read()[i].clone())
+    }
+
+    /// A configuration for unit tests: persistence off and a data directory of
+    /// its own (the directory is locked by the server, so tests must not share).
+    #[cfg(test)]
+    pub fn for_test() -> Config {
+        use std::sync::atomic::AtomicUsize;
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "gyre-unit-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let set = |name: &str, v: &str| (find(name).expect("declared").0, v.to_string());
+        Config::new(vec![set("appendonly", "no"), set("dir", dir.to_str().expect("utf-8 temp dir"))])
     }
 
     /// The collection encoding thresholds, for the keyspace.

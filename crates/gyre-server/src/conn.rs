@@ -21,6 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
+use gyre_log::wal::Lsn;
+
 use crate::blocking;
 use crate::client::{ClientState, CmdName, ReplyMode};
 use crate::cmd::{self, BlockSpec, Call, CmdError};
@@ -42,10 +44,13 @@ fn limits(shared: &Shared) -> Limits {
 pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: ClientState) {
     let _ = stream.set_nodelay(true);
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut bufs = Buffers {
+        out: BytesMut::with_capacity(READ_CHUNK_BYTES),
+        log: MutationLog::new(),
+        pending: Pending::default(),
+    };
     let mut parser = RequestParser::new(limits(&shared));
     let mut generation = shared.config.hot.generation.load(Ordering::Acquire);
-    let mut log = MutationLog::new();
     loop {
         input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
         match stream.read_buf(&mut input).await {
@@ -60,7 +65,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
             parser.set_limits(limits(&shared));
         }
         let (consumed, outcome) =
-            execute_buffered(&input, &mut parser, &shared, &mut client, &mut out, &mut log, &mut stream).await;
+            execute_buffered(&input, &mut parser, &shared, &mut client, &mut bufs, &mut stream).await;
         input.advance(consumed);
         let query_limit = shared.config.hot.query_buffer_limit.load(Ordering::Relaxed) as usize;
         if input.len() > query_limit {
@@ -68,7 +73,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
             return;
         }
         client.info.query_buf_bytes.store(input.len(), Ordering::Relaxed);
-        if !out.is_empty() && write_out(&mut stream, &mut out, &shared).await.is_err() {
+        if flush(&mut stream, &mut bufs.out, &shared, &mut bufs.pending).await.is_err() {
             return;
         }
         match outcome {
@@ -96,6 +101,50 @@ enum Outcome {
     Close,
 }
 
+/// A connection's working buffers: replies not yet written, the mutations of
+/// the command running, and what the replies wait for.
+struct Buffers {
+    out: BytesMut,
+    log: MutationLog,
+    pending: Pending,
+}
+
+/// What the replies in the output buffer wait for: the log record with the
+/// highest LSN the batch produced, and the replies of blocked clients this
+/// connection served.
+#[derive(Default)]
+struct Pending {
+    lsn: Option<Lsn>,
+    deliveries: Vec<blocking::Delivery>,
+}
+
+/// Sends the pending replies once the log says they may go: a reply to a write
+/// leaves only when the write is durable under `appendfsync`. When the log
+/// failed instead, the replies are dropped and the connection closed: they
+/// would claim writes that are not durable.
+async fn flush(
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+    shared: &Shared,
+    pending: &mut Pending,
+) -> std::io::Result<()> {
+    if let Some(lsn) = pending.lsn.take() {
+        if let Err(reason) = shared.persistence.wait_durable(lsn).await {
+            tracing::warn!(error = %reason, "a write could not be made durable: closing the client without its replies");
+            out.clear();
+            pending.deliveries.clear();
+            return Err(std::io::Error::other(reason));
+        }
+    }
+    for d in pending.deliveries.drain(..) {
+        d.send();
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    write_out(stream, out, shared).await
+}
+
 async fn write_out(stream: &mut TcpStream, out: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
     shared.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
     let r = stream.write_all(out).await;
@@ -110,8 +159,7 @@ async fn execute_buffered(
     parser: &mut RequestParser,
     shared: &Shared,
     client: &mut ClientState,
-    out: &mut BytesMut,
-    log: &mut MutationLog,
+    bufs: &mut Buffers,
     stream: &mut TcpStream,
 ) -> (usize, Outcome) {
     let mut pos = 0;
@@ -120,6 +168,7 @@ async fn execute_buffered(
     // they would have if they had arrived in one packet to a single-threaded
     // server.
     let now_ms = unix_ms();
+    let Buffers { out, log, pending } = bufs;
     let outcome = loop {
         let rest = &input[pos..];
         match parser.parse(rest) {
@@ -131,17 +180,20 @@ async fn execute_buffered(
                 }
                 executed += 1;
                 let blocked = execute(args, shared, client, out, log, now_ms);
-                // The durability layer takes the command's mutations here; until
-                // it exists they have been applied to memory only.
+                // The command's mutations go to the log as one record; its reply
+                // waits for that record (see `flush`).
+                pending.lsn = pending.lsn.max(shared.persistence.append(log));
                 log.clear();
                 if !client.ready_keys.is_empty() {
-                    blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms);
+                    let served = blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms);
+                    pending.lsn = pending.lsn.max(served.lsn);
+                    pending.deliveries.extend(served.deliveries);
                 }
                 if let Some(spec) = blocked {
                     // Replies before the blocking command go out now; the rest of
                     // the pipeline waits for its answer, as in Redis.
                     let argv: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
-                    if !out.is_empty() && write_out(stream, out, shared).await.is_err() {
+                    if flush(stream, out, shared, pending).await.is_err() {
                         break Outcome::Close;
                     }
                     match blocking::wait(shared, client, argv, spec, stream).await {
@@ -152,7 +204,7 @@ async fn execute_buffered(
                 if client.close_after_reply {
                     break Outcome::Close;
                 }
-                if out.len() >= OUT_FLUSH_BYTES && write_out(stream, out, shared).await.is_err() {
+                if out.len() >= OUT_FLUSH_BYTES && flush(stream, out, shared, pending).await.is_err() {
                     break Outcome::Close;
                 }
             }
@@ -198,7 +250,10 @@ pub fn execute(
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
-            let result = if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
+            let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
+            let result = if let Some(msg) = refusal {
+                Err(cmd::CmdError::Msg(msg))
+            } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
                 Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
             } else {
                 let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
@@ -256,7 +311,7 @@ mod tests {
 
     impl Harness {
         fn new() -> Harness {
-            let shared = Shared::start(Config::new(vec![]));
+            let shared = Shared::start(Config::for_test()).expect("start");
             let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
             let client = ClientState::new(Arc::new(ClientInfo::new(1, addr, addr)));
             Harness { shared, client }

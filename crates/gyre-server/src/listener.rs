@@ -19,14 +19,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bind = config.get("bind").expect("declared");
     let port: u16 = config.get("port").expect("declared").parse().expect("validated port");
     let dir = config.get("dir").expect("declared");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory '{dir}'"))?;
-    let shared = Shared::start(config);
+    let shared = Shared::start(config)?;
     let listener = TcpListener::bind((bind.as_str(), port)).await.with_context(|| format!("binding {bind}:{port}"))?;
     let local = listener.local_addr()?;
     shared.tcp_port.store(u64::from(local.port()), Ordering::Relaxed);
     info!(address = %local, data_dir = %dir, "ready to accept connections");
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 // Out of file descriptors and similar: keep serving the others.
@@ -56,6 +62,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             handle.abort();
         }
     }
+    // Graceful stop (the fuller version, with in-flight commands and a final
+    // snapshot, belongs to the operations work): stop accepting, make the log
+    // durable, leave. The data-directory lock goes with the process.
+    info!("shutting down: signal received");
+    shared.persistence.close();
+    info!("bye");
+    Ok(())
 }
 
 async fn reject(mut stream: TcpStream, msg: &str) {

@@ -13,6 +13,7 @@ mod config;
 mod conn;
 mod listener;
 mod memory;
+mod persistence;
 mod shared;
 
 #[global_allocator]

@@ -45,6 +45,9 @@ pub type Garbage = Box<dyn Send>;
 
 pub struct Shared {
     pub ks: Keyspace,
+    pub persistence: crate::persistence::Persistence,
+    /// BGSAVE / BGREWRITEAOF asked for a snapshot; the background thread starts it.
+    pub snapshot_requested: std::sync::atomic::AtomicBool,
     pub blocking: crate::blocking::Blocking,
     pub config: Config,
     pub clients: Registry,
@@ -60,15 +63,19 @@ pub struct Shared {
 const LAZY_FREE_QUEUE_LEN: usize = 1024;
 
 impl Shared {
-    /// Builds the shared state and starts the background worker thread.
-    pub fn start(config: Config) -> Arc<Shared> {
+    /// Builds the shared state, recovers the data (see `persistence`) and
+    /// starts the background worker thread.
+    pub fn start(config: Config) -> anyhow::Result<Arc<Shared>> {
         let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
         let run_id: String =
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
+        let persistence = crate::persistence::Persistence::open(&config, &ks)?;
         let shared = Arc::new(Shared {
             ks,
+            persistence,
+            snapshot_requested: std::sync::atomic::AtomicBool::new(false),
             blocking: crate::blocking::Blocking::default(),
             config,
             clients: Registry::default(),
@@ -83,7 +90,7 @@ impl Shared {
             .name("gyre-bg".into())
             .spawn(move || background(weak, rx))
             .expect("spawn background thread");
-        shared
+        Ok(shared)
     }
 
     /// Frees `garbage` on the background thread; inline when the queue is full
@@ -99,6 +106,25 @@ impl Shared {
                 self.stats.lazyfree_pending.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Starts a snapshot on its own thread when BGSAVE asked for one or the log has
+/// outgrown `wal-compact-bytes` (and the last snapshot).
+fn start_snapshot_if_due(shared: &Arc<Shared>) {
+    let compact_bytes = shared.config.get("wal-compact-bytes").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+    let requested = shared.snapshot_requested.swap(false, Ordering::AcqRel);
+    if !requested && !shared.persistence.wants_compaction(compact_bytes) {
+        return;
+    }
+    let retention = shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2);
+    let s = shared.clone();
+    let spawned = std::thread::Builder::new().name("gyre-snapshot".into()).spawn(move || {
+        // Failures are logged and reported by INFO persistence.
+        let _ = s.persistence.snapshot_now(&s.ks, retention);
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the snapshot thread");
     }
 }
 
@@ -126,6 +152,7 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let Some(shared) = shared.upgrade() else { return };
+        start_snapshot_if_due(&shared);
         let hz = shared.config.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
         let period = Duration::from_millis(1000 / hz);
         let deadline = Instant::now() + period / 4;

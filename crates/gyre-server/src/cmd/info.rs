@@ -13,6 +13,29 @@ const DEFAULT_SECTIONS: &[&str] =
     &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "keyspace"];
 const ALL_SECTIONS: &[&str] = DEFAULT_SECTIONS;
 
+fn persistence_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
+    let p = &shared.persistence;
+    let st = p.snapshot.lock().clone();
+    let running = p.snapshot_running.load(Ordering::Relaxed);
+    let (enabled, size, poisoned, fsync) = match &p.wal {
+        Some(w) => (1, w.size_bytes(), w.poisoned(), format!("{:?}", w.fsync_policy()).to_ascii_lowercase()),
+        None => (0, 0, None, "off".to_string()),
+    };
+    write!(
+        t,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_last_snapshot_bytes:{}\r\naof_enabled:{enabled}\r\naof_rewrite_in_progress:{}\r\naof_last_write_status:{}\r\naof_current_size:{size}\r\ngyre_appendfsync:{fsync}\r\ngyre_wal_error:{}\r\n",
+        p.changes_since_snapshot.load(Ordering::Relaxed),
+        u8::from(running),
+        st.last_save_unix_ms / 1000,
+        if st.last_status_ok { "ok" } else { "err" },
+        st.last_duration_ms / 1000,
+        st.last_bytes,
+        u8::from(running),
+        if poisoned.is_some() { "err" } else { "ok" },
+        poisoned.unwrap_or_default().replace(['\r', '\n'], " "),
+    )
+}
+
 pub fn info(call: &mut Call<'_>) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
     for i in 1..call.argc() {
@@ -82,7 +105,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 shared.stats.lazyfree_pending.load(Ordering::Relaxed),
             )
         }
-        "persistence" => write!(t, "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"),
+        "persistence" => persistence_section(shared, t),
         "stats" => {
             let s = &shared.stats;
             let ks = shared.ks.stats();

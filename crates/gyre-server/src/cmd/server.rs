@@ -118,6 +118,60 @@ fn write_hello_map(out: &mut gyre_resp::ReplyWriter<'_>, id: u64, proto: Protoco
     out.array(0);
 }
 
+fn retention(call: &Call<'_>) -> usize {
+    call.shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2)
+}
+
+fn require_persistence(call: &Call<'_>) -> CmdResult {
+    if call.shared.persistence.wal.is_none() {
+        return Err(err("ERR persistence is off (appendonly no): there is no data directory state to save"));
+    }
+    Ok(())
+}
+
+/// SAVE: a snapshot in the foreground (this connection waits; others go on).
+pub fn save(call: &mut Call<'_>) -> CmdResult {
+    require_persistence(call)?;
+    call.shared.persistence.snapshot_now(&call.shared.ks, retention(call)).map_err(CmdError::Msg)?;
+    call.out.ok();
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE] and BGREWRITEAOF: a snapshot (which also compacts the
+/// log) on a background thread.
+fn start_background_snapshot(call: &mut Call<'_>, started: &[u8]) -> CmdResult {
+    require_persistence(call)?;
+    let p = &call.shared.persistence;
+    if p.snapshot_running.load(std::sync::atomic::Ordering::Acquire) {
+        if call.argc() == 2 && call.arg_is(1, "SCHEDULE") {
+            call.shared.snapshot_requested.store(true, std::sync::atomic::Ordering::Release);
+            call.out.simple(b"Background saving scheduled");
+            return Ok(());
+        }
+        return Err(err("ERR Background save already in progress"));
+    }
+    call.shared.snapshot_requested.store(true, std::sync::atomic::Ordering::Release);
+    call.out.simple(started);
+    Ok(())
+}
+
+pub fn bgsave(call: &mut Call<'_>) -> CmdResult {
+    if call.argc() > 2 || (call.argc() == 2 && !call.arg_is(1, "SCHEDULE")) {
+        return Err(err(SYNTAX));
+    }
+    start_background_snapshot(call, b"Background saving started")
+}
+
+pub fn bgrewriteaof(call: &mut Call<'_>) -> CmdResult {
+    start_background_snapshot(call, b"Background append only file rewriting started")
+}
+
+pub fn lastsave(call: &mut Call<'_>) -> CmdResult {
+    let ms = call.shared.persistence.snapshot.lock().last_save_unix_ms;
+    call.out.integer((ms / 1000) as i64);
+    Ok(())
+}
+
 pub fn time(call: &mut Call<'_>) -> CmdResult {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     call.out.array(2);

@@ -101,6 +101,10 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("config", -2, 0, NOKEYS, Server, "2.0.0", "A container for server configuration commands.", "", introspect::container, config::SUBCOMMANDS),
     cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, Server, "2.6.0", "Returns the server time.", "", server::time),
     cmd!("command", -1, LOADING | STALE, NOKEYS, Server, "2.8.13", "Returns detailed information about all commands.", "", introspect::command, introspect::COMMAND_SUBS),
+    cmd!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk.", "", server::save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
+    cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
+    cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "", server::lastsave),
     cmd!("memory", -2, 0, NOKEYS, Server, "4.0.0", "A container for memory diagnostics commands.", "", introspect::container, introspect::MEMORY_SUBS),
 ];
 

@@ -226,6 +226,97 @@ impl Server {
     }
 }
 
+/// How [`Server::restart`] stops the running process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM, waiting for a clean exit.
+    Term,
+    /// SIGKILL: a crash.
+    Kill,
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Stops the process; returns its exit status.
+    pub fn stop(&mut self, how: Stop) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let sig = match how {
+            Stop::Term => libc::SIGTERM,
+            Stop::Kill => libc::SIGKILL,
+        };
+        // SAFETY: kill(2) on the pid of a child we started and have not reaped.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        child.wait().expect("wait for the server")
+    }
+
+    /// Stops the server and starts it again on the same data directory (a new
+    /// port), with `extra_args`. Panics if it does not come up.
+    pub fn restart(&mut self, how: Stop, extra_args: &[&str]) {
+        if self.child.is_some() {
+            self.stop(how);
+        }
+        let mut child = None;
+        for _ in 0..5 {
+            let port = free_port();
+            let mut c = spawn(port, &self.root, &self.data_dir, extra_args);
+            match wait_ready(&mut c, port) {
+                Start::Ready => {
+                    self.port = port;
+                    child = Some(c);
+                    break;
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+        self.child = Some(child.unwrap_or_else(|| panic!("server did not restart\n{}", read_logs(&self.root))));
+    }
+
+    /// Starts a second server process on this server's data directory and
+    /// returns its exit status and stderr once it exits (for "directory in use").
+    pub fn start_second_on_same_dir(&self) -> (std::process::ExitStatus, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_gyre-server"))
+            .args(["--bind", "127.0.0.1", "--port", &free_port().to_string(), "--dir"])
+            .arg(&self.data_dir)
+            .output()
+            .expect("run a second server");
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Starts a server on `data_dir` with `extra_args` and returns its exit
+    /// status and stderr, for start-ups expected to fail (a corrupt log).
+    pub fn try_start_on(data_dir: &Path, extra_args: &[&str]) -> Result<Child, (std::process::ExitStatus, String)> {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-server"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn gyre-server");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                let _ = child.stderr.take().expect("piped").read_to_string(&mut err);
+                return Err((status, err));
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(child);
+            }
+            assert!(Instant::now() < deadline, "server neither started nor exited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

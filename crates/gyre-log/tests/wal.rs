@@ -1,0 +1,636 @@
+//! WAL scenarios: write, close (or crash, or corrupt), reopen, replay, assert.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gyre_log::wal::{
+    list_segments, replay, segment_path, FaultInjector, FsyncPolicy, Lsn, ReplayReport, Wal, WalError, WalOptions,
+    RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES,
+};
+use proptest::prelude::*;
+
+/// A fresh directory under the target's tmp dir, removed on drop.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wal-{name}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        TestDir(path)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn opts(fsync: FsyncPolicy) -> WalOptions {
+    WalOptions { fsync, ..WalOptions::default() }
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    let len = (i * 7 % 50) as usize;
+    (0..len).map(|j| (i as usize + j) as u8).collect()
+}
+
+type Records = Vec<(Lsn, Vec<u8>)>;
+
+fn replay_all(dir: &Path, first: u64, cut: bool) -> Result<(Records, ReplayReport), WalError> {
+    let mut seen = Vec::new();
+    let report = replay(dir, first, cut, |lsn, p| seen.push((lsn, p.to_vec())))?;
+    Ok((seen, report))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+fn write_records(dir: &Path, options: WalOptions, next: Lsn, n: u64) -> Records {
+    let wal = Wal::open(dir, options, next).unwrap();
+    let mut written = Vec::new();
+    for i in 0..n {
+        let p = payload(next.0 + i);
+        written.push((wal.append(&p).unwrap(), p));
+    }
+    wal.close().unwrap();
+    written
+}
+
+#[test]
+fn append_close_replay_returns_the_same_records_in_order() {
+    let dir = TestDir::new("roundtrip");
+    let written = write_records(dir.path(), opts(FsyncPolicy::Always), Lsn(1), 100);
+    let lsns: Vec<u64> = written.iter().map(|(l, _)| l.0).collect();
+    assert_eq!(lsns, (1..=100).collect::<Vec<_>>());
+
+    let (seen, report) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, written);
+    assert_eq!(report.records, 100);
+    assert_eq!(report.last_lsn, Lsn(100));
+    assert_eq!(report.segments, 1);
+    assert_eq!(report.torn_bytes_truncated, 0);
+    let payload_bytes: u64 = written.iter().map(|(_, p)| p.len() as u64).sum();
+    assert_eq!(report.bytes, payload_bytes + 16 * 100);
+}
+
+#[test]
+fn reopen_continues_lsns_in_a_new_segment() {
+    let dir = TestDir::new("reopen");
+    let mut all = write_records(dir.path(), opts(FsyncPolicy::No), Lsn(1), 10);
+    let (_, report) = replay_all(dir.path(), 0, false).unwrap();
+
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(report.last_lsn.0 + 1)).unwrap();
+    assert_eq!(wal.current_segment(), 2);
+    assert_eq!(wal.written_lsn(), Lsn(10));
+    let lsn = wal.append(b"after reopen").unwrap();
+    assert_eq!(lsn, Lsn(11));
+    all.push((lsn, b"after reopen".to_vec()));
+    wal.close().unwrap();
+
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![1, 2]);
+    let (seen, report) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, all);
+    assert_eq!(report.segments, 2);
+    // Only the new segment.
+    let (seen, _) = replay_all(dir.path(), 2, false).unwrap();
+    assert_eq!(seen, vec![(Lsn(11), b"after reopen".to_vec())]);
+}
+
+#[test]
+fn rotation_by_size_spreads_records_over_segments() {
+    let dir = TestDir::new("rotation");
+    let options = WalOptions { segment_bytes_max: 256, ..opts(FsyncPolicy::No) };
+    let written = write_records(dir.path(), options, Lsn(1), 200);
+    let segments = list_segments(dir.path()).unwrap();
+    assert!(segments.len() > 5, "only {} segments", segments.len());
+    assert_eq!(segments, (1..=segments.len() as u64).collect::<Vec<_>>());
+    for &n in &segments {
+        let len = fs::metadata(segment_path(dir.path(), n)).unwrap().len();
+        assert!(len <= 256, "segment {n} is {len} bytes");
+    }
+    let (seen, report) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, written);
+    assert_eq!(report.segments, segments.len() as u64);
+}
+
+#[test]
+fn a_record_larger_than_a_segment_gets_a_segment_of_its_own() {
+    let dir = TestDir::new("bigrecord");
+    let options = WalOptions { segment_bytes_max: 64, ..opts(FsyncPolicy::Always) };
+    let wal = Wal::open(dir.path(), options, Lsn(1)).unwrap();
+    wal.append(b"small").unwrap();
+    wal.append(&[9u8; 500]).unwrap();
+    wal.append(b"small again").unwrap();
+    wal.close().unwrap();
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![1, 2, 3]);
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[1].1, vec![9u8; 500]);
+}
+
+#[test]
+fn records_above_the_size_limit_are_refused() {
+    let dir = TestDir::new("toolarge");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    // calloc'd: the pages are never touched.
+    let huge = vec![0u8; RECORD_PAYLOAD_BYTES_MAX as usize + 1];
+    match wal.append(&huge) {
+        Err(WalError::RecordTooLarge { size_bytes, max_bytes }) => {
+            assert_eq!(size_bytes, RECORD_PAYLOAD_BYTES_MAX + 1);
+            assert_eq!(max_bytes, RECORD_PAYLOAD_BYTES_MAX);
+        }
+        other => panic!("expected RecordTooLarge, got {other:?}"),
+    }
+    assert_eq!(wal.append(b"fine").unwrap(), Lsn(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_resolves_only_after_an_fsync() {
+    let dir = TestDir::new("always");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::Always), Lsn(1)).unwrap();
+    assert_eq!(wal.fsync_policy(), FsyncPolicy::Always);
+    for _ in 0..20 {
+        let lsn = wal.append(b"x").unwrap();
+        wal.wait_durable(lsn).await.unwrap();
+        assert!(wal.synced_lsn() >= lsn);
+        assert!(wal.written_lsn() >= lsn);
+    }
+    assert!(wal.fsync_count() >= 1);
+    wal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everysec_resolves_when_written_and_syncs_within_about_a_second() {
+    let dir = TestDir::new("everysec");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::EverySec), Lsn(1)).unwrap();
+    let lsn = wal.append(b"x").unwrap();
+    wal.wait_durable(lsn).await.unwrap();
+    assert!(wal.written_lsn() >= lsn);
+    // No more appends: the timer alone must bring the fsync.
+    let start = Instant::now();
+    while wal.synced_lsn() < lsn {
+        assert!(start.elapsed() < Duration::from_secs(3), "no fsync after 3 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(wal.fsync_count(), 1);
+    wal.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_policy_never_fsyncs_except_at_rotate_and_close() {
+    let dir = TestDir::new("nosync");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    let lsn = wal.append(b"x").unwrap();
+    wal.wait_durable(lsn).await.unwrap();
+    assert_eq!(wal.written_lsn(), lsn);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(wal.synced_lsn(), Lsn(0));
+    assert_eq!(wal.fsync_count(), 0);
+    wal.rotate().unwrap();
+    assert_eq!(wal.synced_lsn(), lsn);
+    let lsn2 = wal.append(b"y").unwrap();
+    wal.close().unwrap();
+    assert_eq!(wal.synced_lsn(), lsn2);
+    assert_eq!(wal.fsync_count(), 2);
+}
+
+#[test]
+fn concurrent_threads_share_fsyncs() {
+    let dir = TestDir::new("groupthreads");
+    let faults = FaultInjector::new();
+    // A slow disk: appenders queue up behind each fsync.
+    faults.set_sync_delay_ms(2);
+    let wal = Arc::new(Wal::open_with_faults(dir.path(), opts(FsyncPolicy::Always), Lsn(1), faults).unwrap());
+    let threads = 16;
+    let per_thread = 50;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                for i in 0..per_thread {
+                    let lsn = wal.append(format!("{t}:{i}").as_bytes()).unwrap();
+                    rt.block_on(wal.wait_durable(lsn)).unwrap();
+                    assert!(wal.synced_lsn() >= lsn);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let records = (threads * per_thread) as u64;
+    assert_eq!(wal.synced_lsn(), Lsn(records));
+    let fsyncs = wal.fsync_count();
+    assert!(fsyncs * 4 <= records, "{fsyncs} fsyncs for {records} records");
+    wal.close().unwrap();
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen.len() as u64, records);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tasks_share_fsyncs() {
+    let dir = TestDir::new("grouptasks");
+    let faults = FaultInjector::new();
+    faults.set_sync_delay_ms(2);
+    let wal = Arc::new(Wal::open_with_faults(dir.path(), opts(FsyncPolicy::Always), Lsn(1), faults).unwrap());
+    let tasks = 200;
+    let per_task = 5;
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let wal = wal.clone();
+        set.spawn(async move {
+            for i in 0..per_task {
+                let lsn = wal.append(format!("{t}:{i}").as_bytes()).unwrap();
+                wal.wait_durable(lsn).await.unwrap();
+                assert!(wal.synced_lsn() >= lsn);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let records = (tasks * per_task) as u64;
+    let fsyncs = wal.fsync_count();
+    assert!(fsyncs * 10 <= records, "{fsyncs} fsyncs for {records} records");
+    wal.close().unwrap();
+}
+
+#[test]
+fn records_queued_during_one_fsync_share_the_next() {
+    let dir = TestDir::new("groupexact");
+    let faults = FaultInjector::new();
+    faults.stall_writer(true);
+    let wal = Wal::open_with_faults(dir.path(), opts(FsyncPolicy::Always), Lsn(1), faults.clone()).unwrap();
+    for i in 0..100 {
+        wal.append(&payload(i)).unwrap();
+    }
+    faults.stall_writer(false);
+    block_on(wal.wait_durable(Lsn(100))).unwrap();
+    // The writer may have taken the first record alone before stalling.
+    assert!(wal.fsync_count() <= 2, "{} fsyncs", wal.fsync_count());
+    wal.close().unwrap();
+}
+
+#[test]
+fn a_full_queue_blocks_appenders_until_the_writer_catches_up() {
+    let dir = TestDir::new("backpressure");
+    let faults = FaultInjector::new();
+    faults.stall_writer(true);
+    let options = WalOptions { queue_records_max: 4, ..opts(FsyncPolicy::No) };
+    let wal = Arc::new(Wal::open_with_faults(dir.path(), options, Lsn(1), faults.clone()).unwrap());
+    let appended = Arc::new(AtomicUsize::new(0));
+    let appender = {
+        let (wal, appended) = (wal.clone(), appended.clone());
+        std::thread::spawn(move || {
+            for i in 0..20 {
+                wal.append(&payload(i)).unwrap();
+                appended.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // At most a queue's worth, plus a queue's worth the stalled writer holds.
+    let n = appended.load(Ordering::SeqCst);
+    assert!((4..=8).contains(&n), "{n} appends went through a 4-record queue");
+    faults.stall_writer(false);
+    appender.join().unwrap();
+    wal.close().unwrap();
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen.len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_poisons_the_log() {
+    let dir = TestDir::new("poisonwrite");
+    let faults = FaultInjector::new();
+    faults.stall_writer(true);
+    let wal = Arc::new(Wal::open_with_faults(dir.path(), opts(FsyncPolicy::EverySec), Lsn(1), faults.clone()).unwrap());
+    let lsn = wal.append(b"doomed").unwrap();
+    // A waiter already waiting when the failure happens.
+    let waiter = {
+        let wal = wal.clone();
+        tokio::spawn(async move { wal.wait_durable(lsn).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    faults.fail_writes(true);
+    faults.stall_writer(false);
+    match waiter.await.unwrap() {
+        Err(WalError::Poisoned(reason)) => {
+            assert!(reason.contains("injected write failure"), "{reason}");
+            assert!(reason.contains("wal-0000000000000001.log"), "{reason}");
+        }
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+    assert!(wal.poisoned().is_some());
+    assert!(matches!(wal.append(b"more"), Err(WalError::Poisoned(_))));
+    assert!(matches!(wal.rotate(), Err(WalError::Poisoned(_))));
+    assert!(matches!(wal.wait_durable(lsn).await, Err(WalError::Poisoned(_))));
+    assert!(wal.written_lsn() < lsn);
+    assert!(matches!(wal.close(), Err(WalError::Poisoned(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fsync_poisons_the_log_and_is_not_retried() {
+    let dir = TestDir::new("poisonsync");
+    let faults = FaultInjector::new();
+    faults.fail_syncs(true);
+    let wal = Wal::open_with_faults(dir.path(), opts(FsyncPolicy::Always), Lsn(1), faults.clone()).unwrap();
+    let lsn = wal.append(b"x").unwrap();
+    let err = wal.wait_durable(lsn).await.unwrap_err();
+    assert!(err.to_string().contains("fsync"), "{err}");
+    // Written to the OS but never reported synced.
+    assert_eq!(wal.written_lsn(), lsn);
+    assert_eq!(wal.synced_lsn(), Lsn(0));
+    faults.fail_syncs(false);
+    assert!(matches!(wal.append(b"y"), Err(WalError::Poisoned(_))));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(wal.fsync_count(), 1, "a failed fsync must not be retried");
+    assert_eq!(wal.synced_lsn(), Lsn(0));
+}
+
+#[test]
+fn poisoning_wakes_appenders_blocked_on_a_full_queue() {
+    let dir = TestDir::new("poisonblocked");
+    let faults = FaultInjector::new();
+    faults.stall_writer(true);
+    let options = WalOptions { queue_records_max: 1, ..opts(FsyncPolicy::No) };
+    let wal = Arc::new(Wal::open_with_faults(dir.path(), options, Lsn(1), faults.clone()).unwrap());
+    let appender = {
+        let wal = wal.clone();
+        std::thread::spawn(move || (0..10).map(|_| wal.append(b"x")).collect::<Vec<_>>())
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    faults.fail_writes(true);
+    faults.stall_writer(false);
+    let results = appender.join().unwrap();
+    assert!(results.iter().any(|r| r.is_ok()));
+    assert!(matches!(results.last(), Some(Err(WalError::Poisoned(_)))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_refuses_appends_and_fails_waits_for_lsns_never_issued() {
+    let dir = TestDir::new("closed");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    let lsn = wal.append(b"x").unwrap();
+    wal.close().unwrap();
+    wal.close().unwrap();
+    assert_eq!(wal.synced_lsn(), lsn);
+    wal.wait_durable(lsn).await.unwrap();
+    assert!(matches!(wal.append(b"y"), Err(WalError::Closed)));
+    assert!(matches!(wal.rotate(), Err(WalError::Closed)));
+    assert!(matches!(wal.wait_durable(Lsn(2)).await, Err(WalError::Closed)));
+}
+
+#[test]
+fn dropping_the_log_writes_what_was_queued() {
+    let dir = TestDir::new("drop");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    for i in 0..10 {
+        wal.append(&payload(i)).unwrap();
+    }
+    drop(wal);
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen.len(), 10);
+}
+
+#[test]
+fn rotate_and_remove_segments_before() {
+    let dir = TestDir::new("compaction");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    for i in 0..3 {
+        wal.append(&payload(i)).unwrap();
+    }
+    assert_eq!(wal.rotate().unwrap(), 2);
+    // Nothing appended since: no empty segment pile-up.
+    assert_eq!(wal.rotate().unwrap(), 2);
+    wal.append(b"in two").unwrap();
+    assert_eq!(wal.rotate().unwrap(), 3);
+    wal.append(b"in three").unwrap();
+    assert_eq!(wal.current_segment(), 3);
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![1, 2, 3]);
+
+    let size_before = wal.size_bytes();
+    let seg1 = fs::metadata(segment_path(dir.path(), 1)).unwrap().len();
+    let seg2 = fs::metadata(segment_path(dir.path(), 2)).unwrap().len();
+    assert!(matches!(wal.remove_segments_before(4), Err(WalError::ActiveSegment { requested: 4, active: 3 })));
+    assert_eq!(wal.remove_segments_before(3).unwrap(), seg1 + seg2);
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![3]);
+    assert_eq!(wal.remove_segments_before(3).unwrap(), 0);
+    wal.close().unwrap();
+    assert!(wal.size_bytes() <= size_before - seg1 - seg2 + 64);
+    let on_disk = fs::metadata(segment_path(dir.path(), 3)).unwrap().len();
+    assert_eq!(wal.size_bytes(), on_disk);
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, vec![(Lsn(5), b"in three".to_vec())]);
+}
+
+fn write_raw_segment(dir: &Path, number: u64, bytes: &[u8]) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(segment_path(dir, number), bytes).unwrap();
+}
+
+fn expect_corrupt(result: Result<ReplayReport, WalError>, path: &Path, offset: u64, words: &str) {
+    match result {
+        Err(WalError::Corrupt { path: p, offset: o, reason }) => {
+            assert_eq!((p.as_path(), o), (path, offset), "{reason}");
+            assert!(reason.contains(words), "{reason:?} lacks {words:?}");
+            let message = WalError::Corrupt { path: p, offset: o, reason }.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains(&format!("offset {offset}")), "{message}");
+        }
+        other => panic!("expected Corrupt at {}:{offset}, got {other:?}", path.display()),
+    }
+}
+
+#[test]
+fn bad_magic_and_unknown_versions_are_clear_errors() {
+    let dir = TestDir::new("badheader");
+    write_raw_segment(dir.path(), 1, b"NOTAWAL\0\x01\0\0\0");
+    let path = segment_path(dir.path(), 1);
+    expect_corrupt(replay(dir.path(), 0, false, |_, _| {}), &path, 0, "magic");
+
+    write_raw_segment(dir.path(), 1, b"GYREWAL\0\x02\0\0\0");
+    expect_corrupt(replay(dir.path(), 0, false, |_, _| {}), &path, 8, "version 2");
+
+    // With truncate_corrupt the unreadable segment is cut away entirely.
+    let report = replay(dir.path(), 0, true, |_, _| {}).unwrap();
+    assert_eq!(report.records, 0);
+    assert!(list_segments(dir.path()).unwrap().is_empty());
+}
+
+#[test]
+fn a_declared_length_above_the_limit_is_corruption_not_an_allocation() {
+    let dir = TestDir::new("hugelen");
+    write_records(dir.path(), opts(FsyncPolicy::No), Lsn(1), 3);
+    let path = segment_path(dir.path(), 1);
+    let end = fs::metadata(&path).unwrap().len();
+    let mut bogus = Vec::new();
+    bogus.extend_from_slice(&u32::MAX.to_le_bytes());
+    bogus.extend_from_slice(&[0u8; 12]);
+    bogus.extend_from_slice(&[0u8; 100]);
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, &bogus).unwrap();
+    drop(file);
+    // Followed by a later segment, so not a torn tail.
+    write_records(dir.path(), opts(FsyncPolicy::No), Lsn(4), 2);
+    expect_corrupt(replay(dir.path(), 0, false, |_, _| {}), &path, end, "exceeds the limit");
+}
+
+#[test]
+fn a_missing_segment_is_corruption() {
+    let dir = TestDir::new("gap");
+    write_records(dir.path(), opts(FsyncPolicy::No), Lsn(1), 2);
+    write_records(dir.path(), opts(FsyncPolicy::No), Lsn(3), 2);
+    write_records(dir.path(), opts(FsyncPolicy::No), Lsn(5), 2);
+    fs::remove_file(segment_path(dir.path(), 2)).unwrap();
+    let path3 = segment_path(dir.path(), 3);
+    expect_corrupt(replay(dir.path(), 0, false, |_, _| {}), &path3, 0, "segment 2 is missing");
+    // Starting after the gap is fine.
+    let (seen, _) = replay_all(dir.path(), 3, false).unwrap();
+    assert_eq!(seen.len(), 2);
+    let (seen, report) = replay_all(dir.path(), 0, true).unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(report.dropped_records, 2);
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![1]);
+}
+
+#[test]
+fn a_last_segment_torn_while_being_created_is_removed() {
+    let dir = TestDir::new("tornheader");
+    let written = write_records(dir.path(), opts(FsyncPolicy::No), Lsn(1), 5);
+    write_raw_segment(dir.path(), 2, b"GYRE");
+    let (seen, report) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, written);
+    assert_eq!(report.torn_bytes_truncated, 4);
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![1]);
+}
+
+/// Where each record lies: (segment, start offset, length with header).
+fn record_positions(dir: &Path) -> Vec<(u64, u64, u64)> {
+    let mut positions = Vec::new();
+    for n in list_segments(dir).unwrap() {
+        let bytes = fs::read(segment_path(dir, n)).unwrap();
+        let mut pos = SEGMENT_HEADER_BYTES as usize;
+        while pos < bytes.len() {
+            let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as u64;
+            positions.push((n, pos as u64, 16 + len));
+            pos += 16 + len as usize;
+        }
+    }
+    positions
+}
+
+fn crash_options(segment_bytes_max: u64) -> WalOptions {
+    WalOptions { segment_bytes_max, ..opts(FsyncPolicy::No) }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A crash mid-append leaves a prefix of the last segment: replay keeps
+    /// exactly the records wholly before the cut and truncates the rest once.
+    #[test]
+    fn a_torn_tail_is_truncated_to_the_last_whole_record(
+        payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..40),
+        segment_bytes_max in 64u64..1024,
+        cut_fraction in 0.0f64..1.0,
+    ) {
+        let dir = TestDir::new("torn");
+        let wal = Wal::open(dir.path(), crash_options(segment_bytes_max), Lsn(1)).unwrap();
+        for p in &payloads {
+            wal.append(p).unwrap();
+        }
+        wal.close().unwrap();
+
+        let positions = record_positions(dir.path());
+        let last = *list_segments(dir.path()).unwrap().last().unwrap();
+        let path = segment_path(dir.path(), last);
+        let len = fs::metadata(&path).unwrap().len();
+        let cut = (len as f64 * cut_fraction) as u64;
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
+
+        let kept = positions
+            .iter()
+            .filter(|&&(seg, start, rec_len)| seg < last || start + rec_len <= cut)
+            .count();
+        let kept_end = positions
+            .iter()
+            .filter(|&&(seg, start, rec_len)| seg == last && start + rec_len <= cut)
+            .map(|&(_, start, rec_len)| start + rec_len)
+            .max()
+            .unwrap_or(SEGMENT_HEADER_BYTES);
+        let expected_torn = if cut < SEGMENT_HEADER_BYTES { cut } else { cut - kept_end };
+
+        let (seen, report) = replay_all(dir.path(), 0, false).unwrap();
+        prop_assert_eq!(seen.len(), kept);
+        for (i, (lsn, p)) in seen.iter().enumerate() {
+            prop_assert_eq!(*lsn, Lsn(i as u64 + 1));
+            prop_assert_eq!(p, &payloads[i]);
+        }
+        prop_assert_eq!(report.torn_bytes_truncated, expected_torn);
+        prop_assert_eq!(report.dropped_records, 0);
+
+        let (again, report) = replay_all(dir.path(), 0, false).unwrap();
+        prop_assert_eq!(again.len(), kept);
+        prop_assert_eq!(report.torn_bytes_truncated, 0);
+    }
+
+    /// Damage anywhere but the final record is corruption, never silently
+    /// truncated; cutting on request keeps the prefix and counts the rest.
+    #[test]
+    fn damage_before_the_tail_is_an_error_naming_file_and_offset(
+        payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 2..40),
+        segment_bytes_max in 64u64..1024,
+        record_pick in any::<prop::sample::Index>(),
+        byte_pick in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let dir = TestDir::new("flip");
+        let wal = Wal::open(dir.path(), crash_options(segment_bytes_max), Lsn(1)).unwrap();
+        for p in &payloads {
+            wal.append(p).unwrap();
+        }
+        wal.close().unwrap();
+
+        let positions = record_positions(dir.path());
+        let k = record_pick.index(positions.len() - 1); // never the final record
+        let (seg, start, rec_len) = positions[k];
+        let path = segment_path(dir.path(), seg);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[(start + byte_pick.index(rec_len as usize) as u64) as usize] ^= flip;
+        fs::write(&path, &bytes).unwrap();
+
+        let result = replay(dir.path(), 0, false, |_, _| {});
+        match result {
+            Err(WalError::Corrupt { path: p, offset, .. }) => {
+                prop_assert_eq!(p, path.clone());
+                prop_assert_eq!(offset, start);
+            }
+            other => prop_assert!(false, "expected Corrupt, got {:?}", other),
+        }
+
+        let (seen, report) = replay_all(dir.path(), 0, true).unwrap();
+        prop_assert_eq!(seen.len(), k);
+        for (i, (_, p)) in seen.iter().enumerate() {
+            prop_assert_eq!(p, &payloads[i]);
+        }
+        prop_assert_eq!(report.dropped_records, (positions.len() - k - 1) as u64);
+        let (again, report) = replay_all(dir.path(), 0, false).unwrap();
+        prop_assert_eq!(again.len(), k);
+        prop_assert_eq!(report.torn_bytes_truncated, 0);
+        // The damaged segment is cut at the record, later ones deleted.
+        prop_assert_eq!(list_segments(dir.path()).unwrap().last().copied(), Some(seg));
+        prop_assert_eq!(fs::metadata(&path).unwrap().len(), start);
+    }
+}

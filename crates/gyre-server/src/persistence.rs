@@ -1,0 +1,301 @@
+//! Durability wiring: the data directory, recovery at start-up, the log on the
+//! write path, snapshots (SAVE, BGSAVE, automatic compaction) and their state
+//! for INFO persistence.
+//!
+//! Start-up: lock the directory (one server per directory), load the snapshot
+//! the manifest names, replay the write-ahead log from the segment the manifest
+//! says is still needed, then open the log for appending. Replay is idempotent
+//! (mutations are versioned), so the snapshot need not be a single instant.
+//!
+//! Write path: after a command runs, its encoded mutations go to the log as one
+//! record; the connection sends its replies only once the log says the last
+//! record of the batch is durable under `appendfsync` (always: fsynced; everysec
+//! and no: handed to the OS, so a process crash loses nothing). A log that
+//! failed (I/O error, fsync error, disk full) is poisoned: write commands get
+//! `-MISCONF`, reads keep working.
+//!
+//! Snapshots: rotate the log (records from then on are in the new segment or
+//! later), write the keyspace shard by shard while writes continue, point the
+//! manifest at the snapshot and the new segment, then delete the segments and
+//! snapshots it no longer needs.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
+use gyre_log::manifest::{read_manifest, write_manifest, Manifest};
+use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
+use gyre_log::wal::{replay, FsyncPolicy, Lsn, Wal, WalOptions};
+use parking_lot::Mutex;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::shared::unix_ms;
+
+/// Snapshot bookkeeping reported by INFO persistence and LASTSAVE.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotState {
+    pub last_save_unix_ms: u64,
+    pub last_status_ok: bool,
+    pub last_duration_ms: u64,
+    pub last_bytes: u64,
+    pub last_error: Option<String>,
+}
+
+pub struct Persistence {
+    pub dir: PathBuf,
+    /// None when `appendonly no`: a pure cache.
+    pub wal: Option<Arc<Wal>>,
+    pub snapshot: Mutex<SnapshotState>,
+    /// A snapshot is being written (BGSAVE, SAVE or automatic).
+    pub snapshot_running: AtomicBool,
+    /// Records appended since the last snapshot (INFO rdb_changes_since_last_save).
+    pub changes_since_snapshot: AtomicU64,
+    next_snapshot_id: AtomicU64,
+    /// Held for the server's lifetime: the directory's lock.
+    _lock: File,
+}
+
+impl Persistence {
+    /// Locks `dir`, recovers into `ks` and opens the log. Errors name the file.
+    pub fn open(config: &Config, ks: &Keyspace) -> anyhow::Result<Persistence> {
+        let dir = PathBuf::from(config.get("dir").expect("declared"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory '{}'", dir.display()))?;
+        let lock = lock_dir(&dir)?;
+        let enabled = config.get("appendonly").as_deref() == Some("yes");
+        let mut snapshot = SnapshotState { last_save_unix_ms: unix_ms(), last_status_ok: true, ..Default::default() };
+        let mut next_snapshot_id = 1;
+        let wal = if enabled {
+            let cfg = config.encoding_config();
+            let truncate = config.get("wal-recovery").as_deref() == Some("truncate");
+            let (next_lsn, manifest) = recover(&dir, ks, &cfg, truncate)?;
+            if let Some(m) = &manifest {
+                snapshot.last_save_unix_ms = m.snapshot_unix_ms;
+                next_snapshot_id = m.snapshot_id.map_or(1, |id| id + 1);
+            }
+            let opts = WalOptions {
+                segment_bytes_max: config.get("wal-segment-bytes").and_then(|v| v.parse().ok()).expect("declared"),
+                fsync: match config.get("appendfsync").as_deref() {
+                    Some("always") => FsyncPolicy::Always,
+                    Some("no") => FsyncPolicy::No,
+                    _ => FsyncPolicy::EverySec,
+                },
+                ..WalOptions::default()
+            };
+            let wal =
+                Wal::open(&dir, opts, next_lsn).with_context(|| format!("opening the log in '{}'", dir.display()))?;
+            info!(dir = %dir.display(), fsync = ?wal.fsync_policy(), "write-ahead log open");
+            Some(Arc::new(wal))
+        } else {
+            info!("persistence off (appendonly no): data lives in memory only");
+            None
+        };
+        Ok(Persistence {
+            dir,
+            wal,
+            snapshot: Mutex::new(snapshot),
+            snapshot_running: AtomicBool::new(false),
+            changes_since_snapshot: AtomicU64::new(0),
+            next_snapshot_id: AtomicU64::new(next_snapshot_id),
+            _lock: lock,
+        })
+    }
+
+    /// Why writes are refused, if the log has failed.
+    pub fn write_refusal(&self) -> Option<String> {
+        let reason = self.wal.as_ref()?.poisoned()?;
+        Some(format!("MISCONF Errors writing to the write-ahead log: {reason}. Writes are refused until the server is restarted with the problem fixed; reads keep working."))
+    }
+
+    /// Hands a command's mutations to the log; returns the record's LSN (None
+    /// when there is nothing to log or persistence is off).
+    pub fn append(&self, log: &MutationLog) -> Option<Lsn> {
+        if log.is_empty() {
+            return None;
+        }
+        let wal = self.wal.as_ref()?;
+        match wal.append(log.bytes()) {
+            Ok(lsn) => {
+                self.changes_since_snapshot.fetch_add(1, Ordering::Relaxed);
+                Some(lsn)
+            }
+            // The log is poisoned (it said why, loudly). The change is in memory
+            // but not durable; `wait_durable` reports the failure to the client.
+            Err(_) => Some(Lsn(u64::MAX)),
+        }
+    }
+
+    /// Waits until `lsn` is durable under the fsync policy.
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), String> {
+        let Some(wal) = &self.wal else { return Ok(()) };
+        if lsn == Lsn(u64::MAX) {
+            return Err(wal.poisoned().unwrap_or_else(|| "the log refused the write".into()));
+        }
+        wal.wait_durable(lsn).await.map_err(|e| e.to_string())
+    }
+
+    /// Writes a snapshot now, in the calling thread, and compacts the log.
+    /// Fails at once if another snapshot is running.
+    pub fn snapshot_now(&self, ks: &Keyspace, retention: usize) -> Result<(), String> {
+        if self.snapshot_running.swap(true, Ordering::AcqRel) {
+            return Err("ERR Background save already in progress".into());
+        }
+        let result = self.snapshot_inner(ks, retention);
+        let mut st = self.snapshot.lock();
+        match &result {
+            Ok(()) => st.last_status_ok = true,
+            Err(e) => {
+                st.last_status_ok = false;
+                st.last_error = Some(e.clone());
+                error!(error = %e, "snapshot failed");
+            }
+        }
+        drop(st);
+        self.snapshot_running.store(false, Ordering::Release);
+        result.map_err(|e| format!("ERR {e}"))
+    }
+
+    fn snapshot_inner(&self, ks: &Keyspace, retention: usize) -> Result<(), String> {
+        let started = Instant::now();
+        let started_ms = unix_ms();
+        // Records from here on are in `first_needed` or later; everything
+        // before is already in memory and so in the snapshot.
+        let first_needed = match &self.wal {
+            Some(wal) => wal.rotate().map_err(|e| e.to_string())?,
+            None => 0,
+        };
+        self.changes_since_snapshot.store(0, Ordering::Relaxed);
+        let id = self.next_snapshot_id.fetch_add(1, Ordering::Relaxed);
+        let info = write_snapshot(ks, &self.dir, id, started_ms).map_err(|e| e.to_string())?;
+        write_manifest(
+            &self.dir,
+            &Manifest { snapshot_id: Some(id), wal_first_segment: first_needed, snapshot_unix_ms: started_ms },
+        )
+        .map_err(|e| e.to_string())?;
+        let freed = match &self.wal {
+            Some(wal) => wal.remove_segments_before(first_needed).map_err(|e| e.to_string())?,
+            None => 0,
+        };
+        remove_old_snapshots(&self.dir, retention).map_err(|e| e.to_string())?;
+        let mut st = self.snapshot.lock();
+        st.last_save_unix_ms = started_ms;
+        st.last_duration_ms = started.elapsed().as_millis() as u64;
+        st.last_bytes = info.bytes;
+        drop(st);
+        info!(
+            keys = info.keys,
+            bytes = info.bytes,
+            ms = started.elapsed().as_millis() as u64,
+            log_bytes_freed = freed,
+            path = %info.path.display(),
+            "snapshot done"
+        );
+        Ok(())
+    }
+
+    /// True when the log has outgrown both `compact_bytes` and the last
+    /// snapshot (Redis's auto-aof-rewrite rule, by size).
+    pub fn wants_compaction(&self, compact_bytes: u64) -> bool {
+        let Some(wal) = &self.wal else { return false };
+        let last = self.snapshot.lock().last_bytes;
+        !self.snapshot_running.load(Ordering::Relaxed) && wal.size_bytes() > compact_bytes.max(last)
+    }
+
+    /// Flushes and fsyncs the log (shutdown).
+    pub fn close(&self) {
+        if let Some(wal) = &self.wal {
+            match wal.close() {
+                Ok(()) => info!("write-ahead log flushed and closed"),
+                Err(e) => error!(error = %e, "closing the write-ahead log failed"),
+            }
+        }
+    }
+}
+
+/// One server per data directory: an exclusive, non-blocking flock on
+/// `dir/LOCK`, released by the kernel when the process ends however it ends.
+fn lock_dir(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening lock file '{}'", path.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is shared with the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        anyhow::bail!(
+            "data directory '{}' is in use by another gyre-server (lock file '{}' is held); stop it or choose another --dir",
+            dir.display(),
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
+/// Loads the snapshot the manifest names and replays the log after it.
+/// Returns the next LSN and the manifest.
+fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> anyhow::Result<(Lsn, Option<Manifest>)> {
+    let started = Instant::now();
+    let manifest = read_manifest(dir).with_context(|| format!("reading the manifest in '{}'", dir.display()))?;
+    let first_segment = manifest.as_ref().map_or(0, |m| m.wal_first_segment);
+    if let Some(id) = manifest.as_ref().and_then(|m| m.snapshot_id) {
+        let path = snapshot_path(dir, id);
+        info!(path = %path.display(), "loading snapshot");
+        let progress = |keys: u64, bytes: u64| {
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            info!(keys, mb = bytes / (1 << 20), keys_per_sec = (keys as f64 / secs) as u64, "loading snapshot");
+        };
+        let loaded = load_snapshot(ks, &path, cfg, &progress)
+            .with_context(|| format!("loading snapshot '{}'", path.display()))?;
+        info!(
+            keys = loaded.keys,
+            mb = loaded.bytes / (1 << 20),
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot loaded"
+        );
+    }
+    let mut last = Lsn(0);
+    let mut bad_records = 0u64;
+    let report = replay(dir, first_segment, truncate, |lsn, payload| {
+        last = lsn;
+        if apply_record(ks, payload).is_err() {
+            bad_records += 1;
+        }
+    })
+    .with_context(|| format!("replaying the write-ahead log in '{}'", dir.display()))?;
+    if report.torn_bytes_truncated > 0 {
+        warn!(bytes = report.torn_bytes_truncated, "truncated a torn record at the end of the log (a crash mid-write)");
+    }
+    if report.dropped_records > 0 {
+        warn!(records = report.dropped_records, "wal-recovery truncate: dropped records after a corruption");
+    }
+    anyhow::ensure!(bad_records == 0, "{bad_records} log records passed their checksum but did not decode");
+    info!(
+        records = report.records,
+        mb = report.bytes / (1 << 20),
+        keys = (0..ks.db_count()).map(|i| ks.db(i as u16).len()).sum::<usize>(),
+        ms = started.elapsed().as_millis() as u64,
+        "recovery done"
+    );
+    Ok((Lsn(last.0.max(report.last_lsn.0) + 1), manifest))
+}
+
+/// Applies one log record: the mutations of one command, in order.
+fn apply_record(ks: &Keyspace, payload: &[u8]) -> Result<(), gyre_engine::DecodeError> {
+    let all = Bytes::copy_from_slice(payload);
+    let mut pos = 0;
+    while pos < all.len() {
+        let (m, used) = gyre_engine::mutation::decode(&all.slice(pos..))?;
+        ks.apply(&m);
+        pos += used;
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Durability through the real binary: what was acknowledged survives a clean
+//! stop, a crash (SIGKILL) and a snapshot; the data directory is locked; a torn
+//! log tail is repaired and corruption before the tail stops start-up unless
+//! the operator asks to truncate. Gyre only (Redis persists differently).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+
+fn gyre_only() -> bool {
+    if is_redis() {
+        eprintln!("skipped: Gyre's persistence");
+        return false;
+    }
+    true
+}
+
+/// Keys of every type, in two databases, some with a TTL.
+fn write_dataset(c: &mut redis::Connection) {
+    ok(c, &["SET", "s", "string"]);
+    ok(c, &["SET", "n", "41"]);
+    q(c, &["INCR", "n"]);
+    ok(c, &["SET", "ttl", "v", "EX", "1000"]);
+    q(c, &["RPUSH", "l", "a", "b", "c"]);
+    q(c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    q(c, &["SADD", "set", "x", "y"]);
+    q(c, &["ZADD", "z", "1", "one", "2", "two"]);
+    ok(c, &["SELECT", "3"]);
+    ok(c, &["SET", "in-db-3", "yes"]);
+    ok(c, &["SELECT", "0"]);
+    q(c, &["DEL", "s"]);
+    ok(c, &["SET", "s", "again"]);
+}
+
+fn check_dataset(c: &mut redis::Connection) {
+    assert_eq!(q(c, &["GET", "s"]), bulk("again"));
+    assert_eq!(q(c, &["GET", "n"]), bulk("42"));
+    let ttl = as_int(&q(c, &["TTL", "ttl"]));
+    assert!((900..=1000).contains(&ttl), "ttl {ttl}");
+    assert_eq!(q(c, &["LRANGE", "l", "0", "-1"]), bulks(&["a", "b", "c"]));
+    assert_eq!(q(c, &["HGET", "h", "f2"]), bulk("v2"));
+    assert_eq!(sorted_strings(&q(c, &["SMEMBERS", "set"])), vec!["x", "y"]);
+    assert_eq!(q(c, &["ZSCORE", "z", "two"]), bulk("2"));
+    ok(c, &["SELECT", "3"]);
+    assert_eq!(q(c, &["GET", "in-db-3"]), bulk("yes"));
+    ok(c, &["SELECT", "0"]);
+}
+
+#[test]
+fn data_survives_a_clean_restart() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start();
+    write_dataset(&mut s.client());
+    let status = s.stop(Stop::Term);
+    assert!(status.success(), "SIGTERM should exit cleanly: {status}");
+    s.restart(Stop::Term, &[]);
+    check_dataset(&mut s.client());
+}
+
+#[test]
+fn data_survives_a_crash() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start_with(&["--appendfsync", "always"]);
+    write_dataset(&mut s.client());
+    s.restart(Stop::Kill, &["--appendfsync", "always"]);
+    check_dataset(&mut s.client());
+}
+
+#[test]
+fn data_survives_snapshots_and_later_writes() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start();
+    let mut c = s.client();
+    write_dataset(&mut c);
+    let before = as_int(&q(&mut c, &["LASTSAVE"]));
+    ok(&mut c, &["SAVE"]);
+    assert_eq!(
+        info_field(&as_str(&q(&mut c, &["INFO", "persistence"])), "rdb_changes_since_last_save").as_deref(),
+        Some("0")
+    );
+    // Writes after the snapshot live in the log.
+    ok(&mut c, &["SET", "after", "snapshot"]);
+    assert_eq!(as_str(&q(&mut c, &["BGSAVE"])), "Background saving started");
+    assert!(wait_for(Duration::from_secs(10), || {
+        info_field(&as_str(&q(&mut c, &["INFO", "persistence"])), "rdb_bgsave_in_progress").as_deref() == Some("0")
+            && info_field(&as_str(&q(&mut c, &["INFO", "persistence"])), "rdb_changes_since_last_save").as_deref()
+                == Some("0")
+    }));
+    ok(&mut c, &["SET", "after2", "bgsave"]);
+    assert!(as_int(&q(&mut c, &["LASTSAVE"])) >= before);
+    s.restart(Stop::Kill, &[]);
+    let mut c = s.client();
+    check_dataset(&mut c);
+    assert_eq!(q(&mut c, &["GET", "after"]), bulk("snapshot"));
+    assert_eq!(q(&mut c, &["GET", "after2"]), bulk("bgsave"));
+    // Compaction kept the newest snapshots only.
+    let snaps = std::fs::read_dir(s.dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".gsnap"))
+        .count();
+    assert!((1..=2).contains(&snaps), "{snaps} snapshots kept");
+}
+
+/// Zero loss under SIGKILL with appendfsync always: concurrent clients write
+/// unique keys; every write that was acknowledged before the kill is there
+/// after the restart.
+#[test]
+fn no_acknowledged_write_is_lost_when_killed() {
+    if !gyre_only() {
+        return;
+    }
+    for fsync in ["always", "everysec"] {
+        let mut s = Server::start_with(&["--appendfsync", fsync]);
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let mut workers = Vec::new();
+        for w in 0..8 {
+            let (acked, stop, written, url) = (acked.clone(), stop.clone(), written.clone(), s.url());
+            workers.push(std::thread::spawn(move || {
+                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let key = format!("w{w}:{i}");
+                    match redis::cmd("SET").arg(&key).arg("v").query::<String>(&mut c) {
+                        Ok(_) => {
+                            acked.lock().unwrap().push(key);
+                            written.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => return, // the kill
+                    }
+                }
+            }));
+        }
+        assert!(wait_for(Duration::from_secs(10), || written.load(Ordering::Relaxed) > 2_000));
+        s.stop(Stop::Kill);
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.join().unwrap();
+        }
+        s.restart(Stop::Kill, &["--appendfsync", fsync]);
+        let mut c = s.client();
+        let acked = acked.lock().unwrap();
+        let mut pipe = redis::pipe();
+        for k in acked.iter() {
+            pipe.cmd("EXISTS").arg(k);
+        }
+        let present: Vec<i64> = pipe.query(&mut c).unwrap();
+        let lost = present.iter().filter(|&&p| p == 0).count();
+        assert_eq!(lost, 0, "appendfsync {fsync}: {lost} of {} acknowledged writes lost", acked.len());
+    }
+}
+
+#[test]
+fn a_second_server_on_the_same_directory_is_refused() {
+    if !gyre_only() {
+        return;
+    }
+    let s = Server::start();
+    let (status, stderr) = s.start_second_on_same_dir();
+    assert!(!status.success());
+    assert!(stderr.contains("in use by another gyre-server"), "{stderr}");
+    assert_eq!(q(&mut s.client(), &["PING"]), status_reply("PONG"));
+}
+
+fn status_reply(s: &str) -> Value {
+    status(s)
+}
+
+fn wal_segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("wal-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_torn_log_tail_is_truncated_at_start_up() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start();
+    ok(&mut s.client(), &["SET", "kept", "yes"]);
+    s.stop(Stop::Term);
+    // A crash mid-append: half a record at the end of the newest segment.
+    let last = wal_segments(s.dir()).pop().expect("a segment");
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(&last, &bytes).unwrap();
+    s.restart(Stop::Term, &[]);
+    assert_eq!(q(&mut s.client(), &["GET", "kept"]), bulk("yes"));
+    assert!(s.logs().contains("torn"), "the truncation is logged:\n{}", s.logs());
+}
+
+#[test]
+fn corruption_before_the_tail_stops_start_up_unless_truncating() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start_with(&["--wal-segment-bytes", "1mb"]);
+    let mut c = s.client();
+    for i in 0..300 {
+        ok(&mut c, &["SET", &format!("k{i}"), &"x".repeat(100)]);
+    }
+    s.stop(Stop::Term);
+    let first = wal_segments(s.dir()).into_iter().next().expect("a segment");
+    let mut bytes = std::fs::read(&first).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&first, &bytes).unwrap();
+    match Server::try_start_on(s.dir(), &[]) {
+        Ok(mut child) => {
+            let _ = child.kill();
+            panic!("started on a corrupt log");
+        }
+        Err((status, stderr)) => {
+            assert!(!status.success());
+            assert!(
+                stderr.contains(&first.file_name().unwrap().to_string_lossy().to_string()),
+                "names the file: {stderr}"
+            );
+        }
+    }
+    s.restart(Stop::Term, &["--wal-recovery", "truncate"]);
+    let mut c = s.client();
+    assert_eq!(q(&mut c, &["GET", "k0"]), bulk("x".repeat(100)), "records before the corruption are kept");
+}
+
+#[test]
+fn appendonly_no_keeps_nothing() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start_with(&["--appendonly", "no"]);
+    let mut c = s.client();
+    ok(&mut c, &["SET", "k", "v"]);
+    assert_eq!(info_field(&as_str(&q(&mut c, &["INFO", "persistence"])), "aof_enabled").as_deref(), Some("0"));
+    assert!(err(&mut c, &["BGSAVE"]).contains("persistence is off"));
+    s.restart(Stop::Term, &["--appendonly", "no"]);
+    assert_eq!(q(&mut s.client(), &["EXISTS", "k"]), int(0));
+}
