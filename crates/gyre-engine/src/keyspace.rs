@@ -724,22 +724,35 @@ impl Keyspace {
     }
 
     /// Empties database `db`, recording the mutation. Returns the detached entries.
-    pub fn flush_db(&self, db: DbIndex, version: Version, log: &mut MutationLog) -> Detached {
+    ///
+    /// The version is taken once every shard is locked, so it orders after every
+    /// write the flush removes and before every write that follows it: the
+    /// invariant recovery relies on (per key, version order is apply order).
+    pub fn flush_db(&self, db: DbIndex, now_ms: u64, log: &mut MutationLog) -> Detached {
+        let mut guards = self.dbs[db as usize].lock_all();
+        let version = self.next_version(now_ms);
         log.record(&Mutation::<&[u8]>::FlushDb { db, version });
-        Detached(self.dbs[db as usize].lock_all().iter_mut().map(|s| s.take_all()).collect())
+        Detached(guards.iter_mut().map(|s| s.take_all()).collect())
     }
 
     /// Empties every database, recording the mutation.
-    pub fn flush_all(&self, version: Version, log: &mut MutationLog) -> Detached {
-        log.record(&Mutation::<&[u8]>::FlushAll { version });
+    /// Versioned under the locks, as [`Keyspace::flush_db`].
+    pub fn flush_all(&self, now_ms: u64, log: &mut MutationLog) -> Detached {
         let mut guards: Vec<_> = self.dbs.iter().flat_map(|d| d.lock_all()).collect();
+        let version = self.next_version(now_ms);
+        log.record(&Mutation::<&[u8]>::FlushAll { version });
         Detached(guards.iter_mut().map(|s| s.take_all()).collect())
     }
 
     /// Swaps two databases atomically, recording the mutation.
-    pub fn swap_db(&self, a: DbIndex, b: DbIndex, version: Version, log: &mut MutationLog) {
+    /// Versioned under the locks, as [`Keyspace::flush_db`].
+    pub fn swap_db(&self, a: DbIndex, b: DbIndex, now_ms: u64, log: &mut MutationLog) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let ga = self.dbs[lo as usize].lock_all();
+        let gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };
+        let version = self.next_version(now_ms);
         log.record(&Mutation::<&[u8]>::SwapDb { a, b, version });
-        self.swap_contents(a, b);
+        Self::swap_locked(ga, gb);
     }
 
     fn swap_contents(&self, a: DbIndex, b: DbIndex) {
@@ -747,8 +760,10 @@ impl Keyspace {
             return;
         }
         let (lo, hi) = (a.min(b), a.max(b));
-        let mut ga = self.dbs[lo as usize].lock_all();
-        let mut gb = self.dbs[hi as usize].lock_all();
+        Self::swap_locked(self.dbs[lo as usize].lock_all(), self.dbs[hi as usize].lock_all());
+    }
+
+    fn swap_locked(mut ga: Vec<MutexGuard<'_, Shard>>, mut gb: Vec<MutexGuard<'_, Shard>>) {
         for (x, y) in ga.iter_mut().zip(gb.iter_mut()) {
             // Statistics and settings belong to the shard position, not the data.
             let (sx, sy) = (x.stats, y.stats);

@@ -115,7 +115,7 @@ fn swapdb_swaps_contents_atomically() {
     let ks = Keyspace::new();
     let mut log = MutationLog::new();
     set(&ks, &mut log, b"k", b"v", NO_EXPIRY, 1);
-    ks.swap_db(0, 5, ks.next_version(2), &mut log);
+    ks.swap_db(0, 5, 2, &mut log);
     assert_eq!(ks.db(0).len(), 0);
     assert_eq!(ks.db(5).len(), 1);
     assert!(matches!(log.decode_all().last(), Some(Mutation::SwapDb { a: 0, b: 5, .. })));
@@ -289,7 +289,7 @@ fn run(ops: &[Op], ks: &Keyspace, log: &mut MutationLog) -> BTreeMap<Vec<u8>, (V
                 }
             }
             Op::Flush => {
-                ks.flush_db(0, version, log);
+                ks.flush_db(0, now, log);
                 model.clear();
             }
             Op::Advance(ms) => now += ms,

@@ -118,6 +118,13 @@ struct Pending {
     deliveries: Vec<blocking::Delivery>,
 }
 
+/// Hands the mutations accumulated so far to the write-ahead log as one record;
+/// the pending replies will wait for it.
+fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
+    pending.lsn = pending.lsn.max(shared.persistence.append(log));
+    log.clear();
+}
+
 /// Sends the pending replies once the log says they may go: a reply to a write
 /// leaves only when the write is durable under `appendfsync`. When the log
 /// failed instead, the replies are dropped and the connection closed: they
@@ -179,12 +186,13 @@ async fn execute_buffered(
                     continue;
                 }
                 executed += 1;
+                // The mutations of the commands of a batch accumulate in `log` and
+                // go to the write-ahead log as one record when the replies are
+                // about to leave (see `stage`): one hand-off per batch, not per
+                // command, and the replies wait for that record anyway.
                 let blocked = execute(args, shared, client, out, log, now_ms);
-                // The command's mutations go to the log as one record; its reply
-                // waits for that record (see `flush`).
-                pending.lsn = pending.lsn.max(shared.persistence.append(log));
-                log.clear();
                 if !client.ready_keys.is_empty() {
+                    stage(shared, log, pending);
                     let served = blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms);
                     pending.lsn = pending.lsn.max(served.lsn);
                     pending.deliveries.extend(served.deliveries);
@@ -193,6 +201,7 @@ async fn execute_buffered(
                     // Replies before the blocking command go out now; the rest of
                     // the pipeline waits for its answer, as in Redis.
                     let argv: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+                    stage(shared, log, pending);
                     if flush(stream, out, shared, pending).await.is_err() {
                         break Outcome::Close;
                     }
@@ -204,8 +213,11 @@ async fn execute_buffered(
                 if client.close_after_reply {
                     break Outcome::Close;
                 }
-                if out.len() >= OUT_FLUSH_BYTES && flush(stream, out, shared, pending).await.is_err() {
-                    break Outcome::Close;
+                if out.len() >= OUT_FLUSH_BYTES {
+                    stage(shared, log, pending);
+                    if flush(stream, out, shared, pending).await.is_err() {
+                        break Outcome::Close;
+                    }
                 }
             }
             Ok(None) => break Outcome::Continue,
@@ -216,6 +228,7 @@ async fn execute_buffered(
             }
         }
     };
+    stage(shared, log, pending);
     if executed > 0 {
         shared.stats.commands_processed.fetch_add(executed, Ordering::Relaxed);
         client.publish();

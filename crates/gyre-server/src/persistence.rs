@@ -264,13 +264,22 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     }
     let mut last = Lsn(0);
     let mut bad_records = 0u64;
+    let mut mutations = Vec::new();
     let report = replay(dir, first_segment, truncate, |lsn, payload| {
         last = lsn;
-        if apply_record(ks, payload).is_err() {
+        if decode_record(payload, &mut mutations).is_err() {
             bad_records += 1;
         }
     })
     .with_context(|| format!("replaying the write-ahead log in '{}'", dir.display()))?;
+    // Connections hand batches to the log in the order they finish them, which
+    // can differ from the order their writes hit a key. Versions are taken under
+    // the key's shard lock, so version order is the true per-key order: apply in
+    // it (stable, so one command's mutations keep their order).
+    mutations.sort_by_key(|m| m.version());
+    for m in &mutations {
+        ks.apply(m);
+    }
     if report.torn_bytes_truncated > 0 {
         warn!(bytes = report.torn_bytes_truncated, "truncated a torn record at the end of the log (a crash mid-write)");
     }
@@ -288,13 +297,13 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     Ok((Lsn(last.0.max(report.last_lsn.0) + 1), manifest))
 }
 
-/// Applies one log record: the mutations of one command, in order.
-fn apply_record(ks: &Keyspace, payload: &[u8]) -> Result<(), gyre_engine::DecodeError> {
+/// Decodes one log record (the mutations of a batch of commands, in order).
+fn decode_record(payload: &[u8], into: &mut Vec<gyre_engine::Mutation<Bytes>>) -> Result<(), gyre_engine::DecodeError> {
     let all = Bytes::copy_from_slice(payload);
     let mut pos = 0;
     while pos < all.len() {
         let (m, used) = gyre_engine::mutation::decode(&all.slice(pos..))?;
-        ks.apply(&m);
+        into.push(m);
         pos += used;
     }
     Ok(())

@@ -179,7 +179,7 @@ fn dispose(call: &Call<'_>, detached: gyre_engine::Detached, lazy: bool) {
 
 pub fn flushdb(call: &mut Call<'_>) -> CmdResult {
     let lazy = flush_mode_async(call)?;
-    let detached = call.shared.ks.flush_db(call.db(), call.version(), call.log);
+    let detached = call.shared.ks.flush_db(call.db(), call.now_ms, call.log);
     dispose(call, detached, lazy);
     call.out.ok();
     Ok(())
@@ -187,7 +187,7 @@ pub fn flushdb(call: &mut Call<'_>) -> CmdResult {
 
 pub fn flushall(call: &mut Call<'_>) -> CmdResult {
     let lazy = flush_mode_async(call)?;
-    let detached = call.shared.ks.flush_all(call.version(), call.log);
+    let detached = call.shared.ks.flush_all(call.now_ms, call.log);
     dispose(call, detached, lazy);
     call.out.ok();
     Ok(())
@@ -216,7 +216,7 @@ pub fn swapdb(call: &mut Call<'_>) -> CmdResult {
     if call.shared.persistence.snapshot_running.load(std::sync::atomic::Ordering::Acquire) {
         return Err(err("ERR SWAPDB is not allowed while a snapshot is being written; retry when BGSAVE is done"));
     }
-    call.shared.ks.swap_db(a, b, call.version(), call.log);
+    call.shared.ks.swap_db(a, b, call.now_ms, call.log);
     call.out.ok();
     Ok(())
 }
