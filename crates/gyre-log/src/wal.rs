@@ -10,12 +10,16 @@
 //! * [`FsyncPolicy::Always`]: `fdatasync` after every batch, and only then are
 //!   the batch's records published as durable. Appenders that queued while the
 //!   previous fsync ran share the next one (group commit).
-//! * [`FsyncPolicy::EverySec`]: records are durable (for [`Wal::wait_durable`])
-//!   once written to the OS; the writer `fdatasync`s at most about once per
-//!   [`EVERYSEC_INTERVAL_MS`], waking on a timer when it has unsynced data.
-//!   A power loss may lose about a second; a process crash loses nothing.
-//! * [`FsyncPolicy::No`]: written to the OS only; fsync happens at rotation
-//!   and close.
+//! * [`FsyncPolicy::EverySec`]: no queue and no writer thread (as Redis
+//!   does it): the appending thread itself writes the record to the active
+//!   segment under a mutex (so LSN order is file order) and the record is
+//!   durable (for [`Wal::wait_durable`]) as soon as `append` returns. A
+//!   background thread `fdatasync`s a duplicate handle of the active segment
+//!   about once per [`EVERYSEC_INTERVAL_MS`] when it has unsynced data,
+//!   without holding the append lock. A power loss may lose about a second; a
+//!   process crash loses nothing.
+//! * [`FsyncPolicy::No`]: written inline like `EverySec`; fsync happens only
+//!   at rotation and close.
 //!
 //! A failed write or fsync *poisons* the log: the reason is recorded and
 //! logged, every waiter wakes with [`WalError::Poisoned`], and every later
@@ -46,7 +50,8 @@
 //! thread briefly (backpressure, or one fsync for rotate); call `rotate` from
 //! `spawn_blocking` in async code.
 //!
-//! Limits: a payload is at most [`RECORD_PAYLOAD_BYTES_MAX`]; the queue holds
+//! Limits: a payload is at most [`RECORD_PAYLOAD_BYTES_MAX`]; the queue (used
+//! by [`FsyncPolicy::Always`] only) holds
 //! at most [`WalOptions::queue_records_max`] records and
 //! [`QUEUE_BYTES_MAX`] bytes (one larger record is admitted alone); recovery
 //! holds one record in memory at a time.
@@ -316,6 +321,15 @@ struct Shared {
     fsync_count: AtomicU64,
     size_bytes: AtomicU64,
     current_segment: AtomicU64,
+    /// The active segment of the inline path (`EverySec` and `No`); `None`
+    /// under `Always`, where the writer thread owns it.
+    inline: Option<Mutex<Inline>>,
+    /// Held for every fsync of the inline path, so fsyncs never overlap and
+    /// none starts after one has failed. Lock order: `inline`, then this.
+    sync_lock: Mutex<()>,
+    /// Tells the `EverySec` syncer thread to stop.
+    syncer_stop: Mutex<bool>,
+    syncer_wake: Condvar,
 }
 
 /// The error that ends the writer; the reason is already recorded in
@@ -350,6 +364,202 @@ impl Shared {
             p.durable_lsn = p.durable_lsn.max(lsn);
             changed
         });
+    }
+}
+
+/// State of the inline append path, behind `Shared::inline`.
+struct Inline {
+    segment: ActiveSegment,
+    /// A duplicate handle of `segment.file` for the syncer thread, which
+    /// fsyncs through it without holding the append lock.
+    sync_file: Arc<File>,
+    next_lsn: u64,
+    closed: bool,
+    /// Encoding buffer, reused across appends.
+    buf: Vec<u8>,
+}
+
+/// Payloads up to this size are copied next to their header and written with
+/// one `write`; larger ones are written as header, then payload.
+const INLINE_COPY_BYTES_MAX: usize = 64 << 10;
+
+impl Shared {
+    fn inline(&self) -> &Mutex<Inline> {
+        self.inline.as_ref().expect("inline WAL path")
+    }
+
+    fn poisoned_err(&self) -> WalError {
+        match self.poison_reason() {
+            Some(reason) => WalError::Poisoned(reason),
+            None => WalError::Closed,
+        }
+    }
+
+    /// Writes one record to the active segment on the calling thread.
+    fn inline_append(&self, payload: &[u8]) -> Result<Lsn, WalError> {
+        let mut guard = self.inline().lock();
+        if let Some(reason) = self.poison.get() {
+            return Err(WalError::Poisoned(reason.clone()));
+        }
+        if guard.closed {
+            return Err(WalError::Closed);
+        }
+        let frame_len = RECORD_HEADER_BYTES + payload.len() as u64;
+        if guard.segment.len_bytes + frame_len > self.opts.segment_bytes_max && guard.segment.has_records() {
+            self.inline_rotate(&mut guard)?;
+        }
+        let lsn = guard.next_lsn;
+        assert!(lsn > self.written_lsn.load(Ordering::Relaxed), "WAL LSNs must increase");
+        let lsn_bytes = lsn.to_le_bytes();
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&lsn_bytes), payload);
+        let mut header = [0u8; RECORD_HEADER_BYTES as usize];
+        header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[4..8].copy_from_slice(&crc.to_le_bytes());
+        header[8..16].copy_from_slice(&lsn_bytes);
+        let st = &mut *guard;
+        let result = self.faults.before_write().and_then(|()| {
+            if payload.len() <= INLINE_COPY_BYTES_MAX {
+                st.buf.clear();
+                st.buf.extend_from_slice(&header);
+                st.buf.extend_from_slice(payload);
+                st.segment.file.write_all(&st.buf)
+            } else {
+                st.segment.file.write_all(&header).and_then(|()| st.segment.file.write_all(payload))
+            }
+        });
+        if let Err(e) = result {
+            let path = st.segment.path.display();
+            self.poison(format!("write of WAL segment {path} failed: {e}"));
+            return Err(self.poisoned_err());
+        }
+        st.next_lsn += 1;
+        st.segment.len_bytes += frame_len;
+        self.size_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        self.written_lsn.store(lsn, Ordering::Release);
+        drop(guard);
+        self.publish_durable(lsn);
+        Ok(Lsn(lsn))
+    }
+
+    /// `fdatasync`s the active segment if it has unsynced records; called
+    /// holding the append lock. Never retried: a failure poisons the log.
+    fn inline_sync(&self, st: &mut Inline) -> Result<(), WalError> {
+        let _sync = self.sync_lock.lock();
+        if self.poison.get().is_some() {
+            return Err(self.poisoned_err());
+        }
+        let written = self.written_lsn.load(Ordering::Acquire);
+        if written <= self.synced_lsn.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let result = self.faults.before_sync().and_then(|()| st.segment.file.sync_data());
+        self.fsync_count.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = result {
+            let path = st.segment.path.display();
+            self.poison(format!("fsync of WAL segment {path} failed: {e}"));
+            return Err(self.poisoned_err());
+        }
+        self.synced_lsn.fetch_max(written, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// fsyncs the active segment, then creates and switches to the next one;
+    /// called holding the append lock.
+    fn inline_rotate(&self, st: &mut Inline) -> Result<(), WalError> {
+        self.inline_sync(st)?;
+        let number = st.segment.number + 1;
+        let segment = ActiveSegment::create(&self.dir, number).and_then(|s| {
+            let dup = s.file.try_clone().map_err(|e| io_err(&s.path, e))?;
+            Ok((s, dup))
+        });
+        let (segment, dup) = match segment {
+            Ok(s) => s,
+            Err(e) => {
+                self.poison(format!("cannot start segment: {e}"));
+                return Err(self.poisoned_err());
+            }
+        };
+        st.segment = segment;
+        st.sync_file = Arc::new(dup);
+        self.size_bytes.fetch_add(SEGMENT_HEADER_BYTES, Ordering::Relaxed);
+        self.current_segment.store(number, Ordering::Release);
+        tracing::info!(dir = %self.dir.display(), segment = number, "WAL rotated");
+        Ok(())
+    }
+
+    /// The `EverySec` syncer thread: about once per interval, fsyncs what was
+    /// written through the duplicate handle, outside the append lock.
+    fn run_syncer(self: Arc<Self>) {
+        let _guard = PoisonOnPanic(self.clone());
+        let interval = Duration::from_millis(EVERYSEC_INTERVAL_MS);
+        let mut last_sync = Instant::now();
+        loop {
+            {
+                let mut stop = self.syncer_stop.lock();
+                let deadline = last_sync + interval;
+                while !*stop && Instant::now() < deadline {
+                    self.syncer_wake.wait_until(&mut stop, deadline);
+                }
+                if *stop {
+                    return;
+                }
+            }
+            if self.poison.get().is_some() {
+                return;
+            }
+            if self.written_lsn.load(Ordering::Acquire) <= self.synced_lsn.load(Ordering::Acquire) {
+                last_sync = Instant::now();
+                continue;
+            }
+            // Everything up to `lsn` is in this segment or in earlier ones,
+            // which were fsynced when rotated.
+            let (file, path, lsn) = {
+                let st = self.inline().lock();
+                (st.sync_file.clone(), st.segment.path.clone(), self.written_lsn.load(Ordering::Acquire))
+            };
+            let _sync = self.sync_lock.lock();
+            if self.poison.get().is_some() {
+                return;
+            }
+            if lsn > self.synced_lsn.load(Ordering::Acquire) {
+                let result = self.faults.before_sync().and_then(|()| file.sync_data());
+                self.fsync_count.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = result {
+                    self.poison(format!("fsync of WAL segment {} failed: {e}", path.display()));
+                    return;
+                }
+                self.synced_lsn.fetch_max(lsn, Ordering::AcqRel);
+            }
+            last_sync = Instant::now();
+        }
+    }
+
+    /// Close of the inline path: refuse appends, stop the syncer, fsync.
+    fn inline_close(&self, syncer: Option<JoinHandle<()>>) -> Result<(), WalError> {
+        let first = {
+            let mut st = self.inline().lock();
+            !std::mem::replace(&mut st.closed, true)
+        };
+        *self.syncer_stop.lock() = true;
+        self.syncer_wake.notify_all();
+        if let Some(handle) = syncer {
+            if handle.join().is_err() {
+                tracing::error!("WAL syncer thread panicked");
+            }
+        }
+        if first {
+            let mut st = self.inline().lock();
+            if self.inline_sync(&mut st).is_ok() {
+                let lsn = self.synced_lsn.load(Ordering::Acquire);
+                self.publish_durable(lsn);
+                tracing::info!(dir = %self.dir.display(), lsn, "WAL closed");
+            }
+            self.progress.send_modify(|p| p.closed = true);
+        }
+        match self.poison_reason() {
+            Some(reason) => Err(WalError::Poisoned(reason)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -419,6 +629,15 @@ impl Wal {
         size_bytes += SEGMENT_HEADER_BYTES;
 
         let next_lsn = next_lsn.0.max(1);
+        let policy = opts.fsync;
+        let (inline, segment) = if policy == FsyncPolicy::Always {
+            (None, Some(segment))
+        } else {
+            let dup = segment.file.try_clone().map_err(|e| io_err(&segment.path, e))?;
+            let st =
+                Inline { segment, sync_file: Arc::new(dup), next_lsn, closed: false, buf: Vec::with_capacity(4096) };
+            (Some(Mutex::new(st)), None)
+        };
         let (progress, _) = watch::channel(Progress { durable_lsn: next_lsn - 1, ..Progress::default() });
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
@@ -434,12 +653,30 @@ impl Wal {
             fsync_count: AtomicU64::new(0),
             size_bytes: AtomicU64::new(size_bytes),
             current_segment: AtomicU64::new(number),
+            inline,
+            sync_lock: Mutex::new(()),
+            syncer_stop: Mutex::new(false),
+            syncer_wake: Condvar::new(),
         });
-        let writer = Writer::new(shared.clone(), segment, next_lsn - 1);
-        let handle = std::thread::Builder::new()
-            .name("gyre-wal-writer".to_string())
-            .spawn(move || writer.run())
-            .map_err(|e| io_err(dir, e))?;
+        let handle = match (segment, policy) {
+            (Some(segment), _) => {
+                let writer = Writer::new(shared.clone(), segment, next_lsn - 1);
+                let handle = std::thread::Builder::new()
+                    .name("gyre-wal-writer".to_string())
+                    .spawn(move || writer.run())
+                    .map_err(|e| io_err(dir, e))?;
+                Some(handle)
+            }
+            (None, FsyncPolicy::EverySec) => {
+                let syncer = shared.clone();
+                let handle = std::thread::Builder::new()
+                    .name("gyre-wal-syncer".to_string())
+                    .spawn(move || syncer.run_syncer())
+                    .map_err(|e| io_err(dir, e))?;
+                Some(handle)
+            }
+            (None, _) => None,
+        };
         tracing::info!(
             dir = %dir.display(),
             segment = number,
@@ -447,16 +684,22 @@ impl Wal {
             fsync = ?shared.opts.fsync,
             "WAL open"
         );
-        Ok(Wal { shared, writer: Mutex::new(Some(handle)) })
+        Ok(Wal { shared, writer: Mutex::new(handle) })
     }
 
-    /// Hands one record to the writer; returns its LSN. Blocks the caller (a
-    /// brief backpressure) when the queue is full; `Err(Poisoned)` once the
-    /// log has failed, `Err(Closed)` after close.
+    /// Appends one record; returns its LSN. Under `Always` it hands the
+    /// record to the writer and blocks the caller (a brief backpressure) when
+    /// the queue is full; under `EverySec` and `No` it writes the record to
+    /// the OS itself before returning (so it is already durable for
+    /// [`Wal::wait_durable`]). `Err(Poisoned)` once the log has failed,
+    /// `Err(Closed)` after close.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn, WalError> {
         let payload_bytes = payload.len() as u64;
         if payload_bytes > RECORD_PAYLOAD_BYTES_MAX {
             return Err(WalError::RecordTooLarge { size_bytes: payload_bytes, max_bytes: RECORD_PAYLOAD_BYTES_MAX });
+        }
+        if self.shared.inline.is_some() {
+            return self.shared.inline_append(payload);
         }
         // Encode outside the lock; only the LSN is filled in under it.
         let mut bytes = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
@@ -497,6 +740,10 @@ impl Wal {
     /// the log failed first, `Err(Closed)` if it closed without reaching
     /// `lsn` (an LSN never handed out). Never blocks the thread.
     pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), WalError> {
+        // Inline path: an LSN `append` returned is already written.
+        if self.shared.inline.is_some() && self.shared.written_lsn.load(Ordering::Acquire) >= lsn.0 {
+            return Ok(());
+        }
         let mut rx = self.shared.progress.subscribe();
         let progress = match rx.wait_for(|p| p.durable_lsn >= lsn.0 || p.poisoned || p.closed).await {
             Ok(p) => *p,
@@ -551,6 +798,19 @@ impl Wal {
     /// everything before it. If the current segment holds no records yet, it
     /// is kept and its number returned. Blocks for one fsync.
     pub fn rotate(&self) -> Result<u64, WalError> {
+        if let Some(inline) = &self.shared.inline {
+            let mut st = inline.lock();
+            if self.shared.poison.get().is_some() {
+                return Err(self.poisoned_error());
+            }
+            if st.closed {
+                return Err(WalError::Closed);
+            }
+            if st.segment.has_records() {
+                self.shared.inline_rotate(&mut st)?;
+            }
+            return Ok(st.segment.number);
+        }
         let (tx, rx) = mpsc::sync_channel(1);
         {
             let mut q = self.shared.queue.lock();
@@ -602,6 +862,10 @@ impl Wal {
     /// Writes and fsyncs everything queued, then stops the writer. Calling it
     /// again is harmless. `Err(Poisoned)` if the log failed.
     pub fn close(&self) -> Result<(), WalError> {
+        if self.shared.inline.is_some() {
+            let syncer = self.writer.lock().take();
+            return self.shared.inline_close(syncer);
+        }
         self.shared.queue.lock().closing = true;
         self.shared.not_empty.notify_one();
         self.shared.not_full.notify_all();
@@ -618,16 +882,17 @@ impl Wal {
     }
 
     fn poisoned_error(&self) -> WalError {
-        match self.shared.poison_reason() {
-            Some(reason) => WalError::Poisoned(reason),
-            None => WalError::Closed,
-        }
+        self.shared.poisoned_err()
     }
 }
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        if self.writer.lock().is_some() {
+        let open = match &self.shared.inline {
+            Some(inline) => !inline.lock().closed,
+            None => self.writer.lock().is_some(),
+        };
+        if open {
             if let Err(e) = self.close() {
                 tracing::error!(error = %e, "WAL close on drop failed");
             }

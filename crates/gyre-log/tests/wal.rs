@@ -204,6 +204,79 @@ async fn no_policy_never_fsyncs_except_at_rotate_and_close() {
     assert_eq!(wal.fsync_count(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everysec_and_no_write_before_append_returns() {
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = TestDir::new("inline");
+        let wal = Wal::open(dir.path(), opts(policy), Lsn(7)).unwrap();
+        for i in 0..20u64 {
+            let lsn = wal.append(&payload(i)).unwrap();
+            assert_eq!(lsn, Lsn(7 + i));
+            assert_eq!(wal.written_lsn(), lsn);
+            wal.wait_durable(lsn).await.unwrap();
+        }
+        // The bytes are in the OS before any fsync or close.
+        let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+        assert_eq!(seen.len(), 20);
+        assert_eq!(seen[19].0, Lsn(26));
+        wal.close().unwrap();
+        assert_eq!(wal.synced_lsn(), Lsn(26));
+    }
+}
+
+#[test]
+fn concurrent_inline_appends_are_gapless_and_in_file_order() {
+    let dir = TestDir::new("inlinethreads");
+    let options = WalOptions { segment_bytes_max: 4096, ..opts(FsyncPolicy::EverySec) };
+    let wal = Arc::new(Wal::open(dir.path(), options, Lsn(1)).unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                let mut lsns = Vec::new();
+                for i in 0..200 {
+                    lsns.push(wal.append(format!("{t}:{i}").as_bytes()).unwrap());
+                    if i % 50 == 0 {
+                        wal.rotate().unwrap();
+                    }
+                }
+                lsns
+            })
+        })
+        .collect();
+    let mut all: Vec<Lsn> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    all.sort();
+    assert_eq!(all, (1..=1600).map(Lsn).collect::<Vec<_>>());
+    wal.close().unwrap();
+    assert_eq!(wal.synced_lsn(), Lsn(1600));
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen.iter().map(|(l, _)| *l).collect::<Vec<_>>(), (1..=1600).map(Lsn).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_everysec_fsync_poisons_the_log_and_is_not_retried() {
+    let dir = TestDir::new("poisonsyncsec");
+    let faults = FaultInjector::new();
+    faults.fail_syncs(true);
+    let wal = Wal::open_with_faults(dir.path(), opts(FsyncPolicy::EverySec), Lsn(1), faults.clone()).unwrap();
+    let lsn = wal.append(b"x").unwrap();
+    let start = Instant::now();
+    while wal.poisoned().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(3), "no fsync after 3 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(wal.poisoned().unwrap().contains("fsync"));
+    assert_eq!(wal.written_lsn(), lsn);
+    assert_eq!(wal.synced_lsn(), Lsn(0));
+    faults.fail_syncs(false);
+    assert!(matches!(wal.append(b"y"), Err(WalError::Poisoned(_))));
+    assert!(matches!(wal.wait_durable(Lsn(2)).await, Err(WalError::Poisoned(_))));
+    assert!(matches!(wal.rotate(), Err(WalError::Poisoned(_))));
+    assert!(matches!(wal.close(), Err(WalError::Poisoned(_))));
+    assert_eq!(wal.fsync_count(), 1, "a failed fsync must not be retried");
+    assert_eq!(wal.synced_lsn(), Lsn(0));
+}
+
 #[test]
 fn concurrent_threads_share_fsyncs() {
     let dir = TestDir::new("groupthreads");
@@ -287,7 +360,8 @@ fn a_full_queue_blocks_appenders_until_the_writer_catches_up() {
     let dir = TestDir::new("backpressure");
     let faults = FaultInjector::new();
     faults.stall_writer(true);
-    let options = WalOptions { queue_records_max: 4, ..opts(FsyncPolicy::No) };
+    // The queue exists under Always only (EverySec and No write inline).
+    let options = WalOptions { queue_records_max: 4, ..opts(FsyncPolicy::Always) };
     let wal = Arc::new(Wal::open_with_faults(dir.path(), options, Lsn(1), faults.clone()).unwrap());
     let appended = Arc::new(AtomicUsize::new(0));
     let appender = {
@@ -312,32 +386,48 @@ fn a_full_queue_blocks_appenders_until_the_writer_catches_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_poisons_the_log() {
-    let dir = TestDir::new("poisonwrite");
-    let faults = FaultInjector::new();
-    faults.stall_writer(true);
-    let wal = Arc::new(Wal::open_with_faults(dir.path(), opts(FsyncPolicy::EverySec), Lsn(1), faults.clone()).unwrap());
-    let lsn = wal.append(b"doomed").unwrap();
-    // A waiter already waiting when the failure happens.
-    let waiter = {
-        let wal = wal.clone();
-        tokio::spawn(async move { wal.wait_durable(lsn).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    faults.fail_writes(true);
-    faults.stall_writer(false);
-    match waiter.await.unwrap() {
-        Err(WalError::Poisoned(reason)) => {
-            assert!(reason.contains("injected write failure"), "{reason}");
-            assert!(reason.contains("wal-0000000000000001.log"), "{reason}");
+    for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = TestDir::new("poisonwrite");
+        let faults = FaultInjector::new();
+        faults.stall_writer(true);
+        let wal = Arc::new(Wal::open_with_faults(dir.path(), opts(policy), Lsn(1), faults.clone()).unwrap());
+        // Under EverySec and No the appending thread writes itself, so it is
+        // the one that stalls; under Always the writer thread does.
+        let appender = {
+            let wal = wal.clone();
+            std::thread::spawn(move || wal.append(b"doomed"))
+        };
+        let lsn = Lsn(1);
+        // A waiter already waiting when the failure happens.
+        let waiter = {
+            let wal = wal.clone();
+            tokio::spawn(async move { wal.wait_durable(lsn).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        faults.fail_writes(true);
+        faults.stall_writer(false);
+        match appender.join().unwrap() {
+            Ok(l) => assert_eq!((policy, l), (FsyncPolicy::Always, lsn)),
+            Err(WalError::Poisoned(reason)) => {
+                assert_ne!(policy, FsyncPolicy::Always);
+                assert!(reason.contains("injected write failure"), "{reason}");
+            }
+            Err(other) => panic!("unexpected append error {other:?}"),
         }
-        other => panic!("expected Poisoned, got {other:?}"),
+        match waiter.await.unwrap() {
+            Err(WalError::Poisoned(reason)) => {
+                assert!(reason.contains("injected write failure"), "{reason}");
+                assert!(reason.contains("wal-0000000000000001.log"), "{reason}");
+            }
+            other => panic!("expected Poisoned, got {other:?}"),
+        }
+        assert!(wal.poisoned().is_some());
+        assert!(matches!(wal.append(b"more"), Err(WalError::Poisoned(_))));
+        assert!(matches!(wal.rotate(), Err(WalError::Poisoned(_))));
+        assert!(matches!(wal.wait_durable(lsn).await, Err(WalError::Poisoned(_))));
+        assert!(wal.written_lsn() < lsn);
+        assert!(matches!(wal.close(), Err(WalError::Poisoned(_))));
     }
-    assert!(wal.poisoned().is_some());
-    assert!(matches!(wal.append(b"more"), Err(WalError::Poisoned(_))));
-    assert!(matches!(wal.rotate(), Err(WalError::Poisoned(_))));
-    assert!(matches!(wal.wait_durable(lsn).await, Err(WalError::Poisoned(_))));
-    assert!(wal.written_lsn() < lsn);
-    assert!(matches!(wal.close(), Err(WalError::Poisoned(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +454,7 @@ fn poisoning_wakes_appenders_blocked_on_a_full_queue() {
     let dir = TestDir::new("poisonblocked");
     let faults = FaultInjector::new();
     faults.stall_writer(true);
-    let options = WalOptions { queue_records_max: 1, ..opts(FsyncPolicy::No) };
+    let options = WalOptions { queue_records_max: 1, ..opts(FsyncPolicy::Always) };
     let wal = Arc::new(Wal::open_with_faults(dir.path(), options, Lsn(1), faults.clone()).unwrap());
     let appender = {
         let wal = wal.clone();
