@@ -27,6 +27,18 @@
 //! may have dropped the dirty pages and a retry that "succeeds" proves nothing
 //! (the 2018 "fsyncgate" lesson).
 //!
+//! A *full disk* (`ENOSPC`, `EDQUOT` from a write or from creating a segment)
+//! is the one failure that clears: nothing reached the file (a partial write
+//! is cut off again, so the segment ends at its last whole record), so the
+//! record can simply be written later. The log *stalls*: [`Wal::writable`]
+//! and the records that could not be written report [`WalError::DiskFull`],
+//! the unwritten records wait in memory in LSN order (the inline path keeps
+//! them in a pending list, the writer thread in its buffer), and writing is
+//! retried about every [`STALL_RETRY_MS`] until it succeeds; then the stall
+//! clears and writes resume. Callers refuse new writes while stalled (the
+//! server checks [`Wal::writable`] before it runs a write command), so what
+//! waits in memory is bounded by the writes already in flight.
+//!
 //! On-disk format, version 1 (integers little-endian):
 //!
 //! ```text
@@ -95,6 +107,8 @@ pub const BATCH_BYTES_MAX: usize = 4 << 20;
 pub const QUEUE_BYTES_MAX: u64 = 256 << 20;
 /// Target interval between fsyncs under [`FsyncPolicy::EverySec`].
 pub const EVERYSEC_INTERVAL_MS: u64 = 1000;
+/// How often a stalled log (disk full) retries its unwritten records.
+pub const STALL_RETRY_MS: u64 = 250;
 /// Smallest accepted [`WalOptions::segment_bytes_max`].
 pub const SEGMENT_BYTES_MIN: u64 = 64;
 /// How far past the last good LSN the resynchronising scan looks for the next
@@ -159,6 +173,9 @@ pub enum WalError {
     Poisoned(String),
     #[error("the WAL is closed")]
     Closed,
+    /// The disk is full; the log retries and resumes when space returns.
+    #[error("the WAL cannot write: {0}")]
+    DiskFull(String),
     #[error("WAL record of {size_bytes} bytes exceeds the limit of {max_bytes} bytes")]
     RecordTooLarge { size_bytes: u64, max_bytes: u64 },
     #[error("cannot remove WAL segments before {requested}: segment {active} is the active one")]
@@ -169,6 +186,25 @@ pub enum WalError {
 
 fn io_err(path: &Path, source: io::Error) -> WalError {
     WalError::Io { path: path.to_path_buf(), source }
+}
+
+/// `ENOSPC` or `EDQUOT`: the one write failure that may be retried, because
+/// nothing was lost (the bytes are still in memory, the file is cut back).
+fn is_disk_full(e: &io::Error) -> bool {
+    const EDQUOT: i32 = 122;
+    e.kind() == io::ErrorKind::StorageFull || (cfg!(target_os = "linux") && e.raw_os_error() == Some(EDQUOT))
+}
+
+fn is_disk_full_err(e: &WalError) -> bool {
+    matches!(e, WalError::Io { source, .. } if is_disk_full(source))
+}
+
+/// Cuts `file` back to `len` bytes and puts the write position there: undoes
+/// a partial write so the segment ends at its last whole record.
+fn rewind(file: &mut File, len: u64) -> io::Result<()> {
+    file.set_len(len)?;
+    file.seek(SeekFrom::Start(len))?;
+    Ok(())
 }
 
 /// Name of segment `number` in `dir`.
@@ -214,6 +250,17 @@ fn record_crc(lsn_and_payload: &[u8]) -> u32 {
     crc32c::crc32c(lsn_and_payload)
 }
 
+/// The header of record `lsn` carrying `payload`.
+fn record_header(lsn: u64, payload: &[u8]) -> [u8; RECORD_HEADER_BYTES as usize] {
+    let lsn_bytes = lsn.to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&lsn_bytes), payload);
+    let mut header = [0u8; RECORD_HEADER_BYTES as usize];
+    header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..8].copy_from_slice(&crc.to_le_bytes());
+    header[8..16].copy_from_slice(&lsn_bytes);
+    header
+}
+
 // ---------------------------------------------------------------------------
 // Test hooks
 // ---------------------------------------------------------------------------
@@ -226,6 +273,7 @@ fn record_crc(lsn_and_payload: &[u8]) -> u32 {
 pub struct FaultInjector {
     fail_writes: AtomicBool,
     fail_syncs: AtomicBool,
+    disk_full: AtomicBool,
     stall: AtomicBool,
     sync_delay_ms: AtomicU64,
 }
@@ -239,6 +287,10 @@ impl FaultInjector {
     }
     pub fn fail_syncs(&self, on: bool) {
         self.fail_syncs.store(on, Ordering::SeqCst);
+    }
+    /// While on, writes and segment creation fail with `StorageFull`.
+    pub fn disk_full(&self, on: bool) {
+        self.disk_full.store(on, Ordering::SeqCst);
     }
     /// While on, the writer holds its current batch instead of writing it.
     pub fn stall_writer(&self, on: bool) {
@@ -254,6 +306,13 @@ impl FaultInjector {
         }
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected write failure"));
+        }
+        self.check_space()
+    }
+
+    fn check_space(&self) -> io::Result<()> {
+        if self.disk_full.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device (injected)"));
         }
         Ok(())
     }
@@ -301,6 +360,8 @@ struct Queue {
 struct Progress {
     durable_lsn: u64,
     poisoned: bool,
+    /// The disk is full: records above `durable_lsn` wait for space.
+    stalled: bool,
     closed: bool,
 }
 
@@ -315,6 +376,11 @@ struct Shared {
     not_empty: Condvar,
     /// Set once, while holding `queue`, when the log fails.
     poison: OnceLock<String>,
+    /// Why the log is stalled (disk full); `None` when it is not. Unlike the
+    /// poison, this clears when a retry succeeds.
+    stall: Mutex<Option<String>>,
+    /// `stall.is_some()`, readable without the lock on the write path.
+    stalled: AtomicBool,
     progress: watch::Sender<Progress>,
     written_lsn: AtomicU64,
     synced_lsn: AtomicU64,
@@ -358,6 +424,37 @@ impl Shared {
         self.poison.get().cloned()
     }
 
+    /// Enters (or stays in) the disk-full stall; logs once per stall.
+    fn set_stall(&self, reason: String) {
+        let mut stall = self.stall.lock();
+        if stall.is_none() {
+            tracing::error!(dir = %self.dir.display(), %reason, "disk full: the WAL refuses writes until space returns (retrying)");
+        }
+        *stall = Some(reason);
+        self.stalled.store(true, Ordering::Release);
+        drop(stall);
+        self.progress.send_modify(|p| p.stalled = true);
+    }
+
+    /// Leaves the stall after the unwritten records were written.
+    fn clear_stall(&self) {
+        if !self.stalled.load(Ordering::Acquire) {
+            return;
+        }
+        if self.stall.lock().take().is_some() {
+            tracing::warn!(dir = %self.dir.display(), "disk space returned: the WAL wrote the waiting records; writes resume");
+        }
+        self.stalled.store(false, Ordering::Release);
+        self.progress.send_modify(|p| p.stalled = false);
+    }
+
+    fn stall_reason(&self) -> Option<String> {
+        if !self.stalled.load(Ordering::Acquire) {
+            return None;
+        }
+        self.stall.lock().clone()
+    }
+
     fn publish_durable(&self, lsn: u64) {
         self.progress.send_if_modified(|p| {
             let changed = lsn > p.durable_lsn;
@@ -377,6 +474,11 @@ struct Inline {
     closed: bool,
     /// Encoding buffer, reused across appends.
     buf: Vec<u8>,
+    /// Records not written because the disk is full (LSN, whole record), in
+    /// LSN order; non-empty exactly while the inline path is stalled.
+    pending: VecDeque<(u64, Vec<u8>)>,
+    /// When the last write of `pending` was tried.
+    last_retry: Instant,
 }
 
 /// Payloads up to this size are copied next to their header and written with
@@ -395,7 +497,10 @@ impl Shared {
         }
     }
 
-    /// Writes one record to the active segment on the calling thread.
+    /// Writes one record to the active segment on the calling thread. While
+    /// the disk is full the record joins the pending ones and the call
+    /// answers [`WalError::DiskFull`] (the record is written when space
+    /// returns, in LSN order).
     fn inline_append(&self, payload: &[u8]) -> Result<Lsn, WalError> {
         let mut guard = self.inline().lock();
         if let Some(reason) = self.poison.get() {
@@ -404,41 +509,96 @@ impl Shared {
         if guard.closed {
             return Err(WalError::Closed);
         }
-        let frame_len = RECORD_HEADER_BYTES + payload.len() as u64;
-        if guard.segment.len_bytes + frame_len > self.opts.segment_bytes_max && guard.segment.has_records() {
-            self.inline_rotate(&mut guard)?;
-        }
-        let lsn = guard.next_lsn;
-        assert!(lsn > self.written_lsn.load(Ordering::Relaxed), "WAL LSNs must increase");
-        let lsn_bytes = lsn.to_le_bytes();
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&lsn_bytes), payload);
-        let mut header = [0u8; RECORD_HEADER_BYTES as usize];
-        header[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        header[4..8].copy_from_slice(&crc.to_le_bytes());
-        header[8..16].copy_from_slice(&lsn_bytes);
         let st = &mut *guard;
-        let result = self.faults.before_write().and_then(|()| {
-            if payload.len() <= INLINE_COPY_BYTES_MAX {
-                st.buf.clear();
-                st.buf.extend_from_slice(&header);
-                st.buf.extend_from_slice(payload);
-                st.segment.file.write_all(&st.buf)
-            } else {
-                st.segment.file.write_all(&header).and_then(|()| st.segment.file.write_all(payload))
-            }
-        });
-        if let Err(e) = result {
-            let path = st.segment.path.display();
-            self.poison(format!("write of WAL segment {path} failed: {e}"));
-            return Err(self.poisoned_err());
-        }
+        let lsn = st.next_lsn;
+        assert!(lsn > self.written_lsn.load(Ordering::Relaxed), "WAL LSNs must increase");
+        let header = record_header(lsn, payload);
+        let result = if st.pending.is_empty() {
+            self.inline_write(st, lsn, &header, payload)
+        } else {
+            Err(WalError::DiskFull(String::new()))
+        };
         st.next_lsn += 1;
-        st.segment.len_bytes += frame_len;
-        self.size_bytes.fetch_add(frame_len, Ordering::Relaxed);
-        self.written_lsn.store(lsn, Ordering::Release);
+        match result {
+            Ok(()) => {}
+            Err(WalError::DiskFull(_)) => {
+                let mut frame = Vec::with_capacity(header.len() + payload.len());
+                frame.extend_from_slice(&header);
+                frame.extend_from_slice(payload);
+                st.pending.push_back((lsn, frame));
+                self.inline_retry(st, false)?;
+                if let Some(reason) = self.stall_reason() {
+                    return Err(WalError::DiskFull(reason));
+                }
+            }
+            Err(e) => return Err(e),
+        }
         drop(guard);
         self.publish_durable(lsn);
         Ok(Lsn(lsn))
+    }
+
+    /// Writes one whole record (header, then payload) at the end of the
+    /// active segment, rotating first when it would pass the size limit.
+    /// A full disk cuts the segment back to its last whole record and stalls
+    /// the log ([`WalError::DiskFull`]); any other failure poisons it.
+    fn inline_write(&self, st: &mut Inline, lsn: u64, header: &[u8], payload: &[u8]) -> Result<(), WalError> {
+        let frame_len = (header.len() + payload.len()) as u64;
+        if st.segment.len_bytes + frame_len > self.opts.segment_bytes_max && st.segment.has_records() {
+            self.inline_rotate(st)?;
+        }
+        let result = self.faults.before_write().and_then(|()| {
+            if payload.len() <= INLINE_COPY_BYTES_MAX {
+                st.buf.clear();
+                st.buf.extend_from_slice(header);
+                st.buf.extend_from_slice(payload);
+                st.segment.file.write_all(&st.buf)
+            } else {
+                st.segment.file.write_all(header).and_then(|()| st.segment.file.write_all(payload))
+            }
+        });
+        if let Err(e) = result {
+            let path = st.segment.path.display().to_string();
+            if is_disk_full(&e) {
+                if let Err(e2) = rewind(&mut st.segment.file, st.segment.len_bytes) {
+                    self.poison(format!("cutting WAL segment {path} back after a failed write ({e}) failed: {e2}"));
+                    return Err(self.poisoned_err());
+                }
+                let reason = format!("write of WAL segment {path} failed: {e}");
+                self.set_stall(reason.clone());
+                return Err(WalError::DiskFull(reason));
+            }
+            self.poison(format!("write of WAL segment {path} failed: {e}"));
+            return Err(self.poisoned_err());
+        }
+        st.segment.len_bytes += frame_len;
+        self.size_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        self.written_lsn.store(lsn, Ordering::Release);
+        Ok(())
+    }
+
+    /// While stalled, tries to write the pending records (at most once per
+    /// [`STALL_RETRY_MS`] unless `now`); clears the stall and publishes them
+    /// when all are written. `Err` only if the log is poisoned.
+    fn inline_retry(&self, st: &mut Inline, now: bool) -> Result<(), WalError> {
+        if st.pending.is_empty() || (!now && st.last_retry.elapsed() < Duration::from_millis(STALL_RETRY_MS)) {
+            return Ok(());
+        }
+        st.last_retry = Instant::now();
+        while let Some((lsn, frame)) = st.pending.pop_front() {
+            let (header, payload) = frame.split_at(RECORD_HEADER_BYTES as usize);
+            match self.inline_write(st, lsn, header, payload) {
+                Ok(()) => {}
+                Err(WalError::DiskFull(_)) => {
+                    st.pending.push_front((lsn, frame));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.clear_stall();
+        self.publish_durable(self.written_lsn.load(Ordering::Acquire));
+        Ok(())
     }
 
     /// `fdatasync`s the active segment if it has unsynced records; called
@@ -468,12 +628,19 @@ impl Shared {
     fn inline_rotate(&self, st: &mut Inline) -> Result<(), WalError> {
         self.inline_sync(st)?;
         let number = st.segment.number + 1;
-        let segment = ActiveSegment::create(&self.dir, number).and_then(|s| {
-            let dup = s.file.try_clone().map_err(|e| io_err(&s.path, e))?;
-            Ok((s, dup))
-        });
+        let segment =
+            self.faults.check_space().map_err(|e| io_err(&segment_path(&self.dir, number), e)).and_then(|()| {
+                let s = ActiveSegment::create(&self.dir, number)?;
+                let dup = s.file.try_clone().map_err(|e| io_err(&s.path, e))?;
+                Ok((s, dup))
+            });
         let (segment, dup) = match segment {
             Ok(s) => s,
+            Err(e) if is_disk_full_err(&e) => {
+                let reason = format!("cannot start segment: {e}");
+                self.set_stall(reason.clone());
+                return Err(WalError::DiskFull(reason));
+            }
             Err(e) => {
                 self.poison(format!("cannot start segment: {e}"));
                 return Err(self.poisoned_err());
@@ -549,6 +716,14 @@ impl Shared {
         }
         if first {
             let mut st = self.inline().lock();
+            let _ = self.inline_retry(&mut st, true);
+            if !st.pending.is_empty() {
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    records = st.pending.len(),
+                    "WAL closed with records still unwritten: the disk is full (they were never acknowledged)"
+                );
+            }
             if self.inline_sync(&mut st).is_ok() {
                 let lsn = self.synced_lsn.load(Ordering::Acquire);
                 self.publish_durable(lsn);
@@ -556,9 +731,10 @@ impl Shared {
             }
             self.progress.send_modify(|p| p.closed = true);
         }
-        match self.poison_reason() {
-            Some(reason) => Err(WalError::Poisoned(reason)),
-            None => Ok(()),
+        match (self.poison_reason(), self.stall_reason()) {
+            (Some(reason), _) => Err(WalError::Poisoned(reason)),
+            (None, Some(reason)) => Err(WalError::DiskFull(reason)),
+            (None, None) => Ok(()),
         }
     }
 }
@@ -634,8 +810,15 @@ impl Wal {
             (None, Some(segment))
         } else {
             let dup = segment.file.try_clone().map_err(|e| io_err(&segment.path, e))?;
-            let st =
-                Inline { segment, sync_file: Arc::new(dup), next_lsn, closed: false, buf: Vec::with_capacity(4096) };
+            let st = Inline {
+                segment,
+                sync_file: Arc::new(dup),
+                next_lsn,
+                closed: false,
+                buf: Vec::with_capacity(4096),
+                pending: VecDeque::new(),
+                last_retry: Instant::now(),
+            };
             (Some(Mutex::new(st)), None)
         };
         let (progress, _) = watch::channel(Progress { durable_lsn: next_lsn - 1, ..Progress::default() });
@@ -647,6 +830,8 @@ impl Wal {
             not_full: Condvar::new(),
             not_empty: Condvar::new(),
             poison: OnceLock::new(),
+            stall: Mutex::new(None),
+            stalled: AtomicBool::new(false),
             progress,
             written_lsn: AtomicU64::new(next_lsn - 1),
             synced_lsn: AtomicU64::new(next_lsn - 1),
@@ -745,7 +930,7 @@ impl Wal {
             return Ok(());
         }
         let mut rx = self.shared.progress.subscribe();
-        let progress = match rx.wait_for(|p| p.durable_lsn >= lsn.0 || p.poisoned || p.closed).await {
+        let progress = match rx.wait_for(|p| p.durable_lsn >= lsn.0 || p.poisoned || p.closed || p.stalled).await {
             Ok(p) => *p,
             Err(_) => return Err(WalError::Closed),
         };
@@ -753,9 +938,38 @@ impl Wal {
             Ok(())
         } else if progress.poisoned {
             Err(self.poisoned_error())
+        } else if progress.stalled {
+            Err(WalError::DiskFull(self.shared.stall_reason().unwrap_or_else(|| "the disk is full".to_string())))
         } else {
             Err(WalError::Closed)
         }
+    }
+
+    /// Whether a write may start now: `Err(Poisoned)` after a failure,
+    /// `Err(DiskFull)` while the disk is full. While stalled this is also
+    /// what retries the inline path's waiting records (throttled to one try
+    /// per [`STALL_RETRY_MS`]), so writes resume by themselves once space
+    /// returns; the writer thread retries on its own.
+    pub fn writable(&self) -> Result<(), WalError> {
+        if let Some(reason) = self.shared.poison.get() {
+            return Err(WalError::Poisoned(reason.clone()));
+        }
+        if !self.shared.stalled.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some(inline) = &self.shared.inline {
+            self.shared.inline_retry(&mut inline.lock(), false)?;
+        }
+        match self.shared.stall_reason() {
+            Some(reason) => Err(WalError::DiskFull(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why writes are refused right now (poisoned or disk full), if they
+    /// are; reads state only, never retries.
+    pub fn write_error(&self) -> Option<String> {
+        self.shared.poison_reason().or_else(|| self.shared.stall_reason())
     }
 
     /// Highest LSN written to the OS.
@@ -806,6 +1020,10 @@ impl Wal {
             if st.closed {
                 return Err(WalError::Closed);
             }
+            self.shared.inline_retry(&mut st, true)?;
+            if let Some(reason) = self.shared.stall_reason() {
+                return Err(WalError::DiskFull(reason));
+            }
             if st.segment.has_records() {
                 self.shared.inline_rotate(&mut st)?;
             }
@@ -819,6 +1037,12 @@ impl Wal {
             }
             if q.closing {
                 return Err(WalError::Closed);
+            }
+            // While stalled the writer is retrying a write; a rotation queued
+            // behind it would wait for space. Fail now instead (a snapshot
+            // could not be written either).
+            if let Some(reason) = self.shared.stall_reason() {
+                return Err(WalError::DiskFull(reason));
             }
             q.items.push_back(Item::Rotate(tx));
         }
@@ -930,8 +1154,13 @@ impl ActiveSegment {
     fn create(dir: &Path, number: u64) -> Result<ActiveSegment, WalError> {
         let path = segment_path(dir, number);
         let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| io_err(&path, e))?;
-        file.write_all(&segment_header()).and_then(|()| file.sync_all()).map_err(|e| io_err(&path, e))?;
-        fsync_dir(dir)?;
+        let written = file.write_all(&segment_header()).and_then(|()| file.sync_all()).map_err(|e| io_err(&path, e));
+        if let Err(e) = written.and_then(|()| fsync_dir(dir)) {
+            // Leave no half-made segment behind: a retry creates it again
+            // (and a full disk gets its space back).
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(ActiveSegment { number, path, file, len_bytes: SEGMENT_HEADER_BYTES })
     }
 
@@ -1079,15 +1308,29 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes `buf` to the active segment with one `write_all`.
+    /// Writes `buf` to the active segment with one `write_all`. A full disk
+    /// cuts the segment back to its last whole record, stalls the log and
+    /// retries until the write succeeds (or the log closes).
     fn flush(&mut self) -> WriterResult {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.shared.faults.before_write().and_then(|()| self.segment.file.write_all(&self.buf));
-        if let Err(e) = result {
-            return Err(self.fail("write", e));
+        loop {
+            let result = self.shared.faults.before_write().and_then(|()| self.segment.file.write_all(&self.buf));
+            match result {
+                Ok(()) => break,
+                Err(e) if is_disk_full(&e) => {
+                    if let Err(e2) = rewind(&mut self.segment.file, self.segment.len_bytes) {
+                        return Err(self.fail("cutting back after a failed write", e2));
+                    }
+                    let path = self.segment.path.display();
+                    self.shared.set_stall(format!("write of WAL segment {path} failed: {e}"));
+                    self.wait_for_space()?;
+                }
+                Err(e) => return Err(self.fail("write", e)),
+            }
         }
+        self.shared.clear_stall();
         let len = self.buf.len() as u64;
         self.segment.len_bytes += len;
         self.shared.size_bytes.fetch_add(len, Ordering::Relaxed);
@@ -1150,10 +1393,23 @@ impl Writer {
     fn rotate(&mut self) -> WriterResult {
         self.sync()?;
         let number = self.segment.number + 1;
-        let segment = match ActiveSegment::create(&self.shared.dir, number) {
-            Ok(s) => s,
-            Err(e) => return Err(self.shared.poison(format!("cannot start segment: {e}"))),
+        let segment = loop {
+            let created = self
+                .shared
+                .faults
+                .check_space()
+                .map_err(|e| io_err(&segment_path(&self.shared.dir, number), e))
+                .and_then(|()| ActiveSegment::create(&self.shared.dir, number));
+            match created {
+                Ok(s) => break s,
+                Err(e) if is_disk_full_err(&e) => {
+                    self.shared.set_stall(format!("cannot start segment: {e}"));
+                    self.wait_for_space()?;
+                }
+                Err(e) => return Err(self.shared.poison(format!("cannot start segment: {e}"))),
+            }
         };
+        self.shared.clear_stall();
         self.segment = segment;
         self.shared.size_bytes.fetch_add(SEGMENT_HEADER_BYTES, Ordering::Relaxed);
         self.shared.current_segment.store(number, Ordering::Release);
@@ -1167,6 +1423,24 @@ impl Writer {
         self.sync()?;
         self.shared.publish_durable(self.synced_lsn);
         self.shared.progress.send_modify(|p| p.closed = true);
+        Ok(())
+    }
+
+    /// Sleeps one retry interval while stalled (disk full). When the log is
+    /// closing instead, gives up: the unwritten records were never
+    /// acknowledged, and the log ends poisoned so close reports it.
+    fn wait_for_space(&self) -> WriterResult {
+        let mut q = self.shared.queue.lock();
+        if !q.closing {
+            self.shared.not_empty.wait_for(&mut q, Duration::from_millis(STALL_RETRY_MS));
+        }
+        if q.closing {
+            drop(q);
+            let reason = self.shared.stall_reason().unwrap_or_default();
+            return Err(self.shared.poison(format!(
+                "closed while the disk was full ({reason}); unwritten records were never acknowledged"
+            )));
+        }
         Ok(())
     }
 

@@ -430,6 +430,95 @@ async fn a_failed_write_poisons_the_log() {
     }
 }
 
+/// A full disk stalls the log instead of poisoning it: the record that hit it
+/// and everything after waits in memory, writes are refused while it lasts,
+/// and once space returns the waiting records are written in LSN order and
+/// the log carries on as if nothing happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stalls_the_log_and_writes_resume_when_space_returns() {
+    for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = TestDir::new("diskfull");
+        let faults = FaultInjector::new();
+        // Small segments, so rotations (segment creation) meet the full disk too.
+        let options = WalOptions { segment_bytes_max: 200, ..opts(policy) };
+        let wal = Arc::new(Wal::open_with_faults(dir.path(), options, Lsn(1), faults.clone()).unwrap());
+        for i in 1..=5 {
+            let lsn = wal.append(&payload(i)).unwrap();
+            wal.wait_durable(lsn).await.unwrap();
+        }
+        faults.disk_full(true);
+        // The record that meets the full disk: inline appends say so at once,
+        // the writer thread's waiters when it stalls.
+        let doomed = match wal.append(&payload(6)) {
+            Ok(lsn) => {
+                assert_eq!(policy, FsyncPolicy::Always);
+                match wal.wait_durable(lsn).await {
+                    Err(WalError::DiskFull(reason)) => assert!(reason.contains("No space left"), "{reason}"),
+                    other => panic!("{policy:?}: expected DiskFull, got {other:?}"),
+                }
+                lsn
+            }
+            Err(WalError::DiskFull(reason)) => {
+                assert_ne!(policy, FsyncPolicy::Always);
+                assert!(reason.contains("No space left"), "{reason}");
+                Lsn(6)
+            }
+            Err(other) => panic!("{policy:?}: unexpected append error {other:?}"),
+        };
+        assert!(matches!(wal.writable(), Err(WalError::DiskFull(_))), "{policy:?}");
+        assert!(wal.write_error().is_some_and(|r| r.contains("No space left")));
+        assert!(wal.poisoned().is_none(), "a full disk must not poison the log");
+        assert!(matches!(wal.rotate(), Err(WalError::DiskFull(_))), "{policy:?}");
+        // A write already in flight when the disk filled joins the wait.
+        let straggler = wal.append(&payload(7));
+        assert!(
+            matches!(straggler, Err(WalError::DiskFull(_))) || policy == FsyncPolicy::Always,
+            "{policy:?}: {straggler:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(matches!(wal.writable(), Err(WalError::DiskFull(_))), "{policy:?}: still full after a retry");
+
+        faults.disk_full(false);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while wal.writable().is_err() {
+            assert!(Instant::now() < deadline, "{policy:?}: writes did not resume after space returned");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(wal.write_error().is_none());
+        for i in 8..=12 {
+            let lsn = wal.append(&payload(i)).unwrap();
+            wal.wait_durable(lsn).await.unwrap();
+        }
+        assert!(wal.written_lsn() >= Lsn(12));
+        assert!(doomed <= Lsn(6));
+        wal.close().unwrap();
+        // Nothing already written was damaged, and the waiting records were
+        // written in order: the log replays whole, with no torn tail.
+        let (records, report) = replay_all(dir.path(), 0, false).unwrap();
+        assert_eq!(report.torn_bytes_truncated, 0, "{policy:?}");
+        let want: Records = (1..=12).map(|i| (Lsn(i), payload(i))).collect();
+        assert_eq!(records, want, "{policy:?}");
+    }
+}
+
+/// Closing while the disk is still full reports it; what was written before
+/// replays intact.
+#[test]
+fn closing_while_the_disk_is_full_reports_the_unwritten_records() {
+    for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec] {
+        let dir = TestDir::new("diskfullclose");
+        let faults = FaultInjector::new();
+        let wal = Wal::open_with_faults(dir.path(), opts(policy), Lsn(1), faults.clone()).unwrap();
+        let lsn = wal.append(b"kept").unwrap();
+        block_on(wal.wait_durable(lsn)).unwrap();
+        faults.disk_full(true);
+        let _ = wal.append(b"never written");
+        assert!(wal.close().is_err(), "{policy:?}");
+        let (records, _) = replay_all(dir.path(), 0, false).unwrap();
+        assert_eq!(records, vec![(Lsn(1), b"kept".to_vec())], "{policy:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fsync_poisons_the_log_and_is_not_retried() {
     let dir = TestDir::new("poisonsync");

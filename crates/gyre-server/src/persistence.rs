@@ -11,8 +11,10 @@
 //! record; the connection sends its replies only once the log says the last
 //! record of the batch is durable under `appendfsync` (always: fsynced; everysec
 //! and no: handed to the OS, so a process crash loses nothing). A log that
-//! failed (I/O error, fsync error, disk full) is poisoned: write commands get
-//! `-MISCONF`, reads keep working.
+//! failed (I/O error, fsync error) is poisoned: write commands get
+//! `-MISCONF`, reads keep working. A full disk refuses writes the same way,
+//! but only while it lasts: the log keeps the records it could not write and
+//! writes them when space returns, and then writes resume.
 //!
 //! Snapshots: rotate the log (records from then on are in the new segment or
 //! later), write the keyspace shard by shard while writes continue, point the
@@ -31,7 +33,7 @@ use bytes::Bytes;
 use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
 use gyre_log::manifest::{read_manifest, write_manifest, Manifest};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
-use gyre_log::wal::{replay, FsyncPolicy, Lsn, Wal, WalOptions};
+use gyre_log::wal::{replay, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
@@ -107,10 +109,15 @@ impl Persistence {
         })
     }
 
-    /// Why writes are refused, if the log has failed.
+    /// Why writes are refused, if they are: the log failed (until a
+    /// restart), or the disk is full (until space returns; asking is what
+    /// retries the waiting records).
     pub fn write_refusal(&self) -> Option<String> {
-        let reason = self.wal.as_ref()?.poisoned()?;
-        Some(format!("MISCONF Errors writing to the write-ahead log: {reason}. Writes are refused until the server is restarted with the problem fixed; reads keep working."))
+        match self.wal.as_ref()?.writable() {
+            Ok(()) => None,
+            Err(WalError::DiskFull(reason)) => Some(format!("MISCONF Errors writing to the write-ahead log: {reason}. Writes are refused until there is space on disk again; reads keep working.")),
+            Err(e) => Some(format!("MISCONF Errors writing to the write-ahead log: {e}. Writes are refused until the server is restarted with the problem fixed; reads keep working.")),
+        }
     }
 
     /// Hands a command's mutations to the log; returns the record's LSN (None
@@ -127,6 +134,8 @@ impl Persistence {
             }
             // The log is poisoned (it said why, loudly). The change is in memory
             // but not durable; `wait_durable` reports the failure to the client.
+            // Or the disk is full: the record waits in the log's memory and is
+            // written when space returns, but this client is not told "OK".
             Err(_) => Some(Lsn(u64::MAX)),
         }
     }
@@ -135,7 +144,7 @@ impl Persistence {
     pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), String> {
         let Some(wal) = &self.wal else { return Ok(()) };
         if lsn == Lsn(u64::MAX) {
-            return Err(wal.poisoned().unwrap_or_else(|| "the log refused the write".into()));
+            return Err(wal.write_error().unwrap_or_else(|| "the log refused the write".into()));
         }
         wal.wait_durable(lsn).await.map_err(|e| e.to_string())
     }

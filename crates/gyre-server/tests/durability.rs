@@ -292,3 +292,112 @@ fn concurrent_writes_to_one_key_recover_in_their_live_order() {
     assert!(q(&mut c, &["LRANGE", "l", "0", "-1"]) == list, "the list came back in another order or incomplete");
     assert!(q(&mut c, &["GET", "s"]) == text, "the appended string came back different");
 }
+
+/// A small tmpfs mounted over a directory for the length of a test; unmounted
+/// (lazily, so a process still inside cannot block it) on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// None (with a message) where the machine forbids mounting.
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!("skipped: cannot mount a tmpfs here: {}", String::from_utf8_lossy(&o.stderr).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `path` (a filler file written until ENOSPC),
+/// then gives back `spare` bytes.
+fn fill_disk(path: &std::path::Path, spare: u64) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0xAAu8; 64 << 10];
+    let mut len = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => len += n as u64,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling the disk: {e}"),
+        }
+    }
+    f.set_len(len.saturating_sub(spare)).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Disk full: writes are refused with a clear error, reads keep working,
+/// nothing already written is damaged, and writes resume by themselves when
+/// space returns. Needs a small tmpfs (skipped where mounting is forbidden).
+#[test]
+fn a_full_disk_refuses_writes_and_they_resume_when_space_returns() {
+    if !gyre_only() {
+        return;
+    }
+    let mut s = Server::start();
+    s.stop(Stop::Term);
+    let Some(_tmpfs) = Tmpfs::mount(s.dir(), "2m") else { return };
+    s.restart(Stop::Term, &[]);
+    let filler = s.dir().join("filler");
+    fill_disk(&filler, 256 << 10);
+
+    let value = "v".repeat(1000);
+    let mut c = s.client();
+    let mut acked = Vec::new();
+    let mut refusal = None;
+    for i in 0..2000 {
+        let key = format!("key:{i}");
+        match redis::cmd("SET").arg(&key).arg(&value).query::<Value>(&mut c) {
+            Ok(_) => acked.push(key),
+            // The write that met the full disk: its client is closed without
+            // a reply (it was not made durable).
+            Err(e) if e.is_io_error() || e.is_connection_dropped() => c = s.client(),
+            Err(e) => {
+                refusal = Some(err_text(&e));
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("writes were never refused on a full disk");
+    assert!(refusal.starts_with("MISCONF"), "{refusal}");
+    assert!(refusal.contains("No space left on device"), "{refusal}");
+    assert!(acked.len() > 50, "only {} writes fit in 256 KB", acked.len());
+    // Reads (and the persistence report) keep working while the disk is full.
+    assert_eq!(q(&mut c, &["GET", &acked[0]]), bulk(&value));
+    let info = as_str(&q(&mut c, &["INFO", "persistence"]));
+    assert_eq!(info_field(&info, "aof_last_write_status").as_deref(), Some("err"), "{info}");
+    assert!(err(&mut c, &["SET", "still", "full"]).starts_with("MISCONF"));
+
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || redis::cmd("SET").arg("after").arg("space").query::<()>(&mut c).is_ok()),
+        "writes did not resume after space returned"
+    );
+    let info = as_str(&q(&mut c, &["INFO", "persistence"]));
+    assert_eq!(info_field(&info, "aof_last_write_status").as_deref(), Some("ok"), "{info}");
+    assert!(s.logs().contains("disk full"), "the stall was not logged");
+
+    s.restart(Stop::Kill, &[]);
+    let mut c = s.client();
+    for key in &acked {
+        assert_eq!(q(&mut c, &["GET", key]), bulk(&value), "{key} was acknowledged but is gone");
+    }
+    assert_eq!(q(&mut c, &["GET", "after"]), bulk("space"));
+}

@@ -18,7 +18,7 @@ fn persistence_section(shared: &crate::shared::Shared, t: &mut String) -> std::f
     let st = p.snapshot.lock().clone();
     let running = p.snapshot_running.load(Ordering::Relaxed);
     let (enabled, size, poisoned, fsync) = match &p.wal {
-        Some(w) => (1, w.size_bytes(), w.poisoned(), format!("{:?}", w.fsync_policy()).to_ascii_lowercase()),
+        Some(w) => (1, w.size_bytes(), w.write_error(), format!("{:?}", w.fsync_policy()).to_ascii_lowercase()),
         None => (0, 0, None, "off".to_string()),
     };
     write!(
