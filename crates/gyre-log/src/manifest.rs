@@ -1,23 +1,29 @@
 //! The manifest: the small file that says where recovery starts.
 //!
-//! What it is: `dir/MANIFEST` names the newest complete snapshot, the first WAL
-//! segment recovery must replay after loading it, and when that snapshot
-//! started. It is replaced atomically (temp file, fsync, rename, fsync the
-//! directory), so a crash leaves either the old or the new manifest, never a
-//! mix. Order of operations for the caller: write the snapshot, then the
-//! manifest naming it, and only then delete older snapshots and segments.
+//! What it is: `dir/MANIFEST` lists the snapshots recovery may start from,
+//! newest first, each with the first WAL segment that must be replayed after
+//! loading it and when it started, plus the highest LSN written when the
+//! newest was taken. Recovery loads the newest snapshot that is intact and
+//! falls back to an older one (and more of the log) when it is not; the
+//! caller keeps every segment the oldest listed snapshot needs. It is replaced
+//! atomically (temp file, fsync, rename, fsync the directory), so a crash
+//! leaves either the old or the new manifest, never a mix. Order of
+//! operations for the caller: write the snapshot, then the manifest naming
+//! it, and only then delete the snapshots and segments it no longer lists.
 //!
-//! Format, version 1 (little-endian, [`MANIFEST_BYTES`] bytes):
+//! Format, version 2 (little-endian):
 //!
 //! ```text
-//! magic "GYREMANI" (8) | u32 format version | u32 flags (bit 0: has snapshot)
-//! | u64 snapshot id | u64 wal first segment | u64 snapshot unix ms
+//! magic "GYREMANI" (8) | u32 format version | u32 snapshot count | u64 last lsn
+//! | count x (u64 snapshot id | u64 wal first segment | u64 snapshot unix ms)
 //! | u32 crc32c of everything before
 //! ```
 //!
-//! The magic and version are the stable prefix; a reader rejects a version it
-//! does not know rather than guessing. Reads are bounded: a file larger than
-//! [`MANIFEST_BYTES_MAX`] is corrupt, not read.
+//! Version 1 (one optional snapshot, no LSN) is still read. The magic and
+//! version are the stable prefix; a reader rejects a version it does not know
+//! rather than guessing. Reads are bounded: a file larger than
+//! [`MANIFEST_BYTES_MAX`] is corrupt, not read, and a manifest lists at most
+//! [`MANIFEST_SNAPSHOTS_MAX`] snapshots.
 //!
 //! Errors: [`ManifestError`], its own type (a manifest has no offsets worth
 //! reporting beyond "which file").
@@ -35,22 +41,62 @@ use crate::snapshot::sync_dir;
 pub const MANIFEST_FILE: &str = "MANIFEST";
 const MANIFEST_TEMP_FILE: &str = "MANIFEST.tmp";
 pub const MANIFEST_MAGIC: &[u8; 8] = b"GYREMANI";
-pub const MANIFEST_VERSION: u32 = 1;
+/// The format version this build writes; it reads 1 and 2.
+pub const MANIFEST_VERSION: u32 = 2;
 /// Size of a version-1 manifest.
-pub const MANIFEST_BYTES: usize = 8 + 4 + 4 + 8 + 8 + 8 + 4;
-/// No manifest version may be larger than this; a bigger file is corrupt.
+const MANIFEST_V1_BYTES: usize = 8 + 4 + 4 + 8 + 8 + 8 + 4;
+/// Fixed part of a version-2 manifest (header, last LSN, checksum).
+const MANIFEST_V2_FIXED_BYTES: usize = 8 + 4 + 4 + 8 + 4;
+const SNAPSHOT_REF_BYTES: usize = 24;
+/// Most snapshots one manifest lists.
+pub const MANIFEST_SNAPSHOTS_MAX: usize = 128;
+/// No manifest may be larger than this; a bigger file is corrupt.
 pub const MANIFEST_BYTES_MAX: u64 = 4096;
-const FLAG_HAS_SNAPSHOT: u32 = 1;
+const V1_FLAG_HAS_SNAPSHOT: u32 = 1;
+
+/// One snapshot recovery may start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotRef {
+    pub id: u64,
+    /// First WAL segment recovery must replay after loading this snapshot.
+    pub wal_first_segment: u64,
+    /// When the snapshot started (Unix ms).
+    pub unix_ms: u64,
+}
 
 /// Where recovery starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
-    /// The newest complete snapshot, if any.
-    pub snapshot_id: Option<u64>,
-    /// First WAL segment recovery must replay after loading that snapshot.
-    pub wal_first_segment: u64,
-    /// When that snapshot started (Unix ms).
-    pub snapshot_unix_ms: u64,
+    /// Snapshots recovery may start from, newest first; empty before the
+    /// first snapshot (then recovery replays the whole log).
+    pub snapshots: Vec<SnapshotRef>,
+    /// The highest LSN written when the newest snapshot was taken: the log
+    /// continues above it even if every later record was compacted away, so
+    /// an LSN is never handed out twice.
+    pub last_lsn: u64,
+}
+
+impl Manifest {
+    /// The newest snapshot, if any.
+    pub fn newest(&self) -> Option<&SnapshotRef> {
+        self.snapshots.first()
+    }
+
+    /// The first WAL segment any listed snapshot needs: compaction keeps it
+    /// and every later one (0 = keep all).
+    pub fn first_segment_needed(&self) -> u64 {
+        self.snapshots.iter().map(|s| s.wal_first_segment).min().unwrap_or(0)
+    }
+
+    /// This manifest with `snap` as the newest snapshot, keeping at most
+    /// `keep` snapshots in all (at least 1).
+    pub fn with_snapshot(&self, snap: SnapshotRef, last_lsn: u64, keep: usize) -> Manifest {
+        let mut snapshots = Vec::with_capacity(keep);
+        snapshots.push(snap);
+        snapshots.extend(self.snapshots.iter().copied());
+        snapshots.truncate(keep.clamp(1, MANIFEST_SNAPSHOTS_MAX));
+        Manifest { snapshots, last_lsn: self.last_lsn.max(last_lsn) }
+    }
 }
 
 /// Why the manifest could not be read or written.
@@ -61,7 +107,7 @@ pub enum ManifestError {
     #[error("manifest {} is corrupt: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error(
-        "manifest {} has format version {version}; this build reads version {MANIFEST_VERSION}",
+        "manifest {} has format version {version}; this build reads versions 1 to {MANIFEST_VERSION}",
         .path.display()
     )]
     UnsupportedVersion { path: PathBuf, version: u32 },
@@ -90,7 +136,7 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ManifestError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path)(e)),
     };
-    let mut bytes = Vec::with_capacity(MANIFEST_BYTES);
+    let mut bytes = Vec::with_capacity(MANIFEST_V1_BYTES);
     // One byte past the bound tells "too large" from "exactly at the bound".
     file.take(MANIFEST_BYTES_MAX + 1).read_to_end(&mut bytes).map_err(io_err(&path))?;
     if bytes.len() as u64 > MANIFEST_BYTES_MAX {
@@ -106,39 +152,59 @@ fn decode(path: &Path, b: &[u8]) -> Result<Manifest, ManifestError> {
     let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
     let version = u32_at(8);
-    if version != MANIFEST_VERSION {
-        return Err(ManifestError::UnsupportedVersion { path: path.to_path_buf(), version });
+    let expected_len = match version {
+        1 => MANIFEST_V1_BYTES,
+        2 if b.len() >= 16 => {
+            let count = u32_at(12) as usize;
+            if count > MANIFEST_SNAPSHOTS_MAX {
+                return Err(corrupt(path, format!("lists {count} snapshots (at most {MANIFEST_SNAPSHOTS_MAX})")));
+            }
+            MANIFEST_V2_FIXED_BYTES + count * SNAPSHOT_REF_BYTES
+        }
+        2 => MANIFEST_V2_FIXED_BYTES,
+        _ => return Err(ManifestError::UnsupportedVersion { path: path.to_path_buf(), version }),
+    };
+    if b.len() != expected_len {
+        return Err(corrupt(path, format!("{} bytes, expected {expected_len}", b.len())));
     }
-    if b.len() != MANIFEST_BYTES {
-        return Err(corrupt(path, format!("{} bytes, expected {MANIFEST_BYTES}", b.len())));
-    }
-    let stored = u32_at(MANIFEST_BYTES - 4);
-    let actual = crc32c::crc32c(&b[..MANIFEST_BYTES - 4]);
+    let stored = u32_at(expected_len - 4);
+    let actual = crc32c::crc32c(&b[..expected_len - 4]);
     if stored != actual {
         return Err(corrupt(path, format!("checksum mismatch (stored {stored:#010x}, computed {actual:#010x})")));
     }
-    let flags = u32_at(12);
-    if flags & !FLAG_HAS_SNAPSHOT != 0 {
-        return Err(corrupt(path, format!("unknown flags {flags:#x}")));
+    if version == 1 {
+        let flags = u32_at(12);
+        if flags & !V1_FLAG_HAS_SNAPSHOT != 0 {
+            return Err(corrupt(path, format!("unknown flags {flags:#x}")));
+        }
+        let snap = SnapshotRef { id: u64_at(16), wal_first_segment: u64_at(24), unix_ms: u64_at(32) };
+        let snapshots = if flags & V1_FLAG_HAS_SNAPSHOT != 0 { vec![snap] } else { Vec::new() };
+        return Ok(Manifest { snapshots, last_lsn: 0 });
     }
-    Ok(Manifest {
-        snapshot_id: (flags & FLAG_HAS_SNAPSHOT != 0).then(|| u64_at(16)),
-        wal_first_segment: u64_at(24),
-        snapshot_unix_ms: u64_at(32),
-    })
+    let count = u32_at(12) as usize;
+    let snapshots = (0..count)
+        .map(|i| {
+            let at = 24 + i * SNAPSHOT_REF_BYTES;
+            SnapshotRef { id: u64_at(at), wal_first_segment: u64_at(at + 8), unix_ms: u64_at(at + 16) }
+        })
+        .collect();
+    Ok(Manifest { snapshots, last_lsn: u64_at(16) })
 }
 
 fn encode(m: &Manifest) -> Vec<u8> {
-    let mut b = Vec::with_capacity(MANIFEST_BYTES);
+    assert!(m.snapshots.len() <= MANIFEST_SNAPSHOTS_MAX, "too many snapshots in a manifest");
+    let mut b = Vec::with_capacity(MANIFEST_V2_FIXED_BYTES + m.snapshots.len() * SNAPSHOT_REF_BYTES);
     b.extend_from_slice(MANIFEST_MAGIC);
     codec::put_u32(&mut b, MANIFEST_VERSION);
-    codec::put_u32(&mut b, if m.snapshot_id.is_some() { FLAG_HAS_SNAPSHOT } else { 0 });
-    codec::put_u64(&mut b, m.snapshot_id.unwrap_or(0));
-    codec::put_u64(&mut b, m.wal_first_segment);
-    codec::put_u64(&mut b, m.snapshot_unix_ms);
+    codec::put_u32(&mut b, m.snapshots.len() as u32);
+    codec::put_u64(&mut b, m.last_lsn);
+    for s in &m.snapshots {
+        codec::put_u64(&mut b, s.id);
+        codec::put_u64(&mut b, s.wal_first_segment);
+        codec::put_u64(&mut b, s.unix_ms);
+    }
     let crc = crc32c::crc32c(&b);
     codec::put_u32(&mut b, crc);
-    assert_eq!(b.len(), MANIFEST_BYTES);
     b
 }
 
@@ -168,25 +234,60 @@ fn write_temp(tmp: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
 mod tests {
     use super::*;
 
+    fn snap(id: u64) -> SnapshotRef {
+        SnapshotRef { id, wal_first_segment: id * 10, unix_ms: 1_700_000_000_000 + id }
+    }
+
     #[test]
-    fn encoding_round_trips_with_and_without_a_snapshot() {
+    fn encoding_round_trips_with_none_one_and_many_snapshots() {
         let p = Path::new("/d/MANIFEST");
         for m in [
-            Manifest { snapshot_id: Some(7), wal_first_segment: 3, snapshot_unix_ms: 1_700_000_000_000 },
-            Manifest { snapshot_id: None, wal_first_segment: 0, snapshot_unix_ms: 0 },
+            Manifest::default(),
+            Manifest { snapshots: vec![snap(7)], last_lsn: 99 },
+            Manifest { snapshots: (1..=MANIFEST_SNAPSHOTS_MAX as u64).rev().map(snap).collect(), last_lsn: 5 },
         ] {
-            assert_eq!(decode(p, &encode(&m)).unwrap(), m);
+            let bytes = encode(&m);
+            assert!(bytes.len() as u64 <= MANIFEST_BYTES_MAX);
+            assert_eq!(decode(p, &bytes).unwrap(), m);
         }
     }
 
     #[test]
+    fn version_1_manifests_are_still_read() {
+        let mut b = Vec::new();
+        b.extend_from_slice(MANIFEST_MAGIC);
+        codec::put_u32(&mut b, 1);
+        codec::put_u32(&mut b, V1_FLAG_HAS_SNAPSHOT);
+        for v in [7u64, 3, 99] {
+            codec::put_u64(&mut b, v);
+        }
+        let crc = crc32c::crc32c(&b);
+        codec::put_u32(&mut b, crc);
+        let m = decode(Path::new("M"), &b).unwrap();
+        assert_eq!(
+            m,
+            Manifest { snapshots: vec![SnapshotRef { id: 7, wal_first_segment: 3, unix_ms: 99 }], last_lsn: 0 }
+        );
+    }
+
+    #[test]
     fn every_single_byte_change_is_detected() {
-        let m = Manifest { snapshot_id: Some(7), wal_first_segment: 3, snapshot_unix_ms: 99 };
-        let good = encode(&m);
+        let good = encode(&Manifest { snapshots: vec![snap(7), snap(6)], last_lsn: 42 });
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x20;
             assert!(decode(Path::new("M"), &bad).is_err(), "flip at byte {i} went unnoticed");
         }
+    }
+
+    #[test]
+    fn a_new_snapshot_goes_first_and_the_oldest_beyond_retention_drops() {
+        let m = Manifest::default().with_snapshot(snap(1), 10, 2).with_snapshot(snap(2), 20, 2);
+        assert_eq!(m.snapshots, vec![snap(2), snap(1)]);
+        assert_eq!(m.first_segment_needed(), 10);
+        let m = m.with_snapshot(snap(3), 15, 2);
+        assert_eq!(m.snapshots, vec![snap(3), snap(2)]);
+        assert_eq!((m.first_segment_needed(), m.last_lsn), (20, 20), "the LSN never goes back");
+        assert_eq!(m.with_snapshot(snap(4), 0, 0).snapshots, vec![snap(4)], "keep is at least 1");
     }
 }

@@ -719,20 +719,17 @@ pub fn list_snapshots(dir: &Path) -> Result<Vec<u64>, SnapshotError> {
     Ok(scan_dir(dir)?.0)
 }
 
-/// Deletes snapshots other than the newest `keep` (at least 1: the newest is
-/// never deleted), and leftover temp files of snapshots no newer than the
-/// newest complete one (a newer temp may be a write in progress). Call it only
-/// after the manifest names the newest snapshot. Returns the files removed.
-pub fn remove_old_snapshots(dir: &Path, keep: usize) -> Result<u64, SnapshotError> {
-    let keep = keep.max(1);
+/// Deletes the complete snapshots not in `keep` (the ones the manifest
+/// lists), and leftover temp files of snapshots no newer than the newest kept
+/// one (a newer temp may be a write in progress). Call it only after the
+/// manifest lists `keep`; with `keep` empty it deletes nothing. Returns the
+/// files removed.
+pub fn remove_old_snapshots(dir: &Path, keep: &[u64]) -> Result<u64, SnapshotError> {
+    let Some(&newest) = keep.iter().max() else { return Ok(0) };
     let (done, temps) = scan_dir(dir)?;
-    let newest = done.last().copied();
     let mut doomed: Vec<PathBuf> = Vec::new();
-    let old = done.len().saturating_sub(keep);
-    doomed.extend(done[..old].iter().map(|&id| snapshot_path(dir, id)));
-    doomed.extend(
-        temps.iter().filter(|&&id| newest.is_some_and(|n| id <= n)).map(|&id| temp_path(&snapshot_path(dir, id))),
-    );
+    doomed.extend(done.iter().filter(|id| !keep.contains(id)).map(|&id| snapshot_path(dir, id)));
+    doomed.extend(temps.iter().filter(|&&id| id <= newest).map(|&id| temp_path(&snapshot_path(dir, id))));
     let mut removed = 0;
     for path in &doomed {
         match fs::remove_file(path) {

@@ -1480,8 +1480,9 @@ pub struct ReplayReport {
 ///   file (truncate + fsync), logged with `warn!` and reported. A last
 ///   segment shorter than its header (a crash while creating it) is deleted.
 /// * Any other corruption (bad magic or version, a bad record followed by a
-///   valid one, a bad record in a non-last segment, a missing segment number,
-///   LSNs going backwards) is [`WalError::Corrupt`] naming the file and
+///   valid one, a bad record in a non-last segment, a missing segment number
+///   (`first_segment` itself included, when it is not 0), LSNs going
+///   backwards) is [`WalError::Corrupt`] naming the file and
 ///   offset, unless `truncate_corrupt`: then the log is cut there (that
 ///   segment truncated, or deleted if the cut is inside its header; later
 ///   segments deleted) and the records lost are reported.
@@ -1495,11 +1496,22 @@ pub fn replay(
 ) -> Result<ReplayReport, WalError> {
     let segments: Vec<u64> = list_segments(dir)?.into_iter().filter(|&n| n >= first_segment).collect();
     let mut report = ReplayReport::default();
+    if segments.is_empty() && first_segment > 0 && !truncate_corrupt {
+        let reason = format!("segment {first_segment} is missing (no log segment from it on exists)");
+        return Err(WalError::Corrupt { path: segment_path(dir, first_segment), offset: 0, reason });
+    }
     let mut payload = Vec::new();
     for (i, &number) in segments.iter().enumerate() {
         let path = segment_path(dir, number);
         let is_last = i + 1 == segments.len();
         let end = match i.checked_sub(1).map(|p| segments[p]) {
+            // The snapshot needs the log from `first_segment` on: a log that
+            // starts later has lost records.
+            None if first_segment > 0 && number != first_segment => SegmentEnd::Corrupt {
+                offset: 0,
+                reason: format!("segment {first_segment} is missing (the log resumes at {number})"),
+                resync: Some(0),
+            },
             Some(prev) if prev + 1 != number => SegmentEnd::Corrupt {
                 offset: 0,
                 reason: format!("segment {} is missing (found {prev}, then {number})", prev + 1),

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use gyre_engine::types::{HashOp, ListOp, SetOp, ZSetOp};
 use gyre_engine::{CollOp, EncodingConfig, Keyspace, Mutation, MutationLog, SlotId, Value, Version, NO_EXPIRY};
-use gyre_log::manifest::{read_manifest, write_manifest, Manifest, ManifestError};
+use gyre_log::manifest::{read_manifest, write_manifest, Manifest, ManifestError, SnapshotRef};
 use gyre_log::snapshot::{
     list_snapshots, load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot, SnapshotError,
 };
@@ -315,7 +315,7 @@ fn list_snapshots_ignores_temps_and_other_files() {
 }
 
 #[test]
-fn remove_old_snapshots_keeps_the_newest_and_stale_temps_go() {
+fn remove_old_snapshots_keeps_the_listed_and_stale_temps_go() {
     let dir = TempDir::new("remove");
     for id in [1, 2, 5, 9] {
         small_snapshot(dir.path(), id);
@@ -325,14 +325,17 @@ fn remove_old_snapshots_keeps_the_newest_and_stale_temps_go() {
     std::fs::write(&stale, b"crashed write").unwrap();
     std::fs::write(&in_progress, b"being written").unwrap();
 
-    assert_eq!(remove_old_snapshots(dir.path(), 2).unwrap(), 3, "snapshots 1, 2 and the stale temp");
-    assert_eq!(list_snapshots(dir.path()).unwrap(), vec![5, 9]);
+    // 5 is not listed (say its manifest write failed): it goes even though
+    // it is newer than 2, which is listed.
+    assert_eq!(remove_old_snapshots(dir.path(), &[9, 2]).unwrap(), 3, "snapshots 1, 5 and the stale temp");
+    assert_eq!(list_snapshots(dir.path()).unwrap(), vec![2, 9]);
     assert!(!stale.exists());
     assert!(in_progress.exists(), "a temp newer than every snapshot may be a write in progress");
 
-    assert_eq!(remove_old_snapshots(dir.path(), 0).unwrap(), 1, "keep is at least 1");
+    assert_eq!(remove_old_snapshots(dir.path(), &[]).unwrap(), 0, "an empty list deletes nothing");
+    assert_eq!(remove_old_snapshots(dir.path(), &[9]).unwrap(), 1);
     assert_eq!(list_snapshots(dir.path()).unwrap(), vec![9]);
-    assert_eq!(remove_old_snapshots(dir.path(), 1).unwrap(), 0);
+    assert_eq!(remove_old_snapshots(dir.path(), &[9]).unwrap(), 0);
 }
 
 #[test]
@@ -386,11 +389,11 @@ fn a_missing_manifest_is_none() {
 #[test]
 fn the_manifest_round_trips_and_is_replaced_atomically() {
     let dir = TempDir::new("manifest-round-trip");
-    let first = Manifest { snapshot_id: None, wal_first_segment: 0, snapshot_unix_ms: 0 };
+    let first = Manifest::default();
     write_manifest(dir.path(), &first).unwrap();
-    assert_eq!(read_manifest(dir.path()).unwrap(), Some(first));
+    assert_eq!(read_manifest(dir.path()).unwrap(), Some(first.clone()));
 
-    let second = Manifest { snapshot_id: Some(42), wal_first_segment: 17, snapshot_unix_ms: NOW };
+    let second = first.with_snapshot(SnapshotRef { id: 42, wal_first_segment: 17, unix_ms: NOW }, 7, 2);
     write_manifest(dir.path(), &second).unwrap();
     assert_eq!(read_manifest(dir.path()).unwrap(), Some(second.clone()));
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -399,8 +402,8 @@ fn the_manifest_round_trips_and_is_replaced_atomically() {
     // A crash mid-write leaves a temp file; the manifest in place is unaffected,
     // and the next write replaces the leftover.
     std::fs::write(dir.path().join("MANIFEST.tmp"), b"torn").unwrap();
-    assert_eq!(read_manifest(dir.path()).unwrap(), Some(second));
-    let third = Manifest { snapshot_id: Some(43), wal_first_segment: 18, snapshot_unix_ms: NOW + 5 };
+    assert_eq!(read_manifest(dir.path()).unwrap(), Some(second.clone()));
+    let third = second.with_snapshot(SnapshotRef { id: 43, wal_first_segment: 18, unix_ms: NOW + 5 }, 9, 2);
     write_manifest(dir.path(), &third).unwrap();
     assert_eq!(read_manifest(dir.path()).unwrap(), Some(third));
 }
@@ -408,7 +411,7 @@ fn the_manifest_round_trips_and_is_replaced_atomically() {
 #[test]
 fn a_corrupt_manifest_is_an_error_naming_the_file() {
     let dir = TempDir::new("manifest-corrupt");
-    let m = Manifest { snapshot_id: Some(3), wal_first_segment: 4, snapshot_unix_ms: NOW };
+    let m = Manifest { snapshots: vec![SnapshotRef { id: 3, wal_first_segment: 4, unix_ms: NOW }], last_lsn: 1 };
     write_manifest(dir.path(), &m).unwrap();
     let path = dir.path().join("MANIFEST");
     let good = std::fs::read(&path).unwrap();

@@ -31,7 +31,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
-use gyre_log::manifest::{read_manifest, write_manifest, Manifest};
+use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
 use gyre_log::wal::{replay, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
@@ -60,6 +60,8 @@ pub struct Persistence {
     /// Records appended since the last snapshot (INFO rdb_changes_since_last_save).
     pub changes_since_snapshot: AtomicU64,
     next_snapshot_id: AtomicU64,
+    /// The manifest as last written (or read at start-up).
+    manifest: Mutex<Manifest>,
     /// Held for the server's lifetime: the directory's lock.
     _lock: File,
 }
@@ -73,14 +75,17 @@ impl Persistence {
         let enabled = config.get("appendonly").as_deref() == Some("yes");
         let mut snapshot = SnapshotState { last_save_unix_ms: unix_ms(), last_status_ok: true, ..Default::default() };
         let mut next_snapshot_id = 1;
+        let mut manifest = Manifest::default();
         let wal = if enabled {
             let cfg = config.encoding_config();
             let truncate = config.get("wal-recovery").as_deref() == Some("truncate");
-            let (next_lsn, manifest) = recover(&dir, ks, &cfg, truncate)?;
-            if let Some(m) = &manifest {
-                snapshot.last_save_unix_ms = m.snapshot_unix_ms;
-                next_snapshot_id = m.snapshot_id.map_or(1, |id| id + 1);
+            let next_lsn;
+            (next_lsn, manifest) = recover(&dir, ks, &cfg, truncate)?;
+            if let Some(newest) = manifest.newest() {
+                snapshot.last_save_unix_ms = newest.unix_ms;
             }
+            let on_disk = gyre_log::snapshot::list_snapshots(&dir).ok().and_then(|ids| ids.last().copied());
+            next_snapshot_id = manifest.newest().map(|s| s.id).max(on_disk).map_or(1, |id| id + 1);
             let opts = WalOptions {
                 segment_bytes_max: config.get("wal-segment-bytes").and_then(|v| v.parse().ok()).expect("declared"),
                 fsync: match config.get("appendfsync").as_deref() {
@@ -105,6 +110,7 @@ impl Persistence {
             snapshot_running: AtomicBool::new(false),
             changes_since_snapshot: AtomicU64::new(0),
             next_snapshot_id: AtomicU64::new(next_snapshot_id),
+            manifest: Mutex::new(manifest),
             _lock: lock,
         })
     }
@@ -175,23 +181,27 @@ impl Persistence {
         let started_ms = unix_ms();
         // Records from here on are in `first_needed` or later; everything
         // before is already in memory and so in the snapshot.
-        let first_needed = match &self.wal {
-            Some(wal) => wal.rotate().map_err(|e| e.to_string())?,
-            None => 0,
+        let (first_needed, last_lsn) = match &self.wal {
+            Some(wal) => (wal.rotate().map_err(|e| e.to_string())?, wal.written_lsn().0),
+            None => (0, 0),
         };
         self.changes_since_snapshot.store(0, Ordering::Relaxed);
         let id = self.next_snapshot_id.fetch_add(1, Ordering::Relaxed);
         let info = write_snapshot(ks, &self.dir, id, started_ms).map_err(|e| e.to_string())?;
-        write_manifest(
-            &self.dir,
-            &Manifest { snapshot_id: Some(id), wal_first_segment: first_needed, snapshot_unix_ms: started_ms },
-        )
-        .map_err(|e| e.to_string())?;
+        // The manifest keeps `retention` snapshots and, through the oldest,
+        // the log they need: recovery falls back to an older snapshot when
+        // the newest is damaged.
+        let snap = SnapshotRef { id, wal_first_segment: first_needed, unix_ms: started_ms };
+        let manifest = self.manifest.lock().with_snapshot(snap, last_lsn, retention);
+        write_manifest(&self.dir, &manifest).map_err(|e| e.to_string())?;
+        let keep: Vec<u64> = manifest.snapshots.iter().map(|s| s.id).collect();
+        let first_kept_segment = manifest.first_segment_needed();
+        *self.manifest.lock() = manifest;
         let freed = match &self.wal {
-            Some(wal) => wal.remove_segments_before(first_needed).map_err(|e| e.to_string())?,
+            Some(wal) => wal.remove_segments_before(first_kept_segment).map_err(|e| e.to_string())?,
             None => 0,
         };
-        remove_old_snapshots(&self.dir, retention).map_err(|e| e.to_string())?;
+        remove_old_snapshots(&self.dir, &keep).map_err(|e| e.to_string())?;
         let mut st = self.snapshot.lock();
         st.last_save_unix_ms = started_ms;
         st.last_duration_ms = started.elapsed().as_millis() as u64;
@@ -249,28 +259,45 @@ fn lock_dir(dir: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
-/// Loads the snapshot the manifest names and replays the log after it.
+/// Loads the newest intact snapshot the manifest lists (falling back to
+/// older ones when a snapshot is damaged) and replays the log after it.
 /// Returns the next LSN and the manifest.
-fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> anyhow::Result<(Lsn, Option<Manifest>)> {
+fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> anyhow::Result<(Lsn, Manifest)> {
     let started = Instant::now();
-    let manifest = read_manifest(dir).with_context(|| format!("reading the manifest in '{}'", dir.display()))?;
-    let first_segment = manifest.as_ref().map_or(0, |m| m.wal_first_segment);
-    if let Some(id) = manifest.as_ref().and_then(|m| m.snapshot_id) {
-        let path = snapshot_path(dir, id);
+    let manifest =
+        read_manifest(dir).with_context(|| format!("reading the manifest in '{}'", dir.display()))?.unwrap_or_default();
+    let mut chosen = None;
+    let mut failures = Vec::new();
+    for snap in &manifest.snapshots {
+        let path = snapshot_path(dir, snap.id);
         info!(path = %path.display(), "loading snapshot");
         let progress = |keys: u64, bytes: u64| {
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             info!(keys, mb = bytes / (1 << 20), keys_per_sec = (keys as f64 / secs) as u64, "loading snapshot");
         };
-        let loaded = load_snapshot(ks, &path, cfg, &progress)
-            .with_context(|| format!("loading snapshot '{}'", path.display()))?;
-        info!(
-            keys = loaded.keys,
-            mb = loaded.bytes / (1 << 20),
-            ms = started.elapsed().as_millis() as u64,
-            "snapshot loaded"
-        );
+        match load_snapshot(ks, &path, cfg, &progress) {
+            Ok(loaded) => {
+                info!(
+                    keys = loaded.keys,
+                    mb = loaded.bytes / (1 << 20),
+                    ms = started.elapsed().as_millis() as u64,
+                    "snapshot loaded"
+                );
+                chosen = Some(*snap);
+                break;
+            }
+            Err(e) => {
+                error!(path = %path.display(), error = %e, "snapshot is unusable; falling back to the previous snapshot and more of the log");
+                failures.push(format!("loading snapshot '{}': {e}", path.display()));
+                // A damaged snapshot may have loaded in part: start over.
+                drop(ks.flush_all(0, &mut MutationLog::new()));
+            }
+        }
     }
+    if chosen.is_none() && !manifest.snapshots.is_empty() {
+        anyhow::bail!("no usable snapshot: {}", failures.join("; "));
+    }
+    let first_segment = chosen.map_or(0, |s| s.wal_first_segment);
     let mut last = Lsn(0);
     let mut bad_records = 0u64;
     let mut mutations = Vec::new();
@@ -303,7 +330,8 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
         ms = started.elapsed().as_millis() as u64,
         "recovery done"
     );
-    Ok((Lsn(last.0.max(report.last_lsn.0) + 1), manifest))
+    // LSNs continue above everything ever written, even records compacted away.
+    Ok((Lsn(last.0.max(report.last_lsn.0).max(manifest.last_lsn) + 1), manifest))
 }
 
 /// Decodes one log record (the mutations of a batch of commands, in order).
