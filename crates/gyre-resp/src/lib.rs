@@ -35,7 +35,7 @@ pub use limits::{
     Limits, BULK_BYTES_MAX_DEFAULT, INLINE_BYTES_MAX_DEFAULT, MULTIBULK_LEN_MAX_DEFAULT, NESTING_DEPTH_MAX_DEFAULT,
 };
 pub use reply::{Protocol, ReplyWriter};
-pub use request::{Args, RequestParser, SPANS_RESERVE_MAX};
+pub use request::{Args, OwnedArgs, RequestParser, SPANS_RESERVE_MAX};
 
 #[cfg(test)]
 mod proptests;

@@ -38,6 +38,12 @@ impl<'a> ReplyWriter<'a> {
     }
 
     /// The protocol replies are written in.
+    /// The output buffer itself (to run nested commands that write their own
+    /// replies into it, as EXEC does).
+    pub fn buf(&mut self) -> &mut BytesMut {
+        self.out
+    }
+
     pub fn protocol(&self) -> Protocol {
         self.proto
     }

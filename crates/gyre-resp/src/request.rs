@@ -409,6 +409,43 @@ impl<'a> Args<'a> {
     }
 }
 
+/// One command's arguments owned in one buffer (a queued MULTI command, a
+/// command a script runs): [`OwnedArgs::args`] gives the same view the parser
+/// gives.
+#[derive(Clone, Default, Debug)]
+pub struct OwnedArgs {
+    base: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl OwnedArgs {
+    /// Copies `args`.
+    pub fn from_args(args: &Args<'_>) -> OwnedArgs {
+        OwnedArgs::from_slices(args.iter())
+    }
+
+    /// Copies each argument of `items`.
+    pub fn from_slices<'b>(items: impl IntoIterator<Item = &'b [u8]>) -> OwnedArgs {
+        let mut owned = OwnedArgs::default();
+        for a in items {
+            let start = owned.base.len();
+            owned.base.extend_from_slice(a);
+            owned.spans.push((start, owned.base.len()));
+        }
+        owned
+    }
+
+    /// The borrowed view.
+    pub fn args(&self) -> Args<'_> {
+        Args { base: &self.base, spans: &self.spans }
+    }
+
+    /// Bytes held (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.base.capacity() + self.spans.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+}
+
 impl std::fmt::Debug for Args<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter().map(|arg| arg.escape_ascii().to_string())).finish()

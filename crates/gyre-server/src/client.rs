@@ -43,6 +43,13 @@ pub struct ClientState {
     /// Keys the running command made ready for blocked clients (see
     /// `Call::signal_ready`); drained after each command.
     pub ready_keys: Vec<(DbIndex, Vec<u8>)>,
+    /// Between MULTI and EXEC: the commands queued so far.
+    pub multi: Option<crate::cmd::transactions::Transaction>,
+    /// WATCHed keys (cleared by EXEC, DISCARD, UNWATCH, RESET).
+    pub watched: Vec<crate::cmd::transactions::Watched>,
+    /// EXEC is running this client's queued commands (the gate is already
+    /// held; a blocking command answers as if it timed out).
+    pub in_exec: bool,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -81,6 +88,9 @@ impl ClientState {
             current_cmd: CmdName::Unknown,
             last_spec: None,
             ready_keys: Vec::new(),
+            multi: None,
+            watched: Vec::new(),
+            in_exec: false,
         }
     }
 
@@ -91,6 +101,8 @@ impl ClientState {
         self.no_touch = false;
         self.no_evict = false;
         self.reply = ReplyMode::On;
+        self.multi = None;
+        self.watched.clear();
         *self.info.name.lock() = None;
         self.publish();
     }

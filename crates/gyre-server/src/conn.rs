@@ -263,23 +263,37 @@ pub fn execute(
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
-            let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
-            let result = if let Some(msg) = refusal {
-                Err(cmd::CmdError::Msg(msg))
-            } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
-                Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
+            if client.multi.is_some() && !controls_transaction(top) {
+                queue(args, spec, client, out);
             } else {
-                let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
-                (spec.handler)(&mut call)
-            };
-            match result {
-                Ok(()) => {}
-                Err(CmdError::Block(spec)) => blocked = Some(spec),
-                Err(e) => ReplyWriter::new(out, proto).error(e.to_string().as_bytes()),
+                // Inside EXEC the gate is already held (exclusively).
+                let _gate = (!client.in_exec).then(|| shared.gate.enter(spec.has_flag(cmd::flags::EXCLUSIVE)));
+                let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
+                let result = if let Some(msg) = refusal {
+                    Err(cmd::CmdError::Msg(msg))
+                } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
+                    Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
+                } else {
+                    let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+                    (spec.handler)(&mut call)
+                };
+                match result {
+                    Ok(()) => {}
+                    // Inside a transaction nothing waits: as if it timed out.
+                    Err(CmdError::Block(b)) if client.in_exec => match b.timeout_reply {
+                        cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
+                    },
+                    Err(CmdError::Block(spec)) => blocked = Some(spec),
+                    Err(e) => ReplyWriter::new(out, proto).error(e.to_string().as_bytes()),
+                }
             }
         }
         Err(e) => {
             client.current_cmd = CmdName::Unknown;
+            // A command that cannot be queued dooms the transaction.
+            if let Some(tx) = &mut client.multi {
+                tx.aborted = true;
+            }
             ReplyWriter::new(out, client.proto).error(e.to_string().as_bytes());
         }
     }
@@ -292,6 +306,39 @@ pub fn execute(
         }
     }
     blocked
+}
+
+/// Runs one command queued by MULTI, for EXEC (which holds the gate).
+pub fn execute_in_transaction(
+    args: Args<'_>,
+    shared: &Shared,
+    client: &mut ClientState,
+    out: &mut BytesMut,
+    log: &mut MutationLog,
+    now_ms: u64,
+) {
+    debug_assert!(client.in_exec);
+    let blocked = execute(args, shared, client, out, log, now_ms);
+    debug_assert!(blocked.is_none(), "nothing blocks inside EXEC");
+}
+
+/// The commands that run at once between MULTI and EXEC instead of queueing.
+fn controls_transaction(top: &cmd::CommandSpec) -> bool {
+    matches!(top.name, "multi" | "exec" | "discard" | "watch" | "quit" | "reset")
+}
+
+/// Queues a command between MULTI and EXEC, or refuses one that may not run
+/// in a transaction (which then fails EXEC).
+fn queue(args: Args<'_>, spec: &cmd::CommandSpec, client: &mut ClientState, out: &mut BytesMut) {
+    let mut w = ReplyWriter::new(out, client.proto);
+    let tx = client.multi.as_mut().expect("in MULTI");
+    if spec.has_flag(cmd::flags::NO_MULTI) {
+        tx.aborted = true;
+        w.error(b"ERR Command not allowed inside a transaction");
+        return;
+    }
+    tx.queued.push(gyre_resp::OwnedArgs::from_args(&args));
+    w.simple(b"QUEUED");
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod client;
 mod cmd;
 mod config;
 mod conn;
+mod gate;
 mod listener;
 mod memory;
 mod persistence;

@@ -49,6 +49,8 @@ pub struct Shared {
     /// BGSAVE / BGREWRITEAOF asked for a snapshot; the background thread starts it.
     pub snapshot_requested: std::sync::atomic::AtomicBool,
     pub blocking: crate::blocking::Blocking,
+    /// Held shared by every command, exclusively by EXEC (see `gate`).
+    pub gate: crate::gate::Gate,
     pub config: Config,
     pub clients: Registry,
     pub stats: Stats,
@@ -77,6 +79,7 @@ impl Shared {
             persistence,
             snapshot_requested: std::sync::atomic::AtomicBool::new(false),
             blocking: crate::blocking::Blocking::default(),
+            gate: crate::gate::Gate::default(),
             config,
             clients: Registry::default(),
             stats: Stats::default(),

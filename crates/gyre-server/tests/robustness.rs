@@ -73,6 +73,8 @@ fn every_command_survives_odd_arguments() {
                 } else {
                     let _ = raw.call(&args);
                 }
+                // Leave a transaction MULTI may have opened (an error otherwise).
+                let _ = raw.call(&["DISCARD"]);
                 assert_eq!(raw.call(&["PING"]).text(), "PONG", "after {args:?}");
                 // Stay in RESP2 and db 0 for the next command.
                 raw.call(&["HELLO", "2"]);

@@ -123,6 +123,7 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::Hash => cats.push("@hash"),
         Group::Set => cats.push("@set"),
         Group::SortedSet => cats.push("@sortedset"),
+        Group::Transactions => cats.push("@transaction"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

@@ -23,6 +23,7 @@ pub mod server;
 pub mod sets;
 pub mod strings;
 pub(crate) mod table;
+pub mod transactions;
 pub mod zsets;
 
 use std::fmt;
@@ -51,6 +52,9 @@ pub mod flags {
     pub const MAY_REPLICATE: u32 = 1 << 13;
     pub const NO_MULTI: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
+    /// Gyre-internal (not shown by COMMAND INFO): runs holding the execution
+    /// gate exclusively (EXEC).
+    pub const EXCLUSIVE: u32 = 1 << 24;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -84,6 +88,7 @@ pub enum Group {
     Hash,
     Set,
     SortedSet,
+    Transactions,
 }
 
 impl Group {
@@ -97,6 +102,7 @@ impl Group {
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::Transactions => "transactions",
         }
     }
 }

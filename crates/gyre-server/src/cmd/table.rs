@@ -2,7 +2,7 @@
 //! 7.2's command JSON files, so COMMAND INFO answers as Redis does.
 
 use super::flags::*;
-use super::{client, config, info, introspect, keys, server, strings, CommandSpec, Group};
+use super::{client, config, info, introspect, keys, server, strings, transactions, CommandSpec, Group};
 
 /// One command table row; used by every command module's table.
 macro_rules! cmd {
@@ -92,6 +92,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("ping", -1, FAST, NOKEYS, Connection, "1.0.0", "Returns the server's liveliness response.", "[message]", server::ping),
     cmd!("echo", 2, FAST, NOKEYS, Connection, "1.0.0", "Returns the given string.", "message", server::echo),
     cmd!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, NOKEYS, Connection, "1.0.0", "Closes the connection.", "", server::quit),
+    // Transactions
+    cmd!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, Transactions, "1.2.0", "Starts a transaction.", "", transactions::multi),
+    cmd!("exec", 1, NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | EXCLUSIVE, NOKEYS, Transactions, "1.2.0", "Executes all commands in a transaction.", "", transactions::exec),
+    cmd!("discard", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, Transactions, "2.0.0", "Discards a transaction.", "", transactions::discard),
+    cmd!("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, ALLKEYS, Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "key [key ...]", transactions::watch),
+    cmd!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, Transactions, "2.2.0", "Forgets about watched keys of a transaction.", "", transactions::unwatch),
     cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "6.2.0", "Resets the connection.", "", server::reset),
     cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]", server::hello),
     cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "1.0.0", "Authenticates the connection.", "[username] password", server::auth),
