@@ -50,6 +50,8 @@ pub struct ClientState {
     /// EXEC is running this client's queued commands (the gate is already
     /// held; a blocking command answers as if it timed out).
     pub in_exec: bool,
+    /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
+    pub pubsub: Option<crate::pubsub::Subscription>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -91,6 +93,7 @@ impl ClientState {
             multi: None,
             watched: Vec::new(),
             in_exec: false,
+            pubsub: None,
         }
     }
 
@@ -103,11 +106,17 @@ impl ClientState {
         self.reply = ReplyMode::On;
         self.multi = None;
         self.watched.clear();
+        self.pubsub = None;
         *self.info.name.lock() = None;
         self.publish();
     }
 
     /// Copies the fields CLIENT LIST shows into the shared info.
+    /// Subscribed to anything (RESP2 subscriber mode applies).
+    pub fn subscribed(&self) -> bool {
+        self.pubsub.as_ref().is_some_and(|s| s.sub.active())
+    }
+
     pub fn publish(&self) {
         let i = &self.info;
         i.db.store(self.db, Ordering::Relaxed);

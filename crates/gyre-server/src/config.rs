@@ -28,6 +28,8 @@ pub enum Kind {
     },
     Enum(&'static [&'static str]),
     Str,
+    /// `client-output-buffer-limit`: `class hard soft seconds` groups.
+    OutputLimits,
 }
 
 /// One declared setting.
@@ -101,6 +103,13 @@ pub static PARAMS: &[Param] = &[
         default: "536870912",
         mutable: true,
         help: "Largest bulk string a client may send, in bytes",
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        kind: Kind::OutputLimits,
+        default: "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60",
+        mutable: true,
+        help: "Output limits per client class: class hard-bytes soft-bytes soft-seconds (pubsub enforced)",
     },
     Param {
         name: "client-query-buffer-limit",
@@ -273,6 +282,7 @@ impl Param {
                     .ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &options.join(", "))
             }
             Kind::Str => Ok(text.to_string()),
+            Kind::OutputLimits => crate::pubsub::parse_output_limits(text).map(|(canonical, _)| canonical),
         }
     }
 }
@@ -326,6 +336,8 @@ pub struct Hot {
     pub lfu_enabled: AtomicBool,
     pub lfu_log_factor: AtomicU64,
     pub lfu_decay_time: AtomicU64,
+    /// The pubsub class of `client-output-buffer-limit`.
+    pub pubsub_limit: RwLock<crate::pubsub::OutputLimit>,
     /// Bumped on every change, so connections re-read their limits cheaply.
     pub generation: AtomicU64,
 }
@@ -465,6 +477,11 @@ impl Config {
         h.lfu_enabled.store(self.get("maxmemory-policy").is_some_and(|p| p.ends_with("lfu")), Ordering::Relaxed);
         h.lfu_log_factor.store(self.get_u64("lfu-log-factor"), Ordering::Relaxed);
         h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
+        if let Some(Ok((_, limit))) =
+            self.get("client-output-buffer-limit").map(|t| crate::pubsub::parse_output_limits(&t))
+        {
+            *h.pubsub_limit.write() = limit;
+        }
         h.generation.fetch_add(1, Ordering::Release);
     }
 }

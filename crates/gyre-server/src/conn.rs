@@ -53,9 +53,23 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
     let mut generation = shared.config.hot.generation.load(Ordering::Acquire);
     loop {
         input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
-        match stream.read_buf(&mut input).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
+        // A subscriber also wakes for messages published to it.
+        let read = match client.pubsub.as_ref().map(|s| s.sub.clone()) {
+            None => Some(stream.read_buf(&mut input).await),
+            Some(sub) => tokio::select! {
+                r = stream.read_buf(&mut input) => Some(r),
+                () = sub.notified() => None,
+            },
+        };
+        match read {
+            None => {
+                if write_messages(&mut stream, &client, &shared).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Some(Ok(0) | Err(_)) => return,
+            Some(Ok(n)) => {
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
@@ -76,6 +90,9 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
         if flush(&mut stream, &mut bufs.out, &shared, &mut bufs.pending).await.is_err() {
             return;
         }
+        if write_messages(&mut stream, &client, &shared).await.is_err() {
+            return;
+        }
         match outcome {
             Outcome::Continue => {}
             Outcome::Close => {
@@ -84,6 +101,18 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
             }
         }
     }
+}
+
+/// Writes the messages published to this connection since the last time
+/// (after the replies of its own commands, so a SUBSCRIBE confirmation
+/// precedes the channel's messages).
+async fn write_messages(stream: &mut TcpStream, client: &ClientState, shared: &Shared) -> std::io::Result<()> {
+    let Some(sub) = &client.pubsub else { return Ok(()) };
+    let mut msgs = sub.sub.take();
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    write_out(stream, &mut msgs, shared).await
 }
 
 /// How much buffer space to offer the next read. For a large declared bulk the
@@ -263,7 +292,14 @@ pub fn execute(
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
-            if client.multi.is_some() && !controls_transaction(top) {
+            if client.proto == gyre_resp::Protocol::Resp2
+                && client.pubsub.is_some()
+                && !cmd::pubsub::allowed_while_subscribed(top)
+                && client.subscribed()
+            {
+                let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", full_name(top, spec));
+                ReplyWriter::new(out, proto).error(msg.as_bytes());
+            } else if client.multi.is_some() && !controls_transaction(top) {
                 queue(args, spec, client, out);
             } else {
                 // Inside EXEC the gate is already held (exclusively).
@@ -320,6 +356,15 @@ pub fn execute_in_transaction(
     debug_assert!(client.in_exec);
     let blocked = execute(args, shared, client, out, log, now_ms);
     debug_assert!(blocked.is_none(), "nothing blocks inside EXEC");
+}
+
+/// `get`, or `config|get` for a subcommand.
+fn full_name(top: &cmd::CommandSpec, spec: &cmd::CommandSpec) -> String {
+    if std::ptr::eq(top, spec) {
+        top.name.to_string()
+    } else {
+        format!("{}|{}", top.name, spec.name)
+    }
 }
 
 /// The commands that run at once between MULTI and EXEC instead of queueing.

@@ -15,6 +15,7 @@ mod gate;
 mod listener;
 mod memory;
 mod persistence;
+mod pubsub;
 mod shared;
 
 #[global_allocator]

@@ -51,6 +51,7 @@ pub struct Shared {
     pub blocking: crate::blocking::Blocking,
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
+    pub pubsub: Arc<crate::pubsub::PubSub>,
     pub config: Config,
     pub clients: Registry,
     pub stats: Stats,
@@ -80,6 +81,7 @@ impl Shared {
             snapshot_requested: std::sync::atomic::AtomicBool::new(false),
             blocking: crate::blocking::Blocking::default(),
             gate: crate::gate::Gate::default(),
+            pubsub: Arc::default(),
             config,
             clients: Registry::default(),
             stats: Stats::default(),

@@ -124,6 +124,7 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::Set => cats.push("@set"),
         Group::SortedSet => cats.push("@sortedset"),
         Group::Transactions => cats.push("@transaction"),
+        Group::PubSub => cats.push("@pubsub"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

@@ -19,6 +19,7 @@ pub mod info;
 pub mod introspect;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -89,6 +90,7 @@ pub enum Group {
     Set,
     SortedSet,
     Transactions,
+    PubSub,
 }
 
 impl Group {
@@ -103,6 +105,7 @@ impl Group {
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
             Group::Transactions => "transactions",
+            Group::PubSub => "pubsub",
         }
     }
 }

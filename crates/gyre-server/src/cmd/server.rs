@@ -9,6 +9,14 @@ use super::{client::validate_name, err, Call, CmdError, CmdResult};
 pub const REDIS_VERSION: &str = "7.2.4";
 
 pub fn ping(call: &mut Call<'_>) -> CmdResult {
+    // A subscribed RESP2 connection gets PING's answer as a message-shaped array.
+    if call.client.proto == gyre_resp::Protocol::Resp2 && call.client.subscribed() {
+        let msg = if call.argc() > 1 { call.args.get(1) } else { b"" };
+        call.out.array(2);
+        call.out.bulk(b"pong");
+        call.out.bulk(msg);
+        return Ok(());
+    }
     match call.argc() {
         1 => call.out.simple(b"PONG"),
         2 => {
@@ -93,6 +101,9 @@ pub fn hello(call: &mut Call<'_>) -> CmdResult {
         *call.client.info.name.lock() = if n.is_empty() { None } else { Some(n) };
     }
     call.client.proto = proto;
+    if let Some(sub) = &call.client.pubsub {
+        sub.sub.set_protocol(proto);
+    }
     // The reply is already in the protocol just negotiated.
     call.out.set_protocol(proto);
     write_hello_map(&mut call.out, call.client.info.id, proto);

@@ -180,6 +180,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::hashes::COMMANDS)
         .chain(super::sets::COMMANDS)
         .chain(super::zsets::COMMANDS)
+        .chain(super::pubsub::COMMANDS)
 }
 
 /// Number of top-level commands.
