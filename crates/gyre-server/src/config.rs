@@ -30,6 +30,8 @@ pub enum Kind {
     Str,
     /// `client-output-buffer-limit`: `class hard soft seconds` groups.
     OutputLimits,
+    /// `notify-keyspace-events` flags.
+    KeyspaceEvents,
 }
 
 /// One declared setting.
@@ -103,6 +105,13 @@ pub static PARAMS: &[Param] = &[
         default: "536870912",
         mutable: true,
         help: "Largest bulk string a client may send, in bytes",
+    },
+    Param {
+        name: "notify-keyspace-events",
+        kind: Kind::KeyspaceEvents,
+        default: "",
+        mutable: true,
+        help: "Keyspace notifications to publish: K E and event classes g $ l s h z x e t m d n, or A",
     },
     Param {
         name: "client-output-buffer-limit",
@@ -283,6 +292,7 @@ impl Param {
             }
             Kind::Str => Ok(text.to_string()),
             Kind::OutputLimits => crate::pubsub::parse_output_limits(text).map(|(canonical, _)| canonical),
+            Kind::KeyspaceEvents => crate::notify::normalize(text),
         }
     }
 }
@@ -336,6 +346,8 @@ pub struct Hot {
     pub lfu_enabled: AtomicBool,
     pub lfu_log_factor: AtomicU64,
     pub lfu_decay_time: AtomicU64,
+    /// `notify-keyspace-events` as flags (0 = off).
+    pub notify_flags: AtomicU64,
     /// The pubsub class of `client-output-buffer-limit`.
     pub pubsub_limit: RwLock<crate::pubsub::OutputLimit>,
     /// Bumped on every change, so connections re-read their limits cheaply.
@@ -477,6 +489,8 @@ impl Config {
         h.lfu_enabled.store(self.get("maxmemory-policy").is_some_and(|p| p.ends_with("lfu")), Ordering::Relaxed);
         h.lfu_log_factor.store(self.get_u64("lfu-log-factor"), Ordering::Relaxed);
         h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
+        let notify = self.get("notify-keyspace-events").and_then(|t| crate::notify::parse_flags(&t).ok()).unwrap_or(0);
+        h.notify_flags.store(u64::from(notify), Ordering::Relaxed);
         if let Some(Ok((_, limit))) =
             self.get("client-output-buffer-limit").map(|t| crate::pubsub::parse_output_limits(&t))
         {

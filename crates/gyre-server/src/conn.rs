@@ -310,8 +310,14 @@ pub fn execute(
                 } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
                     Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
                 } else {
+                    let log_mark = log.bytes().len();
                     let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
-                    (spec.handler)(&mut call)
+                    let result = (spec.handler)(&mut call);
+                    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed);
+                    if notify != 0 && log.bytes().len() > log_mark {
+                        crate::notify::command_ran(shared, notify as u32, top.name, &args, &log.bytes()[log_mark..]);
+                    }
+                    result
                 };
                 match result {
                     Ok(()) => {}

@@ -14,6 +14,7 @@ mod conn;
 mod gate;
 mod listener;
 mod memory;
+mod notify;
 mod persistence;
 mod pubsub;
 mod shared;

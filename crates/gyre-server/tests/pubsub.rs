@@ -207,3 +207,59 @@ fn a_subscriber_that_never_reads_is_disconnected_at_the_output_limit() {
         }
     }));
 }
+
+/// Keyspace notifications: the events of ordinary writes, in order, on both
+/// the keyspace and the keyevent channels.
+#[test]
+fn keyspace_notifications_name_the_event_and_the_key() {
+    let s = Server::start();
+    let mut admin = s.raw();
+    assert_eq!(admin.call(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]), Reply::simple("OK"));
+    assert_eq!(admin.call(&["CONFIG", "GET", "notify-keyspace-events"]).items()[1], Reply::bulk("AKE"));
+    let mut sub = s.raw();
+    sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let mut w = s.raw();
+    for c in [
+        &["SET", "k", "v", "EX", "100"][..],
+        &["INCR", "n"],
+        &["RPUSH", "l", "a"],
+        &["LPOP", "l"],
+        &["HSET", "h", "f", "1"],
+        &["ZINCRBY", "z", "1", "m"],
+        &["RENAME", "k", "k2"],
+        &["PERSIST", "k2"],
+        &["DEL", "k2"],
+        &["GET", "n"],
+    ] {
+        w.call(c);
+    }
+    let want = [
+        ("set", "k"),
+        ("expire", "k"),
+        ("incrby", "n"),
+        ("rpush", "l"),
+        ("lpop", "l"),
+        ("del", "l"),
+        ("hset", "h"),
+        ("zincr", "z"),
+        ("rename_from", "k"),
+        ("rename_to", "k2"),
+        ("persist", "k2"),
+        ("del", "k2"),
+    ];
+    for (event, key) in want {
+        let m = sub.read_reply();
+        let items = m.items();
+        assert_eq!(items[0], Reply::bulk("pmessage"));
+        assert_eq!((items[2].text(), items[3].text()), (format!("__keyevent@0__:{event}"), key.to_string()));
+    }
+    // The keyspace channel carries the event name.
+    let mut ks = s.raw();
+    ks.call(&["SUBSCRIBE", "__keyspace@0__:q"]);
+    w.call(&["SADD", "q", "x"]);
+    assert_eq!(
+        ks.read_reply(),
+        Reply::Array(vec![Reply::bulk("message"), Reply::bulk("__keyspace@0__:q"), Reply::bulk("sadd")])
+    );
+    assert!(admin.call(&["CONFIG", "SET", "notify-keyspace-events", "Kq"]).text().starts_with("ERR"));
+}
