@@ -94,6 +94,13 @@ impl Connection {
         Connection { stream, buf: Vec::new(), out: BytesMut::new(), limits: Limits::default(), reply_bytes_max }
     }
 
+    /// The socket, for a caller that takes over the protocol (`--pipe`).
+    /// Must be called between replies: buffered bytes would be lost.
+    pub fn into_stream(self) -> TcpStream {
+        assert!(self.buf.is_empty(), "unread reply bytes when handing over the socket");
+        self.stream
+    }
+
     /// Sends one command.
     pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), ConnError> {
         self.out.clear();

@@ -1,5 +1,5 @@
 //! Reply formatting: the exact text redis-cli 7 prints for a reply, in its
-//! two everyday modes.
+//! two everyday modes, plus CSV and JSON.
 //!
 //! * [`OutputMode::Tty`] (redis-cli's "standard" output): `(integer) 1`,
 //!   quoted and escaped strings, `(nil)`, `(error) ...`, numbered and
@@ -7,6 +7,9 @@
 //! * [`OutputMode::Raw`]: payloads as they are, one aggregate element per line,
 //!   nothing for nil, errors as their text followed by an empty line (as
 //!   redis-cli 7 does: the error's own newline plus the reply terminator).
+//!
+//! * [`OutputMode::Csv`] and [`OutputMode::Json`]: `--csv` / `--json`, see
+//!   `structured`.
 //!
 //! Invariants: formatting never fails and never recurses: aggregates are
 //! walked with an explicit work stack, so any [`Frame`] the parser accepted,
@@ -21,6 +24,8 @@
 
 use gyre_resp::{format_double, Frame};
 
+use crate::structured::{write_csv, write_json};
+
 /// How replies are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputMode {
@@ -28,6 +33,10 @@ pub enum OutputMode {
     Tty,
     /// Payloads only, as redis-cli prints to a pipe or with `--raw`.
     Raw,
+    /// `--csv`: one comma-separated line per reply (see `structured`).
+    Csv,
+    /// `--json`: one JSON value per reply (see `structured`).
+    Json,
 }
 
 /// Formats a whole reply in `mode`, including its trailing newline.
@@ -35,10 +44,12 @@ pub fn format_reply(frame: &Frame, mode: OutputMode) -> Vec<u8> {
     let mut out = Vec::new();
     match mode {
         OutputMode::Tty => write_tty(frame, &mut out),
-        OutputMode::Raw => {
-            write_raw(frame, &mut out);
-            out.push(b'\n');
-        }
+        OutputMode::Raw => write_raw(frame, &mut out),
+        OutputMode::Csv => write_csv(frame, &mut out),
+        OutputMode::Json => write_json(frame, &mut out),
+    }
+    if mode != OutputMode::Tty {
+        out.push(b'\n');
     }
     out
 }

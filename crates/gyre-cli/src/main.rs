@@ -5,29 +5,46 @@
 //! Modes:
 //! * one-shot: `gyre-cli SET k v` prints the reply and exits 0, even when the
 //!   reply is an error; it exits 1 only when it cannot connect (or the link
-//!   fails mid-command);
+//!   fails mid-command). `-x` reads the last argument from stdin;
+//! * friendly verbs: `put`, `delete`, `keys` (SCAN-based), `stats`, lowercase
+//!   only and only first on the line; `--` before the command forces a plain
+//!   Redis command (see `verbs`);
+//! * `bench`: a load generator (see `bench`);
+//! * `--pipe`: mass insertion of a RESP stream from stdin (see `pipe`);
 //! * piped: with no command and stdin not a terminal, each stdin line is a
 //!   command (see `split`);
-//! * interactive: with no command on a terminal, a prompt with line editing
-//!   and history (`~/.gyrecli_history`, or `$GYRECLI_HISTFILE`).
+//! * interactive: with no command on a terminal, a prompt with line editing,
+//!   history (`~/.gyrecli_history`, or `$GYRECLI_HISTFILE`), argument hints
+//!   and tab completion from `COMMAND DOCS` (see `hints`).
 //!
 //! Output is redis-cli's TTY form when stdout is a terminal and its raw form
-//! otherwise (`--raw` / `--no-raw` override; see `format`).
+//! otherwise (`--raw` / `--no-raw` override); `--csv` and `--json` as
+//! redis-cli 7 prints them (see `format`, `structured`).
 //!
 //! Limits: replies are bounded by `gyre_resp::Limits::default()` and
-//! `conn::REPLY_BYTES_MAX`; piped lines by `repl::STDIN_LINE_BYTES_MAX`.
-//! Not yet supported: TLS, Unix sockets, URIs, `-r`/`-i`, `-x`, `--csv`,
-//! cluster mode, the local `help` command.
+//! `conn::REPLY_BYTES_MAX`; piped lines by `repl::STDIN_LINE_BYTES_MAX`; a
+//! `-x` argument by [`STDIN_ARG_BYTES_MAX`].
+//! Not supported: TLS, Unix sockets, `-r`/`-i`, `-X`, cluster mode, the local
+//! `help` command.
 
+mod bench;
 mod conn;
 mod format;
+mod hints;
+mod pipe;
 mod repl;
+mod rng;
+mod scan;
 mod session;
 mod split;
+mod structured;
+mod uri;
+mod verbs;
 
 use std::ffi::OsString;
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Read};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
@@ -69,16 +86,45 @@ struct Args {
     #[arg(long = "no-auth-warning")]
     no_auth_warning: bool,
 
+    /// Server URI: redis://[[USER][:PASSWORD]@]HOST[:PORT][/DB].
+    #[arg(short = 'u', value_name = "URI")]
+    uri: Option<String>,
+
+    /// Start the session in RESP2 protocol mode (the default, except with --json).
+    #[arg(short = '2', overrides_with = "resp3")]
+    resp2: bool,
+
     /// Start the session in RESP3 protocol mode (sends HELLO 3).
-    #[arg(short = '3')]
+    #[arg(short = '3', overrides_with = "resp2")]
     resp3: bool,
 
+    /// Read the last argument from stdin.
+    #[arg(short = 'x')]
+    stdin_arg: bool,
+
+    /// Transfer a raw RESP stream from stdin to the server (mass insertion).
+    #[arg(long = "pipe")]
+    pipe: bool,
+
+    /// In --pipe mode, give up when no reply comes for this many seconds
+    /// after all data is sent (0: wait forever).
+    #[arg(long = "pipe-timeout", value_name = "SECONDS", default_value_t = 30)]
+    pipe_timeout: u64,
+
+    /// Output in CSV format.
+    #[arg(long = "csv", overrides_with_all = ["json", "raw", "no_raw"])]
+    csv: bool,
+
+    /// Output in JSON format (implies RESP3 unless -2 is given).
+    #[arg(long = "json", overrides_with_all = ["csv", "raw", "no_raw"])]
+    json: bool,
+
     /// Use raw formatting for replies (default when stdout is not a tty).
-    #[arg(long = "raw", overrides_with = "no_raw")]
+    #[arg(long = "raw", overrides_with_all = ["no_raw", "csv", "json"])]
     raw: bool,
 
     /// Force formatted output even when stdout is not a tty.
-    #[arg(long = "no-raw", overrides_with = "raw")]
+    #[arg(long = "no-raw", overrides_with_all = ["raw", "csv", "json"])]
     no_raw: bool,
 
     /// Print RESP3 push messages received between replies (default: yes when
@@ -95,14 +141,22 @@ struct Args {
     version: Option<bool>,
 
     /// Command and arguments to run once; without one, commands are read
-    /// from stdin or the interactive prompt.
+    /// from stdin or the interactive prompt. Friendly verbs: put KEY VALUE
+    /// [--ttl SECONDS], get KEY, delete KEY.., keys [PATTERN], stats, and
+    /// bench [OPTIONS] (see `gyre-cli bench --help`); `--` before the
+    /// command sends it as it is.
     #[arg(value_name = "CMD", trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
 }
 
+/// Largest `-x` argument read from stdin, in bytes.
+pub const STDIN_ARG_BYTES_MAX: usize = gyre_resp::BULK_BYTES_MAX_DEFAULT;
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let args = Args::parse_from(&argv);
+    let forced_raw = command_follows_double_dash(&argv, args.command.len());
+    match run(args, forced_raw) {
         Ok(code) => code,
         // The reader went away (`gyre-cli ... | head`): nothing left to say.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -113,6 +167,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the command words (the last `command_len` of `argv`) come right
+/// after a `--`, which clap swallows: then no friendly verb applies.
+fn command_follows_double_dash(argv: &[OsString], command_len: usize) -> bool {
+    command_len > 0 && argv.len() > command_len && argv[argv.len() - command_len - 1] == "--"
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
@@ -120,30 +180,66 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let stdout_is_tty = io::stdout().is_terminal();
-    let mode = match (args.raw, args.no_raw, stdout_is_tty) {
-        (true, _, _) => OutputMode::Raw,
-        (_, true, _) => OutputMode::Tty,
-        (_, _, true) => OutputMode::Tty,
-        (_, _, false) => OutputMode::Raw,
+fn output_mode(args: &Args, stdout_is_tty: bool) -> OutputMode {
+    match (args.json, args.csv, args.raw, args.no_raw, stdout_is_tty) {
+        (true, ..) => OutputMode::Json,
+        (_, true, ..) => OutputMode::Csv,
+        (_, _, true, ..) => OutputMode::Raw,
+        (_, _, _, true, _) | (.., true) => OutputMode::Tty,
+        _ => OutputMode::Raw,
+    }
+}
+
+/// Host, port, credentials and database from the flags and `-u`.
+fn connect_options(args: &mut Args) -> anyhow::Result<ConnectOptions> {
+    let from_uri = match &args.uri {
+        Some(text) => uri::parse(text)?,
+        None => uri::ServerUri::default(),
     };
-    let show_pushes = args.show_pushes.as_deref().map_or(stdout_is_tty, |v| v == "yes");
-    if args.password.is_some() && !args.no_auth_warning {
+    let password_given = args.password.is_some() || from_uri.password.is_some();
+    if password_given && !args.no_auth_warning {
         eprintln!("Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.");
     }
-    let password = args.password.or_else(|| std::env::var_os("GYRECLI_AUTH"));
-    let opts = ConnectOptions {
-        host: args.host,
-        port: args.port,
-        user: args.user.map(OsString::into_encoded_bytes),
-        password: password.map(OsString::into_encoded_bytes),
-        db: args.db,
-        resp3: args.resp3,
-    };
+    let password = from_uri
+        .password
+        .or_else(|| args.password.take().map(OsString::into_encoded_bytes))
+        .or_else(|| std::env::var_os("GYRECLI_AUTH").map(OsString::into_encoded_bytes));
+    Ok(ConnectOptions {
+        host: from_uri.host.unwrap_or_else(|| args.host.clone()),
+        port: from_uri.port.unwrap_or(args.port),
+        user: from_uri.user.or_else(|| args.user.take().map(OsString::into_encoded_bytes)),
+        password,
+        db: from_uri.db.unwrap_or(args.db),
+        resp3: args.resp3 || (args.json && !args.resp2),
+    })
+}
+
+fn run(mut args: Args, forced_raw: bool) -> anyhow::Result<ExitCode> {
+    let stdout_is_tty = io::stdout().is_terminal();
+    let mode = output_mode(&args, stdout_is_tty);
+    let show_pushes = args.show_pushes.as_deref().map_or(stdout_is_tty, |v| v == "yes");
+    let opts = connect_options(&mut args)?;
+    let is_bench = !forced_raw && args.command.first().is_some_and(|w| w == "bench");
+    if is_bench {
+        let defaults =
+            bench::Defaults { host: opts.host, port: opts.port, user: opts.user, password: opts.password, db: opts.db };
+        bench::main(&args.command[1..], defaults)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.pipe {
+        return pipe_mode(&opts, args.pipe_timeout);
+    }
     let mut session = Session::new(opts, mode, show_pushes);
     if !args.command.is_empty() {
-        let command: Vec<Vec<u8>> = args.command.into_iter().map(OsString::into_encoded_bytes).collect();
+        let mut command: Vec<Vec<u8>> = args.command.into_iter().map(OsString::into_encoded_bytes).collect();
+        if args.stdin_arg {
+            command.push(read_stdin_arg()?);
+        }
+        if !forced_raw {
+            if let Some(verb) = verbs::parse(&command) {
+                return friendly(&mut session, verb);
+            }
+        }
         return one_shot(&mut session, &command);
     }
     if io::stdin().is_terminal() {
@@ -152,6 +248,55 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         repl::run_piped(&mut session, &mut io::stdin().lock())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-x`: all of stdin, bounded.
+fn read_stdin_arg() -> anyhow::Result<Vec<u8>> {
+    let mut arg = Vec::new();
+    io::stdin().lock().take(STDIN_ARG_BYTES_MAX as u64 + 1).read_to_end(&mut arg)?;
+    if arg.len() > STDIN_ARG_BYTES_MAX {
+        anyhow::bail!("stdin is longer than {STDIN_ARG_BYTES_MAX} bytes");
+    }
+    Ok(arg)
+}
+
+fn pipe_mode(opts: &ConnectOptions, timeout_s: u64) -> anyhow::Result<ExitCode> {
+    // The handshake (AUTH, SELECT) runs on a normal session first.
+    let mut session = Session::new(opts.clone(), OutputMode::Raw, false);
+    if let Err(e) = session.connect() {
+        eprintln!("{e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let stream = session.into_stream().expect("connected");
+    let timeout = (timeout_s > 0).then(|| Duration::from_secs(timeout_s));
+    let summary = pipe::run(stream, io::stdin(), timeout, &mut io::stdout())?;
+    Ok(if summary.errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn friendly(session: &mut Session, verb: Result<verbs::Verb, verbs::Usage>) -> anyhow::Result<ExitCode> {
+    let verb = match verb {
+        Ok(verb) => verb,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Err(e) = session.connect() {
+        eprintln!("{e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    match verbs::run(verb, session, &mut io::stdout().lock()) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::FAILURE),
+        Err(e) => match e.downcast::<CommandError>() {
+            Ok(CommandError::Output(e)) => Err(e.into()),
+            Ok(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e),
+        },
+    }
 }
 
 fn one_shot(session: &mut Session, command: &[Vec<u8>]) -> anyhow::Result<ExitCode> {
@@ -199,6 +344,32 @@ mod tests {
         assert!(!args.raw && args.no_raw);
         let args = Args::try_parse_from(["gyre-cli", "--no-raw", "--raw"]).expect("parses");
         assert!(args.raw && !args.no_raw);
+    }
+
+    #[test]
+    fn double_dash_before_the_command_is_detected() {
+        let argv = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let a = argv(&["gyre-cli", "-p", "1", "--", "keys", "*"]);
+        let args = Args::try_parse_from(&a).expect("parses");
+        assert_eq!(args.command, ["keys", "*"]);
+        assert!(command_follows_double_dash(&a, args.command.len()));
+        let a = argv(&["gyre-cli", "keys", "*"]);
+        assert!(!command_follows_double_dash(&a, 2));
+        // A `--` after the first word belongs to the command (bench's custom command).
+        let a = argv(&["gyre-cli", "bench", "-n", "5", "--", "SET", "k", "v"]);
+        let args = Args::try_parse_from(&a).expect("parses");
+        assert_eq!(args.command, ["bench", "-n", "5", "--", "SET", "k", "v"]);
+        assert!(!command_follows_double_dash(&a, args.command.len()));
+    }
+
+    #[test]
+    fn csv_json_and_raw_last_wins() {
+        let mode = |words: &[&str]| output_mode(&Args::try_parse_from(words).expect("parses"), false);
+        assert_eq!(mode(&["gyre-cli", "--csv"]), OutputMode::Csv);
+        assert_eq!(mode(&["gyre-cli", "--csv", "--json"]), OutputMode::Json);
+        assert_eq!(mode(&["gyre-cli", "--json", "--raw"]), OutputMode::Raw);
+        assert_eq!(mode(&["gyre-cli", "--json", "--no-raw"]), OutputMode::Tty);
+        assert_eq!(mode(&["gyre-cli"]), OutputMode::Raw);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The two line-driven modes: interactive (a terminal, with `rustyline` line
-//! editing and a history file) and piped (commands read from stdin).
+//! editing, a history file, and hints and completion from `hints`) and piped
+//! (commands read from stdin).
 //!
 //! Both follow redis-cli's REPL: each line is split with [`split_args`];
 //! empty lines are ignored; `quit`/`exit` end the session; a line that does
@@ -15,9 +16,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use rustyline::history::FileHistory;
+use rustyline::Editor;
 
 use crate::format::OutputMode;
+use crate::hints::{CommandHelp, PromptHelper};
 use crate::session::{is_sensitive, CommandError, Session};
 use crate::split::split_args;
 
@@ -75,7 +78,10 @@ fn skip_rest_of_line(input: &mut dyn BufRead) -> io::Result<()> {
 /// The interactive prompt loop.
 pub fn run_interactive(session: &mut Session) -> anyhow::Result<()> {
     connect_or_report(session);
-    let mut editor = DefaultEditor::new()?;
+    // Hints and completion from the server's command table, if it has one.
+    let help = CommandHelp::fetch(session);
+    let mut editor: Editor<PromptHelper, FileHistory> = Editor::new()?;
+    editor.set_helper(Some(PromptHelper::new(help)));
     let history = history_path();
     if let Some(path) = &history {
         // A missing or unreadable history file just means no history yet.

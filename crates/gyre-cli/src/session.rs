@@ -114,6 +114,11 @@ impl Session {
         Session { opts, conn: None, mode, show_pushes, db: 0, wanted_db, in_multi: false, pre_multi_db: 0 }
     }
 
+    /// The connected socket, leaving the session (`--pipe` takes it over).
+    pub fn into_stream(self) -> Option<std::net::TcpStream> {
+        self.conn.map(Connection::into_stream)
+    }
+
     /// The output mode replies are printed in.
     pub fn mode(&self) -> OutputMode {
         self.mode
@@ -192,6 +197,21 @@ impl Session {
         }
         prompt.push_str("> ");
         prompt
+    }
+
+    /// Sends `args` (reconnecting first if needed) and returns the reply
+    /// unprinted; pushes and attributes are dropped. For the friendly verbs
+    /// and start-up queries, so it tracks no state.
+    pub fn call(&mut self, args: &[Vec<u8>]) -> Result<Frame, CommandError> {
+        if self.conn.is_none() {
+            self.connect()?;
+        }
+        let conn = self.conn.as_mut().expect("connected");
+        let result = call(conn, args);
+        if result.is_err() {
+            self.conn = None;
+        }
+        Ok(result?)
     }
 
     /// Sends `args` (reconnecting first if needed) and prints the reply to `out`.
