@@ -125,6 +125,11 @@ impl ClientState {
         i.no_evict.store(self.no_evict, Ordering::Relaxed);
         i.last_active_ms.store(i.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.current_cmd.store_into(&mut i.last_cmd.lock());
+        i.multi.store(self.multi.as_ref().map_or(-1, |t| t.queued.len() as i64), Ordering::Relaxed);
+        let counts = self.pubsub.as_ref().map_or([0; 3], |s| s.sub.counts());
+        for (slot, n) in i.subscriptions.iter().zip(counts) {
+            slot.store(n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -146,6 +151,10 @@ pub struct ClientInfo {
     /// Full name (e.g. "client|list") of the last command.
     pub last_cmd: Mutex<String>,
     pub query_buf_bytes: AtomicUsize,
+    /// Channel, pattern and shard-channel subscriptions (CLIENT LIST sub/psub/ssub).
+    pub subscriptions: [AtomicUsize; 3],
+    /// Commands queued in MULTI, or -1 outside a transaction (CLIENT LIST multi).
+    pub multi: std::sync::atomic::AtomicI64,
     pub out_buf_bytes: AtomicUsize,
     pub killed: AtomicBool,
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
@@ -168,6 +177,8 @@ impl ClientInfo {
             last_active_ms: AtomicU64::new(0),
             last_cmd: Mutex::new(String::from("NULL")),
             query_buf_bytes: AtomicUsize::new(0),
+            subscriptions: Default::default(),
+            multi: std::sync::atomic::AtomicI64::new(-1),
             out_buf_bytes: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             abort: Mutex::new(None),
@@ -196,13 +207,19 @@ impl ClientInfo {
         if self.no_touch.load(Ordering::Relaxed) {
             flags.push('T');
         }
+        if self.subscriptions.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
+            flags.push('P');
+        }
+        if self.multi.load(Ordering::Relaxed) >= 0 {
+            flags.push('x');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         let qbuf = self.query_buf_bytes.load(Ordering::Relaxed);
         let omem = self.out_buf_bytes.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -211,6 +228,10 @@ impl ClientInfo {
             idle_ms / 1000,
             flags,
             self.db.load(Ordering::Relaxed),
+            self.subscriptions[0].load(Ordering::Relaxed),
+            self.subscriptions[1].load(Ordering::Relaxed),
+            self.subscriptions[2].load(Ordering::Relaxed),
+            self.multi.load(Ordering::Relaxed),
             qbuf,
             omem,
             qbuf + omem,

@@ -123,6 +123,12 @@ impl Subscriber {
         s.channels.len() + s.patterns.len()
     }
 
+    /// Channels, patterns and shard channels subscribed to.
+    pub fn counts(&self) -> [usize; 3] {
+        let s = self.subs.lock();
+        [s.channels.len(), s.patterns.len(), s.shard.len()]
+    }
+
     pub fn shard_count(&self) -> usize {
         self.subs.lock().shard.len()
     }

@@ -263,3 +263,26 @@ fn keyspace_notifications_name_the_event_and_the_key() {
     );
     assert!(admin.call(&["CONFIG", "SET", "notify-keyspace-events", "Kq"]).text().starts_with("ERR"));
 }
+
+#[test]
+fn client_list_shows_subscriptions_and_transactions() {
+    let s = Server::start();
+    let mut sub = s.raw();
+    sub.call(&["CLIENT", "SETNAME", "watcher"]);
+    sub.send_cmd(&["SUBSCRIBE", "a", "b"]);
+    sub.read_reply();
+    sub.read_reply();
+    sub.send_cmd(&["PSUBSCRIBE", "p*"]);
+    sub.read_reply();
+    let mut tx = s.raw();
+    tx.call(&["CLIENT", "SETNAME", "txn"]);
+    tx.call(&["MULTI"]);
+    tx.call(&["SET", "k", "v"]);
+    let mut admin = s.raw();
+    let list = admin.call(&["CLIENT", "LIST"]).text();
+    let line = |name: &str| list.lines().find(|l| l.contains(&format!(" name={name} "))).unwrap().to_string();
+    let w = line("watcher");
+    assert!(w.contains(" sub=2 psub=1 ssub=0 ") && w.contains(" flags=P "), "{w}");
+    let t = line("txn");
+    assert!(t.contains(" multi=1 ") && t.contains(" flags=x "), "{t}");
+}
