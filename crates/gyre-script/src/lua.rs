@@ -1,0 +1,271 @@
+//! Raw Lua 5.1 plumbing shared by the crate: stack helpers, Redis-style
+//! error values, and the [`lua_fn!`] wrapper every Rust function exposed
+//! to Lua goes through.
+//!
+//! Invariants:
+//! * Lua raises errors with `longjmp`. A `longjmp` may only cross Rust
+//!   frames that own nothing with a destructor. Functions made with
+//!   [`lua_fn!`] therefore never call a raising Lua API while they own
+//!   Rust values: they return a [`LuaErr`], and the wrapper raises it after
+//!   every Rust value is dropped. Only allocation failures (out of memory)
+//!   can still raise from inside; those leak, they do not corrupt.
+//! * Rust panics never unwind into Lua's C frames: the wrapper catches
+//!   them, stashes the payload in the VM's run context (resumed by the
+//!   caller once Lua is back at rest) and raises a Lua error instead.
+//! * Rust code outside a protected call only uses raw table access, which
+//!   cannot run metamethods, so it cannot raise.
+
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_void};
+
+use mlua::ffi;
+
+/// A Lua state pointer.
+pub(crate) type State = *mut ffi::lua_State;
+
+pub(crate) const REGISTRY: c_int = ffi::LUA_REGISTRYINDEX;
+pub(crate) const GLOBALS: c_int = ffi::LUA_GLOBALSINDEX;
+
+/// An error a Rust function raises into Lua.
+pub(crate) enum LuaErr {
+    /// A string error as `luaL_error` raises it: prefixed with the source
+    /// position of the Lua code that called the function (`user_script:1: `).
+    Msg(String),
+    /// A Redis error table `{err = "ERR <message>"}`, like Redis's
+    /// `luaPushError`; the error handler adds the position.
+    Table(String),
+    /// The value already on top of the stack.
+    Top,
+}
+
+impl LuaErr {
+    /// Raises the error. Consumes `self` before the `longjmp`, so nothing
+    /// is left to drop.
+    pub(crate) unsafe fn raise(self, l: State) -> ! {
+        match self {
+            LuaErr::Msg(msg) => {
+                ffi::luaL_where(l, 1);
+                push_bytes(l, msg.as_bytes());
+                ffi::lua_concat(l, 2);
+            }
+            LuaErr::Table(msg) => push_error_table(l, false, msg.as_bytes()),
+            LuaErr::Top => {}
+        }
+        ffi::lua_error(l)
+    }
+}
+
+/// Declares an `extern "C-unwind"` Lua function whose body returns
+/// `Result<c_int, LuaErr>`; see the module doc for why.
+macro_rules! lua_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($l:ident) $body:block) => {
+        $(#[$meta])*
+        #[allow(unused_unsafe)]
+        $vis unsafe extern "C-unwind" fn $name($l: $crate::lua::State) -> std::os::raw::c_int {
+            let enforced = $crate::vm::pause_memory_limit($l);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || -> Result<std::os::raw::c_int, $crate::lua::LuaErr> { unsafe { $body } },
+            ));
+            $crate::lua::finish($l, enforced, outcome)
+        }
+    };
+}
+
+/// Turns a [`lua_fn!`] body's outcome into a return count or a raise,
+/// restoring the memory limit the wrapper paused.
+pub(crate) unsafe fn finish(l: State, enforced: bool, outcome: std::thread::Result<Result<c_int, LuaErr>>) -> c_int {
+    let over_limit = crate::vm::resume_memory_limit(l, enforced);
+    let err = match outcome {
+        Ok(Ok(results)) if !over_limit => return results,
+        Ok(Ok(_)) => LuaErr::Msg("not enough memory".to_string()),
+        Ok(Err(err)) if !over_limit => err,
+        Ok(Err(_)) => LuaErr::Msg("not enough memory".to_string()),
+        Err(payload) => {
+            crate::vm::stash_panic(l, payload);
+            LuaErr::Table("internal error in a scripting function (a Rust panic; see the server log)".to_string())
+        }
+    };
+    err.raise(l)
+}
+
+/// Pushes `bytes` as a Lua string.
+#[inline]
+pub(crate) unsafe fn push_bytes(l: State, bytes: &[u8]) {
+    let ptr: *const u8 = if bytes.is_empty() { c"".as_ptr().cast() } else { bytes.as_ptr() };
+    ffi::lua_pushlstring_(l, ptr.cast::<c_char>(), bytes.len());
+}
+
+/// Pushes a static C string.
+#[inline]
+pub(crate) unsafe fn push_cstr(l: State, s: &CStr) {
+    ffi::lua_pushstring_(l, s.as_ptr());
+}
+
+/// The bytes of the string (or number, converted in place) at `idx`.
+#[inline]
+pub(crate) unsafe fn to_bytes<'a>(l: State, idx: c_int) -> Option<&'a [u8]> {
+    let mut len = 0usize;
+    let ptr = ffi::lua_tolstring(l, idx, &mut len);
+    if ptr.is_null() {
+        None
+    } else {
+        Some(std::slice::from_raw_parts(ptr.cast::<u8>(), len))
+    }
+}
+
+/// The bytes of the value at `idx` if it is a string (numbers excluded).
+#[inline]
+pub(crate) unsafe fn string_at<'a>(l: State, idx: c_int) -> Option<&'a [u8]> {
+    if ffi::lua_type(l, idx) == ffi::LUA_TSTRING {
+        to_bytes(l, idx)
+    } else {
+        None
+    }
+}
+
+/// `lua_isstring`: a string or a number.
+#[inline]
+pub(crate) unsafe fn is_string(l: State, idx: c_int) -> bool {
+    ffi::lua_isstring(l, idx) != 0
+}
+
+#[inline]
+pub(crate) unsafe fn abs_index(l: State, idx: c_int) -> c_int {
+    if idx < 0 && idx > REGISTRY {
+        ffi::lua_gettop(l) + idx + 1
+    } else {
+        idx
+    }
+}
+
+/// Raw `t[key]` for a table at `table` (absolute index), pushed.
+#[inline]
+pub(crate) unsafe fn raw_get_str(l: State, table: c_int, key: &CStr) -> c_int {
+    push_cstr(l, key);
+    ffi::lua_rawget_(l, table);
+    ffi::lua_type(l, -1)
+}
+
+/// Raw `t[key] = <top>` for a table at `table` (absolute index); pops the value.
+#[inline]
+pub(crate) unsafe fn raw_set_str(l: State, table: c_int, key: &CStr) {
+    push_cstr(l, key);
+    ffi::lua_insert(l, -2);
+    ffi::lua_rawset(l, table);
+}
+
+/// Sets `t[name] = f` on the table at absolute index `table`.
+pub(crate) unsafe fn set_fn(l: State, table: c_int, name: &CStr, f: ffi::lua_CFunction) {
+    ffi::lua_pushcclosure(l, f, 0);
+    raw_set_str(l, table, name);
+}
+
+/// Sets `t[name] = closure(f, upvalue: light userdata ptr)`.
+pub(crate) unsafe fn set_closure(l: State, table: c_int, name: &CStr, f: ffi::lua_CFunction, up: *mut c_void) {
+    ffi::lua_pushlightuserdata(l, up);
+    ffi::lua_pushcclosure(l, f, 1);
+    raw_set_str(l, table, name);
+}
+
+/// Sets `t[name] = n`.
+pub(crate) unsafe fn set_number(l: State, table: c_int, name: &CStr, n: f64) {
+    ffi::lua_pushnumber(l, n);
+    raw_set_str(l, table, name);
+}
+
+/// Pushes a Redis error table, as `luaPushErrorBuff` builds it: `text` is
+/// either `-CODE message` (`dash`) or a plain message that gets `ERR`.
+pub(crate) unsafe fn push_error_table(l: State, dash: bool, text: &[u8]) {
+    let (code, msg): (&[u8], &[u8]) = if dash {
+        match text.iter().position(|&b| b == b' ') {
+            Some(space) => (&text[..space], &text[space + 1..]),
+            None => (b"ERR", text),
+        }
+    } else {
+        (b"ERR", text)
+    };
+    let msg = trim_crlf(msg);
+    ffi::lua_createtable(l, 0, 2);
+    push_cstr(l, c"err");
+    push_bytes(l, code);
+    push_cstr(l, c" ");
+    push_bytes(l, msg);
+    ffi::lua_concat(l, 3);
+    ffi::lua_rawset(l, -3);
+}
+
+/// Trims CR and LF bytes from both ends (`sdstrim(s, "\r\n")`).
+pub(crate) fn trim_crlf(mut text: &[u8]) -> &[u8] {
+    while let [b'\r' | b'\n', rest @ ..] = text {
+        text = rest;
+    }
+    while let [rest @ .., b'\r' | b'\n'] = text {
+        text = rest;
+    }
+    text
+}
+
+/// `luaL_argerror`'s message for argument `narg` of the running C function.
+pub(crate) unsafe fn arg_error(l: State, mut narg: c_int, extra: &str) -> LuaErr {
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    if ffi::lua_getstack(l, 0, &mut ar) == 0 {
+        return LuaErr::Msg(format!("bad argument #{narg} ({extra})"));
+    }
+    ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar);
+    let name = if ar.name.is_null() { "?".to_string() } else { CStr::from_ptr(ar.name).to_string_lossy().into_owned() };
+    if !ar.namewhat.is_null() && CStr::from_ptr(ar.namewhat).to_bytes() == b"method" {
+        narg -= 1;
+        if narg == 0 {
+            return LuaErr::Msg(format!("calling '{name}' on bad self ({extra})"));
+        }
+    }
+    LuaErr::Msg(format!("bad argument #{narg} to '{name}' ({extra})"))
+}
+
+/// `luaL_typerror`: "<expected> expected, got <actual type>".
+pub(crate) unsafe fn type_error(l: State, narg: c_int, expected: &str) -> LuaErr {
+    let got = CStr::from_ptr(ffi::lua_typename(l, ffi::lua_type(l, narg))).to_string_lossy().into_owned();
+    arg_error(l, narg, &format!("{expected} expected, got {got}"))
+}
+
+/// `luaL_checknumber`.
+pub(crate) unsafe fn check_number(l: State, narg: c_int) -> Result<f64, LuaErr> {
+    let n = ffi::lua_tonumber(l, narg);
+    if n == 0.0 && ffi::lua_isnumber(l, narg) == 0 {
+        return Err(type_error(l, narg, "number"));
+    }
+    Ok(n)
+}
+
+/// `luaL_checkint` (a C `(int)` cast of the number).
+pub(crate) unsafe fn check_int(l: State, narg: c_int) -> Result<i32, LuaErr> {
+    check_number(l, narg).map(crate::numfmt::c_cast_i32)
+}
+
+/// `luaL_optinteger` narrowed to an `int` as the C libraries store it.
+pub(crate) unsafe fn opt_int(l: State, narg: c_int, default: i32) -> Result<i32, LuaErr> {
+    if ffi::lua_type(l, narg) <= ffi::LUA_TNIL {
+        return Ok(default);
+    }
+    // luaL_checkinteger truncates to lua_Integer (64-bit), then C narrows to int.
+    check_number(l, narg).map(|n| crate::numfmt::c_cast_i64(n) as i32)
+}
+
+/// `luaL_checklstring`.
+pub(crate) unsafe fn check_bytes<'a>(l: State, narg: c_int) -> Result<&'a [u8], LuaErr> {
+    to_bytes(l, narg).ok_or_else(|| type_error(l, narg, "string"))
+}
+
+/// `luaL_checkstack`, as an error value.
+pub(crate) unsafe fn check_stack(l: State, extra: c_int, what: &str) -> Result<(), LuaErr> {
+    if ffi::lua_checkstack(l, extra) == 0 {
+        return Err(LuaErr::Msg(format!("stack overflow ({what})")));
+    }
+    Ok(())
+}
+
+/// The light userdata in upvalue 1 of the running C closure.
+#[inline]
+pub(crate) unsafe fn upvalue_ptr(l: State) -> *mut c_void {
+    ffi::lua_touserdata(l, ffi::lua_upvalueindex(1))
+}
