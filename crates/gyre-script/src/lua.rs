@@ -42,6 +42,12 @@ impl LuaErr {
     /// Raises the error. Consumes `self` before the `longjmp`, so nothing
     /// is left to drop.
     pub(crate) unsafe fn raise(self, l: State) -> ! {
+        if !matches!(self, LuaErr::Top) {
+            // What the function pushed is garbage now; dropping it also
+            // guarantees stack room for the message (a C function starts
+            // with LUA_MINSTACK free slots).
+            ffi::lua_settop(l, 0);
+        }
         match self {
             LuaErr::Msg(msg) => {
                 ffi::luaL_where(l, 1);
