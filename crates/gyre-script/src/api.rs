@@ -31,9 +31,9 @@ pub trait Host {
     /// script", writes refused in read-only runs, OOM...): the server checks
     /// all of that. `resp` (2 or 3) is the protocol the script selected with
     /// `redis.setresp`: the reply must be shaped for it (no maps, sets,
-    /// doubles or booleans under 2). Call [`Scripting::mark_write`]
-    /// (crate::Scripting::mark_write) when the command wrote, so SCRIPT KILL
-    /// answers UNKILLABLE from then on.
+    /// doubles or booleans under 2). Call
+    /// [`Scripting::mark_write`](crate::Scripting::mark_write) when the
+    /// command wrote, so SCRIPT KILL answers UNKILLABLE from then on.
     fn call(&mut self, args: &[&[u8]], resp: u8) -> Frame;
 
     /// `redis.log(level, ...)`: `level` is one of [`LOG_DEBUG`]..[`LOG_WARNING`];
@@ -151,8 +151,9 @@ pub struct RunningInfo {
     pub command: Vec<Bytes>,
     /// Time since the run started.
     pub elapsed: Duration,
-    /// Whether the script has run a write command ([`Scripting::mark_write`]
-    /// (crate::Scripting::mark_write)): it can no longer be killed.
+    /// Whether the script has run a write command
+    /// ([`Scripting::mark_write`](crate::Scripting::mark_write)): it can no
+    /// longer be killed.
     pub wrote: bool,
 }
 

@@ -150,7 +150,7 @@ impl Scripting {
         self.shared.functions_memory_bytes.store(state.vm.memory_bytes(), Ordering::Relaxed);
     }
 
-    /// FUNCTION LOAD [REPLACE]: loads a library; returns its name.
+    /// `FUNCTION LOAD [REPLACE]`: loads a library; returns its name.
     pub fn function_load(&self, code: &[u8], replace: bool) -> Result<String, Frame> {
         let mut state = self.functions.lock();
         let outcome = self.load_locked(&mut state, code, replace);
@@ -187,7 +187,7 @@ impl Scripting {
         Ok(())
     }
 
-    /// FUNCTION FLUSH [ASYNC|SYNC]: removes every library (and starts a
+    /// `FUNCTION FLUSH [ASYNC|SYNC]`: removes every library (and starts a
     /// fresh functions VM).
     pub fn function_flush(&self) {
         let mut state = self.functions.lock();
@@ -195,7 +195,7 @@ impl Scripting {
         self.publish_function_stats(&state);
     }
 
-    /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE], shaped for a client
+    /// `FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]`, shaped for a client
     /// speaking `resp` (maps and sets become arrays under RESP2). The
     /// pattern is a glob matched ignoring case.
     pub fn function_list(&self, pattern: Option<&[u8]>, with_code: bool, resp: u8) -> Frame {
@@ -255,7 +255,7 @@ impl Scripting {
         out.freeze()
     }
 
-    /// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE].
+    /// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]`.
     pub fn function_restore(&self, payload: &[u8], policy: RestorePolicy) -> Result<(), Frame> {
         let codes = parse_dump(payload).map_err(err)?;
         let mut state = self.functions.lock();

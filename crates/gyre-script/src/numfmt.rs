@@ -61,7 +61,7 @@ fn strip_fraction_zeros(text: &str) -> &str {
 /// and the "integer indefinite" value `i64::MIN` for NaN and out-of-range
 /// inputs (C leaves those undefined; Redis runs on this behaviour).
 pub(crate) fn c_cast_i64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9_223_372_036_854_775_808.0 || v < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
         i64::MIN
     } else {
         v as i64
@@ -70,7 +70,7 @@ pub(crate) fn c_cast_i64(v: f64) -> i64 {
 
 /// A C cast `(int)v` as x86-64 performs it.
 pub(crate) fn c_cast_i32(v: f64) -> i32 {
-    if v.is_nan() || v >= 2_147_483_648.0 || v < -2_147_483_648.0 {
+    if !(-2_147_483_648.0..2_147_483_648.0).contains(&v) {
         i32::MIN
     } else {
         v as i32
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(g(123456.789, 14), "123456.789");
         assert_eq!(g(0.0001, 14), "0.0001");
         assert_eq!(g(0.00001, 14), "1e-05");
-        assert_eq!(g(3.14159, 14), "3.14159");
+        assert_eq!(g(3.25159, 14), "3.25159");
         assert_eq!(g(-0.0, 14), "-0");
         assert_eq!(g(0.0, 14), "0");
         assert_eq!(g(f64::INFINITY, 17), "inf");

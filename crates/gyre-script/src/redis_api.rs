@@ -22,10 +22,10 @@ unsafe fn ctx<'a>(l: State) -> &'a mut RunCtx {
     &mut *upvalue_ptr(l).cast::<RunCtx>()
 }
 
-/// Arguments of `redis.call` as byte slices into the Lua stack; numbers are
-/// replaced in place by their `%.17g` text, as `luaArgsToRedisArgv` does.
-/// Err if an argument is neither a string nor a number.
-unsafe fn command_args<'a>(l: State, argc: c_int, out: &mut Vec<&'a [u8]>) -> Result<(), ()> {
+/// Replaces number arguments of `redis.call` by their `%.17g` text, in
+/// place on the stack, as `luaArgsToRedisArgv` does. False if an argument
+/// is neither a string nor a number.
+unsafe fn normalize_args(l: State, argc: c_int) -> bool {
     let mut number = Vec::new();
     for i in 1..=argc {
         match ffi::lua_type(l, i) {
@@ -36,13 +36,27 @@ unsafe fn command_args<'a>(l: State, argc: c_int, out: &mut Vec<&'a [u8]>) -> Re
                 ffi::lua_replace(l, i);
             }
             ffi::LUA_TSTRING => {}
-            _ => return Err(()),
+            _ => return false,
         }
     }
-    for i in 1..=argc {
-        out.push(to_bytes(l, i).unwrap_or_default());
+    true
+}
+
+/// Calls `f` with the (normalized) arguments as byte slices into the Lua
+/// stack, without allocating for the common short commands.
+unsafe fn with_args<T>(l: State, argc: c_int, f: impl FnOnce(&[&[u8]]) -> T) -> T {
+    const INLINE: usize = 8;
+    let argc = argc as usize;
+    if argc <= INLINE {
+        let mut inline: [&[u8]; INLINE] = [&[]; INLINE];
+        for (i, slot) in inline[..argc].iter_mut().enumerate() {
+            *slot = to_bytes(l, i as c_int + 1).unwrap_or_default();
+        }
+        f(&inline[..argc])
+    } else {
+        let args: Vec<&[u8]> = (1..=argc as c_int).map(|i| to_bytes(l, i).unwrap_or_default()).collect();
+        f(&args)
     }
-    Ok(())
 }
 
 /// Runs a host callback, turning a panic into a stashed payload and an error.
@@ -62,16 +76,13 @@ unsafe fn generic_call(l: State, raise: bool) -> Result<c_int, LuaErr> {
     if argc == 0 {
         return Err(LuaErr::Table("Please specify at least one argument for this redis lib call".to_string()));
     }
-    let mut args = Vec::with_capacity(argc as usize);
-    if command_args(l, argc, &mut args).is_err() {
-        drop(args);
+    if !normalize_args(l, argc) {
         ffi::lua_settop(l, 0);
         push_error_table(l, false, b"Lua redis lib command arguments must be strings or integers");
         return if raise { Err(LuaErr::Top) } else { Ok(1) };
     }
     let resp = ctx.resp;
-    let reply = host_guarded(ctx, || (*host).call(&args, resp))?;
-    drop(args);
+    let reply = with_args(l, argc, |args| host_guarded(ctx, || (*host).call(args, resp)))?;
     ffi::lua_settop(l, 0);
     let is_error = matches!(reply, Frame::Error(_));
     push_reply(l, &reply, resp, 0)?;
@@ -188,12 +199,10 @@ lua_fn!(pub(crate) fn redis_acl_check_cmd(l) {
     if argc == 0 {
         return Err(LuaErr::Table("Please specify at least one argument for this redis lib call".to_string()));
     }
-    let mut args = Vec::with_capacity(argc as usize);
-    if command_args(l, argc, &mut args).is_err() {
+    if !normalize_args(l, argc) {
         return Err(LuaErr::Table("Lua redis lib command arguments must be strings or integers".to_string()));
     }
-    let answer = host_guarded(ctx, || (*host).acl_check_cmd(&args))?;
-    drop(args);
+    let answer = with_args(l, argc, |args| host_guarded(ctx, || (*host).acl_check_cmd(args)))?;
     match answer {
         Ok(allowed) => {
             ffi::lua_pushboolean(l, c_int::from(allowed));

@@ -123,7 +123,7 @@ struct Script {
 
 struct EvalState {
     vm: Vm,
-    scripts: HashMap<Sha, Script>,
+    scripts: HashMap<Sha, Script, foldhash::fast::RandomState>,
     /// Scripts first seen by EVAL, oldest first (may hold stale entries).
     eviction: VecDeque<Sha>,
     evictable: usize,
@@ -133,7 +133,7 @@ impl EvalState {
     fn new(shared: &Shared, config: &ScriptConfig) -> EvalState {
         EvalState {
             vm: Vm::new(VmKind::Eval, shared.kill.clone(), config),
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
             eviction: VecDeque::new(),
             evictable: 0,
         }
@@ -275,7 +275,7 @@ impl Scripting {
         shas.iter().map(|sha| Sha::parse(sha).is_some_and(|sha| state.scripts.contains_key(&sha))).collect()
     }
 
-    /// SCRIPT FLUSH [ASYNC|SYNC]: drops every cached script and starts a
+    /// `SCRIPT FLUSH [ASYNC|SYNC]`: drops every cached script and starts a
     /// fresh EVAL VM (both modes are synchronous here).
     pub fn script_flush(&self) {
         let mut state = self.eval.lock();

@@ -220,16 +220,12 @@ pub(crate) struct Vm {
     l: State,
     ctx: *mut RunCtx,
     refs: Refs,
-    runs: u32,
 }
 
 // SAFETY: the state and its context are only reached through `&mut Vm`
 // (the owner keeps it behind a mutex); Lua states are not tied to the thread
 // that created them, and no Lua value escapes the Vm.
 unsafe impl Send for Vm {}
-
-/// Lua's GC is stepped every this many runs, like Redis does.
-const GC_STEP_RUNS: u32 = 50;
 
 impl Vm {
     pub(crate) fn new(kind: VmKind, kill: Arc<AtomicBool>, config: &ScriptConfig) -> Vm {
@@ -254,7 +250,7 @@ impl Vm {
             let refs = sandbox::install(l, ctx, kind);
             ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, hook_count);
             ffi::lua_settop(l, 0);
-            Vm { l, ctx, refs, runs: 0 }
+            Vm { l, ctx, refs }
         }
     }
 
@@ -372,11 +368,6 @@ impl Vm {
     }
 
     fn after_run(&mut self) {
-        self.runs += 1;
-        if self.runs >= GC_STEP_RUNS {
-            self.runs = 0;
-            unsafe { ffi::lua_gc(self.l, ffi::LUA_GCSTEP, GC_STEP_RUNS as c_int) };
-        }
         self.reset_hook();
         self.resume_panic();
     }

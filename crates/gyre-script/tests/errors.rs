@@ -233,3 +233,26 @@ fn shebang_errors() {
     assert_eq!(run(&s, "#!lua"), error("ERR Invalid script shebang"));
     assert_eq!(run(&s, "#!lua thing=1\nreturn 1"), error("ERR Unknown lua shebang option: thing=1"));
 }
+
+/// A host that panics inside redis.call.
+struct PanickingHost;
+
+impl gyre_script::Host for PanickingHost {
+    fn call(&mut self, _args: &[&[u8]], _resp: u8) -> Frame {
+        panic!("host bug");
+    }
+
+    fn log(&mut self, _level: u8, _msg: &str) {}
+}
+
+#[test]
+fn a_host_panic_reaches_the_caller_and_the_vm_survives() {
+    let s = scripting();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.eval(&mut PanickingHost, b"pcall(redis.call, 'GET', 'k') return 'swallowed?'", &[], &[], RESP2)
+    }));
+    let payload = outcome.expect_err("the panic is resumed after the script ends");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"host bug"));
+    assert!(s.running().is_none());
+    assert_eq!(run(&s, "return redis.call('PING')"), simple("PONG"));
+}

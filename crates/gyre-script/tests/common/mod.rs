@@ -20,8 +20,6 @@ pub struct FakeHost {
     pub checks: Vec<(ScriptFlags, bool)>,
     /// Refuse the run with this reply in check_run.
     pub refuse: Option<Frame>,
-    /// Called on each command (kill tests hook in here).
-    pub on_call: Option<Box<dyn FnMut(&[&[u8]]) + Send>>,
 }
 
 pub fn bulk(text: &str) -> Frame {
@@ -58,9 +56,6 @@ impl FakeHost {
 impl Host for FakeHost {
     fn call(&mut self, args: &[&[u8]], resp: u8) -> Frame {
         self.calls.push((args.iter().map(|a| a.to_vec()).collect(), resp));
-        if let Some(hook) = self.on_call.as_mut() {
-            hook(args);
-        }
         let name = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
         if let Some(reply) = self.canned.get(&name) {
             return reply.clone();
