@@ -106,3 +106,9 @@ pub use api::{
 pub use flags::ScriptFlags;
 pub use gyre_resp::Frame;
 pub use scripting::{script_flags, sha1_hex, Scripting};
+
+/// One `Scripting` serves every connection thread.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Scripting>();
+};
