@@ -72,8 +72,8 @@
 //! as in Redis 7 (see `sandbox` for how, on stock Lua). Differences:
 //! creating a global says "Script attempted to create global variable 'x'"
 //! (Redis 7.0's wording; 7.2 says "Attempt to modify a readonly table");
-//! `newproxy` is removed; `pairs` over a library table sees nothing;
-//! `math.random` restarts its sequence at every run; CJSON's configuration
+//! `newproxy` is removed; `#` and `ipairs` on `_G` or a library table see
+//! an empty table; `math.random` restarts its sequence at every run; CJSON's configuration
 //! functions only report the defaults; `cmsgpack.unpack` also reads the bin
 //! formats; `redis.log` during FUNCTION LOAD is dropped (there is no host).
 //!

@@ -12,16 +12,19 @@
 //! * Library tables (`string`, `redis`, `cjson`, ...) are replaced by empty
 //!   read-only proxies; the string metatable is hidden behind a proxy too.
 //! * The Lua functions that write raw (`rawset`, `setmetatable`,
-//!   `table.insert`/`remove`/`sort`) refuse read-only tables; `getfenv`
-//!   never reveals the real globals; `setfenv(0, ...)` is refused;
-//!   `loadstring`/`load` refuse bytecode and give chunks the sandbox env.
+//!   `table.insert`/`remove`/`sort`) refuse read-only tables; those that
+//!   read raw (`rawget`, `next`, `pairs`) read through a proxy to its real
+//!   table without ever handing that table out; `getfenv` never reveals
+//!   the real globals; `setfenv(0, ...)` is refused; `loadstring`/`load`
+//!   refuse bytecode and give chunks the sandbox env.
 //! * Removed: `print`, `dofile`, `loadfile`, `newproxy` (its `__gc`
 //!   finalizers could run, and fail, outside any protected call), `io`,
 //!   `package`/`require`, `debug` (kept privately for the error handler),
 //!   and all of `os` but `os.clock`.
 //!
-//! Known gap: `pairs`/`next` over a library proxy see nothing (Redis 7.2
-//! iterates the real table).
+//! Known gaps: `#t`, `ipairs` and `unpack` on a proxy see an empty table
+//! (Lua 5.1 has no `__len`); library and global tables have no array part,
+//! so this only matters for code that measures them.
 
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
@@ -133,6 +136,31 @@ unsafe extern "C-unwind" fn guard_first_arg(l: State) -> c_int {
         ffi::lua_error(l);
     }
     original(l)(l)
+}
+
+/// Wraps `rawget` and `next`: on a read-only proxy they read the real
+/// table behind it (the real table itself never reaches the script).
+unsafe extern "C-unwind" fn through_proxy(l: State) -> c_int {
+    if is_readonly(l, 1) {
+        ffi::lua_getmetatable(l, 1);
+        push_cstr(l, c"__index");
+        ffi::lua_rawget_(l, -2);
+        ffi::lua_replace(l, 1);
+        ffi::lua_settop(l, -2);
+    }
+    original(l)(l)
+}
+
+/// `pairs`: over a read-only proxy, iterates the real table with the
+/// wrapped `next` (upvalue 2), keeping the proxy as the loop state.
+unsafe extern "C-unwind" fn pairs_wrapper(l: State) -> c_int {
+    if !is_readonly(l, 1) {
+        return original(l)(l);
+    }
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushnil(l);
+    3
 }
 
 /// `getfenv`: the real globals show as the sandbox env (upvalue 2).
@@ -437,6 +465,13 @@ pub(crate) unsafe fn install(l: State, ctx: *mut RunCtx, kind: VmKind) -> Refs {
     for name in [c"insert", c"remove", c"sort"] {
         wrap(l, table_lib, name, guard_first_arg, None);
     }
+    ffi::lua_settop(l, -2);
+    for name in [c"rawget", c"next"] {
+        wrap(l, GLOBALS, name, through_proxy, None);
+    }
+    raw_get_str(l, GLOBALS, c"next");
+    let next = abs_index(l, -1);
+    wrap(l, GLOBALS, c"pairs", pairs_wrapper, Some(next));
     ffi::lua_settop(l, -2);
     wrap(l, GLOBALS, c"getfenv", getfenv_wrapper, Some(env));
     wrap(l, GLOBALS, c"setfenv", setfenv_wrapper, None);

@@ -170,3 +170,38 @@ fn memory_limit_stops_a_script_and_the_vm_survives() {
     assert!(text.contains("not enough memory"), "{text}");
     assert_eq!(run(&s, "local t = {} for i = 1, 1000 do t[i] = i end return #t"), Frame::Integer(1000));
 }
+
+#[test]
+fn raw_reads_see_through_proxies_without_leaking_the_real_tables() {
+    let s = scripting();
+    let r = run(
+        &s,
+        "local seen = {}
+         for k in pairs(_G) do seen[k] = true end
+         local n = 0 for _ in pairs(string) do n = n + 1 end
+         return {tostring(rawget(_G, 'redis') == redis), tostring(rawget(_G, 'nope')), tostring(seen.redis),
+                 tostring(seen.cjson), tostring(n > 10), tostring(next(math) ~= nil), type(rawget(string, 'format'))}",
+    );
+    assert_eq!(
+        r,
+        Frame::Array(vec![
+            bulk("true"),
+            bulk("nil"),
+            bulk("true"),
+            bulk("true"),
+            bulk("true"),
+            bulk("true"),
+            bulk("function")
+        ])
+    );
+    // The iteration state pairs hands out is the proxy, not the real table.
+    let text = error_text(&run(&s, "local _, state = pairs(_G) state.sneaky = 1"));
+    assert!(text.contains("Script attempted to create global variable 'sneaky'"), "{text}");
+    let text = error_text(&run(&s, "local _, state = pairs(string) state.sneaky = 1"));
+    assert!(text.contains("Attempt to modify a readonly table"), "{text}");
+    // Ordinary tables are unaffected.
+    assert_eq!(
+        run(&s, "local t = {a = 1} local k, v = next(t) return {k, v, rawget(t, 'a')}"),
+        Frame::Array(vec![bulk("a"), Frame::Integer(1), Frame::Integer(1)])
+    );
+}
