@@ -1,9 +1,11 @@
 //! One sandboxed Lua 5.1 VM and the per-run context its Rust functions see.
 //!
-//! A [`Vm`] owns a `lua_State` (Lua compiled from mlua's vendored sources)
-//! and a heap-pinned [`RunCtx`]. The run context doubles as the allocator's
-//! user data, so any Rust function reaches it from the state with one cheap
-//! `lua_getallocf` call; C closures also carry it as an upvalue.
+//! A [`Vm`] owns a `lua_State` (Lua compiled from mlua's vendored sources),
+//! a heap-pinned [`RunCtx`] and a heap-pinned memory account. The account is
+//! the allocator's user data and points at the run context, so any Rust
+//! function reaches both from the state with one cheap `lua_getallocf`
+//! call; C closures also carry the context as an upvalue. The two live in
+//! separate allocations so the allocator never aliases a `&mut RunCtx`.
 //!
 //! Invariants:
 //! * Between operations the Lua stack is empty and no host is installed.
@@ -57,11 +59,13 @@ pub(crate) struct LoadCtx {
     pub(crate) functions: Vec<Registered>,
 }
 
-/// Bytes a VM has allocated, and its limit.
+/// Bytes a VM has allocated, and its limit; the allocator's user data.
 pub(crate) struct MemAccount {
     used: Cell<usize>,
     limit: usize,
     enforce: Cell<bool>,
+    /// The VM's run context.
+    ctx: *mut RunCtx,
 }
 
 impl MemAccount {
@@ -106,7 +110,6 @@ pub(crate) struct RunCtx {
     panic: Option<Box<dyn Any + Send>>,
     line_hook: bool,
     hook_count: c_int,
-    mem: MemAccount,
     pub(crate) version: &'static str,
 }
 
@@ -124,12 +127,18 @@ impl RunCtx {
     }
 }
 
+/// The memory account of the VM `l` belongs to.
+#[inline]
+unsafe fn mem_of(l: State) -> *mut MemAccount {
+    let mut ud: *mut c_void = std::ptr::null_mut();
+    ffi::lua_getallocf(l, &mut ud);
+    ud.cast::<MemAccount>()
+}
+
 /// The run context of the VM `l` belongs to.
 #[inline]
 pub(crate) unsafe fn ctx_of(l: State) -> *mut RunCtx {
-    let mut ud: *mut c_void = std::ptr::null_mut();
-    ffi::lua_getallocf(l, &mut ud);
-    ud.cast::<RunCtx>()
+    (*mem_of(l)).ctx
 }
 
 /// Records a panic caught in a Rust function called from Lua.
@@ -141,22 +150,22 @@ pub(crate) unsafe fn stash_panic(l: State, payload: Box<dyn Any + Send>) {
 /// whether it was enforced (pass it to [`resume_memory_limit`]).
 #[inline]
 pub(crate) unsafe fn pause_memory_limit(l: State) -> bool {
-    (*ctx_of(l)).mem.enforce.replace(false)
+    (*mem_of(l)).enforce.replace(false)
 }
 
 /// Restores enforcement; true if the limit is now exceeded (the Rust
 /// function then fails with "not enough memory").
 #[inline]
 pub(crate) unsafe fn resume_memory_limit(l: State, enforced: bool) -> bool {
-    let ctx = ctx_of(l);
-    (*ctx).mem.enforce.set(enforced);
-    enforced && (*ctx).mem.over_limit()
+    let mem = &*mem_of(l);
+    mem.enforce.set(enforced);
+    enforced && mem.over_limit()
 }
 
 const LUA_ALIGN: usize = 16;
 
 unsafe extern "C" fn lua_alloc(ud: *mut c_void, ptr: *mut c_void, osize: usize, nsize: usize) -> *mut c_void {
-    let mem = &(*ud.cast::<RunCtx>()).mem;
+    let mem = &*ud.cast::<MemAccount>();
     let old = if ptr.is_null() { 0 } else { osize };
     if nsize == 0 {
         if !ptr.is_null() {
@@ -219,6 +228,7 @@ pub(crate) struct RunSpec<'a> {
 pub(crate) struct Vm {
     l: State,
     ctx: *mut RunCtx,
+    mem: *mut MemAccount,
     refs: Refs,
 }
 
@@ -240,23 +250,28 @@ impl Vm {
             panic: None,
             line_hook: false,
             hook_count,
-            mem: MemAccount { used: Cell::new(0), limit: config.lua_memory_bytes_max, enforce: Cell::new(false) },
             version: config.redis_version,
         }));
+        let mem = Box::into_raw(Box::new(MemAccount {
+            used: Cell::new(0),
+            limit: config.lua_memory_bytes_max,
+            enforce: Cell::new(false),
+            ctx,
+        }));
         unsafe {
-            let l = ffi::lua_newstate(lua_alloc, ctx.cast());
+            let l = ffi::lua_newstate(lua_alloc, mem.cast());
             assert!(!l.is_null(), "cannot allocate a Lua state");
             ffi::lua_atpanic(l, at_panic);
             let refs = sandbox::install(l, ctx, kind);
             ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKCOUNT, hook_count);
             ffi::lua_settop(l, 0);
-            Vm { l, ctx, refs }
+            Vm { l, ctx, mem, refs }
         }
     }
 
     /// Bytes the VM has allocated.
     pub(crate) fn memory_bytes(&self) -> usize {
-        unsafe { (*self.ctx).mem.used.get() }
+        unsafe { (*self.mem).used.get() }
     }
 
     /// Compiles `code` (text only) under `chunkname`, with the sandbox's
@@ -310,9 +325,9 @@ impl Vm {
                 set_global_array(l, c"ARGV", spec.args);
                 0
             };
-            (*ctx).mem.enforce.set(true);
+            (*self.mem).enforce.set(true);
             let status = ffi::lua_pcall(l, nargs, 1, 1);
-            (*ctx).mem.enforce.set(false);
+            (*self.mem).enforce.set(false);
             let reply = if status == 0 {
                 convert::reply_from_lua(l, -1, spec.caller_resp, (*ctx).resp)
             } else {
@@ -338,9 +353,9 @@ impl Vm {
             self.unref(func_ref);
             self.set_env_globals(self.refs.load_globals);
             (*ctx).load = Some(LoadCtx { deadline: Instant::now() + timeout, functions: Vec::new() });
-            (*ctx).mem.enforce.set(true);
+            (*self.mem).enforce.set(true);
             let status = ffi::lua_pcall(l, 0, 0, 0);
-            (*ctx).mem.enforce.set(false);
+            (*self.mem).enforce.set(false);
             self.set_env_globals(self.refs.globals);
             let registered = (*ctx).load.take().map(|load| load.functions).unwrap_or_default();
             if status == 0 {
@@ -394,6 +409,7 @@ impl Drop for Vm {
         unsafe {
             ffi::lua_close(self.l);
             drop(Box::from_raw(self.ctx));
+            drop(Box::from_raw(self.mem));
         }
     }
 }
