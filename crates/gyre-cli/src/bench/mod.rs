@@ -327,9 +327,11 @@ fn run_with_progress(
     let epoch = Instant::now();
     let bar = progress_bar(plan, title, show);
     std::thread::scope(|scope| {
-        scope.spawn(|| draw_progress(&bar, plan, &progress, &done, epoch));
+        let drawer = scope.spawn(|| draw_progress(&bar, plan, &progress, &done, epoch));
         let outcome = driver::run(rt, &plan.target, &plan.spec, gen, Arc::clone(&progress), epoch);
         done.store(true, Ordering::Relaxed);
+        // Don't wait out the drawer's tick: short runs end at once.
+        drawer.thread().unpark();
         outcome
     })
 }
@@ -351,14 +353,18 @@ fn progress_bar(plan: &Plan, title: &str, show: bool) -> ProgressBar {
 /// Redraws until `done`: position, and throughput over the last tick.
 fn draw_progress(bar: &ProgressBar, plan: &Plan, progress: &Progress, done: &AtomicBool, epoch: Instant) {
     let (mut last_count, mut last_at) = (0u64, Instant::now());
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(PROGRESS_TICK);
+    loop {
+        std::thread::park_timeout(PROGRESS_TICK);
+        if done.load(Ordering::Relaxed) {
+            break;
+        }
         let count = progress.completed.load(Ordering::Relaxed);
         let now = Instant::now();
         let start_ns = progress.measure_start_ns.load(Ordering::Relaxed);
         let start = epoch + Duration::from_nanos(start_ns);
         if start_ns == 0 || now < start {
             bar.set_message("connecting / warming up");
+            last_at = now;
             continue;
         }
         let rate = (count - last_count) as f64 / now.duration_since(last_at).as_secs_f64();
