@@ -21,6 +21,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use bytes::BytesMut;
 use gyre_resp::{encode_command, parse_frame, Frame, Limits, ProtocolError};
 
+use crate::tls::{Stream, TlsSetup};
+
 /// Bytes asked of the socket per read.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -59,9 +61,9 @@ pub fn describe_io(err: &io::Error) -> String {
     text.strip_prefix("failed to lookup address information: ").unwrap_or(text).to_string()
 }
 
-/// A connected client socket with its read buffer.
+/// A connected client socket (plain or TLS) with its read buffer.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     /// Received bytes not yet consumed by a returned frame.
     buf: Vec<u8>,
     /// Encoded command being sent; reused between commands.
@@ -71,9 +73,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `host:port`, trying each resolved address in turn.
-    /// The error text is what follows "Could not connect to Redis at h:p: ".
-    pub fn connect(host: &str, port: u16) -> Result<Connection, String> {
+    /// Connects to `host:port`, trying each resolved address in turn, then
+    /// runs the TLS handshake when `tls` is given. The error text is what
+    /// follows "Could not connect to Redis at h:p: ".
+    pub fn connect(host: &str, port: u16, tls: Option<&TlsSetup>) -> Result<Connection, String> {
         let addrs = (host, port).to_socket_addrs().map_err(|e| describe_io(&e))?;
         let mut last = String::from("Name or service not known");
         for addr in addrs {
@@ -81,7 +84,16 @@ impl Connection {
                 Ok(stream) => {
                     // Interactive round trips: don't let Nagle delay small commands.
                     let _ = stream.set_nodelay(true);
-                    return Ok(Connection::from_stream(stream, REPLY_BYTES_MAX));
+                    let stream = match tls {
+                        None => Stream::Plain(stream),
+                        Some(tls) => {
+                            let name = tls.server_name.as_deref().unwrap_or(host);
+                            let tls_stream = crate::tls::connect(&tls.config, name, stream)
+                                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                            Stream::Tls(Box::new(tls_stream))
+                        }
+                    };
+                    return Ok(Connection::with_stream(stream, REPLY_BYTES_MAX));
                 }
                 Err(e) => last = describe_io(&e),
             }
@@ -90,15 +102,24 @@ impl Connection {
     }
 
     /// Wraps a connected stream, bounding each reply to `reply_bytes_max` bytes.
+    #[cfg(test)]
     pub fn from_stream(stream: TcpStream, reply_bytes_max: usize) -> Connection {
+        Connection::with_stream(Stream::Plain(stream), reply_bytes_max)
+    }
+
+    fn with_stream(stream: Stream, reply_bytes_max: usize) -> Connection {
         Connection { stream, buf: Vec::new(), out: BytesMut::new(), limits: Limits::default(), reply_bytes_max }
     }
 
-    /// The socket, for a caller that takes over the protocol (`--pipe`).
-    /// Must be called between replies: buffered bytes would be lost.
-    pub fn into_stream(self) -> TcpStream {
+    /// The plain socket, for a caller that takes over the protocol
+    /// (`--pipe`); `None` over TLS. Must be called between replies:
+    /// buffered bytes would be lost.
+    pub fn into_stream(self) -> Option<TcpStream> {
         assert!(self.buf.is_empty(), "unread reply bytes when handing over the socket");
-        self.stream
+        match self.stream {
+            Stream::Plain(stream) => Some(stream),
+            Stream::Tls(_) => None,
+        }
     }
 
     /// Sends one command.
@@ -149,11 +170,11 @@ impl Connection {
         let room = READ_CHUNK_BYTES.min(self.reply_bytes_max - start);
         self.buf.resize(start + room, 0);
         if nonblocking {
-            self.stream.set_nonblocking(true)?;
+            self.stream.tcp().set_nonblocking(true)?;
         }
         let result = self.stream.read(&mut self.buf[start..]);
         if nonblocking {
-            self.stream.set_nonblocking(false)?;
+            self.stream.tcp().set_nonblocking(false)?;
         }
         self.buf.truncate(start + *result.as_ref().unwrap_or(&0));
         result

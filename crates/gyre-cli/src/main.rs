@@ -24,7 +24,9 @@
 //! Limits: replies are bounded by `gyre_resp::Limits::default()` and
 //! `conn::REPLY_BYTES_MAX`; piped lines by `repl::STDIN_LINE_BYTES_MAX`; a
 //! `-x` argument by [`STDIN_ARG_BYTES_MAX`].
-//! Not supported: TLS, Unix sockets, `-r`/`-i`, `-X`, cluster mode, the local
+//! TLS (`--tls`, `rediss://`, see `tls`) covers commands and the prompt, not
+//! `bench` or `--pipe`.
+//! Not supported: Unix sockets, `-r`/`-i`, `-X`, cluster mode, the local
 //! `help` command.
 
 mod bench;
@@ -38,11 +40,13 @@ mod scan;
 mod session;
 mod split;
 mod structured;
+mod tls;
 mod uri;
 mod verbs;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -50,6 +54,7 @@ use clap::{ArgAction, Parser};
 
 use crate::format::OutputMode;
 use crate::session::{CommandError, ConnectOptions, Session};
+use crate::tls::{TlsOptions, TlsSetup};
 
 /// Command-line client for Gyre (and any Redis-protocol server).
 #[derive(Debug, Parser)]
@@ -110,6 +115,30 @@ struct Args {
     /// after all data is sent (0: wait forever).
     #[arg(long = "pipe-timeout", value_name = "SECONDS", default_value_t = 30)]
     pipe_timeout: u64,
+
+    /// Establish a secure TLS connection.
+    #[arg(long = "tls")]
+    tls: bool,
+
+    /// Server name to verify with TLS (default: the host).
+    #[arg(long = "sni", value_name = "HOST")]
+    sni: Option<String>,
+
+    /// CA certificate file (PEM) to verify the server with (default: the system bundle).
+    #[arg(long = "cacert", value_name = "FILE")]
+    cacert: Option<PathBuf>,
+
+    /// Client certificate (PEM) to authenticate with.
+    #[arg(long = "cert", value_name = "FILE")]
+    cert: Option<PathBuf>,
+
+    /// Private key file (PEM) of --cert.
+    #[arg(long = "key", value_name = "FILE")]
+    key: Option<PathBuf>,
+
+    /// Allow insecure TLS connection by skipping cert validation.
+    #[arg(long = "insecure")]
+    insecure: bool,
 
     /// Output in CSV format.
     #[arg(long = "csv", overrides_with_all = ["json", "raw", "no_raw"])]
@@ -204,7 +233,20 @@ fn connect_options(args: &mut Args) -> anyhow::Result<ConnectOptions> {
         .password
         .or_else(|| args.password.take().map(OsString::into_encoded_bytes))
         .or_else(|| std::env::var_os("GYRECLI_AUTH").map(OsString::into_encoded_bytes));
+    let tls = if args.tls || from_uri.tls {
+        let opts = TlsOptions {
+            cacert: args.cacert.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+            insecure: args.insecure,
+            sni: args.sni.clone(),
+        };
+        Some(TlsSetup::new(&opts)?)
+    } else {
+        None
+    };
     Ok(ConnectOptions {
+        tls,
         host: from_uri.host.unwrap_or_else(|| args.host.clone()),
         port: from_uri.port.unwrap_or(args.port),
         user: from_uri.user.or_else(|| args.user.take().map(OsString::into_encoded_bytes)),
@@ -220,6 +262,9 @@ fn run(mut args: Args, forced_raw: bool) -> anyhow::Result<ExitCode> {
     let show_pushes = args.show_pushes.as_deref().map_or(stdout_is_tty, |v| v == "yes");
     let opts = connect_options(&mut args)?;
     let is_bench = !forced_raw && args.command.first().is_some_and(|w| w == "bench");
+    if (is_bench || args.pipe) && opts.tls.is_some() {
+        anyhow::bail!("TLS is supported for commands and the prompt, not for bench or --pipe");
+    }
     if is_bench {
         let defaults =
             bench::Defaults { host: opts.host, port: opts.port, user: opts.user, password: opts.password, db: opts.db };
@@ -267,7 +312,7 @@ fn pipe_mode(opts: &ConnectOptions, timeout_s: u64) -> anyhow::Result<ExitCode> 
         eprintln!("{e}");
         return Ok(ExitCode::FAILURE);
     }
-    let stream = session.into_stream().expect("connected");
+    let stream = session.into_stream().expect("connected over plain TCP");
     let timeout = (timeout_s > 0).then(|| Duration::from_secs(timeout_s));
     let summary = pipe::run(stream, io::stdin(), timeout, &mut io::stdout())?;
     Ok(if summary.errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })

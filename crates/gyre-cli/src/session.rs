@@ -24,6 +24,7 @@ use gyre_resp::Frame;
 
 use crate::conn::{ConnError, Connection};
 use crate::format::{format_push, format_reply, format_verbatim, OutputMode};
+use crate::tls::TlsSetup;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct ConnectOptions {
     pub db: i64,
     /// Send `HELLO 3` after connecting (`-3`).
     pub resp3: bool,
+    /// TLS, when `--tls` or a `rediss://` URI asks for it.
+    pub tls: Option<TlsSetup>,
 }
 
 /// Why the session could not connect, or (for the handshake variants, which
@@ -114,9 +117,10 @@ impl Session {
         Session { opts, conn: None, mode, show_pushes, db: 0, wanted_db, in_multi: false, pre_multi_db: 0 }
     }
 
-    /// The connected socket, leaving the session (`--pipe` takes it over).
+    /// The connected plain socket, leaving the session (`--pipe` takes it
+    /// over); `None` when not connected or over TLS.
     pub fn into_stream(self) -> Option<std::net::TcpStream> {
-        self.conn.map(Connection::into_stream)
+        self.conn.and_then(Connection::into_stream)
     }
 
     /// The output mode replies are printed in.
@@ -134,9 +138,10 @@ impl Session {
         self.conn = None;
         self.in_multi = false;
         self.db = 0;
-        let mut conn = Connection::connect(&self.opts.host, self.opts.port).map_err(|reason| {
-            ConnectError::Unreachable { host: self.opts.host.clone(), port: self.opts.port, reason }
-        })?;
+        let mut conn =
+            Connection::connect(&self.opts.host, self.opts.port, self.opts.tls.as_ref()).map_err(|reason| {
+                ConnectError::Unreachable { host: self.opts.host.clone(), port: self.opts.port, reason }
+            })?;
         if let Some(password) = &self.opts.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
             args.extend(self.opts.user.as_deref());
@@ -388,7 +393,15 @@ mod tests {
     }
 
     fn session(host: &str) -> Session {
-        let opts = ConnectOptions { host: host.into(), port: 6379, user: None, password: None, db: 0, resp3: false };
+        let opts = ConnectOptions {
+            host: host.into(),
+            port: 6379,
+            user: None,
+            password: None,
+            db: 0,
+            resp3: false,
+            tls: None,
+        };
         Session::new(opts, OutputMode::Tty, false)
     }
 

@@ -1,7 +1,6 @@
 //! `-u` server URIs: `redis://[[USER][:PASSWORD]@]HOST[:PORT][/DB]`, as
-//! redis-cli reads them (user and password percent-decoded, `[v6]` hosts).
-//!
-//! `rediss://` (TLS) is refused: gyre-cli has no TLS yet.
+//! redis-cli reads them (user and password percent-decoded, `[v6]` hosts);
+//! `rediss://` is the same over TLS.
 
 /// What a URI sets; absent parts keep the other flags' values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,13 +15,15 @@ pub struct ServerUri {
     pub password: Option<Vec<u8>>,
     /// Database number.
     pub db: Option<i64>,
+    /// `rediss://`: connect with TLS.
+    pub tls: bool,
 }
 
 /// Why a URI was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UriError {
-    /// Not `redis://`.
-    #[error("Invalid URI scheme (use redis://; TLS (rediss://) is not supported)")]
+    /// Not `redis://` or `rediss://`.
+    #[error("Invalid URI scheme (use redis:// or rediss://)")]
     Scheme,
     /// A port or database that is not a number.
     #[error("Invalid URI: {0}")]
@@ -31,8 +32,12 @@ pub enum UriError {
 
 /// Parses a `-u` URI.
 pub fn parse(uri: &str) -> Result<ServerUri, UriError> {
-    let rest = uri.strip_prefix("redis://").ok_or(UriError::Scheme)?;
-    let mut out = ServerUri::default();
+    let (rest, tls) = match (uri.strip_prefix("redis://"), uri.strip_prefix("rediss://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return Err(UriError::Scheme),
+    };
+    let mut out = ServerUri { tls, ..ServerUri::default() };
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], Some(&rest[slash + 1..])),
         None => (rest, None),
@@ -121,7 +126,8 @@ mod tests {
 
     #[test]
     fn bad_uris() {
-        assert_eq!(parse("rediss://h"), Err(UriError::Scheme));
+        assert!(parse("rediss://h").unwrap().tls);
+        assert!(!parse("redis://h").unwrap().tls);
         assert_eq!(parse("http://h"), Err(UriError::Scheme));
         assert!(parse("redis://h:port").is_err());
         assert!(parse("redis://h/x").is_err());

@@ -1,5 +1,5 @@
 //! End-to-end tests of the modes beyond redis-cli's basics: `--csv` and
-//! `--json`, `-x`, `-u`, `--pipe`, and the friendly verbs, each against a
+//! `--json`, `-x`, `-u`, `--pipe`, and the friendly verbs (TLS is in `tls.rs`), each against a
 //! real server started by the test (see `common`).
 
 mod common;
@@ -55,9 +55,9 @@ fn uri_sets_host_port_and_db() {
     let uri = format!("redis://127.0.0.1:{port}/3");
     assert_eq!(text(&common::cli(&["-u", &uri, "SET", "k", "in-db-3"], None).stdout), "OK\n");
     assert_eq!(run(port, &["-n", "3", "GET", "k"]), "in-db-3\n");
-    let out = common::cli(&["-u", "rediss://127.0.0.1:1", "PING"], None);
+    let out = common::cli(&["-u", "http://127.0.0.1:1", "PING"], None);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("TLS"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Invalid URI scheme"), "{}", text(&out.stderr));
 }
 
 /// A RESP stream of `n` SETs with an INCR on a non-number in the middle.
