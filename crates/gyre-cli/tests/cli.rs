@@ -5,8 +5,9 @@
 //! (see `common`).
 //!
 //! stdout is a pipe here, so the default output is raw; `--no-raw` gives
-//! the terminal form. Interactive mode needs a terminal and is not driven
-//! here; piped stdin exercises the same line handling.
+//! the terminal form. Interactive mode, which needs a terminal, is driven
+//! through a pty in `interactive.rs`; piped stdin exercises the same line
+//! handling here.
 
 mod common;
 
