@@ -46,7 +46,7 @@ pub struct ClientState {
     /// Between MULTI and EXEC: the commands queued so far.
     pub multi: Option<crate::cmd::transactions::Transaction>,
     /// WATCHed keys (cleared by EXEC, DISCARD, UNWATCH, RESET).
-    pub watched: Vec<crate::cmd::transactions::Watched>,
+    pub watched: crate::cmd::transactions::Watched,
     /// EXEC is running this client's queued commands (the gate is already
     /// held; a blocking command answers as if it timed out).
     pub in_exec: bool,
@@ -91,7 +91,7 @@ impl ClientState {
             last_spec: None,
             ready_keys: Vec::new(),
             multi: None,
-            watched: Vec::new(),
+            watched: Default::default(),
             in_exec: false,
             pubsub: None,
         }

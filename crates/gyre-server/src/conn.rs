@@ -293,9 +293,8 @@ pub fn execute(
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
             if client.proto == gyre_resp::Protocol::Resp2
-                && client.pubsub.is_some()
-                && !cmd::pubsub::allowed_while_subscribed(top)
                 && client.subscribed()
+                && !cmd::pubsub::allowed_while_subscribed(top)
             {
                 let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", full_name(top, spec));
                 ReplyWriter::new(out, proto).error(msg.as_bytes());
@@ -315,7 +314,14 @@ pub fn execute(
                     let result = (spec.handler)(&mut call);
                     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed);
                     if notify != 0 && log.bytes().len() > log_mark {
-                        crate::notify::command_ran(shared, notify as u32, top.name, &args, &log.bytes()[log_mark..]);
+                        crate::notify::command_ran(
+                            shared,
+                            notify as u32,
+                            top.name,
+                            &args,
+                            &log.bytes()[log_mark..],
+                            now_ms,
+                        );
                     }
                     result
                 };

@@ -142,7 +142,7 @@ fn command_event(cmd: &str) -> Option<(u32, &'static str)> {
 
 /// Publishes the events of one command's mutations (`encoded`, as recorded in
 /// its `MutationLog`).
-pub fn command_ran(shared: &Shared, flags: u32, cmd: &str, args: &gyre_resp::Args<'_>, encoded: &[u8]) {
+pub fn command_ran(shared: &Shared, flags: u32, cmd: &str, args: &gyre_resp::Args<'_>, encoded: &[u8], now_ms: u64) {
     let all = Bytes::copy_from_slice(encoded);
     let mut pos = 0;
     let mut index = 0;
@@ -154,7 +154,7 @@ pub fn command_ran(shared: &Shared, flags: u32, cmd: &str, args: &gyre_resp::Arg
             emit(shared, flags, class, event, db, key);
         }
         // A collection operation that left the key empty removed it.
-        if matches!(m, Mutation::Coll { .. }) && !exists(shared, db, key) {
+        if matches!(m, Mutation::Coll { .. }) && shared.live_version(db, key, now_ms).is_none() {
             emit(shared, flags, GENERIC, "del", db, key);
         }
         index += 1;
@@ -202,11 +202,6 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         },
         _ => command_event(cmd).into_iter().collect(),
     }
-}
-
-fn exists(shared: &Shared, db: u16, key: &[u8]) -> bool {
-    let slot = gyre_engine::SlotId::of(key);
-    shared.ks.db(db).lock(slot).peek_live(slot, key, crate::shared::unix_ms()).is_some()
 }
 
 fn emit(shared: &Shared, flags: u32, class: u32, event: &str, db: u16, key: &[u8]) {

@@ -66,6 +66,13 @@ pub struct Shared {
 const LAZY_FREE_QUEUE_LEN: usize = 1024;
 
 impl Shared {
+    /// The version of `key`'s live entry in `db` at `now_ms` (None when it is
+    /// absent or expired): what WATCH compares and notifications check.
+    pub fn live_version(&self, db: gyre_engine::DbIndex, key: &[u8], now_ms: u64) -> Option<gyre_engine::Version> {
+        let slot = gyre_engine::SlotId::of(key);
+        self.ks.db(db).lock(slot).peek_live(slot, key, now_ms).map(|e| e.version)
+    }
+
     /// Builds the shared state, recovers the data (see `persistence`) and
     /// starts the background worker thread.
     pub fn start(config: Config) -> anyhow::Result<Arc<Shared>> {

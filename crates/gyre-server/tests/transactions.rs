@@ -290,3 +290,28 @@ fn a_transaction_survives_a_crash_whole() {
     assert_eq!(r.call(&["GET", "p"]), Reply::bulk("1"));
     assert_eq!(r.call(&["LLEN", "q"]), Reply::Int(2));
 }
+
+/// WATCHED_KEYS_MAX (2^20 per client) bounds what WATCH can make the server
+/// remember; past it WATCH answers an error and watches nothing more.
+#[test]
+fn watch_refuses_more_than_the_limit_of_keys() {
+    if is_redis() {
+        return;
+    }
+    let s = Server::start();
+    let mut r = s.raw();
+    const LIMIT: usize = 1 << 20;
+    const CHUNK: usize = 1 << 16;
+    for c in 0..LIMIT / CHUNK {
+        let keys: Vec<String> = (0..CHUNK).map(|i| format!("w{}", c * CHUNK + i)).collect();
+        let mut args = vec!["WATCH"];
+        args.extend(keys.iter().map(String::as_str));
+        assert_eq!(r.call(&args), Reply::simple("OK"), "chunk {c}");
+    }
+    assert_eq!(r.call(&["WATCH", "one-more"]), Reply::error("ERR too many watched keys"));
+    // The keys already watched still work: a change to one aborts EXEC.
+    s.raw().call(&["SET", "w7", "x"]);
+    r.call(&["MULTI"]);
+    r.call(&["PING"]);
+    assert_eq!(r.call(&["EXEC"]), Reply::NilArray);
+}

@@ -21,7 +21,7 @@
 //! created and deleted again between WATCH and EXEC compares equal, which
 //! Redis would count as touched; the transaction's reads are still valid then.
 
-use gyre_engine::{DbIndex, SlotId, Version};
+use gyre_engine::{DbIndex, Version};
 use gyre_resp::OwnedArgs;
 
 use super::{err, Call, CmdResult};
@@ -34,21 +34,17 @@ pub struct Transaction {
     pub aborted: bool,
 }
 
-/// One WATCHed key: where it lives and the version of its live entry then.
-#[derive(Debug, Clone)]
-pub struct Watched {
-    pub db: DbIndex,
-    pub key: Vec<u8>,
-    pub version: Option<Version>,
-}
+/// The WATCHed keys of a client: (database, key) to the version of the
+/// key's live entry at WATCH (None: absent or expired). A map, so watching a
+/// key twice keeps the first version and each WATCH costs one lookup per key.
+pub type Watched = hashbrown::HashMap<(DbIndex, Vec<u8>), Option<Version>>;
 
 /// Most keys one client may watch (a named limit; Redis has none, but a
 /// client must not grow server memory without bound).
 pub const WATCHED_KEYS_MAX: usize = 1 << 20;
 
 fn live_version(call: &Call<'_>, db: DbIndex, key: &[u8]) -> Option<Version> {
-    let slot = SlotId::of(key);
-    call.shared.ks.db(db).lock(slot).peek_live(slot, key, call.now_ms).map(|e| e.version)
+    call.shared.live_version(db, key, call.now_ms)
 }
 
 pub fn multi(call: &mut Call<'_>) -> CmdResult {
@@ -79,11 +75,10 @@ pub fn watch(call: &mut Call<'_>) -> CmdResult {
     let db = call.client.db;
     for i in 1..call.argc() {
         let key = call.arg(i);
-        if call.client.watched.iter().any(|w| w.db == db && w.key == key) {
-            continue;
+        if !call.client.watched.contains_key(&(db, key.to_vec())) {
+            let version = live_version(call, db, key);
+            call.client.watched.insert((db, key.to_vec()), version);
         }
-        let version = live_version(call, db, key);
-        call.client.watched.push(Watched { db, key: key.to_vec(), version });
     }
     call.out.ok();
     Ok(())
@@ -105,7 +100,7 @@ pub fn exec(call: &mut Call<'_>) -> CmdResult {
     if tx.aborted {
         return Err(err("EXECABORT Transaction discarded because of previous errors."));
     }
-    if watched.iter().any(|w| live_version(call, w.db, &w.key) != w.version) {
+    if watched.iter().any(|((db, key), version)| live_version(call, *db, key) != *version) {
         call.out.null_array();
         return Ok(());
     }
