@@ -15,19 +15,25 @@
 //! that is not newer than the key's version changes nothing.
 
 pub mod codec;
+pub mod evict;
 pub mod glob;
 pub mod hlc;
 pub mod keyspace;
 pub mod mutation;
+mod node;
 pub mod num;
 pub mod slot;
 pub mod types;
 pub mod value;
 
 pub use codec::{DecodeError, Reader};
+pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
 pub use hlc::{Hlc, Version};
 pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
 pub use types::{CollOp, EncodingConfig};
-pub use value::{Entry, LfuParams, StrValue, Value, INLINE_BYTES_MAX, LFU_INIT_VAL, NO_EXPIRY};
+pub use value::{
+    access_clock, Entry, InlineStr, LfuParams, StrValue, Value, ValueStr, INLINE_BYTES_MAX, LFU_INIT_VAL, NO_EXPIRY,
+    ACCESS_CLOCK_MS, VALUE_INLINE_BYTES_MAX,
+};

@@ -265,13 +265,6 @@ async fn execute_buffered(
     (pos, outcome)
 }
 
-/// True when a memory limit is set and the allocator reports more in use.
-#[inline]
-fn over_maxmemory(shared: &Shared) -> bool {
-    let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed);
-    limit != 0 && crate::memory::allocated_bytes() as u64 > limit
-}
-
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
 /// Returns where to wait when a blocking command found nothing to serve; it
 /// then wrote no reply.
@@ -306,7 +299,10 @@ pub fn execute(
                 let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
                 let result = if let Some(msg) = refusal {
                     Err(cmd::CmdError::Msg(msg))
-                } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
+                } else if spec.has_flag(cmd::flags::WRITE | cmd::flags::DENYOOM)
+                    && crate::evict::make_room(shared, log, now_ms).is_err()
+                    && spec.has_flag(cmd::flags::DENYOOM)
+                {
                     Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
                 } else {
                     let log_mark = log.bytes().len();

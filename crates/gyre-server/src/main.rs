@@ -11,6 +11,7 @@ mod client;
 mod cmd;
 mod config;
 mod conn;
+mod evict;
 mod gate;
 mod listener;
 mod memory;

@@ -8,7 +8,8 @@
 //! `rename_from`/`rename_to`, ...). A collection emptied by a command (its
 //! mutation is a delete) gets the command's event and then `del`, as in Redis.
 //!
-//! Not yet emitted: `expired` (keys removed by expiry), `evicted`, `new` and
+//! `evicted` is raised by eviction (`evict` calls [`key_evicted`]).
+//! Not yet emitted: `expired` (keys removed by expiry), `new` and
 //! `keymiss`; the flags are accepted. The cost when notifications are off is
 //! one atomic load per write command.
 
@@ -202,6 +203,11 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         },
         _ => command_event(cmd).into_iter().collect(),
     }
+}
+
+/// Raises `evicted` for a key removed by eviction (see `evict`).
+pub fn key_evicted(shared: &Shared, flags: u32, db: u16, key: &[u8]) {
+    emit(shared, flags, EVICTED, "evicted", db, key);
 }
 
 fn emit(shared: &Shared, flags: u32, class: u32, event: &str, db: u16, key: &[u8]) {

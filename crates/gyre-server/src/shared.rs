@@ -59,6 +59,8 @@ pub struct Shared {
     /// 40 hex characters, as Redis's run_id.
     pub run_id: String,
     pub tcp_port: AtomicU64,
+    /// Eviction under `maxmemory` (see `evict`).
+    pub evictor: crate::evict::Evictor,
     lazy_free: mpsc::SyncSender<Garbage>,
 }
 
@@ -76,6 +78,7 @@ impl Shared {
     /// Builds the shared state, recovers the data (see `persistence`) and
     /// starts the background worker thread.
     pub fn start(config: Config) -> anyhow::Result<Arc<Shared>> {
+        crate::memory::mark_startup();
         let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
         let run_id: String =
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
@@ -95,6 +98,7 @@ impl Shared {
             started: Instant::now(),
             run_id,
             tcp_port: AtomicU64::new(0),
+            evictor: crate::evict::Evictor::default(),
             lazy_free: tx,
         });
         let weak = Arc::downgrade(&shared);
@@ -169,6 +173,7 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let period = Duration::from_millis(1000 / hz);
         let deadline = Instant::now() + period / 4;
         shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        crate::evict::background_step(&shared);
         next_cycle = Instant::now() + period;
     }
 }
