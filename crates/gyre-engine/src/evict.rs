@@ -230,7 +230,13 @@ impl Keyspace {
         }
     }
 
-    fn evict_best(&self, pool: &mut EvictionPool, volatile: bool, now_ms: u64, log: &mut MutationLog) -> Option<Evicted> {
+    fn evict_best(
+        &self,
+        pool: &mut EvictionPool,
+        volatile: bool,
+        now_ms: u64,
+        log: &mut MutationLog,
+    ) -> Option<Evicted> {
         while let Some(c) = pool.cands.pop() {
             if let Some(e) = self.remove_for_eviction(c.db, &c.key, volatile, now_ms, log) {
                 return Some(e);

@@ -36,9 +36,9 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::hlc::{Hlc, Version};
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
+use crate::node::Node;
 use crate::slot::{SlotId, SLOT_COUNT};
 use crate::types::{CollOp, EncodingConfig};
-use crate::node::Node;
 use crate::value::{access_clock, Entry, LfuParams, Value, NO_EXPIRY};
 
 /// Logical databases in standalone mode, as in Redis.

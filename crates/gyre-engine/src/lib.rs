@@ -34,6 +34,6 @@ pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
 pub use types::{CollOp, EncodingConfig};
 pub use value::{
-    access_clock, Entry, InlineStr, LfuParams, StrValue, Value, ValueStr, INLINE_BYTES_MAX, LFU_INIT_VAL, NO_EXPIRY,
-    ACCESS_CLOCK_MS, VALUE_INLINE_BYTES_MAX,
+    access_clock, Entry, InlineStr, LfuParams, StrValue, Value, ValueStr, ACCESS_CLOCK_MS, INLINE_BYTES_MAX,
+    LFU_INIT_VAL, NO_EXPIRY, VALUE_INLINE_BYTES_MAX,
 };

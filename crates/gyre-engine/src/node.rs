@@ -18,7 +18,10 @@ pub const KEY_INLINE_BYTES_MAX: usize = 14;
 /// type stays 16 bytes; a fat `Box<[u8]>` would make it 24).
 #[derive(Clone)]
 pub(crate) enum KeyBytes {
-    Inline { len: u8, buf: [u8; KEY_INLINE_BYTES_MAX] },
+    Inline {
+        len: u8,
+        buf: [u8; KEY_INLINE_BYTES_MAX],
+    },
     #[allow(clippy::box_collection)]
     Heap(Box<Box<[u8]>>),
 }

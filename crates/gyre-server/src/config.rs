@@ -373,7 +373,8 @@ pub struct Hot {
 
 impl Hot {
     pub fn policy(&self) -> gyre_engine::Policy {
-        gyre_engine::Policy::ALL[self.maxmemory_policy.load(Ordering::Relaxed) as usize % gyre_engine::Policy::ALL.len()]
+        gyre_engine::Policy::ALL
+            [self.maxmemory_policy.load(Ordering::Relaxed) as usize % gyre_engine::Policy::ALL.len()]
     }
 
     /// How eviction chooses keys now.

@@ -200,7 +200,31 @@ mod tests {
 
     #[test]
     fn size_classes_match_jemalloc() {
-        for size in [1usize, 8, 9, 16, 17, 24, 33, 48, 63, 64, 65, 80, 100, 128, 129, 160, 161, 200, 257, 1000, 4097, 20000, 1 << 20] {
+        for size in [
+            1usize,
+            8,
+            9,
+            16,
+            17,
+            24,
+            33,
+            48,
+            63,
+            64,
+            65,
+            80,
+            100,
+            128,
+            129,
+            160,
+            161,
+            200,
+            257,
+            1000,
+            4097,
+            20000,
+            1 << 20,
+        ] {
             let layout = Layout::from_size_align(size, 1).unwrap();
             // SAFETY: a fresh allocation of `layout`, freed with it below.
             let (p, usable) = unsafe {

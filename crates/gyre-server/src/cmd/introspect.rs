@@ -600,14 +600,20 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
         ("lazyfree.pending.bytes".into(), crate::evict::lazy_pending_bytes() as f64),
         ("clients.normal".into(), clients as f64),
         ("keys.count".into(), keys as f64),
-        ("keys.bytes-per-key".into(), if keys > 0 { (used.saturating_sub(memory::startup_bytes()) / keys) as f64 } else { 0.0 }),
+        (
+            "keys.bytes-per-key".into(),
+            if keys > 0 { (used.saturating_sub(memory::startup_bytes()) / keys) as f64 } else { 0.0 },
+        ),
         ("dataset.bytes".into(), used.saturating_sub(memory::startup_bytes()) as f64),
         ("allocator.allocated".into(), a.allocated as f64),
         ("allocator.active".into(), a.active as f64),
         ("allocator.resident".into(), a.resident as f64),
         ("allocator.mapped".into(), a.mapped as f64),
         ("allocator.retained".into(), a.retained as f64),
-        ("allocator-fragmentation.ratio".into(), if a.allocated > 0 { a.active as f64 / a.allocated as f64 } else { 0.0 }),
+        (
+            "allocator-fragmentation.ratio".into(),
+            if a.allocated > 0 { a.active as f64 / a.allocated as f64 } else { 0.0 },
+        ),
         ("rss-overhead.ratio".into(), if a.resident > 0 { rss as f64 / a.resident as f64 } else { 0.0 }),
         ("fragmentation".into(), if used > 0 { rss as f64 / used as f64 } else { 0.0 }),
     ];
@@ -654,13 +660,21 @@ fn memory_doctor(call: &mut Call<'_>) -> CmdResult {
             issues.push(format!("High fragmentation: RSS is {:.2} times the used memory ({} vs {}). MEMORY PURGE returns unused pages to the OS.", rss as f64 / used as f64, memory::human(rss), memory::human(used)));
         }
         if limit > 0 && call.shared.config.hot.policy() == gyre_engine::Policy::NoEviction && used > limit / 10 * 9 {
-            issues.push(format!("Close to maxmemory ({} of {}) with maxmemory-policy noeviction: writes will get -OOM.", memory::human(used), memory::human(limit)));
+            issues.push(format!(
+                "Close to maxmemory ({} of {}) with maxmemory-policy noeviction: writes will get -OOM.",
+                memory::human(used),
+                memory::human(limit)
+            ));
         }
     }
     let text = if issues.is_empty() {
-        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.".to_string()
+        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
+            .to_string()
     } else {
-        format!("Sam, I detected a few issues in this Gyre instance memory implants:\n\n * {}\n", issues.join("\n\n * "))
+        format!(
+            "Sam, I detected a few issues in this Gyre instance memory implants:\n\n * {}\n",
+            issues.join("\n\n * ")
+        )
     };
     call.out.verbatim(b"txt", text.as_bytes());
     Ok(())
