@@ -1,7 +1,7 @@
 //! Eviction: which key to remove when memory is over the limit.
 //!
 //! In the spirit of Redis's approximated LRU/LFU: each round samples
-//! `samples` keys from one random shard of every database that has candidates,
+//! `samples` keys of every database that has candidates (from random shards),
 //! scores them (idle time for LRU, inverted access frequency for LFU, nearness
 //! of expiry for volatile-ttl) and keeps the best [`POOL_SIZE`] in a pool across
 //! rounds; the best-scored key still present is removed. The random policies
@@ -12,7 +12,8 @@
 //! recorded in the caller's [`MutationLog`] through [`Shard::commit`], the one
 //! write path, so the log and replicas see it. Randomness is handed in.
 //!
-//! Limits: a round locks one shard per database; the list of shards holding
+//! Limits: a round locks at most `samples` shards per database, one at a
+//! time; the list of shards holding
 //! candidates is refreshed every [`SHARD_LIST_REFRESH`] evictions (and when it
 //! runs dry), so a shard that gains its first key meanwhile waits that long to
 //! be considered.
@@ -209,21 +210,28 @@ impl Keyspace {
         None
     }
 
-    /// Samples one random listed shard of each database into the pool.
+    /// Samples `cfg.samples` keys of each database with candidates into the
+    /// pool, from random listed shards (several when the shards are small).
     fn populate(&self, pool: &mut EvictionPool, cfg: &EvictConfig, now_ms: u64, rand: &mut dyn FnMut() -> u64) {
         let volatile = cfg.policy.volatile_only();
         let mut db_start = 0;
+        let mut seen: Vec<(u64, Vec<u8>)> = Vec::with_capacity(cfg.samples);
         while db_start < pool.shards.len() {
             let db = pool.shards[db_start].0;
             let db_end = db_start + pool.shards[db_start..].partition_point(|&(d, _)| d == db);
-            let (_, shard_idx) = pool.shards[db_start + (rand() as usize) % (db_end - db_start)];
-            let shard = self.db(db).lock_shard(shard_idx);
-            let mut seen: Vec<(u64, Vec<u8>)> = Vec::with_capacity(cfg.samples);
-            shard.sample(volatile, cfg.samples, rand, &mut |k, e| {
-                seen.push((cfg.policy.score(e, now_ms, cfg.lfu), k.to_vec()));
-            });
-            drop(shard);
-            for (score, key) in seen {
+            // Bounded: at most `samples` shards per database and round.
+            for _ in 0..cfg.samples.min(db_end - db_start) {
+                let (_, shard_idx) = pool.shards[db_start + (rand() as usize) % (db_end - db_start)];
+                let shard = self.db(db).lock_shard(shard_idx);
+                shard.sample(volatile, cfg.samples - seen.len(), rand, &mut |k, e| {
+                    seen.push((cfg.policy.score(e, now_ms, cfg.lfu), k.to_vec()));
+                });
+                drop(shard);
+                if seen.len() >= cfg.samples {
+                    break;
+                }
+            }
+            for (score, key) in seen.drain(..) {
                 pool.offer(score, db, &key);
             }
             db_start = db_end;
@@ -330,6 +338,97 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::hlc::Version;
+    use crate::mutation::Mutation;
+
+    const T0_MS: u64 = 1_700_000_000_000;
+
+    /// A deterministic xorshift, seeded.
+    fn rng(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    /// Key `i` written at T0 + i seconds, with expiry `expiry(i)`.
+    fn keyspace(n: u64, expiry: impl Fn(u64) -> u64) -> Keyspace {
+        let ks = Keyspace::new();
+        for i in 0..n {
+            let key = format!("key:{i:05}");
+            let version = Version((T0_MS + i * 1000) << 16);
+            assert_eq!(version.physical_ms(), T0_MS + i * 1000, "versions carry milliseconds in the high bits");
+            ks.apply(&Mutation::Set { db: 0, key: key.as_bytes(), value: b"value", expire_at_ms: expiry(i), version });
+        }
+        ks
+    }
+
+    fn evict(ks: &Keyspace, policy: Policy, n: usize, log: &mut MutationLog) -> Vec<u64> {
+        let cfg = EvictConfig { policy, samples: 10, lfu: LfuParams { log_factor: 10, decay_minutes: 1 } };
+        let mut pool = EvictionPool::default();
+        let mut rand = rng(0x9E37_79B9_7F4A_7C15);
+        let now = T0_MS + 10_000_000;
+        (0..n)
+            .map_while(|_| ks.evict_one(&mut pool, &cfg, now, &mut rand, log))
+            .map(|e| std::str::from_utf8(&e.key[4..]).unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lru_takes_the_least_recently_used() {
+        let ks = keyspace(400, |_| 0);
+        let mut log = MutationLog::new();
+        let gone = evict(&ks, Policy::AllKeysLru, 40, &mut log);
+        assert_eq!(gone.len(), 40);
+        let oldest_quarter = gone.iter().filter(|&&i| i < 100).count();
+        assert!(oldest_quarter >= 32, "only {oldest_quarter} of 40 evictions among the oldest quarter: {gone:?}");
+        // Every eviction is a Del in the log, in order.
+        let dels: Vec<u64> = log
+            .decode_all()
+            .iter()
+            .map(|m| match m {
+                Mutation::Del { key, .. } => std::str::from_utf8(&key[4..]).unwrap().parse().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(dels, gone);
+        assert_eq!(ks.db(0).len(), 360);
+    }
+
+    #[test]
+    fn volatile_policies_take_only_keys_with_a_ttl() {
+        for policy in [Policy::VolatileLru, Policy::VolatileLfu, Policy::VolatileRandom, Policy::VolatileTtl] {
+            // Odd keys expire far in the future; even keys never.
+            let ks = keyspace(200, |i| if i % 2 == 1 { T0_MS + 100_000_000 + i } else { 0 });
+            let gone = evict(&ks, policy, 1000, &mut MutationLog::new());
+            assert_eq!(gone.len(), 100, "{policy:?}");
+            assert!(gone.iter().all(|i| i % 2 == 1), "{policy:?} evicted a key without a TTL");
+            assert_eq!(ks.db(0).len(), 100);
+        }
+    }
+
+    #[test]
+    fn volatile_ttl_takes_the_soonest_expiring() {
+        let ks = keyspace(400, |i| T0_MS + 100_000_000 + i * 1000);
+        let gone = evict(&ks, Policy::VolatileTtl, 40, &mut MutationLog::new());
+        let soonest_quarter = gone.iter().filter(|&&i| i < 100).count();
+        assert!(soonest_quarter >= 32, "only {soonest_quarter} of 40 evictions among the soonest quarter");
+    }
+
+    #[test]
+    fn random_and_noeviction() {
+        let ks = keyspace(50, |_| 0);
+        assert!(evict(&ks, Policy::NoEviction, 10, &mut MutationLog::new()).is_empty());
+        let gone = evict(&ks, Policy::AllKeysRandom, 100, &mut MutationLog::new());
+        let mut sorted = gone.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 50, "every key evicted once");
+        assert!(ks.db(0).is_empty());
+    }
 
     #[test]
     fn policies_round_trip_their_names() {

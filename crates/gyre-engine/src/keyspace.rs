@@ -90,12 +90,12 @@ fn node_hash(n: &Box<Node>) -> u64 {
 
 #[inline]
 fn find<'a>(map: &'a SlotMap, key: &[u8]) -> Option<&'a Entry> {
-    map.find(key_hash(key), |n| n.key() == key).map(|n| &n.entry)
+    map.find(key_hash(key), |n| n.key_prefetching() == key).map(|n| &n.entry)
 }
 
 #[inline]
 fn find_mut<'a>(map: &'a mut SlotMap, key: &[u8]) -> Option<&'a mut Entry> {
-    map.find_mut(key_hash(key), |n| n.key() == key).map(|n| &mut n.entry)
+    map.find_mut(key_hash(key), |n| n.key_prefetching() == key).map(|n| &mut n.entry)
 }
 
 /// When a lookup happens and whether it counts as an access for eviction.
@@ -223,7 +223,7 @@ impl Shard {
             self.stats.misses += u64::from(count);
             return None;
         };
-        match map.find_entry(key_hash(key), |n| n.key() == key) {
+        match map.find_entry(key_hash(key), |n| n.key_prefetching() == key) {
             Err(_) => {
                 self.stats.misses += u64::from(count);
                 None
@@ -264,7 +264,7 @@ impl Shard {
     fn remove_entry(&mut self, slot: SlotId, key: &[u8]) -> Option<Entry> {
         let idx = slot_in_shard(slot);
         let map = self.slots.get_mut(idx)?;
-        let (node, _) = map.find_entry(key_hash(key), |n| n.key() == key).ok()?.remove();
+        let (node, _) = map.find_entry(key_hash(key), |n| n.key_prefetching() == key).ok()?.remove();
         let e = node.entry;
         self.keys -= 1;
         if e.has_expiry() {
@@ -298,7 +298,7 @@ impl Shard {
     fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Result<Option<Entry>, ()> {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
-        let old = match self.map(slot).entry(key_hash(key), |n| n.key() == key, node_hash) {
+        let old = match self.map(slot).entry(key_hash(key), |n| n.key_prefetching() == key, node_hash) {
             hash_table::Entry::Occupied(o) if o.get().entry.version >= entry.version => return Err(()),
             hash_table::Entry::Occupied(mut o) => {
                 // An overwrite keeps the key's access frequency, as Redis does.
@@ -500,7 +500,7 @@ impl Shard {
     /// heap bytes, and its table bucket (the table's buckets over its keys).
     pub fn memory_usage(&self, slot: SlotId, key: &[u8]) -> Option<usize> {
         let map = self.slots.get(slot_in_shard(slot))?;
-        let node = map.find(key_hash(key), |n| n.key() == key)?;
+        let node = map.find(key_hash(key), |n| n.key_prefetching() == key)?;
         // A bucket is a pointer and a control byte; the table holds capacity * 8/7 of them.
         let buckets = map.capacity() * 8 / 7;
         let bucket_share = buckets * (std::mem::size_of::<usize>() + 1) / map.len().max(1);

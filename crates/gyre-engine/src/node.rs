@@ -54,8 +54,10 @@ impl KeyBytes {
     }
 }
 
-/// A key and its entry, as stored (boxed) in a slot table.
+/// A key and its entry, as stored (boxed) in a slot table. The key first:
+/// a lookup compares it, then reads the entry's expiry and access clock.
 #[derive(Clone)]
+#[repr(C)]
 pub(crate) struct Node {
     pub(crate) key: KeyBytes,
     pub(crate) entry: Entry,
@@ -74,6 +76,24 @@ impl Node {
 
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
+        self.key.as_slice()
+    }
+
+    /// The key of a node reached through a table bucket, asking the CPU to
+    /// fetch the node's second cache line meanwhile: the 80-byte node spans
+    /// two lines, and the lookup needs both (key and expiry, then the value),
+    /// so the two misses overlap instead of following each other.
+    #[inline]
+    pub(crate) fn key_prefetching(&self) -> &[u8] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let second_line = (self as *const Node).cast::<u8>().wrapping_add(64);
+            // SAFETY: a prefetch is a hint: it never faults, whatever the address.
+            #[allow(unused_unsafe)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(second_line.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
+            };
+        }
         self.key.as_slice()
     }
 }

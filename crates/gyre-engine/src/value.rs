@@ -384,13 +384,15 @@ pub fn access_clock(now_ms: u64) -> u32 {
 }
 
 /// One key's record: value, absolute expiry, version and access clock.
+///
+/// `repr(C)` to fix the order: what every lookup reads or writes (expiry,
+/// access clock) comes first, right after the key in the node, so that it
+/// shares the key's cache line more often (docs/MEMORY.md).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Entry {
-    pub value: Value,
     /// Absolute expiry in Unix milliseconds; [`NO_EXPIRY`] when persistent.
     pub expire_at_ms: u64,
-    /// Version of the last mutation applied to this key.
-    pub version: Version,
     /// Access clock for eviction: last access, see [`access_clock`].
     pub access: u32,
     /// Logarithmic access-frequency counter (LFU), as Redis's 8-bit counter.
@@ -398,6 +400,9 @@ pub struct Entry {
     /// The string was modified in place (APPEND, SETRANGE): Redis then reports
     /// the "raw" encoding whatever its length.
     pub modified_in_place: bool,
+    /// Version of the last mutation applied to this key.
+    pub version: Version,
+    pub value: Value,
 }
 
 impl Entry {
