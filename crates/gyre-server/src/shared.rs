@@ -175,7 +175,15 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let hz = shared.config.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
         let period = Duration::from_millis(1000 / hz);
         let deadline = Instant::now() + period / 4;
-        shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+        if notify & crate::notify::EXPIRED != 0 {
+            let (_, expired) = gyre_engine::expired::collecting(|| {
+                shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline)
+            });
+            crate::notify::expired_in_background(&shared, expired);
+        } else {
+            shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        }
         next_cycle = Instant::now() + period;
     }
 }
