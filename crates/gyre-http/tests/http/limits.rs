@@ -124,6 +124,16 @@ async fn connections_over_the_limit_get_503() {
 }
 
 #[tokio::test]
+async fn oversized_request_headers_are_431() {
+    let server = start(Fake::new()).await;
+    let mut request = b"GET /health HTTP/1.1\r\nhost: x\r\nx-filler: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 512 * 1024));
+    request.extend_from_slice(b"\r\n\r\n");
+    let response = raw(server.addr, &request).await;
+    assert!(response.starts_with("HTTP/1.1 431 "), "{response}");
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_are_json_404_and_405() {
     let server = start(Fake::new()).await;
     let c = client();
