@@ -114,6 +114,13 @@ pub static PARAMS: &[Param] = &[
         help: "Keyspace notifications to publish: K E and event classes g $ l s h z x e t m d n, or A",
     },
     Param {
+        name: "busy-reply-threshold",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "5000",
+        mutable: true,
+        help: "Milliseconds a script may run before other clients get -BUSY (and SCRIPT KILL may stop it)",
+    },
+    Param {
         name: "client-output-buffer-limit",
         kind: Kind::OutputLimits,
         default: "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -319,6 +326,7 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 
 /// Redis's older names, still accepted by CONFIG GET/SET: (alias, name).
 pub const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
@@ -348,6 +356,8 @@ pub struct Hot {
     pub lfu_decay_time: AtomicU64,
     /// `notify-keyspace-events` as flags (0 = off).
     pub notify_flags: AtomicU64,
+    /// `busy-reply-threshold` in milliseconds.
+    pub busy_reply_threshold_ms: AtomicU64,
     /// The pubsub class of `client-output-buffer-limit`.
     pub pubsub_limit: RwLock<crate::pubsub::OutputLimit>,
     /// Bumped on every change, so connections re-read their limits cheaply.
@@ -491,6 +501,7 @@ impl Config {
         h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
         let notify = self.get("notify-keyspace-events").and_then(|t| crate::notify::parse_flags(&t).ok()).unwrap_or(0);
         h.notify_flags.store(u64::from(notify), Ordering::Relaxed);
+        h.busy_reply_threshold_ms.store(self.get_u64("busy-reply-threshold"), Ordering::Relaxed);
         if let Some(Ok((_, limit))) =
             self.get("client-output-buffer-limit").map(|t| crate::pubsub::parse_output_limits(&t))
         {

@@ -52,6 +52,8 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// Lua scripts and function libraries (see `scripting`).
+    pub scripting: gyre_script::Scripting,
     pub config: Config,
     pub clients: Registry,
     pub stats: Stats,
@@ -82,6 +84,10 @@ impl Shared {
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
         let persistence = crate::persistence::Persistence::open(&config, &ks)?;
+        let scripting = crate::scripting::new_scripting();
+        if persistence.wal.is_some() {
+            crate::scripting::load_functions(&scripting, &persistence.dir)?;
+        }
         let shared = Arc::new(Shared {
             ks,
             persistence,
@@ -89,6 +95,7 @@ impl Shared {
             blocking: crate::blocking::Blocking::default(),
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
+            scripting,
             config,
             clients: Registry::default(),
             stats: Stats::default(),

@@ -20,6 +20,7 @@ pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -56,6 +57,9 @@ pub mod flags {
     /// Gyre-internal (not shown by COMMAND INFO): runs holding the execution
     /// gate exclusively (EXEC).
     pub const EXCLUSIVE: u32 = 1 << 24;
+    /// Gyre's own: runs without taking the gate at all (SCRIPT KILL and the
+    /// like, which must work while a script holds it).
+    pub const NO_GATE: u32 = 1 << 25;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -91,6 +95,7 @@ pub enum Group {
     SortedSet,
     Transactions,
     PubSub,
+    Scripting,
 }
 
 impl Group {
@@ -106,6 +111,7 @@ impl Group {
             Group::SortedSet => "sorted-set",
             Group::Transactions => "transactions",
             Group::PubSub => "pubsub",
+            Group::Scripting => "scripting",
         }
     }
 }

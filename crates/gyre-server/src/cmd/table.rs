@@ -181,6 +181,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::sets::COMMANDS)
         .chain(super::zsets::COMMANDS)
         .chain(super::pubsub::COMMANDS)
+        .chain(super::scripting::COMMANDS)
 }
 
 /// Number of top-level commands.
