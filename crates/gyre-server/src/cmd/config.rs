@@ -3,7 +3,7 @@
 use super::client::sub;
 use super::flags::*;
 use super::introspect::help_reply;
-use super::{arity_error, err, Call, CmdResult, CommandSpec, Group};
+use super::{arity_error, Call, CmdResult, CommandSpec, Group};
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -90,9 +90,14 @@ fn resetstat(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-fn rewrite(_call: &mut Call<'_>) -> CmdResult {
-    // Gyre reads no configuration file yet, so there is nothing to rewrite.
-    Err(err("ERR The server is running without a config file"))
+fn rewrite(call: &mut Call<'_>) -> CmdResult {
+    call.shared.config.rewrite().map_err(|why| {
+        tracing::warn!(error = %why, "CONFIG REWRITE failed");
+        super::CmdError::Msg(format!("ERR {why}"))
+    })?;
+    tracing::info!("CONFIG REWRITE executed with success");
+    call.out.ok();
+    Ok(())
 }
 
 fn help(call: &mut Call<'_>) -> CmdResult {
