@@ -8,18 +8,22 @@
 //! parallelism (a single-threaded one when only one core is available, which
 //! avoids work-stealing overhead there).
 
+mod acl;
 mod blocking;
 mod client;
 mod cmd;
 mod config;
 mod conn;
 mod gate;
+mod limits;
 mod listener;
 mod memory;
 mod notify;
 mod persistence;
 mod pubsub;
 mod shared;
+mod shutdown;
+mod tls;
 
 #[global_allocator]
 static ALLOC: memory::CountingAlloc = memory::CountingAlloc;

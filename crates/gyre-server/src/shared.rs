@@ -53,6 +53,10 @@ pub struct Shared {
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
     pub config: Config,
+    /// ACL users and the ACL LOG.
+    pub acl: crate::acl::Acl,
+    /// Stops the listeners on shutdown.
+    pub shutdown: crate::shutdown::Shutdown,
     pub clients: Registry,
     pub stats: Stats,
     pub started: Instant,
@@ -81,6 +85,9 @@ impl Shared {
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
+        let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
+        let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
+            .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
         let persistence = crate::persistence::Persistence::open(&config, &ks)?;
         let shared = Arc::new(Shared {
             ks,
@@ -90,6 +97,8 @@ impl Shared {
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
             config,
+            acl,
+            shutdown: Default::default(),
             clients: Registry::default(),
             stats: Stats::default(),
             started: Instant::now(),
