@@ -4,11 +4,12 @@
 //! Output: a connection writes its replies before it reads more requests, so
 //! a client that sends requests and never reads stops being read (TCP
 //! backpressure) and costs at most its pending replies. With a normal-class
-//! limit set, those pending replies are bounded too, as in Redis: what the
-//! kernel does not take at once counts as the client's output buffer; above
-//! the hard limit, or above the soft limit for longer than its seconds, the
-//! client is disconnected. (Subscribers' messages have the pubsub class,
-//! enforced in `pubsub`.)
+//! limit set, a client is disconnected as in Redis when its output buffer is
+//! above the hard limit, or above the soft limit for longer than its seconds.
+//! The output buffer is what the client has not taken: the replies the
+//! kernel did not accept yet plus the kernel's send queue for the socket
+//! (SIOCOUTQ), checked whenever a write cannot complete at once. (Subscribers'
+//! messages have the pubsub class, enforced in `pubsub`.)
 //!
 //! Protected mode (`protected-mode yes`, the default): while the default user
 //! needs no password, only loopback clients are served; others get Redis's
@@ -20,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::pubsub::OutputLimit;
@@ -102,7 +103,11 @@ const SOFT_LIMIT_CHECK: Duration = Duration::from_millis(250);
 /// the normal class of `client-output-buffer-limit`: fails (the caller closes
 /// the connection) when the bytes the client has not taken exceed the hard
 /// limit, or the soft limit for its seconds.
-pub async fn write_limited<S: AsyncWrite + Unpin>(stream: &mut S, out: &[u8], shared: &Shared) -> std::io::Result<()> {
+pub async fn write_limited<S: crate::tls::ClientStream>(
+    stream: &mut S,
+    out: &[u8],
+    shared: &Shared,
+) -> std::io::Result<()> {
     let limit: OutputLimit = *shared.config.hot.normal_limit.read();
     if limit.hard == 0 && limit.soft == 0 {
         stream.write_all(out).await?;
@@ -123,7 +128,7 @@ pub async fn write_limited<S: AsyncWrite + Unpin>(stream: &mut S, out: &[u8], sh
         if sent == out.len() {
             return stream.flush().await;
         }
-        let pending = (out.len() - sent) as u64;
+        let pending = (out.len() - sent) as u64 + kernel_send_queue_bytes(stream.tcp());
         if limit.hard > 0 && pending > limit.hard {
             return Err(over_limit(pending, "hard"));
         }
@@ -136,6 +141,18 @@ pub async fn write_limited<S: AsyncWrite + Unpin>(stream: &mut S, out: &[u8], sh
             over_soft_since = None;
         }
         wait = SOFT_LIMIT_CHECK;
+    }
+}
+
+/// Bytes in the socket's send queue that the peer has not acknowledged.
+fn kernel_send_queue_bytes(stream: &TcpStream) -> u64 {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) on a socket we own writes one c_int.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    if rc == 0 {
+        queued.max(0) as u64
+    } else {
+        0
     }
 }
 
