@@ -39,7 +39,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let (overrides, file, origin) = parse_command_line()?;
+    let CommandLine { overrides, file, origin } = parse_command_line()?;
     let config = config::Config::new(overrides).with_file(file);
     init_logging(&config)?;
     tracing::info!(source = %origin, "configuration loaded");
@@ -129,10 +129,8 @@ fn env_name(name: &str) -> String {
 
 /// Builds the command line from the settings declaration: `--<name> <value>` for
 /// each setting, with `GYRE_<NAME>` as its environment variable, plus
-/// `--config <file>`. Returns the validated overrides (index into PARAMS,
-/// canonical value) in precedence order (file, then environment and flags),
-/// the file, and a line saying where the settings came from.
-fn parse_command_line() -> anyhow::Result<(Vec<(usize, String)>, Option<std::path::PathBuf>, String)> {
+/// `--config <file>`, and validates every value given.
+fn parse_command_line() -> anyhow::Result<CommandLine> {
     let mut command = clap::Command::new("gyre-server")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Gyre: a multi-threaded, Redis-compatible key-value server")
@@ -185,5 +183,15 @@ fn parse_command_line() -> anyhow::Result<(Vec<(usize, String)>, Option<std::pat
         "{} ({from_file} settings), {from_env} from the environment, {from_flags} from flags, the rest defaults",
         file.as_deref().map_or("no config file".to_string(), |f| format!("config file '{f}'"))
     );
-    Ok((overrides, file.map(std::path::PathBuf::from), origin))
+    Ok(CommandLine { overrides, file: file.map(std::path::PathBuf::from), origin })
+}
+
+/// The settings the command line, environment and file give.
+struct CommandLine {
+    /// (index into PARAMS, canonical value), later entries win.
+    overrides: Vec<(usize, String)>,
+    /// `--config`.
+    file: Option<std::path::PathBuf>,
+    /// Where the settings came from, for the start-up log.
+    origin: String,
 }
