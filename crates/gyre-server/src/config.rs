@@ -230,6 +230,13 @@ pub static PARAMS: &[Param] = &[
         help: "Keyspace notifications to publish: K E and event classes g $ l s h z x e t m d n, or A",
     },
     Param {
+        name: "busy-reply-threshold",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "5000",
+        mutable: true,
+        help: "Milliseconds a script may run before other clients get -BUSY (and SCRIPT KILL may stop it)",
+    },
+    Param {
         name: "client-output-buffer-limit",
         kind: Kind::OutputLimits,
         default: "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -435,6 +442,7 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 
 /// Redis's older names, still accepted by CONFIG GET/SET: (alias, name).
 pub const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
@@ -619,6 +627,8 @@ pub struct Hot {
     pub lfu_decay_time: AtomicU64,
     /// `notify-keyspace-events` as flags (0 = off).
     pub notify_flags: AtomicU64,
+    /// `busy-reply-threshold` in milliseconds.
+    pub busy_reply_threshold_ms: AtomicU64,
     /// The pubsub class of `client-output-buffer-limit`.
     pub pubsub_limit: RwLock<crate::pubsub::OutputLimit>,
     /// The normal class of `client-output-buffer-limit` (all zero: none).
@@ -825,6 +835,7 @@ impl Config {
         h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
         let notify = self.get("notify-keyspace-events").and_then(|t| crate::notify::parse_flags(&t).ok()).unwrap_or(0);
         h.notify_flags.store(u64::from(notify), Ordering::Relaxed);
+        h.busy_reply_threshold_ms.store(self.get_u64("busy-reply-threshold"), Ordering::Relaxed);
         if let Some(text) = self.get("client-output-buffer-limit") {
             if let Ok((_, limit)) = crate::pubsub::parse_output_limits(&text) {
                 *h.pubsub_limit.write() = limit;

@@ -25,6 +25,7 @@ use gyre_log::wal::Lsn;
 use crate::blocking;
 use crate::client::{ClientState, CmdName, ReplyMode};
 use crate::cmd::{self, BlockSpec, Call, CmdError};
+use crate::scripting;
 use crate::shared::{unix_ms, Shared};
 use crate::tls::ClientStream;
 
@@ -269,7 +270,7 @@ async fn execute_buffered<S: ClientStream>(
 
 /// True when a memory limit is set and the allocator reports more in use.
 #[inline]
-fn over_maxmemory(shared: &Shared) -> bool {
+pub fn over_maxmemory(shared: &Shared) -> bool {
     let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed);
     limit != 0 && crate::memory::allocated_bytes() as u64 > limit
 }
@@ -309,10 +310,18 @@ pub fn execute(
             } else if client.multi.is_some() && !controls_transaction(top) {
                 queue(args, spec, client, out);
             } else {
-                // Inside EXEC the gate is already held (exclusively).
-                let _gate = (!client.in_exec).then(|| shared.gate.enter(spec.has_flag(cmd::flags::EXCLUSIVE)));
+                // Inside EXEC or a script the gate is already held (exclusively).
+                let gate = if client.in_exec || spec.has_flag(cmd::flags::NO_GATE) {
+                    Ok(None)
+                } else {
+                    let busy =
+                        || if spec.has_flag(cmd::flags::ALLOW_BUSY) { None } else { scripting::busy_error(shared) };
+                    shared.gate.enter(spec.has_flag(cmd::flags::EXCLUSIVE), busy).map(Some)
+                };
                 let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
-                let result = if let Some(msg) = refusal {
+                let result = if let Err(busy) = gate {
+                    Err(cmd::CmdError::Msg(busy))
+                } else if let Some(msg) = refusal {
                     Err(cmd::CmdError::Msg(msg))
                 } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
                     Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
@@ -335,7 +344,7 @@ pub fn execute(
                 };
                 match result {
                     Ok(()) => {}
-                    // Inside a transaction nothing waits: as if it timed out.
+                    // Inside a transaction or a script nothing waits: as if it timed out.
                     Err(CmdError::Block(b)) if client.in_exec => match b.timeout_reply {
                         cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                     },
@@ -364,8 +373,9 @@ pub fn execute(
     blocked
 }
 
-/// Runs one command queued by MULTI, for EXEC (which holds the gate).
-pub fn execute_in_transaction(
+/// Runs one command inside EXEC or a script, which hold the gate
+/// (`client.in_exec` is set).
+pub fn execute_nested(
     args: Args<'_>,
     shared: &Shared,
     client: &mut ClientState,
@@ -375,7 +385,7 @@ pub fn execute_in_transaction(
 ) {
     debug_assert!(client.in_exec);
     let blocked = execute(args, shared, client, out, log, now_ms);
-    debug_assert!(blocked.is_none(), "nothing blocks inside EXEC");
+    debug_assert!(blocked.is_none(), "nothing blocks inside EXEC or a script");
 }
 
 /// `get`, or `config|get` for a subcommand.

@@ -4,9 +4,8 @@
 //! defaults; any invalid value stops start-up before anything is opened),
 //! start logging, the background worker and the listeners (plain and TLS),
 //! serve each connection in its own task, and stop gracefully on SIGTERM,
-//! SIGINT or SHUTDOWN (see `listener`). Uses every core: a multi-threaded runtime sized to the available
-//! parallelism (a single-threaded one when only one core is available, which
-//! avoids work-stealing overhead there).
+//! SIGINT or SHUTDOWN (see `shutdown`). Uses every core: a multi-threaded
+//! runtime sized to the available parallelism.
 
 mod acl;
 mod blocking;
@@ -21,6 +20,7 @@ mod memory;
 mod notify;
 mod persistence;
 mod pubsub;
+mod scripting;
 mod shared;
 mod shutdown;
 mod tls;
@@ -45,18 +45,22 @@ fn run() -> anyhow::Result<()> {
     tracing::info!(source = %origin, "configuration loaded");
     raise_fd_limit(config.hot.maxclients.load(std::sync::atomic::Ordering::Relaxed));
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("gyre-worker")
-            .enable_all()
-            .build()
-    }
-    .context("building the async runtime")?;
+    // Multi-threaded even on one core: a long Lua script hands its worker to
+    // another thread (`scripting::hand_off_worker`), which only this runtime
+    // supports, so the server keeps answering (-BUSY, SCRIPT KILL) meanwhile.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("gyre-worker")
+        .enable_all()
+        .build()
+        .context("building the async runtime")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, pid = std::process::id(), "Gyre starting");
-    runtime.block_on(listener::run(config))
+    let result = runtime.block_on(listener::run(config));
+    // A thread still running a script (one that wrote, so SCRIPT KILL cannot
+    // stop it) must not keep the process alive: its effects were never
+    // acknowledged.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 /// Descriptors beyond the clients: listeners, data files, the log.

@@ -52,6 +52,8 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// Lua scripts and function libraries (see `scripting`).
+    pub scripting: gyre_script::Scripting,
     pub config: Config,
     /// ACL users and the ACL LOG.
     pub acl: crate::acl::Acl,
@@ -89,6 +91,10 @@ impl Shared {
         let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
             .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
         let persistence = crate::persistence::Persistence::open(&config, &ks)?;
+        let scripting = crate::scripting::new_scripting();
+        if persistence.wal.is_some() {
+            crate::scripting::load_functions(&scripting, &persistence.dir)?;
+        }
         let shared = Arc::new(Shared {
             ks,
             persistence,
@@ -96,6 +102,7 @@ impl Shared {
             blocking: crate::blocking::Blocking::default(),
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
+            scripting,
             config,
             acl,
             shutdown: Default::default(),

@@ -92,7 +92,9 @@ pub async fn on_signals(shared: std::sync::Arc<Shared>) -> anyhow::Result<()> {
         info!(signal = name, "received a signal: shutting down gracefully (a second one exits at once)");
         let s = shared.clone();
         let mut graceful = tokio::task::spawn_blocking(move || {
-            let _gate = s.gate.enter(true);
+            // Waits however long a running transaction or script takes; a
+            // second signal exits without waiting.
+            let _gate = s.gate.enter(true, || None::<std::convert::Infallible>);
             run(&s, Options::default(), name)
         });
         tokio::select! {

@@ -125,6 +125,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::SortedSet => cats.push("@sortedset"),
         Group::Transactions => cats.push("@transaction"),
         Group::PubSub => cats.push("@pubsub"),
+        Group::Scripting => cats.push("@scripting"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

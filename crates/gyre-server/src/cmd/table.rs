@@ -111,7 +111,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk.", "", server::save),
     cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
     cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
-    cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY | EXCLUSIVE, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", shutdown::shutdown),
+    cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | EXCLUSIVE, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", shutdown::shutdown),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "", server::lastsave),
     cmd!("memory", -2, 0, NOKEYS, Server, "4.0.0", "A container for memory diagnostics commands.", "", introspect::container, introspect::MEMORY_SUBS),
 ];
@@ -183,6 +183,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::sets::COMMANDS)
         .chain(super::zsets::COMMANDS)
         .chain(super::pubsub::COMMANDS)
+        .chain(super::scripting::COMMANDS)
 }
 
 /// Number of top-level commands.
