@@ -138,6 +138,13 @@ fn command_category_and_subcommand_rules() {
         s.raw().call(&["AUTH", "alice", "pa"]),
         Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
     );
+    // CLIENT KILL USER closes that user's connections only.
+    setuser(&mut admin, &["alice", "on"]);
+    let mut a2 = login(&s, "alice", "pa");
+    assert_eq!(admin.call(&["CLIENT", "KILL", "USER", "alice"]), Reply::Int(2));
+    a2.expect_closed();
+    assert_eq!(admin.call(&["PING"]), Reply::simple("PONG"));
+    setuser(&mut admin, &["alice", "off"]);
     // Invalid rules change nothing.
     assert_eq!(
         admin.call(&["ACL", "SETUSER", "alice", "on", "+@nosuch"]),
