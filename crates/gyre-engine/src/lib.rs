@@ -15,6 +15,7 @@
 //! that is not newer than the key's version changes nothing.
 
 pub mod codec;
+pub mod expired;
 pub mod glob;
 pub mod hlc;
 pub mod keyspace;

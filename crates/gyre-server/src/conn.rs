@@ -327,20 +327,33 @@ pub fn execute(
                     Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
                 } else {
                     let log_mark = log.bytes().len();
-                    let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
-                    let result = (spec.handler)(&mut call);
-                    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed);
-                    if notify != 0 && log.bytes().len() > log_mark {
-                        crate::notify::command_ran(
-                            shared,
-                            notify as u32,
-                            top.name,
-                            &args,
-                            &log.bytes()[log_mark..],
-                            now_ms,
-                        );
+                    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+                    // EXEC and scripts: the commands they run notify for themselves.
+                    if notify == 0 || spec.has_flag(cmd::flags::EXCLUSIVE) {
+                        let mut call =
+                            Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+                        (spec.handler)(&mut call)
+                    } else {
+                        let before = crate::notify::before(shared, notify, spec, &args, client.db, now_ms);
+                        let mut run = || {
+                            let mut call =
+                                Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+                            (spec.handler)(&mut call)
+                        };
+                        let (result, expired) = if notify & crate::notify::EXPIRED != 0 {
+                            gyre_engine::expired::collecting(run)
+                        } else {
+                            (run(), Vec::new())
+                        };
+                        let ran = crate::notify::Ran {
+                            name: top.name,
+                            spec,
+                            args: &args,
+                            mutations: &log.bytes()[log_mark..],
+                        };
+                        crate::notify::after(shared, notify, ran, before, expired, now_ms);
+                        result
                     }
-                    result
                 };
                 match result {
                     Ok(()) => {}

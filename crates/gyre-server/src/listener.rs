@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::client::{ClientInfo, ClientState, Registration};
 use crate::config::Config;
 use crate::conn;
+use crate::http::HttpBackend;
 use crate::shared::Shared;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -37,7 +38,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         0 => None,
         _ => Some(TlsAcceptor::from(crate::tls::server_config(&config)?)),
     };
-    let shared = Shared::start(config)?;
+    // The HTTP API listens before recovery, so /health answers while data
+    // loads. Its stop signal is held until the server exits.
+    let http = HttpBackend::default().into();
+    let (_http_stop, _http_task) = start_http(&config, &binds[0], &http).await?;
+    let shared = tokio::task::spawn_blocking(move || Shared::start(config)).await.context("recovery")??;
+    http.set_ready(shared.clone());
     let mut listeners = Vec::new();
     for addr in &binds {
         listeners.push((bind(addr, port, backlog)?, None));
@@ -120,6 +126,30 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
             handle.abort();
         }
     }
+}
+
+/// Binds and serves the HTTP API when `http-port` is set. Returns the sender
+/// that stops it and its task.
+async fn start_http(
+    config: &Config,
+    bind: &str,
+    backend: &Arc<HttpBackend>,
+) -> anyhow::Result<(tokio::sync::oneshot::Sender<()>, Option<tokio::task::JoinHandle<std::io::Result<()>>>)> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let port: u16 = config.get("http-port").expect("declared").parse().expect("validated port");
+    if port == 0 {
+        return Ok((stop, None));
+    }
+    let listener =
+        TcpListener::bind((bind, port)).await.with_context(|| format!("binding the HTTP API to {bind}:{port}"))?;
+    let limits = gyre_http::HttpLimits {
+        body_bytes_max: config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
+        ..Default::default()
+    };
+    let task = tokio::spawn(gyre_http::serve(listener, None, backend.clone(), limits, async {
+        let _ = stopped.await;
+    }));
+    Ok((stop, Some(task)))
 }
 
 /// Answers a refused client with one error and closes (over TLS on the TLS

@@ -14,6 +14,7 @@ mod cmd;
 mod config;
 mod conn;
 mod gate;
+mod http;
 mod limits;
 mod listener;
 mod memory;

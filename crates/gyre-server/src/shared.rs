@@ -52,6 +52,8 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// Durations of the log's fsyncs (for /metrics).
+    pub fsync_latency: Arc<gyre_http::Histogram>,
     /// Lua scripts and function libraries (see `scripting`).
     pub scripting: gyre_script::Scripting,
     pub config: Config,
@@ -90,7 +92,12 @@ impl Shared {
         let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
         let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
             .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
-        let persistence = crate::persistence::Persistence::open(&config, &ks)?;
+        let fsync_latency = Arc::new(gyre_http::Histogram::default());
+        let observer = {
+            let h = fsync_latency.clone();
+            gyre_log::wal::FsyncObserver::new(move |d| h.observe(d))
+        };
+        let persistence = crate::persistence::Persistence::open(&config, &ks, observer)?;
         let scripting = crate::scripting::new_scripting();
         if persistence.wal.is_some() {
             crate::scripting::load_functions(&scripting, &persistence.dir)?;
@@ -103,6 +110,7 @@ impl Shared {
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
             scripting,
+            fsync_latency,
             config,
             acl,
             shutdown: Default::default(),
@@ -184,7 +192,15 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let hz = shared.config.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
         let period = Duration::from_millis(1000 / hz);
         let deadline = Instant::now() + period / 4;
-        shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+        if notify & crate::notify::EXPIRED != 0 {
+            let (_, expired) = gyre_engine::expired::collecting(|| {
+                shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline)
+            });
+            crate::notify::expired_in_background(&shared, expired);
+        } else {
+            shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        }
         next_cycle = Instant::now() + period;
     }
 }
