@@ -57,6 +57,10 @@ pub struct Shared {
     /// Lua scripts and function libraries (see `scripting`).
     pub scripting: gyre_script::Scripting,
     pub config: Config,
+    /// ACL users and the ACL LOG.
+    pub acl: crate::acl::Acl,
+    /// Stops the listeners on shutdown.
+    pub shutdown: crate::shutdown::Shutdown,
     pub clients: Registry,
     pub stats: Stats,
     pub started: Instant,
@@ -85,6 +89,9 @@ impl Shared {
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
+        let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
+        let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
+            .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
         let fsync_latency = Arc::new(gyre_http::Histogram::default());
         let observer = {
             let h = fsync_latency.clone();
@@ -105,6 +112,8 @@ impl Shared {
             scripting,
             fsync_latency,
             config,
+            acl,
+            shutdown: Default::default(),
             clients: Registry::default(),
             stats: Stats::default(),
             started: Instant::now(),

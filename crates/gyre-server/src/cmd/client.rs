@@ -185,7 +185,7 @@ impl KillFilter {
         self.id.is_none_or(|id| c.id == id)
             && self.addr.as_deref().is_none_or(|a| c.addr.to_string() == a)
             && self.laddr.as_deref().is_none_or(|a| c.laddr.to_string() == a)
-            && self.user.as_deref().is_none_or(|u| u == b"default")
+            && self.user.as_deref().is_none_or(|u| u == c.user.lock().as_bytes())
             && self.max_age_s.is_none_or(|m| c.created.elapsed().as_secs() >= m)
             && !(self.skip_me && c.id == me)
     }
