@@ -218,6 +218,16 @@ async fn execute_buffered<S: ClientStream>(
                     continue;
                 }
                 executed += 1;
+                if shared.pause.maybe_active() && shared.pause.holds(&args, client) {
+                    // CLIENT PAUSE: what is answered goes out, then this waits.
+                    stage(shared, log, pending);
+                    if flush(stream, out, shared, pending).await.is_err() {
+                        break Outcome::Close;
+                    }
+                    while shared.pause.holds(&args, client) {
+                        shared.pause.wait().await;
+                    }
+                }
                 // The mutations of the commands of a batch accumulate in `log` and
                 // go to the write-ahead log as one record when the replies are
                 // about to leave (see `stage`): one hand-off per batch, not per

@@ -19,6 +19,7 @@ mod limits;
 mod listener;
 mod memory;
 mod notify;
+mod pause;
 mod persistence;
 mod pubsub;
 mod scripting;

@@ -52,6 +52,8 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// CLIENT PAUSE (see `pause`).
+    pub pause: crate::pause::Pause,
     /// Durations of the log's fsyncs (for /metrics).
     pub fsync_latency: Arc<gyre_http::Histogram>,
     /// Lua scripts and function libraries (see `scripting`).
@@ -111,6 +113,7 @@ impl Shared {
             pubsub: Arc::default(),
             scripting,
             fsync_latency,
+            pause: crate::pause::Pause::default(),
             config,
             acl,
             shutdown: Default::default(),
