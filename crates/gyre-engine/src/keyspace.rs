@@ -163,6 +163,9 @@ pub struct Shard {
     stats: KeyspaceStats,
     /// Encoding thresholds for collections written in this shard.
     cfg: EncodingConfig,
+    /// The database this shard position belongs to (kept by SWAPDB), to name
+    /// the keys expiry removes (see `expired`).
+    db: DbIndex,
 }
 
 #[inline]
@@ -229,6 +232,7 @@ impl Shard {
                 None
             }
             Ok(o) if o.get().entry.is_expired(now.ms) => {
+                crate::expired::note(self.db, o.get().key());
                 let (e, _) = o.remove();
                 self.keys -= 1;
                 self.volatile -= 1;
@@ -463,10 +467,11 @@ impl Shard {
 
     /// Takes everything out, leaving an empty shard (statistics stay).
     fn take_all(&mut self) -> Shard {
-        let (stats, cfg) = (self.stats, self.cfg);
+        let (stats, cfg, db) = (self.stats, self.cfg, self.db);
         let taken = std::mem::take(self);
         self.stats = stats;
         self.cfg = cfg;
+        self.db = db;
         taken
     }
 
@@ -521,6 +526,7 @@ impl Shard {
         }
         let mut checked = 0;
         let mut removed = 0;
+        let db = self.db;
         map.retain(|n| {
             let e = &n.entry;
             if !e.has_expiry() {
@@ -528,6 +534,9 @@ impl Shard {
             }
             checked += 1;
             let gone = e.is_expired(now_ms);
+            if gone {
+                crate::expired::note(db, n.key());
+            }
             removed += usize::from(gone);
             !gone
         });
@@ -562,11 +571,16 @@ pub struct Db {
 
 impl Default for Db {
     fn default() -> Db {
-        Db { shards: (0..SHARD_COUNT).map(|_| Mutex::new(Shard::default())).collect() }
+        Db::new(0)
     }
 }
 
 impl Db {
+    /// The shards of database `index`.
+    pub fn new(index: DbIndex) -> Db {
+        Db { shards: (0..SHARD_COUNT).map(|_| Mutex::new(Shard { db: index, ..Shard::default() })).collect() }
+    }
+
     /// Number of shards (for walking a database shard by shard).
     pub fn shard_count(&self) -> usize {
         self.shards.len()
@@ -743,7 +757,7 @@ impl Default for Keyspace {
 impl Keyspace {
     pub fn new() -> Keyspace {
         Keyspace {
-            dbs: (0..DB_COUNT).map(|_| Db::default()).collect(),
+            dbs: (0..DB_COUNT).map(|i| Db::new(i as DbIndex)).collect(),
             clock: Hlc::new(),
             expire_cursor: Mutex::new(ExpireCursor::default()),
         }
@@ -827,6 +841,7 @@ impl Keyspace {
             x.stats = sx;
             y.stats = sy;
             std::mem::swap(&mut x.cfg, &mut y.cfg);
+            std::mem::swap(&mut x.db, &mut y.db);
         }
     }
 

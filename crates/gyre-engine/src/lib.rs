@@ -16,6 +16,7 @@
 
 pub mod codec;
 pub mod evict;
+pub mod expired;
 pub mod glob;
 pub mod hlc;
 pub mod keyspace;

@@ -57,6 +57,13 @@ pub trait Host {
         Ok(())
     }
 
+    /// Called every `kill_check_instructions` Lua instructions while a
+    /// script or function runs (not during FUNCTION LOAD). A long script
+    /// holds the thread that runs it; this is where the server can arrange
+    /// to keep serving other clients meanwhile (Gyre hands its async worker
+    /// to another thread here). Must not panic. The default does nothing.
+    fn tick(&mut self) {}
+
     /// `redis.acl_check_cmd(cmd, ...)`: whether the calling user may run the
     /// command. `Err` is raised in the script as an error (Redis raises
     /// "ERR Invalid command passed to redis.acl_check_cmd()" for unknown

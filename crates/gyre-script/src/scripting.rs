@@ -345,9 +345,15 @@ impl Scripting {
     /// The `-BUSY` error other clients get while a script has been running
     /// for at least `busy_reply_threshold`; None otherwise.
     pub fn busy_error(&self) -> Option<Frame> {
+        self.busy_error_after(self.config.busy_reply_threshold)
+    }
+
+    /// [`busy_error`](Scripting::busy_error) with another threshold (the
+    /// server's setting may change while it runs).
+    pub fn busy_error_after(&self, threshold: Duration) -> Option<Frame> {
         let running = self.shared.running.lock();
         let run = running.as_ref()?;
-        if monotonic_now().saturating_sub(run.started) < self.config.busy_reply_threshold {
+        if monotonic_now().saturating_sub(run.started) < threshold {
             return None;
         }
         Some(match run.kind {

@@ -198,6 +198,9 @@ unsafe extern "C-unwind" fn at_panic(l: State) -> c_int {
 /// The kill / load-timeout hook.
 unsafe extern "C-unwind" fn hook(l: State, _ar: *mut ffi::lua_Debug) {
     let ctx = ctx_of(l);
+    if let Some(host) = (*ctx).host {
+        (*host).tick();
+    }
     let reason: Option<&'static [u8]> = if (*ctx).host.is_some() && (*ctx).kill.load(Ordering::Relaxed) {
         Some(b"Script killed by user with SCRIPT KILL...")
     } else if (*ctx).load.as_ref().is_some_and(|load| Instant::now() > load.deadline) {

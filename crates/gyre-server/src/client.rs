@@ -52,6 +52,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
     pub pubsub: Option<crate::pubsub::Subscription>,
+    /// The ACL user and whether the connection authenticated (see `acl`).
+    pub auth: crate::acl::ClientAuth,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -94,6 +96,7 @@ impl ClientState {
             watched: Default::default(),
             in_exec: false,
             pubsub: None,
+            auth: crate::acl::ClientAuth::default(),
         }
     }
 
@@ -156,6 +159,8 @@ pub struct ClientInfo {
     /// Commands queued in MULTI, or -1 outside a transaction (CLIENT LIST multi).
     pub multi: std::sync::atomic::AtomicI64,
     pub out_buf_bytes: AtomicUsize,
+    /// The ACL user the connection is authenticated as (CLIENT LIST user=).
+    pub user: Mutex<String>,
     pub killed: AtomicBool,
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -180,6 +185,7 @@ impl ClientInfo {
             subscriptions: Default::default(),
             multi: std::sync::atomic::AtomicI64::new(-1),
             out_buf_bytes: AtomicUsize::new(0),
+            user: Mutex::new(String::from("default")),
             killed: AtomicBool::new(false),
             abort: Mutex::new(None),
         }
@@ -219,7 +225,7 @@ impl ClientInfo {
         let qbuf = self.query_buf_bytes.load(Ordering::Relaxed);
         let omem = self.out_buf_bytes.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -236,6 +242,7 @@ impl ClientInfo {
             omem,
             qbuf + omem,
             self.last_cmd.lock(),
+            self.user.lock(),
             self.resp.load(Ordering::Relaxed),
             lib_name,
             lib_ver,

@@ -18,7 +18,6 @@ use bytes::{Buf, BytesMut};
 use gyre_engine::MutationLog;
 use gyre_resp::{Args, Limits, ReplyWriter, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use gyre_log::wal::Lsn;
@@ -26,7 +25,9 @@ use gyre_log::wal::Lsn;
 use crate::blocking;
 use crate::client::{ClientState, CmdName, ReplyMode};
 use crate::cmd::{self, BlockSpec, Call, CmdError};
+use crate::scripting;
 use crate::shared::{unix_ms, Shared};
+use crate::tls::ClientStream;
 
 /// Replies are written once this many bytes are pending, even mid-batch.
 pub const OUT_FLUSH_BYTES: usize = 64 * 1024;
@@ -42,31 +43,33 @@ fn limits(shared: &Shared) -> Limits {
 
 /// Serves one connection until the client leaves, misbehaves or is killed.
 ///
-/// Until its first bytes arrive a connection waits with only its socket and
-/// client state; the buffers, the parser and the state of a running batch
-/// (a future of a kilobyte and more) are allocated then (see docs/MEMORY.md:
-/// idle connections cost less than in Redis).
-pub fn serve(stream: TcpStream, shared: Arc<Shared>, client: ClientState) -> impl std::future::Future<Output = ()> {
+/// Until its first bytes arrive a plain TCP connection waits with only its
+/// socket and client state; the buffers, the parser and the state of a
+/// running batch (a future of a kilobyte and more) are allocated then (see
+/// docs/MEMORY.md: idle connections cost less than in Redis). A TLS
+/// connection has read already (its handshake) and goes straight on.
+pub fn serve<S: ClientStream>(stream: S, shared: Arc<Shared>, client: ClientState) -> impl std::future::Future<Output = ()> {
     // A block rather than an `async fn`, so the arguments are held once in
     // the future, and a peek through `poll_peek` rather than `readable()`: a
     // fresh socket may report readiness before any byte arrived (the peek
     // waits again then), and it needs no waiter node in the future.
     async move {
-        let mut byte = [0u8; 1];
-        let peeked = std::future::poll_fn(|cx| {
-            let mut buf = tokio::io::ReadBuf::new(&mut byte);
-            stream.poll_peek(cx, &mut buf)
-        })
-        .await;
-        if peeked.is_err() {
-            return;
+        if (&stream as &dyn std::any::Any).is::<tokio::net::TcpStream>() {
+            let mut byte = [0u8; 1];
+            let peeked = std::future::poll_fn(|cx| {
+                let mut buf = tokio::io::ReadBuf::new(&mut byte);
+                stream.tcp().poll_peek(cx, &mut buf)
+            })
+            .await;
+            if peeked.is_err() {
+                return;
+            }
         }
         Box::pin(serve_active(stream, shared, client)).await
     }
 }
 
-async fn serve_active(mut stream: TcpStream, shared: Arc<Shared>, mut client: ClientState) {
-    let _ = stream.set_nodelay(true);
+async fn serve_active<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut client: ClientState) {
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut bufs = Buffers {
         out: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -79,7 +82,10 @@ async fn serve_active(mut stream: TcpStream, shared: Arc<Shared>, mut client: Cl
         input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
         // A subscriber also wakes for messages published to it.
         let read = match client.pubsub.as_ref().map(|s| s.sub.clone()) {
-            None => Some(stream.read_buf(&mut input).await),
+            None => match crate::limits::read_or_idle(&mut stream, &mut input, &shared, client.info.id).await {
+                Some(r) => Some(r),
+                None => return,
+            },
             Some(sub) => tokio::select! {
                 r = stream.read_buf(&mut input) => Some(r),
                 () = sub.notified() => None,
@@ -130,7 +136,7 @@ async fn serve_active(mut stream: TcpStream, shared: Arc<Shared>, mut client: Cl
 /// Writes the messages published to this connection since the last time
 /// (after the replies of its own commands, so a SUBSCRIBE confirmation
 /// precedes the channel's messages).
-async fn write_messages(stream: &mut TcpStream, client: &ClientState, shared: &Shared) -> std::io::Result<()> {
+async fn write_messages<S: ClientStream>(stream: &mut S, client: &ClientState, shared: &Shared) -> std::io::Result<()> {
     let Some(sub) = &client.pubsub else { return Ok(()) };
     let mut msgs = sub.sub.take();
     if msgs.is_empty() {
@@ -182,8 +188,8 @@ fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
 /// leaves only when the write is durable under `appendfsync`. When the log
 /// failed instead, the replies are dropped and the connection closed: they
 /// would claim writes that are not durable.
-async fn flush(
-    stream: &mut TcpStream,
+async fn flush<S: ClientStream>(
+    stream: &mut S,
     out: &mut BytesMut,
     shared: &Shared,
     pending: &mut Pending,
@@ -205,22 +211,22 @@ async fn flush(
     write_out(stream, out, shared).await
 }
 
-async fn write_out(stream: &mut TcpStream, out: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
+async fn write_out<S: ClientStream>(stream: &mut S, out: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
     shared.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
-    let r = stream.write_all(out).await;
+    let r = crate::limits::write_limited(stream, out, shared).await;
     out.clear();
     r
 }
 
 /// Executes every complete command at the front of `input`. Returns the bytes
 /// consumed and whether to keep the connection.
-async fn execute_buffered(
+async fn execute_buffered<S: ClientStream>(
     input: &[u8],
     parser: &mut RequestParser,
     shared: &Shared,
     client: &mut ClientState,
     bufs: &mut Buffers,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> (usize, Outcome) {
     let mut pos = 0;
     let mut executed = 0u64;
@@ -239,6 +245,16 @@ async fn execute_buffered(
                     continue;
                 }
                 executed += 1;
+                if shared.pause.maybe_active() && shared.pause.holds(&args, client) {
+                    // CLIENT PAUSE: what is answered goes out, then this waits.
+                    stage(shared, log, pending);
+                    if flush(stream, out, shared, pending).await.is_err() {
+                        break Outcome::Close;
+                    }
+                    while shared.pause.holds(&args, client) {
+                        shared.pause.wait().await;
+                    }
+                }
                 // The mutations of the commands of a batch accumulate in `log` and
                 // go to the write-ahead log as one record when the replies are
                 // about to leave (see `stage`): one hand-off per batch, not per
@@ -258,7 +274,7 @@ async fn execute_buffered(
                     if flush(stream, out, shared, pending).await.is_err() {
                         break Outcome::Close;
                     }
-                    match blocking::wait(shared, client, argv, spec, stream).await {
+                    match blocking::wait(shared, client, argv, spec, stream.tcp()).await {
                         Some(reply) => out.extend_from_slice(&reply),
                         None => break Outcome::Close,
                     }
@@ -289,6 +305,15 @@ async fn execute_buffered(
     (pos, outcome)
 }
 
+/// True when a memory limit is set and memory is over it, once what is
+/// queued for lazy freeing is left out (see `evict`). Scripts check it before
+/// commands that may add data; eviction itself runs before a command starts.
+#[inline]
+pub fn over_maxmemory(shared: &Shared) -> bool {
+    let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
+    limit != 0 && crate::evict::used_for_limit() > limit
+}
+
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
 /// Returns where to wait when a blocking command found nothing to serve; it
 /// then wrote no reply.
@@ -309,7 +334,13 @@ pub fn execute(
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
-            if client.proto == gyre_resp::Protocol::Resp2
+            if let Some(denied) = crate::acl::check(shared, client, top, spec, &args) {
+                // A denied command dooms the transaction it was sent in.
+                if let Some(tx) = &mut client.multi {
+                    tx.aborted = true;
+                }
+                ReplyWriter::new(out, proto).error(denied.to_string().as_bytes());
+            } else if client.proto == gyre_resp::Protocol::Resp2
                 && client.subscribed()
                 && !cmd::pubsub::allowed_while_subscribed(top)
             {
@@ -318,36 +349,57 @@ pub fn execute(
             } else if client.multi.is_some() && !controls_transaction(top) {
                 queue(args, spec, client, out);
             } else {
-                // Inside EXEC the gate is already held (exclusively).
-                let _gate = (!client.in_exec).then(|| shared.gate.enter(spec.has_flag(cmd::flags::EXCLUSIVE)));
+                // Inside EXEC or a script the gate is already held (exclusively).
+                let gate = if client.in_exec || spec.has_flag(cmd::flags::NO_GATE) {
+                    Ok(None)
+                } else {
+                    let busy =
+                        || if spec.has_flag(cmd::flags::ALLOW_BUSY) { None } else { scripting::busy_error(shared) };
+                    shared.gate.enter(spec.has_flag(cmd::flags::EXCLUSIVE), busy).map(Some)
+                };
                 let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
-                let result = if let Some(msg) = refusal {
+                let result = if let Err(busy) = gate {
+                    Err(cmd::CmdError::Msg(busy))
+                } else if let Some(msg) = refusal {
                     Err(cmd::CmdError::Msg(msg))
-                } else if spec.has_flag(cmd::flags::WRITE | cmd::flags::DENYOOM)
+                } else if spec.has_flag(cmd::flags::WRITE | cmd::flags::DENYOOM | cmd::flags::MAY_REPLICATE)
                     && crate::evict::make_room(shared, log, now_ms).is_err()
                     && spec.has_flag(cmd::flags::DENYOOM)
                 {
                     Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
                 } else {
                     let log_mark = log.bytes().len();
-                    let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
-                    let result = (spec.handler)(&mut call);
-                    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed);
-                    if notify != 0 && log.bytes().len() > log_mark {
-                        crate::notify::command_ran(
-                            shared,
-                            notify as u32,
-                            top.name,
-                            &args,
-                            &log.bytes()[log_mark..],
-                            now_ms,
-                        );
+                    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+                    // EXEC and scripts: the commands they run notify for themselves.
+                    if notify == 0 || spec.has_flag(cmd::flags::EXCLUSIVE) {
+                        let mut call =
+                            Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+                        (spec.handler)(&mut call)
+                    } else {
+                        let before = crate::notify::before(shared, notify, spec, &args, client.db, now_ms);
+                        let mut run = || {
+                            let mut call =
+                                Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+                            (spec.handler)(&mut call)
+                        };
+                        let (result, expired) = if notify & crate::notify::EXPIRED != 0 {
+                            gyre_engine::expired::collecting(run)
+                        } else {
+                            (run(), Vec::new())
+                        };
+                        let ran = crate::notify::Ran {
+                            name: top.name,
+                            spec,
+                            args: &args,
+                            mutations: &log.bytes()[log_mark..],
+                        };
+                        crate::notify::after(shared, notify, ran, before, expired, now_ms);
+                        result
                     }
-                    result
                 };
                 match result {
                     Ok(()) => {}
-                    // Inside a transaction nothing waits: as if it timed out.
+                    // Inside a transaction or a script nothing waits: as if it timed out.
                     Err(CmdError::Block(b)) if client.in_exec => match b.timeout_reply {
                         cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                     },
@@ -376,8 +428,9 @@ pub fn execute(
     blocked
 }
 
-/// Runs one command queued by MULTI, for EXEC (which holds the gate).
-pub fn execute_in_transaction(
+/// Runs one command inside EXEC or a script, which hold the gate
+/// (`client.in_exec` is set).
+pub fn execute_nested(
     args: Args<'_>,
     shared: &Shared,
     client: &mut ClientState,
@@ -387,7 +440,7 @@ pub fn execute_in_transaction(
 ) {
     debug_assert!(client.in_exec);
     let blocked = execute(args, shared, client, out, log, now_ms);
-    debug_assert!(blocked.is_none(), "nothing blocks inside EXEC");
+    debug_assert!(blocked.is_none(), "nothing blocks inside EXEC or a script");
 }
 
 /// `get`, or `config|get` for a subcommand.

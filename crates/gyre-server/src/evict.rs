@@ -1,7 +1,8 @@
 //! Keeping memory under `maxmemory`: eviction on the write path, in bounded
 //! steps, and lazy freeing of what it removes.
 //!
-//! Before a write command (flag WRITE or DENYOOM) runs, [`make_room`] compares
+//! Before a command that may add data (flag WRITE, DENYOOM or MAY_REPLICATE:
+//! scripts) runs, [`make_room`] compares
 //! `used_memory` (the allocator counter, less what is queued for lazy freeing)
 //! with `maxmemory`. Over it, it evicts keys chosen by the engine
 //! ([`gyre_engine::Keyspace::evict_one`]) until under the limit or until the
@@ -152,7 +153,8 @@ pub fn background_step(shared: &Shared) {
         return;
     }
     let mut log = MutationLog::new();
-    let _gate = shared.gate.enter(false);
+    // Waits behind EXEC and scripts (which hold the gate exclusively).
+    let Ok(_gate) = shared.gate.enter(false, || None::<()>) else { return };
     evict_until(shared, limit, &mut log, crate::shared::unix_ms(), Some(BACKGROUND_BUDGET));
     if !log.is_empty() {
         // Durability of evictions is "eventually": nothing waits for this record.

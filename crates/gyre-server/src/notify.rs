@@ -8,13 +8,15 @@
 //! `rename_from`/`rename_to`, ...). A collection emptied by a command (its
 //! mutation is a delete) gets the command's event and then `del`, as in Redis.
 //!
-//! `evicted` is raised by eviction (`evict` calls [`key_evicted`]).
-//! Not yet emitted: `expired` (keys removed by expiry), `new` and
-//! `keymiss`; the flags are accepted. The cost when notifications are off is
-//! one atomic load per write command.
+//! Also: `expired` for each key expiry removed, by a command's lookup or the
+//! active expiry cycle (`gyre_engine::expired` names them); `keymiss` for each
+//! key a read-only command found missing; `new` for each key a command
+//! created (checked before and after it ran, only when `n` is on); `evicted`
+//! for each key eviction removed (`evict` calls [`key_evicted`]). The cost
+//! when notifications are off is one atomic load per command.
 
 use bytes::Bytes;
-use gyre_engine::{Mutation, NO_EXPIRY};
+use gyre_engine::{DbIndex, Mutation, NO_EXPIRY};
 
 use crate::shared::Shared;
 
@@ -141,9 +143,83 @@ fn command_event(cmd: &str) -> Option<(u32, &'static str)> {
     })
 }
 
+/// The command's key arguments and whether each was live before it ran
+/// (for `new` and `keymiss`).
+pub struct Before {
+    db: DbIndex,
+    keys: Vec<(Vec<u8>, bool)>,
+}
+
+/// Notes what `new` and `keymiss` events will need, when they are enabled.
+pub fn before(
+    shared: &Shared,
+    flags: u32,
+    spec: &crate::cmd::CommandSpec,
+    args: &gyre_resp::Args<'_>,
+    db: DbIndex,
+    now_ms: u64,
+) -> Option<Before> {
+    if flags & (NEW | KEYMISS) == 0 {
+        return None;
+    }
+    let keys = spec
+        .key_indexes(args.len(), |i| args.get(i))
+        .into_iter()
+        .map(|i| (args.get(i).to_vec(), shared.live_version(db, args.get(i), now_ms).is_some()))
+        .collect();
+    Some(Before { db, keys })
+}
+
+/// A command that ran: its name, table row, arguments and the mutations it
+/// recorded (encoded, as in its `MutationLog`).
+pub struct Ran<'a> {
+    pub name: &'a str,
+    pub spec: &'a crate::cmd::CommandSpec,
+    pub args: &'a gyre_resp::Args<'a>,
+    pub mutations: &'a [u8],
+}
+
+/// Publishes the events of a command that ran, in Redis's order: keys its
+/// lookups found expired, keys it missed or created, then its own events.
+pub fn after(
+    shared: &Shared,
+    flags: u32,
+    ran: Ran<'_>,
+    before: Option<Before>,
+    expired: Vec<(DbIndex, Vec<u8>)>,
+    now_ms: u64,
+) {
+    for (db, key) in expired {
+        emit(shared, flags, EXPIRED, "expired", db, &key);
+    }
+    if let Some(before) = before {
+        for (key, existed) in &before.keys {
+            if *existed {
+                continue;
+            }
+            if ran.spec.has_flag(crate::cmd::flags::READONLY) {
+                emit(shared, flags, KEYMISS, "keymiss", before.db, key);
+            } else if flags & NEW != 0 && shared.live_version(before.db, key, now_ms).is_some() {
+                emit(shared, flags, NEW, "new", before.db, key);
+            }
+        }
+    }
+    if !ran.mutations.is_empty() {
+        command_ran(shared, flags, ran.name, ran.args, ran.mutations, now_ms);
+    }
+}
+
+/// Publishes `expired` events for keys the active expiry cycle removed.
+pub fn expired_in_background(shared: &Shared, keys: Vec<(DbIndex, Vec<u8>)>) {
+    let flags = shared.config.hot.notify_flags.load(std::sync::atomic::Ordering::Relaxed) as u32;
+    for (db, key) in keys {
+        emit(shared, flags, EXPIRED, "expired", db, &key);
+    }
+}
+
 /// Publishes the events of one command's mutations (`encoded`, as recorded in
 /// its `MutationLog`).
-pub fn command_ran(shared: &Shared, flags: u32, cmd: &str, args: &gyre_resp::Args<'_>, encoded: &[u8], now_ms: u64) {
+fn command_ran(shared: &Shared, flags: u32, cmd: &str, args: &gyre_resp::Args<'_>, encoded: &[u8], now_ms: u64) {
     let all = Bytes::copy_from_slice(encoded);
     let mut pos = 0;
     let mut index = 0;

@@ -52,7 +52,17 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// CLIENT PAUSE (see `pause`).
+    pub pause: crate::pause::Pause,
+    /// Durations of the log's fsyncs (for /metrics).
+    pub fsync_latency: Arc<gyre_http::Histogram>,
+    /// Lua scripts and function libraries (see `scripting`).
+    pub scripting: gyre_script::Scripting,
     pub config: Config,
+    /// ACL users and the ACL LOG.
+    pub acl: crate::acl::Acl,
+    /// Stops the listeners on shutdown.
+    pub shutdown: crate::shutdown::Shutdown,
     pub clients: Registry,
     pub stats: Stats,
     pub started: Instant,
@@ -84,7 +94,19 @@ impl Shared {
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
-        let persistence = crate::persistence::Persistence::open(&config, &ks)?;
+        let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
+        let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
+            .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
+        let fsync_latency = Arc::new(gyre_http::Histogram::default());
+        let observer = {
+            let h = fsync_latency.clone();
+            gyre_log::wal::FsyncObserver::new(move |d| h.observe(d))
+        };
+        let persistence = crate::persistence::Persistence::open(&config, &ks, observer)?;
+        let scripting = crate::scripting::new_scripting();
+        if persistence.wal.is_some() {
+            crate::scripting::load_functions(&scripting, &persistence.dir)?;
+        }
         let shared = Arc::new(Shared {
             ks,
             persistence,
@@ -92,7 +114,12 @@ impl Shared {
             blocking: crate::blocking::Blocking::default(),
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
+            scripting,
+            fsync_latency,
+            pause: crate::pause::Pause::default(),
             config,
+            acl,
+            shutdown: Default::default(),
             clients: Registry::default(),
             stats: Stats::default(),
             started: Instant::now(),
@@ -172,7 +199,15 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let hz = shared.config.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
         let period = Duration::from_millis(1000 / hz);
         let deadline = Instant::now() + period / 4;
-        shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+        if notify & crate::notify::EXPIRED != 0 {
+            let (_, expired) = gyre_engine::expired::collecting(|| {
+                shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline)
+            });
+            crate::notify::expired_in_background(&shared, expired);
+        } else {
+            shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        }
         crate::evict::background_step(&shared);
         next_cycle = Instant::now() + period;
     }

@@ -264,6 +264,51 @@ fn keyspace_notifications_name_the_event_and_the_key() {
     assert!(admin.call(&["CONFIG", "SET", "notify-keyspace-events", "Kq"]).text().starts_with("ERR"));
 }
 
+/// `expired` (by a lookup and by the active cycle), `keymiss` and `new`.
+#[test]
+fn expired_keymiss_and_new_events() {
+    let s = Server::start();
+    let mut admin = s.raw();
+    assert_eq!(admin.call(&["CONFIG", "SET", "notify-keyspace-events", "Exmn$"]), Reply::simple("OK"));
+    let mut sub = s.raw();
+    sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let mut next = || {
+        let m = sub.read_reply();
+        let items = m.items().to_vec();
+        (items[2].text().trim_start_matches("__keyevent@0__:").to_string(), items[3].text())
+    };
+    let mut w = s.raw();
+    w.call(&["GET", "missing"]);
+    assert_eq!(next(), ("keymiss".to_string(), "missing".to_string()));
+    w.call(&["SET", "fresh", "1"]);
+    assert_eq!(next(), ("new".to_string(), "fresh".to_string()));
+    assert_eq!(next(), ("set".to_string(), "fresh".to_string()));
+    w.call(&["SET", "fresh", "2"]);
+    assert_eq!(next(), ("set".to_string(), "fresh".to_string()), "an overwrite is not new");
+    // A lookup finds a key expired: expired, then the miss.
+    w.call(&["SET", "short", "1", "PX", "30"]);
+    assert_eq!(next(), ("new".to_string(), "short".to_string()));
+    assert_eq!(next(), ("set".to_string(), "short".to_string()));
+    std::thread::sleep(Duration::from_millis(60));
+    w.call(&["GET", "short"]);
+    assert_eq!(next(), ("expired".to_string(), "short".to_string()));
+    assert_eq!(next(), ("keymiss".to_string(), "short".to_string()));
+    // Nobody looks: the active expiry cycle removes it and says so.
+    w.call(&["SET", "idle", "1", "PX", "30"]);
+    assert_eq!(next(), ("new".to_string(), "idle".to_string()));
+    assert_eq!(next(), ("set".to_string(), "idle".to_string()));
+    assert_eq!(next(), ("expired".to_string(), "idle".to_string()));
+    // Transactions and scripts: each command's events once.
+    w.call(&["MULTI"]);
+    w.call(&["SET", "tx", "1"]);
+    w.call(&["DEL", "tx"]);
+    w.call(&["EXEC"]);
+    w.call(&["EVAL", "redis.call('SET', KEYS[1], 1)", "1", "lua"]);
+    for want in [("new", "tx"), ("set", "tx"), ("new", "lua"), ("set", "lua")] {
+        assert_eq!(next(), (want.0.to_string(), want.1.to_string()));
+    }
+}
+
 #[test]
 fn client_list_shows_subscriptions_and_transactions() {
     let s = Server::start();

@@ -107,7 +107,7 @@ fn help(call: &mut Call<'_>) -> CmdResult {
 }
 
 /// ACL categories derived from the group and flags, as Redis assigns them.
-fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
+pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     let mut cats = Vec::new();
     if c.has_flag(WRITE) {
         cats.push("@write");
@@ -125,6 +125,7 @@ fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::SortedSet => cats.push("@sortedset"),
         Group::Transactions => cats.push("@transaction"),
         Group::PubSub => cats.push("@pubsub"),
+        Group::Scripting => cats.push("@scripting"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

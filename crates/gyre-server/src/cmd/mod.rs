@@ -12,6 +12,7 @@
 //! reply; an `Err` it returns becomes the error reply, so no handler ever writes a
 //! partial reply followed by an error.
 
+pub mod acl;
 pub mod client;
 pub mod config;
 pub mod hashes;
@@ -20,8 +21,10 @@ pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod shutdown;
 pub mod strings;
 pub(crate) mod table;
 pub mod transactions;
@@ -56,6 +59,9 @@ pub mod flags {
     /// Gyre-internal (not shown by COMMAND INFO): runs holding the execution
     /// gate exclusively (EXEC).
     pub const EXCLUSIVE: u32 = 1 << 24;
+    /// Gyre's own: runs without taking the gate at all (SCRIPT KILL and the
+    /// like, which must work while a script holds it).
+    pub const NO_GATE: u32 = 1 << 25;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -91,6 +97,7 @@ pub enum Group {
     SortedSet,
     Transactions,
     PubSub,
+    Scripting,
 }
 
 impl Group {
@@ -106,6 +113,7 @@ impl Group {
             Group::SortedSet => "sorted-set",
             Group::Transactions => "transactions",
             Group::PubSub => "pubsub",
+            Group::Scripting => "scripting",
         }
     }
 }

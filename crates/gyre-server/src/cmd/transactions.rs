@@ -107,14 +107,7 @@ pub fn exec(call: &mut Call<'_>) -> CmdResult {
     call.out.array(tx.queued.len());
     call.client.in_exec = true;
     for cmd in &tx.queued {
-        crate::conn::execute_in_transaction(
-            cmd.args(),
-            call.shared,
-            call.client,
-            call.out.buf(),
-            call.log,
-            call.now_ms,
-        );
+        crate::conn::execute_nested(cmd.args(), call.shared, call.client, call.out.buf(), call.log, call.now_ms);
     }
     call.client.in_exec = false;
     Ok(())
