@@ -6,14 +6,14 @@
 #   ttl:   1M keys "key:000000123" with 32-byte values, SET ... EX 1000000
 #          (the same data as ../shared/bench/memory.sh, plus a TTL)
 #   conns: 10,000 idle client connections (connected, nothing sent)
-# env: N_KEYS (1000000), N_CONNS (10000)
+# env: N_KEYS (1000000), N_CONNS (10000), GYRE_BIN (another gyre-server binary)
 # Only loopback traffic; only the server processes this script starts are signalled.
 set -euo pipefail
 MODE=${1:-all}
 N_KEYS=${N_KEYS:-1000000}
 N_CONNS=${N_CONNS:-10000}
 cargo build --release --bin gyre-server >&2
-BIN=$(pwd)/target/release/gyre-server
+BIN=${GYRE_BIN:-$(pwd)/target/release/gyre-server}
 WORK=$(mktemp -d /tmp/memvs.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

@@ -44,11 +44,15 @@ fn limits(shared: &Shared) -> Limits {
 /// Serves one connection until the client leaves, misbehaves or is killed.
 ///
 /// Until its first bytes arrive a plain TCP connection waits with only its
-/// socket and client state; the buffers, the parser and the state of a
+/// socket and client record; the client state, the buffers, the parser and the state of a
 /// running batch (a future of a kilobyte and more) are allocated then (see
 /// docs/MEMORY.md: idle connections cost less than in Redis). A TLS
 /// connection has read already (its handshake) and goes straight on.
-pub fn serve<S: ClientStream>(stream: S, shared: Arc<Shared>, client: ClientState) -> impl std::future::Future<Output = ()> {
+pub fn serve<S: ClientStream>(
+    stream: S,
+    shared: Arc<Shared>,
+    info: Arc<crate::client::ClientInfo>,
+) -> impl std::future::Future<Output = ()> {
     // A block rather than an `async fn`, so the arguments are held once in
     // the future, and a peek through `poll_peek` rather than `readable()`: a
     // fresh socket may report readiness before any byte arrived (the peek
@@ -65,6 +69,8 @@ pub fn serve<S: ClientStream>(stream: S, shared: Arc<Shared>, client: ClientStat
                 return;
             }
         }
+        let mut client = ClientState::new(info);
+        client.auth = crate::acl::ClientAuth::connection(&shared.acl);
         Box::pin(serve_active(stream, shared, client)).await
     }
 }
