@@ -30,14 +30,13 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
-use hashbrown::hash_table;
-use hashbrown::HashTable;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::hlc::{Hlc, Version};
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 use crate::node::Node;
 use crate::slot::{SlotId, SLOT_COUNT};
+use crate::table::SlotTable;
 use crate::types::{CollOp, EncodingConfig};
 use crate::value::{access_clock, Entry, LfuParams, Value, NO_EXPIRY};
 
@@ -78,24 +77,18 @@ pub fn key_hash(key: &[u8]) -> u64 {
     KeyHasher.hash_one(key)
 }
 
-/// A slot's keys: one pointer per bucket to the key's [`Node`] (see
-/// `node.rs` for why the table holds pointers rather than entries).
-type SlotMap = HashTable<Box<Node>>;
-
-#[inline]
-#[allow(clippy::borrowed_box)]
-fn node_hash(n: &Box<Node>) -> u64 {
-    key_hash(n.key())
-}
+/// A slot's keys: one tagged pointer per bucket to the key's [`Node`] (see
+/// `node.rs` and `table.rs` for why the table holds pointers).
+type SlotMap = SlotTable;
 
 #[inline]
 fn find<'a>(map: &'a SlotMap, key: &[u8]) -> Option<&'a Entry> {
-    map.find(key_hash(key), |n| n.key_prefetching() == key).map(|n| &n.entry)
+    map.find(key_hash(key), key).map(|n| &n.entry)
 }
 
 #[inline]
 fn find_mut<'a>(map: &'a mut SlotMap, key: &[u8]) -> Option<&'a mut Entry> {
-    map.find_mut(key_hash(key), |n| n.key_prefetching() == key).map(|n| &mut n.entry)
+    map.find_mut(key_hash(key), key).map(|n| &mut n.entry)
 }
 
 /// When a lookup happens and whether it counts as an access for eviction.
@@ -226,14 +219,15 @@ impl Shard {
             self.stats.misses += u64::from(count);
             return None;
         };
-        match map.find_entry(key_hash(key), |n| n.key_prefetching() == key) {
-            Err(_) => {
+        let hash = key_hash(key);
+        match map.find_index(hash, key) {
+            None => {
                 self.stats.misses += u64::from(count);
                 None
             }
-            Ok(o) if o.get().entry.is_expired(now.ms) => {
-                crate::expired::note(self.db, o.get().key());
-                let (e, _) = o.remove();
+            Some(i) if map.at_mut(i).entry.is_expired(now.ms) => {
+                crate::expired::note(self.db, key);
+                let e = map.remove_index(i);
                 self.keys -= 1;
                 self.volatile -= 1;
                 self.volatile_per_slot[idx] -= 1;
@@ -242,9 +236,9 @@ impl Shard {
                 drop(e);
                 None
             }
-            Ok(o) => {
+            Some(i) => {
                 self.stats.hits += u64::from(count);
-                let e = &mut o.into_mut().entry;
+                let e = &mut map.at_mut(i).entry;
                 if now.touch {
                     now.touch_entry(e);
                 }
@@ -268,7 +262,7 @@ impl Shard {
     fn remove_entry(&mut self, slot: SlotId, key: &[u8]) -> Option<Entry> {
         let idx = slot_in_shard(slot);
         let map = self.slots.get_mut(idx)?;
-        let (node, _) = map.find_entry(key_hash(key), |n| n.key_prefetching() == key).ok()?.remove();
+        let node = map.remove(key_hash(key), key)?;
         let e = node.entry;
         self.keys -= 1;
         if e.has_expiry() {
@@ -302,16 +296,19 @@ impl Shard {
     fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Result<Option<Entry>, ()> {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
-        let old = match self.map(slot).entry(key_hash(key), |n| n.key_prefetching() == key, node_hash) {
-            hash_table::Entry::Occupied(o) if o.get().entry.version >= entry.version => return Err(()),
-            hash_table::Entry::Occupied(mut o) => {
+        let hash = key_hash(key);
+        let map = self.map(slot);
+        let old = match map.find_index(hash, key) {
+            Some(i) if map.at_mut(i).entry.version >= entry.version => return Err(()),
+            Some(i) => {
                 // An overwrite keeps the key's access frequency, as Redis does.
+                let stored = &mut map.at_mut(i).entry;
                 let mut entry = entry;
-                entry.freq = o.get().entry.freq;
-                Some(std::mem::replace(&mut o.get_mut().entry, entry))
+                entry.freq = stored.freq;
+                Some(std::mem::replace(stored, entry))
             }
-            hash_table::Entry::Vacant(v) => {
-                v.insert(Node::boxed(key, entry));
+            None => {
+                map.insert_unique(hash, Node::boxed(key, entry));
                 None
             }
         };
@@ -505,10 +502,9 @@ impl Shard {
     /// heap bytes, and its table bucket (the table's buckets over its keys).
     pub fn memory_usage(&self, slot: SlotId, key: &[u8]) -> Option<usize> {
         let map = self.slots.get(slot_in_shard(slot))?;
-        let node = map.find(key_hash(key), |n| n.key_prefetching() == key)?;
-        // A bucket is a pointer and a control byte; the table holds capacity * 8/7 of them.
-        let buckets = map.capacity() * 8 / 7;
-        let bucket_share = buckets * (std::mem::size_of::<usize>() + 1) / map.len().max(1);
+        let node = map.find(key_hash(key), key)?;
+        // A bucket is one tagged pointer.
+        let bucket_share = map.buckets() * std::mem::size_of::<u64>() / map.len().max(1);
         Some(std::mem::size_of::<Node>() + node.key.heap_bytes() + node.entry.value.heap_bytes() + bucket_share)
     }
 

@@ -24,6 +24,7 @@ pub mod mutation;
 mod node;
 pub mod num;
 pub mod slot;
+mod table;
 pub mod types;
 pub mod value;
 
