@@ -52,6 +52,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
     pub pubsub: Option<crate::pubsub::Subscription>,
+    /// MONITOR mode (dropping it ends the mode; the lines go to `pubsub`'s outbox).
+    pub monitor: Option<crate::monitor::Monitoring>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -94,6 +96,7 @@ impl ClientState {
             watched: Default::default(),
             in_exec: false,
             pubsub: None,
+            monitor: None,
         }
     }
 
@@ -107,6 +110,8 @@ impl ClientState {
         self.multi = None;
         self.watched.clear();
         self.pubsub = None;
+        self.monitor = None;
+        self.info.monitor.store(false, Ordering::Relaxed);
         *self.info.name.lock() = None;
         self.publish();
     }
@@ -158,6 +163,12 @@ pub struct ClientInfo {
     pub out_buf_bytes: AtomicUsize,
     pub killed: AtomicBool,
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// In MONITOR mode (CLIENT LIST flag O).
+    pub monitor: AtomicBool,
+    /// The socket's file descriptor (CLIENT LIST fd); -1 until known.
+    pub fd: std::sync::atomic::AtomicI32,
+    /// Free bytes in the query buffer (CLIENT LIST qbuf-free).
+    pub query_buf_free: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -182,6 +193,9 @@ impl ClientInfo {
             out_buf_bytes: AtomicUsize::new(0),
             killed: AtomicBool::new(false),
             abort: Mutex::new(None),
+            monitor: AtomicBool::new(false),
+            fd: std::sync::atomic::AtomicI32::new(-1),
+            query_buf_free: AtomicUsize::new(0),
         }
     }
 
@@ -207,6 +221,9 @@ impl ClientInfo {
         if self.no_touch.load(Ordering::Relaxed) {
             flags.push('T');
         }
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
         if self.subscriptions.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
             flags.push('P');
         }
@@ -217,12 +234,14 @@ impl ClientInfo {
             flags.push('N');
         }
         let qbuf = self.query_buf_bytes.load(Ordering::Relaxed);
+        let qbuf_free = self.query_buf_free.load(Ordering::Relaxed);
         let omem = self.out_buf_bytes.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd.load(Ordering::Relaxed),
             name,
             age.as_secs(),
             idle_ms / 1000,
@@ -233,8 +252,9 @@ impl ClientInfo {
             self.subscriptions[2].load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             qbuf,
+            qbuf_free,
             omem,
-            qbuf + omem,
+            qbuf + qbuf_free + omem,
             self.last_cmd.lock(),
             self.resp.load(Ordering::Relaxed),
             lib_name,

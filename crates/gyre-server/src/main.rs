@@ -18,6 +18,11 @@ mod persistence;
 mod pubsub;
 mod scripting;
 mod shared;
+// Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
+mod latency;
+mod monitor;
+mod slowlog;
+mod stats;
 
 #[global_allocator]
 static ALLOC: memory::CountingAlloc = memory::CountingAlloc;

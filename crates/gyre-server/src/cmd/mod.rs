@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod config;
+pub mod diagnostics;
 pub mod hashes;
 pub mod info;
 pub mod introspect;
@@ -139,6 +140,10 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
+    /// INFO commandstats counters of this row (see `stats`).
+    /// (A reference to a static of its own: the table's slices may not hold
+    /// interior mutability themselves.)
+    pub stats: &'static crate::stats::CommandStats,
 }
 
 impl CommandSpec {
