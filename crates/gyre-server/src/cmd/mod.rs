@@ -15,6 +15,8 @@
 pub mod client;
 pub mod config;
 pub mod diagnostics;
+#[cfg(test)]
+mod docs;
 pub mod hashes;
 pub mod info;
 pub mod introspect;
