@@ -366,8 +366,18 @@ pub fn execute(
                         result
                     };
                     let from_script = monitored && client.in_exec && crate::monitor::is_script_runner(caller);
-                    let run =
-                        crate::stats::Run { top, spec, args: &args, started, db: client.db, monitored, from_script };
+                    // A handler may answer an error itself (a script returning one).
+                    let error_reply = out.get(mark).is_some_and(|&b| b == b'-' || b == b'!');
+                    let run = crate::stats::Run {
+                        top,
+                        spec,
+                        args: &args,
+                        started,
+                        db: client.db,
+                        monitored,
+                        from_script,
+                        error_reply,
+                    };
                     crate::stats::ran(shared, client, run, &result);
                     result
                 };

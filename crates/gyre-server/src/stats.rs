@@ -198,6 +198,9 @@ pub struct Run<'a, 'b> {
     pub monitored: bool,
     /// Run by a Lua script (MONITOR shows `lua` instead of the address).
     pub from_script: bool,
+    /// The handler succeeded but its reply is an error (a script that
+    /// returned one): a failed call, as in Redis.
+    pub error_reply: bool,
 }
 
 /// Records a command that ran: its counters, the histogram, the slow log, the
@@ -212,7 +215,7 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     let st = &run.spec.stats;
     st.calls.fetch_add(1, Ordering::Relaxed);
     st.usec.fetch_add(usec, Ordering::Relaxed);
-    if result.is_err() {
+    if result.is_err() || run.error_reply {
         st.failed_calls.fetch_add(1, Ordering::Relaxed);
     }
     let d = &shared.diag;
