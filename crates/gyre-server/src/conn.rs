@@ -321,11 +321,12 @@ pub fn execute(
                 };
                 let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
                 let result = if let Err(busy) = gate {
-                    Err(crate::stats::rejected(spec, cmd::CmdError::Msg(busy)))
+                    Err(crate::stats::rejected(shared, spec, cmd::CmdError::Msg(busy)))
                 } else if let Some(msg) = refusal {
-                    Err(crate::stats::rejected(spec, cmd::CmdError::Msg(msg)))
+                    Err(crate::stats::rejected(shared, spec, cmd::CmdError::Msg(msg)))
                 } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
                     Err(crate::stats::rejected(
+                        shared,
                         spec,
                         cmd::err("OOM command not allowed when used memory > 'maxmemory'."),
                     ))
@@ -365,9 +366,8 @@ pub fn execute(
                         crate::notify::after(shared, notify, ran, before, expired, now_ms);
                         result
                     };
-                    let from_script = monitored && client.in_exec && crate::monitor::is_script_runner(caller);
                     // A handler may answer an error itself (a script returning one).
-                    let error_reply = out.get(mark).is_some_and(|&b| b == b'-' || b == b'!');
+                    let error_reply = crate::stats::error_line(&out[mark..]);
                     let run = crate::stats::Run {
                         top,
                         spec,
@@ -375,7 +375,7 @@ pub fn execute(
                         started,
                         db: client.db,
                         monitored,
-                        from_script,
+                        caller,
                         error_reply,
                     };
                     crate::stats::ran(shared, client, run, &result);
@@ -388,11 +388,8 @@ pub fn execute(
                         cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                     },
                     Err(CmdError::Block(spec)) => blocked = Some(spec),
-                    Err(e) => {
-                        let msg = e.to_string();
-                        shared.diag.errors.record(msg.as_bytes());
-                        ReplyWriter::new(out, proto).error(msg.as_bytes());
-                    }
+                    // (Counted in the error statistics by `stats::ran`.)
+                    Err(e) => ReplyWriter::new(out, proto).error(e.to_string().as_bytes()),
                 }
             }
         }

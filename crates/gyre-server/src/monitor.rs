@@ -104,7 +104,7 @@ fn shown_after(run: &Run<'_, '_>) -> bool {
 /// Feeds a command that ran to the monitors (the caller saw them active).
 pub fn feed(shared: &Shared, client: &ClientState, run: &Run<'_, '_>) {
     if shown_after(run) {
-        send(shared, client, run.args, run.db, run.from_script);
+        send(shared, client, run.args, run.db, crate::stats::from_script(client, run));
     }
 }
 

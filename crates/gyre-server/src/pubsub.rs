@@ -110,6 +110,7 @@ impl Subscriber {
     pub fn take(&self) -> BytesMut {
         let mut o = self.outbox.lock();
         o.over_soft_since = None;
+        self.info.out_buf_bytes.store(0, Ordering::Relaxed);
         o.buf.split()
     }
 
@@ -168,6 +169,8 @@ impl Subscriber {
         }
         write(&mut o.buf, proto);
         let len = o.buf.len() as u64;
+        // CLIENT LIST omem: what waits in the outbox.
+        self.info.out_buf_bytes.store(o.buf.len(), Ordering::Relaxed);
         let over_hard = limit.hard > 0 && len > limit.hard;
         let over_soft = limit.soft > 0 && len > limit.soft;
         let soft_expired = match (over_soft, o.over_soft_since) {

@@ -159,10 +159,11 @@ fn every_spec() -> impl Iterator<Item = &'static CommandSpec> {
     cmd::table::all().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
 }
 
-/// Counts a refusal before running (OOM, MISCONF, BUSY, ...) and passes the
-/// error on.
-pub fn rejected(spec: &CommandSpec, e: CmdError) -> CmdError {
+/// Counts a refusal before running (OOM, MISCONF, BUSY, ...) and its error
+/// reply, and passes the error on.
+pub fn rejected(shared: &Shared, spec: &CommandSpec, e: CmdError) -> CmdError {
     rejected_call(spec);
+    shared.diag.errors.record(e.to_string().as_bytes());
     e
 }
 
@@ -196,11 +197,12 @@ pub struct Run<'a, 'b> {
     pub db: u16,
     /// Someone monitors (loaded once, before the command ran).
     pub monitored: bool,
-    /// Run by a Lua script (MONITOR shows `lua` instead of the address).
-    pub from_script: bool,
+    /// The command running when this one started: a script runner for a
+    /// script's commands (MONITOR shows them as `lua`).
+    pub caller: crate::client::CmdName,
     /// The handler succeeded but its reply is an error (a script that
-    /// returned one): a failed call, as in Redis.
-    pub error_reply: bool,
+    /// returned one): a failed call, as in Redis. The error's text.
+    pub error_reply: Option<&'a [u8]>,
 }
 
 /// Records a command that ran: its counters, the histogram, the slow log, the
@@ -215,8 +217,16 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     let st = &run.spec.stats;
     st.calls.fetch_add(1, Ordering::Relaxed);
     st.usec.fetch_add(usec, Ordering::Relaxed);
-    if result.is_err() || run.error_reply {
-        st.failed_calls.fetch_add(1, Ordering::Relaxed);
+    match (result, run.error_reply) {
+        (Err(e), _) => {
+            st.failed_calls.fetch_add(1, Ordering::Relaxed);
+            count_error(shared, client, &run, e.to_string().as_bytes());
+        }
+        (Ok(()), Some(line)) => {
+            st.failed_calls.fetch_add(1, Ordering::Relaxed);
+            count_error(shared, client, &run, line);
+        }
+        (Ok(()), None) => {}
     }
     let d = &shared.diag;
     d.command_latency.observe(elapsed);
@@ -233,6 +243,51 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     }
     if run.monitored {
         crate::monitor::feed(shared, client, &run);
+    }
+}
+
+thread_local! {
+    /// The last error a command run by a script answered (scripts run their
+    /// commands on the script's own thread).
+    static SCRIPT_COMMAND_ERROR: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Counts a command's error reply in the error statistics. As in Redis, an
+/// error a script passes on from one of its commands (`redis.call` raising
+/// it, or `redis.pcall`'s error returned) was counted when the command
+/// answered it and is not counted again.
+fn count_error(shared: &Shared, client: &ClientState, run: &Run<'_, '_>, line: &[u8]) {
+    if crate::monitor::runs_scripts(run.top) {
+        let nested = SCRIPT_COMMAND_ERROR.with(|e| e.borrow_mut().take());
+        if nested.is_some_and(|n| line.starts_with(&n)) {
+            return;
+        }
+    } else if from_script(client, run) {
+        SCRIPT_COMMAND_ERROR.with(|e| *e.borrow_mut() = Some(line.to_vec()));
+    }
+    shared.diag.errors.record(line);
+}
+
+/// Whether a script ran this command.
+pub fn from_script(client: &ClientState, run: &Run<'_, '_>) -> bool {
+    client.in_exec && crate::monitor::is_script_runner(run.caller)
+}
+
+/// The text of an error reply (`-text` or RESP3 `!len text`), None for any
+/// other reply.
+pub fn error_line(reply: &[u8]) -> Option<&[u8]> {
+    // Only an error's first line is scanned: this runs after every command.
+    if !matches!(reply.first(), Some(b'-' | b'!')) {
+        return None;
+    }
+    let end = reply.windows(2).position(|w| w == b"\r\n")?;
+    match reply.first()? {
+        b'-' => Some(&reply[1..end]),
+        b'!' => {
+            let len: usize = std::str::from_utf8(&reply[1..end]).ok()?.parse().ok()?;
+            reply.get(end + 2..end + 2 + len)
+        }
+        _ => None,
     }
 }
 

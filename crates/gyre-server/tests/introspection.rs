@@ -174,6 +174,22 @@ fn commandstats_inside_multi_exec_and_scripts() {
     assert_eq!(cmdstat(&mut r, "eval"), Some((1, 0, 1)));
     assert_eq!(cmdstat(&mut r, "set"), Some((1, 0, 0)));
     assert_eq!(cmdstat(&mut r, "incr"), Some((1, 0, 1)));
+    // The error was counted once, when INCR answered it.
+    assert_eq!(errorstat(&mut r, "ERR"), Some(1));
+    assert_eq!(total_errors(&mut r), 1);
+
+    // redis.call raising a command's error: counted once as well.
+    r.call(&["CONFIG", "RESETSTAT"]);
+    assert!(matches!(r.call(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "b"]), Reply::Error(_)));
+    assert_eq!(cmdstat(&mut r, "eval"), Some((1, 0, 1)));
+    assert_eq!(errorstat(&mut r, "ERR"), Some(1));
+    assert_eq!(total_errors(&mut r), 1);
+
+    // A script's own error reply counts under its code.
+    r.call(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(r.call(&["EVAL", "return redis.error_reply('MYERR boom')", "0"]), Reply::error("MYERR boom"));
+    assert_eq!(errorstat(&mut r, "MYERR"), Some(1));
+    assert_eq!(cmdstat(&mut r, "eval"), Some((1, 0, 1)));
 }
 
 /// SLOWLOG GET entries: (id, args, addr, name).
