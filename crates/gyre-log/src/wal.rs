@@ -140,11 +140,34 @@ pub struct WalOptions {
     /// Records the hand-off queue holds before [`Wal::append`] blocks. At
     /// least 1. Default 65536.
     pub queue_records_max: usize,
+    /// Told how long each fsync of a segment took (metrics). Default: nobody.
+    pub fsync_observer: FsyncObserver,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes_max: 64 << 20, fsync: FsyncPolicy::EverySec, queue_records_max: 65536 }
+        WalOptions {
+            segment_bytes_max: 64 << 20,
+            fsync: FsyncPolicy::EverySec,
+            queue_records_max: 65536,
+            fsync_observer: FsyncObserver::default(),
+        }
+    }
+}
+
+/// A function told the duration of every fsync of a log segment.
+#[derive(Clone, Default)]
+pub struct FsyncObserver(Option<Arc<dyn Fn(Duration) + Send + Sync>>);
+
+impl FsyncObserver {
+    pub fn new(f: impl Fn(Duration) + Send + Sync + 'static) -> FsyncObserver {
+        FsyncObserver(Some(Arc::new(f)))
+    }
+}
+
+impl fmt::Debug for FsyncObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "FsyncObserver(set)" } else { "FsyncObserver(none)" })
     }
 }
 
@@ -403,6 +426,18 @@ struct Shared {
 struct PoisonedMarker;
 
 impl Shared {
+    /// `fdatasync` of a segment (through the fault injector), counted and
+    /// timed for the observer.
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        let started = Instant::now();
+        let result = self.faults.before_sync().and_then(|()| file.sync_data());
+        self.fsync_count.fetch_add(1, Ordering::Relaxed);
+        if let Some(observe) = &self.opts.fsync_observer.0 {
+            observe(started.elapsed());
+        }
+        result
+    }
+
     /// Records the first failure, refuses further work and wakes everyone.
     fn poison(&self, reason: String) -> PoisonedMarker {
         let mut q = self.queue.lock();
@@ -612,8 +647,7 @@ impl Shared {
         if written <= self.synced_lsn.load(Ordering::Acquire) {
             return Ok(());
         }
-        let result = self.faults.before_sync().and_then(|()| st.segment.file.sync_data());
-        self.fsync_count.fetch_add(1, Ordering::Relaxed);
+        let result = self.sync_file(&st.segment.file);
         if let Err(e) = result {
             let path = st.segment.path.display();
             self.poison(format!("fsync of WAL segment {path} failed: {e}"));
@@ -689,8 +723,7 @@ impl Shared {
                 return;
             }
             if lsn > self.synced_lsn.load(Ordering::Acquire) {
-                let result = self.faults.before_sync().and_then(|()| file.sync_data());
-                self.fsync_count.fetch_add(1, Ordering::Relaxed);
+                let result = self.sync_file(&file);
                 if let Err(e) = result {
                     self.poison(format!("fsync of WAL segment {} failed: {e}", path.display()));
                     return;
@@ -1368,8 +1401,7 @@ impl Writer {
         if self.written_lsn == self.synced_lsn {
             return Ok(());
         }
-        let result = self.shared.faults.before_sync().and_then(|()| self.segment.file.sync_data());
-        self.shared.fsync_count.fetch_add(1, Ordering::Relaxed);
+        let result = self.shared.sync_file(&self.segment.file);
         if let Err(e) = result {
             return Err(self.fail("fsync", e));
         }

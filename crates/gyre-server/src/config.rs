@@ -77,6 +77,13 @@ pub static PARAMS: &[Param] = &[
         mutable: false,
         help: "TCP port of the RESP listener (0 = any free port)",
     },
+    Param {
+        name: "http-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "TCP port of the HTTP API and /metrics, on the RESP bind address (0 = off)",
+    },
     Param { name: "dir", kind: Kind::Str, default: "./gyre-data", mutable: false, help: "Data directory" },
     Param {
         name: "databases",

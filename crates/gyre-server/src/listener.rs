@@ -13,13 +13,18 @@ use tracing::{info, warn};
 use crate::client::{ClientInfo, ClientState, Registration};
 use crate::config::Config;
 use crate::conn;
+use crate::http::HttpBackend;
 use crate::shared::Shared;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let bind = config.get("bind").expect("declared");
     let port: u16 = config.get("port").expect("declared").parse().expect("validated port");
     let dir = config.get("dir").expect("declared");
-    let shared = Shared::start(config)?;
+    // The HTTP API listens before recovery, so /health answers while data loads.
+    let http = HttpBackend::default().into();
+    let (http_stop, http_task) = start_http(&config, &bind, &http).await?;
+    let shared = tokio::task::spawn_blocking(move || Shared::start(config)).await.context("recovery")??;
+    http.set_ready(shared.clone());
     let listener = TcpListener::bind((bind.as_str(), port)).await.with_context(|| format!("binding {bind}:{port}"))?;
     let local = listener.local_addr()?;
     shared.tcp_port.store(u64::from(local.port()), Ordering::Relaxed);
@@ -66,9 +71,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // snapshot, belongs to the operations work): stop accepting, make the log
     // durable, leave. The data-directory lock goes with the process.
     info!("shutting down: signal received");
+    let _ = http_stop.send(());
+    if let Some(task) = http_task {
+        let _ = task.await;
+    }
     shared.persistence.close();
     info!("bye");
     Ok(())
+}
+
+/// Binds and serves the HTTP API when `http-port` is set. Returns the sender
+/// that stops it and its task.
+async fn start_http(
+    config: &Config,
+    bind: &str,
+    backend: &Arc<HttpBackend>,
+) -> anyhow::Result<(tokio::sync::oneshot::Sender<()>, Option<tokio::task::JoinHandle<std::io::Result<()>>>)> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let port: u16 = config.get("http-port").expect("declared").parse().expect("validated port");
+    if port == 0 {
+        return Ok((stop, None));
+    }
+    let listener =
+        TcpListener::bind((bind, port)).await.with_context(|| format!("binding the HTTP API to {bind}:{port}"))?;
+    let limits = gyre_http::HttpLimits {
+        body_bytes_max: config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
+        ..Default::default()
+    };
+    let task = tokio::spawn(gyre_http::serve(listener, None, backend.clone(), limits, async {
+        let _ = stopped.await;
+    }));
+    Ok((stop, Some(task)))
 }
 
 async fn reject(mut stream: TcpStream, msg: &str) {

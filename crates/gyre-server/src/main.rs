@@ -11,6 +11,7 @@ mod cmd;
 mod config;
 mod conn;
 mod gate;
+mod http;
 mod listener;
 mod memory;
 mod notify;

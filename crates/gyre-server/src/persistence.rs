@@ -33,7 +33,7 @@ use bytes::Bytes;
 use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
 use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
-use gyre_log::wal::{replay, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
+use gyre_log::wal::{replay, FsyncObserver, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
@@ -68,7 +68,7 @@ pub struct Persistence {
 
 impl Persistence {
     /// Locks `dir`, recovers into `ks` and opens the log. Errors name the file.
-    pub fn open(config: &Config, ks: &Keyspace) -> anyhow::Result<Persistence> {
+    pub fn open(config: &Config, ks: &Keyspace, fsync_observer: FsyncObserver) -> anyhow::Result<Persistence> {
         let dir = PathBuf::from(config.get("dir").expect("declared"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory '{}'", dir.display()))?;
         let lock = lock_dir(&dir)?;
@@ -93,6 +93,7 @@ impl Persistence {
                     Some("no") => FsyncPolicy::No,
                     _ => FsyncPolicy::EverySec,
                 },
+                fsync_observer,
                 ..WalOptions::default()
             };
             let wal =

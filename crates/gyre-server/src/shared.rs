@@ -52,6 +52,8 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// Durations of the log's fsyncs (for /metrics).
+    pub fsync_latency: Arc<gyre_http::Histogram>,
     /// Lua scripts and function libraries (see `scripting`).
     pub scripting: gyre_script::Scripting,
     pub config: Config,
@@ -85,7 +87,12 @@ impl Shared {
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
-        let persistence = crate::persistence::Persistence::open(&config, &ks)?;
+        let fsync_latency = Arc::new(gyre_http::Histogram::default());
+        let observer = {
+            let h = fsync_latency.clone();
+            gyre_log::wal::FsyncObserver::new(move |d| h.observe(d))
+        };
+        let persistence = crate::persistence::Persistence::open(&config, &ks, observer)?;
         let scripting = crate::scripting::new_scripting();
         if persistence.wal.is_some() {
             crate::scripting::load_functions(&scripting, &persistence.dir)?;
@@ -98,6 +105,7 @@ impl Shared {
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
             scripting,
+            fsync_latency,
             config,
             clients: Registry::default(),
             stats: Stats::default(),

@@ -289,3 +289,104 @@ fn function_libraries_survive_a_restart() {
     assert!(!status.success());
     assert!(logs.contains("functions.gyre"), "{logs}");
 }
+
+/// 50 clients on their own threads run a read-modify-write script: the
+/// counter ends exact only if every script ran alone.
+#[test]
+fn scripts_are_atomic_under_fifty_concurrent_clients() {
+    let s = Server::start();
+    const CLIENTS: usize = 50;
+    const EACH: usize = 40;
+    let script = redis::Script::new(
+        "local v = tonumber(redis.call('GET', KEYS[1]) or '0'); redis.call('SET', KEYS[1], v + 1); return v + 1",
+    );
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let mut con = s.client();
+            let script = script.clone();
+            std::thread::spawn(move || {
+                for _ in 0..EACH {
+                    let _: i64 = script.key("counter").invoke(&mut con).expect("script runs");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let mut con = s.client();
+    let total: i64 = redis::cmd("GET").arg("counter").query(&mut con).unwrap();
+    assert_eq!(total, (CLIENTS * EACH) as i64);
+}
+
+#[test]
+fn runtime_errors_and_non_deterministic_commands() {
+    let s = Server::start();
+    let mut r = s.raw();
+    let reply = r.call(&["EVAL", "return nil + 1", "0"]);
+    assert!(error_starting(&reply, "ERR user_script:1: attempt to perform arithmetic on a nil value"), "{reply:?}");
+    let reply = r.call(&["EVAL", "error('plain failure')", "0"]);
+    assert!(matches!(&reply, Reply::Error(e) if e.contains("plain failure")), "{reply:?}");
+    let reply = r.call(&["EVAL", "return redis.call('INCR', 'a', 'b', 'c')", "0"]);
+    assert!(error_starting(&reply, "ERR Wrong number of args"), "{reply:?}");
+    // Redis 7 replicates effects, so a write after TIME or RANDOMKEY is allowed.
+    let reply = r.call(&[
+        "EVAL",
+        "local t = redis.call('TIME'); redis.call('SET', 'stamp', t[1]); return redis.call('GET', 'stamp')",
+        "0",
+    ]);
+    let stamp = reply.text();
+    assert!(stamp.parse::<u64>().unwrap() > 1_600_000_000, "{reply:?}");
+    if is_redis() {
+        return;
+    }
+    // The log holds the value written, not the script: a restart keeps it.
+    let mut s = s;
+    s.restart(Stop::Kill, &[]);
+    assert_eq!(s.raw().call(&["GET", "stamp"]), b(&stamp));
+}
+
+/// Scripts in the style that lock, rate-limit and queue libraries send.
+#[test]
+fn library_style_scripts() {
+    let s = Server::start();
+    let mut r = s.raw();
+    // A lock with a token (redlock / Redisson style).
+    let acquire = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])";
+    let release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    assert_eq!(r.call(&["EVAL", acquire, "1", "lock:a", "token-1", "10000"]), Reply::simple("OK"));
+    assert_eq!(r.call(&["EVAL", acquire, "1", "lock:a", "token-2", "10000"]), Reply::NilBulk, "held");
+    assert_eq!(r.call(&["EVAL", release, "1", "lock:a", "token-2"]), Reply::Int(0), "not the owner");
+    assert_eq!(r.call(&["EVAL", release, "1", "lock:a", "token-1"]), Reply::Int(1));
+    assert_eq!(r.call(&["EVAL", acquire, "1", "lock:a", "token-2", "10000"]), Reply::simple("OK"));
+    // A sliding-window rate limiter over a sorted set.
+    let limiter = "\
+        local now = tonumber(ARGV[1]); local window = tonumber(ARGV[2]); local limit = tonumber(ARGV[3]) \
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window) \
+        if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end \
+        redis.call('ZADD', KEYS[1], now, ARGV[4]) \
+        redis.call('PEXPIRE', KEYS[1], window) \
+        return 1";
+    let mut allowed = 0;
+    for i in 0..10 {
+        let now = (1000 + i * 10).to_string();
+        allowed += r.call(&["EVAL", limiter, "1", "rl:user", &now, "1000", "5", &format!("req-{i}")]).int();
+    }
+    assert_eq!(allowed, 5, "five requests per window");
+    assert_eq!(r.call(&["EVAL", limiter, "1", "rl:user", "2100", "1000", "5", "late"]).int(), 1, "the window slid");
+    // A job queue move: wait list to active list, with a processing deadline (BullMQ style).
+    r.call(&["RPUSH", "q:wait", "job1", "job2"]);
+    let take = "\
+        local job = redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) \
+        if not job then return false end \
+        redis.call('ZADD', KEYS[3], ARGV[1], job) \
+        return job";
+    assert_eq!(r.call(&["EVAL", take, "3", "q:wait", "q:active", "q:deadlines", "5000"]), b("job2"));
+    assert_eq!(r.call(&["EVAL", take, "3", "q:wait", "q:active", "q:deadlines", "5001"]), b("job1"));
+    assert_eq!(r.call(&["EVAL", take, "3", "q:wait", "q:active", "q:deadlines", "5002"]), Reply::NilBulk);
+    assert_eq!(r.call(&["LRANGE", "q:active", "0", "-1"]), Reply::Array(vec![b("job1"), b("job2")]));
+    assert_eq!(
+        r.call(&["ZRANGE", "q:deadlines", "0", "-1", "WITHSCORES"]),
+        Reply::Array(vec![b("job2"), b("5000"), b("job1"), b("5001")])
+    );
+}

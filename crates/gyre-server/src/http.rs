@@ -1,0 +1,173 @@
+//! The HTTP API's backend: how `gyre-http` reaches the server.
+//!
+//! The HTTP crate (routes, JSON, auth headers, TLS, limits, /metrics
+//! rendering) knows nothing of the server; this module implements its
+//! [`gyre_http::Backend`]. Each request runs one command as a fresh RESP3
+//! client through `conn::execute`, the same path as RESP (gate, refusals,
+//! notifications, blocked clients woken), and its reply waits for the write
+//! to be durable under `appendfsync`, as a RESP reply does.
+//!
+//! The listener starts before recovery, so `/health` answers while a large
+//! data set loads; `/ready` and the other endpoints wait for [`HttpBackend::set_ready`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use bytes::{Bytes, BytesMut};
+use gyre_engine::MutationLog;
+use gyre_http::{AuthError, Backend, DbMetrics, HistogramSnapshot, MetricsSnapshot};
+use gyre_resp::{Frame, Limits, OwnedArgs, Protocol};
+
+use crate::client::{ClientInfo, ClientState};
+use crate::cmd::{self, flags};
+use crate::shared::{unix_ms, Shared};
+
+/// The server as the HTTP API sees it.
+#[derive(Default)]
+pub struct HttpBackend {
+    shared: OnceLock<Arc<Shared>>,
+}
+
+/// Who a request runs as (the default user until ACL users exist).
+pub struct Session;
+
+impl HttpBackend {
+    /// Recovery finished: requests may run.
+    pub fn set_ready(&self, shared: Arc<Shared>) {
+        let _ = self.shared.set(shared);
+    }
+}
+
+/// Commands that need a connection of their own, or wait: refused over HTTP.
+fn needs_connection(spec: &cmd::CommandSpec) -> bool {
+    spec.has_flag(flags::BLOCKING)
+        || matches!(
+            spec.name,
+            "multi"
+                | "exec"
+                | "discard"
+                | "watch"
+                | "unwatch"
+                | "subscribe"
+                | "psubscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "punsubscribe"
+                | "sunsubscribe"
+                | "monitor"
+                | "hello"
+                | "auth"
+                | "reset"
+                | "quit"
+                | "select"
+                | "client"
+        )
+}
+
+fn error(msg: impl Into<Bytes>) -> Frame {
+    Frame::Error(msg.into())
+}
+
+impl Backend for HttpBackend {
+    type Session = Session;
+
+    fn auth_required(&self) -> bool {
+        false
+    }
+
+    fn authenticate(&self, _user: Option<&str>, _password: &[u8]) -> Result<Session, AuthError> {
+        // No password is configured: as AUTH does then, credentials are refused.
+        Err(AuthError::WrongPass)
+    }
+
+    fn anonymous(&self) -> Session {
+        Session
+    }
+
+    async fn execute(&self, _session: &Session, args: &[Bytes]) -> Frame {
+        let Some(shared) = self.shared.get() else {
+            return error("LOADING Gyre is loading the dataset in memory");
+        };
+        let owned = OwnedArgs::from_slices(args.iter().map(|a| &a[..]));
+        let argv = owned.args();
+        if let Some(top) = cmd::lookup(argv.get(0)) {
+            if needs_connection(top) {
+                return error(format!(
+                    "ERR '{}' needs a connection of its own: use RESP for it",
+                    top.name.to_ascii_uppercase()
+                ));
+            }
+        }
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let info = Arc::new(ClientInfo::new(shared.clients.next_id(), unspecified, unspecified));
+        let mut client = ClientState::new(info);
+        client.proto = Protocol::Resp3;
+        let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
+        let now_ms = unix_ms();
+        if crate::conn::execute(argv, shared, &mut client, &mut out, &mut log, now_ms).is_some() {
+            return error("ERR blocking commands are not available over HTTP");
+        }
+        shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+        let mut lsn = shared.persistence.append(&log);
+        let mut deliveries = Vec::new();
+        if !client.ready_keys.is_empty() {
+            let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms);
+            lsn = lsn.max(served.lsn);
+            deliveries = served.deliveries;
+        }
+        if let Some(lsn) = lsn {
+            if let Err(reason) = shared.persistence.wait_durable(lsn).await {
+                return error(format!("MISCONF the write could not be made durable: {reason}"));
+            }
+        }
+        for d in deliveries {
+            d.send();
+        }
+        let limits = Limits { nesting_depth_max: usize::MAX, ..Limits::default() };
+        match gyre_resp::parse_frame(&out, &limits) {
+            Ok(Some((frame, _))) => frame,
+            _ => error("ERR internal error: the command's reply could not be read"),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.shared.get().is_some()
+    }
+
+    fn metrics(&self) -> MetricsSnapshot {
+        let Some(shared) = self.shared.get() else {
+            return MetricsSnapshot::default();
+        };
+        let ks = shared.ks.stats();
+        let databases = (0..shared.ks.db_count())
+            .filter_map(|i| {
+                let db = shared.ks.db(i as u16);
+                let keys = db.len() as u64;
+                (keys > 0).then(|| DbMetrics { db: i as u32, keys, expiring_keys: db.volatile_len() as u64 })
+            })
+            .collect();
+        let snapshot = shared.persistence.snapshot.lock().clone();
+        let has_snapshot = shared.persistence.wal.is_some() && snapshot.last_status_ok && snapshot.last_bytes > 0;
+        MetricsSnapshot {
+            uptime_seconds: shared.started.elapsed().as_secs(),
+            commands: Vec::new(),
+            keyspace_hits_total: ks.hits,
+            keyspace_misses_total: ks.misses,
+            connected_clients: shared.clients.len() as u64,
+            connections_received_total: shared.stats.connections_received.load(Ordering::Relaxed),
+            rejected_connections_total: shared.stats.rejected_connections.load(Ordering::Relaxed),
+            used_memory_bytes: crate::memory::allocated_bytes() as u64,
+            used_memory_rss_bytes: crate::memory::rss_bytes() as u64,
+            maxmemory_bytes: shared.config.hot.maxmemory.load(Ordering::Relaxed),
+            databases,
+            evicted_keys_total: 0,
+            expired_keys_total: ks.expired,
+            wal_size_bytes: shared.persistence.wal.as_ref().map_or(0, |w| w.size_bytes()),
+            wal_fsync_latency: shared.fsync_latency.snapshot(),
+            last_snapshot_age_seconds: has_snapshot
+                .then(|| unix_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
+            command_latency: HistogramSnapshot::empty(gyre_http::LATENCY_BOUNDS_NS),
+        }
+    }
+}
