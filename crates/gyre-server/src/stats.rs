@@ -338,7 +338,6 @@ pub fn write_errorstats(shared: &Shared, t: &mut String) {
 
 /// Per-command counters for `/metrics` (commands used since the last CONFIG
 /// RESETSTAT; subcommands named `container|sub`).
-#[allow(dead_code)] // For `/metrics` (the HTTP integration calls it).
 pub fn command_metrics() -> Vec<CommandMetrics> {
     used_commands()
         .into_iter()
@@ -356,7 +355,6 @@ pub fn command_metrics() -> Vec<CommandMetrics> {
 }
 
 /// The command latency histogram for `/metrics`.
-#[allow(dead_code)] // For `/metrics` (the HTTP integration calls it).
 pub fn command_latency(shared: &Shared) -> HistogramSnapshot {
     shared.diag.command_latency.snapshot()
 }

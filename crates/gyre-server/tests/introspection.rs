@@ -413,3 +413,37 @@ fn client_list_has_redis_7_fields_in_order() {
     assert_eq!(field("cmd"), "client|info");
     assert_eq!(field("flags"), "N");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_the_command_counters_and_latency_histogram() {
+    if is_redis() {
+        return;
+    }
+    let port = free_port();
+    let s = Server::start_with(&["--http-port", &port.to_string()]);
+    let mut r = s.raw();
+    r.call(&["SET", "k", "v"]);
+    r.call(&["GET", "k"]);
+    r.call(&["GET", "k"]);
+    assert!(matches!(r.call(&["INCR", "k"]), Reply::Error(_)));
+    assert!(matches!(r.call(&["GET"]), Reply::Error(_)));
+    r.call(&["CONFIG", "GET", "hz"]);
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        "gyre_commands_total{cmd=\"get\"} 2",
+        "gyre_commands_rejected_total{cmd=\"get\"} 1",
+        "gyre_commands_failed_total{cmd=\"incr\"} 1",
+        "gyre_commands_total{cmd=\"config|get\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+    }
+    let count: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gyre_command_duration_seconds_count "))
+        .expect("the command latency histogram")
+        .parse()
+        .unwrap();
+    // The harness's INFO at start-up, SET, GET, GET, INCR, CONFIG GET ran
+    // (the rejected GET did not).
+    assert_eq!(count, 6);
+}
