@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(out[31], b"... (9 more arguments)");
         let exactly: Vec<Vec<u8>> = (0..32).map(|i| i.to_string().into_bytes()).collect();
         assert_eq!(truncated_args(32, exactly.iter().map(Vec::as_slice)), exactly);
-        let big = vec![b'x'; 200];
+        let big = [b'x'; 200];
         let out = truncated_args(1, [&big[..]].into_iter());
         assert_eq!(out[0], [&big[..128], b"... (72 more bytes)"].concat());
     }
