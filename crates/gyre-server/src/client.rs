@@ -54,6 +54,8 @@ pub struct ClientState {
     pub pubsub: Option<crate::pubsub::Subscription>,
     /// MONITOR mode (dropping it ends the mode; the lines go to `pubsub`'s outbox).
     pub monitor: Option<crate::monitor::Monitoring>,
+    /// The ACL user and whether the connection authenticated (see `acl`).
+    pub auth: crate::acl::ClientAuth,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -97,6 +99,7 @@ impl ClientState {
             in_exec: false,
             pubsub: None,
             monitor: None,
+            auth: crate::acl::ClientAuth::default(),
         }
     }
 
@@ -161,6 +164,8 @@ pub struct ClientInfo {
     /// Commands queued in MULTI, or -1 outside a transaction (CLIENT LIST multi).
     pub multi: std::sync::atomic::AtomicI64,
     pub out_buf_bytes: AtomicUsize,
+    /// The ACL user the connection is authenticated as (CLIENT LIST user=).
+    pub user: Mutex<String>,
     pub killed: AtomicBool,
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
     /// In MONITOR mode (CLIENT LIST flag O).
@@ -191,6 +196,7 @@ impl ClientInfo {
             subscriptions: Default::default(),
             multi: std::sync::atomic::AtomicI64::new(-1),
             out_buf_bytes: AtomicUsize::new(0),
+            user: Mutex::new(String::from("default")),
             killed: AtomicBool::new(false),
             abort: Mutex::new(None),
             monitor: AtomicBool::new(false),
@@ -237,7 +243,7 @@ impl ClientInfo {
         let qbuf_free = self.query_buf_free.load(Ordering::Relaxed);
         let omem = self.out_buf_bytes.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -256,6 +262,7 @@ impl ClientInfo {
             omem,
             qbuf + qbuf_free + omem,
             self.last_cmd.lock(),
+            self.user.lock(),
             self.resp.load(Ordering::Relaxed),
             lib_name,
             lib_ver,

@@ -19,7 +19,6 @@ use bytes::{Buf, BytesMut};
 use gyre_engine::MutationLog;
 use gyre_resp::{Args, Limits, ReplyWriter, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::debug;
 
 use gyre_log::wal::Lsn;
@@ -29,6 +28,7 @@ use crate::client::{ClientState, CmdName, ReplyMode};
 use crate::cmd::{self, BlockSpec, Call, CmdError};
 use crate::scripting;
 use crate::shared::{unix_ms, Shared};
+use crate::tls::ClientStream;
 
 /// Replies are written once this many bytes are pending, even mid-batch.
 pub const OUT_FLUSH_BYTES: usize = 64 * 1024;
@@ -43,9 +43,8 @@ fn limits(shared: &Shared) -> Limits {
 }
 
 /// Serves one connection until the client leaves, misbehaves or is killed.
-pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: ClientState) {
-    let _ = stream.set_nodelay(true);
-    client.info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream), Ordering::Relaxed);
+pub async fn serve<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut client: ClientState) {
+    client.info.fd.store(std::os::fd::AsRawFd::as_raw_fd(stream.tcp()), Ordering::Relaxed);
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut bufs = Buffers {
         out: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -58,7 +57,10 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
         input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
         // A subscriber also wakes for messages published to it.
         let read = match client.pubsub.as_ref().map(|s| s.sub.clone()) {
-            None => Some(stream.read_buf(&mut input).await),
+            None => match crate::limits::read_or_idle(&mut stream, &mut input, &shared, client.info.id).await {
+                Some(r) => Some(r),
+                None => return,
+            },
             Some(sub) => tokio::select! {
                 r = stream.read_buf(&mut input) => Some(r),
                 () = sub.notified() => None,
@@ -110,7 +112,7 @@ pub async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut client: Clien
 /// Writes the messages published to this connection since the last time
 /// (after the replies of its own commands, so a SUBSCRIBE confirmation
 /// precedes the channel's messages).
-async fn write_messages(stream: &mut TcpStream, client: &ClientState, shared: &Shared) -> std::io::Result<()> {
+async fn write_messages<S: ClientStream>(stream: &mut S, client: &ClientState, shared: &Shared) -> std::io::Result<()> {
     let Some(sub) = &client.pubsub else { return Ok(()) };
     let mut msgs = sub.sub.take();
     if msgs.is_empty() {
@@ -162,8 +164,8 @@ fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
 /// leaves only when the write is durable under `appendfsync`. When the log
 /// failed instead, the replies are dropped and the connection closed: they
 /// would claim writes that are not durable.
-async fn flush(
-    stream: &mut TcpStream,
+async fn flush<S: ClientStream>(
+    stream: &mut S,
     out: &mut BytesMut,
     shared: &Shared,
     pending: &mut Pending,
@@ -185,22 +187,22 @@ async fn flush(
     write_out(stream, out, shared).await
 }
 
-async fn write_out(stream: &mut TcpStream, out: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
+async fn write_out<S: ClientStream>(stream: &mut S, out: &mut BytesMut, shared: &Shared) -> std::io::Result<()> {
     shared.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
-    let r = stream.write_all(out).await;
+    let r = crate::limits::write_limited(stream, out, shared).await;
     out.clear();
     r
 }
 
 /// Executes every complete command at the front of `input`. Returns the bytes
 /// consumed and whether to keep the connection.
-async fn execute_buffered(
+async fn execute_buffered<S: ClientStream>(
     input: &[u8],
     parser: &mut RequestParser,
     shared: &Shared,
     client: &mut ClientState,
     bufs: &mut Buffers,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> (usize, Outcome) {
     let mut pos = 0;
     let mut executed = 0u64;
@@ -219,6 +221,16 @@ async fn execute_buffered(
                     continue;
                 }
                 executed += 1;
+                if shared.pause.maybe_active() && shared.pause.holds(&args, client) {
+                    // CLIENT PAUSE: what is answered goes out, then this waits.
+                    stage(shared, log, pending);
+                    if flush(stream, out, shared, pending).await.is_err() {
+                        break Outcome::Close;
+                    }
+                    while shared.pause.holds(&args, client) {
+                        shared.pause.wait().await;
+                    }
+                }
                 // The mutations of the commands of a batch accumulate in `log` and
                 // go to the write-ahead log as one record when the replies are
                 // about to leave (see `stage`): one hand-off per batch, not per
@@ -238,7 +250,7 @@ async fn execute_buffered(
                     if flush(stream, out, shared, pending).await.is_err() {
                         break Outcome::Close;
                     }
-                    match blocking::wait(shared, client, argv, spec, stream).await {
+                    match blocking::wait(shared, client, argv, spec, stream.tcp()).await {
                         Some(reply) => out.extend_from_slice(&reply),
                         None => break Outcome::Close,
                     }
@@ -300,7 +312,16 @@ pub fn execute(
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
             let proto = client.proto;
-            if client.proto == gyre_resp::Protocol::Resp2
+            if let Some(denied) = crate::acl::check(shared, client, top, spec, &args) {
+                // A denied command dooms the transaction it was sent in.
+                if let Some(tx) = &mut client.multi {
+                    tx.aborted = true;
+                }
+                let msg = denied.to_string();
+                crate::stats::rejected_call(spec);
+                shared.diag.errors.record(msg.as_bytes());
+                ReplyWriter::new(out, proto).error(msg.as_bytes());
+            } else if client.proto == gyre_resp::Protocol::Resp2
                 && client.subscribed()
                 && !cmd::pubsub::allowed_while_subscribed(top)
             {

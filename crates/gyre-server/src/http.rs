@@ -29,8 +29,9 @@ pub struct HttpBackend {
     shared: OnceLock<Arc<Shared>>,
 }
 
-/// Who a request runs as (the default user until ACL users exist).
-pub struct Session;
+/// Who a request runs as: an ACL user, authenticated or not (then every
+/// command but the few allowed before AUTH gets -NOAUTH, as on RESP).
+pub struct Session(crate::acl::ClientAuth);
 
 impl HttpBackend {
     /// Recovery finished: requests may run.
@@ -73,19 +74,40 @@ impl Backend for HttpBackend {
     type Session = Session;
 
     fn auth_required(&self) -> bool {
-        false
+        self.shared.get().is_some_and(|shared| !crate::acl::ClientAuth::connection(&shared.acl).authenticated)
     }
 
-    fn authenticate(&self, _user: Option<&str>, _password: &[u8]) -> Result<Session, AuthError> {
-        // No password is configured: as AUTH does then, credentials are refused.
-        Err(AuthError::WrongPass)
+    /// As AUTH: the user must exist, be on and have that password; a
+    /// failure is recorded in the ACL LOG (without the password).
+    fn authenticate(&self, user: Option<&str>, password: &[u8]) -> Result<Session, AuthError> {
+        let Some(shared) = self.shared.get() else {
+            return Err(AuthError::WrongPass);
+        };
+        let name = user.unwrap_or("default");
+        match shared.acl.get(name) {
+            Some(u) if u.enabled && u.password_ok(password) => {
+                let mut auth = crate::acl::ClientAuth::connection(&shared.acl);
+                auth.user = Some(u);
+                auth.authenticated = true;
+                Ok(Session(auth))
+            }
+            _ => {
+                let max = shared.config.hot.acllog_max_len.load(Ordering::Relaxed) as usize;
+                shared.acl.log("auth", "toplevel", "AUTH".into(), name.to_string(), "http", max);
+                Err(AuthError::WrongPass)
+            }
+        }
     }
 
     fn anonymous(&self) -> Session {
-        Session
+        match self.shared.get() {
+            Some(shared) => Session(crate::acl::ClientAuth::connection(&shared.acl)),
+            // Before recovery nothing runs (`execute` answers LOADING).
+            None => Session(crate::acl::ClientAuth::default()),
+        }
     }
 
-    async fn execute(&self, _session: &Session, args: &[Bytes]) -> Frame {
+    async fn execute(&self, session: &Session, args: &[Bytes]) -> Frame {
         let Some(shared) = self.shared.get() else {
             return error("LOADING Gyre is loading the dataset in memory");
         };
@@ -101,8 +123,10 @@ impl Backend for HttpBackend {
         }
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         let info = Arc::new(ClientInfo::new(shared.clients.next_id(), unspecified, unspecified));
+        *info.user.lock() = session.0.user_name().to_string();
         let mut client = ClientState::new(info);
         client.proto = Protocol::Resp3;
+        client.auth = session.0.clone();
         let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
         let now_ms = unix_ms();
         if crate::conn::execute(argv, shared, &mut client, &mut out, &mut log, now_ms).is_some() {

@@ -1,5 +1,14 @@
-//! The RESP listener: accepts connections and hands each to its own task.
+//! The RESP listeners: one per `bind` address on `port`, and on `tls-port`
+//! when it is set (TLS, see `tls`); each accepted connection is served in its
+//! own task.
+//!
+//! On accept, before a connection is served: `maxclients` (the next client
+//! gets `-ERR max number of clients reached` and is closed), protected mode
+//! (see `limits`), TCP_NODELAY and `tcp-keepalive`, then the TLS handshake on
+//! the TLS port. A failed handshake ends that connection only. Listeners stop
+//! when the server shuts down (see `shutdown`).
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -7,8 +16,9 @@ use anyhow::Context;
 use bytes::BytesMut;
 use gyre_resp::{Protocol, ReplyWriter};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tracing::{info, warn};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
 
 use crate::client::{ClientInfo, ClientState, Registration};
 use crate::config::Config;
@@ -17,25 +27,57 @@ use crate::http::HttpBackend;
 use crate::shared::Shared;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let bind = config.get("bind").expect("declared");
+    let binds: Vec<String> = config.get("bind").expect("declared").split_whitespace().map(String::from).collect();
+    anyhow::ensure!(!binds.is_empty(), "bind is empty: give at least one address");
     let port: u16 = config.get("port").expect("declared").parse().expect("validated port");
+    let tls_port: u16 = config.get("tls-port").expect("declared").parse().expect("validated port");
+    let backlog: u32 = config.get("tcp-backlog").expect("declared").parse().expect("validated backlog");
     let dir = config.get("dir").expect("declared");
-    // The HTTP API listens before recovery, so /health answers while data loads.
+    // TLS files are checked before anything is opened: nothing half-started.
+    let acceptor = match tls_port {
+        0 => None,
+        _ => Some(TlsAcceptor::from(crate::tls::server_config(&config)?)),
+    };
+    // The HTTP API listens before recovery, so /health answers while data
+    // loads. Its stop signal is held until the server exits.
     let http = HttpBackend::default().into();
-    let (http_stop, http_task) = start_http(&config, &bind, &http).await?;
+    let (_http_stop, _http_task) = start_http(&config, &binds[0], &http).await?;
     let shared = tokio::task::spawn_blocking(move || Shared::start(config)).await.context("recovery")??;
     http.set_ready(shared.clone());
-    let listener = TcpListener::bind((bind.as_str(), port)).await.with_context(|| format!("binding {bind}:{port}"))?;
-    let local = listener.local_addr()?;
-    shared.tcp_port.store(u64::from(local.port()), Ordering::Relaxed);
-    info!(address = %local, data_dir = %dir, "ready to accept connections");
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    let mut listeners = Vec::new();
+    for addr in &binds {
+        listeners.push((bind(addr, port, backlog)?, None));
+        if let Some(a) = &acceptor {
+            listeners.push((bind(addr, tls_port, backlog)?, Some(a.clone())));
+        }
+    }
+    let first = listeners[0].0.local_addr()?;
+    shared.tcp_port.store(u64::from(first.port()), Ordering::Relaxed);
+    for (listener, tls) in listeners {
+        let address = listener.local_addr()?;
+        info!(address = %address, tls = tls.is_some(), data_dir = %dir, "ready to accept connections");
+        tokio::spawn(accept_loop(listener, tls, shared.clone()));
+    }
+    crate::shutdown::on_signals(shared).await
+}
+
+/// A listening socket with `tcp-backlog`.
+fn bind(addr: &str, port: u16, backlog: u32) -> anyhow::Result<TcpListener> {
+    let ip: std::net::IpAddr = addr.parse().with_context(|| format!("bind address '{addr}' is not an IP address"))?;
+    let at = SocketAddr::new(ip, port);
+    let socket = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .with_context(|| format!("creating a socket for {at}"))?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(at).with_context(|| format!("binding {at}"))?;
+    socket.listen(backlog).with_context(|| format!("listening on {at}"))
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    let local = listener.local_addr().expect("bound");
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = sigterm.recv() => break,
+            () = shared.shutdown.stopping() => return,
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
@@ -50,34 +92,40 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let maxclients = shared.config.hot.maxclients.load(Ordering::Relaxed) as usize;
         if shared.clients.len() >= maxclients {
             shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(reject(stream, "ERR max number of clients reached"));
+            tokio::spawn(reject(stream, tls.clone(), "ERR max number of clients reached"));
             continue;
         }
+        if crate::limits::refuses(&shared, peer.ip()) {
+            shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            debug!(peer = %peer, "protected mode: refusing a client that is not on loopback");
+            tokio::spawn(reject(stream, tls.clone(), crate::limits::PROTECTED_MODE_ERROR));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        crate::limits::set_keepalive(&stream, shared.config.hot.tcp_keepalive_secs.load(Ordering::Relaxed));
         let laddr = stream.local_addr().unwrap_or(local);
         let info = Arc::new(ClientInfo::new(shared.clients.next_id(), peer, laddr));
         shared.clients.add(info.clone());
         let task_shared = shared.clone();
         let task_info = info.clone();
+        let tls = tls.clone();
         let handle = tokio::spawn(async move {
             let _registration = Registration { registry: &task_shared.clients, id: task_info.id };
-            conn::serve(stream, task_shared.clone(), ClientState::new(task_info)).await;
+            let mut client = ClientState::new(task_info);
+            client.auth = crate::acl::ClientAuth::connection(&task_shared.acl);
+            match tls {
+                None => conn::serve(stream, task_shared.clone(), client).await,
+                Some(acceptor) => match crate::tls::accept(&acceptor, stream).await {
+                    Ok(tls_stream) => conn::serve(tls_stream, task_shared.clone(), client).await,
+                    Err(e) => debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                },
+            }
         });
         *info.abort.lock() = Some(handle.abort_handle());
         if info.killed.load(Ordering::Relaxed) {
             handle.abort();
         }
     }
-    // Graceful stop (the fuller version, with in-flight commands and a final
-    // snapshot, belongs to the operations work): stop accepting, make the log
-    // durable, leave. The data-directory lock goes with the process.
-    info!("shutting down: signal received");
-    let _ = http_stop.send(());
-    if let Some(task) = http_task {
-        let _ = task.await;
-    }
-    shared.persistence.close();
-    info!("bye");
-    Ok(())
 }
 
 /// Binds and serves the HTTP API when `http-port` is set. Returns the sender
@@ -98,14 +146,32 @@ async fn start_http(
         body_bytes_max: config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
         ..Default::default()
     };
-    let task = tokio::spawn(gyre_http::serve(listener, None, backend.clone(), limits, async {
+    let tls = if config.get("http-tls").as_deref() == Some("yes") {
+        Some(crate::tls::server_config(config).context("the HTTP API's TLS settings")?)
+    } else {
+        None
+    };
+    let task = tokio::spawn(gyre_http::serve(listener, tls, backend.clone(), limits, async {
         let _ = stopped.await;
     }));
     Ok((stop, Some(task)))
 }
 
-async fn reject(mut stream: TcpStream, msg: &str) {
+/// Answers a refused client with one error and closes (over TLS on the TLS
+/// port, so the client can read why).
+async fn reject(stream: TcpStream, tls: Option<TlsAcceptor>, msg: &str) {
     let mut out = BytesMut::new();
     ReplyWriter::new(&mut out, Protocol::Resp2).error(msg.as_bytes());
-    let _ = stream.write_all(&out).await;
+    match tls {
+        None => {
+            let mut stream = stream;
+            let _ = stream.write_all(&out).await;
+        }
+        Some(acceptor) => {
+            if let Ok(mut s) = crate::tls::accept(&acceptor, stream).await {
+                let _ = s.write_all(&out).await;
+                let _ = s.shutdown().await;
+            }
+        }
+    }
 }

@@ -1,10 +1,13 @@
 //! gyre-server: the Gyre key-value server.
 //!
-//! Start-up: read settings (flags > GYRE_* environment > defaults), start the
-//! background worker, bind the RESP listener, serve each connection in its own
-//! task. Uses every core: a multi-threaded runtime sized to the available
-//! parallelism.
+//! Start-up: read settings (flags > GYRE_* environment > `--config` file >
+//! defaults; any invalid value stops start-up before anything is opened),
+//! start logging, the background worker and the listeners (plain and TLS),
+//! serve each connection in its own task, and stop gracefully on SIGTERM,
+//! SIGINT or SHUTDOWN (see `shutdown`). Uses every core: a multi-threaded
+//! runtime sized to the available parallelism.
 
+mod acl;
 mod blocking;
 mod client;
 mod cmd;
@@ -12,9 +15,11 @@ mod config;
 mod conn;
 mod gate;
 mod http;
+mod limits;
 mod listener;
 mod memory;
 mod notify;
+mod pause;
 mod persistence;
 mod pubsub;
 mod scripting;
@@ -22,8 +27,10 @@ mod shared;
 // Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
 mod latency;
 mod monitor;
+mod shutdown;
 mod slowlog;
 mod stats;
+mod tls;
 
 #[global_allocator]
 static ALLOC: memory::CountingAlloc = memory::CountingAlloc;
@@ -39,9 +46,10 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let overrides = parse_command_line()?;
-    init_logging();
-    let config = config::Config::new(overrides);
+    let CommandLine { overrides, file, origin } = parse_command_line()?;
+    let config = config::Config::new(overrides).with_file(file);
+    init_logging(&config)?;
+    tracing::info!(source = %origin, "configuration loaded");
     raise_fd_limit(config.hot.maxclients.load(std::sync::atomic::Ordering::Relaxed));
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     // Multi-threaded even on one core: a long Lua script hands its worker to
@@ -87,38 +95,114 @@ fn raise_fd_limit(maxclients: u64) {
     );
 }
 
-fn init_logging() {
+/// The tracing level for Redis's `loglevel` names.
+fn tracing_level(loglevel: &str) -> &'static str {
+    match loglevel {
+        "debug" => "trace",
+        "verbose" => "debug",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    }
+}
+
+/// Logging as `loglevel`, `log-format` and `logfile` say (GYRE_LOG, a tracing
+/// filter, overrides the level).
+fn init_logging(config: &config::Config) -> anyhow::Result<()> {
+    let level = tracing_level(&config.get("loglevel").expect("declared"));
     let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let logfile = config.get("logfile").expect("declared");
+    let writer = if logfile.is_empty() {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&logfile)
+            .with_context(|| format!("opening logfile '{logfile}'"))?;
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(logfile.is_empty());
+    if config.get("log-format").as_deref() == Some("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+/// The environment variable of a setting: `GYRE_` and the name upper-cased,
+/// dashes as underscores.
+fn env_name(name: &str) -> String {
+    format!("GYRE_{}", name.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// Builds the command line from the settings declaration: `--<name> <value>` for
-/// each setting, with `GYRE_<NAME>` as its environment variable. Returns the
-/// validated overrides (index into PARAMS, canonical value).
-fn parse_command_line() -> anyhow::Result<Vec<(usize, String)>> {
+/// each setting, with `GYRE_<NAME>` as its environment variable, plus
+/// `--config <file>`, and validates every value given.
+fn parse_command_line() -> anyhow::Result<CommandLine> {
     let mut command = clap::Command::new("gyre-server")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Gyre: a multi-threaded, Redis-compatible key-value server");
+        .about("Gyre: a multi-threaded, Redis-compatible key-value server")
+        .after_help("Precedence: flags > environment (GYRE_<NAME>) > --config file > defaults.")
+        .arg(
+            clap::Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .env("GYRE_CONFIG")
+                .help("TOML file of settings (see gyre.example.toml); CONFIG REWRITE writes back to it"),
+        );
     for p in config::PARAMS {
-        let env = format!("GYRE_{}", p.name.to_ascii_uppercase().replace('-', "_"));
         command = command.arg(
             clap::Arg::new(p.name)
                 .long(p.name)
                 .value_name("VALUE")
-                .env(env)
-                .help(format!("{} [default: {}]", p.help, p.default)),
+                .env(env_name(p.name))
+                .hide_env_values(p.name == "requirepass")
+                .help(format!("{} [default: {:?}]", p.help, p.default)),
         );
     }
     let matches = command.get_matches();
+    let file = matches.get_one::<String>("config").cloned();
     let mut overrides = Vec::new();
-    for (i, p) in config::PARAMS.iter().enumerate() {
-        if let Some(v) = matches.get_one::<String>(p.name) {
-            let canonical = p
-                .normalize(v.as_bytes())
-                .map_err(|why| anyhow::anyhow!("invalid value '{v}' for setting '{}': {why}", p.name))?;
-            overrides.push((i, canonical));
-        }
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file '{path}'"))?;
+        overrides = config::parse_file(path, &text)?;
     }
-    Ok(overrides)
+    let from_file = overrides.len();
+    let (mut from_env, mut from_flags) = (0, 0);
+    for (i, p) in config::PARAMS.iter().enumerate() {
+        let Some(v) = matches.get_one::<String>(p.name) else { continue };
+        let source = if matches.value_source(p.name) == Some(clap::parser::ValueSource::EnvVariable) {
+            from_env += 1;
+            format!("environment variable {}", env_name(p.name))
+        } else {
+            from_flags += 1;
+            format!("flag --{}", p.name)
+        };
+        let canonical = p.normalize(v.as_bytes()).map_err(|why| {
+            anyhow::anyhow!(
+                "invalid value '{v}' for setting '{}' ({source}): {why}; allowed: {}",
+                p.name,
+                config::allowed_values(p)
+            )
+        })?;
+        overrides.push((i, canonical));
+    }
+    let origin = format!(
+        "{} ({from_file} settings), {from_env} from the environment, {from_flags} from flags, the rest defaults",
+        file.as_deref().map_or("no config file".to_string(), |f| format!("config file '{f}'"))
+    );
+    Ok(CommandLine { overrides, file: file.map(std::path::PathBuf::from), origin })
+}
+
+/// The settings the command line, environment and file give.
+struct CommandLine {
+    /// (index into PARAMS, canonical value), later entries win.
+    overrides: Vec<(usize, String)>,
+    /// `--config`.
+    file: Option<std::path::PathBuf>,
+    /// Where the settings came from, for the start-up log.
+    origin: String,
 }

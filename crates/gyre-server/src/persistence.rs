@@ -227,14 +227,18 @@ impl Persistence {
         !self.snapshot_running.load(Ordering::Relaxed) && wal.size_bytes() > compact_bytes.max(last)
     }
 
-    /// Flushes and fsyncs the log (shutdown).
-    pub fn close(&self) {
+    /// Flushes and fsyncs the log (shutdown). False when that failed (logged).
+    pub fn close(&self) -> bool {
         if let Some(wal) = &self.wal {
             match wal.close() {
-                Ok(()) => info!("write-ahead log flushed and closed"),
-                Err(e) => error!(error = %e, "closing the write-ahead log failed"),
+                Ok(()) => info!("write-ahead log flushed, fsynced and closed"),
+                Err(e) => {
+                    error!(error = %e, "closing the write-ahead log failed");
+                    return false;
+                }
             }
         }
+        true
     }
 }
 

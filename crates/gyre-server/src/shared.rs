@@ -52,11 +52,17 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// CLIENT PAUSE (see `pause`).
+    pub pause: crate::pause::Pause,
     /// Durations of the log's fsyncs (for /metrics).
     pub fsync_latency: Arc<gyre_http::Histogram>,
     /// Lua scripts and function libraries (see `scripting`).
     pub scripting: gyre_script::Scripting,
     pub config: Config,
+    /// ACL users and the ACL LOG.
+    pub acl: crate::acl::Acl,
+    /// Stops the listeners on shutdown.
+    pub shutdown: crate::shutdown::Shutdown,
     pub clients: Registry,
     pub stats: Stats,
     pub started: Instant,
@@ -87,6 +93,9 @@ impl Shared {
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
         ks.set_encoding_config(config.encoding_config());
+        let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
+        let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
+            .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
         let fsync_latency = Arc::new(gyre_http::Histogram::default());
         let observer = {
             let h = fsync_latency.clone();
@@ -106,7 +115,10 @@ impl Shared {
             pubsub: Arc::default(),
             scripting,
             fsync_latency,
+            pause: crate::pause::Pause::default(),
             config,
+            acl,
+            shutdown: Default::default(),
             clients: Registry::default(),
             stats: Stats::default(),
             started: Instant::now(),

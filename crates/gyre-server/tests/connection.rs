@@ -462,3 +462,34 @@ fn select_is_per_connection_and_survives_errors() {
     other.send_cmd(&["GET", "k"]);
     assert_eq!(other.read_frame_bytes(), b"$-1\r\n");
 }
+
+/// CLIENT PAUSE WRITE holds writes only, ALL holds everything, CLIENT UNPAUSE
+/// lifts a pause early.
+#[test]
+fn client_pause_holds_writes_or_everything_until_unpause() {
+    let s = Server::start();
+    let mut admin = s.raw();
+    let mut c = s.raw();
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "-1"]), Reply::error("ERR timeout is negative"));
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "x"]), Reply::error("ERR timeout is not an integer or out of range"));
+    assert_eq!(
+        admin.call(&["CLIENT", "PAUSE", "10", "MAYBE"]),
+        Reply::error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    );
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "400", "WRITE"]), Reply::simple("OK"));
+    let t = std::time::Instant::now();
+    assert_eq!(c.call(&["GET", "k"]), Reply::NilBulk);
+    assert!(t.elapsed() < std::time::Duration::from_millis(250), "reads are not held");
+    assert_eq!(c.call(&["SET", "k", "v"]), Reply::simple("OK"));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(300), "writes wait for the pause to end");
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "20000", "WRITE"]), Reply::simple("OK"));
+    c.send_cmd(&["DEL", "k"]);
+    c.expect_silence(std::time::Duration::from_millis(200));
+    assert_eq!(admin.call(&["CLIENT", "UNPAUSE"]), Reply::simple("OK"));
+    assert_eq!(c.read_reply(), Reply::Int(1));
+    assert_eq!(c.call(&["PING"]), Reply::simple("PONG"));
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "300"]), Reply::simple("OK"));
+    let t = std::time::Instant::now();
+    assert_eq!(c.call(&["PING"]), Reply::simple("PONG"));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(200), "ALL (the default) holds every command");
+}

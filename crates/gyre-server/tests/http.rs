@@ -93,3 +93,53 @@ async fn metrics_describe_the_running_server() {
     assert!(value("gyre_wal_size_bytes", None) > 0.0, "the writes are in the log");
     assert!(value("gyre_memory_used_bytes", None) > 0.0);
 }
+
+/// The same users as RESP: requirepass for Bearer, ACL users for Basic, their
+/// permissions applied; and HTTPS with the tls-* certificates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_uses_the_acl_users_and_the_tls_certificates() {
+    if is_redis() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("gyre-http-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let port = free_port();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let s = Server::start_with(&[
+        "--http-port",
+        &port.to_string(),
+        "--http-tls",
+        "yes",
+        "--tls-cert-file",
+        cert_path.to_str().unwrap(),
+        "--tls-key-file",
+        key_path.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let mut admin = s.raw();
+    admin.call(&["CONFIG", "SET", "requirepass", "s3cret"]);
+    admin.call(&["ACL", "SETUSER", "app", "on", ">apppass", "~app:*", "+get", "+set"]);
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let url = |key: &str| format!("{base}/v1/keys/{key}");
+    assert_eq!(http.put(url("app:1")).body("x").send().await.unwrap().status(), 401, "credentials needed");
+    let put = http.put(url("app:1")).bearer_auth("s3cret").body("x").send().await.unwrap();
+    assert_eq!(put.status(), 204, "the default user's password");
+    assert_eq!(http.get(url("app:1")).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    let got = http.get(url("app:1")).basic_auth("app", Some("apppass")).send().await.unwrap();
+    assert_eq!(got.text().await.unwrap(), "x");
+    let denied = http.get(url("other")).basic_auth("app", Some("apppass")).send().await.unwrap();
+    assert_eq!(denied.status(), 403, "the user's key patterns apply");
+    assert_eq!(http.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+    // Plain HTTP on the TLS port gets nowhere.
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/health")).await.map(|r| r.status() != 200).unwrap_or(true));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,22 @@ macro_rules! sub {
 pub(crate) use sub;
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
+    sub!(
+        "pause",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "Suspends commands processing.",
+        "timeout [WRITE | ALL]",
+        pause
+    ),
+    sub!(
+        "unpause",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        "Resumes processing commands from paused clients.",
+        "",
+        unpause
+    ),
     sub!("id", 2, NOSCRIPT | LOADING | STALE, "Returns the unique client ID of the connection.", "", id),
     sub!("setname", 3, NOSCRIPT | LOADING | STALE, "Sets the connection name.", "connection-name", setname),
     sub!("getname", 2, NOSCRIPT | LOADING | STALE, "Returns the name of the connection.", "", getname),
@@ -189,7 +205,7 @@ impl KillFilter {
         self.id.is_none_or(|id| c.id == id)
             && self.addr.as_deref().is_none_or(|a| c.addr.to_string() == a)
             && self.laddr.as_deref().is_none_or(|a| c.laddr.to_string() == a)
-            && self.user.as_deref().is_none_or(|u| u == b"default")
+            && self.user.as_deref().is_none_or(|u| u == c.user.lock().as_bytes())
             && self.max_age_s.is_none_or(|m| c.created.elapsed().as_secs() >= m)
             && !(self.skip_me && c.id == me)
     }
@@ -339,6 +355,30 @@ fn unblock(call: &mut Call<'_>) -> CmdResult {
     };
     let done = u64::try_from(id).is_ok_and(|id| call.shared.blocking.unblock_client(id, error));
     call.out.integer(i64::from(done));
+    Ok(())
+}
+
+/// CLIENT PAUSE timeout [WRITE | ALL] (see `crate::pause`).
+fn pause(call: &mut Call<'_>) -> CmdResult {
+    let ms = gyre_engine::num::parse_i64(call.arg(2)).ok_or(err("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(err("ERR timeout is negative"));
+    }
+    let all = match call.argc() {
+        3 => true,
+        4 if call.arg_is(3, "all") => true,
+        4 if call.arg_is(3, "write") => false,
+        4 => return Err(err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+        _ => return Err(err(SYNTAX)),
+    };
+    call.shared.pause.pause(crate::shared::unix_ms().saturating_add(ms as u64), all);
+    call.out.ok();
+    Ok(())
+}
+
+fn unpause(call: &mut Call<'_>) -> CmdResult {
+    call.shared.pause.unpause();
+    call.out.ok();
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use super::client::sub;
 use super::flags::*;
 use super::introspect::help_reply;
-use super::{arity_error, err, Call, CmdResult, CommandSpec, Group};
+use super::{arity_error, Call, CmdResult, CommandSpec, Group};
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -79,6 +79,9 @@ fn set(call: &mut Call<'_>) -> CmdResult {
         (2..call.argc()).step_by(2).map(|i| (call.args.get(i), call.args.get(i + 1))).collect();
     call.shared.config.set_many(&pairs).map_err(super::CmdError::Msg)?;
     call.shared.ks.set_encoding_config(call.shared.config.encoding_config());
+    if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"requirepass")) {
+        call.shared.acl.set_requirepass(&call.shared.config.get("requirepass").unwrap_or_default());
+    }
     call.out.ok();
     Ok(())
 }
@@ -91,9 +94,14 @@ fn resetstat(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-fn rewrite(_call: &mut Call<'_>) -> CmdResult {
-    // Gyre reads no configuration file yet, so there is nothing to rewrite.
-    Err(err("ERR The server is running without a config file"))
+fn rewrite(call: &mut Call<'_>) -> CmdResult {
+    call.shared.config.rewrite().map_err(|why| {
+        tracing::warn!(error = %why, "CONFIG REWRITE failed");
+        super::CmdError::Msg(format!("ERR {why}"))
+    })?;
+    tracing::info!("CONFIG REWRITE executed with success");
+    call.out.ok();
+    Ok(())
 }
 
 fn help(call: &mut Call<'_>) -> CmdResult {

@@ -107,7 +107,7 @@ fn help(call: &mut Call<'_>) -> CmdResult {
 }
 
 /// ACL categories derived from the group and flags, as Redis assigns them.
-fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
+pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     let mut cats = Vec::new();
     if c.has_flag(WRITE) {
         cats.push("@write");

@@ -12,6 +12,7 @@
 //! reply; an `Err` it returns becomes the error reply, so no handler ever writes a
 //! partial reply followed by an error.
 
+pub mod acl;
 pub mod client;
 pub mod config;
 pub mod diagnostics;
@@ -26,6 +27,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod shutdown;
 pub mod strings;
 pub(crate) mod table;
 pub mod transactions;

@@ -42,31 +42,10 @@ pub fn quit(call: &mut Call<'_>) -> CmdResult {
 
 pub fn reset(call: &mut Call<'_>) -> CmdResult {
     call.client.reset();
+    crate::acl::reset_client(call.shared, call.client);
     // RESET answers in the protocol the connection is reset to.
     call.out.simple(b"RESET");
     Ok(())
-}
-
-/// Without a configured password the default user accepts any password, as in
-/// Redis; any other user name is unknown.
-fn check_credentials(user: &[u8], _password: &[u8]) -> CmdResult {
-    if user.eq_ignore_ascii_case(b"default") {
-        Ok(())
-    } else {
-        Err(err("WRONGPASS invalid username-password pair or user is disabled."))
-    }
-}
-
-pub fn auth(call: &mut Call<'_>) -> CmdResult {
-    match call.argc() {
-        2 => Err(err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")),
-        3 => {
-            check_credentials(call.arg(1), call.arg(2))?;
-            call.out.ok();
-            Ok(())
-        }
-        _ => Err(err(SYNTAX)),
-    }
 }
 
 pub fn hello(call: &mut Call<'_>) -> CmdResult {
@@ -80,11 +59,12 @@ pub fn hello(call: &mut Call<'_>) -> CmdResult {
         };
     }
     let mut name: Option<Vec<u8>> = None;
+    let mut auth: Option<(usize, usize)> = None;
     let mut i = 2;
     while i < call.argc() {
         let more = call.argc() - i - 1;
         if call.arg_is(i, "AUTH") && more >= 2 {
-            check_credentials(call.arg(i + 1), call.arg(i + 2))?;
+            auth = Some((i + 1, i + 2));
             i += 3;
         } else if call.arg_is(i, "SETNAME") && more >= 1 {
             validate_name(call.arg(i + 1), "Client names")?;
@@ -96,6 +76,14 @@ pub fn hello(call: &mut Call<'_>) -> CmdResult {
                 super::printable(call.arg(i), 128)
             )));
         }
+    }
+    match auth {
+        Some((user, pass)) => {
+            let (user, pass) = (call.args.get(user), call.args.get(pass));
+            crate::acl::authenticate(call.shared, call.client, user, pass)?;
+        }
+        None if !call.client.auth.authenticated => return Err(err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")),
+        None => {}
     }
     if let Some(n) = name {
         *call.client.info.name.lock() = if n.is_empty() { None } else { Some(n) };

@@ -2,7 +2,7 @@
 //! 7.2's command JSON files, so COMMAND INFO answers as Redis does.
 
 use super::flags::*;
-use super::{client, config, info, introspect, keys, server, strings, transactions, CommandSpec, Group};
+use super::{acl, client, config, info, introspect, keys, server, shutdown, strings, transactions, CommandSpec, Group};
 
 /// One command table row; used by every command module's table.
 macro_rules! cmd {
@@ -104,16 +104,18 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY, NOKEYS, Transactions, "2.2.0", "Forgets about watched keys of a transaction.", "", transactions::unwatch),
     cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "6.2.0", "Resets the connection.", "", server::reset),
     cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]", server::hello),
-    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "1.0.0", "Authenticates the connection.", "[username] password", server::auth),
+    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY, NOKEYS, Connection, "1.0.0", "Authenticates the connection.", "[username] password", acl::auth),
     cmd!("client", -2, 0, NOKEYS, Connection, "2.4.0", "A container for client connection commands.", "", introspect::container, client::SUBCOMMANDS),
     // Server
     cmd!("info", -1, LOADING | STALE, NOKEYS, Server, "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]", info::info),
     cmd!("config", -2, 0, NOKEYS, Server, "2.0.0", "A container for server configuration commands.", "", introspect::container, config::SUBCOMMANDS),
+    cmd!("acl", -2, 0, NOKEYS, Server, "6.0.0", "A container for Access List Control commands.", "", introspect::container, acl::SUBCOMMANDS),
     cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, Server, "2.6.0", "Returns the server time.", "", server::time),
     cmd!("command", -1, LOADING | STALE, NOKEYS, Server, "2.8.13", "Returns detailed information about all commands.", "", introspect::command, introspect::COMMAND_SUBS),
     cmd!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk.", "", server::save),
     cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
     cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
+    cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY | NO_GATE, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", shutdown::shutdown),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "", server::lastsave),
     cmd!("memory", -2, 0, NOKEYS, Server, "4.0.0", "A container for memory diagnostics commands.", "", introspect::container, introspect::MEMORY_SUBS),
 ];
