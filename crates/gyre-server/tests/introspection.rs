@@ -447,3 +447,26 @@ async fn metrics_expose_the_command_counters_and_latency_histogram() {
     // (the rejected GET did not).
     assert_eq!(count, 6);
 }
+
+#[test]
+fn latency_monitor_records_a_long_active_expiry_cycle() {
+    let s = Server::start();
+    let mut r = s.raw();
+    r.call(&["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    // 100,000 keys that expire together keep the active cycle busy for more
+    // than a millisecond.
+    let mut batch = Vec::new();
+    for i in 0..100_000 {
+        batch.extend_from_slice(&encode_str(&["SET", &format!("k{i}"), "v", "PX", "100"]));
+    }
+    r.send(&batch);
+    for _ in 0..100_000 {
+        r.read_reply();
+    }
+    let seen = wait_for(Duration::from_secs(5), || {
+        let latest = r.call(&["LATENCY", "LATEST"]);
+        latest.items().iter().any(|e| e.items()[0].text() == "expire-cycle")
+    });
+    assert!(seen, "no expire-cycle event: {:?}", r.call(&["LATENCY", "LATEST"]));
+    assert!(!r.call(&["LATENCY", "HISTORY", "expire-cycle"]).items().is_empty());
+}
