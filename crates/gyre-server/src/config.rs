@@ -397,6 +397,28 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
         help: "Sorted sets whose members are at most this long use the compact encoding",
     },
+    // Introspection: the slow log and the latency monitor.
+    Param {
+        name: "slowlog-log-slower-than",
+        kind: Kind::Int { min: i64::MIN, max: i64::MAX },
+        default: "10000",
+        mutable: true,
+        help: "Log commands that run for at least this many microseconds in the slow log (negative = off, 0 = all)",
+    },
+    Param {
+        name: "slowlog-max-len",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "128",
+        mutable: true,
+        help: "Entries kept in the slow log (the oldest are dropped)",
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "0",
+        mutable: true,
+        help: "Record latency spikes of at least this many milliseconds for LATENCY (0 = off)",
+    },
 ];
 
 impl Param {
@@ -656,6 +678,11 @@ pub struct Hot {
     pub acllog_max_len: AtomicU64,
     /// Bumped on every change, so connections re-read their limits cheaply.
     pub generation: AtomicU64,
+    /// `slowlog-log-slower-than` in microseconds (negative = off).
+    pub slowlog_log_slower_than_us: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` in milliseconds (0 = off).
+    pub latency_monitor_threshold_ms: AtomicU64,
 }
 
 impl Hot {
@@ -856,6 +883,10 @@ impl Config {
             }
             *h.normal_limit.write() = normal_output_limit(&text);
         }
+        let slower_than = self.get("slowlog-log-slower-than").and_then(|v| v.parse().ok()).expect("declared");
+        h.slowlog_log_slower_than_us.store(slower_than, Ordering::Relaxed);
+        h.slowlog_max_len.store(self.get_u64("slowlog-max-len"), Ordering::Relaxed);
+        h.latency_monitor_threshold_ms.store(self.get_u64("latency-monitor-threshold"), Ordering::Relaxed);
         h.timeout_secs.store(self.get_u64("timeout"), Ordering::Relaxed);
         h.tcp_keepalive_secs.store(self.get_u64("tcp-keepalive"), Ordering::Relaxed);
         h.protected_mode.store(self.get("protected-mode").as_deref() == Some("yes"), Ordering::Relaxed);
