@@ -71,6 +71,9 @@ struct Outbox {
     buf: BytesMut,
     over_soft_since: Option<Instant>,
     closed: bool,
+    /// The connection was woken and has not taken the outbox since: later
+    /// messages need no wake-up of their own.
+    woken: bool,
 }
 
 /// One subscribed connection: its outbox and its subscriptions.
@@ -110,6 +113,7 @@ impl Subscriber {
     pub fn take(&self) -> BytesMut {
         let mut o = self.outbox.lock();
         o.over_soft_since = None;
+        o.woken = false;
         self.info.out_buf_bytes.store(0, Ordering::Relaxed);
         o.buf.split()
     }
@@ -197,8 +201,11 @@ impl Subscriber {
             self.info.kill();
             return;
         }
+        let wake = !std::mem::replace(&mut o.woken, true);
         drop(o);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -226,7 +233,7 @@ impl PubSub {
         let sub = Arc::new(Subscriber {
             info,
             resp3: AtomicBool::new(proto == Protocol::Resp3),
-            outbox: Mutex::new(Outbox { buf: BytesMut::new(), over_soft_since: None, closed: false }),
+            outbox: Mutex::new(Outbox { buf: BytesMut::new(), over_soft_since: None, closed: false, woken: false }),
             wake: tokio::sync::Notify::new(),
             subs: Mutex::new(Subs::default()),
         });
