@@ -622,6 +622,25 @@ pub fn example_toml() -> String {
     out
 }
 
+/// The settings reference of `docs/CONFIGURATION.md` (between its
+/// `settings:begin` / `settings:end` markers): one table row per setting. A
+/// test keeps the document equal to this.
+#[cfg(test)]
+pub fn settings_markdown() -> String {
+    let mut out = String::from("| setting | accepts | default | CONFIG SET | description |\n|---|---|---|---|---|\n");
+    for p in PARAMS {
+        let default = if p.default.is_empty() { "(empty)".to_string() } else { format!("`{}`", p.default) };
+        out.push_str(&format!(
+            "| `{}` | {} | {default} | {} | {} |\n",
+            p.name,
+            allowed_values(p).replace('|', "\\|"),
+            if p.mutable { "yes" } else { "no" },
+            p.help.replace('|', "\\|"),
+        ));
+    }
+    out
+}
+
 /// Writes `text` to `path` atomically: a temporary file beside it (with the
 /// original's permissions), fsynced, renamed over it, then the directory fsynced.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -898,6 +917,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The settings table of docs/CONFIGURATION.md is generated from the
+    /// declaration; GYRE_BLESS=1 rewrites it.
+    #[test]
+    fn configuration_md_lists_every_setting() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md");
+        let have = std::fs::read_to_string(&path).expect("docs/CONFIGURATION.md");
+        let (begin, end) = ("<!-- settings:begin -->\n", "<!-- settings:end -->");
+        let start = have.find(begin).expect("settings:begin marker") + begin.len();
+        let stop = have.find(end).expect("settings:end marker");
+        let want = settings_markdown();
+        if std::env::var("GYRE_BLESS").is_ok() {
+            let text = format!("{}{want}{}", &have[..start], &have[stop..]);
+            std::fs::write(&path, text).expect("write docs/CONFIGURATION.md");
+            return;
+        }
+        assert!(
+            have[start..stop] == want,
+            "docs/CONFIGURATION.md's settings table is out of date: run GYRE_BLESS=1 cargo test -p gyre-server configuration_md"
+        );
+    }
 
     /// `gyre.example.toml` is generated from the declaration and cannot drift
     /// from it; GYRE_BLESS=1 rewrites it.
