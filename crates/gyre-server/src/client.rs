@@ -52,6 +52,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
     pub pubsub: Option<crate::pubsub::Subscription>,
+    /// MONITOR mode (dropping it ends the mode; the lines go to `pubsub`'s outbox).
+    pub monitor: Option<crate::monitor::Monitoring>,
     /// The ACL user and whether the connection authenticated (see `acl`).
     pub auth: crate::acl::ClientAuth,
 }
@@ -96,6 +98,7 @@ impl ClientState {
             watched: Default::default(),
             in_exec: false,
             pubsub: None,
+            monitor: None,
             auth: crate::acl::ClientAuth::default(),
         }
     }
@@ -110,6 +113,8 @@ impl ClientState {
         self.multi = None;
         self.watched.clear();
         self.pubsub = None;
+        self.monitor = None;
+        self.info.monitor.store(false, Ordering::Relaxed);
         *self.info.name.lock() = None;
         self.publish();
     }
@@ -163,6 +168,12 @@ pub struct ClientInfo {
     pub user: Mutex<String>,
     pub killed: AtomicBool,
     pub abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// In MONITOR mode (CLIENT LIST flag O).
+    pub monitor: AtomicBool,
+    /// The socket's file descriptor (CLIENT LIST fd); -1 until known.
+    pub fd: std::sync::atomic::AtomicI32,
+    /// Free bytes in the query buffer (CLIENT LIST qbuf-free).
+    pub query_buf_free: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -188,6 +199,9 @@ impl ClientInfo {
             user: Mutex::new(String::from("default")),
             killed: AtomicBool::new(false),
             abort: Mutex::new(None),
+            monitor: AtomicBool::new(false),
+            fd: std::sync::atomic::AtomicI32::new(-1),
+            query_buf_free: AtomicUsize::new(0),
         }
     }
 
@@ -213,6 +227,9 @@ impl ClientInfo {
         if self.no_touch.load(Ordering::Relaxed) {
             flags.push('T');
         }
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
         if self.subscriptions.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
             flags.push('P');
         }
@@ -223,12 +240,14 @@ impl ClientInfo {
             flags.push('N');
         }
         let qbuf = self.query_buf_bytes.load(Ordering::Relaxed);
+        let qbuf_free = self.query_buf_free.load(Ordering::Relaxed);
         let omem = self.out_buf_bytes.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd.load(Ordering::Relaxed),
             name,
             age.as_secs(),
             idle_ms / 1000,
@@ -239,8 +258,9 @@ impl ClientInfo {
             self.subscriptions[2].load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             qbuf,
+            qbuf_free,
             omem,
-            qbuf + omem,
+            qbuf + qbuf_free + omem,
             self.last_cmd.lock(),
             self.user.lock(),
             self.resp.load(Ordering::Relaxed),

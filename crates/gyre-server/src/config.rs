@@ -410,6 +410,28 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
         help: "Sorted sets whose members are at most this long use the compact encoding",
     },
+    // Introspection: the slow log and the latency monitor.
+    Param {
+        name: "slowlog-log-slower-than",
+        kind: Kind::Int { min: i64::MIN, max: i64::MAX },
+        default: "10000",
+        mutable: true,
+        help: "Log commands that run for at least this many microseconds in the slow log (negative = off, 0 = all)",
+    },
+    Param {
+        name: "slowlog-max-len",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "128",
+        mutable: true,
+        help: "Entries kept in the slow log (the oldest are dropped)",
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "0",
+        mutable: true,
+        help: "Record latency spikes of at least this many milliseconds for LATENCY (0 = off)",
+    },
 ];
 
 impl Param {
@@ -613,6 +635,25 @@ pub fn example_toml() -> String {
     out
 }
 
+/// The settings reference of `docs/CONFIGURATION.md` (between its
+/// `settings:begin` / `settings:end` markers): one table row per setting. A
+/// test keeps the document equal to this.
+#[cfg(test)]
+pub fn settings_markdown() -> String {
+    let mut out = String::from("| setting | accepts | default | CONFIG SET | description |\n|---|---|---|---|---|\n");
+    for p in PARAMS {
+        let default = if p.default.is_empty() { "(empty)".to_string() } else { format!("`{}`", p.default) };
+        out.push_str(&format!(
+            "| `{}` | {} | {default} | {} | {} |\n",
+            p.name,
+            allowed_values(p).replace('|', "\\|"),
+            if p.mutable { "yes" } else { "no" },
+            p.help.replace('|', "\\|"),
+        ));
+    }
+    out
+}
+
 /// Writes `text` to `path` atomically: a temporary file beside it (with the
 /// original's permissions), fsynced, renamed over it, then the directory fsynced.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
@@ -673,6 +714,11 @@ pub struct Hot {
     pub acllog_max_len: AtomicU64,
     /// Bumped on every change, so connections re-read their limits cheaply.
     pub generation: AtomicU64,
+    /// `slowlog-log-slower-than` in microseconds (negative = off).
+    pub slowlog_log_slower_than_us: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` in milliseconds (0 = off).
+    pub latency_monitor_threshold_ms: AtomicU64,
 }
 
 impl Hot {
@@ -896,6 +942,10 @@ impl Config {
             }
             *h.normal_limit.write() = normal_output_limit(&text);
         }
+        let slower_than = self.get("slowlog-log-slower-than").and_then(|v| v.parse().ok()).expect("declared");
+        h.slowlog_log_slower_than_us.store(slower_than, Ordering::Relaxed);
+        h.slowlog_max_len.store(self.get_u64("slowlog-max-len"), Ordering::Relaxed);
+        h.latency_monitor_threshold_ms.store(self.get_u64("latency-monitor-threshold"), Ordering::Relaxed);
         h.timeout_secs.store(self.get_u64("timeout"), Ordering::Relaxed);
         h.tcp_keepalive_secs.store(self.get_u64("tcp-keepalive"), Ordering::Relaxed);
         h.protected_mode.store(self.get("protected-mode").as_deref() == Some("yes"), Ordering::Relaxed);
@@ -907,6 +957,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The settings table of docs/CONFIGURATION.md is generated from the
+    /// declaration; GYRE_BLESS=1 rewrites it.
+    #[test]
+    fn configuration_md_lists_every_setting() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md");
+        let have = std::fs::read_to_string(&path).expect("docs/CONFIGURATION.md");
+        let (begin, end) = ("<!-- settings:begin -->\n", "<!-- settings:end -->");
+        let start = have.find(begin).expect("settings:begin marker") + begin.len();
+        let stop = have.find(end).expect("settings:end marker");
+        let want = settings_markdown();
+        if std::env::var("GYRE_BLESS").is_ok() {
+            let text = format!("{}{want}{}", &have[..start], &have[stop..]);
+            std::fs::write(&path, text).expect("write docs/CONFIGURATION.md");
+            return;
+        }
+        assert!(
+            have[start..stop] == want,
+            "docs/CONFIGURATION.md's settings table is out of date: run GYRE_BLESS=1 cargo test -p gyre-server configuration_md"
+        );
+    }
 
     /// `gyre.example.toml` is generated from the declaration and cannot drift
     /// from it; GYRE_BLESS=1 rewrites it.

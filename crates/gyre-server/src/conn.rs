@@ -13,6 +13,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use gyre_engine::MutationLog;
@@ -58,15 +59,28 @@ pub fn serve<S: ClientStream>(
     // fresh socket may report readiness before any byte arrived (the peek
     // waits again then), and it needs no waiter node in the future.
     async move {
+        info.fd.store(std::os::fd::AsRawFd::as_raw_fd(stream.tcp()), Ordering::Relaxed);
         if (&stream as &dyn std::any::Any).is::<tokio::net::TcpStream>() {
             let mut byte = [0u8; 1];
-            let peeked = std::future::poll_fn(|cx| {
+            let peek = std::future::poll_fn(|cx| {
                 let mut buf = tokio::io::ReadBuf::new(&mut byte);
                 stream.tcp().poll_peek(cx, &mut buf)
-            })
-            .await;
-            if peeked.is_err() {
-                return;
+            });
+            // `timeout` applies to a client that never sends, as to one that
+            // stops; its timer is boxed so that the common case stays small.
+            let secs = shared.config.hot.timeout_secs.load(Ordering::Relaxed);
+            let peeked = if secs == 0 {
+                Some(peek.await)
+            } else {
+                Box::pin(tokio::time::timeout(std::time::Duration::from_secs(secs), peek)).await.ok()
+            };
+            match peeked {
+                Some(Ok(_)) => {}
+                Some(Err(_)) => return,
+                None => {
+                    debug!(client = info.id, "closing idle client");
+                    return;
+                }
             }
         }
         let mut client = ClientState::new(info);
@@ -123,6 +137,7 @@ async fn serve_active<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut c
             return;
         }
         client.info.query_buf_bytes.store(input.len(), Ordering::Relaxed);
+        client.info.query_buf_free.store(input.capacity() - input.len(), Ordering::Relaxed);
         if flush(&mut stream, &mut bufs.out, &shared, &mut bufs.pending).await.is_err() {
             return;
         }
@@ -298,7 +313,9 @@ async fn execute_buffered<S: ClientStream>(
             Ok(None) => break Outcome::Continue,
             Err(e) => {
                 debug!(client = client.info.id, addr = %client.info.addr, error = %e, "protocol error, closing connection");
-                ReplyWriter::new(out, client.proto).error(format!("ERR {e}").as_bytes());
+                let msg = format!("ERR {e}");
+                shared.diag.errors.record(msg.as_bytes());
+                ReplyWriter::new(out, client.proto).error(msg.as_bytes());
                 break Outcome::Close;
             }
         }
@@ -336,6 +353,8 @@ pub fn execute(
     if client.reply == ReplyMode::SkipNext {
         client.reply = ReplyMode::Skipping;
     }
+    // The command that called this one, if any (a script runner for a script's commands).
+    let caller = client.current_cmd;
     match cmd::resolve(&args, &mut client.last_spec) {
         Ok((top, spec)) => {
             client.current_cmd = CmdName::Known { top: top.name, sub: (!std::ptr::eq(top, spec)).then_some(spec.name) };
@@ -345,15 +364,20 @@ pub fn execute(
                 if let Some(tx) = &mut client.multi {
                     tx.aborted = true;
                 }
-                ReplyWriter::new(out, proto).error(denied.to_string().as_bytes());
+                let msg = denied.to_string();
+                crate::stats::rejected_call(spec);
+                shared.diag.errors.record(msg.as_bytes());
+                ReplyWriter::new(out, proto).error(msg.as_bytes());
             } else if client.proto == gyre_resp::Protocol::Resp2
                 && client.subscribed()
                 && !cmd::pubsub::allowed_while_subscribed(top)
             {
                 let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", full_name(top, spec));
+                crate::stats::rejected_call(spec);
+                shared.diag.errors.record(msg.as_bytes());
                 ReplyWriter::new(out, proto).error(msg.as_bytes());
             } else if client.multi.is_some() && !controls_transaction(top) {
-                queue(args, spec, client, out);
+                queue(args, spec, client, out, shared);
             } else {
                 // Inside EXEC or a script the gate is already held (exclusively).
                 let gate = if client.in_exec || spec.has_flag(cmd::flags::NO_GATE) {
@@ -365,19 +389,30 @@ pub fn execute(
                 };
                 let refusal = if spec.has_flag(cmd::flags::WRITE) { shared.persistence.write_refusal() } else { None };
                 let result = if let Err(busy) = gate {
-                    Err(cmd::CmdError::Msg(busy))
+                    Err(crate::stats::rejected(shared, spec, cmd::CmdError::Msg(busy)))
                 } else if let Some(msg) = refusal {
-                    Err(cmd::CmdError::Msg(msg))
+                    Err(crate::stats::rejected(shared, spec, cmd::CmdError::Msg(msg)))
                 } else if spec.has_flag(cmd::flags::WRITE | cmd::flags::DENYOOM | cmd::flags::MAY_REPLICATE)
                     && crate::evict::make_room(shared, log, now_ms).is_err()
                     && spec.has_flag(cmd::flags::DENYOOM)
                 {
-                    Err(cmd::err("OOM command not allowed when used memory > 'maxmemory'."))
+                    Err(crate::stats::rejected(
+                        shared,
+                        spec,
+                        cmd::err("OOM command not allowed when used memory > 'maxmemory'."),
+                    ))
                 } else {
+                    // Introspection: one clock read before and one after the
+                    // handler, one load to learn whether anyone monitors.
+                    let monitored = shared.diag.monitors.active();
+                    if monitored && crate::monitor::runs_scripts(top) {
+                        crate::monitor::feed_before(shared, client, &args);
+                    }
+                    let started = Instant::now();
                     let log_mark = log.bytes().len();
                     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
                     // EXEC and scripts: the commands they run notify for themselves.
-                    if notify == 0 || spec.has_flag(cmd::flags::EXCLUSIVE) {
+                    let result = if notify == 0 || spec.has_flag(cmd::flags::EXCLUSIVE) {
                         let mut call =
                             Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
                         (spec.handler)(&mut call)
@@ -401,7 +436,21 @@ pub fn execute(
                         };
                         crate::notify::after(shared, notify, ran, before, expired, now_ms);
                         result
-                    }
+                    };
+                    // A handler may answer an error itself (a script returning one).
+                    let error_reply = crate::stats::error_line(&out[mark..]);
+                    let run = crate::stats::Run {
+                        top,
+                        spec,
+                        args: &args,
+                        started,
+                        db: client.db,
+                        monitored,
+                        caller,
+                        error_reply,
+                    };
+                    crate::stats::ran(shared, client, run, &result);
+                    result
                 };
                 match result {
                     Ok(()) => {}
@@ -410,6 +459,7 @@ pub fn execute(
                         cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                     },
                     Err(CmdError::Block(spec)) => blocked = Some(spec),
+                    // (Counted in the error statistics by `stats::ran`.)
                     Err(e) => ReplyWriter::new(out, proto).error(e.to_string().as_bytes()),
                 }
             }
@@ -420,7 +470,10 @@ pub fn execute(
             if let Some(tx) = &mut client.multi {
                 tx.aborted = true;
             }
-            ReplyWriter::new(out, client.proto).error(e.to_string().as_bytes());
+            crate::stats::rejected_while_resolving(&args, &e);
+            let msg = e.to_string();
+            shared.diag.errors.record(msg.as_bytes());
+            ReplyWriter::new(out, client.proto).error(msg.as_bytes());
         }
     }
     match client.reply {
@@ -465,12 +518,15 @@ fn controls_transaction(top: &cmd::CommandSpec) -> bool {
 
 /// Queues a command between MULTI and EXEC, or refuses one that may not run
 /// in a transaction (which then fails EXEC).
-fn queue(args: Args<'_>, spec: &cmd::CommandSpec, client: &mut ClientState, out: &mut BytesMut) {
+fn queue(args: Args<'_>, spec: &cmd::CommandSpec, client: &mut ClientState, out: &mut BytesMut, shared: &Shared) {
     let mut w = ReplyWriter::new(out, client.proto);
     let tx = client.multi.as_mut().expect("in MULTI");
     if spec.has_flag(cmd::flags::NO_MULTI) {
         tx.aborted = true;
-        w.error(b"ERR Command not allowed inside a transaction");
+        let msg = b"ERR Command not allowed inside a transaction";
+        crate::stats::rejected_call(spec);
+        shared.diag.errors.record(msg);
+        w.error(msg);
         return;
     }
     tx.queued.push(gyre_resp::OwnedArgs::from_args(&args));

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 use gyre_engine::MutationLog;
-use gyre_http::{AuthError, Backend, DbMetrics, HistogramSnapshot, MetricsSnapshot};
+use gyre_http::{AuthError, Backend, DbMetrics, MetricsSnapshot};
 use gyre_resp::{Frame, Limits, OwnedArgs, Protocol};
 
 use crate::client::{ClientInfo, ClientState};
@@ -175,7 +175,7 @@ impl Backend for HttpBackend {
         let has_snapshot = shared.persistence.wal.is_some() && snapshot.last_status_ok && snapshot.last_bytes > 0;
         MetricsSnapshot {
             uptime_seconds: shared.started.elapsed().as_secs(),
-            commands: Vec::new(),
+            commands: crate::stats::command_metrics(),
             keyspace_hits_total: ks.hits,
             keyspace_misses_total: ks.misses,
             connected_clients: shared.clients.len() as u64,
@@ -191,7 +191,7 @@ impl Backend for HttpBackend {
             wal_fsync_latency: shared.fsync_latency.snapshot(),
             last_snapshot_age_seconds: has_snapshot
                 .then(|| unix_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
-            command_latency: HistogramSnapshot::empty(gyre_http::LATENCY_BOUNDS_NS),
+            command_latency: crate::stats::command_latency(shared),
         }
     }
 }

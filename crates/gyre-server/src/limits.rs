@@ -115,19 +115,12 @@ pub async fn write_limited<S: crate::tls::ClientStream>(
     }
     let mut sent = 0;
     let mut over_soft_since: Option<Instant> = None;
-    // The first attempt takes what the kernel accepts at once; the limits
-    // apply to the rest, as they apply to Redis's reply buffers.
+    // The limits apply to the replies waiting to be sent (as to Redis's reply
+    // buffers, checked when a reply is added), so a reply larger than the
+    // hard limit is never sent, however fast the client reads; then to what
+    // is left while the client takes it.
     let mut wait = Duration::ZERO;
     loop {
-        match tokio::time::timeout(wait, stream.write(&out[sent..])).await {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => sent += n,
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {}
-        }
-        if sent == out.len() {
-            return stream.flush().await;
-        }
         let pending = (out.len() - sent) as u64 + kernel_send_queue_bytes(stream.tcp());
         if limit.hard > 0 && pending > limit.hard {
             return Err(over_limit(pending, "hard"));
@@ -139,6 +132,15 @@ pub async fn write_limited<S: crate::tls::ClientStream>(
             }
         } else {
             over_soft_since = None;
+        }
+        match tokio::time::timeout(wait, stream.write(&out[sent..])).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => sent += n,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {}
+        }
+        if sent == out.len() {
+            return stream.flush().await;
         }
         wait = SOFT_LIMIT_CHECK;
     }

@@ -25,7 +25,12 @@ mod persistence;
 mod pubsub;
 mod scripting;
 mod shared;
+// Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
+mod latency;
+mod monitor;
 mod shutdown;
+mod slowlog;
+mod stats;
 mod tls;
 
 #[global_allocator]

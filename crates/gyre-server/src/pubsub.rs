@@ -71,6 +71,9 @@ struct Outbox {
     buf: BytesMut,
     over_soft_since: Option<Instant>,
     closed: bool,
+    /// The connection was woken and has not taken the outbox since: later
+    /// messages need no wake-up of their own.
+    woken: bool,
 }
 
 /// One subscribed connection: its outbox and its subscriptions.
@@ -110,6 +113,8 @@ impl Subscriber {
     pub fn take(&self) -> BytesMut {
         let mut o = self.outbox.lock();
         o.over_soft_since = None;
+        o.woken = false;
+        self.info.out_buf_bytes.store(0, Ordering::Relaxed);
         o.buf.split()
     }
 
@@ -142,18 +147,34 @@ impl Subscriber {
     /// Queues one message (its parts after the kind word) and enforces the
     /// output limit.
     fn deliver(&self, word: &[u8], parts: &[&[u8]], limit: OutputLimit) {
+        self.enqueue(limit, |buf, proto| {
+            let mut w = ReplyWriter::new(buf, proto);
+            w.push(1 + parts.len());
+            w.bulk(word);
+            for p in parts {
+                w.bulk(p);
+            }
+        });
+    }
+
+    /// Queues bytes already encoded (a MONITOR line) and enforces the output
+    /// limit, as for a message.
+    pub fn deliver_raw(&self, bytes: &[u8], limit: OutputLimit) {
+        self.enqueue(limit, |buf, _| buf.extend_from_slice(bytes));
+    }
+
+    /// Appends to the outbox with `write`, then disconnects the subscriber if
+    /// that took it over its limit, or wakes its connection.
+    fn enqueue(&self, limit: OutputLimit, write: impl FnOnce(&mut BytesMut, Protocol)) {
         let proto = if self.resp3.load(Ordering::Relaxed) { Protocol::Resp3 } else { Protocol::Resp2 };
         let mut o = self.outbox.lock();
         if o.closed {
             return;
         }
-        let mut w = ReplyWriter::new(&mut o.buf, proto);
-        w.push(1 + parts.len());
-        w.bulk(word);
-        for p in parts {
-            w.bulk(p);
-        }
+        write(&mut o.buf, proto);
         let len = o.buf.len() as u64;
+        // CLIENT LIST omem: what waits in the outbox.
+        self.info.out_buf_bytes.store(o.buf.len(), Ordering::Relaxed);
         let over_hard = limit.hard > 0 && len > limit.hard;
         let over_soft = limit.soft > 0 && len > limit.soft;
         let soft_expired = match (over_soft, o.over_soft_since) {
@@ -180,8 +201,11 @@ impl Subscriber {
             self.info.kill();
             return;
         }
+        let wake = !std::mem::replace(&mut o.woken, true);
         drop(o);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -209,7 +233,7 @@ impl PubSub {
         let sub = Arc::new(Subscriber {
             info,
             resp3: AtomicBool::new(proto == Protocol::Resp3),
-            outbox: Mutex::new(Outbox { buf: BytesMut::new(), over_soft_since: None, closed: false }),
+            outbox: Mutex::new(Outbox { buf: BytesMut::new(), over_soft_since: None, closed: false, woken: false }),
             wake: tokio::sync::Notify::new(),
             subs: Mutex::new(Subs::default()),
         });

@@ -72,6 +72,8 @@ pub struct Shared {
     /// Eviction under `maxmemory` (see `evict`).
     pub evictor: crate::evict::Evictor,
     lazy_free: mpsc::SyncSender<Garbage>,
+    /// Error statistics, latency histogram, slow log, latency monitor, MONITOR clients.
+    pub diag: crate::stats::Diagnostics,
 }
 
 /// Values queued for freeing in the background before callers free inline.
@@ -127,6 +129,7 @@ impl Shared {
             tcp_port: AtomicU64::new(0),
             evictor: crate::evict::Evictor::default(),
             lazy_free: tx,
+            diag: Default::default(),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -200,6 +203,7 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let period = Duration::from_millis(1000 / hz);
         let deadline = Instant::now() + period / 4;
         let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+        let cycle_started = Instant::now();
         if notify & crate::notify::EXPIRED != 0 {
             let (_, expired) = gyre_engine::expired::collecting(|| {
                 shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline)
@@ -207,6 +211,12 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
             crate::notify::expired_in_background(&shared, expired);
         } else {
             shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+        }
+        // LATENCY's expire-cycle event.
+        let threshold_ms = shared.config.hot.latency_monitor_threshold_ms.load(Ordering::Relaxed);
+        let cycle = cycle_started.elapsed();
+        if threshold_ms > 0 && cycle >= Duration::from_millis(threshold_ms) {
+            shared.diag.latency.add_sample("expire-cycle", cycle.as_millis() as u64);
         }
         crate::evict::background_step(&shared);
         next_cycle = Instant::now() + period;

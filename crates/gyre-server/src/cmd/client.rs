@@ -24,6 +24,10 @@ macro_rules! sub {
             syntax: $syntax,
             handler: $handler,
             subcommands: &[],
+            stats: {
+                static STATS: crate::stats::CommandStats = crate::stats::CommandStats::new();
+                &STATS
+            },
         }
     };
 }

@@ -91,6 +91,7 @@ fn resetstat(call: &mut Call<'_>) -> CmdResult {
     call.shared.ks.reset_stats();
     call.shared.evictor.reset_stats();
     crate::memory::reset_peak();
+    call.shared.diag.reset_stats();
     call.out.ok();
     Ok(())
 }

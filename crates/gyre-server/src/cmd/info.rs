@@ -7,11 +7,35 @@ use super::server::REDIS_VERSION;
 use super::{Call, CmdResult};
 use crate::memory;
 
-// Commandstats and errorstats come with the observability work; until then
-// INFO leaves them out rather than showing empty sections.
-const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "keyspace"];
-const ALL_SECTIONS: &[&str] = DEFAULT_SECTIONS;
+/// INFO and INFO default: Redis 7.0's default sections, in its order.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+/// INFO all / everything: the default sections plus commandstats.
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
 fn persistence_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
     let p = &shared.persistence;
@@ -66,6 +90,20 @@ fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::R
     )
 }
 
+/// The clients section; the largest buffers are over the clients connected now.
+fn clients_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
+    let clients = shared.clients.all();
+    let max_in = clients.iter().map(|c| c.query_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
+    let max_out = clients.iter().map(|c| c.out_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
+    write!(
+        t,
+        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
+        clients.len(),
+        shared.config.hot.maxclients.load(Ordering::Relaxed),
+        shared.blocking.blocked_count()
+    )
+}
+
 pub fn info(call: &mut Call<'_>) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
     for i in 1..call.argc() {
@@ -85,6 +123,10 @@ pub fn info(call: &mut Call<'_>) -> CmdResult {
             text.push_str("\r\n");
         }
         write_section(call, section, &mut text);
+        if *section == "stats" {
+            // Appended to the stats section (kept apart from its other fields).
+            let _ = write!(text, "total_error_replies:{}\r\n", call.shared.diag.errors.total());
+        }
     }
     call.out.verbatim(b"txt", text.as_bytes());
     Ok(())
@@ -97,7 +139,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let uptime = shared.started.elapsed().as_secs();
             write!(
                 t,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\n",
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
                 env!("CARGO_PKG_VERSION"),
                 std::env::consts::OS,
                 std::env::consts::ARCH,
@@ -108,16 +150,12 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 uptime / 86400,
                 shared.config.hot.hz.load(Ordering::Relaxed),
                 shared.config.hot.hz.load(Ordering::Relaxed),
+                // Redis's LRU clock: seconds, 24 bits.
+                (call.now_ms / 1000) & ((1 << 24) - 1),
                 std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             )
         }
-        "clients" => write!(
-            t,
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
-            shared.clients.len(),
-            shared.config.hot.maxclients.load(Ordering::Relaxed),
-            shared.blocking.blocked_count()
-        ),
+        "clients" => clients_section(shared, t),
         "memory" => memory_section(shared, t),
         "persistence" => persistence_section(shared, t),
         "stats" => {
@@ -140,14 +178,26 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
         }
         "replication" => write!(
             t,
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
             shared.run_id
         ),
         "cpu" => {
             let (user, sys) = memory::cpu_seconds();
-            write!(t, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n")
+            write!(
+                t,
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"
+            )
         }
         "modules" => write!(t, "# Modules\r\n"),
+        "commandstats" => {
+            crate::stats::write_commandstats(t);
+            Ok(())
+        }
+        "errorstats" => {
+            crate::stats::write_errorstats(shared, t);
+            Ok(())
+        }
+        "cluster" => write!(t, "# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             let _ = write!(t, "# Keyspace\r\n");
             for i in 0..shared.ks.db_count() {

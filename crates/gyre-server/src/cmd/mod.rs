@@ -15,6 +15,9 @@
 pub mod acl;
 pub mod client;
 pub mod config;
+pub mod diagnostics;
+#[cfg(test)]
+mod docs;
 pub mod hashes;
 pub mod info;
 pub mod introspect;
@@ -141,6 +144,10 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
+    /// INFO commandstats counters of this row (see `stats`).
+    /// (A reference to a static of its own: the table's slices may not hold
+    /// interior mutability themselves.)
+    pub stats: &'static crate::stats::CommandStats,
 }
 
 impl CommandSpec {

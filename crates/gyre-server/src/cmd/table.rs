@@ -24,6 +24,10 @@ macro_rules! cmd {
             syntax: $syntax,
             handler: $handler,
             subcommands: $subs,
+            stats: {
+                static STATS: crate::stats::CommandStats = crate::stats::CommandStats::new();
+                &STATS
+            },
         }
     };
 }
@@ -184,6 +188,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::zsets::COMMANDS)
         .chain(super::pubsub::COMMANDS)
         .chain(super::scripting::COMMANDS)
+        .chain(super::diagnostics::COMMANDS)
 }
 
 /// Number of top-level commands.
