@@ -34,6 +34,10 @@ use crate::tls::ClientStream;
 pub const OUT_FLUSH_BYTES: usize = 64 * 1024;
 /// Read buffer growth step.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Read buffer of a new connection. A client that sends small commands and
+/// then idles (a pooled connection) never holds more; the first read that
+/// fills it switches the connection to [`READ_CHUNK_BYTES`] (docs/MEMORY.md).
+const FIRST_READ_BYTES: usize = 1024;
 
 fn limits(shared: &Shared) -> Limits {
     Limits {
@@ -90,16 +94,19 @@ pub fn serve<S: ClientStream>(
 }
 
 async fn serve_active<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut client: ClientState) {
-    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut input = BytesMut::with_capacity(FIRST_READ_BYTES);
+    let mut read_chunk = FIRST_READ_BYTES;
     let mut bufs = Buffers {
-        out: BytesMut::with_capacity(READ_CHUNK_BYTES),
+        // Grows with the replies (and keeps its size), rather than 16 KiB up front.
+        out: BytesMut::new(),
         log: MutationLog::new(),
         pending: Pending::default(),
     };
     let mut parser = RequestParser::new(limits(&shared));
     let mut generation = shared.config.hot.generation.load(Ordering::Acquire);
     loop {
-        input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes()));
+        input.reserve(read_reserve_bytes(input.len(), parser.needed_bytes(), read_chunk));
+        let spare = input.capacity() - input.len();
         // A subscriber also wakes for messages published to it.
         let read = match client.pubsub.as_ref().map(|s| s.sub.clone()) {
             None => match crate::limits::read_or_idle(&mut stream, &mut input, &shared, client.info.id).await {
@@ -121,6 +128,9 @@ async fn serve_active<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut c
             Some(Ok(0) | Err(_)) => return,
             Some(Ok(n)) => {
                 shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                if n == spare {
+                    read_chunk = READ_CHUNK_BYTES;
+                }
             }
         }
         let g = shared.config.hot.generation.load(Ordering::Acquire);
@@ -171,9 +181,9 @@ async fn write_messages<S: ClientStream>(stream: &mut S, client: &ClientState, s
 /// instead of reserving it at once: a header alone must not make the server
 /// commit memory (a thousand clients each declaring 512 MB would otherwise
 /// claim half a terabyte), while doubling keeps the copying linear.
-fn read_reserve_bytes(buffered: usize, needed: Option<usize>) -> usize {
+fn read_reserve_bytes(buffered: usize, needed: Option<usize>, chunk: usize) -> usize {
     let missing = needed.unwrap_or(0).saturating_sub(buffered);
-    missing.min(buffered.max(READ_CHUNK_BYTES)).max(READ_CHUNK_BYTES)
+    missing.min(buffered.max(chunk)).max(chunk)
 }
 
 enum Outcome {
@@ -595,10 +605,14 @@ mod tests {
 
     #[test]
     fn read_buffer_grows_geometrically_not_to_the_declared_size() {
-        assert_eq!(read_reserve_bytes(0, None), READ_CHUNK_BYTES);
-        assert_eq!(read_reserve_bytes(100, Some(512 << 20)), READ_CHUNK_BYTES);
-        assert_eq!(read_reserve_bytes(1 << 20, Some(512 << 20)), 1 << 20);
-        assert_eq!(read_reserve_bytes((512 << 20) - 10, Some(512 << 20)), READ_CHUNK_BYTES);
+        let c = READ_CHUNK_BYTES;
+        assert_eq!(read_reserve_bytes(0, None, c), READ_CHUNK_BYTES);
+        assert_eq!(read_reserve_bytes(100, Some(512 << 20), c), READ_CHUNK_BYTES);
+        assert_eq!(read_reserve_bytes(1 << 20, Some(512 << 20), c), 1 << 20);
+        assert_eq!(read_reserve_bytes((512 << 20) - 10, Some(512 << 20), c), READ_CHUNK_BYTES);
+        // A new connection starts small and grows the same way.
+        assert_eq!(read_reserve_bytes(0, None, FIRST_READ_BYTES), FIRST_READ_BYTES);
+        assert_eq!(read_reserve_bytes(4096, Some(1 << 20), FIRST_READ_BYTES), 4096);
     }
 
     #[test]
