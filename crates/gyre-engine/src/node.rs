@@ -1,9 +1,8 @@
 //! One key's allocation in a slot table: the key and its [`Entry`], 80 bytes.
 //!
-//! The slot tables hold only a pointer per bucket (8 bytes plus hashbrown's
-//! control byte), so the table's spare capacity (its load factor is between
-//! 7/16 and 7/8) costs 9 bytes per empty bucket rather than a whole entry's
-//! size. The node is one allocation of exactly a jemalloc size class: a 16-byte
+//! The slot tables hold only a tagged pointer per bucket (8 bytes, see
+//! `table.rs`), so the table's spare capacity (it is 3/8 to 3/4 full) costs
+//! 8 bytes per empty bucket rather than a whole entry's size. The node is one allocation of exactly a jemalloc size class: a 16-byte
 //! key (up to 14 bytes inline) and the 64-byte entry, whose value slot holds
 //! strings up to 38 bytes. A typical cache key (`key:000000123`) with a 32-byte
 //! value therefore costs one 80-byte allocation and its table bucket; the
