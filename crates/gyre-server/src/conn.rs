@@ -53,6 +53,7 @@ fn limits(shared: &Shared) -> Limits {
 /// running batch (a future of a kilobyte and more) are allocated then (see
 /// docs/MEMORY.md: idle connections cost less than in Redis). A TLS
 /// connection has read already (its handshake) and goes straight on.
+#[allow(clippy::manual_async_fn)] // on purpose: see the comment in the body
 pub fn serve<S: ClientStream>(
     stream: S,
     shared: Arc<Shared>,

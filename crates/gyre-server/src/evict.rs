@@ -134,7 +134,9 @@ fn evict_until(shared: &Shared, limit: usize, log: &mut MutationLog, now_ms: u64
             crate::notify::key_evicted(shared, notify, ev.db, &ev.key);
         }
         free(shared, ev.entry);
-        if evicted % u64::from(EVICTIONS_PER_CLOCK_CHECK) == 0 && budget.is_some_and(|b| started.elapsed() >= b) {
+        if evicted.is_multiple_of(u64::from(EVICTIONS_PER_CLOCK_CHECK))
+            && budget.is_some_and(|b| started.elapsed() >= b)
+        {
             shared.evictor.out_of_time.fetch_add(1, Ordering::Relaxed);
             break;
         }
