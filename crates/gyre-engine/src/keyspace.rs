@@ -30,15 +30,15 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::hlc::{Hlc, Version};
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
+use crate::node::Node;
 use crate::slot::{SlotId, SLOT_COUNT};
+use crate::table::SlotTable;
 use crate::types::{CollOp, EncodingConfig};
-use crate::value::{Entry, LfuParams, StrValue, Value, NO_EXPIRY};
+use crate::value::{access_clock, Entry, LfuParams, Value, NO_EXPIRY};
 
 /// Logical databases in standalone mode, as in Redis.
 pub const DB_COUNT: usize = 16;
@@ -77,9 +77,19 @@ pub fn key_hash(key: &[u8]) -> u64 {
     KeyHasher.hash_one(key)
 }
 
-/// Keys up to INLINE_BYTES_MAX bytes live inside the table's bucket: no
-/// allocation per key and no pointer to chase on lookup.
-type SlotMap = HashMap<StrValue, Entry, KeyHasher>;
+/// A slot's keys: one tagged pointer per bucket to the key's [`Node`] (see
+/// `node.rs` and `table.rs` for why the table holds pointers).
+type SlotMap = SlotTable;
+
+#[inline]
+fn find<'a>(map: &'a SlotMap, key: &[u8]) -> Option<&'a Entry> {
+    map.find(key_hash(key), key).map(|n| &n.entry)
+}
+
+#[inline]
+fn find_mut<'a>(map: &'a mut SlotMap, key: &[u8]) -> Option<&'a mut Entry> {
+    map.find_mut(key_hash(key), key).map(|n| &mut n.entry)
+}
 
 /// When a lookup happens and whether it counts as an access for eviction.
 #[derive(Clone, Copy, Debug)]
@@ -98,7 +108,7 @@ impl Now {
 
     fn touch_entry(self, e: &mut Entry) {
         let coin = if self.lfu.is_some() { lfu_coin() } else { 0.0 };
-        e.record_access((self.ms / 1000) as u32, self.lfu, coin);
+        e.record_access(self.ms, self.lfu, coin);
     }
 }
 
@@ -209,14 +219,15 @@ impl Shard {
             self.stats.misses += u64::from(count);
             return None;
         };
-        match map.entry_ref(key) {
-            EntryRef::Vacant(_) => {
+        let hash = key_hash(key);
+        match map.find_index(hash, key) {
+            None => {
                 self.stats.misses += u64::from(count);
                 None
             }
-            EntryRef::Occupied(o) if o.get().is_expired(now.ms) => {
-                crate::expired::note(self.db, o.key());
-                let e = o.remove();
+            Some(i) if map.at_mut(i).entry.is_expired(now.ms) => {
+                crate::expired::note(self.db, key);
+                let e = map.remove_index(i);
                 self.keys -= 1;
                 self.volatile -= 1;
                 self.volatile_per_slot[idx] -= 1;
@@ -225,9 +236,9 @@ impl Shard {
                 drop(e);
                 None
             }
-            EntryRef::Occupied(o) => {
+            Some(i) => {
                 self.stats.hits += u64::from(count);
-                let e = o.into_mut();
+                let e = &mut map.at_mut(i).entry;
                 if now.touch {
                     now.touch_entry(e);
                 }
@@ -245,12 +256,14 @@ impl Shard {
 
     /// Looks at an entry without expiring it or touching it (OBJECT IDLETIME, tests).
     pub fn peek(&self, slot: SlotId, key: &[u8]) -> Option<&Entry> {
-        self.slots.get(slot_in_shard(slot))?.get(key)
+        find(self.slots.get(slot_in_shard(slot))?, key)
     }
 
     fn remove_entry(&mut self, slot: SlotId, key: &[u8]) -> Option<Entry> {
         let idx = slot_in_shard(slot);
-        let e = self.slots.get_mut(idx)?.remove(key)?;
+        let map = self.slots.get_mut(idx)?;
+        let node = map.remove(key_hash(key), key)?;
+        let e = node.entry;
         self.keys -= 1;
         if e.has_expiry() {
             self.volatile -= 1;
@@ -261,7 +274,7 @@ impl Shard {
 
     fn set_expiry(&mut self, slot: SlotId, key: &[u8], expire_at_ms: u64) {
         let idx = slot_in_shard(slot);
-        let e = self.slots[idx].get_mut(key).expect("caller checked the key exists");
+        let e = find_mut(&mut self.slots[idx], key).expect("caller checked the key exists");
         let (was, is) = (e.has_expiry(), expire_at_ms != NO_EXPIRY);
         e.expire_at_ms = expire_at_ms;
         match (was, is) {
@@ -283,11 +296,19 @@ impl Shard {
     fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Result<Option<Entry>, ()> {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
-        let old = match self.map(slot).entry_ref(key) {
-            EntryRef::Occupied(o) if o.get().version >= entry.version => return Err(()),
-            EntryRef::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), entry)),
-            EntryRef::Vacant(v) => {
-                v.insert(entry);
+        let hash = key_hash(key);
+        let map = self.map(slot);
+        let old = match map.find_index(hash, key) {
+            Some(i) if map.at_mut(i).entry.version >= entry.version => return Err(()),
+            Some(i) => {
+                // An overwrite keeps the key's access frequency, as Redis does.
+                let stored = &mut map.at_mut(i).entry;
+                let mut entry = entry;
+                entry.freq = stored.freq;
+                Some(std::mem::replace(stored, entry))
+            }
+            None => {
+                map.insert_unique(hash, Node::boxed(key, entry));
                 None
             }
         };
@@ -330,7 +351,7 @@ impl Shard {
         }
         if let Mutation::Set { value, expire_at_ms, .. } = *m {
             let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
-            entry.access = (version.physical_ms() / 1000) as u32;
+            entry.access = access_clock(version.physical_ms());
             return match self.replace_if_newer(slot, key, entry) {
                 Ok(old) => (true, old),
                 Err(()) => (false, None),
@@ -360,7 +381,7 @@ impl Shard {
             Mutation::Expire { expire_at_ms, .. } => {
                 if self.peek(slot, key).is_some() {
                     self.set_expiry(slot, key, expire_at_ms);
-                    self.map(slot).get_mut(key).expect("present").version = version;
+                    find_mut(self.map(slot), key).expect("present").version = version;
                 }
                 (true, None)
             }
@@ -387,7 +408,7 @@ impl Shard {
     fn apply_coll(&mut self, slot: SlotId, key: &[u8], op: &CollOp<&[u8]>, version: Version) -> (bool, Option<Entry>) {
         let cfg = self.cfg;
         // One lookup for the common case: the collection exists.
-        if let Some(e) = self.slots.get_mut(slot_in_shard(slot)).and_then(|m| m.get_mut(key)) {
+        if let Some(e) = self.slots.get_mut(slot_in_shard(slot)).and_then(|m| find_mut(m, key)) {
             if e.version >= version {
                 return (false, None);
             }
@@ -413,7 +434,7 @@ impl Shard {
         if !self.peek(slot, key).is_some_and(|e| e.value.is_string()) {
             self.replace(slot, key, Entry::new(Value::from_bytes(b""), NO_EXPIRY, version));
         }
-        let e = self.map(slot).get_mut(key).expect("present");
+        let e = find_mut(self.map(slot), key).expect("present");
         f(e.value.make_bytes_mut());
         e.modified_in_place = true;
         // A string that now reads as an integer keeps the byte form; Redis does the
@@ -425,7 +446,8 @@ impl Shard {
     fn retain_newer(&mut self, version: Version) -> usize {
         let before = self.keys;
         for (idx, map) in self.slots.iter_mut().enumerate() {
-            map.retain(|_, e| {
+            map.retain(|n| {
+                let e = &n.entry;
                 let keep = e.version >= version;
                 if !keep {
                     self.keys -= 1;
@@ -458,9 +480,37 @@ impl Shard {
         self.stats = KeyspaceStats::default();
     }
 
+    /// Slot tables allocated (0 until the shard's first key).
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Keys in the table of slot index `idx`; 0 when `volatile_only` and none
+    /// of them has an expiry.
+    pub(crate) fn slot_table_len(&self, idx: usize, volatile_only: bool) -> usize {
+        if volatile_only && self.volatile_per_slot[idx] == 0 {
+            return 0;
+        }
+        self.slots[idx].len()
+    }
+
+    pub(crate) fn slot_iter(&self, idx: usize) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.slots[idx].iter().map(|n| (n.key(), &n.entry))
+    }
+
+    /// Bytes `key` costs (MEMORY USAGE): its node, the key's and the value's
+    /// heap bytes, and its table bucket (the table's buckets over its keys).
+    pub fn memory_usage(&self, slot: SlotId, key: &[u8]) -> Option<usize> {
+        let map = self.slots.get(slot_in_shard(slot))?;
+        let node = map.find(key_hash(key), key)?;
+        // A bucket is one tagged pointer.
+        let bucket_share = map.buckets() * std::mem::size_of::<u64>() / map.len().max(1);
+        Some(std::mem::size_of::<Node>() + node.key.heap_bytes() + node.entry.value.heap_bytes() + bucket_share)
+    }
+
     /// Iterates the entries of every slot of the shard (expired ones included).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.slots.iter().flat_map(|m| m.iter().map(|(k, e)| (&**k, e)))
+        self.slots.iter().flat_map(|m| m.iter().map(|n| (n.key(), &n.entry)))
     }
 
     /// Removes expired keys of slot index `idx` (within the shard). Returns (checked
@@ -473,14 +523,15 @@ impl Shard {
         let mut checked = 0;
         let mut removed = 0;
         let db = self.db;
-        map.retain(|k, e| {
+        map.retain(|n| {
+            let e = &n.entry;
             if !e.has_expiry() {
                 return true;
             }
             checked += 1;
             let gone = e.is_expired(now_ms);
             if gone {
-                crate::expired::note(db, k);
+                crate::expired::note(db, n.key());
             }
             removed += usize::from(gone);
             !gone
@@ -592,7 +643,8 @@ impl Db {
                 continue;
             };
             let mut batch: Vec<(u64, &[u8])> = Vec::with_capacity(map.len());
-            for (k, _) in map.iter() {
+            for n in map.iter() {
+                let k = n.key();
                 let h = key_hash(k) >> 14;
                 if h >= threshold {
                     batch.push((h, k));
@@ -608,7 +660,7 @@ impl Db {
                 next_threshold = Some(last_h + 1);
             }
             for &(_, k) in &batch {
-                let e = map.get(k).expect("present under the lock");
+                let e = find(map, k).expect("present under the lock");
                 if !e.is_expired(now_ms) {
                     visit(k, e);
                 }
@@ -647,7 +699,7 @@ impl Db {
                 continue;
             };
             let n = (rand() as usize) % shard.slots[idx].len();
-            let key: Vec<u8> = shard.slots[idx].keys().nth(n).expect("n < len").to_vec();
+            let key: Vec<u8> = shard.slots[idx].iter().nth(n).expect("n < len").key().to_vec();
             let slot = SlotId((shard_idx * SLOTS_PER_SHARD + idx) as u16);
             if shard.get(slot, &key, Now { touch: false, ..now }).is_some() {
                 return Some(key);

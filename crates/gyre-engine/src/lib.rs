@@ -15,20 +15,27 @@
 //! that is not newer than the key's version changes nothing.
 
 pub mod codec;
+pub mod evict;
 pub mod expired;
 pub mod glob;
 pub mod hlc;
 pub mod keyspace;
 pub mod mutation;
+mod node;
 pub mod num;
 pub mod slot;
+mod table;
 pub mod types;
 pub mod value;
 
 pub use codec::{DecodeError, Reader};
+pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
 pub use hlc::{Hlc, Version};
 pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
 pub use types::{CollOp, EncodingConfig};
-pub use value::{Entry, LfuParams, StrValue, Value, INLINE_BYTES_MAX, LFU_INIT_VAL, NO_EXPIRY};
+pub use value::{
+    access_clock, Entry, InlineStr, LfuParams, StrValue, Value, ValueStr, ACCESS_CLOCK_MS, INLINE_BYTES_MAX,
+    LFU_INIT_VAL, NO_EXPIRY, VALUE_INLINE_BYTES_MAX,
+};

@@ -13,53 +13,67 @@ use crate::types::{CollOp, EncodingConfig, Hash, List, Set, ZSet};
 /// Redis's OBJECT ENCODING threshold between "embstr" and "raw".
 const EMBSTR_BYTES_MAX: usize = 44;
 
-/// Longest string kept inside the entry itself, with no allocation: it fills
-/// the space a heap pointer, length and capacity would take anyway.
+/// Longest collection element (list item, set member, hash field or value,
+/// sorted-set member) kept inline, with no allocation: it fills the space a
+/// heap pointer, length and capacity would take anyway.
 pub const INLINE_BYTES_MAX: usize = 22;
 
-/// String bytes: short ones inline, longer ones on the heap. Used for string
-/// values and for keys (a key compares and hashes exactly as its bytes, so
-/// tables keyed by it are searched with a plain `&[u8]`).
-#[derive(Clone)]
-pub struct StrValue(Repr);
+/// Longest string *value* kept inside the keyspace entry itself. The entry's
+/// value slot is 40 bytes (see docs/MEMORY.md): strings up to 38 bytes, which
+/// covers most cache payloads of counters, tokens and short JSON, cost no
+/// allocation of their own.
+pub const VALUE_INLINE_BYTES_MAX: usize = 38;
 
-impl PartialEq for StrValue {
-    fn eq(&self, other: &StrValue) -> bool {
+/// String bytes: up to `N` inline, longer ones on the heap. The element type of
+/// collections ([`StrValue`], `N` = 22, 32 bytes) and of string values
+/// ([`ValueStr`], `N` = 38, 40 bytes). Compares and hashes exactly as its bytes,
+/// so tables keyed by it are searched with a plain `&[u8]`.
+#[derive(Clone)]
+pub struct InlineStr<const N: usize>(Repr<N>);
+
+/// A collection element: 32 bytes, up to 22 inline.
+pub type StrValue = InlineStr<INLINE_BYTES_MAX>;
+/// A string value: 40 bytes, up to 38 inline.
+pub type ValueStr = InlineStr<VALUE_INLINE_BYTES_MAX>;
+
+impl<const N: usize> PartialEq for InlineStr<N> {
+    fn eq(&self, other: &InlineStr<N>) -> bool {
         self.as_slice() == other.as_slice()
     }
 }
 
-impl Eq for StrValue {}
+impl<const N: usize> Eq for InlineStr<N> {}
 
-impl std::hash::Hash for StrValue {
+impl<const N: usize> std::hash::Hash for InlineStr<N> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_slice().hash(state)
     }
 }
 
-impl std::borrow::Borrow<[u8]> for StrValue {
+impl<const N: usize> std::borrow::Borrow<[u8]> for InlineStr<N> {
     fn borrow(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
 #[derive(Clone)]
-enum Repr {
-    Inline { len: u8, buf: [u8; INLINE_BYTES_MAX] },
+enum Repr<const N: usize> {
+    Inline { len: u8, buf: [u8; N] },
     Heap(Vec<u8>),
 }
 
-impl StrValue {
-    pub fn from_slice(bytes: &[u8]) -> StrValue {
-        if bytes.len() <= INLINE_BYTES_MAX {
-            let mut buf = [0u8; INLINE_BYTES_MAX];
+impl<const N: usize> InlineStr<N> {
+    pub fn from_slice(bytes: &[u8]) -> InlineStr<N> {
+        if bytes.len() <= N {
+            let mut buf = [0u8; N];
             buf[..bytes.len()].copy_from_slice(bytes);
-            StrValue(Repr::Inline { len: bytes.len() as u8, buf })
+            InlineStr(Repr::Inline { len: bytes.len() as u8, buf })
         } else {
-            StrValue(Repr::Heap(bytes.to_vec()))
+            InlineStr(Repr::Heap(bytes.to_vec()))
         }
     }
 
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, buf } => &buf[..usize::from(*len)],
@@ -90,32 +104,34 @@ impl StrValue {
     }
 }
 
-impl std::ops::Deref for StrValue {
+impl<const N: usize> std::ops::Deref for InlineStr<N> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
-impl From<&[u8]> for StrValue {
-    fn from(bytes: &[u8]) -> StrValue {
-        StrValue::from_slice(bytes)
+impl<const N: usize> From<&[u8]> for InlineStr<N> {
+    fn from(bytes: &[u8]) -> InlineStr<N> {
+        InlineStr::from_slice(bytes)
     }
 }
 
-impl std::fmt::Debug for StrValue {
+impl<const N: usize> std::fmt::Debug for InlineStr<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
     }
 }
 
-/// A stored value. Collections larger than the 24 bytes a string variant takes
-/// are boxed so an entry stays small; smaller ones (hashes, sorted sets) live inline, which
-/// saves an allocation and a pointer chase per key.
+/// A stored value: 40 bytes. Strings up to 38 bytes live inline; collections
+/// larger than 32 bytes are boxed so an entry stays small, smaller ones
+/// (hashes, sorted sets) live inline, which saves an allocation and a pointer
+/// chase per key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Int(i64),
-    Str(StrValue),
+    Str(ValueStr),
     List(Box<List>),
     Hash(Hash),
     Set(Box<Set>),
@@ -137,7 +153,7 @@ impl Value {
                 return Value::Int(i);
             }
         }
-        Value::Str(StrValue::from_slice(bytes))
+        Value::Str(ValueStr::from_slice(bytes))
     }
 
     /// Redis's TYPE name.
@@ -235,7 +251,7 @@ impl Value {
     pub fn deserialize(r: &mut Reader<'_>, cfg: &EncodingConfig) -> Result<Value, DecodeError> {
         Ok(match r.u8()? {
             VALUE_INT => Value::Int(r.i64()?),
-            VALUE_STR => Value::Str(StrValue::from_slice(r.slice()?)),
+            VALUE_STR => Value::Str(ValueStr::from_slice(r.slice()?)),
             VALUE_LIST => Value::List(Box::new(List::deserialize(r, cfg)?)),
             VALUE_HASH => Value::Hash(Hash::deserialize(r, cfg)?),
             VALUE_SET => Value::Set(Box::new(Set::deserialize(r, cfg)?)),
@@ -259,7 +275,7 @@ impl Value {
         if let Value::Int(i) = *self {
             let mut v = Vec::with_capacity(20);
             num::format_i64(i, &mut v);
-            *self = Value::Str(StrValue(Repr::Heap(v)));
+            *self = Value::Str(InlineStr(Repr::Heap(v)));
         }
         match self {
             Value::Str(s) => s.make_mut(),
@@ -320,21 +336,29 @@ impl Entry {
         }
     }
 
-    /// The frequency counter after decay for the minutes idle until `now_s`.
-    pub fn decayed_freq(&self, now_s: u32, p: LfuParams) -> u8 {
+    /// The frequency counter after decay for the minutes idle until `now_ms`.
+    pub fn decayed_freq(&self, now_ms: u64, p: LfuParams) -> u8 {
         if p.decay_minutes == 0 {
             return self.freq;
         }
-        let periods = now_s.saturating_sub(self.access) / 60 / p.decay_minutes;
+        let periods = self.idle_ms(now_ms) / 60_000 / u64::from(p.decay_minutes);
         self.freq.saturating_sub(periods.min(255) as u8)
     }
 
-    /// Records an access at `now_s` (Unix seconds): the counter first decays by
-    /// the idle minutes, then grows logarithmically, as Redis's LFULogIncr. `coin`
-    /// is a uniform random number in [0, 1).
-    pub fn record_access(&mut self, now_s: u32, lfu: Option<LfuParams>, coin: f64) {
+    /// Milliseconds since the last access, at the access clock's resolution
+    /// ([`ACCESS_CLOCK_MS`]). Wraps after 497 days of idleness, as Redis's LRU
+    /// clock does after 194.
+    #[inline]
+    pub fn idle_ms(&self, now_ms: u64) -> u64 {
+        u64::from(access_clock(now_ms).wrapping_sub(self.access)) * ACCESS_CLOCK_MS
+    }
+
+    /// Records an access at `now_ms`: the counter first decays by the idle
+    /// minutes, then grows logarithmically, as Redis's LFULogIncr. `coin` is a
+    /// uniform random number in [0, 1).
+    pub fn record_access(&mut self, now_ms: u64, lfu: Option<LfuParams>, coin: f64) {
         if let Some(p) = lfu {
-            self.freq = self.decayed_freq(now_s, p);
+            self.freq = self.decayed_freq(now_ms, p);
             if self.freq < u8::MAX {
                 let base = f64::from(self.freq.saturating_sub(LFU_INIT_VAL));
                 let p_incr = 1.0 / (base * f64::from(p.log_factor) + 1.0);
@@ -343,25 +367,42 @@ impl Entry {
                 }
             }
         }
-        self.access = now_s;
+        self.access = access_clock(now_ms);
     }
 }
 
+/// Resolution of the access clock kept in each entry. Finer than Redis's one
+/// second so that LRU tells apart keys touched within the same second (a hot
+/// set read in a tight loop against a stream of new keys).
+pub const ACCESS_CLOCK_MS: u64 = 10;
+
+/// The access clock at `now_ms` (Unix milliseconds), in [`ACCESS_CLOCK_MS`]
+/// ticks, truncated to 32 bits.
+#[inline]
+pub fn access_clock(now_ms: u64) -> u32 {
+    (now_ms / ACCESS_CLOCK_MS) as u32
+}
+
 /// One key's record: value, absolute expiry, version and access clock.
+///
+/// `repr(C)` to fix the order: what every lookup reads or writes (expiry,
+/// access clock) comes first, right after the key in the node, so that it
+/// shares the key's cache line more often (docs/MEMORY.md).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Entry {
-    pub value: Value,
     /// Absolute expiry in Unix milliseconds; [`NO_EXPIRY`] when persistent.
     pub expire_at_ms: u64,
-    /// Version of the last mutation applied to this key.
-    pub version: Version,
-    /// Access clock for eviction: last access in seconds (LRU), truncated to 32 bits.
+    /// Access clock for eviction: last access, see [`access_clock`].
     pub access: u32,
     /// Logarithmic access-frequency counter (LFU), as Redis's 8-bit counter.
     pub freq: u8,
     /// The string was modified in place (APPEND, SETRANGE): Redis then reports
     /// the "raw" encoding whatever its length.
     pub modified_in_place: bool,
+    /// Version of the last mutation applied to this key.
+    pub version: Version,
+    pub value: Value,
 }
 
 impl Entry {
@@ -388,9 +429,9 @@ mod tests {
     fn integers_are_recognised_only_in_canonical_form() {
         assert_eq!(Value::from_bytes(b"123"), Value::Int(123));
         assert_eq!(Value::from_bytes(b"-9223372036854775808"), Value::Int(i64::MIN));
-        assert_eq!(Value::from_bytes(b"0123"), Value::Str(StrValue::from(&b"0123"[..])));
-        assert_eq!(Value::from_bytes(b"+1"), Value::Str(StrValue::from(&b"+1"[..])));
-        assert_eq!(Value::from_bytes(b"1 "), Value::Str(StrValue::from(&b"1 "[..])));
+        assert_eq!(Value::from_bytes(b"0123"), Value::Str(ValueStr::from(&b"0123"[..])));
+        assert_eq!(Value::from_bytes(b"+1"), Value::Str(ValueStr::from(&b"+1"[..])));
+        assert_eq!(Value::from_bytes(b"1 "), Value::Str(ValueStr::from(&b"1 "[..])));
     }
 
     #[test]
@@ -405,14 +446,16 @@ mod tests {
 
     #[test]
     fn short_strings_live_inline_and_grow_onto_the_heap() {
-        assert_eq!(std::mem::size_of::<Value>(), 32, "inline strings and hashes must not grow entries");
-        let mut v = Value::from_bytes(&[b'a'; INLINE_BYTES_MAX]);
+        assert_eq!(std::mem::size_of::<StrValue>(), 32, "collection elements must not grow");
+        assert_eq!(std::mem::size_of::<Value>(), 40, "the value slot of an entry (docs/MEMORY.md)");
+        assert_eq!(std::mem::size_of::<Entry>(), 64, "an entry fills one 64-byte line (docs/MEMORY.md)");
+        let mut v = Value::from_bytes(&[b'a'; VALUE_INLINE_BYTES_MAX]);
         assert_eq!(v.heap_bytes(), 0);
         v.make_bytes_mut().push(b'b');
         let Value::Str(s) = &v else { panic!() };
-        assert_eq!(s.len(), INLINE_BYTES_MAX + 1);
-        assert!(v.heap_bytes() > INLINE_BYTES_MAX);
-        assert!(Value::from_bytes(&[b'a'; INLINE_BYTES_MAX + 1]).heap_bytes() > 0);
+        assert_eq!(s.len(), VALUE_INLINE_BYTES_MAX + 1);
+        assert!(v.heap_bytes() > VALUE_INLINE_BYTES_MAX);
+        assert!(Value::from_bytes(&[b'a'; VALUE_INLINE_BYTES_MAX + 1]).heap_bytes() > 0);
     }
 
     #[test]

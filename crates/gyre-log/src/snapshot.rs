@@ -505,7 +505,7 @@ fn decode_entry<'a>(
     }
     let mut entry = Entry::new(value, expire_at_ms, version);
     // As when a Set is applied: the key was last touched when it was written.
-    entry.access = (version.physical_ms() / 1000) as u32;
+    entry.access = gyre_engine::access_clock(version.physical_ms());
     Ok((db, key, entry))
 }
 

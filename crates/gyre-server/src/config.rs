@@ -51,9 +51,8 @@ pub struct Param {
 
 const MB: u64 = 1024 * 1024;
 
-/// Redis's eviction policies. Until eviction exists every policy behaves as
-/// noeviction under a memory limit (commands that add data get -OOM); an LFU
-/// policy already makes lookups maintain access frequency (OBJECT FREQ).
+/// Redis's eviction policies (see `evict.rs` and docs/MEMORY.md); the order is
+/// [`gyre_engine::Policy::ALL`]'s.
 pub const MAXMEMORY_POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -269,7 +268,21 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Enum(MAXMEMORY_POLICIES),
         default: "noeviction",
         mutable: true,
-        help: "Eviction policy when memory is full (only noeviction until eviction lands)",
+        help: "Eviction policy when memory is full: noeviction, allkeys-/volatile- lru, lfu, random, volatile-ttl",
+    },
+    Param {
+        name: "maxmemory-samples",
+        kind: Kind::Int { min: 1, max: 64 },
+        default: "5",
+        mutable: true,
+        help: "Keys sampled per database and round when choosing a key to evict",
+    },
+    Param {
+        name: "maxmemory-eviction-tenacity",
+        kind: Kind::Int { min: 0, max: 100 },
+        default: "10",
+        mutable: true,
+        help: "Time one write may spend evicting: 10 = 500 us, +15% per step above, 100 = unbounded",
     },
     Param {
         name: "appendonly",
@@ -318,7 +331,7 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
         default: "0",
         mutable: true,
-        help: "Memory limit in bytes (0 = none); above it commands that add data get -OOM",
+        help: "Memory limit in bytes (0 = none); above it writes evict keys per maxmemory-policy, or get -OOM",
     },
     Param {
         name: "lfu-log-factor",
@@ -678,6 +691,10 @@ pub struct Hot {
     pub maxmemory: AtomicU64,
     /// An LFU maxmemory policy is selected: lookups maintain access frequency.
     pub lfu_enabled: AtomicBool,
+    /// `maxmemory-policy`, as an index into [`gyre_engine::Policy::ALL`].
+    pub maxmemory_policy: AtomicU64,
+    pub maxmemory_samples: AtomicU64,
+    pub eviction_tenacity: AtomicU64,
     pub lfu_log_factor: AtomicU64,
     pub lfu_decay_time: AtomicU64,
     /// `notify-keyspace-events` as flags (0 = off).
@@ -705,6 +722,23 @@ pub struct Hot {
 }
 
 impl Hot {
+    pub fn policy(&self) -> gyre_engine::Policy {
+        gyre_engine::Policy::ALL
+            [self.maxmemory_policy.load(Ordering::Relaxed) as usize % gyre_engine::Policy::ALL.len()]
+    }
+
+    /// How eviction chooses keys now.
+    pub fn evict_config(&self) -> gyre_engine::EvictConfig {
+        gyre_engine::EvictConfig {
+            policy: self.policy(),
+            samples: self.maxmemory_samples.load(Ordering::Relaxed) as usize,
+            lfu: gyre_engine::LfuParams {
+                log_factor: self.lfu_log_factor.load(Ordering::Relaxed) as u32,
+                decay_minutes: self.lfu_decay_time.load(Ordering::Relaxed) as u32,
+            },
+        }
+    }
+
     /// LFU parameters when an LFU policy is selected.
     #[inline]
     pub fn lfu(&self) -> Option<gyre_engine::LfuParams> {
@@ -890,7 +924,13 @@ impl Config {
         h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
         h.maxclients.store(self.get_u64("maxclients"), Ordering::Relaxed);
         h.maxmemory.store(self.get_u64("maxmemory"), Ordering::Relaxed);
-        h.lfu_enabled.store(self.get("maxmemory-policy").is_some_and(|p| p.ends_with("lfu")), Ordering::Relaxed);
+        let policy = self.get("maxmemory-policy").and_then(|p| gyre_engine::Policy::parse(&p));
+        let policy = policy.unwrap_or(gyre_engine::Policy::NoEviction);
+        h.lfu_enabled.store(policy.is_lfu(), Ordering::Relaxed);
+        let index = gyre_engine::Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
+        h.maxmemory_policy.store(index as u64, Ordering::Relaxed);
+        h.maxmemory_samples.store(self.get_u64("maxmemory-samples"), Ordering::Relaxed);
+        h.eviction_tenacity.store(self.get_u64("maxmemory-eviction-tenacity"), Ordering::Relaxed);
         h.lfu_log_factor.store(self.get_u64("lfu-log-factor"), Ordering::Relaxed);
         h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
         let notify = self.get("notify-keyspace-events").and_then(|t| crate::notify::parse_flags(&t).ok()).unwrap_or(0);
@@ -1016,6 +1056,21 @@ mod tests {
         for p in PARAMS {
             assert_eq!(p.normalize(p.default.as_bytes()).as_deref(), Ok(p.default), "{}", p.name);
         }
+    }
+
+    #[test]
+    fn every_policy_name_is_an_engine_policy() {
+        assert_eq!(MAXMEMORY_POLICIES.len(), gyre_engine::Policy::ALL.len());
+        let c = Config::new(vec![]);
+        for (i, name) in MAXMEMORY_POLICIES.iter().enumerate() {
+            assert_eq!(gyre_engine::Policy::ALL[i].name(), *name);
+            c.set_many(&[(b"maxmemory-policy", name.as_bytes())]).unwrap();
+            assert_eq!(c.hot.policy().name(), *name);
+        }
+        c.set_many(&[(b"maxmemory", b"10mb"), (b"maxmemory-samples", b"10")]).unwrap();
+        assert_eq!(c.hot.maxmemory.load(Ordering::Relaxed), 10 * MB);
+        assert_eq!(c.hot.evict_config().samples, 10);
+        assert!(c.set_many(&[(b"maxmemory-samples", b"0")]).is_err());
     }
 
     #[test]

@@ -43,8 +43,42 @@ fn limits(shared: &Shared) -> Limits {
 }
 
 /// Serves one connection until the client leaves, misbehaves or is killed.
-pub async fn serve<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut client: ClientState) {
-    client.info.fd.store(std::os::fd::AsRawFd::as_raw_fd(stream.tcp()), Ordering::Relaxed);
+///
+/// Until its first bytes arrive a plain TCP connection waits with only its
+/// socket and client record; the client state, the buffers, the parser and the state of a
+/// running batch (a future of a kilobyte and more) are allocated then (see
+/// docs/MEMORY.md: idle connections cost less than in Redis). A TLS
+/// connection has read already (its handshake) and goes straight on.
+#[allow(clippy::manual_async_fn)] // deliberate: see above
+pub fn serve<S: ClientStream>(
+    stream: S,
+    shared: Arc<Shared>,
+    info: Arc<crate::client::ClientInfo>,
+) -> impl std::future::Future<Output = ()> {
+    // A block rather than an `async fn`, so the arguments are held once in
+    // the future, and a peek through `poll_peek` rather than `readable()`: a
+    // fresh socket may report readiness before any byte arrived (the peek
+    // waits again then), and it needs no waiter node in the future.
+    async move {
+        info.fd.store(std::os::fd::AsRawFd::as_raw_fd(stream.tcp()), Ordering::Relaxed);
+        if (&stream as &dyn std::any::Any).is::<tokio::net::TcpStream>() {
+            let mut byte = [0u8; 1];
+            let peeked = std::future::poll_fn(|cx| {
+                let mut buf = tokio::io::ReadBuf::new(&mut byte);
+                stream.tcp().poll_peek(cx, &mut buf)
+            })
+            .await;
+            if peeked.is_err() {
+                return;
+            }
+        }
+        let mut client = ClientState::new(info);
+        client.auth = crate::acl::ClientAuth::connection(&shared.acl);
+        Box::pin(serve_active(stream, shared, client)).await
+    }
+}
+
+async fn serve_active<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut client: ClientState) {
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut bufs = Buffers {
         out: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -283,11 +317,13 @@ async fn execute_buffered<S: ClientStream>(
     (pos, outcome)
 }
 
-/// True when a memory limit is set and the allocator reports more in use.
+/// True when a memory limit is set and memory is over it, once what is
+/// queued for lazy freeing is left out (see `evict`). Scripts check it before
+/// commands that may add data; eviction itself runs before a command starts.
 #[inline]
 pub fn over_maxmemory(shared: &Shared) -> bool {
-    let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed);
-    limit != 0 && crate::memory::allocated_bytes() as u64 > limit
+    let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
+    limit != 0 && crate::evict::used_for_limit() > limit
 }
 
 /// Runs one command and writes its reply (unless CLIENT REPLY says otherwise).
@@ -345,7 +381,10 @@ pub fn execute(
                     Err(crate::stats::rejected(shared, spec, cmd::CmdError::Msg(busy)))
                 } else if let Some(msg) = refusal {
                     Err(crate::stats::rejected(shared, spec, cmd::CmdError::Msg(msg)))
-                } else if spec.has_flag(cmd::flags::DENYOOM) && over_maxmemory(shared) {
+                } else if spec.has_flag(cmd::flags::WRITE | cmd::flags::DENYOOM | cmd::flags::MAY_REPLICATE)
+                    && crate::evict::make_room(shared, log, now_ms).is_err()
+                    && spec.has_flag(cmd::flags::DENYOOM)
+                {
                     Err(crate::stats::rejected(
                         shared,
                         spec,

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::client::{ClientInfo, ClientState, Registration};
+use crate::client::{ClientInfo, Registration};
 use crate::config::Config;
 use crate::conn;
 use crate::http::HttpBackend;
@@ -111,14 +111,19 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
         let tls = tls.clone();
         let handle = tokio::spawn(async move {
             let _registration = Registration { registry: &task_shared.clients, id: task_info.id };
-            let mut client = ClientState::new(task_info);
-            client.auth = crate::acl::ClientAuth::connection(&task_shared.acl);
             match tls {
-                None => conn::serve(stream, task_shared.clone(), client).await,
-                Some(acceptor) => match crate::tls::accept(&acceptor, stream).await {
-                    Ok(tls_stream) => conn::serve(tls_stream, task_shared.clone(), client).await,
-                    Err(e) => debug!(peer = %peer, error = %e, "TLS handshake failed"),
-                },
+                None => conn::serve(stream, task_shared.clone(), task_info).await,
+                // Boxed: the handshake and TLS stream state are kilobytes that an
+                // idle plain connection's task must not carry (docs/MEMORY.md).
+                Some(acceptor) => {
+                    Box::pin(async {
+                        match crate::tls::accept(&acceptor, stream).await {
+                            Ok(tls_stream) => conn::serve(tls_stream, task_shared.clone(), task_info).await,
+                            Err(e) => debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                        }
+                    })
+                    .await
+                }
             }
         });
         *info.abort.lock() = Some(handle.abort_handle());

@@ -13,6 +13,7 @@ mod client;
 mod cmd;
 mod config;
 mod conn;
+mod evict;
 mod gate;
 mod http;
 mod limits;

@@ -11,9 +11,9 @@
 //! Also: `expired` for each key expiry removed, by a command's lookup or the
 //! active expiry cycle (`gyre_engine::expired` names them); `keymiss` for each
 //! key a read-only command found missing; `new` for each key a command
-//! created (checked before and after it ran, only when `n` is on).
-//! `evicted` waits for eviction (maxmemory policies). The cost when notifications are off is one
-//! atomic load per command.
+//! created (checked before and after it ran, only when `n` is on); `evicted`
+//! for each key eviction removed (`evict` calls [`key_evicted`]). The cost
+//! when notifications are off is one atomic load per command.
 
 use bytes::Bytes;
 use gyre_engine::{DbIndex, Mutation, NO_EXPIRY};
@@ -279,6 +279,11 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         },
         _ => command_event(cmd).into_iter().collect(),
     }
+}
+
+/// Raises `evicted` for a key removed by eviction (see `evict`).
+pub fn key_evicted(shared: &Shared, flags: u32, db: u16, key: &[u8]) {
+    emit(shared, flags, EVICTED, "evicted", db, key);
 }
 
 fn emit(shared: &Shared, flags: u32, class: u32, event: &str, db: u16, key: &[u8]) {

@@ -69,6 +69,8 @@ pub struct Shared {
     /// 40 hex characters, as Redis's run_id.
     pub run_id: String,
     pub tcp_port: AtomicU64,
+    /// Eviction under `maxmemory` (see `evict`).
+    pub evictor: crate::evict::Evictor,
     lazy_free: mpsc::SyncSender<Garbage>,
     /// Error statistics, latency histogram, slow log, latency monitor, MONITOR clients.
     pub diag: crate::stats::Diagnostics,
@@ -88,6 +90,7 @@ impl Shared {
     /// Builds the shared state, recovers the data (see `persistence`) and
     /// starts the background worker thread.
     pub fn start(config: Config) -> anyhow::Result<Arc<Shared>> {
+        crate::memory::mark_startup();
         let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
         let run_id: String =
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
@@ -124,6 +127,7 @@ impl Shared {
             started: Instant::now(),
             run_id,
             tcp_port: AtomicU64::new(0),
+            evictor: crate::evict::Evictor::default(),
             lazy_free: tx,
             diag: Default::default(),
         });
@@ -214,6 +218,7 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         if threshold_ms > 0 && cycle >= Duration::from_millis(threshold_ms) {
             shared.diag.latency.add_sample("expire-cycle", cycle.as_millis() as u64);
         }
+        crate::evict::background_step(&shared);
         next_cycle = Instant::now() + period;
     }
 }

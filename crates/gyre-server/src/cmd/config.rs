@@ -90,6 +90,8 @@ fn resetstat(call: &mut Call<'_>) -> CmdResult {
     call.shared.stats.reset();
     call.shared.ks.reset_stats();
     call.shared.diag.reset_stats();
+    call.shared.evictor.reset_stats();
+    crate::memory::reset_peak();
     call.out.ok();
     Ok(())
 }

@@ -74,6 +74,36 @@ fn clients_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::
     )
 }
 
+/// INFO memory: the counter (`used_memory`), the allocator's own view
+/// (`allocator_*`, read from jemalloc) and the process's (`used_memory_rss`).
+fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
+    let used = memory::sample_peak();
+    let rss = memory::rss_bytes();
+    let peak = memory::peak_bytes();
+    let a = memory::allocator_stats();
+    let maxmemory = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
+    let ratio = |x: usize, y: usize| if y > 0 { x as f64 / y as f64 } else { 0.0 };
+    write!(
+        t,
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\nallocator_frag_ratio:{:.2}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmaxmemory_samples:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:{}\r\nlazyfree_pending_objects:{}\r\nlazyfree_pending_bytes:{}\r\n",
+        memory::human(used),
+        memory::human(rss),
+        memory::human(peak),
+        ratio(used, peak) * 100.0,
+        a.allocated,
+        a.active,
+        a.resident,
+        ratio(a.active, a.allocated),
+        memory::human(maxmemory),
+        shared.config.hot.policy().name(),
+        shared.config.hot.maxmemory_samples.load(Ordering::Relaxed),
+        ratio(rss, used),
+        memory::ALLOCATOR_NAME,
+        shared.stats.lazyfree_pending.load(Ordering::Relaxed),
+        crate::evict::lazy_pending_bytes(),
+    )
+}
+
 pub fn info(call: &mut Call<'_>) -> CmdResult {
     let mut wanted: Vec<String> = Vec::new();
     for i in 1..call.argc() {
@@ -126,36 +156,21 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             )
         }
         "clients" => clients_section(shared, t),
-        "memory" => {
-            let used = memory::allocated_bytes();
-            let rss = memory::rss_bytes();
-            let peak = memory::peak_bytes();
-            let maxmemory = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
-            write!(
-                t,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
-                memory::human(used),
-                memory::human(rss),
-                memory::human(peak),
-                memory::human(maxmemory),
-                shared.config.get("maxmemory-policy").unwrap_or_default(),
-                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
-                shared.stats.lazyfree_pending.load(Ordering::Relaxed),
-            )
-        }
+        "memory" => memory_section(shared, t),
         "persistence" => persistence_section(shared, t),
         "stats" => {
             let s = &shared.stats;
             let ks = shared.ks.stats();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\n",
                 s.connections_received.load(Ordering::Relaxed),
                 s.commands_processed.load(Ordering::Relaxed),
                 s.net_input_bytes.load(Ordering::Relaxed),
                 s.net_output_bytes.load(Ordering::Relaxed),
                 s.rejected_connections.load(Ordering::Relaxed),
                 ks.expired,
+                shared.evictor.evicted_keys.load(Ordering::Relaxed),
                 ks.hits,
                 ks.misses,
                 s.lazyfreed_objects.load(Ordering::Relaxed),

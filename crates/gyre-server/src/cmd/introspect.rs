@@ -495,9 +495,9 @@ pub fn object_freq(call: &mut Call<'_>) -> CmdResult {
         return Err(err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
     // Reported after decay, as Redis does, without counting as an access.
-    let now_s = (call.now_ms / 1000) as u32;
+    let now_ms = call.now_ms;
     let lfu = call.shared.config.hot.lfu();
-    match object_entry(call, |e| lfu.map_or(e.freq, |p| e.decayed_freq(now_s, p))) {
+    match object_entry(call, |e| lfu.map_or(e.freq, |p| e.decayed_freq(now_ms, p))) {
         Some(freq) => call.out.integer(i64::from(freq)),
         None => call.out.null(),
     }
@@ -508,9 +508,9 @@ pub fn object_idletime(call: &mut Call<'_>) -> CmdResult {
     if lfu_policy(call) {
         return Err(err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    let now_s = (call.now_ms / 1000) as u32;
-    match object_entry(call, |e| now_s.wrapping_sub(e.access)) {
-        Some(idle) => call.out.integer(i64::from(idle)),
+    let now_ms = call.now_ms;
+    match object_entry(call, |e| e.idle_ms(now_ms) / 1000) {
+        Some(idle) => call.out.integer(idle as i64),
         None => call.out.null(),
     }
     Ok(())
@@ -531,8 +531,7 @@ pub fn object_refcount(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-/// MEMORY subcommands (USAGE and HELP here; STATS, DOCTOR and PURGE come with
-/// the memory work).
+/// MEMORY subcommands.
 pub static MEMORY_SUBS: &[CommandSpec] = &[
     CommandSpec {
         group: Group::Server,
@@ -545,13 +544,29 @@ pub static MEMORY_SUBS: &[CommandSpec] = &[
     CommandSpec {
         group: Group::Server,
         since: "4.0.0",
+        ..sub!("stats", 2, 0, "Returns details about memory usage.", "", memory_stats)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
+        ..sub!("doctor", 2, 0, "Outputs a memory problems report.", "", memory_doctor)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
+        ..sub!("purge", 2, 0, "Asks the allocator to release memory.", "", memory_purge)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
         ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", memory_help)
     },
 ];
 
-/// Bytes a key costs: its table bucket (key and entry inline), the key's and
-/// the value's heap allocations. SAMPLES is accepted for compatibility; the
-/// estimate is exact for Gyre's own structures, so nothing is sampled.
+/// Bytes a key costs: its node (key and entry), the key's and the value's
+/// heap allocations, and its share of the slot table's buckets. SAMPLES is
+/// accepted for compatibility; the estimate walks Gyre's own structures, so
+/// nothing is sampled.
 fn memory_usage(call: &mut Call<'_>) -> CmdResult {
     match call.argc() {
         3 => {}
@@ -560,12 +575,117 @@ fn memory_usage(call: &mut Call<'_>) -> CmdResult {
         }
         _ => return Err(err(SYNTAX)),
     }
-    let key_heap = if call.arg(2).len() > gyre_engine::INLINE_BYTES_MAX { call.arg(2).len() } else { 0 };
-    let bucket = std::mem::size_of::<gyre_engine::StrValue>() + std::mem::size_of::<gyre_engine::Entry>();
-    match object_entry(call, |e| e.value.heap_bytes()) {
-        Some(value_heap) => call.out.integer((bucket + key_heap + value_heap) as i64),
+    let key = call.arg(2);
+    let slot = SlotId::of(key);
+    let shard = call.shared.ks.db(call.db()).lock(slot);
+    match shard.peek_live(slot, key, call.now_ms).and_then(|_| shard.memory_usage(slot, key)) {
+        Some(bytes) => call.out.integer(bytes as i64),
         None => call.out.null(),
     }
+    Ok(())
+}
+
+/// (name, value) pairs of MEMORY STATS, Redis's field names where they apply.
+fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
+    use crate::memory;
+    let shared = call.shared;
+    let used = memory::sample_peak();
+    let rss = memory::rss_bytes();
+    let a = memory::allocator_stats();
+    let keys: usize = (0..shared.ks.db_count()).map(|i| shared.ks.db(i as u16).len()).sum();
+    let clients = shared.clients.len();
+    let mut f: Vec<(String, f64)> = vec![
+        ("peak.allocated".into(), memory::peak_bytes() as f64),
+        ("total.allocated".into(), used as f64),
+        ("startup.allocated".into(), memory::startup_bytes() as f64),
+        ("lazyfree.pending.bytes".into(), crate::evict::lazy_pending_bytes() as f64),
+        ("clients.normal".into(), clients as f64),
+        ("keys.count".into(), keys as f64),
+        (
+            "keys.bytes-per-key".into(),
+            used.saturating_sub(memory::startup_bytes()).checked_div(keys).map_or(0.0, |v| v as f64),
+        ),
+        ("dataset.bytes".into(), used.saturating_sub(memory::startup_bytes()) as f64),
+        ("allocator.allocated".into(), a.allocated as f64),
+        ("allocator.active".into(), a.active as f64),
+        ("allocator.resident".into(), a.resident as f64),
+        ("allocator.mapped".into(), a.mapped as f64),
+        ("allocator.retained".into(), a.retained as f64),
+        (
+            "allocator-fragmentation.ratio".into(),
+            if a.allocated > 0 { a.active as f64 / a.allocated as f64 } else { 0.0 },
+        ),
+        ("rss-overhead.ratio".into(), if a.resident > 0 { rss as f64 / a.resident as f64 } else { 0.0 }),
+        ("fragmentation".into(), if used > 0 { rss as f64 / used as f64 } else { 0.0 }),
+    ];
+    for i in 0..shared.ks.db_count() {
+        let db = shared.ks.db(i as u16);
+        let n = db.len();
+        if n > 0 {
+            f.push((format!("db.{i}.keys"), n as f64));
+            f.push((format!("db.{i}.expires"), db.volatile_len() as f64));
+        }
+    }
+    f
+}
+
+fn memory_stats(call: &mut Call<'_>) -> CmdResult {
+    let fields = memory_stats_fields(call);
+    call.out.map(fields.len());
+    for (name, v) in fields {
+        call.out.bulk(name.as_bytes());
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            call.out.integer(v as i64);
+        } else {
+            call.out.double(v);
+        }
+    }
+    Ok(())
+}
+
+/// A short human report, in the spirit of Redis's MEMORY DOCTOR.
+fn memory_doctor(call: &mut Call<'_>) -> CmdResult {
+    use crate::memory;
+    let used = memory::allocated_bytes();
+    let rss = memory::rss_bytes();
+    let peak = memory::peak_bytes();
+    let limit = call.shared.config.hot.maxmemory.load(std::sync::atomic::Ordering::Relaxed) as usize;
+    let mut issues: Vec<String> = Vec::new();
+    if used < 5 * 1024 * 1024 {
+        issues.push("Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.".into());
+    } else {
+        if peak > used * 3 / 2 {
+            issues.push(format!("Peak memory: at some point in the past the instance used {} (now {}); the allocator may keep pages from then, which shows as RSS.", memory::human(peak), memory::human(used)));
+        }
+        if rss > used * 3 / 2 {
+            issues.push(format!("High fragmentation: RSS is {:.2} times the used memory ({} vs {}). MEMORY PURGE returns unused pages to the OS.", rss as f64 / used as f64, memory::human(rss), memory::human(used)));
+        }
+        if limit > 0 && call.shared.config.hot.policy() == gyre_engine::Policy::NoEviction && used > limit / 10 * 9 {
+            issues.push(format!(
+                "Close to maxmemory ({} of {}) with maxmemory-policy noeviction: writes will get -OOM.",
+                memory::human(used),
+                memory::human(limit)
+            ));
+        }
+    }
+    let text = if issues.is_empty() {
+        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
+            .to_string()
+    } else {
+        format!(
+            "Sam, I detected a few issues in this Gyre instance memory implants:\n\n * {}\n",
+            issues.join("\n\n * ")
+        )
+    };
+    call.out.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+fn memory_purge(call: &mut Call<'_>) -> CmdResult {
+    if !crate::memory::purge() {
+        return Err(err("ERR Error purging dirty pages"));
+    }
+    call.out.ok();
     Ok(())
 }
 

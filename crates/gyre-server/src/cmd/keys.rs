@@ -40,7 +40,9 @@ pub fn free(call: &Call<'_>, e: Entry) {
 
 fn count_existing(call: &mut Call<'_>, touch: bool) -> i64 {
     let (db, shared) = (call.db(), call.shared);
-    let now = Now { touch: touch && !call.client.no_touch, ..call.now() };
+    // TOUCH updates the access clock even for a CLIENT NO-TOUCH client; EXISTS
+    // never does (both as in Redis).
+    let now = Now { touch, ..call.now() };
     let mut guard = shared.ks.lock_many(call.keys().map(|k| (db, SlotId::of(k))));
     call.keys()
         .filter(|key| {

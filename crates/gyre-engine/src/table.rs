@@ -1,0 +1,322 @@
+//! A slot's hash table: open addressing over 8-byte buckets, each a pointer
+//! to a [`Node`] with 16 bits of the key's hash in its unused high bits.
+//!
+//! Why not hashbrown's table of `Box<Node>`: hashbrown keeps its control
+//! bytes and its buckets in two regions, so a lookup pays a cache miss for the
+//! control group, another for the bucket, and a third for the node. Here the
+//! bucket *is* the filter: one line of eight buckets holds the probe, its tags
+//! reject other keys without touching their nodes (1 in 65,536 false
+//! matches), and the node is the only other line a lookup reads. Same memory
+//! as hashbrown (8 bytes a bucket, no control byte; at most 3/4 full).
+//!
+//! Linear probing with backward-shift deletion (no tombstones: a table that
+//! sees constant eviction stays as fast as a fresh one). Capacity is a power
+//! of two; the table grows at 3/4 full and never shrinks.
+//!
+//! Invariants: a bucket is 0 (empty) or `pointer | tag << 48` with `pointer`
+//! from `Box::into_raw` of a node this table owns (user-space addresses fit in
+//! 48 bits on x86-64 and aarch64; asserted at insert); every key is present
+//! at most once; every entry lies in the cluster that starts at its home bucket.
+
+use crate::node::Node;
+
+const TAG_SHIFT: u32 = 48;
+const PTR_MASK: u64 = (1 << TAG_SHIFT) - 1;
+/// The first allocation, in buckets.
+const MIN_BUCKETS: usize = 8;
+
+#[derive(Default)]
+pub(crate) struct SlotTable {
+    buckets: Box<[u64]>,
+    len: usize,
+}
+
+#[inline]
+fn tag_of(hash: u64) -> u64 {
+    hash >> TAG_SHIFT
+}
+
+impl SlotTable {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Buckets allocated (MEMORY USAGE).
+    pub(crate) fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.buckets.len() - 1
+    }
+
+    #[inline]
+    fn node(bucket: u64) -> *mut Node {
+        (bucket & PTR_MASK) as usize as *mut Node
+    }
+
+    /// The index of `key`'s bucket, for [`SlotTable::at_mut`] and
+    /// [`SlotTable::remove_index`] (one probe for a lookup that may remove).
+    #[inline]
+    pub(crate) fn find_index(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        self.position(hash, key)
+    }
+
+    /// The node in occupied bucket `i`.
+    #[inline]
+    pub(crate) fn at_mut(&mut self, i: usize) -> &mut Node {
+        let b = self.buckets[i];
+        assert_ne!(b, 0, "bucket {i} is empty");
+        // SAFETY: a non-empty bucket points to a live node this table owns;
+        // `&mut self` makes the access exclusive.
+        unsafe { &mut *Self::node(b) }
+    }
+
+    /// Removes the node in occupied bucket `i`.
+    pub(crate) fn remove_index(&mut self, i: usize) -> Box<Node> {
+        assert_ne!(self.buckets[i], 0, "bucket {i} is empty");
+        self.remove_at(i)
+    }
+
+    #[inline]
+    fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let (mask, tag) = (self.mask(), tag_of(hash));
+        let mut i = hash as usize & mask;
+        loop {
+            let b = self.buckets[i];
+            if b == 0 {
+                return None;
+            }
+            if b >> TAG_SHIFT == tag {
+                // SAFETY: a non-empty bucket points to a live node this table owns.
+                let node = unsafe { &*Self::node(b) };
+                if node.key_prefetching() == key {
+                    return Some(i);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<&Node> {
+        let i = self.position(hash, key)?;
+        // SAFETY: as in `position`; the borrow of `self` keeps the node alive.
+        Some(unsafe { &*Self::node(self.buckets[i]) })
+    }
+
+    #[inline]
+    pub(crate) fn find_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Node> {
+        let i = self.position(hash, key)?;
+        // SAFETY: as in `position`; `&mut self` makes the access exclusive.
+        Some(unsafe { &mut *Self::node(self.buckets[i]) })
+    }
+
+    /// Inserts a node whose key is not in the table.
+    pub(crate) fn insert_unique(&mut self, hash: u64, node: Box<Node>) {
+        debug_assert!(self.position(hash, node.key()).is_none());
+        if (self.len + 1) * 4 > self.buckets.len() * 3 {
+            self.grow();
+        }
+        let ptr = Box::into_raw(node) as usize as u64;
+        assert_eq!(ptr & !PTR_MASK, 0, "node address beyond 48 bits");
+        self.place(hash, ptr | tag_of(hash) << TAG_SHIFT);
+        self.len += 1;
+    }
+
+    /// Stores a bucket value in the first empty bucket of its probe sequence.
+    fn place(&mut self, hash: u64, bucket: u64) {
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        while self.buckets[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.buckets[i] = bucket;
+    }
+
+    fn grow(&mut self) {
+        let new_len = (self.buckets.len() * 2).max(MIN_BUCKETS);
+        let old = std::mem::replace(&mut self.buckets, vec![0u64; new_len].into_boxed_slice());
+        for b in old.iter().copied().filter(|&b| b != 0) {
+            // SAFETY: a non-empty bucket points to a live node this table owns.
+            let hash = crate::keyspace::key_hash(unsafe { &*Self::node(b) }.key());
+            self.place(hash, b);
+        }
+    }
+
+    /// Removes and returns the node for `key`.
+    pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Box<Node>> {
+        let i = self.position(hash, key)?;
+        Some(self.remove_at(i))
+    }
+
+    /// Empties bucket `i` and shifts the rest of its cluster back, so that no
+    /// entry is ever separated from its home bucket by an empty one.
+    fn remove_at(&mut self, i: usize) -> Box<Node> {
+        let mask = self.mask();
+        // SAFETY: bucket `i` is occupied; the table gives up its ownership here.
+        let node = unsafe { Box::from_raw(Self::node(self.buckets[i])) };
+        let mut hole = i;
+        let mut j = (i + 1) & mask;
+        loop {
+            let b = self.buckets[j];
+            if b == 0 {
+                break;
+            }
+            // SAFETY: a non-empty bucket points to a live node this table owns.
+            let home = crate::keyspace::key_hash(unsafe { &*Self::node(b) }.key()) as usize & mask;
+            // Move `b` into the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            if !stays {
+                self.buckets[hole] = b;
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.buckets[hole] = 0;
+        self.len -= 1;
+        node
+    }
+
+    /// Keeps the nodes for which `keep` returns true; frees the others. Each
+    /// node is offered exactly once.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut Node) -> bool) {
+        if self.len == 0 {
+            return;
+        }
+        let mask = self.mask();
+        // Start right after an empty bucket: no cluster wraps past the start,
+        // so a backward shift only ever moves an entry into the bucket under
+        // examination, which is then examined again.
+        let start = (0..self.buckets.len()).find(|&i| self.buckets[i] == 0).expect("never full") + 1;
+        let mut step = 0;
+        while step < self.buckets.len() {
+            let i = (start + step) & mask;
+            let b = self.buckets[i];
+            // SAFETY: a non-empty bucket points to a live node this table owns.
+            if b != 0 && !keep(unsafe { &mut *Self::node(b) }) {
+                drop(self.remove_at(i));
+                continue;
+            }
+            step += 1;
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Node> {
+        // SAFETY: a non-empty bucket points to a live node this table owns.
+        self.buckets.iter().filter(|&&b| b != 0).map(|&b| unsafe { &*Self::node(b) })
+    }
+}
+
+impl Drop for SlotTable {
+    fn drop(&mut self) {
+        for &b in self.buckets.iter().filter(|&&b| b != 0) {
+            // SAFETY: each node is owned by exactly one bucket and freed once.
+            drop(unsafe { Box::from_raw(Self::node(b)) });
+        }
+    }
+}
+
+impl std::fmt::Debug for SlotTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotTable").field("len", &self.len).field("buckets", &self.buckets.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::Version;
+    use crate::keyspace::key_hash;
+    use crate::value::{Entry, Value};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn node(key: &[u8], v: i64) -> Box<Node> {
+        Node::boxed(key, Entry::new(Value::Int(v), 0, Version(1)))
+    }
+
+    fn value(n: &Node) -> i64 {
+        match n.entry.value {
+            Value::Int(i) => i,
+            _ => unreachable!(),
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, i64),
+        Remove(u8),
+        RetainEven,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<u8>(), any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => any::<u8>().prop_map(Op::Remove),
+            1 => Just(Op::RetainEven),
+        ]
+    }
+
+    proptest! {
+        /// The table behaves as a map: inserts, removals (backward shifts) and
+        /// retains, checked against a BTreeMap after every step.
+        #[test]
+        fn behaves_as_a_map(ops in proptest::collection::vec(op(), 1..400)) {
+            let mut t = SlotTable::default();
+            let mut model: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        let key = format!("key-{k}").into_bytes();
+                        let h = key_hash(&key);
+                        match t.find_mut(h, &key) {
+                            Some(n) => n.entry.value = Value::Int(v),
+                            None => t.insert_unique(h, node(&key, v)),
+                        }
+                        model.insert(key, v);
+                    }
+                    Op::Remove(k) => {
+                        let key = format!("key-{k}").into_bytes();
+                        let got = t.remove(key_hash(&key), &key).map(|n| value(&n));
+                        prop_assert_eq!(got, model.remove(&key));
+                    }
+                    Op::RetainEven => {
+                        let mut offered = 0;
+                        t.retain(|n| { offered += 1; value(n) % 2 == 0 });
+                        prop_assert_eq!(offered, model.len());
+                        model.retain(|_, v| *v % 2 == 0);
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for (k, v) in &model {
+                    prop_assert_eq!(t.find(key_hash(k), k).map(value), Some(*v));
+                }
+                let mut seen: Vec<Vec<u8>> = t.iter().map(|n| n.key().to_vec()).collect();
+                seen.sort();
+                prop_assert_eq!(seen, model.keys().cloned().collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn grows_at_three_quarters() {
+        let mut t = SlotTable::default();
+        for i in 0..1000 {
+            let key = format!("k{i}").into_bytes();
+            t.insert_unique(key_hash(&key), node(&key, i));
+            assert!(t.len() * 4 <= t.buckets() * 3);
+        }
+        assert_eq!(t.buckets(), 2048);
+        assert!(t.find(key_hash(b"k999"), b"k999").is_some());
+        assert!(t.find(key_hash(b"nope"), b"nope").is_none());
+    }
+}
