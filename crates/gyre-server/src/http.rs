@@ -185,7 +185,7 @@ impl Backend for HttpBackend {
             used_memory_rss_bytes: crate::memory::rss_bytes() as u64,
             maxmemory_bytes: shared.config.hot.maxmemory.load(Ordering::Relaxed),
             databases,
-            evicted_keys_total: 0,
+            evicted_keys_total: shared.evictor.evicted_keys.load(Ordering::Relaxed),
             expired_keys_total: ks.expired,
             wal_size_bytes: shared.persistence.wal.as_ref().map_or(0, |w| w.size_bytes()),
             wal_fsync_latency: shared.fsync_latency.snapshot(),

@@ -89,9 +89,9 @@ fn set(call: &mut Call<'_>) -> CmdResult {
 fn resetstat(call: &mut Call<'_>) -> CmdResult {
     call.shared.stats.reset();
     call.shared.ks.reset_stats();
+    call.shared.diag.reset_stats();
     call.shared.evictor.reset_stats();
     crate::memory::reset_peak();
-    call.shared.diag.reset_stats();
     call.out.ok();
     Ok(())
 }

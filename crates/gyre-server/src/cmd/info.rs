@@ -60,6 +60,20 @@ fn persistence_section(shared: &crate::shared::Shared, t: &mut String) -> std::f
     )
 }
 
+/// The clients section; the largest buffers are over the clients connected now.
+fn clients_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
+    let clients = shared.clients.all();
+    let max_in = clients.iter().map(|c| c.query_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
+    let max_out = clients.iter().map(|c| c.out_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
+    write!(
+        t,
+        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
+        clients.len(),
+        shared.config.hot.maxclients.load(Ordering::Relaxed),
+        shared.blocking.blocked_count()
+    )
+}
+
 /// INFO memory: the counter (`used_memory`), the allocator's own view
 /// (`allocator_*`, read from jemalloc) and the process's (`used_memory_rss`).
 fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
@@ -87,20 +101,6 @@ fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::R
         memory::ALLOCATOR_NAME,
         shared.stats.lazyfree_pending.load(Ordering::Relaxed),
         crate::evict::lazy_pending_bytes(),
-    )
-}
-
-/// The clients section; the largest buffers are over the clients connected now.
-fn clients_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
-    let clients = shared.clients.all();
-    let max_in = clients.iter().map(|c| c.query_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
-    let max_out = clients.iter().map(|c| c.out_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
-    write!(
-        t,
-        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
-        clients.len(),
-        shared.config.hot.maxclients.load(Ordering::Relaxed),
-        shared.blocking.blocked_count()
     )
 }
 

@@ -603,7 +603,7 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
         ("keys.count".into(), keys as f64),
         (
             "keys.bytes-per-key".into(),
-            used.saturating_sub(memory::startup_bytes()).checked_div(keys).unwrap_or(0) as f64,
+            used.saturating_sub(memory::startup_bytes()).checked_div(keys).map_or(0.0, |v| v as f64),
         ),
         ("dataset.bytes".into(), used.saturating_sub(memory::startup_bytes()) as f64),
         ("allocator.allocated".into(), a.allocated as f64),
