@@ -132,6 +132,10 @@ pub struct AllocatorStats {
     pub resident: usize,
     pub mapped: usize,
     pub retained: usize,
+    /// Allocations served since start, small and large size classes (all
+    /// arenas): with a request count, allocations per request.
+    pub nmalloc_small: u64,
+    pub nmalloc_large: u64,
 }
 
 pub fn allocator_stats() -> AllocatorStats {
@@ -145,7 +149,15 @@ pub fn allocator_stats() -> AllocatorStats {
         resident: stats::resident::read().unwrap_or(0),
         mapped: stats::mapped::read().unwrap_or(0),
         retained: stats::retained::read().unwrap_or(0),
+        // MALLCTL_ARENAS_ALL (4096): the merged statistics of every arena.
+        nmalloc_small: read_u64(b"stats.arenas.4096.small.nmalloc\0"),
+        nmalloc_large: read_u64(b"stats.arenas.4096.large.nmalloc\0"),
     }
+}
+
+fn read_u64(name: &[u8]) -> u64 {
+    // SAFETY: `name` is a NUL-terminated control name of a u64 statistic.
+    unsafe { tikv_jemalloc_ctl::raw::read::<u64>(name) }.unwrap_or(0)
 }
 
 /// Returns unused dirty pages of every arena to the OS (MEMORY PURGE).

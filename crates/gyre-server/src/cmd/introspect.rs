@@ -611,6 +611,8 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
         ("allocator.resident".into(), a.resident as f64),
         ("allocator.mapped".into(), a.mapped as f64),
         ("allocator.retained".into(), a.retained as f64),
+        ("allocator.small.nmalloc".into(), a.nmalloc_small as f64),
+        ("allocator.large.nmalloc".into(), a.nmalloc_large as f64),
         (
             "allocator-fragmentation.ratio".into(),
             if a.allocated > 0 { a.active as f64 / a.allocated as f64 } else { 0.0 },
