@@ -339,6 +339,19 @@ async fn execute_buffered<S: ClientStream>(
     (pos, outcome)
 }
 
+/// The reply a command wrote into a buffer of its own, as a frame: how
+/// scripts (`redis.call`) and the HTTP API read what `execute` answered.
+pub fn reply_frame(out: &[u8]) -> gyre_resp::Frame {
+    let limits = Limits { nesting_depth_max: usize::MAX, ..Limits::default() };
+    match gyre_resp::parse_frame(out, &limits) {
+        Ok(Some((frame, _))) => frame,
+        // Every command writes exactly one well-formed reply.
+        _ => gyre_resp::Frame::Error(bytes::Bytes::from_static(
+            b"ERR internal error: the command's reply could not be read",
+        )),
+    }
+}
+
 /// True when a memory limit is set and memory is over it, once what is
 /// queued for lazy freeing is left out (see `evict`). Scripts check it before
 /// commands that may add data; eviction itself runs before a command starts.

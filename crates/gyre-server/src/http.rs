@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::{Bytes, BytesMut};
 use gyre_engine::MutationLog;
 use gyre_http::{AuthError, Backend, DbMetrics, MetricsSnapshot};
-use gyre_resp::{Frame, Limits, OwnedArgs, Protocol};
+use gyre_resp::{Frame, OwnedArgs, Protocol};
 
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{self, flags};
@@ -148,11 +148,7 @@ impl Backend for HttpBackend {
         for d in deliveries {
             d.send();
         }
-        let limits = Limits { nesting_depth_max: usize::MAX, ..Limits::default() };
-        match gyre_resp::parse_frame(&out, &limits) {
-            Ok(Some((frame, _))) => frame,
-            _ => error("ERR internal error: the command's reply could not be read"),
-        }
+        crate::conn::reply_frame(&out)
     }
 
     fn ready(&self) -> bool {

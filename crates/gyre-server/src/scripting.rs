@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::{Bytes, BytesMut};
 use gyre_engine::MutationLog;
-use gyre_resp::{Limits, Protocol};
+use gyre_resp::Protocol;
 use gyre_script::{Frame, Host, ScriptFlags, Scripting};
 
 use crate::client::{ClientState, ReplyMode};
@@ -53,10 +53,15 @@ pub fn new_scripting() -> Scripting {
 /// `busy-reply-threshold`.
 pub fn busy_error(shared: &Shared) -> Option<String> {
     let threshold = shared.config.hot.busy_reply_threshold_ms.load(Ordering::Relaxed);
-    let frame = shared.scripting.busy_error_after(Duration::from_millis(threshold))?;
+    shared.scripting.busy_error_after(Duration::from_millis(threshold)).map(error_text)
+}
+
+/// The text of an error the scripting engine answered (its frames carry
+/// errors without the leading `-`).
+pub fn error_text(frame: Frame) -> String {
     match frame {
-        Frame::Error(text) => Some(String::from_utf8_lossy(&text).into_owned()),
-        _ => None,
+        Frame::Error(text) => String::from_utf8_lossy(&text).into_owned(),
+        other => format!("ERR unexpected reply {other:?}"),
     }
 }
 
@@ -127,12 +132,7 @@ impl<'a> ServerHost<'a> {
         crate::conn::execute_nested(argv, self.shared, self.client, &mut self.scratch, self.log, self.now_ms);
         (self.client.proto, self.client.reply, self.client.current_cmd, self.client.in_exec) =
             (proto, reply, current, in_exec);
-        let limits = Limits { nesting_depth_max: usize::MAX, ..Limits::default() };
-        match gyre_resp::parse_frame(&self.scratch, &limits) {
-            Ok(Some((frame, _))) => frame,
-            // Every command writes exactly one well-formed reply.
-            _ => error_frame("ERR internal error: the command's reply could not be read"),
-        }
+        crate::conn::reply_frame(&self.scratch)
     }
 }
 
@@ -244,10 +244,7 @@ pub fn load_functions(scripting: &Scripting, dir: &Path) -> anyhow::Result<()> {
         Err(e) => return Err(e).with_context(|| format!("reading function libraries from '{}'", path.display())),
     };
     scripting.function_restore(&payload, gyre_script::RestorePolicy::Replace).map_err(|f| {
-        let why = match f {
-            Frame::Error(t) => String::from_utf8_lossy(&t).into_owned(),
-            other => format!("{other:?}"),
-        };
+        let why = error_text(f);
         anyhow::anyhow!(
             "loading function libraries from '{}': {why} (move the file away to start without them)",
             path.display()

@@ -386,10 +386,7 @@ fn write_frame(w: &mut ReplyWriter<'_>, frame: &Frame) {
 
 /// An error frame from the engine as a command error.
 fn frame_error(frame: Frame) -> CmdError {
-    match frame {
-        Frame::Error(text) => CmdError::Msg(String::from_utf8_lossy(&text).into_owned()),
-        other => CmdError::Msg(format!("ERR unexpected reply {other:?}")),
-    }
+    CmdError::Msg(crate::scripting::error_text(frame))
 }
 
 /// `[ASYNC | SYNC]` of SCRIPT FLUSH / FUNCTION FLUSH (both run synchronously).
