@@ -397,3 +397,49 @@ fn library_style_scripts() {
         Reply::Array(vec![b("job2"), b("5000"), b("job1"), b("5001")])
     );
 }
+
+/// On one core (as under the benchmark's `taskset -c 0`) a long script still
+/// lets the server answer: its thread hands the async worker to another
+/// thread, so other clients get -BUSY and SCRIPT KILL gets through. Without
+/// the hand-off the only worker would be stuck in the script.
+#[test]
+fn on_one_core_a_long_script_still_lets_others_in() {
+    if is_redis() {
+        return;
+    }
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("gyre-one-core-{}", std::process::id()));
+    let port = free_port();
+    let spawned = std::process::Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_gyre-server"), "--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--appendonly", "no", "--busy-reply-threshold", "200", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = spawned else {
+        eprintln!("skipped: taskset (util-linux) is not installed");
+        return;
+    };
+    let _child = Child(child);
+    let addr = format!("127.0.0.1:{port}");
+    assert!(wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(&addr).is_ok()), "server did not start");
+    let mut runner = RawConn::connect(&addr);
+    assert!(runner.call(&["INFO", "server"]).text().contains("gyre"), "our server answers");
+    runner.send_cmd(&["EVAL", "local i = 0 while true do i = i + 1 end", "0"]);
+    let mut other = RawConn::connect(&addr);
+    assert!(
+        wait_for(Duration::from_secs(10), || error_starting(&other.call(&["PING"]), "BUSY")),
+        "another client is answered -BUSY while the script runs"
+    );
+    assert_eq!(other.call(&["SCRIPT", "KILL"]), Reply::simple("OK"));
+    assert!(error_starting(&runner.read_reply(), "ERR Script killed by user with SCRIPT KILL"));
+    assert_eq!(other.call(&["PING"]), Reply::simple("PONG"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
