@@ -82,6 +82,13 @@ pub fn key_hash(key: &[u8]) -> u64 {
 type SlotMap = SlotTable;
 
 #[inline]
+/// The entry a `Set` mutation writes.
+fn written(value: &[u8], expire_at_ms: u64, version: Version) -> Entry {
+    let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
+    entry.access = access_clock(version.physical_ms());
+    entry
+}
+
 fn find<'a>(map: &'a SlotMap, key: &[u8]) -> Option<&'a Entry> {
     map.find(key_hash(key), key).map(|n| &n.entry)
 }
@@ -293,18 +300,26 @@ impl Shard {
     /// Inserts or overwrites in one lookup, reusing the stored key on overwrite.
     /// Leaves a stored entry whose version is not older than `entry`'s alone and
     /// returns `Err(())` then.
-    fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Result<Option<Entry>, ()> {
+    ///
+    /// An old entry already expired at `now_ms` (0: do not ask) is counted as
+    /// expired and noted, as the lookup before a conditional write would have
+    /// done, and its access frequency is not carried over.
+    fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry, now_ms: u64) -> Result<Option<Entry>, ()> {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
         let hash = key_hash(key);
         let map = self.map(slot);
+        let mut expired = false;
         let old = match map.find_index(hash, key) {
             Some(i) if map.at_mut(i).entry.version >= entry.version => return Err(()),
             Some(i) => {
-                // An overwrite keeps the key's access frequency, as Redis does.
                 let stored = &mut map.at_mut(i).entry;
                 let mut entry = entry;
-                entry.freq = stored.freq;
+                expired = stored.is_expired(now_ms);
+                if !expired {
+                    // An overwrite keeps the key's access frequency, as Redis does.
+                    entry.freq = stored.freq;
+                }
                 Some(std::mem::replace(stored, entry))
             }
             None => {
@@ -320,6 +335,10 @@ impl Shard {
             }
             Some(_) => {}
         }
+        if expired {
+            crate::expired::note(self.db, key);
+            self.stats.expired += 1;
+        }
         if expiring {
             self.volatile += 1;
             self.volatile_per_slot[idx] += 1;
@@ -328,7 +347,7 @@ impl Shard {
     }
 
     fn replace(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Option<Entry> {
-        self.replace_if_newer(slot, key, entry).unwrap_or(None)
+        self.replace_if_newer(slot, key, entry, 0).unwrap_or(None)
     }
 
     /// Records `m` in `log` and applies it. `m` must be a single-key mutation whose
@@ -338,6 +357,24 @@ impl Shard {
         debug_assert_eq!(Some(slot), m.key().map(|(_, k)| SlotId::of(k)));
         log.record(m);
         self.apply(slot, m).1
+    }
+
+    /// [`Shard::commit`] for an unconditional `Set` (SET without NX, XX, GET or
+    /// KEEPTTL): the write path's one hash lookup, where looking the key up
+    /// first would make two. A key found expired counts as expired.
+    pub fn commit_set(
+        &mut self,
+        slot: SlotId,
+        m: &MutationRef<'_>,
+        now_ms: u64,
+        log: &mut MutationLog,
+    ) -> Option<Entry> {
+        let Mutation::Set { key, value, expire_at_ms, version, .. } = *m else {
+            return self.commit(slot, m, log);
+        };
+        debug_assert_eq!(slot, SlotId::of(key));
+        log.record(m);
+        self.replace_if_newer(slot, key, written(value, expire_at_ms, version), now_ms).unwrap_or(None)
     }
 
     /// Applies a single-key mutation unless the key holds a newer version. Returns
@@ -350,9 +387,7 @@ impl Shard {
             return self.apply_coll(slot, key, op, version);
         }
         if let Mutation::Set { value, expire_at_ms, .. } = *m {
-            let mut entry = Entry::new(Value::from_bytes(value), expire_at_ms, version);
-            entry.access = access_clock(version.physical_ms());
-            return match self.replace_if_newer(slot, key, entry) {
+            return match self.replace_if_newer(slot, key, written(value, expire_at_ms, version), 0) {
                 Ok(old) => (true, old),
                 Err(()) => (false, None),
             };
@@ -882,7 +917,7 @@ impl Keyspace {
         self.clock.observe(entry.version);
         let Some(d) = self.dbs.get(db as usize) else { return false };
         let slot = SlotId::of(key);
-        d.lock(slot).replace_if_newer(slot, key, entry).is_ok()
+        d.lock(slot).replace_if_newer(slot, key, entry, 0).is_ok()
     }
 
     /// Sets the collection encoding thresholds (CONFIG SET of the

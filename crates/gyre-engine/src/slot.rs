@@ -29,13 +29,37 @@ impl SlotId {
 /// next `}` when that span is non-empty, else the whole key (Redis's rule).
 #[inline]
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    let Some(open) = key.iter().position(|&b| b == b'{') else {
+    let Some(open) = find_byte(key, b'{') else {
         return key;
     };
-    match key[open + 1..].iter().position(|&b| b == b'}') {
+    match find_byte(&key[open + 1..], b'}') {
         Some(len) if len > 0 => &key[open + 1..open + 1 + len],
         _ => key,
     }
+}
+
+/// The first position of `byte`, eight bytes at a time. This runs for every
+/// key of every command, on keys mostly shorter than `memchr`'s vector
+/// width, where its set-up costs more than the scan (callgrind: about 140
+/// instructions per 16-byte key, against 60 byte by byte and about 20 here).
+#[inline]
+fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(byte);
+    let mut words = hay.chunks_exact(8);
+    let mut offset = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("eight bytes")) ^ pattern;
+        // A zero byte of `x` is a match. The borrow can only mark bytes above
+        // the first real zero, so the lowest mark is exact.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zeros != 0 {
+            return Some(offset + (zeros.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    words.remainder().iter().position(|&b| b == byte).map(|p| offset + p)
 }
 
 const CRC16_TABLE: [u16; 256] = {
@@ -95,6 +119,29 @@ mod tests {
     fn crc16_matches_redis_check_value() {
         // Redis's crc16.c documents: crc16("123456789") == 0x31C3.
         assert_eq!(crc16(b"123456789"), 0x31C3);
+    }
+
+    #[test]
+    fn find_byte_agrees_with_a_byte_by_byte_scan() {
+        // Neighbours of the searched byte, its high-bit twin and zero are the
+        // values a word-at-a-time trick could mistake for it.
+        let fillers = [b'a', b'{' - 1, b'{' + 1, b'{' | 0x80, 0, 0xff];
+        for len in 0..40 {
+            for &filler in &fillers {
+                for first in (0..len).map(Some).chain([None]) {
+                    let mut hay = vec![filler; len];
+                    if let Some(i) = first {
+                        hay[i] = b'{';
+                        // A second match after the first must not win.
+                        if i + 3 < len {
+                            hay[i + 3] = b'{';
+                        }
+                    }
+                    let expected = hay.iter().position(|&b| b == b'{');
+                    assert_eq!(find_byte(&hay, b'{'), expected, "{hay:?}");
+                }
+            }
+        }
     }
 
     #[test]

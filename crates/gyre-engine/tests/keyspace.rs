@@ -48,6 +48,35 @@ fn expired_keys_are_invisible_and_removed_on_access() {
 }
 
 #[test]
+fn an_unconditional_set_over_an_expired_key_counts_the_expiry_once() {
+    let ks = Keyspace::new();
+    let mut log = MutationLog::new();
+    set(&ks, &mut log, b"k", b"old", 1_500, 1_000);
+    set(&ks, &mut log, b"live", b"v", 5_000, 1_000);
+    assert_eq!(ks.db(0).volatile_len(), 2);
+    let commit_set = |key: &[u8], value: &[u8], expire_at_ms: u64, now: u64, log: &mut MutationLog| {
+        let slot = SlotId::of(key);
+        let version = ks.next_version(now);
+        let m = Mutation::Set { db: 0, key, value, expire_at_ms, version };
+        ks.db(0).lock(slot).commit_set(slot, &m, now, log).is_some()
+    };
+    let (keys, expired) = gyre_engine::expired::collecting(|| {
+        // Expired at 1_500: replaced, and counted as expired, not as a live overwrite.
+        assert!(commit_set(b"k", b"new", NO_EXPIRY, 2_000, &mut log));
+        // Live: an overwrite only.
+        assert!(commit_set(b"live", b"w", NO_EXPIRY, 2_000, &mut log));
+        assert!(!commit_set(b"fresh", b"x", 9_000, 2_000, &mut log));
+        ks.db(0).len()
+    });
+    assert_eq!(keys, 3);
+    assert_eq!(expired, vec![(0, b"k".to_vec())]);
+    assert_eq!(ks.stats().expired, 1);
+    assert_eq!(ks.db(0).volatile_len(), 1, "only `fresh` has a TTL now");
+    assert_eq!(get(&ks, b"k", 2_000), Some(Value::from_bytes(b"new")));
+    assert_eq!(log.decode_all().len(), 5, "every SET is recorded");
+}
+
+#[test]
 fn active_expiry_removes_expired_keys_without_lookups() {
     let ks = Keyspace::new();
     let mut log = MutationLog::new();

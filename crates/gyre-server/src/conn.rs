@@ -13,7 +13,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use gyre_engine::MutationLog;
@@ -432,7 +431,7 @@ pub fn execute(
                     if monitored && crate::monitor::runs_scripts(top) {
                         crate::monitor::feed_before(shared, client, &args);
                     }
-                    let started = Instant::now();
+                    let started = crate::stats::clock_start();
                     let log_mark = log.bytes().len();
                     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
                     // EXEC and scripts: the commands they run notify for themselves.

@@ -52,6 +52,8 @@ fn run() -> anyhow::Result<()> {
     init_logging(&config)?;
     tracing::info!(source = %origin, "configuration loaded");
     raise_fd_limit(config.hot.maxclients.load(std::sync::atomic::Ordering::Relaxed));
+    // The command clock calibrates itself (up to 200 ms) while start-up goes on.
+    std::thread::spawn(stats::clock_start);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     // Multi-threaded even on one core: a long Lua script hands its worker to
     // another thread (`scripting::hand_off_worker`), which only this runtime

@@ -412,6 +412,7 @@ pub fn printable(b: &[u8], max: usize) -> String {
 /// Returns (command, subcommand or the command itself). `last` is the caller's
 /// previous top-level command: clients tend to repeat one, and comparing a name
 /// is cheaper than a table lookup.
+#[inline]
 pub fn resolve(
     args: &Args<'_>,
     last: &mut Option<&'static CommandSpec>,

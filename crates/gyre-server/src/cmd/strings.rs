@@ -137,6 +137,24 @@ fn set_generic(call: &mut Call<'_>, key: &[u8], value: &[u8], o: &SetOptions, re
     let db = call.db();
     let shared = call.shared;
     let mut shard = shared.ks.db(db).lock(slot);
+    if !(o.get || o.nx || o.xx || matches!(o.ttl, Ttl::Keep)) {
+        // A plain SET needs nothing from the old value: one hash lookup.
+        let expire_at_ms = match o.ttl {
+            Ttl::At(t) => t,
+            _ => NO_EXPIRY,
+        };
+        let version = call.version();
+        let m = Mutation::Set { db, key, value, expire_at_ms, version };
+        if let Some(old) = shard.commit_set(slot, &m, now.ms, call.log) {
+            super::keys::free(call, old);
+        }
+        drop(shard);
+        match reply {
+            SetReply::OkOrNil => call.out.ok(),
+            SetReply::Bool => call.out.integer(1),
+        }
+        return Ok(());
+    }
     let current = shard.get(slot, key, now);
     let exists = current.is_some();
     let old_expiry = current.as_ref().map_or(NO_EXPIRY, |e| e.expire_at_ms);
