@@ -1,7 +1,7 @@
 //! gyre-log: durability for Gyre.
 //!
 //! What it is: the write-ahead log ([`wal`]: segmented files of checksummed
-//! records, one writer thread with group commit, fsync policies, poisoning on
+//! records, group commit by the appending threads, fsync policies, poisoning on
 //! I/O failure, recovery that truncates a torn tail and stops at corruption),
 //! snapshots of the keyspace written shard by shard without stopping writes
 //! ([`snapshot`]), and the manifest that ties a snapshot to the first log

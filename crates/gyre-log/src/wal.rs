@@ -1,43 +1,51 @@
-//! The write-ahead log: numbered segment files of checksummed records, one
-//! writer thread with group commit, and recovery.
+//! The write-ahead log: numbered segment files of checksummed records, group
+//! commit on the appending threads, and recovery.
 //!
-//! What it is: every write command's encoded mutations become one *record*,
-//! handed by [`Wal::append`] to a bounded queue and assigned the next [`Lsn`]
-//! in queue order. One writer thread owns the active segment file: it takes
-//! everything queued (at most [`BATCH_BYTES_MAX`] per write), writes it with a
-//! single `write`, then applies the [`FsyncPolicy`]:
+//! What it is: every write command's encoded mutations become one *record*.
+//! [`Wal::append`] assigns it the next [`Lsn`] and copies it into the log's
+//! buffer under a mutex, so LSN order is buffer order is file order. Nothing
+//! is written yet: [`Wal::wait_durable`] writes the buffer (every record in
+//! it, whoever appended them) with one `write`, and under `Always` fsyncs it,
+//! on the calling thread. A caller that appends, lets the other ready
+//! connections run, and then waits (the server yields once in between) shares
+//! one `write` and one fsync with all of them. That is Redis's event loop
+//! (write the AOF buffer once per loop turn, before the replies) without a
+//! writer thread: handing records to a thread cost two cross-thread wake-ups
+//! per batch, more than the write itself on one core.
 //!
-//! * [`FsyncPolicy::Always`]: `fdatasync` after every batch, and only then are
-//!   the batch's records published as durable. Appenders that queued while the
-//!   previous fsync ran share the next one (group commit).
-//! * [`FsyncPolicy::EverySec`]: no queue and no writer thread (as Redis
-//!   does it): the appending thread itself writes the record to the active
-//!   segment under a mutex (so LSN order is file order) and the record is
-//!   durable (for [`Wal::wait_durable`]) as soon as `append` returns. A
-//!   background thread `fdatasync`s a duplicate handle of the active segment
-//!   about once per [`EVERYSEC_INTERVAL_MS`] when it has unsynced data,
-//!   without holding the append lock. A power loss may lose about a second; a
-//!   process crash loses nothing.
-//! * [`FsyncPolicy::No`]: written inline like `EverySec`; fsync happens only
-//!   at rotation and close.
+//! * [`FsyncPolicy::Always`]: a record is durable once an `fdatasync` that
+//!   started after it was written has finished. Fsyncs never overlap; a
+//!   caller that finds one running waits for it and then needs one of its own
+//!   only if that one did not cover its record (group commit: everything
+//!   written while an fsync runs shares the next).
+//! * [`FsyncPolicy::EverySec`]: durable once written to the OS; a background
+//!   thread `fdatasync`s a duplicate handle of the active segment about once
+//!   per [`EVERYSEC_INTERVAL_MS`] without holding the append lock. A power
+//!   loss may lose about a second; a process crash loses nothing
+//!   acknowledged.
+//! * [`FsyncPolicy::No`]: durable once written; fsync happens only at
+//!   rotation and close.
+//!
+//! Under every policy the background thread also writes what is still
+//! buffered once per interval (records whose appender never waited), and the
+//! buffer is written as soon as it holds [`BATCH_BYTES_MAX`] bytes.
 //!
 //! A failed write or fsync *poisons* the log: the reason is recorded and
-//! logged, every waiter wakes with [`WalError::Poisoned`], and every later
-//! append is refused. A failed fsync is never retried: after one, the kernel
-//! may have dropped the dirty pages and a retry that "succeeds" proves nothing
-//! (the 2018 "fsyncgate" lesson).
+//! logged, every waiter gets [`WalError::Poisoned`], and every later append is
+//! refused. A failed fsync is never retried: after one, the kernel may have
+//! dropped the dirty pages and a retry that "succeeds" proves nothing (the
+//! 2018 "fsyncgate" lesson).
 //!
 //! A *full disk* (`ENOSPC`, `EDQUOT` from a write or from creating a segment)
 //! is the one failure that clears: nothing reached the file (a partial write
 //! is cut off again, so the segment ends at its last whole record), so the
-//! record can simply be written later. The log *stalls*: [`Wal::writable`]
-//! and the records that could not be written report [`WalError::DiskFull`],
-//! the unwritten records wait in memory in LSN order (the inline path keeps
-//! them in a pending list, the writer thread in its buffer), and writing is
-//! retried about every [`STALL_RETRY_MS`] until it succeeds; then the stall
-//! clears and writes resume. Callers refuse new writes while stalled (the
-//! server checks [`Wal::writable`] before it runs a write command), so what
-//! waits in memory is bounded by the writes already in flight.
+//! records can simply be written later. The log *stalls*: [`Wal::writable`]
+//! and the waiters of unwritten records get [`WalError::DiskFull`], the
+//! records stay in the buffer in LSN order, and writing is retried about every
+//! [`STALL_RETRY_MS`] until it succeeds; then the stall clears and writes
+//! resume. Callers refuse new writes while stalled (the server checks
+//! [`Wal::writable`] before it runs a write command), so what waits in memory
+//! is bounded by the writes already in flight.
 //!
 //! On-disk format, version 1 (integers little-endian):
 //!
@@ -58,29 +66,26 @@
 //!
 //! What it is not: it does not interpret payloads, and it does not decide when
 //! to snapshot or compact ([`Wal::rotate`] and [`Wal::remove_segments_before`]
-//! are the hooks). [`Wal::append`] and [`Wal::rotate`] block the calling
-//! thread briefly (backpressure, or one fsync for rotate); call `rotate` from
-//! `spawn_blocking` in async code.
+//! are the hooks). [`Wal::wait_durable`] and [`Wal::rotate`] block the calling
+//! thread for a `write` and (under `Always`, and for rotate) an fsync; call
+//! `rotate` from `spawn_blocking` in async code.
 //!
-//! Limits: a payload is at most [`RECORD_PAYLOAD_BYTES_MAX`]; the queue (used
-//! by [`FsyncPolicy::Always`] only) holds
-//! at most [`WalOptions::queue_records_max`] records and
-//! [`QUEUE_BYTES_MAX`] bytes (one larger record is admitted alone); recovery
-//! holds one record in memory at a time.
+//! Limits: a payload is at most [`RECORD_PAYLOAD_BYTES_MAX`]; payloads above
+//! 64 KiB are written straight from the caller's buffer instead of being
+//! copied into the log's; recovery holds one record in memory at a time.
 //!
 //! Known limitation: with `EverySec` or `No`, a *power loss* can persist pages
 //! of the last segment out of order, leaving a damaged record followed by
 //! valid ones. Recovery cannot tell that from corruption and stops; the
 //! operator then chooses `truncate_corrupt`.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -99,12 +104,9 @@ pub const RECORD_HEADER_BYTES: u64 = 16;
 /// overhead). A larger declared length on disk is corruption, never an
 /// allocation.
 pub const RECORD_PAYLOAD_BYTES_MAX: u64 = (1 << 30) + (1 << 20);
-/// Most bytes the writer hands to one `write` call (a larger single record is
-/// written alone).
+/// Bytes of buffered records at which [`Wal::append`] writes them itself
+/// rather than leaving them for [`Wal::wait_durable`].
 pub const BATCH_BYTES_MAX: usize = 4 << 20;
-/// Most payload bytes waiting in the queue (a larger single record is
-/// admitted alone when the queue is empty).
-pub const QUEUE_BYTES_MAX: u64 = 256 << 20;
 /// Target interval between fsyncs under [`FsyncPolicy::EverySec`].
 pub const EVERYSEC_INTERVAL_MS: u64 = 1000;
 /// How often a stalled log (disk full) retries its unwritten records.
@@ -120,7 +122,8 @@ const SCAN_CHUNK_BYTES: usize = 1 << 20;
 /// When the log forces its data to stable storage (Redis's `appendfsync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// `fdatasync` after every batch; a record is durable after the fsync.
+    /// A record is durable once an `fdatasync` covers it (shared by the
+    /// records written meanwhile).
     Always,
     /// `fdatasync` about once per second; durable = written to the OS.
     EverySec,
@@ -137,9 +140,6 @@ pub struct WalOptions {
     pub segment_bytes_max: u64,
     /// Fsync policy. Default [`FsyncPolicy::EverySec`].
     pub fsync: FsyncPolicy,
-    /// Records the hand-off queue holds before [`Wal::append`] blocks. At
-    /// least 1. Default 65536.
-    pub queue_records_max: usize,
     /// Told how long each fsync of a segment took (metrics). Default: nobody.
     pub fsync_observer: FsyncObserver,
 }
@@ -149,7 +149,6 @@ impl Default for WalOptions {
         WalOptions {
             segment_bytes_max: 64 << 20,
             fsync: FsyncPolicy::EverySec,
-            queue_records_max: 65536,
             fsync_observer: FsyncObserver::default(),
         }
     }
@@ -267,13 +266,9 @@ fn segment_header() -> [u8; SEGMENT_HEADER_BYTES as usize] {
     h
 }
 
-/// CRC of a record: over the LSN bytes followed by the payload, i.e. over
-/// everything after the length and CRC fields.
-fn record_crc(lsn_and_payload: &[u8]) -> u32 {
-    crc32c::crc32c(lsn_and_payload)
-}
-
-/// The header of record `lsn` carrying `payload`.
+/// The header of record `lsn` carrying `payload`. The CRC covers the LSN
+/// bytes followed by the payload, i.e. everything after the length and CRC
+/// fields.
 fn record_header(lsn: u64, payload: &[u8]) -> [u8; RECORD_HEADER_BYTES as usize] {
     let lsn_bytes = lsn.to_le_bytes();
     let crc = crc32c::crc32c_append(crc32c::crc32c(&lsn_bytes), payload);
@@ -315,8 +310,9 @@ impl FaultInjector {
     pub fn disk_full(&self, on: bool) {
         self.disk_full.store(on, Ordering::SeqCst);
     }
-    /// While on, the writer holds its current batch instead of writing it.
-    pub fn stall_writer(&self, on: bool) {
+    /// While on, writes wait (on the thread that is writing) instead of
+    /// happening.
+    pub fn stall_writes(&self, on: bool) {
         self.stall.store(on, Ordering::SeqCst);
     }
     pub fn set_sync_delay_ms(&self, delay_ms: u64) {
@@ -353,77 +349,96 @@ impl FaultInjector {
 }
 
 // ---------------------------------------------------------------------------
-// Shared state between appenders, waiters and the writer thread
+// The appending side: buffer, group write, group fsync
 // ---------------------------------------------------------------------------
-
-/// A record on its way to disk: the full encoded record with length and LSN
-/// filled in; the writer fills in the CRC.
-struct Frame {
-    lsn: u64,
-    bytes: Vec<u8>,
-}
-
-enum Item {
-    Record(Frame),
-    /// Rotate once everything queued before this item is written; the reply
-    /// carries the segment that takes the records queued after it.
-    Rotate(mpsc::SyncSender<Result<u64, String>>),
-}
-
-struct Queue {
-    items: VecDeque<Item>,
-    records: usize,
-    payload_bytes: u64,
-    next_lsn: u64,
-    closing: bool,
-}
-
-/// What async waiters watch.
-#[derive(Clone, Copy, Debug, Default)]
-struct Progress {
-    durable_lsn: u64,
-    poisoned: bool,
-    /// The disk is full: records above `durable_lsn` wait for space.
-    stalled: bool,
-    closed: bool,
-}
 
 struct Shared {
     dir: PathBuf,
     opts: WalOptions,
     faults: Arc<FaultInjector>,
-    queue: Mutex<Queue>,
-    /// Appenders wait here while the queue is full.
-    not_full: Condvar,
-    /// The writer waits here while the queue is empty.
-    not_empty: Condvar,
-    /// Set once, while holding `queue`, when the log fails.
+    log: Mutex<Log>,
+    /// An fsync is running (see `sync_through`): fsyncs never overlap and
+    /// none starts after one has failed. Lock order: `log`, then this.
+    syncing: Mutex<bool>,
+    /// Signalled when an fsync ends.
+    sync_done: Condvar,
+    /// Set once when the log fails.
     poison: OnceLock<String>,
     /// Why the log is stalled (disk full); `None` when it is not. Unlike the
     /// poison, this clears when a retry succeeds.
     stall: Mutex<Option<String>>,
     /// `stall.is_some()`, readable without the lock on the write path.
     stalled: AtomicBool,
-    progress: watch::Sender<Progress>,
     written_lsn: AtomicU64,
     synced_lsn: AtomicU64,
     fsync_count: AtomicU64,
     size_bytes: AtomicU64,
     current_segment: AtomicU64,
-    /// The active segment of the inline path (`EverySec` and `No`); `None`
-    /// under `Always`, where the writer thread owns it.
-    inline: Option<Mutex<Inline>>,
-    /// Held for every fsync of the inline path, so fsyncs never overlap and
-    /// none starts after one has failed. Lock order: `inline`, then this.
-    sync_lock: Mutex<()>,
-    /// Tells the `EverySec` syncer thread to stop.
-    syncer_stop: Mutex<bool>,
-    syncer_wake: Condvar,
+    /// What the background thread is asked to do.
+    flusher: Mutex<FlusherOrders>,
+    flusher_wake: Condvar,
+    /// Fsync progress, for `Always` waiters (who wait without a thread).
+    progress: watch::Sender<Progress>,
 }
 
-/// The error that ends the writer; the reason is already recorded in
-/// `Shared::poison` when this exists.
-struct PoisonedMarker;
+/// What the background thread is asked to do, behind `Shared::flusher`.
+#[derive(Default)]
+struct FlusherOrders {
+    /// Highest LSN an `Always` waiter needs fsynced.
+    sync_wanted: u64,
+    stop: bool,
+}
+
+/// What `Always` waiters watch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Progress {
+    synced_lsn: u64,
+    poisoned: bool,
+    closed: bool,
+}
+
+/// The active segment and the records not yet written, behind `Shared::log`.
+struct Log {
+    segment: ActiveSegment,
+    /// A duplicate handle of `segment.file`, to fsync without the lock.
+    sync_file: Arc<File>,
+    next_lsn: u64,
+    closed: bool,
+    /// Whole records appended but not yet written, in LSN order; the last is
+    /// `next_lsn - 1`.
+    buf: Vec<u8>,
+    /// Where each buffered record ends in `buf`.
+    ends: Vec<usize>,
+    /// When writing after a full disk was last tried.
+    last_retry: Instant,
+}
+
+impl Log {
+    fn first_buffered_lsn(&self) -> u64 {
+        self.next_lsn - self.ends.len() as u64
+    }
+
+    /// Drops the first `records` buffered records (`bytes` long), written.
+    fn consume(&mut self, records: usize, bytes: usize) {
+        if records == self.ends.len() {
+            self.buf.clear();
+            self.ends.clear();
+            if self.buf.capacity() > 2 * BATCH_BYTES_MAX {
+                self.buf.shrink_to(BATCH_BYTES_MAX);
+            }
+            return;
+        }
+        self.buf.drain(..bytes);
+        self.ends.drain(..records);
+        for end in &mut self.ends {
+            *end -= bytes;
+        }
+    }
+}
+
+/// Payloads up to this size are copied into the buffer; larger ones are
+/// written straight from the caller's (header, then payload).
+const COPY_BYTES_MAX: usize = 64 << 10;
 
 impl Shared {
     /// `fdatasync` of a segment (through the fault injector), counted and
@@ -438,21 +453,21 @@ impl Shared {
         result
     }
 
-    /// Records the first failure, refuses further work and wakes everyone.
-    fn poison(&self, reason: String) -> PoisonedMarker {
-        let mut q = self.queue.lock();
+    /// Records the first failure (loudly) and returns the error every caller
+    /// gets from now on.
+    fn poison(&self, reason: String) -> WalError {
         if self.poison.set(reason.clone()).is_ok() {
             tracing::error!(dir = %self.dir.display(), %reason, "WAL poisoned; refusing further writes");
+            self.progress.send_modify(|p| p.poisoned = true);
         }
-        // Dropping queued rotate requests wakes their callers, who then read
-        // the reason set above.
-        q.items.clear();
-        q.records = 0;
-        q.payload_bytes = 0;
-        drop(q);
-        self.not_full.notify_all();
-        self.progress.send_modify(|p| p.poisoned = true);
-        PoisonedMarker
+        self.poisoned_err()
+    }
+
+    fn poisoned_err(&self) -> WalError {
+        match self.poison.get() {
+            Some(reason) => WalError::Poisoned(reason.clone()),
+            None => WalError::Closed,
+        }
     }
 
     fn poison_reason(&self) -> Option<String> {
@@ -460,15 +475,14 @@ impl Shared {
     }
 
     /// Enters (or stays in) the disk-full stall; logs once per stall.
-    fn set_stall(&self, reason: String) {
+    fn set_stall(&self, reason: String) -> WalError {
         let mut stall = self.stall.lock();
         if stall.is_none() {
             tracing::error!(dir = %self.dir.display(), %reason, "disk full: the WAL refuses writes until space returns (retrying)");
         }
-        *stall = Some(reason);
+        *stall = Some(reason.clone());
         self.stalled.store(true, Ordering::Release);
-        drop(stall);
-        self.progress.send_modify(|p| p.stalled = true);
+        WalError::DiskFull(reason)
     }
 
     /// Leaves the stall after the unwritten records were written.
@@ -480,7 +494,6 @@ impl Shared {
             tracing::warn!(dir = %self.dir.display(), "disk space returned: the WAL wrote the waiting records; writes resume");
         }
         self.stalled.store(false, Ordering::Release);
-        self.progress.send_modify(|p| p.stalled = false);
     }
 
     fn stall_reason(&self) -> Option<String> {
@@ -490,195 +503,170 @@ impl Shared {
         self.stall.lock().clone()
     }
 
-    fn publish_durable(&self, lsn: u64) {
-        self.progress.send_if_modified(|p| {
-            let changed = lsn > p.durable_lsn;
-            p.durable_lsn = p.durable_lsn.max(lsn);
-            changed
-        });
-    }
-}
-
-/// State of the inline append path, behind `Shared::inline`.
-struct Inline {
-    segment: ActiveSegment,
-    /// A duplicate handle of `segment.file` for the syncer thread, which
-    /// fsyncs through it without holding the append lock.
-    sync_file: Arc<File>,
-    next_lsn: u64,
-    closed: bool,
-    /// Encoding buffer, reused across appends.
-    buf: Vec<u8>,
-    /// Records not written because the disk is full (LSN, whole record), in
-    /// LSN order; non-empty exactly while the inline path is stalled.
-    pending: VecDeque<(u64, Vec<u8>)>,
-    /// When the last write of `pending` was tried.
-    last_retry: Instant,
-}
-
-/// Payloads up to this size are copied next to their header and written with
-/// one `write`; larger ones are written as header, then payload.
-const INLINE_COPY_BYTES_MAX: usize = 64 << 10;
-
-impl Shared {
-    fn inline(&self) -> &Mutex<Inline> {
-        self.inline.as_ref().expect("inline WAL path")
+    fn stall_err(&self) -> WalError {
+        WalError::DiskFull(self.stall_reason().unwrap_or_else(|| "the disk is full".to_string()))
     }
 
-    fn poisoned_err(&self) -> WalError {
-        match self.poison_reason() {
-            Some(reason) => WalError::Poisoned(reason),
-            None => WalError::Closed,
+    /// Writes every buffered record. While stalled it tries at most once per
+    /// [`STALL_RETRY_MS`] unless `retry_now`, and answers
+    /// [`WalError::DiskFull`] while the disk stays full.
+    fn write_out(&self, st: &mut Log, retry_now: bool) -> Result<(), WalError> {
+        if self.stalled.load(Ordering::Acquire) {
+            if !retry_now && st.last_retry.elapsed() < Duration::from_millis(STALL_RETRY_MS) {
+                return Err(self.stall_err());
+            }
+            st.last_retry = Instant::now();
         }
+        self.write_buffered(st)?;
+        self.clear_stall();
+        Ok(())
     }
 
-    /// Writes one record to the active segment on the calling thread. While
-    /// the disk is full the record joins the pending ones and the call
-    /// answers [`WalError::DiskFull`] (the record is written when space
-    /// returns, in LSN order).
-    fn inline_append(&self, payload: &[u8]) -> Result<Lsn, WalError> {
-        let mut guard = self.inline().lock();
-        if let Some(reason) = self.poison.get() {
-            return Err(WalError::Poisoned(reason.clone()));
-        }
-        if guard.closed {
-            return Err(WalError::Closed);
-        }
-        let st = &mut *guard;
-        let lsn = st.next_lsn;
-        assert!(lsn > self.written_lsn.load(Ordering::Relaxed), "WAL LSNs must increase");
-        let header = record_header(lsn, payload);
-        let result = if st.pending.is_empty() {
-            self.inline_write(st, lsn, &header, payload)
-        } else {
-            Err(WalError::DiskFull(String::new()))
+    /// Writes the buffered records, as many per `write` as fit in the active
+    /// segment, rotating between segments at record boundaries (a record
+    /// larger than a segment gets one of its own). On failure the records not
+    /// written stay buffered.
+    fn write_buffered(&self, st: &mut Log) -> Result<(), WalError> {
+        let first_lsn = st.first_buffered_lsn();
+        let (mut done, mut start) = (0, 0);
+        let result = loop {
+            if done == st.ends.len() {
+                break Ok(());
+            }
+            let room = self.opts.segment_bytes_max.saturating_sub(st.segment.len_bytes);
+            let fit = st.ends[done..].partition_point(|&end| (end - start) as u64 <= room);
+            let count = match fit {
+                0 if st.segment.has_records() => {
+                    if let Err(e) = self.rotate_segment(st) {
+                        break Err(e);
+                    }
+                    continue;
+                }
+                0 => 1,
+                n => n,
+            };
+            let end = st.ends[done + count - 1];
+            if let Err(e) = self.write_parts(&mut st.segment, &[&st.buf[start..end]]) {
+                break Err(e);
+            }
+            done += count;
+            start = end;
+            self.written_lsn.store(first_lsn + done as u64 - 1, Ordering::Release);
         };
-        st.next_lsn += 1;
-        match result {
-            Ok(()) => {}
-            Err(WalError::DiskFull(_)) => {
-                let mut frame = Vec::with_capacity(header.len() + payload.len());
-                frame.extend_from_slice(&header);
-                frame.extend_from_slice(payload);
-                st.pending.push_back((lsn, frame));
-                self.inline_retry(st, false)?;
-                if let Some(reason) = self.stall_reason() {
-                    return Err(WalError::DiskFull(reason));
-                }
-            }
-            Err(e) => return Err(e),
-        }
-        drop(guard);
-        self.publish_durable(lsn);
-        Ok(Lsn(lsn))
+        st.consume(done, start);
+        result
     }
 
-    /// Writes one whole record (header, then payload) at the end of the
-    /// active segment, rotating first when it would pass the size limit.
-    /// A full disk cuts the segment back to its last whole record and stalls
-    /// the log ([`WalError::DiskFull`]); any other failure poisons it.
-    fn inline_write(&self, st: &mut Inline, lsn: u64, header: &[u8], payload: &[u8]) -> Result<(), WalError> {
-        let frame_len = (header.len() + payload.len()) as u64;
-        if st.segment.len_bytes + frame_len > self.opts.segment_bytes_max && st.segment.has_records() {
-            self.inline_rotate(st)?;
+    /// Writes one record straight from the caller's buffer (after everything
+    /// buffered, which must be written already).
+    fn write_record(&self, st: &mut Log, lsn: u64, header: &[u8], payload: &[u8]) -> Result<(), WalError> {
+        debug_assert!(st.ends.is_empty());
+        let frame = (header.len() + payload.len()) as u64;
+        if st.segment.len_bytes + frame > self.opts.segment_bytes_max && st.segment.has_records() {
+            self.rotate_segment(st)?;
         }
-        let result = self.faults.before_write().and_then(|()| {
-            if payload.len() <= INLINE_COPY_BYTES_MAX {
-                st.buf.clear();
-                st.buf.extend_from_slice(header);
-                st.buf.extend_from_slice(payload);
-                st.segment.file.write_all(&st.buf)
-            } else {
-                st.segment.file.write_all(header).and_then(|()| st.segment.file.write_all(payload))
-            }
-        });
-        if let Err(e) = result {
-            let path = st.segment.path.display().to_string();
-            if is_disk_full(&e) {
-                if let Err(e2) = rewind(&mut st.segment.file, st.segment.len_bytes) {
-                    self.poison(format!("cutting WAL segment {path} back after a failed write ({e}) failed: {e2}"));
-                    return Err(self.poisoned_err());
-                }
-                let reason = format!("write of WAL segment {path} failed: {e}");
-                self.set_stall(reason.clone());
-                return Err(WalError::DiskFull(reason));
-            }
-            self.poison(format!("write of WAL segment {path} failed: {e}"));
-            return Err(self.poisoned_err());
-        }
-        st.segment.len_bytes += frame_len;
-        self.size_bytes.fetch_add(frame_len, Ordering::Relaxed);
+        self.write_parts(&mut st.segment, &[header, payload])?;
         self.written_lsn.store(lsn, Ordering::Release);
         Ok(())
     }
 
-    /// While stalled, tries to write the pending records (at most once per
-    /// [`STALL_RETRY_MS`] unless `now`); clears the stall and publishes them
-    /// when all are written. `Err` only if the log is poisoned.
-    fn inline_retry(&self, st: &mut Inline, now: bool) -> Result<(), WalError> {
-        if st.pending.is_empty() || (!now && st.last_retry.elapsed() < Duration::from_millis(STALL_RETRY_MS)) {
-            return Ok(());
-        }
-        st.last_retry = Instant::now();
-        while let Some((lsn, frame)) = st.pending.pop_front() {
-            let (header, payload) = frame.split_at(RECORD_HEADER_BYTES as usize);
-            match self.inline_write(st, lsn, header, payload) {
-                Ok(()) => {}
-                Err(WalError::DiskFull(_)) => {
-                    st.pending.push_front((lsn, frame));
-                    return Ok(());
+    /// Appends `parts` at the end of the segment. A full disk cuts the segment
+    /// back to its last whole record and stalls the log
+    /// ([`WalError::DiskFull`]); any other failure poisons it.
+    fn write_parts(&self, segment: &mut ActiveSegment, parts: &[&[u8]]) -> Result<(), WalError> {
+        let result = self.faults.before_write().and_then(|()| parts.iter().try_for_each(|p| segment.file.write_all(p)));
+        if let Err(e) = result {
+            let path = segment.path.display().to_string();
+            if is_disk_full(&e) {
+                if let Err(e2) = rewind(&mut segment.file, segment.len_bytes) {
+                    return Err(
+                        self.poison(format!("cutting WAL segment {path} back after a failed write ({e}) failed: {e2}"))
+                    );
                 }
-                Err(e) => return Err(e),
+                return Err(self.set_stall(format!("write of WAL segment {path} failed: {e}")));
             }
+            return Err(self.poison(format!("write of WAL segment {path} failed: {e}")));
         }
-        self.clear_stall();
-        self.publish_durable(self.written_lsn.load(Ordering::Acquire));
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        segment.len_bytes += len;
+        self.size_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 
     /// `fdatasync`s the active segment if it has unsynced records; called
-    /// holding the append lock. Never retried: a failure poisons the log.
-    fn inline_sync(&self, st: &mut Inline) -> Result<(), WalError> {
-        let _sync = self.sync_lock.lock();
-        if self.poison.get().is_some() {
-            return Err(self.poisoned_err());
-        }
+    /// holding the log lock. Never retried: a failure poisons the log.
+    fn sync_active(&self, st: &mut Log) -> Result<(), WalError> {
         let written = self.written_lsn.load(Ordering::Acquire);
-        if written <= self.synced_lsn.load(Ordering::Acquire) {
-            return Ok(());
+        self.sync_through(&st.sync_file.clone(), st.segment.number, &st.segment.path, written)
+    }
+
+    /// Makes everything up to `written` durable by fsyncing `file`, the
+    /// duplicate handle of segment number `segment`, which held the log's end
+    /// when `written` was read (earlier segments were fsynced when rotated),
+    /// unless an fsync covers it first. One fsync at a time (group commit):
+    /// a caller that finds one running waits for it to end, then returns if
+    /// it was covered or leads the next fsync, for everything written by
+    /// then. Waiting on a condition variable rather than on the fsync's lock
+    /// lets every covered caller go at once when the fsync ends, instead of
+    /// one by one behind the next fsync.
+    fn sync_through(&self, file: &File, segment: u64, path: &Path, written: u64) -> Result<(), WalError> {
+        let mut syncing = self.syncing.lock();
+        loop {
+            if self.poison.get().is_some() {
+                return Err(self.poisoned_err());
+            }
+            if written <= self.synced_lsn.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            if !*syncing {
+                *syncing = true;
+                break;
+            }
+            self.sync_done.wait(&mut syncing);
         }
-        let result = self.sync_file(&st.segment.file);
-        if let Err(e) = result {
-            let path = st.segment.path.display();
-            self.poison(format!("fsync of WAL segment {path} failed: {e}"));
-            return Err(self.poisoned_err());
-        }
-        self.synced_lsn.fetch_max(written, Ordering::AcqRel);
-        Ok(())
+        drop(syncing);
+        // What was written while this caller waited is in the same file
+        // unless the log has moved to a later segment since. The switch is
+        // published before any write to the new segment, so reading the LSN
+        // first and the segment second never pairs a later segment's records
+        // with this file.
+        let now = self.written_lsn.load(Ordering::Acquire);
+        let target = if self.current_segment.load(Ordering::Acquire) == segment { now.max(written) } else { written };
+        let result = match self.sync_file(file) {
+            Ok(()) => {
+                self.synced_lsn.fetch_max(target, Ordering::AcqRel);
+                self.progress.send_if_modified(|p| {
+                    let advanced = target > p.synced_lsn;
+                    p.synced_lsn = p.synced_lsn.max(target);
+                    advanced
+                });
+                Ok(())
+            }
+            Err(e) => Err(self.poison(format!("fsync of WAL segment {} failed: {e}", path.display()))),
+        };
+        *self.syncing.lock() = false;
+        self.sync_done.notify_all();
+        result
     }
 
     /// fsyncs the active segment, then creates and switches to the next one;
-    /// called holding the append lock.
-    fn inline_rotate(&self, st: &mut Inline) -> Result<(), WalError> {
-        self.inline_sync(st)?;
+    /// called holding the log lock with nothing buffered ahead of the switch.
+    fn rotate_segment(&self, st: &mut Log) -> Result<(), WalError> {
+        if let Err(e) = st.segment.trim() {
+            return Err(self.poison(format!("trimming WAL segment {} failed: {e}", st.segment.path.display())));
+        }
+        self.sync_active(st)?;
         let number = st.segment.number + 1;
         let segment =
             self.faults.check_space().map_err(|e| io_err(&segment_path(&self.dir, number), e)).and_then(|()| {
-                let s = ActiveSegment::create(&self.dir, number)?;
+                let s = ActiveSegment::create(&self.dir, number, self.opts.segment_bytes_max)?;
                 let dup = s.file.try_clone().map_err(|e| io_err(&s.path, e))?;
                 Ok((s, dup))
             });
         let (segment, dup) = match segment {
             Ok(s) => s,
-            Err(e) if is_disk_full_err(&e) => {
-                let reason = format!("cannot start segment: {e}");
-                self.set_stall(reason.clone());
-                return Err(WalError::DiskFull(reason));
-            }
-            Err(e) => {
-                self.poison(format!("cannot start segment: {e}"));
-                return Err(self.poisoned_err());
-            }
+            Err(e) if is_disk_full_err(&e) => return Err(self.set_stall(format!("cannot start segment: {e}"))),
+            Err(e) => return Err(self.poison(format!("cannot start segment: {e}"))),
         };
         st.segment = segment;
         st.sync_file = Arc::new(dup);
@@ -688,79 +676,72 @@ impl Shared {
         Ok(())
     }
 
-    /// The `EverySec` syncer thread: about once per interval, fsyncs what was
-    /// written through the duplicate handle, outside the append lock.
-    fn run_syncer(self: Arc<Self>) {
+    /// The background thread: under `Always` it fsyncs whenever a waiter
+    /// asks (one fsync at a time, each for everything written by then, so
+    /// the worker threads go on serving and writing the next group
+    /// meanwhile); under every policy, about once per interval, it writes
+    /// what is still buffered and (unless the policy is `No`) fsyncs through
+    /// the duplicate handle, outside the log lock.
+    fn run_flusher(self: Arc<Self>) {
         let _guard = PoisonOnPanic(self.clone());
         let interval = Duration::from_millis(EVERYSEC_INTERVAL_MS);
-        let mut last_sync = Instant::now();
+        let mut last = Instant::now();
         loop {
             {
-                let mut stop = self.syncer_stop.lock();
-                let deadline = last_sync + interval;
-                while !*stop && Instant::now() < deadline {
-                    self.syncer_wake.wait_until(&mut stop, deadline);
-                }
-                if *stop {
-                    return;
+                let mut orders = self.flusher.lock();
+                let deadline = last + interval;
+                loop {
+                    if orders.stop {
+                        return;
+                    }
+                    if orders.sync_wanted > self.synced_lsn.load(Ordering::Acquire) || Instant::now() >= deadline {
+                        break;
+                    }
+                    self.flusher_wake.wait_until(&mut orders, deadline);
                 }
             }
+            last = Instant::now();
             if self.poison.get().is_some() {
                 return;
             }
-            if self.written_lsn.load(Ordering::Acquire) <= self.synced_lsn.load(Ordering::Acquire) {
-                last_sync = Instant::now();
-                continue;
-            }
-            // Everything up to `lsn` is in this segment or in earlier ones,
-            // which were fsynced when rotated.
-            let (file, path, lsn) = {
-                let st = self.inline().lock();
-                (st.sync_file.clone(), st.segment.path.clone(), self.written_lsn.load(Ordering::Acquire))
+            let (file, number, path, written) = {
+                let mut st = self.log.lock();
+                // A full disk or a failure is reported to the records' waiters.
+                let _ = self.write_out(&mut st, false);
+                let written = self.written_lsn.load(Ordering::Acquire);
+                (st.sync_file.clone(), st.segment.number, st.segment.path.clone(), written)
             };
-            let _sync = self.sync_lock.lock();
-            if self.poison.get().is_some() {
+            if self.opts.fsync != FsyncPolicy::No && self.sync_through(&file, number, &path, written).is_err() {
                 return;
             }
-            if lsn > self.synced_lsn.load(Ordering::Acquire) {
-                let result = self.sync_file(&file);
-                if let Err(e) = result {
-                    self.poison(format!("fsync of WAL segment {} failed: {e}", path.display()));
-                    return;
-                }
-                self.synced_lsn.fetch_max(lsn, Ordering::AcqRel);
-            }
-            last_sync = Instant::now();
         }
     }
 
-    /// Close of the inline path: refuse appends, stop the syncer, fsync.
-    fn inline_close(&self, syncer: Option<JoinHandle<()>>) -> Result<(), WalError> {
-        let first = {
-            let mut st = self.inline().lock();
-            !std::mem::replace(&mut st.closed, true)
-        };
-        *self.syncer_stop.lock() = true;
-        self.syncer_wake.notify_all();
-        if let Some(handle) = syncer {
+    /// Close: refuse appends, stop the background thread, write and fsync.
+    fn close(&self, flusher: Option<JoinHandle<()>>) -> Result<(), WalError> {
+        let first = !std::mem::replace(&mut self.log.lock().closed, true);
+        self.flusher.lock().stop = true;
+        self.flusher_wake.notify_all();
+        if let Some(handle) = flusher {
             if handle.join().is_err() {
-                tracing::error!("WAL syncer thread panicked");
+                tracing::error!("WAL background thread panicked");
             }
         }
-        if first {
-            let mut st = self.inline().lock();
-            let _ = self.inline_retry(&mut st, true);
-            if !st.pending.is_empty() {
+        if first && self.poison.get().is_none() {
+            let mut st = self.log.lock();
+            let _ = self.write_out(&mut st, true);
+            if !st.ends.is_empty() {
                 tracing::error!(
                     dir = %self.dir.display(),
-                    records = st.pending.len(),
+                    records = st.ends.len(),
                     "WAL closed with records still unwritten: the disk is full (they were never acknowledged)"
                 );
             }
-            if self.inline_sync(&mut st).is_ok() {
-                let lsn = self.synced_lsn.load(Ordering::Acquire);
-                self.publish_durable(lsn);
-                tracing::info!(dir = %self.dir.display(), lsn, "WAL closed");
+            if let Err(e) = st.segment.trim() {
+                self.poison(format!("trimming WAL segment {} failed: {e}", st.segment.path.display()));
+            }
+            if self.sync_active(&mut st).is_ok() {
+                tracing::info!(dir = %self.dir.display(), lsn = self.synced_lsn.load(Ordering::Acquire), "WAL closed");
             }
             self.progress.send_modify(|p| p.closed = true);
         }
@@ -772,14 +753,14 @@ impl Shared {
     }
 }
 
-/// Wakes everyone with a poison if the writer thread panics, so no waiter
-/// hangs on a dead writer.
+/// Poisons the log if the background thread panics, so no write is
+/// acknowledged by a log whose state is unknown.
 struct PoisonOnPanic(Arc<Shared>);
 
 impl Drop for PoisonOnPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.poison("the WAL writer thread panicked".to_string());
+            self.0.poison("the WAL background thread panicked".to_string());
         }
     }
 }
@@ -792,18 +773,16 @@ impl Drop for PoisonOnPanic {
 /// `Arc`. Dropping it closes it (errors are logged).
 pub struct Wal {
     shared: Arc<Shared>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl fmt::Debug for Wal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wal")
             .field("dir", &self.shared.dir)
-            .field("segment", &self.current_segment())
+            .field("fsync", &self.shared.opts.fsync)
             .field("written_lsn", &self.written_lsn())
-            .field("synced_lsn", &self.synced_lsn())
-            .field("poisoned", &self.poisoned())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -812,7 +791,7 @@ impl Wal {
     /// and starts a NEW segment numbered after the highest existing one
     /// (recovery has already read and, if needed, truncated the old ones).
     /// `next_lsn` = last recovered LSN + 1 (`Lsn(0)` is taken as 1). Spawns
-    /// the writer thread.
+    /// the background thread.
     pub fn open(dir: &Path, opts: WalOptions, next_lsn: Lsn) -> Result<Wal, WalError> {
         Wal::open_with_faults(dir, opts, next_lsn, FaultInjector::new())
     }
@@ -834,66 +813,44 @@ impl Wal {
             size_bytes += fs::metadata(&path).map_err(|e| io_err(&path, e))?.len();
         }
         let number = existing.last().map_or(1, |last| last + 1);
-        let segment = ActiveSegment::create(dir, number)?;
+        let segment = ActiveSegment::create(dir, number, opts.segment_bytes_max)?;
         size_bytes += SEGMENT_HEADER_BYTES;
-
         let next_lsn = next_lsn.0.max(1);
-        let policy = opts.fsync;
-        let (inline, segment) = if policy == FsyncPolicy::Always {
-            (None, Some(segment))
-        } else {
-            let dup = segment.file.try_clone().map_err(|e| io_err(&segment.path, e))?;
-            let st = Inline {
-                segment,
-                sync_file: Arc::new(dup),
-                next_lsn,
-                closed: false,
-                buf: Vec::with_capacity(4096),
-                pending: VecDeque::new(),
-                last_retry: Instant::now(),
-            };
-            (Some(Mutex::new(st)), None)
+        let dup = segment.file.try_clone().map_err(|e| io_err(&segment.path, e))?;
+        let log = Log {
+            segment,
+            sync_file: Arc::new(dup),
+            next_lsn,
+            closed: false,
+            buf: Vec::with_capacity(4096),
+            ends: Vec::new(),
+            last_retry: Instant::now(),
         };
-        let (progress, _) = watch::channel(Progress { durable_lsn: next_lsn - 1, ..Progress::default() });
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             opts,
             faults,
-            queue: Mutex::new(Queue { items: VecDeque::new(), records: 0, payload_bytes: 0, next_lsn, closing: false }),
-            not_full: Condvar::new(),
-            not_empty: Condvar::new(),
+            log: Mutex::new(log),
+            syncing: Mutex::new(false),
+            sync_done: Condvar::new(),
             poison: OnceLock::new(),
             stall: Mutex::new(None),
             stalled: AtomicBool::new(false),
-            progress,
             written_lsn: AtomicU64::new(next_lsn - 1),
             synced_lsn: AtomicU64::new(next_lsn - 1),
             fsync_count: AtomicU64::new(0),
             size_bytes: AtomicU64::new(size_bytes),
             current_segment: AtomicU64::new(number),
-            inline,
-            sync_lock: Mutex::new(()),
-            syncer_stop: Mutex::new(false),
-            syncer_wake: Condvar::new(),
+            flusher: Mutex::new(FlusherOrders::default()),
+            flusher_wake: Condvar::new(),
+            progress: watch::channel(Progress { synced_lsn: next_lsn - 1, ..Progress::default() }).0,
         });
-        let handle = match (segment, policy) {
-            (Some(segment), _) => {
-                let writer = Writer::new(shared.clone(), segment, next_lsn - 1);
-                let handle = std::thread::Builder::new()
-                    .name("gyre-wal-writer".to_string())
-                    .spawn(move || writer.run())
-                    .map_err(|e| io_err(dir, e))?;
-                Some(handle)
-            }
-            (None, FsyncPolicy::EverySec) => {
-                let syncer = shared.clone();
-                let handle = std::thread::Builder::new()
-                    .name("gyre-wal-syncer".to_string())
-                    .spawn(move || syncer.run_syncer())
-                    .map_err(|e| io_err(dir, e))?;
-                Some(handle)
-            }
-            (None, _) => None,
+        let flusher = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("gyre-wal-flusher".to_string())
+                .spawn(move || shared.run_flusher())
+                .map_err(|e| io_err(dir, e))?
         };
         tracing::info!(
             dir = %dir.display(),
@@ -902,77 +859,103 @@ impl Wal {
             fsync = ?shared.opts.fsync,
             "WAL open"
         );
-        Ok(Wal { shared, writer: Mutex::new(handle) })
+        Ok(Wal { shared, flusher: Mutex::new(Some(flusher)) })
     }
 
-    /// Appends one record; returns its LSN. Under `Always` it hands the
-    /// record to the writer and blocks the caller (a brief backpressure) when
-    /// the queue is full; under `EverySec` and `No` it writes the record to
-    /// the OS itself before returning (so it is already durable for
-    /// [`Wal::wait_durable`]). `Err(Poisoned)` once the log has failed,
-    /// `Err(Closed)` after close.
+    /// Appends one record to the log's buffer and returns its LSN; it is
+    /// written by [`Wal::wait_durable`] (or within an interval by the
+    /// background thread). `Err(Poisoned)` once the log has failed,
+    /// `Err(Closed)` after close. While the disk is full the record is kept
+    /// and its waiters get [`WalError::DiskFull`].
     pub fn append(&self, payload: &[u8]) -> Result<Lsn, WalError> {
         let payload_bytes = payload.len() as u64;
         if payload_bytes > RECORD_PAYLOAD_BYTES_MAX {
             return Err(WalError::RecordTooLarge { size_bytes: payload_bytes, max_bytes: RECORD_PAYLOAD_BYTES_MAX });
         }
-        if self.shared.inline.is_some() {
-            return self.shared.inline_append(payload);
+        let s = &*self.shared;
+        let mut guard = s.log.lock();
+        if let Some(reason) = s.poison.get() {
+            return Err(WalError::Poisoned(reason.clone()));
         }
-        // Encode outside the lock; only the LSN is filled in under it.
-        let mut bytes = Vec::with_capacity(RECORD_HEADER_BYTES as usize + payload.len());
-        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&[0u8; 12]);
-        bytes.extend_from_slice(payload);
-
-        let shared = &*self.shared;
-        let mut q = shared.queue.lock();
-        loop {
-            if let Some(reason) = shared.poison.get() {
-                return Err(WalError::Poisoned(reason.clone()));
-            }
-            if q.closing {
-                return Err(WalError::Closed);
-            }
-            let fits = q.records == 0
-                || (q.records < shared.opts.queue_records_max && q.payload_bytes + payload_bytes <= QUEUE_BYTES_MAX);
-            if fits {
-                break;
-            }
-            shared.not_full.wait(&mut q);
+        if guard.closed {
+            return Err(WalError::Closed);
         }
-        let lsn = q.next_lsn;
-        q.next_lsn += 1;
-        bytes[8..16].copy_from_slice(&lsn.to_le_bytes());
-        q.items.push_back(Item::Record(Frame { lsn, bytes }));
-        q.records += 1;
-        q.payload_bytes += payload_bytes;
-        drop(q);
-        shared.not_empty.notify_one();
+        let st = &mut *guard;
+        let lsn = st.next_lsn;
+        st.next_lsn += 1;
+        let header = record_header(lsn, payload);
+        if payload.len() > COPY_BYTES_MAX && s.write_out(st, false).is_ok() {
+            match s.write_record(st, lsn, &header, payload) {
+                Ok(()) => return Ok(Lsn(lsn)),
+                // Kept below, written when space returns.
+                Err(WalError::DiskFull(_)) => {}
+                // The waiter hears of it.
+                Err(_) => return Ok(Lsn(lsn)),
+            }
+        }
+        st.buf.extend_from_slice(&header);
+        st.buf.extend_from_slice(payload);
+        st.ends.push(st.buf.len());
+        if st.buf.len() >= BATCH_BYTES_MAX {
+            // A failure is the waiters' to hear.
+            let _ = s.write_out(st, false);
+        }
         Ok(Lsn(lsn))
     }
 
-    /// Resolves when `lsn` is durable under the policy: `Always` = covered by
-    /// an fsync that happened after it was written; `EverySec` and `No` =
-    /// written to the OS (a process crash loses nothing). `Err(Poisoned)` if
-    /// the log failed first, `Err(Closed)` if it closed without reaching
-    /// `lsn` (an LSN never handed out). Never blocks the thread.
+    /// Whether `lsn` is durable under the policy already (nothing to wait for).
+    pub fn is_durable(&self, lsn: Lsn) -> bool {
+        let done = match self.shared.opts.fsync {
+            FsyncPolicy::Always => &self.shared.synced_lsn,
+            FsyncPolicy::EverySec | FsyncPolicy::No => &self.shared.written_lsn,
+        };
+        done.load(Ordering::Acquire) >= lsn.0
+    }
+
+    /// Makes `lsn` durable under the policy. Writes the buffer (every record
+    /// in it, with one `write`) on the calling thread, as Redis's event loop
+    /// does; under `Always` it then asks the background thread for an fsync
+    /// and waits for it without blocking the thread, so the caller's thread
+    /// goes on serving (and writing the next group) while the fsync runs.
+    /// `Err(Poisoned)` if the log failed, `Err(DiskFull)` while the disk is
+    /// full, `Err(Closed)` for an LSN this log never issued. Callers that let
+    /// other tasks append before they wait share the `write`.
     pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), WalError> {
-        // Inline path: an LSN `append` returned is already written.
-        if self.shared.inline.is_some() && self.shared.written_lsn.load(Ordering::Acquire) >= lsn.0 {
+        if self.is_durable(lsn) {
             return Ok(());
         }
-        let mut rx = self.shared.progress.subscribe();
-        let progress = match rx.wait_for(|p| p.durable_lsn >= lsn.0 || p.poisoned || p.closed || p.stalled).await {
+        let s = &*self.shared;
+        if s.poison.get().is_some() {
+            return Err(s.poisoned_err());
+        }
+        {
+            let mut st = s.log.lock();
+            if lsn.0 >= st.next_lsn {
+                return Err(WalError::Closed);
+            }
+            if s.written_lsn.load(Ordering::Acquire) < lsn.0 {
+                s.write_out(&mut st, false)?;
+            }
+        }
+        if s.opts.fsync != FsyncPolicy::Always || self.is_durable(lsn) {
+            return Ok(());
+        }
+        let mut progress = s.progress.subscribe();
+        {
+            let mut orders = s.flusher.lock();
+            if orders.sync_wanted < lsn.0 {
+                orders.sync_wanted = lsn.0;
+                s.flusher_wake.notify_one();
+            }
+        }
+        let p = match progress.wait_for(|p| p.synced_lsn >= lsn.0 || p.poisoned || p.closed).await {
             Ok(p) => *p,
             Err(_) => return Err(WalError::Closed),
         };
-        if progress.durable_lsn >= lsn.0 {
+        if p.synced_lsn >= lsn.0 {
             Ok(())
-        } else if progress.poisoned {
-            Err(self.poisoned_error())
-        } else if progress.stalled {
-            Err(WalError::DiskFull(self.shared.stall_reason().unwrap_or_else(|| "the disk is full".to_string())))
+        } else if p.poisoned {
+            Err(s.poisoned_err())
         } else {
             Err(WalError::Closed)
         }
@@ -980,23 +963,17 @@ impl Wal {
 
     /// Whether a write may start now: `Err(Poisoned)` after a failure,
     /// `Err(DiskFull)` while the disk is full. While stalled this is also
-    /// what retries the inline path's waiting records (throttled to one try
-    /// per [`STALL_RETRY_MS`]), so writes resume by themselves once space
-    /// returns; the writer thread retries on its own.
+    /// what retries writing the waiting records (at most once per
+    /// [`STALL_RETRY_MS`]), so writes resume by themselves once space returns.
     pub fn writable(&self) -> Result<(), WalError> {
-        if let Some(reason) = self.shared.poison.get() {
+        let s = &*self.shared;
+        if let Some(reason) = s.poison.get() {
             return Err(WalError::Poisoned(reason.clone()));
         }
-        if !self.shared.stalled.load(Ordering::Acquire) {
+        if !s.stalled.load(Ordering::Acquire) {
             return Ok(());
         }
-        if let Some(inline) = &self.shared.inline {
-            self.shared.inline_retry(&mut inline.lock(), false)?;
-        }
-        match self.shared.stall_reason() {
-            Some(reason) => Err(WalError::DiskFull(reason)),
-            None => Ok(()),
-        }
+        s.write_out(&mut s.log.lock(), false)
     }
 
     /// Why writes are refused right now (poisoned or disk full), if they
@@ -1025,7 +1002,7 @@ impl Wal {
         self.shared.size_bytes.load(Ordering::Relaxed)
     }
 
-    /// Number of the segment the writer appends to.
+    /// Number of the segment the log appends to.
     pub fn current_segment(&self) -> u64 {
         self.shared.current_segment.load(Ordering::Acquire)
     }
@@ -1039,52 +1016,26 @@ impl Wal {
         self.shared.fsync_count.load(Ordering::Relaxed)
     }
 
-    /// Closes the current segment (fsynced) and starts a new one; returns the
-    /// new segment number. Records appended after `rotate` returns are in the
-    /// returned segment or later, so a snapshot started after `rotate` covers
-    /// everything before it. If the current segment holds no records yet, it
-    /// is kept and its number returned. Blocks for one fsync.
+    /// Writes what is buffered, closes the current segment (fsynced) and
+    /// starts a new one; returns the new segment number. Records appended
+    /// after `rotate` returns are in the returned segment or later, so a
+    /// snapshot started after `rotate` covers everything before it. If the
+    /// current segment holds no records yet, it is kept and its number
+    /// returned. Blocks for one fsync.
     pub fn rotate(&self) -> Result<u64, WalError> {
-        if let Some(inline) = &self.shared.inline {
-            let mut st = inline.lock();
-            if self.shared.poison.get().is_some() {
-                return Err(self.poisoned_error());
-            }
-            if st.closed {
-                return Err(WalError::Closed);
-            }
-            self.shared.inline_retry(&mut st, true)?;
-            if let Some(reason) = self.shared.stall_reason() {
-                return Err(WalError::DiskFull(reason));
-            }
-            if st.segment.has_records() {
-                self.shared.inline_rotate(&mut st)?;
-            }
-            return Ok(st.segment.number);
+        let s = &*self.shared;
+        let mut st = s.log.lock();
+        if s.poison.get().is_some() {
+            return Err(s.poisoned_err());
         }
-        let (tx, rx) = mpsc::sync_channel(1);
-        {
-            let mut q = self.shared.queue.lock();
-            if self.shared.poison.get().is_some() {
-                return Err(self.poisoned_error());
-            }
-            if q.closing {
-                return Err(WalError::Closed);
-            }
-            // While stalled the writer is retrying a write; a rotation queued
-            // behind it would wait for space. Fail now instead (a snapshot
-            // could not be written either).
-            if let Some(reason) = self.shared.stall_reason() {
-                return Err(WalError::DiskFull(reason));
-            }
-            q.items.push_back(Item::Rotate(tx));
+        if st.closed {
+            return Err(WalError::Closed);
         }
-        self.shared.not_empty.notify_one();
-        match rx.recv() {
-            Ok(Ok(segment)) => Ok(segment),
-            Ok(Err(reason)) => Err(WalError::Poisoned(reason)),
-            Err(_) => Err(self.poisoned_error()),
+        s.write_out(&mut st, true)?;
+        if st.segment.has_records() {
+            s.rotate_segment(&mut st)?;
         }
+        Ok(st.segment.number)
     }
 
     /// Deletes segment files numbered below `segment` (compaction after a
@@ -1116,40 +1067,18 @@ impl Wal {
         Ok(freed_bytes)
     }
 
-    /// Writes and fsyncs everything queued, then stops the writer. Calling it
-    /// again is harmless. `Err(Poisoned)` if the log failed.
+    /// Writes and fsyncs everything buffered, then stops the background
+    /// thread. Calling it again is harmless. `Err(Poisoned)` if the log
+    /// failed, `Err(DiskFull)` if records could not be written.
     pub fn close(&self) -> Result<(), WalError> {
-        if self.shared.inline.is_some() {
-            let syncer = self.writer.lock().take();
-            return self.shared.inline_close(syncer);
-        }
-        self.shared.queue.lock().closing = true;
-        self.shared.not_empty.notify_one();
-        self.shared.not_full.notify_all();
-        if let Some(handle) = self.writer.lock().take() {
-            if handle.join().is_err() {
-                // PoisonOnPanic has already recorded it.
-                tracing::error!("WAL writer thread panicked");
-            }
-        }
-        match self.shared.poison_reason() {
-            Some(reason) => Err(WalError::Poisoned(reason)),
-            None => Ok(()),
-        }
-    }
-
-    fn poisoned_error(&self) -> WalError {
-        self.shared.poisoned_err()
+        let flusher = self.flusher.lock().take();
+        self.shared.close(flusher)
     }
 }
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        let open = match &self.shared.inline {
-            Some(inline) => !inline.lock().closed,
-            None => self.writer.lock().is_some(),
-        };
-        if open {
+        if !self.shared.log.lock().closed {
             if let Err(e) = self.close() {
                 tracing::error!(error = %e, "WAL close on drop failed");
             }
@@ -1164,14 +1093,11 @@ fn validate_options(opts: &WalOptions) -> Result<(), WalError> {
             opts.segment_bytes_max
         )));
     }
-    if opts.queue_records_max == 0 {
-        return Err(WalError::InvalidOptions("queue_records_max must be at least 1".to_string()));
-    }
     Ok(())
 }
 
 // ---------------------------------------------------------------------------
-// The writer thread
+// The active segment
 // ---------------------------------------------------------------------------
 
 struct ActiveSegment {
@@ -1182,12 +1108,17 @@ struct ActiveSegment {
 }
 
 impl ActiveSegment {
-    /// Creates segment `number` (it must not exist), writes and fsyncs its
-    /// header, then fsyncs the directory so the file itself survives a crash.
-    fn create(dir: &Path, number: u64) -> Result<ActiveSegment, WalError> {
+    /// Creates segment `number` (it must not exist), writes its header,
+    /// reserves `reserve_bytes` for it ([`preallocate`]), fsyncs it, then
+    /// fsyncs the directory so the file itself survives a crash.
+    fn create(dir: &Path, number: u64, reserve_bytes: u64) -> Result<ActiveSegment, WalError> {
         let path = segment_path(dir, number);
         let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| io_err(&path, e))?;
-        let written = file.write_all(&segment_header()).and_then(|()| file.sync_all()).map_err(|e| io_err(&path, e));
+        let written = file
+            .write_all(&segment_header())
+            .map(|()| preallocate(&file, reserve_bytes))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io_err(&path, e));
         if let Err(e) = written.and_then(|()| fsync_dir(dir)) {
             // Leave no half-made segment behind: a retry creates it again
             // (and a full disk gets its space back).
@@ -1200,288 +1131,34 @@ impl ActiveSegment {
     fn has_records(&self) -> bool {
         self.len_bytes > SEGMENT_HEADER_BYTES
     }
-}
 
-enum Next {
-    Work,
-    SyncDue,
-    Close,
-}
-
-struct Writer {
-    shared: Arc<Shared>,
-    segment: ActiveSegment,
-    /// Bytes encoded but not yet written; at most BATCH_BYTES_MAX unless one
-    /// record is larger.
-    buf: Vec<u8>,
-    /// LSN of the last record in `buf`.
-    buf_last_lsn: u64,
-    batch: Vec<Item>,
-    written_lsn: u64,
-    synced_lsn: u64,
-    last_sync: Instant,
-}
-
-type WriterResult<T = ()> = Result<T, PoisonedMarker>;
-
-impl Writer {
-    fn new(shared: Arc<Shared>, segment: ActiveSegment, last_lsn: u64) -> Writer {
-        Writer {
-            shared,
-            segment,
-            buf: Vec::with_capacity(BATCH_BYTES_MAX),
-            buf_last_lsn: last_lsn,
-            batch: Vec::new(),
-            written_lsn: last_lsn,
-            synced_lsn: last_lsn,
-            last_sync: Instant::now(),
-        }
-    }
-
-    fn run(mut self) {
-        let _guard = PoisonOnPanic(self.shared.clone());
-        loop {
-            let step = match self.take_batch() {
-                Next::Work => self.process_batch(),
-                Next::SyncDue => self.sync(),
-                Next::Close => {
-                    if self.finish().is_ok() {
-                        tracing::info!(dir = %self.shared.dir.display(), lsn = self.synced_lsn, "WAL closed");
-                    }
-                    return;
-                }
-            };
-            if step.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Waits for work and moves up to BATCH_BYTES_MAX of queued items into
-    /// `self.batch`.
-    fn take_batch(&mut self) -> Next {
-        let shared = &*self.shared;
-        let mut q = shared.queue.lock();
-        loop {
-            if !q.items.is_empty() {
-                break;
-            }
-            if q.closing {
-                return Next::Close;
-            }
-            let unsynced = self.written_lsn > self.synced_lsn;
-            if shared.opts.fsync == FsyncPolicy::EverySec && unsynced {
-                let deadline = self.last_sync + Duration::from_millis(EVERYSEC_INTERVAL_MS);
-                if Instant::now() >= deadline {
-                    return Next::SyncDue;
-                }
-                shared.not_empty.wait_until(&mut q, deadline);
-            } else {
-                shared.not_empty.wait(&mut q);
-            }
-        }
-        let mut batch_bytes = 0usize;
-        while let Some(item) = q.items.front() {
-            if let Item::Record(frame) = item {
-                let len = frame.bytes.len();
-                if batch_bytes > 0 && batch_bytes + len > BATCH_BYTES_MAX {
-                    break;
-                }
-                batch_bytes += len;
-                q.records -= 1;
-                q.payload_bytes -= len as u64 - RECORD_HEADER_BYTES;
-            }
-            let item = q.items.pop_front().expect("front exists");
-            self.batch.push(item);
-        }
-        drop(q);
-        shared.not_full.notify_all();
-        Next::Work
-    }
-
-    fn process_batch(&mut self) -> WriterResult {
-        let mut batch = std::mem::take(&mut self.batch);
-        for item in batch.drain(..) {
-            match item {
-                Item::Record(frame) => self.encode(frame)?,
-                Item::Rotate(reply) => match self.flush().and_then(|()| self.rotate_if_used()) {
-                    Ok(number) => {
-                        let _ = reply.send(Ok(number));
-                    }
-                    Err(marker) => {
-                        let reason = self.shared.poison_reason().unwrap_or_default();
-                        let _ = reply.send(Err(reason));
-                        return Err(marker);
-                    }
-                },
-            }
-        }
-        self.batch = batch;
-        self.flush()?;
-        self.apply_policy()
-    }
-
-    /// Appends one record to `buf`, first writing out `buf` and rotating when
-    /// the record would take the segment past its size limit.
-    fn encode(&mut self, mut frame: Frame) -> WriterResult {
-        let pending = self.segment.len_bytes + self.buf.len() as u64;
-        let would_be = pending + frame.bytes.len() as u64;
-        if would_be > self.shared.opts.segment_bytes_max && pending > SEGMENT_HEADER_BYTES {
-            self.flush()?;
-            self.rotate()?;
-        }
-        if !self.buf.is_empty() && self.buf.len() + frame.bytes.len() > BATCH_BYTES_MAX {
-            self.flush()?;
-        }
-        let crc = record_crc(&frame.bytes[8..]);
-        frame.bytes[4..8].copy_from_slice(&crc.to_le_bytes());
-        assert!(frame.lsn > self.buf_last_lsn, "WAL LSNs must increase");
-        self.buf.extend_from_slice(&frame.bytes);
-        self.buf_last_lsn = frame.lsn;
-        Ok(())
-    }
-
-    /// Writes `buf` to the active segment with one `write_all`. A full disk
-    /// cuts the segment back to its last whole record, stalls the log and
-    /// retries until the write succeeds (or the log closes).
-    fn flush(&mut self) -> WriterResult {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        loop {
-            let result = self.shared.faults.before_write().and_then(|()| self.segment.file.write_all(&self.buf));
-            match result {
-                Ok(()) => break,
-                Err(e) if is_disk_full(&e) => {
-                    if let Err(e2) = rewind(&mut self.segment.file, self.segment.len_bytes) {
-                        return Err(self.fail("cutting back after a failed write", e2));
-                    }
-                    let path = self.segment.path.display();
-                    self.shared.set_stall(format!("write of WAL segment {path} failed: {e}"));
-                    self.wait_for_space()?;
-                }
-                Err(e) => return Err(self.fail("write", e)),
-            }
-        }
-        self.shared.clear_stall();
-        let len = self.buf.len() as u64;
-        self.segment.len_bytes += len;
-        self.shared.size_bytes.fetch_add(len, Ordering::Relaxed);
-        self.written_lsn = self.buf_last_lsn;
-        self.shared.written_lsn.store(self.written_lsn, Ordering::Release);
-        self.buf.clear();
-        if self.buf.capacity() > 2 * BATCH_BYTES_MAX {
-            self.buf.shrink_to(BATCH_BYTES_MAX);
-        }
-        Ok(())
-    }
-
-    /// After a batch is written: fsync and publish as the policy says.
-    fn apply_policy(&mut self) -> WriterResult {
-        match self.shared.opts.fsync {
-            FsyncPolicy::Always => self.sync(),
-            FsyncPolicy::EverySec => {
-                self.shared.publish_durable(self.written_lsn);
-                let interval = Duration::from_millis(EVERYSEC_INTERVAL_MS);
-                if self.last_sync.elapsed() >= interval {
-                    self.sync()?;
-                }
-                Ok(())
-            }
-            FsyncPolicy::No => {
-                self.shared.publish_durable(self.written_lsn);
-                Ok(())
-            }
-        }
-    }
-
-    /// `fdatasync`s the active segment if it has unsynced records. Never
-    /// retried: a failure poisons the log.
-    fn sync(&mut self) -> WriterResult {
-        if self.written_lsn == self.synced_lsn {
-            return Ok(());
-        }
-        let result = self.shared.sync_file(&self.segment.file);
-        if let Err(e) = result {
-            return Err(self.fail("fsync", e));
-        }
-        self.last_sync = Instant::now();
-        self.synced_lsn = self.written_lsn;
-        self.shared.synced_lsn.store(self.synced_lsn, Ordering::Release);
-        if self.shared.opts.fsync == FsyncPolicy::Always {
-            self.shared.publish_durable(self.synced_lsn);
-        }
-        Ok(())
-    }
-
-    fn rotate_if_used(&mut self) -> WriterResult<u64> {
-        if self.segment.has_records() {
-            self.rotate()?;
-        }
-        Ok(self.segment.number)
-    }
-
-    /// fsyncs the active segment, then creates and switches to the next one.
-    fn rotate(&mut self) -> WriterResult {
-        self.sync()?;
-        let number = self.segment.number + 1;
-        let segment = loop {
-            let created = self
-                .shared
-                .faults
-                .check_space()
-                .map_err(|e| io_err(&segment_path(&self.shared.dir, number), e))
-                .and_then(|()| ActiveSegment::create(&self.shared.dir, number));
-            match created {
-                Ok(s) => break s,
-                Err(e) if is_disk_full_err(&e) => {
-                    self.shared.set_stall(format!("cannot start segment: {e}"));
-                    self.wait_for_space()?;
-                }
-                Err(e) => return Err(self.shared.poison(format!("cannot start segment: {e}"))),
-            }
-        };
-        self.shared.clear_stall();
-        self.segment = segment;
-        self.shared.size_bytes.fetch_add(SEGMENT_HEADER_BYTES, Ordering::Relaxed);
-        self.shared.current_segment.store(number, Ordering::Release);
-        tracing::info!(dir = %self.shared.dir.display(), segment = number, "WAL rotated");
-        Ok(())
-    }
-
-    /// Close: everything queued is written; fsync it and tell waiters.
-    fn finish(&mut self) -> WriterResult {
-        self.flush()?;
-        self.sync()?;
-        self.shared.publish_durable(self.synced_lsn);
-        self.shared.progress.send_modify(|p| p.closed = true);
-        Ok(())
-    }
-
-    /// Sleeps one retry interval while stalled (disk full). When the log is
-    /// closing instead, gives up: the unwritten records were never
-    /// acknowledged, and the log ends poisoned so close reports it.
-    fn wait_for_space(&self) -> WriterResult {
-        let mut q = self.shared.queue.lock();
-        if !q.closing {
-            self.shared.not_empty.wait_for(&mut q, Duration::from_millis(STALL_RETRY_MS));
-        }
-        if q.closing {
-            drop(q);
-            let reason = self.shared.stall_reason().unwrap_or_default();
-            return Err(self.shared.poison(format!(
-                "closed while the disk was full ({reason}); unwritten records were never acknowledged"
-            )));
-        }
-        Ok(())
-    }
-
-    fn fail(&self, op: &str, e: io::Error) -> PoisonedMarker {
-        let path = self.segment.path.display();
-        self.shared.poison(format!("{op} of WAL segment {path} failed: {e}"))
+    /// Gives back the space reserved past the last record, so that only the
+    /// segment being written when the server crashed ever ends in it.
+    fn trim(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len_bytes)
     }
 }
 
+/// Reserves the segment's space up front (`fallocate`, which also sets the
+/// file's size), so that a write into it does not grow the file: an fsync
+/// after each write then need not also commit a new file size to the
+/// journal. On this machine's ext4 that takes write + `fdatasync` of 100
+/// bytes from 170 µs to 105 µs, and `appendfsync always` is bound by it. The
+/// reserved space reads as zeros; recovery treats zeros after the last record
+/// of the last segment as its end (see [`cut_torn_tail`]), and rotation and
+/// close trim it. Best effort: where the filesystem cannot (or the disk has
+/// no room for the whole segment) the segment simply grows as it is written.
+fn preallocate(file: &File, bytes: u64) {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off_t::try_from(bytes) else { return };
+    if len > SEGMENT_HEADER_BYTES as libc::off_t {
+        // SAFETY: a plain system call on a descriptor this function borrows.
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+        if rc != 0 {
+            tracing::debug!(error = %io::Error::last_os_error(), "WAL segment not preallocated");
+        }
+    }
+}
 // ---------------------------------------------------------------------------
 // Recovery
 // ---------------------------------------------------------------------------
@@ -1499,6 +1176,9 @@ pub struct ReplayReport {
     pub segments: u64,
     /// Bytes cut from the end of the last segment as a torn tail.
     pub torn_bytes_truncated: u64,
+    /// Zero bytes cut from the end of the last segment: space reserved for it
+    /// that no append reached before a crash (not damage).
+    pub preallocated_bytes_trimmed: u64,
     /// Records lost by cutting the log at corruption (`truncate_corrupt`):
     /// those that could still be parsed after the cut.
     pub dropped_records: u64,
@@ -1557,8 +1237,8 @@ pub fn replay(
         };
         match end {
             SegmentEnd::Clean => {}
-            SegmentEnd::Torn { offset, len_bytes } => {
-                cut_torn_tail(&path, offset, len_bytes, &mut report)?;
+            SegmentEnd::Torn { offset, len_bytes, zeros } => {
+                cut_torn_tail(&path, offset, len_bytes, zeros, &mut report)?;
                 return Ok(report);
             }
             SegmentEnd::Corrupt { offset, reason, resync } => {
@@ -1589,9 +1269,11 @@ pub fn replay(
 enum SegmentEnd {
     Clean,
     /// Cut the last segment at `offset` (delete it if inside the header).
+    /// `zeros`: everything cut is zero (reserved space, not damage).
     Torn {
         offset: u64,
         len_bytes: u64,
+        zeros: bool,
     },
     /// `resync`: offset of the next valid record found after the damage, if
     /// any, for counting what a cut drops (`Some(0)`: count the whole segment,
@@ -1616,7 +1298,7 @@ fn read_segment(
         let short_prefix = reader.len_bytes < SEGMENT_HEADER_BYTES && reader.header_prefix_ok;
         if is_last && short_prefix {
             let len_bytes = reader.len_bytes;
-            return Ok(SegmentEnd::Torn { offset: 0, len_bytes });
+            return Ok(SegmentEnd::Torn { offset: 0, len_bytes, zeros: false });
         }
         return Ok(SegmentEnd::Corrupt { offset, reason, resync: None });
     }
@@ -1634,10 +1316,17 @@ fn read_segment(
                 }
             }
             Step::Bad { reason, maybe_torn } => {
+                // Zeros to the end: reserved space no append reached, where
+                // the last segment ends after a crash. No need to look for
+                // records hiding after it.
+                if is_last && maybe_torn && zeros_from(path, offset)? {
+                    let len_bytes = reader.len_bytes;
+                    return Ok(SegmentEnd::Torn { offset, len_bytes, zeros: true });
+                }
                 let resync = reader.scan_for_record(offset + 1, report.last_lsn.0)?;
                 if is_last && maybe_torn && resync.is_none() {
                     let len_bytes = reader.len_bytes;
-                    return Ok(SegmentEnd::Torn { offset, len_bytes });
+                    return Ok(SegmentEnd::Torn { offset, len_bytes, zeros: false });
                 }
                 return Ok(SegmentEnd::Corrupt { offset, reason, resync });
             }
@@ -1645,8 +1334,23 @@ fn read_segment(
     }
 }
 
-fn cut_torn_tail(path: &Path, offset: u64, len_bytes: u64, report: &mut ReplayReport) -> Result<(), WalError> {
-    let torn_bytes = len_bytes - offset;
+fn cut_torn_tail(
+    path: &Path,
+    offset: u64,
+    len_bytes: u64,
+    zeros: bool,
+    report: &mut ReplayReport,
+) -> Result<(), WalError> {
+    let cut_bytes = len_bytes - offset;
+    if zeros {
+        // The space `preallocate` reserved and no append reached: the log
+        // simply ends here (a crash before the segment was trimmed).
+        report.preallocated_bytes_trimmed = cut_bytes;
+        truncate_file(path, offset)?;
+        tracing::info!(file = %path.display(), offset, bytes = cut_bytes, "WAL segment's unused preallocated space trimmed");
+        return Ok(());
+    }
+    let torn_bytes = cut_bytes;
     report.torn_bytes_truncated = torn_bytes;
     if offset < SEGMENT_HEADER_BYTES {
         // A crash while the segment was being created: it holds no records.
@@ -1662,6 +1366,23 @@ fn cut_torn_tail(path: &Path, offset: u64, len_bytes: u64, report: &mut ReplayRe
         "WAL torn tail truncated (a crash interrupted an append)"
     );
     Ok(())
+}
+
+/// Whether every byte of `path` from `offset` on is zero.
+fn zeros_from(path: &Path, offset: u64) -> Result<bool, WalError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut reader = BufReader::with_capacity(SCAN_CHUNK_BYTES, file);
+    reader.seek(SeekFrom::Start(offset)).map_err(|e| io_err(path, e))?;
+    let mut chunk = vec![0u8; SCAN_CHUNK_BYTES];
+    let zeros = vec![0u8; SCAN_CHUNK_BYTES];
+    loop {
+        match reader.read(&mut chunk).map_err(|e| io_err(path, e))? {
+            0 => return Ok(true),
+            // A slice comparison is one memcmp, quick even unoptimised.
+            n if chunk[..n] != zeros[..n] => return Ok(false),
+            _ => {}
+        }
+    }
 }
 
 fn truncate_file(path: &Path, len_bytes: u64) -> Result<(), WalError> {
@@ -1906,9 +1627,6 @@ mod tests {
         let mut opts = WalOptions { segment_bytes_max: 10, ..WalOptions::default() };
         assert!(matches!(validate_options(&opts), Err(WalError::InvalidOptions(_))));
         opts.segment_bytes_max = SEGMENT_BYTES_MIN;
-        opts.queue_records_max = 0;
-        assert!(matches!(validate_options(&opts), Err(WalError::InvalidOptions(_))));
-        opts.queue_records_max = 1;
         assert!(validate_options(&opts).is_ok());
     }
 }
