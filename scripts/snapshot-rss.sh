@@ -1,7 +1,8 @@
 #!/bin/bash
 # Usage (from the project root, after cargo build --release -p gyre-server): scripts/snapshot-rss.sh
 # Needs redis-benchmark and redis-cli (Debian redis-tools).
-# RSS during a snapshot under SET load: sample VmRSS every 5 ms.
+# RSS and latency during a snapshot under SET load: sample VmRSS every 5 ms;
+# redis-benchmark's CSV gives the latency percentiles.
 set -e
 BIN=${GYRE_BIN:-$PWD/target/release/gyre-server}
 D=$(mktemp -d); PORT=6911
@@ -18,14 +19,15 @@ for run in 1 2; do
   base=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
   sample > $D/max &
   SP=$!
-  redis-benchmark -p $PORT -t set -c 50 -n 300000 -r 1000000 -d 32 -q > $D/bench &
+  redis-benchmark -p $PORT -t set -c 50 -n 300000 -r 1000000 -d 32 --csv > $D/bench &
   BP=$!
   sleep 1
   if [ $mode = with ]; then redis-cli -p $PORT BGSAVE >/dev/null; fi
   wait $BP
   touch $D/stop; wait $SP
   max=$(cat $D/max)
-  echo "run $run $mode snapshot: base ${base} kB, max ${max} kB, growth $(( (max-base)*1000/base ))‰; $(cat $D/bench | tr '\r' '\n' | tail -1)"
+  lat=$(tail -1 $D/bench | tr -d '"' | awk -F, '{printf "%s rps, p50 %s ms, p99 %s ms, max %s ms", $2, $5, $7, $8}')
+  echo "run $run $mode snapshot: base ${base} kB, max ${max} kB, growth $(( (max-base)*1000/base ))‰; $lat"
  done
 done
 redis-cli -p $PORT DBSIZE
