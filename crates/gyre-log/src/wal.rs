@@ -293,6 +293,8 @@ pub struct FaultInjector {
     fail_syncs: AtomicBool,
     disk_full: AtomicBool,
     stall: AtomicBool,
+    /// Writes above this many bytes fail as if the disk were full; 0: none.
+    room_bytes: AtomicU64,
     sync_delay_ms: AtomicU64,
 }
 
@@ -315,16 +317,25 @@ impl FaultInjector {
     pub fn stall_writes(&self, on: bool) {
         self.stall.store(on, Ordering::SeqCst);
     }
+    /// Writes of more than `bytes` fail with `StorageFull` (a disk with a
+    /// little room left); 0 (the default) lifts it.
+    pub fn set_room_bytes(&self, bytes: u64) {
+        self.room_bytes.store(bytes, Ordering::SeqCst);
+    }
     pub fn set_sync_delay_ms(&self, delay_ms: u64) {
         self.sync_delay_ms.store(delay_ms, Ordering::SeqCst);
     }
 
-    fn before_write(&self) -> io::Result<()> {
+    fn before_write(&self, bytes: u64) -> io::Result<()> {
         while self.stall.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
         }
         if self.fail_writes.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected write failure"));
+        }
+        let room = self.room_bytes.load(Ordering::SeqCst);
+        if room != 0 && bytes > room {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device (injected)"));
         }
         self.check_space()
     }
@@ -574,7 +585,9 @@ impl Shared {
     /// back to its last whole record and stalls the log
     /// ([`WalError::DiskFull`]); any other failure poisons it.
     fn write_parts(&self, segment: &mut ActiveSegment, parts: &[&[u8]]) -> Result<(), WalError> {
-        let result = self.faults.before_write().and_then(|()| parts.iter().try_for_each(|p| segment.file.write_all(p)));
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let result =
+            self.faults.before_write(len).and_then(|()| parts.iter().try_for_each(|p| segment.file.write_all(p)));
         if let Err(e) = result {
             let path = segment.path.display().to_string();
             if is_disk_full(&e) {
@@ -587,7 +600,6 @@ impl Shared {
             }
             return Err(self.poison(format!("write of WAL segment {path} failed: {e}")));
         }
-        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         segment.len_bytes += len;
         self.size_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(())
@@ -882,9 +894,13 @@ impl Wal {
         }
         let st = &mut *guard;
         let lsn = st.next_lsn;
-        st.next_lsn += 1;
         let header = record_header(lsn, payload);
-        if payload.len() > COPY_BYTES_MAX && s.write_out(st, false).is_ok() {
+        // Written straight from the caller's buffer once everything before it
+        // is. (`next_lsn` moves only after that write-out: the buffer's first
+        // LSN is reckoned from it.)
+        let direct = payload.len() > COPY_BYTES_MAX && s.write_out(st, false).is_ok();
+        st.next_lsn += 1;
+        if direct {
             match s.write_record(st, lsn, &header, payload) {
                 Ok(()) => return Ok(Lsn(lsn)),
                 // Kept below, written when space returns.

@@ -293,6 +293,36 @@ async fn records_appended_before_a_wait_share_one_write_and_one_fsync() {
     }
 }
 
+/// A large record (written straight from the caller's buffer) that meets a
+/// full disk after the records before it were written is kept, in its place,
+/// and is not durable until it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_record_that_meets_a_full_disk_is_not_durable_until_written() {
+    let dir = TestDir::new("largefull");
+    let faults = FaultInjector::new();
+    let wal = Wal::open_with_faults(dir.path(), opts(FsyncPolicy::EverySec), Lsn(1), faults.clone()).unwrap();
+    let small = wal.append(b"small").unwrap();
+    // Room for the small record, not for the large one.
+    faults.set_room_bytes(1024);
+    let big = vec![9u8; 100 << 10];
+    let large = wal.append(&big).unwrap();
+    assert!(wal.is_durable(small), "the records before it were written first");
+    assert!(!wal.is_durable(large), "not written: not durable");
+    assert!(matches!(wal.wait_durable(large).await, Err(WalError::DiskFull(_))));
+    faults.set_room_bytes(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while wal.writable().is_err() {
+        assert!(Instant::now() < deadline, "writes did not resume");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wal.wait_durable(large).await.unwrap();
+    let after = wal.append(b"after").unwrap();
+    wal.wait_durable(after).await.unwrap();
+    wal.close().unwrap();
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, vec![(small, b"small".to_vec()), (large, big), (after, b"after".to_vec())]);
+}
+
 /// A record nobody waits for is still written within about an interval by
 /// the background thread (a client that disconnected before its reply).
 #[test]
