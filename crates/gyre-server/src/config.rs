@@ -223,10 +223,10 @@ pub static PARAMS: &[Param] = &[
     },
     Param {
         name: "shutdown-snapshot",
-        kind: Kind::Enum(&["yes", "no"]),
-        default: "no",
+        kind: Kind::Enum(&["yes", "no", "auto"]),
+        default: "auto",
         mutable: true,
-        help: "Take a final snapshot on shutdown (SHUTDOWN SAVE / NOSAVE override it); the log is flushed either way",
+        help: "Take a final snapshot on shutdown: yes, no, or auto (when the log has outgrown wal-compact-bytes and the last snapshot, so the next start loads a snapshot instead of replaying a long log); SHUTDOWN SAVE / NOSAVE override it; the log is flushed either way",
     },
     Param {
         name: "proto-max-bulk-len",

@@ -155,12 +155,18 @@ impl Shared {
     }
 }
 
+/// The log has outgrown `wal-compact-bytes` and the last snapshot, and no
+/// snapshot is running: time for one.
+pub fn compaction_due(shared: &Shared) -> bool {
+    let compact_bytes = shared.config.get("wal-compact-bytes").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+    shared.persistence.wants_compaction(compact_bytes)
+}
+
 /// Starts a snapshot on its own thread when BGSAVE asked for one or the log has
 /// outgrown `wal-compact-bytes` (and the last snapshot).
 fn start_snapshot_if_due(shared: &Arc<Shared>) {
-    let compact_bytes = shared.config.get("wal-compact-bytes").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
     let requested = shared.snapshot_requested.swap(false, Ordering::AcqRel);
-    if !requested && !shared.persistence.wants_compaction(compact_bytes) {
+    if !requested && !compaction_due(shared) {
         return;
     }
     let retention = shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2);

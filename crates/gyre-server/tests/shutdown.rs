@@ -97,3 +97,42 @@ fn shutdown_command_options() {
     s.restart(Stop::Term, &[]);
     assert_eq!(s.raw().call(&["GET", "k"]), Reply::bulk("before-shutdown"));
 }
+
+/// `shutdown-snapshot auto` (the default): a shutdown takes a final snapshot
+/// when the log is due for compaction, so the next start loads a snapshot
+/// instead of replaying a long log; a small log is only flushed.
+#[test]
+fn a_shutdown_snapshots_when_the_log_is_due_for_compaction() {
+    if is_redis() {
+        return;
+    }
+    // hz 1: automatic compaction (checked once per 1/hz s) is unlikely to run
+    // between the CONFIG SET and the SHUTDOWN below and take the snapshot first.
+    let args = ["--wal-compact-bytes", "1gb", "--hz", "1"];
+    let mut s = Server::start_with(&args);
+    let value = "x".repeat(1000);
+    let mut c = s.raw();
+    for i in 0..100 {
+        assert_eq!(c.call(&["SET", &format!("small:{i}"), &value]), Reply::simple("OK"));
+    }
+    // 100 KB of log, far below the threshold: flushed, no snapshot.
+    assert_eq!(s.stop(Stop::Term).code(), Some(0));
+    assert!(!s.logs().contains("taking the final snapshot"), "{}", s.logs());
+    s.restart(Stop::Term, &args);
+    let mut c = s.raw();
+    for i in 0..2000 {
+        assert_eq!(c.call(&["SET", &format!("big:{i}"), &value]), Reply::simple("OK"));
+    }
+    // 2 MB of log against a threshold lowered to 1 MB: due.
+    assert_eq!(c.call(&["CONFIG", "SET", "wal-compact-bytes", "1mb"]), Reply::simple("OK"));
+    c.send_cmd(&["SHUTDOWN"]);
+    c.expect_closed();
+    assert!(wait_for(Duration::from_secs(10), || !s.is_running()), "still running after SHUTDOWN");
+    let logs = s.logs();
+    assert!(logs.contains("taking the final snapshot") && logs.contains("snapshot done"), "{logs}");
+    s.restart(Stop::Term, &args);
+    assert!(s.logs().contains("snapshot loaded"), "the next start loads it:\n{}", s.logs());
+    let mut c = s.raw();
+    assert_eq!(c.call(&["DBSIZE"]), Reply::Int(2100));
+    assert_eq!(c.call(&["GET", "big:1999"]), Reply::bulk(&value));
+}
