@@ -1164,10 +1164,17 @@ impl ActiveSegment {
 /// of the last segment as its end (see [`cut_torn_tail`]), and rotation and
 /// close trim it. Best effort: where the filesystem cannot (or the disk has
 /// no room for the whole segment) the segment simply grows as it is written.
+/// Skipped on tmpfs, where an fsync costs nothing and reserving would take
+/// the whole segment's size in memory at once.
 fn preallocate(file: &File, bytes: u64) {
     use std::os::fd::AsRawFd;
     let Ok(len) = libc::off_t::try_from(bytes) else { return };
-    if len > SEGMENT_HEADER_BYTES as libc::off_t {
+    // SAFETY: fstatfs fills the struct it is given; the descriptor is borrowed.
+    let on_tmpfs = unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(file.as_raw_fd(), &mut fs) == 0 && fs.f_type == libc::TMPFS_MAGIC
+    };
+    if len > SEGMENT_HEADER_BYTES as libc::off_t && !on_tmpfs {
         // SAFETY: a plain system call on a descriptor this function borrows.
         let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
         if rc != 0 {

@@ -122,6 +122,28 @@ async fn a_crash_leaves_reserved_space_that_recovery_trims_as_the_end_of_the_log
     assert_eq!((report.records, report.preallocated_bytes_trimmed), (22, 0));
 }
 
+/// On tmpfs (where an fsync is free) segments do not reserve their space:
+/// it would be memory. Skipped where /dev/shm is not a tmpfs.
+#[test]
+fn segments_on_tmpfs_are_not_preallocated() {
+    let shm = Path::new("/dev/shm");
+    let is_tmpfs = fs::read_to_string("/proc/mounts")
+        .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some("/dev/shm") && l.contains(" tmpfs ")));
+    if !is_tmpfs {
+        eprintln!("skipped: /dev/shm is not a tmpfs here");
+        return;
+    }
+    let dir = shm.join(format!("gyre-wal-tmpfs-{}", std::process::id()));
+    let _cleanup = TestDir(dir.clone());
+    let wal = Wal::open(&dir, opts(FsyncPolicy::Always), Lsn(1)).unwrap();
+    assert_eq!(fs::metadata(segment_path(&dir, 1)).unwrap().len(), SEGMENT_HEADER_BYTES);
+    let lsn = wal.append(b"x").unwrap();
+    block_on(wal.wait_durable(lsn)).unwrap();
+    wal.close().unwrap();
+    let (seen, report) = replay_all(&dir, 0, false).unwrap();
+    assert_eq!((seen.len(), report.preallocated_bytes_trimmed), (1, 0));
+}
+
 #[test]
 fn reopen_continues_lsns_in_a_new_segment() {
     let dir = TestDir::new("reopen");
