@@ -910,6 +910,47 @@ impl Keyspace {
         }
     }
 
+    /// Applies `ms` as if one by one in order (replay), on up to `threads`
+    /// threads: single-key mutations are split by shard, each shard's in
+    /// their order (so every key sees its mutations in order, and no two
+    /// threads take the same shard lock), and a database-wide mutation
+    /// (FLUSHDB, FLUSHALL, SWAPDB) waits for everything before it and runs
+    /// alone.
+    pub fn apply_all<B: AsRef<[u8]> + Sync>(&self, ms: &[Mutation<B>], threads: usize) {
+        let threads = threads.clamp(1, SHARD_COUNT);
+        let mut rest = ms;
+        while !rest.is_empty() {
+            let run = rest.iter().position(|m| m.key().is_none()).unwrap_or(rest.len());
+            let (keyed, after) = rest.split_at(run);
+            if threads == 1 || keyed.len() < 1024 {
+                for m in keyed {
+                    self.apply(m);
+                }
+            } else {
+                let mut parts: Vec<Vec<&Mutation<B>>> = vec![Vec::with_capacity(keyed.len() / threads + 1); threads];
+                for m in keyed {
+                    let (_, key) = m.key().expect("a single-key run");
+                    parts[shard_of(SlotId::of(key)) % threads].push(m);
+                }
+                std::thread::scope(|s| {
+                    for part in &parts {
+                        s.spawn(move || {
+                            for m in part {
+                                self.apply(*m);
+                            }
+                        });
+                    }
+                });
+            }
+            if let Some((barrier, tail)) = after.split_first() {
+                self.apply(barrier);
+                rest = tail;
+            } else {
+                rest = after;
+            }
+        }
+    }
+
     /// Inserts an entry read from a snapshot, unless the key already holds a
     /// version at least as new (loading is idempotent, like replay). Returns
     /// whether it was stored.

@@ -323,9 +323,8 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     // the key's shard lock, so version order is the true per-key order: apply in
     // it (stable, so one command's mutations keep their order).
     mutations.sort_by_key(|m| m.version());
-    for m in &mutations {
-        ks.apply(m);
-    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ks.apply_all(&mutations, threads);
     if report.torn_bytes_truncated > 0 {
         warn!(bytes = report.torn_bytes_truncated, "truncated a torn record at the end of the log (a crash mid-write)");
     }
