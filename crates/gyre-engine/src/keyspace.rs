@@ -881,6 +881,11 @@ impl Keyspace {
     /// least as new).
     pub fn apply<B: AsRef<[u8]>>(&self, m: &Mutation<B>) -> bool {
         self.clock.observe(m.version());
+        self.apply_observed(m)
+    }
+
+    /// [`Keyspace::apply`] once the clock has seen `m`'s version.
+    fn apply_observed<B: AsRef<[u8]>>(&self, m: &Mutation<B>) -> bool {
         let m = m.as_ref();
         match m {
             Mutation::FlushDb { db, version } => self
@@ -918,13 +923,18 @@ impl Keyspace {
     /// alone.
     pub fn apply_all<B: AsRef<[u8]> + Sync>(&self, ms: &[Mutation<B>], threads: usize) {
         let threads = threads.clamp(1, SHARD_COUNT);
+        // One clock update for all (threads updating it per mutation would
+        // fight over its cache line).
+        if let Some(newest) = ms.iter().map(|m| m.version()).max() {
+            self.clock.observe(newest);
+        }
         let mut rest = ms;
         while !rest.is_empty() {
             let run = rest.iter().position(|m| m.key().is_none()).unwrap_or(rest.len());
             let (keyed, after) = rest.split_at(run);
             if threads == 1 || keyed.len() < 1024 {
                 for m in keyed {
-                    self.apply(m);
+                    self.apply_observed(m);
                 }
             } else {
                 let mut parts: Vec<Vec<&Mutation<B>>> = vec![Vec::with_capacity(keyed.len() / threads + 1); threads];
@@ -936,14 +946,14 @@ impl Keyspace {
                     for part in &parts {
                         s.spawn(move || {
                             for m in part {
-                                self.apply(*m);
+                                self.apply_observed(*m);
                             }
                         });
                     }
                 });
             }
             if let Some((barrier, tail)) = after.split_first() {
-                self.apply(barrier);
+                self.apply_observed(barrier);
                 rest = tail;
             } else {
                 rest = after;
