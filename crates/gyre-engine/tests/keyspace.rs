@@ -399,5 +399,8 @@ fn parallel_replay_matches_the_model() {
         let replica = Keyspace::new();
         replica.apply_all(&mutations, threads);
         assert_eq!(live_state(&replica, end), model, "{threads} threads");
+        // The clock has seen every replayed version: new writes sort after them.
+        let newest = mutations.iter().map(|m| m.version()).max().unwrap();
+        assert!(replica.next_version(0) > newest, "{threads} threads");
     }
 }
