@@ -303,7 +303,7 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Memory { min: MB, max: 4096 * MB },
         default: "67108864",
         mutable: false,
-        help: "Size at which the write-ahead log starts a new segment file",
+        help: "Size at which the write-ahead log starts a new segment file; each segment reserves this much disk when created (not on tmpfs) and gives back what it did not use when it is closed",
     },
     Param {
         name: "wal-compact-bytes",
