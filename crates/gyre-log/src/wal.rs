@@ -1323,6 +1323,13 @@ fn read_segment(
             let len_bytes = reader.len_bytes;
             return Ok(SegmentEnd::Torn { offset: 0, len_bytes, zeros: false });
         }
+        // Nothing but zeros: a segment whose space was reserved but whose
+        // header never reached the disk (a crash during its creation, on a
+        // file system that persisted the reservation first).
+        if is_last && zeros_from(path, 0)? {
+            let len_bytes = reader.len_bytes;
+            return Ok(SegmentEnd::Torn { offset: 0, len_bytes, zeros: true });
+        }
         return Ok(SegmentEnd::Corrupt { offset, reason, resync: None });
     }
     loop {
@@ -1369,7 +1376,12 @@ fn cut_torn_tail(
         // The space `preallocate` reserved and no append reached: the log
         // simply ends here (a crash before the segment was trimmed).
         report.preallocated_bytes_trimmed = cut_bytes;
-        truncate_file(path, offset)?;
+        if offset < SEGMENT_HEADER_BYTES {
+            fs::remove_file(path).map_err(|e| io_err(path, e))?;
+            fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        } else {
+            truncate_file(path, offset)?;
+        }
         tracing::info!(file = %path.display(), offset, bytes = cut_bytes, "WAL segment's unused preallocated space trimmed");
         return Ok(());
     }

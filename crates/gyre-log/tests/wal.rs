@@ -144,6 +144,24 @@ fn segments_on_tmpfs_are_not_preallocated() {
     assert_eq!((seen.len(), report.preallocated_bytes_trimmed), (1, 0));
 }
 
+/// A last segment of nothing but zeros (reserved, but its header never
+/// reached the disk before a crash) holds no records: it is removed, as a
+/// segment torn while being created is. Zeros anywhere else stay corruption.
+#[test]
+fn an_all_zero_last_segment_is_removed_not_corruption() {
+    let dir = TestDir::new("zeroseg");
+    let written = write_records(dir.path(), opts(FsyncPolicy::No), Lsn(1), 3);
+    write_raw_segment(dir.path(), 2, &vec![0u8; 4096]);
+    let (seen, report) = replay_all(dir.path(), 0, false).unwrap();
+    assert_eq!(seen, written);
+    assert_eq!((report.torn_bytes_truncated, report.preallocated_bytes_trimmed), (0, 4096));
+    assert_eq!(list_segments(dir.path()).unwrap(), vec![1]);
+    // Not the last one: a zeroed segment followed by another is damage.
+    write_raw_segment(dir.path(), 2, &vec![0u8; 4096]);
+    write_raw_segment(dir.path(), 3, &vec![0u8; 4096]);
+    assert!(matches!(replay_all(dir.path(), 0, false), Err(WalError::Corrupt { .. })));
+}
+
 #[test]
 fn reopen_continues_lsns_in_a_new_segment() {
     let dir = TestDir::new("reopen");
