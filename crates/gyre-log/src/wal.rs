@@ -295,6 +295,9 @@ pub struct FaultInjector {
     stall: AtomicBool,
     /// Writes above this many bytes fail as if the disk were full; 0: none.
     room_bytes: AtomicU64,
+    /// The background thread skips its work (a crash test's disk must not
+    /// change behind it).
+    flusher_paused: AtomicBool,
     sync_delay_ms: AtomicU64,
 }
 
@@ -316,6 +319,10 @@ impl FaultInjector {
     /// happening.
     pub fn stall_writes(&self, on: bool) {
         self.stall.store(on, Ordering::SeqCst);
+    }
+    /// While on, the background thread neither writes nor fsyncs.
+    pub fn pause_flusher(&self, on: bool) {
+        self.flusher_paused.store(on, Ordering::SeqCst);
     }
     /// Writes of more than `bytes` fail with `StorageFull` (a disk with a
     /// little room left); 0 (the default) lifts it.
@@ -699,22 +706,28 @@ impl Shared {
         let interval = Duration::from_millis(EVERYSEC_INTERVAL_MS);
         let mut last = Instant::now();
         loop {
-            {
+            let asked = {
                 let mut orders = self.flusher.lock();
                 let deadline = last + interval;
                 loop {
                     if orders.stop {
                         return;
                     }
-                    if orders.sync_wanted > self.synced_lsn.load(Ordering::Acquire) || Instant::now() >= deadline {
-                        break;
+                    let asked = orders.sync_wanted > self.synced_lsn.load(Ordering::Acquire);
+                    if asked || Instant::now() >= deadline {
+                        break asked;
                     }
                     self.flusher_wake.wait_until(&mut orders, deadline);
                 }
-            }
+            };
             last = Instant::now();
             if self.poison.get().is_some() {
                 return;
+            }
+            // (Test hook: the periodic work only; an fsync a waiter asked
+            // for still happens.)
+            if !asked && self.faults.flusher_paused.load(Ordering::SeqCst) {
+                continue;
             }
             let (file, number, path, written) = {
                 let mut st = self.log.lock();
