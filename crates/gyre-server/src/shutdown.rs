@@ -59,7 +59,8 @@ pub struct Options {
 pub fn run(shared: &Shared, opts: Options, cause: &str) -> Result<std::convert::Infallible, String> {
     info!(cause, "shutting down: no new connections, running commands have finished");
     let mode = shared.config.get("shutdown-snapshot");
-    if opts.save != Some(false) && (opts.save == Some(true) || mode.as_deref() != Some("no")) {
+    let may_snapshot = opts.save.unwrap_or(mode.as_deref() != Some("no"));
+    if may_snapshot {
         // A background snapshot (BGSAVE, automatic compaction) is finished
         // rather than thrown away: under `auto` it is the snapshot the next
         // start loads, and a SAVE could not start beside it.

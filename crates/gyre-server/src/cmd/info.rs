@@ -7,35 +7,26 @@ use super::server::REDIS_VERSION;
 use super::{Call, CmdResult};
 use crate::memory;
 
-/// INFO and INFO default: Redis 7.0's default sections, in its order.
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
+/// Every section, in Redis 7.0's order, and whether INFO (or INFO default)
+/// shows it: all but commandstats. INFO all / everything shows them all.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("cluster", true),
+    ("keyspace", true),
 ];
-/// INFO all / everything: the default sections plus commandstats.
-const ALL_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "commandstats",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
+
+fn default_sections() -> impl Iterator<Item = String> {
+    SECTIONS.iter().filter(|(_, default)| *default).map(|(name, _)| name.to_string())
+}
 
 fn persistence_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::Result {
     let p = &shared.persistence;
@@ -109,16 +100,16 @@ pub fn info(call: &mut Call<'_>) -> CmdResult {
     for i in 1..call.argc() {
         let s = String::from_utf8_lossy(call.arg(i)).to_ascii_lowercase();
         match s.as_str() {
-            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "all" | "everything" => wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
+            "default" => wanted.extend(default_sections()),
+            "all" | "everything" => wanted.extend(SECTIONS.iter().map(|(name, _)| name.to_string())),
             _ => wanted.push(s),
         }
     }
     if wanted.is_empty() {
-        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+        wanted.extend(default_sections());
     }
     let mut text = String::new();
-    for section in ALL_SECTIONS.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+    for (section, _) in SECTIONS.iter().filter(|(name, _)| wanted.iter().any(|w| w == name)) {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
