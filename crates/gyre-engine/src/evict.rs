@@ -124,9 +124,25 @@ pub struct EvictionPool {
     listed_for: Option<bool>,
     since_refresh: u32,
     next_db: usize,
+    /// Shard indexes (bit i: shard i of every database) eviction may touch,
+    /// inverted so that the default (0) allows all: the server keeps keys
+    /// that a transaction or script holds out of reach.
+    denied_shards: u64,
 }
 
 impl EvictionPool {
+    /// Limits the following evictions to the shard indexes in `allowed`
+    /// (bit i: shard i of every database).
+    pub fn allow_only(&mut self, allowed: u64) {
+        let denied = !allowed;
+        if denied == self.denied_shards {
+            return;
+        }
+        self.denied_shards = denied;
+        self.cands.retain(|c| denied & (1 << shard_index(&c.key)) == 0);
+        self.shards.clear();
+    }
+
     fn offer(&mut self, score: u64, db: DbIndex, key: &[u8]) {
         if self.cands.len() == POOL_SIZE && score <= self.cands[0].score {
             return;
@@ -152,7 +168,8 @@ impl EvictionPool {
             let d = ks.db(db as DbIndex);
             for i in 0..d.shard_count() {
                 let s = d.lock_shard(i);
-                if (if volatile_only { s.volatile_len() } else { s.len() }) > 0 {
+                let allowed = self.denied_shards & (1 << i) == 0;
+                if allowed && (if volatile_only { s.volatile_len() } else { s.len() }) > 0 {
                     self.shards.push((db as DbIndex, i));
                 }
             }
@@ -160,6 +177,10 @@ impl EvictionPool {
         self.listed_for = Some(volatile_only);
         self.since_refresh = 0;
     }
+}
+
+fn shard_index(key: &[u8]) -> usize {
+    crate::SlotId::of(key).index() / crate::keyspace::SLOTS_PER_SHARD
 }
 
 /// A key removed by eviction. The caller frees `entry` (off the request path

@@ -25,6 +25,13 @@ pub const LOG_WARNING: u8 = 3;
 /// is running it (EVAL from inside a script is refused by Redis anyway):
 /// the VM lock is held for the whole run, so that would deadlock.
 pub trait Host {
+    /// The command that started the run, as the client sent it (FUNCTION
+    /// STATS and introspection show it, as Redis does: `fcall test 0`).
+    /// Empty: rebuilt from the run's name, keys and arguments.
+    fn command(&self) -> Vec<Bytes> {
+        Vec::new()
+    }
+
     /// Runs one command for `redis.call` / `redis.pcall` and returns its
     /// reply. Errors come back as [`Frame::Error`] with Redis's wording
     /// (arity, unknown command, "This Redis command is not allowed from

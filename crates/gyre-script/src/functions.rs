@@ -375,7 +375,8 @@ impl Scripting {
         if let Err(reply) = check_flags(host, function.flags, opts.read_only) {
             return reply;
         }
-        let command = fcall_command(name, keys, args, opts.read_only);
+        let sent = host.command();
+        let command = if sent.is_empty() { fcall_command(name, keys, args, opts.read_only) } else { sent };
         let reply = {
             let _running = self.shared.begin(ScriptKind::Function, RunName::Function(function.name.clone()), command);
             state.vm.run(

@@ -11,7 +11,7 @@
 //! Every connection starts as the `default` user, authenticated when that user
 //! is `on` and `nopass` (no `requirepass`). Until it authenticates it may only
 //! run commands flagged `no_auth` (AUTH, HELLO, QUIT, RESET). Each command is
-//! checked in `conn::execute` through [`check`]; a user that may run anything
+//! checked by `dispatch` through [`check`]; a user that may run anything
 //! on any key and channel (the default user by default) costs one atomic load
 //! and a flag test. Denials answer `-NOPERM ...` in Redis 7.2's words and are
 //! recorded in the ACL LOG (at most `acllog-max-len` entries, similar entries
@@ -774,7 +774,9 @@ pub fn check(
     }
     let user = auth.user.as_ref().expect("set above");
     // The common case (the default user, +@all ~* &*) decided without a call.
-    if user.unrestricted {
+    // AUTH, HELLO, QUIT and RESET (no-auth commands, which touch no key) are
+    // always allowed, as in Redis: a user without +auth can still switch user.
+    if user.unrestricted || top.has_flag(cmd::flags::NO_AUTH) {
         return None;
     }
     let denial = user.denial(top, spec, args)?;

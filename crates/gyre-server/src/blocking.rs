@@ -31,7 +31,7 @@ use gyre_log::wal::Lsn;
 
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{BlockSpec, TimeoutReply};
-use crate::conn;
+use crate::dispatch;
 use crate::shared::Shared;
 
 /// Keys processed by one call of [`serve`] (each may wake several clients); a
@@ -208,7 +208,7 @@ pub struct Served {
 
 /// Serves clients blocked on the `ready` keys by running their commands now,
 /// in the order they blocked.
-pub fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) -> Served {
+pub async fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) -> Served {
     let mut served = Served::default();
     let mut work: VecDeque<(DbIndex, Vec<u8>)> = ready.into();
     let mut rounds = 0;
@@ -223,7 +223,7 @@ pub fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64) -> Se
                 let _ = w.tx.send(timeout_bytes(w.timeout_reply, w.proto));
                 continue;
             }
-            match run_for(shared, &w, now_ms) {
+            match run_for(shared, &w, now_ms).await {
                 Outcome::Reply { reply, ready, lsn } => {
                     served.lsn = served.lsn.max(lsn);
                     served.deliveries.push(Delivery { tx: w.tx, reply });
@@ -245,7 +245,7 @@ enum Outcome {
 }
 
 /// Runs a waiter's command as that client (its database and protocol).
-fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
+async fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
     let mut request = BytesMut::new();
     encode_command(&w.argv, &mut request);
     let mut parser = RequestParser::new(Limits { bulk_bytes_max: usize::MAX, ..Limits::default() });
@@ -258,7 +258,7 @@ fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
     client.proto = w.proto;
     let mut out = BytesMut::new();
     let mut log = MutationLog::new();
-    let blocked = conn::execute(parser.args(&request), shared, &mut client, &mut out, &mut log, now_ms);
+    let blocked = dispatch::execute_async(parser.args(&request), shared, &mut client, &mut out, &mut log, now_ms).await;
     match blocked {
         Some(_) => Outcome::StillBlocked,
         None => Outcome::Reply {

@@ -3,7 +3,7 @@
 //! The HTTP crate (routes, JSON, auth headers, TLS, limits, /metrics
 //! rendering) knows nothing of the server; this module implements its
 //! [`gyre_http::Backend`]. Each request runs one command as a fresh RESP3
-//! client through `conn::execute`, the same path as RESP (gate, refusals,
+//! client through `dispatch`, the same path as RESP (gate, refusals,
 //! notifications, blocked clients woken), and its reply waits for the write
 //! to be durable under `appendfsync`, as a RESP reply does.
 //!
@@ -129,14 +129,14 @@ impl Backend for HttpBackend {
         client.auth = session.0.clone();
         let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
         let now_ms = unix_ms();
-        if crate::conn::execute(argv, shared, &mut client, &mut out, &mut log, now_ms).is_some() {
+        if crate::dispatch::execute_async(argv, shared, &mut client, &mut out, &mut log, now_ms).await.is_some() {
             return error("ERR blocking commands are not available over HTTP");
         }
         shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
         let mut lsn = shared.persistence.append(&log);
         let mut deliveries = Vec::new();
         if !client.ready_keys.is_empty() {
-            let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms);
+            let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;
             lsn = lsn.max(served.lsn);
             deliveries = served.deliveries;
         }
@@ -148,7 +148,7 @@ impl Backend for HttpBackend {
         for d in deliveries {
             d.send();
         }
-        crate::conn::reply_frame(&out)
+        crate::dispatch::reply_frame(&out)
     }
 
     fn ready(&self) -> bool {

@@ -13,6 +13,7 @@ mod client;
 mod cmd;
 mod config;
 mod conn;
+mod dispatch;
 mod evict;
 mod gate;
 mod http;

@@ -8,7 +8,7 @@
 //! * Atomicity: EVAL, EVALSHA, FCALL and their `_RO` forms hold the execution
 //!   gate exclusively (flag `EXCLUSIVE`, as EXEC), so no other command runs
 //!   while a script does, on any thread. Commands the script calls run through
-//!   `conn::execute` with the gate already held.
+//!   `dispatch::execute_nested` with the gate already held.
 //! * Effects, not scripts, are logged: every command a script calls records its
 //!   Mutations in the calling connection's log, and the whole script becomes
 //!   one log record (as a transaction does). Replay never runs Lua.
@@ -80,6 +80,8 @@ pub struct ServerHost<'a> {
     /// The async worker has been handed to another thread (confirmed).
     handed_off: Option<Arc<AtomicBool>>,
     scratch: BytesMut,
+    /// The command that started the run, as sent (see [`Host::command`]).
+    command: Vec<Bytes>,
 }
 
 impl<'a> ServerHost<'a> {
@@ -94,7 +96,14 @@ impl<'a> ServerHost<'a> {
             started: Instant::now(),
             handed_off: None,
             scratch: BytesMut::new(),
+            command: Vec::new(),
         }
+    }
+
+    /// Names the command that started the run, as the client sent it.
+    pub fn sent(mut self, args: &gyre_resp::Args<'_>) -> Self {
+        self.command = args.iter().map(Bytes::copy_from_slice).collect();
+        self
     }
 
     /// Runs one command for the script and returns its reply bytes' frame.
@@ -116,7 +125,7 @@ impl<'a> ServerHost<'a> {
         if writes && self.read_only {
             return error_frame("ERR Write commands are not allowed from read-only scripts.");
         }
-        if self.deny_oom && spec.has_flag(flags::DENYOOM) && crate::conn::over_maxmemory(self.shared) {
+        if self.deny_oom && spec.has_flag(flags::DENYOOM) && crate::dispatch::over_maxmemory(self.shared) {
             return error_frame("OOM command not allowed when used memory > 'maxmemory'.");
         }
         if writes {
@@ -129,10 +138,10 @@ impl<'a> ServerHost<'a> {
         self.client.reply = ReplyMode::On;
         self.client.in_exec = true;
         self.scratch.clear();
-        crate::conn::execute_nested(argv, self.shared, self.client, &mut self.scratch, self.log, self.now_ms);
+        crate::dispatch::execute_nested(argv, self.shared, self.client, &mut self.scratch, self.log, self.now_ms);
         (self.client.proto, self.client.reply, self.client.current_cmd, self.client.in_exec) =
             (proto, reply, current, in_exec);
-        crate::conn::reply_frame(&self.scratch)
+        crate::dispatch::reply_frame(&self.scratch)
     }
 }
 
@@ -155,6 +164,10 @@ fn script_spec(args: &gyre_resp::Args<'_>) -> Option<Result<&'static cmd::Comman
 }
 
 impl Host for ServerHost<'_> {
+    fn command(&self) -> Vec<Bytes> {
+        self.command.clone()
+    }
+
     fn call(&mut self, args: &[&[u8]], resp: u8) -> Frame {
         if args.is_empty() {
             return error_frame("ERR Please specify at least one argument for this redis lib call");
@@ -181,7 +194,7 @@ impl Host for ServerHost<'_> {
             if let Some(msg) = self.shared.persistence.write_refusal() {
                 return Err(Frame::Error(Bytes::from(msg)));
             }
-            if self.deny_oom && crate::conn::over_maxmemory(self.shared) {
+            if self.deny_oom && crate::dispatch::over_maxmemory(self.shared) {
                 return Err(error_frame("OOM command not allowed when used memory > 'maxmemory'."));
             }
         }

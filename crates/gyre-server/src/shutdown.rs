@@ -101,6 +101,17 @@ pub fn run(shared: &Shared, opts: Options, cause: &str) -> Result<std::convert::
     std::process::exit(code)
 }
 
+/// Holds every stripe of the gate and the world (no command runs after this
+/// returns Some), polling until `give_up`. On a tokio worker the worker is
+/// handed to another thread while this waits.
+pub fn stop_the_world(shared: &Shared, give_up: impl FnMut() -> bool) -> Option<crate::gate::ExclusiveGuard<'_>> {
+    let wait = || shared.gate.exclusive_blocking(crate::gate::Stripes::ALL, true, give_up);
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+        _ => wait(),
+    }
+}
+
 /// The signal path: waits for SIGTERM or SIGINT, then runs the shutdown on a
 /// blocking thread (it waits for the gate). A second signal exits at once.
 pub async fn on_signals(shared: std::sync::Arc<Shared>) -> anyhow::Result<()> {
@@ -119,14 +130,14 @@ pub async fn on_signals(shared: std::sync::Arc<Shared>) -> anyhow::Result<()> {
             // exits without waiting. A script past busy-reply-threshold is
             // killed if it has not written; one that has is not waited for
             // (its effects were never acknowledged).
-            let _gate = match s.gate.enter(true, || crate::scripting::busy_error(&s)) {
-                Ok(gate) => Some(gate),
-                Err(_) => {
+            let _gate = match stop_the_world(&s, || crate::scripting::busy_error(&s).is_some()) {
+                Some(gate) => Some(gate),
+                None => {
                     warn!("a long script is running: stopping it");
                     let _ = s.scripting.kill(gyre_script::KillCommand::Script);
                     let _ = s.scripting.kill(gyre_script::KillCommand::Function);
                     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-                    s.gate.enter(true, || (std::time::Instant::now() > deadline).then_some(())).ok()
+                    stop_the_world(&s, || std::time::Instant::now() > deadline)
                 }
             };
             run(&s, Options::default(), name)

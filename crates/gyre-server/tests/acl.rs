@@ -311,3 +311,23 @@ fn aclfile_save_load_and_start_up() {
     assert!(stderr.contains("users.acl:1"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Regression: AUTH and HELLO were refused (`NOPERM ... 'auth'`) to a user
+/// without +auth, so a connection logged in as such a user could never
+/// switch back. Redis always allows them.
+#[test]
+fn auth_and_hello_are_allowed_to_users_without_auth_permission() {
+    let s = Server::start();
+    let mut admin = s.raw();
+    assert_eq!(admin.call(&["ACL", "SETUSER", "u", "on", ">p", "+acl"]), Reply::simple("OK"));
+    let mut c = login(&s, "u", "p");
+    assert_eq!(c.call(&["ACL", "WHOAMI"]), Reply::bulk("u"));
+    assert!(c.call(&["GET", "k"]).text().starts_with("NOPERM"), "the rules still apply to other commands");
+    let hello = c.call(&["HELLO", "2", "AUTH", "u", "p"]);
+    assert!(!matches!(hello, Reply::Error(_)), "HELLO is allowed: {hello:?}");
+    assert_eq!(c.call(&["AUTH", "u", "wrong"]).text(), "WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(c.call(&["AUTH", "default", "anything"]), Reply::simple("OK"));
+    assert_eq!(c.call(&["ACL", "WHOAMI"]), Reply::bulk("default"));
+    assert_eq!(c.call(&["SET", "k", "v"]), Reply::simple("OK"));
+    admin.call(&["ACL", "DELUSER", "u"]);
+}

@@ -65,6 +65,12 @@ pub mod flags {
     /// Gyre's own: runs without taking the gate at all (SCRIPT KILL and the
     /// like, which must work while a script holds it).
     pub const NO_GATE: u32 = 1 << 25;
+    /// Gyre's own, with EXCLUSIVE: holds only the stripes of the
+    /// transaction's keys (EXEC), not every stripe and the world (scripts).
+    pub const EXCLUSIVE_KEYS: u32 = 1 << 26;
+    /// Gyre's own: runs at once between MULTI and EXEC instead of queueing
+    /// (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
+    pub const CONTROLS_TRANSACTION: u32 = 1 << 27;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u32, &str)] = &[

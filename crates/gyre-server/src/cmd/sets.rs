@@ -733,7 +733,14 @@ mod tests {
             let mut parser = RequestParser::new(Limits::default());
             parser.parse(&buf).expect("valid").expect("complete");
             let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
-            crate::conn::execute(parser.args(&buf), &self.shared, &mut self.client, &mut out, &mut log, self.now_ms);
+            crate::dispatch::execute_now(
+                parser.args(&buf),
+                &self.shared,
+                &mut self.client,
+                &mut out,
+                &mut log,
+                self.now_ms,
+            );
             (String::from_utf8_lossy(&out).into_owned(), log.decode_all())
         }
 

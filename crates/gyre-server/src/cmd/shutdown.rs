@@ -36,10 +36,13 @@ pub fn shutdown(call: &mut Call<'_>) -> CmdResult {
         return Err(err("ERR No shutdown in progress."));
     }
     let shared = call.shared;
-    let _gate = match shared.gate.enter(true, || crate::scripting::busy_error(shared)) {
-        Ok(gate) => Some(gate),
-        Err(_) if opts.save == Some(false) => None,
-        Err(busy) => return Err(super::CmdError::Msg(busy)),
+    let _gate = match crate::shutdown::stop_the_world(shared, || crate::scripting::busy_error(shared).is_some()) {
+        Some(gate) => Some(gate),
+        None if opts.save == Some(false) => None,
+        None => match crate::scripting::busy_error(shared) {
+            Some(busy) => return Err(super::CmdError::Msg(busy)),
+            None => return Err(err("ERR Errors trying to SHUTDOWN. Check logs.")),
+        },
     };
     match run(shared, opts, "SHUTDOWN") {
         Ok(never) => match never {},

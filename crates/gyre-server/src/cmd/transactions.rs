@@ -1,7 +1,7 @@
 //! MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
 //! Queueing: between MULTI and EXEC the connection answers `+QUEUED` and keeps
-//! a copy of each command (see `conn::execute`); a command that cannot be
+//! a copy of each command (see `dispatch`); a command that cannot be
 //! queued (unknown, wrong arity, not allowed in a transaction) is answered
 //! with its error and makes EXEC answer `EXECABORT`.
 //!
@@ -107,7 +107,7 @@ pub fn exec(call: &mut Call<'_>) -> CmdResult {
     call.out.array(tx.queued.len());
     call.client.in_exec = true;
     for cmd in &tx.queued {
-        crate::conn::execute_nested(cmd.args(), call.shared, call.client, call.out.buf(), call.log, call.now_ms);
+        crate::dispatch::execute_nested(cmd.args(), call.shared, call.client, call.out.buf(), call.log, call.now_ms);
     }
     call.client.in_exec = false;
     Ok(())
