@@ -312,7 +312,7 @@ impl Keyspace {
             return None;
         }
         let version = self.next_version(now_ms);
-        let entry = shard.commit(slot, &Mutation::Del { db, key, version }, log)?;
+        let entry = shard.commit_eviction(slot, &Mutation::Del { db, key, version }, log)?;
         Some(Evicted { db, key: key.to_vec(), entry })
     }
 }

@@ -166,6 +166,14 @@ pub struct Shard {
     /// The database this shard position belongs to (kept by SWAPDB), to name
     /// the keys expiry removes (see `expired`).
     db: DbIndex,
+    /// Tombstones: the version of each key deleted here (DEL, an emptied
+    /// collection, eviction), so that an older mutation arriving late (log
+    /// replay across a snapshot, a replica) cannot bring the key back. Never
+    /// read by commands; collected after `tombstone-ttl`.
+    tombstones: hashbrown::HashMap<Box<[u8]>, Version, KeyHasher>,
+    /// Everything older than this was flushed (FLUSHDB / FLUSHALL): the
+    /// database-wide tombstone.
+    flushed_before: Version,
 }
 
 #[inline]
@@ -195,6 +203,52 @@ impl Shard {
     /// ones not yet removed included.
     pub fn slot_len(&self, slot: SlotId) -> usize {
         self.slots.get(slot_in_shard(slot)).map_or(0, |m| m.len())
+    }
+
+    /// The version below which a mutation of the absent `key` is stale: its
+    /// tombstone's, or the last flush's.
+    #[inline]
+    fn deleted_version(&self, key: &[u8]) -> Version {
+        if self.tombstones.is_empty() {
+            return self.flushed_before;
+        }
+        self.tombstones.get(key).copied().unwrap_or(Version::ZERO).max(self.flushed_before)
+    }
+
+    /// Leaves a tombstone for `key`, deleted at `version`.
+    fn bury(&mut self, key: &[u8], version: Version) {
+        if version <= self.flushed_before {
+            return;
+        }
+        match self.tombstones.get_mut(key) {
+            Some(v) => *v = (*v).max(version),
+            None => {
+                self.tombstones.insert(key.into(), version);
+            }
+        }
+    }
+
+    /// Tombstones held (INFO `tombstones`).
+    pub fn tombstone_len(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// The tombstones, for snapshots.
+    pub fn tombstones(&self) -> impl Iterator<Item = (&[u8], Version)> {
+        self.tombstones.iter().map(|(k, v)| (&k[..], *v))
+    }
+
+    /// The flush watermark, for snapshots.
+    pub fn flushed_before(&self) -> Version {
+        self.flushed_before
+    }
+
+    /// Drops tombstones older than `version` (older than `tombstone-ttl`);
+    /// returns how many.
+    fn collect_tombstones(&mut self, version: Version) -> usize {
+        let before = self.tombstones.len();
+        self.tombstones.retain(|_, v| *v >= version);
+        before - self.tombstones.len()
     }
 
     fn map(&mut self, slot: SlotId) -> &mut SlotMap {
@@ -308,7 +362,8 @@ impl Shard {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
         let hash = key_hash(key);
-        let map = self.map(slot);
+        self.map(slot);
+        let map = &mut self.slots[idx];
         let mut expired = false;
         let old = match map.find_index(hash, key) {
             Some(i) if map.at_mut(i).entry.version >= entry.version => return Err(()),
@@ -323,6 +378,13 @@ impl Shard {
                 Some(std::mem::replace(stored, entry))
             }
             None => {
+                if !self.tombstones.is_empty() || self.flushed_before != Version::ZERO {
+                    let tomb = self.tombstones.get(key).copied().unwrap_or(Version::ZERO).max(self.flushed_before);
+                    if tomb >= entry.version {
+                        return Err(());
+                    }
+                    self.tombstones.remove(key);
+                }
                 map.insert_unique(hash, Node::boxed(key, entry));
                 None
             }
@@ -359,6 +421,22 @@ impl Shard {
         self.apply(slot, m).1
     }
 
+    /// [`Shard::commit`] for an eviction's `Del`: the key goes without a
+    /// tombstone. Tombstones would otherwise fill the memory eviction frees
+    /// (a cache at its limit evicts on every write), and an evicted key that
+    /// a reordered older write brings back after a crash is a cached value
+    /// that was acknowledged, not a lost delete. (Replaying the `Del` from the
+    /// log does leave one; `tombstone-ttl` collects it.)
+    pub fn commit_eviction(&mut self, slot: SlotId, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
+        let Mutation::Del { key, version, .. } = *m else { unreachable!("evictions are deletes") };
+        debug_assert_eq!(slot, SlotId::of(key));
+        if self.peek(slot, key).is_none_or(|e| e.version >= version) {
+            return None;
+        }
+        log.record(m);
+        self.remove_entry(slot, key)
+    }
+
     /// [`Shard::commit`] for an unconditional `Set` (SET without NX, XX, GET or
     /// KEEPTTL): the write path's one hash lookup, where looking the key up
     /// first would make two. A key found expired counts as expired.
@@ -392,10 +470,11 @@ impl Shard {
                 Err(()) => (false, None),
             };
         }
-        if let Some(e) = self.peek(slot, key) {
-            if e.version >= version {
-                return (false, None);
-            }
+        match self.peek(slot, key) {
+            Some(e) if e.version >= version => return (false, None),
+            Some(_) => {}
+            None if self.deleted_version(key) >= version => return (false, None),
+            None => {}
         }
         match *m {
             Mutation::Append { data, .. } => {
@@ -420,7 +499,11 @@ impl Shard {
                 }
                 (true, None)
             }
-            Mutation::Del { .. } => (true, self.remove_entry(slot, key)),
+            Mutation::Del { .. } => {
+                let old = self.remove_entry(slot, key);
+                self.bury(key, version);
+                (true, old)
+            }
             Mutation::Coll { .. } => unreachable!("handled above"),
             Mutation::Restore { value, expire_at_ms, .. } => {
                 match Value::deserialize(&mut crate::codec::Reader::new(value), &self.cfg) {
@@ -451,16 +534,22 @@ impl Shard {
                 e.value.apply_op(op, &cfg);
                 e.version = version;
                 if e.value.is_empty_collection() {
-                    return (true, self.remove_entry(slot, key));
+                    let old = self.remove_entry(slot, key);
+                    self.bury(key, version);
+                    return (true, old);
                 }
                 return (true, None);
             }
+        } else if self.deleted_version(key) >= version {
+            return (false, None);
         }
         // Absent, or holding another type (a replica catching up): a new value.
         let mut value = Value::empty_for(op);
         value.apply_op(op, &cfg);
         if value.is_empty_collection() {
-            return (true, self.remove_entry(slot, key));
+            let old = self.remove_entry(slot, key);
+            self.bury(key, version);
+            return (true, old);
         }
         (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)))
     }
@@ -479,6 +568,8 @@ impl Shard {
 
     /// Removes entries older than `version` (FLUSHDB replay); returns how many.
     fn retain_newer(&mut self, version: Version) -> usize {
+        self.flushed_before = self.flushed_before.max(version);
+        self.tombstones.retain(|_, v| *v >= version);
         let before = self.keys;
         for (idx, map) in self.slots.iter_mut().enumerate() {
             map.retain(|n| {
@@ -495,6 +586,14 @@ impl Shard {
             });
         }
         before - self.keys
+    }
+
+    /// FLUSHDB / FLUSHALL at `version`: takes everything out and leaves the
+    /// watermark that stands for every key deleted.
+    fn flush(&mut self, version: Version) -> Shard {
+        let taken = self.take_all();
+        self.flushed_before = version;
+        taken
     }
 
     /// Takes everything out, leaving an empty shard (statistics stay).
@@ -833,7 +932,7 @@ impl Keyspace {
         let mut guards = self.dbs[db as usize].lock_all();
         let version = self.next_version(now_ms);
         log.record(&Mutation::<&[u8]>::FlushDb { db, version });
-        Detached(guards.iter_mut().map(|s| s.take_all()).collect())
+        Detached(guards.iter_mut().map(|s| s.flush(version)).collect())
     }
 
     /// Empties every database, recording the mutation.
@@ -842,7 +941,7 @@ impl Keyspace {
         let mut guards: Vec<_> = self.dbs.iter().flat_map(|d| d.lock_all()).collect();
         let version = self.next_version(now_ms);
         log.record(&Mutation::<&[u8]>::FlushAll { version });
-        Detached(guards.iter_mut().map(|s| s.take_all()).collect())
+        Detached(guards.iter_mut().map(|s| s.flush(version)).collect())
     }
 
     /// Swaps two databases atomically, recording the mutation.
@@ -959,6 +1058,53 @@ impl Keyspace {
                 rest = after;
             }
         }
+    }
+
+    /// Empties every database and forgets its tombstones and flush
+    /// watermarks, recording nothing: recovery discarding a partly loaded
+    /// snapshot before it falls back to an older one.
+    pub fn discard_all(&self) -> Detached {
+        let mut guards: Vec<_> = self.dbs.iter().flat_map(|d| d.lock_all()).collect();
+        Detached(guards.iter_mut().map(|s| s.take_all()).collect())
+    }
+
+    /// Restores a tombstone read from a snapshot.
+    pub fn load_tombstone(&self, db: DbIndex, key: &[u8], version: Version) {
+        self.clock.observe(version);
+        let Some(d) = self.dbs.get(db as usize) else { return };
+        let slot = SlotId::of(key);
+        let mut shard = d.lock(slot);
+        if shard.peek(slot, key).is_none_or(|e| e.version < version) {
+            shard.bury(key, version);
+        }
+    }
+
+    /// Restores a database's flush watermark read from a snapshot.
+    pub fn load_flushed_before(&self, db: DbIndex, version: Version) {
+        self.clock.observe(version);
+        let Some(d) = self.dbs.get(db as usize) else { return };
+        for mut s in d.lock_all() {
+            s.retain_newer(version);
+        }
+    }
+
+    /// Tombstones held in every database (INFO).
+    pub fn tombstone_count(&self) -> usize {
+        self.dbs.iter().flat_map(|d| d.shards.iter()).map(|s| s.lock().tombstone_len()).sum()
+    }
+
+    /// Collects tombstones older than `version` in up to `shards_max`
+    /// shards, resuming at `cursor` (a worker step with a budget). Returns
+    /// how many went.
+    pub fn collect_tombstones(&self, cursor: &mut usize, version: Version, shards_max: usize) -> usize {
+        let total = self.dbs.len() * SHARD_COUNT;
+        let mut collected = 0;
+        for _ in 0..shards_max.min(total) {
+            let i = *cursor % total;
+            *cursor = (i + 1) % total;
+            collected += self.dbs[i / SHARD_COUNT].lock_shard(i % SHARD_COUNT).collect_tombstones(version);
+        }
+        collected
     }
 
     /// Inserts an entry read from a snapshot, unless the key already holds a

@@ -11,15 +11,20 @@
 //! operations for the caller: write the snapshot, then the manifest naming
 //! it, and only then delete the snapshots and segments it no longer lists.
 //!
-//! Format, version 2 (little-endian):
+//! It also holds the node's identity: a 160-bit id made at the first start
+//! and never changed by a restart (the cluster names nodes by it).
+//!
+//! Format, version 3 (little-endian):
 //!
 //! ```text
 //! magic "GYREMANI" (8) | u32 format version | u32 snapshot count | u64 last lsn
+//! | node id (20)
 //! | count x (u64 snapshot id | u64 wal first segment | u64 snapshot unix ms)
 //! | u32 crc32c of everything before
 //! ```
 //!
-//! Version 1 (one optional snapshot, no LSN) is still read. The magic and
+//! Versions 1 (one optional snapshot, no LSN) and 2 (no node id) are still
+//! read; their node id reads as all zeros (none yet). The magic and
 //! version are the stable prefix; a reader rejects a version it does not know
 //! rather than guessing. Reads are bounded: a file larger than
 //! [`MANIFEST_BYTES_MAX`] is corrupt, not read, and a manifest lists at most
@@ -41,13 +46,17 @@ use crate::snapshot::sync_dir;
 pub const MANIFEST_FILE: &str = "MANIFEST";
 const MANIFEST_TEMP_FILE: &str = "MANIFEST.tmp";
 pub const MANIFEST_MAGIC: &[u8; 8] = b"GYREMANI";
-/// The format version this build writes; it reads 1 and 2.
-pub const MANIFEST_VERSION: u32 = 2;
+/// The format version this build writes; it reads 1 to 3.
+pub const MANIFEST_VERSION: u32 = 3;
+/// Bytes of a node id (40 hex characters).
+pub const NODE_ID_BYTES: usize = 20;
 /// Size of a version-1 manifest.
 const MANIFEST_V1_BYTES: usize = 8 + 4 + 4 + 8 + 8 + 8 + 4;
 /// Fixed part of a version-2 manifest (header, last LSN, checksum).
 const MANIFEST_V2_FIXED_BYTES: usize = 8 + 4 + 4 + 8 + 4;
 const SNAPSHOT_REF_BYTES: usize = 24;
+/// Fixed part of a version-3 manifest (version 2's plus the node id).
+const MANIFEST_V3_FIXED_BYTES: usize = MANIFEST_V2_FIXED_BYTES + NODE_ID_BYTES;
 /// Most snapshots one manifest lists.
 pub const MANIFEST_SNAPSHOTS_MAX: usize = 128;
 /// No manifest may be larger than this; a bigger file is corrupt.
@@ -74,6 +83,8 @@ pub struct Manifest {
     /// continues above it even if every later record was compacted away, so
     /// an LSN is never handed out twice.
     pub last_lsn: u64,
+    /// The node's persistent id; all zeros until one is made.
+    pub node_id: [u8; NODE_ID_BYTES],
 }
 
 impl Manifest {
@@ -95,7 +106,7 @@ impl Manifest {
         snapshots.push(snap);
         snapshots.extend(self.snapshots.iter().copied());
         snapshots.truncate(keep.clamp(1, MANIFEST_SNAPSHOTS_MAX));
-        Manifest { snapshots, last_lsn: self.last_lsn.max(last_lsn) }
+        Manifest { snapshots, last_lsn: self.last_lsn.max(last_lsn), node_id: self.node_id }
     }
 }
 
@@ -152,16 +163,17 @@ fn decode(path: &Path, b: &[u8]) -> Result<Manifest, ManifestError> {
     let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
     let version = u32_at(8);
+    let fixed = if version == 3 { MANIFEST_V3_FIXED_BYTES } else { MANIFEST_V2_FIXED_BYTES };
     let expected_len = match version {
         1 => MANIFEST_V1_BYTES,
-        2 if b.len() >= 16 => {
+        2 | 3 if b.len() >= 16 => {
             let count = u32_at(12) as usize;
             if count > MANIFEST_SNAPSHOTS_MAX {
                 return Err(corrupt(path, format!("lists {count} snapshots (at most {MANIFEST_SNAPSHOTS_MAX})")));
             }
-            MANIFEST_V2_FIXED_BYTES + count * SNAPSHOT_REF_BYTES
+            fixed + count * SNAPSHOT_REF_BYTES
         }
-        2 => MANIFEST_V2_FIXED_BYTES,
+        2 | 3 => fixed,
         _ => return Err(ManifestError::UnsupportedVersion { path: path.to_path_buf(), version }),
     };
     if b.len() != expected_len {
@@ -179,25 +191,33 @@ fn decode(path: &Path, b: &[u8]) -> Result<Manifest, ManifestError> {
         }
         let snap = SnapshotRef { id: u64_at(16), wal_first_segment: u64_at(24), unix_ms: u64_at(32) };
         let snapshots = if flags & V1_FLAG_HAS_SNAPSHOT != 0 { vec![snap] } else { Vec::new() };
-        return Ok(Manifest { snapshots, last_lsn: 0 });
+        return Ok(Manifest { snapshots, last_lsn: 0, node_id: [0; NODE_ID_BYTES] });
     }
+    let mut node_id = [0; NODE_ID_BYTES];
+    let refs_at = if version == 3 {
+        node_id.copy_from_slice(&b[24..24 + NODE_ID_BYTES]);
+        24 + NODE_ID_BYTES
+    } else {
+        24
+    };
     let count = u32_at(12) as usize;
     let snapshots = (0..count)
         .map(|i| {
-            let at = 24 + i * SNAPSHOT_REF_BYTES;
+            let at = refs_at + i * SNAPSHOT_REF_BYTES;
             SnapshotRef { id: u64_at(at), wal_first_segment: u64_at(at + 8), unix_ms: u64_at(at + 16) }
         })
         .collect();
-    Ok(Manifest { snapshots, last_lsn: u64_at(16) })
+    Ok(Manifest { snapshots, last_lsn: u64_at(16), node_id })
 }
 
 fn encode(m: &Manifest) -> Vec<u8> {
     assert!(m.snapshots.len() <= MANIFEST_SNAPSHOTS_MAX, "too many snapshots in a manifest");
-    let mut b = Vec::with_capacity(MANIFEST_V2_FIXED_BYTES + m.snapshots.len() * SNAPSHOT_REF_BYTES);
+    let mut b = Vec::with_capacity(MANIFEST_V3_FIXED_BYTES + m.snapshots.len() * SNAPSHOT_REF_BYTES);
     b.extend_from_slice(MANIFEST_MAGIC);
     codec::put_u32(&mut b, MANIFEST_VERSION);
     codec::put_u32(&mut b, m.snapshots.len() as u32);
     codec::put_u64(&mut b, m.last_lsn);
+    b.extend_from_slice(&m.node_id);
     for s in &m.snapshots {
         codec::put_u64(&mut b, s.id);
         codec::put_u64(&mut b, s.wal_first_segment);
@@ -243,8 +263,12 @@ mod tests {
         let p = Path::new("/d/MANIFEST");
         for m in [
             Manifest::default(),
-            Manifest { snapshots: vec![snap(7)], last_lsn: 99 },
-            Manifest { snapshots: (1..=MANIFEST_SNAPSHOTS_MAX as u64).rev().map(snap).collect(), last_lsn: 5 },
+            Manifest { snapshots: vec![snap(7)], last_lsn: 99, node_id: [7; NODE_ID_BYTES] },
+            Manifest {
+                snapshots: (1..=MANIFEST_SNAPSHOTS_MAX as u64).rev().map(snap).collect(),
+                last_lsn: 5,
+                node_id: [0xab; NODE_ID_BYTES],
+            },
         ] {
             let bytes = encode(&m);
             assert!(bytes.len() as u64 <= MANIFEST_BYTES_MAX);
@@ -266,13 +290,34 @@ mod tests {
         let m = decode(Path::new("M"), &b).unwrap();
         assert_eq!(
             m,
-            Manifest { snapshots: vec![SnapshotRef { id: 7, wal_first_segment: 3, unix_ms: 99 }], last_lsn: 0 }
+            Manifest {
+                snapshots: vec![SnapshotRef { id: 7, wal_first_segment: 3, unix_ms: 99 }],
+                last_lsn: 0,
+                node_id: [0; NODE_ID_BYTES]
+            }
         );
     }
 
     #[test]
+    fn version_2_manifests_are_still_read_without_a_node_id() {
+        let mut b = Vec::new();
+        b.extend_from_slice(MANIFEST_MAGIC);
+        codec::put_u32(&mut b, 2);
+        codec::put_u32(&mut b, 1);
+        codec::put_u64(&mut b, 42);
+        for v in [7u64, 3, 99] {
+            codec::put_u64(&mut b, v);
+        }
+        let crc = crc32c::crc32c(&b);
+        codec::put_u32(&mut b, crc);
+        let m = decode(Path::new("M"), &b).unwrap();
+        assert_eq!(m.snapshots, vec![SnapshotRef { id: 7, wal_first_segment: 3, unix_ms: 99 }]);
+        assert_eq!((m.last_lsn, m.node_id), (42, [0; NODE_ID_BYTES]));
+    }
+
+    #[test]
     fn every_single_byte_change_is_detected() {
-        let good = encode(&Manifest { snapshots: vec![snap(7), snap(6)], last_lsn: 42 });
+        let good = encode(&Manifest { snapshots: vec![snap(7), snap(6)], last_lsn: 42, node_id: [1; NODE_ID_BYTES] });
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x20;

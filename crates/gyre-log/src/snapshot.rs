@@ -11,7 +11,7 @@
 //! [`load_snapshot`] reads the file on one thread and decodes and inserts
 //! blocks on every core.
 //!
-//! File format, version 1 (all integers little-endian):
+//! File format, version 2 (all integers little-endian):
 //!
 //! ```text
 //! header   magic "GYRESNAP" (8) | u32 format version | u32 flags (0)
@@ -19,6 +19,9 @@
 //! blocks   u32 payload len (1..) | u32 crc32c(payload) | payload          (repeated)
 //! payload  entries: u16 db | u32 key len | key | u64 expire_at_ms (0 = none)
 //!          | u64 version | u32 value len | Value::serialize bytes        (repeated)
+//!          a value len of u32::MAX marks a tombstone (no value bytes: the
+//!          key was deleted at `version`), u32::MAX - 1 a database's flush
+//!          watermark (empty key: everything older was flushed)
 //! trailer  u32 0 (end of blocks) | u64 keys | u64 blocks | "GYRE_END"
 //!          | u32 file crc32c
 //! ```
@@ -27,7 +30,7 @@
 //! covers its payload) and the trailer before the checksum itself, so every
 //! byte of the file is covered without hashing payloads twice. The magic and
 //! the version are the stable prefix: later versions may change everything
-//! after them. Blocks are cut at the first entry boundary past
+//! after them. Version 1 (no tombstones) is still read. Blocks are cut at the first entry boundary past
 //! [`BLOCK_TARGET_BYTES`] and never span two shards; a single entry larger than
 //! that is a block on its own.
 //!
@@ -60,7 +63,13 @@ use tracing::{debug, info};
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: &[u8; 8] = b"GYRESNAP";
 /// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version still read.
+pub const FORMAT_VERSION_MIN: u32 = 1;
+/// Value length marking a tombstone record.
+const TOMBSTONE_MARK: u32 = u32::MAX;
+/// Value length marking a flush watermark record.
+const FLUSHED_MARK: u32 = u32::MAX - 1;
 /// Blocks are cut at the first entry boundary past this many payload bytes.
 pub const BLOCK_TARGET_BYTES: usize = 1 << 20;
 /// Upper bound on loader threads, whatever the core count.
@@ -90,7 +99,7 @@ pub enum SnapshotError {
     #[error("snapshot {} is corrupt at byte offset {offset}: {reason}", .path.display())]
     Corrupt { path: PathBuf, offset: u64, reason: String },
     #[error(
-        "snapshot {} has format version {version}; this build reads version {FORMAT_VERSION}",
+        "snapshot {} has format version {version}; this build reads versions {FORMAT_VERSION_MIN} to {FORMAT_VERSION}",
         .path.display()
     )]
     UnsupportedVersion { path: PathBuf, version: u32 },
@@ -234,6 +243,19 @@ impl ShardBuffer {
                 block_start = self.bytes.len();
             }
         }
+        // What deletes left behind, so that replaying older mutations
+        // after this snapshot cannot bring a deleted key back.
+        let flushed = shard.flushed_before();
+        if flushed != Version::ZERO {
+            encode_mark(&mut self.bytes, db, b"", flushed, FLUSHED_MARK);
+        }
+        for (key, version) in shard.tombstones() {
+            encode_mark(&mut self.bytes, db, key, version, TOMBSTONE_MARK);
+            if self.bytes.len() - block_start >= BLOCK_TARGET_BYTES {
+                self.block_ends.push(self.bytes.len());
+                block_start = self.bytes.len();
+            }
+        }
         if self.bytes.len() > block_start {
             self.block_ends.push(self.bytes.len());
         }
@@ -245,6 +267,17 @@ impl ShardBuffer {
             self.bytes = Vec::new();
         }
     }
+}
+
+/// Appends a tombstone or flush watermark record (keys are bounded by
+/// `proto-max-bulk-len`, far below u32::MAX).
+fn encode_mark(out: &mut Vec<u8>, db: u16, key: &[u8], version: Version, mark: u32) {
+    codec::put_u16(out, db);
+    codec::put_u32(out, key.len() as u32);
+    out.extend_from_slice(key);
+    codec::put_u64(out, 0);
+    codec::put_u64(out, version.0);
+    codec::put_u32(out, mark);
 }
 
 /// Appends one entry; `Err(bytes)` when a length does not fit its u32 field.
@@ -259,7 +292,7 @@ fn encode_entry(out: &mut Vec<u8>, db: u16, key: &[u8], entry: &Entry) -> Result
     codec::put_u32(out, 0);
     entry.value.serialize(out);
     let value_len = out.len() - len_at - 4;
-    let value_len = u32::try_from(value_len).map_err(|_| value_len as u64)?;
+    let value_len = u32::try_from(value_len).ok().filter(|n| *n < FLUSHED_MARK).ok_or(value_len as u64)?;
     out[len_at..len_at + 4].copy_from_slice(&value_len.to_le_bytes());
     Ok(())
 }
@@ -476,20 +509,29 @@ fn load_block(shared: &LoadShared<'_>, block: &Block) -> Result<u64, SnapshotErr
     let mut keys = 0;
     while !r.is_empty() {
         let at = r.position() as u64;
-        let (db, key, entry) = decode_entry(&mut r, shared.cfg, shared.ks.db_count())
+        let record = decode_entry(&mut r, shared.cfg, shared.ks.db_count())
             .map_err(|reason| corrupt(shared.path, payload_offset + at, format!("undecodable entry: {reason}")))?;
-        shared.ks.load_entry(db, key, entry);
-        keys += 1;
+        match record {
+            Record::Entry(db, key, entry) => {
+                shared.ks.load_entry(db, key, entry);
+                keys += 1;
+            }
+            Record::Tombstone(db, key, version) => shared.ks.load_tombstone(db, key, version),
+            Record::Flushed(db, version) => shared.ks.load_flushed_before(db, version),
+        }
     }
     Ok(keys)
 }
 
-/// Decodes one entry; the value must use exactly its declared length.
-fn decode_entry<'a>(
-    r: &mut Reader<'a>,
-    cfg: &EncodingConfig,
-    db_count: usize,
-) -> Result<(u16, &'a [u8], Entry), String> {
+/// One record of a block.
+enum Record<'a> {
+    Entry(u16, &'a [u8], Entry),
+    Tombstone(u16, &'a [u8], Version),
+    Flushed(u16, Version),
+}
+
+/// Decodes one record; a value must use exactly its declared length.
+fn decode_entry<'a>(r: &mut Reader<'a>, cfg: &EncodingConfig, db_count: usize) -> Result<Record<'a>, String> {
     let db = r.u16().map_err(|e| e.to_string())?;
     if usize::from(db) >= db_count {
         return Err(format!("database index {db} out of range (0..{db_count})"));
@@ -497,7 +539,14 @@ fn decode_entry<'a>(
     let key = r.slice().map_err(|e| format!("key: {e}"))?;
     let expire_at_ms = r.u64().map_err(|e| e.to_string())?;
     let version = Version(r.u64().map_err(|e| e.to_string())?);
-    let value_bytes = r.slice().map_err(|e| format!("value: {e}"))?;
+    let value_len = r.u32().map_err(|e| format!("value: {e}"))?;
+    match value_len {
+        TOMBSTONE_MARK => return Ok(Record::Tombstone(db, key, version)),
+        FLUSHED_MARK if key.is_empty() => return Ok(Record::Flushed(db, version)),
+        FLUSHED_MARK => return Err("a flush watermark with a key".into()),
+        _ => {}
+    }
+    let value_bytes = r.take(value_len as usize).map_err(|e| format!("value: {e}"))?;
     let mut vr = Reader::new(value_bytes);
     let value = Value::deserialize(&mut vr, cfg).map_err(|e| format!("value: {e}"))?;
     if !vr.is_empty() {
@@ -506,7 +555,7 @@ fn decode_entry<'a>(
     let mut entry = Entry::new(value, expire_at_ms, version);
     // As when a Set is applied: the key was last touched when it was written.
     entry.access = gyre_engine::access_clock(version.physical_ms());
-    Ok((db, key, entry))
+    Ok(Record::Entry(db, key, entry))
 }
 
 /// What the trailer says.
@@ -561,7 +610,7 @@ impl<'a> SnapshotReader<'a> {
             return Err(corrupt(path, 0, "bad magic: not a Gyre snapshot"));
         }
         let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-        if version != FORMAT_VERSION {
+        if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion { path: path.to_path_buf(), version });
         }
         if n < h.len() {
@@ -770,10 +819,27 @@ mod tests {
         let entry = Entry::new(Value::from_bytes(b"hello world"), 7, Version(9));
         encode_entry(&mut out, 3, b"key", &entry).unwrap();
         let mut r = Reader::new(&out);
-        let (db, key, e) = decode_entry(&mut r, &EncodingConfig::default(), 16).unwrap();
+        let Ok(Record::Entry(db, key, e)) = decode_entry(&mut r, &EncodingConfig::default(), 16) else {
+            panic!("an entry")
+        };
         assert!(r.is_empty());
         assert_eq!((db, key, e.expire_at_ms, e.version, e.value), (3, &b"key"[..], 7, Version(9), entry.value));
         let mut r = Reader::new(&out);
-        assert!(decode_entry(&mut r, &EncodingConfig::default(), 3).unwrap_err().contains("out of range"));
+        assert!(decode_entry(&mut r, &EncodingConfig::default(), 3).err().expect("error").contains("out of range"));
+    }
+
+    #[test]
+    fn tombstones_and_flush_watermarks_encode_as_marks() {
+        let mut out = Vec::new();
+        encode_mark(&mut out, 2, b"gone", Version(11), TOMBSTONE_MARK);
+        encode_mark(&mut out, 5, b"", Version(12), FLUSHED_MARK);
+        let mut r = Reader::new(&out);
+        let cfg = EncodingConfig::default();
+        assert!(matches!(decode_entry(&mut r, &cfg, 16), Ok(Record::Tombstone(2, b"gone", Version(11)))));
+        assert!(matches!(decode_entry(&mut r, &cfg, 16), Ok(Record::Flushed(5, Version(12)))));
+        assert!(r.is_empty());
+        let mut bad = Vec::new();
+        encode_mark(&mut bad, 0, b"k", Version(1), FLUSHED_MARK);
+        assert!(decode_entry(&mut Reader::new(&bad), &cfg, 16).is_err());
     }
 }

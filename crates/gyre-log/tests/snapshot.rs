@@ -276,9 +276,9 @@ fn bad_magic_and_unknown_versions_are_rejected() {
     assert!(err.to_string().contains("magic"), "{err}");
 
     let mut future = good.clone();
-    future[8..12].copy_from_slice(&2u32.to_le_bytes());
+    future[8..12].copy_from_slice(&3u32.to_le_bytes());
     std::fs::write(&path, &future).unwrap();
-    assert!(matches!(load_err(&path), SnapshotError::UnsupportedVersion { version: 2, .. }));
+    assert!(matches!(load_err(&path), SnapshotError::UnsupportedVersion { version: 3, .. }));
 }
 
 #[test]
@@ -411,7 +411,11 @@ fn the_manifest_round_trips_and_is_replaced_atomically() {
 #[test]
 fn a_corrupt_manifest_is_an_error_naming_the_file() {
     let dir = TempDir::new("manifest-corrupt");
-    let m = Manifest { snapshots: vec![SnapshotRef { id: 3, wal_first_segment: 4, unix_ms: NOW }], last_lsn: 1 };
+    let m = Manifest {
+        snapshots: vec![SnapshotRef { id: 3, wal_first_segment: 4, unix_ms: NOW }],
+        last_lsn: 1,
+        ..Manifest::default()
+    };
     write_manifest(dir.path(), &m).unwrap();
     let path = dir.path().join("MANIFEST");
     let good = std::fs::read(&path).unwrap();
@@ -481,4 +485,61 @@ fn an_empty_keyspace_snapshots_and_loads() {
     assert_eq!(written.bytes, 36 + 32, "header and trailer only");
     let loaded = load_snapshot(&Keyspace::new(), &written.path, &cfg(), &no_progress).unwrap();
     assert_eq!(loaded.keys, 0);
+}
+
+/// Regression: a deleted key came back after a restart. Mutations are applied
+/// when a command runs but logged at the end of its connection's batch, so
+/// log order is not version order: a DEL could be logged before a snapshot's
+/// log rotation and an older SET of the same key after it. Recovery loads
+/// the snapshot (no key) and replays the SET, which applied to the absent
+/// key. Deletes and flushes now leave tombstones, kept in the snapshot.
+#[test]
+fn a_deleted_key_stays_deleted_when_an_older_write_is_replayed_after_a_snapshot() {
+    let dir = TempDir::new("tombstones");
+    let ks = Keyspace::new();
+    // Connection A writes k and j (applied; their log records come later).
+    let late_k = Mutation::Set {
+        db: 0,
+        key: &b"k"[..],
+        value: &b"a"[..],
+        expire_at_ms: NO_EXPIRY,
+        version: ks.next_version(NOW),
+    };
+    let late_j = Mutation::Set {
+        db: 3,
+        key: &b"j"[..],
+        value: &b"a"[..],
+        expire_at_ms: NO_EXPIRY,
+        version: ks.next_version(NOW),
+    };
+    let late_h = Mutation::Coll {
+        db: 0,
+        key: &b"h"[..],
+        op: CollOp::Hash(HashOp::Set { pairs: vec![(&b"f"[..], &b"v"[..])] }),
+        version: ks.next_version(NOW),
+    };
+    for m in [&late_k, &late_j, &late_h] {
+        assert!(ks.apply(m));
+    }
+    // Connection B deletes k and h, and flushes database 3, before the snapshot.
+    assert!(ks.apply(&Mutation::Del { db: 0, key: &b"k"[..], version: ks.next_version(NOW) }));
+    assert!(ks.apply(&Mutation::Del { db: 0, key: &b"h"[..], version: ks.next_version(NOW) }));
+    assert!(ks.apply(&Mutation::<&[u8]>::FlushDb { db: 3, version: ks.next_version(NOW) }));
+    let path = write_snapshot(&ks, dir.path(), 1, NOW).unwrap().path;
+    // Recovery: the snapshot, then the log after its rotation (A's records).
+    let recovered = Keyspace::new();
+    load_snapshot(&recovered, &path, &cfg(), &no_progress).unwrap();
+    for m in [&late_k, &late_j, &late_h] {
+        assert!(!recovered.apply(m), "{m:?} is older than the delete");
+    }
+    assert!(dump(&recovered, NOW).is_empty(), "no deleted key came back");
+    // A newer write still lands.
+    assert!(recovered.apply(&Mutation::Set {
+        db: 0,
+        key: &b"k"[..],
+        value: &b"b"[..],
+        expire_at_ms: NO_EXPIRY,
+        version: recovered.next_version(NOW + 1),
+    }));
+    assert_eq!(dump(&recovered, NOW).len(), 1);
 }

@@ -110,6 +110,13 @@ pub static PARAMS: &[Param] = &[
         help: "Background task frequency (active expiry cycles per second)",
     },
     Param {
+        name: "tombstone-ttl",
+        kind: Kind::Int { min: 1, max: i32::MAX as i64 },
+        default: "86400",
+        mutable: true,
+        help: "Seconds a deleted key's tombstone is kept (it must outlive the cluster's hint window and anti-entropy period)",
+    },
+    Param {
         name: "maxclients",
         kind: Kind::Int { min: 1, max: 1_000_000 },
         default: "10000",
@@ -686,6 +693,8 @@ pub struct Hot {
     pub proto_max_bulk_len: AtomicU64,
     pub query_buffer_limit: AtomicU64,
     pub hz: AtomicU64,
+    /// `tombstone-ttl` in seconds.
+    pub tombstone_ttl_secs: AtomicU64,
     pub maxclients: AtomicU64,
     /// `maxmemory` in bytes; 0 = no limit.
     pub maxmemory: AtomicU64,
@@ -922,6 +931,7 @@ impl Config {
         h.proto_max_bulk_len.store(self.get_u64("proto-max-bulk-len"), Ordering::Relaxed);
         h.query_buffer_limit.store(self.get_u64("client-query-buffer-limit"), Ordering::Relaxed);
         h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
+        h.tombstone_ttl_secs.store(self.get_u64("tombstone-ttl"), Ordering::Relaxed);
         h.maxclients.store(self.get_u64("maxclients"), Ordering::Relaxed);
         h.maxmemory.store(self.get_u64("maxmemory"), Ordering::Relaxed);
         let policy = self.get("maxmemory-policy").and_then(|p| gyre_engine::Policy::parse(&p));

@@ -110,9 +110,29 @@ pub fn make_room(shared: &Shared, log: &mut MutationLog, now_ms: u64) -> Result<
     }
     let budget = time_budget(shared.config.hot.eviction_tenacity.load(Ordering::Relaxed));
     match evict_until(shared, limit, log, now_ms, budget) {
+        0 if used_for_limit() > limit && sweep_tombstones(shared, now_ms) == 0 => Err(OutOfMemory),
         0 if used_for_limit() > limit => Err(OutOfMemory),
         _ => Ok(()),
     }
+}
+
+/// Tombstones younger than this survive a sweep under memory pressure: on
+/// one node a delete can only be overtaken by an older write within one
+/// connection's batch (applied before, logged after), far shorter.
+pub const TOMBSTONE_PRESSURE_AGE_MS: u64 = 100;
+
+/// Memory is over the limit and nothing more can be evicted: drops the
+/// tombstones past [`TOMBSTONE_PRESSURE_AGE_MS`] (DEL-heavy workloads would
+/// otherwise fill `maxmemory` with them until `tombstone-ttl`). Returns how
+/// many went.
+fn sweep_tombstones(shared: &Shared, now_ms: u64) -> usize {
+    let horizon = gyre_engine::Version::at_ms(now_ms.saturating_sub(TOMBSTONE_PRESSURE_AGE_MS));
+    let n = shared.ks.collect_tombstones(&mut 0, horizon, usize::MAX);
+    shared.stats.tombstones_collected.fetch_add(n as u64, Ordering::Relaxed);
+    if n > 0 {
+        tracing::debug!(tombstones = n, "memory over maxmemory: tombstones collected early");
+    }
+    n
 }
 
 /// Evicts until memory is at most `limit` or `budget` is spent; returns how
@@ -158,7 +178,10 @@ pub fn background_step(shared: &Shared) {
         return;
     }
     let mut log = MutationLog::new();
-    evict_until(shared, limit, &mut log, crate::shared::unix_ms(), Some(BACKGROUND_BUDGET));
+    let now_ms = crate::shared::unix_ms();
+    if evict_until(shared, limit, &mut log, now_ms, Some(BACKGROUND_BUDGET)) == 0 && used_for_limit() > limit {
+        sweep_tombstones(shared, now_ms);
+    }
     if !log.is_empty() {
         // Durability of evictions is "eventually": nothing waits for this record.
         let _ = shared.persistence.append(&log);

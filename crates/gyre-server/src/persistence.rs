@@ -31,7 +31,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
-use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef};
+use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef, NODE_ID_BYTES};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
 use gyre_log::wal::{replay, FsyncObserver, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
@@ -64,6 +64,21 @@ pub struct Persistence {
     manifest: Mutex<Manifest>,
     /// Held for the server's lifetime: the directory's lock.
     _lock: File,
+    /// The node's persistent id, 40 hex characters (see [`node_id`]).
+    pub node_id: String,
+}
+
+/// Gives the manifest a node id at the first start (kept across restarts
+/// from then on); without persistence, a fresh one per process.
+fn node_id(dir: &Path, manifest: &mut Manifest, persistent: bool) -> anyhow::Result<String> {
+    if manifest.node_id == [0; NODE_ID_BYTES] {
+        manifest.node_id = rand::random();
+        if persistent {
+            write_manifest(dir, manifest).with_context(|| format!("writing the node id to '{}'", dir.display()))?;
+            info!("new node: id made and kept in the data directory");
+        }
+    }
+    Ok(manifest.node_id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl Persistence {
@@ -103,7 +118,10 @@ impl Persistence {
             info!("persistence off (appendonly no): data lives in memory only");
             None
         };
+        let node_id = node_id(&dir, &mut manifest, wal.is_some())?;
+        info!(node_id = %node_id, "node identity");
         Ok(Persistence {
+            node_id,
             dir,
             wal,
             snapshot: Mutex::new(snapshot),
@@ -300,7 +318,7 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
                 error!(path = %path.display(), error = %e, "snapshot is unusable; falling back to the previous snapshot and more of the log");
                 failures.push(format!("loading snapshot '{}': {e}", path.display()));
                 // A damaged snapshot may have loaded in part: start over.
-                drop(ks.flush_all(0, &mut MutationLog::new()));
+                drop(ks.discard_all());
             }
         }
     }

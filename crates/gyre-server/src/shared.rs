@@ -23,6 +23,8 @@ pub struct Stats {
     pub lazyfreed_objects: AtomicU64,
     /// Of those, not freed yet (INFO lazyfree_pending_objects).
     pub lazyfree_pending: AtomicU64,
+    /// Tombstones dropped after `tombstone-ttl` (INFO tombstones_collected).
+    pub tombstones_collected: AtomicU64,
 }
 
 impl Stats {
@@ -34,6 +36,7 @@ impl Stats {
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.lazyfreed_objects,
+            &self.tombstones_collected,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -185,11 +188,24 @@ pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// Shards whose tombstones one background cycle looks at: all 1,024 in
+/// about ten seconds at the default `hz`.
+const TOMBSTONE_SHARDS_PER_CYCLE: usize = 10;
+
+/// Drops tombstones older than `tombstone-ttl`, a few shards per cycle.
+fn collect_tombstones(shared: &Shared, cursor: &mut usize) {
+    let ttl_ms = shared.config.hot.tombstone_ttl_secs.load(Ordering::Relaxed).saturating_mul(1000);
+    let horizon = gyre_engine::Version::at_ms(unix_ms().saturating_sub(ttl_ms));
+    let n = shared.ks.collect_tombstones(cursor, horizon, TOMBSTONE_SHARDS_PER_CYCLE);
+    shared.stats.tombstones_collected.fetch_add(n as u64, Ordering::Relaxed);
+}
+
 /// The background worker: every 1/hz seconds an active expiry cycle with a budget
 /// of a quarter of the period (Redis's slow cycle uses 25%), and in between it
 /// frees what connections handed over. Ends when the server state is dropped.
 fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>) {
     let mut next_cycle = Instant::now();
+    let mut tombstone_cursor = 0;
     loop {
         let timeout = next_cycle.saturating_duration_since(Instant::now());
         match garbage.recv_timeout(timeout) {
@@ -225,6 +241,7 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
             shared.diag.latency.add_sample("expire-cycle", cycle.as_millis() as u64);
         }
         crate::evict::background_step(&shared);
+        collect_tombstones(&shared, &mut tombstone_cursor);
         next_cycle = Instant::now() + period;
     }
 }

@@ -130,12 +130,13 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let uptime = shared.started.elapsed().as_secs();
             write!(
                 t,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\nnode_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
                 env!("CARGO_PKG_VERSION"),
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
                 shared.run_id,
+                shared.persistence.node_id,
                 shared.tcp_port.load(Ordering::Relaxed),
                 call.now_ms * 1000,
                 uptime / 86400,
@@ -154,7 +155,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let ks = shared.ks.stats();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\ntombstones:{}\r\ntombstones_collected:{}\r\n",
                 s.connections_received.load(Ordering::Relaxed),
                 s.commands_processed.load(Ordering::Relaxed),
                 s.net_input_bytes.load(Ordering::Relaxed),
@@ -165,6 +166,8 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 ks.hits,
                 ks.misses,
                 s.lazyfreed_objects.load(Ordering::Relaxed),
+                shared.ks.tombstone_count(),
+                s.tombstones_collected.load(Ordering::Relaxed),
             )
         }
         "replication" => write!(
