@@ -174,6 +174,10 @@ pub struct Shard {
     /// Everything older than this was flushed (FLUSHDB / FLUSHALL): the
     /// database-wide tombstone.
     flushed_before: Version,
+    /// The version of the last SWAPDB that moved data into this shard
+    /// position (kept by the position, like `db`): replaying a swap at or
+    /// below it is a no-op, so SWAPDB replay is idempotent.
+    swapped_at: Version,
 }
 
 #[inline]
@@ -241,6 +245,11 @@ impl Shard {
     /// The flush watermark, for snapshots.
     pub fn flushed_before(&self) -> Version {
         self.flushed_before
+    }
+
+    /// The last swap into this position, for snapshots.
+    pub fn swapped_at(&self) -> Version {
+        self.swapped_at
     }
 
     /// Drops tombstones older than `version` (older than `tombstone-ttl`);
@@ -598,11 +607,12 @@ impl Shard {
 
     /// Takes everything out, leaving an empty shard (statistics stay).
     fn take_all(&mut self) -> Shard {
-        let (stats, cfg, db) = (self.stats, self.cfg, self.db);
+        let (stats, cfg, db, swapped_at) = (self.stats, self.cfg, self.db, self.swapped_at);
         let taken = std::mem::take(self);
         self.stats = stats;
         self.cfg = cfg;
         self.db = db;
+        self.swapped_at = swapped_at;
         taken
     }
 
@@ -952,18 +962,25 @@ impl Keyspace {
         let gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };
         let version = self.next_version(now_ms);
         log.record(&Mutation::<&[u8]>::SwapDb { a, b, version });
-        Self::swap_locked(ga, gb);
+        Self::swap_locked(ga, gb, version);
     }
 
-    fn swap_contents(&self, a: DbIndex, b: DbIndex) {
+    /// Replays a swap, unless it is already reflected (a snapshot taken
+    /// after it, with its record replayed again after the snapshot).
+    fn swap_contents(&self, a: DbIndex, b: DbIndex, version: Version) -> bool {
         if a == b {
-            return;
+            return false;
         }
         let (lo, hi) = (a.min(b), a.max(b));
-        Self::swap_locked(self.dbs[lo as usize].lock_all(), self.dbs[hi as usize].lock_all());
+        let (ga, gb) = (self.dbs[lo as usize].lock_all(), self.dbs[hi as usize].lock_all());
+        if ga.iter().chain(gb.iter()).any(|s| s.swapped_at >= version) {
+            return false;
+        }
+        Self::swap_locked(ga, gb, version);
+        true
     }
 
-    fn swap_locked(mut ga: Vec<MutexGuard<'_, Shard>>, mut gb: Vec<MutexGuard<'_, Shard>>) {
+    fn swap_locked(mut ga: Vec<MutexGuard<'_, Shard>>, mut gb: Vec<MutexGuard<'_, Shard>>, version: Version) {
         for (x, y) in ga.iter_mut().zip(gb.iter_mut()) {
             // Statistics and settings belong to the shard position, not the data.
             let (sx, sy) = (x.stats, y.stats);
@@ -972,6 +989,8 @@ impl Keyspace {
             y.stats = sy;
             std::mem::swap(&mut x.cfg, &mut y.cfg);
             std::mem::swap(&mut x.db, &mut y.db);
+            x.swapped_at = version;
+            y.swapped_at = version;
         }
     }
 
@@ -999,11 +1018,8 @@ impl Keyspace {
                     .sum::<usize>()
                     > 0
             }
-            Mutation::SwapDb { a, b, .. } => {
-                if (a as usize) < DB_COUNT && (b as usize) < DB_COUNT {
-                    self.swap_contents(a, b);
-                }
-                true
+            Mutation::SwapDb { a, b, version } => {
+                (a as usize) < DB_COUNT && (b as usize) < DB_COUNT && self.swap_contents(a, b, version)
             }
             _ => {
                 let (db, key) = m.key().expect("single-key mutation");
@@ -1085,6 +1101,15 @@ impl Keyspace {
         let Some(d) = self.dbs.get(db as usize) else { return };
         for mut s in d.lock_all() {
             s.retain_newer(version);
+        }
+    }
+
+    /// Restores a database's last swap version read from a snapshot.
+    pub fn load_swapped_at(&self, db: DbIndex, version: Version) {
+        self.clock.observe(version);
+        let Some(d) = self.dbs.get(db as usize) else { return };
+        for mut s in d.lock_all() {
+            s.swapped_at = s.swapped_at.max(version);
         }
     }
 

@@ -21,7 +21,8 @@
 //!          | u64 version | u32 value len | Value::serialize bytes        (repeated)
 //!          a value len of u32::MAX marks a tombstone (no value bytes: the
 //!          key was deleted at `version`), u32::MAX - 1 a database's flush
-//!          watermark (empty key: everything older was flushed)
+//!          watermark (empty key: everything older was flushed), u32::MAX - 2
+//!          the version of the database's last SWAPDB (empty key)
 //! trailer  u32 0 (end of blocks) | u64 keys | u64 blocks | "GYRE_END"
 //!          | u32 file crc32c
 //! ```
@@ -70,6 +71,8 @@ pub const FORMAT_VERSION_MIN: u32 = 1;
 const TOMBSTONE_MARK: u32 = u32::MAX;
 /// Value length marking a flush watermark record.
 const FLUSHED_MARK: u32 = u32::MAX - 1;
+/// Value length marking a database's last-swap record.
+const SWAPPED_MARK: u32 = u32::MAX - 2;
 /// Blocks are cut at the first entry boundary past this many payload bytes.
 pub const BLOCK_TARGET_BYTES: usize = 1 << 20;
 /// Upper bound on loader threads, whatever the core count.
@@ -249,6 +252,10 @@ impl ShardBuffer {
         if flushed != Version::ZERO {
             encode_mark(&mut self.bytes, db, b"", flushed, FLUSHED_MARK);
         }
+        let swapped = shard.swapped_at();
+        if swapped != Version::ZERO {
+            encode_mark(&mut self.bytes, db, b"", swapped, SWAPPED_MARK);
+        }
         for (key, version) in shard.tombstones() {
             encode_mark(&mut self.bytes, db, key, version, TOMBSTONE_MARK);
             if self.bytes.len() - block_start >= BLOCK_TARGET_BYTES {
@@ -292,7 +299,7 @@ fn encode_entry(out: &mut Vec<u8>, db: u16, key: &[u8], entry: &Entry) -> Result
     codec::put_u32(out, 0);
     entry.value.serialize(out);
     let value_len = out.len() - len_at - 4;
-    let value_len = u32::try_from(value_len).ok().filter(|n| *n < FLUSHED_MARK).ok_or(value_len as u64)?;
+    let value_len = u32::try_from(value_len).ok().filter(|n| *n < SWAPPED_MARK).ok_or(value_len as u64)?;
     out[len_at..len_at + 4].copy_from_slice(&value_len.to_le_bytes());
     Ok(())
 }
@@ -518,6 +525,7 @@ fn load_block(shared: &LoadShared<'_>, block: &Block) -> Result<u64, SnapshotErr
             }
             Record::Tombstone(db, key, version) => shared.ks.load_tombstone(db, key, version),
             Record::Flushed(db, version) => shared.ks.load_flushed_before(db, version),
+            Record::Swapped(db, version) => shared.ks.load_swapped_at(db, version),
         }
     }
     Ok(keys)
@@ -528,6 +536,7 @@ enum Record<'a> {
     Entry(u16, &'a [u8], Entry),
     Tombstone(u16, &'a [u8], Version),
     Flushed(u16, Version),
+    Swapped(u16, Version),
 }
 
 /// Decodes one record; a value must use exactly its declared length.
@@ -543,7 +552,8 @@ fn decode_entry<'a>(r: &mut Reader<'a>, cfg: &EncodingConfig, db_count: usize) -
     match value_len {
         TOMBSTONE_MARK => return Ok(Record::Tombstone(db, key, version)),
         FLUSHED_MARK if key.is_empty() => return Ok(Record::Flushed(db, version)),
-        FLUSHED_MARK => return Err("a flush watermark with a key".into()),
+        SWAPPED_MARK if key.is_empty() => return Ok(Record::Swapped(db, version)),
+        FLUSHED_MARK | SWAPPED_MARK => return Err("a database record with a key".into()),
         _ => {}
     }
     let value_bytes = r.take(value_len as usize).map_err(|e| format!("value: {e}"))?;

@@ -57,6 +57,11 @@ pub struct Persistence {
     pub snapshot: Mutex<SnapshotState>,
     /// A snapshot is being written (BGSAVE, SAVE or automatic).
     pub snapshot_running: AtomicBool,
+    /// Held while a snapshot rotates the log and walks the keyspace; SWAPDB
+    /// takes it (without waiting) for its swap, so a swap and a snapshot's
+    /// walk never overlap (the walk captures each database's shards at
+    /// different instants).
+    pub swap_guard: parking_lot::Mutex<()>,
     /// Records appended since the last snapshot (INFO rdb_changes_since_last_save).
     pub changes_since_snapshot: AtomicU64,
     next_snapshot_id: AtomicU64,
@@ -126,6 +131,7 @@ impl Persistence {
             wal,
             snapshot: Mutex::new(snapshot),
             snapshot_running: AtomicBool::new(false),
+            swap_guard: parking_lot::Mutex::new(()),
             changes_since_snapshot: AtomicU64::new(0),
             next_snapshot_id: AtomicU64::new(next_snapshot_id),
             manifest: Mutex::new(manifest),
@@ -203,6 +209,7 @@ impl Persistence {
     fn snapshot_inner(&self, ks: &Keyspace, retention: usize) -> Result<(), String> {
         let started = Instant::now();
         let started_ms = unix_ms();
+        let no_swaps = self.swap_guard.lock();
         // Records from here on are in `first_needed` or later; everything
         // before is already in memory and so in the snapshot.
         let (first_needed, last_lsn) = match &self.wal {
@@ -212,6 +219,7 @@ impl Persistence {
         self.changes_since_snapshot.store(0, Ordering::Relaxed);
         let id = self.next_snapshot_id.fetch_add(1, Ordering::Relaxed);
         let info = write_snapshot(ks, &self.dir, id, started_ms).map_err(|e| e.to_string())?;
+        drop(no_swaps);
         // The manifest keeps `retention` snapshots and, through the oldest,
         // the log they need: recovery falls back to an older snapshot when
         // the newest is damaged.

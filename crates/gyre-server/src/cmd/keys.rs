@@ -213,11 +213,12 @@ pub fn select(call: &mut Call<'_>) -> CmdResult {
 pub fn swapdb(call: &mut Call<'_>) -> CmdResult {
     let a = db_arg(call, 1, "ERR invalid first DB index")?;
     let b = db_arg(call, 2, "ERR invalid second DB index")?;
-    // A snapshot walks databases while writes go on; replaying the log over it
-    // is safe for every mutation but a swap, which is not idempotent.
-    if call.shared.persistence.snapshot_running.load(std::sync::atomic::Ordering::Acquire) {
+    // A snapshot walks the databases shard by shard while writes go on: a
+    // swap in the middle of the walk would be captured half done. The guard
+    // is taken, not checked, so no snapshot can start between the two.
+    let Some(_no_snapshot) = call.shared.persistence.swap_guard.try_lock() else {
         return Err(err("ERR SWAPDB is not allowed while a snapshot is being written; retry when BGSAVE is done"));
-    }
+    };
     call.shared.ks.swap_db(a, b, call.now_ms, call.log);
     call.out.ok();
     Ok(())
