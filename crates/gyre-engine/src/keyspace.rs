@@ -158,6 +158,10 @@ pub struct Shard {
     slots: Vec<SlotMap>,
     /// Keys with an expiry, per slot (same indexing as `slots`).
     volatile_per_slot: Vec<u32>,
+    /// Per slot (same indexing): the XOR of [`digest_term`] over every
+    /// entry's and tombstone's (key, version). Two copies of a slot holding
+    /// the same keys at the same versions have the same digest.
+    digests: Vec<u64>,
     keys: usize,
     volatile: usize,
     stats: KeyspaceStats,
@@ -178,6 +182,48 @@ pub struct Shard {
     /// position (kept by the position, like `db`): replaying a swap at or
     /// below it is a no-op, so SWAPDB replay is idempotent.
     swapped_at: Version,
+}
+
+/// One (key, version)'s share of its slot's digest. Defined here, byte for
+/// byte, rather than by a hashing crate: copies on different nodes (and
+/// builds) must agree, and hash crates do not promise stable output. Eight
+/// key bytes at a time through splitmix64's finalizer.
+#[inline]
+fn digest_term(key: &[u8], version: Version) -> u64 {
+    version_term(digest_key(key), version)
+}
+
+/// The key's part of [`digest_term`], computed once when a key changes version.
+#[inline]
+fn digest_key(key: &[u8]) -> u64 {
+    let mut h = digest_mix(0x6779_7265_6469_6765 ^ key.len() as u64); // "gyredige"
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        h = digest_mix(h ^ u64::from_le_bytes(c.try_into().expect("8 bytes")));
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    digest_mix(h ^ u64::from_le_bytes(tail))
+}
+
+#[inline]
+fn version_term(key_part: u64, version: Version) -> u64 {
+    digest_mix(key_part ^ version.0)
+}
+
+/// splitmix64's finalizer.
+#[inline]
+fn digest_mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// [`digest_term`]'s change when `key` moves from version `from` to `to`.
+#[inline]
+fn digest_change(key: &[u8], from: Version, to: Version) -> u64 {
+    let k = digest_key(key);
+    version_term(k, from) ^ version_term(k, to)
 }
 
 #[inline]
@@ -224,12 +270,31 @@ impl Shard {
         if version <= self.flushed_before {
             return;
         }
+        let slot = SlotId::of(key);
+        self.map(slot);
+        let idx = slot_in_shard(slot);
         match self.tombstones.get_mut(key) {
-            Some(v) => *v = (*v).max(version),
+            Some(v) if *v >= version => {}
+            Some(v) => {
+                self.digests[idx] ^= digest_change(key, *v, version);
+                *v = version;
+            }
             None => {
+                self.digests[idx] ^= digest_term(key, version);
                 self.tombstones.insert(key.into(), version);
             }
         }
+    }
+
+    /// The digest of `slot` (which must belong to this shard): its keys and
+    /// tombstones with their versions; 0 for an empty slot.
+    pub fn slot_digest(&self, slot: SlotId) -> u64 {
+        self.digests.get(slot_in_shard(slot)).copied().unwrap_or(0)
+    }
+
+    /// A key's version changed in place (`from` to `to`).
+    fn redigest(&mut self, slot: SlotId, key: &[u8], from: Version, to: Version) {
+        self.digests[slot_in_shard(slot)] ^= digest_change(key, from, to);
     }
 
     /// Tombstones held (INFO `tombstones`).
@@ -256,7 +321,14 @@ impl Shard {
     /// returns how many.
     fn collect_tombstones(&mut self, version: Version) -> usize {
         let before = self.tombstones.len();
-        self.tombstones.retain(|_, v| *v >= version);
+        let digests = &mut self.digests;
+        self.tombstones.retain(|k, v| {
+            let keep = *v >= version;
+            if !keep {
+                digests[slot_in_shard(SlotId::of(k))] ^= digest_term(k, *v);
+            }
+            keep
+        });
         before - self.tombstones.len()
     }
 
@@ -264,6 +336,7 @@ impl Shard {
         if self.slots.is_empty() {
             self.slots = (0..SLOTS_PER_SHARD).map(|_| SlotMap::default()).collect();
             self.volatile_per_slot = vec![0; SLOTS_PER_SHARD];
+            self.digests = vec![0; SLOTS_PER_SHARD];
         }
         &mut self.slots[slot_in_shard(slot)]
     }
@@ -298,6 +371,7 @@ impl Shard {
             Some(i) if map.at_mut(i).entry.is_expired(now.ms) => {
                 crate::expired::note(self.db, key);
                 let e = map.remove_index(i);
+                self.digests[idx] ^= digest_term(key, e.entry.version);
                 self.keys -= 1;
                 self.volatile -= 1;
                 self.volatile_per_slot[idx] -= 1;
@@ -334,6 +408,7 @@ impl Shard {
         let map = self.slots.get_mut(idx)?;
         let node = map.remove(key_hash(key), key)?;
         let e = node.entry;
+        self.digests[idx] ^= digest_term(key, e.version);
         self.keys -= 1;
         if e.has_expiry() {
             self.volatile -= 1;
@@ -379,6 +454,7 @@ impl Shard {
             Some(i) => {
                 let stored = &mut map.at_mut(i).entry;
                 let mut entry = entry;
+                self.digests[idx] ^= digest_change(key, stored.version, entry.version);
                 expired = stored.is_expired(now_ms);
                 if !expired {
                     // An overwrite keeps the key's access frequency, as Redis does.
@@ -392,8 +468,11 @@ impl Shard {
                     if tomb >= entry.version {
                         return Err(());
                     }
-                    self.tombstones.remove(key);
+                    if let Some(v) = self.tombstones.remove(key) {
+                        self.digests[idx] ^= digest_term(key, v);
+                    }
                 }
+                self.digests[idx] ^= digest_term(key, entry.version);
                 map.insert_unique(hash, Node::boxed(key, entry));
                 None
             }
@@ -504,7 +583,9 @@ impl Shard {
             Mutation::Expire { expire_at_ms, .. } => {
                 if self.peek(slot, key).is_some() {
                     self.set_expiry(slot, key, expire_at_ms);
-                    find_mut(self.map(slot), key).expect("present").version = version;
+                    let e = find_mut(self.map(slot), key).expect("present");
+                    let from = std::mem::replace(&mut e.version, version);
+                    self.redigest(slot, key, from, version);
                 }
                 (true, None)
             }
@@ -535,13 +616,15 @@ impl Shard {
     fn apply_coll(&mut self, slot: SlotId, key: &[u8], op: &CollOp<&[u8]>, version: Version) -> (bool, Option<Entry>) {
         let cfg = self.cfg;
         // One lookup for the common case: the collection exists.
-        if let Some(e) = self.slots.get_mut(slot_in_shard(slot)).and_then(|m| find_mut(m, key)) {
+        let idx = slot_in_shard(slot);
+        if let Some(e) = self.slots.get_mut(idx).and_then(|m| find_mut(m, key)) {
             if e.version >= version {
                 return (false, None);
             }
             if e.value.type_name() == op.type_name() {
                 e.value.apply_op(op, &cfg);
-                e.version = version;
+                let from = std::mem::replace(&mut e.version, version);
+                self.digests[idx] ^= digest_change(key, from, version);
                 if e.value.is_empty_collection() {
                     let old = self.remove_entry(slot, key);
                     self.bury(key, version);
@@ -572,19 +655,21 @@ impl Shard {
         e.modified_in_place = true;
         // A string that now reads as an integer keeps the byte form; Redis does the
         // same after APPEND/SETRANGE (OBJECT ENCODING reports raw).
-        e.version = version;
+        let from = std::mem::replace(&mut e.version, version);
+        self.redigest(slot, key, from, version);
     }
 
     /// Removes entries older than `version` (FLUSHDB replay); returns how many.
     fn retain_newer(&mut self, version: Version) -> usize {
         self.flushed_before = self.flushed_before.max(version);
-        self.tombstones.retain(|_, v| *v >= version);
+        self.collect_tombstones(version);
         let before = self.keys;
         for (idx, map) in self.slots.iter_mut().enumerate() {
             map.retain(|n| {
                 let e = &n.entry;
                 let keep = e.version >= version;
                 if !keep {
+                    self.digests[idx] ^= digest_term(n.key(), e.version);
                     self.keys -= 1;
                     if e.has_expiry() {
                         self.volatile -= 1;
@@ -667,6 +752,7 @@ impl Shard {
         let mut checked = 0;
         let mut removed = 0;
         let db = self.db;
+        let digest = &mut self.digests[idx];
         map.retain(|n| {
             let e = &n.entry;
             if !e.has_expiry() {
@@ -676,6 +762,7 @@ impl Shard {
             let gone = e.is_expired(now_ms);
             if gone {
                 crate::expired::note(db, n.key());
+                *digest ^= digest_term(n.key(), e.version);
             }
             removed += usize::from(gone);
             !gone
@@ -1111,6 +1198,13 @@ impl Keyspace {
         for mut s in d.lock_all() {
             s.swapped_at = s.swapped_at.max(version);
         }
+    }
+
+    /// The digest of `slot` in database `db`: equal on two keyspaces exactly
+    /// when they hold the slot's keys and tombstones at the same versions
+    /// (barring a 64-bit collision).
+    pub fn slot_digest(&self, db: DbIndex, slot: SlotId) -> u64 {
+        self.dbs.get(db as usize).map_or(0, |d| d.lock(slot).slot_digest(slot))
     }
 
     /// Tombstones held in every database (INFO).

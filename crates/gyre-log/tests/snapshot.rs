@@ -533,6 +533,11 @@ fn a_deleted_key_stays_deleted_when_an_older_write_is_replayed_after_a_snapshot(
         assert!(!recovered.apply(m), "{m:?} is older than the delete");
     }
     assert!(dump(&recovered, NOW).is_empty(), "no deleted key came back");
+    for key in [&b"k"[..], b"h"] {
+        let slot = SlotId::of(key);
+        assert_eq!(recovered.slot_digest(0, slot), ks.slot_digest(0, slot), "the tombstones came with the snapshot");
+        assert_ne!(recovered.slot_digest(0, slot), 0);
+    }
     // A newer write still lands.
     assert!(recovered.apply(&Mutation::Set {
         db: 0,
