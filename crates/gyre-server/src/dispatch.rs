@@ -247,7 +247,7 @@ fn dispatch<'s>(
         Admit::In(guard) => guard,
         Admit::Wait(exec) => return exec,
         Admit::Busy(msg) => {
-            doom_transaction(client);
+            let msg = rejection(d.spec, client, msg);
             let e = crate::stats::rejected(shared, d.spec, CmdError::Msg(msg));
             ReplyWriter::new(out, client.proto).error(e.to_string().as_bytes());
             return Exec::Done;
@@ -471,6 +471,20 @@ fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut Byt
             Exec::Done
         }
     }
+}
+
+/// The error for a command refused before it ran (`-BUSY`), as Redis's
+/// rejectCommand words it: a refused EXEC discards its transaction
+/// (`-EXECABORT Transaction discarded because of: ...`); any other refused
+/// command dooms the transaction it was sent in.
+fn rejection(spec: &CommandSpec, client: &mut ClientState, msg: String) -> String {
+    if spec.has_flag(flags::EXCLUSIVE_KEYS) {
+        client.multi = None;
+        client.watched.clear();
+        return format!("EXECABORT Transaction discarded because of: {msg}");
+    }
+    doom_transaction(client);
+    msg
 }
 
 fn doom_transaction(client: &mut ClientState) {
