@@ -13,16 +13,68 @@ use crate::value::Entry;
 /// Longest key stored inside the node itself.
 pub const KEY_INLINE_BYTES_MAX: usize = 14;
 
-/// Key bytes: short keys inline, longer ones behind one pointer (so that the
-/// type stays 16 bytes; a fat `Box<[u8]>` would make it 24).
-#[derive(Clone)]
+/// Key bytes: short keys inline, longer ones behind one thin pointer with
+/// the length beside it in the node (so the type stays 16 bytes: a fat
+/// `Box<[u8]>` would make it 24, and the `Box<Box<[u8]>>` this replaced cost
+/// a lookup two dependent cache misses before the key's bytes, one of them
+/// just to learn the length).
 pub(crate) enum KeyBytes {
-    Inline {
-        len: u8,
-        buf: [u8; KEY_INLINE_BYTES_MAX],
-    },
-    #[allow(clippy::box_collection)]
-    Heap(Box<Box<[u8]>>),
+    Inline { len: u8, buf: [u8; KEY_INLINE_BYTES_MAX] },
+    Heap(HeapKey),
+}
+
+/// A key longer than [`KEY_INLINE_BYTES_MAX`]: the bytes of a `Box<[u8]>`,
+/// taken apart into its pointer and length (keys are bounded by
+/// `proto-max-bulk-len`, far below `u32::MAX`).
+///
+/// Packed to 4-byte alignment, so that it sits at offset 4 of the enum and
+/// [`KeyBytes`] stays 16 bytes (with 8-byte alignment it would be 24).
+#[repr(C, packed(4))]
+pub(crate) struct HeapKey {
+    len: u32,
+    ptr: std::ptr::NonNull<u8>,
+}
+
+// SAFETY: a HeapKey owns its allocation exclusively (as the Box<[u8]> it was
+// made from did) and gives out only shared slices of it.
+unsafe impl Send for HeapKey {}
+// SAFETY: as above; `&HeapKey` only reads.
+unsafe impl Sync for HeapKey {}
+
+impl HeapKey {
+    fn new(key: &[u8]) -> HeapKey {
+        let len = u32::try_from(key.len()).expect("keys are bounded by proto-max-bulk-len");
+        let raw = Box::into_raw(Box::<[u8]>::from(key));
+        // SAFETY: Box::into_raw never returns null.
+        let ptr = unsafe { std::ptr::NonNull::new_unchecked(raw.cast::<u8>()) };
+        HeapKey { len, ptr }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        // (Copies out of the packed fields; no reference to them is taken.)
+        let (ptr, len) = (self.ptr, self.len);
+        // SAFETY: `ptr` and `len` come from a live Box<[u8]> this owns.
+        unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len as usize) }
+    }
+}
+
+impl Drop for HeapKey {
+    fn drop(&mut self) {
+        let (ptr, len) = (self.ptr, self.len);
+        let slice = std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len as usize);
+        // SAFETY: rebuilds the Box<[u8]> `new` took apart, exactly once.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+impl Clone for KeyBytes {
+    fn clone(&self) -> KeyBytes {
+        match self {
+            KeyBytes::Inline { len, buf } => KeyBytes::Inline { len: *len, buf: *buf },
+            KeyBytes::Heap(h) => KeyBytes::Heap(HeapKey::new(h.as_slice())),
+        }
+    }
 }
 
 impl KeyBytes {
@@ -32,7 +84,7 @@ impl KeyBytes {
             buf[..key.len()].copy_from_slice(key);
             KeyBytes::Inline { len: key.len() as u8, buf }
         } else {
-            KeyBytes::Heap(Box::new(key.into()))
+            KeyBytes::Heap(HeapKey::new(key))
         }
     }
 
@@ -40,7 +92,7 @@ impl KeyBytes {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             KeyBytes::Inline { len, buf } => &buf[..usize::from(*len)],
-            KeyBytes::Heap(b) => b,
+            KeyBytes::Heap(h) => h.as_slice(),
         }
     }
 
@@ -48,7 +100,10 @@ impl KeyBytes {
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             KeyBytes::Inline { .. } => 0,
-            KeyBytes::Heap(b) => std::mem::size_of::<Box<[u8]>>() + b.len(),
+            KeyBytes::Heap(h) => {
+                let len = h.len;
+                len as usize
+            }
         }
     }
 }
@@ -114,6 +169,9 @@ mod tests {
             let k = KeyBytes::new(&key);
             assert_eq!(k.as_slice(), &key[..]);
             assert_eq!(k.heap_bytes() > 0, len > KEY_INLINE_BYTES_MAX);
+            let copy = k.clone();
+            drop(k);
+            assert_eq!(copy.as_slice(), &key[..], "a clone owns its own bytes");
         }
     }
 }

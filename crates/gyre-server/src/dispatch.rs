@@ -209,6 +209,7 @@ struct Dispatch<'a> {
 }
 
 /// Step 1: the command table row.
+#[inline]
 fn resolve(
     args: &Args<'_>,
     client: &mut ClientState,
@@ -243,8 +244,8 @@ fn dispatch<'s>(
         Mode::Answered => return Exec::Done,
     }
     // Step 4, route: a single node serves every key.
-    let guard = match admit(d, shared, client, admission) {
-        Admit::In(guard) => guard,
+    let (guard, admitted) = match admit(d, shared, client, admission) {
+        Admit::In(guard, admitted) => (guard, admitted),
         Admit::Wait(exec) => return exec,
         Admit::Busy(msg) => {
             let msg = rejection(d.spec, client, msg);
@@ -255,13 +256,14 @@ fn dispatch<'s>(
     };
     let result = match refuse(d, shared, log) {
         Some(e) => Err(crate::stats::rejected(shared, d.spec, e)),
-        None => run(d, shared, client, out, log),
+        None => run(d, admitted, shared, client, out, log),
     };
     drop(guard);
     account(result, client, out)
 }
 
 /// Step 2: ACL. A denied command dooms the transaction it was sent in.
+#[inline]
 fn authorise(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState) -> Result<(), String> {
     match crate::acl::check(shared, client, d.top, d.spec, &d.args) {
         None => Ok(()),
@@ -280,6 +282,7 @@ enum Mode {
 /// Step 3: a RESP2 subscriber may only (un)subscribe; in MULTI the command
 /// is queued (or, while a script is busy, refused with `-BUSY` as Redis
 /// does, which dooms the transaction).
+#[inline]
 fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut BytesMut) -> Mode {
     let (top, spec) = (d.top, d.spec);
     if client.proto == gyre_resp::Protocol::Resp2 && client.subscribed() && !cmd::pubsub::allowed_while_subscribed(top)
@@ -304,20 +307,28 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
     Mode::Run
 }
 
+/// What admission learnt on the way that later steps reuse.
+#[derive(Clone, Copy, Default)]
+struct Admitted {
+    /// The slot of the first key (the gate computed it for the stripe).
+    first_slot: Option<gyre_engine::SlotId>,
+}
+
 enum Admit<'s> {
-    In(Option<GateGuard<'s>>),
+    In(Option<GateGuard<'s>>, Admitted),
     Wait(Exec),
     Busy(String),
 }
 
 /// Step 5: the gate. Inside EXEC or a script it is already held.
+#[inline]
 fn admit<'s>(d: Dispatch<'_>, shared: &'s Shared, client: &ClientState, admission: Admission<'s>) -> Admit<'s> {
     let spec = d.spec;
     if client.in_exec || spec.has_flag(flags::NO_GATE) {
-        return Admit::In(None);
+        return Admit::In(None, Admitted::default());
     }
     match admission {
-        Admission::Held(held) => return Admit::In(Some(GateGuard::Exclusive(held))),
+        Admission::Held(held) => return Admit::In(Some(GateGuard::Exclusive(held)), Admitted::default()),
         Admission::Refused(msg) => return Admit::Busy(msg),
         Admission::Try => {}
     }
@@ -334,25 +345,39 @@ fn admit<'s>(d: Dispatch<'_>, shared: &'s Shared, client: &ClientState, admissio
         return Admit::Wait(Exec::Exclusive { stripes, world });
     }
     let allow_busy = spec.has_flag(flags::ALLOW_BUSY);
-    match shared.gate.try_shared(stripes_of(spec, &d.args), allow_busy) {
-        Ok(guard) => Admit::In(Some(GateGuard::Shared(guard))),
+    let (stripes, first_slot) = stripes_of(spec, &d.args);
+    let admitted = Admitted { first_slot };
+    match shared.gate.try_shared(stripes, allow_busy) {
+        Ok(guard) => Admit::In(Some(GateGuard::Shared(guard)), admitted),
         Err(seen) => match scripting::busy_error(shared) {
             // Redis serves these during a busy script (WATCH reads the keys
             // as the script left them so far).
-            Some(_) if allow_busy => Admit::In(None),
+            Some(_) if allow_busy => Admit::In(None, admitted),
             Some(busy) => Admit::Busy(busy),
             None => Admit::Wait(Exec::Wait(seen)),
         },
     }
 }
 
-/// The stripes a command's keys fall in, shared. A keyless command that
-/// reads or writes data (KEYS, SCAN, DBSIZE, FLUSHALL, SWAPDB) takes them all.
+/// The stripes a command's keys fall in, shared, and the slot of its first
+/// key. A keyless command that reads or writes data (KEYS, SCAN, DBSIZE,
+/// FLUSHALL, SWAPDB) takes them all.
 #[inline]
-pub fn stripes_of(spec: &CommandSpec, args: &Args<'_>) -> Stripes {
+pub fn stripes_of(spec: &CommandSpec, args: &Args<'_>) -> (Stripes, Option<gyre_engine::SlotId>) {
+    // The common case, one key (GET, SET, ...), without the iterators.
+    if spec.first_key > 0 && spec.first_key == spec.last_key && spec.numkeys_at == 0 {
+        let i = spec.first_key as usize;
+        if i < args.len() {
+            let slot = gyre_engine::SlotId::of(args.get(i));
+            return (Stripes::of_slot(slot), Some(slot));
+        }
+    }
     let mut stripes = Stripes::NONE;
+    let mut first_slot = None;
     for i in spec.key_positions(args.len()) {
-        stripes.add(Stripes::of_key(args.get(i)));
+        let slot = gyre_engine::SlotId::of(args.get(i));
+        first_slot.get_or_insert(slot);
+        stripes.add(Stripes::of_slot(slot));
     }
     if spec.numkeys_at > 0 {
         for i in spec.key_indexes(args.len(), |i| args.get(i)) {
@@ -360,9 +385,9 @@ pub fn stripes_of(spec: &CommandSpec, args: &Args<'_>) -> Stripes {
         }
     }
     if stripes.is_empty() && spec.has_flag(flags::READONLY | flags::WRITE) {
-        return Stripes::ALL;
+        return (Stripes::ALL, None);
     }
-    stripes
+    (stripes, first_slot)
 }
 
 /// What EXEC or a script holds exclusively: a script everything (its keys
@@ -384,13 +409,14 @@ fn exclusive_stripes(spec: &CommandSpec, client: &ClientState) -> (Stripes, bool
         if qspec.has_flag(flags::EXCLUSIVE) {
             return (Stripes::ALL, true);
         }
-        stripes.add(stripes_of(qspec, &args));
+        stripes.add(stripes_of(qspec, &args).0);
     }
     (stripes, false)
 }
 
 /// Step 6: writes refused while the log is failed (MISCONF) or memory is
 /// over `maxmemory` and nothing could be evicted (OOM).
+#[inline]
 fn refuse(d: Dispatch<'_>, shared: &Shared, log: &mut MutationLog) -> Option<CmdError> {
     let spec = d.spec;
     if spec.has_flag(flags::WRITE) {
@@ -410,12 +436,14 @@ fn refuse(d: Dispatch<'_>, shared: &Shared, log: &mut MutationLog) -> Option<Cmd
 /// Step 7: the handler, with MONITOR, keyspace notifications and timing.
 fn run(
     d: Dispatch<'_>,
+    admitted: Admitted,
     shared: &Shared,
     client: &mut ClientState,
     out: &mut BytesMut,
     log: &mut MutationLog,
 ) -> Result<(), CmdError> {
     let Dispatch { args, top, spec, now_ms, caller } = d;
+    let first_slot = admitted.first_slot;
     let mark = out.len();
     let proto = client.proto;
     // Introspection: one clock read before and one after the handler, one
@@ -429,12 +457,13 @@ fn run(
     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
     // EXEC and scripts: the commands they run notify for themselves.
     let result = if notify == 0 || spec.has_flag(flags::EXCLUSIVE) {
-        let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+        let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms, first_slot };
         (spec.handler)(&mut call)
     } else {
         let before = crate::notify::before(shared, notify, spec, &args, client.db, now_ms);
         let mut run = || {
-            let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms };
+            let mut call =
+                Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms, first_slot };
             (spec.handler)(&mut call)
         };
         let (result, expired) = if notify & crate::notify::EXPIRED != 0 {
@@ -454,6 +483,7 @@ fn run(
 }
 
 /// Step 8: the reply or the block (statistics were counted by `run`).
+#[inline]
 fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut BytesMut) -> Exec {
     let proto = client.proto;
     match result {

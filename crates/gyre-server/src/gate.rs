@@ -135,7 +135,12 @@ impl SharedGuard<'_> {
 }
 
 impl Drop for SharedGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
+        if self.stripes.0.is_power_of_two() {
+            self.gate.leave_shared(self.stripes.0.trailing_zeros() as usize);
+            return;
+        }
         for i in self.stripes.iter() {
             self.gate.leave_shared(i);
         }
@@ -198,6 +203,7 @@ impl Gate {
         true
     }
 
+    #[inline]
     fn leave_shared(&self, i: usize) {
         let before = self.stripes[i].0.fetch_sub(1, Ordering::Release);
         // The last reader out of a stripe a writer waits for lets it in.
@@ -217,19 +223,40 @@ impl Gate {
     /// unless `ignore_world` (commands Redis serves during a busy script).
     #[inline]
     pub fn try_shared(&self, stripes: Stripes, ignore_world: bool) -> Result<SharedGuard<'_>, Contended> {
+        if let Some(guard) = self.try_shared_once(stripes, ignore_world) {
+            return Ok(guard);
+        }
+        // The epoch is read after the failure (the fast path reads none), so
+        // one more try covers a release between the two: a release after the
+        // read moves the epoch, and `changed` sees it.
         let epoch = self.epoch.load(Ordering::Acquire);
+        match self.try_shared_once(stripes, ignore_world) {
+            Some(guard) => Ok(guard),
+            None => Err(Contended(epoch)),
+        }
+    }
+
+    #[inline]
+    fn try_shared_once(&self, stripes: Stripes, ignore_world: bool) -> Option<SharedGuard<'_>> {
         if !ignore_world && self.world_stopped() {
-            return Err(Contended(epoch));
+            return None;
+        }
+        if stripes.0.is_power_of_two() {
+            // One stripe (a one-key command): no loop.
+            let i = stripes.0.trailing_zeros() as usize;
+            // (`then`, not `then_some`: a guard built for nothing would leave
+            // a stripe it never entered when dropped.)
+            return self.enter_shared(i).then(|| SharedGuard { gate: self, stripes });
         }
         let mut taken = Stripes::NONE;
         for i in stripes.iter() {
             if !self.enter_shared(i) {
                 drop(SharedGuard { gate: self, stripes: taken });
-                return Err(Contended(epoch));
+                return None;
             }
             taken.0 |= 1 << i;
         }
-        Ok(SharedGuard { gate: self, stripes: taken })
+        Some(SharedGuard { gate: self, stripes: taken })
     }
 
     /// Shared entries on every stripe no writer holds or claims right now

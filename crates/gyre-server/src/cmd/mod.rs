@@ -299,6 +299,9 @@ pub struct Call<'a> {
     pub log: &'a mut MutationLog,
     /// Wall-clock time at dispatch, Unix milliseconds: one instant per command.
     pub now_ms: u64,
+    /// The slot of the first key argument, when dispatch computed it (for
+    /// the gate): [`Call::lock_key`] then skips a second CRC16.
+    pub first_slot: Option<SlotId>,
 }
 
 impl<'a> Call<'a> {
@@ -314,8 +317,17 @@ impl<'a> Call<'a> {
     /// locked: the preamble of every single-key command.
     pub fn lock_key(&self, i: usize) -> (&'a [u8], SlotId, parking_lot::MutexGuard<'a, gyre_engine::Shard>) {
         let key = self.args.get(i);
-        let slot = SlotId::of(key);
+        let slot = self.slot(i);
         (key, slot, self.shared.ks.db(self.client.db).lock(slot))
+    }
+
+    /// The slot of argument `i` (computed once by dispatch for the first key).
+    #[inline]
+    pub fn slot(&self, i: usize) -> SlotId {
+        match self.first_slot {
+            Some(slot) if i as i32 == self.spec.first_key => slot,
+            _ => SlotId::of(self.args.get(i)),
+        }
     }
 
     /// The key arguments, as the command table's key positions name them: the

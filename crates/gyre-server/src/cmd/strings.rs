@@ -132,7 +132,8 @@ fn ttl_compatible(given: &Option<Vec<u8>>, option: &[u8]) -> bool {
 /// Shared by SET, SETNX, SETEX, PSETEX, GETSET: sets `key` to `value` under the
 /// options; replies per `reply`.
 fn set_generic(call: &mut Call<'_>, key: &[u8], value: &[u8], o: &SetOptions, reply: SetReply) -> CmdResult {
-    let slot = SlotId::of(key);
+    debug_assert_eq!(key, call.arg(1), "the key of every SET-like command is its first argument");
+    let slot = call.slot(1);
     let now = call.now();
     let db = call.db();
     let shared = call.shared;
