@@ -278,10 +278,14 @@ pub async fn wait(
     spec: BlockSpec,
     stream: &tokio::net::TcpStream,
 ) -> Option<Vec<u8>> {
+    // CLIENT LIST shows a blocked client as `flags=b cmd=<its command>` while
+    // it waits (the batch's usual publish comes only after the wait).
+    client.publish();
+    client.info.blocked.store(true, Ordering::Relaxed);
     let (id, mut rx) = shared.blocking.block(client, argv, &spec);
     // Dropped with the task (CLIENT KILL, shutdown): the waiter must not stay
     // registered, or a later push would be served to nobody and lost.
-    let _guard = CancelOnDrop { blocking: &shared.blocking, id };
+    let _guard = CancelOnDrop { blocking: &shared.blocking, id, info: &client.info };
     let sleep = async {
         match spec.timeout {
             Some(d) => tokio::time::sleep(d).await,
@@ -322,10 +326,12 @@ pub async fn wait(
 struct CancelOnDrop<'a> {
     blocking: &'a Blocking,
     id: u64,
+    info: &'a ClientInfo,
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         self.blocking.cancel(self.id);
+        self.info.blocked.store(false, Ordering::Relaxed);
     }
 }

@@ -174,6 +174,8 @@ pub struct ClientInfo {
     pub fd: std::sync::atomic::AtomicI32,
     /// Free bytes in the query buffer (CLIENT LIST qbuf-free).
     pub query_buf_free: AtomicUsize,
+    /// Waiting in a blocking command (CLIENT LIST flag b).
+    pub blocked: AtomicBool,
 }
 
 impl ClientInfo {
@@ -202,6 +204,7 @@ impl ClientInfo {
             monitor: AtomicBool::new(false),
             fd: std::sync::atomic::AtomicI32::new(-1),
             query_buf_free: AtomicUsize::new(0),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -235,6 +238,9 @@ impl ClientInfo {
         }
         if self.multi.load(Ordering::Relaxed) >= 0 {
             flags.push('x');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
         }
         if flags.is_empty() {
             flags.push('N');

@@ -501,9 +501,15 @@ pub fn execute(
     }
     match client.reply {
         ReplyMode::On | ReplyMode::SkipNext => {}
-        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Off => {
+            if !cmd::pubsub::reply_is_push(client, &out[mark..]) {
+                out.truncate(mark)
+            }
+        }
         ReplyMode::Skipping => {
-            out.truncate(mark);
+            if !cmd::pubsub::reply_is_push(client, &out[mark..]) {
+                out.truncate(mark);
+            }
             client.reply = ReplyMode::On;
         }
     }
