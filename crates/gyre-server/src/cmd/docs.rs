@@ -17,6 +17,7 @@ const GROUPS: &[Group] = &[
     Group::Hash,
     Group::Set,
     Group::SortedSet,
+    Group::Stream,
     Group::Generic,
     Group::PubSub,
     Group::Transactions,

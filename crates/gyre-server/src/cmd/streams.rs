@@ -1496,7 +1496,8 @@ mod tests {
         assert!(parse_id(b"18446744073709551616", 0, false).is_err());
         assert_eq!(parse_xadd_id(b"5-*").ok(), Some((StreamId::new(5, 0), false)));
         assert_eq!(range_start(b"(5-3").ok(), Some(StreamId::new(5, 4)));
-        assert_eq!(range_end(b"(5").ok(), Some(StreamId::new(4, u64::MAX)));
+        assert_eq!(range_end(b"(5").ok(), Some(StreamId::new(5, u64::MAX - 1)));
+        assert_eq!(range_end(b"(5-0").ok(), Some(StreamId::new(4, u64::MAX)));
         assert!(range_end(b"(0-0").is_err());
     }
 
