@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gyre_engine::types::stream::{Stream, StreamId, StreamOp, Trim};
+use gyre_engine::types::stream::{OwnedEntry, Stream, StreamId, StreamOp, Trim};
+
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 use gyre_engine::{CollOp, Keyspace, Mutation, MutationLog, Now, SlotId, Value};
 use proptest::prelude::*;
 
@@ -58,7 +60,7 @@ struct MGroup {
 
 #[derive(Default, Clone, Debug)]
 struct Model {
-    entries: BTreeMap<StreamId, Vec<(Vec<u8>, Vec<u8>)>>,
+    entries: BTreeMap<StreamId, Fields>,
     last_id: StreamId,
     entries_added: u64,
     max_deleted: StreamId,
@@ -114,7 +116,7 @@ fn step(real: &mut Real, m: &mut Model, a: &Action) {
             } else {
                 StreamId::new(m.last_id.ms + ms_step, 0)
             };
-            let fields: Vec<(Vec<u8>, Vec<u8>)> = (0..*nfields)
+            let fields: Fields = (0..*nfields)
                 .map(|i| (format!("f{}", if *tag % 3 == 0 { i + 10 } else { i }).into_bytes(), vec![*tag; i + 1]))
                 .collect();
             real.commit(StreamOp::Add { id, fields: fields.iter().map(|(f, v)| (&f[..], &v[..])).collect() });
@@ -179,8 +181,12 @@ fn step(real: &mut Real, m: &mut Model, a: &Action) {
                 Some(s) => s,
                 None => return,
             };
-            let new: Vec<StreamId> =
-                m.entries.range(start..).map(|(id, _)| *id).take(if *count == 0 { usize::MAX } else { *count }).collect();
+            let new: Vec<StreamId> = m
+                .entries
+                .range(start..)
+                .map(|(id, _)| *id)
+                .take(if *count == 0 { usize::MAX } else { *count })
+                .collect();
             // The real stream serves the same entries.
             let served = real
                 .with(|s| {
@@ -194,7 +200,14 @@ fn step(real: &mut Real, m: &mut Model, a: &Action) {
                 .unwrap();
             assert_eq!(served, new);
             let last = new.last().map(|id| (*id, 0));
-            real.commit(StreamOp::Read { group: &g, consumer: &c, now_ms: now, last, new: new.clone(), history: vec![] });
+            real.commit(StreamOp::Read {
+                group: &g,
+                consumer: &c,
+                now_ms: now,
+                last,
+                new: new.clone(),
+                history: vec![],
+            });
             mg.consumers.entry(c.clone()).or_default();
             if let Some((id, _)) = last {
                 mg.last_id = id;
@@ -211,9 +224,19 @@ fn step(real: &mut Real, m: &mut Model, a: &Action) {
         Action::History { group, consumer } => {
             let (g, c) = (name("g", *group), name("c", *consumer));
             let Some(mg) = m.groups.get_mut(&g) else { return };
-            let history: Vec<StreamId> =
-                mg.consumers.get(&c).map(|p| p.iter().filter(|id| m.entries.contains_key(id)).copied().collect()).unwrap_or_default();
-            real.commit(StreamOp::Read { group: &g, consumer: &c, now_ms: now, last: None, new: vec![], history: history.clone() });
+            let history: Vec<StreamId> = mg
+                .consumers
+                .get(&c)
+                .map(|p| p.iter().filter(|id| m.entries.contains_key(id)).copied().collect())
+                .unwrap_or_default();
+            real.commit(StreamOp::Read {
+                group: &g,
+                consumer: &c,
+                now_ms: now,
+                last: None,
+                new: vec![],
+                history: history.clone(),
+            });
             mg.consumers.entry(c.clone()).or_default();
             for id in history {
                 let e = mg.pel.get_mut(&id).unwrap();
@@ -276,7 +299,7 @@ fn step(real: &mut Real, m: &mut Model, a: &Action) {
 /// The real stream agrees with the model.
 fn check(real: &Real, m: &Model, probe: (usize, usize, usize)) {
     let Some(()) = real.with(|s| {
-        let want: Vec<(StreamId, Vec<(Vec<u8>, Vec<u8>)>)> = m.entries.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let want: Vec<OwnedEntry> = m.entries.iter().map(|(k, v)| (*k, v.clone())).collect();
         assert_eq!(s.entries(), want);
         assert_eq!(s.len(), m.entries.len() as u64);
         assert_eq!(s.last_id, m.last_id);
@@ -309,7 +332,11 @@ fn check(real: &Real, m: &Model, probe: (usize, usize, usize)) {
             .groups()
             .iter()
             .map(|(name, g)| {
-                let pel = g.pel.iter().map(|(id, n)| (*id, (n.consumer.clone(), n.delivery_time_ms, n.delivery_count))).collect();
+                let pel = g
+                    .pel
+                    .iter()
+                    .map(|(id, n)| (*id, (n.consumer.clone(), n.delivery_time_ms, n.delivery_count)))
+                    .collect();
                 let consumers = g.consumers.iter().map(|(n, c)| (n.clone(), c.pel.clone())).collect();
                 (name.clone(), MGroup { last_id: g.last_id, pel, consumers })
             })

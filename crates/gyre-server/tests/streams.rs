@@ -79,13 +79,23 @@ fn xrange_and_xrevrange_with_exclusive_bounds_and_count() {
     let s = Server::start();
     let mut c = s.client();
     fill(&mut c, "s", &["1-0", "1-1", "2-0", "3-5"]);
-    let all = entries(&[("1-0", &["f", "1-0"]), ("1-1", &["f", "1-1"]), ("2-0", &["f", "2-0"]), ("3-5", &["f", "3-5"])]);
+    let all =
+        entries(&[("1-0", &["f", "1-0"]), ("1-1", &["f", "1-1"]), ("2-0", &["f", "2-0"]), ("3-5", &["f", "3-5"])]);
     assert_eq!(q(&mut c, &["XRANGE", "s", "-", "+"]), all);
-    assert_eq!(q(&mut c, &["XRANGE", "s", "1", "2"]), entries(&[("1-0", &["f", "1-0"]), ("1-1", &["f", "1-1"]), ("2-0", &["f", "2-0"])]));
+    assert_eq!(
+        q(&mut c, &["XRANGE", "s", "1", "2"]),
+        entries(&[("1-0", &["f", "1-0"]), ("1-1", &["f", "1-1"]), ("2-0", &["f", "2-0"])])
+    );
     assert_eq!(q(&mut c, &["XRANGE", "s", "(1-0", "(3-5"]), entries(&[("1-1", &["f", "1-1"]), ("2-0", &["f", "2-0"])]));
-    assert_eq!(q(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "2"]), entries(&[("1-0", &["f", "1-0"]), ("1-1", &["f", "1-1"])]));
+    assert_eq!(
+        q(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "2"]),
+        entries(&[("1-0", &["f", "1-0"]), ("1-1", &["f", "1-1"])])
+    );
     assert_eq!(q(&mut c, &["XREVRANGE", "s", "+", "-", "COUNT", "1"]), entries(&[("3-5", &["f", "3-5"])]));
-    assert_eq!(q(&mut c, &["XREVRANGE", "s", "(3-5", "(1-0"]), entries(&[("2-0", &["f", "2-0"]), ("1-1", &["f", "1-1"])]));
+    assert_eq!(
+        q(&mut c, &["XREVRANGE", "s", "(3-5", "(1-0"]),
+        entries(&[("2-0", &["f", "2-0"]), ("1-1", &["f", "1-1"])])
+    );
     assert_eq!(q(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "0"]), Value::Nil);
     assert_eq!(q(&mut c, &["XRANGE", "s", "-", "+", "COUNT", "-3"]), Value::Nil);
     assert_eq!(q(&mut c, &["XRANGE", "s", "5", "4"]), arr(vec![]));
@@ -108,8 +118,14 @@ fn xrange_and_xrevrange_with_exclusive_bounds_and_count() {
             q(&mut c, &["XADD", "big", &id, "f", &i.to_string()]);
         }
     }
-    assert_eq!(q(&mut c, &["XRANGE", "big", "10-150", "10-151"]), entries(&[("10-150", &["f", "150"]), ("10-151", &["f", "151"])]));
-    assert_eq!(q(&mut c, &["XRANGE", "big", "10-147", "10-147"]), entries(&[("10-147", &["other", "x", "second", "y"])]));
+    assert_eq!(
+        q(&mut c, &["XRANGE", "big", "10-150", "10-151"]),
+        entries(&[("10-150", &["f", "150"]), ("10-151", &["f", "151"])])
+    );
+    assert_eq!(
+        q(&mut c, &["XRANGE", "big", "10-147", "10-147"]),
+        entries(&[("10-147", &["other", "x", "second", "y"])])
+    );
     let Value::Array(rev) = q(&mut c, &["XREVRANGE", "big", "+", "-"]) else { panic!() };
     assert_eq!(rev.len(), 300);
 }
@@ -150,13 +166,28 @@ fn xdel_xtrim_and_xadd_trimming() {
     assert_eq!(q(&mut c, &["XTRIM", "a", "MAXLEN", "~", "0", "LIMIT", "10"]), int(0));
 
     assert_eq!(err(&mut c, &["XTRIM", "a", "MAXLEN", "-1"]), "ERR The MAXLEN argument must be >= 0.");
-    assert_eq!(err(&mut c, &["XTRIM", "a", "MAXLEN", "1", "LIMIT", "1"]), "ERR syntax error, LIMIT cannot be used without the special ~ option");
-    assert_eq!(err(&mut c, &["XTRIM", "a", "MAXLEN", "1", "MINID", "1"]), "ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
-    assert_eq!(err(&mut c, &["XTRIM", "a", "LIMIT", "1"]), "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
-    assert_eq!(err(&mut c, &["XTRIM", "a", "LIMIT", "0"]), "ERR syntax error, XTRIM must be called with a trimming strategy");
+    assert_eq!(
+        err(&mut c, &["XTRIM", "a", "MAXLEN", "1", "LIMIT", "1"]),
+        "ERR syntax error, LIMIT cannot be used without the special ~ option"
+    );
+    assert_eq!(
+        err(&mut c, &["XTRIM", "a", "MAXLEN", "1", "MINID", "1"]),
+        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
+    );
+    assert_eq!(
+        err(&mut c, &["XTRIM", "a", "LIMIT", "1"]),
+        "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+    );
+    assert_eq!(
+        err(&mut c, &["XTRIM", "a", "LIMIT", "0"]),
+        "ERR syntax error, XTRIM must be called with a trimming strategy"
+    );
     assert_eq!(err(&mut c, &["XTRIM", "a", "MAXLEN", "~", "1", "LIMIT", "-1"]), "ERR The LIMIT argument must be >= 0.");
     assert_eq!(err(&mut c, &["XTRIM", "a", "FOO", "1"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["XADD", "a", "LIMIT", "5", "*", "f", "v"]), "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
+    assert_eq!(
+        err(&mut c, &["XADD", "a", "LIMIT", "5", "*", "f", "v"]),
+        "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+    );
 }
 
 #[test]
@@ -174,10 +205,19 @@ fn xsetid_and_the_counters_xinfo_reports() {
     assert_eq!(field(&info, "first-entry"), &entry("1-0", &["f", "1-0"]));
     assert_eq!(field(&info, "last-entry"), &entry("3-0", &["f", "3-0"]));
 
-    assert_eq!(err(&mut c, &["XSETID", "s", "2-0"]), "ERR The ID specified in XSETID is smaller than the target stream top item");
-    assert_eq!(err(&mut c, &["XSETID", "s", "5-0", "ENTRIESADDED", "1"]), "ERR The entries_added specified in XSETID is smaller than the target stream length");
+    assert_eq!(
+        err(&mut c, &["XSETID", "s", "2-0"]),
+        "ERR The ID specified in XSETID is smaller than the target stream top item"
+    );
+    assert_eq!(
+        err(&mut c, &["XSETID", "s", "5-0", "ENTRIESADDED", "1"]),
+        "ERR The entries_added specified in XSETID is smaller than the target stream length"
+    );
     assert_eq!(err(&mut c, &["XSETID", "s", "5-0", "ENTRIESADDED", "-1"]), "ERR entries_added must be positive");
-    assert_eq!(err(&mut c, &["XSETID", "s", "5-0", "MAXDELETEDID", "6-0"]), "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
+    assert_eq!(
+        err(&mut c, &["XSETID", "s", "5-0", "MAXDELETEDID", "6-0"]),
+        "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
+    );
     assert_eq!(err(&mut c, &["XSETID", "nokey", "5-0"]), "ERR no such key");
     assert_eq!(err(&mut c, &["XSETID", "s", "5-0", "BOGUS"]), "ERR syntax error");
     ok(&mut c, &["XSETID", "s", "5-0", "ENTRIESADDED", "9", "MAXDELETEDID", "4-0"]);
@@ -185,7 +225,10 @@ fn xsetid_and_the_counters_xinfo_reports() {
     assert_eq!(field(&info, "last-generated-id"), &bulk("5-0"));
     assert_eq!(field(&info, "entries-added"), &int(9));
     assert_eq!(field(&info, "max-deleted-entry-id"), &bulk("4-0"));
-    assert_eq!(err(&mut c, &["XADD", "s", "5-0", "f", "v"]), "ERR The ID specified in XADD is equal or smaller than the target stream top item");
+    assert_eq!(
+        err(&mut c, &["XADD", "s", "5-0", "f", "v"]),
+        "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+    );
     assert_eq!(q(&mut c, &["XADD", "s", "5-*", "f", "v"]), bulk("5-1"));
     assert_eq!(err(&mut c, &["XINFO", "STREAM", "nokey"]), "ERR no such key");
 }
@@ -203,7 +246,10 @@ fn xread_serves_streams_and_resp3_answers_a_map() {
             arr(vec![bulk("b"), entries(&[("3-0", &["f", "3-0"])])]),
         ])
     );
-    assert_eq!(q(&mut c, &["XREAD", "COUNT", "1", "STREAMS", "a", "0"]), arr(vec![arr(vec![bulk("a"), entries(&[("1-0", &["f", "1-0"])])])]));
+    assert_eq!(
+        q(&mut c, &["XREAD", "COUNT", "1", "STREAMS", "a", "0"]),
+        arr(vec![arr(vec![bulk("a"), entries(&[("1-0", &["f", "1-0"])])])])
+    );
     assert_eq!(q(&mut c, &["XREAD", "STREAMS", "a", "$"]), Value::Nil);
     assert_eq!(q(&mut c, &["XREAD", "STREAMS", "missing", "0"]), Value::Nil);
     let mut r3 = raw3(&s);
@@ -212,18 +258,30 @@ fn xread_serves_streams_and_resp3_answers_a_map() {
         reply,
         Reply::Map(vec![(
             Reply::bulk("b"),
-            Reply::Array(vec![Reply::Array(vec![Reply::bulk("3-0"), Reply::Array(vec![Reply::bulk("f"), Reply::bulk("3-0")])])])
+            Reply::Array(vec![Reply::Array(vec![
+                Reply::bulk("3-0"),
+                Reply::Array(vec![Reply::bulk("f"), Reply::bulk("3-0")])
+            ])])
         )])
     );
     assert_eq!(r3.call(&["XREAD", "STREAMS", "b", "$"]), Reply::Null);
 
     // Redis 7.0 words it "Unbalanced XREAD list"; 7.2 quotes the command name.
     if s.at_least_redis(7, 2) {
-        assert_eq!(err(&mut c, &["XREAD", "STREAMS", "a", "b", "0"]), "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.");
+        assert_eq!(
+            err(&mut c, &["XREAD", "STREAMS", "a", "b", "0"]),
+            "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
+        );
     }
     assert_eq!(err(&mut c, &["XREAD", "COUNT", "1", "a", "0"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["XREAD", "STREAMS", "a", ">"]), "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
-    assert_eq!(err(&mut c, &["XREAD", "GROUP", "g", "c", "STREAMS", "a", "0"]), "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+    assert_eq!(
+        err(&mut c, &["XREAD", "STREAMS", "a", ">"]),
+        "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+    );
+    assert_eq!(
+        err(&mut c, &["XREAD", "GROUP", "g", "c", "STREAMS", "a", "0"]),
+        "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+    );
     assert_eq!(err(&mut c, &["XREAD", "BLOCK", "-1", "STREAMS", "a", "0"]), "ERR timeout is negative");
     q(&mut c, &["SET", "str", "x"]);
     assert_eq!(err(&mut c, &["XREAD", "STREAMS", "str", "0"]), WRONGTYPE);
@@ -249,7 +307,10 @@ fn blocking_xread_wakes_on_xadd_times_out_and_does_not_block_in_multi() {
         w.read_reply(),
         Reply::Array(vec![Reply::Array(vec![
             Reply::bulk("s"),
-            Reply::Array(vec![Reply::Array(vec![Reply::bulk("2-0"), Reply::Array(vec![Reply::bulk("f"), Reply::bulk("new")])])])
+            Reply::Array(vec![Reply::Array(vec![
+                Reply::bulk("2-0"),
+                Reply::Array(vec![Reply::bulk("f"), Reply::bulk("new")])
+            ])])
         ])])
     );
     // A stream that does not exist yet.
@@ -340,10 +401,15 @@ fn consumer_groups_deliver_track_and_acknowledge() {
         err(&mut c, &["XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"]),
         "NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option"
     );
-    assert!(err(&mut c, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$"]).starts_with("ERR The $ ID is meaningless"));
+    assert!(
+        err(&mut c, &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$"]).starts_with("ERR The $ ID is meaningless")
+    );
     assert_eq!(err(&mut c, &["XPENDING", "s", "nog"]), "NOGROUP No such key 's' or consumer group 'nog'");
     assert_eq!(err(&mut c, &["XPENDING", "s", "g", "-", "+"]), "ERR syntax error");
-    assert_eq!(err(&mut c, &["XINFO", "CONSUMERS", "s", "nog"]), "NOGROUP No such consumer group 'nog' for key name 's'");
+    assert_eq!(
+        err(&mut c, &["XINFO", "CONSUMERS", "s", "nog"]),
+        "NOGROUP No such consumer group 'nog' for key name 's'"
+    );
 }
 
 #[test]
@@ -370,8 +436,14 @@ fn xgroup_subcommands() {
     assert_eq!(q(&mut c, &["XGROUP", "DESTROY", "s", "g"]), int(1));
     assert_eq!(q(&mut c, &["XGROUP", "DESTROY", "s", "g"]), int(0));
     assert_eq!(err(&mut c, &["XGROUP", "SETID", "s", "g", "0"]), "NOGROUP No such consumer group 'g' for key name 's'");
-    assert_eq!(err(&mut c, &["XGROUP", "CREATE", "s", "g", "0", "ENTRIESREAD", "-5"]), "ERR value for ENTRIESREAD must be positive or -1");
-    assert_eq!(err(&mut c, &["XGROUP", "CREATE", "s", "g", "0", "BOGUS"]), "ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.");
+    assert_eq!(
+        err(&mut c, &["XGROUP", "CREATE", "s", "g", "0", "ENTRIESREAD", "-5"]),
+        "ERR value for ENTRIESREAD must be positive or -1"
+    );
+    assert_eq!(
+        err(&mut c, &["XGROUP", "CREATE", "s", "g", "0", "BOGUS"]),
+        "ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP."
+    );
     assert_eq!(err(&mut c, &["XGROUP", "CREATE", "s", "g", "x"]), INVALID_ID);
     assert_eq!(err(&mut c, &["XGROUP", "NOPE"]), "ERR unknown subcommand 'NOPE'. Try XGROUP HELP.");
     q(&mut c, &["SET", "str", "x"]);
@@ -412,9 +484,15 @@ fn xclaim_and_xautoclaim() {
     q(&mut c, &["XADD", "s", "4-0", "f", "4-0"]);
     assert_eq!(q(&mut c, &["XCLAIM", "s", "g", "dave", "0", "4-0", "JUSTID"]), arr(vec![]));
     assert_eq!(q(&mut c, &["XCLAIM", "s", "g", "dave", "0", "4-0", "FORCE", "JUSTID"]), bulks(&["4-0"]));
-    assert_eq!(err(&mut c, &["XCLAIM", "s", "g", "dave", "0", "4-0", "BOGUS"]), "ERR Unrecognized XCLAIM option 'BOGUS'");
+    assert_eq!(
+        err(&mut c, &["XCLAIM", "s", "g", "dave", "0", "4-0", "BOGUS"]),
+        "ERR Unrecognized XCLAIM option 'BOGUS'"
+    );
     assert_eq!(err(&mut c, &["XCLAIM", "s", "g", "dave", "x", "4-0"]), "ERR Invalid min-idle-time argument for XCLAIM");
-    assert_eq!(err(&mut c, &["XCLAIM", "s", "nog", "dave", "0", "4-0"]), "NOGROUP No such key 's' or consumer group 'nog'");
+    assert_eq!(
+        err(&mut c, &["XCLAIM", "s", "nog", "dave", "0", "4-0"]),
+        "NOGROUP No such key 's' or consumer group 'nog'"
+    );
 
     // XAUTOCLAIM walks the PEL; deleted entries are dropped and reported.
     q(&mut c, &["XDEL", "s", "2-0"]);
@@ -423,7 +501,10 @@ fn xclaim_and_xautoclaim() {
     let reply = q(&mut c, &["XAUTOCLAIM", "s", "g", "erin", "0", "3-0", "JUSTID"]);
     assert_eq!(reply, arr(vec![bulk("0-0"), bulks(&["3-0", "4-0"]), arr(vec![])]));
     assert_eq!(err(&mut c, &["XAUTOCLAIM", "s", "g", "erin", "0", "0", "COUNT", "0"]), "ERR COUNT must be > 0");
-    assert_eq!(err(&mut c, &["XAUTOCLAIM", "s", "nog", "erin", "0", "0"]), "NOGROUP No such key 's' or consumer group 'nog'");
+    assert_eq!(
+        err(&mut c, &["XAUTOCLAIM", "s", "nog", "erin", "0", "0"]),
+        "NOGROUP No such key 's' or consumer group 'nog'"
+    );
 }
 
 #[test]
@@ -439,7 +520,10 @@ fn blocking_xreadgroup_wakes_on_xadd_and_on_group_destruction() {
         w.read_reply(),
         Reply::Array(vec![Reply::Array(vec![
             Reply::bulk("s"),
-            Reply::Array(vec![Reply::Array(vec![Reply::bulk("1-0"), Reply::Array(vec![Reply::bulk("f"), Reply::bulk("v")])])])
+            Reply::Array(vec![Reply::Array(vec![
+                Reply::bulk("1-0"),
+                Reply::Array(vec![Reply::bulk("f"), Reply::bulk("v")])
+            ])])
         ])])
     );
     assert_eq!(as_int(&q(&mut c, &["XPENDING", "s", "g"]).as_sequence().unwrap()[0]), 1);
@@ -543,7 +627,20 @@ fn stream_commands_are_in_command_docs_and_acl_categories() {
     let s = Server::start();
     let mut c = s.client();
     let cats = sorted_strings(&q(&mut c, &["ACL", "CAT", "stream"]));
-    for name in ["xadd", "xrange", "xread", "xreadgroup", "xack", "xclaim", "xautoclaim", "xpending", "xlen", "xdel", "xtrim", "xsetid"] {
+    for name in [
+        "xadd",
+        "xrange",
+        "xread",
+        "xreadgroup",
+        "xack",
+        "xclaim",
+        "xautoclaim",
+        "xpending",
+        "xlen",
+        "xdel",
+        "xtrim",
+        "xsetid",
+    ] {
         assert!(cats.iter().any(|c| c == name), "{name} not in @stream: {cats:?}");
     }
     let Value::Array(info) = q(&mut c, &["COMMAND", "INFO", "xadd"]) else { panic!() };

@@ -517,7 +517,8 @@ impl Stream {
                 continue;
             }
             let keep = keep_from.expect("checked above");
-            let doomed: Vec<usize> = node.slots(master).iter().filter(|s| !s.deleted && s.id < keep).map(|s| s.at).collect();
+            let doomed: Vec<usize> =
+                node.slots(master).iter().filter(|s| !s.deleted && s.id < keep).map(|s| s.at).collect();
             for at in doomed {
                 node.mark_deleted(at);
                 deleted += 1;
@@ -580,7 +581,10 @@ impl Stream {
                 deleted += 1;
             }
             // The node emptied: the next node's first entry is kept, if any.
-            first_kept = self.nodes.range((std::ops::Bound::Excluded(*master), std::ops::Bound::Unbounded)).find_map(|(m, _)| self.first_live_in(*m));
+            first_kept = self
+                .nodes
+                .range((std::ops::Bound::Excluded(*master), std::ops::Bound::Unbounded))
+                .find_map(|(m, _)| self.first_live_in(*m));
             break;
         }
         (deleted, first_kept)
@@ -675,7 +679,11 @@ impl Stream {
         match op {
             StreamOp::Add { id, fields } => {
                 // A replayed op never goes backwards; the command checked it.
-                if *id > self.last_id {
+                // (After XSETID the tail entry may lie past nothing but
+                // `last_id`; the tail node's last ID is checked too, so an
+                // entry can never go in out of order.)
+                let tail = self.nodes.last_key_value().map_or(StreamId::MIN, |(_, n)| n.last);
+                if *id > self.last_id && (*id > tail || self.nodes.is_empty()) {
                     self.append(*id, fields);
                 }
             }
@@ -811,11 +819,7 @@ impl Stream {
 
     /// Reads what [`Stream::serialize`] wrote; never panics on bad input.
     pub fn deserialize(r: &mut Reader<'_>) -> Result<Stream, DecodeError> {
-        let mut s = Stream {
-            last_id: StreamId::decode(r)?,
-            max_deleted_id: StreamId::decode(r)?,
-            ..Stream::default()
-        };
+        let mut s = Stream { last_id: StreamId::decode(r)?, max_deleted_id: StreamId::decode(r)?, ..Stream::default() };
         let entries_added = r.u64()?;
         let length = r.u64()?;
         let mut prev: Option<StreamId> = None;
@@ -844,7 +848,8 @@ impl Stream {
                 let cname = r.slice()?.to_vec();
                 let seen = r.u64()?;
                 let active = r.u64()? as i64;
-                g.consumers.insert(cname, Consumer { seen_time_ms: seen, active_time_ms: active, pel: BTreeSet::new() });
+                g.consumers
+                    .insert(cname, Consumer { seen_time_ms: seen, active_time_ms: active, pel: BTreeSet::new() });
             }
             let pel = r.count(36)?;
             for _ in 0..pel {
@@ -871,19 +876,47 @@ impl Stream {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StreamOp<B> {
     /// Append an entry (XADD, with the ID it chose).
-    Add { id: StreamId, fields: Vec<(B, B)> },
+    Add {
+        id: StreamId,
+        fields: Vec<(B, B)>,
+    },
     /// Delete every entry before `keep_from`; all of them when None (trimming).
-    TrimBefore { keep_from: Option<StreamId> },
+    TrimBefore {
+        keep_from: Option<StreamId>,
+    },
     /// Delete entries (XDEL); raises the max deleted ID.
-    Del { ids: Vec<StreamId> },
+    Del {
+        ids: Vec<StreamId>,
+    },
     /// XSETID: the counters, as decided.
-    SetId { last_id: StreamId, entries_added: u64, max_deleted_id: StreamId },
-    GroupCreate { group: B, last_id: StreamId, entries_read: i64 },
-    GroupSetId { group: B, last_id: StreamId, entries_read: i64 },
-    GroupDestroy { group: B },
-    ConsumerCreate { group: B, consumer: B, now_ms: u64 },
+    SetId {
+        last_id: StreamId,
+        entries_added: u64,
+        max_deleted_id: StreamId,
+    },
+    GroupCreate {
+        group: B,
+        last_id: StreamId,
+        entries_read: i64,
+    },
+    GroupSetId {
+        group: B,
+        last_id: StreamId,
+        entries_read: i64,
+    },
+    GroupDestroy {
+        group: B,
+    },
+    ConsumerCreate {
+        group: B,
+        consumer: B,
+        now_ms: u64,
+    },
     /// Deletes a consumer and its pending entries.
-    ConsumerDelete { group: B, consumer: B },
+    ConsumerDelete {
+        group: B,
+        consumer: B,
+    },
     /// XREADGROUP: the consumer was seen at `now_ms`; the group's last ID and
     /// read counter moved to `last`; `new` entries join its PEL (count 1);
     /// `history` entries were delivered again (count + 1).
@@ -896,7 +929,10 @@ pub enum StreamOp<B> {
         history: Vec<StreamId>,
     },
     /// XACK: the entries leave the PEL.
-    Ack { group: B, ids: Vec<StreamId> },
+    Ack {
+        group: B,
+        ids: Vec<StreamId>,
+    },
     /// XCLAIM / XAUTOCLAIM: `claims` (id, delivery time, delivery count) move
     /// to `consumer`; `dropped` (deleted entries) leave the PEL; the group's
     /// last ID rises to `last_id` (LASTID).
@@ -1106,9 +1142,11 @@ pub fn decode_op(r: &mut Reader<'_>) -> Result<StreamOp<Bytes>, DecodeError> {
         }
         OP_TRIM => StreamOp::TrimBefore { keep_from: get_opt_id(r)? },
         OP_DEL => StreamOp::Del { ids: get_ids(r)? },
-        OP_SETID => {
-            StreamOp::SetId { last_id: StreamId::decode(r)?, entries_added: r.u64()?, max_deleted_id: StreamId::decode(r)? }
-        }
+        OP_SETID => StreamOp::SetId {
+            last_id: StreamId::decode(r)?,
+            entries_added: r.u64()?,
+            max_deleted_id: StreamId::decode(r)?,
+        },
         OP_GCREATE => {
             StreamOp::GroupCreate { group: r.bytes()?, last_id: StreamId::decode(r)?, entries_read: r.u64()? as i64 }
         }

@@ -53,19 +53,91 @@ pub static COMMANDS: &[CommandSpec] = &[
 const KEY2: (i32, i32, i32) = (2, 2, 1);
 
 static XGROUP_SUBS: &[CommandSpec] = &[
-    x!("create", -5, WRITE | DENYOOM, KEY2, "5.0.0", "Creates a consumer group.", "key group <id | $> [MKSTREAM] [ENTRIESREAD entries-read]", xgroup_create),
-    x!("createconsumer", 5, WRITE | DENYOOM, KEY2, "6.2.0", "Creates a consumer in a consumer group.", "key group consumer", xgroup_createconsumer),
-    x!("delconsumer", 5, WRITE, KEY2, "5.0.0", "Deletes a consumer from a consumer group.", "key group consumer", xgroup_delconsumer),
+    x!(
+        "create",
+        -5,
+        WRITE | DENYOOM,
+        KEY2,
+        "5.0.0",
+        "Creates a consumer group.",
+        "key group <id | $> [MKSTREAM] [ENTRIESREAD entries-read]",
+        xgroup_create
+    ),
+    x!(
+        "createconsumer",
+        5,
+        WRITE | DENYOOM,
+        KEY2,
+        "6.2.0",
+        "Creates a consumer in a consumer group.",
+        "key group consumer",
+        xgroup_createconsumer
+    ),
+    x!(
+        "delconsumer",
+        5,
+        WRITE,
+        KEY2,
+        "5.0.0",
+        "Deletes a consumer from a consumer group.",
+        "key group consumer",
+        xgroup_delconsumer
+    ),
     x!("destroy", 4, WRITE, KEY2, "5.0.0", "Destroys a consumer group.", "key group", xgroup_destroy),
-    x!("setid", -5, WRITE, KEY2, "5.0.0", "Sets the last-delivered ID of a consumer group.", "key group <id | $> [ENTRIESREAD entries-read]", xgroup_setid),
-    x!("help", 2, LOADING | STALE, NOKEYS, "5.0.0", "Returns helpful text about the different subcommands.", "", xgroup_help),
+    x!(
+        "setid",
+        -5,
+        WRITE,
+        KEY2,
+        "5.0.0",
+        "Sets the last-delivered ID of a consumer group.",
+        "key group <id | $> [ENTRIESREAD entries-read]",
+        xgroup_setid
+    ),
+    x!(
+        "help",
+        2,
+        LOADING | STALE,
+        NOKEYS,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "",
+        xgroup_help
+    ),
 ];
 
 static XINFO_SUBS: &[CommandSpec] = &[
-    x!("consumers", 4, READONLY, KEY2, "5.0.0", "Returns a list of the consumers in a consumer group.", "key group", xinfo_consumers),
+    x!(
+        "consumers",
+        4,
+        READONLY,
+        KEY2,
+        "5.0.0",
+        "Returns a list of the consumers in a consumer group.",
+        "key group",
+        xinfo_consumers
+    ),
     x!("groups", 3, READONLY, KEY2, "5.0.0", "Returns a list of the consumer groups of a stream.", "key", xinfo_groups),
-    x!("stream", -3, READONLY, KEY2, "5.0.0", "Returns information about a stream.", "key [FULL [COUNT count]]", xinfo_stream),
-    x!("help", 2, LOADING | STALE, NOKEYS, "5.0.0", "Returns helpful text about the different subcommands.", "", xinfo_help),
+    x!(
+        "stream",
+        -3,
+        READONLY,
+        KEY2,
+        "5.0.0",
+        "Returns information about a stream.",
+        "key [FULL [COUNT count]]",
+        xinfo_stream
+    ),
+    x!(
+        "help",
+        2,
+        LOADING | STALE,
+        NOKEYS,
+        "5.0.0",
+        "Returns helpful text about the different subcommands.",
+        "",
+        xinfo_help
+    ),
 ];
 
 /// The keys of XREAD / XREADGROUP: the first half of the arguments after
@@ -305,7 +377,7 @@ pub fn xadd(call: &mut Call<'_>) -> CmdResult {
     let a = parse_trim_args(call, true)?;
     let field_at = a.id_at + 1;
     let nfields = call.argc().saturating_sub(field_at);
-    if nfields < 2 || nfields % 2 == 1 {
+    if nfields < 2 || !nfields.is_multiple_of(2) {
         return Err(arity_error("xadd"));
     }
     if a.id == Some((StreamId::MIN, true)) {
@@ -337,7 +409,8 @@ pub fn xadd(call: &mut Call<'_>) -> CmdResult {
             _ => return Err(err("ERR The ID specified in XADD is equal or smaller than the target stream top item")),
         }
     };
-    let fields: Vec<(&[u8], &[u8])> = (field_at..args.len()).step_by(2).map(|i| (args.get(i), args.get(i + 1))).collect();
+    let fields: Vec<(&[u8], &[u8])> =
+        (field_at..args.len()).step_by(2).map(|i| (args.get(i), args.get(i + 1))).collect();
     commit(call, &mut shard, key, StreamOp::Add { id, fields });
     trim(call, &mut shard, key, &a, now);
     drop(shard);
@@ -537,7 +610,7 @@ fn parse_read_args<'a>(call: &Call<'a>, group_cmd: bool) -> Result<ReadArgs<'a>,
         } else if o.eq_ignore_ascii_case(b"STREAMS") && more > 0 {
             a.streams_at = i + 1;
             let n = argc - a.streams_at;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 let (name, symbol) = if group_cmd { ("xreadgroup", '>') } else { ("xread", '$') };
                 return Err(CmdError::Msg(format!(
                     "ERR Unbalanced '{name}' list of streams: for each stream key an ID or '{symbol}' must be specified."
@@ -633,11 +706,9 @@ pub fn xread(call: &mut Call<'_>) -> CmdResult {
         let arg = args.get(a.streams_at + a.nkeys + i);
         afters.push(match arg {
             b"$" => s.map_or(StreamId::MIN, |s| s.last_id),
-            b">" => {
-                return Err(err(
-                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
-                ))
-            }
+            b">" => return Err(err(
+                "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+            )),
             _ => parse_strict(arg)?,
         });
     }
@@ -1105,7 +1176,8 @@ struct ClaimOpts {
 }
 
 fn parse_claim_opts(call: &Call<'_>, from: usize, now_ms: u64) -> Result<ClaimOpts, CmdError> {
-    let mut o = ClaimOpts { force: false, justid: false, delivery_time: None, retry_count: None, last_id: StreamId::MIN };
+    let mut o =
+        ClaimOpts { force: false, justid: false, delivery_time: None, retry_count: None, last_id: StreamId::MIN };
     let bad = |name: &str| CmdError::Msg(format!("ERR Invalid {name} option argument for XCLAIM"));
     let mut j = from;
     while j < call.argc() {
@@ -1177,9 +1249,12 @@ pub fn xclaim(call: &mut Call<'_>) -> CmdResult {
                 continue;
             };
             // A later mention of the same ID sees the earlier claim.
-            let current = claims.iter().rev().find(|c| c.0 == id).map(|c| (c.1, c.2)).or_else(|| {
-                g.pel.get(&id).map(|nack| (nack.delivery_time_ms, nack.delivery_count))
-            });
+            let current = claims
+                .iter()
+                .rev()
+                .find(|c| c.0 == id)
+                .map(|c| (c.1, c.2))
+                .or_else(|| g.pel.get(&id).map(|nack| (nack.delivery_time_ms, nack.delivery_count)));
             let (prev_time, prev_count) = match current {
                 Some(c) => c,
                 // FORCE creates the pending entry (delivered once, as Redis's new NACK).
