@@ -395,6 +395,23 @@ fn consumer_groups_deliver_track_and_acknowledge() {
     assert_eq!(consumers.len(), 3);
     assert_eq!(field(&consumers[0], "name"), &bulk("alice"));
     assert_eq!(field(&consumers[0], "pending"), &int(1));
+    // Redis 7.2 adds when each consumer last received an entry; a read
+    // with NOACK does not count (carol never did).
+    if s.at_least_redis(7, 2) {
+        for (c, name) in consumers.iter().zip(["alice", "bob", "carol"]) {
+            assert_eq!(field(c, "name"), &bulk(name));
+            let inactive = as_int(field(c, "inactive"));
+            if name == "carol" {
+                assert_eq!(inactive, -1);
+            } else {
+                assert!((0..60_000).contains(&inactive), "{name}: {inactive}");
+            }
+        }
+    }
+    let mut r3 = raw3(&s);
+    let g3 = r3.call(&["XINFO", "GROUPS", "s"]);
+    assert_eq!(g3.items()[0].field("lag"), Some(&Reply::Int(0)));
+    assert_eq!(r3.call(&["XPENDING", "s", "g"]).items()[0], Reply::Int(2));
 
     // Errors.
     assert_eq!(
@@ -565,6 +582,13 @@ fn streams_are_copied_renamed_moved_and_notified() {
         events.push(m.items()[2].text());
     }
     assert_eq!(events, vec!["__keyevent@0__:xadd", "__keyevent@0__:xtrim", "__keyevent@0__:xdel"]);
+    // A consumer that XREADGROUP creates is announced (Redis 7.2).
+    if s.at_least_redis(7, 2) {
+        q(&mut c, &["XREADGROUP", "GROUP", "g", "newcomer", "STREAMS", "s", ">"]);
+        assert_eq!(sub.read_reply().items()[2].text(), "__keyevent@0__:xgroup-createconsumer");
+    }
+    ok(&mut c, &["XGROUP", "SETID", "s", "g", "0"]);
+    assert_eq!(sub.read_reply().items()[2].text(), "__keyevent@0__:xgroup-setid");
 }
 
 #[test]

@@ -852,14 +852,14 @@ pub fn xreadgroup(call: &mut Call<'_>) -> CmdResult {
     let blocking = served.is_empty() && a.timeout.is_some() && !call.client.in_exec;
     for (key, op, existed) in ops {
         let slot = SlotId::of(key);
-        // A client about to wait records only a consumer it created: the
-        // command runs again when served, and a run that still finds
-        // nothing leaves no trace.
-        if blocking {
-            if !existed {
-                commit(call, g.shard(db, slot), key, StreamOp::ConsumerCreate { group, consumer, now_ms });
-            }
-        } else {
+        // A consumer created on the way is an op of its own (its keyspace
+        // event). A client about to wait records nothing else: the command
+        // runs again when served, and a run that still finds nothing leaves
+        // no trace.
+        if !existed {
+            commit(call, g.shard(db, slot), key, StreamOp::ConsumerCreate { group, consumer, now_ms });
+        }
+        if !blocking {
             commit(call, g.shard(db, slot), key, op);
         }
     }
@@ -1212,7 +1212,7 @@ pub fn xclaim(call: &mut Call<'_>) -> CmdResult {
     let (now, now_ms, args, proto) = (call.now(), call.now_ms, call.args, call.out.protocol());
     let (group, consumer) = (args.get(2), args.get(3));
     let (key, slot, mut shard) = call.lock_key(1);
-    let (op, n, buf) = {
+    let (op, n, buf, existed) = {
         let g = match shard.get(slot, key, now) {
             None => None,
             Some(e) => {
@@ -1280,8 +1280,12 @@ pub fn xclaim(call: &mut Call<'_>) -> CmdResult {
         }
         let last_id = (o.last_id > g.last_id).then_some(o.last_id);
         let active = n > 0;
-        (StreamOp::Claim { group, consumer, now_ms, claims, dropped, last_id, active }, n, buf)
+        let existed = g.consumers.contains_key(consumer);
+        (StreamOp::Claim { group, consumer, now_ms, claims, dropped, last_id, active }, n, buf, existed)
     };
+    if !existed {
+        commit(call, &mut shard, key, StreamOp::ConsumerCreate { group, consumer, now_ms });
+    }
     commit(call, &mut shard, key, op);
     drop(shard);
     call.out.array(n);
@@ -1311,7 +1315,7 @@ pub fn xautoclaim(call: &mut Call<'_>) -> CmdResult {
         }
     }
     let (key, slot, mut shard) = call.lock_key(1);
-    let (op, n, buf, next, deleted) = {
+    let (op, n, buf, next, deleted, existed) = {
         let g = match shard.get(slot, key, now) {
             None => None,
             Some(e) => {
@@ -1353,8 +1357,13 @@ pub fn xautoclaim(call: &mut Call<'_>) -> CmdResult {
         let next = it.next().map_or(StreamId::MIN, |(id, _)| *id);
         let active = n > 0;
         let deleted = dropped.clone();
-        (StreamOp::Claim { group, consumer, now_ms, claims, dropped, last_id: None, active }, n, buf, next, deleted)
+        let existed = g.consumers.contains_key(consumer);
+        let op = StreamOp::Claim { group, consumer, now_ms, claims, dropped, last_id: None, active };
+        (op, n, buf, next, deleted, existed)
     };
+    if !existed {
+        commit(call, &mut shard, key, StreamOp::ConsumerCreate { group, consumer, now_ms });
+    }
     commit(call, &mut shard, key, op);
     drop(shard);
     let out = &mut call.out;
