@@ -434,7 +434,9 @@ pub fn execute(
                     }
                     let started = crate::stats::clock_start();
                     let log_mark = log.bytes().len();
-                    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+                    // (Tracking asks for expired keys too; see `tracking`.)
+                    let notify =
+                        shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32 | shared.tracking.notify_bits();
                     // EXEC and scripts: the commands they run notify for themselves.
                     let result = if notify == 0 || spec.has_flag(cmd::flags::EXCLUSIVE) {
                         let mut call =
@@ -474,6 +476,9 @@ pub fn execute(
                         error_reply,
                     };
                     crate::stats::ran(shared, client, run, &result);
+                    if shared.tracking.active() {
+                        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
+                    }
                     result
                 };
                 match result {

@@ -32,6 +32,7 @@ mod shutdown;
 mod slowlog;
 mod stats;
 mod tls;
+mod tracking;
 
 #[global_allocator]
 static ALLOC: memory::CountingAlloc = memory::CountingAlloc;

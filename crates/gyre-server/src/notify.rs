@@ -189,6 +189,7 @@ pub fn after(
     expired: Vec<(DbIndex, Vec<u8>)>,
     now_ms: u64,
 ) {
+    shared.tracking.invalidate_removed(shared, &expired);
     for (db, key) in expired {
         emit(shared, flags, EXPIRED, "expired", db, &key);
     }

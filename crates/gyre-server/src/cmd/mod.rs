@@ -31,6 +31,7 @@ pub mod shutdown;
 pub mod streams;
 pub mod strings;
 pub(crate) mod table;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
