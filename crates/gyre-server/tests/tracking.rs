@@ -251,3 +251,43 @@ fn tracking_info_getredir_off_and_reset() {
     c.call(&["RESET"]);
     assert_eq!(c.call(&["CLIENT", "GETREDIR"]), Reply::Int(-1));
 }
+
+/// redis-py's client-side cache (RESP3, `cache_config`) against the server:
+/// a cached read, then an invalidation after another client's write
+/// (`scripts/redis-py-cache.py`). Runs when a Python with redis-py >= 5.1 is
+/// found: `GYRE_TEST_PYTHON` names the interpreter (default `python3`).
+#[test]
+fn redis_py_client_side_cache_works() {
+    let python = std::env::var("GYRE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let has_cache = std::process::Command::new(&python)
+        .args(["-c", "import redis.cache"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_cache {
+        eprintln!("skipped: no redis-py with client-side caching for {python} (set GYRE_TEST_PYTHON)");
+        return;
+    }
+    let s = Server::start();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/redis-py-cache.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(s.port().to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    // Bounded: the script's own waits are 5 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("redis-py script timed out");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("output");
+    assert!(status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
