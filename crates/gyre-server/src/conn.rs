@@ -479,6 +479,9 @@ pub fn execute(
                     if shared.tracking.active() {
                         shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
                     }
+                    if shared.blocking.anyone_blocked() && log.bytes().len() > log_mark {
+                        cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+                    }
                     result
                 };
                 match result {

@@ -549,8 +549,41 @@ fn blocking_xreadgroup_wakes_on_xadd_and_on_group_destruction() {
     q(&mut c, &["XGROUP", "DESTROY", "s", "g"]);
     let reply = w.read_reply();
     assert!(matches!(&reply, Reply::Error(e) if e.starts_with("NOGROUP")), "{reply:?}");
-    // Timeout.
+    // The key deleted (Redis 7.2: the waiter runs again and finds no group).
     ok(&mut c, &["XGROUP", "CREATE", "s", "g", "$"]);
+    let mut list_waiter = s.raw();
+    list_waiter.send_cmd(&["BLPOP", "lst", "0"]);
+    w.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+    wait_blocked(&mut c, 2);
+    // A list waiter stays blocked when its key becomes a string.
+    ok(&mut c, &["SET", "lst", "string"]);
+    q(&mut c, &["DEL", "s"]);
+    let reply = w.read_reply();
+    if s.at_least_redis(7, 2) {
+        assert!(matches!(&reply, Reply::Error(e) if e.starts_with("NOGROUP")), "{reply:?}");
+    } else {
+        assert_eq!(reply, Reply::error("UNBLOCKED the stream key no longer exists"));
+    }
+    wait_blocked(&mut c, 1);
+    // Retyped, and flushed (Redis 7.2's answers).
+    if s.at_least_redis(7, 2) {
+        for (change, error) in [(&["SET", "s", "v"][..], "WRONGTYPE"), (&["FLUSHALL"][..], "NOGROUP")] {
+            q(&mut c, &["DEL", "s"]);
+            ok(&mut c, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+            w.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"]);
+            wait_blocked(&mut c, 2);
+            q(&mut c, change);
+            let reply = w.read_reply();
+            assert!(matches!(&reply, Reply::Error(e) if e.starts_with(error)), "{change:?}: {reply:?}");
+        }
+    }
+    // The list waiter was not disturbed.
+    q(&mut c, &["DEL", "lst"]);
+    q(&mut c, &["RPUSH", "lst", "x"]);
+    assert_eq!(list_waiter.read_reply(), Reply::Array(vec![Reply::bulk("lst"), Reply::bulk("x")]));
+    // Timeout.
+    q(&mut c, &["DEL", "s"]);
+    ok(&mut c, &["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
     w.send_cmd(&["XREADGROUP", "GROUP", "g", "c", "BLOCK", "30", "STREAMS", "s", ">"]);
     assert_eq!(w.read_reply(), Reply::NilArray);
 }

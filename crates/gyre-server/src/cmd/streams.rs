@@ -149,6 +149,40 @@ pub fn keys_after_streams<'a>(argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> V
     (at + 1..at + 1 + n).collect()
 }
 
+/// After a command: keys its mutations deleted or replaced are signalled to
+/// XREADGROUP waiters (the group went with the key), which run again and
+/// answer as Redis 7.2 does (NOGROUP, WRONGTYPE, or entries of a stream moved
+/// there). Other waiters are not disturbed (see `blocking::NOKEY_SIGNAL`).
+pub fn signal_deleted(shared: &crate::shared::Shared, client: &mut crate::client::ClientState, mutations: &[u8]) {
+    let all = bytes::Bytes::copy_from_slice(mutations);
+    let mut pos = 0;
+    let mut push = |db: gyre_engine::DbIndex, key: Vec<u8>| {
+        let signal = (db | crate::blocking::NOKEY_SIGNAL, key);
+        if !client.ready_keys.contains(&signal) {
+            client.ready_keys.push(signal);
+        }
+    };
+    while pos < all.len() {
+        let Ok((m, used)) = gyre_engine::mutation::decode(&all.slice(pos..)) else { return };
+        pos += used;
+        match &m {
+            Mutation::Del { db, key, .. } | Mutation::Set { db, key, .. } | Mutation::Restore { db, key, .. } => {
+                push(*db, key.to_vec())
+            }
+            Mutation::FlushAll { .. } => shared.blocking.nokey_waited(None).into_iter().for_each(|(d, k)| push(d, k)),
+            Mutation::FlushDb { db, .. } => {
+                shared.blocking.nokey_waited(Some(*db)).into_iter().for_each(|(d, k)| push(d, k))
+            }
+            Mutation::SwapDb { a, b, .. } => {
+                for db in [*a, *b] {
+                    shared.blocking.nokey_waited(Some(db)).into_iter().for_each(|(d, k)| push(d, k));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------
