@@ -199,35 +199,82 @@ impl Node {
         self.last = id;
     }
 
+    /// Decodes the entry at `pos` into `fields` (cleared first); returns its
+    /// ID, whether it is deleted, and where the next entry starts.
+    fn decode_at<'a>(
+        &'a self,
+        master: StreamId,
+        master_fields: &[&'a [u8]],
+        mut pos: usize,
+        fields: &mut Vec<(&'a [u8], &'a [u8])>,
+    ) -> (StreamId, bool, usize) {
+        let buf = &self.buf[..];
+        let flags = buf[pos];
+        pos += 1;
+        let ms = master.ms + get_var(buf, &mut pos);
+        let seq_raw = get_var(buf, &mut pos);
+        let seq = if ms == master.ms { master.seq + seq_raw } else { seq_raw };
+        fields.clear();
+        if flags & FLAG_SAMEFIELDS != 0 {
+            for f in master_fields {
+                let v = get_str(buf, &mut pos);
+                fields.push((*f, v));
+            }
+        } else {
+            let n = get_var(buf, &mut pos);
+            for _ in 0..n {
+                let f = get_str(buf, &mut pos);
+                let v = get_str(buf, &mut pos);
+                fields.push((f, v));
+            }
+        }
+        (StreamId::new(ms, seq), flags & FLAG_DELETED != 0, pos)
+    }
+
+    /// Visits the entries (deleted ones included) from the first, or from
+    /// the last backwards, until `f` returns false; decodes only what it
+    /// visits, into one reused buffer.
+    fn walk<'a>(
+        &'a self,
+        master: StreamId,
+        rev: bool,
+        mut f: impl FnMut(usize, StreamId, bool, &[(&'a [u8], &'a [u8])]) -> bool,
+    ) -> bool {
+        let master_fields = self.master_fields();
+        let mut fields = Vec::with_capacity(master_fields.len());
+        if !rev {
+            let mut pos = self.entries_at as usize;
+            while pos < self.buf.len() {
+                let (id, deleted, next) = self.decode_at(master, &master_fields, pos, &mut fields);
+                if !f(pos, id, deleted, &fields) {
+                    return false;
+                }
+                pos = next;
+            }
+            return true;
+        }
+        let mut starts = Vec::with_capacity(self.total as usize);
+        let mut pos = self.entries_at as usize;
+        while pos < self.buf.len() {
+            starts.push(pos);
+            pos = self.decode_at(master, &master_fields, pos, &mut fields).2;
+        }
+        for at in starts.into_iter().rev() {
+            let (id, deleted, _) = self.decode_at(master, &master_fields, at, &mut fields);
+            if !f(at, id, deleted, &fields) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Every entry, deleted ones included, in order.
     fn slots(&self, master: StreamId) -> Vec<Slot<'_>> {
-        let buf = &self.buf[..];
-        let master_fields = self.master_fields();
         let mut out = Vec::with_capacity(self.total as usize);
-        let mut pos = self.entries_at as usize;
-        while pos < buf.len() {
-            let at = pos;
-            let flags = buf[pos];
-            pos += 1;
-            let ms = master.ms + get_var(buf, &mut pos);
-            let seq_raw = get_var(buf, &mut pos);
-            let seq = if ms == master.ms { master.seq + seq_raw } else { seq_raw };
-            let mut fields = Vec::new();
-            if flags & FLAG_SAMEFIELDS != 0 {
-                for f in &master_fields {
-                    let v = get_str(buf, &mut pos);
-                    fields.push((*f, v));
-                }
-            } else {
-                let n = get_var(buf, &mut pos);
-                for _ in 0..n {
-                    let f = get_str(buf, &mut pos);
-                    let v = get_str(buf, &mut pos);
-                    fields.push((f, v));
-                }
-            }
-            out.push(Slot { at, id: StreamId::new(ms, seq), deleted: flags & FLAG_DELETED != 0, fields });
-        }
+        self.walk(master, false, |at, id, deleted, fields| {
+            out.push(Slot { at, id, deleted, fields: fields.to_vec() });
+            true
+        });
         out
     }
 
@@ -387,13 +434,17 @@ impl Stream {
             // The node holding `start` begins at or before it.
             let from = self.nodes.range(..=start).next_back().map_or(start, |(k, _)| *k);
             for (master, node) in self.nodes.range(from..=end) {
-                for s in node.slots(*master) {
-                    if s.deleted || s.id < start {
-                        continue;
+                if node.last < start {
+                    continue;
+                }
+                let go_on = node.walk(*master, false, |_, id, deleted, fields| {
+                    if deleted || id < start {
+                        return true;
                     }
-                    if s.id > end || !f(s.id, &s.fields) {
-                        return;
-                    }
+                    id <= end && f(id, fields)
+                });
+                if !go_on {
+                    return;
                 }
             }
         } else {
@@ -401,13 +452,14 @@ impl Stream {
                 if node.last < start {
                     return;
                 }
-                for s in node.slots(*master).into_iter().rev() {
-                    if s.deleted || s.id > end {
-                        continue;
+                let go_on = node.walk(*master, true, |_, id, deleted, fields| {
+                    if deleted || id > end {
+                        return true;
                     }
-                    if s.id < start || !f(s.id, &s.fields) {
-                        return;
-                    }
+                    id >= start && f(id, fields)
+                });
+                if !go_on {
+                    return;
                 }
             }
         }
@@ -444,6 +496,12 @@ impl Stream {
 
     /// The first live entry's ID (0-0 when empty).
     pub fn first_id(&self) -> StreamId {
+        // Without deletions in the head node, its first entry is its key.
+        if let Some((master, node)) = self.nodes.first_key_value() {
+            if node.live == node.total {
+                return *master;
+            }
+        }
         let mut first = StreamId::MIN;
         self.range(StreamId::MIN, StreamId::MAX, false, |id, _| {
             first = id;
@@ -454,6 +512,12 @@ impl Stream {
 
     /// The last live entry's ID (0-0 when empty).
     pub fn last_entry_id(&self) -> StreamId {
+        // Without deletions in the tail node, its last entry is live.
+        if let Some((_, node)) = self.nodes.last_key_value() {
+            if node.live == node.total {
+                return node.last;
+            }
+        }
         let mut last = StreamId::MIN;
         self.range(StreamId::MIN, StreamId::MAX, true, |id, _| {
             last = id;
@@ -481,6 +545,11 @@ impl Stream {
             Some((_, n)) => n.total >= NODE_ENTRIES_MAX || n.buf.len() + bytes >= NODE_BYTES_MAX,
         };
         if tail_full {
+            // A node that is full for good gives back its spare capacity, as
+            // Redis shrinks a listpack when it starts the next one.
+            if let Some(mut last) = self.nodes.last_entry() {
+                last.get_mut().buf.shrink_to_fit();
+            }
             self.nodes.insert(id, Node::new(id, fields));
         }
         let master = *self.nodes.last_key_value().expect("a tail node").0;
