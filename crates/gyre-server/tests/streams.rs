@@ -764,7 +764,7 @@ fn stream_commands_survive_odd_arguments_on_a_live_stream() {
         for a in shapes {
             for b in shapes {
                 // Rebuild the live stream now and then (commands trim and delete it).
-                if n % 97 == 0 {
+                if n.is_multiple_of(97) {
                     q(&mut c, &["DEL", "k"]);
                     for i in 1..=120 {
                         q(&mut c, &["XADD", "k", &format!("{i}-1"), "f", "v"]);

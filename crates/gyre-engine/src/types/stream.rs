@@ -149,13 +149,12 @@ struct Node {
     last: StreamId,
 }
 
-/// One decoded entry of a node.
-struct Slot<'a> {
+/// Where an entry of a node is, its ID, and whether it is deleted.
+struct Slot {
     /// Offset of the flags byte.
     at: usize,
     id: StreamId,
     deleted: bool,
-    fields: Vec<(&'a [u8], &'a [u8])>,
 }
 
 impl Node {
@@ -269,10 +268,10 @@ impl Node {
     }
 
     /// Every entry, deleted ones included, in order.
-    fn slots(&self, master: StreamId) -> Vec<Slot<'_>> {
+    fn slots(&self, master: StreamId) -> Vec<Slot> {
         let mut out = Vec::with_capacity(self.total as usize);
-        self.walk(master, false, |at, id, deleted, fields| {
-            out.push(Slot { at, id, deleted, fields: fields.to_vec() });
+        self.walk(master, false, |at, id, deleted, _| {
+            out.push(Slot { at, id, deleted });
             true
         });
         out
