@@ -206,7 +206,7 @@ impl Value {
             (Value::Hash(v), CollOp::Hash(o)) => v.apply(o, cfg),
             (Value::Set(v), CollOp::Set(o)) => v.apply(o, cfg),
             (Value::ZSet(v), CollOp::ZSet(o)) => v.apply(o, cfg),
-            (Value::Stream(v), CollOp::Stream(o)) => v.apply(o),
+            (Value::Stream(v), CollOp::Stream(o)) => v.apply(o, cfg),
             _ => return false,
         }
         true
@@ -268,7 +268,7 @@ impl Value {
             VALUE_HASH => Value::Hash(Hash::deserialize(r, cfg)?),
             VALUE_SET => Value::Set(Box::new(Set::deserialize(r, cfg)?)),
             VALUE_ZSET => Value::ZSet(ZSet::deserialize(r, cfg)?),
-            VALUE_STREAM => Value::Stream(Box::new(Stream::deserialize(r)?)),
+            VALUE_STREAM => Value::Stream(Box::new(Stream::deserialize(r, cfg)?)),
             _ => return Err(DecodeError::Invalid("unknown value type")),
         })
     }

@@ -417,6 +417,20 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
         help: "Sorted sets whose members are at most this long use the compact encoding",
     },
+    Param {
+        name: "stream-node-max-bytes",
+        kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
+        default: "4096",
+        mutable: true,
+        help: "Bytes of a stream node before a new one starts (0 = no limit but the format's)",
+    },
+    Param {
+        name: "stream-node-max-entries",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "100",
+        mutable: true,
+        help: "Entries of a stream node before a new one starts (0 = no limit); approximate trimming removes whole nodes",
+    },
     // Introspection: the slow log and the latency monitor.
     Param {
         name: "slowlog-log-slower-than",
@@ -866,6 +880,8 @@ impl Config {
             set_max_listpack_value: n("set-max-listpack-value"),
             zset_max_listpack_entries: n("zset-max-listpack-entries"),
             zset_max_listpack_value: n("zset-max-listpack-value"),
+            stream_node_max_entries: n("stream-node-max-entries"),
+            stream_node_max_bytes: n("stream-node-max-bytes"),
         }
     }
 

@@ -165,6 +165,20 @@ fn xdel_xtrim_and_xadd_trimming() {
     assert_eq!(q(&mut c, &["XLEN", "a"]), int(50));
     assert_eq!(q(&mut c, &["XTRIM", "a", "MAXLEN", "~", "0", "LIMIT", "10"]), int(0));
 
+    // Node size follows stream-node-max-entries; LIMIT caps approximate
+    // trimming (Redis's own test, "XADD with LIMIT consecutive calls").
+    ok(&mut c, &["CONFIG", "SET", "stream-node-max-entries", "10"]);
+    for _ in 0..100 {
+        q(&mut c, &["XADD", "lim", "*", "xitem", "v"]);
+    }
+    q(&mut c, &["XADD", "lim", "MAXLEN", "~", "55", "LIMIT", "30", "*", "xitem", "v"]);
+    assert_eq!(q(&mut c, &["XLEN", "lim"]), int(71));
+    q(&mut c, &["XADD", "lim", "MAXLEN", "~", "55", "LIMIT", "30", "*", "xitem", "v"]);
+    assert_eq!(q(&mut c, &["XLEN", "lim"]), int(62));
+    let info = q(&mut c, &["XINFO", "STREAM", "lim"]);
+    assert_eq!(field(&info, "radix-tree-keys"), &int(7));
+    ok(&mut c, &["CONFIG", "SET", "stream-node-max-entries", "100"]);
+
     assert_eq!(err(&mut c, &["XTRIM", "a", "MAXLEN", "-1"]), "ERR The MAXLEN argument must be >= 0.");
     assert_eq!(
         err(&mut c, &["XTRIM", "a", "MAXLEN", "1", "LIMIT", "1"]),

@@ -43,6 +43,10 @@ pub struct EncodingConfig {
     pub set_max_listpack_value: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// Entries (live or deleted) per stream node; 0 = no limit.
+    pub stream_node_max_entries: usize,
+    /// Bytes per stream node; 0 = the format's limit.
+    pub stream_node_max_bytes: usize,
 }
 
 impl Default for EncodingConfig {
@@ -56,6 +60,8 @@ impl Default for EncodingConfig {
             set_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
         }
     }
 }

@@ -7,9 +7,9 @@
 //! each entry as `flags, varint(ms delta), varint(seq), [fields], values`; an
 //! entry with the master's field names stores only its values. Deleted entries
 //! are flagged in place and a node with no live entry left is dropped. A node
-//! takes at most [`NODE_ENTRIES_MAX`] entries (live or deleted) and about
-//! [`NODE_BYTES_MAX`] bytes (Redis's `stream-node-max-entries` and
-//! `stream-node-max-bytes` defaults), so XADD and a point lookup cost
+//! takes at most `stream-node-max-entries` entries (live or deleted, default
+//! 100) and about `stream-node-max-bytes` bytes (default 4096), as Redis's
+//! settings of those names say (see [`EncodingConfig`]), so XADD and a point lookup cost
 //! O(log n) plus one node, and a range costs O(log n) plus what it returns.
 //!
 //! Approximate trimming (`MAXLEN ~`, `MINID ~`) removes whole nodes only,
@@ -29,12 +29,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
+use super::EncodingConfig;
 use crate::codec::{put_bytes, put_u32, put_u64, put_u8, DecodeError, Reader};
 
-/// Entries (live or deleted) per node before a new node starts.
-pub const NODE_ENTRIES_MAX: u32 = 100;
-/// Bytes per node before a new node starts.
-pub const NODE_BYTES_MAX: usize = 4096;
+/// A node's byte size when `stream-node-max-bytes` is 0 (Redis's listpack limit).
+const NODE_BYTES_LIMIT: usize = 1 << 30;
 
 /// A stream entry ID: milliseconds and sequence number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -537,11 +536,16 @@ impl Stream {
         }
     }
 
-    fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+    fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], cfg: &EncodingConfig) {
         let bytes: usize = fields.iter().map(|(f, v)| f.len() + v.len() + 2).sum();
+        let max_bytes = match cfg.stream_node_max_bytes {
+            0 => NODE_BYTES_LIMIT,
+            n => n.min(NODE_BYTES_LIMIT),
+        };
+        let max_entries = cfg.stream_node_max_entries;
         let tail_full = match self.nodes.last_key_value() {
             None => true,
-            Some((_, n)) => n.total >= NODE_ENTRIES_MAX || n.buf.len() + bytes >= NODE_BYTES_MAX,
+            Some((_, n)) => n.buf.len() + bytes >= max_bytes || (max_entries > 0 && n.total as usize >= max_entries),
         };
         if tail_full {
             // A node that is full for good gives back its spare capacity, as
@@ -743,7 +747,7 @@ impl Stream {
     // Ops
     // -----------------------------------------------------------------------
 
-    pub fn apply(&mut self, op: &StreamOp<&[u8]>) {
+    pub fn apply(&mut self, op: &StreamOp<&[u8]>, cfg: &EncodingConfig) {
         match op {
             StreamOp::Add { id, fields } => {
                 // A replayed op never goes backwards; the command checked it.
@@ -752,7 +756,7 @@ impl Stream {
                 // entry can never go in out of order.)
                 let tail = self.nodes.last_key_value().map_or(StreamId::MIN, |(_, n)| n.last);
                 if *id > self.last_id && (*id > tail || self.nodes.is_empty()) {
-                    self.append(*id, fields);
+                    self.append(*id, fields, cfg);
                 }
             }
             StreamOp::TrimBefore { keep_from } => {
@@ -886,7 +890,7 @@ impl Stream {
     }
 
     /// Reads what [`Stream::serialize`] wrote; never panics on bad input.
-    pub fn deserialize(r: &mut Reader<'_>) -> Result<Stream, DecodeError> {
+    pub fn deserialize(r: &mut Reader<'_>, cfg: &EncodingConfig) -> Result<Stream, DecodeError> {
         let mut s = Stream { last_id: StreamId::decode(r)?, max_deleted_id: StreamId::decode(r)?, ..Stream::default() };
         let entries_added = r.u64()?;
         let length = r.u64()?;
@@ -903,7 +907,7 @@ impl Stream {
                 fields.push((r.slice()?, r.slice()?));
             }
             let last = s.last_id;
-            s.append(id, &fields);
+            s.append(id, &fields, cfg);
             s.last_id = last.max(id);
         }
         s.entries_added = entries_added;
@@ -1259,7 +1263,11 @@ mod tests {
     use super::*;
 
     fn add(s: &mut Stream, ms: u64, seq: u64, f: &[u8], v: &[u8]) {
-        s.apply(&StreamOp::Add { id: StreamId::new(ms, seq), fields: vec![(f, v)] });
+        s.apply(&StreamOp::Add { id: StreamId::new(ms, seq), fields: vec![(f, v)] }, &cfg());
+    }
+
+    fn cfg() -> EncodingConfig {
+        EncodingConfig::default()
     }
 
     #[test]
@@ -1306,10 +1314,10 @@ mod tests {
         assert_eq!(s.plan_trim(Trim::MaxLen(120), false, 0), (130, Some(StreamId::new(131, 0))));
         assert_eq!(s.plan_trim(Trim::MaxLen(0), false, 0), (250, None));
         assert_eq!(s.plan_trim(Trim::MinId(StreamId::new(150, 0)), false, 0), (149, Some(StreamId::new(150, 0))));
-        s.apply(&StreamOp::TrimBefore { keep_from: Some(StreamId::new(131, 0)) });
+        s.apply(&StreamOp::TrimBefore { keep_from: Some(StreamId::new(131, 0)) }, &cfg());
         assert_eq!(s.len(), 120);
         assert_eq!(s.first_id(), StreamId::new(131, 0));
-        s.apply(&StreamOp::TrimBefore { keep_from: None });
+        s.apply(&StreamOp::TrimBefore { keep_from: None }, &cfg());
         assert!(s.is_empty());
         assert_eq!(s.last_id, StreamId::new(250, 0));
     }
@@ -1318,25 +1326,31 @@ mod tests {
     fn serialization_round_trips_with_groups() {
         let mut s = Stream::default();
         for i in 1..=150u64 {
-            s.apply(&StreamOp::Add { id: StreamId::new(i, 0), fields: vec![(&b"a"[..], &b"1"[..]), (b"b", b"2")] });
+            s.apply(
+                &StreamOp::Add { id: StreamId::new(i, 0), fields: vec![(&b"a"[..], &b"1"[..]), (b"b", b"2")] },
+                &cfg(),
+            );
         }
-        s.apply(&StreamOp::Del { ids: vec![StreamId::new(5, 0)] });
-        s.apply(&StreamOp::GroupCreate { group: b"g", last_id: StreamId::MIN, entries_read: 0 });
-        s.apply(&StreamOp::Read {
-            group: b"g",
-            consumer: b"c",
-            now_ms: 7,
-            last: Some((StreamId::new(3, 0), 3)),
-            new: vec![StreamId::new(1, 0), StreamId::new(2, 0)],
-            history: vec![],
-        });
+        s.apply(&StreamOp::Del { ids: vec![StreamId::new(5, 0)] }, &cfg());
+        s.apply(&StreamOp::GroupCreate { group: b"g", last_id: StreamId::MIN, entries_read: 0 }, &cfg());
+        s.apply(
+            &StreamOp::Read {
+                group: b"g",
+                consumer: b"c",
+                now_ms: 7,
+                last: Some((StreamId::new(3, 0), 3)),
+                new: vec![StreamId::new(1, 0), StreamId::new(2, 0)],
+                history: vec![],
+            },
+            &cfg(),
+        );
         let mut buf = Vec::new();
         s.serialize(&mut buf);
-        let back = Stream::deserialize(&mut Reader::new(&buf)).unwrap();
+        let back = Stream::deserialize(&mut Reader::new(&buf), &cfg()).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.group(b"g").unwrap().consumers[&b"c"[..]].pel.len(), 2);
         for cut in 0..buf.len() {
-            assert!(Stream::deserialize(&mut Reader::new(&buf[..cut])).is_err());
+            assert!(Stream::deserialize(&mut Reader::new(&buf[..cut]), &cfg()).is_err());
         }
     }
 
@@ -1352,20 +1366,20 @@ mod tests {
             for i in 1..=120u64 {
                 add(&mut s, i, 0, b"f", b"v");
             }
-            s.apply(&StreamOp::GroupCreate { group: b"g", last_id: StreamId::MIN, entries_read: 0 });
+            s.apply(&StreamOp::GroupCreate { group: b"g", last_id: StreamId::MIN, entries_read: 0 }, &cfg());
             for mut c in chunks {
-                let _ = Stream::deserialize(&mut Reader::new(&c));
+                let _ = Stream::deserialize(&mut Reader::new(&c), &cfg());
                 // Half the time, aim at a valid op tag.
                 if c.first().is_some_and(|b| b & 1 == 0) {
                     c[0] = 1 + c[0] % 12;
                 }
                 if let Ok(op) = decode_op(&mut Reader::new(&c)) {
-                    s.apply(&op.as_ref());
+                    s.apply(&op.as_ref(), &cfg());
                 }
             }
             let mut buf = Vec::new();
             s.serialize(&mut buf);
-            proptest::prop_assert_eq!(Stream::deserialize(&mut Reader::new(&buf)).unwrap(), s);
+            proptest::prop_assert_eq!(Stream::deserialize(&mut Reader::new(&buf), &cfg()).unwrap(), s);
         }
     }
 

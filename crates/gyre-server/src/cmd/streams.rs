@@ -379,7 +379,12 @@ fn parse_trim_args(call: &Call<'_>, xadd: bool) -> Result<TrimArgs, CmdError> {
             return Err(err("ERR syntax error, LIMIT cannot be used without the special ~ option"));
         }
     } else if a.approx {
-        a.limit = 100 * u64::from(gyre_engine::types::stream::NODE_ENTRIES_MAX);
+        // At most 100 nodes' worth of work (10,000 without a node limit).
+        let per_node = call.shared.config.encoding_config().stream_node_max_entries as u64;
+        a.limit = match per_node.saturating_mul(100) {
+            0 => 10_000,
+            n => n,
+        };
     }
     Ok(a)
 }
