@@ -173,6 +173,15 @@ impl Blocking {
         keys
     }
 
+    /// Whether a client woken by a key's deletion waits on (db, key).
+    pub fn nokey_waits_on(&self, db: DbIndex, key: &[u8]) -> bool {
+        let inner = self.inner.lock();
+        inner
+            .queues
+            .get(&(db, key.to_vec()))
+            .is_some_and(|q| q.iter().any(|id| inner.waiters.get(id).is_some_and(|w| unblocks_on_nokey(&w.argv))))
+    }
+
     /// Number of blocked clients (INFO clients: blocked_clients).
     pub fn blocked_count(&self) -> usize {
         self.inner.lock().waiters.len()

@@ -166,7 +166,11 @@ pub fn signal_deleted(shared: &crate::shared::Shared, client: &mut crate::client
         let Ok((m, used)) = gyre_engine::mutation::decode(&all.slice(pos..)) else { return };
         pos += used;
         match &m {
-            Mutation::Del { db, key, .. } | Mutation::Set { db, key, .. } | Mutation::Restore { db, key, .. } => {
+            // Only keys an XREADGROUP waits on: a signal makes the batch's
+            // log go out early, which other writers should not pay for.
+            Mutation::Del { db, key, .. } | Mutation::Set { db, key, .. } | Mutation::Restore { db, key, .. }
+                if shared.blocking.nokey_waits_on(*db, key) =>
+            {
                 push(*db, key.to_vec())
             }
             Mutation::FlushAll { .. } => shared.blocking.nokey_waited(None).into_iter().for_each(|(d, k)| push(d, k)),
