@@ -8,7 +8,7 @@
 use crate::codec::{self, DecodeError, Reader};
 use crate::hlc::Version;
 use crate::num;
-use crate::types::{CollOp, EncodingConfig, Hash, List, Set, ZSet};
+use crate::types::{CollOp, EncodingConfig, Hash, List, Set, Stream, ZSet};
 
 /// Redis's OBJECT ENCODING threshold between "embstr" and "raw".
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -136,6 +136,7 @@ pub enum Value {
     Hash(Hash),
     Set(Box<Set>),
     ZSet(ZSet),
+    Stream(Box<Stream>),
 }
 
 const VALUE_INT: u8 = 0;
@@ -144,6 +145,7 @@ const VALUE_LIST: u8 = 2;
 const VALUE_HASH: u8 = 3;
 const VALUE_SET: u8 = 4;
 const VALUE_ZSET: u8 = 5;
+const VALUE_STREAM: u8 = 6;
 
 impl Value {
     /// The value for a string write: integers are recognised and stored as such.
@@ -164,6 +166,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -181,6 +184,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -191,6 +195,7 @@ impl Value {
             CollOp::Hash(_) => Value::Hash(Hash::default()),
             CollOp::Set(_) => Value::Set(Box::default()),
             CollOp::ZSet(_) => Value::ZSet(ZSet::default()),
+            CollOp::Stream(_) => Value::Stream(Box::default()),
         }
     }
 
@@ -201,6 +206,7 @@ impl Value {
             (Value::Hash(v), CollOp::Hash(o)) => v.apply(o, cfg),
             (Value::Set(v), CollOp::Set(o)) => v.apply(o, cfg),
             (Value::ZSet(v), CollOp::ZSet(o)) => v.apply(o, cfg),
+            (Value::Stream(v), CollOp::Stream(o)) => v.apply(o, cfg),
             _ => return false,
         }
         true
@@ -214,6 +220,8 @@ impl Value {
             Value::Hash(v) => v.is_empty(),
             Value::Set(v) => v.is_empty(),
             Value::ZSet(v) => v.is_empty(),
+            // A stream stays when its last entry goes, as in Redis.
+            Value::Stream(_) => false,
         }
     }
 
@@ -244,6 +252,10 @@ impl Value {
                 out.push(VALUE_ZSET);
                 v.serialize(out);
             }
+            Value::Stream(v) => {
+                out.push(VALUE_STREAM);
+                v.serialize(out);
+            }
         }
     }
 
@@ -256,6 +268,7 @@ impl Value {
             VALUE_HASH => Value::Hash(Hash::deserialize(r, cfg)?),
             VALUE_SET => Value::Set(Box::new(Set::deserialize(r, cfg)?)),
             VALUE_ZSET => Value::ZSet(ZSet::deserialize(r, cfg)?),
+            VALUE_STREAM => Value::Stream(Box::new(Stream::deserialize(r, cfg)?)),
             _ => return Err(DecodeError::Invalid("unknown value type")),
         })
     }
@@ -302,6 +315,7 @@ impl Value {
             Value::Hash(v) => v.heap_bytes(),
             Value::Set(v) => std::mem::size_of::<Set>() + v.heap_bytes(),
             Value::ZSet(v) => v.heap_bytes(),
+            Value::Stream(v) => std::mem::size_of::<Stream>() + v.heap_bytes(),
         }
     }
 }

@@ -34,6 +34,16 @@ use crate::cmd::{BlockSpec, TimeoutReply};
 use crate::dispatch;
 use crate::shared::Shared;
 
+/// Marks a ready key (in its database index) as "deleted or replaced": only
+/// waiters that must hear of that are served (XREADGROUP, whose group went
+/// with the key, as in Redis 7.2); the others keep waiting untouched.
+pub const NOKEY_SIGNAL: DbIndex = 1 << 15;
+
+/// Whether a waiter's command is woken by its key's deletion or retyping.
+fn unblocks_on_nokey(argv: &[Vec<u8>]) -> bool {
+    argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"xreadgroup"))
+}
+
 /// Keys processed by one call of [`serve`] (each may wake several clients); a
 /// bound on the chain BLMOVE a -> b -> c ... can start.
 pub const SERVE_ROUNDS_MAX: usize = 10_000;
@@ -148,15 +158,45 @@ impl Blocking {
         true
     }
 
+    /// The keys, in `db` (all databases when None), that clients woken by a
+    /// key's deletion wait on (FLUSHDB, FLUSHALL and SWAPDB signal them).
+    pub fn nokey_waited(&self, db: Option<DbIndex>) -> Vec<(DbIndex, Vec<u8>)> {
+        let inner = self.inner.lock();
+        let mut keys: Vec<(DbIndex, Vec<u8>)> = inner
+            .waiters
+            .values()
+            .filter(|w| unblocks_on_nokey(&w.argv) && db.is_none_or(|d| d == w.db))
+            .flat_map(|w| w.keys.iter().map(|k| (w.db, k.clone())))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Whether a client woken by a key's deletion waits on (db, key).
+    pub fn nokey_waits_on(&self, db: DbIndex, key: &[u8]) -> bool {
+        let inner = self.inner.lock();
+        inner
+            .queues
+            .get(&(db, key.to_vec()))
+            .is_some_and(|q| q.iter().any(|id| inner.waiters.get(id).is_some_and(|w| unblocks_on_nokey(&w.argv))))
+    }
+
     /// Number of blocked clients (INFO clients: blocked_clients).
     pub fn blocked_count(&self) -> usize {
         self.inner.lock().waiters.len()
     }
 
-    /// Takes the first waiter queued on (db, key) out of the registry.
-    fn claim_first(&self, db: DbIndex, key: &[u8]) -> Option<(u64, Waiter)> {
+    /// Takes the first waiter queued on (db, key) out of the registry (for a
+    /// [`NOKEY_SIGNAL`], the first whose command wakes on deletion).
+    fn claim_first(&self, db: DbIndex, key: &[u8], nokey: bool) -> Option<(u64, Waiter)> {
         let mut inner = self.inner.lock();
-        let id = *inner.queues.get(&(db, key.to_vec()))?.front()?;
+        let queue = inner.queues.get(&(db, key.to_vec()))?;
+        let id = if nokey {
+            *queue.iter().find(|id| inner.waiters.get(id).is_some_and(|w| unblocks_on_nokey(&w.argv)))?
+        } else {
+            *queue.front()?
+        };
         let w = inner.remove(id).expect("queued waiters are registered");
         self.waiting.store(inner.waiters.len(), Ordering::Release);
         Some((id, w))
@@ -213,12 +253,13 @@ pub async fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64)
     let mut work: VecDeque<(DbIndex, Vec<u8>)> = ready.into();
     let mut rounds = 0;
     while let Some((db, key)) = work.pop_front() {
+        let (db, nokey) = (db & !NOKEY_SIGNAL, db & NOKEY_SIGNAL != 0);
         rounds += 1;
         if rounds > SERVE_ROUNDS_MAX {
             tracing::warn!(rounds, "stopped serving blocked clients: too many chained wake-ups in one command");
             return served;
         }
-        while let Some((id, w)) = shared.blocking.claim_first(db, &key) {
+        while let Some((id, w)) = shared.blocking.claim_first(db, &key, nokey) {
             if w.deadline.is_some_and(|d| Instant::now() >= d) {
                 let _ = w.tx.send(timeout_bytes(w.timeout_reply, w.proto));
                 continue;
@@ -278,10 +319,14 @@ pub async fn wait(
     spec: BlockSpec,
     stream: &tokio::net::TcpStream,
 ) -> Option<Vec<u8>> {
+    // CLIENT LIST shows a blocked client as `flags=b cmd=<its command>` while
+    // it waits (the batch's usual publish comes only after the wait).
+    client.publish();
+    client.info.blocked.store(true, Ordering::Relaxed);
     let (id, mut rx) = shared.blocking.block(client, argv, &spec);
     // Dropped with the task (CLIENT KILL, shutdown): the waiter must not stay
     // registered, or a later push would be served to nobody and lost.
-    let _guard = CancelOnDrop { blocking: &shared.blocking, id };
+    let _guard = CancelOnDrop { blocking: &shared.blocking, id, info: &client.info };
     let sleep = async {
         match spec.timeout {
             Some(d) => tokio::time::sleep(d).await,
@@ -322,10 +367,12 @@ pub async fn wait(
 struct CancelOnDrop<'a> {
     blocking: &'a Blocking,
     id: u64,
+    info: &'a ClientInfo,
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         self.blocking.cancel(self.id);
+        self.info.blocked.store(false, Ordering::Relaxed);
     }
 }

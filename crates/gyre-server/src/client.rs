@@ -56,6 +56,8 @@ pub struct ClientState {
     pub monitor: Option<crate::monitor::Monitoring>,
     /// The ACL user and whether the connection authenticated (see `acl`).
     pub auth: crate::acl::ClientAuth,
+    /// CLIENT TRACKING on (dropping it turns tracking off).
+    pub tracking: Option<crate::tracking::Guard>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -100,6 +102,7 @@ impl ClientState {
             pubsub: None,
             monitor: None,
             auth: crate::acl::ClientAuth::default(),
+            tracking: None,
         }
     }
 
@@ -112,6 +115,7 @@ impl ClientState {
         self.reply = ReplyMode::On;
         self.multi = None;
         self.watched.clear();
+        self.tracking = None;
         self.pubsub = None;
         self.monitor = None;
         self.info.monitor.store(false, Ordering::Relaxed);
@@ -174,6 +178,15 @@ pub struct ClientInfo {
     pub fd: std::sync::atomic::AtomicI32,
     /// Free bytes in the query buffer (CLIENT LIST qbuf-free).
     pub query_buf_free: AtomicUsize,
+    /// Waiting in a blocking command (CLIENT LIST flag b).
+    pub blocked: AtomicBool,
+    /// CLIENT TRACKING: the redirect client id (0 none), or -1 when off
+    /// (CLIENT LIST redir, flag t).
+    pub tracking_redirect: std::sync::atomic::AtomicI64,
+    /// Tracking in BCAST mode (flag B).
+    pub tracking_bcast: AtomicBool,
+    /// The redirect client went away (flag R).
+    pub tracking_broken: AtomicBool,
 }
 
 impl ClientInfo {
@@ -202,6 +215,10 @@ impl ClientInfo {
             monitor: AtomicBool::new(false),
             fd: std::sync::atomic::AtomicI32::new(-1),
             query_buf_free: AtomicUsize::new(0),
+            blocked: AtomicBool::new(false),
+            tracking_redirect: std::sync::atomic::AtomicI64::new(-1),
+            tracking_bcast: AtomicBool::new(false),
+            tracking_broken: AtomicBool::new(false),
         }
     }
 
@@ -236,6 +253,19 @@ impl ClientInfo {
         if self.multi.load(Ordering::Relaxed) >= 0 {
             flags.push('x');
         }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        let redir = self.tracking_redirect.load(Ordering::Relaxed);
+        if redir >= 0 {
+            flags.push('t');
+            if self.tracking_broken.load(Ordering::Relaxed) {
+                flags.push('R');
+            }
+            if self.tracking_bcast.load(Ordering::Relaxed) {
+                flags.push('B');
+            }
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -243,7 +273,7 @@ impl ClientInfo {
         let qbuf_free = self.query_buf_free.load(Ordering::Relaxed);
         let omem = self.out_buf_bytes.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -263,6 +293,7 @@ impl ClientInfo {
             qbuf + qbuf_free + omem,
             self.last_cmd.lock(),
             self.user.lock(),
+            redir,
             self.resp.load(Ordering::Relaxed),
             lib_name,
             lib_ver,

@@ -341,6 +341,13 @@ pub static PARAMS: &[Param] = &[
         help: "Memory limit in bytes (0 = none); above it writes evict keys per maxmemory-policy, or get -OOM",
     },
     Param {
+        name: "tracking-table-max-keys",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "1000000",
+        mutable: true,
+        help: "Keys the client-side caching table remembers (0 = no limit); past it the oldest are invalidated",
+    },
+    Param {
         name: "lfu-log-factor",
         kind: Kind::Int { min: 0, max: i32::MAX as i64 },
         default: "10",
@@ -416,6 +423,20 @@ pub static PARAMS: &[Param] = &[
         default: "64",
         mutable: true,
         help: "Sorted sets whose members are at most this long use the compact encoding",
+    },
+    Param {
+        name: "stream-node-max-bytes",
+        kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
+        default: "4096",
+        mutable: true,
+        help: "Bytes of a stream node before a new one starts (0 = no limit but the format's)",
+    },
+    Param {
+        name: "stream-node-max-entries",
+        kind: Kind::Int { min: 0, max: i64::MAX },
+        default: "100",
+        mutable: true,
+        help: "Entries of a stream node before a new one starts (0 = no limit); approximate trimming removes whole nodes",
     },
     // Introspection: the slow log and the latency monitor.
     Param {
@@ -706,6 +727,8 @@ pub struct Hot {
     pub eviction_tenacity: AtomicU64,
     pub lfu_log_factor: AtomicU64,
     pub lfu_decay_time: AtomicU64,
+    /// `tracking-table-max-keys` (0 = no limit).
+    pub tracking_table_max_keys: AtomicU64,
     /// `notify-keyspace-events` as flags (0 = off).
     pub notify_flags: AtomicU64,
     /// `busy-reply-threshold` in milliseconds.
@@ -866,6 +889,8 @@ impl Config {
             set_max_listpack_value: n("set-max-listpack-value"),
             zset_max_listpack_entries: n("zset-max-listpack-entries"),
             zset_max_listpack_value: n("zset-max-listpack-value"),
+            stream_node_max_entries: n("stream-node-max-entries"),
+            stream_node_max_bytes: n("stream-node-max-bytes"),
         }
     }
 
@@ -943,6 +968,7 @@ impl Config {
         h.eviction_tenacity.store(self.get_u64("maxmemory-eviction-tenacity"), Ordering::Relaxed);
         h.lfu_log_factor.store(self.get_u64("lfu-log-factor"), Ordering::Relaxed);
         h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
+        h.tracking_table_max_keys.store(self.get_u64("tracking-table-max-keys"), Ordering::Relaxed);
         let notify = self.get("notify-keyspace-events").and_then(|t| crate::notify::parse_flags(&t).ok()).unwrap_or(0);
         h.notify_flags.store(u64::from(notify), Ordering::Relaxed);
         h.busy_reply_threshold_ms.store(self.get_u64("busy-reply-threshold"), Ordering::Relaxed);

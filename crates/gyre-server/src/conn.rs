@@ -309,10 +309,11 @@ async fn execute_buffered<S: ClientStream>(
                     pending.lsn = pending.lsn.max(served.lsn);
                     pending.deliveries.extend(served.deliveries);
                 }
-                if let Some(spec) = blocked {
+                if let Some(mut spec) = blocked {
                     // Replies before the blocking command go out now; the rest of
                     // the pipeline waits for its answer, as in Redis.
-                    let argv: Vec<Vec<u8>> = args.iter().map(<[u8]>::to_vec).collect();
+                    let argv: Vec<Vec<u8>> =
+                        spec.argv.take().unwrap_or_else(|| args.iter().map(<[u8]>::to_vec).collect());
                     stage(shared, log, pending);
                     if flush(stream, out, shared, pending).await.is_err() {
                         break Outcome::Close;

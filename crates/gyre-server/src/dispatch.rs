@@ -187,11 +187,19 @@ pub fn execute_with<'s>(
     if matches!(exec, Exec::Wait(_) | Exec::Exclusive { .. }) {
         return exec;
     }
+    // RESP3 push messages (subscription confirmations) go out even with
+    // replies off, as in Redis.
     match client.reply {
         ReplyMode::On | ReplyMode::SkipNext => {}
-        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Off => {
+            if !cmd::pubsub::reply_is_push(client, &out[mark..]) {
+                out.truncate(mark)
+            }
+        }
         ReplyMode::Skipping => {
-            out.truncate(mark);
+            if !cmd::pubsub::reply_is_push(client, &out[mark..]) {
+                out.truncate(mark);
+            }
             client.reply = ReplyMode::On;
         }
     }
@@ -454,7 +462,8 @@ fn run(
     }
     let started = crate::stats::clock_start();
     let log_mark = log.bytes().len();
-    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
+    // (Tracking asks for expired keys too; see `tracking`.)
+    let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32 | shared.tracking.notify_bits();
     // EXEC and scripts: the commands they run notify for themselves.
     let result = if notify == 0 || spec.has_flag(flags::EXCLUSIVE) {
         let mut call = Call { args, spec, out: ReplyWriter::new(out, proto), shared, client, log, now_ms, first_slot };
@@ -479,6 +488,12 @@ fn run(
     let error_reply = crate::stats::error_line(&out[mark..]);
     let ran = crate::stats::Run { top, spec, args: &args, started, db: client.db, monitored, caller, error_reply };
     crate::stats::ran(shared, client, ran, &result);
+    if shared.tracking.active() {
+        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
+    }
+    if shared.blocking.anyone_blocked() && log.bytes().len() > log_mark {
+        cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+    }
     result
 }
 

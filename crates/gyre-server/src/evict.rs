@@ -156,6 +156,7 @@ fn evict_until(shared: &Shared, limit: usize, log: &mut MutationLog, now_ms: u64
         if notify != 0 {
             crate::notify::key_evicted(shared, notify, ev.db, &ev.key);
         }
+        shared.tracking.invalidate_removed(shared, &[(ev.db, ev.key.clone())]);
         free(shared, ev.entry);
         if evicted.is_multiple_of(u64::from(EVICTIONS_PER_CLOCK_CHECK))
             && budget.is_some_and(|b| started.elapsed() >= b)

@@ -33,6 +33,7 @@ mod shutdown;
 mod slowlog;
 mod stats;
 mod tls;
+mod tracking;
 
 #[global_allocator]
 static ALLOC: memory::CountingAlloc = memory::CountingAlloc;

@@ -189,6 +189,7 @@ pub fn after(
     expired: Vec<(DbIndex, Vec<u8>)>,
     now_ms: u64,
 ) {
+    shared.tracking.invalidate_removed(shared, &expired);
     for (db, key) in expired {
         emit(shared, flags, EXPIRED, "expired", db, &key);
     }
@@ -263,6 +264,7 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
             }
             v
         }
+        (_, Mutation::Coll { op: gyre_engine::CollOp::Stream(op), .. }) => stream_event(op).into_iter().collect(),
         (_, Mutation::Expire { expire_at_ms, .. }) if *expire_at_ms == NO_EXPIRY => vec![(GENERIC, "persist")],
         (_, Mutation::Expire { .. }) => vec![(GENERIC, "expire")],
         (_, Mutation::Set { expire_at_ms, .. }) if *expire_at_ms != NO_EXPIRY && cmd != "incrbyfloat" => {
@@ -279,6 +281,24 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         },
         _ => command_event(cmd).into_iter().collect(),
     }
+}
+
+/// The event of a stream op, as Redis names it (reads, acknowledgements and
+/// claims raise none).
+fn stream_event(op: &gyre_engine::types::StreamOp<Bytes>) -> Option<(u32, &'static str)> {
+    use gyre_engine::types::StreamOp as Op;
+    Some(match op {
+        Op::Add { .. } => (STREAM, "xadd"),
+        Op::TrimBefore { .. } => (STREAM, "xtrim"),
+        Op::Del { .. } => (STREAM, "xdel"),
+        Op::SetId { .. } => (STREAM, "xsetid"),
+        Op::GroupCreate { .. } => (STREAM, "xgroup-create"),
+        Op::GroupSetId { .. } => (STREAM, "xgroup-setid"),
+        Op::GroupDestroy { .. } => (STREAM, "xgroup-destroy"),
+        Op::ConsumerCreate { .. } => (STREAM, "xgroup-createconsumer"),
+        Op::ConsumerDelete { .. } => (STREAM, "xgroup-delconsumer"),
+        Op::Read { .. } | Op::Ack { .. } | Op::Claim { .. } => return None,
+    })
 }
 
 /// Raises `evicted` for a key removed by eviction (see `evict`).

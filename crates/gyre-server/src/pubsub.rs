@@ -157,6 +157,17 @@ impl Subscriber {
         });
     }
 
+    /// Whether messages to this subscriber are encoded as RESP3.
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    /// Queues a message `write` encodes in the subscriber's protocol
+    /// (invalidations of client-side caching) and enforces the output limit.
+    pub fn deliver_with(&self, limit: OutputLimit, write: impl FnOnce(&mut BytesMut, Protocol)) {
+        self.enqueue(limit, write);
+    }
+
     /// Queues bytes already encoded (a MONITOR line) and enforces the output
     /// limit, as for a message.
     pub fn deliver_raw(&self, bytes: &[u8], limit: OutputLimit) {
@@ -280,6 +291,12 @@ impl PubSub {
             .filter(|c| pattern.is_none_or(|p| gyre_engine::glob::glob_match(p, c, false)))
             .cloned()
             .collect()
+    }
+
+    /// The subscriber of `channel` that is client `client_id` (the target of
+    /// redirected invalidations).
+    pub fn subscriber_of(&self, kind: Kind, channel: &[u8], client_id: u64) -> Option<Arc<Subscriber>> {
+        self.map(kind).read().get(channel)?.iter().find(|s| s.info.id == client_id).cloned()
     }
 
     pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {

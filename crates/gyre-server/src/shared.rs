@@ -55,6 +55,8 @@ pub struct Shared {
     /// Held shared by every command, exclusively by EXEC (see `gate`).
     pub gate: crate::gate::Gate,
     pub pubsub: Arc<crate::pubsub::PubSub>,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
     /// CLIENT PAUSE (see `pause`).
     pub pause: crate::pause::Pause,
     /// Durations of the log's fsyncs (for /metrics).
@@ -119,6 +121,7 @@ impl Shared {
             blocking: crate::blocking::Blocking::default(),
             gate: crate::gate::Gate::default(),
             pubsub: Arc::default(),
+            tracking: crate::tracking::Tracking::default(),
             scripting,
             fsync_latency,
             pause: crate::pause::Pause::default(),
@@ -226,10 +229,11 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let deadline = Instant::now() + period / 4;
         let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32;
         let cycle_started = Instant::now();
-        if notify & crate::notify::EXPIRED != 0 {
+        if notify & crate::notify::EXPIRED != 0 || shared.tracking.active() {
             let (_, expired) = gyre_engine::expired::collecting(|| {
                 shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline)
             });
+            shared.tracking.invalidate_removed(&shared, &expired);
             crate::notify::expired_in_background(&shared, expired);
         } else {
             shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);

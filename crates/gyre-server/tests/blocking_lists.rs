@@ -232,3 +232,27 @@ fn a_timeout_too_large_for_a_deadline_is_refused() {
     assert_eq!(err(&mut c, &["BZPOPMIN", "k", "1e300"]), "ERR timeout is out of range");
     assert_eq!(q(&mut c, &["PING"]), status("PONG"));
 }
+
+/// Regression (issue 17): CLIENT LIST showed a client blocked in BLPOP as
+/// `flags=N cmd=NULL`; Redis shows `flags=b cmd=blpop`, and clients' own tests
+/// wait for exactly that before they call CLIENT UNBLOCK.
+#[test]
+fn client_list_shows_a_blocked_client_with_flag_b_and_its_command() {
+    let s = Server::start();
+    let mut c = s.client();
+    let mut w = s.raw();
+    let id = w.call(&["CLIENT", "ID"]).int().to_string();
+    w.send_cmd(&["BLPOP", "nothing", "0"]);
+    wait_blocked(&mut c, 1);
+    let line = |c: &mut redis::Connection| {
+        let list = as_str(&q(c, &["CLIENT", "LIST", "ID", &id]));
+        list.trim().to_string()
+    };
+    let l = line(&mut c);
+    assert!(l.contains(" flags=b "), "{l}");
+    assert!(l.contains(" cmd=blpop "), "{l}");
+    assert_eq!(q(&mut c, &["CLIENT", "UNBLOCK", &id]), int(1));
+    assert_eq!(w.read_reply(), Reply::NilArray);
+    let l = line(&mut c);
+    assert!(l.contains(" flags=N "), "{l}");
+}

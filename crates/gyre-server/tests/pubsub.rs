@@ -331,3 +331,83 @@ fn client_list_shows_subscriptions_and_transactions() {
     let t = line("txn");
     assert!(t.contains(" multi=1 ") && t.contains(" flags=x "), "{t}");
 }
+
+/// Regression (issue 17): PUNSUBSCRIBE with no arguments left the client's
+/// patterns in place, so a later PUBLISH still counted them.
+#[test]
+fn punsubscribe_without_arguments_leaves_every_pattern() {
+    let s = Server::start();
+    let mut sub = s.raw();
+    let mut publisher = s.raw();
+    sub.send_cmd(&["PSUBSCRIBE", "a*", "b*"]);
+    assert_eq!(sub.read_reply(), push3("psubscribe", "a*", 1));
+    assert_eq!(sub.read_reply(), push3("psubscribe", "b*", 2));
+    assert_eq!(publisher.call(&["PUBLISH", "abc", "x"]), Reply::Int(1));
+    assert_eq!(sub.read_reply().items()[0], Reply::bulk("pmessage"));
+    sub.send_cmd(&["PUNSUBSCRIBE"]);
+    let (first, second) = (sub.read_reply(), sub.read_reply());
+    assert_eq!(first.items()[0], Reply::bulk("punsubscribe"));
+    assert_eq!((first.items()[2].clone(), second.items()[2].clone()), (Reply::Int(1), Reply::Int(0)));
+    assert_eq!(publisher.call(&["PUBLISH", "abc", "x"]), Reply::Int(0));
+    assert_eq!(publisher.call(&["PUBSUB", "NUMPAT"]), Reply::Int(0));
+    assert_eq!(sub.call(&["PING"]), Reply::simple("PONG"), "out of subscriber mode");
+    // The same in RESP3, where the confirmations are pushes.
+    let mut sub3 = raw3(&s);
+    sub3.send_cmd(&["PSUBSCRIBE", "c*"]);
+    assert_eq!(sub3.read_reply(), Reply::Push(vec![Reply::bulk("psubscribe"), Reply::bulk("c*"), Reply::Int(1)]));
+    sub3.send_cmd(&["PUNSUBSCRIBE"]);
+    assert_eq!(sub3.read_reply(), Reply::Push(vec![Reply::bulk("punsubscribe"), Reply::bulk("c*"), Reply::Int(0)]));
+    assert_eq!(publisher.call(&["PUBLISH", "cd", "x"]), Reply::Int(0));
+}
+
+/// Regression (issue 17): under RESP3 with CLIENT REPLY OFF, subscription
+/// confirmations and messages are pushes, and Redis still delivers them.
+#[test]
+fn resp3_pushes_are_delivered_under_client_reply_off() {
+    let s = Server::start();
+    if skip_before_72(&s) {
+        return;
+    }
+    let mut sub = raw3(&s);
+    let mut publisher = s.raw();
+    sub.send_cmd(&["CLIENT", "REPLY", "OFF"]);
+    sub.send_cmd(&["SUBSCRIBE", "ch"]);
+    assert_eq!(sub.read_reply(), Reply::Push(vec![Reply::bulk("subscribe"), Reply::bulk("ch"), Reply::Int(1)]));
+    assert_eq!(publisher.call(&["PUBLISH", "ch", "hello"]), Reply::Int(1));
+    assert_eq!(sub.read_reply(), Reply::Push(vec![Reply::bulk("message"), Reply::bulk("ch"), Reply::bulk("hello")]));
+    // Ordinary replies stay suppressed.
+    sub.send_cmd(&["PING"]);
+    sub.send_cmd(&["UNSUBSCRIBE", "ch"]);
+    assert_eq!(sub.read_reply(), Reply::Push(vec![Reply::bulk("unsubscribe"), Reply::bulk("ch"), Reply::Int(0)]));
+    // CLIENT REPLY SKIP: the same for the one skipped command.
+    sub.send_cmd(&["CLIENT", "REPLY", "ON"]);
+    assert_eq!(sub.read_reply(), Reply::simple("OK"));
+    sub.send_cmd(&["CLIENT", "REPLY", "SKIP"]);
+    sub.send_cmd(&["SUBSCRIBE", "other"]);
+    assert_eq!(sub.read_reply(), Reply::Push(vec![Reply::bulk("subscribe"), Reply::bulk("other"), Reply::Int(1)]));
+    // RESP2 confirmations are ordinary replies: dropped under REPLY OFF.
+    let mut sub2 = s.raw();
+    sub2.send_cmd(&["CLIENT", "REPLY", "OFF"]);
+    sub2.send_cmd(&["SUBSCRIBE", "ch2"]);
+    sub2.expect_silence(Duration::from_millis(200));
+}
+
+/// Regression (issue 17): PUBSUB NUMSUB and SHARDNUMSUB answer a flat array
+/// in both protocols (Redis does; ioredis's tests compare against it).
+#[test]
+fn numsub_and_shardnumsub_answer_a_flat_array_in_resp3() {
+    let s = Server::start();
+    let mut sub = s.raw();
+    sub.send_cmd(&["SUBSCRIBE", "a"]);
+    sub.read_reply();
+    sub.send_cmd(&["SSUBSCRIBE", "s"]);
+    sub.read_reply();
+    for mut c in [s.raw(), raw3(&s)] {
+        assert_eq!(
+            c.call(&["PUBSUB", "NUMSUB", "a", "b"]),
+            Reply::Array(vec![Reply::bulk("a"), Reply::Int(1), Reply::bulk("b"), Reply::Int(0)])
+        );
+        assert_eq!(c.call(&["PUBSUB", "SHARDNUMSUB", "s"]), Reply::Array(vec![Reply::bulk("s"), Reply::Int(1)]));
+        assert_eq!(c.call(&["PUBSUB", "NUMSUB"]), Reply::Array(vec![]));
+    }
+}

@@ -1,4 +1,4 @@
-//! Collection types: lists, hashes, sets and sorted sets.
+//! Collection types: lists, hashes, sets, sorted sets and streams.
 //!
 //! Each type lives in its own module with the same shape: the value type
 //! (`List`, `Hash`, `Set`, `ZSet`) with a compact encoding for small collections
@@ -19,11 +19,13 @@ pub mod hash;
 pub mod list;
 mod packed;
 pub mod set;
+pub mod stream;
 pub mod zset;
 
 pub use hash::{Hash, HashOp};
 pub use list::{List, ListOp};
 pub use set::{Set, SetOp};
+pub use stream::{Stream, StreamId, StreamOp};
 pub use zset::{ZSet, ZSetOp};
 
 /// Thresholds between compact and scalable encodings, with Redis's names and
@@ -41,6 +43,10 @@ pub struct EncodingConfig {
     pub set_max_listpack_value: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// Entries (live or deleted) per stream node; 0 = no limit.
+    pub stream_node_max_entries: usize,
+    /// Bytes per stream node; 0 = the format's limit.
+    pub stream_node_max_bytes: usize,
 }
 
 impl Default for EncodingConfig {
@@ -54,6 +60,8 @@ impl Default for EncodingConfig {
             set_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
         }
     }
 }
@@ -65,12 +73,14 @@ pub enum CollOp<B> {
     Hash(HashOp<B>),
     Set(SetOp<B>),
     ZSet(ZSetOp<B>),
+    Stream(StreamOp<B>),
 }
 
 const OP_LIST: u8 = 1;
 const OP_HASH: u8 = 2;
 const OP_SET: u8 = 3;
 const OP_ZSET: u8 = 4;
+const OP_STREAM: u8 = 5;
 
 impl<B: AsRef<[u8]>> CollOp<B> {
     pub fn as_ref(&self) -> CollOp<&[u8]> {
@@ -79,6 +89,7 @@ impl<B: AsRef<[u8]>> CollOp<B> {
             CollOp::Hash(o) => CollOp::Hash(o.as_ref()),
             CollOp::Set(o) => CollOp::Set(o.as_ref()),
             CollOp::ZSet(o) => CollOp::ZSet(o.as_ref()),
+            CollOp::Stream(o) => CollOp::Stream(o.as_ref()),
         }
     }
 
@@ -100,6 +111,10 @@ impl<B: AsRef<[u8]>> CollOp<B> {
                 out.push(OP_ZSET);
                 o.encode(out)
             }
+            CollOp::Stream(o) => {
+                out.push(OP_STREAM);
+                o.encode(out)
+            }
         }
     }
 
@@ -110,6 +125,7 @@ impl<B: AsRef<[u8]>> CollOp<B> {
             CollOp::Hash(_) => "hash",
             CollOp::Set(_) => "set",
             CollOp::ZSet(_) => "zset",
+            CollOp::Stream(_) => "stream",
         }
     }
 }
@@ -120,6 +136,7 @@ pub fn decode_op(r: &mut Reader<'_>) -> Result<CollOp<Bytes>, DecodeError> {
         OP_HASH => CollOp::Hash(hash::decode_op(r)?),
         OP_SET => CollOp::Set(set::decode_op(r)?),
         OP_ZSET => CollOp::ZSet(zset::decode_op(r)?),
+        OP_STREAM => CollOp::Stream(stream::decode_op(r)?),
         _ => return Err(DecodeError::Invalid("unknown collection op type")),
     })
 }

@@ -110,6 +110,50 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
         "client-id [TIMEOUT | ERROR]",
         unblock
     ),
+    CommandSpec {
+        since: "6.0.0",
+        ..sub!(
+            "tracking",
+            -3,
+            NOSCRIPT | LOADING | STALE,
+            "Controls server-assisted client-side caching for the connection.",
+            "<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+            super::tracking::tracking
+        )
+    },
+    CommandSpec {
+        since: "6.0.0",
+        ..sub!(
+            "caching",
+            3,
+            NOSCRIPT | LOADING | STALE,
+            "Instructs the server whether to track the keys in the next request.",
+            "<YES | NO>",
+            super::tracking::caching
+        )
+    },
+    CommandSpec {
+        since: "6.0.0",
+        ..sub!(
+            "getredir",
+            2,
+            NOSCRIPT | LOADING | STALE,
+            "Returns the client ID to which the connection's tracking notifications are redirected.",
+            "",
+            super::tracking::getredir
+        )
+    },
+    CommandSpec {
+        since: "6.2.0",
+        ..sub!(
+            "trackinginfo",
+            2,
+            NOSCRIPT | LOADING | STALE,
+            "Returns information about server-assisted client-side caching for the connection.",
+            "",
+            super::tracking::trackinginfo
+        )
+    },
     sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
 ];
 

@@ -17,6 +17,7 @@ const GROUPS: &[Group] = &[
     Group::Hash,
     Group::Set,
     Group::SortedSet,
+    Group::Stream,
     Group::Generic,
     Group::PubSub,
     Group::Transactions,
@@ -39,6 +40,7 @@ fn row(t: &mut String, name: &str, spec: &CommandSpec) {
     let syntax = if spec.syntax.is_empty() { name.to_string() } else { format!("{name} {}", spec.syntax) };
     let keys = match (spec.first_key, spec.numkeys_at) {
         (0, 0) => String::new(),
+        (0, super::KEYS_AFTER_STREAMS) => "after STREAMS".to_string(),
         (0, n) => format!("after numkeys (arg {n})"),
         (f, 0) => format!("{f}, {}, {}", spec.last_key, spec.step),
         (f, n) => format!("{f}, {}, {}; after numkeys (arg {n})", spec.last_key, spec.step),

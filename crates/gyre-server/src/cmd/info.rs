@@ -58,10 +58,11 @@ fn clients_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::
     let max_out = clients.iter().map(|c| c.out_buf_bytes.load(Ordering::Relaxed)).max().unwrap_or(0);
     write!(
         t,
-        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
+        "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n",
         clients.len(),
         shared.config.hot.maxclients.load(Ordering::Relaxed),
-        shared.blocking.blocked_count()
+        shared.blocking.blocked_count(),
+        shared.tracking.client_count()
     )
 }
 
@@ -117,6 +118,11 @@ pub fn info(call: &mut Call<'_>) -> CmdResult {
         if *section == "stats" {
             // Appended to the stats section (kept apart from its other fields).
             let _ = write!(text, "total_error_replies:{}\r\n", call.shared.diag.errors.total());
+            let (keys, items, prefixes) = call.shared.tracking.totals();
+            let _ = write!(
+                text,
+                "tracking_total_keys:{keys}\r\ntracking_total_items:{items}\r\ntracking_total_prefixes:{prefixes}\r\n"
+            );
         }
     }
     call.out.verbatim(b"txt", text.as_bytes());

@@ -596,7 +596,7 @@ pub fn lmpop(call: &mut Call<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------
 
 fn block_on(keys: &[&[u8]], timeout: Option<std::time::Duration>, timeout_reply: TimeoutReply) -> CmdError {
-    CmdError::Block(BlockSpec { keys: keys.iter().map(|k| k.to_vec()).collect(), timeout, timeout_reply })
+    CmdError::Block(BlockSpec { keys: keys.iter().map(|k| k.to_vec()).collect(), timeout, timeout_reply, argv: None })
 }
 
 /// BLPOP and BRPOP.

@@ -28,8 +28,10 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod shutdown;
+pub mod streams;
 pub mod strings;
 pub(crate) mod table;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
@@ -107,6 +109,7 @@ pub enum Group {
     Transactions,
     PubSub,
     Scripting,
+    Stream,
 }
 
 impl Group {
@@ -123,6 +126,7 @@ impl Group {
             Group::Transactions => "transactions",
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
+            Group::Stream => "stream",
         }
     }
 }
@@ -177,6 +181,9 @@ impl CommandSpec {
     /// `numkeys` argument (clamped to the arguments present; a non-numeric
     /// count names no keys, the handler reports the error).
     pub fn key_indexes<'a>(&self, argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> Vec<usize> {
+        if self.numkeys_at == KEYS_AFTER_STREAMS {
+            return streams::keys_after_streams(argc, arg);
+        }
         let mut keys: Vec<usize> = self.key_positions(argc).collect();
         if self.numkeys_at > 0 && self.numkeys_at < argc {
             let n = gyre_engine::num::parse_u64(arg(self.numkeys_at)).unwrap_or(0) as usize;
@@ -186,6 +193,10 @@ impl CommandSpec {
         keys
     }
 }
+
+/// `numkeys_at` of XREAD and XREADGROUP: their keys are the first half of
+/// the arguments after the STREAMS keyword (movable keys, as in Redis).
+pub const KEYS_AFTER_STREAMS: usize = usize::MAX;
 
 /// What a handler can fail with; written to the client as an error reply,
 /// except [`CmdError::Block`].
@@ -209,11 +220,14 @@ pub struct BlockSpec {
     /// None: wait forever (timeout 0).
     pub timeout: Option<std::time::Duration>,
     pub timeout_reply: TimeoutReply,
+    /// The command to run again when a key is signalled, when it differs
+    /// from the one sent (XREAD's `$` becomes the ID it stood for).
+    pub argv: Option<Vec<Vec<u8>>>,
 }
 
 /// The reply a blocked client gets when its timeout expires. Redis answers
 /// every list and sorted-set wait with a null array (`*-1` in RESP2), BLMOVE
-/// and BRPOPLPUSH included; stream waits (not yet in Gyre) differ.
+/// and BRPOPLPUSH included, and so does XREAD / XREADGROUP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutReply {
     NullArray,

@@ -242,8 +242,10 @@ fn shardchannels(call: &mut Call<'_>) -> CmdResult {
     list_channels(call, Kind::Shard)
 }
 
+/// A flat array of channel, count pairs in both protocols, as Redis answers
+/// (not a RESP3 map: clients compare against the flat form).
 fn count_subs(call: &mut Call<'_>, kind: Kind) -> CmdResult {
-    call.out.map(call.args.len() - 2);
+    call.out.array(2 * (call.args.len() - 2));
     for i in 2..call.args.len() {
         let ch = call.args.get(i);
         call.out.bulk(ch);
@@ -267,6 +269,21 @@ fn numpat(call: &mut Call<'_>) -> CmdResult {
 fn pubsub_help(call: &mut Call<'_>) -> CmdResult {
     help_reply(call, "PUBSUB", PUBSUB_SUBS);
     Ok(())
+}
+
+/// True when `reply` (what the command just run wrote) is subscription
+/// confirmations sent as RESP3 push frames: Redis delivers pushes even under
+/// CLIENT REPLY OFF or SKIP, so these survive the reply being dropped.
+pub fn reply_is_push(client: &crate::client::ClientState, reply: &[u8]) -> bool {
+    client.proto == gyre_resp::Protocol::Resp3
+        && reply.first() == Some(&b'>')
+        && matches!(
+            client.current_cmd,
+            crate::client::CmdName::Known {
+                top: "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe",
+                sub: None
+            }
+        )
 }
 
 /// Commands a RESP2 connection may run while subscribed.

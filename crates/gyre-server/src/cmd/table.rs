@@ -186,6 +186,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::hashes::COMMANDS)
         .chain(super::sets::COMMANDS)
         .chain(super::zsets::COMMANDS)
+        .chain(super::streams::COMMANDS)
         .chain(super::pubsub::COMMANDS)
         .chain(super::scripting::COMMANDS)
         .chain(super::diagnostics::COMMANDS)

@@ -820,6 +820,7 @@ fn bzpop_generic(call: &mut Call<'_>, max: bool) -> CmdResult {
             keys: keys.iter().map(|k| k.to_vec()).collect(),
             timeout,
             timeout_reply: TimeoutReply::NullArray,
+            argv: None,
         })),
     }
 }
@@ -897,6 +898,7 @@ pub fn bzmpop(call: &mut Call<'_>) -> CmdResult {
             keys: keys.iter().map(|k| k.to_vec()).collect(),
             timeout,
             timeout_reply: TimeoutReply::NullArray,
+            argv: None,
         })),
     }
 }
