@@ -36,6 +36,8 @@ pub enum Kind {
     OutputLimits,
     /// `notify-keyspace-events` flags.
     KeyspaceEvents,
+    /// `save`: "seconds changes" pairs (see `save_points`).
+    SavePoints,
 }
 
 /// One declared setting.
@@ -313,6 +315,13 @@ pub static PARAMS: &[Param] = &[
         help: "Take a snapshot (and drop the log it covers) once the log exceeds this and the last snapshot's size",
     },
     Param {
+        name: "save",
+        kind: Kind::SavePoints,
+        default: "",
+        mutable: true,
+        help: "Save points as in Redis: \"3600 1 300 100\" takes a snapshot after 3600 s if 1 write happened since the last one, or after 300 s if 100 did; \"\" = none (the log keeps writes durable either way)",
+    },
+    Param {
         name: "snapshot-retention",
         kind: Kind::Int { min: 1, max: 100 },
         default: "2",
@@ -465,6 +474,7 @@ impl Param {
             Kind::Str => Ok(text.to_string()),
             Kind::OutputLimits => crate::pubsub::parse_output_limits(text).map(|(canonical, _)| canonical),
             Kind::KeyspaceEvents => crate::notify::normalize(text),
+            Kind::SavePoints => crate::save_points::normalize(text),
         }
     }
 }
@@ -594,6 +604,7 @@ pub fn allowed_values(p: &Param) -> String {
             "groups of \"class hard-bytes soft-bytes soft-seconds\", class normal, replica or pubsub".into()
         }
         Kind::KeyspaceEvents => "a string of event-class letters (see notify-keyspace-events in Redis)".into(),
+        Kind::SavePoints => "\"seconds changes\" pairs, seconds >= 1 and changes >= 0, or \"\" for none".into(),
     }
 }
 

@@ -23,6 +23,7 @@ mod notify;
 mod pause;
 mod persistence;
 mod pubsub;
+mod save_points;
 mod scripting;
 mod shared;
 // Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
