@@ -14,12 +14,14 @@
 //! command is recorded as a Mutation before it is applied; applying a Mutation
 //! that is not newer than the key's version changes nothing.
 
+pub mod bitmap;
 pub mod codec;
 pub mod evict;
 pub mod expired;
 pub mod glob;
 pub mod hlc;
 pub mod keyspace;
+pub mod lcs;
 pub mod mutation;
 mod node;
 pub mod num;

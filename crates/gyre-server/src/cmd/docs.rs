@@ -17,6 +17,7 @@ const GROUPS: &[Group] = &[
     Group::Hash,
     Group::Set,
     Group::SortedSet,
+    Group::Bitmap,
     Group::Generic,
     Group::PubSub,
     Group::Transactions,

@@ -126,6 +126,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::Transactions => cats.push("@transaction"),
         Group::PubSub => cats.push("@pubsub"),
         Group::Scripting => cats.push("@scripting"),
+        Group::Bitmap => cats.push("@bitmap"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

@@ -13,6 +13,7 @@
 //! partial reply followed by an error.
 
 pub mod acl;
+pub mod bitmaps;
 pub mod client;
 pub mod config;
 pub mod diagnostics;
@@ -22,6 +23,7 @@ pub mod hashes;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod lcs;
 pub mod lists;
 pub mod pubsub;
 pub mod scripting;
@@ -101,6 +103,7 @@ pub enum Group {
     Transactions,
     PubSub,
     Scripting,
+    Bitmap,
 }
 
 impl Group {
@@ -117,6 +120,7 @@ impl Group {
             Group::Transactions => "transactions",
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
+            Group::Bitmap => "bitmap",
         }
     }
 }

@@ -189,6 +189,8 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::pubsub::COMMANDS)
         .chain(super::scripting::COMMANDS)
         .chain(super::diagnostics::COMMANDS)
+        .chain(super::bitmaps::COMMANDS)
+        .chain(super::lcs::COMMANDS)
 }
 
 /// Number of top-level commands.
