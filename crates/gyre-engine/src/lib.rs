@@ -20,6 +20,7 @@ pub mod evict;
 pub mod expired;
 pub mod glob;
 pub mod hlc;
+pub mod hll;
 pub mod keyspace;
 pub mod lcs;
 pub mod mutation;

@@ -315,6 +315,13 @@ pub static PARAMS: &[Param] = &[
         help: "Take a snapshot (and drop the log it covers) once the log exceeds this and the last snapshot's size",
     },
     Param {
+        name: "hll-sparse-max-bytes",
+        kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
+        default: "3000",
+        mutable: true,
+        help: "Largest sparse HyperLogLog (header included); a PFADD that would grow one past it converts it to the dense form (12304 bytes), as in Redis",
+    },
+    Param {
         name: "save",
         kind: Kind::SavePoints,
         default: "",
@@ -695,6 +702,8 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 #[derive(Debug, Default)]
 pub struct Hot {
     pub proto_max_bulk_len: AtomicU64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: AtomicU64,
     pub query_buffer_limit: AtomicU64,
     pub hz: AtomicU64,
     pub maxclients: AtomicU64,
@@ -931,6 +940,7 @@ impl Config {
     fn refresh_hot(&self) {
         let h = &self.hot;
         h.proto_max_bulk_len.store(self.get_u64("proto-max-bulk-len"), Ordering::Relaxed);
+        h.hll_sparse_max_bytes.store(self.get_u64("hll-sparse-max-bytes"), Ordering::Relaxed);
         h.query_buffer_limit.store(self.get_u64("client-query-buffer-limit"), Ordering::Relaxed);
         h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
         h.maxclients.store(self.get_u64("maxclients"), Ordering::Relaxed);

@@ -104,6 +104,7 @@ fn command_event(cmd: &str) -> Option<(u32, &'static str)> {
         "setrange" => (STRING, "setrange"),
         "setbit" | "bitfield" => (STRING, "setbit"),
         "bitop" => (STRING, "set"),
+        "pfadd" | "pfmerge" => (STRING, "pfadd"),
         "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
         "incrbyfloat" => (STRING, "incrbyfloat"),
         "getdel" | "del" | "unlink" => (GENERIC, "del"),

@@ -18,6 +18,7 @@ const GROUPS: &[Group] = &[
     Group::Set,
     Group::SortedSet,
     Group::Bitmap,
+    Group::HyperLogLog,
     Group::Generic,
     Group::PubSub,
     Group::Transactions,

@@ -127,6 +127,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::PubSub => cats.push("@pubsub"),
         Group::Scripting => cats.push("@scripting"),
         Group::Bitmap => cats.push("@bitmap"),
+        Group::HyperLogLog => cats.push("@hyperloglog"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

@@ -20,6 +20,7 @@ pub mod diagnostics;
 #[cfg(test)]
 mod docs;
 pub mod hashes;
+pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
@@ -104,6 +105,7 @@ pub enum Group {
     PubSub,
     Scripting,
     Bitmap,
+    HyperLogLog,
 }
 
 impl Group {
@@ -121,6 +123,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
             Group::Bitmap => "bitmap",
+            Group::HyperLogLog => "hyperloglog",
         }
     }
 }

@@ -191,6 +191,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::diagnostics::COMMANDS)
         .chain(super::bitmaps::COMMANDS)
         .chain(super::lcs::COMMANDS)
+        .chain(super::hll::COMMANDS)
 }
 
 /// Number of top-level commands.
