@@ -18,6 +18,7 @@ pub mod bitmap;
 pub mod codec;
 pub mod evict;
 pub mod expired;
+pub mod geo;
 pub mod glob;
 pub mod hlc;
 pub mod hll;

@@ -105,6 +105,9 @@ fn command_event(cmd: &str) -> Option<(u32, &'static str)> {
         "setbit" | "bitfield" => (STRING, "setbit"),
         "bitop" => (STRING, "set"),
         "pfadd" | "pfmerge" => (STRING, "pfadd"),
+        "geoadd" => (ZSET, "zadd"),
+        "georadius" | "georadiusbymember" => (ZSET, "georadiusstore"),
+        "geosearchstore" => (ZSET, "geosearchstore"),
         "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
         "incrbyfloat" => (STRING, "incrbyfloat"),
         "getdel" | "del" | "unlink" => (GENERIC, "del"),
@@ -249,7 +252,9 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         ("rename" | "renamenx", _) => vec![(GENERIC, "rename_to")],
         ("move", Mutation::Del { .. }) => vec![(GENERIC, "move_from")],
         ("move", _) => vec![(GENERIC, "move_to")],
-        ("bitop", Mutation::Del { .. }) => vec![(GENERIC, "del")],
+        ("bitop" | "georadius" | "georadiusbymember" | "geosearchstore", Mutation::Del { .. }) => {
+            vec![(GENERIC, "del")]
+        }
         ("smove", Mutation::Coll { .. }) if index == 0 => vec![(SET, "srem")],
         ("smove", Mutation::Coll { .. }) => vec![(SET, "sadd")],
         ("lmove" | "blmove" | "rpoplpush" | "brpoplpush", _) => {

@@ -19,6 +19,7 @@ const GROUPS: &[Group] = &[
     Group::SortedSet,
     Group::Bitmap,
     Group::HyperLogLog,
+    Group::Geo,
     Group::Generic,
     Group::PubSub,
     Group::Transactions,

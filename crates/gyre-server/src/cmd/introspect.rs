@@ -128,6 +128,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::Scripting => cats.push("@scripting"),
         Group::Bitmap => cats.push("@bitmap"),
         Group::HyperLogLog => cats.push("@hyperloglog"),
+        Group::Geo => cats.push("@geo"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {

@@ -19,6 +19,7 @@ pub mod config;
 pub mod diagnostics;
 #[cfg(test)]
 mod docs;
+pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod info;
@@ -106,6 +107,7 @@ pub enum Group {
     Scripting,
     Bitmap,
     HyperLogLog,
+    Geo,
 }
 
 impl Group {
@@ -124,6 +126,7 @@ impl Group {
             Group::Scripting => "scripting",
             Group::Bitmap => "bitmap",
             Group::HyperLogLog => "hyperloglog",
+            Group::Geo => "geo",
         }
     }
 }

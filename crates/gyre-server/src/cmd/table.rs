@@ -192,6 +192,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::bitmaps::COMMANDS)
         .chain(super::lcs::COMMANDS)
         .chain(super::hll::COMMANDS)
+        .chain(super::geo::COMMANDS)
 }
 
 /// Number of top-level commands.
