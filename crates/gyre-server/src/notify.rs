@@ -108,6 +108,7 @@ fn command_event(cmd: &str) -> Option<(u32, &'static str)> {
         "geoadd" => (ZSET, "zadd"),
         "georadius" | "georadiusbymember" => (ZSET, "georadiusstore"),
         "geosearchstore" => (ZSET, "geosearchstore"),
+        "sort" => (LIST, "sortstore"),
         "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
         "incrbyfloat" => (STRING, "incrbyfloat"),
         "getdel" | "del" | "unlink" => (GENERIC, "del"),
@@ -252,7 +253,7 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         ("rename" | "renamenx", _) => vec![(GENERIC, "rename_to")],
         ("move", Mutation::Del { .. }) => vec![(GENERIC, "move_from")],
         ("move", _) => vec![(GENERIC, "move_to")],
-        ("bitop" | "georadius" | "georadiusbymember" | "geosearchstore", Mutation::Del { .. }) => {
+        ("bitop" | "georadius" | "georadiusbymember" | "geosearchstore" | "sort", Mutation::Del { .. }) => {
             vec![(GENERIC, "del")]
         }
         ("smove", Mutation::Coll { .. }) if index == 0 => vec![(SET, "srem")],

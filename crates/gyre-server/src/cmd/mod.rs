@@ -32,6 +32,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod shutdown;
+pub mod sort;
 pub mod strings;
 pub(crate) mod table;
 pub mod transactions;

@@ -193,6 +193,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::lcs::COMMANDS)
         .chain(super::hll::COMMANDS)
         .chain(super::geo::COMMANDS)
+        .chain(super::sort::COMMANDS)
 }
 
 /// Number of top-level commands.
