@@ -27,6 +27,7 @@ pub mod lcs;
 pub mod mutation;
 mod node;
 pub mod num;
+pub mod rdb;
 pub mod slot;
 mod table;
 pub mod types;

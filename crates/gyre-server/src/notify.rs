@@ -253,7 +253,7 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         ("rename" | "renamenx", _) => vec![(GENERIC, "rename_to")],
         ("move", Mutation::Del { .. }) => vec![(GENERIC, "move_from")],
         ("move", _) => vec![(GENERIC, "move_to")],
-        ("bitop" | "georadius" | "georadiusbymember" | "geosearchstore" | "sort", Mutation::Del { .. }) => {
+        ("bitop" | "georadius" | "georadiusbymember" | "geosearchstore" | "sort" | "restore", Mutation::Del { .. }) => {
             vec![(GENERIC, "del")]
         }
         ("smove", Mutation::Coll { .. }) if index == 0 => vec![(SET, "srem")],

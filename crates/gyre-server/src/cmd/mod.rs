@@ -19,6 +19,7 @@ pub mod config;
 pub mod diagnostics;
 #[cfg(test)]
 mod docs;
+pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod hll;

@@ -194,6 +194,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::hll::COMMANDS)
         .chain(super::geo::COMMANDS)
         .chain(super::sort::COMMANDS)
+        .chain(super::dump::COMMANDS)
 }
 
 /// Number of top-level commands.
