@@ -180,6 +180,7 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
     let mut w = ReplyWriter::new(&mut out, proto);
     match reply {
         TimeoutReply::NullArray => w.null_array(),
+        TimeoutReply::Integer(n) => w.integer(n),
     }
     out.to_vec()
 }

@@ -480,6 +480,7 @@ pub fn execute(
                     // Inside a transaction or a script nothing waits: as if it timed out.
                     Err(CmdError::Block(b)) if client.in_exec => match b.timeout_reply {
                         cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
+                        cmd::TimeoutReply::Integer(n) => ReplyWriter::new(out, proto).integer(n),
                     },
                     Err(CmdError::Block(spec)) => blocked = Some(spec),
                     // (Counted in the error statistics by `stats::ran`.)

@@ -562,6 +562,11 @@ pub static MEMORY_SUBS: &[CommandSpec] = &[
     CommandSpec {
         group: Group::Server,
         since: "4.0.0",
+        ..sub!("malloc-stats", 2, 0, "Returns the allocator statistics.", "", super::admin::memory_malloc_stats)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
         ..sub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", memory_help)
     },
 ];

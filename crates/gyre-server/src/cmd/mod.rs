@@ -13,6 +13,7 @@
 //! partial reply followed by an error.
 
 pub mod acl;
+pub mod admin;
 pub mod bitmaps;
 pub mod client;
 pub mod config;
@@ -223,6 +224,8 @@ pub struct BlockSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutReply {
     NullArray,
+    /// WAIT: the replica count.
+    Integer(i64),
 }
 
 /// A SCAN-family cursor (SCAN, HSCAN, SSCAN, ZSCAN) as Redis reads it (C

@@ -195,6 +195,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::geo::COMMANDS)
         .chain(super::sort::COMMANDS)
         .chain(super::dump::COMMANDS)
+        .chain(super::admin::COMMANDS)
 }
 
 /// Number of top-level commands.
