@@ -278,7 +278,9 @@ pub fn replicaof(call: &mut Call<'_>) -> CmdResult {
 
 /// WAIT numreplicas timeout: a standalone server has no replicas, so the
 /// count is 0; asked for more, the client waits out its timeout (forever for
-/// 0) as in Redis, or answers at once inside MULTI or a script.
+/// 0) as in Redis, or answers at once inside MULTI or a script. Flagged
+/// BLOCKING (Redis 7.2 lists no flags for WAIT, but it blocks: clients and
+/// tools that read COMMAND INFO should know).
 pub fn wait(call: &mut Call<'_>) -> CmdResult {
     let wanted = call.int_arg(1)?;
     let ms = gyre_engine::num::parse_i64(call.arg(2)).ok_or(err("ERR timeout is not an integer or out of range"))?;
@@ -355,5 +357,5 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("module", -2, 0, NOKEYS, Server, "4.0.0", "A container for module commands.", "", super::introspect::container, MODULE_SUBS),
     cmd!("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "<host port | NO ONE>", replicaof),
     cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
-    cmd!("wait", 3, NOSCRIPT, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
+    cmd!("wait", 3, BLOCKING, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
 ];
