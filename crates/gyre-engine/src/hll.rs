@@ -373,6 +373,41 @@ pub fn add(v: &mut Vec<u8>, ele: &[u8], sparse_max_bytes: u64) -> Result<bool, C
     Ok(changed)
 }
 
+/// PFADD of `elements` to a valid dense HyperLogLog without copying it: the
+/// bytes to overwrite, as (offset in the value, new byte), in the order
+/// written (a later patch of the same offset wins). Empty when no register
+/// changed; otherwise the cache byte is among them when it was still valid.
+pub fn dense_add_patches<'a>(v: &[u8], elements: impl IntoIterator<Item = &'a [u8]>) -> Vec<(usize, u8)> {
+    let mut patches: Vec<(usize, u8)> = Vec::new();
+    let byte_at = |patches: &[(usize, u8)], off: usize| {
+        patches.iter().rev().find(|(o, _)| *o == off).map_or_else(|| at(v, off), |(_, b)| *b)
+    };
+    for ele in elements {
+        let (index, count) = pat_len(ele);
+        let byte = HDR_SIZE + index * BITS / 8;
+        let fb = (index * BITS) & 7;
+        let (b0, b1) = (byte_at(&patches, byte), byte_at(&patches, byte + 1));
+        let current = (((u32::from(b0) >> fb) | (u32::from(b1) << (8 - fb))) & u32::from(REGISTER_MAX)) as u8;
+        if count <= current {
+            continue;
+        }
+        let mut pair = [b0, b1];
+        let v32 = u32::from(count);
+        pair[0] &= !((u32::from(REGISTER_MAX) << fb) as u8);
+        pair[0] |= (v32 << fb) as u8;
+        patches.push((byte, pair[0]));
+        if byte + 1 < v.len() {
+            pair[1] &= !((u32::from(REGISTER_MAX) >> (8 - fb)) as u8);
+            pair[1] |= (v32 >> (8 - fb)) as u8;
+            patches.push((byte + 1, pair[1]));
+        }
+    }
+    if !patches.is_empty() && v[15] & 0x80 == 0 {
+        patches.push((15, v[15] | 0x80));
+    }
+    patches
+}
+
 /// Raises `max[i]` to every register of a valid HyperLogLog (Redis's
 /// `hllMerge`).
 pub fn merge_into(max: &mut [u8; REGISTERS], v: &[u8]) -> Result<(), Corrupt> {
@@ -537,6 +572,31 @@ mod tests {
             let mut max = [0u8; REGISTERS];
             merge_into(&mut max, &sparse).unwrap();
             assert_eq!(count_raw(&max), count_registers(&sparse).unwrap());
+        }
+    }
+
+    #[test]
+    fn dense_patches_equal_adding_to_a_copy() {
+        let mut dense = filled(5000, 0);
+        store_cache(&mut dense, 42);
+        for batch in
+            [vec!["x"], vec!["a", "b", "c", "a"], (0..300).map(|i| if i % 2 == 0 { "p" } else { "q" }).collect()]
+        {
+            let elements: Vec<Vec<u8>> =
+                batch.iter().enumerate().map(|(i, e)| format!("{e}{i}").into_bytes()).collect();
+            let mut copy = dense.clone();
+            let mut changed = false;
+            for e in &elements {
+                changed |= add(&mut copy, e, 3000).unwrap();
+            }
+            let patches = dense_add_patches(&dense, elements.iter().map(|e| e.as_slice()));
+            assert_eq!(patches.is_empty(), !changed);
+            let mut patched = dense.clone();
+            for (o, b) in patches {
+                patched[o] = b;
+            }
+            assert_eq!(patched, copy);
+            dense = patched;
         }
     }
 

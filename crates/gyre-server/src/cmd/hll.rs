@@ -97,12 +97,55 @@ fn commit_change(
     }
 }
 
+/// Records byte patches (offset, byte) as one SETRANGE per run of adjacent
+/// offsets (later patches of an offset win).
+fn commit_patches(call: &mut Call<'_>, shard: &mut Shard, slot: SlotId, key: &[u8], mut patches: Vec<(usize, u8)>) {
+    // Stable: of equal offsets the last written stays last.
+    patches.sort_by_key(|(o, _)| *o);
+    let mut bytes: Vec<(usize, u8)> = Vec::with_capacity(patches.len());
+    for (o, b) in patches {
+        match bytes.last_mut() {
+            Some(last) if last.0 == o => last.1 = b,
+            _ => bytes.push((o, b)),
+        }
+    }
+    let db = call.db();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = bytes[i].0;
+        let mut data = vec![bytes[i].1];
+        i += 1;
+        while i < bytes.len() && bytes[i].0 == start + data.len() {
+            data.push(bytes[i].1);
+            i += 1;
+        }
+        let version = call.version();
+        shard.commit(slot, &Mutation::SetRange { db, key, offset: start as u64, data: &data, version }, call.log);
+    }
+}
+
 /// PFADD key [element ...]: 1 when a register changed (or the key was
 /// created), else 0.
 pub fn pfadd(call: &mut Call<'_>) -> CmdResult {
     let max_bytes = sparse_max_bytes(call);
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
+    // A dense value (12 KB) is patched in place: no copy of it per PFADD.
+    if let Some(e) = shard.get(slot, key, now) {
+        if e.value.is_string() {
+            let mut scratch = itoa::Buffer::new();
+            let v = e.value.as_bytes(&mut scratch);
+            if hll::validate(v) == Ok(hll::DENSE) {
+                let args = call.args;
+                let patches = hll::dense_add_patches(v, (2..args.len()).map(|i| args.get(i)));
+                let updated = !patches.is_empty();
+                commit_patches(call, &mut shard, slot, key, patches);
+                drop(shard);
+                call.out.integer(i64::from(updated));
+                return Ok(());
+            }
+        }
+    }
     let (old, expire_at_ms) = match shard.get(slot, key, now) {
         None => (None, NO_EXPIRY),
         Some(e) => (Some(hll_bytes(e)?), e.expire_at_ms),

@@ -113,14 +113,17 @@ fn strtod_whole(b: &[u8]) -> Option<f64> {
     if v.is_nan() {
         return None;
     }
-    let body = t.trim_start_matches(['+', '-']).to_ascii_lowercase();
-    let is_inf_text = body == "inf" || body == "infinity";
-    if v.is_infinite() && !is_inf_text {
+    // The checks below allocate nothing and run only for the rare values
+    // they concern.
+    let body = t.trim_start_matches(['+', '-']);
+    if v.is_infinite() && !(body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity")) {
         return None; // overflow: ERANGE
     }
-    let mantissa_nonzero = body.split('e').next().is_some_and(|m| m.bytes().any(|c| (b'1'..=b'9').contains(&c)));
-    if (v == 0.0 || v.is_subnormal()) && mantissa_nonzero {
-        return None; // underflow: ERANGE
+    if v == 0.0 || v.is_subnormal() {
+        let mantissa = body.split(['e', 'E']).next().unwrap_or("");
+        if mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c)) {
+            return None; // underflow: ERANGE
+        }
     }
     Some(v)
 }
