@@ -233,7 +233,7 @@ fn sort_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
             return Err(err("ERR One or more scores can't be converted into double"));
         }
         let (alpha, by, desc) = (o.alpha, o.by.is_some(), o.desc);
-        items.sort_by(|a, b| {
+        let compare = |a: &Item, b: &Item| {
             let cmp = if !alpha {
                 a.score
                     .partial_cmp(&b.score)
@@ -254,10 +254,23 @@ fn sort_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
             } else {
                 cmp
             }
-        });
+        };
+        // Only ALPHA with BY can tie distinct elements (equal BY values):
+        // keep their order then; otherwise any sort gives the same result.
+        if alpha && by {
+            items.sort_by(compare);
+        } else {
+            items.sort_unstable_by(compare);
+        }
     }
     let chosen: &[Item] = if end >= start { &items[start as usize..=end as usize] } else { &[] };
     match o.store {
+        None if o.gets.is_empty() => {
+            call.out.array(chosen.len());
+            for it in chosen {
+                call.out.bulk(&it.element);
+            }
+        }
         None => {
             let per = o.gets.len().max(1);
             let values: Vec<Option<Vec<u8>>> = chosen
