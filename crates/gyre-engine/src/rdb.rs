@@ -90,8 +90,13 @@ pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
 // ---------------------------------------------------------------------------
 
 /// Appends the version and checksum trailer to an encoded value.
-pub fn seal(mut payload: Vec<u8>) -> Vec<u8> {
-    payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
+pub fn seal(payload: Vec<u8>) -> Vec<u8> {
+    seal_version(payload, RDB_VERSION)
+}
+
+/// [`seal`] under a given RDB version (an older one for an older Redis).
+pub fn seal_version(mut payload: Vec<u8>, version: u16) -> Vec<u8> {
+    payload.extend_from_slice(&version.to_le_bytes());
     let crc = crc64(0, &payload);
     payload.extend_from_slice(&crc.to_le_bytes());
     payload
@@ -606,6 +611,10 @@ pub struct FileEntry {
     pub value: Value,
     /// Absolute expiry in Unix milliseconds, if any.
     pub expire_at_ms: Option<u64>,
+    /// The value as the file encodes it (type byte first): with
+    /// [`seal_version`] of the file's version, a RESTORE payload any server
+    /// that reads that version accepts.
+    pub raw: Vec<u8>,
 }
 
 /// Why an RDB file could not be read, and where (byte offset).
@@ -711,9 +720,12 @@ impl<'a> FileReader<'a> {
                         };
                         FileError { offset: value_at, what }
                     })?;
+                    let mut raw = Vec::with_capacity(1 + c.at - value_at);
+                    raw.push(t);
+                    raw.extend_from_slice(&self.cur.b[value_at..c.at]);
                     self.cur.at = c.at;
                     let value = build_value(parts, cfg).map_err(|e| self.err(value_at, e))?;
-                    return Ok(Some(FileEntry { db: self.db, key, value, expire_at_ms }));
+                    return Ok(Some(FileEntry { db: self.db, key, value, expire_at_ms, raw }));
                 }
             };
             r.map_err(|e| self.err(at, e))?;
