@@ -79,3 +79,52 @@ fn modules_and_replicaof_are_refused_clearly() {
         assert!(e.starts_with(&format!("ERR {cmd} is not supported: Gyre replicates through its cluster mode")), "{e}");
     }
 }
+
+fn key_flags(key: &str, flags: &[&str]) -> Value {
+    arr(vec![bulk(key), arr(flags.iter().map(|f| status(f)).collect())])
+}
+
+#[test]
+fn command_getkeysandflags() {
+    let s = Server::start();
+    let mut c = s.client();
+    let c = &mut c;
+    let g = |c: &mut redis::Connection, args: &[&str]| {
+        let mut all = vec!["COMMAND", "GETKEYSANDFLAGS"];
+        all.extend_from_slice(args);
+        q(c, &all)
+    };
+    assert_eq!(g(c, &["GET", "k"]), arr(vec![key_flags("k", &["RO", "access"])]));
+    assert_eq!(g(c, &["SET", "k", "v"]), arr(vec![key_flags("k", &["OW", "update"])]));
+    assert_eq!(g(c, &["SET", "k", "v", "GET"]), arr(vec![key_flags("k", &["RW", "access", "update"])]));
+    assert_eq!(
+        g(c, &["LMOVE", "a", "b", "LEFT", "RIGHT"]),
+        arr(vec![key_flags("a", &["RW", "access", "delete"]), key_flags("b", &["RW", "insert"])])
+    );
+    assert_eq!(
+        g(c, &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"]),
+        arr(vec![
+            key_flags("d", &["OW", "update"]),
+            key_flags("a", &["RO", "access"]),
+            key_flags("b", &["RO", "access"])
+        ])
+    );
+    assert_eq!(
+        g(c, &["SORT", "s", "BY", "w_*", "STORE", "dst"]),
+        arr(vec![key_flags("s", &["RO", "access"]), key_flags("dst", &["OW", "update"])])
+    );
+    assert_eq!(g(c, &["BITFIELD", "b", "GET", "u8", "0"]), arr(vec![key_flags("b", &["RO", "access"])]));
+    assert_eq!(g(c, &["BITFIELD", "b", "SET", "u8", "0", "1"]), arr(vec![key_flags("b", &["RW", "access", "update"])]));
+    assert_eq!(g(c, &["EVAL", "return 1", "0"]), arr(vec![]));
+    assert_eq!(g(c, &["OBJECT", "ENCODING", "k"]), arr(vec![key_flags("k", &["RO"])]));
+    assert_eq!(err(c, &["COMMAND", "GETKEYSANDFLAGS", "nosuch", "a"]), "ERR Invalid command specified");
+    assert_eq!(
+        err(c, &["COMMAND", "GETKEYSANDFLAGS", "ZUNIONSTORE", "d", "x", "a"]),
+        "ERR Invalid arguments specified for command"
+    );
+    if skip_before_72(&s) {
+        return;
+    }
+    assert_eq!(err(c, &["COMMAND", "GETKEYSANDFLAGS", "PING"]), "ERR The command has no key arguments");
+    assert_eq!(err(c, &["COMMAND", "GETKEYSANDFLAGS", "GET"]), "ERR Invalid number of arguments specified for command");
+}

@@ -359,3 +359,159 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
     cmd!("wait", 3, BLOCKING, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
 ];
+
+/// Keys of `argv` (argv[0] the command name) by the command's key specs, as
+/// Redis's `getKeysUsingKeySpecs`: None when a spec does not fit the
+/// arguments, or is incomplete.
+fn keys_by_specs(specs: &[super::keyspecs::KeySpec], argv: &[&[u8]]) -> Option<Vec<(usize, u16)>> {
+    use super::keyspecs::{BeginSearch, FindKeys, INCOMPLETE, NOT_KEY};
+    let argc = argv.len() as i64;
+    let mut keys = Vec::new();
+    for spec in specs {
+        if spec.flags & NOT_KEY != 0 {
+            continue;
+        }
+        let mut first: i64 = match spec.begin {
+            BeginSearch::Index(pos) => i64::from(pos),
+            BeginSearch::Keyword(word, startfrom) => {
+                let start = if startfrom > 0 { i64::from(startfrom) } else { argc + i64::from(startfrom) };
+                let end = if startfrom > 0 { argc - 1 } else { 1 };
+                let mut i = start;
+                let mut found = 0;
+                while i != end {
+                    if i >= argc || i < 1 {
+                        break;
+                    }
+                    if argv[i as usize].eq_ignore_ascii_case(word.as_bytes()) {
+                        found = i + 1;
+                        break;
+                    }
+                    i = if start <= end { i + 1 } else { i - 1 };
+                }
+                if found == 0 {
+                    continue;
+                }
+                found
+            }
+            BeginSearch::Unknown => return None,
+        };
+        let (last, step) = match spec.find {
+            FindKeys::Range { last, step, limit } => {
+                let last = if last >= 0 {
+                    first + i64::from(last)
+                } else if limit == 0 {
+                    argc + i64::from(last)
+                } else {
+                    first + ((argc - first) / i64::from(limit) + i64::from(last))
+                };
+                (last, i64::from(step))
+            }
+            FindKeys::Keynum { index, first: firstkey, step } => {
+                let at = first + i64::from(index);
+                if i64::from(index) >= argc || at >= argc {
+                    return None;
+                }
+                let n = gyre_engine::num::parse_i64(argv[at as usize]).filter(|n| *n >= 0)?;
+                first += i64::from(firstkey);
+                (first + n - 1, i64::from(step))
+            }
+            FindKeys::Unknown => return None,
+        };
+        if last >= argc || last < first || first >= argc {
+            return None;
+        }
+        let mut i = first;
+        while i <= last {
+            keys.push((i as usize, spec.flags));
+            i += step.max(1);
+        }
+        if spec.flags & INCOMPLETE != 0 {
+            return None;
+        }
+    }
+    Some(keys)
+}
+
+/// Redis's `sortGetKeys`: the sorted key (RO access) and, for SORT, the last
+/// STORE destination (OW update), skipping the arguments of LIMIT, GET, BY.
+fn sort_keys(argv: &[&[u8]], store: bool) -> Vec<(usize, u16)> {
+    let mut keys = vec![(1, 1 | 16)];
+    let mut dest = None;
+    let mut j = 2;
+    while j < argv.len() {
+        let a = argv[j];
+        if a.eq_ignore_ascii_case(b"LIMIT") {
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"GET") || a.eq_ignore_ascii_case(b"BY") {
+            j += 1;
+        } else if store && a.eq_ignore_ascii_case(b"STORE") && j + 1 < argv.len() {
+            dest = Some(j + 1);
+            j += 1;
+        }
+        j += 1;
+    }
+    if let Some(d) = dest {
+        keys.push((d, 4 | 32));
+    }
+    keys
+}
+
+/// COMMAND GETKEYSANDFLAGS command [arg ...]: each key argument with what
+/// the command does to it (Redis's key-spec flags).
+pub fn command_getkeysandflags(call: &mut Call<'_>) -> CmdResult {
+    use super::keyspecs::{FLAG_NAMES, SPECS, VARIABLE_FLAGS};
+    let args = call.args;
+    let argv: Vec<&[u8]> = (2..args.len()).map(|i| args.get(i)).collect();
+    let Some(spec) = super::lookup(argv[0]) else {
+        return Err(err("ERR Invalid command specified"));
+    };
+    let (spec, name) = if spec.subcommands.is_empty() || argv.len() < 2 {
+        (spec, spec.name.to_string())
+    } else {
+        let sub = super::lookup_sub(spec, argv[1]).ok_or(err("ERR Invalid command specified"))?;
+        (sub, format!("{}|{}", spec.name, sub.name))
+    };
+    let Some((_, no_mandatory, specs)) = SPECS.iter().find(|(n, _, _)| *n == name) else {
+        return Err(err("ERR The command has no key arguments"));
+    };
+    let argc = argv.len();
+    let arity_ok =
+        if spec.arity >= 0 { argc == spec.arity as usize } else { argc >= spec.arity.unsigned_abs() as usize };
+    if !arity_ok {
+        return Err(err("ERR Invalid number of arguments specified for command"));
+    }
+    let variable = specs.iter().any(|s| s.flags & VARIABLE_FLAGS != 0);
+    let keys = match (variable, name.as_str()) {
+        // Redis's own key functions for the commands whose flags depend on
+        // the arguments: SET (GET reads the old value) and BITFIELD (only GET
+        // subcommands: read only).
+        (true, "set") => {
+            let get = argv[3..].iter().any(|a| a.eq_ignore_ascii_case(b"GET"));
+            Some(vec![(1, if get { 2 | 16 | 32 } else { 4 | 32 })])
+        }
+        (true, "bitfield") => {
+            let writes = argv[2..].iter().any(|a| a.eq_ignore_ascii_case(b"SET") || a.eq_ignore_ascii_case(b"INCRBY"));
+            Some(vec![(1, if writes { 2 | 16 | 32 } else { 1 | 16 })])
+        }
+        // SORT's BY and GET patterns have no key spec Redis can evaluate: its
+        // own key function names the sorted key and STORE's destination.
+        (_, "sort" | "sort_ro") => Some(sort_keys(&argv, name == "sort")),
+        _ => keys_by_specs(specs, &argv),
+    };
+    let keys = match keys {
+        Some(k) if !k.is_empty() => k,
+        _ if *no_mandatory => Vec::new(),
+        _ => return Err(err("ERR Invalid arguments specified for command")),
+    };
+    call.out.array(keys.len());
+    for (pos, flags) in keys {
+        call.out.array(2);
+        call.out.bulk(argv[pos]);
+        let names: Vec<&str> = FLAG_NAMES.iter().filter(|(b, _)| flags & b != 0).map(|(_, n)| *n).collect();
+        call.out.set(names.len());
+        for n in names {
+            call.out.simple(n.as_bytes());
+        }
+    }
+    Ok(())
+}

@@ -71,6 +71,18 @@ pub static COMMAND_SUBS: &[CommandSpec] = &[
         group: Group::Server,
         since: "7.0.0",
         ..sub!(
+            "getkeysandflags",
+            -3,
+            LOADING | STALE,
+            "Extracts the key names and access flags for an arbitrary command.",
+            "command [arg [arg ...]]",
+            super::admin::command_getkeysandflags
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "7.0.0",
+        ..sub!(
             "list",
             -2,
             LOADING | STALE,

@@ -27,6 +27,7 @@ pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub(crate) mod keyspecs;
 pub mod lcs;
 pub mod lists;
 pub mod pubsub;
