@@ -41,6 +41,16 @@ fn geoadd_scores_and_options() {
     );
     assert_eq!(err(c, &["GEOADD", "Sicily", "x", "1", "a"]), "ERR value is not a valid float");
     assert_eq!(q(c, &["GEOADD", "Sicily", "CH", "NX", "1", "1", "a", "1", "1", "a", "2", "2", "a"]), int(1));
+    // Many points in one call, a member given twice: the later one wins.
+    let mut args: Vec<String> = vec!["GEOADD".into(), "many".into()];
+    for i in 0..20 {
+        let member = if i == 19 { "m0".to_string() } else { format!("m{i}") };
+        args.extend([format!("{}", 10 + i), "20".to_string(), member]);
+    }
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    assert_eq!(q(c, &args), int(19));
+    let pos = as_str(&q(c, &["GEOPOS", "many", "m0"]).as_sequence().unwrap()[0].as_sequence().unwrap()[0]);
+    assert!(pos.starts_with("28.99999") || pos.starts_with("29.0000"), "{pos}");
     ok(c, &["SET", "str", "x"]);
     assert_eq!(
         err(c, &["GEOADD", "str", "1", "1", "a"]),

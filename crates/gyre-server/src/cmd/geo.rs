@@ -103,9 +103,13 @@ pub fn geoadd(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let z = as_zset(shard.get(slot, key, now))?;
     let mut items: Vec<(f64, &[u8])> = Vec::with_capacity(points.len());
+    // Where each member sits in `items`: a linear search for a few points, a
+    // map for many (a GEOADD of 100,000 points stays linear).
+    let many = points.len() > 16;
+    let mut index: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
     let (mut added, mut changed) = (0i64, 0i64);
     for (score, member) in points {
-        let pending = items.iter().position(|(_, m)| *m == member);
+        let pending = if many { index.get(member).copied() } else { items.iter().position(|(_, m)| *m == member) };
         let current = match pending {
             Some(p) => Some(items[p].0),
             None => z.and_then(|z| z.score(member)),
@@ -119,7 +123,12 @@ pub fn geoadd(call: &mut Call<'_>) -> CmdResult {
         }
         match pending {
             Some(p) => items[p].0 = score,
-            None => items.push((score, member)),
+            None => {
+                if many {
+                    index.insert(member, items.len());
+                }
+                items.push((score, member));
+            }
         }
     }
     let wrote = !items.is_empty();
