@@ -102,7 +102,6 @@ impl Connection {
     }
 
     /// Wraps a connected stream, bounding each reply to `reply_bytes_max` bytes.
-    #[cfg(test)]
     pub fn from_stream(stream: TcpStream, reply_bytes_max: usize) -> Connection {
         Connection::with_stream(Stream::Plain(stream), reply_bytes_max)
     }

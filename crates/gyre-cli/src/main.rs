@@ -10,6 +10,7 @@
 //!   only and only first on the line; `--` before the command forces a plain
 //!   Redis command (see `verbs`);
 //! * `bench`: a load generator (see `bench`);
+//! * `import-rdb FILE`: loads a Redis RDB file with RESTORE (see `import_rdb`);
 //! * `--pipe`: mass insertion of a RESP stream from stdin (see `pipe`);
 //! * piped: with no command and stdin not a terminal, each stdin line is a
 //!   command (see `split`);
@@ -33,6 +34,7 @@ mod bench;
 mod conn;
 mod format;
 mod hints;
+mod import_rdb;
 mod pipe;
 mod repl;
 mod rng;
@@ -274,6 +276,9 @@ fn run(mut args: Args, forced_raw: bool) -> anyhow::Result<ExitCode> {
     if args.pipe {
         return pipe_mode(&opts, args.pipe_timeout);
     }
+    if !forced_raw && args.command.first().is_some_and(|w| w == "import-rdb") {
+        return import_rdb_mode(&opts, &args.command[1..]);
+    }
     let mut session = Session::new(opts, mode, show_pushes);
     if !args.command.is_empty() {
         let mut command: Vec<Vec<u8>> = args.command.into_iter().map(OsString::into_encoded_bytes).collect();
@@ -303,6 +308,37 @@ fn read_stdin_arg() -> anyhow::Result<Vec<u8>> {
         anyhow::bail!("stdin is longer than {STDIN_ARG_BYTES_MAX} bytes");
     }
     Ok(arg)
+}
+
+/// `import-rdb FILE`: see `import_rdb`.
+fn import_rdb_mode(opts: &ConnectOptions, rest: &[OsString]) -> anyhow::Result<ExitCode> {
+    let [path] = rest else {
+        eprintln!("usage: gyre-cli [connection options] import-rdb FILE");
+        return Ok(ExitCode::from(2));
+    };
+    if opts.tls.is_some() {
+        anyhow::bail!("TLS is supported for commands and the prompt, not for import-rdb");
+    }
+    let mut session = Session::new(opts.clone(), OutputMode::Raw, false);
+    if let Err(e) = session.connect() {
+        eprintln!("{e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let stream = session.into_stream().expect("connected over plain TCP");
+    let mut conn = conn::Connection::from_stream(stream, import_rdb::REPLY_BYTES_MAX);
+    match import_rdb::import(&mut conn, &path.to_string_lossy()) {
+        Ok(s) => {
+            eprintln!(
+                "import-rdb: {} keys restored, {} expired keys skipped, {} refused",
+                s.restored, s.expired, s.refused
+            );
+            Ok(if s.refused > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Err(e) => {
+            eprintln!("import-rdb: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn pipe_mode(opts: &ConnectOptions, timeout_s: u64) -> anyhow::Result<ExitCode> {

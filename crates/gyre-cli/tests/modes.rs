@@ -152,3 +152,32 @@ fn stats_summarizes_info() {
     assert!(out.contains("db0: 1 key (0 with TTL), db2: 1 key (0 with TTL)"), "{out}");
     assert!(out.contains("1 hits"), "{out}");
 }
+
+/// `import-rdb`: an RDB file saved by Debian's redis-server 7.0 loads into the
+/// server with RESTORE (every key, database and expiry; the expired key is
+/// skipped); a damaged file is refused with its offset, nothing sent.
+#[test]
+fn import_rdb_loads_a_redis_file() {
+    let Some((_server, port)) = start_server() else { return };
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../gyre-engine/src/testdata/redis7.rdb");
+    let out = run_any(port, &["import-rdb", fixture], b"");
+    assert_eq!(text(&out.stderr), "import-rdb: 12 keys restored, 1 expired keys skipped, 0 refused\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(run(port, &["DBSIZE"]), "11\n");
+    assert_eq!(run(port, &["LRANGE", "l1", "0", "-1"]), "a\nb\nc\n1\n2\n3\n");
+    assert_eq!(run(port, &["-n", "3", "GET", "other"]), "db3\n");
+    let mut bad = std::fs::read(fixture).unwrap();
+    bad[40] ^= 0x55;
+    let path = std::env::temp_dir().join(format!("gyre-cli-bad-{}.rdb", std::process::id()));
+    std::fs::write(&path, &bad).unwrap();
+    let out = run_any(port, &["import-rdb", path.to_str().unwrap()], b"");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("checksum mismatch (the file is corrupt or truncated) at byte offset"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_any(port, &["import-rdb"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}

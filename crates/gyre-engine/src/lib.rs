@@ -14,15 +14,20 @@
 //! command is recorded as a Mutation before it is applied; applying a Mutation
 //! that is not newer than the key's version changes nothing.
 
+pub mod bitmap;
 pub mod codec;
 pub mod evict;
 pub mod expired;
+pub mod geo;
 pub mod glob;
 pub mod hlc;
+pub mod hll;
 pub mod keyspace;
+pub mod lcs;
 pub mod mutation;
 mod node;
 pub mod num;
+pub mod rdb;
 pub mod slot;
 mod table;
 pub mod types;

@@ -220,6 +220,7 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
     let mut w = ReplyWriter::new(&mut out, proto);
     match reply {
         TimeoutReply::NullArray => w.null_array(),
+        TimeoutReply::Integer(n) => w.integer(n),
     }
     out.to_vec()
 }
@@ -264,6 +265,10 @@ pub async fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64)
                 let _ = w.tx.send(timeout_bytes(w.timeout_reply, w.proto));
                 continue;
             }
+            if !holds_awaited_type(shared, &w, db, &key, now_ms) {
+                shared.blocking.put_back(id, w);
+                break;
+            }
             match run_for(shared, &w, now_ms).await {
                 Outcome::Reply { reply, ready, lsn } => {
                     served.lsn = served.lsn.max(lsn);
@@ -278,6 +283,22 @@ pub async fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64)
         }
     }
     served
+}
+
+/// Whether `key` now holds the type of value the waiter's command waits for
+/// (a list for BLPOP and its family, a sorted set for BZPOPMIN and BZMPOP).
+/// Redis serves a blocked client only then: a transaction that runs ZADD, DEL
+/// and SET on the key leaves the waiter blocked rather than answering it
+/// WRONGTYPE. Commands of other groups decide for themselves.
+fn holds_awaited_type(shared: &Shared, w: &Waiter, db: DbIndex, key: &[u8], now_ms: u64) -> bool {
+    let awaited = match crate::cmd::lookup(&w.argv[0]).map(|c| c.group) {
+        Some(crate::cmd::Group::List) => "list",
+        Some(crate::cmd::Group::SortedSet) => "zset",
+        _ => return true,
+    };
+    let slot = gyre_engine::SlotId::of(key);
+    let shard = shared.ks.db(db).lock(slot);
+    shard.peek_live(slot, key, now_ms).is_some_and(|e| e.value.type_name() == awaited)
 }
 
 enum Outcome {

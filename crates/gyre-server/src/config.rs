@@ -36,6 +36,8 @@ pub enum Kind {
     OutputLimits,
     /// `notify-keyspace-events` flags.
     KeyspaceEvents,
+    /// `save`: "seconds changes" pairs (see `save_points`).
+    SavePoints,
 }
 
 /// One declared setting.
@@ -320,6 +322,20 @@ pub static PARAMS: &[Param] = &[
         help: "Take a snapshot (and drop the log it covers) once the log exceeds this and the last snapshot's size",
     },
     Param {
+        name: "hll-sparse-max-bytes",
+        kind: Kind::Memory { min: 0, max: i64::MAX as u64 },
+        default: "3000",
+        mutable: true,
+        help: "Largest sparse HyperLogLog (header included); a PFADD that would grow one past it converts it to the dense form (12304 bytes), as in Redis",
+    },
+    Param {
+        name: "save",
+        kind: Kind::SavePoints,
+        default: "",
+        mutable: true,
+        help: "Save points as in Redis: \"3600 1 300 100\" takes a snapshot after 3600 s if 1 write happened since the last one, or after 300 s if 100 did; \"\" = none (the log keeps writes durable either way)",
+    },
+    Param {
         name: "snapshot-retention",
         kind: Kind::Int { min: 1, max: 100 },
         default: "2",
@@ -493,6 +509,7 @@ impl Param {
             Kind::Str => Ok(text.to_string()),
             Kind::OutputLimits => crate::pubsub::parse_output_limits(text).map(|(canonical, _)| canonical),
             Kind::KeyspaceEvents => crate::notify::normalize(text),
+            Kind::SavePoints => crate::save_points::normalize(text),
         }
     }
 }
@@ -622,6 +639,7 @@ pub fn allowed_values(p: &Param) -> String {
             "groups of \"class hard-bytes soft-bytes soft-seconds\", class normal, replica or pubsub".into()
         }
         Kind::KeyspaceEvents => "a string of event-class letters (see notify-keyspace-events in Redis)".into(),
+        Kind::SavePoints => "\"seconds changes\" pairs, seconds >= 1 and changes >= 0, or \"\" for none".into(),
     }
 }
 
@@ -712,6 +730,8 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 #[derive(Debug, Default)]
 pub struct Hot {
     pub proto_max_bulk_len: AtomicU64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: AtomicU64,
     pub query_buffer_limit: AtomicU64,
     pub hz: AtomicU64,
     /// `tombstone-ttl` in seconds.
@@ -954,6 +974,7 @@ impl Config {
     fn refresh_hot(&self) {
         let h = &self.hot;
         h.proto_max_bulk_len.store(self.get_u64("proto-max-bulk-len"), Ordering::Relaxed);
+        h.hll_sparse_max_bytes.store(self.get_u64("hll-sparse-max-bytes"), Ordering::Relaxed);
         h.query_buffer_limit.store(self.get_u64("client-query-buffer-limit"), Ordering::Relaxed);
         h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
         h.tombstone_ttl_secs.store(self.get_u64("tombstone-ttl"), Ordering::Relaxed);

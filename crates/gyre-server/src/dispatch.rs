@@ -507,6 +507,7 @@ fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut Byt
         Err(CmdError::Block(b)) if client.in_exec => {
             match b.timeout_reply {
                 cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
+                cmd::TimeoutReply::Integer(n) => ReplyWriter::new(out, proto).integer(n),
             }
             Exec::Done
         }

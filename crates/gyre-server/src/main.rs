@@ -17,6 +17,7 @@ mod dispatch;
 mod evict;
 mod gate;
 mod http;
+mod import_rdb;
 mod limits;
 mod listener;
 mod memory;
@@ -24,6 +25,7 @@ mod notify;
 mod pause;
 mod persistence;
 mod pubsub;
+mod save_points;
 mod scripting;
 mod shared;
 // Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
@@ -49,10 +51,13 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let CommandLine { overrides, file, origin } = parse_command_line()?;
+    let CommandLine { overrides, file, origin, import_rdb } = parse_command_line()?;
     let config = config::Config::new(overrides).with_file(file);
     init_logging(&config)?;
     tracing::info!(source = %origin, "configuration loaded");
+    if let Some(path) = import_rdb {
+        import_rdb::import(&config, &path)?;
+    }
     raise_fd_limit(config.hot.maxclients.load(std::sync::atomic::Ordering::Relaxed));
     // The command clock calibrates itself (up to 200 ms) while start-up goes on.
     std::thread::spawn(stats::clock_start);
@@ -157,6 +162,12 @@ fn parse_command_line() -> anyhow::Result<CommandLine> {
                 .value_name("FILE")
                 .env("GYRE_CONFIG")
                 .help("TOML file of settings (see gyre.example.toml); CONFIG REWRITE writes back to it"),
+        )
+        .arg(
+            clap::Arg::new("import-rdb")
+                .long("import-rdb")
+                .value_name("FILE")
+                .help("Before serving, load a Redis RDB file (Redis 6 or 7) into the data directory: every key and expiry, through the write-ahead log"),
         );
     for p in config::PARAMS {
         command = command.arg(
@@ -170,6 +181,7 @@ fn parse_command_line() -> anyhow::Result<CommandLine> {
     }
     let matches = command.get_matches();
     let file = matches.get_one::<String>("config").cloned();
+    let import_rdb = matches.get_one::<String>("import-rdb").cloned();
     let mut overrides = Vec::new();
     if let Some(path) = &file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config file '{path}'"))?;
@@ -199,7 +211,7 @@ fn parse_command_line() -> anyhow::Result<CommandLine> {
         "{} ({from_file} settings), {from_env} from the environment, {from_flags} from flags, the rest defaults",
         file.as_deref().map_or("no config file".to_string(), |f| format!("config file '{f}'"))
     );
-    Ok(CommandLine { overrides, file: file.map(std::path::PathBuf::from), origin })
+    Ok(CommandLine { overrides, file: file.map(std::path::PathBuf::from), origin, import_rdb })
 }
 
 /// The settings the command line, environment and file give.
@@ -210,4 +222,6 @@ struct CommandLine {
     file: Option<std::path::PathBuf>,
     /// Where the settings came from, for the start-up log.
     origin: String,
+    /// `--import-rdb`: an RDB file to load before serving.
+    import_rdb: Option<String>,
 }

@@ -102,6 +102,13 @@ fn command_event(cmd: &str) -> Option<(u32, &'static str)> {
         "set" | "setnx" | "setex" | "psetex" | "getset" | "mset" | "msetnx" => (STRING, "set"),
         "append" => (STRING, "append"),
         "setrange" => (STRING, "setrange"),
+        "setbit" | "bitfield" => (STRING, "setbit"),
+        "bitop" => (STRING, "set"),
+        "pfadd" | "pfmerge" => (STRING, "pfadd"),
+        "geoadd" => (ZSET, "zadd"),
+        "georadius" | "georadiusbymember" => (ZSET, "georadiusstore"),
+        "geosearchstore" => (ZSET, "geosearchstore"),
+        "sort" => (LIST, "sortstore"),
         "incr" | "decr" | "incrby" | "decrby" => (STRING, "incrby"),
         "incrbyfloat" => (STRING, "incrbyfloat"),
         "getdel" | "del" | "unlink" => (GENERIC, "del"),
@@ -247,6 +254,9 @@ fn events_of(cmd: &str, args: &gyre_resp::Args<'_>, m: &Mutation<Bytes>, index: 
         ("rename" | "renamenx", _) => vec![(GENERIC, "rename_to")],
         ("move", Mutation::Del { .. }) => vec![(GENERIC, "move_from")],
         ("move", _) => vec![(GENERIC, "move_to")],
+        ("bitop" | "georadius" | "georadiusbymember" | "geosearchstore" | "sort" | "restore", Mutation::Del { .. }) => {
+            vec![(GENERIC, "del")]
+        }
         ("smove", Mutation::Coll { .. }) if index == 0 => vec![(SET, "srem")],
         ("smove", Mutation::Coll { .. }) => vec![(SET, "sadd")],
         ("lmove" | "blmove" | "rpoplpush" | "brpoplpush", _) => {

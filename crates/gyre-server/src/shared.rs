@@ -172,7 +172,7 @@ pub fn compaction_due(shared: &Shared) -> bool {
 /// outgrown `wal-compact-bytes` (and the last snapshot).
 fn start_snapshot_if_due(shared: &Arc<Shared>) {
     let requested = shared.snapshot_requested.swap(false, Ordering::AcqRel);
-    if !requested && !compaction_due(shared) {
+    if !requested && !compaction_due(shared) && !crate::save_points::snapshot_due(shared, unix_ms()) {
         return;
     }
     let retention = shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2);

@@ -256,3 +256,25 @@ fn client_list_shows_a_blocked_client_with_flag_b_and_its_command() {
     let l = line(&mut c);
     assert!(l.contains(" flags=N "), "{l}");
 }
+
+/// Regression (issue 18): a transaction that runs LPUSH, DEL and SET on the
+/// key a client waits on leaves it blocked (Redis's "BLPOP, LPUSH + DEL + SET
+/// should not awake blocked client"); it is served by a later push.
+#[test]
+fn transaction_push_del_set_does_not_wake_the_waiter() {
+    let s = Server::start();
+    let mut c = s.client();
+    let mut w = s.raw();
+    w.send_cmd(&["BLPOP", "l", "0"]);
+    wait_blocked(&mut c, 1);
+    let mut t = s.raw();
+    t.call(&["MULTI"]);
+    t.call(&["LPUSH", "l", "a"]);
+    t.call(&["DEL", "l"]);
+    t.call(&["SET", "l", "foo"]);
+    assert_eq!(t.call(&["EXEC"]), Reply::Array(vec![Reply::Int(1), Reply::Int(1), Reply::Simple("OK".into())]));
+    w.expect_silence(Duration::from_millis(100));
+    assert_eq!(q(&mut c, &["DEL", "l"]), int(1));
+    assert_eq!(q(&mut c, &["RPUSH", "l", "b"]), int(1));
+    assert_eq!(w.read_reply(), Reply::Array(vec![Reply::bulk("l"), Reply::bulk("b")]));
+}

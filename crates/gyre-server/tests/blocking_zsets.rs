@@ -191,3 +191,56 @@ fn client_unblock_ends_the_wait() {
     assert_eq!(q(&mut c, &["CLIENT", "UNBLOCK", &id, "ERROR"]), int(1));
     assert_eq!(w.read_reply(), Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into()));
 }
+
+/// Regression (issue 18): a transaction that runs ZADD, DEL and SET on the
+/// key a client waits on must not wake it with WRONGTYPE: Redis serves a
+/// waiter only when the key holds a sorted set once the transaction ends, and
+/// keeps it blocked otherwise. Redis's "ZADD + DEL + SET should not awake
+/// blocked client", for BZPOPMIN and BZMPOP.
+#[test]
+fn transaction_zadd_del_set_does_not_wake_the_waiter() {
+    let s = Server::start();
+    let mut c = s.client();
+    for (pop, served) in [
+        (vec!["BZPOPMIN", "z", "0"], Reply::Array(vec![b("z"), b("bar"), b("1")])),
+        (
+            vec!["BZMPOP", "0", "1", "z", "MIN"],
+            Reply::Array(vec![b("z"), Reply::Array(vec![Reply::Array(vec![b("bar"), b("1")])])]),
+        ),
+    ] {
+        let mut w = s.raw();
+        w.send_cmd(&pop);
+        wait_blocked(&mut c, 1);
+        let mut t = s.raw();
+        assert_eq!(t.call(&["MULTI"]), Reply::Simple("OK".into()));
+        for cmd in [&["ZADD", "z", "0", "foo"][..], &["DEL", "z"], &["SET", "z", "foo"]] {
+            assert_eq!(t.call(cmd), Reply::Simple("QUEUED".into()));
+        }
+        assert_eq!(t.call(&["EXEC"]), Reply::Array(vec![Reply::Int(1), Reply::Int(1), Reply::Simple("OK".into())]));
+        w.expect_silence(Duration::from_millis(100));
+        wait_blocked(&mut c, 1);
+        assert_eq!(q(&mut c, &["DEL", "z"]), int(1));
+        assert_eq!(q(&mut c, &["ZADD", "z", "1", "bar"]), int(1));
+        assert_eq!(w.read_reply(), served);
+        wait_blocked(&mut c, 0);
+    }
+}
+
+/// The same for a transaction that runs ZADD then DEL: the key is gone when
+/// the transaction ends, so the waiter keeps waiting.
+#[test]
+fn transaction_zadd_del_does_not_wake_the_waiter() {
+    let s = Server::start();
+    let mut c = s.client();
+    let mut w = s.raw();
+    w.send_cmd(&["BZPOPMIN", "z", "0"]);
+    wait_blocked(&mut c, 1);
+    let mut t = s.raw();
+    t.call(&["MULTI"]);
+    t.call(&["ZADD", "z", "0", "foo"]);
+    t.call(&["DEL", "z"]);
+    assert_eq!(t.call(&["EXEC"]), Reply::Array(vec![Reply::Int(1), Reply::Int(1)]));
+    w.expect_silence(Duration::from_millis(100));
+    assert_eq!(q(&mut c, &["ZADD", "z", "1", "bar"]), int(1));
+    assert_eq!(w.read_reply(), Reply::Array(vec![b("z"), b("bar"), b("1")]));
+}

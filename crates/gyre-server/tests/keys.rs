@@ -479,3 +479,37 @@ fn move_between_databases() {
     assert_eq!(err(&mut c, &["MOVE", "k", "16"]), OUT_OF_RANGE_DB);
     assert_eq!(err(&mut c, &["MOVE", "k", "x"]), NOT_INT);
 }
+
+/// Regression (issue 18): Redis's "MOVE basic usage", run as its test suite
+/// runs it (databases 9 and 10, the destination emptied first). Gyre and Redis
+/// agree; the suite's failure came from the tests before it (stream and DEBUG
+/// commands) leaving keys in database 9 behind.
+#[test]
+fn move_basic_usage() {
+    let s = Server::start();
+    let mut c = s.client();
+    let c = &mut c;
+    ok(c, &["SELECT", "10"]);
+    ok(c, &["FLUSHDB"]);
+    ok(c, &["SELECT", "9"]);
+    ok(c, &["SET", "mykey", "foobar"]);
+    assert_eq!(q(c, &["MOVE", "mykey", "10"]), int(1));
+    assert_eq!(q(c, &["EXISTS", "mykey"]), int(0));
+    assert_eq!(q(c, &["DBSIZE"]), int(0));
+    ok(c, &["SELECT", "10"]);
+    assert_eq!(q(c, &["GET", "mykey"]), bulk("foobar"));
+    assert_eq!(q(c, &["DBSIZE"]), int(1));
+    ok(c, &["SELECT", "9"]);
+    ok(c, &["SET", "mykey", "hello"]);
+    assert_eq!(q(c, &["MOVE", "mykey", "10"]), int(0));
+    assert_eq!(err(c, &["MOVE", "mykey", "notanumber"]), "ERR value is not an integer or out of range");
+    assert_eq!(err(c, &["MOVE", "mykey", "9"]), "ERR source and destination objects are the same");
+    assert_eq!(err(c, &["MOVE", "mykey", "16"]), "ERR DB index is out of range");
+    ok(c, &["SET", "vol", "foo", "EX", "100"]);
+    assert_eq!(q(c, &["MOVE", "vol", "10"]), int(1));
+    assert_eq!(q(c, &["TTL", "vol"]), int(-2));
+    ok(c, &["SELECT", "10"]);
+    let ttl = as_int(&q(c, &["TTL", "vol"]));
+    assert!(ttl > 0 && ttl <= 100, "{ttl}");
+    assert_eq!(q(c, &["TTL", "mykey"]), int(-1));
+}

@@ -71,6 +71,18 @@ pub static COMMAND_SUBS: &[CommandSpec] = &[
         group: Group::Server,
         since: "7.0.0",
         ..sub!(
+            "getkeysandflags",
+            -3,
+            LOADING | STALE,
+            "Extracts the key names and access flags for an arbitrary command.",
+            "command [arg [arg ...]]",
+            super::admin::command_getkeysandflags
+        )
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "7.0.0",
+        ..sub!(
             "list",
             -2,
             LOADING | STALE,
@@ -127,6 +139,9 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::PubSub => cats.push("@pubsub"),
         Group::Scripting => cats.push("@scripting"),
         Group::Stream => cats.push("@stream"),
+        Group::Bitmap => cats.push("@bitmap"),
+        Group::HyperLogLog => cats.push("@hyperloglog"),
+        Group::Geo => cats.push("@geo"),
         Group::Server => {}
     }
     if c.has_flag(BLOCKING) {
@@ -556,6 +571,11 @@ pub static MEMORY_SUBS: &[CommandSpec] = &[
         group: Group::Server,
         since: "4.0.0",
         ..sub!("purge", 2, 0, "Asks the allocator to release memory.", "", memory_purge)
+    },
+    CommandSpec {
+        group: Group::Server,
+        since: "4.0.0",
+        ..sub!("malloc-stats", 2, 0, "Returns the allocator statistics.", "", super::admin::memory_malloc_stats)
     },
     CommandSpec {
         group: Group::Server,

@@ -13,21 +13,29 @@
 //! partial reply followed by an error.
 
 pub mod acl;
+pub mod admin;
+pub mod bitmaps;
 pub mod client;
 pub mod config;
 pub mod diagnostics;
 #[cfg(test)]
 mod docs;
+pub mod dump;
+pub mod geo;
 pub mod hashes;
+pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub(crate) mod keyspecs;
+pub mod lcs;
 pub mod lists;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod shutdown;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub(crate) mod table;
@@ -110,6 +118,9 @@ pub enum Group {
     PubSub,
     Scripting,
     Stream,
+    Bitmap,
+    HyperLogLog,
+    Geo,
 }
 
 impl Group {
@@ -127,6 +138,9 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::Scripting => "scripting",
             Group::Stream => "stream",
+            Group::Bitmap => "bitmap",
+            Group::HyperLogLog => "hyperloglog",
+            Group::Geo => "geo",
         }
     }
 }
@@ -231,6 +245,8 @@ pub struct BlockSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeoutReply {
     NullArray,
+    /// WAIT: the replica count.
+    Integer(i64),
 }
 
 /// A SCAN-family cursor (SCAN, HSCAN, SSCAN, ZSCAN) as Redis reads it (C

@@ -190,6 +190,13 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::pubsub::COMMANDS)
         .chain(super::scripting::COMMANDS)
         .chain(super::diagnostics::COMMANDS)
+        .chain(super::bitmaps::COMMANDS)
+        .chain(super::lcs::COMMANDS)
+        .chain(super::hll::COMMANDS)
+        .chain(super::geo::COMMANDS)
+        .chain(super::sort::COMMANDS)
+        .chain(super::dump::COMMANDS)
+        .chain(super::admin::COMMANDS)
 }
 
 /// Number of top-level commands.
