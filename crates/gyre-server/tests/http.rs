@@ -70,7 +70,16 @@ async fn metrics_describe_the_running_server() {
     r.call(&["SET", "b", "2", "EX", "100"]);
     r.call(&["GET", "a"]);
     r.call(&["GET", "nope"]);
-    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    // The harness's own start-up probe connection may not be unregistered
+    // yet on a loaded machine: wait (bounded) until only `r` is connected.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+        if text.lines().any(|l| l == "gyre_connected_clients 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("valid text format");
     let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
         let sample = scrape
