@@ -151,12 +151,12 @@ unsafe extern "C-unwind" fn through_proxy(l: State) -> c_int {
     original(l)(l)
 }
 
-/// `pairs`: over a read-only proxy, iterates the real table with the
-/// wrapped `next` (upvalue 2), keeping the proxy as the loop state.
+/// `pairs`: iterates with the wrapped `next` (upvalue 2), which reads a
+/// read-only proxy's real table while the proxy stays the loop state.
+/// Never `original(l)(l)`: `luaB_pairs` returns its own upvalue 1 (`next`),
+/// which on this frame is the wrapper's light userdata.
 unsafe extern "C-unwind" fn pairs_wrapper(l: State) -> c_int {
-    if !is_readonly(l, 1) {
-        return original(l)(l);
-    }
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
     ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
     ffi::lua_pushvalue(l, 1);
     ffi::lua_pushnil(l);
