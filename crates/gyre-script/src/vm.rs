@@ -198,10 +198,17 @@ unsafe extern "C-unwind" fn at_panic(l: State) -> c_int {
 /// The kill / load-timeout hook.
 unsafe extern "C-unwind" fn hook(l: State, _ar: *mut ffi::lua_Debug) {
     let ctx = ctx_of(l);
-    if let Some(host) = (*ctx).host {
-        (*host).tick();
+    if let Some(host) = (*ctx).host.filter(|_| (*ctx).panic.is_none()) {
+        // A panic must not unwind into Lua's C frames: stash it for the
+        // caller (who resumes it once the run ends) and fail the script.
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*host).tick())) {
+            (*ctx).stash(payload);
+        }
     }
-    let reason: Option<&'static [u8]> = if (*ctx).host.is_some() && (*ctx).kill.load(Ordering::Relaxed) {
+    let reason: Option<&'static [u8]> = if (*ctx).panic.is_some() {
+        // The run's outcome is the resumed panic; stop the script promptly.
+        Some(b"internal error while running the script (a Rust panic; see the server log)")
+    } else if (*ctx).host.is_some() && (*ctx).kill.load(Ordering::Relaxed) {
         Some(b"Script killed by user with SCRIPT KILL...")
     } else if (*ctx).load.as_ref().is_some_and(|load| Instant::now() > load.deadline) {
         Some(b"FUNCTION LOAD timeout")
