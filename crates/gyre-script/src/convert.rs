@@ -34,7 +34,8 @@ pub(crate) const NESTING_DEPTH_MAX: usize = 1000;
 
 /// Pushes the Lua value of a command reply.
 pub(crate) unsafe fn push_reply(l: State, frame: &Frame, resp: u8, depth: usize) -> Result<(), LuaErr> {
-    if depth >= NESTING_DEPTH_MAX || ffi::lua_checkstack(l, 4) == 0 {
+    // 5 slots: an error reply's table takes that many (`push_error_table`).
+    if depth >= NESTING_DEPTH_MAX || ffi::lua_checkstack(l, 5) == 0 {
         return Err(LuaErr::Table("reply is nested too deeply to convert to a Lua value".to_string()));
     }
     match frame {

@@ -163,6 +163,9 @@ pub(crate) unsafe fn resume_memory_limit(l: State, enforced: bool) -> bool {
 }
 
 const LUA_ALIGN: usize = 16;
+/// Largest block [`lua_alloc`] hands out: a `Layout` must fit an isize once
+/// rounded up to [`LUA_ALIGN`].
+const LUA_ALLOC_BYTES_MAX: usize = isize::MAX as usize - LUA_ALIGN;
 
 unsafe extern "C" fn lua_alloc(ud: *mut c_void, ptr: *mut c_void, osize: usize, nsize: usize) -> *mut c_void {
     let mem = &*ud.cast::<MemAccount>();
@@ -172,6 +175,11 @@ unsafe extern "C" fn lua_alloc(ud: *mut c_void, ptr: *mut c_void, osize: usize, 
             std::alloc::dealloc(ptr.cast(), std::alloc::Layout::from_size_align_unchecked(osize, LUA_ALIGN));
             mem.used.set(mem.used.get() - osize);
         }
+        return std::ptr::null_mut();
+    }
+    if nsize > LUA_ALLOC_BYTES_MAX {
+        // `Layout::from_size_align_unchecked` requires the size rounded up
+        // to the alignment to fit an isize; Lua answers null with an error.
         return std::ptr::null_mut();
     }
     if mem.enforce.get() && mem.limit != 0 && nsize > old && mem.used.get() - old + nsize > mem.limit {
