@@ -33,8 +33,16 @@ use crate::numfmt::c_cast_i64;
 pub(crate) const NESTING_DEPTH_MAX: usize = 1000;
 
 /// Pushes the Lua value of a command reply.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary); the function checks
+/// the stack room it needs at every level (5 slots). It allocates, and a
+/// `Frame` nested deeper than [`NESTING_DEPTH_MAX`] (or than the stack allows)
+/// returns an error instead of raising.
 pub(crate) unsafe fn push_reply(l: State, frame: &Frame, resp: u8, depth: usize) -> Result<(), LuaErr> {
-    if depth >= NESTING_DEPTH_MAX || ffi::lua_checkstack(l, 4) == 0 {
+    // 5 slots: an error reply's table takes that many (`push_error_table`).
+    if depth >= NESTING_DEPTH_MAX || ffi::lua_checkstack(l, 5) == 0 {
         return Err(LuaErr::Table("reply is nested too deeply to convert to a Lua value".to_string()));
     }
     match frame {
@@ -97,6 +105,11 @@ fn len_hint(len: usize) -> c_int {
 
 /// `t[k] = v` for `t, k, v` on top of the stack, refusing the keys Lua
 /// cannot store (nil, NaN) the way `lua_settable` would, but as a value.
+///
+/// # Safety
+///
+/// `l` is a live state with a table, a key and a value on top (at -3, -2, -1).
+/// It allocates; keys that would make the raw set raise are refused first.
 unsafe fn set_checked(l: State) -> Result<(), LuaErr> {
     match ffi::lua_type(l, -2) {
         ffi::LUA_TNIL => return Err(LuaErr::Msg("table index is nil".to_string())),
@@ -109,6 +122,10 @@ unsafe fn set_checked(l: State) -> Result<(), LuaErr> {
     Ok(())
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots; `push_value` pushes exactly one
+/// value with the 2 slots left. It allocates.
 unsafe fn push_field_table(l: State, field: &std::ffi::CStr, push_value: impl FnOnce(State)) {
     ffi::lua_createtable(l, 0, 1);
     push_value(l);
@@ -117,6 +134,13 @@ unsafe fn push_field_table(l: State, field: &std::ffi::CStr, push_value: impl Fn
 
 /// Converts the Lua value at `idx` into a reply for a caller speaking
 /// `caller_resp`, with `script_resp` being what the script selected.
+///
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index. Conversion reads raw (no
+/// metamethod runs), checks the stack room it needs at every level, and never
+/// raises except when an allocation fails (then outside a protected call the
+/// process aborts, see the vocabulary); strings are never converted in place.
 pub(crate) unsafe fn reply_from_lua(l: State, idx: c_int, caller_resp: u8, script_resp: u8) -> Frame {
     let idx = abs_index(l, idx);
     Converter { l, caller_resp, script_resp }.convert(idx, 0)
@@ -129,6 +153,10 @@ struct Converter {
 }
 
 impl Converter {
+    /// # Safety
+    ///
+    /// `self.l` is a live state and `idx` a valid absolute index; see
+    /// [`reply_from_lua`].
     unsafe fn convert(&self, idx: c_int, depth: usize) -> Frame {
         let l = self.l;
         if depth >= NESTING_DEPTH_MAX || ffi::lua_checkstack(l, 4) == 0 {
@@ -156,6 +184,10 @@ impl Converter {
         }
     }
 
+    /// # Safety
+    ///
+    /// `self.l` is a live state with room for 4 slots, and `t` the absolute index
+    /// of a table. The stack is left as it was.
     unsafe fn table(&self, t: c_int, depth: usize) -> Frame {
         let l = self.l;
         if raw_get_str(l, t, c"err") == ffi::LUA_TSTRING {
@@ -210,6 +242,11 @@ impl Converter {
     }
 
     /// `{verbatim_string = {format = "txt", string = "..."}}`, if well formed.
+    ///
+    /// # Safety
+    ///
+    /// `self.l` is a live state with room for 3 slots, and `t` the absolute index
+    /// of a table. The stack is left as it was.
     unsafe fn verbatim(&self, t: c_int) -> Option<Frame> {
         let l = self.l;
         let top = ffi::lua_gettop(l);
@@ -237,6 +274,11 @@ impl Converter {
         frame
     }
 
+    /// # Safety
+    ///
+    /// `self.l` is a live state with room for 3 slots, and `m` the absolute index
+    /// of a table. The stack is left as it was; the key `lua_next` resumes from is
+    /// never converted (a copy is).
     unsafe fn map(&self, m: c_int, depth: usize) -> Frame {
         let l = self.l;
         let mut pairs = Vec::new();
@@ -257,6 +299,10 @@ impl Converter {
         }
     }
 
+    /// # Safety
+    ///
+    /// `self.l` is a live state with room for 2 slots, and `s` the absolute index
+    /// of a table. The stack is left as it was.
     unsafe fn set(&self, s: c_int, depth: usize) -> Frame {
         let l = self.l;
         let mut members = Vec::new();
@@ -274,6 +320,10 @@ impl Converter {
         }
     }
 
+    /// # Safety
+    ///
+    /// `self.l` is a live state with room for 1 slot, and `t` the absolute index
+    /// of a table. The stack is left as it was.
     unsafe fn array(&self, t: c_int, depth: usize) -> Frame {
         let l = self.l;
         let mut items = Vec::new();

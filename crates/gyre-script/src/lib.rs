@@ -84,6 +84,10 @@
 //! capped (`eval_scripts_max`, oldest evicted); FUNCTION LOAD's top level is
 //! time-boxed (`function_load_timeout`).
 
+// Every unsafe block says why it is sound, and every unsafe fn what its
+// callers must guarantee (`lua`'s module doc defines the terms).
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 #[macro_use]
 mod lua;
 

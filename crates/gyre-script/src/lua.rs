@@ -14,6 +14,38 @@
 //!   caller once Lua is back at rest) and raises a Lua error instead.
 //! * Rust code outside a protected call only uses raw table access, which
 //!   cannot run metamethods, so it cannot raise.
+//!
+//! # Safety vocabulary
+//!
+//! The `# Safety` sections of the crate's `unsafe fn`s use these terms:
+//! * *a live state*: `l` is a `lua_State` made by `Vm::new` (so its
+//!   allocator user data is the VM's `MemAccount`, which points at the VM's
+//!   `RunCtx`), not closed yet, and used by no other thread meanwhile (the
+//!   `Vm` is only reached through `&mut`).
+//! * *a valid index*: an acceptable index as the Lua 5.1 manual (§3.2)
+//!   defines it: a stack position from 1 to the top, a negative position
+//!   down to the bottom, or a pseudo-index (registry, globals, upvalue).
+//!   The vendored Lua is built without `api_check`: a bad index, a wrong
+//!   type where the API expects a table, or a push past the stack's room is
+//!   undefined behaviour, not an error.
+//! * *room for n slots*: the stack has `n` free slots above the top. Lua
+//!   never checks this on a push. A C function starts with `LUA_MINSTACK`
+//!   (20) free slots, and so do hooks and the main thread between calls;
+//!   more goes through `lua_checkstack`.
+//! * *raises*: the function raises a Lua error (`longjmp`). It must run
+//!   inside a C function called by Lua (or a hook), so that a protected call
+//!   catches the error, and every frame between it and that C function must
+//!   own nothing with a destructor. Outside any protected call the VM's
+//!   panic handler aborts the process.
+//! * *allocates*: the function may allocate Lua memory, and so raise "not
+//!   enough memory" when an allocation fails. While Rust code runs the
+//!   memory limit is not enforced, so that is only the process allocator
+//!   failing; outside a protected call it aborts (see *raises*). Any
+//!   allocation may run a GC step; that runs no finalizers, because the
+//!   sandbox creates no userdata with `__gc` (`newproxy` is removed).
+//! * Slices from [`to_bytes`] and friends borrow a Lua string: the caller
+//!   picks their lifetime, and must stop using them before the value leaves
+//!   its stack slot (popped or replaced), after which Lua may collect it.
 
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
@@ -41,6 +73,14 @@ pub(crate) enum LuaErr {
 impl LuaErr {
     /// Raises the error. Consumes `self` before the `longjmp`, so nothing
     /// is left to drop.
+    ///
+    /// # Safety
+    ///
+    /// `l` is a live state, running a C function called by Lua or a hook (this
+    /// raises; see the module's safety vocabulary), and the frames up to that C
+    /// function own nothing with a destructor. For [`LuaErr::Top`] the error value
+    /// is on top of the stack; the other variants clear the stack first, which
+    /// leaves the 20 slots a C function starts with for the message.
     pub(crate) unsafe fn raise(self, l: State) -> ! {
         if !matches!(self, LuaErr::Top) {
             // What the function pushed is garbage now; dropping it also
@@ -66,11 +106,24 @@ impl LuaErr {
 macro_rules! lua_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($l:ident) $body:block) => {
         $(#[$meta])*
+        ///
+        /// # Safety
+        ///
+        /// Only Lua calls this: as a C function (a closure where the body
+        /// reads upvalues, as the sandbox installs it) on a live state (see
+        /// `lua`'s safety vocabulary), with the arguments Lua passes.
         #[allow(unused_unsafe)]
         $vis unsafe extern "C-unwind" fn $name($l: $crate::lua::State) -> std::os::raw::c_int {
             let enforced = $crate::vm::pause_memory_limit($l);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                || -> Result<std::os::raw::c_int, $crate::lua::LuaErr> { unsafe { $body } },
+                || -> Result<std::os::raw::c_int, $crate::lua::LuaErr> {
+                    // SAFETY: the body runs on the frame Lua opened for
+                    // this C function (the function's own contract), so
+                    // `$l` is live, arguments are at 1..=top and 20 slots
+                    // are free; the body raises nothing itself (it returns
+                    // a LuaErr, raised by `finish` once it is dropped).
+                    unsafe { $body }
+                },
             ));
             $crate::lua::finish($l, enforced, outcome)
         }
@@ -79,6 +132,13 @@ macro_rules! lua_fn {
 
 /// Turns a [`lua_fn!`] body's outcome into a return count or a raise,
 /// restoring the memory limit the wrapper paused.
+///
+/// # Safety
+///
+/// Only the [`lua_fn!`] wrapper calls this, on the live state it was called
+/// with, with `enforced` from its own [`crate::vm::pause_memory_limit`] call,
+/// after every value the body owned is dropped. It raises (see `raise`) unless
+/// the outcome is a result count.
 pub(crate) unsafe fn finish(l: State, enforced: bool, outcome: std::thread::Result<Result<c_int, LuaErr>>) -> c_int {
     let over_limit = crate::vm::resume_memory_limit(l, enforced);
     let err = match outcome {
@@ -95,6 +155,10 @@ pub(crate) unsafe fn finish(l: State, enforced: bool, outcome: std::thread::Resu
 }
 
 /// Pushes `bytes` as a Lua string.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot; this allocates.
 #[inline]
 pub(crate) unsafe fn push_bytes(l: State, bytes: &[u8]) {
     let ptr: *const u8 = if bytes.is_empty() { c"".as_ptr().cast() } else { bytes.as_ptr() };
@@ -102,12 +166,23 @@ pub(crate) unsafe fn push_bytes(l: State, bytes: &[u8]) {
 }
 
 /// Pushes a static C string.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot; this allocates.
 #[inline]
 pub(crate) unsafe fn push_cstr(l: State, s: &CStr) {
     ffi::lua_pushstring_(l, s.as_ptr());
 }
 
 /// The bytes of the string (or number, converted in place) at `idx`.
+///
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index. The slice borrows Lua's string
+/// (see the vocabulary on lifetimes). A number at `idx` is converted to a
+/// string in place: never call this on a key `lua_next` resumes from. Converting
+/// a number allocates.
 #[inline]
 pub(crate) unsafe fn to_bytes<'a>(l: State, idx: c_int) -> Option<&'a [u8]> {
     let mut len = 0usize;
@@ -120,6 +195,11 @@ pub(crate) unsafe fn to_bytes<'a>(l: State, idx: c_int) -> Option<&'a [u8]> {
 }
 
 /// The bytes of the value at `idx` if it is a string (numbers excluded).
+///
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index; the slice borrows Lua's string
+/// (see the vocabulary on lifetimes). Never allocates (strings are not converted).
 #[inline]
 pub(crate) unsafe fn string_at<'a>(l: State, idx: c_int) -> Option<&'a [u8]> {
     if ffi::lua_type(l, idx) == ffi::LUA_TSTRING {
@@ -130,11 +210,19 @@ pub(crate) unsafe fn string_at<'a>(l: State, idx: c_int) -> Option<&'a [u8]> {
 }
 
 /// `lua_isstring`: a string or a number.
+///
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index.
 #[inline]
 pub(crate) unsafe fn is_string(l: State, idx: c_int) -> bool {
     ffi::lua_isstring(l, idx) != 0
 }
 
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index; the result is an absolute index
+/// (or the same pseudo-index) that stays valid across later pushes.
 #[inline]
 pub(crate) unsafe fn abs_index(l: State, idx: c_int) -> c_int {
     if idx < 0 && idx > REGISTRY {
@@ -145,6 +233,12 @@ pub(crate) unsafe fn abs_index(l: State, idx: c_int) -> c_int {
 }
 
 /// Raw `t[key]` for a table at `table` (absolute index), pushed.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot; `table` is an absolute index or a
+/// pseudo-index of a table (a relative one would move with the key's push). It
+/// allocates (the key is interned); a raw get runs no metamethod.
 #[inline]
 pub(crate) unsafe fn raw_get_str(l: State, table: c_int, key: &CStr) -> c_int {
     push_cstr(l, key);
@@ -153,6 +247,13 @@ pub(crate) unsafe fn raw_get_str(l: State, table: c_int, key: &CStr) -> c_int {
 }
 
 /// Raw `t[key] = <top>` for a table at `table` (absolute index); pops the value.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot; the value is on top, and `table` is
+/// an absolute index or a pseudo-index of a table other than that value. It
+/// allocates; a string key is never nil or NaN, so the raw set cannot raise
+/// otherwise.
 #[inline]
 pub(crate) unsafe fn raw_set_str(l: State, table: c_int, key: &CStr) {
     push_cstr(l, key);
@@ -161,12 +262,25 @@ pub(crate) unsafe fn raw_set_str(l: State, table: c_int, key: &CStr) {
 }
 
 /// Sets `t[name] = f` on the table at absolute index `table`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots; `table` is an absolute index or a
+/// pseudo-index of a table; `f` is sound to call from Lua with no upvalues. It
+/// allocates.
 pub(crate) unsafe fn set_fn(l: State, table: c_int, name: &CStr, f: ffi::lua_CFunction) {
     ffi::lua_pushcclosure(l, f, 0);
     raw_set_str(l, table, name);
 }
 
 /// Sets `t[name] = closure(f, upvalue: light userdata ptr)`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots; `table` is an absolute index or a
+/// pseudo-index of a table; `f` is sound to call from Lua with `up` as upvalue 1,
+/// so `up` must stay valid as long as the state can call the closure. It
+/// allocates.
 pub(crate) unsafe fn set_closure(l: State, table: c_int, name: &CStr, f: ffi::lua_CFunction, up: *mut c_void) {
     ffi::lua_pushlightuserdata(l, up);
     ffi::lua_pushcclosure(l, f, 1);
@@ -174,6 +288,11 @@ pub(crate) unsafe fn set_closure(l: State, table: c_int, name: &CStr, f: ffi::lu
 }
 
 /// Sets `t[name] = n`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots; `table` is an absolute index or a
+/// pseudo-index of a table. It allocates.
 pub(crate) unsafe fn set_number(l: State, table: c_int, name: &CStr, n: f64) {
     ffi::lua_pushnumber(l, n);
     raw_set_str(l, table, name);
@@ -181,6 +300,11 @@ pub(crate) unsafe fn set_number(l: State, table: c_int, name: &CStr, n: f64) {
 
 /// Pushes a Redis error table, as `luaPushErrorBuff` builds it: `text` is
 /// either `-CODE message` (`dash`) or a plain message that gets `ERR`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 5 slots (the table, the key and three
+/// pieces of the message). It allocates.
 pub(crate) unsafe fn push_error_table(l: State, dash: bool, text: &[u8]) {
     let (code, msg): (&[u8], &[u8]) = if dash {
         match text.iter().position(|&b| b == b' ') {
@@ -212,6 +336,12 @@ pub(crate) fn trim_crlf(mut text: &[u8]) -> &[u8] {
 }
 
 /// `luaL_argerror`'s message for argument `narg` of the running C function.
+///
+/// # Safety
+///
+/// `l` is a live state. It reads the running function's name through
+/// `lua_getstack` level 0 (any running function, or none, is fine) and pushes
+/// nothing.
 pub(crate) unsafe fn arg_error(l: State, mut narg: c_int, extra: &str) -> LuaErr {
     let mut ar: ffi::lua_Debug = std::mem::zeroed();
     if ffi::lua_getstack(l, 0, &mut ar) == 0 {
@@ -229,12 +359,20 @@ pub(crate) unsafe fn arg_error(l: State, mut narg: c_int, extra: &str) -> LuaErr
 }
 
 /// `luaL_typerror`: "<expected> expected, got <actual type>".
+///
+/// # Safety
+///
+/// `l` is a live state and `narg` a valid index; pushes nothing.
 pub(crate) unsafe fn type_error(l: State, narg: c_int, expected: &str) -> LuaErr {
     let got = CStr::from_ptr(ffi::lua_typename(l, ffi::lua_type(l, narg))).to_string_lossy().into_owned();
     arg_error(l, narg, &format!("{expected} expected, got {got}"))
 }
 
 /// `luaL_checknumber`.
+///
+/// # Safety
+///
+/// `l` is a live state and `narg` a valid index; pushes nothing.
 pub(crate) unsafe fn check_number(l: State, narg: c_int) -> Result<f64, LuaErr> {
     let n = ffi::lua_tonumber(l, narg);
     if n == 0.0 && ffi::lua_isnumber(l, narg) == 0 {
@@ -244,11 +382,19 @@ pub(crate) unsafe fn check_number(l: State, narg: c_int) -> Result<f64, LuaErr> 
 }
 
 /// `luaL_checkint` (a C `(int)` cast of the number).
+///
+/// # Safety
+///
+/// `l` is a live state and `narg` a valid index; pushes nothing.
 pub(crate) unsafe fn check_int(l: State, narg: c_int) -> Result<i32, LuaErr> {
     check_number(l, narg).map(crate::numfmt::c_cast_i32)
 }
 
 /// `luaL_optinteger` narrowed to an `int` as the C libraries store it.
+///
+/// # Safety
+///
+/// `l` is a live state and `narg` a valid index; pushes nothing.
 pub(crate) unsafe fn opt_int(l: State, narg: c_int, default: i32) -> Result<i32, LuaErr> {
     if ffi::lua_type(l, narg) <= ffi::LUA_TNIL {
         return Ok(default);
@@ -258,11 +404,20 @@ pub(crate) unsafe fn opt_int(l: State, narg: c_int, default: i32) -> Result<i32,
 }
 
 /// `luaL_checklstring`.
+///
+/// # Safety
+///
+/// As [`to_bytes`]: `l` is a live state, `narg` a valid index, the slice
+/// borrows Lua's string, and a number is converted in place (allocates).
 pub(crate) unsafe fn check_bytes<'a>(l: State, narg: c_int) -> Result<&'a [u8], LuaErr> {
     to_bytes(l, narg).ok_or_else(|| type_error(l, narg, "string"))
 }
 
 /// `luaL_checkstack`, as an error value.
+///
+/// # Safety
+///
+/// `l` is a live state. Growing the stack allocates.
 pub(crate) unsafe fn check_stack(l: State, extra: c_int, what: &str) -> Result<(), LuaErr> {
     if ffi::lua_checkstack(l, extra) == 0 {
         return Err(LuaErr::Msg(format!("stack overflow ({what})")));
@@ -271,6 +426,12 @@ pub(crate) unsafe fn check_stack(l: State, extra: c_int, what: &str) -> Result<(
 }
 
 /// The light userdata in upvalue 1 of the running C closure.
+///
+/// # Safety
+///
+/// `l` is a live state running a C function (called by Lua). The result is
+/// null unless the function is a closure whose upvalue 1 is a (light)
+/// userdata; what it points to is the caller's to know.
 #[inline]
 pub(crate) unsafe fn upvalue_ptr(l: State) -> *mut c_void {
     ffi::lua_touserdata(l, ffi::lua_upvalueindex(1))

@@ -17,6 +17,15 @@ use crate::numfmt::{c_cast_i32, format_g};
 use crate::vm::{Registered, RunCtx};
 
 /// The run context carried as upvalue 1.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary) running a closure whose
+/// upvalue 1 is the VM's `RunCtx` (the sandbox installs every function that
+/// calls this that way). The caller picks `'a`: it must end before the function
+/// returns, and no other reference to the context may be used meanwhile (the
+/// hook does not run while a C function runs, and a `Host` never calls back
+/// into the `Scripting`).
 #[inline]
 unsafe fn ctx<'a>(l: State) -> &'a mut RunCtx {
     &mut *upvalue_ptr(l).cast::<RunCtx>()
@@ -25,6 +34,11 @@ unsafe fn ctx<'a>(l: State) -> &'a mut RunCtx {
 /// Replaces number arguments of `redis.call` by their `%.17g` text, in
 /// place on the stack, as `luaArgsToRedisArgv` does. False if an argument
 /// is neither a string nor a number.
+///
+/// # Safety
+///
+/// `l` is a live state running a C function with at least `argc` arguments
+/// and room for 1 slot. It allocates.
 unsafe fn normalize_args(l: State, argc: c_int) -> bool {
     let mut number = Vec::new();
     for i in 1..=argc {
@@ -44,6 +58,12 @@ unsafe fn normalize_args(l: State, argc: c_int) -> bool {
 
 /// Calls `f` with the (normalized) arguments as byte slices into the Lua
 /// stack, without allocating for the common short commands.
+///
+/// # Safety
+///
+/// `l` is a live state whose positions 1..=`argc` hold strings (as
+/// [`normalize_args`] leaves them), so nothing is converted; the slices given
+/// to `f` borrow them, and `f` must not change the Lua stack.
 unsafe fn with_args<T>(l: State, argc: c_int, f: impl FnOnce(&[&[u8]]) -> T) -> T {
     const INLINE: usize = 8;
     let argc = argc as usize;
@@ -67,6 +87,11 @@ fn host_guarded<T>(ctx: &mut RunCtx, f: impl FnOnce() -> T) -> Result<T, LuaErr>
     })
 }
 
+/// # Safety
+///
+/// `l` is a live state running `redis.call` or `redis.pcall` (a closure with
+/// the `RunCtx` as upvalue 1), with no reference to the context live. It
+/// allocates.
 unsafe fn generic_call(l: State, raise: bool) -> Result<c_int, LuaErr> {
     let ctx = ctx(l);
     let Some(host) = ctx.host() else {
@@ -300,6 +325,12 @@ lua_fn!(pub(crate) fn register_function(l) {
 });
 
 /// `redis.register_function{function_name=..., callback=..., flags=..., description=...}`.
+///
+/// # Safety
+///
+/// `l` is a live state running `redis.register_function` with its one
+/// argument at 1 (any type) and room for 4 slots (it has 19). It allocates;
+/// the registry references it takes are released on every error path.
 unsafe fn read_named_args(l: State) -> Result<Registered, LuaErr> {
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
         return Err(LuaErr::Table(
@@ -372,6 +403,10 @@ unsafe fn read_named_args(l: State) -> Result<Registered, LuaErr> {
 }
 
 /// The string (or number) value on top of the stack, converting a copy.
+///
+/// # Safety
+///
+/// `l` is a live state with a value on top and room for 1 slot. It allocates.
 unsafe fn value_bytes(l: State) -> Vec<u8> {
     ffi::lua_pushvalue(l, -1);
     let bytes = to_bytes(l, -1).unwrap_or_default().to_vec();
@@ -380,6 +415,10 @@ unsafe fn value_bytes(l: State) -> Vec<u8> {
 }
 
 /// The flags array on top of the stack; None on an unknown flag.
+///
+/// # Safety
+///
+/// `l` is a live state with a table on top and room for 2 slots. It allocates.
 unsafe fn read_flags(l: State) -> Option<ScriptFlags> {
     let mut flags = ScriptFlags::empty();
     let mut j: c_int = 1;
@@ -397,6 +436,11 @@ unsafe fn read_flags(l: State) -> Option<ScriptFlags> {
 }
 
 /// `redis.register_function('name', callback)`.
+///
+/// # Safety
+///
+/// `l` is a live state running `redis.register_function` with its two
+/// arguments at 1 and 2, and room for 1 slot. It allocates.
 unsafe fn read_positional_args(l: State) -> Result<Registered, LuaErr> {
     if !is_string(l, 1) {
         return Err(LuaErr::Table("first argument to redis.register_function must be a string".to_string()));

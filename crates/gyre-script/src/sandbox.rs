@@ -62,6 +62,12 @@ fn readonly_key() -> *mut c_void {
 }
 
 /// Whether the value at absolute index `idx` is a read-only table.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary) with room for 2
+/// slots, and `idx` a valid absolute index (or pseudo-index). Raw reads only:
+/// it neither allocates nor raises.
 unsafe fn is_readonly(l: State, idx: c_int) -> bool {
     if ffi::lua_type(l, idx) != ffi::LUA_TTABLE || ffi::lua_getmetatable(l, idx) == 0 {
         return false;
@@ -74,6 +80,12 @@ unsafe fn is_readonly(l: State, idx: c_int) -> bool {
 }
 
 /// Raises `msg` prefixed with the calling Lua code's position (luaL_error).
+///
+/// # Safety
+///
+/// `l` is a live state running a C function called by Lua, with room for 2
+/// slots; this raises (see the vocabulary), so the caller's frames own nothing
+/// with a destructor.
 unsafe fn raise_here(l: State, msg: &'static CStr) -> ! {
     ffi::luaL_where(l, 1);
     push_cstr(l, msg);
@@ -82,6 +94,11 @@ unsafe fn raise_here(l: State, msg: &'static CStr) -> ! {
 }
 
 /// `__index` of the real globals (Redis's `luaProtectedTableError`).
+///
+/// # Safety
+///
+/// Lua calls this as the `__index` metamethod of the real globals, on a live
+/// state; it raises.
 unsafe extern "C-unwind" fn nonexistent_global(l: State) -> c_int {
     if ffi::lua_gettop(l) != 2 {
         raise_here(l, c"Wrong number of arguments to luaProtectedTableError");
@@ -98,6 +115,11 @@ unsafe extern "C-unwind" fn nonexistent_global(l: State) -> c_int {
 }
 
 /// `__newindex` of the script environment; upvalue 1 is the real globals.
+///
+/// # Safety
+///
+/// Lua calls this as the `__newindex` metamethod of the script environment, a
+/// closure whose upvalue 1 is the real globals table; it raises.
 unsafe extern "C-unwind" fn env_newindex(l: State) -> c_int {
     ffi::lua_pushvalue(l, 2);
     ffi::lua_rawget_(l, ffi::lua_upvalueindex(1));
@@ -117,11 +139,23 @@ unsafe extern "C-unwind" fn env_newindex(l: State) -> c_int {
 }
 
 /// `__newindex` of read-only library proxies.
+///
+/// # Safety
+///
+/// Lua calls this as a `__newindex` metamethod on a live state; it raises.
 unsafe extern "C-unwind" fn readonly_newindex(l: State) -> c_int {
     raise_here(l, c"Attempt to modify a readonly table")
 }
 
 /// The original C function stored as upvalue 1 of a wrapper.
+///
+/// # Safety
+///
+/// `l` is a live state running a wrapper closure made by [`wrap`], whose
+/// upvalue 1 is a light userdata holding a `lua_CFunction` (never null: a
+/// null pointer would make an invalid function pointer, so `load_wrapper`,
+/// whose upvalue 1 is null, must never call this). The wrapper calls the
+/// result on its own frame, so the original must not read upvalues of its own.
 unsafe fn original(l: State) -> ffi::lua_CFunction {
     let ptr = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1));
     // SAFETY: `wrap` stored a lua_CFunction there.
@@ -130,6 +164,12 @@ unsafe fn original(l: State) -> ffi::lua_CFunction {
 
 /// Wraps `rawset`, `setmetatable`, `table.insert/remove/sort`: refuses a
 /// read-only first argument, else runs the original on the same frame.
+///
+/// # Safety
+///
+/// Lua calls this as a closure made by [`wrap`] around `rawset`,
+/// `setmetatable`, `table.insert`, `table.remove` or `table.sort` (C functions
+/// that read no upvalues).
 unsafe extern "C-unwind" fn guard_first_arg(l: State) -> c_int {
     if is_readonly(l, 1) {
         push_cstr(l, c"Attempt to modify a readonly table");
@@ -140,6 +180,11 @@ unsafe extern "C-unwind" fn guard_first_arg(l: State) -> c_int {
 
 /// Wraps `rawget` and `next`: on a read-only proxy they read the real
 /// table behind it (the real table itself never reaches the script).
+///
+/// # Safety
+///
+/// Lua calls this as a closure made by [`wrap`] around `rawget` or `next`
+/// (C functions that read no upvalues).
 unsafe extern "C-unwind" fn through_proxy(l: State) -> c_int {
     if is_readonly(l, 1) {
         ffi::lua_getmetatable(l, 1);
@@ -151,12 +196,17 @@ unsafe extern "C-unwind" fn through_proxy(l: State) -> c_int {
     original(l)(l)
 }
 
-/// `pairs`: over a read-only proxy, iterates the real table with the
-/// wrapped `next` (upvalue 2), keeping the proxy as the loop state.
+/// `pairs`: iterates with the wrapped `next` (upvalue 2), which reads a
+/// read-only proxy's real table while the proxy stays the loop state.
+/// Never `original(l)(l)`: `luaB_pairs` returns its own upvalue 1 (`next`),
+/// which on this frame is the wrapper's light userdata.
+///
+/// # Safety
+///
+/// Lua calls this as a closure made by [`wrap`] with the wrapped `next` as
+/// upvalue 2.
 unsafe extern "C-unwind" fn pairs_wrapper(l: State) -> c_int {
-    if !is_readonly(l, 1) {
-        return original(l)(l);
-    }
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
     ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
     ffi::lua_pushvalue(l, 1);
     ffi::lua_pushnil(l);
@@ -164,6 +214,11 @@ unsafe extern "C-unwind" fn pairs_wrapper(l: State) -> c_int {
 }
 
 /// `getfenv`: the real globals show as the sandbox env (upvalue 2).
+///
+/// # Safety
+///
+/// Lua calls this as a closure made by [`wrap`] around `getfenv` (one result,
+/// no upvalues read), with the sandbox env as upvalue 2.
 unsafe extern "C-unwind" fn getfenv_wrapper(l: State) -> c_int {
     let results = original(l)(l);
     ffi::lua_pushvalue(l, GLOBALS);
@@ -177,6 +232,11 @@ unsafe extern "C-unwind" fn getfenv_wrapper(l: State) -> c_int {
 }
 
 /// `setfenv`: refuses to replace the thread's globals.
+///
+/// # Safety
+///
+/// Lua calls this as a closure made by [`wrap`] around `setfenv` (no upvalues
+/// read).
 unsafe extern "C-unwind" fn setfenv_wrapper(l: State) -> c_int {
     if ffi::lua_type(l, 1) == ffi::LUA_TNUMBER && ffi::lua_tonumber(l, 1) == 0.0 {
         raise_here(l, c"setfenv cannot change the environment of the running thread");
@@ -185,6 +245,11 @@ unsafe extern "C-unwind" fn setfenv_wrapper(l: State) -> c_int {
 }
 
 /// Sets the sandbox env (upvalue 2) on the function on top, if it is one.
+///
+/// # Safety
+///
+/// `l` is a live state running a closure whose upvalue 2 is the sandbox env,
+/// with room for 1 slot; `results` values were just pushed.
 unsafe fn sandbox_loaded(l: State, results: c_int) -> c_int {
     if results == 1 && ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION {
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
@@ -193,6 +258,9 @@ unsafe fn sandbox_loaded(l: State, results: c_int) -> c_int {
     results
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots. It allocates.
 unsafe fn refuse_bytecode(l: State) -> c_int {
     ffi::lua_pushnil(l);
     push_cstr(l, c"bytecode loading is not allowed");
@@ -200,6 +268,11 @@ unsafe fn refuse_bytecode(l: State) -> c_int {
 }
 
 /// `loadstring`: no bytecode; chunks get the sandbox env.
+///
+/// # Safety
+///
+/// Lua calls this as a closure made by [`wrap`] around `loadstring` (no
+/// upvalues read), with the sandbox env as upvalue 2.
 unsafe extern "C-unwind" fn loadstring_wrapper(l: State) -> c_int {
     if ffi::lua_type(l, 1) == ffi::LUA_TSTRING
         && crate::lua::to_bytes(l, 1).and_then(|s| s.first().copied()) == Some(0x1b)
@@ -212,6 +285,12 @@ unsafe extern "C-unwind" fn loadstring_wrapper(l: State) -> c_int {
 
 /// `load(reader [, chunkname])`: reads every piece first, then loads the
 /// text like `loadstring`.
+///
+/// # Safety
+///
+/// Lua calls this as a closure whose upvalue 2 is the sandbox env. It calls
+/// the reader unprotected and raises; no Rust value with a destructor is live
+/// here.
 unsafe extern "C-unwind" fn load_wrapper(l: State) -> c_int {
     ffi::luaL_checktype(l, 1, ffi::LUA_TFUNCTION);
     let chunkname = ffi::luaL_optlstring(l, 2, c"=(load)".as_ptr(), std::ptr::null_mut());
@@ -258,6 +337,12 @@ unsafe extern "C-unwind" fn load_wrapper(l: State) -> c_int {
 
 /// Redis's `pcall` (`luaRedisPcall`): an error table caught by pcall is
 /// returned as its `err` string.
+///
+/// # Safety
+///
+/// Lua calls this as a C function on a live state. The inner `lua_pcall`
+/// catches the callee's errors; `lua_getfield` may run an `__index` and raise,
+/// which is sound here (nothing with a destructor is live).
 unsafe extern "C-unwind" fn pcall_wrapper(l: State) -> c_int {
     ffi::luaL_checkany(l, 1);
     let argc = ffi::lua_gettop(l);
@@ -279,6 +364,14 @@ unsafe extern "C-unwind" fn pcall_wrapper(l: State) -> c_int {
 
 /// Replaces `table[name]` (a C function) by `wrapper` closing over the
 /// original and, with `env`, the sandbox env.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots, `table` an absolute index (or
+/// pseudo-index) of a table whose `name` is a C function, `env` (if any) a
+/// valid absolute index, and `wrapper` sound to call with the upvalues made
+/// here (the original as upvalue 1, `env` as upvalue 2). It allocates, and
+/// panics if `name` is not a C function.
 unsafe fn wrap(l: State, table: c_int, name: &CStr, wrapper: ffi::lua_CFunction, env: Option<c_int>) {
     raw_get_str(l, table, name);
     let original = ffi::lua_tocfunction(l, -1).expect("a C function to wrap");
@@ -294,6 +387,12 @@ unsafe fn wrap(l: State, table: c_int, name: &CStr, wrapper: ffi::lua_CFunction,
 }
 
 /// Opens Lua's standard libraries the way Redis does (`luaLoadLib`).
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots, outside any protected call: the
+/// `luaopen_*` functions only allocate (a failure aborts through the panic
+/// handler).
 unsafe fn open_libraries(l: State) {
     let libs: [(&CStr, ffi::lua_CFunction); 6] = [
         (c"", ffi::luaopen_base),
@@ -317,6 +416,11 @@ fn version_num(version: &str) -> f64 {
     f64::from((major.min(255) << 16) | (minor.min(255) << 8) | patch.min(255))
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots, `table` an absolute index of a
+/// table, and `ctx` the VM's `RunCtx` (the upvalue [`api::redis_log`] reads),
+/// valid as long as the state. It allocates.
 unsafe fn set_log_and_version(l: State, table: c_int, ctx: *mut c_void, version: &str) {
     set_closure(l, table, c"log", api::redis_log, ctx);
     set_number(l, table, c"LOG_DEBUG", 0.0);
@@ -329,6 +433,12 @@ unsafe fn set_log_and_version(l: State, table: c_int, ctx: *mut c_void, version:
 }
 
 /// Builds the runtime `redis` table and leaves it on the stack.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots, and `ctx` the VM's `RunCtx`
+/// (the upvalue the `redis` closures read), valid as long as the state. It
+/// allocates.
 unsafe fn push_redis_api(l: State, ctx: *mut c_void, kind: VmKind, version: &str) {
     ffi::lua_createtable(l, 0, 32);
     let t = abs_index(l, -1);
@@ -354,6 +464,12 @@ unsafe fn push_redis_api(l: State, ctx: *mut c_void, kind: VmKind, version: &str
 }
 
 /// Pushes a read-only proxy of the table at absolute index `real`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 4 slots, `real` a valid absolute index
+/// (or pseudo-index), and `newindex` sound as a `__newindex` metamethod. It
+/// allocates.
 unsafe fn push_readonly(l: State, real: c_int, newindex: ffi::lua_CFunction) {
     ffi::lua_createtable(l, 0, 0);
     push_readonly_meta(l, real, newindex);
@@ -361,6 +477,12 @@ unsafe fn push_readonly(l: State, real: c_int, newindex: ffi::lua_CFunction) {
 }
 
 /// Pushes `{__index = real, __newindex = newindex, __metatable = false, [mark] = true}`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots, `real` a valid absolute index
+/// (or pseudo-index), and `newindex` sound as a `__newindex` metamethod. It
+/// allocates.
 unsafe fn push_readonly_meta(l: State, real: c_int, newindex: ffi::lua_CFunction) {
     ffi::lua_createtable(l, 0, 4);
     let meta = abs_index(l, -1);
@@ -375,6 +497,10 @@ unsafe fn push_readonly_meta(l: State, real: c_int, newindex: ffi::lua_CFunction
 }
 
 /// Replaces global `name` by a read-only proxy of it.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 5 slots. It allocates.
 unsafe fn protect_global(l: State, name: &CStr) {
     if raw_get_str(l, GLOBALS, name) == ffi::LUA_TTABLE {
         push_readonly(l, abs_index(l, -1), readonly_newindex);
@@ -403,6 +529,14 @@ return error_handler
 ";
 
 /// Builds the globals of a fresh state; returns the registry references.
+///
+/// # Safety
+///
+/// `l` is a fresh live state with an empty stack (so 20 free slots; this uses
+/// fewer), not inside a protected call, and `ctx` its `RunCtx`, valid as long
+/// as the state: every closure that reads it as upvalue 1 keeps the pointer.
+/// It only allocates, with the memory limit off; a failure aborts through the
+/// panic handler.
 pub(crate) unsafe fn install(l: State, ctx: *mut RunCtx, kind: VmKind) -> Refs {
     let ctx_ptr = ctx.cast::<c_void>();
     let version = (*ctx).version;
@@ -511,6 +645,11 @@ pub(crate) unsafe fn install(l: State, ctx: *mut RunCtx, kind: VmKind) -> Refs {
 
 /// The load-time globals of function libraries: only `redis`, with
 /// `register_function`, `log` and the version; any other name is an error.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 6 slots, and `ctx` the VM's `RunCtx`,
+/// valid as long as the state. It allocates.
 unsafe fn push_load_globals(l: State, ctx: *mut c_void, version: &str) -> c_int {
     ffi::lua_createtable(l, 0, 8);
     let api_table = abs_index(l, -1);
@@ -529,6 +668,9 @@ unsafe fn push_load_globals(l: State, ctx: *mut c_void, version: &str) -> c_int 
     globals_ref
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots. It allocates.
 unsafe fn push_error_metatable(l: State) {
     ffi::lua_createtable(l, 0, 1);
     set_fn(l, abs_index(l, -1), c"__index", nonexistent_global);
@@ -536,6 +678,11 @@ unsafe fn push_error_metatable(l: State) {
 
 /// `getmetatable("")` returns a read-only proxy instead of the real string
 /// metatable, whose `__index` is the real string library.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 7 slots whose globals hold the `string`
+/// table. It allocates.
 unsafe fn protect_string_metatable(l: State) {
     push_cstr(l, c"");
     if ffi::lua_getmetatable(l, -1) == 0 {

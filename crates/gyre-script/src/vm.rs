@@ -128,6 +128,13 @@ impl RunCtx {
 }
 
 /// The memory account of the VM `l` belongs to.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary): its allocator user
+/// data is then the VM's `MemAccount`, which lives as long as the state. The
+/// caller must not hold a `&mut MemAccount` (none is ever made: its mutable
+/// fields are `Cell`s).
 #[inline]
 unsafe fn mem_of(l: State) -> *mut MemAccount {
     let mut ud: *mut c_void = std::ptr::null_mut();
@@ -136,18 +143,33 @@ unsafe fn mem_of(l: State) -> *mut MemAccount {
 }
 
 /// The run context of the VM `l` belongs to.
+///
+/// # Safety
+///
+/// `l` is a live state. The pointer is the VM's `RunCtx`, valid until the `Vm`
+/// drops; a reference made from it must not overlap another live reference to
+/// the context (Rust functions called from Lua each take one at a time).
 #[inline]
 pub(crate) unsafe fn ctx_of(l: State) -> *mut RunCtx {
     (*mem_of(l)).ctx
 }
 
 /// Records a panic caught in a Rust function called from Lua.
+///
+/// # Safety
+///
+/// `l` is a live state, and no reference to its `RunCtx` is live (the
+/// [`lua_fn!`] wrapper calls this after the body's closure has returned).
 pub(crate) unsafe fn stash_panic(l: State, payload: Box<dyn Any + Send>) {
     (*ctx_of(l)).stash(payload);
 }
 
 /// Stops enforcing the memory limit while a Rust function runs; returns
 /// whether it was enforced (pass it to [`resume_memory_limit`]).
+///
+/// # Safety
+///
+/// `l` is a live state.
 #[inline]
 pub(crate) unsafe fn pause_memory_limit(l: State) -> bool {
     (*mem_of(l)).enforce.replace(false)
@@ -155,6 +177,11 @@ pub(crate) unsafe fn pause_memory_limit(l: State) -> bool {
 
 /// Restores enforcement; true if the limit is now exceeded (the Rust
 /// function then fails with "not enough memory").
+///
+/// # Safety
+///
+/// `l` is a live state; `enforced` is what the matching
+/// [`pause_memory_limit`] returned.
 #[inline]
 pub(crate) unsafe fn resume_memory_limit(l: State, enforced: bool) -> bool {
     let mem = &*mem_of(l);
@@ -163,15 +190,30 @@ pub(crate) unsafe fn resume_memory_limit(l: State, enforced: bool) -> bool {
 }
 
 const LUA_ALIGN: usize = 16;
+/// Largest block [`lua_alloc`] hands out: a `Layout` must fit an isize once
+/// rounded up to [`LUA_ALIGN`].
+const LUA_ALLOC_BYTES_MAX: usize = isize::MAX as usize - LUA_ALIGN;
 
+/// # Safety
+///
+/// Lua calls this as its allocator (`lua_Alloc` contract): `ud` is the VM's
+/// `MemAccount`; when `ptr` is not null it came from this function and
+/// `osize` is the size it was last given for it.
 unsafe extern "C" fn lua_alloc(ud: *mut c_void, ptr: *mut c_void, osize: usize, nsize: usize) -> *mut c_void {
     let mem = &*ud.cast::<MemAccount>();
     let old = if ptr.is_null() { 0 } else { osize };
     if nsize == 0 {
         if !ptr.is_null() {
+            // `osize` is the block's size (Lua's contract), so this is the
+            // layout it was allocated with.
             std::alloc::dealloc(ptr.cast(), std::alloc::Layout::from_size_align_unchecked(osize, LUA_ALIGN));
             mem.used.set(mem.used.get() - osize);
         }
+        return std::ptr::null_mut();
+    }
+    if nsize > LUA_ALLOC_BYTES_MAX {
+        // `Layout::from_size_align_unchecked` requires the size rounded up
+        // to the alignment to fit an isize; Lua answers null with an error.
         return std::ptr::null_mut();
     }
     if mem.enforce.get() && mem.limit != 0 && nsize > old && mem.used.get() - old + nsize > mem.limit {
@@ -188,6 +230,9 @@ unsafe extern "C" fn lua_alloc(ud: *mut c_void, ptr: *mut c_void, osize: usize, 
     new_ptr.cast()
 }
 
+/// # Safety
+///
+/// Lua calls this as the panic handler of a live state, with the error on top.
 unsafe extern "C-unwind" fn at_panic(l: State) -> c_int {
     let msg = to_bytes(l, -1).map(String::from_utf8_lossy).unwrap_or_default();
     // An error outside any protected call: the VM's invariants are broken.
@@ -196,12 +241,28 @@ unsafe extern "C-unwind" fn at_panic(l: State) -> c_int {
 }
 
 /// The kill / load-timeout hook.
+///
+/// # Safety
+///
+/// Lua calls this as the debug hook of a live state, from inside a running
+/// protected call (the hook fires only while Lua code runs), so raising is
+/// sound; no reference to the `RunCtx` is live while Lua code runs, and its
+/// host, when set, is valid ([`HostGuard`] clears it before the borrow
+/// ends). A panic in [`Host::tick`] is caught here: unwinding into Lua's C
+/// frames would be undefined behaviour.
 unsafe extern "C-unwind" fn hook(l: State, _ar: *mut ffi::lua_Debug) {
     let ctx = ctx_of(l);
-    if let Some(host) = (*ctx).host {
-        (*host).tick();
+    if let Some(host) = (*ctx).host.filter(|_| (*ctx).panic.is_none()) {
+        // A panic must not unwind into Lua's C frames: stash it for the
+        // caller (who resumes it once the run ends) and fail the script.
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*host).tick())) {
+            (*ctx).stash(payload);
+        }
     }
-    let reason: Option<&'static [u8]> = if (*ctx).host.is_some() && (*ctx).kill.load(Ordering::Relaxed) {
+    let reason: Option<&'static [u8]> = if (*ctx).panic.is_some() {
+        // The run's outcome is the resumed panic; stop the script promptly.
+        Some(b"internal error while running the script (a Rust panic; see the server log)")
+    } else if (*ctx).host.is_some() && (*ctx).kill.load(Ordering::Relaxed) {
         Some(b"Script killed by user with SCRIPT KILL...")
     } else if (*ctx).load.as_ref().is_some_and(|load| Instant::now() > load.deadline) {
         Some(b"FUNCTION LOAD timeout")
@@ -261,6 +322,11 @@ impl Vm {
             enforce: Cell::new(false),
             ctx,
         }));
+        // SAFETY: `mem` and `ctx` are fresh heap allocations that live until
+        // `drop` frees them after `lua_close`; the state is new, so its stack
+        // is empty with 20 free slots, and no protected call is running: the
+        // sandbox only allocates (with the limit off), and a failure there
+        // aborts through `at_panic`.
         unsafe {
             let l = ffi::lua_newstate(lua_alloc, mem.cast());
             assert!(!l.is_null(), "cannot allocate a Lua state");
@@ -274,6 +340,7 @@ impl Vm {
 
     /// Bytes the VM has allocated.
     pub(crate) fn memory_bytes(&self) -> usize {
+        // SAFETY: `mem` lives as long as `self`; only `Cell`s are read.
         unsafe { (*self.mem).used.get() }
     }
 
@@ -281,6 +348,10 @@ impl Vm {
     /// environment, and keeps it in the registry. Err carries Lua's message.
     pub(crate) fn compile(&mut self, code: &[u8], chunkname: &CStr) -> Result<c_int, String> {
         let l = self.l;
+        // SAFETY: `&mut self` makes the state ours and between operations
+        // (empty stack, 20 free slots; this uses at most 3);
+        // `luaL_loadbuffer` is protected, and the rest only allocates with
+        // the limit off.
         unsafe {
             if code.first() == Some(&0x1b) {
                 let name = chunkname.to_string_lossy();
@@ -302,6 +373,8 @@ impl Vm {
 
     /// Releases a compiled function or callback.
     pub(crate) fn unref(&mut self, func_ref: c_int) {
+        // SAFETY: `&mut self` makes the state ours; unref never raises (it
+        // stores into an existing registry slot).
         unsafe { ffi::luaL_unref(self.l, REGISTRY, func_ref) }
     }
 
@@ -310,8 +383,13 @@ impl Vm {
     pub(crate) fn run(&mut self, host: &mut dyn Host, spec: RunSpec<'_>) -> Frame {
         let l = self.l;
         let ctx = self.ctx;
+        // SAFETY: `ctx` lives as long as `self`; nothing else uses it now.
         let as_function = unsafe { (*ctx).kind } == VmKind::Functions;
         let guard = HostGuard::install(ctx, host);
+        // SAFETY: `&mut self` makes the state ours, between operations: at
+        // most 6 of its 20 free slots are used before the call; user code runs
+        // inside `lua_pcall` (handler at 1); conversion afterwards reads raw
+        // and checks the stack as it nests; `mem` lives as long as `self`.
         let reply = unsafe {
             ffi::lua_settop(l, 0);
             ffi::lua_rawgeti_(l, REGISTRY, self.refs.handler);
@@ -351,6 +429,9 @@ impl Vm {
         let ctx = self.ctx;
         let func_ref =
             self.compile(code, c"@user_function").map_err(|msg| format!("Error compiling function: {msg}"))?;
+        // SAFETY: as in `run`: the state is ours and between operations,
+        // user code runs inside `lua_pcall`, and `ctx`/`mem` live as long as
+        // `self` with no other reference to them held here.
         let outcome = unsafe {
             ffi::lua_rawgeti_(l, REGISTRY, func_ref);
             self.unref(func_ref);
@@ -370,6 +451,7 @@ impl Vm {
                 Err(format!("Error registering functions: {}", load_error_message(l)))
             }
         };
+        // SAFETY: the state is ours; clearing the stack cannot fail.
         unsafe { ffi::lua_settop(l, 0) };
         self.reset_hook();
         self.resume_panic();
@@ -377,6 +459,11 @@ impl Vm {
     }
 
     /// Points the functions environment's `__index` at a globals table.
+    ///
+    /// # Safety
+    ///
+    /// `self.l` is between operations or inside one with room for 3 slots, and
+    /// `globals_ref` is a registry reference of a table. It allocates.
     unsafe fn set_env_globals(&self, globals_ref: c_int) {
         let l = self.l;
         ffi::lua_rawgeti_(l, REGISTRY, self.refs.env_meta);
@@ -391,6 +478,8 @@ impl Vm {
     }
 
     fn reset_hook(&mut self) {
+        // SAFETY: `&mut self` makes the state and `ctx` ours; no run is in
+        // progress, and `lua_sethook` neither allocates nor raises.
         unsafe {
             if (*self.ctx).line_hook {
                 (*self.ctx).line_hook = false;
@@ -401,6 +490,7 @@ impl Vm {
 
     /// Re-raises, on the caller's thread, a panic a Rust function caught.
     fn resume_panic(&mut self) {
+        // SAFETY: `ctx` lives as long as `self`; no run is in progress.
         if let Some(payload) = unsafe { (*self.ctx).panic.take() } {
             std::panic::resume_unwind(payload);
         }
@@ -409,6 +499,9 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        // SAFETY: the state is ours and closed exactly once, before the two
+        // boxes its allocator and closures point at (made by `Box::into_raw`
+        // in `new`, freed only here).
         unsafe {
             ffi::lua_close(self.l);
             drop(Box::from_raw(self.ctx));
@@ -428,6 +521,8 @@ impl HostGuard {
         // SAFETY: the pointer is only dereferenced while the run is in
         // progress; the guard clears it before `host`'s borrow ends.
         let host: *mut (dyn Host + 'static) = unsafe { std::mem::transmute(host) };
+        // SAFETY: `ctx` is the `Vm`'s live context, and the caller (`Vm::run`
+        // through `&mut Vm`) holds no other reference to it.
         unsafe {
             (*ctx).host = Some(host);
             (*ctx).resp = 2;
@@ -439,11 +534,16 @@ impl HostGuard {
 
 impl Drop for HostGuard {
     fn drop(&mut self) {
+        // SAFETY: the guard never outlives the `Vm::run` call that owns `ctx`.
         unsafe { (*self.ctx).host = None };
     }
 }
 
 /// Pushes a table `{items...}`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots. It allocates.
 unsafe fn push_array(l: State, items: &[&[u8]]) {
     ffi::lua_createtable(l, items.len().min(c_int::MAX as usize) as c_int, 0);
     for (i, item) in items.iter().enumerate() {
@@ -454,6 +554,10 @@ unsafe fn push_array(l: State, items: &[&[u8]]) {
 
 /// Sets the global `name` to a table of `items` (raw: globals have a
 /// metatable that refuses reads of missing names).
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots. It allocates.
 unsafe fn set_global_array(l: State, name: &CStr, items: &[&[u8]]) {
     crate::lua::push_cstr(l, name);
     push_array(l, items);
@@ -462,6 +566,12 @@ unsafe fn set_global_array(l: State, name: &CStr, items: &[&[u8]]) {
 
 /// The reply for a failed run, from the error value on top of the stack
 /// (Redis's `luaCallFunction` error path).
+///
+/// # Safety
+///
+/// `l` is a live state with the error value of a failed `lua_pcall` on top and
+/// room for 1 slot; it reads the table raw, so it runs no metamethod. The
+/// error value stays on the stack.
 unsafe fn error_reply(l: State, name: &str) -> Frame {
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         // Only when the error handler itself failed (or memory ran out).
@@ -490,6 +600,12 @@ unsafe fn error_reply(l: State, name: &str) -> Frame {
 
 /// A string-or-number field of a table, as bytes (raw access, converting a
 /// copy so the table is untouched).
+///
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot, and `table` an absolute index (or
+/// pseudo-index) of a table. It allocates (the key is interned; a number is
+/// converted on a copy).
 unsafe fn string_field(l: State, table: c_int, key: &CStr) -> Option<Vec<u8>> {
     raw_get_str(l, table, key);
     let value = if crate::lua::is_string(l, -1) { to_bytes(l, -1).map(<[u8]>::to_vec) } else { None };
@@ -499,6 +615,12 @@ unsafe fn string_field(l: State, table: c_int, key: &CStr) -> Option<Vec<u8>> {
 
 /// FUNCTION LOAD's error text (`luaExtractErrorInformation` after a plain
 /// `lua_pcall`): strings get `ERR `, tables give their `err` field.
+///
+/// # Safety
+///
+/// `l` is a live state with the error value of a failed `lua_pcall` on top and
+/// room for 1 slot. It allocates (a number error is converted in place, which
+/// is fine: the value is dropped afterwards).
 unsafe fn load_error_message(l: State) -> String {
     let bytes = if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
         string_field(l, abs_index(l, -1), c"err").unwrap_or_else(|| b"(null)".to_vec())

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use gyre_script::{sha1_hex, Frame, LOG_WARNING};
+use gyre_script::{sha1_hex, Frame, ScriptConfig, Scripting, LOG_WARNING};
 
 /// The `script: <sha>, on @user_script:<line>.` suffix of a runtime error.
 fn at(body: &str, line: u32) -> String {
@@ -253,6 +253,36 @@ fn a_host_panic_reaches_the_caller_and_the_vm_survives() {
     }));
     let payload = outcome.expect_err("the panic is resumed after the script ends");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"host bug"));
+    assert!(s.running().is_none());
+    assert_eq!(run(&s, "return redis.call('PING')"), simple("PONG"));
+}
+
+/// A host whose `tick` panics (the hook calls it from inside Lua's C frames).
+struct PanickingTickHost;
+
+impl gyre_script::Host for PanickingTickHost {
+    fn call(&mut self, _args: &[&[u8]], _resp: u8) -> Frame {
+        Frame::Null
+    }
+
+    fn log(&mut self, _level: u8, _msg: &str) {}
+
+    fn tick(&mut self) {
+        panic!("tick bug");
+    }
+}
+
+/// Regression: a panic in `Host::tick` unwound from the Lua hook into Lua's
+/// C frames (undefined behaviour); now the hook stashes it, fails the script
+/// (pcall cannot swallow it) and the caller gets the panic back.
+#[test]
+fn a_panic_in_tick_reaches_the_caller_and_the_vm_survives() {
+    let s = Scripting::new(ScriptConfig { kill_check_instructions: 100, ..ScriptConfig::default() });
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.eval(&mut PanickingTickHost, b"while true do pcall(function() while true do end end) end", &[], &[], RESP2)
+    }));
+    let payload = outcome.expect_err("the panic is resumed after the script ends");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"tick bug"));
     assert!(s.running().is_none());
     assert_eq!(run(&s, "return redis.call('PING')"), simple("PONG"));
 }

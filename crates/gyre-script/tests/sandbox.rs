@@ -205,3 +205,15 @@ fn raw_reads_see_through_proxies_without_leaking_the_real_tables() {
         Frame::Array(vec![bulk("a"), Frame::Integer(1), Frame::Integer(1)])
     );
 }
+
+/// Regression: the `pairs` wrapper ran the original `luaB_pairs` on its own
+/// frame, where upvalue 1 is the wrapper's light userdata instead of `next`,
+/// so `pairs` over an ordinary table returned a userdata as its iterator.
+#[test]
+fn pairs_over_an_ordinary_table_iterates_it() {
+    let s = scripting();
+    let r = run(&s, "local n = 0 for k, v in pairs({10, 20, x = 30}) do n = n + v end return n");
+    assert_eq!(r, Frame::Integer(60));
+    assert_eq!(run(&s, "return type((pairs({})))"), bulk("function"));
+    assert!(error_text(&run(&s, "pairs(1)")).contains("table expected"));
+}

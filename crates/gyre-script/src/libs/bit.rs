@@ -9,6 +9,10 @@ use mlua::ffi;
 use crate::lua::{abs_index, push_bytes, set_fn, type_error, LuaErr, State};
 
 /// LuaBitOp's `barg`.
+///
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index; pushes nothing.
 unsafe fn barg(l: State, idx: c_int) -> Result<u32, LuaErr> {
     let n = ffi::lua_tonumber(l, idx);
     let bits = (n + 6_755_399_441_055_744.0).to_bits() as u32;
@@ -18,6 +22,9 @@ unsafe fn barg(l: State, idx: c_int) -> Result<u32, LuaErr> {
     Ok(bits)
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot.
 unsafe fn ret(l: State, bits: u32) -> Result<c_int, LuaErr> {
     ffi::lua_pushnumber(l, f64::from(bits as i32));
     Ok(1)
@@ -26,6 +33,10 @@ unsafe fn ret(l: State, bits: u32) -> Result<c_int, LuaErr> {
 lua_fn!(fn tobit(l) { ret(l, barg(l, 1)?) });
 lua_fn!(fn bnot(l) { ret(l, !barg(l, 1)?) });
 
+/// # Safety
+///
+/// `l` is a live state running a C function (arguments at 1..=top) with room
+/// for 1 slot.
 unsafe fn fold(l: State, op: fn(u32, u32) -> u32) -> Result<c_int, LuaErr> {
     let mut acc = barg(l, 1)?;
     let mut i = ffi::lua_gettop(l);
@@ -40,6 +51,10 @@ lua_fn!(fn band(l) { fold(l, |a, b| a & b) });
 lua_fn!(fn bor(l) { fold(l, |a, b| a | b) });
 lua_fn!(fn bxor(l) { fold(l, |a, b| a ^ b) });
 
+/// # Safety
+///
+/// `l` is a live state running a C function (arguments at 1 and 2) with room
+/// for 1 slot.
 unsafe fn shift(l: State, op: fn(u32, u32) -> u32) -> Result<c_int, LuaErr> {
     let value = barg(l, 1)?;
     let count = barg(l, 2)? & 31;
@@ -68,6 +83,10 @@ lua_fn!(fn tohex(l) {
 });
 
 /// Pushes the `bit` table.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots. It allocates.
 pub(super) unsafe fn push(l: State) {
     ffi::lua_createtable(l, 0, 12);
     let t = abs_index(l, -1);

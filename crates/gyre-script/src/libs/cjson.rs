@@ -31,11 +31,18 @@ const ENCODE_NUMBER_PRECISION: usize = 14;
 const SPARSE_RATIO: usize = 2;
 const SPARSE_SAFE: usize = 10;
 
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index.
 unsafe fn type_name(l: State, idx: c_int) -> String {
     CStr::from_ptr(ffi::lua_typename(l, ffi::lua_type(l, idx))).to_string_lossy().into_owned()
 }
 
 /// `json_encode_exception`.
+///
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index.
 unsafe fn encode_error(l: State, idx: c_int, reason: &str) -> LuaErr {
     LuaErr::Msg(format!("Cannot serialise {}: {reason}", type_name(l, idx)))
 }
@@ -64,6 +71,9 @@ fn append_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// # Safety
+///
+/// `l` is a live state and `idx` a valid index holding a number.
 unsafe fn append_number(l: State, idx: c_int, out: &mut Vec<u8>) -> Result<(), LuaErr> {
     let n = ffi::lua_tonumber(l, idx);
     if n.is_nan() || n.is_infinite() {
@@ -74,6 +84,11 @@ unsafe fn append_number(l: State, idx: c_int, out: &mut Vec<u8>) -> Result<(), L
 }
 
 /// `lua_array_length`: Some(max index) for an array, None for an object.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots and `t` the absolute index of a
+/// table. The stack is left as it was on `Ok` (an error raises and discards it).
 unsafe fn array_length(l: State, t: c_int) -> Result<Option<usize>, LuaErr> {
     let (mut max, mut items) = (0usize, 0usize);
     ffi::lua_pushnil(l);
@@ -94,6 +109,11 @@ unsafe fn array_length(l: State, t: c_int) -> Result<Option<usize>, LuaErr> {
     Ok(Some(max))
 }
 
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary) and `idx` a valid
+/// absolute index. Tables are read raw and the stack room each level needs (3
+/// slots) is checked. Strings are never converted in place.
 unsafe fn encode_value(l: State, idx: c_int, out: &mut Vec<u8>, depth: usize) -> Result<(), LuaErr> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TSTRING => append_string(out, crate::lua::string_at(l, idx).unwrap_or_default()),
@@ -116,6 +136,10 @@ unsafe fn encode_value(l: State, idx: c_int, out: &mut Vec<u8>, depth: usize) ->
     Ok(())
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot and `t` the absolute index of a
+/// table.
 unsafe fn encode_array(l: State, t: c_int, len: usize, out: &mut Vec<u8>, depth: usize) -> Result<(), LuaErr> {
     out.push(b'[');
     for i in 1..=len {
@@ -130,6 +154,11 @@ unsafe fn encode_array(l: State, t: c_int, len: usize, out: &mut Vec<u8>, depth:
     Ok(())
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots and `t` the absolute index of a
+/// table; the key `lua_next` resumes from is only read (numbers with
+/// `lua_tonumber`), never converted.
 unsafe fn encode_object(l: State, t: c_int, out: &mut Vec<u8>, depth: usize) -> Result<(), LuaErr> {
     out.push(b'{');
     let mut first = true;
@@ -372,6 +401,12 @@ fn parse_error(expected: &str, token: Token, index: usize) -> LuaErr {
 }
 
 /// Pushes the value starting with `token`.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot; nested values check their own
+/// room. It allocates. On an error, partial values stay on the stack (the
+/// caller raises, which discards them).
 unsafe fn decode_value(l: State, p: &mut Parser<'_>, token: (Token, usize)) -> Result<(), LuaErr> {
     match token.0 {
         Token::Str => push_bytes(l, &p.text),
@@ -386,6 +421,10 @@ unsafe fn decode_value(l: State, p: &mut Parser<'_>, token: (Token, usize)) -> R
 }
 
 /// `json_decode_descend`.
+///
+/// # Safety
+///
+/// `l` is a live state. Growing the stack allocates.
 unsafe fn descend(l: State, p: &mut Parser<'_>, slots: c_int) -> Result<(), LuaErr> {
     p.depth += 1;
     if p.depth <= DECODE_MAX_DEPTH && ffi::lua_checkstack(l, slots) != 0 {
@@ -394,6 +433,9 @@ unsafe fn descend(l: State, p: &mut Parser<'_>, slots: c_int) -> Result<(), LuaE
     Err(LuaErr::Msg(format!("Found too many nested data structures ({}) at character {}", p.depth, p.pos)))
 }
 
+/// # Safety
+///
+/// `l` is a live state; [`descend`] checks the 3 slots it needs. It allocates.
 unsafe fn decode_object(l: State, p: &mut Parser<'_>) -> Result<(), LuaErr> {
     descend(l, p, 3)?;
     ffi::lua_createtable(l, 0, 0);
@@ -426,6 +468,9 @@ unsafe fn decode_object(l: State, p: &mut Parser<'_>) -> Result<(), LuaErr> {
     }
 }
 
+/// # Safety
+///
+/// `l` is a live state; [`descend`] checks the 2 slots it needs. It allocates.
 unsafe fn decode_array(l: State, p: &mut Parser<'_>) -> Result<(), LuaErr> {
     descend(l, p, 2)?;
     ffi::lua_createtable(l, 0, 0);
@@ -470,6 +515,11 @@ lua_fn!(fn decode(l) {
 });
 
 /// Configuration getters: report CJSON's defaults; changing them is refused.
+///
+/// # Safety
+///
+/// `l` is a live state running a C function, with room for `values.len()`
+/// slots (at most 3, of the 20 a C function has).
 unsafe fn config(l: State, name: &str, values: &[ConfigValue]) -> Result<c_int, LuaErr> {
     if ffi::lua_gettop(l) > 0 {
         return Err(LuaErr::Msg(format!("cjson.{name}: changing the CJSON configuration is not supported by Gyre")));
@@ -504,6 +554,10 @@ lua_fn!(fn new_instance(_l) {
 });
 
 /// Pushes the `cjson` table.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots. It allocates.
 pub(super) unsafe fn push(l: State) {
     ffi::lua_createtable(l, 0, 14);
     let t = abs_index(l, -1);

@@ -96,6 +96,13 @@ fn encode_header(out: &mut Vec<u8>, len: usize, fix: u8, b16: u8, b32: u8) {
 }
 
 /// Encodes the value at absolute index `idx`.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary) and `idx` a valid
+/// absolute index. Tables are read raw, and the stack room each level needs (3
+/// slots) is checked; a table that cannot get it encodes as nil, as one nested
+/// too deeply does. The stack is left as it was; strings are not converted.
 unsafe fn encode_value(l: State, idx: c_int, out: &mut Vec<u8>, level: usize) {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TSTRING => encode_bytes(out, crate::lua::string_at(l, idx).unwrap_or_default()),
@@ -116,6 +123,10 @@ unsafe fn encode_value(l: State, idx: c_int, out: &mut Vec<u8>, level: usize) {
     }
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots and `idx` the absolute index of a
+/// table. The stack is left as it was.
 unsafe fn encode_map(l: State, idx: c_int, out: &mut Vec<u8>, level: usize) {
     let mut len = 0usize;
     ffi::lua_pushnil(l);
@@ -134,6 +145,11 @@ unsafe fn encode_map(l: State, idx: c_int, out: &mut Vec<u8>, level: usize) {
 }
 
 /// `table_is_an_array`: Some(n) when the keys are exactly 1..n.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots and `idx` the absolute index of a
+/// table. The stack is left as it was.
 unsafe fn array_len(l: State, idx: c_int) -> Option<usize> {
     let (mut count, mut max) = (0usize, 0usize);
     ffi::lua_pushnil(l);
@@ -192,6 +208,12 @@ impl<'a> Cursor<'a> {
 }
 
 /// Decodes one value and pushes it.
+///
+/// # Safety
+///
+/// `l` is a live state running a C function; it checks the room for every
+/// value it pushes. It allocates. On an error, partial values stay on the
+/// stack (the caller raises, which discards them).
 unsafe fn decode_value(l: State, c: &mut Cursor<'_>, depth: usize) -> Result<(), DecodeError> {
     if depth > DECODE_DEPTH_MAX {
         return Err(DecodeError::TooDeep);
@@ -245,6 +267,9 @@ unsafe fn decode_value(l: State, c: &mut Cursor<'_>, depth: usize) -> Result<(),
     Ok(())
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot. It allocates.
 unsafe fn push_str(l: State, c: &mut Cursor<'_>, len_bytes: usize) -> Result<(), DecodeError> {
     let len = c.be(len_bytes)? as usize;
     let bytes = c.take(len)?;
@@ -252,6 +277,10 @@ unsafe fn push_str(l: State, c: &mut Cursor<'_>, len_bytes: usize) -> Result<(),
     Ok(())
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 2 slots (the table and a key; each value
+/// checks its own). It allocates.
 unsafe fn decode_array(l: State, c: &mut Cursor<'_>, len: usize, depth: usize) -> Result<(), DecodeError> {
     ffi::lua_createtable(l, 0, 0);
     for index in 1..=len {
@@ -262,6 +291,10 @@ unsafe fn decode_array(l: State, c: &mut Cursor<'_>, len: usize, depth: usize) -
     Ok(())
 }
 
+/// # Safety
+///
+/// `l` is a live state with room for 1 slot (the table; each key and value
+/// checks its own). It allocates.
 unsafe fn decode_map(l: State, c: &mut Cursor<'_>, len: usize, depth: usize) -> Result<(), DecodeError> {
     ffi::lua_createtable(l, 0, 0);
     for _ in 0..len {
@@ -280,6 +313,12 @@ unsafe fn decode_map(l: State, c: &mut Cursor<'_>, len: usize, depth: usize) -> 
 }
 
 /// `mp_unpack_full`: decodes up to `limit` values (0 with offset 0: all).
+///
+/// # Safety
+///
+/// `l` is a live state running a C function with the input at 1 and, unless
+/// `limit` and `offset` are both 0, nothing above it (the next offset is
+/// inserted at 2). It allocates; decoded values are the results.
 unsafe fn unpack_full(l: State, limit: i32, offset: i32) -> Result<c_int, LuaErr> {
     let data = check_bytes(l, 1)?;
     let decode_all = limit == 0 && offset == 0;
@@ -330,6 +369,10 @@ lua_fn!(fn unpack_limit(l) {
 });
 
 /// Pushes the `cmsgpack` table.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots. It allocates.
 pub(super) unsafe fn push(l: State) {
     ffi::lua_createtable(l, 0, 6);
     let t = abs_index(l, -1);

@@ -11,6 +11,12 @@ mod cmsgpack;
 mod structlib;
 
 /// Registers the four libraries as globals.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary) with an empty stack,
+/// outside any protected call; it only allocates (a failure aborts through the
+/// panic handler). The libraries' functions read no upvalues.
 pub(crate) unsafe fn install(l: State) {
     bit::push(l);
     raw_set_str(l, GLOBALS, c"bit");

@@ -101,6 +101,11 @@ fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
 }
 
 /// `controloptions`: blanks, endianness, alignment; anything else is invalid.
+///
+/// # Safety
+///
+/// `l` is a live state (see `lua`'s safety vocabulary) running a C function;
+/// pushes nothing.
 unsafe fn control(l: State, opt: u8, fmt: &mut Format<'_>, h: &mut Header) -> Result<(), LuaErr> {
     match opt {
         b' ' => {}
@@ -289,6 +294,10 @@ lua_fn!(fn size(l) {
 });
 
 /// Pushes the `struct` table.
+///
+/// # Safety
+///
+/// `l` is a live state with room for 3 slots. It allocates.
 pub(super) unsafe fn push(l: State) {
     ffi::lua_createtable(l, 0, 3);
     let t = abs_index(l, -1);
