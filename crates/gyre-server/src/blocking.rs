@@ -27,10 +27,9 @@ use gyre_resp::{encode_command, Limits, Protocol, ReplyWriter, RequestParser};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use gyre_log::wal::Lsn;
-
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{BlockSpec, TimeoutReply};
+use crate::commit::{commit, Ticket};
 use crate::dispatch;
 use crate::shared::Shared;
 
@@ -239,12 +238,12 @@ impl Delivery {
     }
 }
 
-/// What serving blocked clients produced: replies to deliver once the log
-/// record with the highest LSN here is durable.
+/// What serving blocked clients produced: replies to deliver once the
+/// ticket of their writes resolved.
 #[derive(Default)]
 pub struct Served {
     pub deliveries: Vec<Delivery>,
-    pub lsn: Option<Lsn>,
+    pub ticket: Ticket,
 }
 
 /// Serves clients blocked on the `ready` keys by running their commands now,
@@ -270,8 +269,8 @@ pub async fn serve(shared: &Shared, ready: Vec<(DbIndex, Vec<u8>)>, now_ms: u64)
                 break;
             }
             match run_for(shared, &w, now_ms).await {
-                Outcome::Reply { reply, ready, lsn } => {
-                    served.lsn = served.lsn.max(lsn);
+                Outcome::Reply { reply, ready, ticket } => {
+                    served.ticket = served.ticket.and(ticket);
                     served.deliveries.push(Delivery { tx: w.tx, reply });
                     work.extend(ready);
                 }
@@ -302,7 +301,7 @@ fn holds_awaited_type(shared: &Shared, w: &Waiter, db: DbIndex, key: &[u8], now_
 }
 
 enum Outcome {
-    Reply { reply: Vec<u8>, ready: Vec<(DbIndex, Vec<u8>)>, lsn: Option<Lsn> },
+    Reply { reply: Vec<u8>, ready: Vec<(DbIndex, Vec<u8>)>, ticket: Ticket },
     StillBlocked,
 }
 
@@ -326,7 +325,7 @@ async fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
         None => Outcome::Reply {
             reply: out.to_vec(),
             ready: std::mem::take(&mut client.ready_keys),
-            lsn: shared.persistence.append(&log),
+            ticket: commit(&shared.persistence, &log),
         },
     }
 }

@@ -21,10 +21,9 @@ use gyre_resp::{Limits, ReplyWriter, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
-use gyre_log::wal::Lsn;
-
 use crate::blocking;
 use crate::client::ClientState;
+use crate::commit::{commit, Ticket};
 use crate::dispatch::{self, Exec};
 use crate::shared::{unix_ms, Shared};
 use crate::tls::ClientStream;
@@ -199,19 +198,19 @@ struct Buffers {
     pending: Pending,
 }
 
-/// What the replies in the output buffer wait for: the log record with the
-/// highest LSN the batch produced, and the replies of blocked clients this
-/// connection served.
+/// What the replies in the output buffer wait for: the batch's ticket (its
+/// records and those of the blocked clients it served; see `commit`), and
+/// the replies of those blocked clients.
 #[derive(Default)]
 struct Pending {
-    lsn: Option<Lsn>,
+    ticket: Ticket,
     deliveries: Vec<blocking::Delivery>,
 }
 
-/// Hands the mutations accumulated so far to the write-ahead log as one record;
-/// the pending replies will wait for it.
+/// Commits the mutations accumulated so far (one log record); the pending
+/// replies will wait for its ticket.
 fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
-    pending.lsn = pending.lsn.max(shared.persistence.append(log));
+    pending.ticket = pending.ticket.and(commit(&shared.persistence, log));
     log.clear();
 }
 
@@ -225,8 +224,8 @@ async fn flush<S: ClientStream>(
     shared: &Shared,
     pending: &mut Pending,
 ) -> std::io::Result<()> {
-    if let Some(lsn) = pending.lsn.take() {
-        if let Err(reason) = shared.persistence.wait_durable(lsn).await {
+    if pending.ticket != Ticket::NONE {
+        if let Err(reason) = pending.ticket.take().durable(&shared.persistence).await {
             tracing::warn!(error = %reason, "a write could not be made durable: closing the client without its replies");
             out.clear();
             pending.deliveries.clear();
@@ -306,7 +305,7 @@ async fn execute_buffered<S: ClientStream>(
                 if !client.ready_keys.is_empty() {
                     stage(shared, log, pending);
                     let served = blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;
-                    pending.lsn = pending.lsn.max(served.lsn);
+                    pending.ticket = pending.ticket.and(served.ticket);
                     pending.deliveries.extend(served.deliveries);
                 }
                 if let Some(mut spec) = blocked {

@@ -185,7 +185,7 @@ pub fn background_step(shared: &Shared) {
     }
     if !log.is_empty() {
         // Durability of evictions is "eventually": nothing waits for this record.
-        let _ = shared.persistence.append(&log);
+        let _ = crate::commit::commit(&shared.persistence, &log);
     }
 }
 

@@ -133,17 +133,15 @@ impl Backend for HttpBackend {
             return error("ERR blocking commands are not available over HTTP");
         }
         shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
-        let mut lsn = shared.persistence.append(&log);
+        let mut ticket = crate::commit::commit(&shared.persistence, &log);
         let mut deliveries = Vec::new();
         if !client.ready_keys.is_empty() {
             let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;
-            lsn = lsn.max(served.lsn);
+            ticket = ticket.and(served.ticket);
             deliveries = served.deliveries;
         }
-        if let Some(lsn) = lsn {
-            if let Err(reason) = shared.persistence.wait_durable(lsn).await {
-                return error(format!("MISCONF the write could not be made durable: {reason}"));
-            }
+        if let Err(reason) = ticket.durable(&shared.persistence).await {
+            return error(format!("MISCONF the write could not be made durable: {reason}"));
         }
         for d in deliveries {
             d.send();

@@ -11,6 +11,7 @@ mod acl;
 mod blocking;
 mod client;
 mod cmd;
+mod commit;
 mod config;
 mod conn;
 mod dispatch;

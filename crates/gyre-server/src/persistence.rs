@@ -151,8 +151,9 @@ impl Persistence {
     }
 
     /// Hands a command's mutations to the log; returns the record's LSN (None
-    /// when there is nothing to log or persistence is off).
-    pub fn append(&self, log: &MutationLog) -> Option<Lsn> {
+    /// when there is nothing to log or persistence is off). Called by the
+    /// commit point (`commit`) only.
+    pub(crate) fn append(&self, log: &MutationLog) -> Option<Lsn> {
         if log.is_empty() {
             return None;
         }
