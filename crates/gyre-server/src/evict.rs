@@ -109,11 +109,14 @@ pub fn make_room(shared: &Shared, log: &mut MutationLog, now_ms: u64) -> Result<
         return Ok(());
     }
     let budget = time_budget(shared.config.hot.eviction_tenacity.load(Ordering::Relaxed));
-    match evict_until(shared, limit, log, now_ms, budget) {
-        0 if used_for_limit() > limit && sweep_tombstones(shared, now_ms) == 0 => Err(OutOfMemory),
-        0 if used_for_limit() > limit => Err(OutOfMemory),
-        _ => Ok(()),
+    if evict_until(shared, limit, log, now_ms, budget) > 0 || used_for_limit() <= limit {
+        return Ok(());
     }
+    sweep_tombstones(shared, now_ms);
+    if used_for_limit() > limit {
+        return Err(OutOfMemory);
+    }
+    Ok(())
 }
 
 /// Tombstones younger than this survive a sweep under memory pressure: on

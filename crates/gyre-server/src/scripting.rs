@@ -80,8 +80,9 @@ pub struct ServerHost<'a> {
     /// The async worker has been handed to another thread (confirmed).
     handed_off: Option<Arc<AtomicBool>>,
     scratch: BytesMut,
-    /// The command that started the run, as sent (see [`Host::command`]).
-    command: Vec<Bytes>,
+    /// The command that started the run, as sent (see [`Host::command`]);
+    /// copied only when the engine asks (FUNCTION STATS needs it).
+    sent: Option<gyre_resp::Args<'a>>,
 }
 
 impl<'a> ServerHost<'a> {
@@ -96,13 +97,13 @@ impl<'a> ServerHost<'a> {
             started: Instant::now(),
             handed_off: None,
             scratch: BytesMut::new(),
-            command: Vec::new(),
+            sent: None,
         }
     }
 
     /// Names the command that started the run, as the client sent it.
-    pub fn sent(mut self, args: &gyre_resp::Args<'_>) -> Self {
-        self.command = args.iter().map(Bytes::copy_from_slice).collect();
+    pub fn sent(mut self, args: gyre_resp::Args<'a>) -> Self {
+        self.sent = Some(args);
         self
     }
 
@@ -165,7 +166,7 @@ fn script_spec(args: &gyre_resp::Args<'_>) -> Option<Result<&'static cmd::Comman
 
 impl Host for ServerHost<'_> {
     fn command(&self) -> Vec<Bytes> {
-        self.command.clone()
+        self.sent.map(|args| args.iter().map(Bytes::copy_from_slice).collect()).unwrap_or_default()
     }
 
     fn call(&mut self, args: &[&[u8]], resp: u8) -> Frame {

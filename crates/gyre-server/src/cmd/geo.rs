@@ -12,23 +12,14 @@ use gyre_engine::geo::{self, Shape};
 use gyre_engine::num::parse_f64;
 use gyre_engine::types::zset::ScoreRange;
 use gyre_engine::types::{ZSet, ZSetOp};
-use gyre_engine::{CollOp, Entry, Mutation, SlotId, Value, NO_EXPIRY};
+use gyre_engine::{CollOp, Mutation, SlotId, Value, NO_EXPIRY};
 use gyre_resp::Protocol;
 
-use super::errors::{NOT_FLOAT, SYNTAX, WRONGTYPE};
+use super::errors::{NOT_FLOAT, SYNTAX};
 use super::flags::*;
 use super::table::{cmd, KEY1};
+use super::zsets::as_zset;
 use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
-
-fn as_zset(e: Option<&mut Entry>) -> Result<Option<&ZSet>, CmdError> {
-    match e {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::ZSet(z) => Ok(Some(z)),
-            _ => Err(err(WRONGTYPE)),
-        },
-    }
-}
 
 fn float_arg(call: &Call<'_>, i: usize, msg: &'static str) -> Result<f64, CmdError> {
     parse_f64(call.arg(i)).filter(|v| !v.is_nan()).ok_or(err(msg))

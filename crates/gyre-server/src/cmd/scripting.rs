@@ -342,7 +342,7 @@ fn run(call: &mut Call<'_>, what: Run, read_only: bool) -> CmdResult {
     let shared = call.shared;
     let target = args.get(1);
     let reply = {
-        let mut host = ServerHost::new(shared, call.client, call.log, call.now_ms).sent(&args);
+        let mut host = ServerHost::new(shared, call.client, call.log, call.now_ms).sent(args);
         match what {
             Run::Eval => shared.scripting.eval(&mut host, target, &keys, &argv, opts),
             Run::EvalSha => shared.scripting.evalsha(&mut host, target, &keys, &argv, opts),

@@ -35,7 +35,7 @@ const RANDMEMBER_REPLY_MAX: u64 = 1 << 24;
 // ---------------------------------------------------------------------------
 
 /// The sorted set held by an entry: Ok(None) when absent, WRONGTYPE otherwise.
-fn as_zset(e: Option<&mut Entry>) -> Result<Option<&ZSet>, CmdError> {
+pub(super) fn as_zset(e: Option<&mut Entry>) -> Result<Option<&ZSet>, CmdError> {
     match e {
         None => Ok(None),
         Some(e) => match &e.value {
