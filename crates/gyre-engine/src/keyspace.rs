@@ -182,7 +182,35 @@ pub struct Shard {
     /// position (kept by the position, like `db`): replaying a swap at or
     /// below it is a no-op, so SWAPDB replay is idempotent.
     swapped_at: Version,
+    /// What belongs to the shard's position rather than its data (kept by
+    /// FLUSHDB and SWAPDB): its change feed, its index.
+    pos: Position,
 }
+
+/// The parts of a shard that stay with its position in its database.
+#[derive(Debug)]
+struct Position {
+    /// This shard's index in its database.
+    index: u8,
+    /// The change feed: this shard's mutations not yet taken to the log, in
+    /// the order they happened (see [`MutationLog`]). Kept only when
+    /// `feeding`.
+    feed: Vec<u8>,
+    feeding: bool,
+    /// Whether expired keys are removed here (and the removal logged as a
+    /// delete): true on the node that owns the keys. A replica only hides
+    /// them from reads and waits for the owner's delete.
+    owns_expiry: bool,
+}
+
+impl Default for Position {
+    fn default() -> Position {
+        Position { index: 0, feed: Vec::new(), feeding: false, owns_expiry: true }
+    }
+}
+
+/// Feeds larger than this are given back to the allocator once taken.
+const FEED_RETAINED_BYTES_MAX: usize = 64 << 10;
 
 /// One (key, version)'s share of its slot's digest. Defined here, byte for
 /// byte, rather than by a hashing crate: copies on different nodes (and
@@ -210,7 +238,7 @@ fn digest_key(key: &[u8]) -> u64 {
 
 #[inline]
 fn version_term(key_part: u64, version: Version) -> u64 {
-    digest_mix(key_part ^ version.0)
+    digest_mix(key_part ^ version.hlc() ^ u64::from(version.node()).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// splitmix64's finalizer.
@@ -360,37 +388,83 @@ impl Shard {
     /// one returned without searching twice.
     fn lookup(&mut self, slot: SlotId, key: &[u8], now: Now, count: bool) -> Option<&mut Entry> {
         let idx = slot_in_shard(slot);
-        let Some(map) = self.slots.get_mut(idx) else {
-            self.stats.misses += u64::from(count);
-            return None;
+        let found = match self.slots.get_mut(idx) {
+            Some(map) => map.find_index(key_hash(key), key).map(|i| (i, map.at_mut(i).entry.is_expired(now.ms))),
+            None => None,
         };
-        let hash = key_hash(key);
-        match map.find_index(hash, key) {
+        match found {
             None => {
                 self.stats.misses += u64::from(count);
                 None
             }
-            Some(i) if map.at_mut(i).entry.is_expired(now.ms) => {
-                crate::expired::note(self.db, key);
-                let e = map.remove_index(i);
-                self.digests[idx] ^= digest_term(key, e.entry.version);
-                self.keys -= 1;
-                self.volatile -= 1;
-                self.volatile_per_slot[idx] -= 1;
-                self.stats.expired += 1;
+            Some((i, true)) => {
                 self.stats.misses += u64::from(count);
+                if !self.pos.owns_expiry {
+                    return None;
+                }
+                let e = self.slots[idx].remove_index(i);
+                self.expired(idx, key, e.entry.version);
                 drop(e);
                 None
             }
-            Some(i) => {
+            Some((i, false)) => {
                 self.stats.hits += u64::from(count);
-                let e = &mut map.at_mut(i).entry;
+                let e = &mut self.slots[idx].at_mut(i).entry;
                 if now.touch {
                     now.touch_entry(e);
                 }
                 Some(e)
             }
         }
+    }
+
+    /// Accounts for `key`, of version `version`, just removed from its table
+    /// because it expired: the expiry becomes a delete, logged (through the
+    /// feed) and leaving a tombstone, as a replicated write would; and it is
+    /// noted for keyspace notifications. The delete's version is
+    /// [`Version::expired`]: above the key's, below every version the clock
+    /// issues later, even one a handler took before its lookup expired the
+    /// key (a clock tick here would order the delete after that write).
+    fn expired(&mut self, idx: usize, key: &[u8], version: Version) {
+        self.digests[idx] ^= digest_term(key, version);
+        self.keys -= 1;
+        self.volatile -= 1;
+        self.volatile_per_slot[idx] -= 1;
+        self.stats.expired += 1;
+        crate::expired::note(self.db, key);
+        let del = version.expired();
+        self.bury(key, del);
+        if self.pos.feeding {
+            Mutation::Del { db: self.db, key, version: del }.encode_after(version, &mut self.pos.feed);
+        }
+    }
+
+    /// Hands the shard's change feed (its mutations not yet in the log, in
+    /// order) to `sink` and empties it. The caller holds the log's lock, so
+    /// feeds reach the log in the order they were taken.
+    pub fn take_feed(&mut self, sink: &mut dyn FnMut(&[u8])) {
+        let feed = &mut self.pos.feed;
+        if feed.is_empty() {
+            return;
+        }
+        sink(feed);
+        feed.clear();
+        if feed.capacity() > FEED_RETAINED_BYTES_MAX {
+            *feed = Vec::new();
+        }
+    }
+
+    /// Bytes waiting in the change feed.
+    pub fn feed_len(&self) -> usize {
+        self.pos.feed.len()
+    }
+
+    /// Records `m` (which followed the key's version `prev`) in `log` and,
+    /// when the keyspace keeps feeds, in this shard's feed.
+    #[inline]
+    fn record(&mut self, m: &MutationRef<'_>, prev: Version, log: &mut MutationLog) {
+        let feed = if self.pos.feeding { Some(&mut self.pos.feed) } else { None };
+        log.record_fed(m, prev, feed, self.db, self.pos.index as usize);
     }
 
     /// The entry if it is live at `now_ms`, through a shared reference: an
@@ -444,13 +518,23 @@ impl Shard {
     /// An old entry already expired at `now_ms` (0: do not ask) is counted as
     /// expired and noted, as the lookup before a conditional write would have
     /// done, and its access frequency is not carried over.
-    fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry, now_ms: u64) -> Result<Option<Entry>, ()> {
+    ///
+    /// Also returns the key's version before: the replaced entry's, or its
+    /// tombstone's (the flush watermark's), or zero.
+    fn replace_if_newer(
+        &mut self,
+        slot: SlotId,
+        key: &[u8],
+        entry: Entry,
+        now_ms: u64,
+    ) -> Result<(Option<Entry>, Version), ()> {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
         let hash = key_hash(key);
         self.map(slot);
         let map = &mut self.slots[idx];
         let mut expired = false;
+        let mut prev = Version::ZERO;
         let old = match map.find_index(hash, key) {
             Some(i) if map.at_mut(i).entry.version >= entry.version => return Err(()),
             Some(i) => {
@@ -470,6 +554,7 @@ impl Shard {
                     if tomb >= entry.version {
                         return Err(());
                     }
+                    prev = tomb;
                     if let Some(v) = self.tombstones.remove(key) {
                         self.digests[idx] ^= digest_term(key, v);
                     }
@@ -495,20 +580,26 @@ impl Shard {
             self.volatile += 1;
             self.volatile_per_slot[idx] += 1;
         }
-        Ok(old)
+        if let Some(o) = &old {
+            prev = o.version;
+        }
+        Ok((old, prev))
     }
 
     fn replace(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Option<Entry> {
-        self.replace_if_newer(slot, key, entry, 0).unwrap_or(None)
+        self.replace_if_newer(slot, key, entry, 0).map_or(None, |(old, _)| old)
     }
 
-    /// Records `m` in `log` and applies it. `m` must be a single-key mutation whose
-    /// key lives in `slot` of this shard. The write path's only way to change a key.
+    /// Applies `m` and records it in `log` (and the shard's feed) as the
+    /// change that followed the key's version before. `m` must be a
+    /// single-key mutation whose key lives in `slot` of this shard. The write
+    /// path's only way to change a key.
     #[inline]
     pub fn commit(&mut self, slot: SlotId, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
         debug_assert_eq!(Some(slot), m.key().map(|(_, k)| SlotId::of(k)));
-        log.record(m);
-        self.apply(slot, m).1
+        let (_, old, prev) = self.apply_after(slot, m);
+        self.record(m, prev, log);
+        old
     }
 
     /// [`Shard::commit`] for an eviction's `Del`: the key goes without a
@@ -520,11 +611,13 @@ impl Shard {
     pub fn commit_eviction(&mut self, slot: SlotId, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
         let Mutation::Del { key, version, .. } = *m else { unreachable!("evictions are deletes") };
         debug_assert_eq!(slot, SlotId::of(key));
-        if self.peek(slot, key).is_none_or(|e| e.version >= version) {
-            return None;
-        }
-        log.record(m);
-        self.remove_entry(slot, key)
+        let prev = match self.peek(slot, key) {
+            Some(e) if e.version < version => e.version,
+            _ => return None,
+        };
+        let old = self.remove_entry(slot, key);
+        self.record(m, prev, log);
+        old
     }
 
     /// [`Shard::commit`] for an unconditional `Set` (SET without NX, XX, GET or
@@ -541,14 +634,24 @@ impl Shard {
             return self.commit(slot, m, log);
         };
         debug_assert_eq!(slot, SlotId::of(key));
-        log.record(m);
-        self.replace_if_newer(slot, key, written(value, expire_at_ms, version), now_ms).unwrap_or(None)
+        let (old, prev) =
+            self.replace_if_newer(slot, key, written(value, expire_at_ms, version), now_ms).unwrap_or((None, version));
+        self.record(m, prev, log);
+        old
     }
 
     /// Applies a single-key mutation unless the key holds a newer version. Returns
     /// whether it was applied, and the entry it replaced or deleted (the caller may
     /// free a large one off the request path).
     pub fn apply(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>) {
+        let (applied, old, _) = self.apply_after(slot, m);
+        (applied, old)
+    }
+
+    /// [`Shard::apply`], also returning the key's version before (what a
+    /// feed record names as `prev`; the mutation's own version when it was
+    /// not applied).
+    fn apply_after(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>, Version) {
         let (_, key) = m.key().expect("shard mutations name one key");
         let version = m.version();
         if let Mutation::Coll { ref op, .. } = *m {
@@ -556,17 +659,22 @@ impl Shard {
         }
         if let Mutation::Set { value, expire_at_ms, .. } = *m {
             return match self.replace_if_newer(slot, key, written(value, expire_at_ms, version), 0) {
-                Ok(old) => (true, old),
-                Err(()) => (false, None),
+                Ok((old, prev)) => (true, old, prev),
+                Err(()) => (false, None, version),
             };
         }
-        match self.peek(slot, key) {
-            Some(e) if e.version >= version => return (false, None),
-            Some(_) => {}
-            None if self.deleted_version(key) >= version => return (false, None),
-            None => {}
-        }
-        match *m {
+        let prev = match self.peek(slot, key) {
+            Some(e) if e.version >= version => return (false, None, version),
+            Some(e) => e.version,
+            None => {
+                let deleted = self.deleted_version(key);
+                if deleted >= version {
+                    return (false, None, version);
+                }
+                deleted
+            }
+        };
+        let (applied, old) = match *m {
             Mutation::Append { data, .. } => {
                 self.update_or_create(slot, key, version, |bytes| bytes.extend_from_slice(data));
                 (true, None)
@@ -609,19 +717,26 @@ impl Shard {
             Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::SwapDb { .. } => {
                 unreachable!("database-wide mutations are applied by the Keyspace")
             }
-        }
+        };
+        (applied, old, prev)
     }
 
     /// A collection write: onto the existing collection, or onto a new empty one
     /// when the key is absent or holds another type; an emptied collection is
     /// deleted. Keeps the key's expiry.
-    fn apply_coll(&mut self, slot: SlotId, key: &[u8], op: &CollOp<&[u8]>, version: Version) -> (bool, Option<Entry>) {
+    fn apply_coll(
+        &mut self,
+        slot: SlotId,
+        key: &[u8],
+        op: &CollOp<&[u8]>,
+        version: Version,
+    ) -> (bool, Option<Entry>, Version) {
         let cfg = self.cfg;
         // One lookup for the common case: the collection exists.
         let idx = slot_in_shard(slot);
-        if let Some(e) = self.slots.get_mut(idx).and_then(|m| find_mut(m, key)) {
+        let prev = if let Some(e) = self.slots.get_mut(idx).and_then(|m| find_mut(m, key)) {
             if e.version >= version {
-                return (false, None);
+                return (false, None, version);
             }
             if e.value.type_name() == op.type_name() {
                 e.value.apply_op(op, &cfg);
@@ -630,22 +745,27 @@ impl Shard {
                 if e.value.is_empty_collection() {
                     let old = self.remove_entry(slot, key);
                     self.bury(key, version);
-                    return (true, old);
+                    return (true, old, from);
                 }
-                return (true, None);
+                return (true, None, from);
             }
-        } else if self.deleted_version(key) >= version {
-            return (false, None);
-        }
+            e.version
+        } else {
+            let deleted = self.deleted_version(key);
+            if deleted >= version {
+                return (false, None, version);
+            }
+            deleted
+        };
         // Absent, or holding another type (a replica catching up): a new value.
         let mut value = Value::empty_for(op);
         value.apply_op(op, &cfg);
         if value.is_empty_collection() {
             let old = self.remove_entry(slot, key);
             self.bury(key, version);
-            return (true, old);
+            return (true, old, prev);
         }
-        (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)))
+        (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)), prev)
     }
 
     fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {
@@ -695,7 +815,9 @@ impl Shard {
     /// Takes everything out, leaving an empty shard (statistics stay).
     fn take_all(&mut self) -> Shard {
         let (stats, cfg, db, swapped_at) = (self.stats, self.cfg, self.db, self.swapped_at);
+        let pos = std::mem::take(&mut self.pos);
         let taken = std::mem::take(self);
+        self.pos = pos;
         self.stats = stats;
         self.cfg = cfg;
         self.db = db;
@@ -747,33 +869,28 @@ impl Shard {
     /// Removes expired keys of slot index `idx` (within the shard). Returns (checked
     /// keys with a TTL, removed).
     fn expire_slot(&mut self, idx: usize, now_ms: u64) -> (usize, usize) {
-        let Some(map) = self.slots.get_mut(idx) else { return (0, 0) };
-        if self.volatile_per_slot[idx] == 0 {
+        if !self.pos.owns_expiry || self.volatile_per_slot.get(idx).is_none_or(|&n| n == 0) {
             return (0, 0);
         }
+        let map = &mut self.slots[idx];
         let mut checked = 0;
-        let mut removed = 0;
-        let db = self.db;
-        let digest = &mut self.digests[idx];
+        let mut gone = Vec::new();
         map.retain(|n| {
             let e = &n.entry;
             if !e.has_expiry() {
                 return true;
             }
             checked += 1;
-            let gone = e.is_expired(now_ms);
-            if gone {
-                crate::expired::note(db, n.key());
-                *digest ^= digest_term(n.key(), e.version);
+            if e.is_expired(now_ms) {
+                gone.push((Box::<[u8]>::from(n.key()), e.version));
+                return false;
             }
-            removed += usize::from(gone);
-            !gone
+            true
         });
-        self.keys -= removed;
-        self.volatile -= removed;
-        self.volatile_per_slot[idx] -= removed as u32;
-        self.stats.expired += removed as u64;
-        (checked, removed)
+        for (key, version) in &gone {
+            self.expired(idx, key, *version);
+        }
+        (checked, gone.len())
     }
 }
 
@@ -807,7 +924,12 @@ impl Default for Db {
 impl Db {
     /// The shards of database `index`.
     pub fn new(index: DbIndex) -> Db {
-        Db { shards: (0..SHARD_COUNT).map(|_| Mutex::new(Shard { db: index, ..Shard::default() })).collect() }
+        let shard = |i: usize| Shard {
+            db: index,
+            pos: Position { index: i as u8, ..Position::default() },
+            ..Shard::default()
+        };
+        Db { shards: (0..SHARD_COUNT).map(|i| Mutex::new(shard(i))).collect() }
     }
 
     /// Number of shards (for walking a database shard by shard).
@@ -1045,13 +1167,82 @@ impl Keyspace {
 
     /// Swaps two databases atomically, recording the mutation.
     /// Versioned under the locks, as [`Keyspace::flush_db`].
-    pub fn swap_db(&self, a: DbIndex, b: DbIndex, now_ms: u64, log: &mut MutationLog) {
+    ///
+    /// Unlike a flush, a swap's place among single-key writes matters (a
+    /// write before it lands in the other database on replay). With `sink`
+    /// (the caller holds the log's lock), the two databases' feeds, then the
+    /// swap itself, go to `sink` under the shard locks: the log then has
+    /// every earlier write of both databases before the swap and every later
+    /// one after it. Without (inside an atomic section, whose shards are all
+    /// held), the swap is the section's, and the section's commit takes the
+    /// two databases' feeds first.
+    pub fn swap_db(
+        &self,
+        a: DbIndex,
+        b: DbIndex,
+        now_ms: u64,
+        log: &mut MutationLog,
+        sink: Option<&mut dyn FnMut(&[u8])>,
+    ) {
         let (lo, hi) = (a.min(b), a.max(b));
-        let ga = self.dbs[lo as usize].lock_all();
-        let gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };
+        let mut ga = self.dbs[lo as usize].lock_all();
+        let mut gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };
         let version = self.next_version(now_ms);
-        log.record(&Mutation::<&[u8]>::SwapDb { a, b, version });
+        let m = Mutation::<&[u8]>::SwapDb { a, b, version };
+        match sink {
+            Some(sink) => {
+                for s in ga.iter_mut().chain(gb.iter_mut()) {
+                    s.take_feed(sink);
+                }
+                sink(log.record_taken(&m));
+            }
+            None => {
+                log.record(&m);
+                for s in ga.iter().chain(gb.iter()).filter(|s| s.pos.feeding) {
+                    log.touch(s.db, s.pos.index as usize);
+                }
+            }
+        }
         Self::swap_locked(ga, gb, version);
+    }
+
+    /// Turns the per-shard change feeds on (the server logs or replicates
+    /// writes) or off. Set before serving.
+    pub fn set_feeding(&self, on: bool) {
+        for d in self.dbs.iter() {
+            for s in d.lock_all().iter_mut() {
+                s.pos.feeding = on;
+                if !on {
+                    s.pos.feed = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// Whether this node removes expired keys (and logs their deletes); a
+    /// replica hides them and waits for the owner's delete instead.
+    pub fn set_expiry_owner(&self, owner: bool) {
+        for d in self.dbs.iter() {
+            for s in d.lock_all().iter_mut() {
+                s.pos.owns_expiry = owner;
+            }
+        }
+    }
+
+    /// Hands shard `shard` of `db`'s change feed to `sink` (see
+    /// [`Shard::take_feed`]).
+    pub fn take_feed(&self, db: DbIndex, shard: usize, sink: &mut dyn FnMut(&[u8])) {
+        self.dbs[db as usize].shards[shard].lock().take_feed(sink);
+    }
+
+    /// Hands every non-empty feed to `sink` (changes no command committed:
+    /// expiry's deletes), shard by shard.
+    pub fn take_all_feeds(&self, sink: &mut dyn FnMut(&[u8])) {
+        for d in self.dbs.iter() {
+            for s in d.shards.iter() {
+                s.lock().take_feed(sink);
+            }
+        }
     }
 
     /// Replays a swap, unless it is already reflected (a snapshot taken
@@ -1078,6 +1269,7 @@ impl Keyspace {
             y.stats = sy;
             std::mem::swap(&mut x.cfg, &mut y.cfg);
             std::mem::swap(&mut x.db, &mut y.db);
+            std::mem::swap(&mut x.pos, &mut y.pos);
             x.swapped_at = version;
             y.swapped_at = version;
         }

@@ -35,7 +35,7 @@ pub mod value;
 
 pub use codec::{DecodeError, Reader};
 pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
-pub use hlc::{ClockDrift, Hlc, Version};
+pub use hlc::{ClockDrift, Hlc, NodeTag, Version};
 pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;

@@ -241,7 +241,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn node(key: &[u8], v: i64) -> Box<Node> {
-        Node::boxed(key, Entry::new(Value::Int(v), 0, Version(1)))
+        Node::boxed(key, Entry::new(Value::Int(v), 0, Version::from_hlc(1)))
     }
 
     fn value(n: &Node) -> i64 {

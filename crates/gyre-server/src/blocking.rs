@@ -325,7 +325,7 @@ async fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
         None => Outcome::Reply {
             reply: out.to_vec(),
             ready: std::mem::take(&mut client.ready_keys),
-            ticket: commit(&shared.persistence, &log),
+            ticket: commit(&shared.persistence, &shared.ks, &mut log),
         },
     }
 }

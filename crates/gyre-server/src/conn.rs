@@ -210,7 +210,7 @@ struct Pending {
 /// Commits the mutations accumulated so far (one log record); the pending
 /// replies will wait for its ticket.
 fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
-    pending.ticket = pending.ticket.and(commit(&shared.persistence, log));
+    pending.ticket = pending.ticket.and(commit(&shared.persistence, &shared.ks, log));
     log.clear();
 }
 

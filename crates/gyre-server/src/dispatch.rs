@@ -262,10 +262,16 @@ fn dispatch<'s>(
             return Exec::Done;
         }
     };
+    // EXEC and scripts: their mutations reach the log as one piece, committed
+    // before their shards are released (see `commit`).
+    let atomic = d.spec.has_flag(flags::EXCLUSIVE) && log.begin_atomic();
     let result = match refuse(d, shared, log) {
         Some(e) => Err(crate::stats::rejected(shared, d.spec, e)),
         None => run(d, admitted, shared, client, out, log),
     };
+    if atomic {
+        crate::commit::commit_atomic(&shared.persistence, &shared.ks, log);
+    }
     drop(guard);
     account(result, client, out)
 }

@@ -188,7 +188,7 @@ pub fn background_step(shared: &Shared) {
     }
     if !log.is_empty() {
         // Durability of evictions is "eventually": nothing waits for this record.
-        let _ = crate::commit::commit(&shared.persistence, &log);
+        let _ = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
     }
 }
 

@@ -133,7 +133,7 @@ impl Backend for HttpBackend {
             return error("ERR blocking commands are not available over HTTP");
         }
         shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
-        let mut ticket = crate::commit::commit(&shared.persistence, &log);
+        let mut ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
         let mut deliveries = Vec::new();
         if !client.ready_keys.is_empty() {
             let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;

@@ -56,7 +56,7 @@ pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
-                let _ = crate::commit::commit(&persistence, &log);
+                let _ = crate::commit::commit(&persistence, &ks, &mut log);
                 persistence.close();
                 bail!("refusing RDB file '{path}': {e} ({} keys were imported before it)", done.loaded);
             }
@@ -81,7 +81,7 @@ pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
         drop(shard);
         done.loaded += 1;
         if log.bytes().len() >= BATCH_BYTES {
-            let _ = crate::commit::commit(&persistence, &log);
+            let _ = crate::commit::commit(&persistence, &ks, &mut log);
             log.clear();
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
@@ -90,7 +90,7 @@ pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
             last_report = Instant::now();
         }
     }
-    let _ = crate::commit::commit(&persistence, &log);
+    let _ = crate::commit::commit(&persistence, &ks, &mut log);
     if !persistence.close() {
         bail!("the write-ahead log could not be flushed after importing '{path}'");
     }

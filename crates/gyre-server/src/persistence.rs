@@ -30,10 +30,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
-use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
+use gyre_engine::{EncodingConfig, Keyspace};
 use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef, NODE_ID_BYTES};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
-use gyre_log::wal::{replay, FsyncObserver, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
+use gyre_log::wal::{replay, FsyncObserver, FsyncPolicy, Lsn, RecordBuilder, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
@@ -123,6 +123,8 @@ impl Persistence {
             info!("persistence off (appendonly no): data lives in memory only");
             None
         };
+        // The shards keep change feeds for the commit point to take to the log.
+        ks.set_feeding(wal.is_some());
         let node_id = node_id(&dir, &mut manifest, wal.is_some())?;
         info!(node_id = %node_id, "node identity");
         Ok(Persistence {
@@ -150,23 +152,25 @@ impl Persistence {
         }
     }
 
-    /// Hands a command's mutations to the log; returns the record's LSN (None
-    /// when there is nothing to log or persistence is off). Called by the
-    /// commit point (`commit`) only.
-    pub(crate) fn append(&self, log: &MutationLog) -> Option<Lsn> {
-        if log.is_empty() {
-            return None;
-        }
+    /// Whether writes go to a log (false: `appendonly no`).
+    pub fn logging(&self) -> bool {
+        self.wal.is_some()
+    }
+
+    /// Appends what `fill` hands the [`RecordBuilder`], under the log's lock;
+    /// returns the last record's LSN (None when there was nothing to log or
+    /// persistence is off). Called by the commit point (`commit`) only.
+    pub(crate) fn append_with(&self, fill: impl FnOnce(&mut RecordBuilder<'_>)) -> Option<Lsn> {
         let wal = self.wal.as_ref()?;
-        match wal.append(log.bytes()) {
+        match wal.append_with(fill) {
             Ok(lsn) => {
-                self.changes_since_snapshot.fetch_add(1, Ordering::Relaxed);
-                Some(lsn)
+                if lsn.is_some() {
+                    self.changes_since_snapshot.fetch_add(1, Ordering::Relaxed);
+                }
+                lsn
             }
             // The log is poisoned (it said why, loudly). The change is in memory
             // but not durable; `wait_durable` reports the failure to the client.
-            // Or the disk is full: the record waits in the log's memory and is
-            // written when space returns, but this client is not told "OK".
             Err(_) => Some(Lsn(u64::MAX)),
         }
     }
@@ -338,18 +342,25 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     let mut last = Lsn(0);
     let mut bad_records = 0u64;
     let mut mutations = Vec::new();
+    let mut unordered = false;
     let report = replay(dir, first_segment, truncate, |lsn, payload| {
         last = lsn;
-        if decode_record(payload, &mut mutations).is_err() {
-            bad_records += 1;
+        match decode_record(payload, &mut mutations) {
+            Ok(ordered) => unordered |= !ordered,
+            Err(_) => bad_records += 1,
         }
     })
     .with_context(|| format!("replaying the write-ahead log in '{}'", dir.display()))?;
-    // Connections hand batches to the log in the order they finish them, which
-    // can differ from the order their writes hit a key. Versions are taken under
-    // the key's shard lock, so version order is the true per-key order: apply in
-    // it (stable, so one command's mutations keep their order).
-    mutations.sort_by_key(|m| m.version());
+    // The log holds the shards' change feeds: per key, writes are in the
+    // order they happened, so it is applied in its own order. A log written
+    // before the feeds (records without a previous version) held
+    // connections' batches in the order they finished; versions are taken
+    // under the key's shard lock, so for those version order is the true
+    // per-key order (stable: one command's mutations keep their order).
+    if unordered {
+        info!("the log predates change feeds: applying it in version order");
+        mutations.sort_by_key(|m| m.version());
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     ks.apply_all(&mutations, threads);
     if report.torn_bytes_truncated > 0 {
@@ -370,14 +381,18 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     Ok((Lsn(last.0.max(report.last_lsn.0).max(manifest.last_lsn) + 1), manifest))
 }
 
-/// Decodes one log record (the mutations of a batch of commands, in order).
-fn decode_record(payload: &[u8], into: &mut Vec<gyre_engine::Mutation<Bytes>>) -> Result<(), gyre_engine::DecodeError> {
+/// Decodes one log record (feeds and a writer's own pieces, in order);
+/// returns whether it was written with change feeds (every mutation names
+/// its key's previous version).
+fn decode_record(payload: &[u8], into: &mut Vec<gyre_engine::Mutation<Bytes>>) -> Result<bool, gyre_engine::DecodeError> {
     let all = Bytes::copy_from_slice(payload);
     let mut pos = 0;
+    let mut fed = true;
     while pos < all.len() {
-        let (m, used) = gyre_engine::mutation::decode(&all.slice(pos..))?;
-        into.push(m);
-        pos += used;
+        let d = gyre_engine::mutation::decode_fed(&all.slice(pos..))?;
+        fed &= d.prev.is_some();
+        into.push(d.mutation);
+        pos += d.len;
     }
-    Ok(())
+    Ok(fed)
 }

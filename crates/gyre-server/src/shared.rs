@@ -245,6 +245,8 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
             shared.diag.latency.add_sample("expire-cycle", cycle.as_millis() as u64);
         }
         crate::evict::background_step(&shared);
+        // Expiry's deletes (and anything else no command committed) to the log.
+        crate::commit::commit_feeds(&shared.persistence, &shared.ks);
         collect_tombstones(&shared, &mut tombstone_cursor);
         next_cycle = Instant::now() + period;
     }

@@ -219,7 +219,7 @@ pub fn swapdb(call: &mut Call<'_>) -> CmdResult {
     let Some(_no_snapshot) = call.shared.persistence.swap_guard.try_lock() else {
         return Err(err("ERR SWAPDB is not allowed while a snapshot is being written; retry when BGSAVE is done"));
     };
-    call.shared.ks.swap_db(a, b, call.now_ms, call.log);
+    crate::commit::commit_swap(&call.shared.persistence, &call.shared.ks, call.log, a, b, call.now_ms);
     call.out.ok();
     Ok(())
 }
