@@ -924,11 +924,8 @@ impl Default for Db {
 impl Db {
     /// The shards of database `index`.
     pub fn new(index: DbIndex) -> Db {
-        let shard = |i: usize| Shard {
-            db: index,
-            pos: Position { index: i as u8, ..Position::default() },
-            ..Shard::default()
-        };
+        let shard =
+            |i: usize| Shard { db: index, pos: Position { index: i as u8, ..Position::default() }, ..Shard::default() };
         Db { shards: (0..SHARD_COUNT).map(|i| Mutex::new(shard(i))).collect() }
     }
 

@@ -132,8 +132,20 @@ fn replay_is_idempotent_and_ignores_older_versions() {
 #[test]
 fn flush_replay_keeps_newer_keys() {
     let ks = Keyspace::new();
-    ks.apply(&Mutation::Set { db: 0, key: &b"old"[..], value: &b"v"[..], expire_at_ms: 0, version: Version::from_hlc(10) });
-    ks.apply(&Mutation::Set { db: 0, key: &b"new"[..], value: &b"v"[..], expire_at_ms: 0, version: Version::from_hlc(30) });
+    ks.apply(&Mutation::Set {
+        db: 0,
+        key: &b"old"[..],
+        value: &b"v"[..],
+        expire_at_ms: 0,
+        version: Version::from_hlc(10),
+    });
+    ks.apply(&Mutation::Set {
+        db: 0,
+        key: &b"new"[..],
+        value: &b"v"[..],
+        expire_at_ms: 0,
+        version: Version::from_hlc(30),
+    });
     ks.apply(&Mutation::<&[u8]>::FlushDb { db: 0, version: Version::from_hlc(20) });
     assert!(get(&ks, b"old", 0).is_none());
     assert!(get(&ks, b"new", 0).is_some());

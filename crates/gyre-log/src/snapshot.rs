@@ -608,8 +608,14 @@ impl<'a> SnapshotReader<'a> {
     fn open(path: &'a Path) -> Result<SnapshotReader<'a>, SnapshotError> {
         let file = File::open(path).map_err(io_err(path))?;
         let file_len = file.metadata().map_err(io_err(path))?.len();
-        let mut r =
-            SnapshotReader { inp: BufReader::with_capacity(256 << 10, file), path, file_len, offset: 0, crc: 0, format: 0 };
+        let mut r = SnapshotReader {
+            inp: BufReader::with_capacity(256 << 10, file),
+            path,
+            file_len,
+            offset: 0,
+            crc: 0,
+            format: 0,
+        };
         r.check_header()?;
         if file_len < HEADER_BYTES + TRAILER_BYTES {
             return Err(corrupt(
@@ -856,7 +862,10 @@ mod tests {
         assert!(r.is_empty());
         assert_eq!((db, key, e.expire_at_ms, e.version, e.value), (3, &b"key"[..], 7, Version::new(9, 4), entry.value));
         let mut r = Reader::new(&out);
-        assert!(decode_entry(&mut r, &EncodingConfig::default(), 3, FORMAT_VERSION).err().expect("error").contains("out of range"));
+        assert!(decode_entry(&mut r, &EncodingConfig::default(), 3, FORMAT_VERSION)
+            .err()
+            .expect("error")
+            .contains("out of range"));
     }
 
     #[test]
@@ -866,8 +875,12 @@ mod tests {
         encode_mark(&mut out, 5, b"", Version::new(12, 4), FLUSHED_MARK);
         let mut r = Reader::new(&out);
         let cfg = EncodingConfig::default();
-        assert!(matches!(decode_entry(&mut r, &cfg, 16, FORMAT_VERSION), Ok(Record::Tombstone(2, b"gone", v)) if v == Version::new(11, 4)));
-        assert!(matches!(decode_entry(&mut r, &cfg, 16, FORMAT_VERSION), Ok(Record::Flushed(5, v)) if v == Version::new(12, 4)));
+        assert!(
+            matches!(decode_entry(&mut r, &cfg, 16, FORMAT_VERSION), Ok(Record::Tombstone(2, b"gone", v)) if v == Version::new(11, 4))
+        );
+        assert!(
+            matches!(decode_entry(&mut r, &cfg, 16, FORMAT_VERSION), Ok(Record::Flushed(5, v)) if v == Version::new(12, 4))
+        );
         assert!(r.is_empty());
         let mut bad = Vec::new();
         encode_mark(&mut bad, 0, b"k", Version::new(1, 4), FLUSHED_MARK);

@@ -276,9 +276,9 @@ fn bad_magic_and_unknown_versions_are_rejected() {
     assert!(err.to_string().contains("magic"), "{err}");
 
     let mut future = good.clone();
-    future[8..12].copy_from_slice(&3u32.to_le_bytes());
+    future[8..12].copy_from_slice(&4u32.to_le_bytes());
     std::fs::write(&path, &future).unwrap();
-    assert!(matches!(load_err(&path), SnapshotError::UnsupportedVersion { version: 3, .. }));
+    assert!(matches!(load_err(&path), SnapshotError::UnsupportedVersion { version: 4, .. }));
 }
 
 #[test]

@@ -105,7 +105,14 @@ pub fn commit_atomic(persistence: &Persistence, ks: &Keyspace, log: &mut Mutatio
 /// swap after every earlier write of both, in one critical section of the
 /// log (see `Keyspace::swap_db`). Inside an atomic section the swap is the
 /// section's, committed with it.
-pub fn commit_swap(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog, a: DbIndex, b: DbIndex, now_ms: u64) {
+pub fn commit_swap(
+    persistence: &Persistence,
+    ks: &Keyspace,
+    log: &mut MutationLog,
+    a: DbIndex,
+    b: DbIndex,
+    now_ms: u64,
+) {
     if log.in_atomic() || !persistence.logging() {
         ks.swap_db(a, b, now_ms, log, None);
         return;

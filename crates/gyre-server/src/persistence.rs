@@ -384,7 +384,10 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
 /// Decodes one log record (feeds and a writer's own pieces, in order);
 /// returns whether it was written with change feeds (every mutation names
 /// its key's previous version).
-fn decode_record(payload: &[u8], into: &mut Vec<gyre_engine::Mutation<Bytes>>) -> Result<bool, gyre_engine::DecodeError> {
+fn decode_record(
+    payload: &[u8],
+    into: &mut Vec<gyre_engine::Mutation<Bytes>>,
+) -> Result<bool, gyre_engine::DecodeError> {
     let all = Bytes::copy_from_slice(payload);
     let mut pos = 0;
     let mut fed = true;
