@@ -209,6 +209,9 @@ impl Default for Position {
     }
 }
 
+/// Where taken change-feed bytes go (the log's record builder).
+pub type FeedSink<'a> = &'a mut dyn FnMut(&[u8]);
+
 /// Feeds larger than this are given back to the allocator once taken.
 const FEED_RETAINED_BYTES_MAX: usize = 64 << 10;
 
@@ -472,6 +475,13 @@ impl Shard {
     /// remove. For reading several keys at once under [`MultiGuard::shard_ref`].
     pub fn peek_live(&self, slot: SlotId, key: &[u8], now_ms: u64) -> Option<&Entry> {
         self.peek(slot, key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// The version `key` is at here: its entry's, or for an absent key its
+    /// tombstone's (or the flush watermark; zero when nothing is known). A
+    /// change-feed record whose `prev` equals it follows what this copy holds.
+    pub fn key_version(&self, slot: SlotId, key: &[u8]) -> Version {
+        self.peek(slot, key).map_or_else(|| self.deleted_version(key), |e| e.version)
     }
 
     /// Looks at an entry without expiring it or touching it (OBJECT IDLETIME, tests).
@@ -1179,7 +1189,7 @@ impl Keyspace {
         b: DbIndex,
         now_ms: u64,
         log: &mut MutationLog,
-        sink: Option<&mut dyn FnMut(&[u8])>,
+        sink: Option<FeedSink<'_>>,
     ) {
         let (lo, hi) = (a.min(b), a.max(b));
         let mut ga = self.dbs[lo as usize].lock_all();
