@@ -33,12 +33,15 @@ use std::sync::OnceLock;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::hlc::{Hlc, Version};
+
+mod transfer;
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 use crate::node::Node;
 use crate::slot::{SlotId, SLOT_COUNT};
 use crate::table::SlotTable;
 use crate::types::{CollOp, EncodingConfig};
 use crate::value::{access_clock, Entry, LfuParams, Value, NO_EXPIRY};
+pub use transfer::{records, Fed};
 
 /// Logical databases in standalone mode, as in Redis.
 pub const DB_COUNT: usize = 16;
@@ -1183,14 +1186,7 @@ impl Keyspace {
     /// one after it. Without (inside an atomic section, whose shards are all
     /// held), the swap is the section's, and the section's commit takes the
     /// two databases' feeds first.
-    pub fn swap_db(
-        &self,
-        a: DbIndex,
-        b: DbIndex,
-        now_ms: u64,
-        log: &mut MutationLog,
-        sink: Option<FeedSink<'_>>,
-    ) {
+    pub fn swap_db(&self, a: DbIndex, b: DbIndex, now_ms: u64, log: &mut MutationLog, sink: Option<FeedSink<'_>>) {
         let (lo, hi) = (a.min(b), a.max(b));
         let mut ga = self.dbs[lo as usize].lock_all();
         let mut gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };

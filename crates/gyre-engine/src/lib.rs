@@ -36,7 +36,7 @@ pub mod value;
 pub use codec::{DecodeError, Reader};
 pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
 pub use hlc::{ClockDrift, Hlc, NodeTag, Version};
-pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
+pub use keyspace::{Db, Detached, Fed, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
 pub use types::{CollOp, EncodingConfig};
