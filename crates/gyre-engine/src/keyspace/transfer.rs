@@ -92,7 +92,7 @@ impl Keyspace {
                 Mutation::Del { db, key, version }.encode(out);
             }
         }
-        let Some(map) = shard.slots.get(super::slot_in_shard(slot)) else { return None };
+        let map = shard.slots.get(super::slot_in_shard(slot))?;
         let mut keys: Vec<(u64, &[u8])> =
             map.iter().map(|n| (key_hash(n.key()) >> 14, n.key())).filter(|&(h, _)| h >= from).collect();
         keys.sort_unstable_by_key(|&(h, _)| h);
