@@ -65,29 +65,48 @@ pub fn commit(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog) -
         return earlier;
     }
     if !persistence.logging() {
-        log.take_touched().for_each(drop);
-        log.take_own().for_each(drop);
+        // No log; the taps (a slot being copied) still get the changes, each
+        // shard's in order (a feed is taken under its shard's lock).
+        let taps = &persistence.taps;
+        take(ks, log, &mut |piece| taps.offer(piece));
         return earlier;
     }
-    earlier.and(Ticket(persistence.append_with(|rec| take(ks, log, rec))))
+    earlier.and(Ticket(persistence.append_with(|rec| to_log(persistence, ks, log, rec))))
 }
 
-/// Takes `log`'s touched feeds, then its own pieces, into `rec`.
-fn take(ks: &Keyspace, log: &mut MutationLog, rec: &mut RecordBuilder<'_>) {
+/// Takes `log`'s touched feeds, then its own pieces, into `sink`.
+fn take(ks: &Keyspace, log: &mut MutationLog, sink: &mut dyn FnMut(&[u8])) {
     for (db, shard) in log.take_touched() {
-        ks.take_feed(db, shard, &mut |piece| rec.extend(piece));
+        ks.take_feed(db, shard, sink);
     }
     for piece in log.take_own() {
-        rec.extend(piece);
+        sink(piece);
     }
+}
+
+/// [`take`] into a log record, offering each piece to the taps in log order.
+fn to_log(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog, rec: &mut RecordBuilder<'_>) {
+    let taps = &persistence.taps;
+    take(ks, log, &mut |piece| {
+        taps.offer(piece);
+        rec.extend(piece);
+    });
 }
 
 /// Takes every shard's feed to the log: the changes no writer commits
 /// (expiry's deletes, in the background worker's cycle). Nothing waits on
 /// them: replaying a log that lacks one expires the key again.
 pub fn commit_feeds(persistence: &Persistence, ks: &Keyspace) {
+    let taps = &persistence.taps;
     if persistence.logging() {
-        let _ = persistence.append_with(|rec| ks.take_all_feeds(&mut |piece| rec.extend(piece)));
+        let _ = persistence.append_with(|rec| {
+            ks.take_all_feeds(&mut |piece| {
+                taps.offer(piece);
+                rec.extend(piece);
+            })
+        });
+    } else if taps.active() {
+        ks.take_all_feeds(&mut |piece| taps.offer(piece));
     }
 }
 
@@ -118,8 +137,18 @@ pub fn commit_swap(
         return;
     }
     let lsn = persistence.append_with(|rec| {
-        take(ks, log, rec);
-        ks.swap_db(a, b, now_ms, log, Some(&mut |piece| rec.extend(piece)));
+        to_log(persistence, ks, log, rec);
+        let taps = &persistence.taps;
+        ks.swap_db(
+            a,
+            b,
+            now_ms,
+            log,
+            Some(&mut |piece| {
+                taps.offer(piece);
+                rec.extend(piece);
+            }),
+        );
     });
     if let Some(lsn) = lsn {
         log.note_committed(lsn.0);

@@ -71,6 +71,9 @@ pub struct Persistence {
     _lock: File,
     /// The node's persistent id, 40 hex characters (see [`node_id`]).
     pub node_id: String,
+    /// Subscribers to the change feed (slot moves, replicas): every commit
+    /// offers them what it takes, in log order.
+    pub taps: crate::feed_tap::FeedTaps,
 }
 
 /// Gives the manifest a node id at the first start (kept across restarts
@@ -138,6 +141,7 @@ impl Persistence {
             next_snapshot_id: AtomicU64::new(next_snapshot_id),
             manifest: Mutex::new(manifest),
             _lock: lock,
+            taps: crate::feed_tap::FeedTaps::default(),
         })
     }
 
