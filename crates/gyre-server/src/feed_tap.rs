@@ -303,7 +303,7 @@ mod tests {
         assert!(round > 3, "the copy took several chunks");
         set(&source, &key(1), b"after");
         let piece = stream.next(&source.ks, 2_000, crate::shared::unix_ms()).expect("not lagged");
-        apply_stream(&target.persistence, &target.ks, &piece);
+        let _ = apply_stream(&target.persistence, &target.ks, &piece);
         stream.finish(&source.persistence.taps);
         assert!(!source.persistence.taps.active());
         for i in 0..500 {
