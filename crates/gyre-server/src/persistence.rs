@@ -304,6 +304,10 @@ fn lock_dir(dir: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// Recovery applies the log this many mutations at a time (each run on every
+/// core), so what it holds in memory is bounded, not the whole log tail.
+const REPLAY_RUN_MUTATIONS: usize = 1 << 16;
+
 /// Loads the newest intact snapshot the manifest lists (falling back to
 /// older ones when a snapshot is damaged) and replays the log after it.
 /// Returns the next LSN and the manifest.
@@ -345,28 +349,50 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     let first_segment = chosen.map_or(0, |s| s.wal_first_segment);
     let mut last = Lsn(0);
     let mut bad_records = 0u64;
-    let mut mutations = Vec::new();
-    let mut unordered = false;
+    // The log holds the shards' change feeds: per key, writes are in the
+    // order they happened, so it is applied in its own order, a bounded run
+    // of mutations at a time. Records written before the feeds (without
+    // previous versions) held connections' batches in the order they
+    // finished; versions are taken under the key's shard lock, so for those
+    // version order is the true per-key order: they are gathered and applied
+    // sorted (stable: one command's mutations keep their order), before the
+    // first record written after them.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let apply = |ms: &mut Vec<gyre_engine::Mutation<Bytes>>| {
+        ks.apply_all(ms, threads);
+        ms.clear();
+    };
+    let (mut run, mut legacy) = (Vec::new(), Vec::new());
+    let mut legacy_records = 0u64;
     let report = replay(dir, first_segment, truncate, |lsn, payload| {
         last = lsn;
-        match decode_record(payload, &mut mutations) {
-            Ok(ordered) => unordered |= !ordered,
+        let mut decoded = Vec::new();
+        match decode_record(payload, &mut decoded) {
+            Ok(true) => {
+                if !legacy.is_empty() {
+                    legacy.sort_by_key(|m: &gyre_engine::Mutation<Bytes>| m.version());
+                    apply(&mut legacy);
+                }
+                run.append(&mut decoded);
+                if run.len() >= REPLAY_RUN_MUTATIONS {
+                    apply(&mut run);
+                }
+            }
+            Ok(false) => {
+                apply(&mut run);
+                legacy_records += 1;
+                legacy.append(&mut decoded);
+            }
             Err(_) => bad_records += 1,
         }
     })
     .with_context(|| format!("replaying the write-ahead log in '{}'", dir.display()))?;
-    // The log holds the shards' change feeds: per key, writes are in the
-    // order they happened, so it is applied in its own order. A log written
-    // before the feeds (records without a previous version) held
-    // connections' batches in the order they finished; versions are taken
-    // under the key's shard lock, so for those version order is the true
-    // per-key order (stable: one command's mutations keep their order).
-    if unordered {
-        info!("the log predates change feeds: applying it in version order");
-        mutations.sort_by_key(|m| m.version());
+    if legacy_records > 0 {
+        info!(records = legacy_records, "applied log records that predate change feeds in version order");
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ks.apply_all(&mutations, threads);
+    legacy.sort_by_key(|m| m.version());
+    apply(&mut legacy);
+    apply(&mut run);
     if report.torn_bytes_truncated > 0 {
         warn!(bytes = report.torn_bytes_truncated, "truncated a torn record at the end of the log (a crash mid-write)");
     }
@@ -402,4 +428,53 @@ fn decode_record(
         pos += d.len;
     }
     Ok(fed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gyre_engine::{Mutation, SlotId, Version};
+
+    /// `m` as a log record written before change feeds: the tag without the
+    /// feed flag, the version's clock only, no previous version.
+    fn legacy(m: &Mutation<&[u8]>) -> Vec<u8> {
+        let mut fed = Vec::new();
+        m.encode(&mut fed);
+        let mut out = vec![fed[0] & !gyre_engine::mutation::TAG_FED];
+        out.extend_from_slice(&fed[1..9]);
+        out.extend_from_slice(&fed[1 + 8 + 2 + 10..]);
+        out
+    }
+
+    #[test]
+    fn a_log_from_before_change_feeds_is_applied_in_version_order() {
+        let dir = std::env::temp_dir().join(format!("gyre-legacy-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let append = |data: &'static [u8], hlc: u64| Mutation::Append {
+            db: 0,
+            key: &b"s"[..],
+            data,
+            version: Version::from_hlc(hlc),
+        };
+        let wal = Wal::open(&dir, WalOptions::default(), Lsn(1)).unwrap();
+        // Two connections' batches, logged in the order they finished, not
+        // the order they wrote.
+        wal.append(&legacy(&append(b"b", 20))).unwrap();
+        wal.append(&legacy(&append(b"a", 10))).unwrap();
+        // Then a record written with feeds (after an upgrade).
+        let mut fed = Vec::new();
+        append(b"c", 30).encode_after(Version::from_hlc(20), &mut fed);
+        wal.append(&fed).unwrap();
+        wal.close().unwrap();
+        let ks = Keyspace::new();
+        recover(&dir, &ks, &EncodingConfig::default(), false).unwrap();
+        let slot = SlotId::of(b"s");
+        let mut shard = ks.db(0).lock(slot);
+        let mut buf = itoa::Buffer::new();
+        let value = shard.get(slot, b"s", gyre_engine::Now::at(0)).map(|e| e.value.as_bytes(&mut buf).to_vec());
+        assert_eq!(value.as_deref(), Some(&b"abc"[..]));
+        drop(shard);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -179,5 +179,5 @@ fn interleaved_appends_replay_in_the_order_they_happened() {
     s.restart(Stop::Kill, &[]);
     let mut c = s.client();
     assert_eq!(strings(&mut c), before, "the strings after a crash are the strings before it");
-    assert!(!s.logs().contains("predates change feeds"), "a new log is applied in its own order");
+    assert!(!s.logs().contains("predate change feeds"), "a new log is applied in its own order");
 }
