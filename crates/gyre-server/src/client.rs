@@ -50,6 +50,10 @@ pub struct ClientState {
     /// EXEC is running this client's queued commands (the gate is already
     /// held; a blocking command answers as if it timed out).
     pub in_exec: bool,
+    /// This client wrote since a WAITAOF last saw all of its writes fsynced:
+    /// WAITAOF then waits for the log as written when it blocks (an upper
+    /// bound on the client's newest record, as Redis's `c->woff` is exact).
+    pub aof_unsynced: bool,
     /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
     pub pubsub: Option<crate::pubsub::Subscription>,
     /// MONITOR mode (dropping it ends the mode; the lines go to `pubsub`'s outbox).
@@ -99,6 +103,7 @@ impl ClientState {
             multi: None,
             watched: Default::default(),
             in_exec: false,
+            aof_unsynced: false,
             pubsub: None,
             monitor: None,
             auth: crate::acl::ClientAuth::default(),

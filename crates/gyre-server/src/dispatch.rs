@@ -491,8 +491,11 @@ fn run(
     if shared.tracking.active() {
         shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
     }
-    if shared.blocking.anyone_blocked() && log.bytes().len() > log_mark {
-        cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+    if log.bytes().len() > log_mark {
+        client.aof_unsynced = true;
+        if shared.blocking.anyone_blocked() {
+            cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+        }
     }
     result
 }
@@ -508,6 +511,12 @@ fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut Byt
             match b.timeout_reply {
                 cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                 cmd::TimeoutReply::Integer(n) => ReplyWriter::new(out, proto).integer(n),
+                cmd::TimeoutReply::WaitAof { .. } => {
+                    let mut w = ReplyWriter::new(out, proto);
+                    w.array(2);
+                    w.integer(0);
+                    w.integer(0);
+                }
             }
             Exec::Done
         }
