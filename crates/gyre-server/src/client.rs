@@ -54,6 +54,9 @@ pub struct ClientState {
     /// WAITAOF then waits for the log as written when it blocks (an upper
     /// bound on the client's newest record, as Redis's `c->woff` is exact).
     pub aof_unsynced: bool,
+    /// A script is running this client's commands (set with `in_exec`):
+    /// XREAD/XREADGROUP refuse their BLOCK option then, as Redis 7.2 does.
+    pub in_script: bool,
     /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
     pub pubsub: Option<crate::pubsub::Subscription>,
     /// MONITOR mode (dropping it ends the mode; the lines go to `pubsub`'s outbox).
@@ -104,6 +107,7 @@ impl ClientState {
             watched: Default::default(),
             in_exec: false,
             aof_unsynced: false,
+            in_script: false,
             pubsub: None,
             monitor: None,
             auth: crate::acl::ClientAuth::default(),
