@@ -489,7 +489,8 @@ fn run(
     let ran = crate::stats::Run { top, spec, args: &args, started, db: client.db, monitored, caller, error_reply };
     crate::stats::ran(shared, client, ran, &result);
     if shared.tracking.active() {
-        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
+        let blocked = matches!(result, Err(CmdError::Block(_))) && !client.in_exec;
+        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..], blocked);
     }
     if log.bytes().len() > log_mark {
         client.aof_unsynced = true;
