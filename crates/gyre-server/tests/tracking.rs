@@ -368,6 +368,21 @@ fn a_served_blocked_read_is_tracked() {
         t.expect_silence(Duration::from_millis(100));
     }
 
+    // OPTIN: CLIENT CACHING yes before a read that blocks covers the read
+    // it makes when served.
+    if s.at_least_redis(7, 2) {
+        let mut o = tracking(&s, &["OPTIN"]);
+        assert_eq!(o.call(&["CLIENT", "CACHING", "YES"]), Reply::simple("OK"));
+        o.send_cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s2", "$"]);
+        wait_blocked(&mut w, 1);
+        assert_eq!(q(&mut w, &["XADD", "s2", "1-1", "a", "1"]), bulk("1-1"));
+        let mut got = vec![o.read_reply(), o.read_reply()];
+        got.sort_by_key(|r| matches!(r, Reply::Push(_)));
+        assert_eq!(got[1], invalidate(&["s2"]));
+        assert_eq!(q(&mut w, &["XADD", "s2", "2-2", "a", "1"]), bulk("2-2"));
+        assert_eq!(o.read_reply(), invalidate(&["s2"]));
+    }
+
     t.send_cmd(&["BLPOP", "l", "0"]);
     wait_blocked(&mut w, 1);
     assert_eq!(q(&mut w, &["RPUSH", "l", "x"]), int(1));

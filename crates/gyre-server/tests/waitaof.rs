@@ -53,6 +53,9 @@ fn always_confirms_at_once_and_replicas_wait_their_timeout() {
     let start = Instant::now();
     assert_eq!(q(c, &["WAITAOF", "1", "1", "100"]), pair(1, 0));
     assert!(start.elapsed() >= Duration::from_millis(90), "{:?}", start.elapsed());
+    // Not from scripts (NOSCRIPT in Redis 7.2).
+    assert!(err(c, &["EVAL", "return redis.call('WAITAOF', 0, 0, 0)", "0"])
+        .starts_with("ERR This Redis command is not allowed from script"));
     // Inside MULTI nothing blocks.
     ok(c, &["MULTI"]);
     assert_eq!(q(c, &["WAITAOF", "0", "1", "0"]), status("QUEUED"));

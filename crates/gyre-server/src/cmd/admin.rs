@@ -301,7 +301,7 @@ pub fn wait(call: &mut Call<'_>) -> CmdResult {
 /// already waited for that; within a second under `everysec`; never under
 /// `no`, as in Redis), and no replicas. Asked for more than it has, the
 /// client waits for its timeout (forever for 0), or answers at once inside
-/// MULTI or a script.
+/// MULTI. Flagged NOSCRIPT as in Redis 7.2 (and BLOCKING, as WAIT is here).
 pub fn waitaof(call: &mut Call<'_>) -> CmdResult {
     let numlocal = call.int_arg(1)?;
     if !(0..=1).contains(&numlocal) {
@@ -400,7 +400,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("module", -2, 0, NOKEYS, Server, "4.0.0", "A container for module commands.", "", super::introspect::container, MODULE_SUBS),
     cmd!("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "<host port | NO ONE>", replicaof),
     cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
-    cmd!("waitaof", 4, BLOCKING, NOKEYS, Generic, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "numlocal numreplicas timeout", waitaof),
+    cmd!("waitaof", 4, BLOCKING | NOSCRIPT, NOKEYS, Generic, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "numlocal numreplicas timeout", waitaof),
     cmd!("wait", 3, BLOCKING, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
 ];
 
