@@ -1358,6 +1358,48 @@ mod tests {
         assert_eq!(els, want);
     }
 
+    /// Entries without fields (Redis never writes them, a crafted payload
+    /// may) and a lone deleted entry decode, re-encode and read back.
+    #[test]
+    fn crafted_stream_listpacks_decode_safely() {
+        let cfg = EncodingConfig::default();
+        let master = id(5, 0);
+        let mut lp = LpWriter::default();
+        for i in [3, 1, 0, 0] {
+            lp.int(i); // live, deleted, no master fields, terminator
+        }
+        for (flags, seq) in [(STREAM_FLAG_SAMEFIELDS, 0), (0, 1), (STREAM_FLAG_DELETED | STREAM_FLAG_SAMEFIELDS, 2)] {
+            lp.int(flags);
+            lp.int(0);
+            lp.int(seq);
+            if flags & STREAM_FLAG_SAMEFIELDS == 0 {
+                lp.int(0);
+            }
+            lp.int(if flags & STREAM_FLAG_SAMEFIELDS == 0 { 4 } else { 3 });
+        }
+        lp.int(STREAM_FLAG_SAMEFIELDS);
+        lp.int(0);
+        lp.int(3);
+        lp.int(3);
+        let mut body = vec![T_STREAM_LISTPACKS_3];
+        let mut key = Vec::new();
+        put_raw_id(&mut key, master);
+        put_len(&mut body, 1);
+        put_str(&mut body, &key);
+        put_str(&mut body, &lp.finish());
+        put_len(&mut body, 3);
+        for n in [5, 3, 5, 0, 5, 2, 4] {
+            put_len(&mut body, n); // last, first, max deleted ids; entries added
+        }
+        put_len(&mut body, 0);
+        let v = decode_value(&body, &cfg).unwrap();
+        let ids: Vec<StreamId> = stream_of(&v).entries().iter().map(|e| e.0).collect();
+        assert_eq!(ids, [id(5, 0), id(5, 1), id(5, 3)]);
+        assert!(stream_of(&v).entries().iter().all(|e| e.1.is_empty()));
+        let again = restore(&dump(&v), &cfg).unwrap();
+        assert_eq!(stream_of(&again), stream_of(&v));
+    }
+
     /// A stream in an RDB file written by redis-server 7.0 (SAVE) loads.
     #[test]
     fn reads_streams_in_a_redis_rdb_file() {
