@@ -355,7 +355,7 @@ fn a_served_blocked_read_is_tracked() {
     wait_blocked(&mut w, 1);
     assert_eq!(q(&mut w, &["XADD", "s", "1-1", "a", "1"]), bulk("1-1"));
     // The invalidation of the read it blocked with, and the reply.
-    let mut got = vec![t.read_reply(), t.read_reply()];
+    let mut got = [t.read_reply(), t.read_reply()];
     got.sort_by_key(|r| matches!(r, Reply::Push(_)));
     assert!(matches!(&got[0], Reply::Map(m) if m.len() == 1), "{got:?}");
     assert_eq!(got[1], invalidate(&["s"]));
@@ -376,7 +376,7 @@ fn a_served_blocked_read_is_tracked() {
         o.send_cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s2", "$"]);
         wait_blocked(&mut w, 1);
         assert_eq!(q(&mut w, &["XADD", "s2", "1-1", "a", "1"]), bulk("1-1"));
-        let mut got = vec![o.read_reply(), o.read_reply()];
+        let mut got = [o.read_reply(), o.read_reply()];
         got.sort_by_key(|r| matches!(r, Reply::Push(_)));
         assert_eq!(got[1], invalidate(&["s2"]));
         assert_eq!(q(&mut w, &["XADD", "s2", "2-2", "a", "1"]), bulk("2-2"));
