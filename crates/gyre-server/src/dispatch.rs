@@ -493,7 +493,9 @@ fn run(
         shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..], blocked);
     }
     if log.bytes().len() > log_mark {
-        client.aof_unsynced = true;
+        if !client.info.aof_unsynced.load(Ordering::Relaxed) {
+            client.info.aof_unsynced.store(true, Ordering::Relaxed);
+        }
         if shared.blocking.anyone_blocked() {
             cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
         }

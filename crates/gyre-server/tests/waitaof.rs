@@ -102,3 +102,26 @@ fn no_fsync_never_confirms_a_write() {
     assert_eq!(q(c, &["WAITAOF", "1", "0", "200"]), pair(0, 0));
     assert_eq!(q(c, &["WAITAOF", "0", "0", "0"]), pair(0, 0));
 }
+
+/// A client served while blocked wrote too (BLMOVE pushes): its next
+/// WAITAOF waits for that write's fsync rather than confirming at once.
+#[test]
+fn a_write_made_while_served_from_a_block_is_waited_for() {
+    if is_redis() {
+        return;
+    }
+    let s = Server::start_with(&["--appendonly", "yes", "--appendfsync", "no"]);
+    let mut b = s.client();
+    let mut w = s.client();
+    assert_eq!(q(&mut b, &["WAITAOF", "1", "0", "0"]), pair(1, 0));
+    let blocked = std::thread::spawn(move || {
+        let moved = q(&mut b, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
+        (moved, q(&mut b, &["WAITAOF", "1", "0", "100"]))
+    });
+    wait_blocked(&mut w, 1);
+    assert_eq!(q(&mut w, &["RPUSH", "src", "x"]), int(1));
+    let (moved, waited) = blocked.join().unwrap();
+    assert_eq!(moved, bulk("x"));
+    // Under `no` nothing is fsynced: not confirmed.
+    assert_eq!(waited, pair(0, 0));
+}

@@ -1,8 +1,10 @@
 //! Server commands a Redis client or test suite expects to find, answered as
 //! a standalone Redis 7.2 with no replicas and no modules answers them: ROLE,
 //! LOLWUT, MODULE (LIST, LOAD, LOADEX, UNLOAD, HELP), REPLICAOF/SLAVEOF (a
-//! clear error: replication is Gyre's cluster mode), WAIT, and MEMORY
+//! clear error: replication is Gyre's cluster mode), WAIT, WAITAOF and MEMORY
 //! MALLOC-STATS (jemalloc's own report).
+
+use std::sync::atomic::Ordering;
 
 use gyre_resp::Protocol;
 
@@ -321,10 +323,12 @@ pub fn waitaof(call: &mut Call<'_>) -> CmdResult {
     }
     // Records of earlier batches were written before their replies left;
     // writes of this batch (still in `call.log`) are not in the log yet.
-    let synced =
-        wal.is_some_and(|w| call.log.is_empty() && (!call.client.aof_unsynced || w.synced_lsn() >= w.written_lsn()));
+    let unsynced = &call.client.info.aof_unsynced;
+    let synced = wal.is_some_and(|w| {
+        call.log.is_empty() && (!unsynced.load(Ordering::Relaxed) || w.synced_lsn() >= w.written_lsn())
+    });
     if synced {
-        call.client.aof_unsynced = false;
+        unsynced.store(false, Ordering::Relaxed);
     }
     let local = i64::from(synced);
     if (local >= numlocal && numreplicas == 0) || call.client.in_exec {
