@@ -118,11 +118,10 @@ impl<'a> ServerHost<'a> {
             Ok(spec) => spec,
             Err(msg) => return error_frame(msg),
         };
-        // Redis 7.0 refuses blocking commands in scripts as well (they are
-        // NOSCRIPT there), except XREAD and XREADGROUP: those run, and refuse
-        // only their BLOCK option (Redis 7.2 too).
-        let blocking_refused = spec.has_flag(flags::BLOCKING) && spec.group != crate::cmd::Group::Stream;
-        if spec.has_flag(flags::NOSCRIPT) || blocking_refused {
+        // Blocking commands run, and answer as if they timed out when they
+        // would wait (`in_exec`), as in Redis 7.2 (7.0 flagged them
+        // NOSCRIPT); XREAD and XREADGROUP refuse their BLOCK option.
+        if spec.has_flag(flags::NOSCRIPT) {
             return error_frame("ERR This Redis command is not allowed from script");
         }
         let writes = spec.has_flag(flags::WRITE);

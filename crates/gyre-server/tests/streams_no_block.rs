@@ -87,7 +87,4 @@ fn scripts_run_xread_but_refuse_block() {
         let reply = r.call(&["EVAL", script, "1", "s"]);
         assert!(error_starting(&reply, want), "{script}: {reply:?}");
     }
-    // Other blocking commands stay refused, as in Redis 7.0.
-    let reply = r.call(&["EVAL", "return redis.call('BLPOP', 'nolist', 0)", "0"]);
-    assert!(error_starting(&reply, "ERR This Redis command is not allowed from script"), "{reply:?}");
 }
