@@ -495,10 +495,16 @@ fn run(
     let ran = crate::stats::Run { top, spec, args: &args, started, db: client.db, monitored, caller, error_reply };
     crate::stats::ran(shared, client, ran, &result);
     if shared.tracking.active() {
-        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
+        let blocked = matches!(result, Err(CmdError::Block(_))) && !client.in_exec;
+        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..], blocked);
     }
-    if shared.blocking.anyone_blocked() && log.bytes().len() > log_mark {
-        cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+    if log.bytes().len() > log_mark {
+        if !client.info.aof_unsynced.load(Ordering::Relaxed) {
+            client.info.aof_unsynced.store(true, Ordering::Relaxed);
+        }
+        if shared.blocking.anyone_blocked() {
+            cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+        }
     }
     result
 }
@@ -514,6 +520,12 @@ fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut Byt
             match b.timeout_reply {
                 cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                 cmd::TimeoutReply::Integer(n) => ReplyWriter::new(out, proto).integer(n),
+                cmd::TimeoutReply::WaitAof { .. } => {
+                    let mut w = ReplyWriter::new(out, proto);
+                    w.array(2);
+                    w.integer(0);
+                    w.integer(0);
+                }
             }
             Exec::Done
         }

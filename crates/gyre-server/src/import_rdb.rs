@@ -6,7 +6,7 @@
 //! mutation (value and absolute expiry) appended to the write-ahead log, so
 //! the server that starts next recovers it like any other write. Keys already
 //! expired are skipped, keys of databases above 15 are skipped and reported;
-//! a key that cannot be read (a stream, a module type, corrupt data) stops
+//! a key that cannot be read (a module type, corrupt data) stops
 //! the import with the byte offset, and nothing of the file counts as loaded
 //! beyond the keys already logged (the operator can fix and re-run: a re-run
 //! overwrites the same keys). Progress is logged every second.

@@ -1,7 +1,8 @@
 //! DUMP and RESTORE in Redis's serialization (`gyre_engine::rdb`): a DUMP
 //! from Redis 7 restores in Gyre, and Gyre's DUMP is made of RDB types every
-//! Redis reads (under RDB version 11, Redis 7.2's: Redis 7.0 refuses a
-//! version newer than its own 10). RESTORE takes REPLACE, ABSTTL, IDLETIME
+//! Redis reads, streams as Redis 7.2 writes them (STREAM_LISTPACKS_3), under
+//! RDB version 11, Redis 7.2's: Redis 7.0 refuses a version newer than its
+//! own 10 (`gyre_engine::rdb::encode_value_for` writes for it). RESTORE takes REPLACE, ABSTTL, IDLETIME
 //! and FREQ with Redis 7.2's errors.
 //!
 //! RESTORE records one Restore mutation (the value in Gyre's own encoding,
@@ -23,8 +24,7 @@ pub fn dump(call: &mut Call<'_>) -> CmdResult {
     let payload = shard.get_read(slot, key, now).map(|e| rdb::dump(&e.value));
     drop(shard);
     match payload {
-        Some(Ok(p)) => call.out.bulk(&p),
-        Some(Err(_)) => return Err(err("ERR DUMP of a stream is not supported yet")),
+        Some(p) => call.out.bulk(&p),
         None => call.out.null(),
     }
     Ok(())

@@ -247,6 +247,12 @@ pub enum TimeoutReply {
     NullArray,
     /// WAIT: the replica count.
     Integer(i64),
+    /// WAITAOF: `[numlocal, numreplicas]`, the local count read when the
+    /// wait ends (1 once the log as written when the client blocked is
+    /// fsynced); with `wake_on_fsync` the wait also ends then.
+    WaitAof {
+        wake_on_fsync: bool,
+    },
 }
 
 /// A SCAN-family cursor (SCAN, HSCAN, SSCAN, ZSCAN) as Redis reads it (C

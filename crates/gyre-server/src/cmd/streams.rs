@@ -645,6 +645,12 @@ fn parse_read_args<'a>(call: &Call<'a>, group_cmd: bool) -> Result<ReadArgs<'a>,
         let more = argc - i - 1;
         let o = args.get(i);
         if o.eq_ignore_ascii_case(b"BLOCK") && more > 0 {
+            // Redis 7.2 refuses the option in scripts outright (7.4 lets it
+            // answer as a timeout, as in MULTI), naming the command as sent.
+            if call.client.in_script {
+                let name = String::from_utf8_lossy(args.get(0));
+                return Err(CmdError::Msg(format!("ERR {name} command is not allowed with BLOCK option from scripts")));
+            }
             i += 1;
             a.timeout = Some(parse_block_ms(args.get(i))?);
         } else if o.eq_ignore_ascii_case(b"COUNT") && more > 0 {
