@@ -945,13 +945,7 @@ impl Wal {
             return Err(WalError::RecordTooLarge { size_bytes: payload_bytes, max_bytes: RECORD_PAYLOAD_BYTES_MAX });
         }
         let s = &*self.shared;
-        let mut guard = s.log.lock();
-        if let Some(reason) = s.poison.get() {
-            return Err(WalError::Poisoned(reason.clone()));
-        }
-        if guard.closed {
-            return Err(WalError::Closed);
-        }
+        let mut guard = self.lock_open()?;
         let st = &mut *guard;
         let lsn = st.next_lsn;
         let header = record_header(lsn, payload);
@@ -979,6 +973,19 @@ impl Wal {
         Ok(Lsn(lsn))
     }
 
+    /// The log's state, locked, unless the log failed or was closed.
+    fn lock_open(&self) -> Result<parking_lot::MutexGuard<'_, Log>, WalError> {
+        let s = &*self.shared;
+        let guard = s.log.lock();
+        if let Some(reason) = s.poison.get() {
+            return Err(WalError::Poisoned(reason.clone()));
+        }
+        if guard.closed {
+            return Err(WalError::Closed);
+        }
+        Ok(guard)
+    }
+
     /// Appends records built under the log's lock: `fill` hands pieces of
     /// payload to the [`RecordBuilder`], which cuts a new record before a
     /// piece that would take the current one past
@@ -990,13 +997,7 @@ impl Wal {
     /// be written, and it may already hold other writers' changes.
     pub fn append_with(&self, fill: impl FnOnce(&mut RecordBuilder<'_>)) -> Result<Option<Lsn>, WalError> {
         let s = &*self.shared;
-        let mut guard = s.log.lock();
-        if let Some(reason) = s.poison.get() {
-            return Err(WalError::Poisoned(reason.clone()));
-        }
-        if guard.closed {
-            return Err(WalError::Closed);
-        }
+        let mut guard = self.lock_open()?;
         let st = &mut *guard;
         let mut builder = RecordBuilder { st, start: None, last: None, oversized: None };
         fill(&mut builder);

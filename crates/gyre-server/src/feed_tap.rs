@@ -10,7 +10,7 @@
 //! or letting memory grow.
 //!
 //! [`SlotStream`] is the sending side of a slot copy: it subscribes, then
-//! interleaves chunks of `Keyspace::export_slot` with what the tap gathered,
+//! interleaves chunks of `Keyspace::export_keys` with what the tap gathered,
 //! one ordered stream of feed records that the receiver applies with
 //! [`apply_stream`] (see gyre-engine's `keyspace::transfer` for why that
 //! converges).
@@ -161,9 +161,12 @@ impl Tap {
 pub struct SlotStream {
     tap: Arc<Tap>,
     db: DbIndex,
-    /// Slots still to export, and where the current one's export stands.
+    /// Slots whose copy has not started, last first.
     pending: Vec<SlotId>,
-    cursor: u64,
+    /// The keys of the slot being copied, as they were when its copy
+    /// started, and how many are done.
+    keys: Vec<Box<[u8]>>,
+    done: usize,
 }
 
 impl SlotStream {
@@ -173,30 +176,36 @@ impl SlotStream {
         let tap = taps.subscribe(ks, slots.iter().copied(), TAP_QUEUE_BYTES_MAX);
         let mut pending = slots.to_vec();
         pending.reverse();
-        SlotStream { tap, db, pending, cursor: 0 }
+        SlotStream { tap, db, pending, keys: Vec::new(), done: 0 }
     }
 
     /// Whether the copy is complete (from now on only changes follow).
     pub fn copied(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.is_empty() && self.done == self.keys.len()
     }
 
     /// The next piece of the stream: what the tap gathered, then (until the
-    /// copy is complete) about `chunk_bytes` more of the copy.
+    /// copy is complete) about `chunk_bytes` more of the copy. Each slot's
+    /// keys are listed once when its copy starts (memory: the slot's keys),
+    /// then exported a chunk at a time under its shard's lock.
     pub fn next(&mut self, ks: &Keyspace, chunk_bytes: usize, now_ms: u64) -> Result<Vec<Bytes>, Lagged> {
         let mut out = self.tap.take()?;
-        if let Some(&slot) = self.pending.last() {
-            let mut chunk = Vec::new();
-            match ks.export_slot(self.db, slot, self.cursor, chunk_bytes, now_ms, &mut chunk) {
-                Some(next) => self.cursor = next,
-                None => {
-                    self.pending.pop();
-                    self.cursor = 0;
-                }
+        let mut chunk = Vec::new();
+        if self.done == self.keys.len() {
+            if let Some(slot) = self.pending.pop() {
+                self.keys = ks.slot_keys(self.db, slot, &mut chunk);
+                self.done = 0;
             }
-            let chunk = Bytes::from(chunk);
-            out.extend(records(&chunk).map(|(r, _)| r));
         }
+        if self.done < self.keys.len() {
+            self.done += ks.export_keys(self.db, &self.keys[self.done..], chunk_bytes, now_ms, &mut chunk);
+        }
+        if self.done == self.keys.len() {
+            self.keys = Vec::new();
+            self.done = 0;
+        }
+        let chunk = Bytes::from(chunk);
+        out.extend(records(&chunk).map(|(r, _)| r));
         Ok(out)
     }
 

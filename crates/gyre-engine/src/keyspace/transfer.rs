@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 
-use super::{key_hash, Keyspace, SlotMap};
+use super::{Keyspace, SlotMap};
 use crate::hlc::Version;
 use crate::mutation::{DbIndex, Mutation, MutationLog};
 use crate::slot::SlotId;
@@ -67,54 +67,56 @@ impl Keyspace {
         Fed::Applied
     }
 
-    /// Appends to `out` one chunk of a copy of `slot` of database `db`:
-    /// `Restore` records for its live keys and `Del` records for its
-    /// tombstones (the first chunk), each with its version, encoded as feed
-    /// records. Keys are taken in the order of their hash from `from` (0 for
-    /// the first chunk) until the chunk holds about `max_bytes`; returns where
-    /// the next chunk starts, `None` after the last. As SCAN: a key present
-    /// throughout is exported at least once; keys changed meanwhile reach the
-    /// receiver through the feed. A flush watermark is not exported (it would
-    /// reach the receiver's other slots).
-    pub fn export_slot(
+    /// The keys `slot` of database `db` holds now, and its tombstones as
+    /// `Del` records appended to `out`: the start of a copy of the slot.
+    /// [`Keyspace::export_keys`] then exports the keys' values a chunk at a
+    /// time. A key created after this call, or changed after its export, reaches
+    /// the receiver through the change feed (subscribe before calling this);
+    /// a key deleted before its export is skipped (its delete is in the feed).
+    /// A flush watermark is not exported (it would reach the receiver's other
+    /// slots).
+    pub fn slot_keys(&self, db: DbIndex, slot: SlotId, out: &mut Vec<u8>) -> Vec<Box<[u8]>> {
+        let shard = self.dbs[db as usize].lock(slot);
+        for (key, version) in shard.tombstones().filter(|(k, _)| SlotId::of(k) == slot) {
+            Mutation::Del { db, key, version }.encode(out);
+        }
+        shard
+            .slots
+            .get(super::slot_in_shard(slot))
+            .map_or_else(Vec::new, |map| map.iter().map(|n| n.key().into()).collect())
+    }
+
+    /// Appends `Restore` records (the value, expiry and version, as feed
+    /// records) for the keys of `keys`, all of one slot of database `db`,
+    /// from the first until `out` grew by about `max_bytes`; returns how
+    /// many keys it consumed. Keys gone or expired are skipped.
+    pub fn export_keys(
         &self,
         db: DbIndex,
-        slot: SlotId,
-        from: u64,
+        keys: &[Box<[u8]>],
         max_bytes: usize,
         now_ms: u64,
         out: &mut Vec<u8>,
-    ) -> Option<u64> {
+    ) -> usize {
+        let Some(first) = keys.first() else { return 0 };
+        let slot = SlotId::of(first);
         let shard = self.dbs[db as usize].lock(slot);
+        let Some(map) = shard.slots.get(super::slot_in_shard(slot)) else { return keys.len() };
         let start = out.len();
-        if from == 0 {
-            for (key, version) in shard.tombstones().filter(|(k, _)| SlotId::of(k) == slot) {
-                Mutation::Del { db, key, version }.encode(out);
-            }
-        }
-        let map = shard.slots.get(super::slot_in_shard(slot))?;
-        let mut keys: Vec<(u64, &[u8])> =
-            map.iter().map(|n| (key_hash(n.key()) >> 14, n.key())).filter(|&(h, _)| h >= from).collect();
-        keys.sort_unstable_by_key(|&(h, _)| h);
         let mut value = Vec::new();
-        let mut i = 0;
-        while i < keys.len() {
-            // Keys of one hash go together, so the cursor never splits them.
-            let h = keys[i].0;
+        for (i, key) in keys.iter().enumerate() {
             if out.len() - start >= max_bytes.max(1) {
-                return Some(h);
+                return i;
             }
-            while i < keys.len() && keys[i].0 == h {
-                export_key(map, db, keys[i].1, now_ms, &mut value, out);
-                i += 1;
-            }
+            debug_assert_eq!(SlotId::of(key), slot);
+            export_key(map, db, key, now_ms, &mut value, out);
         }
-        None
+        keys.len()
     }
 }
 
 fn export_key(map: &SlotMap, db: DbIndex, key: &[u8], now_ms: u64, value: &mut Vec<u8>, out: &mut Vec<u8>) {
-    let e = super::find(map, key).expect("present under the lock");
+    let Some(e) = super::find(map, key) else { return };
     if e.is_expired(now_ms) {
         // Its owner's delete reaches the receiver through the feed.
         return;
