@@ -120,22 +120,23 @@ fn tracing_level(loglevel: &str) -> &'static str {
 /// Logging as `loglevel`, `log-format` and `logfile` say (GYRE_LOG, a tracing
 /// filter, overrides the level).
 fn init_logging(config: &config::Config) -> anyhow::Result<()> {
-    let level = tracing_level(&config.get("loglevel").expect("declared"));
+    let settings = config.settings();
+    let level = tracing_level(&settings.loglevel);
     let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let logfile = config.get("logfile").expect("declared");
+    let logfile = &settings.logfile;
     let writer = if logfile.is_empty() {
         tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&logfile)
+            .open(logfile)
             .with_context(|| format!("opening logfile '{logfile}'"))?;
         tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(logfile.is_empty());
-    if config.get("log-format").as_deref() == Some("json") {
+    if settings.log_json {
         builder.json().init();
     } else {
         builder.init();

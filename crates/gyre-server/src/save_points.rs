@@ -96,11 +96,11 @@ pub fn snapshot_due(shared: &crate::shared::Shared, now_ms: u64) -> bool {
     if p.wal.is_none() || p.snapshot_running.load(Ordering::Relaxed) {
         return false;
     }
-    let text = shared.config.get("save").unwrap_or_default();
-    if text.is_empty() {
+    let settings = shared.config.settings();
+    if settings.save.is_empty() {
         return false;
     }
-    let Ok(points) = parse(&text) else { return false };
+    let Ok(points) = parse(&settings.save) else { return false };
     let (last_ms, last_ok) = {
         let st = p.snapshot.lock();
         (st.last_save_unix_ms, st.last_status_ok)

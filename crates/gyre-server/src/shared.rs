@@ -100,9 +100,9 @@ impl Shared {
         let run_id: String =
             (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
         let ks = Keyspace::new();
-        ks.set_encoding_config(config.encoding_config());
-        let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
-        let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
+        let settings = config.settings();
+        ks.set_encoding_config(settings.encoding);
+        let acl = crate::acl::Acl::new(&settings.requirepass, settings.aclfile.clone())
             .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
         let fsync_latency = Arc::new(gyre_http::Histogram::default());
         let observer = {
@@ -164,8 +164,7 @@ impl Shared {
 /// The log has outgrown `wal-compact-bytes` and the last snapshot, and no
 /// snapshot is running: time for one.
 pub fn compaction_due(shared: &Shared) -> bool {
-    let compact_bytes = shared.config.get("wal-compact-bytes").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
-    shared.persistence.wants_compaction(compact_bytes)
+    shared.persistence.wants_compaction(shared.config.settings().wal_compact_bytes)
 }
 
 /// Starts a snapshot on its own thread when BGSAVE asked for one or the log has
@@ -175,7 +174,7 @@ fn start_snapshot_if_due(shared: &Arc<Shared>) {
     if !requested && !compaction_due(shared) && !crate::save_points::snapshot_due(shared, unix_ms()) {
         return;
     }
-    let retention = shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2);
+    let retention = shared.config.settings().snapshot_retention;
     let s = shared.clone();
     let spawned = std::thread::Builder::new().name("gyre-snapshot".into()).spawn(move || {
         // Failures are logged and reported by INFO persistence.

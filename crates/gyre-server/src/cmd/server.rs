@@ -118,7 +118,7 @@ fn write_hello_map(out: &mut gyre_resp::ReplyWriter<'_>, id: u64, proto: Protoco
 }
 
 fn retention(call: &Call<'_>) -> usize {
-    call.shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2)
+    call.shared.config.settings().snapshot_retention
 }
 
 fn require_persistence(call: &Call<'_>) -> CmdResult {
