@@ -444,11 +444,13 @@ impl User {
 /// The channel arguments of a Pub/Sub command, and whether they are patterns
 /// (matched literally against the user's patterns, as Redis does).
 fn channel_args(top: &CommandSpec, args: &Args<'_>) -> (std::ops::Range<usize>, bool) {
-    match top.name {
-        "publish" | "spublish" => (1..2.min(args.len()), false),
-        "subscribe" | "ssubscribe" => (1..args.len(), false),
-        "psubscribe" => (1..args.len(), true),
-        _ => (0..0, false),
+    use crate::cmd::flags::{CHANNEL_ARG, CHANNEL_ARGS, PATTERN_ARGS};
+    if top.has_flag(CHANNEL_ARG) {
+        (1..2.min(args.len()), false)
+    } else if top.has_flag(CHANNEL_ARGS | PATTERN_ARGS) {
+        (1..args.len(), top.has_flag(PATTERN_ARGS))
+    } else {
+        (0..0, false)
     }
 }
 

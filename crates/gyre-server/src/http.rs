@@ -42,28 +42,7 @@ impl HttpBackend {
 
 /// Commands that need a connection of their own, or wait: refused over HTTP.
 fn needs_connection(spec: &cmd::CommandSpec) -> bool {
-    spec.has_flag(flags::BLOCKING)
-        || matches!(
-            spec.name,
-            "multi"
-                | "exec"
-                | "discard"
-                | "watch"
-                | "unwatch"
-                | "subscribe"
-                | "psubscribe"
-                | "ssubscribe"
-                | "unsubscribe"
-                | "punsubscribe"
-                | "sunsubscribe"
-                | "monitor"
-                | "hello"
-                | "auth"
-                | "reset"
-                | "quit"
-                | "select"
-                | "client"
-        )
+    spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
 }
 
 fn error(msg: impl Into<Bytes>) -> Frame {

@@ -26,7 +26,7 @@ use gyre_resp::Args;
 use parking_lot::Mutex;
 
 use crate::client::ClientState;
-use crate::cmd::{flags, CommandSpec, Group};
+use crate::cmd::{flags, CommandSpec};
 use crate::pubsub::Subscriber;
 use crate::shared::Shared;
 use crate::stats::Run;
@@ -82,7 +82,7 @@ impl Drop for Monitoring {
 
 /// The commands that run scripts: shown before the commands they run.
 pub fn runs_scripts(spec: &CommandSpec) -> bool {
-    spec.group == Group::Scripting && spec.has_flag(flags::EXCLUSIVE)
+    spec.has_flag(flags::RUNS_SCRIPT)
 }
 
 /// Whether the command that called a nested command is a script runner.

@@ -66,7 +66,8 @@ impl Pause {
             return false;
         }
         let Some(top) = cmd::lookup(args.get(0)) else { return false };
-        if top.name == "client" && args.len() > 1 && args.get(1).eq_ignore_ascii_case(b"unpause") {
+        let sub = (!top.subcommands.is_empty() && args.len() > 1).then(|| cmd::lookup_sub(top, args.get(1))).flatten();
+        if sub.is_some_and(|s| s.has_flag(flags::UNPAUSES)) {
             return false;
         }
         if self.all.load(Ordering::Acquire) {
@@ -75,7 +76,7 @@ impl Pause {
         // Queueing inside MULTI writes nothing; EXEC is held if the
         // transaction writes.
         if let Some(tx) = &client.multi {
-            if top.name != "exec" {
+            if !top.has_flag(cmd::flags::RUNS_TRANSACTION) {
                 return false;
             }
             return tx.queued.iter().any(|c| cmd::lookup(c.args().get(0)).is_some_and(writes));

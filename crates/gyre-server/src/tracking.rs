@@ -241,7 +241,7 @@ impl Tracking {
         let Some(c) = inner.clients.get_mut(&id) else { return };
         let caching = c.caching;
         // The CACHING flag lasts one command (the whole transaction in MULTI).
-        if spec.name != "caching" && client.multi.is_none() {
+        if !spec.has_flag(crate::cmd::flags::KEEPS_CACHING) && client.multi.is_none() {
             c.caching = false;
         }
         let wanted = !c.bcast && if c.optin { caching } else { !(c.optout && caching) };

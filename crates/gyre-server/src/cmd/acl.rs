@@ -13,7 +13,7 @@ macro_rules! acl_sub {
     };
 }
 
-const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const ADMIN_FLAGS: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
     acl_sub!(

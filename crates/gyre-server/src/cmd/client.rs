@@ -45,7 +45,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
     sub!(
         "unpause",
         2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
+        ADMIN | NOSCRIPT | LOADING | STALE | UNPAUSES,
         "Resumes processing commands from paused clients.",
         "",
         unpause
@@ -126,7 +126,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
         ..sub!(
             "caching",
             3,
-            NOSCRIPT | LOADING | STALE,
+            NOSCRIPT | LOADING | STALE | KEEPS_CACHING,
             "Instructs the server whether to track the keys in the next request.",
             "<YES | NO>",
             super::tracking::caching
