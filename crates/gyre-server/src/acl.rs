@@ -518,18 +518,25 @@ pub struct Acl {
     next_entry_id: AtomicU64,
     /// `aclfile`, for ACL LOAD and ACL SAVE.
     pub file: Option<PathBuf>,
+    /// The server's time, for the ACL LOG's timestamps.
+    runtime: Arc<dyn crate::runtime::Runtime>,
 }
 
 impl Acl {
     /// The users at start-up: the default user with `requirepass`, then the
     /// aclfile (which may redefine the default user).
-    pub fn new(requirepass: &str, file: Option<PathBuf>) -> Result<Acl, String> {
+    pub fn new(
+        requirepass: &str,
+        file: Option<PathBuf>,
+        runtime: Arc<dyn crate::runtime::Runtime>,
+    ) -> Result<Acl, String> {
         let acl = Acl {
             users: RwLock::new(BTreeMap::new()),
             generation: AtomicU64::new(1),
             log: Mutex::new(VecDeque::new()),
             next_entry_id: AtomicU64::new(0),
             file,
+            runtime,
         };
         acl.users.write().insert("default".into(), Arc::new(User::default_user()));
         acl.set_requirepass(requirepass);
@@ -676,7 +683,7 @@ impl Acl {
         client: &str,
         max: usize,
     ) {
-        let now = crate::shared::unix_ms();
+        let now = self.runtime.now_ms();
         let mut log = self.log.lock();
         if let Some(e) = log.iter_mut().find(|e| {
             e.reason == reason

@@ -460,7 +460,7 @@ fn run(
     if monitored && crate::monitor::runs_scripts(top) {
         crate::monitor::feed_before(shared, client, &args);
     }
-    let started = crate::stats::clock_start();
+    let started = shared.clock.raw();
     let log_mark = log.bytes().len();
     // (Tracking asks for expired keys too; see `tracking`.)
     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32 | shared.tracking.notify_bits();
@@ -594,7 +594,7 @@ pub fn reply_frame(out: &[u8]) -> gyre_resp::Frame {
 #[inline]
 pub fn over_maxmemory(shared: &Shared) -> bool {
     let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
-    limit != 0 && crate::evict::used_for_limit() > limit
+    limit != 0 && crate::evict::used_for_limit(shared) > limit
 }
 
 #[cfg(test)]
@@ -613,7 +613,7 @@ mod tests {
     use super::*;
     use crate::client::ClientInfo;
     use crate::config::Config;
-    use crate::shared::unix_ms;
+    use crate::runtime::unix_ms;
     use std::sync::Arc;
 
     /// The commands' clock: real time, because the server's background expiry

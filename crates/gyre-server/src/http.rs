@@ -21,7 +21,7 @@ use gyre_resp::{Frame, OwnedArgs, Protocol};
 
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{self, flags};
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// The server as the HTTP API sees it.
 #[derive(Default)]
@@ -107,7 +107,7 @@ impl Backend for HttpBackend {
         client.proto = Protocol::Resp3;
         client.auth = session.0.clone();
         let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
-        let now_ms = unix_ms();
+        let now_ms = shared.now_ms();
         if crate::dispatch::execute_async(argv, shared, &mut client, &mut out, &mut log, now_ms).await.is_some() {
             return error("ERR blocking commands are not available over HTTP");
         }
@@ -163,7 +163,7 @@ impl Backend for HttpBackend {
             wal_size_bytes: shared.persistence.wal.as_ref().map_or(0, |w| w.size_bytes()),
             wal_fsync_latency: shared.fsync_latency.snapshot(),
             last_snapshot_age_seconds: has_snapshot
-                .then(|| unix_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
+                .then(|| shared.now_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
             command_latency: crate::stats::command_latency(shared),
         }
     }

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::persistence::Persistence;
-use crate::shared::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Log records are appended in batches of about this size.
 const BATCH_BYTES: usize = 1 << 20;

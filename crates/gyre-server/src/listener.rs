@@ -26,7 +26,7 @@ use crate::conn;
 use crate::http::HttpBackend;
 use crate::shared::Shared;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, runtime: Arc<dyn crate::runtime::Runtime>) -> anyhow::Result<()> {
     let settings = config.settings();
     let binds = settings.bind.clone();
     anyhow::ensure!(!binds.is_empty(), "bind is empty: give at least one address");
@@ -41,7 +41,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // loads. Its stop signal is held until the server exits.
     let http = HttpBackend::default().into();
     let (_http_stop, _http_task) = start_http(&config, &binds[0], &http).await?;
-    let shared = tokio::task::spawn_blocking(move || Shared::start(config)).await.context("recovery")??;
+    let shared =
+        tokio::task::spawn_blocking(move || Shared::start_with(config, runtime)).await.context("recovery")??;
     http.set_ready(shared.clone());
     let mut listeners = Vec::new();
     for addr in &binds {

@@ -114,14 +114,9 @@ pub fn feed_before(shared: &Shared, client: &ClientState, args: &Args<'_>) {
 }
 
 fn send(shared: &Shared, client: &ClientState, args: &Args<'_>, db: u16, from_script: bool) {
-    let line = line(unix_us(), db, client, args, from_script);
+    let line = line(shared.runtime.now_us(), db, client, args, from_script);
     let limit = *shared.config.hot.pubsub_limit.read();
     shared.diag.monitors.send(&line, limit);
-}
-
-fn unix_us() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// One monitor line, CRLF included.

@@ -38,7 +38,7 @@ use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::shared::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Snapshot bookkeeping reported by INFO persistence and LASTSAVE.
 #[derive(Debug, Clone, Default)]
@@ -348,7 +348,7 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     // it (stable, so one command's mutations keep their order).
     mutations.sort_by_key(|m| m.version());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ks.apply_all(&mutations, threads);
+    ks.apply_all(&mutations, &crate::runtime::ScopedThreads(threads));
     if report.torn_bytes_truncated > 0 {
         warn!(bytes = report.torn_bytes_truncated, "truncated a torn record at the end of the log (a crash mid-write)");
     }

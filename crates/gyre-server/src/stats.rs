@@ -187,27 +187,12 @@ pub fn rejected_while_resolving(args: &Args<'_>, e: &CmdError) {
     spec.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The clock of command timings: the CPU's time-stamp counter through
-/// `quanta` (which falls back to the OS clock where the counter is not
-/// invariant). Two `clock_gettime` calls per command cost about a tenth of a
-/// pipelined GET's instructions; two counter reads cost a few.
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
-/// A reading of the command clock, for [`Run::started`].
-#[inline]
-pub fn clock_start() -> u64 {
-    clock().raw()
-}
-
 /// What [`ran`] needs to know about the command that ran.
 pub struct Run<'a, 'b> {
     pub top: &'static CommandSpec,
     pub spec: &'static CommandSpec,
     pub args: &'a Args<'b>,
-    /// When the handler started ([`clock_start`]).
+    /// When the handler started (a raw reading of `Shared::clock`).
     pub started: u64,
     /// The database the command ran in (for MONITOR).
     pub db: u16,
@@ -228,7 +213,7 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     if matches!(result, Err(CmdError::Block(_))) {
         return;
     }
-    let clock = clock();
+    let clock = &shared.clock;
     let elapsed = Duration::from_nanos(clock.delta_as_nanos(run.started, clock.raw()));
     let usec = elapsed.as_micros() as u64;
     let st = &run.spec.stats;
@@ -251,12 +236,12 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     let slower_than = hot.slowlog_log_slower_than_us.load(Ordering::Relaxed);
     if slower_than >= 0 && usec >= slower_than as u64 && !run.spec.has_flag(cmd::flags::SKIP_SLOWLOG) {
         let max_len = hot.slowlog_max_len.load(Ordering::Relaxed) as usize;
-        d.slowlog.push(run.args, usec, &client.info, max_len);
+        d.slowlog.push(run.args, usec, &client.info, max_len, shared.now_ms());
     }
     let threshold_ms = hot.latency_monitor_threshold_ms.load(Ordering::Relaxed);
     if threshold_ms > 0 && elapsed >= Duration::from_millis(threshold_ms) {
         let event = if run.spec.has_flag(cmd::flags::FAST) { "fast-command" } else { "command" };
-        d.latency.add_sample(event, elapsed.as_millis() as u64);
+        d.latency.add_sample(event, elapsed.as_millis() as u64, shared.now_ms());
     }
     if run.monitored {
         crate::monitor::feed(shared, client, &run);

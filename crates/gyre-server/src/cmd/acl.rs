@@ -245,7 +245,7 @@ fn log(call: &mut Call<'_>) -> CmdResult {
         _ => return Err(err(SYNTAX)),
     };
     let entries = call.shared.acl.log_entries(count);
-    let now = crate::shared::unix_ms();
+    let now = call.shared.now_ms();
     let out = &mut call.out;
     out.array(entries.len());
     for e in entries {

@@ -415,7 +415,8 @@ fn pause(call: &mut Call<'_>) -> CmdResult {
         4 => return Err(err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
         _ => return Err(err(SYNTAX)),
     };
-    call.shared.pause.pause(crate::shared::unix_ms().saturating_add(ms as u64), all);
+    let now = call.shared.now_ms();
+    call.shared.pause.pause(now.saturating_add(ms as u64), all, now);
     call.out.ok();
     Ok(())
 }

@@ -92,7 +92,7 @@ fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::R
         ratio(rss, used),
         memory::ALLOCATOR_NAME,
         shared.stats.lazyfree_pending.load(Ordering::Relaxed),
-        crate::evict::lazy_pending_bytes(),
+        crate::evict::lazy_pending_bytes(shared),
     )
 }
 

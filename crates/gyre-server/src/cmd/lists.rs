@@ -601,7 +601,7 @@ fn block_on(keys: &[&[u8]], timeout: Option<std::time::Duration>, timeout_reply:
 
 /// BLPOP and BRPOP.
 fn bpop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
-    let timeout = parse_block_timeout(call.arg(call.argc() - 1))?;
+    let timeout = parse_block_timeout(call.arg(call.argc() - 1), call.now_ms)?;
     let args = call.args;
     let keys: Vec<&[u8]> = (1..args.len() - 1).map(|i| args.get(i)).collect();
     if pop_first_nonempty(call, &keys, left, 1, PopReply::KeyAndElement)? {
@@ -640,18 +640,18 @@ fn bmove_generic(
 pub fn blmove(call: &mut Call<'_>) -> CmdResult {
     let from_left = parse_side(call.arg(3))?;
     let to_left = parse_side(call.arg(4))?;
-    let timeout = parse_block_timeout(call.arg(5))?;
+    let timeout = parse_block_timeout(call.arg(5), call.now_ms)?;
     bmove_generic(call, from_left, to_left, timeout)
 }
 
 pub fn brpoplpush(call: &mut Call<'_>) -> CmdResult {
-    let timeout = parse_block_timeout(call.arg(3))?;
+    let timeout = parse_block_timeout(call.arg(3), call.now_ms)?;
     bmove_generic(call, false, true, timeout)
 }
 
 pub fn blmpop(call: &mut Call<'_>) -> CmdResult {
     let a = parse_mpop(call, 2)?;
-    let timeout = parse_block_timeout(call.arg(1))?;
+    let timeout = parse_block_timeout(call.arg(1), call.now_ms)?;
     let args = call.args;
     let keys: Vec<&[u8]> = (a.first_key..a.first_key + a.numkeys).map(|i| args.get(i)).collect();
     if pop_first_nonempty(call, &keys, a.left, a.count, PopReply::KeyAndElements)? {

@@ -303,8 +303,8 @@ pub fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
 }
 
 /// Parses a blocking command's timeout (seconds, fractional allowed) with
-/// Redis's errors. Zero means forever.
-pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, CmdError> {
+/// Redis's errors (`now_ms`: the command's time). Zero means forever.
+pub fn parse_block_timeout(arg: &[u8], now_ms: u64) -> Result<Option<std::time::Duration>, CmdError> {
     let secs = gyre_engine::num::parse_f64(arg)
         .filter(|v| v.is_finite())
         .ok_or(err("ERR timeout is not a float or out of range"))?;
@@ -315,8 +315,7 @@ pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, Cm
         return Ok(None);
     }
     // Redis's rule: the deadline in Unix milliseconds must fit in an i64.
-    let now_ms = crate::shared::unix_ms() as f64;
-    if secs * 1000.0 > i64::MAX as f64 - now_ms {
+    if secs * 1000.0 > i64::MAX as f64 - now_ms as f64 {
         return Err(err("ERR timeout is out of range"));
     }
     Ok(Some(std::time::Duration::from_secs_f64(secs)))

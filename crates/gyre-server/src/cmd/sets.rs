@@ -723,7 +723,7 @@ mod tests {
             let shared = Shared::start(Config::for_test()).expect("start");
             let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
             let client = ClientState::new(Arc::new(ClientInfo::new(1, addr, addr)));
-            Harness { shared, client, now_ms: crate::shared::unix_ms() }
+            Harness { shared, client, now_ms: crate::runtime::unix_ms() }
         }
 
         /// Runs one command; returns the reply and the mutations recorded.

@@ -805,7 +805,7 @@ pub fn zpopmax(call: &mut Call<'_>) -> CmdResult {
 
 /// BZPOPMIN/BZPOPMAX key [key ...] timeout
 fn bzpop_generic(call: &mut Call<'_>, max: bool) -> CmdResult {
-    let timeout = parse_block_timeout(call.arg(call.argc() - 1))?;
+    let timeout = parse_block_timeout(call.arg(call.argc() - 1), call.now_ms)?;
     let args = call.args;
     let keys: Vec<&[u8]> = (1..args.len() - 1).map(|i| args.get(i)).collect();
     match pop_first(call, &keys, max, 1)? {
@@ -888,7 +888,7 @@ pub fn zmpop(call: &mut Call<'_>) -> CmdResult {
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn bzmpop(call: &mut Call<'_>) -> CmdResult {
     let (keys, max, count) = parse_mpop(call, 2)?;
-    let timeout = parse_block_timeout(call.arg(1))?;
+    let timeout = parse_block_timeout(call.arg(1), call.now_ms)?;
     match pop_first(call, &keys, max, count)? {
         Popped::From(key, popped) if !popped.is_empty() => {
             reply_mpop(call, &key, &popped);
