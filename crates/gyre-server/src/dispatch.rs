@@ -178,7 +178,7 @@ pub fn execute_with<'s>(
         Err(e) => {
             // A command that cannot be queued dooms the transaction.
             doom_transaction(client);
-            crate::stats::rejected_while_resolving(&args, &e);
+            crate::stats::rejected_while_resolving(shared, &args, &e);
             answer_error(shared, client, out, e.to_string());
             Exec::Done
         }
@@ -243,7 +243,7 @@ fn dispatch<'s>(
     admission: Admission<'s>,
 ) -> Exec {
     if let Err(msg) = authorise(d, shared, client) {
-        crate::stats::rejected_call(d.spec);
+        crate::stats::rejected_call(shared, d.spec);
         answer_error(shared, client, out, msg);
         return Exec::Done;
     }
@@ -296,7 +296,7 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
     if client.proto == gyre_resp::Protocol::Resp2 && client.subscribed() && !cmd::pubsub::allowed_while_subscribed(top)
     {
         let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", full_name(top, spec));
-        crate::stats::rejected_call(spec);
+        crate::stats::rejected_call(shared, spec);
         answer_error(shared, client, out, msg);
         return Mode::Answered;
     }
@@ -304,7 +304,7 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
         if !spec.has_flag(flags::ALLOW_BUSY) && shared.gate.world_stopped() {
             if let Some(busy) = scripting::busy_error(shared) {
                 doom_transaction(client);
-                crate::stats::rejected_call(spec);
+                crate::stats::rejected_call(shared, spec);
                 answer_error(shared, client, out, busy);
                 return Mode::Answered;
             }
@@ -566,7 +566,7 @@ fn queue(args: Args<'_>, spec: &CommandSpec, client: &mut ClientState, out: &mut
     if spec.has_flag(flags::NO_MULTI) {
         tx.aborted = true;
         let msg = b"ERR Command not allowed inside a transaction";
-        crate::stats::rejected_call(spec);
+        crate::stats::rejected_call(shared, spec);
         shared.diag.errors.record(msg);
         w.error(msg);
         return;

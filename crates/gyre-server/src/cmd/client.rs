@@ -25,8 +25,8 @@ macro_rules! sub {
             handler: $handler,
             subcommands: &[],
             stats: {
-                static STATS: crate::stats::CommandStats = crate::stats::CommandStats::new();
-                &STATS
+                static ROW: crate::stats::Row = crate::stats::Row::new();
+                &ROW
             },
         }
     };

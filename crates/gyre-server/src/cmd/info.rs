@@ -190,7 +190,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
         }
         "modules" => write!(t, "# Modules\r\n"),
         "commandstats" => {
-            crate::stats::write_commandstats(t);
+            crate::stats::write_commandstats(call.shared, t);
             Ok(())
         }
         "errorstats" => {

@@ -199,10 +199,10 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
-    /// INFO commandstats counters of this row (see `stats`).
-    /// (A reference to a static of its own: the table's slices may not hold
-    /// interior mutability themselves.)
-    pub stats: &'static crate::stats::CommandStats,
+    /// This row's number among a server's INFO commandstats counters (see
+    /// `stats::Row`). (A reference to a static of its own: the table's slices
+    /// may not hold interior mutability themselves.)
+    pub stats: &'static crate::stats::Row,
 }
 
 impl CommandSpec {

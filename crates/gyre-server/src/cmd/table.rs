@@ -25,8 +25,8 @@ macro_rules! cmd {
             handler: $handler,
             subcommands: $subs,
             stats: {
-                static STATS: crate::stats::CommandStats = crate::stats::CommandStats::new();
-                &STATS
+                static ROW: crate::stats::Row = crate::stats::Row::new();
+                &ROW
             },
         }
     };
