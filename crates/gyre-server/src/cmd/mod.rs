@@ -17,6 +17,7 @@ pub mod admin;
 pub mod bitmaps;
 pub mod client;
 pub mod config;
+pub mod data;
 pub mod diagnostics;
 #[cfg(test)]
 mod docs;
@@ -348,7 +349,9 @@ pub fn err(s: &'static str) -> CmdError {
     CmdError::Static(s)
 }
 
-/// Everything a handler may touch while it runs.
+/// Everything a handler may touch while it runs: the whole server. Data
+/// commands narrow it to a [`data::Data`] (`Call::data`), which offers only the
+/// keyspace, the mutation log and what values need.
 pub struct Call<'a> {
     pub args: Args<'a>,
     /// The table row being run: its key positions say which arguments are keys.

@@ -34,6 +34,17 @@ macro_rules! cmd {
 
 pub(crate) use cmd;
 
+/// A data command's handler (one that takes the narrow `cmd::data::Data`)
+/// as a table row's `Handler`.
+macro_rules! data {
+    ($handler:path) => {{
+        fn run(call: &mut super::Call<'_>) -> super::CmdResult {
+            $handler(&mut call.data())
+        }
+        run
+    }};
+}
+
 /// Key positions (first, last, step) shared by the command modules.
 pub(crate) const NOKEYS: (i32, i32, i32) = (0, 0, 0);
 pub(crate) const KEY1: (i32, i32, i32) = (1, 1, 1);
@@ -43,27 +54,27 @@ pub(crate) const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 /// collection types keep their tables in their own modules ([`all`] joins them).
 pub static TABLE: &[CommandSpec] = &[
     // Strings
-    cmd!("get", 2, READONLY | FAST, KEY1, String, "1.0.0", "Returns the string value of a key.", "key", strings::get),
-    cmd!("set", -3, WRITE | DENYOOM, KEY1, String, "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]", strings::set),
-    cmd!("setnx", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Set the string value of a key only when the key doesn't exist.", "key value", strings::setnx),
-    cmd!("setex", 4, WRITE | DENYOOM, KEY1, String, "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "key seconds value", strings::setex),
-    cmd!("psetex", 4, WRITE | DENYOOM, KEY1, String, "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "key milliseconds value", strings::psetex),
-    cmd!("getset", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "key value", strings::getset),
-    cmd!("getdel", 2, WRITE | FAST, KEY1, String, "6.2.0", "Returns the string value of a key after deleting the key.", "key", strings::getdel),
-    cmd!("getex", -2, WRITE | FAST, KEY1, String, "6.2.0", "Returns the string value of a key after setting its expiration time.", "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]", strings::getex),
-    cmd!("mget", -2, READONLY | FAST, ALLKEYS, String, "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]", strings::mget),
-    cmd!("mset", -3, WRITE | DENYOOM, (1, -1, 2), String, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]", strings::mset),
-    cmd!("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), String, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]", strings::msetnx),
-    cmd!("append", 3, WRITE | DENYOOM | FAST, KEY1, String, "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value", strings::append),
-    cmd!("strlen", 2, READONLY | FAST, KEY1, String, "2.2.0", "Returns the length of a string value.", "key", strings::strlen),
-    cmd!("getrange", 4, READONLY, KEY1, String, "2.4.0", "Returns a substring of the string stored at a key.", "key start end", strings::getrange),
-    cmd!("substr", 4, READONLY, KEY1, String, "1.0.0", "Returns a substring from a string value.", "key start end", strings::getrange),
-    cmd!("setrange", 4, WRITE | DENYOOM, KEY1, String, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "key offset value", strings::setrange),
-    cmd!("incr", 2, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key", strings::incr),
-    cmd!("decr", 2, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key", strings::decr),
-    cmd!("incrby", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment", strings::incrby),
-    cmd!("decrby", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "key decrement", strings::decrby),
-    cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, String, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment", strings::incrbyfloat),
+    cmd!("get", 2, READONLY | FAST, KEY1, String, "1.0.0", "Returns the string value of a key.", "key", data!(strings::get)),
+    cmd!("set", -3, WRITE | DENYOOM, KEY1, String, "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]", data!(strings::set)),
+    cmd!("setnx", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Set the string value of a key only when the key doesn't exist.", "key value", data!(strings::setnx)),
+    cmd!("setex", 4, WRITE | DENYOOM, KEY1, String, "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "key seconds value", data!(strings::setex)),
+    cmd!("psetex", 4, WRITE | DENYOOM, KEY1, String, "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "key milliseconds value", data!(strings::psetex)),
+    cmd!("getset", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "key value", data!(strings::getset)),
+    cmd!("getdel", 2, WRITE | FAST, KEY1, String, "6.2.0", "Returns the string value of a key after deleting the key.", "key", data!(strings::getdel)),
+    cmd!("getex", -2, WRITE | FAST, KEY1, String, "6.2.0", "Returns the string value of a key after setting its expiration time.", "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]", data!(strings::getex)),
+    cmd!("mget", -2, READONLY | FAST, ALLKEYS, String, "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]", data!(strings::mget)),
+    cmd!("mset", -3, WRITE | DENYOOM, (1, -1, 2), String, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]", data!(strings::mset)),
+    cmd!("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), String, "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]", data!(strings::msetnx)),
+    cmd!("append", 3, WRITE | DENYOOM | FAST, KEY1, String, "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value", data!(strings::append)),
+    cmd!("strlen", 2, READONLY | FAST, KEY1, String, "2.2.0", "Returns the length of a string value.", "key", data!(strings::strlen)),
+    cmd!("getrange", 4, READONLY, KEY1, String, "2.4.0", "Returns a substring of the string stored at a key.", "key start end", data!(strings::getrange)),
+    cmd!("substr", 4, READONLY, KEY1, String, "1.0.0", "Returns a substring from a string value.", "key start end", data!(strings::getrange)),
+    cmd!("setrange", 4, WRITE | DENYOOM, KEY1, String, "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "key offset value", data!(strings::setrange)),
+    cmd!("incr", 2, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key", data!(strings::incr)),
+    cmd!("decr", 2, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key", data!(strings::decr)),
+    cmd!("incrby", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment", data!(strings::incrby)),
+    cmd!("decrby", 3, WRITE | DENYOOM | FAST, KEY1, String, "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "key decrement", data!(strings::decrby)),
+    cmd!("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, String, "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment", data!(strings::incrbyfloat)),
     // Keys
     cmd!("del", -2, WRITE, ALLKEYS, Generic, "1.0.0", "Deletes one or more keys.", "key [key ...]", keys::del),
     cmd!("unlink", -2, WRITE | FAST, ALLKEYS, Generic, "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]", keys::del),
