@@ -60,6 +60,12 @@ impl<'c, 'a> Data<'c, 'a> {
         &mut self.call.out
     }
 
+    /// The protocol the reply is written in.
+    #[inline]
+    pub fn protocol(&self) -> gyre_resp::Protocol {
+        self.call.out.protocol()
+    }
+
     /// The connection's mutations, for the commit point.
     #[inline]
     pub fn log(&mut self) -> &mut MutationLog {
@@ -125,6 +131,19 @@ impl<'c, 'a> Data<'c, 'a> {
     #[inline]
     pub fn free(&self, e: Entry) {
         super::keys::free(self.call, e);
+    }
+
+    /// The collection encoding thresholds (`hash-max-listpack-entries`, ...),
+    /// for collections built outside the keyspace (SINTERSTORE, SORT).
+    pub fn encoding(&self) -> gyre_engine::EncodingConfig {
+        self.call.shared.config.encoding_config()
+    }
+
+    /// Records that `key` may now serve clients blocked on it (see
+    /// [`Call::signal_ready`]).
+    #[inline]
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        self.call.signal_ready(key);
     }
 
     /// Argument `i` parsed as an integer, or Redis's "not an integer" error.

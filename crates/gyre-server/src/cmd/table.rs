@@ -38,12 +38,14 @@ pub(crate) use cmd;
 /// as a table row's `Handler`.
 macro_rules! data {
     ($handler:path) => {{
-        fn run(call: &mut super::Call<'_>) -> super::CmdResult {
+        fn run(call: &mut $crate::cmd::Call<'_>) -> $crate::cmd::CmdResult {
             $handler(&mut call.data())
         }
         run
     }};
 }
+
+pub(crate) use data;
 
 /// Key positions (first, last, step) shared by the command modules.
 pub(crate) const NOKEYS: (i32, i32, i32) = (0, 0, 0);
