@@ -60,6 +60,18 @@ impl<'c, 'a> Data<'c, 'a> {
         &mut self.call.out
     }
 
+    /// Answers a container's HELP subcommand (XGROUP HELP, ...).
+    pub fn help(&mut self, container: &str, subs: &[super::CommandSpec]) {
+        super::introspect::help_reply(self.call, container, subs);
+    }
+
+    /// Whether the command runs inside EXEC or a script, where it may not
+    /// block (XREAD BLOCK answers at once there).
+    #[inline]
+    pub fn in_exec(&self) -> bool {
+        self.call.client.in_exec
+    }
+
     /// The protocol the reply is written in.
     #[inline]
     pub fn protocol(&self) -> gyre_resp::Protocol {
