@@ -21,6 +21,8 @@ use gyre_resp::{Args, ReplyWriter};
 
 use super::{Call, CmdError};
 use crate::config::Hot;
+use crate::evict::LAZY_FREE_BYTES_MIN;
+use crate::shared::Garbage;
 
 /// What a data command may touch while it runs. A wrapper around the
 /// command's [`Call`] that passes on only the methods below (the `Call` is
@@ -142,7 +144,14 @@ impl<'c, 'a> Data<'c, 'a> {
     /// is large (a million-element value must not stall the request path).
     #[inline]
     pub fn free(&self, e: Entry) {
-        super::keys::free(self.call, e);
+        if e.value.heap_bytes() >= LAZY_FREE_BYTES_MIN {
+            self.call.shared.free_later(Box::new(e));
+        }
+    }
+
+    /// Hands `garbage` to the lazy-free thread (FLUSHDB ASYNC's databases).
+    pub fn free_later(&self, garbage: Garbage) {
+        self.call.shared.free_later(garbage);
     }
 
     /// The collection encoding thresholds (`hash-max-listpack-entries`, ...),
@@ -156,6 +165,11 @@ impl<'c, 'a> Data<'c, 'a> {
     #[inline]
     pub fn signal_ready(&mut self, key: &[u8]) {
         self.call.signal_ready(key);
+    }
+
+    /// [`Data::signal_ready`] for a key of another database (COPY ... DB, MOVE).
+    pub fn signal_ready_in(&mut self, db: DbIndex, key: &[u8]) {
+        self.call.signal_ready_in(db, key);
     }
 
     /// Argument `i` parsed as an integer, or Redis's "not an integer" error.
