@@ -13,8 +13,11 @@
 //! handler cannot reach past them. Invariant: a `Data` is one pointer; making
 //! one allocates nothing, takes no lock and copies nothing.
 //!
-//! Limits, as built: the string commands run with it; the other data types
-//! still take a `Call` (issue 19 moves them one module at a time).
+//! Who runs with it: the data commands (strings, keys, hashes, lists, sets,
+//! sorted sets, geo, bitmaps, HyperLogLog, streams, SORT, DUMP/RESTORE, LCS).
+//! Commands that act on the connection or the server (SELECT, SWAPDB,
+//! CLIENT, CONFIG, ACL, INFO, scripting, Pub/Sub, transactions,
+//! introspection) keep the `Call`.
 
 use gyre_engine::{DbIndex, Entry, Keyspace, MutationLog, Now, Shard, SlotId};
 use gyre_resp::{Args, ReplyWriter};
