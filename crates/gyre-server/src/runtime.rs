@@ -10,20 +10,20 @@
 //! What goes through it: the commands' time (`now_ms` per batch), command
 //! timings, TIME, MONITOR, the slow log, the latency monitor, the ACL LOG,
 //! CLIENT PAUSE, save points, tombstone collection, active expiry's time,
-//! eviction's sampling ([`XorShift`] from a seed), the run id and the key hash
-//! seed (which also seeds the engine's LFU coin).
+//! eviction's sampling and the data commands' random picks ([`XorShift`] from
+//! a seed), the run id and the key hash seed (which also seeds the engine's
+//! LFU coin).
 //!
 //! Invariants: `now_ms` is wall-clock time and may step backwards (NTP);
 //! command durations are measured on [`Runtime::clock`], which is monotonic.
 //! A seed is drawn per use (run id, key hash seed, one eviction run), never
-//! per ordinary command.
+//! per ordinary command (a command that picks at random draws one).
 //!
 //! Limits, as built: inter-node I/O is not behind the seam yet (there is no
 //! cluster); waits and timers still run on tokio's and std's clocks
 //! (blocked-client deadlines, the background worker's period and budgets,
-//! uptime, client idle timeouts, script time limits); commands that pick
-//! members at random (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER, RANDOMKEY,
-//! LOLWUT) draw from the thread's RNG; the persistent node id is drawn by
+//! uptime, client idle timeouts, script time limits); LOLWUT and Lua's
+//! `math.random` draw their own; the persistent node id is drawn by
 //! `persistence`; start-up before the server exists (logging, --import-rdb,
 //! recovery) reads the OS clock ([`unix_ms`]).
 
@@ -121,7 +121,8 @@ pub fn unix_ms() -> u64 {
 }
 
 /// A small, fast random stream (xorshift64*) from a runtime's seed, for
-/// sampling where the quality needed is modest (eviction).
+/// sampling where the quality needed is modest (eviction, the random picks of
+/// SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER and RANDOMKEY).
 #[derive(Clone, Debug)]
 pub struct XorShift(u64);
 
@@ -138,6 +139,29 @@ impl XorShift {
         x ^= x >> 27;
         self.0 = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// So that `rand`'s samplers (`gen_range`, `seq::index::sample`) draw from it.
+impl rand::RngCore for XorShift {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        XorShift::next_u64(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = XorShift::next_u64(self).to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.fill_bytes(dest);
+        Ok(())
     }
 }
 
@@ -173,6 +197,20 @@ mod tests {
         fn seed(&self) -> u64 {
             self.seed
         }
+    }
+
+    #[test]
+    fn a_seed_replays_its_random_picks() {
+        use rand::Rng;
+        let picks = |seed| {
+            let mut rng = XorShift::new(seed);
+            (0..64).map(|_| rng.gen_range(0..10u32)).collect::<Vec<_>>()
+        };
+        assert_eq!(picks(7), picks(7));
+        assert_ne!(picks(7), picks(8));
+        assert!(picks(7).iter().all(|&p| p < 10));
+        let sample = rand::seq::index::sample(&mut XorShift::new(1), 100, 10).into_vec();
+        assert_eq!(sample, rand::seq::index::sample(&mut XorShift::new(1), 100, 10).into_vec());
     }
 
     #[test]

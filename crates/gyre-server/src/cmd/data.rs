@@ -65,6 +65,12 @@ impl<'c, 'a> Data<'c, 'a> {
         &mut self.call.out
     }
 
+    /// A random stream seeded from the server's runtime, for commands that
+    /// pick at random (SPOP, SRANDMEMBER, RANDOMKEY, ...).
+    pub fn rng(&self) -> crate::runtime::XorShift {
+        crate::runtime::XorShift::new(self.call.shared.runtime.seed())
+    }
+
     /// Answers a container's HELP subcommand (XGROUP HELP, ...).
     pub fn help(&mut self, container: &str, subs: &[super::CommandSpec]) {
         super::introspect::help_reply(self.call, container, subs);

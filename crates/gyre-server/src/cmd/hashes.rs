@@ -340,7 +340,7 @@ pub fn hrandfield(call: &mut Data<'_, '_>) -> CmdResult {
         return Ok(());
     }
     let all: Vec<(&[u8], &[u8])> = h.iter().collect();
-    let mut rng = rand::thread_rng();
+    let mut rng = call.rng();
     let picks: Vec<usize> = if count < 0 {
         (0..count.unsigned_abs()).map(|_| rng.gen_range(0..all.len())).collect()
     } else if count as u64 >= all.len() as u64 {
@@ -371,7 +371,7 @@ fn hrandfield_one(call: &mut Data<'_, '_>) -> CmdResult {
         return Ok(());
     };
     let h = expect_hash(e)?;
-    let i = rand::thread_rng().gen_range(0..h.len());
+    let i = call.rng().gen_range(0..h.len());
     let (f, _) = h.iter().nth(i).expect("index below the length");
     call.out().bulk(f);
     Ok(())

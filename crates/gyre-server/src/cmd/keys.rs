@@ -139,7 +139,8 @@ pub fn scan(call: &mut Data<'_, '_>) -> CmdResult {
 
 pub fn randomkey(call: &mut Data<'_, '_>) -> CmdResult {
     let now = Now { touch: false, ..call.now() };
-    match call.ks().db(call.db()).random_key(now, &mut rand::random::<u64>) {
+    let mut rng = call.rng();
+    match call.ks().db(call.db()).random_key(now, &mut || rng.next_u64()) {
         Some(k) => call.out().bulk(&k),
         None => call.out().null(),
     }

@@ -221,7 +221,7 @@ fn spop_one(call: &mut Data<'_, '_>) -> CmdResult {
         return Ok(());
     };
     let set = set_of(e)?;
-    let i = rand::thread_rng().gen_range(0..set.len());
+    let i = call.rng().gen_range(0..set.len());
     let chosen = set.get(i).expect("index below the length").to_str_value();
     // An emptied set is deleted by the keyspace.
     commit_op(call, &mut shard, slot, key, SetOp::Rem { members: vec![chosen.as_slice()] });
@@ -260,7 +260,7 @@ fn spop_count(call: &mut Data<'_, '_>) -> CmdResult {
         }
         return Ok(());
     }
-    let picks = rand::seq::index::sample(&mut rand::thread_rng(), len, count as usize).into_vec();
+    let picks = rand::seq::index::sample(&mut call.rng(), len, count as usize).into_vec();
     let chosen: Vec<StrValue> = set.members_at(&picks).into_iter().map(|m| m.to_str_value()).collect();
     let members: Vec<&[u8]> = chosen.iter().map(|s| s.as_slice()).collect();
     commit_op(call, &mut shard, slot, key, SetOp::Rem { members });
@@ -287,7 +287,7 @@ fn srandmember_one(call: &mut Data<'_, '_>) -> CmdResult {
         None => call.out().null(),
         Some(e) => {
             let set = set_of(e)?;
-            let i = rand::thread_rng().gen_range(0..set.len());
+            let i = call.rng().gen_range(0..set.len());
             reply_member(call.out(), set.get(i).expect("index below the length"));
         }
     }
@@ -314,7 +314,7 @@ fn srandmember_count(call: &mut Data<'_, '_>) -> CmdResult {
     };
     let set = set_of(e)?;
     let len = set.len();
-    let mut rng = rand::thread_rng();
+    let mut rng = call.rng();
     if count == 0 {
         call.out().array(0);
     } else if !unique || count == 1 {

@@ -17,6 +17,8 @@ use gyre_engine::types::{ZSet, ZSetOp};
 use gyre_engine::{CollOp, Entry, Mutation, Shard, SlotId, Value, NO_EXPIRY};
 use gyre_resp::Protocol;
 
+use rand::Rng;
+
 use super::data::Data;
 use super::errors::{NOT_FLOAT, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use super::flags::*;
@@ -918,7 +920,7 @@ pub fn zrandmember(call: &mut Data<'_, '_>) -> CmdResult {
         let (key, slot, mut shard) = call.lock_key(1);
         match as_zset(shard.get_read(slot, key, now))? {
             Some(z) => {
-                let (m, _) = z.get(rand::random::<usize>() % z.len()).expect("in range");
+                let (m, _) = z.get(call.rng().gen_range(0..z.len())).expect("in range");
                 call.out().bulk(m);
             }
             None => call.out().null(),
@@ -952,11 +954,14 @@ pub fn zrandmember(call: &mut Data<'_, '_>) -> CmdResult {
         return Ok(());
     };
     let ranks: Vec<usize> = if count < 0 {
-        (0..count.unsigned_abs()).map(|_| rand::random::<usize>() % z.len()).collect()
+        {
+            let mut rng = call.rng();
+            (0..count.unsigned_abs()).map(|_| rng.gen_range(0..z.len())).collect()
+        }
     } else if count as u64 >= z.len() as u64 {
         (0..z.len()).collect()
     } else {
-        rand::seq::index::sample(&mut rand::thread_rng(), z.len(), count as usize).into_vec()
+        rand::seq::index::sample(&mut call.rng(), z.len(), count as usize).into_vec()
     };
     let nested = withscores && resp3(call);
     call.out().array(if withscores && !nested { ranks.len() * 2 } else { ranks.len() });
