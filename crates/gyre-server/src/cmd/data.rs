@@ -5,9 +5,12 @@
 //! other clients). A data command needs much less: its arguments and reply,
 //! the selected database's shards, the connection's mutation log (handed to
 //! the commit point when the batch ends), the command's time and version, the
-//! hot settings that shape values, and the lazy-free thread for large values
-//! it overwrites. Its handler takes a `Data` instead of a `Call`, and its
-//! table row wraps it with `data!` (see `table.rs`).
+//! hot settings and encoding thresholds that shape values, the lazy-free
+//! thread for large values it overwrites, the blocked-client signal (LPUSH
+//! serves BLPOP), whether it runs inside EXEC (where it may not block), and a
+//! random stream seeded from the server's runtime. Its handler takes a `Data`
+//! instead of a `Call`, and its table row wraps it with `data!` (see
+//! `table.rs`).
 //!
 //! The `Call` behind the narrow methods is private to this module, so a
 //! handler cannot reach past them. Invariant: a `Data` is one pointer; making
