@@ -147,7 +147,7 @@ impl Backend for HttpBackend {
         let snapshot = shared.persistence.snapshot.lock().clone();
         let has_snapshot = shared.persistence.wal.is_some() && snapshot.last_status_ok && snapshot.last_bytes > 0;
         MetricsSnapshot {
-            uptime_seconds: shared.started.elapsed().as_secs(),
+            uptime_seconds: shared.uptime().as_secs(),
             commands: crate::stats::command_metrics(shared),
             keyspace_hits_total: ks.hits,
             keyspace_misses_total: ks.misses,

@@ -8,11 +8,11 @@
 //! system's randomness.
 //!
 //! What goes through it: the commands' time (`now_ms` per batch), command
-//! timings, TIME, MONITOR, the slow log, the latency monitor, the ACL LOG,
-//! CLIENT PAUSE, save points, tombstone collection, active expiry's time,
-//! eviction's sampling and the data commands' random picks ([`XorShift`] from
-//! a seed), the run id and the key hash seed (which also seeds the engine's
-//! LFU coin).
+//! timings and uptime, TIME, MONITOR, the slow log, the latency monitor, the
+//! ACL LOG, CLIENT PAUSE, save points, tombstone collection, active expiry's
+//! time, eviction's sampling and the data commands' random picks
+//! ([`XorShift`] from a seed), the run id and the key hash seed (which also
+//! seeds the engine's LFU coin).
 //!
 //! Invariants: `now_ms` is wall-clock time and may step backwards (NTP);
 //! command durations are measured on [`Runtime::clock`], which is monotonic.
@@ -22,7 +22,7 @@
 //! Limits, as built: inter-node I/O is not behind the seam yet (there is no
 //! cluster); waits and timers still run on tokio's and std's clocks
 //! (blocked-client deadlines, the background worker's period and budgets,
-//! uptime, client idle timeouts, script time limits); LOLWUT and Lua's
+//! client idle timeouts, script time limits); LOLWUT and Lua's
 //! `math.random` draw their own; the persistent node id is drawn by
 //! `persistence`; start-up before the server exists (logging, --import-rdb,
 //! recovery) reads the OS clock ([`unix_ms`]).

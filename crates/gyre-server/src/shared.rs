@@ -80,7 +80,9 @@ pub struct Shared {
     pub shutdown: crate::shutdown::Shutdown,
     pub clients: Registry,
     pub stats: Stats,
-    pub started: Instant,
+    /// When the server started, on the runtime's monotonic clock (see
+    /// [`Shared::uptime`]).
+    started: quanta::Instant,
     /// 40 hex characters, as Redis's run_id.
     pub run_id: String,
     pub tcp_port: AtomicU64,
@@ -135,6 +137,7 @@ impl Shared {
             crate::scripting::load_functions(&scripting, &persistence.dir)?;
         }
         let clock = runtime.clock();
+        let started = clock.now();
         let shared = Arc::new(Shared {
             runtime,
             clock,
@@ -155,7 +158,7 @@ impl Shared {
             shutdown: Default::default(),
             clients: Registry::default(),
             stats: Stats::default(),
-            started: Instant::now(),
+            started,
             run_id,
             tcp_port: AtomicU64::new(0),
             evictor: crate::evict::Evictor::default(),
@@ -211,6 +214,11 @@ fn start_snapshot_if_due(shared: &Arc<Shared>) {
 }
 
 impl Shared {
+    /// How long the server has been up, on the runtime's monotonic clock.
+    pub fn uptime(&self) -> Duration {
+        self.clock.now().duration_since(self.started)
+    }
+
     /// Wall-clock time from the server's runtime, Unix milliseconds.
     #[inline]
     pub fn now_ms(&self) -> u64 {
