@@ -27,7 +27,7 @@
 //! holding millions of keys (all keys under one `{hash tag}`) makes those steps
 //! proportional to the slot's size.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -50,20 +50,34 @@ pub const SHARD_BITS: u32 = 6;
 pub const SHARD_COUNT: usize = 1 << SHARD_BITS;
 pub const SLOTS_PER_SHARD: usize = SLOT_COUNT / SHARD_COUNT;
 
-/// Hashes keys with foldhash, seeded once per process at random (hash flooding
-/// resistance); zero-sized so each of the 16384 slot tables carries no state.
+/// Hashes keys with foldhash under the process's key hash seed (see
+/// [`seed_key_hasher`]); zero-sized so each of the 16384 slot tables, and each
+/// hash and set, carries no state.
 #[derive(Clone, Copy, Default, Debug)]
 pub struct KeyHasher;
 
+/// The key hash seed; fixed by [`seed_key_hasher`] or, failing that, at the
+/// first hash to [`UNSEEDED`].
+static SEED: OnceLock<u64> = OnceLock::new();
+
+/// The seed used when nobody handed one in (tests, tools): deterministic, and
+/// so without hash flooding resistance.
+pub const UNSEEDED: u64 = 0x6779_7265_6b65_7973;
+
+/// Hands in the key hash seed (the server draws it at random from its
+/// runtime, for hash flooding resistance; a simulation from its own seed).
+/// Must come before the first key is hashed: hashes must never change under a
+/// table. Returns false when the seed was already fixed (an earlier call, or a
+/// hash taken first); that seed stays, and every keyspace in the process shares
+/// it. This is the engine's one process-wide value: a seed per keyspace would
+/// cost every slot table, hash and set 8 bytes.
+pub fn seed_key_hasher(seed: u64) -> bool {
+    SEED.set(seed).is_ok()
+}
+
+#[inline]
 fn process_seed() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(|| {
-        // std's RandomState is seeded from the OS; hashing a constant with it
-        // yields a random 64-bit value without another dependency.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x6779_7265);
-        h.finish()
-    })
+    *SEED.get_or_init(|| UNSEEDED)
 }
 
 impl BuildHasher for KeyHasher {
@@ -123,8 +137,9 @@ impl Now {
 }
 
 /// A uniform number in [0, 1) for the LFU counter's probabilistic increment.
-/// A per-thread xorshift seeded from the process seed: no OS call per access,
-/// and the quality needed here is modest.
+/// A per-thread xorshift seeded from the handed-in key hash seed
+/// ([`seed_key_hasher`]), never from the OS: no OS call per access, and the
+/// quality needed here is modest.
 fn lfu_coin() -> f64 {
     use std::cell::Cell;
     thread_local!(static STATE: Cell<u64> = Cell::new(process_seed() | 1));
@@ -136,6 +151,37 @@ fn lfu_coin() -> f64 {
         s.set(x);
         (x >> 11) as f64 / (1u64 << 53) as f64
     })
+}
+
+/// One piece of a bulk operation, for [`Workers::run`].
+pub type Job<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// The threads a caller lends to a bulk operation ([`Keyspace::apply_all`]):
+/// the engine splits the work into independent jobs and never starts a thread
+/// itself.
+pub trait Workers: Sync {
+    /// How many jobs may usefully run at once (the work is split this many
+    /// ways; 1 = no split).
+    fn count(&self) -> usize;
+    /// Runs every job, in any order or at once, and returns when all have
+    /// finished.
+    fn run<'a>(&self, jobs: Vec<Job<'a>>);
+}
+
+/// Runs every job on the calling thread, one after another.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sequential;
+
+impl Workers for Sequential {
+    fn count(&self) -> usize {
+        1
+    }
+
+    fn run<'a>(&self, jobs: Vec<Job<'a>>) {
+        for job in jobs {
+            job();
+        }
+    }
 }
 
 /// Counters kept per shard (under its lock) and summed on demand.
@@ -1314,14 +1360,15 @@ impl Keyspace {
         }
     }
 
-    /// Applies `ms` as if one by one in order (replay), on up to `threads`
-    /// threads: single-key mutations are split by shard, each shard's in
-    /// their order (so every key sees its mutations in order, and no two
-    /// threads take the same shard lock), and a database-wide mutation
-    /// (FLUSHDB, FLUSHALL, SWAPDB) waits for everything before it and runs
-    /// alone.
-    pub fn apply_all<B: AsRef<[u8]> + Sync>(&self, ms: &[Mutation<B>], threads: usize) {
-        let threads = threads.clamp(1, SHARD_COUNT);
+    /// Applies `ms` as if one by one in order (replay), on the caller's
+    /// `workers`: single-key mutations are split by shard, each shard's in
+    /// their order (so every key sees its mutations in order, and no two jobs
+    /// take the same shard lock), and a database-wide mutation (FLUSHDB,
+    /// FLUSHALL, SWAPDB) waits for everything before it and runs alone. The
+    /// engine starts no threads: [`Sequential`] applies everything on the
+    /// calling thread.
+    pub fn apply_all<B: AsRef<[u8]> + Sync>(&self, ms: &[Mutation<B>], workers: &dyn Workers) {
+        let threads = workers.count().clamp(1, SHARD_COUNT);
         // One clock update for all (threads updating it per mutation would
         // fight over its cache line).
         if let Some(newest) = ms.iter().map(|m| m.version()).max() {
@@ -1341,15 +1388,17 @@ impl Keyspace {
                     let (_, key) = m.key().expect("a single-key run");
                     parts[shard_of(SlotId::of(key)) % threads].push(m);
                 }
-                std::thread::scope(|s| {
-                    for part in &parts {
-                        s.spawn(move || {
+                let jobs: Vec<Job<'_>> = parts
+                    .iter()
+                    .map(|part| {
+                        Box::new(move || {
                             for m in part {
                                 self.apply_observed(*m);
                             }
-                        });
-                    }
-                });
+                        }) as Job<'_>
+                    })
+                    .collect();
+                workers.run(jobs);
             }
             if let Some((barrier, tail)) = after.split_first() {
                 self.apply_observed(barrier);

@@ -377,6 +377,23 @@ proptest! {
     }
 }
 
+/// The test's threads, lent to `Keyspace::apply_all`.
+struct ScopedThreads(usize);
+
+impl gyre_engine::Workers for ScopedThreads {
+    fn count(&self) -> usize {
+        self.0
+    }
+
+    fn run<'a>(&self, jobs: Vec<gyre_engine::Job<'a>>) {
+        std::thread::scope(|s| {
+            for job in jobs {
+                s.spawn(job);
+            }
+        });
+    }
+}
+
 /// Replay on several threads (`Keyspace::apply_all`) ends in the same state
 /// as the model: every key sees its mutations in order (appends and
 /// set-ranges would differ otherwise), and a FLUSHDB in the middle is a
@@ -409,7 +426,7 @@ fn parallel_replay_matches_the_model() {
     assert!(mutations.len() > 4 * 1024, "{} mutations", mutations.len());
     for threads in [1, 2, 4] {
         let replica = Keyspace::new();
-        replica.apply_all(&mutations, threads);
+        replica.apply_all(&mutations, &ScopedThreads(threads));
         assert_eq!(live_state(&replica, end), model, "{threads} threads");
         // The clock has seen every replayed version: new writes sort after them.
         let newest = mutations.iter().map(|m| m.version()).max().unwrap();

@@ -444,11 +444,13 @@ impl User {
 /// The channel arguments of a Pub/Sub command, and whether they are patterns
 /// (matched literally against the user's patterns, as Redis does).
 fn channel_args(top: &CommandSpec, args: &Args<'_>) -> (std::ops::Range<usize>, bool) {
-    match top.name {
-        "publish" | "spublish" => (1..2.min(args.len()), false),
-        "subscribe" | "ssubscribe" => (1..args.len(), false),
-        "psubscribe" => (1..args.len(), true),
-        _ => (0..0, false),
+    use crate::cmd::flags::{CHANNEL_ARG, CHANNEL_ARGS, PATTERN_ARGS};
+    if top.has_flag(CHANNEL_ARG) {
+        (1..2.min(args.len()), false)
+    } else if top.has_flag(CHANNEL_ARGS | PATTERN_ARGS) {
+        (1..args.len(), top.has_flag(PATTERN_ARGS))
+    } else {
+        (0..0, false)
     }
 }
 
@@ -516,18 +518,25 @@ pub struct Acl {
     next_entry_id: AtomicU64,
     /// `aclfile`, for ACL LOAD and ACL SAVE.
     pub file: Option<PathBuf>,
+    /// The server's time, for the ACL LOG's timestamps.
+    runtime: Arc<dyn crate::runtime::Runtime>,
 }
 
 impl Acl {
     /// The users at start-up: the default user with `requirepass`, then the
     /// aclfile (which may redefine the default user).
-    pub fn new(requirepass: &str, file: Option<PathBuf>) -> Result<Acl, String> {
+    pub fn new(
+        requirepass: &str,
+        file: Option<PathBuf>,
+        runtime: Arc<dyn crate::runtime::Runtime>,
+    ) -> Result<Acl, String> {
         let acl = Acl {
             users: RwLock::new(BTreeMap::new()),
             generation: AtomicU64::new(1),
             log: Mutex::new(VecDeque::new()),
             next_entry_id: AtomicU64::new(0),
             file,
+            runtime,
         };
         acl.users.write().insert("default".into(), Arc::new(User::default_user()));
         acl.set_requirepass(requirepass);
@@ -674,7 +683,7 @@ impl Acl {
         client: &str,
         max: usize,
     ) {
-        let now = crate::shared::unix_ms();
+        let now = self.runtime.now_ms();
         let mut log = self.log.lock();
         if let Some(e) = log.iter_mut().find(|e| {
             e.reason == reason

@@ -178,7 +178,7 @@ pub fn execute_with<'s>(
         Err(e) => {
             // A command that cannot be queued dooms the transaction.
             doom_transaction(client);
-            crate::stats::rejected_while_resolving(&args, &e);
+            crate::stats::rejected_while_resolving(shared, &args, &e);
             answer_error(shared, client, out, e.to_string());
             Exec::Done
         }
@@ -243,7 +243,7 @@ fn dispatch<'s>(
     admission: Admission<'s>,
 ) -> Exec {
     if let Err(msg) = authorise(d, shared, client) {
-        crate::stats::rejected_call(d.spec);
+        crate::stats::rejected_call(shared, d.spec);
         answer_error(shared, client, out, msg);
         return Exec::Done;
     }
@@ -302,7 +302,7 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
     if client.proto == gyre_resp::Protocol::Resp2 && client.subscribed() && !cmd::pubsub::allowed_while_subscribed(top)
     {
         let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", full_name(top, spec));
-        crate::stats::rejected_call(spec);
+        crate::stats::rejected_call(shared, spec);
         answer_error(shared, client, out, msg);
         return Mode::Answered;
     }
@@ -310,7 +310,7 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
         if !spec.has_flag(flags::ALLOW_BUSY) && shared.gate.world_stopped() {
             if let Some(busy) = scripting::busy_error(shared) {
                 doom_transaction(client);
-                crate::stats::rejected_call(spec);
+                crate::stats::rejected_call(shared, spec);
                 answer_error(shared, client, out, busy);
                 return Mode::Answered;
             }
@@ -466,7 +466,7 @@ fn run(
     if monitored && crate::monitor::runs_scripts(top) {
         crate::monitor::feed_before(shared, client, &args);
     }
-    let started = crate::stats::clock_start();
+    let started = shared.clock.raw();
     let log_mark = log.bytes().len();
     // (Tracking asks for expired keys too; see `tracking`.)
     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32 | shared.tracking.notify_bits();
@@ -584,7 +584,7 @@ fn queue(args: Args<'_>, spec: &CommandSpec, client: &mut ClientState, out: &mut
     if spec.has_flag(flags::NO_MULTI) {
         tx.aborted = true;
         let msg = b"ERR Command not allowed inside a transaction";
-        crate::stats::rejected_call(spec);
+        crate::stats::rejected_call(shared, spec);
         shared.diag.errors.record(msg);
         w.error(msg);
         return;
@@ -612,7 +612,7 @@ pub fn reply_frame(out: &[u8]) -> gyre_resp::Frame {
 #[inline]
 pub fn over_maxmemory(shared: &Shared) -> bool {
     let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
-    limit != 0 && crate::evict::used_for_limit() > limit
+    limit != 0 && crate::evict::used_for_limit(shared) > limit
 }
 
 #[cfg(test)]
@@ -631,7 +631,7 @@ mod tests {
     use super::*;
     use crate::client::ClientInfo;
     use crate::config::Config;
-    use crate::shared::unix_ms;
+    use crate::runtime::unix_ms;
     use std::sync::Arc;
 
     /// The commands' clock: real time, because the server's background expiry

@@ -269,7 +269,7 @@ mod tests {
         let mut log = MutationLog::new();
         let slot = SlotId::of(key);
         let mut shard = shared.ks.db(0).lock(slot);
-        let version = shared.ks.next_version(crate::shared::unix_ms());
+        let version = shared.ks.next_version(crate::runtime::unix_ms());
         shard.commit_set(
             slot,
             &gyre_engine::Mutation::Set { db: 0, key, value, expire_at_ms: 0, version },
@@ -284,7 +284,7 @@ mod tests {
         let slot = SlotId::of(key);
         let mut shard = shared.ks.db(0).lock(slot);
         let mut s = itoa::Buffer::new();
-        shard.get(slot, key, gyre_engine::Now::at(crate::shared::unix_ms())).map(|e| e.value.as_bytes(&mut s).to_vec())
+        shard.get(slot, key, gyre_engine::Now::at(crate::runtime::unix_ms())).map(|e| e.value.as_bytes(&mut s).to_vec())
     }
 
     #[test]
@@ -304,14 +304,14 @@ mod tests {
             for i in (round * 7..500).step_by(50) {
                 set(&source, &key(i), format!("during {round}").as_bytes());
             }
-            let piece = stream.next(&source.ks, 2_000, crate::shared::unix_ms()).expect("not lagged");
+            let piece = stream.next(&source.ks, 2_000, crate::runtime::unix_ms()).expect("not lagged");
             let (applied, _) = apply_stream(&target.persistence, &target.ks, &piece);
             assert_eq!(applied.undecodable, 0);
             round += 1;
         }
         assert!(round > 3, "the copy took several chunks");
         set(&source, &key(1), b"after");
-        let piece = stream.next(&source.ks, 2_000, crate::shared::unix_ms()).expect("not lagged");
+        let piece = stream.next(&source.ks, 2_000, crate::runtime::unix_ms()).expect("not lagged");
         let _ = apply_stream(&target.persistence, &target.ks, &piece);
         stream.finish(&source.persistence.taps);
         assert!(!source.persistence.taps.active());

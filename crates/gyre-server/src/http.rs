@@ -21,7 +21,7 @@ use gyre_resp::{Frame, OwnedArgs, Protocol};
 
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{self, flags};
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// The server as the HTTP API sees it.
 #[derive(Default)]
@@ -42,28 +42,7 @@ impl HttpBackend {
 
 /// Commands that need a connection of their own, or wait: refused over HTTP.
 fn needs_connection(spec: &cmd::CommandSpec) -> bool {
-    spec.has_flag(flags::BLOCKING)
-        || matches!(
-            spec.name,
-            "multi"
-                | "exec"
-                | "discard"
-                | "watch"
-                | "unwatch"
-                | "subscribe"
-                | "psubscribe"
-                | "ssubscribe"
-                | "unsubscribe"
-                | "punsubscribe"
-                | "sunsubscribe"
-                | "monitor"
-                | "hello"
-                | "auth"
-                | "reset"
-                | "quit"
-                | "select"
-                | "client"
-        )
+    spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
 }
 
 fn error(msg: impl Into<Bytes>) -> Frame {
@@ -128,7 +107,7 @@ impl Backend for HttpBackend {
         client.proto = Protocol::Resp3;
         client.auth = session.0.clone();
         let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
-        let now_ms = unix_ms();
+        let now_ms = shared.now_ms();
         if crate::dispatch::execute_async(argv, shared, &mut client, &mut out, &mut log, now_ms).await.is_some() {
             return error("ERR blocking commands are not available over HTTP");
         }
@@ -168,8 +147,8 @@ impl Backend for HttpBackend {
         let snapshot = shared.persistence.snapshot.lock().clone();
         let has_snapshot = shared.persistence.wal.is_some() && snapshot.last_status_ok && snapshot.last_bytes > 0;
         MetricsSnapshot {
-            uptime_seconds: shared.started.elapsed().as_secs(),
-            commands: crate::stats::command_metrics(),
+            uptime_seconds: shared.uptime().as_secs(),
+            commands: crate::stats::command_metrics(shared),
             keyspace_hits_total: ks.hits,
             keyspace_misses_total: ks.misses,
             connected_clients: shared.clients.len() as u64,
@@ -184,7 +163,7 @@ impl Backend for HttpBackend {
             wal_size_bytes: shared.persistence.wal.as_ref().map_or(0, |w| w.size_bytes()),
             wal_fsync_latency: shared.fsync_latency.snapshot(),
             last_snapshot_age_seconds: has_snapshot
-                .then(|| unix_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
+                .then(|| shared.now_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
             command_latency: crate::stats::command_latency(shared),
         }
     }

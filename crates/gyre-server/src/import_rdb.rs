@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::persistence::Persistence;
-use crate::shared::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Log records are appended in batches of about this size.
 const BATCH_BYTES: usize = 1 << 20;
@@ -38,7 +38,7 @@ pub struct Imported {
 
 /// Imports the RDB file at `path` into the data directory `config` names.
 pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
-    if config.get("appendonly").as_deref() != Some("yes") {
+    if !config.settings().appendonly {
         bail!("--import-rdb needs persistence (appendonly yes): with appendonly no there is nowhere to keep the data");
     }
     let data = std::fs::read(path).with_context(|| format!("reading RDB file '{path}'"))?;

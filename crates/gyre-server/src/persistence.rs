@@ -33,12 +33,12 @@ use bytes::Bytes;
 use gyre_engine::{EncodingConfig, Keyspace};
 use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef, NODE_ID_BYTES};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
-use gyre_log::wal::{replay, FsyncObserver, FsyncPolicy, Lsn, RecordBuilder, Wal, WalError, WalOptions};
+use gyre_log::wal::{replay, FsyncObserver, Lsn, RecordBuilder, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::shared::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Snapshot bookkeeping reported by INFO persistence and LASTSAVE.
 #[derive(Debug, Clone, Default)]
@@ -92,16 +92,17 @@ fn node_id(dir: &Path, manifest: &mut Manifest, persistent: bool) -> anyhow::Res
 impl Persistence {
     /// Locks `dir`, recovers into `ks` and opens the log. Errors name the file.
     pub fn open(config: &Config, ks: &Keyspace, fsync_observer: FsyncObserver) -> anyhow::Result<Persistence> {
-        let dir = PathBuf::from(config.get("dir").expect("declared"));
+        let settings = config.settings();
+        let dir = settings.dir.clone();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory '{}'", dir.display()))?;
         let lock = lock_dir(&dir)?;
-        let enabled = config.get("appendonly").as_deref() == Some("yes");
+        let enabled = settings.appendonly;
         let mut snapshot = SnapshotState { last_save_unix_ms: unix_ms(), last_status_ok: true, ..Default::default() };
         let mut next_snapshot_id = 1;
         let mut manifest = Manifest::default();
         let wal = if enabled {
-            let cfg = config.encoding_config();
-            let truncate = config.get("wal-recovery").as_deref() == Some("truncate");
+            let cfg = settings.encoding;
+            let truncate = settings.wal_recovery_truncate;
             let next_lsn;
             (next_lsn, manifest) = recover(&dir, ks, &cfg, truncate)?;
             if let Some(newest) = manifest.newest() {
@@ -110,12 +111,8 @@ impl Persistence {
             let on_disk = gyre_log::snapshot::list_snapshots(&dir).ok().and_then(|ids| ids.last().copied());
             next_snapshot_id = manifest.newest().map(|s| s.id).max(on_disk).map_or(1, |id| id + 1);
             let opts = WalOptions {
-                segment_bytes_max: config.get("wal-segment-bytes").and_then(|v| v.parse().ok()).expect("declared"),
-                fsync: match config.get("appendfsync").as_deref() {
-                    Some("always") => FsyncPolicy::Always,
-                    Some("no") => FsyncPolicy::No,
-                    _ => FsyncPolicy::EverySec,
-                },
+                segment_bytes_max: settings.wal_segment_bytes,
+                fsync: settings.appendfsync,
                 fsync_observer,
             };
             let wal =
@@ -358,8 +355,9 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     // sorted (stable: one command's mutations keep their order), before the
     // first record written after them.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = crate::runtime::ScopedThreads(threads);
     let apply = |ms: &mut Vec<gyre_engine::Mutation<Bytes>>| {
-        ks.apply_all(ms, threads);
+        ks.apply_all(ms, &workers);
         ms.clear();
     };
     let (mut run, mut legacy) = (Vec::new(), Vec::new());

@@ -37,7 +37,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::info;
 
 use crate::feed_tap::{apply_stream, Applied, Lagged, SlotStream};
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// The largest frame either side accepts.
 pub const FRAME_BYTES_MAX: usize = 64 << 20;
@@ -229,7 +229,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             progress.acked = *acks.borrow_and_update();
         }
         let was_copied = stream.copied();
-        let records = stream.next(&shared.ks, opts.chunk_bytes, unix_ms())?;
+        let records = stream.next(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
         if !records.is_empty() {
             let mut payload = Vec::with_capacity(records.iter().map(Bytes::len).sum());
             for r in &records {
@@ -354,7 +354,7 @@ mod tests {
         let mut log = MutationLog::new();
         let slot = SlotId::of(key);
         let mut shard = shared.ks.db(0).lock(slot);
-        let m = f(shared.ks.next_version(unix_ms()));
+        let m = f(shared.ks.next_version(crate::runtime::unix_ms()));
         shard.commit(slot, &m.as_ref(), &mut log);
         drop(shard);
         let _ = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);

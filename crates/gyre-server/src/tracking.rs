@@ -265,8 +265,8 @@ impl Tracking {
         // The CACHING flag lasts one command, as Redis's resetClient keeps
         // it: through MULTI to the end of EXEC, through a script, across
         // CLIENT commands, and while the command waits blocked.
-        let client_cmd =
-            !nested_runner && matches!(client.current_cmd, crate::client::CmdName::Known { top: "client", .. });
+        let client_cmd = spec.has_flag(crate::cmd::flags::KEEPS_CACHING)
+            || (!nested_runner && matches!(client.current_cmd, crate::client::CmdName::Known { top: "client", .. }));
         if !(client.multi.is_some() || !top_level || blocked || client_cmd) {
             c.caching = false;
         }

@@ -13,7 +13,7 @@ macro_rules! acl_sub {
     };
 }
 
-const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const ADMIN_FLAGS: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
     acl_sub!(
@@ -245,7 +245,7 @@ fn log(call: &mut Call<'_>) -> CmdResult {
         _ => return Err(err(SYNTAX)),
     };
     let entries = call.shared.acl.log_entries(count);
-    let now = crate::shared::unix_ms();
+    let now = call.shared.now_ms();
     let out = &mut call.out;
     out.array(entries.len());
     for e in entries {

@@ -92,7 +92,7 @@ fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::R
         ratio(rss, used),
         memory::ALLOCATOR_NAME,
         shared.stats.lazyfree_pending.load(Ordering::Relaxed),
-        crate::evict::lazy_pending_bytes(),
+        crate::evict::lazy_pending_bytes(shared),
     )
 }
 
@@ -133,7 +133,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
     let shared = call.shared;
     let _ = match section {
         "server" => {
-            let uptime = shared.started.elapsed().as_secs();
+            let uptime = shared.uptime().as_secs();
             write!(
                 t,
                 "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\nnode_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
@@ -190,7 +190,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
         }
         "modules" => write!(t, "# Modules\r\n"),
         "commandstats" => {
-            crate::stats::write_commandstats(t);
+            crate::stats::write_commandstats(call.shared, t);
             Ok(())
         }
         "errorstats" => {

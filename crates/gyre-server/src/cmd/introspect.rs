@@ -619,7 +619,7 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
         ("peak.allocated".into(), memory::peak_bytes() as f64),
         ("total.allocated".into(), used as f64),
         ("startup.allocated".into(), memory::startup_bytes() as f64),
-        ("lazyfree.pending.bytes".into(), crate::evict::lazy_pending_bytes() as f64),
+        ("lazyfree.pending.bytes".into(), crate::evict::lazy_pending_bytes(call.shared) as f64),
         ("clients.normal".into(), clients as f64),
         ("keys.count".into(), keys as f64),
         (
