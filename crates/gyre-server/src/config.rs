@@ -126,6 +126,13 @@ const DECLARED: &[Param] = &[
         help: "Seconds a deleted key's tombstone is kept (it must outlive the cluster's hint window and anti-entropy period)",
     },
     Param {
+        name: "max-clock-drift-ms",
+        kind: Kind::Int { min: 1, max: i32::MAX as i64 },
+        default: "500",
+        mutable: true,
+        help: "A version from another node more than this many milliseconds ahead of this node's clock is refused (and counted in INFO clock_drift_refused)",
+    },
+    Param {
         name: "maxclients",
         kind: Kind::Int { min: 1, max: 1_000_000 },
         default: "10000",
@@ -900,6 +907,8 @@ pub struct Hot {
     pub hz: AtomicU64,
     /// `tombstone-ttl` in seconds.
     pub tombstone_ttl_secs: AtomicU64,
+    /// `max-clock-drift-ms`.
+    pub max_clock_drift_ms: AtomicU64,
     pub maxclients: AtomicU64,
     /// `maxmemory` in bytes; 0 = no limit.
     pub maxmemory: AtomicU64,
@@ -1142,6 +1151,7 @@ impl Config {
         h.query_buffer_limit.store(n(setting!("client-query-buffer-limit")), Ordering::Relaxed);
         h.hz.store(n(setting!("hz")), Ordering::Relaxed);
         h.tombstone_ttl_secs.store(n(setting!("tombstone-ttl")), Ordering::Relaxed);
+        h.max_clock_drift_ms.store(n(setting!("max-clock-drift-ms")), Ordering::Relaxed);
         h.maxclients.store(n(setting!("maxclients")), Ordering::Relaxed);
         h.maxmemory.store(n(setting!("maxmemory")), Ordering::Relaxed);
         let policy = gyre_engine::Policy::parse(&v[setting!("maxmemory-policy").0]);

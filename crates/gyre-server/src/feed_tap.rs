@@ -15,7 +15,7 @@
 //! [`apply_stream`] (see gyre-engine's `keyspace::transfer` for why that
 //! converges).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -231,12 +231,42 @@ pub struct Applied {
     /// Records that did not decode (a bug or a damaged link: the caller
     /// should drop the stream and start over).
     pub undecodable: usize,
+    /// Records refused for a version too far ahead of this node's clock
+    /// (`max-clock-drift-ms`): the stream is incomplete and must not be
+    /// taken for a copy.
+    pub drift_refused: usize,
+}
+
+/// How a receiver checks the versions it is sent against its own clock.
+#[derive(Clone, Copy)]
+pub struct DriftCheck<'a> {
+    pub now_ms: u64,
+    pub max_ms: u64,
+    /// Counts refusals (INFO clock_drift_refused).
+    pub refused: &'a AtomicU64,
+}
+
+impl DriftCheck<'_> {
+    /// The server's own check, from `max-clock-drift-ms`.
+    pub fn of(shared: &crate::shared::Shared) -> DriftCheck<'_> {
+        DriftCheck {
+            now_ms: shared.now_ms(),
+            max_ms: shared.config.hot.max_clock_drift_ms.load(Ordering::Relaxed),
+            refused: &shared.stats.clock_drift_refused,
+        }
+    }
 }
 
 /// Applies stream records on the receiver and commits what changed through
 /// its commit point (logged like its own writes); the ticket says when that
-/// is durable.
-pub fn apply_stream(persistence: &Persistence, ks: &Keyspace, stream: &[Bytes]) -> (Applied, Ticket) {
+/// is durable. A record whose version is too far ahead of this node's clock
+/// is refused (`Hlc::observe_remote`), counted, and not applied.
+pub fn apply_stream(
+    persistence: &Persistence,
+    ks: &Keyspace,
+    drift: DriftCheck<'_>,
+    stream: &[Bytes],
+) -> (Applied, Ticket) {
     let mut log = MutationLog::new();
     let mut done = Applied::default();
     for r in stream {
@@ -248,6 +278,11 @@ pub fn apply_stream(persistence: &Persistence, ks: &Keyspace, stream: &[Bytes]) 
             done.undecodable += 1;
             continue;
         };
+        if ks.clock().observe_remote(d.mutation.version(), drift.now_ms, drift.max_ms).is_err() {
+            drift.refused.fetch_add(1, Ordering::Relaxed);
+            done.drift_refused += 1;
+            continue;
+        }
         match ks.apply_fed(&d.mutation, prev, &mut log) {
             Fed::Applied => done.applied += 1,
             Fed::Held => done.held += 1,
@@ -305,14 +340,14 @@ mod tests {
                 set(&source, &key(i), format!("during {round}").as_bytes());
             }
             let piece = stream.next(&source.ks, 2_000, crate::runtime::unix_ms()).expect("not lagged");
-            let (applied, _) = apply_stream(&target.persistence, &target.ks, &piece);
+            let (applied, _) = apply_stream(&target.persistence, &target.ks, DriftCheck::of(&target), &piece);
             assert_eq!(applied.undecodable, 0);
             round += 1;
         }
         assert!(round > 3, "the copy took several chunks");
         set(&source, &key(1), b"after");
         let piece = stream.next(&source.ks, 2_000, crate::runtime::unix_ms()).expect("not lagged");
-        let _ = apply_stream(&target.persistence, &target.ks, &piece);
+        let _ = apply_stream(&target.persistence, &target.ks, DriftCheck::of(&target), &piece);
         stream.finish(&source.persistence.taps);
         assert!(!source.persistence.taps.active());
         for i in 0..500 {
@@ -321,6 +356,22 @@ mod tests {
         assert_eq!(get(&target, &key(1)).as_deref(), Some(&b"after"[..]));
         assert_eq!(get(&target, other), None, "only the slot is copied");
         assert_eq!(target.ks.slot_digest(0, slot), source.ks.slot_digest(0, slot));
+    }
+
+    #[test]
+    fn a_version_too_far_ahead_is_refused_and_counted() {
+        let target = Shared::start(Config::for_test()).expect("target");
+        let now = crate::runtime::unix_ms();
+        let mut record = Vec::new();
+        let ahead = gyre_engine::Version::at_ms(now + 60_000);
+        gyre_engine::Mutation::Set { db: 0, key: &b"k"[..], value: &b"v"[..], expire_at_ms: 0, version: ahead }
+            .encode(&mut record);
+        let (applied, _) =
+            apply_stream(&target.persistence, &target.ks, DriftCheck::of(&target), &[Bytes::from(record)]);
+        assert_eq!((applied.applied, applied.drift_refused), (0, 1));
+        assert_eq!(target.stats.clock_drift_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(get(&target, b"k"), None);
+        assert!(target.ks.next_version(now) < ahead, "a refused version does not move the clock");
     }
 
     #[test]

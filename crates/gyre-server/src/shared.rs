@@ -26,6 +26,9 @@ pub struct Stats {
     pub lazyfree_pending: AtomicU64,
     /// Tombstones dropped after `tombstone-ttl` (INFO tombstones_collected).
     pub tombstones_collected: AtomicU64,
+    /// Versions from other nodes refused for being more than
+    /// `max-clock-drift-ms` ahead (INFO clock_drift_refused).
+    pub clock_drift_refused: AtomicU64,
 }
 
 impl Stats {
@@ -38,6 +41,7 @@ impl Stats {
             &self.net_output_bytes,
             &self.lazyfreed_objects,
             &self.tombstones_collected,
+            &self.clock_drift_refused,
         ] {
             c.store(0, Ordering::Relaxed);
         }

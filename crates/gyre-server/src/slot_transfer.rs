@@ -82,6 +82,8 @@ pub enum TransferError {
     Lagged(#[from] Lagged),
     #[error("slot transfer: the target stopped acknowledging")]
     AcksEnded,
+    #[error("slot transfer: {0} records carried versions beyond max-clock-drift-ms; is the source's clock far ahead?")]
+    ClockDrift(usize),
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), TransferError> {
@@ -322,9 +324,13 @@ pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
         match frame {
             Frame::Records(bytes) => {
                 let records: Vec<Bytes> = gyre_engine::keyspace::records(&bytes).map(|(r, _)| r).collect();
-                let (applied, ticket) = apply_stream(&shared.persistence, &shared.ks, &records);
+                let drift = crate::feed_tap::DriftCheck::of(shared);
+                let (applied, ticket) = apply_stream(&shared.persistence, &shared.ks, drift, &records);
                 if applied.undecodable > 0 || records.iter().map(Bytes::len).sum::<usize>() != bytes.len() {
                     return Err(TransferError::Undecodable(applied.undecodable.max(1)));
+                }
+                if applied.drift_refused > 0 {
+                    return Err(TransferError::ClockDrift(applied.drift_refused));
                 }
                 ticket.durable(&shared.persistence).await.map_err(TransferError::NotDurable)?;
                 total.applied += applied.applied;

@@ -161,7 +161,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let ks = shared.ks.stats();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\ntombstones:{}\r\ntombstones_collected:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\ntombstones:{}\r\ntombstones_collected:{}\r\nmax_clock_drift_ms:{}\r\nclock_drift_refused:{}\r\n",
                 s.connections_received.load(Ordering::Relaxed),
                 s.commands_processed.load(Ordering::Relaxed),
                 s.net_input_bytes.load(Ordering::Relaxed),
@@ -174,6 +174,8 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 s.lazyfreed_objects.load(Ordering::Relaxed),
                 shared.ks.tombstone_count(),
                 s.tombstones_collected.load(Ordering::Relaxed),
+                shared.config.hot.max_clock_drift_ms.load(Ordering::Relaxed),
+                s.clock_drift_refused.load(Ordering::Relaxed),
             )
         }
         "replication" => write!(
