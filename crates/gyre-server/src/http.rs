@@ -41,11 +41,14 @@ impl HttpBackend {
 }
 
 /// Commands that need a connection of their own, or wait: refused over HTTP.
+/// (WAIT and WAITAOF wait without the BLOCKING flag, as in Redis 7.2.)
 fn needs_connection(spec: &cmd::CommandSpec) -> bool {
     spec.has_flag(flags::BLOCKING)
         || matches!(
             spec.name,
-            "multi"
+            "wait"
+                | "waitaof"
+                | "multi"
                 | "exec"
                 | "discard"
                 | "watch"

@@ -118,6 +118,37 @@ fn help(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
+/// Commands whose declared ACL category is not their group's, as Redis 7.2
+/// declares them (`acl_categories` in its command JSON): (top-level name,
+/// category in place of the group's). WAIT and WAITAOF are documented in the
+/// generic group but are `@connection`, not `@keyspace`.
+const GROUP_CATEGORY_EXCEPTIONS: &[(&str, &str)] = &[("wait", "@connection"), ("waitaof", "@connection")];
+
+/// The category a command's group gives it (None for the server group), or
+/// its entry in [`GROUP_CATEGORY_EXCEPTIONS`].
+fn group_category(c: &CommandSpec) -> Option<&'static str> {
+    if let Some((_, cat)) = GROUP_CATEGORY_EXCEPTIONS.iter().find(|(name, _)| *name == c.name) {
+        return Some(cat);
+    }
+    Some(match c.group {
+        Group::String => "@string",
+        Group::Generic => "@keyspace",
+        Group::Connection => "@connection",
+        Group::List => "@list",
+        Group::Hash => "@hash",
+        Group::Set => "@set",
+        Group::SortedSet => "@sortedset",
+        Group::Transactions => "@transaction",
+        Group::PubSub => "@pubsub",
+        Group::Scripting => "@scripting",
+        Group::Stream => "@stream",
+        Group::Bitmap => "@bitmap",
+        Group::HyperLogLog => "@hyperloglog",
+        Group::Geo => "@geo",
+        Group::Server => return None,
+    })
+}
+
 /// ACL categories derived from the group and flags, as Redis assigns them.
 pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     let mut cats = Vec::new();
@@ -127,23 +158,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     if c.has_flag(READONLY) {
         cats.push("@read");
     }
-    match c.group {
-        Group::String => cats.push("@string"),
-        Group::Generic => cats.push("@keyspace"),
-        Group::Connection => cats.push("@connection"),
-        Group::List => cats.push("@list"),
-        Group::Hash => cats.push("@hash"),
-        Group::Set => cats.push("@set"),
-        Group::SortedSet => cats.push("@sortedset"),
-        Group::Transactions => cats.push("@transaction"),
-        Group::PubSub => cats.push("@pubsub"),
-        Group::Scripting => cats.push("@scripting"),
-        Group::Stream => cats.push("@stream"),
-        Group::Bitmap => cats.push("@bitmap"),
-        Group::HyperLogLog => cats.push("@hyperloglog"),
-        Group::Geo => cats.push("@geo"),
-        Group::Server => {}
-    }
+    cats.extend(group_category(c));
     if c.has_flag(BLOCKING) {
         cats.push("@blocking");
     }
