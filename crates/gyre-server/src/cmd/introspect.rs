@@ -630,7 +630,7 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
     let a = memory::allocator_stats();
     let keys: usize = (0..shared.ks.db_count()).map(|i| shared.ks.db(i as u16).len()).sum();
     let clients = shared.clients.len();
-    let mut f: Vec<(String, f64)> = vec![
+    vec![
         ("peak.allocated".into(), memory::peak_bytes() as f64),
         ("total.allocated".into(), used as f64),
         ("startup.allocated".into(), memory::startup_bytes() as f64),
@@ -655,21 +655,28 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
         ),
         ("rss-overhead.ratio".into(), if a.resident > 0 { rss as f64 / a.resident as f64 } else { 0.0 }),
         ("fragmentation".into(), if used > 0 { rss as f64 / used as f64 } else { 0.0 }),
-    ];
-    for i in 0..shared.ks.db_count() {
-        let db = shared.ks.db(i as u16);
-        let n = db.len();
-        if n > 0 {
-            f.push((format!("db.{i}.keys"), n as f64));
-            f.push((format!("db.{i}.expires"), db.volatile_len() as f64));
-        }
-    }
-    f
+    ]
+}
+
+/// `db.N` of MEMORY STATS for each database with keys, as Redis 7.2 nests it:
+/// (N, bytes of the main hash table, of the expires table). Gyre's main
+/// table is the database's slot tables; it keeps expiry times in the entries,
+/// so it has no expires table and no separate slot-to-keys index (the
+/// tables are per slot), both 0.
+fn memory_stats_dbs(call: &Call<'_>) -> Vec<(usize, usize, usize)> {
+    let ks = &call.shared.ks;
+    (0..ks.db_count())
+        .filter_map(|i| {
+            let db = ks.db(i as u16);
+            (!db.is_empty()).then(|| (i, db.table_bytes(), 0))
+        })
+        .collect()
 }
 
 fn memory_stats(call: &mut Call<'_>) -> CmdResult {
     let fields = memory_stats_fields(call);
-    call.out.map(fields.len());
+    let dbs = memory_stats_dbs(call);
+    call.out.map(fields.len() + dbs.len());
     for (name, v) in fields {
         call.out.bulk(name.as_bytes());
         if v.fract() == 0.0 && v.abs() < 9.0e15 {
@@ -677,6 +684,16 @@ fn memory_stats(call: &mut Call<'_>) -> CmdResult {
         } else {
             call.out.double(v);
         }
+    }
+    for (i, main_bytes, expires_bytes) in dbs {
+        call.out.bulk(format!("db.{i}").as_bytes());
+        call.out.map(3);
+        call.out.bulk(b"overhead.hashtable.main");
+        call.out.integer(main_bytes as i64);
+        call.out.bulk(b"overhead.hashtable.expires");
+        call.out.integer(expires_bytes as i64);
+        call.out.bulk(b"overhead.hashtable.slot-to-keys");
+        call.out.integer(0);
     }
     Ok(())
 }
