@@ -160,6 +160,13 @@ fn hot_set_survival(policy: &str) -> f64 {
 #[test]
 fn allkeys_lru_keeps_a_hot_set() {
     let kept = hot_set_survival("allkeys-lru");
+    if is_redis() {
+        // Redis's LRU clock ticks once a second (LRU_CLOCK_RESOLUTION) and
+        // this test runs in well under one, so there every key looks equally
+        // recent and what survives is chance (12-24% in runs against 7.0 and
+        // 7.2). The limit and the evictions were still checked above.
+        return;
+    }
     assert!(kept >= 0.9, "only {:.0}% of the hot set survived", kept * 100.0);
 }
 
@@ -233,7 +240,7 @@ fn noeviction_refuses_writes_but_serves_reads_and_del() {
     let mut c = s.client();
     let mut w = s.raw();
     ok(&mut c, &["SET", "keep", "value"]);
-    limit_to_current_plus(&mut c, 1 << 20);
+    let start_limit = limit_to_current_plus(&mut c, 1 << 20);
     let value = "v".repeat(1000);
     let batch = keys("k", 0..3000);
     let mut refused = Vec::new();
@@ -241,12 +248,20 @@ fn noeviction_refuses_writes_but_serves_reads_and_del() {
         refused.extend(set_batch(&mut w, chunk, &value, None));
     }
     assert!(!refused.is_empty(), "nothing was refused");
+    // Client buffers count in used_memory and shrink on the server's own
+    // schedule (Redis resizes idle query buffers in its cron; with libc
+    // malloc, as in the 7.2 validation build, that memory leaves the count
+    // at once), so right at the limit a later write may fit again. Move the
+    // limit well below the use instead: every write is refused from here.
+    let limit = used_memory(&mut c) / 2;
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
     assert_eq!(err(&mut c, &["SET", "another", "x"]), OOM);
     assert_eq!(err(&mut c, &["LPUSH", "list", "x"]), OOM);
     // Reads, deletes and commands that free memory go on.
     assert_eq!(q(&mut c, &["GET", "keep"]), bulk("value"));
     assert_eq!(q(&mut c, &["EXISTS", "keep"]), int(1));
     assert_eq!(q(&mut c, &["DEL", "keep"]), int(1));
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", &start_limit.to_string()]);
     let removed: i64 = {
         let mut cmd = redis::cmd("DEL");
         for k in &batch {
