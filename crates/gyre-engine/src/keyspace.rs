@@ -323,6 +323,13 @@ impl Shard {
         self.keys
     }
 
+    /// Bytes of the shard's slot tables themselves (headers and buckets, not
+    /// the nodes they point to): the keyspace's hash table overhead (MEMORY
+    /// STATS `overhead.hashtable.main`).
+    pub fn table_bytes(&self) -> usize {
+        self.slots.iter().map(|m| std::mem::size_of_val(m) + m.buckets() * std::mem::size_of::<u64>()).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys == 0
     }
@@ -1014,6 +1021,11 @@ impl Db {
 
     pub fn volatile_len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().volatile_len()).sum()
+    }
+
+    /// Bytes of the database's slot tables (see [`Shard::table_bytes`]).
+    pub fn table_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().table_bytes()).sum()
     }
 
     /// Sum of the remaining TTLs of keys with an expiry and their count (INFO

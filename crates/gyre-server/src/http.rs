@@ -41,8 +41,13 @@ impl HttpBackend {
 }
 
 /// Commands that need a connection of their own, or wait: refused over HTTP.
+/// (WAIT and WAITAOF wait without the BLOCKING flag, as in Redis 7.2.)
 fn needs_connection(spec: &cmd::CommandSpec) -> bool {
+    // WAIT and WAITAOF wait on this server's own log (and, in the cluster,
+    // replicas) for a connection's writes; Redis does not flag them
+    // blocking, so they are named here.
     spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
+        || matches!(spec.name, "wait" | "waitaof")
 }
 
 fn error(msg: impl Into<Bytes>) -> Frame {

@@ -128,6 +128,7 @@ fn getuser(call: &mut Call<'_>) -> CmdResult {
     if u.nopass {
         flags.push("nopass");
     }
+    flags.push(u.payload.flag());
     out.array(flags.len());
     for f in flags {
         out.bulk(f.as_bytes());

@@ -280,9 +280,9 @@ pub fn replicaof(call: &mut Call<'_>) -> CmdResult {
 
 /// WAIT numreplicas timeout: a standalone server has no replicas, so the
 /// count is 0; asked for more, the client waits out its timeout (forever for
-/// 0) as in Redis, or answers at once inside MULTI or a script. Flagged
-/// BLOCKING (Redis 7.2 lists no flags for WAIT, but it blocks: clients and
-/// tools that read COMMAND INFO should know).
+/// 0) as in Redis, or answers at once inside MULTI or a script. No flags and
+/// ACL category `@connection` (not `@blocking`), as Redis 7.2 declares it,
+/// although it blocks; the HTTP API refuses it by name.
 pub fn wait(call: &mut Call<'_>) -> CmdResult {
     let wanted = call.int_arg(1)?;
     let ms = gyre_engine::num::parse_i64(call.arg(2)).ok_or(err("ERR timeout is not an integer or out of range"))?;
@@ -303,7 +303,8 @@ pub fn wait(call: &mut Call<'_>) -> CmdResult {
 /// already waited for that; within a second under `everysec`; never under
 /// `no`, as in Redis), and no replicas. Asked for more than it has, the
 /// client waits for its timeout (forever for 0), or answers at once inside
-/// MULTI. Flagged NOSCRIPT as in Redis 7.2 (and BLOCKING, as WAIT is here).
+/// MULTI. Flagged NOSCRIPT only, category `@connection`, as in Redis 7.2
+/// (see WAIT).
 pub fn waitaof(call: &mut Call<'_>) -> CmdResult {
     let numlocal = call.int_arg(1)?;
     if !(0..=1).contains(&numlocal) {
@@ -404,8 +405,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("module", -2, 0, NOKEYS, Server, "4.0.0", "A container for module commands.", "", super::introspect::container, MODULE_SUBS),
     cmd!("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "<host port | NO ONE>", replicaof),
     cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
-    cmd!("waitaof", 4, BLOCKING | NOSCRIPT, NOKEYS, Generic, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "numlocal numreplicas timeout", waitaof),
-    cmd!("wait", 3, BLOCKING, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
+    cmd!("waitaof", 4, NOSCRIPT, NOKEYS, Generic, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "numlocal numreplicas timeout", waitaof),
+    cmd!("wait", 3, 0, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
 ];
 
 /// Keys of `argv` (argv[0] the command name) by the command's key specs, as

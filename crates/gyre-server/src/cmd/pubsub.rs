@@ -272,11 +272,16 @@ fn pubsub_help(call: &mut Call<'_>) -> CmdResult {
 }
 
 /// True when `reply` (what the command just run wrote) is subscription
-/// confirmations sent as RESP3 push frames: Redis delivers pushes even under
-/// CLIENT REPLY OFF or SKIP, so these survive the reply being dropped.
+/// confirmations: RESP3 push frames, or under RESP2 the arrays that stand for
+/// them. Redis (7.0 and 7.2) flags these as pushes in both protocols and
+/// delivers them even under CLIENT REPLY OFF or SKIP, so they survive the
+/// reply being dropped; an error reply (NOPERM) does not.
 pub fn reply_is_push(client: &crate::client::ClientState, reply: &[u8]) -> bool {
-    client.proto == gyre_resp::Protocol::Resp3
-        && reply.first() == Some(&b'>')
+    let push_type = match client.proto {
+        gyre_resp::Protocol::Resp3 => b'>',
+        _ => b'*',
+    };
+    reply.first() == Some(&push_type)
         && match client.current_cmd {
             crate::client::CmdName::Known { top, sub: None } => {
                 super::lookup(top.as_bytes()).is_some_and(|spec| spec.has_flag(SUBSCRIPTION))
