@@ -4,7 +4,8 @@
 #
 #   scripts/callgrind-pipelined.sh [binary] [get|set] [requests]
 #
-# Starts the binary under callgrind with persistence off, fills 100,000 keys,
+# Starts the binary under callgrind with persistence off (or with
+# $SERVER_ARGS, e.g. "--appendonly yes --appendfsync no"), fills 100,000 keys,
 # runs `redis-benchmark -P 16` for the chosen command, and prints the
 # process's instructions per request (start-up and the fill are subtracted by
 # zeroing the counters before the measured run). Leaves callgrind.out.* in
@@ -17,7 +18,7 @@ PORT=${PORT:-7811}
 OUT_DIR=${OUT_DIR:-$(mktemp -d)}
 DATA=$(mktemp -d)
 valgrind --tool=callgrind --callgrind-out-file="$OUT_DIR/callgrind.out.%p" \
-  "$BIN" --port "$PORT" --appendonly no --dir "$DATA" >"$OUT_DIR/server.log" 2>&1 &
+  "$BIN" --port "$PORT" ${SERVER_ARGS:---appendonly no} --dir "$DATA" >"$OUT_DIR/server.log" 2>&1 &
 VG=$!
 trap 'kill $VG 2>/dev/null; wait $VG 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 300); do
