@@ -1,0 +1,2 @@
+//! Gyre's cluster control plane.
+pub mod topology;
