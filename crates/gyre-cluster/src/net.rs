@@ -177,7 +177,10 @@ fn check(secret: Option<&Secret>, role: &[u8], nonce: &[u8], mac: &[u8]) -> io::
     if ok {
         Ok(())
     } else {
-        Err(io::Error::new(io::ErrorKind::PermissionDenied, "cluster link refused: the peer does not hold the cluster secret"))
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "cluster link refused: the peer does not hold the cluster secret",
+        ))
     }
 }
 
@@ -209,7 +212,9 @@ mod tests {
 
     #[tokio::test]
     async fn handshake_accepts_the_same_secret_and_refuses_others() {
-        for (x, y, ok) in [(Some("s"), Some("s"), true), (Some("s"), Some("t"), false), (None, Some("s"), false), (None, None, true)] {
+        for (x, y, ok) in
+            [(Some("s"), Some("s"), true), (Some("s"), Some("t"), false), (None, Some("s"), false), (None, None, true)]
+        {
             let (mut a, mut b) = pair().await;
             let sx = x.map(|s| Secret::new(s.as_bytes()));
             let sy = y.map(|s| Secret::new(s.as_bytes()));

@@ -265,8 +265,8 @@ fn read_node_file(cfg: &ClusterConfig) -> Result<Option<NodeTag>, Error> {
     let path = cfg.dir.join("node.json");
     match std::fs::read(&path) {
         Ok(b) => {
-            let f: NodeFile = serde_json::from_slice(&b)
-                .map_err(|e| Error::Refused(format!("{}: {e}", path.display())))?;
+            let f: NodeFile =
+                serde_json::from_slice(&b).map_err(|e| Error::Refused(format!("{}: {e}", path.display())))?;
             if f.node_id != cfg.node_id {
                 return Err(Error::Refused(format!(
                     "{} belongs to node {}, not {}",

@@ -17,8 +17,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::io::Cursor;
 use std::fs;
+use std::io::Cursor;
 use std::io::{self, Write};
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
@@ -308,7 +308,10 @@ impl RaftStorage<TypeConfig> for Store {
         Ok((g.last_applied, g.membership.clone()))
     }
 
-    async fn apply_to_state_machine(&mut self, entries: &[Entry<TypeConfig>]) -> Result<Vec<Outcome>, StorageError<RaftId>> {
+    async fn apply_to_state_machine(
+        &mut self,
+        entries: &[Entry<TypeConfig>],
+    ) -> Result<Vec<Outcome>, StorageError<RaftId>> {
         let mut g = self.lock();
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
@@ -357,11 +360,7 @@ impl RaftStorage<TypeConfig> for Store {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<RaftId>> {
-        Ok(self
-            .lock()
-            .snapshot
-            .clone()
-            .map(|s| Snapshot { meta: s.meta, snapshot: Box::new(io::Cursor::new(s.data)) }))
+        Ok(self.lock().snapshot.clone().map(|s| Snapshot { meta: s.meta, snapshot: Box::new(io::Cursor::new(s.data)) }))
     }
 }
 
@@ -397,7 +396,12 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn new(net: Arc<dyn Net>, secret: Option<Secret>, addr: String, nonces: Arc<Mutex<rand::rngs::SmallRng>>) -> Link {
+    pub fn new(
+        net: Arc<dyn Net>,
+        secret: Option<Secret>,
+        addr: String,
+        nonces: Arc<Mutex<rand::rngs::SmallRng>>,
+    ) -> Link {
         Link { net, secret, addr, stream: None, nonces }
     }
 

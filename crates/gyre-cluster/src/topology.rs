@@ -211,7 +211,8 @@ impl Topology {
         let tag = NodeTag(self.next_tag);
         self.next_tag += 1;
         let state = if rebalance { MemberState::Active } else { MemberState::Joining };
-        self.members.insert(tag, Member { tag, id: id.clone(), client: client.clone(), cluster: cluster.clone(), state });
+        self.members
+            .insert(tag, Member { tag, id: id.clone(), client: client.clone(), cluster: cluster.clone(), state });
         if rebalance {
             self.rebalance();
         }
@@ -546,7 +547,12 @@ impl Topology {
     /// member below it already held the slots in question: swap such copies
     /// to a member below target that lacks the slot (one always exists, as
     /// the fuller member holds more slots than the emptier one).
-    fn even_copies(&mut self, nodes: &[NodeTag], target: &BTreeMap<NodeTag, usize>, load: &mut BTreeMap<NodeTag, usize>) {
+    fn even_copies(
+        &mut self,
+        nodes: &[NodeTag],
+        target: &BTreeMap<NodeTag, usize>,
+        load: &mut BTreeMap<NodeTag, usize>,
+    ) {
         loop {
             let Some(u) = nodes.iter().copied().find(|t| load[t] > target[t]) else { return };
             let Some(v) = nodes.iter().copied().find(|t| load[t] < target[t]) else { return };
@@ -577,7 +583,8 @@ mod tests {
     }
 
     fn join(t: &mut Topology, n: u16, rf: u8) -> NodeTag {
-        let cmd = Command::Join { id: id(n), client: ep(n), cluster: ep(n + 10000), replication_factor: rf, rebalance: true };
+        let cmd =
+            Command::Join { id: id(n), client: ep(n), cluster: ep(n + 10000), replication_factor: rf, rebalance: true };
         match t.apply(&cmd) {
             Outcome::Joined(tag) => tag,
             other => panic!("{other:?}"),

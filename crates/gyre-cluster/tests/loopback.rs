@@ -61,7 +61,10 @@ async fn three_nodes_form_agree_leave_and_restart() {
         let p = t.primary_count(NodeTag(tag));
         assert!(p == 5461 || p == 5462, "{tag}: {p}");
     }
-    wait_until("swim sees everyone", || all.iter().all(|n| all.iter().all(|m| n.health(m.node_id()) == Some(gyre_cluster::Health::Up)))).await;
+    wait_until("swim sees everyone", || {
+        all.iter().all(|n| all.iter().all(|m| n.health(m.node_id()) == Some(gyre_cluster::Health::Up)))
+    })
+    .await;
     wait_until("three voters", || a.raft_view().voters.len() == 3 || b.raft_view().voters.len() == 3).await;
 
     // A node without the secret cannot join.

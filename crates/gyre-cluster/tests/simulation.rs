@@ -24,7 +24,9 @@ struct SimUdp(turmoil::net::UdpSocket);
 
 impl Net for SimNet {
     fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
-        Box::pin(async move { Ok(Box::new(SimListener(turmoil::net::TcpListener::bind(addr).await?)) as Box<dyn Listener>) })
+        Box::pin(
+            async move { Ok(Box::new(SimListener(turmoil::net::TcpListener::bind(addr).await?)) as Box<dyn Listener>) },
+        )
     }
 
     fn bind_udp(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Arc<dyn Datagrams>>> {
@@ -86,7 +88,14 @@ struct Signals {
     leave: Arc<tokio::sync::Notify>,
 }
 
-fn add_node(sim: &mut turmoil::Sim<'_>, dir: &std::path::Path, n: u16, seed: u64, registry: &Registry, signals: Signals) {
+fn add_node(
+    sim: &mut turmoil::Sim<'_>,
+    dir: &std::path::Path,
+    n: u16,
+    seed: u64,
+    registry: &Registry,
+    signals: Signals,
+) {
     let dir = dir.to_path_buf();
     let registry = registry.clone();
     let signals = Arc::new(signals);

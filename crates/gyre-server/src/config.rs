@@ -476,6 +476,70 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
         help: "Record latency spikes of at least this many milliseconds for LATENCY (0 = off)",
     },
+    // The cluster (docs/CLUSTER.md): all fixed at start-up.
+    Param {
+        name: "cluster-enabled",
+        kind: Kind::Enum(&["yes", "no"]),
+        default: "no",
+        mutable: false,
+        help: "Run as a cluster member (also implied by cluster-port or join); the cluster port defaults to port + 10000",
+    },
+    Param {
+        name: "cluster-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "TCP and UDP port for cluster traffic (Raft, SWIM) on the first bind address (0 = port + 10000 in cluster mode)",
+    },
+    Param {
+        name: "join",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "host:cluster-port of cluster members to join through, separated by spaces or commas (only at a node's first start)",
+    },
+    Param {
+        name: "replication-factor",
+        kind: Kind::Int { min: 1, max: 16 },
+        default: "3",
+        mutable: false,
+        help: "Copies of each slot (effectively min(this, nodes)); the first node's value is the cluster's",
+    },
+    Param {
+        name: "announce-ip",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "Address clients and other nodes are told to reach this node at (empty = the first bind address, which must then not be a wildcard)",
+    },
+    Param {
+        name: "announce-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "Client port announced to clients in CLUSTER SLOTS and MOVED (0 = the port in use)",
+    },
+    Param {
+        name: "cluster-secret",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "Shared secret of the cluster: HMAC on every SWIM datagram and a challenge-response on every cluster link (empty = unauthenticated)",
+    },
+    Param {
+        name: "node-timeout-ms",
+        kind: Kind::Int { min: 10, max: 3_600_000 },
+        default: "15000",
+        mutable: false,
+        help: "Milliseconds a suspected node has to answer before SWIM declares it down",
+    },
+    Param {
+        name: "gossip-interval-ms",
+        kind: Kind::Int { min: 10, max: 60_000 },
+        default: "1000",
+        mutable: false,
+        help: "Milliseconds between SWIM probes (and the gossip period)",
+    },
 ];
 
 impl Param {

@@ -142,7 +142,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
         Group::Bitmap => cats.push("@bitmap"),
         Group::HyperLogLog => cats.push("@hyperloglog"),
         Group::Geo => cats.push("@geo"),
-        Group::Server => {}
+        Group::Server | Group::Cluster => {}
     }
     if c.has_flag(BLOCKING) {
         cats.push("@blocking");

@@ -90,7 +90,7 @@ pub fn keys(call: &mut Call<'_>) -> CmdResult {
     loop {
         // A full scan in steps, so no shard is held for the whole walk.
         cursor = db.scan(cursor, 1024, call.now_ms, |k, _| {
-            if everything || glob::glob_match(pattern, k, false) {
+            if (everything || glob::glob_match(pattern, k, false)) && crate::cluster::counts_key(call.shared, k) {
                 found.push(k.to_vec());
             }
         });
@@ -135,7 +135,7 @@ pub fn scan(call: &mut Call<'_>) -> CmdResult {
     let next = call.shared.ks.db(call.db()).scan(cursor, count, call.now_ms, |k, e| {
         let type_ok = type_filter.as_deref().is_none_or(|t| t == e.value.type_name().as_bytes());
         let match_ok = pattern.is_none_or(|p| p == b"*" || glob::glob_match(p, k, false));
-        if type_ok && match_ok {
+        if type_ok && match_ok && crate::cluster::counts_key(call.shared, k) {
             found.push(k.to_vec());
         }
     });
@@ -158,7 +158,8 @@ pub fn randomkey(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn dbsize(call: &mut Call<'_>) -> CmdResult {
-    let n = call.shared.ks.db(call.db()).len();
+    // In a cluster, the keys of the slots this node is primary of.
+    let n = crate::cluster::dbsize(call.shared, call.db()).unwrap_or_else(|| call.shared.ks.db(call.db()).len());
     call.out.integer(n as i64);
     Ok(())
 }

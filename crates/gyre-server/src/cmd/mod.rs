@@ -16,6 +16,7 @@ pub mod acl;
 pub mod admin;
 pub mod bitmaps;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod diagnostics;
 #[cfg(test)]
@@ -121,6 +122,7 @@ pub enum Group {
     Bitmap,
     HyperLogLog,
     Geo,
+    Cluster,
 }
 
 impl Group {
@@ -141,6 +143,7 @@ impl Group {
             Group::Bitmap => "bitmap",
             Group::HyperLogLog => "hyperloglog",
             Group::Geo => "geo",
+            Group::Cluster => "cluster",
         }
     }
 }

@@ -1,0 +1,211 @@
+//! The server's side of the cluster: start-up from the settings, and the
+//! route step of dispatch (MOVED, CROSSSLOT, CLUSTERDOWN), as Redis Cluster
+//! answers them. Membership, the agreed topology and liveness live in
+//! `gyre-cluster`; the engine knows nothing of any of it.
+//!
+//! Until slot data streams between nodes (the next step), a node serves
+//! exactly the slots it is the primary of, and CLUSTER SLOTS names only
+//! primaries: replicas would hold no data to read.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use gyre_cluster::{Cluster, ClusterConfig, Endpoint, NodeId, Topology};
+use gyre_engine::SlotId;
+use gyre_resp::Args;
+
+use crate::client::ClientState;
+use crate::cmd::{self, CommandSpec};
+use crate::config::Config;
+use crate::shared::Shared;
+
+/// What the server holds of its cluster membership.
+pub struct Face {
+    pub cluster: Cluster,
+    /// Our 40-hex node id (the manifest's).
+    pub my_id: String,
+}
+
+impl Face {
+    /// True when this node is the primary of `slot` in the applied topology.
+    pub fn serves(&self, topology: &Topology, slot: u16) -> bool {
+        match (self.cluster.tag(), topology.slots[slot as usize].replicas.first()) {
+            (Some(me), Some(p)) => me == *p,
+            _ => false,
+        }
+    }
+}
+
+/// Cluster mode is on with `cluster-enabled yes`, a `cluster-port` or `join`.
+pub fn enabled(config: &Config) -> bool {
+    let get = |n: &str| config.get(n).unwrap_or_default();
+    get("cluster-enabled") == "yes" || get("cluster-port") != "0" || !get("join").trim().is_empty()
+}
+
+/// Starts cluster membership when cluster mode is on; `client_port` is the
+/// port the RESP listener got. Formation goes on in the background.
+pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()> {
+    let config = &shared.config;
+    if !enabled(config) {
+        return Ok(());
+    }
+    let get = |n: &str| config.get(n).unwrap_or_default();
+    let int = |n: &str| get(n).parse::<u64>().expect("validated integer");
+    let bind = get("bind").split_whitespace().next().unwrap_or("127.0.0.1").to_string();
+    let bind_ip: std::net::IpAddr = bind.parse().with_context(|| format!("bind address '{bind}'"))?;
+    let cluster_port = match int("cluster-port") as u16 {
+        0 => client_port.checked_add(10000).context("port + 10000 is over 65535: set --cluster-port")?,
+        p => p,
+    };
+    let announce_ip = match get("announce-ip") {
+        ip if !ip.is_empty() => ip,
+        _ if bind_ip.is_unspecified() => {
+            anyhow::bail!("bind is a wildcard address ({bind}): set --announce-ip to the address clients reach")
+        }
+        _ => bind.clone(),
+    };
+    let announce_ip: std::net::IpAddr =
+        announce_ip.parse().with_context(|| format!("announce-ip '{announce_ip}' is not an IP address"))?;
+    let announce_port = match int("announce-port") as u16 {
+        0 => client_port,
+        p => p,
+    };
+    let node_id = NodeId::parse(&shared.persistence.node_id).context("the node id is not 40 hex characters")?;
+    let seeds: Vec<String> = get("join")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let secret = get("cluster-secret");
+    let cfg = ClusterConfig {
+        node_id: node_id.clone(),
+        client: Endpoint { host: announce_ip.to_string(), port: announce_port },
+        cluster: Endpoint { host: announce_ip.to_string(), port: cluster_port },
+        bind: std::net::SocketAddr::new(bind_ip, cluster_port),
+        seeds,
+        replication_factor: int("replication-factor") as u8,
+        secret: (!secret.is_empty()).then(|| secret.into_bytes()),
+        node_timeout_ms: int("node-timeout-ms"),
+        gossip_interval_ms: int("gossip-interval-ms"),
+        dir: std::path::Path::new(&get("dir")).join("cluster"),
+    };
+    tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
+    let cluster = Cluster::start(cfg, Arc::new(gyre_cluster::net::TokioNet))
+        .await
+        .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
+    let _ = shared.cluster.set(Face { cluster, my_id: node_id.to_string() });
+    Ok(())
+}
+
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
+
+/// Step 4 of dispatch: in cluster mode, the error a command gets instead of
+/// running here, as Redis Cluster's `getNodeByQuery` decides it: keys in
+/// several slots (over all of a transaction's commands at EXEC) are
+/// CROSSSLOT; a slot this node is not the primary of is MOVED; an unformed
+/// cluster is CLUSTERDOWN. SELECT of a database other than 0 is refused.
+/// Inside EXEC or a script, a key this node does not serve is an error.
+pub fn route(
+    shared: &Shared,
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+    client: &mut ClientState,
+) -> Option<String> {
+    let face = shared.cluster.get()?;
+    if top.name == "select" && args.len() == 2 && args.get(1) != b"0" {
+        return Some("ERR SELECT is not allowed in cluster mode".into());
+    }
+    let slot = match command_slot(top, spec, args, client) {
+        Ok(None) => return None,
+        Ok(Some(slot)) => slot,
+        Err(e) => return Some(redirect_error(client, top, e)),
+    };
+    let t = face.cluster.topology();
+    if face.serves(&t, slot) {
+        return None;
+    }
+    if client.in_exec {
+        return Some("ERR Script attempted to access a non local key in a cluster node script".into());
+    }
+    let msg = match t.primary(slot) {
+        Some(p) if t.assigned() == gyre_cluster::SLOTS && face.cluster.tag().is_some() => {
+            format!("MOVED {slot} {}:{}", p.client.host, p.client.port)
+        }
+        _ => UNSERVED.to_string(),
+    };
+    Some(redirect_error(client, top, msg))
+}
+
+/// A redirect discards a transaction at EXEC, and dooms one being queued,
+/// as in Redis.
+fn redirect_error(client: &mut ClientState, top: &CommandSpec, msg: String) -> String {
+    if top.name == "exec" {
+        client.multi = None;
+        client.watched.clear();
+    } else if let Some(tx) = &mut client.multi {
+        tx.aborted = true;
+    }
+    msg
+}
+
+/// The one slot a command's keys are in (None: no keys), or CROSSSLOT.
+/// EXEC's keys are those of every queued command.
+fn command_slot(
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+    client: &ClientState,
+) -> Result<Option<u16>, String> {
+    let mut slot = None;
+    let mut add = |key: &[u8]| -> Result<(), String> {
+        let s = SlotId::of(key).0;
+        match slot {
+            Some(x) if x != s => Err(CROSSSLOT.to_string()),
+            _ => {
+                slot = Some(s);
+                Ok(())
+            }
+        }
+    };
+    if top.name == "exec" {
+        let Some(tx) = &client.multi else { return Ok(None) };
+        let mut last = None;
+        for queued in &tx.queued {
+            let qargs = queued.args();
+            let Ok((_, qspec)) = cmd::resolve(&qargs, &mut last) else { continue };
+            for i in qspec.key_indexes(qargs.len(), |i| qargs.get(i)) {
+                add(qargs.get(i))?;
+            }
+        }
+    } else {
+        for i in spec.key_indexes(args.len(), |i| args.get(i)) {
+            add(args.get(i))?;
+        }
+    }
+    Ok(slot)
+}
+
+/// True unless cluster mode is on and `key`'s slot is not this node's:
+/// what keyspace-wide commands (KEYS, SCAN, DBSIZE) count, so that a
+/// client fanning out to every primary counts each key once.
+pub fn counts_key(shared: &Shared, key: &[u8]) -> bool {
+    match shared.cluster.get() {
+        None => true,
+        Some(face) => face.serves(&face.cluster.topology(), SlotId::of(key).0),
+    }
+}
+
+/// DBSIZE in cluster mode: keys in the slots this node is primary of.
+pub fn dbsize(shared: &Shared, db: gyre_engine::DbIndex) -> Option<usize> {
+    let face = shared.cluster.get()?;
+    let t = face.cluster.topology();
+    let d = shared.ks.db(db);
+    Some(
+        (0..gyre_cluster::SLOTS as u16)
+            .filter(|&s| face.serves(&t, s))
+            .map(|s| d.lock(SlotId(s)).slot_len(SlotId(s)))
+            .sum(),
+    )
+}
