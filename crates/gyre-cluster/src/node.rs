@@ -297,9 +297,17 @@ fn join_command(cfg: &ClusterConfig) -> Command {
         id: cfg.node_id.clone(),
         client: cfg.client.clone(),
         cluster: cfg.cluster.clone(),
-        replication_factor: cfg.replication_factor,
         // Slots are handed over at once: data streaming is not built yet.
         rebalance: true,
+    }
+}
+
+fn bootstrap_command(cfg: &ClusterConfig) -> Command {
+    Command::Bootstrap {
+        id: cfg.node_id.clone(),
+        client: cfg.client.clone(),
+        cluster: cfg.cluster.clone(),
+        replication_factor: cfg.replication_factor,
     }
 }
 
@@ -379,7 +387,7 @@ async fn bootstrap(shared: &Arc<Shared>) -> Result<(), Error> {
     }
     let mut delay = Duration::from_millis(50);
     loop {
-        match propose(shared, join_command(&shared.cfg)).await {
+        match propose(shared, bootstrap_command(&shared.cfg)).await {
             Ok(Outcome::Joined(t)) if t == tag => break,
             Ok(o) => return Err(Error::Refused(format!("bootstrap join answered {o:?}"))),
             Err(e) => tracing::debug!(error = %e, "bootstrap: waiting for leadership"),
@@ -457,6 +465,10 @@ async fn handle_propose(shared: &Arc<Shared>, cmd: Command) -> Response {
 }
 
 async fn ensure_learner(raft: &Raft, tag: NodeTag, cluster: &Endpoint) {
+    // Never ourselves (a member whose tag is our Raft id is us).
+    if tag.0 as RaftId == raft.metrics().borrow().id {
+        return;
+    }
     let known = raft.metrics().borrow().membership_config.membership().get_node(&(tag.0 as RaftId)).is_some();
     if !known {
         if let Err(e) = raft.add_learner(tag.0 as RaftId, BasicNode::new(cluster.to_string()), false).await {

@@ -115,11 +115,14 @@ pub struct SlotOwners {
 /// A change to the topology: the only way it changes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
+    /// The first member of a new cluster: takes tag 1, all slots, and sets
+    /// the replication factor. Refused once the cluster has another member.
+    Bootstrap { id: NodeId, client: Endpoint, cluster: Endpoint, replication_factor: u8 },
     /// Admit a node (idempotent by `id`: a second Join of the same id updates
-    /// its endpoints and keeps its tag). `replication_factor` is taken from
-    /// the first member only. With `rebalance`, slots are assigned at once
-    /// (an empty cluster, or before data moves exist).
-    Join { id: NodeId, client: Endpoint, cluster: Endpoint, replication_factor: u8, rebalance: bool },
+    /// its endpoints and keeps its tag). Refused before the bootstrap, so no
+    /// joiner can take the bootstrapping node's tag. With `rebalance`, slots
+    /// are assigned at once (an empty cluster, or before data moves exist).
+    Join { id: NodeId, client: Endpoint, cluster: Endpoint, rebalance: bool },
     /// Mark a member leaving and hand its slots to the others.
     Leave { tag: NodeTag },
     /// Remove a member (dead or left); its slots are re-created from the
@@ -177,8 +180,22 @@ impl Topology {
     pub fn apply(&mut self, cmd: &Command) -> Outcome {
         let before = self.clone();
         let outcome = match cmd {
-            Command::Join { id, client, cluster, replication_factor, rebalance } => {
-                self.join(id, client, cluster, *replication_factor, *rebalance)
+            Command::Bootstrap { id, client, cluster, replication_factor } => {
+                if !self.members.is_empty() && self.member_by_id(id.as_str()).is_none() {
+                    Outcome::Refused("the cluster is already bootstrapped".into())
+                } else {
+                    if self.members.is_empty() {
+                        self.replication_factor = (*replication_factor).max(1);
+                    }
+                    self.join(id, client, cluster, true)
+                }
+            }
+            Command::Join { id, client, cluster, rebalance } => {
+                if self.members.is_empty() {
+                    Outcome::Refused("the cluster is not bootstrapped yet".into())
+                } else {
+                    self.join(id, client, cluster, *rebalance)
+                }
             }
             Command::Leave { tag } => self.leave(*tag),
             Command::Forget { tag } => self.forget(*tag),
@@ -196,7 +213,7 @@ impl Topology {
         outcome
     }
 
-    fn join(&mut self, id: &NodeId, client: &Endpoint, cluster: &Endpoint, rf: u8, rebalance: bool) -> Outcome {
+    fn join(&mut self, id: &NodeId, client: &Endpoint, cluster: &Endpoint, rebalance: bool) -> Outcome {
         if let Some(m) = self.members.values_mut().find(|m| &m.id == id) {
             m.client = client.clone();
             m.cluster = cluster.clone();
@@ -204,9 +221,6 @@ impl Topology {
         }
         if self.next_tag == u16::MAX {
             return Outcome::Refused("no node tags left".into());
-        }
-        if self.members.is_empty() {
-            self.replication_factor = rf.max(1);
         }
         let tag = NodeTag(self.next_tag);
         self.next_tag += 1;
@@ -583,8 +597,11 @@ mod tests {
     }
 
     fn join(t: &mut Topology, n: u16, rf: u8) -> NodeTag {
-        let cmd =
-            Command::Join { id: id(n), client: ep(n), cluster: ep(n + 10000), replication_factor: rf, rebalance: true };
+        let cmd = if t.members.is_empty() {
+            Command::Bootstrap { id: id(n), client: ep(n), cluster: ep(n + 10000), replication_factor: rf }
+        } else {
+            Command::Join { id: id(n), client: ep(n), cluster: ep(n + 10000), rebalance: true }
+        };
         match t.apply(&cmd) {
             Outcome::Joined(tag) => tag,
             other => panic!("{other:?}"),
@@ -678,6 +695,20 @@ mod tests {
         }
     }
 
+    /// Regression: a joiner's Join reached the bootstrapping leader before
+    /// the leader's own, took tag 1 (the leader's Raft id), and the leader
+    /// then added itself as a learner under tag 2 and crashed its Raft.
+    #[test]
+    fn only_the_bootstrap_admits_the_first_member() {
+        let mut t = Topology::new();
+        let j = Command::Join { id: id(2), client: ep(2), cluster: ep(2), rebalance: true };
+        assert!(matches!(t.apply(&j), Outcome::Refused(_)));
+        assert_eq!(join(&mut t, 1, 3), NodeTag(1));
+        let again = Command::Bootstrap { id: id(3), client: ep(3), cluster: ep(3), replication_factor: 3 };
+        assert!(matches!(t.apply(&again), Outcome::Refused(_)));
+        assert_eq!(t.apply(&j), Outcome::Joined(NodeTag(2)));
+    }
+
     #[test]
     fn join_is_idempotent_and_versions_count_changes() {
         let mut t = Topology::new();
@@ -694,13 +725,7 @@ mod tests {
     fn moves_add_a_pending_replica_then_hand_over() {
         let mut t = Topology::new();
         join(&mut t, 1, 1);
-        let b = match t.apply(&Command::Join {
-            id: id(2),
-            client: ep(2),
-            cluster: ep(2),
-            replication_factor: 1,
-            rebalance: false,
-        }) {
+        let b = match t.apply(&Command::Join { id: id(2), client: ep(2), cluster: ep(2), rebalance: false }) {
             Outcome::Joined(b) => b,
             o => panic!("{o:?}"),
         };

@@ -244,7 +244,10 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
         other => panic!("{other:?}"),
     };
     assert!(moved.starts_with(&format!("MOVED {slot} 127.0.0.1")), "{moved}");
-    assert_eq!(err_text(q(&mut ca, &["MSET", "a", "1", "b", "2"])), "CROSSSLOT Keys in request don't hash to the same slot");
+    assert_eq!(
+        err_text(q(&mut ca, &["MSET", "a", "1", "b", "2"])),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
     assert_eq!(text(&q(&mut ca, &["READONLY"]).unwrap()), "OK");
     assert_eq!(text(&q(&mut ca, &["READWRITE"]).unwrap()), "OK");
     assert!(err_text(q(&mut ca, &["SELECT", "1"])).contains("SELECT is not allowed in cluster mode"));
