@@ -216,9 +216,8 @@ impl Cluster {
     /// Slots move without their data (streaming is not built yet).
     pub async fn leave(&self) -> Result<(), Error> {
         let tag = self.tag().ok_or(Error::NotJoined)?;
-        match self.propose(Command::Leave { tag }).await? {
-            Outcome::Refused(why) => return Err(Error::Refused(why)),
-            _ => {}
+        if let Outcome::Refused(why) = self.propose(Command::Leave { tag }).await? {
+            return Err(Error::Refused(why));
         }
         match self.propose(Command::Forget { tag }).await? {
             Outcome::Refused(why) => Err(Error::Refused(why)),
