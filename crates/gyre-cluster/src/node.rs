@@ -361,10 +361,23 @@ async fn form(shared: Arc<Shared>, saved: Option<NodeTag>) {
     }
     if saved.is_some() {
         // Re-announce our endpoints (they may have changed); retry until a
-        // leader hears it.
+        // leader hears it. A node that left or was forgotten is told so.
+        let update = Command::Update {
+            tag,
+            id: shared.cfg.node_id.clone(),
+            client: shared.cfg.client.clone(),
+            cluster: shared.cfg.cluster.clone(),
+        };
         let mut delay = Duration::from_millis(200);
         loop {
-            match propose(&shared, join_command(&shared.cfg)).await {
+            match propose(&shared, update.clone()).await {
+                Ok(Outcome::Refused(why)) => {
+                    tracing::error!(
+                        dir = %shared.cfg.dir.display(),
+                        "{why}: this node left or was forgotten; to join again, remove its cluster directory and start it with --join"
+                    );
+                    return;
+                }
                 Ok(_) => break,
                 Err(e) => tracing::debug!(error = %e, "rejoin: re-announcing endpoints"),
             }

@@ -123,6 +123,9 @@ pub enum Command {
     /// joiner can take the bootstrapping node's tag. With `rebalance`, slots
     /// are assigned at once (an empty cluster, or before data moves exist).
     Join { id: NodeId, client: Endpoint, cluster: Endpoint, rebalance: bool },
+    /// A member's new endpoints (a restart with other addresses). Refused
+    /// for a node that is no longer a member: it never re-admits one.
+    Update { tag: NodeTag, id: NodeId, client: Endpoint, cluster: Endpoint },
     /// Mark a member leaving and hand its slots to the others.
     Leave { tag: NodeTag },
     /// Remove a member (dead or left); its slots are re-created from the
@@ -197,6 +200,14 @@ impl Topology {
                     self.join(id, client, cluster, *rebalance)
                 }
             }
+            Command::Update { tag, id, client, cluster } => match self.members.get_mut(tag) {
+                Some(m) if &m.id == id => {
+                    m.client = client.clone();
+                    m.cluster = cluster.clone();
+                    Outcome::Done
+                }
+                _ => Outcome::Refused(format!("node {id} is not a member of this cluster")),
+            },
             Command::Leave { tag } => self.leave(*tag),
             Command::Forget { tag } => self.forget(*tag),
             Command::Rebalance => {
@@ -707,6 +718,19 @@ mod tests {
         let again = Command::Bootstrap { id: id(3), client: ep(3), cluster: ep(3), replication_factor: 3 };
         assert!(matches!(t.apply(&again), Outcome::Refused(_)));
         assert_eq!(t.apply(&j), Outcome::Joined(NodeTag(2)));
+    }
+
+    #[test]
+    fn update_changes_endpoints_of_members_only() {
+        let mut t = Topology::new();
+        join(&mut t, 1, 1);
+        join(&mut t, 2, 1);
+        let up = Command::Update { tag: NodeTag(2), id: id(2), client: ep(9), cluster: ep(9) };
+        assert_eq!(t.apply(&up), Outcome::Done);
+        assert_eq!(t.members[&NodeTag(2)].client, ep(9));
+        assert_eq!(t.apply(&Command::Forget { tag: NodeTag(2) }), Outcome::Done);
+        assert!(matches!(t.apply(&up), Outcome::Refused(_)));
+        assert!(t.member(NodeTag(2)).is_none());
     }
 
     #[test]

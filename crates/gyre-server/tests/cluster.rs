@@ -299,3 +299,43 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
         assert_eq!(v, format!("v{i}"));
     }
 }
+
+#[test]
+fn a_killed_node_is_reported_down_and_forgotten_and_transactions_check_each_queued_key() {
+    let root = tempdir();
+    let a = Node::start(&root.0, 4, None);
+    let b = Node::start(&root.0, 5, Some(&a));
+    let mut c = Node::start(&root.0, 6, Some(&a));
+    let all = [&a, &b, &c];
+    wait_until("three nodes to form", &all, || all.iter().all(|n| formed(n, 3)));
+
+    // A command queued in MULTI for a slot elsewhere gets MOVED at once and
+    // dooms the transaction, as in Redis.
+    let mut ca = a.client();
+    let (key, _) = foreign_key(&mut ca);
+    q(&mut ca, &["MULTI"]).unwrap();
+    assert!(err_text(q(&mut ca, &["SET", &key, "1"])).starts_with("MOVED "));
+    assert!(err_text(q(&mut ca, &["EXEC"])).starts_with("EXECABORT"));
+
+    // Kill C: SWIM reports it down (CLUSTER NODES `fail`, CLUSTER INFO
+    // cluster_state:fail), and its slots stay where they are.
+    let id_c = text(&q(&mut c.client(), &["CLUSTER", "MYID"]).unwrap());
+    c.kill();
+    let all = [&a, &b];
+    wait_until("C to be reported down", &all, || {
+        let nodes = text(&q(&mut ca, &["CLUSTER", "NODES"]).unwrap());
+        nodes.lines().any(|l| l.starts_with(&id_c) && l.contains("master,fail "))
+    });
+    assert!(text(&q(&mut ca, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:fail"));
+
+    // FORGET hands its slots to A and B; the cluster is whole again.
+    assert_eq!(text(&q(&mut ca, &["CLUSTER", "FORGET", &id_c]).unwrap()), "OK");
+    wait_until("two nodes holding every slot", &all, || all.iter().all(|n| formed(n, 2)));
+    let client = redis::cluster::ClusterClient::new(vec![b.url()]).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for i in 0..200 {
+        let _: () = cc.set(format!("f{i}"), i).unwrap();
+        let v: i64 = cc.get(format!("f{i}")).unwrap();
+        assert_eq!(v, i);
+    }
+}
