@@ -9,8 +9,8 @@
 //! * a new node without seeds bootstraps a cluster of one (tag 1).
 //!
 //! The leader keeps Raft's membership in line with the topology: every
-//! member is a learner at least, up to [`MAX_VOTERS`] caught-up members
-//! vote, and forgotten members leave the group.
+//! member is a learner at least, an odd number of caught-up members up to
+//! [`MAX_VOTERS`] vote, and forgotten members leave the group.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -571,7 +571,14 @@ async fn reconcile_loop(shared: Arc<Shared>) {
             }
             continue;
         }
-        if voters.len() >= MAX_VOTERS {
+        // An odd number of voters: an even one tolerates no more failures
+        // and needs a larger quorum.
+        let eligible = top.members.values().filter(|m| m.state != MemberState::Leaving).count();
+        let wanted = match eligible.min(MAX_VOTERS) {
+            n if n & 1 == 0 => n.saturating_sub(1),
+            n => n,
+        };
+        if voters.len() >= wanted {
             continue;
         }
         let last = m.last_log_index.unwrap_or(0);
