@@ -168,6 +168,17 @@ impl Cluster {
         self.shared.topology.load_full()
     }
 
+    /// The tag of `slot`'s primary in the applied topology, without
+    /// touching a reference count (the per-command route check).
+    pub fn primary_tag(&self, slot: u16) -> Option<NodeTag> {
+        self.shared.topology.load().slots.get(slot as usize)?.replicas.first().copied()
+    }
+
+    /// True when this node is `slot`'s primary.
+    pub fn serves(&self, slot: u16) -> bool {
+        self.tag().is_some_and(|me| self.primary_tag(slot) == Some(me))
+    }
+
     pub fn node_id(&self) -> &NodeId {
         &self.shared.cfg.node_id
     }
@@ -268,7 +279,7 @@ fn read_node_file(cfg: &ClusterConfig) -> Result<Option<NodeTag>, Error> {
                 serde_json::from_slice(&b).map_err(|e| Error::Refused(format!("{}: {e}", path.display())))?;
             if f.node_id != cfg.node_id {
                 return Err(Error::Refused(format!(
-                    "{} belongs to node {}, not {}",
+                    "{} belongs to node {}, not {} (the node id lives in the data directory's manifest, which appendonly no does not keep)",
                     path.display(),
                     f.node_id,
                     cfg.node_id

@@ -36,6 +36,17 @@ impl Face {
     }
 }
 
+/// The slot of a command's only key, when the table says it has exactly
+/// one (GET, SET, ...): the common case, without collecting key indexes.
+#[inline]
+fn single_key_slot(spec: &CommandSpec, args: &Args<'_>) -> Option<Option<u16>> {
+    if spec.first_key > 0 && spec.first_key == spec.last_key && spec.numkeys_at == 0 {
+        let i = spec.first_key as usize;
+        return Some((i < args.len()).then(|| SlotId::of(args.get(i)).0));
+    }
+    None
+}
+
 /// Cluster mode is on with `cluster-enabled yes`, a `cluster-port` or `join`.
 pub fn enabled(config: &Config) -> bool {
     let get = |n: &str| config.get(n).unwrap_or_default();
@@ -117,15 +128,15 @@ pub fn route(
     if top.name == "select" && args.len() == 2 && args.get(1) != b"0" {
         return Some("ERR SELECT is not allowed in cluster mode".into());
     }
-    let slot = match command_slot(top, spec, args, client) {
+    let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
         Ok(None) => return None,
         Ok(Some(slot)) => slot,
         Err(e) => return Some(redirect_error(client, top, e)),
     };
-    let t = face.cluster.topology();
-    if face.serves(&t, slot) {
+    if face.cluster.serves(slot) {
         return None;
     }
+    let t = face.cluster.topology();
     if client.in_exec {
         return Some("ERR Script attempted to access a non local key in a cluster node script".into());
     }
@@ -193,7 +204,7 @@ fn command_slot(
 pub fn counts_key(shared: &Shared, key: &[u8]) -> bool {
     match shared.cluster.get() {
         None => true,
-        Some(face) => face.serves(&face.cluster.topology(), SlotId::of(key).0),
+        Some(face) => face.cluster.serves(SlotId::of(key).0),
     }
 }
 
