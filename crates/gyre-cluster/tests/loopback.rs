@@ -82,6 +82,7 @@ async fn three_nodes_form_agree_leave_and_restart() {
         assert_eq!(p, 8192);
     }
     c.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn tempdir() -> std::path::PathBuf {

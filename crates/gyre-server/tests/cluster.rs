@@ -55,6 +55,9 @@ impl Node {
             "2000",
             "--gossip-interval-ms",
             "200",
+            // Small log segments: each reserves its size on disk.
+            "--wal-segment-bytes",
+            "1mb",
         ]
         .iter()
         .map(|s| s.to_string())
