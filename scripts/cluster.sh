@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A local Gyre cluster of N nodes, for trying it out.
 #
-#   scripts/cluster.sh start [N]    start N nodes (default 3) and wait until they agree
+#   scripts/cluster.sh start [N]    start N nodes (default 3) and wait until they agree;
+#                                   on a running cluster, starts the missing ones (a join)
 #   scripts/cluster.sh status       CLUSTER INFO / NODES of the first node
 #   scripts/cluster.sh stop         stop every node this script started
 #
@@ -22,6 +23,10 @@ start() {
     mkdir -p "$DIR"
     for i in $(seq 1 "$N"); do
         local port=$((7000 + i)) cport=$((17000 + i)) join=()
+        # Already running (start N+1 adds a node to a running cluster).
+        if [ -e "$DIR/node-$i.pid" ] && kill -0 "$(cat "$DIR/node-$i.pid")" 2>/dev/null; then
+            continue
+        fi
         if [ "$i" -gt 1 ] && [ ! -e "$DIR/node-$i/cluster/node.json" ]; then
             join=(--join 127.0.0.1:17001)
         fi

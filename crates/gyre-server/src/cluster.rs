@@ -105,7 +105,54 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
         .await
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
     let _ = shared.cluster.set(Face { cluster, my_id: node_id.to_string() });
+    tokio::spawn(watch_lost_slots(shared.clone()));
     Ok(())
+}
+
+/// How often the server looks for slots it stopped serving.
+const LOST_SLOTS_CHECK_MS: u64 = 500;
+
+/// Slots move without their keys until slot streaming lands: when this
+/// node stops being the primary of slots that hold keys, say so, loudly,
+/// once per topology version.
+async fn watch_lost_slots(shared: Arc<Shared>) {
+    let Some(face) = shared.cluster.get() else { return };
+    let mut served: Option<Vec<bool>> = None;
+    let mut seen_version = u64::MAX;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(LOST_SLOTS_CHECK_MS));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.shutdown.stopping() => return,
+        }
+        let t = face.cluster.topology();
+        if t.version == seen_version || face.cluster.tag().is_none() {
+            continue;
+        }
+        seen_version = t.version;
+        let now: Vec<bool> = (0..gyre_cluster::SLOTS as u16).map(|s| face.serves(&t, s)).collect();
+        if let Some(before) = &served {
+            let lost: Vec<u16> =
+                (0..gyre_cluster::SLOTS as u16).filter(|&s| before[s as usize] && !now[s as usize]).collect();
+            let keys: usize = lost
+                .iter()
+                .map(|&s| {
+                    (0..gyre_engine::DB_COUNT)
+                        .map(|db| shared.ks.db(db as gyre_engine::DbIndex).lock(SlotId(s)).slot_len(SlotId(s)))
+                        .sum::<usize>()
+                })
+                .sum();
+            if keys > 0 {
+                tracing::warn!(
+                    slots = lost.len(),
+                    keys,
+                    version = t.version,
+                    "this node no longer serves slots that hold keys; slots move without their data until slot streaming is built, so these keys are unreachable through the cluster (docs/CLUSTER.md)"
+                );
+            }
+        }
+        served = Some(now);
+    }
 }
 
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
