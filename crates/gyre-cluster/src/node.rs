@@ -110,6 +110,9 @@ pub struct RaftView {
     pub leader: Option<NodeTag>,
     pub term: u64,
     pub voters: Vec<NodeTag>,
+    /// A voter change is half done (joint consensus: both the old and the
+    /// new voter sets must agree until it completes).
+    pub joint: bool,
     pub last_applied: u64,
 }
 
@@ -213,6 +216,7 @@ impl Cluster {
             leader: m.current_leader.map(|l| NodeTag(l as u16)),
             term: m.current_term,
             voters: m.membership_config.membership().voter_ids().map(|v| NodeTag(v as u16)).collect(),
+            joint: m.membership_config.membership().get_joint_config().len() > 1,
             last_applied: m.last_applied.map_or(0, |l| l.index),
         }
     }
@@ -494,8 +498,11 @@ async fn ensure_learner(raft: &Raft, tag: NodeTag, cluster: &Endpoint) {
     }
     let known = raft.metrics().borrow().membership_config.membership().get_node(&(tag.0 as RaftId)).is_some();
     if !known {
-        if let Err(e) = raft.add_learner(tag.0 as RaftId, BasicNode::new(cluster.to_string()), false).await {
-            tracing::warn!(tag = %tag, error = %e, "cannot add a learner");
+        let add = raft.add_learner(tag.0 as RaftId, BasicNode::new(cluster.to_string()), false);
+        match tokio::time::timeout(RPC_TIMEOUT, add).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(tag = %tag, error = %e, "cannot add a learner"),
+            Err(_) => tracing::debug!(tag = %tag, "adding a learner is waiting for a quorum"),
         }
     }
 }
@@ -577,8 +584,11 @@ async fn reconcile_loop(shared: Arc<Shared>) {
             } else {
                 ChangeMembers::RemoveVoters(gone_voters)
             };
-            if let Err(e) = raft.change_membership(change, false).await {
-                tracing::debug!(error = %e, "raft membership: removing forgotten members");
+            // Bounded: without a quorum the change waits; the loop goes on.
+            match tokio::time::timeout(RPC_TIMEOUT, raft.change_membership(change, false)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "raft membership: removing forgotten members"),
+                Err(_) => tracing::debug!("raft membership: removing forgotten members is waiting for a quorum"),
             }
             continue;
         }
@@ -605,9 +615,11 @@ async fn reconcile_loop(shared: Arc<Shared>) {
         });
         if let Some(c) = candidate {
             let id = c.tag.0 as RaftId;
-            match raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true).await {
-                Ok(_) => tracing::info!(tag = %c.tag, "raft: promoted to voter"),
-                Err(e) => tracing::debug!(error = %e, "raft: promotion failed"),
+            let change = raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true);
+            match tokio::time::timeout(RPC_TIMEOUT, change).await {
+                Ok(Ok(_)) => tracing::info!(tag = %c.tag, "raft: promoted to voter"),
+                Ok(Err(e)) => tracing::debug!(error = %e, "raft: promotion failed"),
+                Err(_) => tracing::debug!(tag = %c.tag, "raft: promotion is waiting for a quorum"),
             }
         }
     }

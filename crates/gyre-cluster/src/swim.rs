@@ -234,23 +234,35 @@ impl Shell {
                 }
                 OwnedNotification::MemberDown(id) => {
                     tracing::info!(node = %id.node_id, addr = %id.addr, "swim: member down");
-                    view.nodes.insert(id.node_id.clone(), (id, Health::Down));
+                    view.record(id, Health::Down);
                 }
                 _ => {}
             }
         }
         // Members foca holds now; those it dropped keep their last word.
         for m in self.foca.iter_membership_state() {
-            let id = m.id();
-            if id.node_id.is_empty() {
-                continue;
-            }
             let h = match m.state() {
                 foca::State::Alive => Health::Up,
                 foca::State::Suspect => Health::Suspect,
                 foca::State::Down => Health::Down,
             };
-            view.nodes.insert(id.node_id.clone(), (id.clone(), h));
+            view.record(m.id().clone(), h);
+        }
+    }
+}
+
+impl View {
+    /// A node may be known under several identities (each restart or rename
+    /// bumps it, and the old one is declared down): the newest speaks for it.
+    fn record(&mut self, id: SwimId, h: Health) {
+        if id.node_id.is_empty() {
+            return;
+        }
+        match self.nodes.get(&id.node_id) {
+            Some((old, _)) if old.bump > id.bump => {}
+            _ => {
+                self.nodes.insert(id.node_id.clone(), (id, h));
+            }
         }
     }
 }
@@ -258,6 +270,30 @@ impl Shell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(bump: u16) -> SwimId {
+        SwimId {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            node_id: "a".repeat(40),
+            tag: Some(1),
+            client: Endpoint { host: "127.0.0.1".into(), port: 2 },
+            bump,
+        }
+    }
+
+    /// Regression: a renamed node's old identity, declared down, hid the
+    /// live one, so the leader never promoted it to voter.
+    #[test]
+    fn the_newest_identity_speaks_for_a_node() {
+        let mut v = View::default();
+        v.record(id(1), Health::Up);
+        v.record(id(0), Health::Down);
+        assert_eq!(v.nodes[&"a".repeat(40)].1, Health::Up);
+        v.record(id(1), Health::Suspect);
+        assert_eq!(v.nodes[&"a".repeat(40)].1, Health::Suspect);
+        v.record(id(2), Health::Down);
+        assert_eq!(v.nodes[&"a".repeat(40)].1, Health::Down);
+    }
 
     #[test]
     fn sealed_datagrams_open_only_with_the_secret() {
