@@ -12,6 +12,7 @@
 //! * [`net`]: the runtime seam (sockets and randomness behind [`net::Net`],
 //!   so a turmoil simulation runs several nodes in one process), the TCP
 //!   framing and the secret-keyed link handshake.
+//! * [`runtime`]: openraft's async runtime (tokio) with a seedable RNG.
 //! * [`node`]: the shell that wires them to one cluster port and the
 //!   [`Cluster`] handle the server holds.
 //!
@@ -27,6 +28,7 @@
 pub mod net;
 pub mod node;
 pub mod raft;
+pub mod runtime;
 pub mod swim;
 pub mod topology;
 

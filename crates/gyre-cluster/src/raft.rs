@@ -46,6 +46,7 @@ openraft::declare_raft_types!(
     pub TypeConfig:
         D = Command,
         R = Outcome,
+        AsyncRuntime = crate::runtime::SeededRuntime,
 );
 
 pub type Raft = openraft::Raft<TypeConfig>;

@@ -3,8 +3,10 @@
 //! over a handful of seeds. The network, the clock and message order come
 //! from the seed; a failure names it.
 //!
-//! Not yet replayable bit for bit: openraft draws its election timeouts from
-//! the thread's RNG, and the files are real files.
+//! A seed replays: openraft's election timeouts come from a generator this
+//! thread seeds (`runtime::seed_this_thread`), and the test checks that seed
+//! 1 reaches every stage at the same simulated instant twice. (The files are
+//! real files, in a fresh directory per run.)
 
 use std::collections::HashMap;
 use std::io;
@@ -174,7 +176,9 @@ fn describe(nodes: &HashMap<u16, Cluster>) -> String {
 /// Three form; one crashes while a fourth joins; it restarts and catches
 /// up; the first is cut off while a third leaves; the cut heals. Every
 /// stage ends with the live members agreeing on one map.
-fn run(seed: u64) -> Result<(), String> {
+fn run(seed: u64) -> Result<Vec<Duration>, String> {
+    gyre_cluster::runtime::seed_this_thread(seed);
+    let mut stages = Vec::new();
     let dir = std::env::temp_dir().join(format!("gyre-sim-{}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut sim = turmoil::Builder::new()
@@ -200,6 +204,7 @@ fn run(seed: u64) -> Result<(), String> {
     });
     let r = &registry;
     step_until(&mut sim, r, "three members to agree", 60, |n| agreed(n, &[1, 2, 3], 3))?;
+    stages.push(sim.elapsed());
     let p = r.lock().unwrap()[&1].topology().primary_count(NodeTag(1));
     if !(5461..=5462).contains(&p) {
         return Err(format!("node 1 is primary of {p} slots"));
@@ -207,12 +212,14 @@ fn run(seed: u64) -> Result<(), String> {
     sim.crash("n2");
     join4.notify_one();
     step_until(&mut sim, r, "node 4 to join while node 2 is down", 60, |n| agreed(n, &[1, 3, 4], 4))?;
+    stages.push(sim.elapsed());
     let p = r.lock().unwrap()[&4].topology().primary_count(NodeTag(4));
     if !(4096..=4097).contains(&p) {
         return Err(format!("the newcomer is primary of {p} slots"));
     }
     sim.bounce("n2");
     step_until(&mut sim, r, "node 2 to restart and catch up", 60, |n| agreed(n, &[1, 2, 3, 4], 4))?;
+    stages.push(sim.elapsed());
     // Three voters (of four members) before node 1 is cut off, so the
     // others keep a majority.
     step_until(&mut sim, r, "three Raft voters", 60, |n| {
@@ -226,14 +233,16 @@ fn run(seed: u64) -> Result<(), String> {
     }
     leave[3].notify_one();
     step_until(&mut sim, r, "node 3 to leave while node 1 is cut off", 60, |n| agreed(n, &[2, 4], 3))?;
+    stages.push(sim.elapsed());
     for other in ["n2", "n3", "n4"] {
         sim.repair("n1", other);
     }
     step_until(&mut sim, r, "node 1 to catch up after the cut", 60, |n| agreed(n, &[1, 2, 4], 3))?;
+    stages.push(sim.elapsed());
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     sim.run().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    Ok(stages)
 }
 
 #[test]
@@ -244,9 +253,18 @@ fn formation_and_leave_over_seeds() {
     }
     // GYRE_SIM_SEEDS=N runs seeds 1..=N (CI runs three).
     let seeds: u64 = std::env::var("GYRE_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let mut first = None;
     for seed in 1..=seeds {
-        if let Err(e) = run(seed) {
-            panic!("simulation failed with seed {seed}: {e}");
+        match run(seed) {
+            Ok(stages) => {
+                eprintln!("seed {seed}: stages reached at {stages:?}");
+                first.get_or_insert(stages);
+            }
+            Err(e) => panic!("simulation failed with seed {seed}: {e}"),
         }
     }
+    // A seed replays: the same run reaches every stage at the same
+    // simulated instant.
+    let again = run(1).unwrap_or_else(|e| panic!("simulation failed with seed 1 on replay: {e}"));
+    assert_eq!(Some(again), first, "seed 1 did not replay identically");
 }
