@@ -342,3 +342,31 @@ fn a_killed_node_is_reported_down_and_forgotten_and_transactions_check_each_queu
         assert_eq!(v, i);
     }
 }
+
+#[test]
+fn five_nodes_agree_with_five_raft_voters() {
+    let root = tempdir();
+    let a = Node::start(&root.0, 7, None);
+    let rest: Vec<Node> = (8..=11).map(|n| Node::start(&root.0, n, Some(&a))).collect();
+    let all: Vec<&Node> = std::iter::once(&a).chain(rest.iter()).collect();
+    wait_until("five nodes to form", &all, || all.iter().all(|n| formed(n, 5)));
+    wait_until("five voters and one map", &all, || {
+        let infos: Vec<String> = all.iter().map(|n| text(&q(&mut n.client(), &["CLUSTER", "INFO"]).unwrap())).collect();
+        let slots: Vec<Option<Value>> = all.iter().map(|n| slots_of(n)).collect();
+        infos.iter().all(|i| i.contains("gyre_raft_voters:5\r\n"))
+            && slots.iter().all(|s| s.is_some() && s == &slots[0])
+    });
+    // Each is primary of 16384/5 ± 1 slots.
+    let nodes = text(&q(&mut a.client(), &["CLUSTER", "NODES"]).unwrap());
+    for line in nodes.lines() {
+        let count: i64 = line
+            .split(' ')
+            .skip(8)
+            .map(|r| match r.split_once('-') {
+                Some((x, y)) => y.parse::<i64>().unwrap() - x.parse::<i64>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        assert!((3276..=3277).contains(&count), "{line}");
+    }
+}
