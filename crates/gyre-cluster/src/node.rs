@@ -96,6 +96,12 @@ struct Shared {
     nonces: Arc<Mutex<SmallRng>>,
     swim: Swim,
     inbound: std::sync::atomic::AtomicUsize,
+    /// Peers' last acknowledgements of our AppendEntries (as leader).
+    acks: crate::raft::Acks,
+    /// When a leader last reached us (as follower or learner).
+    leader_contact: Mutex<Option<tokio::time::Instant>>,
+    /// The map is current: see [`Cluster::map_is_current`].
+    current: std::sync::atomic::AtomicBool,
 }
 
 /// The server's handle on its cluster membership. Cheap to clone.
@@ -114,6 +120,8 @@ pub struct RaftView {
     /// new voter sets must agree until it completes).
     pub joint: bool,
     pub last_applied: u64,
+    /// Why this node's Raft stopped, if it did (a storage error, a panic).
+    pub fatal: Option<String>,
 }
 
 impl Cluster {
@@ -157,11 +165,15 @@ impl Cluster {
             nonces,
             swim,
             inbound: Default::default(),
+            acks: Default::default(),
+            leader_contact: Mutex::new(None),
+            current: Default::default(),
         });
         tokio::spawn(accept_loop(shared.clone(), listener));
         tokio::spawn(form(shared.clone(), saved));
         tokio::spawn(reconcile_loop(shared.clone()));
         tokio::spawn(announce_loop(shared.clone()));
+        tokio::spawn(lease_loop(shared.clone()));
         Ok(Cluster { shared })
     }
 
@@ -204,6 +216,17 @@ impl Cluster {
         self.shared.swim.health_of(id.as_str())
     }
 
+    /// True while this node's map is known to be current: it is the Raft
+    /// leader and a majority of voters acknowledged it, or a leader reached
+    /// it, within `node-timeout-ms`. A node cut off from the majority
+    /// stops serving after that (`-CLUSTERDOWN`), as a Redis Cluster node
+    /// on the minority side does, so it cannot keep serving slots the
+    /// majority has since given to others. Refreshed every
+    /// [`LEASE_CHECK_MS`].
+    pub fn map_is_current(&self) -> bool {
+        self.shared.current.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// SWIM datagrams dropped because their MAC did not verify.
     pub fn bad_datagrams(&self) -> u64 {
         self.shared.swim.dropped_bad_mac.load(std::sync::atomic::Ordering::Relaxed)
@@ -218,6 +241,7 @@ impl Cluster {
             voters: m.membership_config.membership().voter_ids().map(|v| NodeTag(v as u16)).collect(),
             joint: m.membership_config.membership().get_joint_config().len() > 1,
             last_applied: m.last_applied.map_or(0, |l| l.index),
+            fatal: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
     }
 
@@ -338,7 +362,12 @@ async fn start_raft(shared: &Arc<Shared>, tag: NodeTag) -> Result<(), Error> {
         ..Default::default()
     };
     let config = Arc::new(config.validate().map_err(|e| Error::Raft(e.to_string()))?);
-    let network = Network { net: shared.net.clone(), secret: shared.secret.clone(), nonces: shared.nonces.clone() };
+    let network = Network {
+        net: shared.net.clone(),
+        secret: shared.secret.clone(),
+        nonces: shared.nonces.clone(),
+        acks: shared.acks.clone(),
+    };
     let (log, sm) = openraft::storage::Adaptor::<TypeConfig, Store>::new(shared.store.clone());
     let raft = Raft::new(tag.0 as RaftId, config, network, log, sm).await.map_err(|e| Error::Raft(e.to_string()))?;
     let _ = shared.tag.set(tag);
@@ -544,7 +573,14 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
         let resp = match (req, shared.raft.get()) {
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,
-            (Request::Append(r), Some(raft)) => Response::Append(raft.append_entries(r).await),
+            (Request::Append(r), Some(raft)) => {
+                let resp = raft.append_entries(r).await;
+                if resp.as_ref().is_ok_and(crate::raft::follows) {
+                    *shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(tokio::time::Instant::now());
+                }
+                Response::Append(resp)
+            }
             (Request::Vote(r), Some(raft)) => Response::Vote(raft.vote(r).await),
             (Request::Snapshot(r), Some(raft)) => Response::Snapshot(raft.install_snapshot(r).await),
         };
@@ -560,7 +596,7 @@ async fn reconcile_loop(shared: Arc<Shared>) {
         tick.tick().await;
         let Some(raft) = shared.raft.get() else { continue };
         let m = raft.metrics().borrow().clone();
-        if m.current_leader != Some(m.id) {
+        if m.current_leader != Some(m.id) || m.state != openraft::ServerState::Leader {
             continue;
         }
         let top = shared.topology.load_full();
@@ -569,6 +605,12 @@ async fn reconcile_loop(shared: Arc<Shared>) {
         }
         let membership = m.membership_config.membership();
         let voters: BTreeSet<RaftId> = membership.voter_ids().collect();
+        // A leader that removed itself (it left) drives nothing more:
+        // openraft 0.9 trips over membership changes from a leader on its
+        // way out, and a voter of the new set will take over.
+        if !voters.contains(&m.id) {
+            continue;
+        }
         let nodes: BTreeSet<RaftId> = membership.nodes().map(|(i, _)| *i).collect();
         for member in top.members.values() {
             if !nodes.contains(&(member.tag.0 as RaftId)) {
@@ -623,6 +665,44 @@ async fn reconcile_loop(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// How often [`Cluster::map_is_current`] is recomputed.
+pub const LEASE_CHECK_MS: u64 = 100;
+
+async fn lease_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(LEASE_CHECK_MS));
+    loop {
+        tick.tick().await;
+        let current = lease_holds(&shared);
+        if current != shared.current.swap(current, std::sync::atomic::Ordering::Relaxed) {
+            if current {
+                tracing::info!("cluster: in contact with the Raft majority; serving");
+            } else {
+                tracing::warn!(
+                    "cluster: no contact with the Raft majority within node-timeout-ms; not serving (CLUSTERDOWN)"
+                );
+            }
+        }
+    }
+}
+
+fn lease_holds(shared: &Shared) -> bool {
+    let Some(raft) = shared.raft.get() else { return false };
+    let lease = Duration::from_millis(shared.cfg.node_timeout_ms);
+    let now = tokio::time::Instant::now();
+    let m = raft.metrics().borrow().clone();
+    if m.current_leader == Some(m.id) {
+        let voters: Vec<RaftId> = m.membership_config.membership().voter_ids().collect();
+        let acks = shared.acks.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = voters
+            .iter()
+            .filter(|v| **v == m.id || acks.get(v).is_some_and(|t| now.duration_since(*t) <= lease))
+            .count();
+        return fresh * 2 > voters.len();
+    }
+    let contact = *shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner());
+    contact.is_some_and(|t| now.duration_since(t) <= lease)
 }
 
 /// Keeps SWIM introduced to the members the topology names (after a

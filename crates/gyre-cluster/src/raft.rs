@@ -435,18 +435,31 @@ pub struct Network {
     pub net: Arc<dyn Net>,
     pub secret: Option<Secret>,
     pub nonces: Arc<Mutex<rand::rngs::SmallRng>>,
+    /// When each peer last accepted our AppendEntries (the leader's lease).
+    pub acks: Acks,
+}
+
+/// The instant each peer last answered an AppendEntries with anything but
+/// a higher vote: proof that it followed us then.
+pub type Acks = Arc<Mutex<std::collections::HashMap<RaftId, tokio::time::Instant>>>;
+
+/// True for an answer from a node that accepts the sender as leader.
+pub fn follows(resp: &AppendEntriesResponse<RaftId>) -> bool {
+    !matches!(resp, AppendEntriesResponse::HigherVote(_))
 }
 
 pub struct Peer {
     target: RaftId,
     link: Link,
+    acks: Acks,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: RaftId, node: &BasicNode) -> Peer {
-        Peer { target, link: Link::new(self.net.clone(), self.secret.clone(), node.addr.clone(), self.nonces.clone()) }
+        let link = Link::new(self.net.clone(), self.secret.clone(), node.addr.clone(), self.nonces.clone());
+        Peer { target, link, acks: self.acks.clone() }
     }
 }
 
@@ -473,7 +486,15 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<RaftId>, RpcErr> {
         match self.rpc(Request::Append(rpc), &option).await? {
-            Response::Append(r) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Response::Append(r) => {
+                if r.as_ref().is_ok_and(follows) {
+                    self.acks
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(self.target, tokio::time::Instant::now());
+                }
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             _ => Err(Self::unexpected()),
         }
     }

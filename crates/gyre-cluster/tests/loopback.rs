@@ -66,6 +66,7 @@ async fn three_nodes_form_agree_leave_and_restart() {
     })
     .await;
     wait_until("three voters", || a.raft_view().voters.len() == 3 || b.raft_view().voters.len() == 3).await;
+    wait_until("every map current", || all.iter().all(|n| n.map_is_current())).await;
 
     // A node without the secret cannot join.
     let port = free_port();

@@ -130,7 +130,9 @@ fn add_node(
 
 fn agreed(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -> bool {
     let tops: Vec<_> = members.iter().filter_map(|n| nodes.get(n)).map(|c| c.topology()).collect();
-    tops.len() == members.len()
+    let healthy = members.iter().filter_map(|n| nodes.get(n)).all(|c| c.raft_view().fatal.is_none());
+    healthy
+        && tops.len() == members.len()
         && tops.iter().all(|t| t.members.len() == count && t.assigned() == SLOTS)
         && tops.windows(2).all(|w| w[0].version == w[1].version && w[0].slots == w[1].slots)
 }
@@ -203,7 +205,9 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
         Ok(())
     });
     let r = &registry;
-    step_until(&mut sim, r, "three members to agree", 60, |n| agreed(n, &[1, 2, 3], 3))?;
+    step_until(&mut sim, r, "three members to agree", 60, |n| {
+        agreed(n, &[1, 2, 3], 3) && n.values().all(|c| c.map_is_current())
+    })?;
     stages.push(sim.elapsed());
     let p = r.lock().unwrap()[&1].topology().primary_count(NodeTag(1));
     if !(5461..=5462).contains(&p) {
@@ -232,13 +236,22 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
         sim.partition("n1", other);
     }
     leave[3].notify_one();
-    step_until(&mut sim, r, "node 3 to leave while node 1 is cut off", 60, |n| agreed(n, &[2, 4], 3))?;
+    step_until(&mut sim, r, "node 3 to leave while node 1 is cut off, which stops serving", 60, |n| {
+        agreed(n, &[2, 4], 3) && !n[&1].map_is_current() && n[&2].map_is_current() && n[&4].map_is_current()
+    })?;
     stages.push(sim.elapsed());
     for other in ["n2", "n3", "n4"] {
         sim.repair("n1", other);
     }
-    step_until(&mut sim, r, "node 1 to catch up after the cut", 60, |n| agreed(n, &[1, 2, 4], 3))?;
+    step_until(&mut sim, r, "node 1 to catch up after the cut", 60, |n| {
+        agreed(n, &[1, 2, 4], 3) && n[&1].map_is_current()
+    })?;
     stages.push(sim.elapsed());
+    for (n, c) in r.lock().unwrap().iter() {
+        if let Some(f) = c.raft_view().fatal {
+            return Err(format!("node {n}'s Raft stopped: {f}"));
+        }
+    }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     sim.run().map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);

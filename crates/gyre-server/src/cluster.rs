@@ -157,12 +157,14 @@ async fn watch_lost_slots(shared: Arc<Shared>) {
 
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
+const DOWN: &str = "CLUSTERDOWN The cluster is down";
 
 /// Step 4 of dispatch: in cluster mode, the error a command gets instead of
 /// running here, as Redis Cluster's `getNodeByQuery` decides it: keys in
 /// several slots (over all of a transaction's commands at EXEC) are
 /// CROSSSLOT; a slot this node is not the primary of is MOVED; an unformed
-/// cluster is CLUSTERDOWN. SELECT of a database other than 0 is refused.
+/// cluster, or a node cut off from the Raft majority, is CLUSTERDOWN.
+/// SELECT of a database other than 0 is refused.
 /// Inside EXEC or a script, a key this node does not serve is an error.
 pub fn route(
     shared: &Shared,
@@ -181,7 +183,13 @@ pub fn route(
         Err(e) => return Some(redirect_error(client, top, e)),
     };
     if face.cluster.serves(slot) {
-        return None;
+        // Cut off from the Raft majority for node-timeout-ms, the map may
+        // have moved on without us (inside EXEC or a script the command
+        // that started it was let in).
+        if face.cluster.map_is_current() || client.in_exec {
+            return None;
+        }
+        return Some(redirect_error(client, top, DOWN.to_string()));
     }
     let t = face.cluster.topology();
     if client.in_exec {
