@@ -531,7 +531,7 @@ pub static PARAMS: &[Param] = &[
         kind: Kind::Int { min: 10, max: 3_600_000 },
         default: "15000",
         mutable: false,
-        help: "Milliseconds a suspected node has to answer before SWIM declares it down",
+        help: "Milliseconds a suspected node has to answer before SWIM declares it down; also how long a node cut off from the Raft majority keeps serving",
     },
     Param {
         name: "gossip-interval-ms",
