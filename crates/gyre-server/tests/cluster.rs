@@ -1,7 +1,9 @@
 //! A cluster of three real `gyre-server` processes on 127.0.0.x: formation,
 //! the same CLUSTER SLOTS on every node, MOVED / CROSSSLOT / SELECT, the
 //! redis crate's cluster client writing and reading 1000 keys, DBSIZE
-//! counting each key once, and a restart that keeps the node's id and slots.
+//! counting each key once, a restart that keeps the node's id and slots, a
+//! killed node reported down and forgotten, a node cut off from the Raft
+//! majority refusing to serve, and five nodes with five Raft voters.
 //!
 //! Every process is killed when its `Node` drops (also on a failed
 //! assertion), and every wait is bounded.
@@ -304,7 +306,7 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
 }
 
 #[test]
-fn a_killed_node_is_reported_down_and_forgotten_and_transactions_check_each_queued_key() {
+fn queued_keys_are_checked_a_dead_node_is_forgotten_and_a_cut_off_node_stops_serving() {
     let root = tempdir();
     let a = Node::start(&root.0, 4, None);
     let b = Node::start(&root.0, 5, Some(&a));
@@ -341,6 +343,16 @@ fn a_killed_node_is_reported_down_and_forgotten_and_transactions_check_each_queu
         let v: i64 = cc.get(format!("f{i}")).unwrap();
         assert_eq!(v, i);
     }
+
+    // Kill B too: A is cut off from the Raft majority and, after
+    // node-timeout-ms, stops serving even its own slots.
+    let mut b = b;
+    let local = (0..10000).map(|i| format!("own{i}")).find(|k| q(&mut ca, &["GET", k]).is_ok()).expect("a local key");
+    b.kill();
+    wait_until("A to stop serving", &[&a], || {
+        q(&mut ca, &["GET", &local]).is_err_and(|e| e.to_string().contains("The cluster is down"))
+    });
+    assert!(text(&q(&mut ca, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:fail"));
 }
 
 #[test]
