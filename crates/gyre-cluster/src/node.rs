@@ -591,7 +591,7 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
 /// On the leader: every member is in Raft's membership, forgotten ones are
 /// removed, and caught-up members are promoted to voters up to the limit.
 async fn reconcile_loop(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    let mut tick = tokio::time::interval(Duration::from_millis(RECONCILE_MS));
     loop {
         tick.tick().await;
         let Some(raft) = shared.raft.get() else { continue };
@@ -600,69 +600,95 @@ async fn reconcile_loop(shared: Arc<Shared>) {
             continue;
         }
         let top = shared.topology.load_full();
-        if top.members.is_empty() {
-            continue;
-        }
-        let membership = m.membership_config.membership();
-        let voters: BTreeSet<RaftId> = membership.voter_ids().collect();
+        let voters: BTreeSet<RaftId> = m.membership_config.membership().voter_ids().collect();
         // A leader that removed itself (it left) drives nothing more:
         // openraft 0.9 trips over membership changes from a leader on its
-        // way out, and a voter of the new set will take over.
-        if !voters.contains(&m.id) {
+        // way out, and a voter of the new set takes over.
+        if top.members.is_empty() || !voters.contains(&m.id) {
             continue;
         }
-        let nodes: BTreeSet<RaftId> = membership.nodes().map(|(i, _)| *i).collect();
+        let nodes: BTreeSet<RaftId> = m.membership_config.membership().nodes().map(|(i, _)| *i).collect();
         for member in top.members.values() {
             if !nodes.contains(&(member.tag.0 as RaftId)) {
                 ensure_learner(raft, member.tag, &member.cluster).await;
             }
         }
-        let gone: BTreeSet<RaftId> =
-            nodes.iter().copied().filter(|id| !top.members.contains_key(&NodeTag(*id as u16))).collect();
-        if !gone.is_empty() {
-            let gone_voters: BTreeSet<RaftId> = gone.intersection(&voters).copied().collect();
-            let change = if gone_voters.is_empty() {
-                ChangeMembers::RemoveNodes(gone)
-            } else {
-                ChangeMembers::RemoveVoters(gone_voters)
-            };
-            // Bounded: without a quorum the change waits; the loop goes on.
-            match tokio::time::timeout(RPC_TIMEOUT, raft.change_membership(change, false)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::debug!(error = %e, "raft membership: removing forgotten members"),
-                Err(_) => tracing::debug!("raft membership: removing forgotten members is waiting for a quorum"),
-            }
-            continue;
+        if !remove_forgotten(raft, &top, &nodes, &voters).await {
+            promote_one(&shared, raft, &m, &top, &voters).await;
         }
-        // An odd number of voters: an even one tolerates no more failures
-        // and needs a larger quorum.
-        let eligible = top.members.values().filter(|m| m.state != MemberState::Leaving).count();
-        let wanted = match eligible.min(MAX_VOTERS) {
-            n if n & 1 == 0 => n.saturating_sub(1),
-            n => n,
-        };
-        if voters.len() >= wanted {
-            continue;
+    }
+}
+
+/// Leader's membership pass period.
+const RECONCILE_MS: u64 = 300;
+
+/// Runs one membership change, bounded: without a quorum it waits, and the
+/// reconcile loop must go on.
+async fn change(raft: &Raft, what: &str, c: ChangeMembers<RaftId, BasicNode>, retain: bool) -> bool {
+    match tokio::time::timeout(RPC_TIMEOUT, raft.change_membership(c, retain)).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "raft membership: {what} failed");
+            false
         }
-        let last = m.last_log_index.unwrap_or(0);
-        let caught_up = |id: &RaftId| {
-            m.replication.as_ref().and_then(|r| r.get(id)).and_then(|l| l.as_ref()).is_some_and(|l| l.index >= last)
-        };
-        let candidate = top.members.values().find(|mem| {
-            let id = mem.tag.0 as RaftId;
-            mem.state != MemberState::Leaving
-                && !voters.contains(&id)
-                && caught_up(&id)
-                && shared.swim.health_of(mem.id.as_str()) != Some(Health::Down)
-        });
-        if let Some(c) = candidate {
-            let id = c.tag.0 as RaftId;
-            let change = raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true);
-            match tokio::time::timeout(RPC_TIMEOUT, change).await {
-                Ok(Ok(_)) => tracing::info!(tag = %c.tag, "raft: promoted to voter"),
-                Ok(Err(e)) => tracing::debug!(error = %e, "raft: promotion failed"),
-                Err(_) => tracing::debug!(tag = %c.tag, "raft: promotion is waiting for a quorum"),
-            }
+        Err(_) => {
+            tracing::debug!("raft membership: {what} is waiting for a quorum");
+            false
+        }
+    }
+}
+
+/// Removes Raft nodes the topology no longer names (voters first, then
+/// learners). True when there was something to remove.
+async fn remove_forgotten(raft: &Raft, top: &Topology, nodes: &BTreeSet<RaftId>, voters: &BTreeSet<RaftId>) -> bool {
+    let gone: BTreeSet<RaftId> =
+        nodes.iter().copied().filter(|id| !top.members.contains_key(&NodeTag(*id as u16))).collect();
+    if gone.is_empty() {
+        return false;
+    }
+    let gone_voters: BTreeSet<RaftId> = gone.intersection(voters).copied().collect();
+    let c = if gone_voters.is_empty() {
+        ChangeMembers::RemoveNodes(gone)
+    } else {
+        ChangeMembers::RemoveVoters(gone_voters)
+    };
+    change(raft, "removing forgotten members", c, false).await;
+    true
+}
+
+/// Promotes one caught-up, live learner while fewer than the wanted number
+/// of members vote: an odd number up to [`MAX_VOTERS`] (an even count
+/// tolerates no more failures and needs a larger quorum).
+async fn promote_one(
+    shared: &Shared,
+    raft: &Raft,
+    m: &openraft::RaftMetrics<RaftId, BasicNode>,
+    top: &Topology,
+    voters: &BTreeSet<RaftId>,
+) {
+    let eligible = top.members.values().filter(|m| m.state != MemberState::Leaving).count();
+    let wanted = match eligible.min(MAX_VOTERS) {
+        n if n & 1 == 0 => n.saturating_sub(1),
+        n => n,
+    };
+    if voters.len() >= wanted {
+        return;
+    }
+    let last = m.last_log_index.unwrap_or(0);
+    let caught_up = |id: &RaftId| {
+        m.replication.as_ref().and_then(|r| r.get(id)).and_then(|l| l.as_ref()).is_some_and(|l| l.index >= last)
+    };
+    let candidate = top.members.values().find(|mem| {
+        let id = mem.tag.0 as RaftId;
+        mem.state != MemberState::Leaving
+            && !voters.contains(&id)
+            && caught_up(&id)
+            && shared.swim.health_of(mem.id.as_str()) != Some(Health::Down)
+    });
+    if let Some(c) = candidate {
+        let add = ChangeMembers::AddVoterIds(BTreeSet::from([c.tag.0 as RaftId]));
+        if change(raft, "promoting a voter", add, true).await {
+            tracing::info!(tag = %c.tag, "raft: promoted to voter");
         }
     }
 }
