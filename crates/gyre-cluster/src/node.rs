@@ -403,6 +403,15 @@ async fn form(shared: Arc<Shared>, saved: Option<NodeTag>) {
             return;
         }
     }
+    // A bootstrap that crashed after saving tag 1 but before Raft was
+    // initialised finishes now (initialising twice is refused harmlessly).
+    let raft = shared.raft.get().expect("started above");
+    if saved == Some(NodeTag(1)) && !raft.is_initialized().await.unwrap_or(true) {
+        if let Err(e) = finish_bootstrap(&shared).await {
+            tracing::error!(error = %e, "cluster bootstrap failed");
+        }
+        return;
+    }
     if saved.is_some() {
         // Re-announce our endpoints (they may have changed); retry until a
         // leader hears it. A node that left or was forgotten is told so.
@@ -433,9 +442,15 @@ async fn form(shared: Arc<Shared>, saved: Option<NodeTag>) {
 }
 
 async fn bootstrap(shared: &Arc<Shared>) -> Result<(), Error> {
+    write_node_file(&shared.cfg, NodeTag(1))?;
+    start_raft(shared, NodeTag(1)).await?;
+    finish_bootstrap(shared).await
+}
+
+/// Initialises Raft with this node as the only voter and commits the
+/// Bootstrap command (tag 1, every slot).
+async fn finish_bootstrap(shared: &Arc<Shared>) -> Result<(), Error> {
     let tag = NodeTag(1);
-    write_node_file(&shared.cfg, tag)?;
-    start_raft(shared, tag).await?;
     let raft = shared.raft.get().expect("started");
     let nodes = BTreeMap::from([(tag.0 as RaftId, BasicNode::new(shared.cfg.cluster.to_string()))]);
     if let Err(e) = raft.initialize(nodes).await {

@@ -1,5 +1,6 @@
-//! Three members over real loopback sockets, in one process: formation,
-//! identical maps, leave, restart with the saved tag.
+//! Members over real loopback sockets, in one process: formation, identical
+//! maps, a node without the secret refused, a leave; an interrupted
+//! bootstrap finishing at the next start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +43,7 @@ async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_form_agree_leave_and_restart() {
+async fn three_nodes_form_agree_refuse_an_intruder_and_let_one_leave() {
     let dir = tempdir();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let seed = vec![format!("127.0.0.1:{}", ports[0])];
@@ -94,4 +95,21 @@ fn tempdir() -> std::path::PathBuf {
 
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+/// Regression guard: a bootstrap that crashed after saving its tag but
+/// before initialising Raft finishes at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_bootstrap_finishes_at_restart() {
+    let dir = tempdir();
+    let port = free_port();
+    let cfg = config(&dir, 1, port, vec![], None);
+    std::fs::create_dir_all(&cfg.dir).unwrap();
+    let saved = format!("{{\"node_id\":\"{}\",\"tag\":1}}", cfg.node_id);
+    std::fs::write(cfg.dir.join("node.json"), saved).unwrap();
+    let a = Cluster::start(cfg, Arc::new(TokioNet)).await.unwrap();
+    assert!(a.wait_formed(Duration::from_secs(10)).await);
+    assert_eq!(a.tag(), Some(NodeTag(1)));
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
