@@ -164,7 +164,10 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+/// READONLY, READWRITE, ASKING: `+OK` on every cluster node; refused
+/// outside cluster mode, as Redis does.
 fn ok(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
     call.out.ok();
     Ok(())
 }
