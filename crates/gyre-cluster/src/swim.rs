@@ -108,7 +108,15 @@ impl Swim {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
             loop {
-                let Ok((n, _from)) = recv_sock.recv_from(&mut buf).await else { continue };
+                let (n, _from) = match recv_sock.recv_from(&mut buf).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Not a busy loop if the error repeats.
+                        tracing::debug!(error = %e, "swim: receive failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
                 let Some(data) = open(recv_secret.as_ref(), &buf[..n]) else {
                     recv_dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
