@@ -4,7 +4,8 @@
 //! clock, which turmoil simulates.
 //!
 //! Also the TCP framing (`u32` big-endian length, then the payload; at most
-//! [`FRAME_BYTES_MAX`]) and the link handshake: with a cluster secret each
+//! [`FRAME_BYTES_MAX`], and [`HANDSHAKE_FRAME_BYTES_MAX`] before a peer is
+//! authenticated) and the link handshake: with a cluster secret each
 //! side proves it holds it by an HMAC-SHA256 over the other side's fresh
 //! nonce (mutual challenge-response); without one the handshake still runs,
 //! with empty proofs, so both kinds of nodes refuse each other plainly.
@@ -114,10 +115,17 @@ pub async fn write_frame<T: Serialize>(s: &mut BoxStream, msg: &T) -> io::Result
 }
 
 pub async fn read_frame<T: DeserializeOwned>(s: &mut BoxStream) -> io::Result<T> {
+    read_frame_max(s, FRAME_BYTES_MAX).await
+}
+
+/// Handshake frames are tiny; an unauthenticated peer gets no more.
+pub const HANDSHAKE_FRAME_BYTES_MAX: usize = 1024;
+
+async fn read_frame_max<T: DeserializeOwned>(s: &mut BoxStream, max: usize) -> io::Result<T> {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > FRAME_BYTES_MAX {
+    if len > max {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes over the limit")));
     }
     let mut body = vec![0u8; len];
@@ -188,16 +196,16 @@ fn check(secret: Option<&Secret>, role: &[u8], nonce: &[u8], mac: &[u8]) -> io::
 /// prove ours over the acceptor's nonce.
 pub async fn handshake_connect(s: &mut BoxStream, secret: Option<&Secret>, nonce: [u8; 16]) -> io::Result<()> {
     write_frame(s, &Challenge { nonce }).await?;
-    let theirs: Proof = read_frame(s).await?;
+    let theirs: Proof = read_frame_max(s, HANDSHAKE_FRAME_BYTES_MAX).await?;
     check(secret, b"acceptor", &nonce, &theirs.mac)?;
     write_frame(s, &Proof { nonce: [0; 16], mac: proof(secret, b"connector", &theirs.nonce) }).await
 }
 
 /// The accepting side of [`handshake_connect`].
 pub async fn handshake_accept(s: &mut BoxStream, secret: Option<&Secret>, nonce: [u8; 16]) -> io::Result<()> {
-    let c: Challenge = read_frame(s).await?;
+    let c: Challenge = read_frame_max(s, HANDSHAKE_FRAME_BYTES_MAX).await?;
     write_frame(s, &Proof { nonce, mac: proof(secret, b"acceptor", &c.nonce) }).await?;
-    let theirs: Proof = read_frame(s).await?;
+    let theirs: Proof = read_frame_max(s, HANDSHAKE_FRAME_BYTES_MAX).await?;
     check(secret, b"connector", &nonce, &theirs.mac)
 }
 
@@ -234,6 +242,10 @@ mod tests {
             a.write_all(&((FRAME_BYTES_MAX as u32 + 1).to_be_bytes())).await.unwrap();
             let r: io::Result<u8> = read_frame(&mut b).await;
             assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
+            // Before the handshake, a peer may send a kilobyte at most.
+            let (mut a, mut b) = pair().await;
+            a.write_all(&((HANDSHAKE_FRAME_BYTES_MAX as u32 + 1).to_be_bytes())).await.unwrap();
+            assert!(handshake_accept(&mut b, None, [0; 16]).await.is_err());
         });
     }
 }
