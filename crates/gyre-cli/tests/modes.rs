@@ -181,3 +181,17 @@ fn import_rdb_loads_a_redis_file() {
     let out = run_any(port, &["import-rdb"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `import-rdb` of streams with consumer groups (a file saved by Debian's
+/// redis-server 7.0, as gyre-engine/src/testdata/redis_stream_dumps.txt says).
+#[test]
+fn import_rdb_loads_streams() {
+    let Some((_server, port)) = start_server() else { return };
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../gyre-engine/src/testdata/redis7_stream.rdb");
+    let out = run_any(port, &["import-rdb", fixture], b"");
+    assert_eq!(text(&out.stderr), "import-rdb: 3 keys restored, 0 expired keys skipped, 0 refused\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(run(port, &["XLEN", "long"]), "200\n");
+    assert_eq!(run(port, &["XRANGE", "s", "4-0", "4-0"]), "4-0\nname\ndave\nage\n99999999999\n");
+    assert_eq!(run(port, &["XPENDING", "s", "g1"]), "2\n2-0\n3-5\nc1\n1\nc2\n1\n");
+}

@@ -380,7 +380,7 @@ mod tests {
         let ks = Keyspace::new();
         for i in 0..n {
             let key = format!("key:{i:05}");
-            let version = Version((T0_MS + i * 1000) << 16);
+            let version = Version::from_hlc((T0_MS + i * 1000) << 16);
             assert_eq!(version.physical_ms(), T0_MS + i * 1000, "versions carry milliseconds in the high bits");
             ks.apply(&Mutation::Set { db: 0, key: key.as_bytes(), value: b"value", expire_at_ms: expiry(i), version });
         }

@@ -27,18 +27,21 @@
 //! holding millions of keys (all keys under one `{hash tag}`) makes those steps
 //! proportional to the slot's size.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::hlc::{Hlc, Version};
+
+mod transfer;
 use crate::mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 use crate::node::Node;
 use crate::slot::{SlotId, SLOT_COUNT};
 use crate::table::SlotTable;
 use crate::types::{CollOp, EncodingConfig};
 use crate::value::{access_clock, Entry, LfuParams, Value, NO_EXPIRY};
+pub use transfer::{records, Fed};
 
 /// Logical databases in standalone mode, as in Redis.
 pub const DB_COUNT: usize = 16;
@@ -47,20 +50,34 @@ pub const SHARD_BITS: u32 = 6;
 pub const SHARD_COUNT: usize = 1 << SHARD_BITS;
 pub const SLOTS_PER_SHARD: usize = SLOT_COUNT / SHARD_COUNT;
 
-/// Hashes keys with foldhash, seeded once per process at random (hash flooding
-/// resistance); zero-sized so each of the 16384 slot tables carries no state.
+/// Hashes keys with foldhash under the process's key hash seed (see
+/// [`seed_key_hasher`]); zero-sized so each of the 16384 slot tables, and each
+/// hash and set, carries no state.
 #[derive(Clone, Copy, Default, Debug)]
 pub struct KeyHasher;
 
+/// The key hash seed; fixed by [`seed_key_hasher`] or, failing that, at the
+/// first hash to [`UNSEEDED`].
+static SEED: OnceLock<u64> = OnceLock::new();
+
+/// The seed used when nobody handed one in (tests, tools): deterministic, and
+/// so without hash flooding resistance.
+pub const UNSEEDED: u64 = 0x6779_7265_6b65_7973;
+
+/// Hands in the key hash seed (the server draws it at random from its
+/// runtime, for hash flooding resistance; a simulation from its own seed).
+/// Must come before the first key is hashed: hashes must never change under a
+/// table. Returns false when the seed was already fixed (an earlier call, or a
+/// hash taken first); that seed stays, and every keyspace in the process shares
+/// it. This is the engine's one process-wide value: a seed per keyspace would
+/// cost every slot table, hash and set 8 bytes.
+pub fn seed_key_hasher(seed: u64) -> bool {
+    SEED.set(seed).is_ok()
+}
+
+#[inline]
 fn process_seed() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
-    *SEED.get_or_init(|| {
-        // std's RandomState is seeded from the OS; hashing a constant with it
-        // yields a random 64-bit value without another dependency.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0x6779_7265);
-        h.finish()
-    })
+    *SEED.get_or_init(|| UNSEEDED)
 }
 
 impl BuildHasher for KeyHasher {
@@ -120,8 +137,9 @@ impl Now {
 }
 
 /// A uniform number in [0, 1) for the LFU counter's probabilistic increment.
-/// A per-thread xorshift seeded from the process seed: no OS call per access,
-/// and the quality needed here is modest.
+/// A per-thread xorshift seeded from the handed-in key hash seed
+/// ([`seed_key_hasher`]), never from the OS: no OS call per access, and the
+/// quality needed here is modest.
 fn lfu_coin() -> f64 {
     use std::cell::Cell;
     thread_local!(static STATE: Cell<u64> = Cell::new(process_seed() | 1));
@@ -133,6 +151,37 @@ fn lfu_coin() -> f64 {
         s.set(x);
         (x >> 11) as f64 / (1u64 << 53) as f64
     })
+}
+
+/// One piece of a bulk operation, for [`Workers::run`].
+pub type Job<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// The threads a caller lends to a bulk operation ([`Keyspace::apply_all`]):
+/// the engine splits the work into independent jobs and never starts a thread
+/// itself.
+pub trait Workers: Sync {
+    /// How many jobs may usefully run at once (the work is split this many
+    /// ways; 1 = no split).
+    fn count(&self) -> usize;
+    /// Runs every job, in any order or at once, and returns when all have
+    /// finished.
+    fn run<'a>(&self, jobs: Vec<Job<'a>>);
+}
+
+/// Runs every job on the calling thread, one after another.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sequential;
+
+impl Workers for Sequential {
+    fn count(&self) -> usize {
+        1
+    }
+
+    fn run<'a>(&self, jobs: Vec<Job<'a>>) {
+        for job in jobs {
+            job();
+        }
+    }
 }
 
 /// Counters kept per shard (under its lock) and summed on demand.
@@ -182,7 +231,38 @@ pub struct Shard {
     /// position (kept by the position, like `db`): replaying a swap at or
     /// below it is a no-op, so SWAPDB replay is idempotent.
     swapped_at: Version,
+    /// What belongs to the shard's position rather than its data (kept by
+    /// FLUSHDB and SWAPDB): its change feed, its index.
+    pos: Position,
 }
+
+/// The parts of a shard that stay with its position in its database.
+#[derive(Debug)]
+struct Position {
+    /// This shard's index in its database.
+    index: u8,
+    /// The change feed: this shard's mutations not yet taken to the log, in
+    /// the order they happened (see [`MutationLog`]). Kept only when
+    /// `feeding`.
+    feed: Vec<u8>,
+    feeding: bool,
+    /// Whether expired keys are removed here (and the removal logged as a
+    /// delete): true on the node that owns the keys. A replica only hides
+    /// them from reads and waits for the owner's delete.
+    owns_expiry: bool,
+}
+
+impl Default for Position {
+    fn default() -> Position {
+        Position { index: 0, feed: Vec::new(), feeding: false, owns_expiry: true }
+    }
+}
+
+/// Where taken change-feed bytes go (the log's record builder).
+pub type FeedSink<'a> = &'a mut dyn FnMut(&[u8]);
+
+/// Feeds larger than this are given back to the allocator once taken.
+const FEED_RETAINED_BYTES_MAX: usize = 64 << 10;
 
 /// One (key, version)'s share of its slot's digest. Defined here, byte for
 /// byte, rather than by a hashing crate: copies on different nodes (and
@@ -210,7 +290,7 @@ fn digest_key(key: &[u8]) -> u64 {
 
 #[inline]
 fn version_term(key_part: u64, version: Version) -> u64 {
-    digest_mix(key_part ^ version.0)
+    digest_mix(key_part ^ version.hlc() ^ u64::from(version.node()).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// splitmix64's finalizer.
@@ -241,6 +321,13 @@ fn slot_in_shard(slot: SlotId) -> usize {
 impl Shard {
     pub fn len(&self) -> usize {
         self.keys
+    }
+
+    /// Bytes of the shard's slot tables themselves (headers and buckets, not
+    /// the nodes they point to): the keyspace's hash table overhead (MEMORY
+    /// STATS `overhead.hashtable.main`).
+    pub fn table_bytes(&self) -> usize {
+        self.slots.iter().map(|m| std::mem::size_of_val(m) + m.buckets() * std::mem::size_of::<u64>()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -360,31 +447,28 @@ impl Shard {
     /// one returned without searching twice.
     fn lookup(&mut self, slot: SlotId, key: &[u8], now: Now, count: bool) -> Option<&mut Entry> {
         let idx = slot_in_shard(slot);
-        let Some(map) = self.slots.get_mut(idx) else {
-            self.stats.misses += u64::from(count);
-            return None;
+        let found = match self.slots.get_mut(idx) {
+            Some(map) => map.find_index(key_hash(key), key).map(|i| (i, map.at_mut(i).entry.is_expired(now.ms))),
+            None => None,
         };
-        let hash = key_hash(key);
-        match map.find_index(hash, key) {
+        match found {
             None => {
                 self.stats.misses += u64::from(count);
                 None
             }
-            Some(i) if map.at_mut(i).entry.is_expired(now.ms) => {
-                crate::expired::note(self.db, key);
-                let e = map.remove_index(i);
-                self.digests[idx] ^= digest_term(key, e.entry.version);
-                self.keys -= 1;
-                self.volatile -= 1;
-                self.volatile_per_slot[idx] -= 1;
-                self.stats.expired += 1;
+            Some((i, true)) => {
                 self.stats.misses += u64::from(count);
+                if !self.pos.owns_expiry {
+                    return None;
+                }
+                let e = self.slots[idx].remove_index(i);
+                self.expired(idx, key, e.entry.version);
                 drop(e);
                 None
             }
-            Some(i) => {
+            Some((i, false)) => {
                 self.stats.hits += u64::from(count);
-                let e = &mut map.at_mut(i).entry;
+                let e = &mut self.slots[idx].at_mut(i).entry;
                 if now.touch {
                     now.touch_entry(e);
                 }
@@ -393,11 +477,67 @@ impl Shard {
         }
     }
 
+    /// Accounts for `key`, of version `version`, just removed from its table
+    /// because it expired: the expiry becomes a delete, logged (through the
+    /// feed) and leaving a tombstone, as a replicated write would; and it is
+    /// noted for keyspace notifications. The delete's version is
+    /// [`Version::expired`]: above the key's, below every version the clock
+    /// issues later, even one a handler took before its lookup expired the
+    /// key (a clock tick here would order the delete after that write).
+    fn expired(&mut self, idx: usize, key: &[u8], version: Version) {
+        self.digests[idx] ^= digest_term(key, version);
+        self.keys -= 1;
+        self.volatile -= 1;
+        self.volatile_per_slot[idx] -= 1;
+        self.stats.expired += 1;
+        crate::expired::note(self.db, key);
+        let del = version.expired();
+        self.bury(key, del);
+        if self.pos.feeding {
+            Mutation::Del { db: self.db, key, version: del }.encode_after(version, &mut self.pos.feed);
+        }
+    }
+
+    /// Hands the shard's change feed (its mutations not yet in the log, in
+    /// order) to `sink` and empties it. The caller holds the log's lock, so
+    /// feeds reach the log in the order they were taken.
+    pub fn take_feed(&mut self, sink: &mut dyn FnMut(&[u8])) {
+        let feed = &mut self.pos.feed;
+        if feed.is_empty() {
+            return;
+        }
+        sink(feed);
+        feed.clear();
+        if feed.capacity() > FEED_RETAINED_BYTES_MAX {
+            *feed = Vec::new();
+        }
+    }
+
+    /// Bytes waiting in the change feed.
+    pub fn feed_len(&self) -> usize {
+        self.pos.feed.len()
+    }
+
+    /// Records `m` (which followed the key's version `prev`) in `log` and,
+    /// when the keyspace keeps feeds, in this shard's feed.
+    #[inline]
+    fn record(&mut self, m: &MutationRef<'_>, prev: Version, log: &mut MutationLog) {
+        let feed = if self.pos.feeding { Some(&mut self.pos.feed) } else { None };
+        log.record_fed(m, prev, feed, self.db, self.pos.index as usize);
+    }
+
     /// The entry if it is live at `now_ms`, through a shared reference: an
     /// expired entry is treated as absent but left for a later lookup to
     /// remove. For reading several keys at once under [`MultiGuard::shard_ref`].
     pub fn peek_live(&self, slot: SlotId, key: &[u8], now_ms: u64) -> Option<&Entry> {
         self.peek(slot, key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// The version `key` is at here: its entry's, or for an absent key its
+    /// tombstone's (or the flush watermark; zero when nothing is known). A
+    /// change-feed record whose `prev` equals it follows what this copy holds.
+    pub fn key_version(&self, slot: SlotId, key: &[u8]) -> Version {
+        self.peek(slot, key).map_or_else(|| self.deleted_version(key), |e| e.version)
     }
 
     /// Looks at an entry without expiring it or touching it (OBJECT IDLETIME, tests).
@@ -444,13 +584,23 @@ impl Shard {
     /// An old entry already expired at `now_ms` (0: do not ask) is counted as
     /// expired and noted, as the lookup before a conditional write would have
     /// done, and its access frequency is not carried over.
-    fn replace_if_newer(&mut self, slot: SlotId, key: &[u8], entry: Entry, now_ms: u64) -> Result<Option<Entry>, ()> {
+    ///
+    /// Also returns the key's version before: the replaced entry's, or its
+    /// tombstone's (the flush watermark's), or zero.
+    fn replace_if_newer(
+        &mut self,
+        slot: SlotId,
+        key: &[u8],
+        entry: Entry,
+        now_ms: u64,
+    ) -> Result<(Option<Entry>, Version), ()> {
         let idx = slot_in_shard(slot);
         let expiring = entry.has_expiry();
         let hash = key_hash(key);
         self.map(slot);
         let map = &mut self.slots[idx];
         let mut expired = false;
+        let mut prev = Version::ZERO;
         let old = match map.find_index(hash, key) {
             Some(i) if map.at_mut(i).entry.version >= entry.version => return Err(()),
             Some(i) => {
@@ -470,6 +620,7 @@ impl Shard {
                     if tomb >= entry.version {
                         return Err(());
                     }
+                    prev = tomb;
                     if let Some(v) = self.tombstones.remove(key) {
                         self.digests[idx] ^= digest_term(key, v);
                     }
@@ -495,20 +646,26 @@ impl Shard {
             self.volatile += 1;
             self.volatile_per_slot[idx] += 1;
         }
-        Ok(old)
+        if let Some(o) = &old {
+            prev = o.version;
+        }
+        Ok((old, prev))
     }
 
     fn replace(&mut self, slot: SlotId, key: &[u8], entry: Entry) -> Option<Entry> {
-        self.replace_if_newer(slot, key, entry, 0).unwrap_or(None)
+        self.replace_if_newer(slot, key, entry, 0).map_or(None, |(old, _)| old)
     }
 
-    /// Records `m` in `log` and applies it. `m` must be a single-key mutation whose
-    /// key lives in `slot` of this shard. The write path's only way to change a key.
+    /// Applies `m` and records it in `log` (and the shard's feed) as the
+    /// change that followed the key's version before. `m` must be a
+    /// single-key mutation whose key lives in `slot` of this shard. The write
+    /// path's only way to change a key.
     #[inline]
     pub fn commit(&mut self, slot: SlotId, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
         debug_assert_eq!(Some(slot), m.key().map(|(_, k)| SlotId::of(k)));
-        log.record(m);
-        self.apply(slot, m).1
+        let (_, old, prev) = self.apply_after(slot, m);
+        self.record(m, prev, log);
+        old
     }
 
     /// [`Shard::commit`] for an eviction's `Del`: the key goes without a
@@ -520,11 +677,13 @@ impl Shard {
     pub fn commit_eviction(&mut self, slot: SlotId, m: &MutationRef<'_>, log: &mut MutationLog) -> Option<Entry> {
         let Mutation::Del { key, version, .. } = *m else { unreachable!("evictions are deletes") };
         debug_assert_eq!(slot, SlotId::of(key));
-        if self.peek(slot, key).is_none_or(|e| e.version >= version) {
-            return None;
-        }
-        log.record(m);
-        self.remove_entry(slot, key)
+        let prev = match self.peek(slot, key) {
+            Some(e) if e.version < version => e.version,
+            _ => return None,
+        };
+        let old = self.remove_entry(slot, key);
+        self.record(m, prev, log);
+        old
     }
 
     /// [`Shard::commit`] for an unconditional `Set` (SET without NX, XX, GET or
@@ -541,14 +700,24 @@ impl Shard {
             return self.commit(slot, m, log);
         };
         debug_assert_eq!(slot, SlotId::of(key));
-        log.record(m);
-        self.replace_if_newer(slot, key, written(value, expire_at_ms, version), now_ms).unwrap_or(None)
+        let (old, prev) =
+            self.replace_if_newer(slot, key, written(value, expire_at_ms, version), now_ms).unwrap_or((None, version));
+        self.record(m, prev, log);
+        old
     }
 
     /// Applies a single-key mutation unless the key holds a newer version. Returns
     /// whether it was applied, and the entry it replaced or deleted (the caller may
     /// free a large one off the request path).
     pub fn apply(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>) {
+        let (applied, old, _) = self.apply_after(slot, m);
+        (applied, old)
+    }
+
+    /// [`Shard::apply`], also returning the key's version before (what a
+    /// feed record names as `prev`; the mutation's own version when it was
+    /// not applied).
+    fn apply_after(&mut self, slot: SlotId, m: &MutationRef<'_>) -> (bool, Option<Entry>, Version) {
         let (_, key) = m.key().expect("shard mutations name one key");
         let version = m.version();
         if let Mutation::Coll { ref op, .. } = *m {
@@ -556,17 +725,22 @@ impl Shard {
         }
         if let Mutation::Set { value, expire_at_ms, .. } = *m {
             return match self.replace_if_newer(slot, key, written(value, expire_at_ms, version), 0) {
-                Ok(old) => (true, old),
-                Err(()) => (false, None),
+                Ok((old, prev)) => (true, old, prev),
+                Err(()) => (false, None, version),
             };
         }
-        match self.peek(slot, key) {
-            Some(e) if e.version >= version => return (false, None),
-            Some(_) => {}
-            None if self.deleted_version(key) >= version => return (false, None),
-            None => {}
-        }
-        match *m {
+        let prev = match self.peek(slot, key) {
+            Some(e) if e.version >= version => return (false, None, version),
+            Some(e) => e.version,
+            None => {
+                let deleted = self.deleted_version(key);
+                if deleted >= version {
+                    return (false, None, version);
+                }
+                deleted
+            }
+        };
+        let (applied, old) = match *m {
             Mutation::Append { data, .. } => {
                 self.update_or_create(slot, key, version, |bytes| bytes.extend_from_slice(data));
                 (true, None)
@@ -609,19 +783,26 @@ impl Shard {
             Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::SwapDb { .. } => {
                 unreachable!("database-wide mutations are applied by the Keyspace")
             }
-        }
+        };
+        (applied, old, prev)
     }
 
     /// A collection write: onto the existing collection, or onto a new empty one
     /// when the key is absent or holds another type; an emptied collection is
     /// deleted. Keeps the key's expiry.
-    fn apply_coll(&mut self, slot: SlotId, key: &[u8], op: &CollOp<&[u8]>, version: Version) -> (bool, Option<Entry>) {
+    fn apply_coll(
+        &mut self,
+        slot: SlotId,
+        key: &[u8],
+        op: &CollOp<&[u8]>,
+        version: Version,
+    ) -> (bool, Option<Entry>, Version) {
         let cfg = self.cfg;
         // One lookup for the common case: the collection exists.
         let idx = slot_in_shard(slot);
-        if let Some(e) = self.slots.get_mut(idx).and_then(|m| find_mut(m, key)) {
+        let prev = if let Some(e) = self.slots.get_mut(idx).and_then(|m| find_mut(m, key)) {
             if e.version >= version {
-                return (false, None);
+                return (false, None, version);
             }
             if e.value.type_name() == op.type_name() {
                 e.value.apply_op(op, &cfg);
@@ -630,22 +811,27 @@ impl Shard {
                 if e.value.is_empty_collection() {
                     let old = self.remove_entry(slot, key);
                     self.bury(key, version);
-                    return (true, old);
+                    return (true, old, from);
                 }
-                return (true, None);
+                return (true, None, from);
             }
-        } else if self.deleted_version(key) >= version {
-            return (false, None);
-        }
+            e.version
+        } else {
+            let deleted = self.deleted_version(key);
+            if deleted >= version {
+                return (false, None, version);
+            }
+            deleted
+        };
         // Absent, or holding another type (a replica catching up): a new value.
         let mut value = Value::empty_for(op);
         value.apply_op(op, &cfg);
         if value.is_empty_collection() {
             let old = self.remove_entry(slot, key);
             self.bury(key, version);
-            return (true, old);
+            return (true, old, prev);
         }
-        (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)))
+        (true, self.replace(slot, key, Entry::new(value, NO_EXPIRY, version)), prev)
     }
 
     fn update_or_create(&mut self, slot: SlotId, key: &[u8], version: Version, f: impl FnOnce(&mut Vec<u8>)) {
@@ -695,7 +881,9 @@ impl Shard {
     /// Takes everything out, leaving an empty shard (statistics stay).
     fn take_all(&mut self) -> Shard {
         let (stats, cfg, db, swapped_at) = (self.stats, self.cfg, self.db, self.swapped_at);
+        let pos = std::mem::take(&mut self.pos);
         let taken = std::mem::take(self);
+        self.pos = pos;
         self.stats = stats;
         self.cfg = cfg;
         self.db = db;
@@ -747,33 +935,28 @@ impl Shard {
     /// Removes expired keys of slot index `idx` (within the shard). Returns (checked
     /// keys with a TTL, removed).
     fn expire_slot(&mut self, idx: usize, now_ms: u64) -> (usize, usize) {
-        let Some(map) = self.slots.get_mut(idx) else { return (0, 0) };
-        if self.volatile_per_slot[idx] == 0 {
+        if !self.pos.owns_expiry || self.volatile_per_slot.get(idx).is_none_or(|&n| n == 0) {
             return (0, 0);
         }
+        let map = &mut self.slots[idx];
         let mut checked = 0;
-        let mut removed = 0;
-        let db = self.db;
-        let digest = &mut self.digests[idx];
+        let mut gone = Vec::new();
         map.retain(|n| {
             let e = &n.entry;
             if !e.has_expiry() {
                 return true;
             }
             checked += 1;
-            let gone = e.is_expired(now_ms);
-            if gone {
-                crate::expired::note(db, n.key());
-                *digest ^= digest_term(n.key(), e.version);
+            if e.is_expired(now_ms) {
+                gone.push((Box::<[u8]>::from(n.key()), e.version));
+                return false;
             }
-            removed += usize::from(gone);
-            !gone
+            true
         });
-        self.keys -= removed;
-        self.volatile -= removed;
-        self.volatile_per_slot[idx] -= removed as u32;
-        self.stats.expired += removed as u64;
-        (checked, removed)
+        for (key, version) in &gone {
+            self.expired(idx, key, *version);
+        }
+        (checked, gone.len())
     }
 }
 
@@ -807,7 +990,9 @@ impl Default for Db {
 impl Db {
     /// The shards of database `index`.
     pub fn new(index: DbIndex) -> Db {
-        Db { shards: (0..SHARD_COUNT).map(|_| Mutex::new(Shard { db: index, ..Shard::default() })).collect() }
+        let shard =
+            |i: usize| Shard { db: index, pos: Position { index: i as u8, ..Position::default() }, ..Shard::default() };
+        Db { shards: (0..SHARD_COUNT).map(|i| Mutex::new(shard(i))).collect() }
     }
 
     /// Number of shards (for walking a database shard by shard).
@@ -836,6 +1021,11 @@ impl Db {
 
     pub fn volatile_len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().volatile_len()).sum()
+    }
+
+    /// Bytes of the database's slot tables (see [`Shard::table_bytes`]).
+    pub fn table_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().table_bytes()).sum()
     }
 
     /// Sum of the remaining TTLs of keys with an expiry and their count (INFO
@@ -1045,13 +1235,75 @@ impl Keyspace {
 
     /// Swaps two databases atomically, recording the mutation.
     /// Versioned under the locks, as [`Keyspace::flush_db`].
-    pub fn swap_db(&self, a: DbIndex, b: DbIndex, now_ms: u64, log: &mut MutationLog) {
+    ///
+    /// Unlike a flush, a swap's place among single-key writes matters (a
+    /// write before it lands in the other database on replay). With `sink`
+    /// (the caller holds the log's lock), the two databases' feeds, then the
+    /// swap itself, go to `sink` under the shard locks: the log then has
+    /// every earlier write of both databases before the swap and every later
+    /// one after it. Without (inside an atomic section, whose shards are all
+    /// held), the swap is the section's, and the section's commit takes the
+    /// two databases' feeds first.
+    pub fn swap_db(&self, a: DbIndex, b: DbIndex, now_ms: u64, log: &mut MutationLog, sink: Option<FeedSink<'_>>) {
         let (lo, hi) = (a.min(b), a.max(b));
-        let ga = self.dbs[lo as usize].lock_all();
-        let gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };
+        let mut ga = self.dbs[lo as usize].lock_all();
+        let mut gb = if a == b { Vec::new() } else { self.dbs[hi as usize].lock_all() };
         let version = self.next_version(now_ms);
-        log.record(&Mutation::<&[u8]>::SwapDb { a, b, version });
+        let m = Mutation::<&[u8]>::SwapDb { a, b, version };
+        match sink {
+            Some(sink) => {
+                for s in ga.iter_mut().chain(gb.iter_mut()) {
+                    s.take_feed(sink);
+                }
+                sink(log.record_taken(&m));
+            }
+            None => {
+                log.record(&m);
+                for s in ga.iter().chain(gb.iter()).filter(|s| s.pos.feeding) {
+                    log.touch(s.db, s.pos.index as usize);
+                }
+            }
+        }
         Self::swap_locked(ga, gb, version);
+    }
+
+    /// Turns the per-shard change feeds on (the server logs or replicates
+    /// writes) or off. Set before serving.
+    pub fn set_feeding(&self, on: bool) {
+        for d in self.dbs.iter() {
+            for s in d.lock_all().iter_mut() {
+                s.pos.feeding = on;
+                if !on {
+                    s.pos.feed = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// Whether this node removes expired keys (and logs their deletes); a
+    /// replica hides them and waits for the owner's delete instead.
+    pub fn set_expiry_owner(&self, owner: bool) {
+        for d in self.dbs.iter() {
+            for s in d.lock_all().iter_mut() {
+                s.pos.owns_expiry = owner;
+            }
+        }
+    }
+
+    /// Hands shard `shard` of `db`'s change feed to `sink` (see
+    /// [`Shard::take_feed`]).
+    pub fn take_feed(&self, db: DbIndex, shard: usize, sink: &mut dyn FnMut(&[u8])) {
+        self.dbs[db as usize].shards[shard].lock().take_feed(sink);
+    }
+
+    /// Hands every non-empty feed to `sink` (changes no command committed:
+    /// expiry's deletes), shard by shard.
+    pub fn take_all_feeds(&self, sink: &mut dyn FnMut(&[u8])) {
+        for d in self.dbs.iter() {
+            for s in d.shards.iter() {
+                s.lock().take_feed(sink);
+            }
+        }
     }
 
     /// Replays a swap, unless it is already reflected (a snapshot taken
@@ -1078,6 +1330,7 @@ impl Keyspace {
             y.stats = sy;
             std::mem::swap(&mut x.cfg, &mut y.cfg);
             std::mem::swap(&mut x.db, &mut y.db);
+            std::mem::swap(&mut x.pos, &mut y.pos);
             x.swapped_at = version;
             y.swapped_at = version;
         }
@@ -1119,14 +1372,15 @@ impl Keyspace {
         }
     }
 
-    /// Applies `ms` as if one by one in order (replay), on up to `threads`
-    /// threads: single-key mutations are split by shard, each shard's in
-    /// their order (so every key sees its mutations in order, and no two
-    /// threads take the same shard lock), and a database-wide mutation
-    /// (FLUSHDB, FLUSHALL, SWAPDB) waits for everything before it and runs
-    /// alone.
-    pub fn apply_all<B: AsRef<[u8]> + Sync>(&self, ms: &[Mutation<B>], threads: usize) {
-        let threads = threads.clamp(1, SHARD_COUNT);
+    /// Applies `ms` as if one by one in order (replay), on the caller's
+    /// `workers`: single-key mutations are split by shard, each shard's in
+    /// their order (so every key sees its mutations in order, and no two jobs
+    /// take the same shard lock), and a database-wide mutation (FLUSHDB,
+    /// FLUSHALL, SWAPDB) waits for everything before it and runs alone. The
+    /// engine starts no threads: [`Sequential`] applies everything on the
+    /// calling thread.
+    pub fn apply_all<B: AsRef<[u8]> + Sync>(&self, ms: &[Mutation<B>], workers: &dyn Workers) {
+        let threads = workers.count().clamp(1, SHARD_COUNT);
         // One clock update for all (threads updating it per mutation would
         // fight over its cache line).
         if let Some(newest) = ms.iter().map(|m| m.version()).max() {
@@ -1146,15 +1400,17 @@ impl Keyspace {
                     let (_, key) = m.key().expect("a single-key run");
                     parts[shard_of(SlotId::of(key)) % threads].push(m);
                 }
-                std::thread::scope(|s| {
-                    for part in &parts {
-                        s.spawn(move || {
+                let jobs: Vec<Job<'_>> = parts
+                    .iter()
+                    .map(|part| {
+                        Box::new(move || {
                             for m in part {
                                 self.apply_observed(*m);
                             }
-                        });
-                    }
-                });
+                        }) as Job<'_>
+                    })
+                    .collect();
+                workers.run(jobs);
             }
             if let Some((barrier, tail)) = after.split_first() {
                 self.apply_observed(barrier);

@@ -7,8 +7,10 @@
 //! and the cluster will carry.
 //!
 //! What it is not: it knows nothing of sockets, files, threads or the wall clock.
-//! Time is handed in (`now_ms`), randomness is handed in, and large detached values
-//! are handed back for the caller to free where it likes.
+//! Time is handed in (`now_ms`), randomness is handed in (the key hash seed,
+//! [`seed_key_hasher`], also seeds the LFU coin), threads are handed in
+//! ([`Workers`], for [`Keyspace::apply_all`]), and large detached values are
+//! handed back for the caller to free where it likes.
 //!
 //! Invariants: a key is visible only while unexpired; every change made by a
 //! command is recorded as a Mutation before it is applied; applying a Mutation
@@ -35,8 +37,11 @@ pub mod value;
 
 pub use codec::{DecodeError, Reader};
 pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
-pub use hlc::{ClockDrift, Hlc, Version};
-pub use keyspace::{Db, Detached, Keyspace, KeyspaceStats, MultiGuard, Now, Shard, DB_COUNT};
+pub use hlc::{ClockDrift, Hlc, NodeTag, Version};
+pub use keyspace::{
+    seed_key_hasher, Db, Detached, Fed, Job, Keyspace, KeyspaceStats, MultiGuard, Now, Sequential, Shard, Workers,
+    DB_COUNT,
+};
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;
 pub use types::{CollOp, EncodingConfig};

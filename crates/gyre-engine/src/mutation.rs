@@ -11,9 +11,18 @@
 //! `Mutation<&[u8]>` straight into an encoded [`MutationLog`] (no allocation per
 //! write), and [`decode`] yields owned `Mutation<Bytes>` for replay and tests.
 //!
-//! Encoding (little-endian): tag u8, version u64, then the variant's fields; byte
-//! strings are a u32 length and the bytes. The WAL frames records with a length and
-//! a CRC; this encoding carries no checksum of its own.
+//! Encoding (little-endian): tag u8 (with [`TAG_FED`] set), the version (clock
+//! u64, node tag u16), the key's previous version (the same two; zero for a
+//! database-wide mutation), then the variant's fields; byte strings are a u32
+//! length and the bytes. Records written before versions carried a node tag
+//! lack the flag: their tag is followed by a u64 clock only (node 0) and no
+//! previous version; [`decode`] reads both. The WAL frames records with a
+//! length and a CRC; this encoding carries no checksum of its own.
+//!
+//! The previous version (`prev`) is what the key held before this mutation,
+//! stamped under the shard lock (see `Shard::commit`): a receiver holding
+//! exactly `prev` applies the mutation; one holding something else missed a
+//! change and asks for the whole value instead (a `Restore`).
 
 use bytes::Bytes;
 
@@ -137,7 +146,14 @@ impl<B: AsRef<[u8]>> Mutation<B> {
 
     /// Appends the encoding of this mutation to `out`. Works on the mutation
     /// as it is (no borrowed copy: a collection op would be copied whole).
+    /// Encodes with no previous version (a database-wide mutation, or one
+    /// whose key's history does not matter to the reader).
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_after(Version::ZERO, out)
+    }
+
+    /// Encodes as the change that follows `prev`, the key's version before it.
+    pub fn encode_after(&self, prev: Version, out: &mut Vec<u8>) {
         let tag = match self {
             Mutation::Set { .. } => TAG_SET,
             Mutation::Append { .. } => TAG_APPEND,
@@ -150,8 +166,9 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::Coll { .. } => TAG_COLL,
             Mutation::Restore { .. } => TAG_RESTORE,
         };
-        out.push(tag);
-        out.extend_from_slice(&self.version().0.to_le_bytes());
+        out.push(tag | TAG_FED);
+        put_version(out, self.version());
+        put_version(out, prev);
         match self {
             Mutation::Set { db, key, value, expire_at_ms, .. } => {
                 put_u16(out, *db);
@@ -200,12 +217,48 @@ impl<B: AsRef<[u8]>> Mutation<B> {
     }
 }
 
+/// Set on the tag of every mutation encoded with a node tag and a previous
+/// version (see the module doc).
+pub const TAG_FED: u8 = 0x80;
+
+fn put_version(out: &mut Vec<u8>, v: Version) {
+    put_u64(out, v.hlc());
+    put_u16(out, v.node());
+}
+
+fn read_version(r: &mut Reader<'_>) -> Result<Version, DecodeError> {
+    let hlc = r.u64()?;
+    Ok(Version::new(hlc, r.u16()?))
+}
+
 /// Decodes one mutation from the front of `buf`; returns it and the bytes consumed.
 /// Never panics on arbitrary input.
 pub fn decode(buf: &Bytes) -> Result<(Mutation<Bytes>, usize), DecodeError> {
+    decode_fed(buf).map(|d| (d.mutation, d.len))
+}
+
+/// One decoded mutation with what the feed says about its key's history.
+#[derive(Debug)]
+pub struct Decoded {
+    pub mutation: Mutation<Bytes>,
+    /// The key's version before this mutation; `None` in a record written
+    /// before the log carried it.
+    pub prev: Option<Version>,
+    /// Bytes consumed.
+    pub len: usize,
+}
+
+/// [`decode`], keeping the previous version.
+pub fn decode_fed(buf: &Bytes) -> Result<Decoded, DecodeError> {
     let mut r = Reader::over(buf);
-    let tag = r.u8()?;
-    let version = Version(r.u64()?);
+    let raw = r.u8()?;
+    let (version, prev) = if raw & TAG_FED != 0 {
+        let v = read_version(&mut r)?;
+        (v, Some(read_version(&mut r)?))
+    } else {
+        (Version::from_hlc(r.u64()?), None)
+    };
+    let tag = raw & !TAG_FED;
     let m = match tag {
         TAG_SET => {
             let db = r.u16()?;
@@ -250,17 +303,44 @@ pub fn decode(buf: &Bytes) -> Result<(Mutation<Bytes>, usize), DecodeError> {
             let value = r.bytes()?;
             Mutation::Restore { db, key, value, expire_at_ms: r.u64()?, version }
         }
-        other => return Err(DecodeError::UnknownTag(other)),
+        _ => return Err(DecodeError::UnknownTag(raw)),
     };
-    Ok((m, r.position()))
+    Ok(Decoded { mutation: m, prev, len: r.position() })
 }
 
-/// The encoded mutations produced by one or more commands, in order. The write path
-/// appends here; the WAL and replication consume the bytes.
+/// The encoded mutations produced by one or more commands, in order, and
+/// what their commit must take to the log.
+///
+/// Every mutation is encoded here: keyspace notifications, client tracking
+/// and blocked clients read a command's slice of [`MutationLog::bytes`]. What
+/// reaches the write-ahead log goes another way, so that per key the log's
+/// order is the order the writes happened (the *change feed*):
+///
+/// * A single-key mutation is also copied, under its shard's lock, into that
+///   shard's feed ([`MutationLog::record_fed`]); the log notes the shard as
+///   touched. The commit takes the feeds of the touched shards, in one
+///   critical section of the log, with whatever other writers left in them.
+/// * Inside an atomic section (EXEC, a script: [`MutationLog::begin_atomic`])
+///   mutations stay here, and the whole section goes to the log as one piece
+///   after the touched shards' feeds, so a crash keeps all of a transaction or
+///   none of it. The section must be committed before the transaction's
+///   shards are released to other writers.
+/// * A database-wide mutation (FLUSHDB, FLUSHALL) is this log's own piece:
+///   its watermark makes its position against single-key writes irrelevant.
 #[derive(Debug, Default)]
 pub struct MutationLog {
     buf: Vec<u8>,
     count: usize,
+    /// Ranges of `buf` the commit appends itself, in order.
+    own: Vec<std::ops::Range<usize>>,
+    /// Where the open atomic section starts in `buf`.
+    atomic_from: Option<usize>,
+    /// Per database, a bit per shard whose feed this log wrote to (or whose
+    /// keys an atomic section changed).
+    touched: Vec<u64>,
+    /// The newest log position committed by this log's holder in the middle
+    /// of a batch (an atomic section, SWAPDB), for the batch's reply to wait on.
+    committed: Option<u64>,
 }
 
 impl MutationLog {
@@ -268,9 +348,117 @@ impl MutationLog {
         MutationLog::default()
     }
 
+    /// Records a mutation the commit appends itself (database-wide ones).
     pub fn record<B: AsRef<[u8]>>(&mut self, m: &Mutation<B>) {
+        let from = self.buf.len();
         m.encode(&mut self.buf);
         self.count += 1;
+        if self.atomic_from.is_none() {
+            self.own.push(from..self.buf.len());
+        }
+    }
+
+    /// Records a single-key mutation of shard `shard` of database `db`,
+    /// which followed the key's version `prev`; outside an atomic section it
+    /// is copied into `feed`, the shard's change feed (`None`: the keyspace
+    /// keeps no feeds, as when nothing is logged). Called under the shard's
+    /// lock, so a feed holds its keys' changes in the order they happened.
+    #[inline]
+    pub fn record_fed<B: AsRef<[u8]>>(
+        &mut self,
+        m: &Mutation<B>,
+        prev: Version,
+        feed: Option<&mut Vec<u8>>,
+        db: DbIndex,
+        shard: usize,
+    ) {
+        let from = self.buf.len();
+        m.encode_after(prev, &mut self.buf);
+        self.count += 1;
+        let Some(feed) = feed else { return };
+        if self.atomic_from.is_none() {
+            feed.extend_from_slice(&self.buf[from..]);
+        }
+        self.touch(db, shard);
+    }
+
+    /// Records a mutation its caller hands to the log itself, now (SWAPDB);
+    /// returns its encoding.
+    pub fn record_taken<B: AsRef<[u8]>>(&mut self, m: &Mutation<B>) -> &[u8] {
+        let from = self.buf.len();
+        m.encode(&mut self.buf);
+        self.count += 1;
+        &self.buf[from..]
+    }
+
+    /// Notes that the next commit must take shard `shard` of `db`'s feed
+    /// before this log's own pieces.
+    pub fn touch(&mut self, db: DbIndex, shard: usize) {
+        let db = db as usize;
+        if self.touched.len() <= db {
+            self.touched.resize(db + 1, 0);
+        }
+        self.touched[db] |= 1 << shard;
+    }
+
+    /// Whether an atomic section is open.
+    pub fn in_atomic(&self) -> bool {
+        self.atomic_from.is_some()
+    }
+
+    /// Opens an atomic section; false (and nothing changes) when one is open.
+    pub fn begin_atomic(&mut self) -> bool {
+        if self.atomic_from.is_some() {
+            return false;
+        }
+        self.atomic_from = Some(self.buf.len());
+        true
+    }
+
+    /// Closes the atomic section: it becomes one piece of the next commit.
+    pub fn end_atomic(&mut self) {
+        if let Some(from) = self.atomic_from.take() {
+            if from < self.buf.len() {
+                self.own.push(from..self.buf.len());
+            }
+        }
+    }
+
+    /// Whether the next commit has anything to take.
+    pub fn has_pending(&self) -> bool {
+        !self.own.is_empty() || self.touched.iter().any(|&bits| bits != 0)
+    }
+
+    /// The shards (database, shard) whose feeds the next commit takes first;
+    /// clears the set.
+    pub fn take_touched(&mut self) -> impl Iterator<Item = (DbIndex, usize)> + '_ {
+        self.touched.iter_mut().enumerate().flat_map(|(db, bits)| {
+            let mut b = std::mem::take(bits);
+            std::iter::from_fn(move || {
+                if b == 0 {
+                    return None;
+                }
+                let shard = b.trailing_zeros() as usize;
+                b &= b - 1;
+                Some((db as DbIndex, shard))
+            })
+        })
+    }
+
+    /// The pieces the commit appends after the feeds; clears them.
+    pub fn take_own(&mut self) -> impl Iterator<Item = &[u8]> + '_ {
+        let buf = &self.buf;
+        self.own.drain(..).map(move |r| &buf[r])
+    }
+
+    /// Notes a log position committed in the middle of the batch.
+    pub fn note_committed(&mut self, lsn: u64) {
+        self.committed = self.committed.max(Some(lsn));
+    }
+
+    /// The newest position committed in the middle of the batch; clears it.
+    pub fn take_committed(&mut self) -> Option<u64> {
+        self.committed.take()
     }
 
     pub fn len(&self) -> usize {
@@ -281,12 +469,17 @@ impl MutationLog {
         self.count == 0
     }
 
+    /// Every mutation recorded since the last [`MutationLog::clear`].
     pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
+    /// Forgets the recorded mutations (after the batch's commit; the
+    /// touched set and the own pieces were taken by it).
     pub fn clear(&mut self) {
+        debug_assert!(self.atomic_from.is_none(), "an atomic section is open");
         self.buf.clear();
+        self.own.clear();
         self.count = 0;
     }
 
@@ -311,7 +504,7 @@ mod tests {
 
     fn arb_mutation() -> impl Strategy<Value = Mutation<Bytes>> {
         let bytes = || proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
-        let v = || any::<u64>().prop_map(Version);
+        let v = || (any::<u64>(), any::<u16>()).prop_map(|(h, n)| Version::new(h, n));
         prop_oneof![
             (any::<u16>(), bytes(), bytes(), any::<u64>(), v()).prop_map(|(db, key, value, e, version)| {
                 Mutation::Set { db, key, value, expire_at_ms: e, version }
@@ -353,7 +546,7 @@ mod tests {
     #[test]
     fn truncated_records_are_reported() {
         let mut buf = Vec::new();
-        Mutation::Del { db: 0, key: &b"k"[..], version: Version(1) }.encode(&mut buf);
+        Mutation::Del { db: 0, key: &b"k"[..], version: Version::from_hlc(1) }.encode(&mut buf);
         for cut in 0..buf.len() {
             assert_eq!(decode(&Bytes::copy_from_slice(&buf[..cut])).unwrap_err(), DecodeError::Truncated);
         }

@@ -6,11 +6,13 @@
 //! Deltas (APPEND, EXPIRE, collection ops) apply only on the version they
 //! followed at the source (`prev`); a receiver that holds an older one has
 //! missed something and takes the key's state after the delta instead. The
-//! per-slot change feed will carry `prev`; here the test carries it.
+//! source writes through `Shard::commit` and ships what its change feed says,
+//! `prev` included.
 
 use bytes::Bytes;
+use gyre_engine::mutation::decode_fed;
 use gyre_engine::types::HashOp;
-use gyre_engine::{CollOp, Keyspace, Mutation, SlotId, Version, NO_EXPIRY};
+use gyre_engine::{CollOp, Keyspace, Mutation, MutationLog, SlotId, Version, NO_EXPIRY};
 use proptest::prelude::*;
 
 const NOW: u64 = 1_700_000_000_000;
@@ -55,6 +57,12 @@ fn entry_version(ks: &Keyspace, key: &[u8]) -> Version {
     ks.db(0).lock(slot).peek(slot, key).map_or(Version::ZERO, |e| e.version)
 }
 
+/// The version a receiver holds for `key`, tombstones included.
+fn key_version(ks: &Keyspace, key: &[u8]) -> Version {
+    let slot = SlotId::of(key);
+    ks.db(0).lock(slot).key_version(slot, key)
+}
+
 fn state_after(ks: &Keyspace, key: &[u8], version: Version) -> Mutation<Bytes> {
     let slot = SlotId::of(key);
     let shard = ks.db(0).lock(slot);
@@ -74,8 +82,10 @@ fn state_after(ks: &Keyspace, key: &[u8], version: Version) -> Mutation<Bytes> {
     }
 }
 
-/// Runs `ops` on a source keyspace; returns what it shipped.
+/// Runs `ops` on a source keyspace; returns what its change feed shipped.
 fn produce(source: &Keyspace, ops: &[Op]) -> Vec<Shipped> {
+    source.set_feeding(true);
+    let mut log = MutationLog::new();
     let mut shipped = Vec::new();
     for (i, op) in ops.iter().enumerate() {
         let version = source.next_version(NOW + i as u64);
@@ -117,9 +127,21 @@ fn produce(source: &Keyspace, ops: &[Op]) -> Vec<Shipped> {
         if wrong_type || (matches!(op, Op::HDel(..)) && prev == Version::ZERO) {
             continue;
         }
-        if !source.apply(&m) {
-            continue;
-        }
+        let slot = SlotId::of(&k);
+        let mut feed = Vec::new();
+        let known = {
+            let mut shard = source.db(0).lock(slot);
+            let known = shard.key_version(slot, &k);
+            shard.commit(slot, &m.as_ref(), &mut log);
+            shard.take_feed(&mut |piece| feed.extend_from_slice(piece));
+            known
+        };
+        log.clear();
+        let fed = decode_fed(&Bytes::from(feed)).expect("the feed decodes");
+        assert_eq!(fed.mutation, m);
+        assert_eq!(fed.prev, Some(known), "a feed record names the version its key was at");
+        assert!(prev == known || prev == Version::ZERO, "an absent key's prev is its tombstone's version");
+        let prev = known;
         let after = state_after(source, &k, version);
         shipped.push(Shipped { m, prev, after, delta });
     }
@@ -133,7 +155,7 @@ fn deliver(r: &Keyspace, s: &Shipped) {
         return;
     }
     let key = s.m.key().expect("single key").1.to_vec();
-    let have = entry_version(r, &key);
+    let have = key_version(r, &key);
     if have >= s.m.version() {
         return; // already reflected (a duplicate, or a later whole value)
     }

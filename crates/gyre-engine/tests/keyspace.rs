@@ -132,9 +132,21 @@ fn replay_is_idempotent_and_ignores_older_versions() {
 #[test]
 fn flush_replay_keeps_newer_keys() {
     let ks = Keyspace::new();
-    ks.apply(&Mutation::Set { db: 0, key: &b"old"[..], value: &b"v"[..], expire_at_ms: 0, version: Version(10) });
-    ks.apply(&Mutation::Set { db: 0, key: &b"new"[..], value: &b"v"[..], expire_at_ms: 0, version: Version(30) });
-    ks.apply(&Mutation::<&[u8]>::FlushDb { db: 0, version: Version(20) });
+    ks.apply(&Mutation::Set {
+        db: 0,
+        key: &b"old"[..],
+        value: &b"v"[..],
+        expire_at_ms: 0,
+        version: Version::from_hlc(10),
+    });
+    ks.apply(&Mutation::Set {
+        db: 0,
+        key: &b"new"[..],
+        value: &b"v"[..],
+        expire_at_ms: 0,
+        version: Version::from_hlc(30),
+    });
+    ks.apply(&Mutation::<&[u8]>::FlushDb { db: 0, version: Version::from_hlc(20) });
     assert!(get(&ks, b"old", 0).is_none());
     assert!(get(&ks, b"new", 0).is_some());
 }
@@ -144,7 +156,7 @@ fn swapdb_swaps_contents_atomically() {
     let ks = Keyspace::new();
     let mut log = MutationLog::new();
     set(&ks, &mut log, b"k", b"v", NO_EXPIRY, 1);
-    ks.swap_db(0, 5, 2, &mut log);
+    ks.swap_db(0, 5, 2, &mut log, None);
     assert_eq!(ks.db(0).len(), 0);
     assert_eq!(ks.db(5).len(), 1);
     assert!(matches!(log.decode_all().last(), Some(Mutation::SwapDb { a: 0, b: 5, .. })));
@@ -365,6 +377,23 @@ proptest! {
     }
 }
 
+/// The test's threads, lent to `Keyspace::apply_all`.
+struct ScopedThreads(usize);
+
+impl gyre_engine::Workers for ScopedThreads {
+    fn count(&self) -> usize {
+        self.0
+    }
+
+    fn run<'a>(&self, jobs: Vec<gyre_engine::Job<'a>>) {
+        std::thread::scope(|s| {
+            for job in jobs {
+                s.spawn(job);
+            }
+        });
+    }
+}
+
 /// Replay on several threads (`Keyspace::apply_all`) ends in the same state
 /// as the model: every key sees its mutations in order (appends and
 /// set-ranges would differ otherwise), and a FLUSHDB in the middle is a
@@ -397,7 +426,7 @@ fn parallel_replay_matches_the_model() {
     assert!(mutations.len() > 4 * 1024, "{} mutations", mutations.len());
     for threads in [1, 2, 4] {
         let replica = Keyspace::new();
-        replica.apply_all(&mutations, threads);
+        replica.apply_all(&mutations, &ScopedThreads(threads));
         assert_eq!(live_state(&replica, end), model, "{threads} threads");
         // The clock has seen every replayed version: new writes sort after them.
         let newest = mutations.iter().map(|m| m.version()).max().unwrap();

@@ -11,14 +11,15 @@
 //! [`load_snapshot`] reads the file on one thread and decodes and inserts
 //! blocks on every core.
 //!
-//! File format, version 2 (all integers little-endian):
+//! File format, version 3 (all integers little-endian):
 //!
 //! ```text
 //! header   magic "GYRESNAP" (8) | u32 format version | u32 flags (0)
 //!          | u64 snapshot id | u64 created unix ms | u32 crc32c of the 32 bytes before
 //! blocks   u32 payload len (1..) | u32 crc32c(payload) | payload          (repeated)
 //! payload  entries: u16 db | u32 key len | key | u64 expire_at_ms (0 = none)
-//!          | u64 version | u32 value len | Value::serialize bytes        (repeated)
+//!          | u64 version clock | u16 version node tag | u32 value len
+//!          | Value::serialize bytes                                   (repeated)
 //!          a value len of u32::MAX marks a tombstone (no value bytes: the
 //!          key was deleted at `version`), u32::MAX - 1 a database's flush
 //!          watermark (empty key: everything older was flushed), u32::MAX - 2
@@ -31,7 +32,8 @@
 //! covers its payload) and the trailer before the checksum itself, so every
 //! byte of the file is covered without hashing payloads twice. The magic and
 //! the version are the stable prefix: later versions may change everything
-//! after them. Version 1 (no tombstones) is still read. Blocks are cut at the first entry boundary past
+//! after them. Versions 1 (no tombstones) and 2 (versions without a node tag,
+//! read as tag 0) are still read. Blocks are cut at the first entry boundary past
 //! [`BLOCK_TARGET_BYTES`] and never span two shards; a single entry larger than
 //! that is a block on its own.
 //!
@@ -64,7 +66,7 @@ use tracing::{debug, info};
 /// The first eight bytes of every snapshot file.
 pub const MAGIC: &[u8; 8] = b"GYRESNAP";
 /// The format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version still read.
 pub const FORMAT_VERSION_MIN: u32 = 1;
 /// Value length marking a tombstone record.
@@ -283,8 +285,13 @@ fn encode_mark(out: &mut Vec<u8>, db: u16, key: &[u8], version: Version, mark: u
     codec::put_u32(out, key.len() as u32);
     out.extend_from_slice(key);
     codec::put_u64(out, 0);
-    codec::put_u64(out, version.0);
+    put_version(out, version);
     codec::put_u32(out, mark);
+}
+
+fn put_version(out: &mut Vec<u8>, v: Version) {
+    codec::put_u64(out, v.hlc());
+    codec::put_u16(out, v.node());
 }
 
 /// Appends one entry; `Err(bytes)` when a length does not fit its u32 field.
@@ -294,7 +301,7 @@ fn encode_entry(out: &mut Vec<u8>, db: u16, key: &[u8], entry: &Entry) -> Result
     codec::put_u32(out, key_len);
     out.extend_from_slice(key);
     codec::put_u64(out, entry.expire_at_ms);
-    codec::put_u64(out, entry.version.0);
+    put_version(out, entry.version);
     let len_at = out.len();
     codec::put_u32(out, 0);
     entry.value.serialize(out);
@@ -386,6 +393,8 @@ struct Block {
 /// State shared by the reader and the loader threads.
 struct LoadShared<'a> {
     ks: &'a Keyspace,
+    /// The file's format version.
+    format: u32,
     cfg: &'a EncodingConfig,
     path: &'a Path,
     progress: &'a (dyn Fn(u64, u64) + Sync),
@@ -436,6 +445,7 @@ pub fn load_snapshot(
     let mut reader = SnapshotReader::open(path)?;
     let shared = LoadShared {
         ks,
+        format: reader.format,
         cfg,
         path,
         progress,
@@ -516,7 +526,7 @@ fn load_block(shared: &LoadShared<'_>, block: &Block) -> Result<u64, SnapshotErr
     let mut keys = 0;
     while !r.is_empty() {
         let at = r.position() as u64;
-        let record = decode_entry(&mut r, shared.cfg, shared.ks.db_count())
+        let record = decode_entry(&mut r, shared.cfg, shared.ks.db_count(), shared.format)
             .map_err(|reason| corrupt(shared.path, payload_offset + at, format!("undecodable entry: {reason}")))?;
         match record {
             Record::Entry(db, key, entry) => {
@@ -540,14 +550,22 @@ enum Record<'a> {
 }
 
 /// Decodes one record; a value must use exactly its declared length.
-fn decode_entry<'a>(r: &mut Reader<'a>, cfg: &EncodingConfig, db_count: usize) -> Result<Record<'a>, String> {
+/// `format` is the file's format version (node tags from 3 on).
+fn decode_entry<'a>(
+    r: &mut Reader<'a>,
+    cfg: &EncodingConfig,
+    db_count: usize,
+    format: u32,
+) -> Result<Record<'a>, String> {
     let db = r.u16().map_err(|e| e.to_string())?;
     if usize::from(db) >= db_count {
         return Err(format!("database index {db} out of range (0..{db_count})"));
     }
     let key = r.slice().map_err(|e| format!("key: {e}"))?;
     let expire_at_ms = r.u64().map_err(|e| e.to_string())?;
-    let version = Version(r.u64().map_err(|e| e.to_string())?);
+    let hlc = r.u64().map_err(|e| e.to_string())?;
+    let node = if format >= 3 { r.u16().map_err(|e| e.to_string())? } else { 0 };
+    let version = Version::new(hlc, node);
     let value_len = r.u32().map_err(|e| format!("value: {e}"))?;
     match value_len {
         TOMBSTONE_MARK => return Ok(Record::Tombstone(db, key, version)),
@@ -580,6 +598,8 @@ struct SnapshotReader<'a> {
     file_len: u64,
     offset: u64,
     crc: u32,
+    /// The format version the header names.
+    format: u32,
 }
 
 impl<'a> SnapshotReader<'a> {
@@ -588,8 +608,14 @@ impl<'a> SnapshotReader<'a> {
     fn open(path: &'a Path) -> Result<SnapshotReader<'a>, SnapshotError> {
         let file = File::open(path).map_err(io_err(path))?;
         let file_len = file.metadata().map_err(io_err(path))?.len();
-        let mut r =
-            SnapshotReader { inp: BufReader::with_capacity(256 << 10, file), path, file_len, offset: 0, crc: 0 };
+        let mut r = SnapshotReader {
+            inp: BufReader::with_capacity(256 << 10, file),
+            path,
+            file_len,
+            offset: 0,
+            crc: 0,
+            format: 0,
+        };
         r.check_header()?;
         if file_len < HEADER_BYTES + TRAILER_BYTES {
             return Err(corrupt(
@@ -623,6 +649,7 @@ impl<'a> SnapshotReader<'a> {
         if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion { path: path.to_path_buf(), version });
         }
+        self.format = version;
         if n < h.len() {
             return Err(corrupt(path, n as u64, "truncated header"));
         }
@@ -826,30 +853,37 @@ mod tests {
     #[test]
     fn an_entry_encodes_with_its_declared_lengths() {
         let mut out = Vec::new();
-        let entry = Entry::new(Value::from_bytes(b"hello world"), 7, Version(9));
+        let entry = Entry::new(Value::from_bytes(b"hello world"), 7, Version::new(9, 4));
         encode_entry(&mut out, 3, b"key", &entry).unwrap();
         let mut r = Reader::new(&out);
-        let Ok(Record::Entry(db, key, e)) = decode_entry(&mut r, &EncodingConfig::default(), 16) else {
+        let Ok(Record::Entry(db, key, e)) = decode_entry(&mut r, &EncodingConfig::default(), 16, FORMAT_VERSION) else {
             panic!("an entry")
         };
         assert!(r.is_empty());
-        assert_eq!((db, key, e.expire_at_ms, e.version, e.value), (3, &b"key"[..], 7, Version(9), entry.value));
+        assert_eq!((db, key, e.expire_at_ms, e.version, e.value), (3, &b"key"[..], 7, Version::new(9, 4), entry.value));
         let mut r = Reader::new(&out);
-        assert!(decode_entry(&mut r, &EncodingConfig::default(), 3).err().expect("error").contains("out of range"));
+        assert!(decode_entry(&mut r, &EncodingConfig::default(), 3, FORMAT_VERSION)
+            .err()
+            .expect("error")
+            .contains("out of range"));
     }
 
     #[test]
     fn tombstones_and_flush_watermarks_encode_as_marks() {
         let mut out = Vec::new();
-        encode_mark(&mut out, 2, b"gone", Version(11), TOMBSTONE_MARK);
-        encode_mark(&mut out, 5, b"", Version(12), FLUSHED_MARK);
+        encode_mark(&mut out, 2, b"gone", Version::new(11, 4), TOMBSTONE_MARK);
+        encode_mark(&mut out, 5, b"", Version::new(12, 4), FLUSHED_MARK);
         let mut r = Reader::new(&out);
         let cfg = EncodingConfig::default();
-        assert!(matches!(decode_entry(&mut r, &cfg, 16), Ok(Record::Tombstone(2, b"gone", Version(11)))));
-        assert!(matches!(decode_entry(&mut r, &cfg, 16), Ok(Record::Flushed(5, Version(12)))));
+        assert!(
+            matches!(decode_entry(&mut r, &cfg, 16, FORMAT_VERSION), Ok(Record::Tombstone(2, b"gone", v)) if v == Version::new(11, 4))
+        );
+        assert!(
+            matches!(decode_entry(&mut r, &cfg, 16, FORMAT_VERSION), Ok(Record::Flushed(5, v)) if v == Version::new(12, 4))
+        );
         assert!(r.is_empty());
         let mut bad = Vec::new();
-        encode_mark(&mut bad, 0, b"k", Version(1), FLUSHED_MARK);
-        assert!(decode_entry(&mut Reader::new(&bad), &cfg, 16).is_err());
+        encode_mark(&mut bad, 0, b"k", Version::new(1, 4), FLUSHED_MARK);
+        assert!(decode_entry(&mut Reader::new(&bad), &cfg, 16, FORMAT_VERSION).is_err());
     }
 }

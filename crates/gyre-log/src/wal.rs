@@ -454,6 +454,53 @@ impl Log {
     }
 }
 
+/// Builds records in the log's buffer under its lock ([`Wal::append_with`]).
+pub struct RecordBuilder<'a> {
+    st: &'a mut Log,
+    /// Where the open record's header starts in the buffer.
+    start: Option<usize>,
+    last: Option<u64>,
+    oversized: Option<u64>,
+}
+
+impl RecordBuilder<'_> {
+    /// Adds `piece` to the open record (opening one, or cutting the open one
+    /// first when `piece` would take it past the limit).
+    pub fn extend(&mut self, piece: &[u8]) {
+        if piece.is_empty() || self.oversized.is_some() {
+            return;
+        }
+        if piece.len() as u64 > RECORD_PAYLOAD_BYTES_MAX {
+            self.oversized = Some(piece.len() as u64);
+            return;
+        }
+        if let Some(start) = self.start {
+            let open = (self.st.buf.len() - start) as u64 - RECORD_HEADER_BYTES;
+            if open + piece.len() as u64 > RECORD_PAYLOAD_BYTES_MAX {
+                self.finish();
+            }
+        }
+        if self.start.is_none() {
+            self.start = Some(self.st.buf.len());
+            self.st.buf.extend_from_slice(&[0; RECORD_HEADER_BYTES as usize]);
+        }
+        self.st.buf.extend_from_slice(piece);
+    }
+
+    /// Closes the open record: its header, its LSN.
+    fn finish(&mut self) {
+        let Some(start) = self.start.take() else { return };
+        let st = &mut *self.st;
+        let lsn = st.next_lsn;
+        let body = start + RECORD_HEADER_BYTES as usize;
+        let header = record_header(lsn, &st.buf[body..]);
+        st.buf[start..body].copy_from_slice(&header);
+        st.next_lsn += 1;
+        st.ends.push(st.buf.len());
+        self.last = Some(lsn);
+    }
+}
+
 /// Payloads up to this size are copied into the buffer; larger ones are
 /// written straight from the caller's (header, then payload).
 const COPY_BYTES_MAX: usize = 64 << 10;
@@ -898,13 +945,7 @@ impl Wal {
             return Err(WalError::RecordTooLarge { size_bytes: payload_bytes, max_bytes: RECORD_PAYLOAD_BYTES_MAX });
         }
         let s = &*self.shared;
-        let mut guard = s.log.lock();
-        if let Some(reason) = s.poison.get() {
-            return Err(WalError::Poisoned(reason.clone()));
-        }
-        if guard.closed {
-            return Err(WalError::Closed);
-        }
+        let mut guard = self.lock_open()?;
         let st = &mut *guard;
         let lsn = st.next_lsn;
         let header = record_header(lsn, payload);
@@ -930,6 +971,48 @@ impl Wal {
             let _ = s.write_out(st, false);
         }
         Ok(Lsn(lsn))
+    }
+
+    /// The log's state, locked, unless the log failed or was closed.
+    fn lock_open(&self) -> Result<parking_lot::MutexGuard<'_, Log>, WalError> {
+        let s = &*self.shared;
+        let guard = s.log.lock();
+        if let Some(reason) = s.poison.get() {
+            return Err(WalError::Poisoned(reason.clone()));
+        }
+        if guard.closed {
+            return Err(WalError::Closed);
+        }
+        Ok(guard)
+    }
+
+    /// Appends records built under the log's lock: `fill` hands pieces of
+    /// payload to the [`RecordBuilder`], which cuts a new record before a
+    /// piece that would take the current one past
+    /// [`RECORD_PAYLOAD_BYTES_MAX`]. This is how a writer whose records must
+    /// be ordered against other writers' (the server's per-shard change
+    /// feeds) takes them and appends them in one critical section. Returns
+    /// the LSN of the last record appended, `None` when `fill` gave nothing.
+    /// A single piece over the limit poisons the log: what it held cannot
+    /// be written, and it may already hold other writers' changes.
+    pub fn append_with(&self, fill: impl FnOnce(&mut RecordBuilder<'_>)) -> Result<Option<Lsn>, WalError> {
+        let s = &*self.shared;
+        let mut guard = self.lock_open()?;
+        let st = &mut *guard;
+        let mut builder = RecordBuilder { st, start: None, last: None, oversized: None };
+        fill(&mut builder);
+        builder.finish();
+        let (last, oversized) = (builder.last, builder.oversized);
+        if let Some(size_bytes) = oversized {
+            return Err(s.poison(format!(
+                "a change of {size_bytes} bytes exceeds the log's record limit of {RECORD_PAYLOAD_BYTES_MAX} bytes"
+            )));
+        }
+        if st.buf.len() >= BATCH_BYTES_MAX {
+            // A failure is the waiters' to hear.
+            let _ = s.write_out(st, false);
+        }
+        Ok(last.map(Lsn))
     }
 
     /// Whether `lsn` is durable under the policy already (nothing to wait for).

@@ -276,9 +276,9 @@ fn bad_magic_and_unknown_versions_are_rejected() {
     assert!(err.to_string().contains("magic"), "{err}");
 
     let mut future = good.clone();
-    future[8..12].copy_from_slice(&3u32.to_le_bytes());
+    future[8..12].copy_from_slice(&4u32.to_le_bytes());
     std::fs::write(&path, &future).unwrap();
-    assert!(matches!(load_err(&path), SnapshotError::UnsupportedVersion { version: 3, .. }));
+    assert!(matches!(load_err(&path), SnapshotError::UnsupportedVersion { version: 4, .. }));
 }
 
 #[test]
@@ -562,7 +562,7 @@ fn a_swap_already_in_the_snapshot_is_not_replayed_twice() {
     set(&ks, &mut log, 0, b"in-0", b"v", 0, NOW);
     set(&ks, &mut log, 1, b"in-1", b"v", 0, NOW);
     let mut swap_log = MutationLog::new();
-    ks.swap_db(0, 1, NOW, &mut swap_log);
+    ks.swap_db(0, 1, NOW, &mut swap_log, None);
     let swap = swap_log.decode_all().pop().expect("the swap");
     let path = write_snapshot(&ks, dir.path(), 1, NOW).unwrap().path;
     let recovered = Keyspace::new();
@@ -578,7 +578,7 @@ fn a_swap_already_in_the_snapshot_is_not_replayed_twice() {
     assert_eq!(swapped_key(&recovered), vec![b"in-0".to_vec()]);
     // A later swap still applies.
     let mut again = MutationLog::new();
-    ks.swap_db(0, 1, NOW + 1, &mut again);
+    ks.swap_db(0, 1, NOW + 1, &mut again, None);
     assert!(recovered.apply(&again.decode_all()[0]));
     assert_eq!(dump(&recovered, NOW), dump(&ks, NOW));
 }

@@ -233,6 +233,36 @@ fn records_above_the_size_limit_are_refused() {
     assert_eq!(wal.append(b"fine").unwrap(), Lsn(1));
 }
 
+/// `append_with` builds records under the log's lock from pieces: one record
+/// for pieces that fit, none for no pieces; a piece over the limit poisons
+/// the log. (The cut before a piece that would take a record past the limit
+/// needs a GiB of payload: not tested here.)
+#[test]
+fn records_built_from_pieces_replay_as_appended() {
+    let dir = TestDir::new("pieces");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    assert_eq!(wal.append(b"plain").unwrap(), Lsn(1));
+    let lsn = wal.append_with(|rec| {
+        rec.extend(b"ab");
+        rec.extend(b"");
+        rec.extend(b"cd");
+    });
+    assert_eq!(lsn.unwrap(), Some(Lsn(2)));
+    assert_eq!(wal.append_with(|_| {}).unwrap(), None, "no pieces, no record");
+    assert_eq!(wal.append(b"after").unwrap(), Lsn(3));
+    wal.close().unwrap();
+    let (seen, _) = replay_all(dir.path(), 0, false).unwrap();
+    let lens: Vec<(u64, usize)> = seen.iter().map(|(l, p)| (l.0, p.len())).collect();
+    assert_eq!(lens, vec![(1, 5), (2, 4), (3, 5)]);
+    assert_eq!(seen[1].1, b"abcd");
+
+    let dir = TestDir::new("pieces-over");
+    let wal = Wal::open(dir.path(), opts(FsyncPolicy::No), Lsn(1)).unwrap();
+    let huge = vec![0u8; RECORD_PAYLOAD_BYTES_MAX as usize + 1];
+    assert!(matches!(wal.append_with(|rec| rec.extend(&huge)), Err(WalError::Poisoned(_))));
+    assert!(wal.append(b"x").is_err(), "the log is poisoned");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_resolves_only_after_an_fsync() {
     let dir = TestDir::new("always");

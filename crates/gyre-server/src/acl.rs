@@ -141,11 +141,35 @@ pub struct User {
     channels: Option<Vec<Vec<u8>>>,
     /// Any command, any key, any channel: the check is skipped.
     unrestricted: bool,
+    /// The `sanitize-payload` / `skip-sanitize-payload` flag.
+    pub payload: PayloadCheck,
+}
+
+/// A user's RESTORE payload flag, as Redis 7.2 shows it in ACL LIST and ACL
+/// GETUSER. Gyre checks every RESTORE payload in full whatever the flag says
+/// (its decoder never trusts a payload), so the flag is recorded and shown,
+/// never consulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadCheck {
+    /// `sanitize-payload`: what Redis 7.2 gives every new user and `reset`.
+    Sanitize,
+    /// `skip-sanitize-payload`.
+    Skip,
+}
+
+impl PayloadCheck {
+    pub fn flag(self) -> &'static str {
+        match self {
+            PayloadCheck::Sanitize => "sanitize-payload",
+            PayloadCheck::Skip => "skip-sanitize-payload",
+        }
+    }
 }
 
 impl User {
     /// A new user as ACL SETUSER creates it: off, no passwords, no commands,
-    /// keys or channels.
+    /// keys or channels, `sanitize-payload` (Redis 7.2; 7.0 set no payload
+    /// flag until `reset`).
     pub fn new(name: &str) -> User {
         let words = index().specs.len().div_ceil(64);
         User {
@@ -158,6 +182,7 @@ impl User {
             keys: Vec::new(),
             channels: Some(Vec::new()),
             unrestricted: false,
+            payload: PayloadCheck::Sanitize,
         }
     }
 
@@ -229,12 +254,12 @@ impl User {
             "allcommands" => self.command_rule(b"+@all")?,
             "nocommands" => self.command_rule(b"-@all")?,
             "reset" => {
-                for r in ["resetpass", "resetkeys", "resetchannels", "off", "-@all"] {
+                for r in ["resetpass", "resetkeys", "resetchannels", "off", "-@all", "sanitize-payload"] {
                     self.apply(r.as_bytes())?;
                 }
             }
-            // Payload sanitizing (RESTORE) does not exist in Gyre: accepted.
-            "sanitize-payload" | "skip-sanitize-payload" => {}
+            "sanitize-payload" => self.payload = PayloadCheck::Sanitize,
+            "skip-sanitize-payload" => self.payload = PayloadCheck::Skip,
             _ => self.apply_with_argument(rule)?,
         }
         self.update_unrestricted();
@@ -393,6 +418,7 @@ impl User {
         if self.nopass {
             parts.push("nopass".into());
         }
+        parts.push(self.payload.flag().into());
         parts.extend(self.password_hashes().into_iter().map(|h| format!("#{h}")));
         let keys = self.describe_keys();
         if !keys.is_empty() {
@@ -444,11 +470,13 @@ impl User {
 /// The channel arguments of a Pub/Sub command, and whether they are patterns
 /// (matched literally against the user's patterns, as Redis does).
 fn channel_args(top: &CommandSpec, args: &Args<'_>) -> (std::ops::Range<usize>, bool) {
-    match top.name {
-        "publish" | "spublish" => (1..2.min(args.len()), false),
-        "subscribe" | "ssubscribe" => (1..args.len(), false),
-        "psubscribe" => (1..args.len(), true),
-        _ => (0..0, false),
+    use crate::cmd::flags::{CHANNEL_ARG, CHANNEL_ARGS, PATTERN_ARGS};
+    if top.has_flag(CHANNEL_ARG) {
+        (1..2.min(args.len()), false)
+    } else if top.has_flag(CHANNEL_ARGS | PATTERN_ARGS) {
+        (1..args.len(), top.has_flag(PATTERN_ARGS))
+    } else {
+        (0..0, false)
     }
 }
 
@@ -516,18 +544,25 @@ pub struct Acl {
     next_entry_id: AtomicU64,
     /// `aclfile`, for ACL LOAD and ACL SAVE.
     pub file: Option<PathBuf>,
+    /// The server's time, for the ACL LOG's timestamps.
+    runtime: Arc<dyn crate::runtime::Runtime>,
 }
 
 impl Acl {
     /// The users at start-up: the default user with `requirepass`, then the
     /// aclfile (which may redefine the default user).
-    pub fn new(requirepass: &str, file: Option<PathBuf>) -> Result<Acl, String> {
+    pub fn new(
+        requirepass: &str,
+        file: Option<PathBuf>,
+        runtime: Arc<dyn crate::runtime::Runtime>,
+    ) -> Result<Acl, String> {
         let acl = Acl {
             users: RwLock::new(BTreeMap::new()),
             generation: AtomicU64::new(1),
             log: Mutex::new(VecDeque::new()),
             next_entry_id: AtomicU64::new(0),
             file,
+            runtime,
         };
         acl.users.write().insert("default".into(), Arc::new(User::default_user()));
         acl.set_requirepass(requirepass);
@@ -674,7 +709,7 @@ impl Acl {
         client: &str,
         max: usize,
     ) {
-        let now = crate::shared::unix_ms();
+        let now = self.runtime.now_ms();
         let mut log = self.log.lock();
         if let Some(e) = log.iter_mut().find(|e| {
             e.reason == reason
@@ -905,12 +940,17 @@ mod tests {
         assert_eq!(
             u.describe(),
             format!(
-                "user u on #{} ~cached:* %R~r:* resetchannels &chan* -@all +@hash +get -hdel +config|get",
+                "user u on sanitize-payload #{} ~cached:* %R~r:* resetchannels &chan* -@all +@hash +get -hdel +config|get",
                 hex(&sha256(b"pw"))
             )
         );
-        assert_eq!(User::new("bob").describe(), "user bob off resetchannels -@all");
-        assert_eq!(User::default_user().describe(), "user default on nopass ~* &* +@all");
+        assert_eq!(User::new("bob").describe(), "user bob off sanitize-payload resetchannels -@all");
+        assert_eq!(User::default_user().describe(), "user default on nopass sanitize-payload ~* &* +@all");
+        assert_eq!(user(&["skip-sanitize-payload"]).describe(), "user u off skip-sanitize-payload resetchannels -@all");
+        assert_eq!(
+            user(&["skip-sanitize-payload", "reset"]).describe(),
+            "user u off sanitize-payload resetchannels -@all"
+        );
     }
 
     #[test]

@@ -220,8 +220,29 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
     match reply {
         TimeoutReply::NullArray => w.null_array(),
         TimeoutReply::Integer(n) => w.integer(n),
+        // Without the log's state at hand (CLIENT UNBLOCK, a stale waiter):
+        // nothing confirmed.
+        TimeoutReply::WaitAof { .. } => aof_pair(&mut w, 0),
     }
     out.to_vec()
+}
+
+/// WAITAOF's reply: the local fsync count, and no replicas.
+fn aof_pair(w: &mut ReplyWriter<'_>, local: i64) {
+    w.array(2);
+    w.integer(local);
+    w.integer(0);
+}
+
+/// How often a client blocked in WAITAOF looks at the log's fsync progress.
+const AOF_POLL_MS: u64 = 10;
+
+/// WAITAOF's local count: 1 once the log is fsynced through `target`.
+fn aof_local(shared: &Shared, target: Option<gyre_log::wal::Lsn>) -> i64 {
+    match (&shared.persistence.wal, target) {
+        (Some(wal), Some(t)) => i64::from(wal.synced_lsn() >= t),
+        _ => 0,
+    }
 }
 
 /// A reply for a client that was served while blocked, held until the log
@@ -325,7 +346,7 @@ async fn run_for(shared: &Shared, w: &Waiter, now_ms: u64) -> Outcome {
         None => Outcome::Reply {
             reply: out.to_vec(),
             ready: std::mem::take(&mut client.ready_keys),
-            ticket: commit(&shared.persistence, &log),
+            ticket: commit(&shared.persistence, &shared.ks, &mut log),
         },
     }
 }
@@ -354,6 +375,20 @@ pub async fn wait(
         }
     };
     tokio::pin!(sleep);
+    // WAITAOF: every record of this client was written before it blocked (its
+    // batch was flushed), so the log as written now bounds its newest record.
+    let (aof_target, aof_wake) = match spec.timeout_reply {
+        TimeoutReply::WaitAof { wake_on_fsync } => {
+            (shared.persistence.wal.as_ref().map(|w| w.written_lsn()), wake_on_fsync)
+        }
+        _ => (None, false),
+    };
+    let aof_reply = |local: i64| {
+        let mut out = BytesMut::new();
+        aof_pair(&mut ReplyWriter::new(&mut out, client.proto), local);
+        out.to_vec()
+    };
+    let mut aof_poll = tokio::time::interval(std::time::Duration::from_millis(AOF_POLL_MS));
     let mut watch_disconnect = true;
     let mut peek = [0u8; 1];
     let reply = loop {
@@ -361,9 +396,17 @@ pub async fn wait(
             r = &mut rx => break r.ok(),
             _ = &mut sleep => {
                 if shared.blocking.cancel(id) {
+                    if aof_target.is_some() {
+                        break Some(aof_reply(aof_local(shared, aof_target)));
+                    }
                     break Some(timeout_bytes(spec.timeout_reply, client.proto));
                 }
                 break rx.await.ok();
+            }
+            _ = aof_poll.tick(), if aof_wake => {
+                if aof_local(shared, aof_target) == 1 && shared.blocking.cancel(id) {
+                    break Some(aof_reply(1));
+                }
             }
             r = stream.peek(&mut peek), if watch_disconnect => match r {
                 Ok(0) | Err(_) => {

@@ -50,6 +50,9 @@ pub struct ClientState {
     /// EXEC is running this client's queued commands (the gate is already
     /// held; a blocking command answers as if it timed out).
     pub in_exec: bool,
+    /// A script is running this client's commands (set with `in_exec`):
+    /// XREAD/XREADGROUP refuse their BLOCK option then, as Redis 7.2 does.
+    pub in_script: bool,
     /// Subscriptions (created by the first SUBSCRIBE; dropping it removes them).
     pub pubsub: Option<crate::pubsub::Subscription>,
     /// MONITOR mode (dropping it ends the mode; the lines go to `pubsub`'s outbox).
@@ -99,6 +102,7 @@ impl ClientState {
             multi: None,
             watched: Default::default(),
             in_exec: false,
+            in_script: false,
             pubsub: None,
             monitor: None,
             auth: crate::acl::ClientAuth::default(),
@@ -187,6 +191,11 @@ pub struct ClientInfo {
     pub tracking_bcast: AtomicBool,
     /// The redirect client went away (flag R).
     pub tracking_broken: AtomicBool,
+    /// This client wrote (itself, or served while blocked) since a WAITAOF
+    /// last saw all of its writes fsynced: WAITAOF then waits for the log as
+    /// written when it blocks (an upper bound on the client's newest record,
+    /// where Redis's `c->woff` is exact).
+    pub aof_unsynced: AtomicBool,
 }
 
 impl ClientInfo {
@@ -219,6 +228,7 @@ impl ClientInfo {
             tracking_redirect: std::sync::atomic::AtomicI64::new(-1),
             tracking_bcast: AtomicBool::new(false),
             tracking_broken: AtomicBool::new(false),
+            aof_unsynced: AtomicBool::new(false),
         }
     }
 

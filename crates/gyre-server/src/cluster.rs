@@ -15,8 +15,7 @@ use gyre_engine::SlotId;
 use gyre_resp::Args;
 
 use crate::client::ClientState;
-use crate::cmd::{self, CommandSpec};
-use crate::config::Config;
+use crate::cmd::{self, flags, CommandSpec};
 use crate::shared::Shared;
 
 /// What the server holds of its cluster membership.
@@ -47,29 +46,19 @@ fn single_key_slot(spec: &CommandSpec, args: &Args<'_>) -> Option<Option<u16>> {
     None
 }
 
-/// Cluster mode is on with `cluster-enabled yes`, a `cluster-port` or `join`.
-pub fn enabled(config: &Config) -> bool {
-    let get = |n: &str| config.get(n).unwrap_or_default();
-    get("cluster-enabled") == "yes" || get("cluster-port") != "0" || !get("join").trim().is_empty()
-}
-
 /// Starts cluster membership when cluster mode is on; `client_port` is the
 /// port the RESP listener got. Formation goes on in the background.
 pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()> {
-    let config = &shared.config;
-    if !enabled(config) {
-        return Ok(());
-    }
-    let get = |n: &str| config.get(n).unwrap_or_default();
-    let int = |n: &str| get(n).parse::<u64>().expect("validated integer");
-    let bind = get("bind").split_whitespace().next().unwrap_or("127.0.0.1").to_string();
+    let settings = shared.config.settings();
+    let Some(c) = &settings.cluster else { return Ok(()) };
+    let bind = settings.bind.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
     let bind_ip: std::net::IpAddr = bind.parse().with_context(|| format!("bind address '{bind}'"))?;
-    let cluster_port = match int("cluster-port") as u16 {
+    let cluster_port = match c.port {
         0 => client_port.checked_add(10000).context("port + 10000 is over 65535: set --cluster-port")?,
         p => p,
     };
-    let announce_ip = match get("announce-ip") {
-        ip if !ip.is_empty() => ip,
+    let announce_ip = match &c.announce_ip {
+        ip if !ip.is_empty() => ip.clone(),
         _ if bind_ip.is_unspecified() => {
             anyhow::bail!("bind is a wildcard address ({bind}): set --announce-ip to the address clients reach")
         }
@@ -77,28 +66,22 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
     };
     let announce_ip: std::net::IpAddr =
         announce_ip.parse().with_context(|| format!("announce-ip '{announce_ip}' is not an IP address"))?;
-    let announce_port = match int("announce-port") as u16 {
+    let announce_port = match c.announce_port {
         0 => client_port,
         p => p,
     };
     let node_id = NodeId::parse(&shared.persistence.node_id).context("the node id is not 40 hex characters")?;
-    let seeds: Vec<String> = get("join")
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    let secret = get("cluster-secret");
     let cfg = ClusterConfig {
         node_id: node_id.clone(),
         client: Endpoint { host: announce_ip.to_string(), port: announce_port },
         cluster: Endpoint { host: announce_ip.to_string(), port: cluster_port },
         bind: std::net::SocketAddr::new(bind_ip, cluster_port),
-        seeds,
-        replication_factor: int("replication-factor") as u8,
-        secret: (!secret.is_empty()).then(|| secret.into_bytes()),
-        node_timeout_ms: int("node-timeout-ms"),
-        gossip_interval_ms: int("gossip-interval-ms"),
-        dir: std::path::Path::new(&get("dir")).join("cluster"),
+        seeds: c.join.clone(),
+        replication_factor: c.replication_factor,
+        secret: (!c.secret.is_empty()).then(|| c.secret.clone().into_bytes()),
+        node_timeout_ms: c.node_timeout_ms,
+        gossip_interval_ms: c.gossip_interval_ms,
+        dir: settings.dir.join("cluster"),
     };
     tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
     let cluster = Cluster::start(cfg, Arc::new(gyre_cluster::net::TokioNet))
@@ -126,6 +109,7 @@ async fn watch_lost_slots(shared: Arc<Shared>) {
             () = shared.shutdown.stopping() => return,
         }
         let t = face.cluster.topology();
+        stamp_tag(&shared, face);
         if t.version == seen_version || face.cluster.tag().is_none() {
             continue;
         }
@@ -183,6 +167,7 @@ pub fn route(
         Err(e) => return Some(redirect_error(client, top, e)),
     };
     if face.cluster.serves(slot) {
+        stamp_tag(shared, face);
         // Cut off from the Raft majority for node-timeout-ms, the map may
         // have moved on without us (inside EXEC or a script the command
         // that started it was let in).
@@ -204,10 +189,21 @@ pub fn route(
     Some(redirect_error(client, top, msg))
 }
 
+/// Versions this node issues carry its topology tag (so two members never
+/// issue equal versions); set before its first write in a slot it serves.
+#[inline]
+fn stamp_tag(shared: &Shared, face: &Face) {
+    if let Some(tag) = face.cluster.tag() {
+        if shared.ks.clock().node() != tag.0 {
+            shared.ks.clock().set_node(tag.0);
+        }
+    }
+}
+
 /// A redirect discards a transaction at EXEC, and dooms one being queued,
 /// as in Redis.
 fn redirect_error(client: &mut ClientState, top: &CommandSpec, msg: String) -> String {
-    if top.name == "exec" {
+    if top.has_flag(flags::EXCLUSIVE_KEYS) {
         client.multi = None;
         client.watched.clear();
     } else if let Some(tx) = &mut client.multi {
@@ -235,7 +231,7 @@ fn command_slot(
             }
         }
     };
-    if top.name == "exec" {
+    if top.has_flag(flags::EXCLUSIVE_KEYS) {
         let Some(tx) = &client.multi else { return Ok(None) };
         let mut last = None;
         for queued in &tx.queued {

@@ -10,9 +10,20 @@
 //!
 //! Tickets combine: a connection's batch waits for the newest of its own
 //! records and those of the blocked clients it served.
+//!
+//! What a commit appends (see `MutationLog`): first the change feeds of the
+//! shards the writer touched, taken under the log's lock (so per key the log
+//! has writes in the order they happened, whoever commits first, and
+//! recovery applies the log in its own order), then the writer's own pieces
+//! (a transaction's or a script's mutations, database-wide ones). A writer
+//! whose changes another writer's commit already took waits on a later
+//! record, which the log makes durable after it.
+//!
+//! EXEC and scripts commit at their end, before their shards are released
+//! ([`commit_atomic`]); SWAPDB commits as it swaps ([`commit_swap`]).
 
-use gyre_engine::MutationLog;
-use gyre_log::wal::Lsn;
+use gyre_engine::{DbIndex, Keyspace, MutationLog};
+use gyre_log::wal::{Lsn, RecordBuilder};
 
 use crate::persistence::Persistence;
 
@@ -46,10 +57,102 @@ impl Ticket {
     }
 }
 
-/// Commits the mutations recorded in `log` (one log record) and returns
-/// what a reply must wait for.
-pub fn commit(persistence: &Persistence, log: &MutationLog) -> Ticket {
-    Ticket(persistence.append(log))
+/// Commits what `log` holds (see the module doc) and returns what a reply
+/// must wait for, including what was committed earlier in the batch.
+pub fn commit(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog) -> Ticket {
+    let earlier = Ticket(log.take_committed().map(Lsn));
+    if !log.has_pending() {
+        return earlier;
+    }
+    if !persistence.logging() {
+        // No log; the taps (a slot being copied) still get the changes, each
+        // shard's in order (a feed is taken under its shard's lock).
+        let taps = &persistence.taps;
+        take(ks, log, &mut |piece| taps.offer(piece));
+        return earlier;
+    }
+    earlier.and(Ticket(persistence.append_with(|rec| to_log(persistence, ks, log, rec))))
+}
+
+/// Takes `log`'s touched feeds, then its own pieces, into `sink`.
+fn take(ks: &Keyspace, log: &mut MutationLog, sink: &mut dyn FnMut(&[u8])) {
+    for (db, shard) in log.take_touched() {
+        ks.take_feed(db, shard, sink);
+    }
+    for piece in log.take_own() {
+        sink(piece);
+    }
+}
+
+/// [`take`] into a log record, offering each piece to the taps in log order.
+fn to_log(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog, rec: &mut RecordBuilder<'_>) {
+    let taps = &persistence.taps;
+    take(ks, log, &mut |piece| {
+        taps.offer(piece);
+        rec.extend(piece);
+    });
+}
+
+/// Takes every shard's feed to the log: the changes no writer commits
+/// (expiry's deletes, in the background worker's cycle). Nothing waits on
+/// them: replaying a log that lacks one expires the key again.
+pub fn commit_feeds(persistence: &Persistence, ks: &Keyspace) {
+    let taps = &persistence.taps;
+    if persistence.logging() {
+        let _ = persistence.append_with(|rec| {
+            ks.take_all_feeds(&mut |piece| {
+                taps.offer(piece);
+                rec.extend(piece);
+            })
+        });
+    } else if taps.active() {
+        ks.take_all_feeds(&mut |piece| taps.offer(piece));
+    }
+}
+
+/// Ends the atomic section EXEC or a script opened in `log` and commits it,
+/// while its shards are still held; the batch's reply waits for it.
+pub fn commit_atomic(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog) {
+    log.end_atomic();
+    let Ticket(lsn) = commit(persistence, ks, log);
+    if let Some(lsn) = lsn {
+        log.note_committed(lsn.0);
+    }
+}
+
+/// SWAPDB outside a transaction: swaps databases `a` and `b` and logs the
+/// swap after every earlier write of both, in one critical section of the
+/// log (see `Keyspace::swap_db`). Inside an atomic section the swap is the
+/// section's, committed with it.
+pub fn commit_swap(
+    persistence: &Persistence,
+    ks: &Keyspace,
+    log: &mut MutationLog,
+    a: DbIndex,
+    b: DbIndex,
+    now_ms: u64,
+) {
+    if log.in_atomic() || !persistence.logging() {
+        ks.swap_db(a, b, now_ms, log, None);
+        return;
+    }
+    let lsn = persistence.append_with(|rec| {
+        to_log(persistence, ks, log, rec);
+        let taps = &persistence.taps;
+        ks.swap_db(
+            a,
+            b,
+            now_ms,
+            log,
+            Some(&mut |piece| {
+                taps.offer(piece);
+                rec.extend(piece);
+            }),
+        );
+    });
+    if let Some(lsn) = lsn {
+        log.note_committed(lsn.0);
+    }
 }
 
 #[cfg(test)]

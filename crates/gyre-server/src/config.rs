@@ -6,8 +6,11 @@
 //! SET and CONFIG REWRITE ([`Config::rewrite`]). Precedence: flags >
 //! environment > file > defaults. Values are validated by one function
 //! ([`Param::normalize`]) wherever they come from, and stored in their
-//! canonical text form (memory sizes in bytes, as Redis reports them). Settings
-//! read on hot paths are mirrored into atomics in [`Hot`].
+//! canonical text form (memory sizes in bytes, as Redis reports them). The
+//! server reads them typed, never by a name string: settings read on hot paths
+//! are mirrored into atomics in [`Hot`], the rest into a [`Settings`] snapshot,
+//! both rebuilt on every change. Inside this module a setting is named with
+//! `setting!("name")`, which does not compile for an undeclared name.
 //!
 //! Redis's encoding parameters (`hash-max-listpack-entries`, ...) are accepted and
 //! reported so that tools and client tests that read or set them work; they take
@@ -67,7 +70,11 @@ pub const MAXMEMORY_POLICIES: &[&str] = &[
 ];
 
 /// Every setting Gyre knows.
-pub static PARAMS: &[Param] = &[
+pub static PARAMS: &[Param] = DECLARED;
+
+/// The declaration itself, a constant so that [`Setting::named`] can search it
+/// while the program is compiled.
+const DECLARED: &[Param] = &[
     Param {
         name: "bind",
         kind: Kind::Str,
@@ -117,6 +124,13 @@ pub static PARAMS: &[Param] = &[
         default: "86400",
         mutable: true,
         help: "Seconds a deleted key's tombstone is kept (it must outlive the cluster's hint window and anti-entropy period)",
+    },
+    Param {
+        name: "max-clock-drift-ms",
+        kind: Kind::Int { min: 1, max: i32::MAX as i64 },
+        default: "500",
+        mutable: true,
+        help: "A version from another node more than this many milliseconds ahead of this node's clock is refused (and counted in INFO clock_drift_refused)",
     },
     Param {
         name: "maxclients",
@@ -615,6 +629,207 @@ pub fn find(name: &str) -> Option<(usize, &'static Param)> {
     PARAMS.iter().enumerate().find(|(_, p)| p.name.eq_ignore_ascii_case(name))
 }
 
+/// A declared setting: an index into [`PARAMS`], found by name while the
+/// program is compiled (see `setting!`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setting(usize);
+
+impl Setting {
+    /// The setting called exactly `name` (canonical, lower case). Evaluated in
+    /// a constant, as `setting!` does, an undeclared name fails the build.
+    pub const fn named(name: &str) -> Setting {
+        let mut i = 0;
+        while i < DECLARED.len() {
+            if const_str_eq(DECLARED[i].name, name) {
+                return Setting(i);
+            }
+            i += 1;
+        }
+        panic!("undeclared setting");
+    }
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `setting!("maxmemory")`: the declared setting of that name, checked when
+/// compiled.
+macro_rules! setting {
+    ($name:literal) => {{
+        const S: Setting = Setting::named($name);
+        S
+    }};
+}
+
+/// What `shutdown-snapshot` asks of a shutdown without SAVE or NOSAVE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownSnapshot {
+    Yes,
+    No,
+    /// Only when automatic compaction would take one next.
+    Auto,
+}
+
+/// The settings read off the hot path (start-up, background work, admin
+/// commands), typed and validated. A snapshot: [`Config::settings`] hands out
+/// the one current when it is called; CONFIG SET builds a new one.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `bind`, one address per word.
+    pub bind: Vec<String>,
+    pub port: u16,
+    pub tls_port: u16,
+    pub tcp_backlog: u32,
+    /// `http-port` (0 = no HTTP API).
+    pub http_port: u16,
+    pub http_tls: bool,
+    pub dir: PathBuf,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    pub tls_ca_cert_file: String,
+    /// `tls-auth-clients`: yes, no or optional.
+    pub tls_auth_clients: String,
+    pub loglevel: String,
+    /// Empty: standard error.
+    pub logfile: String,
+    /// `log-format json`.
+    pub log_json: bool,
+    pub appendonly: bool,
+    pub appendfsync: gyre_log::wal::FsyncPolicy,
+    /// `wal-recovery truncate` (else strict).
+    pub wal_recovery_truncate: bool,
+    pub wal_segment_bytes: u64,
+    pub wal_compact_bytes: u64,
+    pub snapshot_retention: usize,
+    pub shutdown_snapshot: ShutdownSnapshot,
+    /// `save` as written (see `save_points`); empty = no save points.
+    pub save: String,
+    /// Empty: the default user has no password.
+    pub requirepass: String,
+    pub aclfile: Option<PathBuf>,
+    pub encoding: gyre_engine::EncodingConfig,
+    /// Cluster mode's settings; None when it is off.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// The cluster settings (docs/CLUSTER.md). Cluster mode is on with
+/// `cluster-enabled yes`, a `cluster-port` or a `join`.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    /// 0: the client port + 10000.
+    pub port: u16,
+    /// `host:cluster-port` seeds (`join`, split at spaces and commas).
+    pub join: Vec<String>,
+    pub replication_factor: u8,
+    /// Empty: the first bind address.
+    pub announce_ip: String,
+    /// 0: the client port in use.
+    pub announce_port: u16,
+    /// Empty: links and datagrams are not authenticated.
+    pub secret: String,
+    pub node_timeout_ms: u64,
+    pub gossip_interval_ms: u64,
+}
+
+impl ClusterSettings {
+    fn from_values(v: &[String]) -> Option<ClusterSettings> {
+        let join: Vec<String> = v[setting!("join").0]
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        let port: u16 = number(v, setting!("cluster-port"));
+        let on = v[setting!("cluster-enabled").0] == "yes" || port != 0 || !join.is_empty();
+        on.then(|| ClusterSettings {
+            port,
+            join,
+            replication_factor: number(v, setting!("replication-factor")),
+            announce_ip: v[setting!("announce-ip").0].clone(),
+            announce_port: number(v, setting!("announce-port")),
+            secret: v[setting!("cluster-secret").0].clone(),
+            node_timeout_ms: number(v, setting!("node-timeout-ms")),
+            gossip_interval_ms: number(v, setting!("gossip-interval-ms")),
+        })
+    }
+}
+
+impl Settings {
+    fn from_values(v: &[String]) -> Settings {
+        let text = |s: Setting| v[s.0].clone();
+        let yes = |s: Setting| v[s.0] == "yes";
+        Settings {
+            bind: v[setting!("bind").0].split_whitespace().map(String::from).collect(),
+            port: number(v, setting!("port")),
+            tls_port: number(v, setting!("tls-port")),
+            tcp_backlog: number(v, setting!("tcp-backlog")),
+            http_port: number(v, setting!("http-port")),
+            http_tls: yes(setting!("http-tls")),
+            dir: PathBuf::from(text(setting!("dir"))),
+            tls_cert_file: text(setting!("tls-cert-file")),
+            tls_key_file: text(setting!("tls-key-file")),
+            tls_ca_cert_file: text(setting!("tls-ca-cert-file")),
+            tls_auth_clients: text(setting!("tls-auth-clients")),
+            loglevel: text(setting!("loglevel")),
+            logfile: text(setting!("logfile")),
+            log_json: v[setting!("log-format").0] == "json",
+            appendonly: yes(setting!("appendonly")),
+            appendfsync: match v[setting!("appendfsync").0].as_str() {
+                "always" => gyre_log::wal::FsyncPolicy::Always,
+                "no" => gyre_log::wal::FsyncPolicy::No,
+                _ => gyre_log::wal::FsyncPolicy::EverySec,
+            },
+            wal_recovery_truncate: v[setting!("wal-recovery").0] == "truncate",
+            wal_segment_bytes: number(v, setting!("wal-segment-bytes")),
+            wal_compact_bytes: number(v, setting!("wal-compact-bytes")),
+            snapshot_retention: number(v, setting!("snapshot-retention")),
+            shutdown_snapshot: match v[setting!("shutdown-snapshot").0].as_str() {
+                "yes" => ShutdownSnapshot::Yes,
+                "auto" => ShutdownSnapshot::Auto,
+                _ => ShutdownSnapshot::No,
+            },
+            save: text(setting!("save")),
+            requirepass: text(setting!("requirepass")),
+            aclfile: Some(text(setting!("aclfile"))).filter(|f| !f.is_empty()).map(PathBuf::from),
+            encoding: encoding_config(v),
+            cluster: ClusterSettings::from_values(v),
+        }
+    }
+}
+
+/// A numeric setting's value; [`Param::normalize`] admitted only numbers in
+/// its bounds, so this cannot fail.
+fn number<T: std::str::FromStr>(v: &[String], s: Setting) -> T {
+    v[s.0].parse().ok().expect("a validated number")
+}
+
+/// The collection encoding thresholds, for the keyspace.
+fn encoding_config(v: &[String]) -> gyre_engine::EncodingConfig {
+    gyre_engine::EncodingConfig {
+        hash_max_listpack_entries: number(v, setting!("hash-max-listpack-entries")),
+        hash_max_listpack_value: number(v, setting!("hash-max-listpack-value")),
+        list_max_listpack_size: number(v, setting!("list-max-listpack-size")),
+        set_max_intset_entries: number(v, setting!("set-max-intset-entries")),
+        set_max_listpack_entries: number(v, setting!("set-max-listpack-entries")),
+        set_max_listpack_value: number(v, setting!("set-max-listpack-value")),
+        zset_max_listpack_entries: number(v, setting!("zset-max-listpack-entries")),
+        zset_max_listpack_value: number(v, setting!("zset-max-listpack-value")),
+        stream_node_max_entries: number(v, setting!("stream-node-max-entries")),
+        stream_node_max_bytes: number(v, setting!("stream-node-max-bytes")),
+    }
+}
+
 /// Why a configuration file was refused: the file, where, and what.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -800,6 +1015,8 @@ pub struct Hot {
     pub hz: AtomicU64,
     /// `tombstone-ttl` in seconds.
     pub tombstone_ttl_secs: AtomicU64,
+    /// `max-clock-drift-ms`.
+    pub max_clock_drift_ms: AtomicU64,
     pub maxclients: AtomicU64,
     /// `maxmemory` in bytes; 0 = no limit.
     pub maxmemory: AtomicU64,
@@ -887,6 +1104,8 @@ fn normal_output_limit(canonical: &str) -> crate::pubsub::OutputLimit {
 pub struct Config {
     values: RwLock<Vec<String>>,
     pub hot: Hot,
+    /// Rebuilt from `values` on every change (see [`Config::settings`]).
+    settings: RwLock<std::sync::Arc<Settings>>,
     /// The file the server was started with (`--config`): CONFIG REWRITE's target.
     pub file: Option<PathBuf>,
 }
@@ -898,7 +1117,8 @@ impl Config {
         for (i, v) in overrides {
             values[i] = v;
         }
-        let c = Config { values: RwLock::new(values), hot: Hot::default(), file: None };
+        let settings = RwLock::new(std::sync::Arc::new(Settings::from_values(&values)));
+        let c = Config { values: RwLock::new(values), hot: Hot::default(), settings, file: None };
         c.refresh_hot();
         c
     }
@@ -941,6 +1161,21 @@ impl Config {
         write_atomically(path, &doc.to_string()).map_err(|e| format!("Rewriting config file: {e}"))
     }
 
+    /// The typed settings as they are now (a later CONFIG SET makes a new
+    /// snapshot; this one stays as it was).
+    pub fn settings(&self) -> std::sync::Arc<Settings> {
+        self.settings.read().clone()
+    }
+
+    /// The collection encoding thresholds, for the keyspace and the commands
+    /// that build collections outside it.
+    pub fn encoding_config(&self) -> gyre_engine::EncodingConfig {
+        self.settings.read().encoding
+    }
+
+    /// A setting's canonical text by name or alias, as CONFIG GET shows it
+    /// (tests; the server reads [`Config::settings`] and [`Hot`]).
+    #[cfg(test)]
     pub fn get(&self, name: &str) -> Option<String> {
         let (i, _) = find(name)?;
         Some(self.values.read()[i].clone())
@@ -959,27 +1194,6 @@ impl Config {
         ));
         let set = |name: &str, v: &str| (find(name).expect("declared").0, v.to_string());
         Config::new(vec![set("appendonly", "no"), set("dir", dir.to_str().expect("utf-8 temp dir"))])
-    }
-
-    /// The collection encoding thresholds, for the keyspace.
-    pub fn encoding_config(&self) -> gyre_engine::EncodingConfig {
-        let n = |name: &str| self.get_u64(name) as usize;
-        gyre_engine::EncodingConfig {
-            hash_max_listpack_entries: n("hash-max-listpack-entries"),
-            hash_max_listpack_value: n("hash-max-listpack-value"),
-            list_max_listpack_size: self.get("list-max-listpack-size").and_then(|v| v.parse().ok()).expect("declared"),
-            set_max_intset_entries: n("set-max-intset-entries"),
-            set_max_listpack_entries: n("set-max-listpack-entries"),
-            set_max_listpack_value: n("set-max-listpack-value"),
-            zset_max_listpack_entries: n("zset-max-listpack-entries"),
-            zset_max_listpack_value: n("zset-max-listpack-value"),
-            stream_node_max_entries: n("stream-node-max-entries"),
-            stream_node_max_bytes: n("stream-node-max-bytes"),
-        }
-    }
-
-    fn get_u64(&self, name: &str) -> u64 {
-        self.get(name).and_then(|v| v.parse().ok()).expect("declared numeric setting")
     }
 
     /// All (name, value) pairs whose name or alias matches `pattern` (glob);
@@ -1030,47 +1244,50 @@ impl Config {
         for (i, v) in staged {
             values[i] = v;
         }
+        *self.settings.write() = std::sync::Arc::new(Settings::from_values(&values));
         drop(values);
         self.refresh_hot();
         Ok(())
     }
 
     fn refresh_hot(&self) {
+        let v = self.values.read();
+        let n = |s: Setting| -> u64 { number(&v, s) };
         let h = &self.hot;
-        h.proto_max_bulk_len.store(self.get_u64("proto-max-bulk-len"), Ordering::Relaxed);
-        h.hll_sparse_max_bytes.store(self.get_u64("hll-sparse-max-bytes"), Ordering::Relaxed);
-        h.query_buffer_limit.store(self.get_u64("client-query-buffer-limit"), Ordering::Relaxed);
-        h.hz.store(self.get_u64("hz"), Ordering::Relaxed);
-        h.tombstone_ttl_secs.store(self.get_u64("tombstone-ttl"), Ordering::Relaxed);
-        h.maxclients.store(self.get_u64("maxclients"), Ordering::Relaxed);
-        h.maxmemory.store(self.get_u64("maxmemory"), Ordering::Relaxed);
-        let policy = self.get("maxmemory-policy").and_then(|p| gyre_engine::Policy::parse(&p));
+        h.proto_max_bulk_len.store(n(setting!("proto-max-bulk-len")), Ordering::Relaxed);
+        h.hll_sparse_max_bytes.store(n(setting!("hll-sparse-max-bytes")), Ordering::Relaxed);
+        h.query_buffer_limit.store(n(setting!("client-query-buffer-limit")), Ordering::Relaxed);
+        h.hz.store(n(setting!("hz")), Ordering::Relaxed);
+        h.tombstone_ttl_secs.store(n(setting!("tombstone-ttl")), Ordering::Relaxed);
+        h.max_clock_drift_ms.store(n(setting!("max-clock-drift-ms")), Ordering::Relaxed);
+        h.maxclients.store(n(setting!("maxclients")), Ordering::Relaxed);
+        h.maxmemory.store(n(setting!("maxmemory")), Ordering::Relaxed);
+        let policy = gyre_engine::Policy::parse(&v[setting!("maxmemory-policy").0]);
         let policy = policy.unwrap_or(gyre_engine::Policy::NoEviction);
         h.lfu_enabled.store(policy.is_lfu(), Ordering::Relaxed);
         let index = gyre_engine::Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
         h.maxmemory_policy.store(index as u64, Ordering::Relaxed);
-        h.maxmemory_samples.store(self.get_u64("maxmemory-samples"), Ordering::Relaxed);
-        h.eviction_tenacity.store(self.get_u64("maxmemory-eviction-tenacity"), Ordering::Relaxed);
-        h.lfu_log_factor.store(self.get_u64("lfu-log-factor"), Ordering::Relaxed);
-        h.lfu_decay_time.store(self.get_u64("lfu-decay-time"), Ordering::Relaxed);
-        h.tracking_table_max_keys.store(self.get_u64("tracking-table-max-keys"), Ordering::Relaxed);
-        let notify = self.get("notify-keyspace-events").and_then(|t| crate::notify::parse_flags(&t).ok()).unwrap_or(0);
+        h.maxmemory_samples.store(n(setting!("maxmemory-samples")), Ordering::Relaxed);
+        h.eviction_tenacity.store(n(setting!("maxmemory-eviction-tenacity")), Ordering::Relaxed);
+        h.lfu_log_factor.store(n(setting!("lfu-log-factor")), Ordering::Relaxed);
+        h.lfu_decay_time.store(n(setting!("lfu-decay-time")), Ordering::Relaxed);
+        h.tracking_table_max_keys.store(n(setting!("tracking-table-max-keys")), Ordering::Relaxed);
+        let notify = crate::notify::parse_flags(&v[setting!("notify-keyspace-events").0]).unwrap_or(0);
         h.notify_flags.store(u64::from(notify), Ordering::Relaxed);
-        h.busy_reply_threshold_ms.store(self.get_u64("busy-reply-threshold"), Ordering::Relaxed);
-        if let Some(text) = self.get("client-output-buffer-limit") {
-            if let Ok((_, limit)) = crate::pubsub::parse_output_limits(&text) {
-                *h.pubsub_limit.write() = limit;
-            }
-            *h.normal_limit.write() = normal_output_limit(&text);
+        h.busy_reply_threshold_ms.store(n(setting!("busy-reply-threshold")), Ordering::Relaxed);
+        let limits = &v[setting!("client-output-buffer-limit").0];
+        if let Ok((_, limit)) = crate::pubsub::parse_output_limits(limits) {
+            *h.pubsub_limit.write() = limit;
         }
-        let slower_than = self.get("slowlog-log-slower-than").and_then(|v| v.parse().ok()).expect("declared");
+        *h.normal_limit.write() = normal_output_limit(limits);
+        let slower_than: i64 = number(&v, setting!("slowlog-log-slower-than"));
         h.slowlog_log_slower_than_us.store(slower_than, Ordering::Relaxed);
-        h.slowlog_max_len.store(self.get_u64("slowlog-max-len"), Ordering::Relaxed);
-        h.latency_monitor_threshold_ms.store(self.get_u64("latency-monitor-threshold"), Ordering::Relaxed);
-        h.timeout_secs.store(self.get_u64("timeout"), Ordering::Relaxed);
-        h.tcp_keepalive_secs.store(self.get_u64("tcp-keepalive"), Ordering::Relaxed);
-        h.protected_mode.store(self.get("protected-mode").as_deref() == Some("yes"), Ordering::Relaxed);
-        h.acllog_max_len.store(self.get_u64("acllog-max-len"), Ordering::Relaxed);
+        h.slowlog_max_len.store(n(setting!("slowlog-max-len")), Ordering::Relaxed);
+        h.latency_monitor_threshold_ms.store(n(setting!("latency-monitor-threshold")), Ordering::Relaxed);
+        h.timeout_secs.store(n(setting!("timeout")), Ordering::Relaxed);
+        h.tcp_keepalive_secs.store(n(setting!("tcp-keepalive")), Ordering::Relaxed);
+        h.protected_mode.store(v[setting!("protected-mode").0] == "yes", Ordering::Relaxed);
+        h.acllog_max_len.store(n(setting!("acllog-max-len")), Ordering::Relaxed);
         h.generation.fetch_add(1, Ordering::Release);
     }
 }

@@ -25,7 +25,7 @@ use crate::blocking;
 use crate::client::ClientState;
 use crate::commit::{commit, Ticket};
 use crate::dispatch::{self, Exec};
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 use crate::tls::ClientStream;
 
 /// Replies are written once this many bytes are pending, even mid-batch.
@@ -210,7 +210,7 @@ struct Pending {
 /// Commits the mutations accumulated so far (one log record); the pending
 /// replies will wait for its ticket.
 fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
-    pending.ticket = pending.ticket.and(commit(&shared.persistence, log));
+    pending.ticket = pending.ticket.and(commit(&shared.persistence, &shared.ks, log));
     log.clear();
 }
 
@@ -263,7 +263,7 @@ async fn execute_buffered<S: ClientStream>(
     // One clock read per batch: the commands of one read share an instant, as
     // they would have if they had arrived in one packet to a single-threaded
     // server.
-    let now_ms = unix_ms();
+    let now_ms = shared.now_ms();
     let Buffers { out, log, pending } = bufs;
     let outcome = loop {
         let rest = &input[pos..];
@@ -275,14 +275,14 @@ async fn execute_buffered<S: ClientStream>(
                     continue;
                 }
                 executed += 1;
-                if shared.pause.maybe_active() && shared.pause.holds(&args, client) {
+                if shared.pause.maybe_active() && shared.pause.holds(&args, client, shared.now_ms()) {
                     // CLIENT PAUSE: what is answered goes out, then this waits.
                     stage(shared, log, pending);
                     if flush(stream, out, shared, pending).await.is_err() {
                         break Outcome::Close;
                     }
-                    while shared.pause.holds(&args, client) {
-                        shared.pause.wait().await;
+                    while shared.pause.holds(&args, client, shared.now_ms()) {
+                        shared.pause.wait(shared.now_ms()).await;
                     }
                 }
                 // The mutations of the commands of a batch accumulate in `log` and

@@ -179,7 +179,7 @@ pub fn execute_with<'s>(
         Err(e) => {
             // A command that cannot be queued dooms the transaction.
             doom_transaction(client);
-            crate::stats::rejected_while_resolving(&args, &e);
+            crate::stats::rejected_while_resolving(shared, &args, &e);
             answer_error(shared, client, out, e.to_string());
             Exec::Done
         }
@@ -244,7 +244,7 @@ fn dispatch<'s>(
     admission: Admission<'s>,
 ) -> Exec {
     if let Err(msg) = authorise(d, shared, client) {
-        crate::stats::rejected_call(d.spec);
+        crate::stats::rejected_call(shared, d.spec);
         answer_error(shared, client, out, msg);
         return Exec::Done;
     }
@@ -252,7 +252,7 @@ fn dispatch<'s>(
     // is checked too): in a cluster, keys this node does not serve are
     // redirected (MOVED, CROSSSLOT, CLUSTERDOWN); a single node serves all.
     if let Some(msg) = crate::cluster::route(shared, d.top, d.spec, &d.args, client) {
-        crate::stats::rejected_call(d.spec);
+        crate::stats::rejected_call(shared, d.spec);
         answer_error(shared, client, out, msg);
         return Exec::Done;
     }
@@ -270,10 +270,16 @@ fn dispatch<'s>(
             return Exec::Done;
         }
     };
+    // EXEC and scripts: their mutations reach the log as one piece, committed
+    // before their shards are released (see `commit`).
+    let atomic = d.spec.has_flag(flags::EXCLUSIVE) && log.begin_atomic();
     let result = match refuse(d, shared, log) {
         Some(e) => Err(crate::stats::rejected(shared, d.spec, e)),
         None => run(d, admitted, shared, client, out, log),
     };
+    if atomic {
+        crate::commit::commit_atomic(&shared.persistence, &shared.ks, log);
+    }
     drop(guard);
     account(result, client, out)
 }
@@ -304,7 +310,7 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
     if client.proto == gyre_resp::Protocol::Resp2 && client.subscribed() && !cmd::pubsub::allowed_while_subscribed(top)
     {
         let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", full_name(top, spec));
-        crate::stats::rejected_call(spec);
+        crate::stats::rejected_call(shared, spec);
         answer_error(shared, client, out, msg);
         return Mode::Answered;
     }
@@ -312,7 +318,7 @@ fn mode(d: Dispatch<'_>, shared: &Shared, client: &mut ClientState, out: &mut By
         if !spec.has_flag(flags::ALLOW_BUSY) && shared.gate.world_stopped() {
             if let Some(busy) = scripting::busy_error(shared) {
                 doom_transaction(client);
-                crate::stats::rejected_call(spec);
+                crate::stats::rejected_call(shared, spec);
                 answer_error(shared, client, out, busy);
                 return Mode::Answered;
             }
@@ -468,7 +474,7 @@ fn run(
     if monitored && crate::monitor::runs_scripts(top) {
         crate::monitor::feed_before(shared, client, &args);
     }
-    let started = crate::stats::clock_start();
+    let started = shared.clock.raw();
     let log_mark = log.bytes().len();
     // (Tracking asks for expired keys too; see `tracking`.)
     let notify = shared.config.hot.notify_flags.load(Ordering::Relaxed) as u32 | shared.tracking.notify_bits();
@@ -497,10 +503,16 @@ fn run(
     let ran = crate::stats::Run { top, spec, args: &args, started, db: client.db, monitored, caller, error_reply };
     crate::stats::ran(shared, client, ran, &result);
     if shared.tracking.active() {
-        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..]);
+        let blocked = matches!(result, Err(CmdError::Block(_))) && !client.in_exec;
+        shared.tracking.after_command(shared, client, spec, &args, &log.bytes()[log_mark..], blocked);
     }
-    if shared.blocking.anyone_blocked() && log.bytes().len() > log_mark {
-        cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+    if log.bytes().len() > log_mark {
+        if !client.info.aof_unsynced.load(Ordering::Relaxed) {
+            client.info.aof_unsynced.store(true, Ordering::Relaxed);
+        }
+        if shared.blocking.anyone_blocked() {
+            cmd::streams::signal_deleted(shared, client, &log.bytes()[log_mark..]);
+        }
     }
     result
 }
@@ -516,6 +528,12 @@ fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut Byt
             match b.timeout_reply {
                 cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                 cmd::TimeoutReply::Integer(n) => ReplyWriter::new(out, proto).integer(n),
+                cmd::TimeoutReply::WaitAof { .. } => {
+                    let mut w = ReplyWriter::new(out, proto);
+                    w.array(2);
+                    w.integer(0);
+                    w.integer(0);
+                }
             }
             Exec::Done
         }
@@ -574,7 +592,7 @@ fn queue(args: Args<'_>, spec: &CommandSpec, client: &mut ClientState, out: &mut
     if spec.has_flag(flags::NO_MULTI) {
         tx.aborted = true;
         let msg = b"ERR Command not allowed inside a transaction";
-        crate::stats::rejected_call(spec);
+        crate::stats::rejected_call(shared, spec);
         shared.diag.errors.record(msg);
         w.error(msg);
         return;
@@ -602,7 +620,7 @@ pub fn reply_frame(out: &[u8]) -> gyre_resp::Frame {
 #[inline]
 pub fn over_maxmemory(shared: &Shared) -> bool {
     let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
-    limit != 0 && crate::evict::used_for_limit() > limit
+    limit != 0 && crate::evict::used_for_limit(shared) > limit
 }
 
 #[cfg(test)]
@@ -621,7 +639,7 @@ mod tests {
     use super::*;
     use crate::client::ClientInfo;
     use crate::config::Config;
-    use crate::shared::unix_ms;
+    use crate::runtime::unix_ms;
     use std::sync::Arc;
 
     /// The commands' clock: real time, because the server's background expiry

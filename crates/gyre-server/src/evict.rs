@@ -20,6 +20,7 @@
 //! loop does not evict more than needed while the free is pending.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gyre_engine::{Entry, EvictionPool, MutationLog, Policy};
@@ -33,9 +34,6 @@ pub const LAZY_FREE_BYTES_MIN: usize = 64 * 1024;
 const EVICTIONS_PER_CLOCK_CHECK: u32 = 16;
 /// What the background worker may spend per cycle while memory is over.
 const BACKGROUND_BUDGET: Duration = Duration::from_millis(5);
-
-/// Bytes handed to the lazy-free thread and not yet freed.
-static LAZY_PENDING_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Eviction state shared by every connection.
 #[derive(Debug, Default)]
@@ -56,13 +54,13 @@ impl Evictor {
 }
 
 /// Bytes in use as far as the limit is concerned.
-pub fn used_for_limit() -> usize {
-    crate::memory::allocated_bytes().saturating_sub(LAZY_PENDING_BYTES.load(Ordering::Relaxed))
+pub fn used_for_limit(shared: &Shared) -> usize {
+    crate::memory::allocated_bytes().saturating_sub(lazy_pending_bytes(shared))
 }
 
 /// Bytes queued for freeing in the background (INFO `lazyfree_pending_bytes`).
-pub fn lazy_pending_bytes() -> usize {
-    LAZY_PENDING_BYTES.load(Ordering::Relaxed)
+pub fn lazy_pending_bytes(shared: &Shared) -> usize {
+    shared.lazy_pending_bytes.load(Ordering::Relaxed)
 }
 
 /// A large entry on its way to the background thread; its bytes stop counting
@@ -70,11 +68,13 @@ pub fn lazy_pending_bytes() -> usize {
 struct LazyEntry {
     _entry: Entry,
     bytes: usize,
+    /// The server's `lazy_pending_bytes`.
+    pending: Arc<AtomicUsize>,
 }
 
 impl Drop for LazyEntry {
     fn drop(&mut self) {
-        LAZY_PENDING_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.pending.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -82,8 +82,9 @@ impl Drop for LazyEntry {
 fn free(shared: &Shared, entry: Entry) {
     let bytes = entry.value.heap_bytes();
     if bytes >= LAZY_FREE_BYTES_MIN {
-        LAZY_PENDING_BYTES.fetch_add(bytes, Ordering::Relaxed);
-        shared.free_later(Box::new(LazyEntry { _entry: entry, bytes }));
+        shared.lazy_pending_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let pending = shared.lazy_pending_bytes.clone();
+        shared.free_later(Box::new(LazyEntry { _entry: entry, bytes, pending }));
     }
 }
 
@@ -105,15 +106,15 @@ pub struct OutOfMemory;
 /// `Err` when memory is over the limit and nothing could be evicted.
 pub fn make_room(shared: &Shared, log: &mut MutationLog, now_ms: u64) -> Result<(), OutOfMemory> {
     let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
-    if limit == 0 || used_for_limit() <= limit {
+    if limit == 0 || used_for_limit(shared) <= limit {
         return Ok(());
     }
     let budget = time_budget(shared.config.hot.eviction_tenacity.load(Ordering::Relaxed));
-    if evict_until(shared, limit, log, now_ms, budget) > 0 || used_for_limit() <= limit {
+    if evict_until(shared, limit, log, now_ms, budget) > 0 || used_for_limit(shared) <= limit {
         return Ok(());
     }
     sweep_tombstones(shared, now_ms);
-    if used_for_limit() > limit {
+    if used_for_limit(shared) > limit {
         return Err(OutOfMemory);
     }
     Ok(())
@@ -151,9 +152,10 @@ fn evict_until(shared: &Shared, limit: usize, log: &mut MutationLog, now_ms: u64
     // Keys a transaction or script holds stay out of reach (see `gate`).
     let reach = shared.gate.try_shared_where_free();
     pool.allow_only(reach.stripes().0);
-    let mut rand = || rand::random::<u64>();
+    let mut rng = crate::runtime::XorShift::new(shared.runtime.seed());
+    let mut rand = || rng.next_u64();
     let mut evicted = 0u64;
-    while used_for_limit() > limit {
+    while used_for_limit(shared) > limit {
         let Some(ev) = shared.ks.evict_one(&mut pool, &cfg, now_ms, &mut rand, log) else { break };
         evicted += 1;
         if notify != 0 {
@@ -178,17 +180,17 @@ fn evict_until(shared: &Shared, limit: usize, log: &mut MutationLog, now_ms: u64
 pub fn background_step(shared: &Shared) {
     let limit = shared.config.hot.maxmemory.load(Ordering::Relaxed) as usize;
     crate::memory::sample_peak();
-    if limit == 0 || used_for_limit() <= limit {
+    if limit == 0 || used_for_limit(shared) <= limit {
         return;
     }
     let mut log = MutationLog::new();
-    let now_ms = crate::shared::unix_ms();
-    if evict_until(shared, limit, &mut log, now_ms, Some(BACKGROUND_BUDGET)) == 0 && used_for_limit() > limit {
+    let now_ms = shared.now_ms();
+    if evict_until(shared, limit, &mut log, now_ms, Some(BACKGROUND_BUDGET)) == 0 && used_for_limit(shared) > limit {
         sweep_tombstones(shared, now_ms);
     }
     if !log.is_empty() {
         // Durability of evictions is "eventually": nothing waits for this record.
-        let _ = crate::commit::commit(&shared.persistence, &log);
+        let _ = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
     }
 }
 

@@ -21,7 +21,7 @@ use gyre_resp::{Frame, OwnedArgs, Protocol};
 
 use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{self, flags};
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// The server as the HTTP API sees it.
 #[derive(Default)]
@@ -41,29 +41,13 @@ impl HttpBackend {
 }
 
 /// Commands that need a connection of their own, or wait: refused over HTTP.
+/// (WAIT and WAITAOF wait without the BLOCKING flag, as in Redis 7.2.)
 fn needs_connection(spec: &cmd::CommandSpec) -> bool {
-    spec.has_flag(flags::BLOCKING)
-        || matches!(
-            spec.name,
-            "multi"
-                | "exec"
-                | "discard"
-                | "watch"
-                | "unwatch"
-                | "subscribe"
-                | "psubscribe"
-                | "ssubscribe"
-                | "unsubscribe"
-                | "punsubscribe"
-                | "sunsubscribe"
-                | "monitor"
-                | "hello"
-                | "auth"
-                | "reset"
-                | "quit"
-                | "select"
-                | "client"
-        )
+    // WAIT and WAITAOF wait on this server's own log (and, in the cluster,
+    // replicas) for a connection's writes; Redis does not flag them
+    // blocking, so they are named here.
+    spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
+        || matches!(spec.name, "wait" | "waitaof")
 }
 
 fn error(msg: impl Into<Bytes>) -> Frame {
@@ -128,12 +112,12 @@ impl Backend for HttpBackend {
         client.proto = Protocol::Resp3;
         client.auth = session.0.clone();
         let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
-        let now_ms = unix_ms();
+        let now_ms = shared.now_ms();
         if crate::dispatch::execute_async(argv, shared, &mut client, &mut out, &mut log, now_ms).await.is_some() {
             return error("ERR blocking commands are not available over HTTP");
         }
         shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
-        let mut ticket = crate::commit::commit(&shared.persistence, &log);
+        let mut ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
         let mut deliveries = Vec::new();
         if !client.ready_keys.is_empty() {
             let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;
@@ -168,8 +152,8 @@ impl Backend for HttpBackend {
         let snapshot = shared.persistence.snapshot.lock().clone();
         let has_snapshot = shared.persistence.wal.is_some() && snapshot.last_status_ok && snapshot.last_bytes > 0;
         MetricsSnapshot {
-            uptime_seconds: shared.started.elapsed().as_secs(),
-            commands: crate::stats::command_metrics(),
+            uptime_seconds: shared.uptime().as_secs(),
+            commands: crate::stats::command_metrics(shared),
             keyspace_hits_total: ks.hits,
             keyspace_misses_total: ks.misses,
             connected_clients: shared.clients.len() as u64,
@@ -184,7 +168,7 @@ impl Backend for HttpBackend {
             wal_size_bytes: shared.persistence.wal.as_ref().map_or(0, |w| w.size_bytes()),
             wal_fsync_latency: shared.fsync_latency.snapshot(),
             last_snapshot_age_seconds: has_snapshot
-                .then(|| unix_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
+                .then(|| shared.now_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
             command_latency: crate::stats::command_latency(shared),
         }
     }

@@ -6,7 +6,7 @@
 //! mutation (value and absolute expiry) appended to the write-ahead log, so
 //! the server that starts next recovers it like any other write. Keys already
 //! expired are skipped, keys of databases above 15 are skipped and reported;
-//! a key that cannot be read (a stream, a module type, corrupt data) stops
+//! a key that cannot be read (a module type, corrupt data) stops
 //! the import with the byte offset, and nothing of the file counts as loaded
 //! beyond the keys already logged (the operator can fix and re-run: a re-run
 //! overwrites the same keys). Progress is logged every second.
@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::persistence::Persistence;
-use crate::shared::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Log records are appended in batches of about this size.
 const BATCH_BYTES: usize = 1 << 20;
@@ -38,7 +38,7 @@ pub struct Imported {
 
 /// Imports the RDB file at `path` into the data directory `config` names.
 pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
-    if config.get("appendonly").as_deref() != Some("yes") {
+    if !config.settings().appendonly {
         bail!("--import-rdb needs persistence (appendonly yes): with appendonly no there is nowhere to keep the data");
     }
     let data = std::fs::read(path).with_context(|| format!("reading RDB file '{path}'"))?;
@@ -56,7 +56,7 @@ pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
             Ok(Some(e)) => e,
             Ok(None) => break,
             Err(e) => {
-                let _ = crate::commit::commit(&persistence, &log);
+                let _ = crate::commit::commit(&persistence, &ks, &mut log);
                 persistence.close();
                 bail!("refusing RDB file '{path}': {e} ({} keys were imported before it)", done.loaded);
             }
@@ -81,7 +81,7 @@ pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
         drop(shard);
         done.loaded += 1;
         if log.bytes().len() >= BATCH_BYTES {
-            let _ = crate::commit::commit(&persistence, &log);
+            let _ = crate::commit::commit(&persistence, &ks, &mut log);
             log.clear();
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
@@ -90,7 +90,7 @@ pub fn import(config: &Config, path: &str) -> anyhow::Result<Imported> {
             last_report = Instant::now();
         }
     }
-    let _ = crate::commit::commit(&persistence, &log);
+    let _ = crate::commit::commit(&persistence, &ks, &mut log);
     if !persistence.close() {
         bail!("the write-ahead log could not be flushed after importing '{path}'");
     }

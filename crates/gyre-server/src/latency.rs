@@ -35,9 +35,10 @@ pub struct LatencyMonitor {
 }
 
 impl LatencyMonitor {
-    /// Records a spike of `ms` for `event` now (the caller checked the threshold).
-    pub fn add_sample(&self, event: &'static str, ms: u64) {
-        self.add_sample_at(event, ms, crate::shared::unix_ms() / 1000);
+    /// Records a spike of `ms` for `event` at `now_ms` (the caller checked
+    /// the threshold).
+    pub fn add_sample(&self, event: &'static str, ms: u64, now_ms: u64) {
+        self.add_sample_at(event, ms, now_ms / 1000);
     }
 
     fn add_sample_at(&self, event: &'static str, ms: u64, unix_secs: u64) {

@@ -26,13 +26,12 @@ use crate::conn;
 use crate::http::HttpBackend;
 use crate::shared::Shared;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let binds: Vec<String> = config.get("bind").expect("declared").split_whitespace().map(String::from).collect();
+pub async fn run(config: Config, runtime: Arc<dyn crate::runtime::Runtime>) -> anyhow::Result<()> {
+    let settings = config.settings();
+    let binds = settings.bind.clone();
     anyhow::ensure!(!binds.is_empty(), "bind is empty: give at least one address");
-    let port: u16 = config.get("port").expect("declared").parse().expect("validated port");
-    let tls_port: u16 = config.get("tls-port").expect("declared").parse().expect("validated port");
-    let backlog: u32 = config.get("tcp-backlog").expect("declared").parse().expect("validated backlog");
-    let dir = config.get("dir").expect("declared");
+    let (port, tls_port, backlog) = (settings.port, settings.tls_port, settings.tcp_backlog);
+    let dir = settings.dir.display().to_string();
     // TLS files are checked before anything is opened: nothing half-started.
     let acceptor = match tls_port {
         0 => None,
@@ -42,7 +41,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // loads. Its stop signal is held until the server exits.
     let http = HttpBackend::default().into();
     let (_http_stop, _http_task) = start_http(&config, &binds[0], &http).await?;
-    let shared = tokio::task::spawn_blocking(move || Shared::start(config)).await.context("recovery")??;
+    let shared =
+        tokio::task::spawn_blocking(move || Shared::start_with(config, runtime)).await.context("recovery")??;
     http.set_ready(shared.clone());
     let mut listeners = Vec::new();
     for addr in &binds {
@@ -145,7 +145,8 @@ async fn start_http(
     backend: &Arc<HttpBackend>,
 ) -> anyhow::Result<(tokio::sync::oneshot::Sender<()>, Option<tokio::task::JoinHandle<std::io::Result<()>>>)> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let port: u16 = config.get("http-port").expect("declared").parse().expect("validated port");
+    let settings = config.settings();
+    let port = settings.http_port;
     if port == 0 {
         return Ok((stop, None));
     }
@@ -155,7 +156,7 @@ async fn start_http(
         body_bytes_max: config.hot.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
         ..Default::default()
     };
-    let tls = if config.get("http-tls").as_deref() == Some("yes") {
+    let tls = if settings.http_tls {
         Some(crate::tls::server_config(config).context("the HTTP API's TLS settings")?)
     } else {
         None

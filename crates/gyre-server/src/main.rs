@@ -17,6 +17,8 @@ mod config;
 mod conn;
 mod dispatch;
 mod evict;
+#[allow(dead_code)] // Used by slot moves (the cluster) and replication; tested here.
+mod feed_tap;
 mod gate;
 mod http;
 mod import_rdb;
@@ -27,9 +29,12 @@ mod notify;
 mod pause;
 mod persistence;
 mod pubsub;
+mod runtime;
 mod save_points;
 mod scripting;
 mod shared;
+#[allow(dead_code)] // The data half of slot moves; the cluster runs the handover.
+mod slot_transfer;
 // Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
 mod latency;
 mod monitor;
@@ -55,6 +60,9 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let CommandLine { overrides, file, origin, import_rdb } = parse_command_line()?;
     let config = config::Config::new(overrides).with_file(file);
+    let os: std::sync::Arc<dyn runtime::Runtime> = std::sync::Arc::new(runtime::OsRuntime::new());
+    // Before any key is hashed (--import-rdb below included).
+    gyre_engine::seed_key_hasher(os.seed());
     init_logging(&config)?;
     tracing::info!(source = %origin, "configuration loaded");
     if let Some(path) = import_rdb {
@@ -62,23 +70,23 @@ fn run() -> anyhow::Result<()> {
     }
     raise_fd_limit(config.hot.maxclients.load(std::sync::atomic::Ordering::Relaxed));
     // The command clock calibrates itself (up to 200 ms) while start-up goes on.
-    std::thread::spawn(stats::clock_start);
+    runtime::warm_up_clock();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     // Multi-threaded even on one core: a long Lua script hands its worker to
     // another thread (`scripting::hand_off_worker`), which only this runtime
     // supports, so the server keeps answering (-BUSY, SCRIPT KILL) meanwhile.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let tokio_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("gyre-worker")
         .enable_all()
         .build()
         .context("building the async runtime")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, pid = std::process::id(), "Gyre starting");
-    let result = runtime.block_on(listener::run(config));
+    let result = tokio_runtime.block_on(listener::run(config, os));
     // A thread still running a script (one that wrote, so SCRIPT KILL cannot
     // stop it) must not keep the process alive: its effects were never
     // acknowledged.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    tokio_runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     result
 }
 
@@ -121,22 +129,23 @@ fn tracing_level(loglevel: &str) -> &'static str {
 /// Logging as `loglevel`, `log-format` and `logfile` say (GYRE_LOG, a tracing
 /// filter, overrides the level).
 fn init_logging(config: &config::Config) -> anyhow::Result<()> {
-    let level = tracing_level(&config.get("loglevel").expect("declared"));
+    let settings = config.settings();
+    let level = tracing_level(&settings.loglevel);
     let filter = tracing_subscriber::EnvFilter::try_from_env("GYRE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let logfile = config.get("logfile").expect("declared");
+    let logfile = &settings.logfile;
     let writer = if logfile.is_empty() {
         tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&logfile)
+            .open(logfile)
             .with_context(|| format!("opening logfile '{logfile}'"))?;
         tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(logfile.is_empty());
-    if config.get("log-format").as_deref() == Some("json") {
+    if settings.log_json {
         builder.json().init();
     } else {
         builder.init();

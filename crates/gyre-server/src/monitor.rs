@@ -26,7 +26,7 @@ use gyre_resp::Args;
 use parking_lot::Mutex;
 
 use crate::client::ClientState;
-use crate::cmd::{flags, CommandSpec, Group};
+use crate::cmd::{flags, CommandSpec};
 use crate::pubsub::Subscriber;
 use crate::shared::Shared;
 use crate::stats::Run;
@@ -82,7 +82,7 @@ impl Drop for Monitoring {
 
 /// The commands that run scripts: shown before the commands they run.
 pub fn runs_scripts(spec: &CommandSpec) -> bool {
-    spec.group == Group::Scripting && spec.has_flag(flags::EXCLUSIVE)
+    spec.has_flag(flags::RUNS_SCRIPT)
 }
 
 /// Whether the command that called a nested command is a script runner.
@@ -114,14 +114,9 @@ pub fn feed_before(shared: &Shared, client: &ClientState, args: &Args<'_>) {
 }
 
 fn send(shared: &Shared, client: &ClientState, args: &Args<'_>, db: u16, from_script: bool) {
-    let line = line(unix_us(), db, client, args, from_script);
+    let line = line(shared.runtime.now_us(), db, client, args, from_script);
     let limit = *shared.config.hot.pubsub_limit.read();
     shared.diag.monitors.send(&line, limit);
-}
-
-fn unix_us() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 /// One monitor line, CRLF included.

@@ -15,7 +15,6 @@ use gyre_resp::Args;
 
 use crate::client::ClientState;
 use crate::cmd::{self, flags};
-use crate::shared::unix_ms;
 
 #[derive(Default)]
 pub struct Pause {
@@ -27,9 +26,9 @@ pub struct Pause {
 }
 
 impl Pause {
-    /// CLIENT PAUSE: until `until_ms`, all commands or only writes.
-    pub fn pause(&self, until_ms: u64, all: bool) {
-        let now = unix_ms();
+    /// CLIENT PAUSE: until `until_ms`, all commands or only writes; `now` is
+    /// the server's time.
+    pub fn pause(&self, until_ms: u64, all: bool, now: u64) {
         let current = self.until_ms.load(Ordering::Acquire);
         if current > now {
             self.until_ms.store(current.max(until_ms), Ordering::Release);
@@ -55,18 +54,19 @@ impl Pause {
     }
 
     /// Whether the command in `args` must wait now.
-    pub fn holds(&self, args: &Args<'_>, client: &ClientState) -> bool {
+    pub fn holds(&self, args: &Args<'_>, client: &ClientState, now_ms: u64) -> bool {
         let until = self.until_ms.load(Ordering::Acquire);
         if until == 0 {
             return false;
         }
-        if unix_ms() >= until {
+        if now_ms >= until {
             // Over: back to the one-load fast path (unless paused again meanwhile).
             let _ = self.until_ms.compare_exchange(until, 0, Ordering::AcqRel, Ordering::Relaxed);
             return false;
         }
         let Some(top) = cmd::lookup(args.get(0)) else { return false };
-        if top.name == "client" && args.len() > 1 && args.get(1).eq_ignore_ascii_case(b"unpause") {
+        let sub = (!top.subcommands.is_empty() && args.len() > 1).then(|| cmd::lookup_sub(top, args.get(1))).flatten();
+        if sub.is_some_and(|s| s.has_flag(flags::UNPAUSES)) {
             return false;
         }
         if self.all.load(Ordering::Acquire) {
@@ -75,7 +75,7 @@ impl Pause {
         // Queueing inside MULTI writes nothing; EXEC is held if the
         // transaction writes.
         if let Some(tx) = &client.multi {
-            if top.name != "exec" {
+            if !top.has_flag(cmd::flags::RUNS_TRANSACTION) {
                 return false;
             }
             return tx.queued.iter().any(|c| cmd::lookup(c.args().get(0)).is_some_and(writes));
@@ -83,11 +83,11 @@ impl Pause {
         writes(top)
     }
 
-    /// Waits until the pause ends or changes (then the caller asks again).
-    pub async fn wait(&self) {
+    /// Waits until the pause ends or changes (then the caller asks again);
+    /// `now` is the server's time.
+    pub async fn wait(&self, now: u64) {
         let lifted = self.lifted.notified();
         let until = self.until_ms.load(Ordering::Acquire);
-        let now = unix_ms();
         if until <= now {
             return;
         }

@@ -30,15 +30,15 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
-use gyre_engine::{EncodingConfig, Keyspace, MutationLog};
+use gyre_engine::{EncodingConfig, Keyspace};
 use gyre_log::manifest::{read_manifest, write_manifest, Manifest, SnapshotRef, NODE_ID_BYTES};
 use gyre_log::snapshot::{load_snapshot, remove_old_snapshots, snapshot_path, write_snapshot};
-use gyre_log::wal::{replay, FsyncObserver, FsyncPolicy, Lsn, Wal, WalError, WalOptions};
+use gyre_log::wal::{replay, FsyncObserver, Lsn, RecordBuilder, Wal, WalError, WalOptions};
 use parking_lot::Mutex;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::shared::unix_ms;
+use crate::runtime::unix_ms;
 
 /// Snapshot bookkeeping reported by INFO persistence and LASTSAVE.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +71,9 @@ pub struct Persistence {
     _lock: File,
     /// The node's persistent id, 40 hex characters (see [`node_id`]).
     pub node_id: String,
+    /// Subscribers to the change feed (slot moves, replicas): every commit
+    /// offers them what it takes, in log order.
+    pub taps: crate::feed_tap::FeedTaps,
 }
 
 /// Gives the manifest a node id at the first start (kept across restarts
@@ -89,16 +92,17 @@ fn node_id(dir: &Path, manifest: &mut Manifest, persistent: bool) -> anyhow::Res
 impl Persistence {
     /// Locks `dir`, recovers into `ks` and opens the log. Errors name the file.
     pub fn open(config: &Config, ks: &Keyspace, fsync_observer: FsyncObserver) -> anyhow::Result<Persistence> {
-        let dir = PathBuf::from(config.get("dir").expect("declared"));
+        let settings = config.settings();
+        let dir = settings.dir.clone();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory '{}'", dir.display()))?;
         let lock = lock_dir(&dir)?;
-        let enabled = config.get("appendonly").as_deref() == Some("yes");
+        let enabled = settings.appendonly;
         let mut snapshot = SnapshotState { last_save_unix_ms: unix_ms(), last_status_ok: true, ..Default::default() };
         let mut next_snapshot_id = 1;
         let mut manifest = Manifest::default();
         let wal = if enabled {
-            let cfg = config.encoding_config();
-            let truncate = config.get("wal-recovery").as_deref() == Some("truncate");
+            let cfg = settings.encoding;
+            let truncate = settings.wal_recovery_truncate;
             let next_lsn;
             (next_lsn, manifest) = recover(&dir, ks, &cfg, truncate)?;
             if let Some(newest) = manifest.newest() {
@@ -107,12 +111,8 @@ impl Persistence {
             let on_disk = gyre_log::snapshot::list_snapshots(&dir).ok().and_then(|ids| ids.last().copied());
             next_snapshot_id = manifest.newest().map(|s| s.id).max(on_disk).map_or(1, |id| id + 1);
             let opts = WalOptions {
-                segment_bytes_max: config.get("wal-segment-bytes").and_then(|v| v.parse().ok()).expect("declared"),
-                fsync: match config.get("appendfsync").as_deref() {
-                    Some("always") => FsyncPolicy::Always,
-                    Some("no") => FsyncPolicy::No,
-                    _ => FsyncPolicy::EverySec,
-                },
+                segment_bytes_max: settings.wal_segment_bytes,
+                fsync: settings.appendfsync,
                 fsync_observer,
             };
             let wal =
@@ -123,6 +123,8 @@ impl Persistence {
             info!("persistence off (appendonly no): data lives in memory only");
             None
         };
+        // The shards keep change feeds for the commit point to take to the log.
+        ks.set_feeding(wal.is_some());
         let node_id = node_id(&dir, &mut manifest, wal.is_some())?;
         info!(node_id = %node_id, "node identity");
         Ok(Persistence {
@@ -136,6 +138,7 @@ impl Persistence {
             next_snapshot_id: AtomicU64::new(next_snapshot_id),
             manifest: Mutex::new(manifest),
             _lock: lock,
+            taps: crate::feed_tap::FeedTaps::default(),
         })
     }
 
@@ -150,23 +153,25 @@ impl Persistence {
         }
     }
 
-    /// Hands a command's mutations to the log; returns the record's LSN (None
-    /// when there is nothing to log or persistence is off). Called by the
-    /// commit point (`commit`) only.
-    pub(crate) fn append(&self, log: &MutationLog) -> Option<Lsn> {
-        if log.is_empty() {
-            return None;
-        }
+    /// Whether writes go to a log (false: `appendonly no`).
+    pub fn logging(&self) -> bool {
+        self.wal.is_some()
+    }
+
+    /// Appends what `fill` hands the [`RecordBuilder`], under the log's lock;
+    /// returns the last record's LSN (None when there was nothing to log or
+    /// persistence is off). Called by the commit point (`commit`) only.
+    pub(crate) fn append_with(&self, fill: impl FnOnce(&mut RecordBuilder<'_>)) -> Option<Lsn> {
         let wal = self.wal.as_ref()?;
-        match wal.append(log.bytes()) {
+        match wal.append_with(fill) {
             Ok(lsn) => {
-                self.changes_since_snapshot.fetch_add(1, Ordering::Relaxed);
-                Some(lsn)
+                if lsn.is_some() {
+                    self.changes_since_snapshot.fetch_add(1, Ordering::Relaxed);
+                }
+                lsn
             }
             // The log is poisoned (it said why, loudly). The change is in memory
             // but not durable; `wait_durable` reports the failure to the client.
-            // Or the disk is full: the record waits in the log's memory and is
-            // written when space returns, but this client is not told "OK".
             Err(_) => Some(Lsn(u64::MAX)),
         }
     }
@@ -296,6 +301,10 @@ fn lock_dir(dir: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// Recovery applies the log this many mutations at a time (each run on every
+/// core), so what it holds in memory is bounded, not the whole log tail.
+const REPLAY_RUN_MUTATIONS: usize = 1 << 16;
+
 /// Loads the newest intact snapshot the manifest lists (falling back to
 /// older ones when a snapshot is damaged) and replays the log after it.
 /// Returns the next LSN and the manifest.
@@ -337,21 +346,51 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     let first_segment = chosen.map_or(0, |s| s.wal_first_segment);
     let mut last = Lsn(0);
     let mut bad_records = 0u64;
-    let mut mutations = Vec::new();
+    // The log holds the shards' change feeds: per key, writes are in the
+    // order they happened, so it is applied in its own order, a bounded run
+    // of mutations at a time. Records written before the feeds (without
+    // previous versions) held connections' batches in the order they
+    // finished; versions are taken under the key's shard lock, so for those
+    // version order is the true per-key order: they are gathered and applied
+    // sorted (stable: one command's mutations keep their order), before the
+    // first record written after them.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = crate::runtime::ScopedThreads(threads);
+    let apply = |ms: &mut Vec<gyre_engine::Mutation<Bytes>>| {
+        ks.apply_all(ms, &workers);
+        ms.clear();
+    };
+    let (mut run, mut legacy) = (Vec::new(), Vec::new());
+    let mut legacy_records = 0u64;
     let report = replay(dir, first_segment, truncate, |lsn, payload| {
         last = lsn;
-        if decode_record(payload, &mut mutations).is_err() {
-            bad_records += 1;
+        let mut decoded = Vec::new();
+        match decode_record(payload, &mut decoded) {
+            Ok(true) => {
+                if !legacy.is_empty() {
+                    legacy.sort_by_key(|m: &gyre_engine::Mutation<Bytes>| m.version());
+                    apply(&mut legacy);
+                }
+                run.append(&mut decoded);
+                if run.len() >= REPLAY_RUN_MUTATIONS {
+                    apply(&mut run);
+                }
+            }
+            Ok(false) => {
+                apply(&mut run);
+                legacy_records += 1;
+                legacy.append(&mut decoded);
+            }
+            Err(_) => bad_records += 1,
         }
     })
     .with_context(|| format!("replaying the write-ahead log in '{}'", dir.display()))?;
-    // Connections hand batches to the log in the order they finish them, which
-    // can differ from the order their writes hit a key. Versions are taken under
-    // the key's shard lock, so version order is the true per-key order: apply in
-    // it (stable, so one command's mutations keep their order).
-    mutations.sort_by_key(|m| m.version());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ks.apply_all(&mutations, threads);
+    if legacy_records > 0 {
+        info!(records = legacy_records, "applied log records that predate change feeds in version order");
+    }
+    legacy.sort_by_key(|m| m.version());
+    apply(&mut legacy);
+    apply(&mut run);
     if report.torn_bytes_truncated > 0 {
         warn!(bytes = report.torn_bytes_truncated, "truncated a torn record at the end of the log (a crash mid-write)");
     }
@@ -370,14 +409,70 @@ fn recover(dir: &Path, ks: &Keyspace, cfg: &EncodingConfig, truncate: bool) -> a
     Ok((Lsn(last.0.max(report.last_lsn.0).max(manifest.last_lsn) + 1), manifest))
 }
 
-/// Decodes one log record (the mutations of a batch of commands, in order).
-fn decode_record(payload: &[u8], into: &mut Vec<gyre_engine::Mutation<Bytes>>) -> Result<(), gyre_engine::DecodeError> {
+/// Decodes one log record (feeds and a writer's own pieces, in order);
+/// returns whether it was written with change feeds (every mutation names
+/// its key's previous version).
+fn decode_record(
+    payload: &[u8],
+    into: &mut Vec<gyre_engine::Mutation<Bytes>>,
+) -> Result<bool, gyre_engine::DecodeError> {
     let all = Bytes::copy_from_slice(payload);
     let mut pos = 0;
+    let mut fed = true;
     while pos < all.len() {
-        let (m, used) = gyre_engine::mutation::decode(&all.slice(pos..))?;
-        into.push(m);
-        pos += used;
+        let d = gyre_engine::mutation::decode_fed(&all.slice(pos..))?;
+        fed &= d.prev.is_some();
+        into.push(d.mutation);
+        pos += d.len;
     }
-    Ok(())
+    Ok(fed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gyre_engine::{Mutation, SlotId, Version};
+
+    /// `m` as a log record written before change feeds: the tag without the
+    /// feed flag, the version's clock only, no previous version.
+    fn legacy(m: &Mutation<&[u8]>) -> Vec<u8> {
+        let mut fed = Vec::new();
+        m.encode(&mut fed);
+        let mut out = vec![fed[0] & !gyre_engine::mutation::TAG_FED];
+        out.extend_from_slice(&fed[1..9]);
+        out.extend_from_slice(&fed[1 + 8 + 2 + 10..]);
+        out
+    }
+
+    #[test]
+    fn a_log_from_before_change_feeds_is_applied_in_version_order() {
+        let dir = std::env::temp_dir().join(format!("gyre-legacy-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let append = |data: &'static [u8], hlc: u64| Mutation::Append {
+            db: 0,
+            key: &b"s"[..],
+            data,
+            version: Version::from_hlc(hlc),
+        };
+        let wal = Wal::open(&dir, WalOptions::default(), Lsn(1)).unwrap();
+        // Two connections' batches, logged in the order they finished, not
+        // the order they wrote.
+        wal.append(&legacy(&append(b"b", 20))).unwrap();
+        wal.append(&legacy(&append(b"a", 10))).unwrap();
+        // Then a record written with feeds (after an upgrade).
+        let mut fed = Vec::new();
+        append(b"c", 30).encode_after(Version::from_hlc(20), &mut fed);
+        wal.append(&fed).unwrap();
+        wal.close().unwrap();
+        let ks = Keyspace::new();
+        recover(&dir, &ks, &EncodingConfig::default(), false).unwrap();
+        let slot = SlotId::of(b"s");
+        let mut shard = ks.db(0).lock(slot);
+        let mut buf = itoa::Buffer::new();
+        let value = shard.get(slot, b"s", gyre_engine::Now::at(0)).map(|e| e.value.as_bytes(&mut buf).to_vec());
+        assert_eq!(value.as_deref(), Some(&b"abc"[..]));
+        drop(shard);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -11,7 +11,7 @@
 //! points only bound how much log a restart replays (and how old the newest
 //! snapshot may be), so Gyre's default is `""`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// Wait after a failed automatic snapshot before the next try (Redis: 5 s).
 pub const RETRY_DELAY_MS: u64 = 5_000;
@@ -86,9 +86,6 @@ pub fn due(points: &[SavePoint], changes: u64, since_ms: u64) -> bool {
     points.iter().any(|p| changes >= p.changes && since_ms / 1000 > p.seconds)
 }
 
-/// When the last automatic snapshot started (Unix ms); for the retry delay.
-static LAST_TRY_MS: AtomicU64 = AtomicU64::new(0);
-
 /// Decides, once per background tick, whether a save point calls for a
 /// snapshot now; records the attempt when it does.
 pub fn snapshot_due(shared: &crate::shared::Shared, now_ms: u64) -> bool {
@@ -96,23 +93,23 @@ pub fn snapshot_due(shared: &crate::shared::Shared, now_ms: u64) -> bool {
     if p.wal.is_none() || p.snapshot_running.load(Ordering::Relaxed) {
         return false;
     }
-    let text = shared.config.get("save").unwrap_or_default();
-    if text.is_empty() {
+    let settings = shared.config.settings();
+    if settings.save.is_empty() {
         return false;
     }
-    let Ok(points) = parse(&text) else { return false };
+    let Ok(points) = parse(&settings.save) else { return false };
     let (last_ms, last_ok) = {
         let st = p.snapshot.lock();
         (st.last_save_unix_ms, st.last_status_ok)
     };
-    if !last_ok && now_ms.saturating_sub(LAST_TRY_MS.load(Ordering::Relaxed)) <= RETRY_DELAY_MS {
+    if !last_ok && now_ms.saturating_sub(shared.save_last_try_ms.load(Ordering::Relaxed)) <= RETRY_DELAY_MS {
         return false;
     }
     let changes = p.changes_since_snapshot.load(Ordering::Relaxed);
     if !due(&points, changes, now_ms.saturating_sub(last_ms)) {
         return false;
     }
-    LAST_TRY_MS.store(now_ms, Ordering::Relaxed);
+    shared.save_last_try_ms.store(now_ms, Ordering::Relaxed);
     true
 }
 

@@ -118,8 +118,10 @@ impl<'a> ServerHost<'a> {
             Ok(spec) => spec,
             Err(msg) => return error_frame(msg),
         };
-        // Redis 7.0 refuses blocking commands in scripts as well.
-        if spec.has_flag(flags::NOSCRIPT) || spec.has_flag(flags::BLOCKING) {
+        // Blocking commands run, and answer as if they timed out when they
+        // would wait (`in_exec`), as in Redis 7.2 (7.0 flagged them
+        // NOSCRIPT); XREAD and XREADGROUP refuse their BLOCK option.
+        if spec.has_flag(flags::NOSCRIPT) {
             return error_frame("ERR This Redis command is not allowed from script");
         }
         let writes = spec.has_flag(flags::WRITE);
@@ -133,15 +135,16 @@ impl<'a> ServerHost<'a> {
             self.shared.scripting.mark_write();
         }
         // The script's protocol, replies always on, and the caller's state back after.
-        let (proto, reply, current, in_exec) =
-            (self.client.proto, self.client.reply, self.client.current_cmd, self.client.in_exec);
+        let (proto, reply, current, in_exec, in_script) =
+            (self.client.proto, self.client.reply, self.client.current_cmd, self.client.in_exec, self.client.in_script);
         self.client.proto = if resp == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
         self.client.reply = ReplyMode::On;
         self.client.in_exec = true;
+        self.client.in_script = true;
         self.scratch.clear();
         crate::dispatch::execute_nested(argv, self.shared, self.client, &mut self.scratch, self.log, self.now_ms);
-        (self.client.proto, self.client.reply, self.client.current_cmd, self.client.in_exec) =
-            (proto, reply, current, in_exec);
+        (self.client.proto, self.client.reply, self.client.current_cmd, self.client.in_exec, self.client.in_script) =
+            (proto, reply, current, in_exec, in_script);
         crate::dispatch::reply_frame(&self.scratch)
     }
 }

@@ -1,15 +1,16 @@
 //! State shared by every connection: the keyspace, configuration, clients and
 //! server-wide counters, plus the background worker (active expiry, lazy free).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use gyre_engine::Keyspace;
 
 use crate::client::Registry;
 use crate::config::Config;
+use crate::runtime::Runtime;
 
 /// Server-wide counters (INFO stats). Updated once per batch, not per command.
 #[derive(Debug, Default)]
@@ -25,6 +26,9 @@ pub struct Stats {
     pub lazyfree_pending: AtomicU64,
     /// Tombstones dropped after `tombstone-ttl` (INFO tombstones_collected).
     pub tombstones_collected: AtomicU64,
+    /// Versions from other nodes refused for being more than
+    /// `max-clock-drift-ms` ahead (INFO clock_drift_refused).
+    pub clock_drift_refused: AtomicU64,
 }
 
 impl Stats {
@@ -37,6 +41,7 @@ impl Stats {
             &self.net_output_bytes,
             &self.lazyfreed_objects,
             &self.tombstones_collected,
+            &self.clock_drift_refused,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -47,6 +52,15 @@ impl Stats {
 pub type Garbage = Box<dyn Send>;
 
 pub struct Shared {
+    /// Where time and randomness come from (see `runtime`).
+    pub runtime: Arc<dyn Runtime>,
+    /// The runtime's monotonic clock, which times commands (kept here so
+    /// that the hot path reads it without a virtual call).
+    pub clock: quanta::Clock,
+    /// Bytes handed to the lazy-free thread and not yet freed (see `evict`).
+    pub lazy_pending_bytes: Arc<AtomicUsize>,
+    /// When `save` last tried a snapshot, Unix ms (see `save_points`).
+    pub save_last_try_ms: AtomicU64,
     pub ks: Keyspace,
     pub persistence: crate::persistence::Persistence,
     /// BGSAVE / BGREWRITEAOF asked for a snapshot; the background thread starts it.
@@ -70,7 +84,9 @@ pub struct Shared {
     pub shutdown: crate::shutdown::Shutdown,
     pub clients: Registry,
     pub stats: Stats,
-    pub started: Instant,
+    /// When the server started, on the runtime's monotonic clock (see
+    /// [`Shared::uptime`]).
+    started: quanta::Instant,
     /// 40 hex characters, as Redis's run_id.
     pub run_id: String,
     pub tcp_port: AtomicU64,
@@ -94,17 +110,27 @@ impl Shared {
         self.ks.db(db).lock(slot).peek_live(slot, key, now_ms).map(|e| e.version)
     }
 
-    /// Builds the shared state, recovers the data (see `persistence`) and
-    /// starts the background worker thread.
+    /// [`Shared::start_with`] the real clock and the OS's randomness (tests).
+    #[cfg(test)]
     pub fn start(config: Config) -> anyhow::Result<Arc<Shared>> {
+        Shared::start_with(config, Arc::new(crate::runtime::OsRuntime::new()))
+    }
+
+    /// Builds the shared state, recovers the data (see `persistence`) and
+    /// starts the background worker thread. Time and randomness come from
+    /// `runtime`.
+    pub fn start_with(config: Config, runtime: Arc<dyn Runtime>) -> anyhow::Result<Arc<Shared>> {
         crate::memory::mark_startup();
         let (tx, rx) = mpsc::sync_channel::<Garbage>(LAZY_FREE_QUEUE_LEN);
-        let run_id: String =
-            (0..40).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit")).collect();
+        let run_id = crate::runtime::hex_id(runtime.seed());
+        if !gyre_engine::seed_key_hasher(runtime.seed()) {
+            // Another server in this process (or main) fixed it first.
+            tracing::debug!("the key hash seed was already handed in");
+        }
         let ks = Keyspace::new();
-        ks.set_encoding_config(config.encoding_config());
-        let aclfile = config.get("aclfile").filter(|f| !f.is_empty()).map(std::path::PathBuf::from);
-        let acl = crate::acl::Acl::new(&config.get("requirepass").unwrap_or_default(), aclfile)
+        let settings = config.settings();
+        ks.set_encoding_config(settings.encoding);
+        let acl = crate::acl::Acl::new(&settings.requirepass, settings.aclfile.clone(), runtime.clone())
             .map_err(|why| anyhow::anyhow!("loading the aclfile: {why}"))?;
         let fsync_latency = Arc::new(gyre_http::Histogram::default());
         let observer = {
@@ -116,7 +142,13 @@ impl Shared {
         if persistence.wal.is_some() {
             crate::scripting::load_functions(&scripting, &persistence.dir)?;
         }
+        let clock = runtime.clock();
+        let started = clock.now();
         let shared = Arc::new(Shared {
+            runtime,
+            clock,
+            lazy_pending_bytes: Arc::default(),
+            save_last_try_ms: AtomicU64::new(0),
             ks,
             persistence,
             snapshot_requested: std::sync::atomic::AtomicBool::new(false),
@@ -132,7 +164,7 @@ impl Shared {
             shutdown: Default::default(),
             clients: Registry::default(),
             stats: Stats::default(),
-            started: Instant::now(),
+            started,
             run_id,
             tcp_port: AtomicU64::new(0),
             evictor: crate::evict::Evictor::default(),
@@ -167,18 +199,17 @@ impl Shared {
 /// The log has outgrown `wal-compact-bytes` and the last snapshot, and no
 /// snapshot is running: time for one.
 pub fn compaction_due(shared: &Shared) -> bool {
-    let compact_bytes = shared.config.get("wal-compact-bytes").and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
-    shared.persistence.wants_compaction(compact_bytes)
+    shared.persistence.wants_compaction(shared.config.settings().wal_compact_bytes)
 }
 
 /// Starts a snapshot on its own thread when BGSAVE asked for one or the log has
 /// outgrown `wal-compact-bytes` (and the last snapshot).
 fn start_snapshot_if_due(shared: &Arc<Shared>) {
     let requested = shared.snapshot_requested.swap(false, Ordering::AcqRel);
-    if !requested && !compaction_due(shared) && !crate::save_points::snapshot_due(shared, unix_ms()) {
+    if !requested && !compaction_due(shared) && !crate::save_points::snapshot_due(shared, shared.now_ms()) {
         return;
     }
-    let retention = shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2);
+    let retention = shared.config.settings().snapshot_retention;
     let s = shared.clone();
     let spawned = std::thread::Builder::new().name("gyre-snapshot".into()).spawn(move || {
         // Failures are logged and reported by INFO persistence.
@@ -189,9 +220,17 @@ fn start_snapshot_if_due(shared: &Arc<Shared>) {
     }
 }
 
-/// Unix time in milliseconds.
-pub fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+impl Shared {
+    /// How long the server has been up, on the runtime's monotonic clock.
+    pub fn uptime(&self) -> Duration {
+        self.clock.now().duration_since(self.started)
+    }
+
+    /// Wall-clock time from the server's runtime, Unix milliseconds.
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.runtime.now_ms()
+    }
 }
 
 /// Shards whose tombstones one background cycle looks at: all 1,024 in
@@ -201,7 +240,7 @@ const TOMBSTONE_SHARDS_PER_CYCLE: usize = 10;
 /// Drops tombstones older than `tombstone-ttl`, a few shards per cycle.
 fn collect_tombstones(shared: &Shared, cursor: &mut usize) {
     let ttl_ms = shared.config.hot.tombstone_ttl_secs.load(Ordering::Relaxed).saturating_mul(1000);
-    let horizon = gyre_engine::Version::at_ms(unix_ms().saturating_sub(ttl_ms));
+    let horizon = gyre_engine::Version::at_ms(shared.now_ms().saturating_sub(ttl_ms));
     let n = shared.ks.collect_tombstones(cursor, horizon, TOMBSTONE_SHARDS_PER_CYCLE);
     shared.stats.tombstones_collected.fetch_add(n as u64, Ordering::Relaxed);
 }
@@ -234,20 +273,22 @@ fn background(shared: std::sync::Weak<Shared>, garbage: mpsc::Receiver<Garbage>)
         let cycle_started = Instant::now();
         if notify & crate::notify::EXPIRED != 0 || shared.tracking.active() {
             let (_, expired) = gyre_engine::expired::collecting(|| {
-                shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline)
+                shared.ks.active_expire(shared.now_ms(), &mut || Instant::now() < deadline)
             });
             shared.tracking.invalidate_removed(&shared, &expired);
             crate::notify::expired_in_background(&shared, expired);
         } else {
-            shared.ks.active_expire(unix_ms(), &mut || Instant::now() < deadline);
+            shared.ks.active_expire(shared.now_ms(), &mut || Instant::now() < deadline);
         }
         // LATENCY's expire-cycle event.
         let threshold_ms = shared.config.hot.latency_monitor_threshold_ms.load(Ordering::Relaxed);
         let cycle = cycle_started.elapsed();
         if threshold_ms > 0 && cycle >= Duration::from_millis(threshold_ms) {
-            shared.diag.latency.add_sample("expire-cycle", cycle.as_millis() as u64);
+            shared.diag.latency.add_sample("expire-cycle", cycle.as_millis() as u64, shared.now_ms());
         }
         crate::evict::background_step(&shared);
+        // Expiry's deletes (and anything else no command committed) to the log.
+        crate::commit::commit_feeds(&shared.persistence, &shared.ks);
         collect_tombstones(&shared, &mut tombstone_cursor);
         next_cycle = Instant::now() + period;
     }

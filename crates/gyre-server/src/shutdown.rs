@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{error, info, warn};
 
+use crate::config::ShutdownSnapshot;
 use crate::shared::Shared;
 
 /// Stops the listeners.
@@ -58,8 +59,9 @@ pub struct Options {
 /// exclusively. Exits the process, or returns why the shutdown was abandoned.
 pub fn run(shared: &Shared, opts: Options, cause: &str) -> Result<std::convert::Infallible, String> {
     info!(cause, "shutting down: no new connections, running commands have finished");
-    let mode = shared.config.get("shutdown-snapshot");
-    let may_snapshot = opts.save.unwrap_or(mode.as_deref() != Some("no"));
+    let settings = shared.config.settings();
+    let mode = settings.shutdown_snapshot;
+    let may_snapshot = opts.save.unwrap_or(mode != ShutdownSnapshot::No);
     if may_snapshot {
         // A background snapshot (BGSAVE, automatic compaction) is finished
         // rather than thrown away: under `auto` it is the snapshot the next
@@ -72,21 +74,20 @@ pub fn run(shared: &Shared, opts: Options, cause: &str) -> Result<std::convert::
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
-    let save = opts.save.unwrap_or_else(|| match mode.as_deref() {
-        Some("yes") => true,
+    let save = opts.save.unwrap_or_else(|| match mode {
+        ShutdownSnapshot::Yes => true,
         // What automatic compaction would do next: the next start then loads
         // a snapshot (about 3M keys/s) instead of replaying a long log tail
         // (about 1M/s).
-        Some("auto") => crate::shared::compaction_due(shared),
-        _ => false,
+        ShutdownSnapshot::Auto => crate::shared::compaction_due(shared),
+        ShutdownSnapshot::No => false,
     });
     if save {
         if shared.persistence.wal.is_none() {
             info!("no final snapshot: persistence is off (appendonly no)");
         } else {
             info!("taking the final snapshot");
-            let retention = shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2);
-            if let Err(e) = shared.persistence.snapshot_now(&shared.ks, retention) {
+            if let Err(e) = shared.persistence.snapshot_now(&shared.ks, settings.snapshot_retention) {
                 if !opts.force {
                     error!(error = %e, "final snapshot failed: shutdown abandoned (FORCE exits anyway)");
                     return Err(e);

@@ -43,10 +43,10 @@ pub struct SlowLog {
 impl SlowLog {
     /// Logs a command (the caller checked the threshold), keeping at most
     /// `max_len` entries.
-    pub fn push(&self, args: &Args<'_>, usec: u64, client: &ClientInfo, max_len: usize) {
+    pub fn push(&self, args: &Args<'_>, usec: u64, client: &ClientInfo, max_len: usize, now_ms: u64) {
         let entry = Entry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            unix_secs: crate::shared::unix_ms() / 1000,
+            unix_secs: now_ms / 1000,
             usec,
             args: truncated_args(args.len(), args.iter()),
             addr: client.addr.to_string(),

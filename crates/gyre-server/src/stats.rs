@@ -1,7 +1,8 @@
 //! Per-command and per-error statistics, the command latency histogram, and
 //! the one place that records what a command run costs ([`ran`]).
 //!
-//! * Per command (a [`CommandStats`] inside each `static` command table row):
+//! * Per command (a [`CommandStats`] per command table row, in each server's
+//!   [`CommandCounters`], found by the row's [`Row`] number):
 //!   calls, microseconds, calls refused before running (`rejected_calls`:
 //!   arity, OOM, MISCONF, BUSY, subscriber context, not allowed in MULTI) and
 //!   calls whose handler returned an error (`failed_calls`), as INFO
@@ -19,7 +20,8 @@
 //! be logged or someone runs MONITOR.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use gyre_http::{CommandMetrics, Histogram, HistogramSnapshot};
@@ -33,6 +35,73 @@ use crate::shared::Shared;
 /// Distinct error codes INFO errorstats tracks.
 pub const ERROR_CODES_MAX: usize = 128;
 
+/// A command table row's number among the per-command counters. The table
+/// is one `static` for the whole process, so the numbering is too (made once,
+/// at the first [`CommandCounters::new`]); the counters themselves belong to a
+/// server.
+#[derive(Debug)]
+pub struct Row(AtomicU32);
+
+impl Row {
+    /// Not numbered yet (const: the table rows are statics).
+    pub const fn new() -> Row {
+        Row(AtomicU32::new(u32::MAX))
+    }
+
+    #[inline]
+    fn index(&self) -> usize {
+        self.0.load(Ordering::Relaxed) as usize
+    }
+}
+
+impl Default for Row {
+    fn default() -> Self {
+        Row::new()
+    }
+}
+
+/// Numbers every row of the command table, once per process; returns how many
+/// rows there are.
+fn number_rows() -> usize {
+    static ROWS: OnceLock<usize> = OnceLock::new();
+    *ROWS.get_or_init(|| {
+        let mut n = 0u32;
+        for spec in every_spec() {
+            spec.stats.0.store(n, Ordering::Relaxed);
+            n += 1;
+        }
+        n as usize
+    })
+}
+
+/// One server's per-command counters, one per command table row.
+#[derive(Debug)]
+pub struct CommandCounters(Box<[CommandStats]>);
+
+impl CommandCounters {
+    pub fn new() -> CommandCounters {
+        CommandCounters((0..number_rows()).map(|_| CommandStats::new()).collect())
+    }
+
+    /// The counters of `spec`'s row.
+    #[inline]
+    pub fn of(&self, spec: &CommandSpec) -> &CommandStats {
+        &self.0[spec.stats.index()]
+    }
+
+    fn reset(&self) {
+        for c in self.0.iter() {
+            c.reset();
+        }
+    }
+}
+
+impl Default for CommandCounters {
+    fn default() -> Self {
+        CommandCounters::new()
+    }
+}
+
 /// Counters of one command table row. Relaxed atomics: each counter is exact,
 /// a reader may see one updated before another.
 #[derive(Debug)]
@@ -44,7 +113,7 @@ pub struct CommandStats {
 }
 
 impl CommandStats {
-    /// Zeroed counters (const: the table rows are statics).
+    /// Zeroed counters.
     pub const fn new() -> CommandStats {
         CommandStats {
             calls: AtomicU64::new(0),
@@ -123,6 +192,8 @@ pub fn error_code(line: &[u8]) -> &[u8] {
 /// latency monitor and MONITOR clients.
 pub struct Diagnostics {
     pub errors: ErrorStats,
+    /// INFO commandstats.
+    pub commands: CommandCounters,
     /// Duration of every command run on the RESP path.
     pub command_latency: Histogram,
     pub slowlog: crate::slowlog::SlowLog,
@@ -134,6 +205,7 @@ impl Default for Diagnostics {
     fn default() -> Self {
         Diagnostics {
             errors: ErrorStats::default(),
+            commands: CommandCounters::new(),
             command_latency: Histogram::new(gyre_http::LATENCY_BOUNDS_NS),
             slowlog: Default::default(),
             latency: Default::default(),
@@ -148,9 +220,7 @@ impl Diagnostics {
     /// have their own RESET, as in Redis.)
     pub fn reset_stats(&self) {
         self.errors.reset();
-        for c in every_spec() {
-            c.stats.reset();
-        }
+        self.commands.reset();
     }
 }
 
@@ -162,20 +232,20 @@ fn every_spec() -> impl Iterator<Item = &'static CommandSpec> {
 /// Counts a refusal before running (OOM, MISCONF, BUSY, ...) and its error
 /// reply, and passes the error on.
 pub fn rejected(shared: &Shared, spec: &CommandSpec, e: CmdError) -> CmdError {
-    rejected_call(spec);
+    rejected_call(shared, spec);
     shared.diag.errors.record(e.to_string().as_bytes());
     e
 }
 
 /// Counts a refusal before running.
-pub fn rejected_call(spec: &CommandSpec) {
-    spec.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
+pub fn rejected_call(shared: &Shared, spec: &CommandSpec) {
+    shared.diag.commands.of(spec).rejected_calls.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Counts a rejection found while resolving the command (an arity error): the
 /// command (or subcommand) it names gets the rejected call. Unknown commands
 /// count nowhere but in the error statistics, as in Redis.
-pub fn rejected_while_resolving(args: &Args<'_>, e: &CmdError) {
+pub fn rejected_while_resolving(shared: &Shared, args: &Args<'_>, e: &CmdError) {
     if !e.to_string().starts_with("ERR wrong number of arguments") {
         return;
     }
@@ -184,22 +254,7 @@ pub fn rejected_while_resolving(args: &Args<'_>, e: &CmdError) {
         (false, true) => cmd::lookup_sub(top, args.get(1)).unwrap_or(top),
         _ => top,
     };
-    spec.stats.rejected_calls.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The clock of command timings: the CPU's time-stamp counter through
-/// `quanta` (which falls back to the OS clock where the counter is not
-/// invariant). Two `clock_gettime` calls per command cost about a tenth of a
-/// pipelined GET's instructions; two counter reads cost a few.
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
-/// A reading of the command clock, for [`Run::started`].
-#[inline]
-pub fn clock_start() -> u64 {
-    clock().raw()
+    rejected_call(shared, spec);
 }
 
 /// What [`ran`] needs to know about the command that ran.
@@ -207,7 +262,7 @@ pub struct Run<'a, 'b> {
     pub top: &'static CommandSpec,
     pub spec: &'static CommandSpec,
     pub args: &'a Args<'b>,
-    /// When the handler started ([`clock_start`]).
+    /// When the handler started (a raw reading of `Shared::clock`).
     pub started: u64,
     /// The database the command ran in (for MONITOR).
     pub db: u16,
@@ -228,10 +283,10 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     if matches!(result, Err(CmdError::Block(_))) {
         return;
     }
-    let clock = clock();
+    let clock = &shared.clock;
     let elapsed = Duration::from_nanos(clock.delta_as_nanos(run.started, clock.raw()));
     let usec = elapsed.as_micros() as u64;
-    let st = &run.spec.stats;
+    let st = shared.diag.commands.of(run.spec);
     st.calls.fetch_add(1, Ordering::Relaxed);
     st.usec.fetch_add(usec, Ordering::Relaxed);
     match (result, run.error_reply) {
@@ -251,12 +306,12 @@ pub fn ran(shared: &Shared, client: &ClientState, run: Run<'_, '_>, result: &Cmd
     let slower_than = hot.slowlog_log_slower_than_us.load(Ordering::Relaxed);
     if slower_than >= 0 && usec >= slower_than as u64 && !run.spec.has_flag(cmd::flags::SKIP_SLOWLOG) {
         let max_len = hot.slowlog_max_len.load(Ordering::Relaxed) as usize;
-        d.slowlog.push(run.args, usec, &client.info, max_len);
+        d.slowlog.push(run.args, usec, &client.info, max_len, shared.now_ms());
     }
     let threshold_ms = hot.latency_monitor_threshold_ms.load(Ordering::Relaxed);
     if threshold_ms > 0 && elapsed >= Duration::from_millis(threshold_ms) {
         let event = if run.spec.has_flag(cmd::flags::FAST) { "fast-command" } else { "command" };
-        d.latency.add_sample(event, elapsed.as_millis() as u64);
+        d.latency.add_sample(event, elapsed.as_millis() as u64, shared.now_ms());
     }
     if run.monitored {
         crate::monitor::feed(shared, client, &run);
@@ -318,10 +373,10 @@ fn full_name(top: &CommandSpec, sub: Option<&CommandSpec>) -> String {
 
 /// Every command that has been called, rejected or failed since the last
 /// reset: (full name, row). Containers come before their subcommands.
-fn used_commands() -> Vec<(String, &'static CommandSpec)> {
+fn used_commands(shared: &Shared) -> Vec<(String, &'static CommandSpec)> {
     let mut v = Vec::new();
     for top in cmd::table::all() {
-        let used = |c: &CommandSpec| c.stats.load() != [0; 4];
+        let used = |c: &CommandSpec| shared.diag.commands.of(c).load() != [0; 4];
         if used(top) {
             v.push((full_name(top, None), top));
         }
@@ -333,10 +388,10 @@ fn used_commands() -> Vec<(String, &'static CommandSpec)> {
 }
 
 /// INFO commandstats.
-pub fn write_commandstats(t: &mut String) {
+pub fn write_commandstats(shared: &Shared, t: &mut String) {
     t.push_str("# Commandstats\r\n");
-    for (name, spec) in used_commands() {
-        let [calls, usec, rejected, failed] = spec.stats.load();
+    for (name, spec) in used_commands(shared) {
+        let [calls, usec, rejected, failed] = shared.diag.commands.of(spec).load();
         let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
         let _ = write!(
             t,
@@ -355,11 +410,11 @@ pub fn write_errorstats(shared: &Shared, t: &mut String) {
 
 /// Per-command counters for `/metrics` (commands used since the last CONFIG
 /// RESETSTAT; subcommands named `container|sub`).
-pub fn command_metrics() -> Vec<CommandMetrics> {
-    used_commands()
+pub fn command_metrics(shared: &Shared) -> Vec<CommandMetrics> {
+    used_commands(shared)
         .into_iter()
         .map(|(name, spec)| {
-            let [calls, usec, rejected, failed] = spec.stats.load();
+            let [calls, usec, rejected, failed] = shared.diag.commands.of(spec).load();
             CommandMetrics {
                 name: name.into(),
                 calls_total: calls,
@@ -379,6 +434,23 @@ pub fn command_latency(shared: &Shared) -> HistogramSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every row has a number of its own, and two servers' counters are
+    /// apart (issue 14: no process-wide statics holding server state).
+    #[test]
+    fn rows_are_numbered_and_counters_belong_to_a_server() {
+        let (a, b) = (CommandCounters::new(), CommandCounters::new());
+        let mut seen = std::collections::HashSet::new();
+        for spec in every_spec() {
+            assert!(spec.stats.index() < a.0.len(), "{} is numbered", spec.name);
+            seen.insert(spec.stats.index());
+        }
+        assert_eq!(seen.len(), a.0.len());
+        let get = cmd::lookup(b"get").expect("declared");
+        a.of(get).calls.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(a.of(get).load()[0], 1);
+        assert_eq!(b.of(get).load()[0], 0);
+    }
 
     #[test]
     fn error_codes_are_the_first_word_within_32_bytes() {

@@ -49,10 +49,6 @@ impl ClientStream for tokio_rustls::server::TlsStream<TcpStream> {
     }
 }
 
-fn setting(config: &Config, name: &str) -> String {
-    config.get(name).expect("declared")
-}
-
 fn read_certs(path: &str, what: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .with_context(|| format!("reading {what} '{path}'"))?
@@ -64,26 +60,27 @@ fn read_certs(path: &str, what: &str) -> anyhow::Result<Vec<CertificateDer<'stat
 
 /// The rustls server configuration the TLS settings describe.
 pub fn server_config(config: &Config) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let (cert_file, key_file) = (setting(config, "tls-cert-file"), setting(config, "tls-key-file"));
+    let settings = config.settings();
+    let (cert_file, key_file) = (&settings.tls_cert_file, &settings.tls_key_file);
     anyhow::ensure!(!cert_file.is_empty(), "tls-port is set but tls-cert-file is not");
     anyhow::ensure!(!key_file.is_empty(), "tls-port is set but tls-key-file is not");
-    let certs = read_certs(&cert_file, "tls-cert-file")?;
-    let key = PrivateKeyDer::from_pem_file(&key_file).with_context(|| format!("reading tls-key-file '{key_file}'"))?;
+    let certs = read_certs(cert_file, "tls-cert-file")?;
+    let key = PrivateKeyDer::from_pem_file(key_file).with_context(|| format!("reading tls-key-file '{key_file}'"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
-    let auth = setting(config, "tls-auth-clients");
+    let auth = &settings.tls_auth_clients;
     let builder = if auth == "no" {
         builder.with_no_client_auth()
     } else {
-        let ca_file = setting(config, "tls-ca-cert-file");
+        let ca_file = &settings.tls_ca_cert_file;
         anyhow::ensure!(
             !ca_file.is_empty(),
             "tls-auth-clients is '{auth}' but tls-ca-cert-file is not set (set it, or tls-auth-clients no)"
         );
         let mut roots = rustls::RootCertStore::empty();
-        for c in read_certs(&ca_file, "tls-ca-cert-file")? {
+        for c in read_certs(ca_file, "tls-ca-cert-file")? {
             roots.add(c).with_context(|| format!("adding a CA certificate from '{ca_file}'"))?;
         }
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);

@@ -6,9 +6,13 @@
 //! eviction), every client in its entry is sent an invalidation and the entry
 //! goes: the client reads the key again before it is told again. OPTIN tracks
 //! only reads right after `CLIENT CACHING yes`, OPTOUT all reads but those
-//! right after `CLIENT CACHING no`. BCAST mode keeps no table: a change of a
-//! key matching one of the client's prefixes (any key, without prefixes) is
-//! sent to it, the keys of one command in one message.
+//! right after `CLIENT CACHING no`; as in Redis the flag covers one command,
+//! a whole MULTI..EXEC or script counting as one, CLIENT commands and a
+//! blocked wait not using it up. A blocked read served later is remembered
+//! then too (Redis 7.2 runs it again). BCAST mode keeps no table: a change
+//! of a key matching one of the client's prefixes (any key, without
+//! prefixes) is sent to it, one message per prefix naming that prefix's keys
+//! (sorted) of one command, or of a whole transaction or script.
 //!
 //! Messages: RESP3 push `invalidate [keys]` (a null for a flush); with
 //! `REDIRECT id` they go to that client instead, as a push when it speaks
@@ -69,6 +73,11 @@ struct Inner {
     items: u64,
     /// BCAST prefix -> clients.
     prefixes: BTreeMap<Vec<u8>, Vec<u64>>,
+    /// Keys changed by the commands of a transaction or script still
+    /// running, by the writing client: BCAST clients hear of them in one
+    /// message per prefix when it ends (Redis sends a prefix's keys of one
+    /// event-loop turn together).
+    bcast_pending: HashMap<u64, Vec<Vec<u8>>>,
 }
 
 /// The server's tracking state.
@@ -220,6 +229,7 @@ impl Tracking {
 
     /// After a command ran: remembers the keys a read-only command read and
     /// invalidates the keys its mutations changed (`mutations`, encoded).
+    /// `blocked`: the command is waiting (it runs again when served).
     pub fn after_command(
         &self,
         shared: &Shared,
@@ -227,21 +237,37 @@ impl Tracking {
         spec: &CommandSpec,
         args: &gyre_resp::Args<'_>,
         mutations: &[u8],
+        blocked: bool,
     ) {
         let id = client.info.id;
-        // EXEC and scripts: the commands they run are handled one by one.
+        // EXEC and scripts: the commands they run are handled one by one;
+        // their BCAST messages wait for the end of the whole (`top_level`).
         let nested_runner = spec.has_flag(crate::cmd::flags::EXCLUSIVE);
+        let top_level = !client.in_exec;
         if !mutations.is_empty() && !nested_runner {
-            self.invalidate_encoded(shared, mutations, Some(id));
+            self.invalidate_mutations(shared, mutations, Some(id), !top_level);
         }
-        if client.tracking.is_none() {
+        if top_level && nested_runner {
+            let mut inner = self.inner.lock();
+            if let Some(keys) = inner.bcast_pending.remove(&id) {
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                broadcast(shared, &mut inner, &refs, Some(id));
+            }
+        }
+        // A blocked client being served runs in a state of its own (no
+        // guard): whether it tracks is in its shared info.
+        if client.tracking.is_none() && client.info.tracking_redirect.load(Ordering::Relaxed) < 0 {
             return;
         }
         let mut inner = self.inner.lock();
         let Some(c) = inner.clients.get_mut(&id) else { return };
         let caching = c.caching;
-        // The CACHING flag lasts one command (the whole transaction in MULTI).
-        if spec.name != "caching" && client.multi.is_none() {
+        // The CACHING flag lasts one command, as Redis's resetClient keeps
+        // it: through MULTI to the end of EXEC, through a script, across
+        // CLIENT commands, and while the command waits blocked.
+        let client_cmd = spec.has_flag(crate::cmd::flags::KEEPS_CACHING)
+            || (!nested_runner && matches!(client.current_cmd, crate::client::CmdName::Known { top: "client", .. }));
+        if !(client.multi.is_some() || !top_level || blocked || client_cmd) {
             c.caching = false;
         }
         let wanted = !c.bcast && if c.optin { caching } else { !(c.optout && caching) };
@@ -267,8 +293,9 @@ impl Tracking {
     }
 
     /// Invalidates the keys named by encoded mutations; `writer` is the
-    /// client whose command made them (for NOLOOP).
-    pub fn invalidate_encoded(&self, shared: &Shared, encoded: &[u8], writer: Option<u64>) {
+    /// client whose command made them (for NOLOOP). With `defer_bcast` the
+    /// BCAST part waits for the writer's top-level command to end.
+    fn invalidate_mutations(&self, shared: &Shared, encoded: &[u8], writer: Option<u64>, defer_bcast: bool) {
         if !self.active() {
             return;
         }
@@ -295,7 +322,18 @@ impl Tracking {
             flush_all(shared, &mut inner);
         }
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        invalidate_keys(shared, &mut inner, &refs, writer);
+        match writer {
+            Some(id) if defer_bcast && !inner.prefixes.is_empty() => {
+                invalidate_table(shared, &mut inner, &refs, writer);
+                let pending = inner.bcast_pending.entry(id).or_default();
+                for k in keys {
+                    if !pending.contains(&k) {
+                        pending.push(k);
+                    }
+                }
+            }
+            _ => invalidate_keys(shared, &mut inner, &refs, writer),
+        }
     }
 
     /// Invalidates keys removed by expiry or eviction.
@@ -328,10 +366,13 @@ fn remember(inner: &mut Inner, key: &[u8], id: u64) {
 /// Sends the invalidation of `keys` to the clients that read them and to
 /// the BCAST clients whose prefixes match.
 fn invalidate_keys(shared: &Shared, inner: &mut Inner, keys: &[&[u8]], writer: Option<u64>) {
-    if keys.is_empty() {
-        return;
-    }
-    // Default mode: one message per key and client, the key leaves the table.
+    invalidate_table(shared, inner, keys, writer);
+    broadcast(shared, inner, keys, writer);
+}
+
+/// Default mode: one message per key and client, the key leaves the table
+/// (as Redis's trackingInvalidateKey sends them, at once).
+fn invalidate_table(shared: &Shared, inner: &mut Inner, keys: &[&[u8]], writer: Option<u64>) {
     for key in keys {
         let Some(ids) = inner.table.remove(*key) else { continue };
         inner.items -= ids.len() as u64;
@@ -345,22 +386,33 @@ fn invalidate_keys(shared: &Shared, inner: &mut Inner, keys: &[&[u8]], writer: O
             }
         }
     }
-    // BCAST: the matching keys of this change in one message per client.
-    if inner.prefixes.is_empty() {
+}
+
+/// BCAST: as Redis's trackingBroadcastInvalidationMessages, one message per
+/// prefix and client, naming the keys of this change under that prefix (a
+/// client with two prefixes hears of `MSET a:1 .. b:1 ..` twice); a NOLOOP
+/// client does not hear of its own writes.
+fn broadcast(shared: &Shared, inner: &mut Inner, keys: &[&[u8]], writer: Option<u64>) {
+    if inner.prefixes.is_empty() || keys.is_empty() {
         return;
     }
-    let mut per_client: BTreeMap<u64, Vec<&[u8]>> = BTreeMap::new();
+    let mut messages: Vec<(u64, Vec<&[u8]>)> = Vec::new();
     for (prefix, ids) in &inner.prefixes {
-        for key in keys.iter().filter(|k| k.starts_with(prefix)) {
-            for id in ids {
-                let noloop = inner.clients.get(id).is_some_and(|c| c.noloop);
-                if !(noloop && writer == Some(*id)) {
-                    per_client.entry(*id).or_default().push(key);
-                }
+        // Sorted, as Redis's per-prefix radix tree of keys gives them.
+        let mut matching: Vec<&[u8]> = keys.iter().copied().filter(|k| k.starts_with(prefix)).collect();
+        matching.sort_unstable();
+        matching.dedup();
+        if matching.is_empty() {
+            continue;
+        }
+        for id in ids {
+            let noloop = inner.clients.get(id).is_some_and(|c| c.noloop);
+            if !(noloop && writer == Some(*id)) {
+                messages.push((*id, matching.clone()));
             }
         }
     }
-    for (id, keys) in per_client {
+    for (id, keys) in messages {
         send(shared, inner, id, Payload::Keys(&keys));
     }
 }

@@ -34,6 +34,21 @@ fn noperm_channel(s: &Server) -> &'static str {
     }
 }
 
+/// The payload flag a user gets without `reset`: Redis 7.2 gives every user
+/// `sanitize-payload` (ACL LIST, ACL GETUSER flags); 7.0 showed none.
+fn payload_flag(s: &Server) -> Option<&'static str> {
+    s.at_least_redis(7, 2).then_some("sanitize-payload")
+}
+
+/// `on`/`off` and the other words of an ACL LIST line, with the payload
+/// flag where the server shows one.
+fn with_payload(s: &Server, head: &str, rest: &str) -> String {
+    match payload_flag(s) {
+        Some(f) => format!("{head} {f} {rest}"),
+        None => format!("{head} {rest}"),
+    }
+}
+
 /// A raw connection authenticated as `user`.
 fn login(s: &Server, user: &str, pass: &str) -> RawConn {
     let mut r = s.raw();
@@ -155,7 +170,15 @@ fn command_category_and_subcommand_rules() {
         Reply::error("ERR Error in ACL SETUSER modifier 'bogus': Syntax error")
     );
     let flags = admin.call(&["ACL", "GETUSER", "alice"]);
-    assert_eq!(flags.field("flags").unwrap().items(), &[Reply::bulk("off")]);
+    let expected: Vec<Reply> = ["off"].into_iter().chain(payload_flag(&s)).map(Reply::bulk).collect();
+    assert_eq!(flags.field("flags").unwrap().items(), &expected[..]);
+    // `skip-sanitize-payload` replaces it, `reset` brings it back (both versions).
+    setuser(&mut admin, &["alice", "skip-sanitize-payload"]);
+    let flags = admin.call(&["ACL", "GETUSER", "alice"]);
+    assert_eq!(flags.field("flags").unwrap().items(), &[Reply::bulk("off"), Reply::bulk("skip-sanitize-payload")]);
+    setuser(&mut admin, &["alice", "reset"]);
+    let flags = admin.call(&["ACL", "GETUSER", "alice"]);
+    assert_eq!(flags.field("flags").unwrap().items(), &[Reply::bulk("off"), Reply::bulk("sanitize-payload")]);
 }
 
 #[test]
@@ -243,7 +266,8 @@ fn acl_log_records_denials_and_failed_auth() {
 fn user_management_commands() {
     let s = Server::start();
     let mut admin = s.raw();
-    assert_eq!(admin.call(&["ACL", "LIST"]).items(), &[Reply::bulk("user default on nopass ~* &* +@all")]);
+    let default = with_payload(&s, "user default on nopass", "~* &* +@all");
+    assert_eq!(admin.call(&["ACL", "LIST"]).items(), &[Reply::bulk(default)]);
     admin.call(&["ACL", "SETUSER", "erin", "on", ">pe", "~a:*", "&ch", "+get"]);
     let hash = "1a8f9cf5b0d4ad2a0e4d2b7d6b2d3e3b4f3d1fb2d4c4c5d6e6f7a8b9c0d1e2f3"; // any 64 hex digits
     admin.call(&["ACL", "SETUSER", "frank", &format!("#{hash}")]);
@@ -252,14 +276,18 @@ fn user_management_commands() {
         Reply::Array(vec![Reply::bulk("default"), Reply::bulk("erin"), Reply::bulk("frank")])
     );
     let u = admin.call(&["ACL", "GETUSER", "erin"]);
-    assert_eq!(u.field("flags").unwrap().items(), &[Reply::bulk("on")]);
+    let expected: Vec<Reply> = ["on"].into_iter().chain(payload_flag(&s)).map(Reply::bulk).collect();
+    assert_eq!(u.field("flags").unwrap().items(), &expected[..]);
     assert_eq!(u.field("passwords").unwrap().items().len(), 1);
     assert_eq!(u.field("commands").unwrap(), &Reply::bulk("-@all +get"));
     assert_eq!(u.field("keys").unwrap(), &Reply::bulk("~a:*"));
     assert_eq!(u.field("channels").unwrap(), &Reply::bulk("&ch"));
     assert_eq!(admin.call(&["ACL", "GETUSER", "nobody"]), Reply::NilBulk);
     let list = admin.call(&["ACL", "LIST"]);
-    assert_eq!(list.items()[2], Reply::bulk(format!("user frank off #{hash} resetchannels -@all")));
+    assert_eq!(
+        list.items()[2],
+        Reply::bulk(with_payload(&s, "user frank off", &format!("#{hash} resetchannels -@all")))
+    );
     assert!(admin.call(&["ACL", "CAT"]).items().contains(&Reply::bulk("sortedset")));
     let read = admin.call(&["ACL", "CAT", "read"]);
     assert!(read.items().contains(&Reply::bulk("get")) && !read.items().contains(&Reply::bulk("set")));
@@ -294,8 +322,8 @@ fn aclfile_save_load_and_start_up() {
     admin.call(&["ACL", "SETUSER", "hank", "on", ">ph", "+ping"]);
     assert_eq!(admin.call(&["ACL", "SAVE"]), Reply::simple("OK"));
     let saved = std::fs::read_to_string(&file).unwrap();
-    assert!(saved.contains("user hank on #") && !saved.contains("ph "), "{saved}");
-    assert!(saved.contains("user default on nopass ~* &* +@all"), "{saved}");
+    assert!(saved.contains("user hank on sanitize-payload #") && !saved.contains("ph "), "{saved}");
+    assert!(saved.contains("user default on nopass sanitize-payload ~* &* +@all"), "{saved}");
     // LOAD replaces the users with the file's; a bad file changes nothing.
     admin.call(&["ACL", "DELUSER", "hank"]);
     assert_eq!(admin.call(&["ACL", "LOAD"]), Reply::simple("OK"));

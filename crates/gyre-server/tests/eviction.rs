@@ -160,6 +160,13 @@ fn hot_set_survival(policy: &str) -> f64 {
 #[test]
 fn allkeys_lru_keeps_a_hot_set() {
     let kept = hot_set_survival("allkeys-lru");
+    if is_redis() {
+        // Redis's LRU clock ticks once a second (LRU_CLOCK_RESOLUTION) and
+        // this test runs in well under one, so there every key looks equally
+        // recent and what survives is chance (12-24% in runs against 7.0 and
+        // 7.2). The limit and the evictions were still checked above.
+        return;
+    }
     assert!(kept >= 0.9, "only {:.0}% of the hot set survived", kept * 100.0);
 }
 
@@ -233,7 +240,7 @@ fn noeviction_refuses_writes_but_serves_reads_and_del() {
     let mut c = s.client();
     let mut w = s.raw();
     ok(&mut c, &["SET", "keep", "value"]);
-    limit_to_current_plus(&mut c, 1 << 20);
+    let start_limit = limit_to_current_plus(&mut c, 1 << 20);
     let value = "v".repeat(1000);
     let batch = keys("k", 0..3000);
     let mut refused = Vec::new();
@@ -241,12 +248,20 @@ fn noeviction_refuses_writes_but_serves_reads_and_del() {
         refused.extend(set_batch(&mut w, chunk, &value, None));
     }
     assert!(!refused.is_empty(), "nothing was refused");
+    // Client buffers count in used_memory and shrink on the server's own
+    // schedule (Redis resizes idle query buffers in its cron; with libc
+    // malloc, as in the 7.2 validation build, that memory leaves the count
+    // at once), so right at the limit a later write may fit again. Move the
+    // limit well below the use instead: every write is refused from here.
+    let limit = used_memory(&mut c) / 2;
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
     assert_eq!(err(&mut c, &["SET", "another", "x"]), OOM);
     assert_eq!(err(&mut c, &["LPUSH", "list", "x"]), OOM);
     // Reads, deletes and commands that free memory go on.
     assert_eq!(q(&mut c, &["GET", "keep"]), bulk("value"));
     assert_eq!(q(&mut c, &["EXISTS", "keep"]), int(1));
     assert_eq!(q(&mut c, &["DEL", "keep"]), int(1));
+    ok(&mut c, &["CONFIG", "SET", "maxmemory", &start_limit.to_string()]);
     let removed: i64 = {
         let mut cmd = redis::cmd("DEL");
         for k in &batch {
@@ -301,7 +316,13 @@ fn lowering_maxmemory_evicts_in_the_background() {
 
 #[test]
 fn evicting_a_large_set_frees_it_off_the_request_path() {
-    let s = Server::start_with(&["--appendonly", "no", "--maxmemory-policy", "allkeys-random"]);
+    // Gyre always frees an evicted value off the request path; Redis does
+    // when told to (its default frees inline).
+    let mut args = vec!["--appendonly", "no", "--maxmemory-policy", "allkeys-random"];
+    if is_redis() {
+        args.extend(["--lazyfree-lazy-eviction", "yes"]);
+    }
+    let s = Server::start_with(&args);
     let mut c = s.client();
     let mut members: Vec<String> = Vec::new();
     for i in 0..200_000 {
@@ -316,11 +337,24 @@ fn evicting_a_large_set_frees_it_off_the_request_path() {
             members.clear();
         }
     }
-    let freed_before = stat(&mut c, "stats", "lazyfreed_objects");
+    // INFO memory, where Redis shows it too.
+    let freed_before = stat(&mut c, "memory", "lazyfreed_objects");
     // Room for almost nothing: the set (the only key) must go.
     let used = used_memory(&mut c);
     ok(&mut c, &["CONFIG", "SET", "maxmemory", &(used - (1 << 20)).to_string(), "hz", "1"]);
-    ok(&mut c, &["SET", "small", "x"]);
+    if is_redis() {
+        // Redis waits only briefly for its lazy-free thread before refusing
+        // the write with -OOM; freeing 200,000 members can take longer, so a
+        // first try may be refused.
+        let set = |c: &mut redis::Connection| cmd(&["SET", "small", "x"]).query::<()>(c).is_ok();
+        assert!(wait_for(Duration::from_secs(10), || set(&mut c)), "SET stayed refused");
+    } else {
+        ok(&mut c, &["SET", "small", "x"]);
+    }
     assert_eq!(q(&mut c, &["EXISTS", "big"]), int(0));
-    assert_eq!(stat(&mut c, "stats", "lazyfreed_objects"), freed_before + 1, "the set was not freed lazily");
+    // Redis counts the object once its background thread has freed it.
+    assert!(
+        wait_for(Duration::from_secs(10), || stat(&mut c, "memory", "lazyfreed_objects") == freed_before + 1),
+        "the set was not freed lazily"
+    );
 }

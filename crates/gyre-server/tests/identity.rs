@@ -39,3 +39,20 @@ fn two_data_directories_are_two_nodes() {
     let id = |s: &Server| info_field(&info_server(s), "node_id").unwrap();
     assert_ne!(id(&a), id(&b));
 }
+
+/// The clock-drift bound on versions from other nodes: a setting with a
+/// default of 500 ms, and its refusals, both in INFO.
+#[test]
+fn the_clock_drift_bound_is_a_setting_shown_in_info() {
+    if is_redis() {
+        return;
+    }
+    let s = Server::start();
+    let mut c = s.client();
+    let stats = |c: &mut redis::Connection| -> String { cmd(&["INFO", "stats"]).query(c).unwrap() };
+    assert_eq!(info_field(&stats(&mut c), "max_clock_drift_ms").as_deref(), Some("500"));
+    assert_eq!(info_field(&stats(&mut c), "clock_drift_refused").as_deref(), Some("0"));
+    ok(&mut c, &["CONFIG", "SET", "max-clock-drift-ms", "2000"]);
+    assert_eq!(info_field(&stats(&mut c), "max_clock_drift_ms").as_deref(), Some("2000"));
+    assert!(err(&mut c, &["CONFIG", "SET", "max-clock-drift-ms", "0"]).contains("max-clock-drift-ms"));
+}

@@ -48,7 +48,14 @@ fn used_memory_agrees_with_the_allocator_and_grows_with_the_data() {
     for field in ["used_memory_human", "mem_fragmentation_ratio", "maxmemory", "maxmemory_human", "maxmemory_policy"] {
         assert!(info_field(&info, field).is_some(), "INFO memory lacks {field}");
     }
-    assert_eq!(info_field(&info, "mem_allocator").as_deref(), Some("jemalloc-5.3.0"));
+    let allocator = info_field(&info, "mem_allocator");
+    if is_redis() {
+        // The validation Redis's allocator is a build choice (Debian's:
+        // jemalloc-5.3.0; the 7.2 build used for validation: libc).
+        assert!(allocator.is_some_and(|a| a.starts_with("jemalloc") || a == "libc"));
+    } else {
+        assert_eq!(allocator.as_deref(), Some("jemalloc-5.3.0"));
+    }
     let stats = as_str(&q(&mut c, &["INFO", "stats"]));
     for field in ["evicted_keys", "expired_keys", "keyspace_hits", "keyspace_misses"] {
         assert!(info_field(&stats, field).is_some(), "INFO stats lacks {field}");
@@ -68,7 +75,12 @@ fn memory_usage_counts_key_value_and_bucket() {
     ok(&mut c, &["SET", "large", &"x".repeat(10_000)]);
     let small = as_int(&q(&mut c, &["MEMORY", "USAGE", "small"]));
     let large = as_int(&q(&mut c, &["MEMORY", "USAGE", "large", "SAMPLES", "0"]));
-    assert!((80..200).contains(&small), "small key: {small}");
+    // Gyre counts its node, the key, the value and the key's share of the
+    // slot table's buckets. Redis counts its own layout (dict entry, object,
+    // embedded string) in its allocator's usable sizes: 64 bytes with
+    // jemalloc (Debian's 7.0), 72 with libc malloc (the 7.2 build).
+    let floor = if is_redis() { 48 } else { 80 };
+    assert!((floor..200).contains(&small), "small key: {small}");
     assert!(large >= small + 10_000, "large key: {large}");
     assert_eq!(q(&mut c, &["MEMORY", "USAGE", "missing"]), nil());
     assert_eq!(err(&mut c, &["MEMORY", "USAGE", "small", "SAMPLES"]), "ERR syntax error");
@@ -84,7 +96,12 @@ fn memory_stats_doctor_and_purge() {
     let get = |name: &str| pairs.iter().find(|(k, _)| as_str(k) == name).map(|(_, v)| v.clone());
     assert!(as_int(&get("total.allocated").expect("total.allocated")) > 0);
     assert_eq!(get("keys.count"), Some(int(1)));
-    assert_eq!(get("db.0.keys"), Some(int(1)));
+    // Each database with keys is a map of its table overheads (Redis 7.0 and
+    // 7.2 alike).
+    let Some(Value::Map(db0)) = get("db.0") else { panic!("db.0 is a map: {:?}", get("db.0")) };
+    let db0: Vec<String> = db0.iter().map(|(k, _)| as_str(k)).collect();
+    assert_eq!(db0, ["overhead.hashtable.main", "overhead.hashtable.expires", "overhead.hashtable.slot-to-keys"]);
+    assert_eq!(get("db.1"), None);
     assert!(get("allocator.resident").is_some() && get("peak.allocated").is_some());
     let doctor = as_str(&q(&mut c, &["MEMORY", "DOCTOR"]));
     assert!(doctor.contains("Sam"), "{doctor}");
@@ -132,6 +149,9 @@ fn object_freq_grows_with_access_under_lfu() {
     let after = as_int(&q(&mut c, &["OBJECT", "FREQ", "k"]));
     assert_eq!(after, 25, "with lfu-log-factor 0 every access counts");
     // A NO-TOUCH client's reads do not count; its TOUCH does.
+    if skip_before_72(&s) {
+        return; // CLIENT NO-TOUCH is new in 7.2
+    }
     ok(&mut c, &["CLIENT", "NO-TOUCH", "ON"]);
     q(&mut c, &["GET", "k"]);
     assert_eq!(as_int(&q(&mut c, &["OBJECT", "FREQ", "k"])), 25);
@@ -150,6 +170,9 @@ fn object_idletime_follows_access_and_no_touch() {
     assert!(as_int(&q(&mut c, &["OBJECT", "IDLETIME", "a"])) >= 2);
     q(&mut c, &["GET", "a"]);
     assert_eq!(as_int(&q(&mut c, &["OBJECT", "IDLETIME", "a"])), 0);
+    if skip_before_72(&s) {
+        return; // CLIENT NO-TOUCH is new in 7.2
+    }
     ok(&mut c, &["CLIENT", "NO-TOUCH", "ON"]);
     q(&mut c, &["GET", "b"]);
     assert!(as_int(&q(&mut c, &["OBJECT", "IDLETIME", "b"])) >= 2, "NO-TOUCH reads must not reset idle time");

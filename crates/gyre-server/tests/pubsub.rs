@@ -360,8 +360,8 @@ fn punsubscribe_without_arguments_leaves_every_pattern() {
     assert_eq!(publisher.call(&["PUBLISH", "cd", "x"]), Reply::Int(0));
 }
 
-/// Regression (issue 17): under RESP3 with CLIENT REPLY OFF, subscription
-/// confirmations and messages are pushes, and Redis still delivers them.
+/// Regression (issue 17): under CLIENT REPLY OFF, subscription confirmations
+/// and messages are pushes, and Redis still delivers them (RESP3 and RESP2).
 #[test]
 fn resp3_pushes_are_delivered_under_client_reply_off() {
     let s = Server::start();
@@ -385,10 +385,17 @@ fn resp3_pushes_are_delivered_under_client_reply_off() {
     sub.send_cmd(&["CLIENT", "REPLY", "SKIP"]);
     sub.send_cmd(&["SUBSCRIBE", "other"]);
     assert_eq!(sub.read_reply(), Reply::Push(vec![Reply::bulk("subscribe"), Reply::bulk("other"), Reply::Int(1)]));
-    // RESP2 confirmations are ordinary replies: dropped under REPLY OFF.
+    // Under RESP2 too, confirmations and messages are delivered (Redis
+    // flags them as pushes in both protocols); other replies are not.
     let mut sub2 = s.raw();
     sub2.send_cmd(&["CLIENT", "REPLY", "OFF"]);
     sub2.send_cmd(&["SUBSCRIBE", "ch2"]);
+    assert_eq!(sub2.read_reply(), Reply::Array(vec![Reply::bulk("subscribe"), Reply::bulk("ch2"), Reply::Int(1)]));
+    assert_eq!(publisher.call(&["PUBLISH", "ch2", "hi"]), Reply::Int(1));
+    assert_eq!(sub2.read_reply(), Reply::Array(vec![Reply::bulk("message"), Reply::bulk("ch2"), Reply::bulk("hi")]));
+    sub2.send_cmd(&["PING"]);
+    sub2.send_cmd(&["UNSUBSCRIBE", "ch2"]);
+    assert_eq!(sub2.read_reply(), Reply::Array(vec![Reply::bulk("unsubscribe"), Reply::bulk("ch2"), Reply::Int(0)]));
     sub2.expect_silence(Duration::from_millis(200));
 }
 

@@ -17,8 +17,11 @@ fn command_names(c: &mut redis::Connection) -> Vec<(String, bool)> {
     let Value::Array(all) = q(c, &["COMMAND"]) else { panic!("COMMAND is not an array") };
     for entry in all {
         let Value::Array(items) = entry else { panic!("entry is not an array") };
-        let blocking = sorted_strings(&items[2]).iter().any(|f| f == "blocking");
-        names.push((as_str(&items[0]), blocking));
+        let name = as_str(&items[0]);
+        // WAIT and WAITAOF block without the flag (Redis 7.2 declares them so).
+        let blocking =
+            sorted_strings(&items[2]).iter().any(|f| f == "blocking") || matches!(name.as_str(), "wait" | "waitaof");
+        names.push((name, blocking));
         if let Some(Value::Array(subs)) = items.get(9) {
             for sub in subs {
                 let Value::Array(sub_items) = sub else { continue };

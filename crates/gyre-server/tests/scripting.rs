@@ -152,9 +152,22 @@ fn scripts_in_transactions_and_no_blocking_in_scripts() {
     assert_eq!(r.call(&["EVAL", "return redis.call('INCR', KEYS[1])", "1", "c"]), Reply::simple("QUEUED"));
     assert_eq!(r.call(&["INCR", "c"]), Reply::simple("QUEUED"));
     assert_eq!(r.call(&["EXEC"]), Reply::Array(vec![Reply::Int(1), Reply::Int(2)]));
-    // Blocking commands are refused in scripts, as Redis 7.0 does.
-    let reply = r.call(&["EVAL", "return redis.call('BLPOP', 'nolist', 0)", "0"]);
-    assert!(error_starting(&reply, "ERR This Redis command is not allowed from script"), "{reply:?}");
+    // Blocking commands run in scripts and answer as if they timed out when
+    // they would wait (Redis 7.2); Redis 7.0 refused them (NOSCRIPT).
+    let blpop = r.call(&["EVAL", "return redis.call('BLPOP', 'nolist', 0)", "0"]);
+    let wait = r.call(&["EVAL", "return redis.call('WAIT', 1, 0)", "0"]);
+    if s.at_least_redis(7, 2) {
+        assert_eq!(blpop, Reply::NilBulk);
+        assert_eq!(wait, Reply::Int(0));
+        assert_eq!(r.call(&["RPUSH", "l", "x"]), Reply::Int(1));
+        assert_eq!(
+            r.call(&["EVAL", "return redis.call('BLPOP', 'l', 0)", "0"]),
+            Reply::Array(vec![Reply::bulk("l"), Reply::bulk("x")])
+        );
+    } else {
+        assert!(error_starting(&blpop, "ERR This Redis command is not allowed from script"), "{blpop:?}");
+        assert!(error_starting(&wait, "ERR This Redis command is not allowed from script"), "{wait:?}");
+    }
 }
 
 /// Readers never see half a script, and its writes reach the log as effects:

@@ -467,7 +467,7 @@ fn large_values_are_freed_in_the_background() {
         let _: i64 = cmd.query(&mut c).unwrap();
     }
     let freed = |c: &mut redis::Connection| {
-        info_field(&info(c, &["stats"]), "lazyfreed_objects").unwrap().parse::<u64>().unwrap()
+        info_field(&info(c, &["memory"]), "lazyfreed_objects").unwrap().parse::<u64>().unwrap()
     };
     assert_eq!(freed(&mut c), 0);
     assert_eq!(q(&mut c, &["DEL", "big1"]), int(1));

@@ -291,3 +291,125 @@ fn redis_py_client_side_cache_works() {
     let out = child.wait_with_output().expect("output");
     assert!(status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+/// OPTIN's `CLIENT CACHING yes` lasts one command as Redis's resetClient
+/// keeps it: a whole MULTI..EXEC (given before MULTI, or inside it for the
+/// commands after it), a whole script, and across CLIENT commands.
+#[test]
+fn optin_caching_covers_transactions_scripts_and_client_commands() {
+    let s = Server::start();
+    let mut w = s.client();
+    let mut t = tracking(&s, &["OPTIN"]);
+    assert_eq!(t.call(&["CLIENT", "CACHING", "YES"]), Reply::simple("OK"));
+    assert_eq!(t.call(&["MULTI"]), Reply::simple("OK"));
+    t.call(&["GET", "a"]);
+    t.call(&["GET", "b"]);
+    assert_eq!(t.call(&["EXEC"]), Reply::Array(vec![Reply::Null, Reply::Null]));
+    // Used up by the transaction.
+    t.call(&["GET", "c"]);
+    ok(&mut w, &["MSET", "a", "1", "b", "1", "c", "1"]);
+    assert_eq!(t.read_reply(), invalidate(&["a"]));
+    assert_eq!(t.read_reply(), invalidate(&["b"]));
+    t.expect_silence(Duration::from_millis(100));
+
+    // Inside the transaction: the reads after it.
+    assert_eq!(t.call(&["MULTI"]), Reply::simple("OK"));
+    t.call(&["GET", "c"]);
+    t.call(&["CLIENT", "CACHING", "YES"]);
+    t.call(&["GET", "d"]);
+    t.call(&["GET", "e"]);
+    t.call(&["EXEC"]);
+    ok(&mut w, &["MSET", "c", "2", "d", "2", "e", "2"]);
+    assert_eq!(t.read_reply(), invalidate(&["d"]));
+    assert_eq!(t.read_reply(), invalidate(&["e"]));
+    t.expect_silence(Duration::from_millis(100));
+
+    // A CLIENT command in between keeps it; the next read uses it.
+    assert_eq!(t.call(&["CLIENT", "CACHING", "YES"]), Reply::simple("OK"));
+    assert!(matches!(t.call(&["CLIENT", "ID"]), Reply::Int(_)));
+    t.call(&["GET", "f"]);
+    t.call(&["GET", "g"]);
+    ok(&mut w, &["MSET", "f", "1", "g", "1"]);
+    assert_eq!(t.read_reply(), invalidate(&["f"]));
+    t.expect_silence(Duration::from_millis(100));
+
+    // A script's reads, all of them.
+    assert_eq!(t.call(&["CLIENT", "CACHING", "YES"]), Reply::simple("OK"));
+    t.call(&["EVAL", "redis.call('GET', KEYS[1]) redis.call('GET', KEYS[2]) return 1", "2", "h", "i"]);
+    t.call(&["GET", "j"]);
+    ok(&mut w, &["MSET", "h", "1", "i", "1", "j", "1"]);
+    assert_eq!(t.read_reply(), invalidate(&["h"]));
+    assert_eq!(t.read_reply(), invalidate(&["i"]));
+    t.expect_silence(Duration::from_millis(100));
+}
+
+/// A blocked XREAD that is served reads the stream again, and that read is
+/// tracked: the next change is invalidated too (Redis 7.2). BLPOP is a write (Redis
+/// tracks only read-only commands): nothing of it is remembered.
+#[test]
+fn a_served_blocked_read_is_tracked() {
+    let s = Server::start();
+    let mut w = s.client();
+    let mut t = tracking(&s, &[]);
+    t.send_cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
+    wait_blocked(&mut w, 1);
+    assert_eq!(q(&mut w, &["XADD", "s", "1-1", "a", "1"]), bulk("1-1"));
+    // The invalidation of the read it blocked with, and the reply.
+    let mut got = [t.read_reply(), t.read_reply()];
+    got.sort_by_key(|r| matches!(r, Reply::Push(_)));
+    assert!(matches!(&got[0], Reply::Map(m) if m.len() == 1), "{got:?}");
+    assert_eq!(got[1], invalidate(&["s"]));
+    assert_eq!(q(&mut w, &["XADD", "s", "2-2", "b", "2"]), bulk("2-2"));
+    // Redis 7.2 serves a blocked client by running its command again, so
+    // the read is remembered; 7.0 served it without that.
+    if s.at_least_redis(7, 2) {
+        assert_eq!(t.read_reply(), invalidate(&["s"]));
+    } else {
+        t.expect_silence(Duration::from_millis(100));
+    }
+
+    // OPTIN: CLIENT CACHING yes before a read that blocks covers the read
+    // it makes when served.
+    if s.at_least_redis(7, 2) {
+        let mut o = tracking(&s, &["OPTIN"]);
+        assert_eq!(o.call(&["CLIENT", "CACHING", "YES"]), Reply::simple("OK"));
+        o.send_cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s2", "$"]);
+        wait_blocked(&mut w, 1);
+        assert_eq!(q(&mut w, &["XADD", "s2", "1-1", "a", "1"]), bulk("1-1"));
+        let mut got = [o.read_reply(), o.read_reply()];
+        got.sort_by_key(|r| matches!(r, Reply::Push(_)));
+        assert_eq!(got[1], invalidate(&["s2"]));
+        assert_eq!(q(&mut w, &["XADD", "s2", "2-2", "a", "1"]), bulk("2-2"));
+        assert_eq!(o.read_reply(), invalidate(&["s2"]));
+    }
+
+    t.send_cmd(&["BLPOP", "l", "0"]);
+    wait_blocked(&mut w, 1);
+    assert_eq!(q(&mut w, &["RPUSH", "l", "x"]), int(1));
+    assert_eq!(t.read_reply(), Reply::Array(vec![Reply::bulk("l"), Reply::bulk("x")]));
+    assert_eq!(q(&mut w, &["RPUSH", "l", "y"]), int(1));
+    t.expect_silence(Duration::from_millis(100));
+}
+
+/// BCAST, as Redis sends it: one message per prefix, with that prefix's
+/// keys (sorted) of a command, a whole transaction or a whole script.
+#[test]
+fn bcast_sends_one_message_per_prefix_and_transaction() {
+    let s = Server::start();
+    let mut w = s.client();
+    let mut t = tracking(&s, &["BCAST", "PREFIX", "a:", "PREFIX", "b:"]);
+    ok(&mut w, &["MULTI"]);
+    for k in ["b:2", "a:1", "b:1", "a:2", "zz"] {
+        q(&mut w, &["INCR", k]);
+    }
+    q(&mut w, &["EXEC"]);
+    assert_eq!(t.read_reply(), invalidate(&["a:1", "a:2"]));
+    assert_eq!(t.read_reply(), invalidate(&["b:1", "b:2"]));
+    t.expect_silence(Duration::from_millis(100));
+    ok(&mut w, &["MSET", "b:3", "1", "a:3", "1"]);
+    assert_eq!(t.read_reply(), invalidate(&["a:3"]));
+    assert_eq!(t.read_reply(), invalidate(&["b:3"]));
+    q(&mut w, &["EVAL", "redis.call('SET', KEYS[1], 1) redis.call('SET', KEYS[2], 1) return 1", "2", "a:5", "a:4"]);
+    assert_eq!(t.read_reply(), invalidate(&["a:4", "a:5"]));
+    t.expect_silence(Duration::from_millis(100));
+}

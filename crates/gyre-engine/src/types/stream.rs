@@ -384,6 +384,15 @@ impl PartialEq for Stream {
     }
 }
 
+/// A stream's counters besides its length: the last ID given out, the
+/// largest deleted ID, and the count of entries ever added.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    pub last_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+}
+
 /// An owned entry (tests, models, serialization).
 pub type OwnedEntry = (StreamId, Vec<(Vec<u8>, Vec<u8>)>);
 
@@ -887,6 +896,61 @@ impl Stream {
                 put_u64(out, n.delivery_count);
             }
         }
+    }
+
+    /// Builds a stream from its parts, as another format carries them
+    /// (Redis's RDB, see `rdb.rs`): live entries in ascending ID order, the
+    /// counters, and the groups with their PELs. Errors name the
+    /// inconsistency; the groups' PELs must agree with their consumers'.
+    pub fn from_parts(
+        entries: &[OwnedEntry],
+        counters: StreamCounters,
+        groups: BTreeMap<Vec<u8>, Group>,
+        cfg: &EncodingConfig,
+    ) -> Result<Stream, &'static str> {
+        let mut s = Stream::default();
+        for (id, fields) in entries {
+            if s.length > 0 && *id <= s.last_id {
+                return Err("stream entry IDs out of order");
+            }
+            let fields: Vec<(&[u8], &[u8])> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+            s.append(*id, &fields, cfg);
+        }
+        if s.length > 0 && counters.last_id < s.last_id {
+            return Err("stream last ID below its last entry");
+        }
+        s.last_id = counters.last_id;
+        s.max_deleted_id = counters.max_deleted_id;
+        s.entries_added = counters.entries_added.max(s.length);
+        for g in groups.values() {
+            let owned = g.consumers.iter().flat_map(|(name, c)| c.pel.iter().map(move |id| (id, name)));
+            let mut n = 0;
+            for (id, name) in owned {
+                n += 1;
+                if g.pel.get(id).is_none_or(|nack| &nack.consumer != name) {
+                    return Err("consumer pending entry not in its group's PEL");
+                }
+            }
+            if n != g.pel.len() {
+                return Err("group pending entry without a consumer");
+            }
+        }
+        s.groups = groups;
+        Ok(s)
+    }
+
+    /// Sets every group's read counter to its estimate from its last ID
+    /// (loading a format without the counters, as Redis does).
+    pub fn estimate_groups_entries_read(&mut self) {
+        let reads: Vec<i64> = self.groups.values().map(|g| self.estimate_distance(g.last_id)).collect();
+        for (g, r) in self.groups.values_mut().zip(reads) {
+            g.entries_read = r;
+        }
+    }
+
+    /// The counters [`Stream::from_parts`] takes, as this stream has them.
+    pub fn counters(&self) -> StreamCounters {
+        StreamCounters { last_id: self.last_id, max_deleted_id: self.max_deleted_id, entries_added: self.entries_added }
     }
 
     /// Reads what [`Stream::serialize`] wrote; never panics on bad input.

@@ -13,7 +13,7 @@ macro_rules! acl_sub {
     };
 }
 
-const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const ADMIN_FLAGS: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static SUBCOMMANDS: &[CommandSpec] = &[
     acl_sub!(
@@ -128,6 +128,7 @@ fn getuser(call: &mut Call<'_>) -> CmdResult {
     if u.nopass {
         flags.push("nopass");
     }
+    flags.push(u.payload.flag());
     out.array(flags.len());
     for f in flags {
         out.bulk(f.as_bytes());
@@ -245,7 +246,7 @@ fn log(call: &mut Call<'_>) -> CmdResult {
         _ => return Err(err(SYNTAX)),
     };
     let entries = call.shared.acl.log_entries(count);
-    let now = crate::shared::unix_ms();
+    let now = call.shared.now_ms();
     let out = &mut call.out;
     out.array(entries.len());
     for e in entries {

@@ -1,8 +1,10 @@
 //! Server commands a Redis client or test suite expects to find, answered as
 //! a standalone Redis 7.2 with no replicas and no modules answers them: ROLE,
 //! LOLWUT, MODULE (LIST, LOAD, LOADEX, UNLOAD, HELP), REPLICAOF/SLAVEOF (a
-//! clear error: replication is Gyre's cluster mode), WAIT, and MEMORY
+//! clear error: replication is Gyre's cluster mode), WAIT, WAITAOF and MEMORY
 //! MALLOC-STATS (jemalloc's own report).
+
+use std::sync::atomic::Ordering;
 
 use gyre_resp::Protocol;
 
@@ -278,9 +280,9 @@ pub fn replicaof(call: &mut Call<'_>) -> CmdResult {
 
 /// WAIT numreplicas timeout: a standalone server has no replicas, so the
 /// count is 0; asked for more, the client waits out its timeout (forever for
-/// 0) as in Redis, or answers at once inside MULTI or a script. Flagged
-/// BLOCKING (Redis 7.2 lists no flags for WAIT, but it blocks: clients and
-/// tools that read COMMAND INFO should know).
+/// 0) as in Redis, or answers at once inside MULTI or a script. No flags and
+/// ACL category `@connection` (not `@blocking`), as Redis 7.2 declares it,
+/// although it blocks; the HTTP API refuses it by name.
 pub fn wait(call: &mut Call<'_>) -> CmdResult {
     let wanted = call.int_arg(1)?;
     let ms = gyre_engine::num::parse_i64(call.arg(2)).ok_or(err("ERR timeout is not an integer or out of range"))?;
@@ -293,6 +295,52 @@ pub fn wait(call: &mut Call<'_>) -> CmdResult {
     }
     let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms as u64));
     Err(CmdError::Block(BlockSpec { keys: Vec::new(), timeout, timeout_reply: TimeoutReply::Integer(0), argv: None }))
+}
+
+/// WAITAOF numlocal numreplicas timeout, as Redis 7.2's standalone server:
+/// `[numlocal, numreplicas]`, numlocal 1 once this client's writes are
+/// fsynced to the log (at once under `appendfsync always`, whose replies
+/// already waited for that; within a second under `everysec`; never under
+/// `no`, as in Redis), and no replicas. Asked for more than it has, the
+/// client waits for its timeout (forever for 0), or answers at once inside
+/// MULTI. Flagged NOSCRIPT only, category `@connection`, as in Redis 7.2
+/// (see WAIT).
+pub fn waitaof(call: &mut Call<'_>) -> CmdResult {
+    let numlocal = call.int_arg(1)?;
+    if !(0..=1).contains(&numlocal) {
+        return Err(err("ERR value is out of range, value must between 0 and 1"));
+    }
+    let numreplicas = call.int_arg(2)?;
+    if numreplicas < 0 {
+        return Err(err("ERR value is out of range, must be positive"));
+    }
+    let ms = gyre_engine::num::parse_i64(call.arg(3)).ok_or(err("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(err("ERR timeout is negative"));
+    }
+    let wal = call.shared.persistence.wal.as_ref();
+    if numlocal == 1 && wal.is_none() {
+        return Err(err("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled."));
+    }
+    // Records of earlier batches were written before their replies left;
+    // writes of this batch (still in `call.log`) are not in the log yet.
+    let unsynced = &call.client.info.aof_unsynced;
+    let synced = wal.is_some_and(|w| {
+        call.log.is_empty() && (!unsynced.load(Ordering::Relaxed) || w.synced_lsn() >= w.written_lsn())
+    });
+    if synced {
+        unsynced.store(false, Ordering::Relaxed);
+    }
+    let local = i64::from(synced);
+    if (local >= numlocal && numreplicas == 0) || call.client.in_exec {
+        call.out.array(2);
+        call.out.integer(local);
+        call.out.integer(0);
+        return Ok(());
+    }
+    let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms as u64));
+    let timeout_reply = TimeoutReply::WaitAof { wake_on_fsync: numreplicas == 0 };
+    Err(CmdError::Block(BlockSpec { keys: Vec::new(), timeout, timeout_reply, argv: None }))
 }
 
 /// MEMORY MALLOC-STATS: jemalloc's statistics report.
@@ -357,7 +405,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("module", -2, 0, NOKEYS, Server, "4.0.0", "A container for module commands.", "", super::introspect::container, MODULE_SUBS),
     cmd!("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "<host port | NO ONE>", replicaof),
     cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
-    cmd!("wait", 3, BLOCKING, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
+    cmd!("waitaof", 4, NOSCRIPT, NOKEYS, Generic, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "numlocal numreplicas timeout", waitaof),
+    cmd!("wait", 3, 0, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
 ];
 
 /// Keys of `argv` (argv[0] the command name) by the command's key specs, as

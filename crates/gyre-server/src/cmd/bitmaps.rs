@@ -16,18 +16,19 @@ use gyre_engine::bitmap::{self, BitOp, FieldType, Overflow};
 use gyre_engine::num::parse_i64;
 use gyre_engine::{Mutation, SlotId, NO_EXPIRY};
 
+use super::data::Data;
 use super::errors::{NOT_INTEGER, SYNTAX};
 use super::flags::*;
 use super::strings::expect_string;
-use super::table::{cmd, KEY1};
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::table::{cmd, data, KEY1};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
 const OFFSET_ERR: &str = "ERR bit offset is not an integer or out of range";
 
 /// A bit offset argument: a non-negative integer whose byte is below
 /// `proto-max-bulk-len`. With `field_bits`, BITFIELD's `#n` form (n times the
 /// field width) is accepted too.
-fn offset_arg(call: &Call<'_>, i: usize, field_bits: Option<u32>) -> Result<u64, CmdError> {
+fn offset_arg(call: &Data<'_, '_>, i: usize, field_bits: Option<u32>) -> Result<u64, CmdError> {
     let arg = call.arg(i);
     let (hash, digits) = match (arg.first(), field_bits) {
         (Some(b'#'), Some(_)) => (true, &arg[1..]),
@@ -37,14 +38,14 @@ fn offset_arg(call: &Call<'_>, i: usize, field_bits: Option<u32>) -> Result<u64,
     if hash {
         n = n.checked_mul(i64::from(field_bits.unwrap_or(1))).ok_or(err(OFFSET_ERR))?;
     }
-    let max = call.shared.config.hot.proto_max_bulk_len.load(Ordering::Relaxed);
+    let max = call.hot().proto_max_bulk_len.load(Ordering::Relaxed);
     if n < 0 || (n as u64 >> 3) >= max {
         return Err(err(OFFSET_ERR));
     }
     Ok(n as u64)
 }
 
-pub fn setbit(call: &mut Call<'_>) -> CmdResult {
+pub fn setbit(call: &mut Data<'_, '_>) -> CmdResult {
     let offset = offset_arg(call, 2, None)?;
     const BIT_ERR: &str = "ERR bit is not an integer or out of range";
     let on = match parse_i64(call.arg(3)).ok_or(err(BIT_ERR))? {
@@ -63,7 +64,7 @@ pub fn setbit(call: &mut Call<'_>) -> CmdResult {
                 value[byte] = mask;
             }
             let version = call.version();
-            shard.commit(slot, &Mutation::Set { db, key, value: &value, expire_at_ms: NO_EXPIRY, version }, call.log);
+            shard.commit(slot, &Mutation::Set { db, key, value: &value, expire_at_ms: NO_EXPIRY, version }, call.log());
             false
         }
         Some(e) => {
@@ -78,18 +79,18 @@ pub fn setbit(call: &mut Call<'_>) -> CmdResult {
                 shard.commit(
                     slot,
                     &Mutation::SetRange { db, key, offset: byte as u64, data: &data, version },
-                    call.log,
+                    call.log(),
                 );
             }
             old
         }
     };
     drop(shard);
-    call.out.integer(i64::from(old));
+    call.out().integer(i64::from(old));
     Ok(())
 }
 
-pub fn getbit(call: &mut Call<'_>) -> CmdResult {
+pub fn getbit(call: &mut Data<'_, '_>) -> CmdResult {
     let offset = offset_arg(call, 2, None)?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -98,12 +99,12 @@ pub fn getbit(call: &mut Call<'_>) -> CmdResult {
         Some(e) => bitmap::get_bit(expect_string(e)?.as_bytes(&mut itoa::Buffer::new()), offset),
     };
     drop(shard);
-    call.out.integer(i64::from(bit));
+    call.out().integer(i64::from(bit));
     Ok(())
 }
 
 /// `BYTE` / `BIT` (any case): true for BIT.
-fn unit_arg(call: &Call<'_>, i: usize) -> Result<bool, CmdError> {
+fn unit_arg(call: &Data<'_, '_>, i: usize) -> Result<bool, CmdError> {
     if call.arg_is(i, "BIT") {
         Ok(true)
     } else if call.arg_is(i, "BYTE") {
@@ -115,12 +116,12 @@ fn unit_arg(call: &Call<'_>, i: usize) -> Result<bool, CmdError> {
 
 /// BITCOUNT key [start end [BYTE | BIT]]. As in Redis, a missing key answers
 /// 0 before the range is parsed.
-pub fn bitcount(call: &mut Call<'_>) -> CmdResult {
+pub fn bitcount(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.integer(0);
+        call.out().integer(0);
         return Ok(());
     };
     let mut scratch = itoa::Buffer::new();
@@ -132,7 +133,7 @@ pub fn bitcount(call: &mut Call<'_>) -> CmdResult {
             let end = call.int_arg(3)?;
             if start < 0 && end < 0 && start > end {
                 drop(shard);
-                call.out.integer(0);
+                call.out().integer(0);
                 return Ok(());
             }
             let bit = if call.argc() == 5 { unit_arg(call, 4)? } else { false };
@@ -142,12 +143,12 @@ pub fn bitcount(call: &mut Call<'_>) -> CmdResult {
     };
     let n = bitmap::bitcount(bytes, range);
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
 /// BITPOS key bit [start [end [BYTE | BIT]]].
-pub fn bitpos(call: &mut Call<'_>) -> CmdResult {
+pub fn bitpos(call: &mut Data<'_, '_>) -> CmdResult {
     let bit = match call.int_arg(2)? {
         0 => false,
         1 => true,
@@ -157,7 +158,7 @@ pub fn bitpos(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.integer(if bit { -1 } else { 0 });
+        call.out().integer(if bit { -1 } else { 0 });
         return Ok(());
     };
     let mut scratch = itoa::Buffer::new();
@@ -174,12 +175,12 @@ pub fn bitpos(call: &mut Call<'_>) -> CmdResult {
     };
     let pos = bitmap::bitpos(bytes, bit, start, end, in_bits);
     drop(shard);
-    call.out.integer(pos);
+    call.out().integer(pos);
     Ok(())
 }
 
 /// BITOP AND | OR | XOR | NOT destkey key [key ...]
-pub fn bitop(call: &mut Call<'_>) -> CmdResult {
+pub fn bitop(call: &mut Data<'_, '_>) -> CmdResult {
     let op = match call.arg(1).to_ascii_lowercase().as_slice() {
         b"and" => BitOp::And,
         b"or" => BitOp::Or,
@@ -190,10 +191,10 @@ pub fn bitop(call: &mut Call<'_>) -> CmdResult {
     if op == BitOp::Not && call.argc() != 4 {
         return Err(err("ERR BITOP NOT must be called with a single source key."));
     }
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let dst = call.args.get(2);
-    let keys: Vec<&[u8]> = (3..call.argc()).map(|i| call.args.get(i)).collect();
-    let mut g = shared.ks.lock_many(keys.iter().chain([&dst]).map(|k| (db, SlotId::of(k))));
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
+    let dst = call.args().get(2);
+    let keys: Vec<&[u8]> = (3..call.argc()).map(|i| call.args().get(i)).collect();
+    let mut g = ks.lock_many(keys.iter().chain([&dst]).map(|k| (db, SlotId::of(k))));
     let mut sources: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
     for k in &keys {
         let slot = SlotId::of(k);
@@ -209,17 +210,17 @@ pub fn bitop(call: &mut Call<'_>) -> CmdResult {
     if !result.is_empty() {
         let version = call.version();
         let m = Mutation::Set { db, key: dst, value: &result, expire_at_ms: NO_EXPIRY, version };
-        if let Some(old) = shard.commit(dst_slot, &m, call.log) {
-            super::keys::free(call, old);
+        if let Some(old) = shard.commit(dst_slot, &m, call.log()) {
+            call.free(old);
         }
     } else if shard.get(dst_slot, dst, now).is_some() {
         let version = call.version();
-        if let Some(old) = shard.commit(dst_slot, &Mutation::Del { db, key: dst, version }, call.log) {
-            super::keys::free(call, old);
+        if let Some(old) = shard.commit(dst_slot, &Mutation::Del { db, key: dst, version }, call.log()) {
+            call.free(old);
         }
     }
     drop(g);
-    call.out.integer(result.len() as i64);
+    call.out().integer(result.len() as i64);
     Ok(())
 }
 
@@ -233,7 +234,7 @@ struct FieldOp {
 }
 
 /// Parses BITFIELD's operations, all before anything runs (as Redis does).
-fn parse_field_ops(call: &Call<'_>) -> Result<Vec<FieldOp>, CmdError> {
+fn parse_field_ops(call: &Data<'_, '_>) -> Result<Vec<FieldOp>, CmdError> {
     let mut ops = Vec::new();
     let mut overflow = Overflow::Wrap;
     let mut j = 2;
@@ -270,18 +271,18 @@ fn parse_field_ops(call: &Call<'_>) -> Result<Vec<FieldOp>, CmdError> {
     Ok(ops)
 }
 
-pub fn bitfield(call: &mut Call<'_>) -> CmdResult {
+pub fn bitfield(call: &mut Data<'_, '_>) -> CmdResult {
     bitfield_generic(call, false)
 }
 
-pub fn bitfield_ro(call: &mut Call<'_>) -> CmdResult {
+pub fn bitfield_ro(call: &mut Data<'_, '_>) -> CmdResult {
     bitfield_generic(call, true)
 }
 
 /// BITFIELD / BITFIELD_RO. The operations run in order on a copy of the
 /// value; the bytes between the first and last one changed are written back
 /// as one SETRANGE (a missing key: SET of the whole value).
-fn bitfield_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
+fn bitfield_generic(call: &mut Data<'_, '_>, read_only: bool) -> CmdResult {
     let ops = parse_field_ops(call)?;
     let writes = ops.iter().any(|o| o.write.is_some());
     if writes && read_only {
@@ -333,28 +334,28 @@ fn bitfield_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
         let version = call.version();
         if existed {
             let m = Mutation::SetRange { db, key, offset: from as u64, data: &bytes[from..=to], version };
-            shard.commit(slot, &m, call.log);
+            shard.commit(slot, &m, call.log());
         } else {
-            shard.commit(slot, &Mutation::Set { db, key, value: &bytes, expire_at_ms: NO_EXPIRY, version }, call.log);
+            shard.commit(slot, &Mutation::Set { db, key, value: &bytes, expire_at_ms: NO_EXPIRY, version }, call.log());
         }
     }
     drop(shard);
-    call.out.array(replies.len());
+    call.out().array(replies.len());
     for r in replies {
         match r {
-            Some(v) => call.out.integer(v),
-            None => call.out.null(),
+            Some(v) => call.out().integer(v),
+            None => call.out().null(),
         }
     }
     Ok(())
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("setbit", 4, WRITE | DENYOOM, KEY1, Bitmap, "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "key offset value", setbit),
-    cmd!("getbit", 3, READONLY | FAST, KEY1, Bitmap, "2.2.0", "Returns a bit value by offset.", "key offset", getbit),
-    cmd!("bitcount", -2, READONLY, KEY1, Bitmap, "2.6.0", "Counts the number of set bits (population counting) in a string.", "key [start end [BYTE | BIT]]", bitcount),
-    cmd!("bitpos", -3, READONLY, KEY1, Bitmap, "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end [BYTE | BIT]]]", bitpos),
-    cmd!("bitop", -4, WRITE | DENYOOM, (2, -1, 1), Bitmap, "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", "<AND | OR | XOR | NOT> destkey key [key ...]", bitop),
-    cmd!("bitfield", -2, WRITE | DENYOOM, KEY1, Bitmap, "3.2.0", "Performs arbitrary bitfield integer operations on strings.", "key [GET encoding offset | [OVERFLOW <WRAP | SAT | FAIL>] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW <WRAP | SAT | FAIL>] <SET encoding offset value | INCRBY encoding offset increment> ...]]", bitfield),
-    cmd!("bitfield_ro", -2, READONLY | FAST, KEY1, Bitmap, "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", "key [GET encoding offset [GET encoding offset ...]]", bitfield_ro),
+    cmd!("setbit", 4, WRITE | DENYOOM, KEY1, Bitmap, "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "key offset value", data!(setbit)),
+    cmd!("getbit", 3, READONLY | FAST, KEY1, Bitmap, "2.2.0", "Returns a bit value by offset.", "key offset", data!(getbit)),
+    cmd!("bitcount", -2, READONLY, KEY1, Bitmap, "2.6.0", "Counts the number of set bits (population counting) in a string.", "key [start end [BYTE | BIT]]", data!(bitcount)),
+    cmd!("bitpos", -3, READONLY, KEY1, Bitmap, "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end [BYTE | BIT]]]", data!(bitpos)),
+    cmd!("bitop", -4, WRITE | DENYOOM, (2, -1, 1), Bitmap, "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", "<AND | OR | XOR | NOT> destkey key [key ...]", data!(bitop)),
+    cmd!("bitfield", -2, WRITE | DENYOOM, KEY1, Bitmap, "3.2.0", "Performs arbitrary bitfield integer operations on strings.", "key [GET encoding offset | [OVERFLOW <WRAP | SAT | FAIL>] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW <WRAP | SAT | FAIL>] <SET encoding offset value | INCRBY encoding offset increment> ...]]", data!(bitfield)),
+    cmd!("bitfield_ro", -2, READONLY | FAST, KEY1, Bitmap, "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", "key [GET encoding offset [GET encoding offset ...]]", data!(bitfield_ro)),
 ];

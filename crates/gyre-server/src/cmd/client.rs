@@ -25,8 +25,8 @@ macro_rules! sub {
             handler: $handler,
             subcommands: &[],
             stats: {
-                static STATS: crate::stats::CommandStats = crate::stats::CommandStats::new();
-                &STATS
+                static ROW: crate::stats::Row = crate::stats::Row::new();
+                &ROW
             },
         }
     };
@@ -45,7 +45,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
     sub!(
         "unpause",
         2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
+        ADMIN | NOSCRIPT | LOADING | STALE | UNPAUSES,
         "Resumes processing commands from paused clients.",
         "",
         unpause
@@ -126,7 +126,7 @@ pub static SUBCOMMANDS: &[CommandSpec] = &[
         ..sub!(
             "caching",
             3,
-            NOSCRIPT | LOADING | STALE,
+            NOSCRIPT | LOADING | STALE | KEEPS_CACHING,
             "Instructs the server whether to track the keys in the next request.",
             "<YES | NO>",
             super::tracking::caching
@@ -415,7 +415,8 @@ fn pause(call: &mut Call<'_>) -> CmdResult {
         4 => return Err(err("ERR CLIENT PAUSE mode must be WRITE or ALL")),
         _ => return Err(err(SYNTAX)),
     };
-    call.shared.pause.pause(crate::shared::unix_ms().saturating_add(ms as u64), all);
+    let now = call.shared.now_ms();
+    call.shared.pause.pause(now.saturating_add(ms as u64), all, now);
     call.out.ok();
     Ok(())
 }

@@ -78,9 +78,10 @@ fn set(call: &mut Call<'_>) -> CmdResult {
     let pairs: Vec<(&[u8], &[u8])> =
         (2..call.argc()).step_by(2).map(|i| (call.args.get(i), call.args.get(i + 1))).collect();
     call.shared.config.set_many(&pairs).map_err(super::CmdError::Msg)?;
-    call.shared.ks.set_encoding_config(call.shared.config.encoding_config());
+    let settings = call.shared.config.settings();
+    call.shared.ks.set_encoding_config(settings.encoding);
     if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"requirepass")) {
-        call.shared.acl.set_requirepass(&call.shared.config.get("requirepass").unwrap_or_default());
+        call.shared.acl.set_requirepass(&settings.requirepass);
     }
     call.out.ok();
     Ok(())

@@ -37,7 +37,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!(
         "monitor",
         1,
-        ADMIN | NOSCRIPT | LOADING | STALE,
+        ADMIN | NOSCRIPT | LOADING | STALE | CONNECTION_STATE,
         NOKEYS,
         Server,
         "1.0.0",
@@ -54,7 +54,7 @@ macro_rules! server_sub {
     };
 }
 
-const DIAG: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const DIAG: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 static SLOWLOG_SUBS: &[CommandSpec] = &[
     server_sub!(

@@ -1,7 +1,8 @@
 //! DUMP and RESTORE in Redis's serialization (`gyre_engine::rdb`): a DUMP
 //! from Redis 7 restores in Gyre, and Gyre's DUMP is made of RDB types every
-//! Redis reads (under RDB version 11, Redis 7.2's: Redis 7.0 refuses a
-//! version newer than its own 10). RESTORE takes REPLACE, ABSTTL, IDLETIME
+//! Redis reads, streams as Redis 7.2 writes them (STREAM_LISTPACKS_3), under
+//! RDB version 11, Redis 7.2's: Redis 7.0 refuses a version newer than its
+//! own 10 (`gyre_engine::rdb::encode_value_for` writes for it). RESTORE takes REPLACE, ABSTTL, IDLETIME
 //! and FREQ with Redis 7.2's errors.
 //!
 //! RESTORE records one Restore mutation (the value in Gyre's own encoding,
@@ -12,20 +13,20 @@
 use gyre_engine::rdb::{self, RdbError};
 use gyre_engine::{access_clock, Mutation, Now, NO_EXPIRY};
 
+use super::data::Data;
 use super::errors::SYNTAX;
 use super::flags::*;
-use super::table::{cmd, KEY1};
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::table::{cmd, data, KEY1};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
-pub fn dump(call: &mut Call<'_>) -> CmdResult {
+pub fn dump(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let payload = shard.get_read(slot, key, now).map(|e| rdb::dump(&e.value));
     drop(shard);
     match payload {
-        Some(Ok(p)) => call.out.bulk(&p),
-        Some(Err(_)) => return Err(err("ERR DUMP of a stream is not supported yet")),
-        None => call.out.null(),
+        Some(p) => call.out().bulk(&p),
+        None => call.out().null(),
     }
     Ok(())
 }
@@ -37,7 +38,7 @@ struct RestoreOptions {
     freq: Option<u8>,
 }
 
-fn parse_restore_options(call: &Call<'_>) -> Result<RestoreOptions, CmdError> {
+fn parse_restore_options(call: &Data<'_, '_>) -> Result<RestoreOptions, CmdError> {
     let mut o = RestoreOptions { replace: false, absttl: false, idle_secs: None, freq: None };
     let mut j = 4;
     while j < call.argc() {
@@ -70,10 +71,10 @@ fn parse_restore_options(call: &Call<'_>) -> Result<RestoreOptions, CmdError> {
 
 /// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds]
 /// [FREQ frequency]
-pub fn restore(call: &mut Call<'_>) -> CmdResult {
+pub fn restore(call: &mut Data<'_, '_>) -> CmdResult {
     let o = parse_restore_options(call)?;
     let (db, now) = (call.db(), call.now());
-    let cfg = call.shared.config.encoding_config();
+    let cfg = call.encoding();
     let (key, slot, mut shard) = call.lock_key(1);
     let exists = shard.get(slot, key, now).is_some();
     if !o.replace && exists {
@@ -90,27 +91,27 @@ pub fn restore(call: &mut Call<'_>) -> CmdResult {
     let expire_at_ms = match ttl {
         0 => NO_EXPIRY,
         t if o.absttl => t as u64,
-        t => (t as u64).saturating_add(call.now_ms),
+        t => (t as u64).saturating_add(call.now_ms()),
     };
-    if expire_at_ms != NO_EXPIRY && expire_at_ms <= call.now_ms {
+    if expire_at_ms != NO_EXPIRY && expire_at_ms <= call.now_ms() {
         // Already expired: nothing is created; REPLACE still deletes.
         if exists {
             let version = call.version();
-            if let Some(old) = shard.commit(slot, &Mutation::Del { db, key, version }, call.log) {
-                super::keys::free(call, old);
+            if let Some(old) = shard.commit(slot, &Mutation::Del { db, key, version }, call.log()) {
+                call.free(old);
             }
         }
         drop(shard);
-        call.out.ok();
+        call.out().ok();
         return Ok(());
     }
     let mut encoded = Vec::new();
     value.serialize(&mut encoded);
     let version = call.version();
     if let Some(old) =
-        shard.commit(slot, &Mutation::Restore { db, key, value: &encoded, expire_at_ms, version }, call.log)
+        shard.commit(slot, &Mutation::Restore { db, key, value: &encoded, expire_at_ms, version }, call.log())
     {
-        super::keys::free(call, old);
+        call.free(old);
     }
     if o.idle_secs.is_some() || o.freq.is_some() {
         let lfu = now.lfu.is_some();
@@ -118,7 +119,7 @@ pub fn restore(call: &mut Call<'_>) -> CmdResult {
             match (lfu, o.freq, o.idle_secs) {
                 (true, Some(f), _) => e.freq = f,
                 (false, _, Some(idle)) => {
-                    e.access = access_clock(call.now_ms.saturating_sub((idle as u64).saturating_mul(1000)))
+                    e.access = access_clock(call.now_ms().saturating_sub((idle as u64).saturating_mul(1000)))
                 }
                 _ => {}
             }
@@ -126,7 +127,7 @@ pub fn restore(call: &mut Call<'_>) -> CmdResult {
     }
     drop(shard);
     call.signal_ready(key);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
@@ -140,7 +141,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "Returns a serialized representation of the value stored at a key.",
         "key",
-        dump
+        data!(dump)
     ),
     cmd!(
         "restore",
@@ -151,6 +152,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.6.0",
         "Creates a key from the serialized representation of a value.",
         "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
-        restore
+        data!(restore)
     ),
 ];

@@ -15,18 +15,19 @@ use gyre_engine::types::{ZSet, ZSetOp};
 use gyre_engine::{CollOp, Mutation, SlotId, Value, NO_EXPIRY};
 use gyre_resp::Protocol;
 
+use super::data::Data;
 use super::errors::{NOT_FLOAT, SYNTAX};
 use super::flags::*;
-use super::table::{cmd, KEY1};
+use super::table::{cmd, data, KEY1};
 use super::zsets::as_zset;
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
-fn float_arg(call: &Call<'_>, i: usize, msg: &'static str) -> Result<f64, CmdError> {
+fn float_arg(call: &Data<'_, '_>, i: usize, msg: &'static str) -> Result<f64, CmdError> {
     parse_f64(call.arg(i)).filter(|v| !v.is_nan()).ok_or(err(msg))
 }
 
 /// Longitude and latitude at `i`, `i + 1`, checked against Redis's limits.
-fn lon_lat(call: &Call<'_>, i: usize) -> Result<(f64, f64), CmdError> {
+fn lon_lat(call: &Data<'_, '_>, i: usize) -> Result<(f64, f64), CmdError> {
     let (x, y) = (float_arg(call, i, NOT_FLOAT)?, float_arg(call, i + 1, NOT_FLOAT)?);
     if !(geo::LONG_MIN..=geo::LONG_MAX).contains(&x) || !(geo::LAT_MIN..=geo::LAT_MAX).contains(&y) {
         return Err(CmdError::Msg(format!("ERR invalid longitude,latitude pair {x:.6},{y:.6}")));
@@ -35,7 +36,7 @@ fn lon_lat(call: &Call<'_>, i: usize) -> Result<(f64, f64), CmdError> {
 }
 
 /// Meters per unit.
-fn unit(call: &Call<'_>, i: usize) -> Result<f64, CmdError> {
+fn unit(call: &Data<'_, '_>, i: usize) -> Result<f64, CmdError> {
     let u = call.arg(i).to_ascii_lowercase();
     Ok(match u.as_slice() {
         b"m" => 1.0,
@@ -47,7 +48,7 @@ fn unit(call: &Call<'_>, i: usize) -> Result<f64, CmdError> {
 }
 
 /// `radius unit` at `i`: (radius, meters per unit).
-fn radius_arg(call: &Call<'_>, i: usize) -> Result<(f64, f64), CmdError> {
+fn radius_arg(call: &Data<'_, '_>, i: usize) -> Result<(f64, f64), CmdError> {
     let r = float_arg(call, i, "ERR need numeric radius")?;
     if r < 0.0 {
         return Err(err("ERR radius cannot be negative"));
@@ -56,16 +57,16 @@ fn radius_arg(call: &Call<'_>, i: usize) -> Result<(f64, f64), CmdError> {
 }
 
 /// A coordinate as Redis's "human" long double: RESP2 bulk, RESP3 double.
-fn reply_coord(call: &mut Call<'_>, v: f64) {
+fn reply_coord(call: &mut Data<'_, '_>, v: f64) {
     let text = geo::format_coord(v);
-    match call.out.protocol() {
-        Protocol::Resp2 => call.out.bulk(text.as_bytes()),
-        Protocol::Resp3 => call.out.raw(format!(",{text}\r\n").as_bytes()),
+    match call.out().protocol() {
+        Protocol::Resp2 => call.out().bulk(text.as_bytes()),
+        Protocol::Resp3 => call.out().raw(format!(",{text}\r\n").as_bytes()),
     }
 }
 
 /// GEOADD key [NX | XX] [CH] longitude latitude member [...]
-pub fn geoadd(call: &mut Call<'_>) -> CmdResult {
+pub fn geoadd(call: &mut Data<'_, '_>) -> CmdResult {
     let (mut nx, mut xx, mut ch) = (false, false, false);
     let mut at = 2;
     while at < call.argc() {
@@ -88,7 +89,7 @@ pub fn geoadd(call: &mut Call<'_>) -> CmdResult {
     for j in 0..rest / 3 {
         let (x, y) = lon_lat(call, at + 3 * j)?;
         let score = geo::score_of(x, y).expect("coordinates checked above");
-        points.push((score, call.args.get(at + 3 * j + 2)));
+        points.push((score, call.args().get(at + 3 * j + 2)));
     }
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -126,18 +127,18 @@ pub fn geoadd(call: &mut Call<'_>) -> CmdResult {
     if wrote {
         let (db, version) = (call.db(), call.version());
         let op = CollOp::ZSet(ZSetOp::Add(items));
-        shard.commit(slot, &Mutation::Coll { db, key, op, version }, call.log);
+        shard.commit(slot, &Mutation::Coll { db, key, op, version }, call.log());
     }
     drop(shard);
     if wrote {
         call.signal_ready(key);
     }
-    call.out.integer(if ch { added + changed } else { added });
+    call.out().integer(if ch { added + changed } else { added });
     Ok(())
 }
 
 /// GEODIST key member1 member2 [M | KM | FT | MI]
-pub fn geodist(call: &mut Call<'_>) -> CmdResult {
+pub fn geodist(call: &mut Data<'_, '_>) -> CmdResult {
     let to_meters = match call.argc() {
         5 => unit(call, 4)?,
         n if n > 5 => return Err(err(SYNTAX)),
@@ -147,10 +148,10 @@ pub fn geodist(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get_read(slot, key, now))? else {
         drop(shard);
-        call.out.null();
+        call.out().null();
         return Ok(());
     };
-    let points = (z.score(call.args.get(2)), z.score(call.args.get(3)));
+    let points = (z.score(call.args().get(2)), z.score(call.args().get(3)));
     drop(shard);
     let d = match points {
         (Some(a), Some(b)) => match (geo::decode_score(a), geo::decode_score(b)) {
@@ -160,45 +161,45 @@ pub fn geodist(call: &mut Call<'_>) -> CmdResult {
         _ => None,
     };
     match d {
-        Some(d) => call.out.bulk(geo::format_distance(d).as_bytes()),
-        None => call.out.null(),
+        Some(d) => call.out().bulk(geo::format_distance(d).as_bytes()),
+        None => call.out().null(),
     }
     Ok(())
 }
 
 /// The scores of members `from..` of the sorted set at argument 1.
-fn member_scores(call: &mut Call<'_>, from: usize) -> Result<Vec<Option<f64>>, CmdError> {
+fn member_scores(call: &mut Data<'_, '_>, from: usize) -> Result<Vec<Option<f64>>, CmdError> {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let z = as_zset(shard.get_read(slot, key, now))?;
-    Ok((from..call.argc()).map(|i| z.and_then(|z| z.score(call.args.get(i)))).collect())
+    Ok((from..call.argc()).map(|i| z.and_then(|z| z.score(call.args().get(i)))).collect())
 }
 
 /// GEOHASH key [member ...]
-pub fn geohash(call: &mut Call<'_>) -> CmdResult {
+pub fn geohash(call: &mut Data<'_, '_>) -> CmdResult {
     let scores = member_scores(call, 2)?;
-    call.out.array(scores.len());
+    call.out().array(scores.len());
     for s in scores {
         match s.and_then(geo::geohash_string) {
-            Some(h) => call.out.bulk(&h),
-            None => call.out.null(),
+            Some(h) => call.out().bulk(&h),
+            None => call.out().null(),
         }
     }
     Ok(())
 }
 
 /// GEOPOS key [member ...]
-pub fn geopos(call: &mut Call<'_>) -> CmdResult {
+pub fn geopos(call: &mut Data<'_, '_>) -> CmdResult {
     let scores = member_scores(call, 2)?;
-    call.out.array(scores.len());
+    call.out().array(scores.len());
     for s in scores {
         match s.and_then(geo::decode_score) {
             Some((x, y)) => {
-                call.out.array(2);
+                call.out().array(2);
                 reply_coord(call, x);
                 reply_coord(call, y);
             }
-            None => call.out.null_array(),
+            None => call.out().null_array(),
         }
     }
     Ok(())
@@ -269,13 +270,13 @@ fn member_center(z: &ZSet, member: &[u8]) -> Result<(f64, f64), CmdError> {
 /// Parses a search's arguments in Redis's order, reading the source set
 /// (`z`) where a member names the centre.
 fn parse_request<'a>(
-    call: &Call<'a>,
+    call: &Data<'_, 'a>,
     z: Option<&ZSet>,
     kind: Kind,
     read_only: bool,
     store_form: bool,
 ) -> Result<Request<'a>, CmdError> {
-    let args = call.args;
+    let args = call.args();
     let mut parts = ShapeParts::default();
     let base = match kind {
         Kind::Coords => {
@@ -406,19 +407,18 @@ fn scan(z: &ZSet, shape: &Shape, limit: u64) -> Vec<Point> {
     found
 }
 
-fn search_generic(call: &mut Call<'_>, kind: Kind, read_only: bool, store_form: bool) -> CmdResult {
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
+fn search_generic(call: &mut Data<'_, '_>, kind: Kind, read_only: bool, store_form: bool) -> CmdResult {
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
     let src_at = if store_form { 2 } else { 1 };
-    let src = call.args.get(src_at);
+    let src = call.args().get(src_at);
     let src_slot = SlotId::of(src);
     // The destination, when there may be one, is locked with the source.
     let dst_candidates: Vec<&[u8]> = (1..call.argc())
         .filter(|&i| store_form && i == 1 || (i > 1 && call.arg(i - 1).eq_ignore_ascii_case(b"store")))
         .chain((1..call.argc()).filter(|&i| i > 1 && call.arg(i - 1).eq_ignore_ascii_case(b"storedist")))
-        .map(|i| call.args.get(i))
+        .map(|i| call.args().get(i))
         .collect();
-    let mut g =
-        shared.ks.lock_many([(db, src_slot)].into_iter().chain(dst_candidates.iter().map(|k| (db, SlotId::of(k)))));
+    let mut g = ks.lock_many([(db, src_slot)].into_iter().chain(dst_candidates.iter().map(|k| (db, SlotId::of(k)))));
     let (req, points) = {
         let z = as_zset(g.shard(db, src_slot).get_read(src_slot, src, now))?;
         let req = parse_request(call, z, kind, read_only, store_form)?;
@@ -439,13 +439,13 @@ fn search_generic(call: &mut Call<'_>, kind: Kind, read_only: bool, store_form: 
             let shard = g.shard(db, dslot);
             if shard.get(dslot, dst, now).is_some() {
                 let version = call.version();
-                shard.commit(dslot, &Mutation::Del { db, key: dst, version }, call.log);
+                shard.commit(dslot, &Mutation::Del { db, key: dst, version }, call.log());
             }
             drop(g);
-            call.out.integer(0);
+            call.out().integer(0);
         } else {
             drop(g);
-            call.out.array(0);
+            call.out().array(0);
         }
         return Ok(());
     };
@@ -474,82 +474,82 @@ fn search_generic(call: &mut Call<'_>, kind: Kind, read_only: bool, store_form: 
             if pairs.is_empty() {
                 if shard.get(dslot, dst, now).is_some() {
                     let version = call.version();
-                    shard.commit(dslot, &Mutation::Del { db, key: dst, version }, call.log);
+                    shard.commit(dslot, &Mutation::Del { db, key: dst, version }, call.log());
                 }
             } else {
                 let mut value = Vec::new();
                 Value::ZSet(ZSet::from_sorted(pairs.iter().copied())).serialize(&mut value);
                 let version = call.version();
                 let m = Mutation::Restore { db, key: dst, value: &value, expire_at_ms: NO_EXPIRY, version };
-                if let Some(old) = shard.commit(dslot, &m, call.log) {
-                    super::keys::free(call, old);
+                if let Some(old) = shard.commit(dslot, &m, call.log()) {
+                    call.free(old);
                 }
             }
             drop(g);
             if !pairs.is_empty() {
                 call.signal_ready(dst);
             }
-            call.out.integer(n as i64);
+            call.out().integer(n as i64);
         }
     }
     Ok(())
 }
 
-fn reply_points(call: &mut Call<'_>, req: &Request<'_>, points: &[Point]) {
+fn reply_points(call: &mut Data<'_, '_>, req: &Request<'_>, points: &[Point]) {
     let options = usize::from(req.with_dist) + usize::from(req.with_hash) + usize::from(req.with_coord);
-    call.out.array(points.len());
+    call.out().array(points.len());
     for p in points {
         if options > 0 {
-            call.out.array(options + 1);
+            call.out().array(options + 1);
         }
-        call.out.bulk(&p.member);
+        call.out().bulk(&p.member);
         if req.with_dist {
-            call.out.bulk(geo::format_distance(p.dist).as_bytes());
+            call.out().bulk(geo::format_distance(p.dist).as_bytes());
         }
         if req.with_hash {
-            call.out.integer(p.score as i64);
+            call.out().integer(p.score as i64);
         }
         if req.with_coord {
-            call.out.array(2);
+            call.out().array(2);
             reply_coord(call, p.x);
             reply_coord(call, p.y);
         }
     }
 }
 
-pub fn georadius(call: &mut Call<'_>) -> CmdResult {
+pub fn georadius(call: &mut Data<'_, '_>) -> CmdResult {
     search_generic(call, Kind::Coords, false, false)
 }
 
-pub fn georadius_ro(call: &mut Call<'_>) -> CmdResult {
+pub fn georadius_ro(call: &mut Data<'_, '_>) -> CmdResult {
     search_generic(call, Kind::Coords, true, false)
 }
 
-pub fn georadiusbymember(call: &mut Call<'_>) -> CmdResult {
+pub fn georadiusbymember(call: &mut Data<'_, '_>) -> CmdResult {
     search_generic(call, Kind::Member, false, false)
 }
 
-pub fn georadiusbymember_ro(call: &mut Call<'_>) -> CmdResult {
+pub fn georadiusbymember_ro(call: &mut Data<'_, '_>) -> CmdResult {
     search_generic(call, Kind::Member, true, false)
 }
 
-pub fn geosearch(call: &mut Call<'_>) -> CmdResult {
+pub fn geosearch(call: &mut Data<'_, '_>) -> CmdResult {
     search_generic(call, Kind::Search, true, false)
 }
 
-pub fn geosearchstore(call: &mut Call<'_>) -> CmdResult {
+pub fn geosearchstore(call: &mut Data<'_, '_>) -> CmdResult {
     search_generic(call, Kind::Search, false, true)
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("geoadd", -5, WRITE | DENYOOM, KEY1, Geo, "3.2.0", "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", "key [NX | XX] [CH] longitude latitude member [longitude latitude member ...]", geoadd),
-    cmd!("geodist", -4, READONLY, KEY1, Geo, "3.2.0", "Returns the distance between two members of a geospatial index.", "key member1 member2 [M | KM | FT | MI]", geodist),
-    cmd!("geohash", -2, READONLY, KEY1, Geo, "3.2.0", "Returns members from a geospatial index as geohash strings.", "key [member [member ...]]", geohash),
-    cmd!("geopos", -2, READONLY, KEY1, Geo, "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", "key [member [member ...]]", geopos),
-    cmd!("georadius", -6, WRITE | DENYOOM, KEY1, Geo, "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]", georadius),
-    cmd!("georadius_ro", -6, READONLY, KEY1, Geo, "3.2.10", "Returns members from a geospatial index that are within a distance from a coordinate.", "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]", georadius_ro),
-    cmd!("georadiusbymember", -5, WRITE | DENYOOM, KEY1, Geo, "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]", georadiusbymember),
-    cmd!("georadiusbymember_ro", -5, READONLY, KEY1, Geo, "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]", georadiusbymember_ro),
-    cmd!("geosearch", -7, READONLY, KEY1, Geo, "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", "key <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]", geosearch),
-    cmd!("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), Geo, "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]", geosearchstore),
+    cmd!("geoadd", -5, WRITE | DENYOOM, KEY1, Geo, "3.2.0", "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", "key [NX | XX] [CH] longitude latitude member [longitude latitude member ...]", data!(geoadd)),
+    cmd!("geodist", -4, READONLY, KEY1, Geo, "3.2.0", "Returns the distance between two members of a geospatial index.", "key member1 member2 [M | KM | FT | MI]", data!(geodist)),
+    cmd!("geohash", -2, READONLY, KEY1, Geo, "3.2.0", "Returns members from a geospatial index as geohash strings.", "key [member [member ...]]", data!(geohash)),
+    cmd!("geopos", -2, READONLY, KEY1, Geo, "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", "key [member [member ...]]", data!(geopos)),
+    cmd!("georadius", -6, WRITE | DENYOOM, KEY1, Geo, "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]", data!(georadius)),
+    cmd!("georadius_ro", -6, READONLY, KEY1, Geo, "3.2.10", "Returns members from a geospatial index that are within a distance from a coordinate.", "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]", data!(georadius_ro)),
+    cmd!("georadiusbymember", -5, WRITE | DENYOOM, KEY1, Geo, "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]", data!(georadiusbymember)),
+    cmd!("georadiusbymember_ro", -5, READONLY, KEY1, Geo, "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]", data!(georadiusbymember_ro)),
+    cmd!("geosearch", -7, READONLY, KEY1, Geo, "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", "key <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]", data!(geosearch)),
+    cmd!("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), Geo, "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]", data!(geosearchstore)),
 ];

@@ -16,10 +16,11 @@ use std::sync::atomic::Ordering;
 use gyre_engine::hll::{self, Corrupt, NotHll, REGISTERS};
 use gyre_engine::{Entry, Mutation, Shard, SlotId, NO_EXPIRY};
 
+use super::data::Data;
 use super::errors::WRONGTYPE;
 use super::flags::*;
-use super::table::{cmd, ALLKEYS, KEY1};
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::table::{cmd, data, ALLKEYS, KEY1};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
 const NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 const INVALID: &str = "INVALIDOBJ Corrupted HLL object detected";
@@ -49,13 +50,13 @@ fn hll_bytes(e: &Entry) -> Result<Vec<u8>, CmdError> {
     Ok(bytes)
 }
 
-fn sparse_max_bytes(call: &Call<'_>) -> u64 {
-    call.shared.config.hot.hll_sparse_max_bytes.load(Ordering::Relaxed)
+fn sparse_max_bytes(call: &Data<'_, '_>) -> u64 {
+    call.hot().hll_sparse_max_bytes.load(Ordering::Relaxed)
 }
 
 /// Records the change from `old` (None: the key was absent) to `new`.
 fn commit_change(
-    call: &mut Call<'_>,
+    call: &mut Data<'_, '_>,
     shard: &mut Shard,
     slot: SlotId,
     key: &[u8],
@@ -81,7 +82,7 @@ fn commit_change(
                 }
                 let version = call.version();
                 let data = &new[start..=last];
-                shard.commit(slot, &Mutation::SetRange { db, key, offset: start as u64, data, version }, call.log);
+                shard.commit(slot, &Mutation::SetRange { db, key, offset: start as u64, data, version }, call.log());
                 i = last + 1;
             }
         }
@@ -89,9 +90,9 @@ fn commit_change(
             let expire_at_ms = old.map_or(NO_EXPIRY, |(_, t)| t);
             let version = call.version();
             if let Some(gone) =
-                shard.commit(slot, &Mutation::Set { db, key, value: new, expire_at_ms, version }, call.log)
+                shard.commit(slot, &Mutation::Set { db, key, value: new, expire_at_ms, version }, call.log())
             {
-                super::keys::free(call, gone);
+                call.free(gone);
             }
         }
     }
@@ -99,7 +100,7 @@ fn commit_change(
 
 /// Records byte patches (offset, byte) as one SETRANGE per run of adjacent
 /// offsets (later patches of an offset win).
-fn commit_patches(call: &mut Call<'_>, shard: &mut Shard, slot: SlotId, key: &[u8], mut patches: Vec<(usize, u8)>) {
+fn commit_patches(call: &mut Data<'_, '_>, shard: &mut Shard, slot: SlotId, key: &[u8], mut patches: Vec<(usize, u8)>) {
     // Stable: of equal offsets the last written stays last.
     patches.sort_by_key(|(o, _)| *o);
     let mut bytes: Vec<(usize, u8)> = Vec::with_capacity(patches.len());
@@ -120,13 +121,13 @@ fn commit_patches(call: &mut Call<'_>, shard: &mut Shard, slot: SlotId, key: &[u
             i += 1;
         }
         let version = call.version();
-        shard.commit(slot, &Mutation::SetRange { db, key, offset: start as u64, data: &data, version }, call.log);
+        shard.commit(slot, &Mutation::SetRange { db, key, offset: start as u64, data: &data, version }, call.log());
     }
 }
 
 /// PFADD key [element ...]: 1 when a register changed (or the key was
 /// created), else 0.
-pub fn pfadd(call: &mut Call<'_>) -> CmdResult {
+pub fn pfadd(call: &mut Data<'_, '_>) -> CmdResult {
     let max_bytes = sparse_max_bytes(call);
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -136,12 +137,12 @@ pub fn pfadd(call: &mut Call<'_>) -> CmdResult {
             let mut scratch = itoa::Buffer::new();
             let v = e.value.as_bytes(&mut scratch);
             if hll::validate(v) == Ok(hll::DENSE) {
-                let args = call.args;
+                let args = call.args();
                 let patches = hll::dense_add_patches(v, (2..args.len()).map(|i| args.get(i)));
                 let updated = !patches.is_empty();
                 commit_patches(call, &mut shard, slot, key, patches);
                 drop(shard);
-                call.out.integer(i64::from(updated));
+                call.out().integer(i64::from(updated));
                 return Ok(());
             }
         }
@@ -153,7 +154,7 @@ pub fn pfadd(call: &mut Call<'_>) -> CmdResult {
     let mut updated = old.is_none();
     let mut v = old.clone().unwrap_or_else(hll::new_sparse);
     for i in 2..call.argc() {
-        updated |= hll::add(&mut v, call.args.get(i), max_bytes)?;
+        updated |= hll::add(&mut v, call.args().get(i), max_bytes)?;
     }
     if updated {
         // Redis marks the cached cardinality stale on every update, the
@@ -162,12 +163,12 @@ pub fn pfadd(call: &mut Call<'_>) -> CmdResult {
         commit_change(call, &mut shard, slot, key, old.as_deref().map(|o| (o, expire_at_ms)), &v);
     }
     drop(shard);
-    call.out.integer(i64::from(updated));
+    call.out().integer(i64::from(updated));
     Ok(())
 }
 
 /// PFCOUNT key [key ...].
-pub fn pfcount(call: &mut Call<'_>) -> CmdResult {
+pub fn pfcount(call: &mut Data<'_, '_>) -> CmdResult {
     if call.argc() > 2 {
         return pfcount_union(call);
     }
@@ -175,7 +176,7 @@ pub fn pfcount(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.integer(0);
+        call.out().integer(0);
         return Ok(());
     };
     let v = hll_bytes(e)?;
@@ -186,19 +187,19 @@ pub fn pfcount(call: &mut Call<'_>) -> CmdResult {
             let mut cache = [0u8; 8];
             cache.copy_from_slice(&card.to_le_bytes());
             let (db, version) = (call.db(), call.version());
-            shard.commit(slot, &Mutation::SetRange { db, key, offset: 8, data: &cache, version }, call.log);
+            shard.commit(slot, &Mutation::SetRange { db, key, offset: 8, data: &cache, version }, call.log());
             card
         }
     };
     drop(shard);
-    call.out.integer(card as i64);
+    call.out().integer(card as i64);
     Ok(())
 }
 
 /// The union's registers of `keys` (missing keys are empty), read under `g`;
 /// also whether any input was dense.
 fn union_registers(
-    call: &Call<'_>,
+    call: &Data<'_, '_>,
     g: &mut gyre_engine::MultiGuard<'_>,
     keys: &[&[u8]],
 ) -> Result<(Box<[u8; REGISTERS]>, bool), CmdError> {
@@ -215,22 +216,22 @@ fn union_registers(
     Ok((max, any_dense))
 }
 
-fn pfcount_union(call: &mut Call<'_>) -> CmdResult {
-    let (db, shared) = (call.db(), call.shared);
-    let keys: Vec<&[u8]> = (1..call.argc()).map(|i| call.args.get(i)).collect();
-    let mut g = shared.ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
+fn pfcount_union(call: &mut Data<'_, '_>) -> CmdResult {
+    let (db, ks) = (call.db(), call.ks());
+    let keys: Vec<&[u8]> = (1..call.argc()).map(|i| call.args().get(i)).collect();
+    let mut g = ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
     let (max, _) = union_registers(call, &mut g, &keys)?;
     drop(g);
-    call.out.integer(hll::count_raw(&max) as i64);
+    call.out().integer(hll::count_raw(&max) as i64);
     Ok(())
 }
 
 /// PFMERGE destkey [sourcekey ...]: the destination (itself one of the
 /// inputs) becomes the union; dense when any input was dense.
-pub fn pfmerge(call: &mut Call<'_>) -> CmdResult {
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let keys: Vec<&[u8]> = (1..call.argc()).map(|i| call.args.get(i)).collect();
-    let mut g = shared.ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
+pub fn pfmerge(call: &mut Data<'_, '_>) -> CmdResult {
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
+    let keys: Vec<&[u8]> = (1..call.argc()).map(|i| call.args().get(i)).collect();
+    let mut g = ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
     let (max, any_dense) = union_registers(call, &mut g, &keys)?;
     let max_bytes = sparse_max_bytes(call);
     let (key, slot) = (keys[0], SlotId::of(keys[0]));
@@ -253,7 +254,7 @@ pub fn pfmerge(call: &mut Call<'_>) -> CmdResult {
     v[15] |= 0x80;
     commit_change(call, shard, slot, key, old.as_deref().map(|o| (o, expire_at_ms)), &v);
     drop(g);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
@@ -267,7 +268,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.8.9",
         "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
         "key [element [element ...]]",
-        pfadd
+        data!(pfadd)
     ),
     cmd!(
         "pfcount",
@@ -278,7 +279,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.8.9",
         "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
         "key [key ...]",
-        pfcount
+        data!(pfcount)
     ),
     cmd!(
         "pfmerge",
@@ -289,6 +290,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.8.9",
         "Merges one or more HyperLogLog values into a single key.",
         "destkey [sourcekey [sourcekey ...]]",
-        pfmerge
+        data!(pfmerge)
     ),
 ];

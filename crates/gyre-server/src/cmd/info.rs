@@ -77,7 +77,7 @@ fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::R
     let ratio = |x: usize, y: usize| if y > 0 { x as f64 / y as f64 } else { 0.0 };
     write!(
         t,
-        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\nallocator_frag_ratio:{:.2}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmaxmemory_samples:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:{}\r\nlazyfree_pending_objects:{}\r\nlazyfree_pending_bytes:{}\r\n",
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\nallocator_frag_ratio:{:.2}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmaxmemory_samples:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:{}\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\nlazyfree_pending_bytes:{}\r\n",
         memory::human(used),
         memory::human(rss),
         memory::human(peak),
@@ -92,7 +92,8 @@ fn memory_section(shared: &crate::shared::Shared, t: &mut String) -> std::fmt::R
         ratio(rss, used),
         memory::ALLOCATOR_NAME,
         shared.stats.lazyfree_pending.load(Ordering::Relaxed),
-        crate::evict::lazy_pending_bytes(),
+        shared.stats.lazyfreed_objects.load(Ordering::Relaxed),
+        crate::evict::lazy_pending_bytes(shared),
     )
 }
 
@@ -133,7 +134,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
     let shared = call.shared;
     let _ = match section {
         "server" => {
-            let uptime = shared.started.elapsed().as_secs();
+            let uptime = shared.uptime().as_secs();
             write!(
                 t,
                 "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\nnode_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
@@ -162,7 +163,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let ks = shared.ks.stats();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\nlazyfreed_objects:{}\r\ntombstones:{}\r\ntombstones_collected:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\ntombstones:{}\r\ntombstones_collected:{}\r\nmax_clock_drift_ms:{}\r\nclock_drift_refused:{}\r\n",
                 s.connections_received.load(Ordering::Relaxed),
                 s.commands_processed.load(Ordering::Relaxed),
                 s.net_input_bytes.load(Ordering::Relaxed),
@@ -172,9 +173,10 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 shared.evictor.evicted_keys.load(Ordering::Relaxed),
                 ks.hits,
                 ks.misses,
-                s.lazyfreed_objects.load(Ordering::Relaxed),
                 shared.ks.tombstone_count(),
                 s.tombstones_collected.load(Ordering::Relaxed),
+                shared.config.hot.max_clock_drift_ms.load(Ordering::Relaxed),
+                s.clock_drift_refused.load(Ordering::Relaxed),
             )
         }
         "replication" => write!(
@@ -191,7 +193,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
         }
         "modules" => write!(t, "# Modules\r\n"),
         "commandstats" => {
-            crate::stats::write_commandstats(t);
+            crate::stats::write_commandstats(call.shared, t);
             Ok(())
         }
         "errorstats" => {

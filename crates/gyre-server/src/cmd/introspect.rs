@@ -118,6 +118,37 @@ fn help(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
+/// Commands whose declared ACL category is not their group's, as Redis 7.2
+/// declares them (`acl_categories` in its command JSON): (top-level name,
+/// category in place of the group's). WAIT and WAITAOF are documented in the
+/// generic group but are `@connection`, not `@keyspace`.
+const GROUP_CATEGORY_EXCEPTIONS: &[(&str, &str)] = &[("wait", "@connection"), ("waitaof", "@connection")];
+
+/// The category a command's group gives it (None for the server group), or
+/// its entry in [`GROUP_CATEGORY_EXCEPTIONS`].
+fn group_category(c: &CommandSpec) -> Option<&'static str> {
+    if let Some((_, cat)) = GROUP_CATEGORY_EXCEPTIONS.iter().find(|(name, _)| *name == c.name) {
+        return Some(cat);
+    }
+    Some(match c.group {
+        Group::String => "@string",
+        Group::Generic => "@keyspace",
+        Group::Connection => "@connection",
+        Group::List => "@list",
+        Group::Hash => "@hash",
+        Group::Set => "@set",
+        Group::SortedSet => "@sortedset",
+        Group::Transactions => "@transaction",
+        Group::PubSub => "@pubsub",
+        Group::Scripting => "@scripting",
+        Group::Stream => "@stream",
+        Group::Bitmap => "@bitmap",
+        Group::HyperLogLog => "@hyperloglog",
+        Group::Geo => "@geo",
+        Group::Server | Group::Cluster => return None,
+    })
+}
+
 /// ACL categories derived from the group and flags, as Redis assigns them.
 pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     let mut cats = Vec::new();
@@ -127,23 +158,7 @@ pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
     if c.has_flag(READONLY) {
         cats.push("@read");
     }
-    match c.group {
-        Group::String => cats.push("@string"),
-        Group::Generic => cats.push("@keyspace"),
-        Group::Connection => cats.push("@connection"),
-        Group::List => cats.push("@list"),
-        Group::Hash => cats.push("@hash"),
-        Group::Set => cats.push("@set"),
-        Group::SortedSet => cats.push("@sortedset"),
-        Group::Transactions => cats.push("@transaction"),
-        Group::PubSub => cats.push("@pubsub"),
-        Group::Scripting => cats.push("@scripting"),
-        Group::Stream => cats.push("@stream"),
-        Group::Bitmap => cats.push("@bitmap"),
-        Group::HyperLogLog => cats.push("@hyperloglog"),
-        Group::Geo => cats.push("@geo"),
-        Group::Server | Group::Cluster => {}
-    }
+    cats.extend(group_category(c));
     if c.has_flag(BLOCKING) {
         cats.push("@blocking");
     }
@@ -615,11 +630,11 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
     let a = memory::allocator_stats();
     let keys: usize = (0..shared.ks.db_count()).map(|i| shared.ks.db(i as u16).len()).sum();
     let clients = shared.clients.len();
-    let mut f: Vec<(String, f64)> = vec![
+    vec![
         ("peak.allocated".into(), memory::peak_bytes() as f64),
         ("total.allocated".into(), used as f64),
         ("startup.allocated".into(), memory::startup_bytes() as f64),
-        ("lazyfree.pending.bytes".into(), crate::evict::lazy_pending_bytes() as f64),
+        ("lazyfree.pending.bytes".into(), crate::evict::lazy_pending_bytes(call.shared) as f64),
         ("clients.normal".into(), clients as f64),
         ("keys.count".into(), keys as f64),
         (
@@ -640,21 +655,28 @@ fn memory_stats_fields(call: &Call<'_>) -> Vec<(String, f64)> {
         ),
         ("rss-overhead.ratio".into(), if a.resident > 0 { rss as f64 / a.resident as f64 } else { 0.0 }),
         ("fragmentation".into(), if used > 0 { rss as f64 / used as f64 } else { 0.0 }),
-    ];
-    for i in 0..shared.ks.db_count() {
-        let db = shared.ks.db(i as u16);
-        let n = db.len();
-        if n > 0 {
-            f.push((format!("db.{i}.keys"), n as f64));
-            f.push((format!("db.{i}.expires"), db.volatile_len() as f64));
-        }
-    }
-    f
+    ]
+}
+
+/// `db.N` of MEMORY STATS for each database with keys, as Redis 7.2 nests it:
+/// (N, bytes of the main hash table, of the expires table). Gyre's main
+/// table is the database's slot tables; it keeps expiry times in the entries,
+/// so it has no expires table and no separate slot-to-keys index (the
+/// tables are per slot), both 0.
+fn memory_stats_dbs(call: &Call<'_>) -> Vec<(usize, usize, usize)> {
+    let ks = &call.shared.ks;
+    (0..ks.db_count())
+        .filter_map(|i| {
+            let db = ks.db(i as u16);
+            (!db.is_empty()).then(|| (i, db.table_bytes(), 0))
+        })
+        .collect()
 }
 
 fn memory_stats(call: &mut Call<'_>) -> CmdResult {
     let fields = memory_stats_fields(call);
-    call.out.map(fields.len());
+    let dbs = memory_stats_dbs(call);
+    call.out.map(fields.len() + dbs.len());
     for (name, v) in fields {
         call.out.bulk(name.as_bytes());
         if v.fract() == 0.0 && v.abs() < 9.0e15 {
@@ -662,6 +684,16 @@ fn memory_stats(call: &mut Call<'_>) -> CmdResult {
         } else {
             call.out.double(v);
         }
+    }
+    for (i, main_bytes, expires_bytes) in dbs {
+        call.out.bulk(format!("db.{i}").as_bytes());
+        call.out.map(3);
+        call.out.bulk(b"overhead.hashtable.main");
+        call.out.integer(main_bytes as i64);
+        call.out.bulk(b"overhead.hashtable.expires");
+        call.out.integer(expires_bytes as i64);
+        call.out.bulk(b"overhead.hashtable.slot-to-keys");
+        call.out.integer(0);
     }
     Ok(())
 }

@@ -8,16 +8,17 @@ use std::sync::atomic::Ordering;
 
 use gyre_engine::SlotId;
 
+use super::data::Data;
 use super::errors::SYNTAX;
 use super::flags::*;
-use super::table::cmd;
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::table::{cmd, data};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
-pub fn lcs(call: &mut Call<'_>) -> CmdResult {
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let (ka, kb) = (call.args.get(1), call.args.get(2));
+pub fn lcs(call: &mut Data<'_, '_>) -> CmdResult {
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
+    let (ka, kb) = (call.args().get(1), call.args().get(2));
     let (sa, sb) = (SlotId::of(ka), SlotId::of(kb));
-    let mut g = shared.ks.lock_many([(db, sa), (db, sb)]);
+    let mut g = ks.lock_many([(db, sa), (db, sb)]);
     let mut read = |slot: SlotId, key: &[u8]| -> Result<Vec<u8>, CmdError> {
         match g.shard(db, slot).get_read(slot, key, now) {
             None => Ok(Vec::new()),
@@ -52,7 +53,7 @@ pub fn lcs(call: &mut Call<'_>) -> CmdResult {
     if a.len() >= u32::MAX as usize - 1 || b.len() >= u32::MAX as usize - 1 {
         return Err(err("ERR String too long for LCS"));
     }
-    let max = shared.config.hot.proto_max_bulk_len.load(Ordering::Relaxed);
+    let max = call.hot().proto_max_bulk_len.load(Ordering::Relaxed);
     match gyre_engine::lcs::table_bytes(a.len(), b.len()) {
         Some(n) if n <= max => {}
         Some(_) => return Err(err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")),
@@ -61,27 +62,27 @@ pub fn lcs(call: &mut Call<'_>) -> CmdResult {
     let r = gyre_engine::lcs::lcs(&a, &b);
     if get_idx {
         let shown: Vec<_> = r.matches.iter().filter(|m| min_len == 0 || i64::from(m.len()) >= min_len).collect();
-        call.out.map(2);
-        call.out.bulk(b"matches");
-        call.out.array(shown.len());
+        call.out().map(2);
+        call.out().bulk(b"matches");
+        call.out().array(shown.len());
         for m in shown {
-            call.out.array(2 + usize::from(with_len));
-            call.out.array(2);
-            call.out.integer(i64::from(m.a_start));
-            call.out.integer(i64::from(m.a_end));
-            call.out.array(2);
-            call.out.integer(i64::from(m.b_start));
-            call.out.integer(i64::from(m.b_end));
+            call.out().array(2 + usize::from(with_len));
+            call.out().array(2);
+            call.out().integer(i64::from(m.a_start));
+            call.out().integer(i64::from(m.a_end));
+            call.out().array(2);
+            call.out().integer(i64::from(m.b_start));
+            call.out().integer(i64::from(m.b_end));
             if with_len {
-                call.out.integer(i64::from(m.len()));
+                call.out().integer(i64::from(m.len()));
             }
         }
-        call.out.bulk(b"len");
-        call.out.integer(i64::from(r.len));
+        call.out().bulk(b"len");
+        call.out().integer(i64::from(r.len));
     } else if get_len {
-        call.out.integer(i64::from(r.len));
+        call.out().integer(i64::from(r.len));
     } else {
-        call.out.bulk(&r.string);
+        call.out().bulk(&r.string);
     }
     Ok(())
 }
@@ -95,5 +96,5 @@ pub static COMMANDS: &[CommandSpec] = &[cmd!(
     "7.0.0",
     "Finds the longest common substring.",
     "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
-    lcs
+    data!(lcs)
 )];

@@ -21,12 +21,11 @@ use gyre_engine::types::list::{normalize_range, resolve_index};
 use gyre_engine::types::{List, ListOp};
 use gyre_engine::{CollOp, Entry, Mutation, SlotId, StrValue, Value};
 
+use super::data::Data;
 use super::errors::{NO_SUCH_KEY, SYNTAX, WRONGTYPE};
 use super::flags::*;
-use super::table::{cmd, KEY1, NOKEYS};
-use super::{
-    arity_error, err, parse_block_timeout, BlockSpec, Call, CmdError, CmdResult, CommandSpec, Group, TimeoutReply,
-};
+use super::table::{cmd, data, KEY1, NOKEYS};
+use super::{arity_error, err, parse_block_timeout, BlockSpec, CmdError, CmdResult, CommandSpec, Group, TimeoutReply};
 
 /// Key positions of commands with a source and a destination key.
 const SRC_DST: (i32, i32, i32) = (1, 2, 1);
@@ -34,28 +33,28 @@ const SRC_DST: (i32, i32, i32) = (1, 2, 1);
 const ALL_BUT_LAST: (i32, i32, i32) = (1, -2, 1);
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("lpush", -3, WRITE | DENYOOM | FAST, KEY1, List, "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]", lpush),
-    cmd!("rpush", -3, WRITE | DENYOOM | FAST, KEY1, List, "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]", rpush),
-    cmd!("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, List, "2.2.0", "Prepends one or more elements to a list only when the list exists.", "key element [element ...]", lpushx),
-    cmd!("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, List, "2.2.0", "Appends an element to a list only when the list exists.", "key element [element ...]", rpushx),
-    cmd!("lpop", -2, WRITE | FAST, KEY1, List, "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "key [count]", lpop),
-    cmd!("rpop", -2, WRITE | FAST, KEY1, List, "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "key [count]", rpop),
-    cmd!("llen", 2, READONLY | FAST, KEY1, List, "1.0.0", "Returns the length of a list.", "key", llen),
-    cmd!("lrange", 4, READONLY, KEY1, List, "1.0.0", "Returns a range of elements from a list.", "key start stop", lrange),
-    cmd!("lindex", 3, READONLY, KEY1, List, "1.0.0", "Returns an element from a list by its index.", "key index", lindex),
-    cmd!("lset", 4, WRITE | DENYOOM, KEY1, List, "1.0.0", "Sets the value of an element in a list by its index.", "key index element", lset),
-    cmd!("linsert", 5, WRITE | DENYOOM, KEY1, List, "2.2.0", "Inserts an element before or after another element in a list.", "key <BEFORE | AFTER> pivot element", linsert),
-    cmd!("lrem", 4, WRITE, KEY1, List, "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "key count element", lrem),
-    cmd!("ltrim", 4, WRITE, KEY1, List, "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "key start stop", ltrim),
-    cmd!("lpos", -3, READONLY, KEY1, List, "6.0.6", "Returns the index of matching elements in a list.", "key element [RANK rank] [COUNT num-matches] [MAXLEN len]", lpos),
-    cmd!("lmove", 5, WRITE | DENYOOM, SRC_DST, List, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "source destination <LEFT | RIGHT> <LEFT | RIGHT>", lmove),
-    cmd!("rpoplpush", 3, WRITE | DENYOOM, SRC_DST, List, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "source destination", rpoplpush),
-    CommandSpec { numkeys_at: 1, ..cmd!("lmpop", -4, WRITE, NOKEYS, List, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", lmpop) },
-    cmd!("blpop", -3, WRITE | BLOCKING, ALL_BUT_LAST, List, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout", blpop),
-    cmd!("brpop", -3, WRITE | BLOCKING, ALL_BUT_LAST, List, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout", brpop),
-    cmd!("blmove", 6, WRITE | DENYOOM | BLOCKING, SRC_DST, List, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout", blmove),
-    cmd!("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, SRC_DST, List, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout", brpoplpush),
-    CommandSpec { numkeys_at: 2, ..cmd!("blmpop", -5, WRITE | BLOCKING, NOKEYS, List, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", blmpop) },
+    cmd!("lpush", -3, WRITE | DENYOOM | FAST, KEY1, List, "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]", data!(lpush)),
+    cmd!("rpush", -3, WRITE | DENYOOM | FAST, KEY1, List, "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]", data!(rpush)),
+    cmd!("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, List, "2.2.0", "Prepends one or more elements to a list only when the list exists.", "key element [element ...]", data!(lpushx)),
+    cmd!("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, List, "2.2.0", "Appends an element to a list only when the list exists.", "key element [element ...]", data!(rpushx)),
+    cmd!("lpop", -2, WRITE | FAST, KEY1, List, "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "key [count]", data!(lpop)),
+    cmd!("rpop", -2, WRITE | FAST, KEY1, List, "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "key [count]", data!(rpop)),
+    cmd!("llen", 2, READONLY | FAST, KEY1, List, "1.0.0", "Returns the length of a list.", "key", data!(llen)),
+    cmd!("lrange", 4, READONLY, KEY1, List, "1.0.0", "Returns a range of elements from a list.", "key start stop", data!(lrange)),
+    cmd!("lindex", 3, READONLY, KEY1, List, "1.0.0", "Returns an element from a list by its index.", "key index", data!(lindex)),
+    cmd!("lset", 4, WRITE | DENYOOM, KEY1, List, "1.0.0", "Sets the value of an element in a list by its index.", "key index element", data!(lset)),
+    cmd!("linsert", 5, WRITE | DENYOOM, KEY1, List, "2.2.0", "Inserts an element before or after another element in a list.", "key <BEFORE | AFTER> pivot element", data!(linsert)),
+    cmd!("lrem", 4, WRITE, KEY1, List, "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "key count element", data!(lrem)),
+    cmd!("ltrim", 4, WRITE, KEY1, List, "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "key start stop", data!(ltrim)),
+    cmd!("lpos", -3, READONLY, KEY1, List, "6.0.6", "Returns the index of matching elements in a list.", "key element [RANK rank] [COUNT num-matches] [MAXLEN len]", data!(lpos)),
+    cmd!("lmove", 5, WRITE | DENYOOM, SRC_DST, List, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "source destination <LEFT | RIGHT> <LEFT | RIGHT>", data!(lmove)),
+    cmd!("rpoplpush", 3, WRITE | DENYOOM, SRC_DST, List, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "source destination", data!(rpoplpush)),
+    CommandSpec { numkeys_at: 1, ..cmd!("lmpop", -4, WRITE, NOKEYS, List, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", data!(lmpop)) },
+    cmd!("blpop", -3, WRITE | BLOCKING, ALL_BUT_LAST, List, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout", data!(blpop)),
+    cmd!("brpop", -3, WRITE | BLOCKING, ALL_BUT_LAST, List, "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout", data!(brpop)),
+    cmd!("blmove", 6, WRITE | DENYOOM | BLOCKING, SRC_DST, List, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout", data!(blmove)),
+    cmd!("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, SRC_DST, List, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout", data!(brpoplpush)),
+    CommandSpec { numkeys_at: 2, ..cmd!("blmpop", -5, WRITE | BLOCKING, NOKEYS, List, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]", data!(blmpop)) },
 ];
 
 /// The list in `e`, or WRONGTYPE.
@@ -67,10 +66,10 @@ fn list_of(e: &Entry) -> Result<&List, CmdError> {
 }
 
 /// Commits `op` on `key` of the selected database in `shard`.
-fn commit(call: &mut Call<'_>, shard: &mut gyre_engine::Shard, slot: SlotId, key: &[u8], op: ListOp<&[u8]>) {
+fn commit(call: &mut Data<'_, '_>, shard: &mut gyre_engine::Shard, slot: SlotId, key: &[u8], op: ListOp<&[u8]>) {
     let version = call.version();
     let m = Mutation::Coll { db: call.db(), key, op: CollOp::List(op), version };
-    shard.commit(slot, &m, call.log);
+    shard.commit(slot, &m, call.log());
 }
 
 /// LEFT or RIGHT (any case): true for LEFT; otherwise a syntax error.
@@ -93,9 +92,9 @@ fn len_reply(n: usize) -> i64 {
 // ---------------------------------------------------------------------------
 
 /// LPUSH, RPUSH, LPUSHX, RPUSHX: `xx` pushes only onto an existing list.
-fn push_generic(call: &mut Call<'_>, left: bool, xx: bool) -> CmdResult {
+fn push_generic(call: &mut Data<'_, '_>, left: bool, xx: bool) -> CmdResult {
     let now = call.now();
-    let args = call.args;
+    let args = call.args();
     let values: Vec<&[u8]> = (2..args.len()).map(|i| args.get(i)).collect();
     let added = values.len();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -103,31 +102,31 @@ fn push_generic(call: &mut Call<'_>, left: bool, xx: bool) -> CmdResult {
         Some(e) => list_of(e)?.len(),
         None if xx => {
             drop(shard);
-            call.out.integer(0);
+            call.out().integer(0);
             return Ok(());
         }
         None => 0,
     };
     commit(call, &mut shard, slot, key, ListOp::Push { left, values });
     drop(shard);
-    call.out.integer(len_reply(len + added));
+    call.out().integer(len_reply(len + added));
     call.signal_ready(key);
     Ok(())
 }
 
-pub fn lpush(call: &mut Call<'_>) -> CmdResult {
+pub fn lpush(call: &mut Data<'_, '_>) -> CmdResult {
     push_generic(call, true, false)
 }
 
-pub fn rpush(call: &mut Call<'_>) -> CmdResult {
+pub fn rpush(call: &mut Data<'_, '_>) -> CmdResult {
     push_generic(call, false, false)
 }
 
-pub fn lpushx(call: &mut Call<'_>) -> CmdResult {
+pub fn lpushx(call: &mut Data<'_, '_>) -> CmdResult {
     push_generic(call, true, true)
 }
 
-pub fn rpushx(call: &mut Call<'_>) -> CmdResult {
+pub fn rpushx(call: &mut Data<'_, '_>) -> CmdResult {
     push_generic(call, false, true)
 }
 
@@ -137,23 +136,23 @@ pub fn rpushx(call: &mut Call<'_>) -> CmdResult {
 
 /// Writes up to `count` elements from one end of `l` as an array (in pop
 /// order) and returns how many.
-fn reply_popped(call: &mut Call<'_>, l: &List, left: bool, count: usize) -> usize {
+fn reply_popped(call: &mut Data<'_, '_>, l: &List, left: bool, count: usize) -> usize {
     let n = count.min(l.len());
-    call.out.array(n);
+    call.out().array(n);
     if left {
         for e in l.iter().take(n) {
-            call.out.bulk(e);
+            call.out().bulk(e);
         }
     } else {
         for e in l.iter().rev().take(n) {
-            call.out.bulk(e);
+            call.out().bulk(e);
         }
     }
     n
 }
 
 /// LPOP and RPOP, with the optional count.
-fn pop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
+fn pop_generic(call: &mut Data<'_, '_>, left: bool) -> CmdResult {
     if call.argc() > 3 {
         return Err(arity_error(if left { "lpop" } else { "rpop" }));
     }
@@ -170,8 +169,8 @@ fn pop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
     let Some(e) = shard.get(slot, key, now) else {
         drop(shard);
         match count {
-            Some(_) => call.out.null_array(),
-            None => call.out.null(),
+            Some(_) => call.out().null_array(),
+            None => call.out().null(),
         }
         return Ok(());
     };
@@ -179,12 +178,12 @@ fn pop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
     let popped = match count {
         Some(0) => {
             drop(shard);
-            call.out.array(0);
+            call.out().array(0);
             return Ok(());
         }
         Some(n) => reply_popped(call, l, left, n),
         None => {
-            call.out.bulk(l.end(left).expect("stored lists are never empty"));
+            call.out().bulk(l.end(left).expect("stored lists are never empty"));
             1
         }
     };
@@ -192,11 +191,11 @@ fn pop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
     Ok(())
 }
 
-pub fn lpop(call: &mut Call<'_>) -> CmdResult {
+pub fn lpop(call: &mut Data<'_, '_>) -> CmdResult {
     pop_generic(call, true)
 }
 
-pub fn rpop(call: &mut Call<'_>) -> CmdResult {
+pub fn rpop(call: &mut Data<'_, '_>) -> CmdResult {
     pop_generic(call, false)
 }
 
@@ -204,7 +203,7 @@ pub fn rpop(call: &mut Call<'_>) -> CmdResult {
 // Reads
 // ---------------------------------------------------------------------------
 
-pub fn llen(call: &mut Call<'_>) -> CmdResult {
+pub fn llen(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let len = match shard.get_read(slot, key, now) {
@@ -212,45 +211,45 @@ pub fn llen(call: &mut Call<'_>) -> CmdResult {
         None => 0,
     };
     drop(shard);
-    call.out.integer(len_reply(len));
+    call.out().integer(len_reply(len));
     Ok(())
 }
 
-pub fn lrange(call: &mut Call<'_>) -> CmdResult {
+pub fn lrange(call: &mut Data<'_, '_>) -> CmdResult {
     let (start, stop) = (call.int_arg(2)?, call.int_arg(3)?);
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.array(0);
+        call.out().array(0);
         return Ok(());
     };
     let l = list_of(e)?;
     match normalize_range(start, stop, l.len()) {
-        None => call.out.array(0),
+        None => call.out().array(0),
         Some((first, last)) => {
-            call.out.array(last - first + 1);
+            call.out().array(last - first + 1);
             for v in l.range(first, last) {
-                call.out.bulk(v);
+                call.out().bulk(v);
             }
         }
     }
     Ok(())
 }
 
-pub fn lindex(call: &mut Call<'_>) -> CmdResult {
+pub fn lindex(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.null();
+        call.out().null();
         return Ok(());
     };
     let l = list_of(e)?;
     let index = call.int_arg(2)?;
     match resolve_index(index, l.len()).and_then(|i| l.get(i)) {
-        Some(v) => call.out.bulk(v),
-        None => call.out.null(),
+        Some(v) => call.out().bulk(v),
+        None => call.out().null(),
     }
     Ok(())
 }
@@ -264,7 +263,7 @@ struct LposOptions {
     maxlen: usize,
 }
 
-fn parse_lpos_options(call: &Call<'_>) -> Result<LposOptions, CmdError> {
+fn parse_lpos_options(call: &Data<'_, '_>) -> Result<LposOptions, CmdError> {
     let mut o = LposOptions { rank: 1, count: None, maxlen: 0 };
     let non_negative = |arg: &[u8], msg: &'static str| {
         gyre_engine::num::parse_i64(arg).and_then(|n| usize::try_from(n).ok()).ok_or(err(msg))
@@ -327,16 +326,16 @@ fn lpos_matches(l: &List, value: &[u8], o: &LposOptions, limit: usize) -> Vec<us
     found
 }
 
-pub fn lpos(call: &mut Call<'_>) -> CmdResult {
+pub fn lpos(call: &mut Data<'_, '_>) -> CmdResult {
     let o = parse_lpos_options(call)?;
-    let value = call.args.get(2);
+    let value = call.args().get(2);
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
         match o.count {
-            Some(_) => call.out.array(0),
-            None => call.out.null(),
+            Some(_) => call.out().array(0),
+            None => call.out().null(),
         }
         return Ok(());
     };
@@ -350,13 +349,13 @@ pub fn lpos(call: &mut Call<'_>) -> CmdResult {
     drop(shard);
     match (o.count, found.first()) {
         (Some(_), _) => {
-            call.out.array(found.len());
+            call.out().array(found.len());
             for i in found {
-                call.out.integer(len_reply(i));
+                call.out().integer(len_reply(i));
             }
         }
-        (None, Some(&i)) => call.out.integer(len_reply(i)),
-        (None, None) => call.out.null(),
+        (None, Some(&i)) => call.out().integer(len_reply(i)),
+        (None, None) => call.out().null(),
     }
     Ok(())
 }
@@ -365,9 +364,9 @@ pub fn lpos(call: &mut Call<'_>) -> CmdResult {
 // Writes inside a list
 // ---------------------------------------------------------------------------
 
-pub fn lset(call: &mut Call<'_>) -> CmdResult {
+pub fn lset(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
-    let value = call.args.get(3);
+    let value = call.args().get(3);
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get(slot, key, now) else {
         return Err(err(NO_SUCH_KEY));
@@ -379,11 +378,11 @@ pub fn lset(call: &mut Call<'_>) -> CmdResult {
     };
     commit(call, &mut shard, slot, key, ListOp::Set { index: len_reply(i), value });
     drop(shard);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
-pub fn linsert(call: &mut Call<'_>) -> CmdResult {
+pub fn linsert(call: &mut Data<'_, '_>) -> CmdResult {
     let before = if call.arg_is(2, "BEFORE") {
         true
     } else if call.arg_is(2, "AFTER") {
@@ -391,30 +390,30 @@ pub fn linsert(call: &mut Call<'_>) -> CmdResult {
     } else {
         return Err(err(SYNTAX));
     };
-    let (pivot, value) = (call.args.get(3), call.args.get(4));
+    let (pivot, value) = (call.args().get(3), call.args().get(4));
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get(slot, key, now) else {
         drop(shard);
-        call.out.integer(0);
+        call.out().integer(0);
         return Ok(());
     };
     let l = list_of(e)?;
     if !l.iter().any(|v| v == pivot) {
         drop(shard);
-        call.out.integer(-1);
+        call.out().integer(-1);
         return Ok(());
     }
     let len = l.len();
     commit(call, &mut shard, slot, key, ListOp::Insert { before, pivot, value });
     drop(shard);
-    call.out.integer(len_reply(len + 1));
+    call.out().integer(len_reply(len + 1));
     Ok(())
 }
 
-pub fn lrem(call: &mut Call<'_>) -> CmdResult {
+pub fn lrem(call: &mut Data<'_, '_>) -> CmdResult {
     let count = call.int_arg(2)?;
-    let value = call.args.get(3);
+    let value = call.args().get(3);
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let removed = match shard.get(slot, key, now) {
@@ -425,11 +424,11 @@ pub fn lrem(call: &mut Call<'_>) -> CmdResult {
         commit(call, &mut shard, slot, key, ListOp::Rem { count, value });
     }
     drop(shard);
-    call.out.integer(len_reply(removed));
+    call.out().integer(len_reply(removed));
     Ok(())
 }
 
-pub fn ltrim(call: &mut Call<'_>) -> CmdResult {
+pub fn ltrim(call: &mut Data<'_, '_>) -> CmdResult {
     let (start, stop) = (call.int_arg(2)?, call.int_arg(3)?);
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -441,7 +440,7 @@ pub fn ltrim(call: &mut Call<'_>) -> CmdResult {
         }
     }
     drop(shard);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
@@ -451,11 +450,11 @@ pub fn ltrim(call: &mut Call<'_>) -> CmdResult {
 
 /// Moves one element from the `from_left` end of argument 1 to the `to_left`
 /// end of argument 2. Returns the element, or None when the source is absent.
-fn move_generic(call: &mut Call<'_>, from_left: bool, to_left: bool) -> Result<Option<StrValue>, CmdError> {
-    let (src, dst) = (call.args.get(1), call.args.get(2));
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
+fn move_generic(call: &mut Data<'_, '_>, from_left: bool, to_left: bool) -> Result<Option<StrValue>, CmdError> {
+    let (src, dst) = (call.args().get(1), call.args().get(2));
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
     let (src_slot, dst_slot) = (SlotId::of(src), SlotId::of(dst));
-    let mut g = shared.ks.lock_many([(db, src_slot), (db, dst_slot)]);
+    let mut g = ks.lock_many([(db, src_slot), (db, dst_slot)]);
     let Some(e) = g.shard(db, src_slot).get(src_slot, src, now) else {
         return Ok(None);
     };
@@ -477,14 +476,14 @@ fn move_generic(call: &mut Call<'_>, from_left: bool, to_left: bool) -> Result<O
     Ok(Some(value))
 }
 
-fn reply_moved(call: &mut Call<'_>, moved: Option<StrValue>) {
+fn reply_moved(call: &mut Data<'_, '_>, moved: Option<StrValue>) {
     match moved {
-        Some(v) => call.out.bulk(&v),
-        None => call.out.null(),
+        Some(v) => call.out().bulk(&v),
+        None => call.out().null(),
     }
 }
 
-pub fn lmove(call: &mut Call<'_>) -> CmdResult {
+pub fn lmove(call: &mut Data<'_, '_>) -> CmdResult {
     let from_left = parse_side(call.arg(3))?;
     let to_left = parse_side(call.arg(4))?;
     let moved = move_generic(call, from_left, to_left)?;
@@ -492,7 +491,7 @@ pub fn lmove(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn rpoplpush(call: &mut Call<'_>) -> CmdResult {
+pub fn rpoplpush(call: &mut Data<'_, '_>) -> CmdResult {
     let moved = move_generic(call, false, true)?;
     reply_moved(call, moved);
     Ok(())
@@ -513,7 +512,7 @@ struct MpopArgs {
 
 /// Parses `numkeys key [key ...] LEFT|RIGHT [COUNT count]` starting at
 /// argument `at`, in Redis's order of checks.
-fn parse_mpop(call: &Call<'_>, at: usize) -> Result<MpopArgs, CmdError> {
+fn parse_mpop(call: &Data<'_, '_>, at: usize) -> Result<MpopArgs, CmdError> {
     let numkeys = gyre_engine::num::parse_i64(call.arg(at))
         .filter(|n| *n > 0)
         .and_then(|n| usize::try_from(n).ok())
@@ -551,14 +550,14 @@ enum PopReply {
 /// nothing written) when every key is absent. A key of another type that comes
 /// before the first list with elements is WRONGTYPE.
 fn pop_first_nonempty(
-    call: &mut Call<'_>,
+    call: &mut Data<'_, '_>,
     keys: &[&[u8]],
     left: bool,
     count: usize,
     shape: PopReply,
 ) -> Result<bool, CmdError> {
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
-    let mut g = shared.ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
+    let mut g = ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
     for &key in keys {
         let slot = SlotId::of(key);
         let shard = g.shard(db, slot);
@@ -566,12 +565,12 @@ fn pop_first_nonempty(
             continue;
         };
         let l = list_of(e)?;
-        call.out.array(2);
-        call.out.bulk(key);
+        call.out().array(2);
+        call.out().bulk(key);
         let popped = match shape {
             PopReply::KeyAndElements => reply_popped(call, l, left, count),
             PopReply::KeyAndElement => {
-                call.out.bulk(l.end(left).expect("stored lists are never empty"));
+                call.out().bulk(l.end(left).expect("stored lists are never empty"));
                 1
             }
         };
@@ -581,12 +580,12 @@ fn pop_first_nonempty(
     Ok(false)
 }
 
-pub fn lmpop(call: &mut Call<'_>) -> CmdResult {
+pub fn lmpop(call: &mut Data<'_, '_>) -> CmdResult {
     let a = parse_mpop(call, 1)?;
-    let args = call.args;
+    let args = call.args();
     let keys: Vec<&[u8]> = (a.first_key..a.first_key + a.numkeys).map(|i| args.get(i)).collect();
     if !pop_first_nonempty(call, &keys, a.left, a.count, PopReply::KeyAndElements)? {
-        call.out.null_array();
+        call.out().null_array();
     }
     Ok(())
 }
@@ -600,9 +599,9 @@ fn block_on(keys: &[&[u8]], timeout: Option<std::time::Duration>, timeout_reply:
 }
 
 /// BLPOP and BRPOP.
-fn bpop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
-    let timeout = parse_block_timeout(call.arg(call.argc() - 1))?;
-    let args = call.args;
+fn bpop_generic(call: &mut Data<'_, '_>, left: bool) -> CmdResult {
+    let timeout = parse_block_timeout(call.arg(call.argc() - 1), call.now_ms())?;
+    let args = call.args();
     let keys: Vec<&[u8]> = (1..args.len() - 1).map(|i| args.get(i)).collect();
     if pop_first_nonempty(call, &keys, left, 1, PopReply::KeyAndElement)? {
         return Ok(());
@@ -610,49 +609,49 @@ fn bpop_generic(call: &mut Call<'_>, left: bool) -> CmdResult {
     Err(block_on(&keys, timeout, TimeoutReply::NullArray))
 }
 
-pub fn blpop(call: &mut Call<'_>) -> CmdResult {
+pub fn blpop(call: &mut Data<'_, '_>) -> CmdResult {
     bpop_generic(call, true)
 }
 
-pub fn brpop(call: &mut Call<'_>) -> CmdResult {
+pub fn brpop(call: &mut Data<'_, '_>) -> CmdResult {
     bpop_generic(call, false)
 }
 
 /// BLMOVE and BRPOPLPUSH: wait on the source only.
 fn bmove_generic(
-    call: &mut Call<'_>,
+    call: &mut Data<'_, '_>,
     from_left: bool,
     to_left: bool,
     timeout: Option<std::time::Duration>,
 ) -> CmdResult {
     match move_generic(call, from_left, to_left)? {
         Some(v) => {
-            call.out.bulk(&v);
+            call.out().bulk(&v);
             Ok(())
         }
         // Redis answers a timed-out BLMOVE with a null array too (verified
         // against Redis 7.0; replyToBlockedClientTimedOut is the same for
         // every list wait), not a null bulk.
-        None => Err(block_on(&[call.args.get(1)], timeout, TimeoutReply::NullArray)),
+        None => Err(block_on(&[call.args().get(1)], timeout, TimeoutReply::NullArray)),
     }
 }
 
-pub fn blmove(call: &mut Call<'_>) -> CmdResult {
+pub fn blmove(call: &mut Data<'_, '_>) -> CmdResult {
     let from_left = parse_side(call.arg(3))?;
     let to_left = parse_side(call.arg(4))?;
-    let timeout = parse_block_timeout(call.arg(5))?;
+    let timeout = parse_block_timeout(call.arg(5), call.now_ms())?;
     bmove_generic(call, from_left, to_left, timeout)
 }
 
-pub fn brpoplpush(call: &mut Call<'_>) -> CmdResult {
-    let timeout = parse_block_timeout(call.arg(3))?;
+pub fn brpoplpush(call: &mut Data<'_, '_>) -> CmdResult {
+    let timeout = parse_block_timeout(call.arg(3), call.now_ms())?;
     bmove_generic(call, false, true, timeout)
 }
 
-pub fn blmpop(call: &mut Call<'_>) -> CmdResult {
+pub fn blmpop(call: &mut Data<'_, '_>) -> CmdResult {
     let a = parse_mpop(call, 2)?;
-    let timeout = parse_block_timeout(call.arg(1))?;
-    let args = call.args;
+    let timeout = parse_block_timeout(call.arg(1), call.now_ms())?;
+    let args = call.args();
     let keys: Vec<&[u8]> = (a.first_key..a.first_key + a.numkeys).map(|i| args.get(i)).collect();
     if pop_first_nonempty(call, &keys, a.left, a.count, PopReply::KeyAndElements)? {
         return Ok(());

@@ -18,6 +18,7 @@ pub mod bitmaps;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod data;
 pub mod diagnostics;
 #[cfg(test)]
 mod docs;
@@ -54,37 +55,68 @@ use crate::shared::Shared;
 
 /// Command flags, named as Redis names them in COMMAND INFO.
 pub mod flags {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const SKIP_MONITOR: u32 = 1 << 9;
-    pub const SKIP_SLOWLOG: u32 = 1 << 10;
-    pub const FAST: u32 = 1 << 11;
-    pub const NO_AUTH: u32 = 1 << 12;
-    pub const MAY_REPLICATE: u32 = 1 << 13;
-    pub const NO_MULTI: u32 = 1 << 14;
-    pub const ALLOW_BUSY: u32 = 1 << 15;
+    pub const WRITE: u64 = 1 << 0;
+    pub const READONLY: u64 = 1 << 1;
+    pub const DENYOOM: u64 = 1 << 2;
+    pub const ADMIN: u64 = 1 << 3;
+    pub const PUBSUB: u64 = 1 << 4;
+    pub const NOSCRIPT: u64 = 1 << 5;
+    pub const BLOCKING: u64 = 1 << 6;
+    pub const LOADING: u64 = 1 << 7;
+    pub const STALE: u64 = 1 << 8;
+    pub const SKIP_MONITOR: u64 = 1 << 9;
+    pub const SKIP_SLOWLOG: u64 = 1 << 10;
+    pub const FAST: u64 = 1 << 11;
+    pub const NO_AUTH: u64 = 1 << 12;
+    pub const MAY_REPLICATE: u64 = 1 << 13;
+    pub const NO_MULTI: u64 = 1 << 14;
+    pub const ALLOW_BUSY: u64 = 1 << 15;
     /// Gyre-internal (not shown by COMMAND INFO): runs holding the execution
     /// gate exclusively (EXEC).
-    pub const EXCLUSIVE: u32 = 1 << 24;
+    pub const EXCLUSIVE: u64 = 1 << 24;
     /// Gyre's own: runs without taking the gate at all (SCRIPT KILL and the
     /// like, which must work while a script holds it).
-    pub const NO_GATE: u32 = 1 << 25;
+    pub const NO_GATE: u64 = 1 << 25;
     /// Gyre's own, with EXCLUSIVE: holds only the stripes of the
     /// transaction's keys (EXEC), not every stripe and the world (scripts).
-    pub const EXCLUSIVE_KEYS: u32 = 1 << 26;
+    pub const EXCLUSIVE_KEYS: u64 = 1 << 26;
     /// Gyre's own: runs at once between MULTI and EXEC instead of queueing
     /// (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
-    pub const CONTROLS_TRANSACTION: u32 = 1 << 27;
+    pub const CONTROLS_TRANSACTION: u64 = 1 << 27;
+    /// Gyre's own: runs a script (EVAL, FCALL and their variants); MONITOR
+    /// shows it before the commands the script runs.
+    pub const RUNS_SCRIPT: u64 = 1 << 28;
+    /// Gyre's own: changes the connection's subscriptions ((UN)SUBSCRIBE and
+    /// the pattern and shard variants).
+    pub const SUBSCRIPTION: u64 = 1 << 29;
+    /// Gyre's own: a RESP2 connection may run it while subscribed, beside
+    /// the SUBSCRIPTION commands (PING, QUIT, RESET).
+    pub const WHILE_SUBSCRIBED: u64 = 1 << 30;
+    /// Gyre's own: acts on the connection's own state (transaction, user,
+    /// protocol, database, monitoring, CLIENT), so the HTTP API, which has
+    /// no connection, refuses it.
+    pub const CONNECTION_STATE: u64 = 1 << 31;
+    /// Gyre's own: runs the queued transaction (EXEC); a pause holds it only
+    /// when the transaction writes.
+    pub const RUNS_TRANSACTION: u64 = 1 << 32;
+    /// Gyre's own: ends a client pause, so a pause never holds it (CLIENT
+    /// UNPAUSE).
+    pub const UNPAUSES: u64 = 1 << 33;
+    /// Gyre's own: the CACHING flag of client-side tracking outlives it
+    /// (CLIENT CACHING itself).
+    pub const KEEPS_CACHING: u64 = 1 << 34;
+    /// Gyre's own, for ACL channel checks: argument 1 is a channel (PUBLISH,
+    /// SPUBLISH).
+    pub const CHANNEL_ARG: u64 = 1 << 35;
+    /// Gyre's own, for ACL channel checks: every argument is a channel
+    /// (SUBSCRIBE, SSUBSCRIBE).
+    pub const CHANNEL_ARGS: u64 = 1 << 36;
+    /// Gyre's own, for ACL channel checks: every argument is a pattern
+    /// (PSUBSCRIBE).
+    pub const PATTERN_ARGS: u64 = 1 << 37;
 
     /// (bit, Redis's name) in COMMAND INFO order.
-    pub const NAMES: &[(u32, &str)] = &[
+    pub const NAMES: &[(u64, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -156,7 +188,7 @@ pub struct CommandSpec {
     /// Lower-case name; for a subcommand, the subcommand alone (e.g. "get").
     pub name: &'static str,
     pub arity: i32,
-    pub flags: u32,
+    pub flags: u64,
     pub first_key: i32,
     pub last_key: i32,
     pub step: i32,
@@ -171,14 +203,14 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
-    /// INFO commandstats counters of this row (see `stats`).
-    /// (A reference to a static of its own: the table's slices may not hold
-    /// interior mutability themselves.)
-    pub stats: &'static crate::stats::CommandStats,
+    /// This row's number among a server's INFO commandstats counters (see
+    /// `stats::Row`). (A reference to a static of its own: the table's slices
+    /// may not hold interior mutability themselves.)
+    pub stats: &'static crate::stats::Row,
 }
 
 impl CommandSpec {
-    pub fn has_flag(&self, f: u32) -> bool {
+    pub fn has_flag(&self, f: u64) -> bool {
         self.flags & f != 0
     }
 
@@ -250,6 +282,12 @@ pub enum TimeoutReply {
     NullArray,
     /// WAIT: the replica count.
     Integer(i64),
+    /// WAITAOF: `[numlocal, numreplicas]`, the local count read when the
+    /// wait ends (1 once the log as written when the client blocked is
+    /// fsynced); with `wake_on_fsync` the wait also ends then.
+    WaitAof {
+        wake_on_fsync: bool,
+    },
 }
 
 /// A SCAN-family cursor (SCAN, HSCAN, SSCAN, ZSCAN) as Redis reads it (C
@@ -275,8 +313,8 @@ pub fn parse_scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
 }
 
 /// Parses a blocking command's timeout (seconds, fractional allowed) with
-/// Redis's errors. Zero means forever.
-pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, CmdError> {
+/// Redis's errors (`now_ms`: the command's time). Zero means forever.
+pub fn parse_block_timeout(arg: &[u8], now_ms: u64) -> Result<Option<std::time::Duration>, CmdError> {
     let secs = gyre_engine::num::parse_f64(arg)
         .filter(|v| v.is_finite())
         .ok_or(err("ERR timeout is not a float or out of range"))?;
@@ -287,8 +325,7 @@ pub fn parse_block_timeout(arg: &[u8]) -> Result<Option<std::time::Duration>, Cm
         return Ok(None);
     }
     // Redis's rule: the deadline in Unix milliseconds must fit in an i64.
-    let now_ms = crate::shared::unix_ms() as f64;
-    if secs * 1000.0 > i64::MAX as f64 - now_ms {
+    if secs * 1000.0 > i64::MAX as f64 - now_ms as f64 {
         return Err(err("ERR timeout is out of range"));
     }
     Ok(Some(std::time::Duration::from_secs_f64(secs)))
@@ -321,7 +358,9 @@ pub fn err(s: &'static str) -> CmdError {
     CmdError::Static(s)
 }
 
-/// Everything a handler may touch while it runs.
+/// Everything a handler may touch while it runs: the whole server. Data
+/// commands narrow it to a [`data::Data`] (`Call::data`), which offers only the
+/// keyspace, the mutation log and what values need.
 pub struct Call<'a> {
     pub args: Args<'a>,
     /// The table row being run: its key positions say which arguments are keys.
@@ -500,7 +539,37 @@ pub fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_scan_cursor;
+    use super::{flags, parse_scan_cursor};
+
+    /// The top-level commands carrying `flag`, sorted.
+    fn carrying(flag: u64) -> Vec<&'static str> {
+        let mut names: Vec<&str> = super::table::all().filter(|c| c.has_flag(flag)).map(|c| c.name).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The behaviour flags name the commands the name matches they replaced
+    /// named (monitor, pubsub, HTTP, pause, ACL channels).
+    #[test]
+    fn behaviour_flags_mark_the_commands_they_did_by_name() {
+        let subscription = ["psubscribe", "punsubscribe", "ssubscribe", "subscribe", "sunsubscribe", "unsubscribe"];
+        assert_eq!(carrying(flags::SUBSCRIPTION), subscription);
+        assert_eq!(carrying(flags::WHILE_SUBSCRIBED), ["ping", "quit", "reset"]);
+        let scripts = ["eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro"];
+        assert_eq!(carrying(flags::RUNS_SCRIPT), scripts);
+        let state = [
+            "auth", "client", "discard", "exec", "hello", "monitor", "multi", "quit", "reset", "select", "unwatch",
+            "watch",
+        ];
+        assert_eq!(carrying(flags::CONNECTION_STATE), state);
+        assert_eq!(carrying(flags::RUNS_TRANSACTION), ["exec"]);
+        assert_eq!(carrying(flags::CHANNEL_ARG), ["publish", "spublish"]);
+        assert_eq!(carrying(flags::CHANNEL_ARGS), ["ssubscribe", "subscribe"]);
+        assert_eq!(carrying(flags::PATTERN_ARGS), ["psubscribe"]);
+        let client = super::lookup(b"client").expect("declared");
+        assert!(super::lookup_sub(client, b"unpause").is_some_and(|s| s.has_flag(flags::UNPAUSES)));
+        assert!(super::lookup_sub(client, b"caching").is_some_and(|s| s.has_flag(flags::KEEPS_CACHING)));
+    }
 
     #[test]
     fn scan_cursors_parse_as_strtoul() {

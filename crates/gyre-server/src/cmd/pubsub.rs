@@ -19,7 +19,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "subscribe",
         -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIPTION | CHANNEL_ARGS,
         "2.0.0",
         "Listens for messages published to channels.",
         "channel [channel ...]",
@@ -28,7 +28,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "unsubscribe",
         -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIPTION,
         "2.0.0",
         "Stops listening to messages posted to channels.",
         "[channel [channel ...]]",
@@ -37,7 +37,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "psubscribe",
         -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIPTION | PATTERN_ARGS,
         "2.0.0",
         "Listens for messages published to channels that match one or more patterns.",
         "pattern [pattern ...]",
@@ -46,7 +46,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "punsubscribe",
         -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIPTION,
         "2.0.0",
         "Stops listening to messages published to channels that match one or more patterns.",
         "[pattern [pattern ...]]",
@@ -55,7 +55,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "ssubscribe",
         -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIPTION | CHANNEL_ARGS,
         "7.0.0",
         "Listens for messages published to shard channels.",
         "shardchannel [shardchannel ...]",
@@ -64,7 +64,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "sunsubscribe",
         -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIPTION,
         "7.0.0",
         "Stops listening to messages posted to shard channels.",
         "[shardchannel [shardchannel ...]]",
@@ -73,7 +73,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "publish",
         3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | CHANNEL_ARG,
         "2.0.0",
         "Posts a message to a channel.",
         "channel message",
@@ -82,7 +82,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ps!(
         "spublish",
         3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE | CHANNEL_ARG,
         "7.0.0",
         "Post a message to a shard channel",
         "shardchannel message",
@@ -102,7 +102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-const NOKEYS_FLAGS: u32 = 0;
+const NOKEYS_FLAGS: u64 = 0;
 
 static PUBSUB_SUBS: &[CommandSpec] = &[
     ps!("channels", -2, PUBSUB | LOADING | STALE, "2.8.0", "Returns the active channels.", "[pattern]", channels),
@@ -272,32 +272,25 @@ fn pubsub_help(call: &mut Call<'_>) -> CmdResult {
 }
 
 /// True when `reply` (what the command just run wrote) is subscription
-/// confirmations sent as RESP3 push frames: Redis delivers pushes even under
-/// CLIENT REPLY OFF or SKIP, so these survive the reply being dropped.
+/// confirmations: RESP3 push frames, or under RESP2 the arrays that stand for
+/// them. Redis (7.0 and 7.2) flags these as pushes in both protocols and
+/// delivers them even under CLIENT REPLY OFF or SKIP, so they survive the
+/// reply being dropped; an error reply (NOPERM) does not.
 pub fn reply_is_push(client: &crate::client::ClientState, reply: &[u8]) -> bool {
-    client.proto == gyre_resp::Protocol::Resp3
-        && reply.first() == Some(&b'>')
-        && matches!(
-            client.current_cmd,
-            crate::client::CmdName::Known {
-                top: "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe",
-                sub: None
+    let push_type = match client.proto {
+        gyre_resp::Protocol::Resp3 => b'>',
+        _ => b'*',
+    };
+    reply.first() == Some(&push_type)
+        && match client.current_cmd {
+            crate::client::CmdName::Known { top, sub: None } => {
+                super::lookup(top.as_bytes()).is_some_and(|spec| spec.has_flag(SUBSCRIPTION))
             }
-        )
+            _ => false,
+        }
 }
 
 /// Commands a RESP2 connection may run while subscribed.
 pub fn allowed_while_subscribed(top: &CommandSpec) -> bool {
-    matches!(
-        top.name,
-        "subscribe"
-            | "unsubscribe"
-            | "psubscribe"
-            | "punsubscribe"
-            | "ssubscribe"
-            | "sunsubscribe"
-            | "ping"
-            | "quit"
-            | "reset"
-    )
+    top.has_flag(SUBSCRIPTION | WHILE_SUBSCRIBED)
 }

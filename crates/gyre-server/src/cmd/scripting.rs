@@ -13,7 +13,7 @@ use super::{err, errors, Call, CmdError, CmdResult, CommandSpec, Group};
 use crate::scripting::{save_functions, ServerHost};
 
 /// Flags of the commands that run a script (Redis's, plus the exclusive gate).
-const RUNS: u32 = NOSCRIPT | SKIP_MONITOR | STALE | EXCLUSIVE;
+const RUNS: u64 = NOSCRIPT | SKIP_MONITOR | STALE | EXCLUSIVE | RUNS_SCRIPT;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {

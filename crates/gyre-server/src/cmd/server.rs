@@ -118,7 +118,7 @@ fn write_hello_map(out: &mut gyre_resp::ReplyWriter<'_>, id: u64, proto: Protoco
 }
 
 fn retention(call: &Call<'_>) -> usize {
-    call.shared.config.get("snapshot-retention").and_then(|v| v.parse().ok()).unwrap_or(2)
+    call.shared.config.settings().snapshot_retention
 }
 
 fn require_persistence(call: &Call<'_>) -> CmdResult {
@@ -172,9 +172,9 @@ pub fn lastsave(call: &mut Call<'_>) -> CmdResult {
 }
 
 pub fn time(call: &mut Call<'_>) -> CmdResult {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now_us = call.shared.runtime.now_us();
     call.out.array(2);
-    call.out.bulk_int(now.as_secs() as i64);
-    call.out.bulk_int(i64::from(now.subsec_micros()));
+    call.out.bulk_int((now_us / 1_000_000) as i64);
+    call.out.bulk_int((now_us % 1_000_000) as i64);
     Ok(())
 }

@@ -23,37 +23,35 @@ use gyre_engine::{glob, CollOp, Entry, MultiGuard, Mutation, Now, Shard, SlotId,
 use gyre_resp::ReplyWriter;
 use rand::Rng;
 
+use super::data::Data;
 use super::errors::{SYNTAX, WRONGTYPE};
 use super::flags::*;
-use super::table::{cmd, ALLKEYS, KEY1, NOKEYS};
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::table::{cmd, data, ALLKEYS, KEY1, NOKEYS};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
 /// Most members SRANDMEMBER with a negative count (repeats allowed) returns:
 /// the reply is built in memory, and 2^24 members already take over 100 MiB.
 pub const SRANDMEMBER_REPEATS_MAX: u64 = 1 << 24;
 
-/// Replaced values at least this large are freed off the request path.
-const LAZY_FREE_BYTES_MIN: usize = 64 * 1024;
-
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("sadd", -3, WRITE | DENYOOM | FAST, KEY1, Set, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]", sadd),
-    cmd!("srem", -3, WRITE | FAST, KEY1, Set, "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]", srem),
-    cmd!("scard", 2, READONLY | FAST, KEY1, Set, "1.0.0", "Returns the number of members in a set.", "key", scard),
-    cmd!("sismember", 3, READONLY | FAST, KEY1, Set, "1.0.0", "Determines whether a member belongs to a set.", "key member", sismember),
-    cmd!("smismember", -3, READONLY | FAST, KEY1, Set, "6.2.0", "Determines whether multiple members belong to a set.", "key member [member ...]", smismember),
-    cmd!("smembers", 2, READONLY, KEY1, Set, "1.0.0", "Returns all members of a set.", "key", smembers),
-    cmd!("spop", -2, WRITE | FAST, KEY1, Set, "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "key [count]", spop),
-    cmd!("srandmember", -2, READONLY, KEY1, Set, "1.0.0", "Get one or multiple random members from a set", "key [count]", srandmember),
-    cmd!("smove", 4, WRITE | FAST, (1, 2, 1), Set, "1.0.0", "Moves a member from one set to another.", "source destination member", smove),
-    cmd!("sinter", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the intersect of multiple sets.", "key [key ...]", sinter),
-    CommandSpec { numkeys_at: 1, ..cmd!("sintercard", -3, READONLY, NOKEYS, Set, "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]", sintercard) },
-    cmd!("sinterstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]", sinterstore),
-    cmd!("sunion", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the union of multiple sets.", "key [key ...]", sunion),
-    cmd!("sunionstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the union of multiple sets in a key.", "destination key [key ...]", sunionstore),
-    cmd!("sdiff", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the difference of multiple sets.", "key [key ...]", sdiff),
-    cmd!("sdiffstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the difference of multiple sets in a key.", "destination key [key ...]", sdiffstore),
-    cmd!("sscan", -3, READONLY, KEY1, Set, "2.8.0", "Iterates over members of a set.", "key cursor [MATCH pattern] [COUNT count]", sscan),
+    cmd!("sadd", -3, WRITE | DENYOOM | FAST, KEY1, Set, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]", data!(sadd)),
+    cmd!("srem", -3, WRITE | FAST, KEY1, Set, "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]", data!(srem)),
+    cmd!("scard", 2, READONLY | FAST, KEY1, Set, "1.0.0", "Returns the number of members in a set.", "key", data!(scard)),
+    cmd!("sismember", 3, READONLY | FAST, KEY1, Set, "1.0.0", "Determines whether a member belongs to a set.", "key member", data!(sismember)),
+    cmd!("smismember", -3, READONLY | FAST, KEY1, Set, "6.2.0", "Determines whether multiple members belong to a set.", "key member [member ...]", data!(smismember)),
+    cmd!("smembers", 2, READONLY, KEY1, Set, "1.0.0", "Returns all members of a set.", "key", data!(smembers)),
+    cmd!("spop", -2, WRITE | FAST, KEY1, Set, "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "key [count]", data!(spop)),
+    cmd!("srandmember", -2, READONLY, KEY1, Set, "1.0.0", "Get one or multiple random members from a set", "key [count]", data!(srandmember)),
+    cmd!("smove", 4, WRITE | FAST, (1, 2, 1), Set, "1.0.0", "Moves a member from one set to another.", "source destination member", data!(smove)),
+    cmd!("sinter", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the intersect of multiple sets.", "key [key ...]", data!(sinter)),
+    CommandSpec { numkeys_at: 1, ..cmd!("sintercard", -3, READONLY, NOKEYS, Set, "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]", data!(sintercard)) },
+    cmd!("sinterstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]", data!(sinterstore)),
+    cmd!("sunion", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the union of multiple sets.", "key [key ...]", data!(sunion)),
+    cmd!("sunionstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the union of multiple sets in a key.", "destination key [key ...]", data!(sunionstore)),
+    cmd!("sdiff", -2, READONLY, ALLKEYS, Set, "1.0.0", "Returns the difference of multiple sets.", "key [key ...]", data!(sdiff)),
+    cmd!("sdiffstore", -3, WRITE | DENYOOM, ALLKEYS, Set, "1.0.0", "Stores the difference of multiple sets in a key.", "destination key [key ...]", data!(sdiffstore)),
+    cmd!("sscan", -3, READONLY, KEY1, Set, "2.8.0", "Iterates over members of a set.", "key cursor [MATCH pattern] [COUNT count]", data!(sscan)),
 ];
 
 // ---------------------------------------------------------------------------
@@ -76,23 +74,17 @@ fn reply_member(out: &mut ReplyWriter<'_>, m: Member<'_>) {
 }
 
 /// Commits one set op on `key` with a fresh version.
-fn commit_op(call: &mut Call<'_>, shard: &mut Shard, slot: SlotId, key: &[u8], op: SetOp<&[u8]>) {
+fn commit_op(call: &mut Data<'_, '_>, shard: &mut Shard, slot: SlotId, key: &[u8], op: SetOp<&[u8]>) {
     let version = call.version();
     let m = Mutation::Coll { db: call.db(), key, op: CollOp::Set(op), version };
-    if let Some(old) = shard.commit(slot, &m, call.log) {
-        free(call, old);
-    }
-}
-
-fn free(call: &Call<'_>, e: Entry) {
-    if e.value.heap_bytes() >= LAZY_FREE_BYTES_MIN {
-        call.shared.free_later(Box::new(e));
+    if let Some(old) = shard.commit(slot, &m, call.log()) {
+        call.free(old);
     }
 }
 
 /// The arguments from `from` on.
-fn args_from<'a>(call: &Call<'a>, from: usize) -> Vec<&'a [u8]> {
-    let args = call.args;
+fn args_from<'a>(call: &Data<'_, 'a>, from: usize) -> Vec<&'a [u8]> {
+    let args = call.args();
     (from..args.len()).map(|i| args.get(i)).collect()
 }
 
@@ -122,7 +114,7 @@ impl Owned {
 // Single-key commands
 // ---------------------------------------------------------------------------
 
-pub fn sadd(call: &mut Call<'_>) -> CmdResult {
+pub fn sadd(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let members = args_from(call, 2);
     let (key, slot, mut shard) = call.lock_key(1);
@@ -135,11 +127,11 @@ pub fn sadd(call: &mut Call<'_>) -> CmdResult {
         drop(shard);
         call.signal_ready(key);
     }
-    call.out.integer(added as i64);
+    call.out().integer(added as i64);
     Ok(())
 }
 
-pub fn srem(call: &mut Call<'_>) -> CmdResult {
+pub fn srem(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let members = args_from(call, 2);
     let (key, slot, mut shard) = call.lock_key(1);
@@ -152,11 +144,11 @@ pub fn srem(call: &mut Call<'_>) -> CmdResult {
         commit_op(call, &mut shard, slot, key, SetOp::Rem { members: removed });
     }
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn scard(call: &mut Call<'_>) -> CmdResult {
+pub fn scard(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let n = match shard.get_read(slot, key, now) {
@@ -164,24 +156,24 @@ pub fn scard(call: &mut Call<'_>) -> CmdResult {
         Some(e) => set_of(e)?.len(),
     };
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn sismember(call: &mut Call<'_>) -> CmdResult {
+pub fn sismember(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
-    let member = call.args.get(2);
+    let member = call.args().get(2);
     let (key, slot, mut shard) = call.lock_key(1);
     let found = match shard.get_read(slot, key, now) {
         None => false,
         Some(e) => set_of(e)?.contains(member),
     };
     drop(shard);
-    call.out.integer(i64::from(found));
+    call.out().integer(i64::from(found));
     Ok(())
 }
 
-pub fn smismember(call: &mut Call<'_>) -> CmdResult {
+pub fn smismember(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let members = args_from(call, 2);
     let (key, slot, mut shard) = call.lock_key(1);
@@ -189,30 +181,30 @@ pub fn smismember(call: &mut Call<'_>) -> CmdResult {
         None => None,
         Some(e) => Some(set_of(e)?),
     };
-    call.out.array(members.len());
+    call.out().array(members.len());
     for m in &members {
-        call.out.integer(i64::from(set.is_some_and(|s| s.contains(m))));
+        call.out().integer(i64::from(set.is_some_and(|s| s.contains(m))));
     }
     Ok(())
 }
 
-pub fn smembers(call: &mut Call<'_>) -> CmdResult {
+pub fn smembers(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     match shard.get_read(slot, key, now) {
-        None => call.out.set(0),
+        None => call.out().set(0),
         Some(e) => {
             let set = set_of(e)?;
-            call.out.set(set.len());
+            call.out().set(set.len());
             for m in set.iter() {
-                reply_member(&mut call.out, m);
+                reply_member(call.out(), m);
             }
         }
     }
     Ok(())
 }
 
-pub fn spop(call: &mut Call<'_>) -> CmdResult {
+pub fn spop(call: &mut Data<'_, '_>) -> CmdResult {
     match call.argc() {
         2 => spop_one(call),
         3 => spop_count(call),
@@ -220,25 +212,25 @@ pub fn spop(call: &mut Call<'_>) -> CmdResult {
     }
 }
 
-fn spop_one(call: &mut Call<'_>) -> CmdResult {
+fn spop_one(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get(slot, key, now) else {
         drop(shard);
-        call.out.null();
+        call.out().null();
         return Ok(());
     };
     let set = set_of(e)?;
-    let i = rand::thread_rng().gen_range(0..set.len());
+    let i = call.rng().gen_range(0..set.len());
     let chosen = set.get(i).expect("index below the length").to_str_value();
     // An emptied set is deleted by the keyspace.
     commit_op(call, &mut shard, slot, key, SetOp::Rem { members: vec![chosen.as_slice()] });
     drop(shard);
-    call.out.bulk(&chosen);
+    call.out().bulk(&chosen);
     Ok(())
 }
 
-fn spop_count(call: &mut Call<'_>) -> CmdResult {
+fn spop_count(call: &mut Data<'_, '_>) -> CmdResult {
     // Redis gives the same error for a non-integer.
     let count = gyre_engine::num::parse_i64(call.arg(2)).and_then(|n| u64::try_from(n).ok());
     let count = count.ok_or(err("ERR value is out of range, must be positive"))?;
@@ -246,41 +238,41 @@ fn spop_count(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get(slot, key, now) else {
         drop(shard);
-        call.out.set(0);
+        call.out().set(0);
         return Ok(());
     };
     let set = set_of(e)?;
     let len = set.len();
     if count == 0 {
         drop(shard);
-        call.out.set(0);
+        call.out().set(0);
         return Ok(());
     }
     if count >= len as u64 {
         // Everything goes: reply with the whole set and delete the key.
-        call.out.set(len);
+        call.out().set(len);
         for m in set.iter() {
-            reply_member(&mut call.out, m);
+            reply_member(call.out(), m);
         }
         let version = call.version();
-        if let Some(old) = shard.commit(slot, &Mutation::Del { db, key, version }, call.log) {
-            free(call, old);
+        if let Some(old) = shard.commit(slot, &Mutation::Del { db, key, version }, call.log()) {
+            call.free(old);
         }
         return Ok(());
     }
-    let picks = rand::seq::index::sample(&mut rand::thread_rng(), len, count as usize).into_vec();
+    let picks = rand::seq::index::sample(&mut call.rng(), len, count as usize).into_vec();
     let chosen: Vec<StrValue> = set.members_at(&picks).into_iter().map(|m| m.to_str_value()).collect();
     let members: Vec<&[u8]> = chosen.iter().map(|s| s.as_slice()).collect();
     commit_op(call, &mut shard, slot, key, SetOp::Rem { members });
     drop(shard);
-    call.out.set(chosen.len());
+    call.out().set(chosen.len());
     for m in &chosen {
-        call.out.bulk(m);
+        call.out().bulk(m);
     }
     Ok(())
 }
 
-pub fn srandmember(call: &mut Call<'_>) -> CmdResult {
+pub fn srandmember(call: &mut Data<'_, '_>) -> CmdResult {
     match call.argc() {
         2 => srandmember_one(call),
         3 => srandmember_count(call),
@@ -288,21 +280,21 @@ pub fn srandmember(call: &mut Call<'_>) -> CmdResult {
     }
 }
 
-fn srandmember_one(call: &mut Call<'_>) -> CmdResult {
+fn srandmember_one(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     match shard.get_read(slot, key, now) {
-        None => call.out.null(),
+        None => call.out().null(),
         Some(e) => {
             let set = set_of(e)?;
-            let i = rand::thread_rng().gen_range(0..set.len());
-            reply_member(&mut call.out, set.get(i).expect("index below the length"));
+            let i = call.rng().gen_range(0..set.len());
+            reply_member(call.out(), set.get(i).expect("index below the length"));
         }
     }
     Ok(())
 }
 
-fn srandmember_count(call: &mut Call<'_>) -> CmdResult {
+fn srandmember_count(call: &mut Data<'_, '_>) -> CmdResult {
     let l = call.int_arg(2)?;
     if l == i64::MIN {
         return Err(err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"));
@@ -317,18 +309,18 @@ fn srandmember_count(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.array(0);
+        call.out().array(0);
         return Ok(());
     };
     let set = set_of(e)?;
     let len = set.len();
-    let mut rng = rand::thread_rng();
+    let mut rng = call.rng();
     if count == 0 {
-        call.out.array(0);
+        call.out().array(0);
     } else if !unique || count == 1 {
         // Repeats allowed: each pick is uniform over the whole set. A listpack
         // is unpacked once rather than walked per pick.
-        call.out.array(count as usize);
+        call.out().array(count as usize);
         let unpacked: Option<Vec<Member<'_>>> = (set.encoding() == "listpack").then(|| set.iter().collect());
         for _ in 0..count {
             let i = rng.gen_range(0..len);
@@ -336,31 +328,31 @@ fn srandmember_count(call: &mut Call<'_>) -> CmdResult {
                 Some(all) => all[i],
                 None => set.get(i).expect("index below the length"),
             };
-            reply_member(&mut call.out, m);
+            reply_member(call.out(), m);
         }
     } else if count >= len as u64 {
-        call.out.array(len);
+        call.out().array(len);
         for m in set.iter() {
-            reply_member(&mut call.out, m);
+            reply_member(call.out(), m);
         }
     } else {
         let picks = rand::seq::index::sample(&mut rng, len, count as usize).into_vec();
-        call.out.array(picks.len());
+        call.out().array(picks.len());
         for m in set.members_at(&picks) {
-            reply_member(&mut call.out, m);
+            reply_member(call.out(), m);
         }
     }
     Ok(())
 }
 
-pub fn smove(call: &mut Call<'_>) -> CmdResult {
-    let (src, dst, member) = (call.args.get(1), call.args.get(2), call.args.get(3));
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
+pub fn smove(call: &mut Data<'_, '_>) -> CmdResult {
+    let (src, dst, member) = (call.args().get(1), call.args().get(2), call.args().get(3));
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
     let (src_slot, dst_slot) = (SlotId::of(src), SlotId::of(dst));
-    let mut g = shared.ks.lock_many([(db, src_slot), (db, dst_slot)]);
+    let mut g = ks.lock_many([(db, src_slot), (db, dst_slot)]);
     let Some(e) = g.shard(db, src_slot).get(src_slot, src, now) else {
         drop(g);
-        call.out.integer(0);
+        call.out().integer(0);
         return Ok(());
     };
     let in_src = set_of(e)?.contains(member);
@@ -370,7 +362,7 @@ pub fn smove(call: &mut Call<'_>) -> CmdResult {
     };
     if src == dst || !in_src {
         drop(g);
-        call.out.integer(i64::from(in_src));
+        call.out().integer(i64::from(in_src));
         return Ok(());
     }
     commit_op(call, g.shard(db, src_slot), src_slot, src, SetOp::Rem { members: vec![member] });
@@ -381,19 +373,19 @@ pub fn smove(call: &mut Call<'_>) -> CmdResult {
     if !in_dst {
         call.signal_ready(dst);
     }
-    call.out.integer(1);
+    call.out().integer(1);
     Ok(())
 }
 
-pub fn sscan(call: &mut Call<'_>) -> CmdResult {
+pub fn sscan(call: &mut Data<'_, '_>) -> CmdResult {
     let cursor = super::parse_scan_cursor(call.arg(2))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.array(2);
-        call.out.bulk(b"0");
-        call.out.array(0);
+        call.out().array(2);
+        call.out().bulk(b"0");
+        call.out().array(0);
         return Ok(());
     };
     let set = set_of(e)?;
@@ -406,7 +398,7 @@ pub fn sscan(call: &mut Call<'_>) -> CmdResult {
             let n = call.int_arg(i + 1)?;
             count = usize::try_from(n).ok().filter(|&n| n >= 1).ok_or(err(SYNTAX))?;
         } else if call.arg_is(i, "MATCH") && i + 1 < call.argc() {
-            pattern = Some(call.args.get(i + 1)).filter(|p| *p != b"*");
+            pattern = Some(call.args().get(i + 1)).filter(|p| *p != b"*");
         } else {
             return Err(err(SYNTAX));
         }
@@ -419,11 +411,11 @@ pub fn sscan(call: &mut Call<'_>) -> CmdResult {
             found.push(m);
         }
     });
-    call.out.array(2);
-    call.out.bulk(itoa::Buffer::new().format(next).as_bytes());
-    call.out.array(found.len());
+    call.out().array(2);
+    call.out().bulk(itoa::Buffer::new().format(next).as_bytes());
+    call.out().array(found.len());
     for m in found {
-        reply_member(&mut call.out, m);
+        reply_member(call.out(), m);
     }
     Ok(())
 }
@@ -443,7 +435,7 @@ struct Sources<'k> {
 impl<'k> Sources<'k> {
     /// Fails with WRONGTYPE if any key holds another type, whatever comes
     /// before it, as Redis does.
-    fn look_up(g: &mut MultiGuard<'_>, call: &Call<'_>, keys: Vec<&'k [u8]>) -> Result<Sources<'k>, CmdError> {
+    fn look_up(g: &mut MultiGuard<'_>, call: &Data<'_, '_>, keys: Vec<&'k [u8]>) -> Result<Sources<'k>, CmdError> {
         let (db, now) = (call.db(), call.now());
         let mut sizes = Vec::with_capacity(keys.len());
         for key in &keys {
@@ -489,13 +481,13 @@ fn intersect(g: &mut MultiGuard<'_>, db: gyre_engine::DbIndex, src: &Sources<'_>
     Some((candidates, order[0]))
 }
 
-fn sinter_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> CmdResult {
-    let (db, shared) = (call.db(), call.shared);
+fn sinter_generic(call: &mut Data<'_, '_>, keys: Vec<&[u8]>, output: Output<'_>) -> CmdResult {
+    let (db, ks) = (call.db(), call.ks());
     let dst = match output {
         Output::Store(d) => Some(d),
         Output::Reply => None,
     };
-    let mut g = shared.ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
+    let mut g = ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
     let src = Sources::look_up(&mut g, call, keys)?;
     let Some((members, smallest)) = intersect(&mut g, db, &src) else {
         return finish(call, g, output, Set::new());
@@ -503,9 +495,9 @@ fn sinter_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> 
     match output {
         Output::Reply => {
             drop(g);
-            call.out.set(members.len());
+            call.out().set(members.len());
             for m in &members {
-                reply_member(&mut call.out, m.member());
+                reply_member(call.out(), m.member());
             }
             Ok(())
         }
@@ -513,7 +505,7 @@ fn sinter_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> 
             // Redis builds the result as an intset when the smallest set is
             // one, else as a listpack, and makes it an intset at the end if
             // every member is an integer.
-            let cfg = shared.config.encoding_config();
+            let cfg = call.encoding();
             let mut result =
                 if src.get(&mut g, db, smallest).encoding() == "intset" { Set::new() } else { Set::new_listpack() };
             for m in &members {
@@ -525,15 +517,15 @@ fn sinter_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> 
     }
 }
 
-fn sunion_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> CmdResult {
-    let (db, shared) = (call.db(), call.shared);
+fn sunion_generic(call: &mut Data<'_, '_>, keys: Vec<&[u8]>, output: Output<'_>) -> CmdResult {
+    let (db, ks) = (call.db(), call.ks());
     let dst = match output {
         Output::Store(d) => Some(d),
         Output::Reply => None,
     };
-    let mut g = shared.ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
+    let mut g = ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
     let src = Sources::look_up(&mut g, call, keys)?;
-    let cfg = shared.config.encoding_config();
+    let cfg = call.encoding();
     let mut result = Set::new();
     for i in (0..src.keys.len()).filter(|&i| src.sizes[i].is_some()) {
         for m in src.get(&mut g, db, i).iter() {
@@ -543,15 +535,15 @@ fn sunion_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> 
     finish(call, g, output, result)
 }
 
-fn sdiff_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> CmdResult {
-    let (db, shared) = (call.db(), call.shared);
+fn sdiff_generic(call: &mut Data<'_, '_>, keys: Vec<&[u8]>, output: Output<'_>) -> CmdResult {
+    let (db, ks) = (call.db(), call.ks());
     let dst = match output {
         Output::Store(d) => Some(d),
         Output::Reply => None,
     };
-    let mut g = shared.ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
+    let mut g = ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
     let src = Sources::look_up(&mut g, call, keys)?;
-    let cfg = shared.config.encoding_config();
+    let cfg = call.encoding();
     let mut result = Set::new();
     let Some(first_len) = src.sizes[0] else {
         return finish(call, g, output, result);
@@ -597,12 +589,12 @@ fn sdiff_generic(call: &mut Call<'_>, keys: Vec<&[u8]>, output: Output<'_>) -> C
 /// Replies with the result, or stores it: replaces the destination whatever
 /// its type (or deletes it when the result is empty) and replies with the
 /// cardinality.
-fn finish(call: &mut Call<'_>, mut g: MultiGuard<'_>, output: Output<'_>, result: Set) -> CmdResult {
+fn finish(call: &mut Data<'_, '_>, mut g: MultiGuard<'_>, output: Output<'_>, result: Set) -> CmdResult {
     let Output::Store(dst) = output else {
         drop(g);
-        call.out.set(result.len());
+        call.out().set(result.len());
         for m in result.iter() {
-            reply_member(&mut call.out, m);
+            reply_member(call.out(), m);
         }
         return Ok(());
     };
@@ -613,58 +605,58 @@ fn finish(call: &mut Call<'_>, mut g: MultiGuard<'_>, output: Output<'_>, result
     let version = call.version();
     let old = if n == 0 {
         match shard.get(slot, dst, Now { touch: false, ..now }) {
-            Some(_) => shard.commit(slot, &Mutation::Del { db, key: dst, version }, call.log),
+            Some(_) => shard.commit(slot, &Mutation::Del { db, key: dst, version }, call.log()),
             None => None,
         }
     } else {
         let mut bytes = Vec::new();
         Value::Set(Box::new(result)).serialize(&mut bytes);
         let m = Mutation::Restore { db, key: dst, value: &bytes, expire_at_ms: NO_EXPIRY, version };
-        shard.commit(slot, &m, call.log)
+        shard.commit(slot, &m, call.log())
     };
     drop(g);
     if let Some(old) = old {
-        free(call, old);
+        call.free(old);
     }
     if n > 0 {
         call.signal_ready(dst);
     }
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn sinter(call: &mut Call<'_>) -> CmdResult {
+pub fn sinter(call: &mut Data<'_, '_>) -> CmdResult {
     let keys = call.keys().collect();
     sinter_generic(call, keys, Output::Reply)
 }
 
-pub fn sinterstore(call: &mut Call<'_>) -> CmdResult {
-    let (keys, dst) = (args_from(call, 2), call.args.get(1));
+pub fn sinterstore(call: &mut Data<'_, '_>) -> CmdResult {
+    let (keys, dst) = (args_from(call, 2), call.args().get(1));
     sinter_generic(call, keys, Output::Store(dst))
 }
 
-pub fn sunion(call: &mut Call<'_>) -> CmdResult {
+pub fn sunion(call: &mut Data<'_, '_>) -> CmdResult {
     let keys = call.keys().collect();
     sunion_generic(call, keys, Output::Reply)
 }
 
-pub fn sunionstore(call: &mut Call<'_>) -> CmdResult {
-    let (keys, dst) = (args_from(call, 2), call.args.get(1));
+pub fn sunionstore(call: &mut Data<'_, '_>) -> CmdResult {
+    let (keys, dst) = (args_from(call, 2), call.args().get(1));
     sunion_generic(call, keys, Output::Store(dst))
 }
 
-pub fn sdiff(call: &mut Call<'_>) -> CmdResult {
+pub fn sdiff(call: &mut Data<'_, '_>) -> CmdResult {
     let keys = call.keys().collect();
     sdiff_generic(call, keys, Output::Reply)
 }
 
-pub fn sdiffstore(call: &mut Call<'_>) -> CmdResult {
-    let (keys, dst) = (args_from(call, 2), call.args.get(1));
+pub fn sdiffstore(call: &mut Data<'_, '_>) -> CmdResult {
+    let (keys, dst) = (args_from(call, 2), call.args().get(1));
     sdiff_generic(call, keys, Output::Store(dst))
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
-pub fn sintercard(call: &mut Call<'_>) -> CmdResult {
+pub fn sintercard(call: &mut Data<'_, '_>) -> CmdResult {
     let numkeys = gyre_engine::num::parse_i64(call.arg(1))
         .filter(|&n| n >= 1)
         .ok_or(err("ERR numkeys should be greater than 0"))?;
@@ -685,14 +677,14 @@ pub fn sintercard(call: &mut Call<'_>) -> CmdResult {
             return Err(err(SYNTAX));
         }
     }
-    let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| call.args.get(i)).collect();
-    let (db, shared) = (call.db(), call.shared);
-    let mut g = shared.ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
+    let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| call.args().get(i)).collect();
+    let (db, ks) = (call.db(), call.ks());
+    let mut g = ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
     let src = Sources::look_up(&mut g, call, keys)?;
     let n = intersect(&mut g, db, &src).map_or(0, |(members, _)| members.len());
     drop(g);
     let n = if limit > 0 { n.min(limit) } else { n };
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
@@ -723,7 +715,7 @@ mod tests {
             let shared = Shared::start(Config::for_test()).expect("start");
             let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
             let client = ClientState::new(Arc::new(ClientInfo::new(1, addr, addr)));
-            Harness { shared, client, now_ms: crate::shared::unix_ms() }
+            Harness { shared, client, now_ms: crate::runtime::unix_ms() }
         }
 
         /// Runs one command; returns the reply and the mutations recorded.

@@ -17,10 +17,11 @@
 use gyre_engine::types::ListOp;
 use gyre_engine::{CollOp, Mutation, SlotId, Value, NO_EXPIRY};
 
+use super::data::Data;
 use super::errors::{SYNTAX, WRONGTYPE};
 use super::flags::*;
-use super::table::{cmd, KEY1};
-use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use super::table::{cmd, data, KEY1};
+use super::{err, CmdError, CmdResult, CommandSpec, Group};
 
 struct Options<'a> {
     desc: bool,
@@ -32,8 +33,8 @@ struct Options<'a> {
     store: Option<&'a [u8]>,
 }
 
-fn parse_options<'a>(call: &Call<'a>, read_only: bool) -> Result<Options<'a>, CmdError> {
-    let args = call.args;
+fn parse_options<'a>(call: &Data<'_, 'a>, read_only: bool) -> Result<Options<'a>, CmdError> {
+    let args = call.args();
     let mut o =
         Options { desc: false, alpha: false, limit: None, by: None, dont_sort: false, gets: Vec::new(), store: None };
     let mut j = 2;
@@ -71,7 +72,7 @@ fn parse_options<'a>(call: &Call<'a>, read_only: bool) -> Result<Options<'a>, Cm
 /// `#` is the element; `*` is replaced by it (first `*` only); `->field`
 /// after the `*` reads a hash field. A missing key, a wrong type or a
 /// pattern without `*` gives None.
-fn lookup_pattern(call: &Call<'_>, pattern: &[u8], element: &[u8]) -> Option<Vec<u8>> {
+fn lookup_pattern(call: &Data<'_, '_>, pattern: &[u8], element: &[u8]) -> Option<Vec<u8>> {
     if pattern == b"#" {
         return Some(element.to_vec());
     }
@@ -87,7 +88,7 @@ fn lookup_pattern(call: &Call<'_>, pattern: &[u8], element: &[u8]) -> Option<Vec
     key.extend_from_slice(element);
     key.extend_from_slice(postfix);
     let slot = SlotId::of(&key);
-    let mut shard = call.shared.ks.db(call.db()).lock(slot);
+    let mut shard = call.ks().db(call.db()).lock(slot);
     let e = shard.get_read(slot, &key, call.now())?;
     match (field, &e.value) {
         (Some(f), Value::Hash(h)) => h.get(f).map(|v| v.to_vec()),
@@ -166,9 +167,9 @@ struct Item {
 
 /// The elements of the value at argument 1 in the order SORT loads them:
 /// None when it is of a type SORT refuses.
-fn load_elements(call: &Call<'_>, o: &Options<'_>) -> Result<(Vec<Vec<u8>>, &'static str), CmdError> {
-    let (key, slot) = (call.args.get(1), SlotId::of(call.args.get(1)));
-    let mut shard = call.shared.ks.db(call.db()).lock(slot);
+fn load_elements(call: &Data<'_, '_>, o: &Options<'_>) -> Result<(Vec<Vec<u8>>, &'static str), CmdError> {
+    let (key, slot) = (call.args().get(1), SlotId::of(call.args().get(1)));
+    let mut shard = call.ks().db(call.db()).lock(slot);
     let Some(e) = shard.get_read(slot, key, call.now()) else { return Ok((Vec::new(), "list")) };
     let mut scratch = itoa::Buffer::new();
     Ok(match &e.value {
@@ -183,7 +184,7 @@ fn load_elements(call: &Call<'_>, o: &Options<'_>) -> Result<(Vec<Vec<u8>>, &'st
     })
 }
 
-fn sort_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
+fn sort_generic(call: &mut Data<'_, '_>, read_only: bool) -> CmdResult {
     let mut o = parse_options(call, read_only)?;
     let (mut elements, kind) = load_elements(call, &o)?;
     // A set has no order of its own: stored results are sorted (ALPHA).
@@ -266,9 +267,9 @@ fn sort_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
     let chosen: &[Item] = if end >= start { &items[start as usize..=end as usize] } else { &[] };
     match o.store {
         None if o.gets.is_empty() => {
-            call.out.array(chosen.len());
+            call.out().array(chosen.len());
             for it in chosen {
-                call.out.bulk(&it.element);
+                call.out().bulk(&it.element);
             }
         }
         None => {
@@ -283,11 +284,11 @@ fn sort_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
                     }
                 })
                 .collect();
-            call.out.array(chosen.len() * per);
+            call.out().array(chosen.len() * per);
             for v in values {
                 match v {
-                    Some(v) => call.out.bulk(&v),
-                    None => call.out.null(),
+                    Some(v) => call.out().bulk(&v),
+                    None => call.out().null(),
                 }
             }
         }
@@ -303,49 +304,49 @@ fn sort_generic(call: &mut Call<'_>, read_only: bool) -> CmdResult {
                 })
                 .collect();
             store(call, dst, &values);
-            call.out.integer(values.len() as i64);
+            call.out().integer(values.len() as i64);
         }
     }
     Ok(())
 }
 
 /// Replaces `dst` with a list of `values` (deletes it when empty).
-fn store(call: &mut Call<'_>, dst: &[u8], values: &[Vec<u8>]) {
+fn store(call: &mut Data<'_, '_>, dst: &[u8], values: &[Vec<u8>]) {
     let (db, now, slot) = (call.db(), call.now(), SlotId::of(dst));
-    let shared = call.shared;
-    let mut shard = shared.ks.db(db).lock(slot);
+    let ks = call.ks();
+    let mut shard = ks.db(db).lock(slot);
     if values.is_empty() {
         if shard.get(slot, dst, now).is_some() {
             let version = call.version();
-            if let Some(old) = shard.commit(slot, &Mutation::Del { db, key: dst, version }, call.log) {
-                super::keys::free(call, old);
+            if let Some(old) = shard.commit(slot, &Mutation::Del { db, key: dst, version }, call.log()) {
+                call.free(old);
             }
         }
         return;
     }
     let op = CollOp::List(ListOp::Push { left: false, values: values.iter().map(|v| v.as_slice()).collect() });
     let mut list = Value::empty_for(&op);
-    list.apply_op(&op, &shared.config.encoding_config());
+    list.apply_op(&op, &call.encoding());
     let mut value = Vec::new();
     list.serialize(&mut value);
     let version = call.version();
     let m = Mutation::Restore { db, key: dst, value: &value, expire_at_ms: NO_EXPIRY, version };
-    if let Some(old) = shard.commit(slot, &m, call.log) {
-        super::keys::free(call, old);
+    if let Some(old) = shard.commit(slot, &m, call.log()) {
+        call.free(old);
     }
     drop(shard);
     call.signal_ready(dst);
 }
 
-pub fn sort(call: &mut Call<'_>) -> CmdResult {
+pub fn sort(call: &mut Data<'_, '_>) -> CmdResult {
     sort_generic(call, false)
 }
 
-pub fn sort_ro(call: &mut Call<'_>) -> CmdResult {
+pub fn sort_ro(call: &mut Data<'_, '_>) -> CmdResult {
     sort_generic(call, true)
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("sort", -2, WRITE | DENYOOM, KEY1, Generic, "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]", sort),
-    cmd!("sort_ro", -2, READONLY, KEY1, Generic, "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]", sort_ro),
+    cmd!("sort", -2, WRITE | DENYOOM, KEY1, Generic, "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]", data!(sort)),
+    cmd!("sort_ro", -2, READONLY, KEY1, Generic, "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]", data!(sort_ro)),
 ];

@@ -18,17 +18,17 @@ use gyre_engine::types::stream::{Group as CGroup, Stream, StreamId, StreamOp, Tr
 use gyre_engine::{CollOp, Entry, Mutation, SlotId, Value};
 use gyre_resp::{Protocol, ReplyWriter};
 
+use super::data::Data;
 use super::errors::{NOT_INTEGER, SYNTAX, WRONGTYPE};
 use super::flags::*;
-use super::introspect::help_reply;
-use super::table::{cmd, KEY1, NOKEYS};
-use super::{arity_error, err, BlockSpec, Call, CmdError, CmdResult, CommandSpec, Group, TimeoutReply};
+use super::table::{cmd, data, KEY1, NOKEYS};
+use super::{arity_error, err, BlockSpec, CmdError, CmdResult, CommandSpec, Group, TimeoutReply};
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 
 macro_rules! x {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $since:literal, $summary:literal, $syntax:literal, $handler:expr) => {
-        cmd!($name, $arity, $flags, $keys, Stream, $since, $summary, $syntax, $handler)
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $since:literal, $summary:literal, $syntax:literal, $handler:path) => {
+        cmd!($name, $arity, $flags, $keys, Stream, $since, $summary, $syntax, data!($handler))
     };
 }
 
@@ -261,9 +261,9 @@ fn stream_of(e: &Entry) -> Result<&Stream, CmdError> {
     }
 }
 
-fn commit(call: &mut Call<'_>, shard: &mut gyre_engine::Shard, key: &[u8], op: StreamOp<&[u8]>) {
+fn commit(call: &mut Data<'_, '_>, shard: &mut gyre_engine::Shard, key: &[u8], op: StreamOp<&[u8]>) {
     let (db, slot, version) = (call.db(), SlotId::of(key), call.version());
-    shard.commit(slot, &Mutation::Coll { db, key, op: CollOp::Stream(op), version }, call.log);
+    shard.commit(slot, &Mutation::Coll { db, key, op: CollOp::Stream(op), version }, call.log());
 }
 
 // ---------------------------------------------------------------------------
@@ -320,7 +320,7 @@ struct TrimArgs {
 }
 
 /// Redis's streamParseAddOrTrimArgsOrReply.
-fn parse_trim_args(call: &Call<'_>, xadd: bool) -> Result<TrimArgs, CmdError> {
+fn parse_trim_args(call: &Data<'_, '_>, xadd: bool) -> Result<TrimArgs, CmdError> {
     let mut a = TrimArgs::default();
     let mut limit_given = false;
     let argc = call.argc();
@@ -384,7 +384,7 @@ fn parse_trim_args(call: &Call<'_>, xadd: bool) -> Result<TrimArgs, CmdError> {
         }
     } else if a.approx {
         // At most 100 nodes' worth of work (10,000 without a node limit).
-        let per_node = call.shared.config.encoding_config().stream_node_max_entries as u64;
+        let per_node = call.encoding().stream_node_max_entries as u64;
         a.limit = match per_node.saturating_mul(100) {
             0 => 10_000,
             n => n,
@@ -403,7 +403,13 @@ fn parse_xadd_id(arg: &[u8]) -> Result<(StreamId, bool), CmdError> {
 }
 
 /// Trims the stream at `key` as `a` says; returns how many entries went.
-fn trim(call: &mut Call<'_>, shard: &mut gyre_engine::Shard, key: &[u8], a: &TrimArgs, now: gyre_engine::Now) -> u64 {
+fn trim(
+    call: &mut Data<'_, '_>,
+    shard: &mut gyre_engine::Shard,
+    key: &[u8],
+    a: &TrimArgs,
+    now: gyre_engine::Now,
+) -> u64 {
     let Some(t) = a.trim else { return 0 };
     let slot = SlotId::of(key);
     let plan = match shard.get(slot, key, now).map(|e| &e.value) {
@@ -416,7 +422,7 @@ fn trim(call: &mut Call<'_>, shard: &mut gyre_engine::Shard, key: &[u8], a: &Tri
     plan.0
 }
 
-pub fn xadd(call: &mut Call<'_>) -> CmdResult {
+pub fn xadd(call: &mut Data<'_, '_>) -> CmdResult {
     let a = parse_trim_args(call, true)?;
     let field_at = a.id_at + 1;
     let nfields = call.argc().saturating_sub(field_at);
@@ -426,7 +432,7 @@ pub fn xadd(call: &mut Call<'_>) -> CmdResult {
     if a.id == Some((StreamId::MIN, true)) {
         return Err(err("ERR The ID specified in XADD must be greater than 0-0"));
     }
-    let (now, now_ms, args) = (call.now(), call.now_ms, call.args);
+    let (now, now_ms, args) = (call.now(), call.now_ms(), call.args());
     let (key, slot, mut shard) = call.lock_key(1);
     let id = {
         let empty = Stream::default();
@@ -434,7 +440,7 @@ pub fn xadd(call: &mut Call<'_>) -> CmdResult {
             Some(e) => stream_of(e)?,
             None if a.nomkstream => {
                 drop(shard);
-                call.out.null();
+                call.out().null();
                 return Ok(());
             }
             None => &empty,
@@ -457,19 +463,19 @@ pub fn xadd(call: &mut Call<'_>) -> CmdResult {
     commit(call, &mut shard, key, StreamOp::Add { id, fields });
     trim(call, &mut shard, key, &a, now);
     drop(shard);
-    call.out.bulk(&id_bytes(id));
+    call.out().bulk(&id_bytes(id));
     call.signal_ready(key);
     Ok(())
 }
 
-pub fn xtrim(call: &mut Call<'_>) -> CmdResult {
+pub fn xtrim(call: &mut Data<'_, '_>) -> CmdResult {
     let a = parse_trim_args(call, false)?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     match shard.get(slot, key, now) {
         None => {
             drop(shard);
-            call.out.integer(0);
+            call.out().integer(0);
             return Ok(());
         }
         Some(e) => {
@@ -478,12 +484,12 @@ pub fn xtrim(call: &mut Call<'_>) -> CmdResult {
     }
     let n = trim(call, &mut shard, key, &a, now);
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn xdel(call: &mut Call<'_>) -> CmdResult {
-    let args = call.args;
+pub fn xdel(call: &mut Data<'_, '_>) -> CmdResult {
+    let args = call.args();
     let ids = (2..args.len()).map(|i| parse_strict(args.get(i))).collect::<Result<Vec<_>, _>>()?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -500,11 +506,11 @@ pub fn xdel(call: &mut Call<'_>) -> CmdResult {
         commit(call, &mut shard, key, StreamOp::Del { ids: present });
     }
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn xsetid(call: &mut Call<'_>) -> CmdResult {
+pub fn xsetid(call: &mut Data<'_, '_>) -> CmdResult {
     let id = parse_strict(call.arg(2))?;
     let mut entries_added: Option<u64> = None;
     let mut max_deleted = StreamId::MIN;
@@ -551,7 +557,7 @@ pub fn xsetid(call: &mut Call<'_>) -> CmdResult {
     };
     commit(call, &mut shard, key, op);
     drop(shard);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
@@ -559,7 +565,7 @@ pub fn xsetid(call: &mut Call<'_>) -> CmdResult {
 // XRANGE, XREVRANGE, XLEN
 // ---------------------------------------------------------------------------
 
-fn range_generic(call: &mut Call<'_>, rev: bool) -> CmdResult {
+fn range_generic(call: &mut Data<'_, '_>, rev: bool) -> CmdResult {
     let (start_arg, end_arg) = if rev { (call.arg(3), call.arg(2)) } else { (call.arg(2), call.arg(3)) };
     let start = range_start(start_arg)?;
     let end = range_end(end_arg)?;
@@ -573,35 +579,35 @@ fn range_generic(call: &mut Call<'_>, rev: bool) -> CmdResult {
             return Err(err(SYNTAX));
         }
     }
-    let (now, proto) = (call.now(), call.out.protocol());
+    let (now, proto) = (call.now(), call.protocol());
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(e) = shard.get_read(slot, key, now) else {
         drop(shard);
-        call.out.array(0);
+        call.out().array(0);
         return Ok(());
     };
     let s = stream_of(e)?;
     if count == 0 {
         drop(shard);
-        call.out.null_array();
+        call.out().null_array();
         return Ok(());
     }
     let (n, buf) = encode_range(proto, s, start, end, rev, count.max(0) as usize, |_| {});
     drop(shard);
-    call.out.array(n);
-    call.out.raw(&buf);
+    call.out().array(n);
+    call.out().raw(&buf);
     Ok(())
 }
 
-pub fn xrange(call: &mut Call<'_>) -> CmdResult {
+pub fn xrange(call: &mut Data<'_, '_>) -> CmdResult {
     range_generic(call, false)
 }
 
-pub fn xrevrange(call: &mut Call<'_>) -> CmdResult {
+pub fn xrevrange(call: &mut Data<'_, '_>) -> CmdResult {
     range_generic(call, true)
 }
 
-pub fn xlen(call: &mut Call<'_>) -> CmdResult {
+pub fn xlen(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let n = match shard.get_read(slot, key, now) {
@@ -609,7 +615,7 @@ pub fn xlen(call: &mut Call<'_>) -> CmdResult {
         Some(e) => stream_of(e)?.len(),
     };
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
@@ -636,8 +642,8 @@ fn parse_block_ms(arg: &[u8]) -> Result<Option<std::time::Duration>, CmdError> {
     Ok((ms > 0).then(|| std::time::Duration::from_millis(ms as u64)))
 }
 
-fn parse_read_args<'a>(call: &Call<'a>, group_cmd: bool) -> Result<ReadArgs<'a>, CmdError> {
-    let args = call.args;
+fn parse_read_args<'a>(call: &Data<'_, 'a>, group_cmd: bool) -> Result<ReadArgs<'a>, CmdError> {
+    let args = call.args();
     let mut a = ReadArgs { timeout: None, count: 0, streams_at: 0, nkeys: 0, group: None, noack: false };
     let argc = args.len();
     let mut i = 1;
@@ -645,6 +651,12 @@ fn parse_read_args<'a>(call: &Call<'a>, group_cmd: bool) -> Result<ReadArgs<'a>,
         let more = argc - i - 1;
         let o = args.get(i);
         if o.eq_ignore_ascii_case(b"BLOCK") && more > 0 {
+            // Redis 7.2 refuses the option in scripts outright (7.4 lets it
+            // answer as a timeout, as in MULTI), naming the command as sent.
+            if call.in_script() {
+                let name = String::from_utf8_lossy(args.get(0));
+                return Err(CmdError::Msg(format!("ERR {name} command is not allowed with BLOCK option from scripts")));
+            }
             i += 1;
             a.timeout = Some(parse_block_ms(args.get(i))?);
         } else if o.eq_ignore_ascii_case(b"COUNT") && more > 0 {
@@ -696,48 +708,48 @@ enum After {
 }
 
 /// Writes the reply of XREAD/XREADGROUP: the streams that had something.
-fn write_read_reply(call: &mut Call<'_>, served: Vec<(&[u8], usize, bytes::BytesMut)>) {
+fn write_read_reply(call: &mut Data<'_, '_>, served: Vec<(&[u8], usize, bytes::BytesMut)>) {
     if served.is_empty() {
-        call.out.null_array();
+        call.out().null_array();
         return;
     }
-    let resp3 = call.out.protocol() == Protocol::Resp3;
+    let resp3 = call.protocol() == Protocol::Resp3;
     if resp3 {
-        call.out.map(served.len());
+        call.out().map(served.len());
     } else {
-        call.out.array(served.len());
+        call.out().array(served.len());
     }
     for (key, n, buf) in served {
         if !resp3 {
-            call.out.array(2);
+            call.out().array(2);
         }
-        call.out.bulk(key);
-        call.out.array(n);
-        call.out.raw(&buf);
+        call.out().bulk(key);
+        call.out().array(n);
+        call.out().raw(&buf);
     }
 }
 
 /// Waits on `keys`, or answers a null array where nothing may wait (MULTI,
 /// scripts), as Redis does for clients that deny blocking.
 fn block_or_null(
-    call: &mut Call<'_>,
+    call: &mut Data<'_, '_>,
     keys: Vec<Vec<u8>>,
     timeout: Option<std::time::Duration>,
     argv: Option<Vec<Vec<u8>>>,
 ) -> CmdResult {
-    if call.client.in_exec {
-        call.out.null_array();
+    if call.in_exec() {
+        call.out().null_array();
         return Ok(());
     }
     Err(CmdError::Block(BlockSpec { keys, timeout, timeout_reply: TimeoutReply::NullArray, argv }))
 }
 
-pub fn xread(call: &mut Call<'_>) -> CmdResult {
+pub fn xread(call: &mut Data<'_, '_>) -> CmdResult {
     let a = parse_read_args(call, false)?;
-    let (args, now, proto, db) = (call.args, call.now(), call.out.protocol(), call.db());
+    let (args, now, proto, db) = (call.args(), call.now(), call.protocol(), call.db());
     let keys: Vec<&[u8]> = (0..a.nkeys).map(|i| args.get(a.streams_at + i)).collect();
-    let shared = call.shared;
-    let mut g = shared.ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
+    let ks = call.ks();
+    let mut g = ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
     // First every ID (and `$`) is resolved and every type checked.
     let mut afters = Vec::with_capacity(a.nkeys);
     for (i, key) in keys.iter().enumerate() {
@@ -854,13 +866,13 @@ fn read_group_one<'a>(
     }
 }
 
-pub fn xreadgroup(call: &mut Call<'_>) -> CmdResult {
+pub fn xreadgroup(call: &mut Data<'_, '_>) -> CmdResult {
     let a = parse_read_args(call, true)?;
     let (group, consumer) = a.group.expect("checked by parse_read_args");
-    let (args, now, now_ms, proto, db) = (call.args, call.now(), call.now_ms, call.out.protocol(), call.db());
+    let (args, now, now_ms, proto, db) = (call.args(), call.now(), call.now_ms(), call.protocol(), call.db());
     let keys: Vec<&[u8]> = (0..a.nkeys).map(|i| args.get(a.streams_at + i)).collect();
-    let shared = call.shared;
-    let mut g = shared.ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
+    let ks = call.ks();
+    let mut g = ks.lock_many(keys.iter().map(|k| (db, SlotId::of(k))));
     let mut afters = Vec::with_capacity(a.nkeys);
     for (i, key) in keys.iter().enumerate() {
         let slot = SlotId::of(key);
@@ -892,7 +904,7 @@ pub fn xreadgroup(call: &mut Call<'_>) -> CmdResult {
         }
         ops.push((*key, op, existed));
     }
-    let blocking = served.is_empty() && a.timeout.is_some() && !call.client.in_exec;
+    let blocking = served.is_empty() && a.timeout.is_some() && !call.in_exec();
     for (key, op, existed) in ops {
         let slot = SlotId::of(key);
         // A consumer created on the way is an op of its own (its keyspace
@@ -919,7 +931,7 @@ pub fn xreadgroup(call: &mut Call<'_>) -> CmdResult {
 // XGROUP
 // ---------------------------------------------------------------------------
 
-fn subcommand_syntax_error(call: &Call<'_>) -> CmdError {
+fn subcommand_syntax_error(call: &Data<'_, '_>) -> CmdError {
     CmdError::Msg(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
         super::printable(call.arg(1), 128)
@@ -927,7 +939,7 @@ fn subcommand_syntax_error(call: &Call<'_>) -> CmdError {
 }
 
 /// XGROUP's options after the ID: MKSTREAM (CREATE) and ENTRIESREAD.
-fn parse_group_opts(call: &Call<'_>, create: bool) -> Result<(bool, i64), CmdError> {
+fn parse_group_opts(call: &Data<'_, '_>, create: bool) -> Result<(bool, i64), CmdError> {
     let (mut mkstream, mut entries_read) = (false, ENTRIES_READ_INVALID);
     let mut i = 5;
     while i < call.argc() {
@@ -974,12 +986,12 @@ fn group_target<'s>(
     Ok((s, g))
 }
 
-pub fn xgroup_create(call: &mut Call<'_>) -> CmdResult {
+pub fn xgroup_create(call: &mut Data<'_, '_>) -> CmdResult {
     if call.argc() > 8 {
         return Err(subcommand_syntax_error(call));
     }
     let (mkstream, entries_read) = parse_group_opts(call, true)?;
-    let (now, args) = (call.now(), call.args);
+    let (now, args) = (call.now(), call.args());
     let (group, id_arg) = (args.get(3), args.get(4));
     let (key, slot, mut shard) = call.lock_key(2);
     let last_id = {
@@ -996,16 +1008,16 @@ pub fn xgroup_create(call: &mut Call<'_>) -> CmdResult {
     };
     commit(call, &mut shard, key, StreamOp::GroupCreate { group, last_id, entries_read });
     drop(shard);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
-pub fn xgroup_setid(call: &mut Call<'_>) -> CmdResult {
+pub fn xgroup_setid(call: &mut Data<'_, '_>) -> CmdResult {
     if call.argc() != 5 && call.argc() != 7 {
         return Err(subcommand_syntax_error(call));
     }
     let (_, entries_read) = parse_group_opts(call, false)?;
-    let (now, args) = (call.now(), call.args);
+    let (now, args) = (call.now(), call.args());
     let (group, id_arg) = (args.get(3), args.get(4));
     let (key, slot, mut shard) = call.lock_key(2);
     let last_id = {
@@ -1018,19 +1030,19 @@ pub fn xgroup_setid(call: &mut Call<'_>) -> CmdResult {
     };
     commit(call, &mut shard, key, StreamOp::GroupSetId { group, last_id, entries_read });
     drop(shard);
-    call.out.ok();
+    call.out().ok();
     Ok(())
 }
 
-pub fn xgroup_destroy(call: &mut Call<'_>) -> CmdResult {
-    let (now, group) = (call.now(), call.args.get(3));
+pub fn xgroup_destroy(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, group) = (call.now(), call.args().get(3));
     let (key, slot, mut shard) = call.lock_key(2);
     let exists = group_target(shard.get(slot, key, now), key, group, false)?.1.is_some();
     if exists {
         commit(call, &mut shard, key, StreamOp::GroupDestroy { group });
     }
     drop(shard);
-    call.out.integer(i64::from(exists));
+    call.out().integer(i64::from(exists));
     if exists {
         // XREADGROUP waiters on this group answer NOGROUP.
         call.signal_ready(key);
@@ -1038,8 +1050,8 @@ pub fn xgroup_destroy(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn xgroup_createconsumer(call: &mut Call<'_>) -> CmdResult {
-    let (now, now_ms, args) = (call.now(), call.now_ms, call.args);
+pub fn xgroup_createconsumer(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, now_ms, args) = (call.now(), call.now_ms(), call.args());
     let (group, consumer) = (args.get(3), args.get(4));
     let (key, slot, mut shard) = call.lock_key(2);
     let created = {
@@ -1050,12 +1062,12 @@ pub fn xgroup_createconsumer(call: &mut Call<'_>) -> CmdResult {
         commit(call, &mut shard, key, StreamOp::ConsumerCreate { group, consumer, now_ms });
     }
     drop(shard);
-    call.out.integer(i64::from(created));
+    call.out().integer(i64::from(created));
     Ok(())
 }
 
-pub fn xgroup_delconsumer(call: &mut Call<'_>) -> CmdResult {
-    let (now, args) = (call.now(), call.args);
+pub fn xgroup_delconsumer(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, args) = (call.now(), call.args());
     let (group, consumer) = (args.get(3), args.get(4));
     let (key, slot, mut shard) = call.lock_key(2);
     let pending = {
@@ -1066,12 +1078,12 @@ pub fn xgroup_delconsumer(call: &mut Call<'_>) -> CmdResult {
         commit(call, &mut shard, key, StreamOp::ConsumerDelete { group, consumer });
     }
     drop(shard);
-    call.out.integer(pending.unwrap_or(0) as i64);
+    call.out().integer(pending.unwrap_or(0) as i64);
     Ok(())
 }
 
-fn xgroup_help(call: &mut Call<'_>) -> CmdResult {
-    help_reply(call, "XGROUP", XGROUP_SUBS);
+fn xgroup_help(call: &mut Data<'_, '_>) -> CmdResult {
+    call.help("XGROUP", XGROUP_SUBS);
     Ok(())
 }
 
@@ -1079,8 +1091,8 @@ fn xgroup_help(call: &mut Call<'_>) -> CmdResult {
 // XACK, XPENDING
 // ---------------------------------------------------------------------------
 
-pub fn xack(call: &mut Call<'_>) -> CmdResult {
-    let (now, args) = (call.now(), call.args);
+pub fn xack(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, args) = (call.now(), call.args());
     let group = args.get(2);
     let (key, slot, mut shard) = call.lock_key(1);
     let ids = {
@@ -1090,7 +1102,7 @@ pub fn xack(call: &mut Call<'_>) -> CmdResult {
         };
         let Some(g) = g else {
             drop(shard);
-            call.out.integer(0);
+            call.out().integer(0);
             return Ok(());
         };
         let ids = (3..args.len()).map(|i| parse_strict(args.get(i))).collect::<Result<Vec<_>, _>>()?;
@@ -1102,11 +1114,11 @@ pub fn xack(call: &mut Call<'_>) -> CmdResult {
         commit(call, &mut shard, key, StreamOp::Ack { group, ids });
     }
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn xpending(call: &mut Call<'_>) -> CmdResult {
+pub fn xpending(call: &mut Data<'_, '_>) -> CmdResult {
     let argc = call.argc();
     if argc != 3 && !(6..=9).contains(&argc) {
         return Err(err(SYNTAX));
@@ -1125,11 +1137,11 @@ pub fn xpending(call: &mut Call<'_>) -> CmdResult {
         let count = int(call.arg(at + 2))?.max(0) as usize;
         let start = range_start(call.arg(at))?;
         let end = range_end(call.arg(at + 1))?;
-        let args = call.args;
+        let args = call.args();
         let consumer = (at + 3 < argc).then(|| args.get(at + 3));
         range = Some((min_idle, start, end, count, consumer));
     }
-    let (now, now_ms, args) = (call.now(), call.now_ms, call.args);
+    let (now, now_ms, args) = (call.now(), call.now_ms(), call.args());
     let group = args.get(2);
     let (key, slot, mut shard) = call.lock_key(1);
     let g = match shard.get_read(slot, key, now) {
@@ -1143,7 +1155,7 @@ pub fn xpending(call: &mut Call<'_>) -> CmdResult {
             String::from_utf8_lossy(group)
         )));
     };
-    let out = &mut call.out;
+    let out = call.out();
     let Some((min_idle, start, end, count, consumer)) = range else {
         out.array(4);
         out.integer(g.pel.len() as i64);
@@ -1218,7 +1230,7 @@ struct ClaimOpts {
     last_id: StreamId,
 }
 
-fn parse_claim_opts(call: &Call<'_>, from: usize, now_ms: u64) -> Result<ClaimOpts, CmdError> {
+fn parse_claim_opts(call: &Data<'_, '_>, from: usize, now_ms: u64) -> Result<ClaimOpts, CmdError> {
     let mut o =
         ClaimOpts { force: false, justid: false, delivery_time: None, retry_count: None, last_id: StreamId::MIN };
     let bad = |name: &str| CmdError::Msg(format!("ERR Invalid {name} option argument for XCLAIM"));
@@ -1251,8 +1263,8 @@ fn parse_claim_opts(call: &Call<'_>, from: usize, now_ms: u64) -> Result<ClaimOp
     Ok(o)
 }
 
-pub fn xclaim(call: &mut Call<'_>) -> CmdResult {
-    let (now, now_ms, args, proto) = (call.now(), call.now_ms, call.args, call.out.protocol());
+pub fn xclaim(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, now_ms, args, proto) = (call.now(), call.now_ms(), call.args(), call.protocol());
     let (group, consumer) = (args.get(2), args.get(3));
     let (key, slot, mut shard) = call.lock_key(1);
     let (op, n, buf, existed) = {
@@ -1331,13 +1343,13 @@ pub fn xclaim(call: &mut Call<'_>) -> CmdResult {
     }
     commit(call, &mut shard, key, op);
     drop(shard);
-    call.out.array(n);
-    call.out.raw(&buf);
+    call.out().array(n);
+    call.out().raw(&buf);
     Ok(())
 }
 
-pub fn xautoclaim(call: &mut Call<'_>) -> CmdResult {
-    let (now, now_ms, args, proto) = (call.now(), call.now_ms, call.args, call.out.protocol());
+pub fn xautoclaim(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, now_ms, args, proto) = (call.now(), call.now_ms(), call.args(), call.protocol());
     let (group, consumer) = (args.get(2), args.get(3));
     let min_idle = min_idle_arg(args.get(4), "XAUTOCLAIM")?;
     let start = range_start(args.get(5))?;
@@ -1409,7 +1421,7 @@ pub fn xautoclaim(call: &mut Call<'_>) -> CmdResult {
     }
     commit(call, &mut shard, key, op);
     drop(shard);
-    let out = &mut call.out;
+    let out = call.out();
     out.array(3);
     out.bulk(&id_bytes(next));
     out.array(n);
@@ -1425,12 +1437,12 @@ pub fn xautoclaim(call: &mut Call<'_>) -> CmdResult {
 // XINFO
 // ---------------------------------------------------------------------------
 
-fn xinfo_help(call: &mut Call<'_>) -> CmdResult {
-    help_reply(call, "XINFO", XINFO_SUBS);
+fn xinfo_help(call: &mut Data<'_, '_>) -> CmdResult {
+    call.help("XINFO", XINFO_SUBS);
     Ok(())
 }
 
-fn xinfo_syntax_error(call: &Call<'_>) -> CmdError {
+fn xinfo_syntax_error(call: &Data<'_, '_>) -> CmdError {
     CmdError::Msg(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
         super::printable(call.arg(1), 128)
@@ -1452,13 +1464,13 @@ fn write_entries_read(out: &mut ReplyWriter<'_>, g: &CGroup) {
     }
 }
 
-pub fn xinfo_consumers(call: &mut Call<'_>) -> CmdResult {
-    let (now, now_ms, group) = (call.now(), call.now_ms, call.args.get(3));
+pub fn xinfo_consumers(call: &mut Data<'_, '_>) -> CmdResult {
+    let (now, now_ms, group) = (call.now(), call.now_ms(), call.args().get(3));
     let (key, slot, mut shard) = call.lock_key(2);
     let Some(e) = shard.get_read(slot, key, now) else { return Err(err(super::errors::NO_SUCH_KEY)) };
     let s = stream_of(e)?;
     let Some(g) = s.group(group) else { return Err(nogroup(key, group)) };
-    let out = &mut call.out;
+    let out = call.out();
     out.array(g.consumers.len());
     for (name, c) in &g.consumers {
         out.map(4);
@@ -1474,12 +1486,12 @@ pub fn xinfo_consumers(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn xinfo_groups(call: &mut Call<'_>) -> CmdResult {
+pub fn xinfo_groups(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(2);
     let Some(e) = shard.get_read(slot, key, now) else { return Err(err(super::errors::NO_SUCH_KEY)) };
     let s = stream_of(e)?;
-    let out = &mut call.out;
+    let out = call.out();
     out.array(s.groups().len());
     for (name, g) in s.groups() {
         out.map(6);
@@ -1499,7 +1511,7 @@ pub fn xinfo_groups(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-pub fn xinfo_stream(call: &mut Call<'_>) -> CmdResult {
+pub fn xinfo_stream(call: &mut Data<'_, '_>) -> CmdResult {
     let optc = call.argc() - 3;
     let mut full = false;
     let mut count: i64 = 10;
@@ -1518,11 +1530,11 @@ pub fn xinfo_stream(call: &mut Call<'_>) -> CmdResult {
             }
         }
     }
-    let (now, proto) = (call.now(), call.out.protocol());
+    let (now, proto) = (call.now(), call.protocol());
     let (key, slot, mut shard) = call.lock_key(2);
     let Some(e) = shard.get_read(slot, key, now) else { return Err(err(super::errors::NO_SUCH_KEY)) };
     let s = stream_of(e)?;
-    let out = &mut call.out;
+    let out = call.out();
     out.map(if full { 9 } else { 10 });
     out.bulk(b"length");
     out.integer(s.len() as i64);

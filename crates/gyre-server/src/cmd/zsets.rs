@@ -17,10 +17,13 @@ use gyre_engine::types::{ZSet, ZSetOp};
 use gyre_engine::{CollOp, Entry, Mutation, Shard, SlotId, Value, NO_EXPIRY};
 use gyre_resp::Protocol;
 
+use rand::Rng;
+
+use super::data::Data;
 use super::errors::{NOT_FLOAT, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use super::flags::*;
-use super::table::{cmd, KEY1, NOKEYS};
-use super::{err, parse_block_timeout, BlockSpec, Call, CmdError, CmdResult, CommandSpec, Group, TimeoutReply};
+use super::table::{cmd, data, KEY1, NOKEYS};
+use super::{err, parse_block_timeout, BlockSpec, CmdError, CmdResult, CommandSpec, Group, TimeoutReply};
 
 const NOT_RANGE_FLOAT: &str = "ERR min or max is not a float";
 const NOT_LEX_ITEM: &str = "ERR min or max not valid string range item";
@@ -46,38 +49,42 @@ pub(super) fn as_zset(e: Option<&mut Entry>) -> Result<Option<&ZSet>, CmdError> 
 }
 
 /// Commits one op on `key` (in the selected database).
-fn commit_op(call: &mut Call<'_>, shard: &mut Shard, slot: SlotId, key: &[u8], op: ZSetOp<&[u8]>) {
+fn commit_op(call: &mut Data<'_, '_>, shard: &mut Shard, slot: SlotId, key: &[u8], op: ZSetOp<&[u8]>) {
     let (db, version) = (call.db(), call.version());
-    shard.commit(slot, &Mutation::Coll { db, key, op: CollOp::ZSet(op), version }, call.log);
+    shard.commit(slot, &Mutation::Coll { db, key, op: CollOp::ZSet(op), version }, call.log());
 }
 
 /// Replaces `dst` with a sorted set of `pairs` (sorted, unique), or deletes it
 /// when `pairs` is empty: what every xSTORE command does to its destination.
-fn store_pairs(call: &mut Call<'_>, shard: &mut Shard, dst: &[u8], pairs: &[(f64, &[u8])]) {
+fn store_pairs(call: &mut Data<'_, '_>, shard: &mut Shard, dst: &[u8], pairs: &[(f64, &[u8])]) {
     let (db, slot, now) = (call.db(), SlotId::of(dst), call.now());
     if pairs.is_empty() {
         if shard.get(slot, dst, now).is_some() {
             let version = call.version();
-            shard.commit(slot, &Mutation::Del { db, key: dst, version }, call.log);
+            shard.commit(slot, &Mutation::Del { db, key: dst, version }, call.log());
         }
         return;
     }
     let mut value = Vec::new();
     Value::ZSet(ZSet::from_sorted(pairs.iter().copied())).serialize(&mut value);
     let version = call.version();
-    shard.commit(slot, &Mutation::Restore { db, key: dst, value: &value, expire_at_ms: NO_EXPIRY, version }, call.log);
+    shard.commit(
+        slot,
+        &Mutation::Restore { db, key: dst, value: &value, expire_at_ms: NO_EXPIRY, version },
+        call.log(),
+    );
 }
 
-fn resp3(call: &Call<'_>) -> bool {
-    call.out.protocol() == Protocol::Resp3
+fn resp3(call: &Data<'_, '_>) -> bool {
+    call.protocol() == Protocol::Resp3
 }
 
 /// Writes ranks `[start, end)` of `z` (descending when `rev`) as ZRANGE does.
-fn emit_range(call: &mut Call<'_>, z: &ZSet, start: usize, end: usize, rev: bool, withscores: bool) {
+fn emit_range(call: &mut Data<'_, '_>, z: &ZSet, start: usize, end: usize, rev: bool, withscores: bool) {
     let n = end.min(z.len()).saturating_sub(start);
     let nested = withscores && resp3(call);
-    call.out.array(if withscores && !nested { n * 2 } else { n });
-    let out = &mut call.out;
+    call.out().array(if withscores && !nested { n * 2 } else { n });
+    let out = call.out();
     z.for_range(start, end, rev, |m, s| {
         if nested {
             out.array(2);
@@ -90,16 +97,16 @@ fn emit_range(call: &mut Call<'_>, z: &ZSet, start: usize, end: usize, rev: bool
 }
 
 /// Writes owned (member, score) pairs as ZRANGE does.
-fn emit_pairs(call: &mut Call<'_>, pairs: &[(f64, Vec<u8>)], withscores: bool) {
+fn emit_pairs(call: &mut Data<'_, '_>, pairs: &[(f64, Vec<u8>)], withscores: bool) {
     let nested = withscores && resp3(call);
-    call.out.array(if withscores && !nested { pairs.len() * 2 } else { pairs.len() });
+    call.out().array(if withscores && !nested { pairs.len() * 2 } else { pairs.len() });
     for (s, m) in pairs {
         if nested {
-            call.out.array(2);
+            call.out().array(2);
         }
-        call.out.bulk(m);
+        call.out().bulk(m);
         if withscores {
-            call.out.double(*s);
+            call.out().double(*s);
         }
     }
 }
@@ -178,7 +185,7 @@ fn limit_window(first: usize, end: usize, offset: i64, limit: i64, rev: bool) ->
 
 /// Argument `i` as a count with Redis's getRangeLong errors: `msg` for a
 /// non-integer or an out-of-range value.
-fn ranged_int(call: &Call<'_>, i: usize, min: i64, msg: &'static str) -> Result<i64, CmdError> {
+fn ranged_int(call: &Data<'_, '_>, i: usize, min: i64, msg: &'static str) -> Result<i64, CmdError> {
     match parse_i64(call.arg(i)) {
         Some(v) if v >= min => Ok(v),
         _ => Err(err(msg)),
@@ -200,7 +207,7 @@ struct AddFlags {
 }
 
 /// Parses ZADD's options from index 2; returns them and the first score index.
-fn parse_add_flags(call: &Call<'_>) -> Result<(AddFlags, usize), CmdError> {
+fn parse_add_flags(call: &Data<'_, '_>) -> Result<(AddFlags, usize), CmdError> {
     let mut f = AddFlags::default();
     let mut i = 2;
     while i < call.argc() {
@@ -260,7 +267,7 @@ fn decide(f: AddFlags, score: f64, current: Option<f64>) -> Result<AddOutcome, C
     Ok(if score != cur { AddOutcome::Updated(score) } else { AddOutcome::Same(score) })
 }
 
-pub fn zadd(call: &mut Call<'_>) -> CmdResult {
+pub fn zadd(call: &mut Data<'_, '_>) -> CmdResult {
     let (f, first) = parse_add_flags(call)?;
     let pairs = (call.argc() - first) / 2;
     let mut scores = Vec::with_capacity(pairs);
@@ -274,7 +281,7 @@ pub fn zadd(call: &mut Call<'_>) -> CmdResult {
         drop(shard);
         return reply_add(call, f, 0, 0, None);
     }
-    let args = call.args;
+    let args = call.args();
     // Pairs for the same member apply in order: later ones see earlier ones.
     let mut items: Vec<(f64, &[u8])> = Vec::with_capacity(pairs);
     // Where each member sits in `items`: a linear search for a few pairs, a
@@ -326,30 +333,30 @@ pub fn zadd(call: &mut Call<'_>) -> CmdResult {
     reply_add(call, f, added, updated, last)
 }
 
-fn reply_add(call: &mut Call<'_>, f: AddFlags, added: i64, updated: i64, last: Option<f64>) -> CmdResult {
+fn reply_add(call: &mut Data<'_, '_>, f: AddFlags, added: i64, updated: i64, last: Option<f64>) -> CmdResult {
     match (f.incr, last) {
-        (true, Some(s)) => call.out.double(s),
-        (true, None) => call.out.null(),
-        (false, _) => call.out.integer(if f.ch { added + updated } else { added }),
+        (true, Some(s)) => call.out().double(s),
+        (true, None) => call.out().null(),
+        (false, _) => call.out().integer(if f.ch { added + updated } else { added }),
     }
     Ok(())
 }
 
 /// ZINCRBY key increment member: ZADD key INCR increment member, including
 /// its option parsing (so `ZINCRBY k nx m` is a syntax error, as in Redis).
-pub fn zincrby(call: &mut Call<'_>) -> CmdResult {
+pub fn zincrby(call: &mut Data<'_, '_>) -> CmdResult {
     let (mut f, first) = parse_add_flags(call)?;
     f.incr = true;
     let score = parse_f64(call.arg(first)).ok_or(err(NOT_FLOAT))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let z = as_zset(shard.get(slot, key, now))?;
-    let member = call.args.get(first + 1);
+    let member = call.args().get(first + 1);
     let new = match decide(f, score, z.and_then(|z| z.score(member)))? {
         AddOutcome::Added(s) | AddOutcome::Updated(s) => s,
         AddOutcome::Same(s) => {
             drop(shard);
-            call.out.double(s);
+            call.out().double(s);
             return Ok(());
         }
         AddOutcome::Nop => unreachable!("no NX/XX/GT/LT reach here"),
@@ -357,7 +364,7 @@ pub fn zincrby(call: &mut Call<'_>) -> CmdResult {
     commit_op(call, &mut shard, slot, key, ZSetOp::Add(vec![(new, member)]));
     drop(shard);
     call.signal_ready(key);
-    call.out.double(new);
+    call.out().double(new);
     Ok(())
 }
 
@@ -377,62 +384,62 @@ fn present<'a>(z: &ZSet, members: impl Iterator<Item = &'a [u8]>) -> Vec<&'a [u8
     out
 }
 
-pub fn zrem(call: &mut Call<'_>) -> CmdResult {
+pub fn zrem(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get(slot, key, now))? else {
         drop(shard);
-        call.out.integer(0);
+        call.out().integer(0);
         return Ok(());
     };
-    let args = call.args;
+    let args = call.args();
     let gone = present(z, (2..args.len()).map(|i| args.get(i)));
     let n = gone.len();
     if n > 0 {
         commit_op(call, &mut shard, slot, key, ZSetOp::Rem(gone));
     }
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn zcard(call: &mut Call<'_>) -> CmdResult {
+pub fn zcard(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let n = as_zset(shard.get_read(slot, key, now))?.map_or(0, |z| z.len());
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn zscore(call: &mut Call<'_>) -> CmdResult {
+pub fn zscore(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
-    let s = as_zset(shard.get_read(slot, key, now))?.and_then(|z| z.score(call.args.get(2)));
+    let s = as_zset(shard.get_read(slot, key, now))?.and_then(|z| z.score(call.args().get(2)));
     drop(shard);
     match s {
-        Some(s) => call.out.double(s),
-        None => call.out.null(),
+        Some(s) => call.out().double(s),
+        None => call.out().null(),
     }
     Ok(())
 }
 
-pub fn zmscore(call: &mut Call<'_>) -> CmdResult {
+pub fn zmscore(call: &mut Data<'_, '_>) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let z = as_zset(shard.get_read(slot, key, now))?;
-    let args = call.args;
-    call.out.array(args.len() - 2);
+    let args = call.args();
+    call.out().array(args.len() - 2);
     for i in 2..args.len() {
         match z.and_then(|z| z.score(args.get(i))) {
-            Some(s) => call.out.double(s),
-            None => call.out.null(),
+            Some(s) => call.out().double(s),
+            None => call.out().null(),
         }
     }
     Ok(())
 }
 
-pub fn zcount(call: &mut Call<'_>) -> CmdResult {
+pub fn zcount(call: &mut Data<'_, '_>) -> CmdResult {
     let r = parse_score_range(call.arg(2), call.arg(3))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -441,12 +448,12 @@ pub fn zcount(call: &mut Call<'_>) -> CmdResult {
         end - first
     });
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn zlexcount(call: &mut Call<'_>) -> CmdResult {
-    let args = call.args;
+pub fn zlexcount(call: &mut Data<'_, '_>) -> CmdResult {
+    let args = call.args();
     let r = parse_lex_range(args.get(2), args.get(3))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
@@ -455,11 +462,11 @@ pub fn zlexcount(call: &mut Call<'_>) -> CmdResult {
         end - first
     });
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-fn zrank_generic(call: &mut Call<'_>, rev: bool) -> CmdResult {
+fn zrank_generic(call: &mut Data<'_, '_>, rev: bool) -> CmdResult {
     if call.argc() > 4 {
         return Err(super::arity_error(if rev { "zrevrank" } else { "zrank" }));
     }
@@ -470,26 +477,26 @@ fn zrank_generic(call: &mut Call<'_>, rev: bool) -> CmdResult {
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let found = as_zset(shard.get_read(slot, key, now))?
-        .and_then(|z| z.rank(call.args.get(2)).map(|(r, s)| (if rev { z.len() - 1 - r } else { r }, s)));
+        .and_then(|z| z.rank(call.args().get(2)).map(|(r, s)| (if rev { z.len() - 1 - r } else { r }, s)));
     drop(shard);
     match found {
         Some((rank, score)) if withscore => {
-            call.out.array(2);
-            call.out.integer(rank as i64);
-            call.out.double(score);
+            call.out().array(2);
+            call.out().integer(rank as i64);
+            call.out().double(score);
         }
-        Some((rank, _)) => call.out.integer(rank as i64),
-        None if withscore => call.out.null_array(),
-        None => call.out.null(),
+        Some((rank, _)) => call.out().integer(rank as i64),
+        None if withscore => call.out().null_array(),
+        None => call.out().null(),
     }
     Ok(())
 }
 
-pub fn zrank(call: &mut Call<'_>) -> CmdResult {
+pub fn zrank(call: &mut Data<'_, '_>) -> CmdResult {
     zrank_generic(call, false)
 }
 
-pub fn zrevrank(call: &mut Call<'_>) -> CmdResult {
+pub fn zrevrank(call: &mut Data<'_, '_>) -> CmdResult {
     zrank_generic(call, true)
 }
 
@@ -547,13 +554,13 @@ impl RangeSpec<'_> {
 /// Redis's zrangeGenericCommand argument parsing: key at `at`, then min, max
 /// and options. `store` refuses WITHSCORES.
 fn parse_range<'a>(
-    call: &Call<'a>,
+    call: &Data<'_, 'a>,
     at: usize,
     store: bool,
     mut by: RangeBy,
     rev: Option<bool>,
 ) -> Result<RangeSpec<'a>, CmdError> {
-    let args = call.args;
+    let args = call.args();
     let mut spec = RangeSpec {
         by,
         rev: rev.unwrap_or(false),
@@ -610,13 +617,13 @@ fn parse_range<'a>(
     Ok(spec)
 }
 
-fn zrange_generic(call: &mut Call<'_>, by: RangeBy, rev: Option<bool>) -> CmdResult {
+fn zrange_generic(call: &mut Data<'_, '_>, by: RangeBy, rev: Option<bool>) -> CmdResult {
     let spec = parse_range(call, 1, false, by, rev)?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get_read(slot, key, now))? else {
         drop(shard);
-        call.out.array(0);
+        call.out().array(0);
         return Ok(());
     };
     let (lo, hi) = spec.window(z);
@@ -624,37 +631,37 @@ fn zrange_generic(call: &mut Call<'_>, by: RangeBy, rev: Option<bool>) -> CmdRes
     Ok(())
 }
 
-pub fn zrange(call: &mut Call<'_>) -> CmdResult {
+pub fn zrange(call: &mut Data<'_, '_>) -> CmdResult {
     zrange_generic(call, RangeBy::Auto, None)
 }
 
-pub fn zrevrange(call: &mut Call<'_>) -> CmdResult {
+pub fn zrevrange(call: &mut Data<'_, '_>) -> CmdResult {
     zrange_generic(call, RangeBy::Rank, Some(true))
 }
 
-pub fn zrangebyscore(call: &mut Call<'_>) -> CmdResult {
+pub fn zrangebyscore(call: &mut Data<'_, '_>) -> CmdResult {
     zrange_generic(call, RangeBy::Score, Some(false))
 }
 
-pub fn zrevrangebyscore(call: &mut Call<'_>) -> CmdResult {
+pub fn zrevrangebyscore(call: &mut Data<'_, '_>) -> CmdResult {
     zrange_generic(call, RangeBy::Score, Some(true))
 }
 
-pub fn zrangebylex(call: &mut Call<'_>) -> CmdResult {
+pub fn zrangebylex(call: &mut Data<'_, '_>) -> CmdResult {
     zrange_generic(call, RangeBy::Lex, Some(false))
 }
 
-pub fn zrevrangebylex(call: &mut Call<'_>) -> CmdResult {
+pub fn zrevrangebylex(call: &mut Data<'_, '_>) -> CmdResult {
     zrange_generic(call, RangeBy::Lex, Some(true))
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
-pub fn zrangestore(call: &mut Call<'_>) -> CmdResult {
+pub fn zrangestore(call: &mut Data<'_, '_>) -> CmdResult {
     let spec = parse_range(call, 2, true, RangeBy::Auto, None)?;
-    let (db, now, args) = (call.db(), call.now(), call.args);
+    let (db, now, args) = (call.db(), call.now(), call.args());
     let (dst, src) = (args.get(1), args.get(2));
-    let shared = call.shared;
-    let mut g = shared.ks.lock_many([(db, SlotId::of(dst)), (db, SlotId::of(src))]);
+    let ks = call.ks();
+    let mut g = ks.lock_many([(db, SlotId::of(dst)), (db, SlotId::of(src))]);
     let mut pairs: Vec<(f64, Vec<u8>)> = Vec::new();
     if let Some(z) = as_zset(g.shard(db, SlotId::of(src)).get_read(SlotId::of(src), src, now))? {
         let (lo, hi) = spec.window(z);
@@ -669,7 +676,7 @@ pub fn zrangestore(call: &mut Call<'_>) -> CmdResult {
     if !refs.is_empty() {
         call.signal_ready(dst);
     }
-    call.out.integer(refs.len() as i64);
+    call.out().integer(refs.len() as i64);
     Ok(())
 }
 
@@ -677,8 +684,8 @@ pub fn zrangestore(call: &mut Call<'_>) -> CmdResult {
 // ZREMRANGEBY*
 // ---------------------------------------------------------------------------
 
-fn zremrange_generic(call: &mut Call<'_>, by: RangeBy) -> CmdResult {
-    let args = call.args;
+fn zremrange_generic(call: &mut Data<'_, '_>, by: RangeBy) -> CmdResult {
+    let args = call.args();
     let (lo, hi) = (args.get(2), args.get(3));
     let mut spec = RangeSpec {
         by,
@@ -703,7 +710,7 @@ fn zremrange_generic(call: &mut Call<'_>, by: RangeBy) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get(slot, key, now))? else {
         drop(shard);
-        call.out.integer(0);
+        call.out().integer(0);
         return Ok(());
     };
     let (lo, hi) = spec.window(z);
@@ -714,19 +721,19 @@ fn zremrange_generic(call: &mut Call<'_>, by: RangeBy) -> CmdResult {
         commit_op(call, &mut shard, slot, key, ZSetOp::Rem(members.iter().map(|m| &m[..]).collect()));
     }
     drop(shard);
-    call.out.integer(n as i64);
+    call.out().integer(n as i64);
     Ok(())
 }
 
-pub fn zremrangebyrank(call: &mut Call<'_>) -> CmdResult {
+pub fn zremrangebyrank(call: &mut Data<'_, '_>) -> CmdResult {
     zremrange_generic(call, RangeBy::Rank)
 }
 
-pub fn zremrangebyscore(call: &mut Call<'_>) -> CmdResult {
+pub fn zremrangebyscore(call: &mut Data<'_, '_>) -> CmdResult {
     zremrange_generic(call, RangeBy::Score)
 }
 
-pub fn zremrangebylex(call: &mut Call<'_>) -> CmdResult {
+pub fn zremrangebylex(call: &mut Data<'_, '_>) -> CmdResult {
     zremrange_generic(call, RangeBy::Lex)
 }
 
@@ -745,11 +752,11 @@ enum Popped {
 /// Pops up to `count` members from the first key of `keys` holding a sorted
 /// set (WRONGTYPE for a key of another type met before it). `count` 0 pops
 /// nothing but still reports the key.
-fn pop_first(call: &mut Call<'_>, keys: &[&[u8]], max: bool, count: usize) -> Result<Popped, CmdError> {
-    let (db, now, shared) = (call.db(), call.now(), call.shared);
+fn pop_first(call: &mut Data<'_, '_>, keys: &[&[u8]], max: bool, count: usize) -> Result<Popped, CmdError> {
+    let (db, now, ks) = (call.db(), call.now(), call.ks());
     for &key in keys {
         let slot = SlotId::of(key);
-        let mut shard = shared.ks.db(db).lock(slot);
+        let mut shard = ks.db(db).lock(slot);
         let Some(z) = as_zset(shard.get(slot, key, now))? else {
             continue;
         };
@@ -768,7 +775,7 @@ fn pop_first(call: &mut Call<'_>, keys: &[&[u8]], max: bool, count: usize) -> Re
     Ok(Popped::Nothing)
 }
 
-fn zpop_generic(call: &mut Call<'_>, max: bool) -> CmdResult {
+fn zpop_generic(call: &mut Data<'_, '_>, max: bool) -> CmdResult {
     if call.argc() > 3 {
         return Err(err(SYNTAX));
     }
@@ -777,43 +784,43 @@ fn zpop_generic(call: &mut Call<'_>, max: bool) -> CmdResult {
     } else {
         None
     };
-    let key = call.args.get(1);
+    let key = call.args().get(1);
     let popped = match pop_first(call, &[key], max, count.unwrap_or(1))? {
         Popped::Nothing => Vec::new(),
         Popped::From(_, p) => p,
     };
     // RESP3 with a count nests [member, score] pairs; otherwise one flat array.
     let nested = resp3(call) && count.is_some();
-    call.out.array(if nested { popped.len() } else { popped.len() * 2 });
+    call.out().array(if nested { popped.len() } else { popped.len() * 2 });
     for (s, m) in &popped {
         if nested {
-            call.out.array(2);
+            call.out().array(2);
         }
-        call.out.bulk(m);
-        call.out.double(*s);
+        call.out().bulk(m);
+        call.out().double(*s);
     }
     Ok(())
 }
 
-pub fn zpopmin(call: &mut Call<'_>) -> CmdResult {
+pub fn zpopmin(call: &mut Data<'_, '_>) -> CmdResult {
     zpop_generic(call, false)
 }
 
-pub fn zpopmax(call: &mut Call<'_>) -> CmdResult {
+pub fn zpopmax(call: &mut Data<'_, '_>) -> CmdResult {
     zpop_generic(call, true)
 }
 
 /// BZPOPMIN/BZPOPMAX key [key ...] timeout
-fn bzpop_generic(call: &mut Call<'_>, max: bool) -> CmdResult {
-    let timeout = parse_block_timeout(call.arg(call.argc() - 1))?;
-    let args = call.args;
+fn bzpop_generic(call: &mut Data<'_, '_>, max: bool) -> CmdResult {
+    let timeout = parse_block_timeout(call.arg(call.argc() - 1), call.now_ms())?;
+    let args = call.args();
     let keys: Vec<&[u8]> = (1..args.len() - 1).map(|i| args.get(i)).collect();
     match pop_first(call, &keys, max, 1)? {
         Popped::From(key, popped) if !popped.is_empty() => {
-            call.out.array(3);
-            call.out.bulk(&key);
-            call.out.bulk(&popped[0].1);
-            call.out.double(popped[0].0);
+            call.out().array(3);
+            call.out().bulk(&key);
+            call.out().bulk(&popped[0].1);
+            call.out().double(popped[0].0);
             Ok(())
         }
         _ => Err(CmdError::Block(BlockSpec {
@@ -825,18 +832,18 @@ fn bzpop_generic(call: &mut Call<'_>, max: bool) -> CmdResult {
     }
 }
 
-pub fn bzpopmin(call: &mut Call<'_>) -> CmdResult {
+pub fn bzpopmin(call: &mut Data<'_, '_>) -> CmdResult {
     bzpop_generic(call, false)
 }
 
-pub fn bzpopmax(call: &mut Call<'_>) -> CmdResult {
+pub fn bzpopmax(call: &mut Data<'_, '_>) -> CmdResult {
     bzpop_generic(call, true)
 }
 
 /// Parses `numkeys key [key ...] MIN|MAX [COUNT count]` from `at`: the keys,
 /// MAX or not, and the count.
-fn parse_mpop<'a>(call: &Call<'a>, at: usize) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
-    let args = call.args;
+fn parse_mpop<'a>(call: &Data<'_, 'a>, at: usize) -> Result<(Vec<&'a [u8]>, bool, usize), CmdError> {
+    let args = call.args();
     let numkeys = ranged_int(call, at, 1, "ERR numkeys should be greater than 0")? as u64;
     let where_at = (at as u64 + 1).saturating_add(numkeys);
     if where_at >= args.len() as u64 {
@@ -865,30 +872,30 @@ fn parse_mpop<'a>(call: &Call<'a>, at: usize) -> Result<(Vec<&'a [u8]>, bool, us
 }
 
 /// ZMPOP's reply: [key, [[member, score], ...]].
-fn reply_mpop(call: &mut Call<'_>, key: &[u8], popped: &[(f64, Vec<u8>)]) {
-    call.out.array(2);
-    call.out.bulk(key);
-    call.out.array(popped.len());
+fn reply_mpop(call: &mut Data<'_, '_>, key: &[u8], popped: &[(f64, Vec<u8>)]) {
+    call.out().array(2);
+    call.out().bulk(key);
+    call.out().array(popped.len());
     for (s, m) in popped {
-        call.out.array(2);
-        call.out.bulk(m);
-        call.out.double(*s);
+        call.out().array(2);
+        call.out().bulk(m);
+        call.out().double(*s);
     }
 }
 
-pub fn zmpop(call: &mut Call<'_>) -> CmdResult {
+pub fn zmpop(call: &mut Data<'_, '_>) -> CmdResult {
     let (keys, max, count) = parse_mpop(call, 1)?;
     match pop_first(call, &keys, max, count)? {
         Popped::From(key, popped) if !popped.is_empty() => reply_mpop(call, &key, &popped),
-        _ => call.out.null_array(),
+        _ => call.out().null_array(),
     }
     Ok(())
 }
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
-pub fn bzmpop(call: &mut Call<'_>) -> CmdResult {
+pub fn bzmpop(call: &mut Data<'_, '_>) -> CmdResult {
     let (keys, max, count) = parse_mpop(call, 2)?;
-    let timeout = parse_block_timeout(call.arg(1))?;
+    let timeout = parse_block_timeout(call.arg(1), call.now_ms())?;
     match pop_first(call, &keys, max, count)? {
         Popped::From(key, popped) if !popped.is_empty() => {
             reply_mpop(call, &key, &popped);
@@ -907,16 +914,16 @@ pub fn bzmpop(call: &mut Call<'_>) -> CmdResult {
 // ZRANDMEMBER, ZSCAN
 // ---------------------------------------------------------------------------
 
-pub fn zrandmember(call: &mut Call<'_>) -> CmdResult {
+pub fn zrandmember(call: &mut Data<'_, '_>) -> CmdResult {
     if call.argc() == 2 {
         let now = call.now();
         let (key, slot, mut shard) = call.lock_key(1);
         match as_zset(shard.get_read(slot, key, now))? {
             Some(z) => {
-                let (m, _) = z.get(rand::random::<usize>() % z.len()).expect("in range");
-                call.out.bulk(m);
+                let (m, _) = z.get(call.rng().gen_range(0..z.len())).expect("in range");
+                call.out().bulk(m);
             }
-            None => call.out.null(),
+            None => call.out().null(),
         }
         return Ok(());
     }
@@ -943,26 +950,29 @@ pub fn zrandmember(call: &mut Call<'_>) -> CmdResult {
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get_read(slot, key, now))? else {
         drop(shard);
-        call.out.array(0);
+        call.out().array(0);
         return Ok(());
     };
     let ranks: Vec<usize> = if count < 0 {
-        (0..count.unsigned_abs()).map(|_| rand::random::<usize>() % z.len()).collect()
+        {
+            let mut rng = call.rng();
+            (0..count.unsigned_abs()).map(|_| rng.gen_range(0..z.len())).collect()
+        }
     } else if count as u64 >= z.len() as u64 {
         (0..z.len()).collect()
     } else {
-        rand::seq::index::sample(&mut rand::thread_rng(), z.len(), count as usize).into_vec()
+        rand::seq::index::sample(&mut call.rng(), z.len(), count as usize).into_vec()
     };
     let nested = withscores && resp3(call);
-    call.out.array(if withscores && !nested { ranks.len() * 2 } else { ranks.len() });
+    call.out().array(if withscores && !nested { ranks.len() * 2 } else { ranks.len() });
     for r in ranks {
         let (m, s) = z.get(r).expect("in range");
         if nested {
-            call.out.array(2);
+            call.out().array(2);
         }
-        call.out.bulk(m);
+        call.out().bulk(m);
         if withscores {
-            call.out.double(s);
+            call.out().double(s);
         }
     }
     Ok(())
@@ -993,18 +1003,18 @@ fn format_17g(v: f64) -> String {
     }
 }
 
-pub fn zscan(call: &mut Call<'_>) -> CmdResult {
+pub fn zscan(call: &mut Data<'_, '_>) -> CmdResult {
     let cursor = super::parse_scan_cursor(call.arg(2))?;
     let now = call.now();
     let (key, slot, mut shard) = call.lock_key(1);
     let Some(z) = as_zset(shard.get_read(slot, key, now))? else {
         drop(shard);
-        call.out.array(2);
-        call.out.bulk(b"0");
-        call.out.array(0);
+        call.out().array(2);
+        call.out().bulk(b"0");
+        call.out().array(0);
         return Ok(());
     };
-    let args = call.args;
+    let args = call.args();
     let (mut count, mut pattern) = (10usize, None);
     let mut i = 3;
     while i < args.len() {
@@ -1058,12 +1068,12 @@ pub fn zscan(call: &mut Call<'_>) -> CmdResult {
             found.push((m, text));
         }
     }
-    call.out.array(2);
-    call.out.bulk(itoa::Buffer::new().format(next).as_bytes());
-    call.out.array(found.len() * 2);
+    call.out().array(2);
+    call.out().bulk(itoa::Buffer::new().format(next).as_bytes());
+    call.out().array(found.len() * 2);
     for (m, s) in &found {
-        call.out.bulk(m);
-        call.out.bulk(s.as_bytes());
+        call.out().bulk(m);
+        call.out().bulk(s.as_bytes());
     }
     Ok(())
 }
@@ -1113,7 +1123,7 @@ type Source = Vec<(f64, Vec<u8>)>;
 
 /// Parses the options after `numkeys` keys starting at `from`.
 fn parse_setop_options(
-    call: &Call<'_>,
+    call: &Data<'_, '_>,
     from: usize,
     n: usize,
     op: SetOp,
@@ -1155,7 +1165,11 @@ fn parse_setop_options(
 }
 
 /// Copies the members of each key (WRONGTYPE unless a sorted set or a set).
-fn read_sources(call: &Call<'_>, g: &mut gyre_engine::MultiGuard<'_>, keys: &[&[u8]]) -> Result<Vec<Source>, CmdError> {
+fn read_sources(
+    call: &Data<'_, '_>,
+    g: &mut gyre_engine::MultiGuard<'_>,
+    keys: &[&[u8]],
+) -> Result<Vec<Source>, CmdError> {
     let (db, now) = (call.db(), call.now());
     let mut out = Vec::with_capacity(keys.len());
     for &k in keys {
@@ -1241,7 +1255,14 @@ fn compute_setop(mut srcs: Vec<(f64, Source)>, op: SetOp, how: Aggregate, limit:
 }
 
 /// The shared body: `numkeys_at` is the index of numkeys; `dst` for STORE.
-fn setop_generic(call: &mut Call<'_>, name: &str, numkeys_at: usize, op: SetOp, store: bool, card: bool) -> CmdResult {
+fn setop_generic(
+    call: &mut Data<'_, '_>,
+    name: &str,
+    numkeys_at: usize,
+    op: SetOp,
+    store: bool,
+    card: bool,
+) -> CmdResult {
     let n = call.int_arg(numkeys_at)?;
     if n < 1 {
         return Err(CmdError::Msg(format!("ERR at least 1 input key is needed for '{name}' command")));
@@ -1250,12 +1271,12 @@ fn setop_generic(call: &mut Call<'_>, name: &str, numkeys_at: usize, op: SetOp, 
         return Err(err(SYNTAX));
     }
     let n = n as usize;
-    let args = call.args;
+    let args = call.args();
     let keys: Vec<&[u8]> = (numkeys_at + 1..numkeys_at + 1 + n).map(|i| args.get(i)).collect();
     let options = parse_setop_options(call, numkeys_at + 1 + n, n, op, store, card);
-    let (db, shared) = (call.db(), call.shared);
+    let (db, ks) = (call.db(), call.ks());
     let dst = store.then(|| args.get(1));
-    let mut g = shared.ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
+    let mut g = ks.lock_many(keys.iter().chain(dst.iter()).map(|k| (db, SlotId::of(k))));
     // Redis reports a wrong-typed input before a bad option.
     let srcs = read_sources(call, &mut g, &keys)?;
     let o = options?;
@@ -1268,43 +1289,43 @@ fn setop_generic(call: &mut Call<'_>, name: &str, numkeys_at: usize, op: SetOp, 
         if !refs.is_empty() {
             call.signal_ready(dst);
         }
-        call.out.integer(refs.len() as i64);
+        call.out().integer(refs.len() as i64);
         return Ok(());
     }
     drop(g);
     if card {
-        call.out.integer(result.len() as i64);
+        call.out().integer(result.len() as i64);
     } else {
         emit_pairs(call, &result, o.withscores);
     }
     Ok(())
 }
 
-pub fn zunion(call: &mut Call<'_>) -> CmdResult {
+pub fn zunion(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zunion", 1, SetOp::Union, false, false)
 }
 
-pub fn zinter(call: &mut Call<'_>) -> CmdResult {
+pub fn zinter(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zinter", 1, SetOp::Inter, false, false)
 }
 
-pub fn zdiff(call: &mut Call<'_>) -> CmdResult {
+pub fn zdiff(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zdiff", 1, SetOp::Diff, false, false)
 }
 
-pub fn zunionstore(call: &mut Call<'_>) -> CmdResult {
+pub fn zunionstore(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zunionstore", 2, SetOp::Union, true, false)
 }
 
-pub fn zinterstore(call: &mut Call<'_>) -> CmdResult {
+pub fn zinterstore(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zinterstore", 2, SetOp::Inter, true, false)
 }
 
-pub fn zdiffstore(call: &mut Call<'_>) -> CmdResult {
+pub fn zdiffstore(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zdiffstore", 2, SetOp::Diff, true, false)
 }
 
-pub fn zintercard(call: &mut Call<'_>) -> CmdResult {
+pub fn zintercard(call: &mut Data<'_, '_>) -> CmdResult {
     setop_generic(call, "zintercard", 1, SetOp::Inter, false, true)
 }
 
@@ -1313,39 +1334,39 @@ pub fn zintercard(call: &mut Call<'_>) -> CmdResult {
 // ---------------------------------------------------------------------------
 
 pub static COMMANDS: &[CommandSpec] = &[
-    cmd!("zadd", -4, WRITE | DENYOOM | FAST, KEY1, SortedSet, "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", zadd),
-    cmd!("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, SortedSet, "1.2.0", "Increments the score of a member in a sorted set.", "key increment member", zincrby),
-    cmd!("zrem", -3, WRITE | FAST, KEY1, SortedSet, "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "key member [member ...]", zrem),
-    cmd!("zcard", 2, READONLY | FAST, KEY1, SortedSet, "1.2.0", "Returns the number of members in a sorted set.", "key", zcard),
-    cmd!("zscore", 3, READONLY | FAST, KEY1, SortedSet, "1.2.0", "Returns the score of a member in a sorted set.", "key member", zscore),
-    cmd!("zmscore", -3, READONLY | FAST, KEY1, SortedSet, "6.2.0", "Returns the score of one or more members in a sorted set.", "key member [member ...]", zmscore),
-    cmd!("zcount", 4, READONLY | FAST, KEY1, SortedSet, "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", "key min max", zcount),
-    cmd!("zlexcount", 4, READONLY | FAST, KEY1, SortedSet, "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", "key min max", zlexcount),
-    cmd!("zrange", -4, READONLY, KEY1, SortedSet, "1.2.0", "Returns members in a sorted set within a range of indexes.", "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]", zrange),
-    cmd!("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), SortedSet, "6.2.0", "Stores a range of members from sorted set in a key.", "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]", zrangestore),
-    cmd!("zrevrange", -4, READONLY, KEY1, SortedSet, "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", "key start stop [WITHSCORES]", zrevrange),
-    cmd!("zrangebyscore", -4, READONLY, KEY1, SortedSet, "1.0.5", "Returns members in a sorted set within a range of scores.", "key min max [WITHSCORES] [LIMIT offset count]", zrangebyscore),
-    cmd!("zrevrangebyscore", -4, READONLY, KEY1, SortedSet, "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", "key max min [WITHSCORES] [LIMIT offset count]", zrevrangebyscore),
-    cmd!("zrangebylex", -4, READONLY, KEY1, SortedSet, "2.8.9", "Returns members in a sorted set within a lexicographical range.", "key min max [LIMIT offset count]", zrangebylex),
-    cmd!("zrevrangebylex", -4, READONLY, KEY1, SortedSet, "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", "key max min [LIMIT offset count]", zrevrangebylex),
-    cmd!("zrank", -3, READONLY | FAST, KEY1, SortedSet, "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", "key member [WITHSCORE]", zrank),
-    cmd!("zrevrank", -3, READONLY | FAST, KEY1, SortedSet, "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", "key member [WITHSCORE]", zrevrank),
-    cmd!("zremrangebyrank", 4, WRITE, KEY1, SortedSet, "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "key start stop", zremrangebyrank),
-    cmd!("zremrangebyscore", 4, WRITE, KEY1, SortedSet, "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "key min max", zremrangebyscore),
-    cmd!("zremrangebylex", 4, WRITE, KEY1, SortedSet, "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "key min max", zremrangebylex),
-    cmd!("zpopmin", -2, WRITE | FAST, KEY1, SortedSet, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count]", zpopmin),
-    cmd!("zpopmax", -2, WRITE | FAST, KEY1, SortedSet, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count]", zpopmax),
-    CommandSpec { numkeys_at: 1, ..cmd!("zmpop", -4, WRITE, NOKEYS, SortedSet, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "numkeys key [key ...] MIN | MAX [COUNT count]", zmpop) },
-    cmd!("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), SortedSet, "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "key [key ...] timeout", bzpopmin),
-    cmd!("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), SortedSet, "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "key [key ...] timeout", bzpopmax),
-    CommandSpec { numkeys_at: 2, ..cmd!("bzmpop", -5, WRITE | BLOCKING, NOKEYS, SortedSet, "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "timeout numkeys key [key ...] MIN | MAX [COUNT count]", bzmpop) },
-    cmd!("zrandmember", -2, READONLY, KEY1, SortedSet, "6.2.0", "Returns one or more random members from a sorted set.", "key [count [WITHSCORES]]", zrandmember),
-    CommandSpec { numkeys_at: 1, ..cmd!("zunion", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the union of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", zunion) },
-    CommandSpec { numkeys_at: 1, ..cmd!("zinter", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the intersect of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", zinter) },
-    CommandSpec { numkeys_at: 1, ..cmd!("zdiff", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the difference between multiple sorted sets.", "numkeys key [key ...] [WITHSCORES]", zdiff) },
-    CommandSpec { numkeys_at: 2, ..cmd!("zunionstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the union of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", zunionstore) },
-    CommandSpec { numkeys_at: 2, ..cmd!("zinterstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", zinterstore) },
-    CommandSpec { numkeys_at: 2, ..cmd!("zdiffstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "6.2.0", "Stores the difference of multiple sorted sets in a key.", "destination numkeys key [key ...]", zdiffstore) },
-    CommandSpec { numkeys_at: 1, ..cmd!("zintercard", -3, READONLY, NOKEYS, SortedSet, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "numkeys key [key ...] [LIMIT limit]", zintercard) },
-    cmd!("zscan", -3, READONLY, KEY1, SortedSet, "2.8.0", "Iterates over members and scores of a sorted set.", "key cursor [MATCH pattern] [COUNT count]", zscan),
+    cmd!("zadd", -4, WRITE | DENYOOM | FAST, KEY1, SortedSet, "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", data!(zadd)),
+    cmd!("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, SortedSet, "1.2.0", "Increments the score of a member in a sorted set.", "key increment member", data!(zincrby)),
+    cmd!("zrem", -3, WRITE | FAST, KEY1, SortedSet, "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "key member [member ...]", data!(zrem)),
+    cmd!("zcard", 2, READONLY | FAST, KEY1, SortedSet, "1.2.0", "Returns the number of members in a sorted set.", "key", data!(zcard)),
+    cmd!("zscore", 3, READONLY | FAST, KEY1, SortedSet, "1.2.0", "Returns the score of a member in a sorted set.", "key member", data!(zscore)),
+    cmd!("zmscore", -3, READONLY | FAST, KEY1, SortedSet, "6.2.0", "Returns the score of one or more members in a sorted set.", "key member [member ...]", data!(zmscore)),
+    cmd!("zcount", 4, READONLY | FAST, KEY1, SortedSet, "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", "key min max", data!(zcount)),
+    cmd!("zlexcount", 4, READONLY | FAST, KEY1, SortedSet, "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", "key min max", data!(zlexcount)),
+    cmd!("zrange", -4, READONLY, KEY1, SortedSet, "1.2.0", "Returns members in a sorted set within a range of indexes.", "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]", data!(zrange)),
+    cmd!("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), SortedSet, "6.2.0", "Stores a range of members from sorted set in a key.", "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]", data!(zrangestore)),
+    cmd!("zrevrange", -4, READONLY, KEY1, SortedSet, "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", "key start stop [WITHSCORES]", data!(zrevrange)),
+    cmd!("zrangebyscore", -4, READONLY, KEY1, SortedSet, "1.0.5", "Returns members in a sorted set within a range of scores.", "key min max [WITHSCORES] [LIMIT offset count]", data!(zrangebyscore)),
+    cmd!("zrevrangebyscore", -4, READONLY, KEY1, SortedSet, "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", "key max min [WITHSCORES] [LIMIT offset count]", data!(zrevrangebyscore)),
+    cmd!("zrangebylex", -4, READONLY, KEY1, SortedSet, "2.8.9", "Returns members in a sorted set within a lexicographical range.", "key min max [LIMIT offset count]", data!(zrangebylex)),
+    cmd!("zrevrangebylex", -4, READONLY, KEY1, SortedSet, "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", "key max min [LIMIT offset count]", data!(zrevrangebylex)),
+    cmd!("zrank", -3, READONLY | FAST, KEY1, SortedSet, "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", "key member [WITHSCORE]", data!(zrank)),
+    cmd!("zrevrank", -3, READONLY | FAST, KEY1, SortedSet, "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", "key member [WITHSCORE]", data!(zrevrank)),
+    cmd!("zremrangebyrank", 4, WRITE, KEY1, SortedSet, "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "key start stop", data!(zremrangebyrank)),
+    cmd!("zremrangebyscore", 4, WRITE, KEY1, SortedSet, "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "key min max", data!(zremrangebyscore)),
+    cmd!("zremrangebylex", 4, WRITE, KEY1, SortedSet, "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "key min max", data!(zremrangebylex)),
+    cmd!("zpopmin", -2, WRITE | FAST, KEY1, SortedSet, "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count]", data!(zpopmin)),
+    cmd!("zpopmax", -2, WRITE | FAST, KEY1, SortedSet, "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count]", data!(zpopmax)),
+    CommandSpec { numkeys_at: 1, ..cmd!("zmpop", -4, WRITE, NOKEYS, SortedSet, "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "numkeys key [key ...] MIN | MAX [COUNT count]", data!(zmpop)) },
+    cmd!("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), SortedSet, "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "key [key ...] timeout", data!(bzpopmin)),
+    cmd!("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), SortedSet, "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "key [key ...] timeout", data!(bzpopmax)),
+    CommandSpec { numkeys_at: 2, ..cmd!("bzmpop", -5, WRITE | BLOCKING, NOKEYS, SortedSet, "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "timeout numkeys key [key ...] MIN | MAX [COUNT count]", data!(bzmpop)) },
+    cmd!("zrandmember", -2, READONLY, KEY1, SortedSet, "6.2.0", "Returns one or more random members from a sorted set.", "key [count [WITHSCORES]]", data!(zrandmember)),
+    CommandSpec { numkeys_at: 1, ..cmd!("zunion", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the union of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", data!(zunion)) },
+    CommandSpec { numkeys_at: 1, ..cmd!("zinter", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the intersect of multiple sorted sets.", "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]", data!(zinter)) },
+    CommandSpec { numkeys_at: 1, ..cmd!("zdiff", -3, READONLY, NOKEYS, SortedSet, "6.2.0", "Returns the difference between multiple sorted sets.", "numkeys key [key ...] [WITHSCORES]", data!(zdiff)) },
+    CommandSpec { numkeys_at: 2, ..cmd!("zunionstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the union of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", data!(zunionstore)) },
+    CommandSpec { numkeys_at: 2, ..cmd!("zinterstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]", data!(zinterstore)) },
+    CommandSpec { numkeys_at: 2, ..cmd!("zdiffstore", -4, WRITE | DENYOOM, KEY1, SortedSet, "6.2.0", "Stores the difference of multiple sorted sets in a key.", "destination numkeys key [key ...]", data!(zdiffstore)) },
+    CommandSpec { numkeys_at: 1, ..cmd!("zintercard", -3, READONLY, NOKEYS, SortedSet, "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "numkeys key [key ...] [LIMIT limit]", data!(zintercard)) },
+    cmd!("zscan", -3, READONLY, KEY1, SortedSet, "2.8.0", "Iterates over members and scores of a sorted set.", "key cursor [MATCH pattern] [COUNT count]", data!(zscan)),
 ];

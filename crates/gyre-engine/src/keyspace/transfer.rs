@@ -1,0 +1,143 @@
+//! Moving a slot's data between nodes: exporting a copy of a slot as
+//! whole-value records, and applying a source's change-feed records on a
+//! receiver (a new replica, the target of a slot move).
+//!
+//! A receiver applies one ordered stream from its source: the source's feed
+//! records for the slot from the moment the receiver subscribed, interleaved
+//! with the export's chunks as the source read them. Whole values (`Set`,
+//! `Del`, `Restore`) are last-writer-wins by version. A delta (`Append`,
+//! `SetRange`, `Expire`, a collection op) applies only on the version it
+//! followed at the source (`prev`); otherwise the receiver has missed
+//! something ([`Fed::Gap`]) and the delta is left out. Within such a stream a
+//! gap heals itself: a feed record that reaches the stream before the export
+//! read its key was applied at the source before that read, so the export's
+//! copy of the key includes it. A gap still open when the export ends needs
+//! the key fetched whole (a `Restore`).
+
+use bytes::Bytes;
+
+use super::{Keyspace, SlotMap};
+use crate::hlc::Version;
+use crate::mutation::{DbIndex, Mutation, MutationLog};
+use crate::slot::SlotId;
+
+/// What applying a feed record did on the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    Applied,
+    /// The receiver already holds this version or a newer one.
+    Held,
+    /// A delta that does not follow what the receiver holds (`have`).
+    Gap {
+        have: Version,
+    },
+}
+
+/// Whether `m` changes a key relative to its previous state.
+fn is_delta<B>(m: &Mutation<B>) -> bool {
+    matches!(m, Mutation::Append { .. } | Mutation::SetRange { .. } | Mutation::Expire { .. } | Mutation::Coll { .. })
+}
+
+impl Keyspace {
+    /// Applies a record of a source's change feed that followed the key's
+    /// version `prev` there (see the module doc), recording what it applied
+    /// in `log` (and the feed), so the receiver logs it like its own writes.
+    /// The caller has checked the version against its clock
+    /// (`Hlc::observe_remote`).
+    pub fn apply_fed<B: AsRef<[u8]>>(&self, m: &Mutation<B>, prev: Version, log: &mut MutationLog) -> Fed {
+        self.clock.observe(m.version());
+        let Some((db, key)) = m.key() else {
+            if !self.apply_observed(m) {
+                return Fed::Held;
+            }
+            log.record(m);
+            return Fed::Applied;
+        };
+        let Some(d) = self.dbs.get(db as usize) else { return Fed::Held };
+        let slot = SlotId::of(key);
+        let mut shard = d.lock(slot);
+        let have = shard.key_version(slot, key);
+        if have >= m.version() {
+            return Fed::Held;
+        }
+        if is_delta(m) && have != prev {
+            return Fed::Gap { have };
+        }
+        shard.commit(slot, &m.as_ref(), log);
+        Fed::Applied
+    }
+
+    /// The keys `slot` of database `db` holds now, and its tombstones as
+    /// `Del` records appended to `out`: the start of a copy of the slot.
+    /// [`Keyspace::export_keys`] then exports the keys' values a chunk at a
+    /// time. A key created after this call, or changed after its export, reaches
+    /// the receiver through the change feed (subscribe before calling this);
+    /// a key deleted before its export is skipped (its delete is in the feed).
+    /// A flush watermark is not exported (it would reach the receiver's other
+    /// slots).
+    pub fn slot_keys(&self, db: DbIndex, slot: SlotId, out: &mut Vec<u8>) -> Vec<Box<[u8]>> {
+        let shard = self.dbs[db as usize].lock(slot);
+        for (key, version) in shard.tombstones().filter(|(k, _)| SlotId::of(k) == slot) {
+            Mutation::Del { db, key, version }.encode(out);
+        }
+        shard
+            .slots
+            .get(super::slot_in_shard(slot))
+            .map_or_else(Vec::new, |map| map.iter().map(|n| n.key().into()).collect())
+    }
+
+    /// Appends `Restore` records (the value, expiry and version, as feed
+    /// records) for the keys of `keys`, all of one slot of database `db`,
+    /// from the first until `out` grew by about `max_bytes`; returns how
+    /// many keys it consumed. Keys gone or expired are skipped.
+    pub fn export_keys(
+        &self,
+        db: DbIndex,
+        keys: &[Box<[u8]>],
+        max_bytes: usize,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let Some(first) = keys.first() else { return 0 };
+        let slot = SlotId::of(first);
+        let shard = self.dbs[db as usize].lock(slot);
+        let Some(map) = shard.slots.get(super::slot_in_shard(slot)) else { return keys.len() };
+        let start = out.len();
+        let mut value = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            if out.len() - start >= max_bytes.max(1) {
+                return i;
+            }
+            debug_assert_eq!(SlotId::of(key), slot);
+            export_key(map, db, key, now_ms, &mut value, out);
+        }
+        keys.len()
+    }
+}
+
+fn export_key(map: &SlotMap, db: DbIndex, key: &[u8], now_ms: u64, value: &mut Vec<u8>, out: &mut Vec<u8>) {
+    let Some(e) = super::find(map, key) else { return };
+    if e.is_expired(now_ms) {
+        // Its owner's delete reaches the receiver through the feed.
+        return;
+    }
+    value.clear();
+    e.value.serialize(value);
+    Mutation::Restore { db, key, value: &value[..], expire_at_ms: e.expire_at_ms, version: e.version }.encode(out);
+}
+
+/// Splits encoded feed records into (record bytes, the record's key slot;
+/// `None` for a database-wide record). Stops at the first undecodable byte.
+pub fn records(bytes: &Bytes) -> impl Iterator<Item = (Bytes, Option<SlotId>)> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= bytes.len() {
+            return None;
+        }
+        let rest = bytes.slice(pos..);
+        let d = crate::mutation::decode_fed(&rest).ok()?;
+        pos += d.len;
+        let slot = d.mutation.key().map(|(_, k)| SlotId::of(k));
+        Some((rest.slice(..d.len), slot))
+    })
+}

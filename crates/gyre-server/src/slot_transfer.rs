@@ -1,0 +1,506 @@
+//! Copying slots to another node over a byte stream: the data half of a slot
+//! move (the cluster decides when, and hands over ownership).
+//!
+//! The source subscribes to the slots' change feed, then sends a copy of the
+//! slots interleaved with their changes (`feed_tap::SlotStream`), then only
+//! the changes, until it is told to stop. The target applies what arrives in
+//! order (`feed_tap::apply_stream`: whole values by version, deltas only on
+//! the version they followed) and commits it through its own commit point,
+//! so what it acknowledges is durable under its `appendfsync`. Because every
+//! record carries its version, the overlap between the copy and the changes
+//! is harmless, and so is sending a copy again after a failure.
+//!
+//! A handover, as the cluster runs it: the source sends the copy
+//! ([`Frame::Copied`] marks its end); once the target has acknowledged
+//! everything through that mark it is caught up, and the topology may make
+//! it the slots' owner under a new epoch. The source then refuses writes to
+//! the slots (MOVED), sends the changes it had accepted, and ends the stream
+//! ([`Frame::End`]); the target's acknowledgement of the end means it holds
+//! every write the source acknowledged.
+//!
+//! Wire format (Gyre's own; integers little-endian), both directions:
+//! `u32 payload len | u32 crc32c(kind ‖ payload) | u8 kind | payload`.
+//! Source to target: `Records` (encoded feed records), `Copied`, `End`.
+//! Target to source: `Ack` (u64: the sequence number of the last frame it
+//! applied and made durable, frames counted from 1).
+//!
+//! Limits: a frame is at most [`FRAME_BYTES_MAX`]; the source reads its copy
+//! in chunks of about [`CHUNK_BYTES`] and sends no faster than its
+//! `bytes_per_sec` budget; it waits for acknowledgements once
+//! [`UNACKED_FRAMES_MAX`] frames are in flight.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gyre_engine::{DbIndex, SlotId};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::info;
+
+use crate::feed_tap::{apply_stream, Applied, Lagged, SlotStream};
+use crate::shared::Shared;
+
+/// The largest frame either side accepts.
+pub const FRAME_BYTES_MAX: usize = 64 << 20;
+/// How much of the copy the source reads at a time (under one shard lock).
+pub const CHUNK_BYTES: usize = 256 << 10;
+/// Frames the source sends ahead of the target's acknowledgements.
+pub const UNACKED_FRAMES_MAX: u64 = 64;
+
+const KIND_RECORDS: u8 = 1;
+const KIND_COPIED: u8 = 2;
+const KIND_END: u8 = 3;
+const KIND_ACK: u8 = 4;
+
+/// One frame of the transfer protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Encoded change-feed records, in order.
+    Records(Bytes),
+    /// The copy is complete: what follows are changes only.
+    Copied,
+    /// The source has sent everything; the stream ends.
+    End,
+    /// The target applied and made durable every frame through this one.
+    Ack(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("slot transfer link: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("slot transfer frame of {0} bytes exceeds the limit of {FRAME_BYTES_MAX}")]
+    FrameTooLarge(usize),
+    #[error("slot transfer frame checksum mismatch")]
+    Checksum,
+    #[error("slot transfer: unexpected frame kind {0}")]
+    UnexpectedKind(u8),
+    #[error("slot transfer: {0} records did not decode")]
+    Undecodable(usize),
+    #[error("slot transfer: the target's log refused the data: {0}")]
+    NotDurable(String),
+    #[error(transparent)]
+    Lagged(#[from] Lagged),
+    #[error("slot transfer: the target stopped acknowledging")]
+    AcksEnded,
+    #[error("slot transfer: {0} records carried versions beyond max-clock-drift-ms; is the source's clock far ahead?")]
+    ClockDrift(usize),
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), TransferError> {
+    let (kind, payload): (u8, &[u8]) = match frame {
+        Frame::Records(b) => (KIND_RECORDS, b),
+        Frame::Copied => (KIND_COPIED, &[]),
+        Frame::End => (KIND_END, &[]),
+        Frame::Ack(_) => (KIND_ACK, &[]),
+    };
+    let ack;
+    let payload = match frame {
+        Frame::Ack(seq) => {
+            ack = seq.to_le_bytes();
+            &ack[..]
+        }
+        _ => payload,
+    };
+    if payload.len() > FRAME_BYTES_MAX {
+        return Err(TransferError::FrameTooLarge(payload.len()));
+    }
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), payload);
+    let mut header = [0u8; 9];
+    header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    header[4..8].copy_from_slice(&crc.to_le_bytes());
+    header[8] = kind;
+    w.write_all(&header).await?;
+    w.write_all(payload).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, TransferError> {
+    let mut header = [0u8; 9];
+    r.read_exact(&mut header).await?;
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let kind = header[8];
+    if len > FRAME_BYTES_MAX {
+        return Err(TransferError::FrameTooLarge(len));
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    if crc32c::crc32c_append(crc32c::crc32c(&[kind]), &payload) != crc {
+        return Err(TransferError::Checksum);
+    }
+    Ok(match kind {
+        KIND_RECORDS => Frame::Records(Bytes::from(payload)),
+        KIND_COPIED if len == 0 => Frame::Copied,
+        KIND_END if len == 0 => Frame::End,
+        KIND_ACK if len == 8 => Frame::Ack(u64::from_le_bytes(payload[..].try_into().expect("8 bytes"))),
+        other => return Err(TransferError::UnexpectedKind(other)),
+    })
+}
+
+/// The source's settings for one transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct SendOptions {
+    /// Bandwidth budget (0: unlimited).
+    pub bytes_per_sec: u64,
+    /// How much of the copy is read at a time (under one shard lock).
+    pub chunk_bytes: usize,
+}
+
+impl Default for SendOptions {
+    fn default() -> SendOptions {
+        SendOptions { bytes_per_sec: 0, chunk_bytes: CHUNK_BYTES }
+    }
+}
+
+/// What a transfer moved, for INFO and the log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub frames: u64,
+    pub bytes: u64,
+    pub records: u64,
+    /// The copy is complete (changes only from here on).
+    pub copied: bool,
+    /// The last frame the target acknowledged.
+    pub acked: u64,
+}
+
+/// The source side: sends `slots` of database `db` over `link` until
+/// `stop` resolves, then the last changes and `End`, and waits for the
+/// target to acknowledge everything. The caller resolves `stop` once the
+/// slots refuse writes here (the ownership moved) and the writes already
+/// running on them have committed, so the last changes are all taken. A tap
+/// that lagged ends the transfer with [`TransferError::Lagged`]: start it
+/// again (the target applies a second copy idempotently).
+pub async fn send_slots<L: AsyncRead + AsyncWrite + Send + 'static>(
+    shared: &Shared,
+    link: L,
+    db: DbIndex,
+    slots: &[SlotId],
+    opts: SendOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Progress, TransferError> {
+    let taps = &shared.persistence.taps;
+    let mut stream = SlotStream::start(taps, &shared.ks, db, slots);
+    let (rx, tx) = tokio::io::split(link);
+    // Acknowledgements are read by a task of their own: a frame read is not
+    // safe to abandon halfway, as a `select!` branch would.
+    let (ack_tx, acks) = tokio::sync::watch::channel(0u64);
+    let reader = tokio::spawn(read_acks(rx, ack_tx));
+    let result = send_inner(shared, tx, acks, &mut stream, slots, opts, stop).await;
+    stream.finish(taps);
+    reader.abort();
+    match (result, reader.await) {
+        (Err(TransferError::AcksEnded), Ok(Err(read))) => Err(read),
+        (result, _) => result,
+    }
+}
+
+async fn read_acks<R: AsyncRead + Unpin>(
+    mut rx: R,
+    acks: tokio::sync::watch::Sender<u64>,
+) -> Result<(), TransferError> {
+    loop {
+        match read_frame(&mut rx).await? {
+            Frame::Ack(seq) => {
+                acks.send_replace(seq);
+            }
+            _ => return Err(TransferError::UnexpectedKind(0)),
+        }
+    }
+}
+
+async fn send_inner<W: AsyncWrite + Unpin>(
+    shared: &Shared,
+    mut tx: W,
+    mut acks: tokio::sync::watch::Receiver<u64>,
+    stream: &mut SlotStream,
+    slots: &[SlotId],
+    opts: SendOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Progress, TransferError> {
+    let started = Instant::now();
+    let mut progress = Progress::default();
+    let mut last_report = Instant::now();
+    tokio::pin!(stop);
+    let mut stopping = false;
+    loop {
+        // Flow control: wait for acknowledgements when far ahead.
+        while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
+            acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
+            progress.acked = *acks.borrow_and_update();
+        }
+        let was_copied = stream.copied();
+        let records = stream.next(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
+        if !records.is_empty() {
+            let mut payload = Vec::with_capacity(records.iter().map(Bytes::len).sum());
+            for r in &records {
+                payload.extend_from_slice(r);
+            }
+            progress.records += records.len() as u64;
+            progress.bytes += payload.len() as u64;
+            send(&mut tx, &Frame::Records(Bytes::from(payload)), &mut progress).await?;
+            pace(opts.bytes_per_sec, progress.bytes, started).await;
+        }
+        if !was_copied && stream.copied() {
+            send(&mut tx, &Frame::Copied, &mut progress).await?;
+            progress.copied = true;
+            info!(
+                slots = slots.len(),
+                mb = progress.bytes >> 20,
+                ms = started.elapsed().as_millis() as u64,
+                "slot copy sent; streaming changes"
+            );
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            info!(
+                slots = slots.len(),
+                mb = progress.bytes >> 20,
+                records = progress.records,
+                copied = progress.copied,
+                "sending slots"
+            );
+            last_report = Instant::now();
+        }
+        if stopping {
+            break;
+        }
+        if stream.copied() {
+            // Changes only: wait for one, an acknowledgement, or the stop.
+            tokio::select! {
+                () = stream.changed() => {}
+                () = &mut stop => stopping = true,
+                changed = acks.changed() => {
+                    changed.map_err(|_| TransferError::AcksEnded)?;
+                    progress.acked = *acks.borrow_and_update();
+                }
+            }
+        }
+    }
+    send(&mut tx, &Frame::End, &mut progress).await?;
+    while progress.acked < progress.frames {
+        acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
+        progress.acked = *acks.borrow_and_update();
+    }
+    info!(
+        slots = slots.len(),
+        mb = progress.bytes >> 20,
+        records = progress.records,
+        ms = started.elapsed().as_millis() as u64,
+        "slot transfer done"
+    );
+    Ok(progress)
+}
+
+async fn send<W: AsyncWrite + Unpin>(tx: &mut W, frame: &Frame, progress: &mut Progress) -> Result<(), TransferError> {
+    write_frame(tx, frame).await?;
+    progress.frames += 1;
+    Ok(())
+}
+
+/// Sleeps as long as sending `sent` bytes since `started` is ahead of the budget.
+async fn pace(bytes_per_sec: u64, sent: u64, started: Instant) {
+    if bytes_per_sec == 0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(sent as f64 / bytes_per_sec as f64);
+    if let Some(ahead) = due.checked_sub(started.elapsed()) {
+        tokio::time::sleep(ahead).await;
+    }
+}
+
+/// The target side: applies what arrives over `link` and acknowledges each
+/// frame once it is durable here, until `End`. Returns what it applied.
+pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    link: L,
+) -> Result<Applied, TransferError> {
+    let (mut rx, mut tx) = tokio::io::split(link);
+    let mut total = Applied::default();
+    let mut seq = 0u64;
+    loop {
+        let frame = read_frame(&mut rx).await?;
+        seq += 1;
+        match frame {
+            Frame::Records(bytes) => {
+                let records: Vec<Bytes> = gyre_engine::keyspace::records(&bytes).map(|(r, _)| r).collect();
+                let drift = crate::feed_tap::DriftCheck::of(shared);
+                let (applied, ticket) = apply_stream(&shared.persistence, &shared.ks, drift, &records);
+                if applied.undecodable > 0 || records.iter().map(Bytes::len).sum::<usize>() != bytes.len() {
+                    return Err(TransferError::Undecodable(applied.undecodable.max(1)));
+                }
+                if applied.drift_refused > 0 {
+                    return Err(TransferError::ClockDrift(applied.drift_refused));
+                }
+                ticket.durable(&shared.persistence).await.map_err(TransferError::NotDurable)?;
+                total.applied += applied.applied;
+                total.held += applied.held;
+                total.gaps += applied.gaps;
+            }
+            Frame::Copied => {}
+            Frame::End => {
+                write_frame(&mut tx, &Frame::Ack(seq)).await?;
+                return Ok(total);
+            }
+            Frame::Ack(_) => return Err(TransferError::UnexpectedKind(KIND_ACK)),
+        }
+        write_frame(&mut tx, &Frame::Ack(seq)).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use gyre_engine::{Mutation, MutationLog};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn write(shared: &Shared, key: &[u8], f: impl FnOnce(gyre_engine::Version) -> Mutation<Vec<u8>>) {
+        let mut log = MutationLog::new();
+        let slot = SlotId::of(key);
+        let mut shard = shared.ks.db(0).lock(slot);
+        let m = f(shared.ks.next_version(crate::runtime::unix_ms()));
+        shard.commit(slot, &m.as_ref(), &mut log);
+        drop(shard);
+        let _ = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
+    }
+
+    fn value(shared: &Shared, key: &[u8]) -> Option<String> {
+        let slot = SlotId::of(key);
+        let shard = shared.ks.db(0).lock(slot);
+        shard.peek(slot, key).map(|e| format!("{:?}", e.value))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slots_move_whole_under_writes_and_the_target_acknowledges_the_end() {
+        let source = Arc::new(Shared::start(Config::for_test()).expect("source"));
+        let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
+        let key = |i: usize| format!("{{moving}}key{i}").into_bytes();
+        for i in 0..2_000 {
+            write(&source, &key(i), |version| Mutation::Set {
+                db: 0,
+                key: key(i),
+                value: vec![b'x'; 100],
+                expire_at_ms: 0,
+                version,
+            });
+        }
+        let slot = SlotId::of(&key(0));
+        // Writes (whole values and appends) go on while the slot moves.
+        let writing = Arc::new(AtomicBool::new(true));
+        let writer = {
+            let (source, writing) = (Arc::clone(&source), Arc::clone(&writing));
+            tokio::task::spawn_blocking(move || {
+                let mut n = 0usize;
+                while writing.load(Ordering::Relaxed) {
+                    let k = key(n * 7 % 2_000);
+                    write(&source, &k, |version| Mutation::Append {
+                        db: 0,
+                        key: k.clone(),
+                        data: b"+".to_vec(),
+                        version,
+                    });
+                    n += 1;
+                }
+                n
+            })
+        };
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let receiving = {
+            let target = Arc::clone(&target);
+            tokio::spawn(async move { receive_slots(&target, b).await })
+        };
+        let sending = {
+            let source = Arc::clone(&source);
+            tokio::spawn(async move {
+                let stop = async {
+                    let _ = stop_rx.await;
+                };
+                send_slots(&source, a, 0, &[slot], SendOptions { bytes_per_sec: 2 << 20, chunk_bytes: 4 << 10 }, stop)
+                    .await
+            })
+        };
+        // 2,000 keys of 100 bytes at 2 MB/s: about 0.1 s of copying.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The handover: writes to the slot stop at the source, then the source
+        // sends what is left and ends.
+        writing.store(false, Ordering::Relaxed);
+        let appends = writer.await.unwrap();
+        assert!(appends > 0);
+        stop_tx.send(()).unwrap();
+        let progress = sending.await.unwrap().expect("sent");
+        let applied = receiving.await.unwrap().expect("received");
+        assert!(progress.copied && progress.acked == progress.frames);
+        assert!(progress.frames > 40, "the copy went in many chunks, with writes between them");
+        assert!(applied.applied >= 2_000);
+        for i in 0..2_000 {
+            assert_eq!(value(&target, &key(i)), value(&source, &key(i)), "key {i}");
+        }
+        assert_eq!(target.ks.slot_digest(0, slot), source.ks.slot_digest(0, slot));
+        assert!(!source.persistence.taps.active(), "the source's tap is gone");
+    }
+
+    /// The time and bytes to move a slot of 100 MB, over loopback TCP, with
+    /// no bandwidth budget (docs/BENCHMARKS.md). Run with
+    /// `cargo test --release -p gyre-server --bin gyre-server -- --ignored --nocapture measure_moving`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement, not a test"]
+    async fn measure_moving_a_100_mb_slot() {
+        let source = Arc::new(Shared::start(Config::for_test()).expect("source"));
+        let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
+        let key = |i: usize| format!("{{big}}key:{i:012}").into_bytes();
+        let keys = 100_000;
+        for i in 0..keys {
+            write(&source, &key(i), |version| Mutation::Set {
+                db: 0,
+                key: key(i),
+                value: vec![b'v'; 1_000],
+                expire_at_ms: 0,
+                version,
+            });
+        }
+        let slot = SlotId::of(&key(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let receiving = {
+            let target = Arc::clone(&target);
+            tokio::spawn(async move {
+                let (socket, _) = listener.accept().await.unwrap();
+                receive_slots(&target, socket).await
+            })
+        };
+        let started = Instant::now();
+        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let progress = send_slots(&source, socket, 0, &[slot], SendOptions::default(), async {}).await.unwrap();
+        let applied = receiving.await.unwrap().unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(applied.applied, keys);
+        println!(
+            "moved a slot of {keys} keys ({} MB of values) in {:.2} s: {} MB sent in {} frames, {:.0} MB/s",
+            (keys * 1_000) >> 20,
+            elapsed.as_secs_f64(),
+            progress.bytes >> 20,
+            progress.frames,
+            progress.bytes as f64 / (1 << 20) as f64 / elapsed.as_secs_f64()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_frame_is_refused() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Frame::Records(Bytes::from_static(b"abc"))).await.unwrap();
+        let mut round = &buf[..];
+        assert_eq!(read_frame(&mut round).await.unwrap(), Frame::Records(Bytes::from_static(b"abc")));
+        buf[10] ^= 1;
+        assert!(matches!(read_frame(&mut &buf[..]).await, Err(TransferError::Checksum)));
+        let mut huge = Vec::new();
+        huge.extend_from_slice(&(FRAME_BYTES_MAX as u32 + 1).to_le_bytes());
+        huge.extend_from_slice(&[0; 5]);
+        assert!(matches!(read_frame(&mut &huge[..]).await, Err(TransferError::FrameTooLarge(_))));
+        let mut ack = Vec::new();
+        write_frame(&mut ack, &Frame::Ack(7)).await.unwrap();
+        assert_eq!(read_frame(&mut &ack[..]).await.unwrap(), Frame::Ack(7));
+    }
+}
