@@ -521,7 +521,13 @@ async fn propose_at(shared: &Arc<Shared>, mut addr: String, cmd: Command) -> Res
 /// A proposal arriving here: commit it if leader, else point at the leader.
 async fn handle_propose(shared: &Arc<Shared>, cmd: Command) -> Response {
     let Some(raft) = shared.raft.get() else { return Response::NotReady };
-    match raft.client_write(cmd.clone()).await {
+    // Bounded: a leader without a majority would wait forever.
+    let Ok(written) = tokio::time::timeout(RPC_TIMEOUT, raft.client_write(cmd.clone())).await else {
+        return Response::Proposed(Err(
+            "the change was not committed in time (no Raft majority?); it may still apply".into()
+        ));
+    };
+    match written {
         Ok(resp) => {
             if let (Command::Join { cluster, .. }, Outcome::Joined(tag)) = (&cmd, &resp.data) {
                 ensure_learner(raft, *tag, cluster).await;

@@ -322,6 +322,14 @@ fn queued_keys_are_checked_a_dead_node_is_forgotten_and_a_cut_off_node_stops_ser
     assert!(err_text(q(&mut ca, &["SET", &key, "1"])).starts_with("MOVED "));
     assert!(err_text(q(&mut ca, &["EXEC"])).starts_with("EXECABORT"));
 
+    // Three voters, the change to them complete, so A and B are a majority.
+    wait_until("three Raft voters", &all, || {
+        all.iter().all(|n| {
+            let info = text(&q(&mut n.client(), &["CLUSTER", "INFO"]).unwrap());
+            info.contains("gyre_raft_voters:3\r\n") && info.contains("gyre_raft_joint:0\r\n")
+        })
+    });
+
     // Kill C: SWIM reports it down (CLUSTER NODES `fail`, CLUSTER INFO
     // cluster_state:fail), and its slots stay where they are.
     let id_c = text(&q(&mut c.client(), &["CLUSTER", "MYID"]).unwrap());

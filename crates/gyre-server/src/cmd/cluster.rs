@@ -328,7 +328,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
     let raft = face.cluster.raft_view();
     let moves = t.slots.iter().filter(|s| !s.pending.is_empty()).count();
     let text = format!(
-        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\n",
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\n",
         t.members.len(),
         current_epoch(&t),
         t.version,
@@ -336,6 +336,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
         raft.term,
         raft.leader.and_then(|l| t.member(l)).map_or("", |m| m.id.as_str()),
         raft.voters.len(),
+        u8::from(raft.joint),
         face.cluster.bad_datagrams(),
         u8::from(current),
     );
