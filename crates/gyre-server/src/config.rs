@@ -490,6 +490,70 @@ const DECLARED: &[Param] = &[
         mutable: true,
         help: "Record latency spikes of at least this many milliseconds for LATENCY (0 = off)",
     },
+    // The cluster (docs/CLUSTER.md): all fixed at start-up.
+    Param {
+        name: "cluster-enabled",
+        kind: Kind::Enum(&["yes", "no"]),
+        default: "no",
+        mutable: false,
+        help: "Run as a cluster member (also implied by cluster-port or join); the cluster port defaults to port + 10000",
+    },
+    Param {
+        name: "cluster-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "TCP and UDP port for cluster traffic (Raft, SWIM) on the first bind address (0 = port + 10000 in cluster mode)",
+    },
+    Param {
+        name: "join",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "host:cluster-port of cluster members to join through, separated by spaces or commas (only at a node's first start)",
+    },
+    Param {
+        name: "replication-factor",
+        kind: Kind::Int { min: 1, max: 16 },
+        default: "3",
+        mutable: false,
+        help: "Copies of each slot (effectively min(this, nodes)); the first node's value is the cluster's",
+    },
+    Param {
+        name: "announce-ip",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "Address clients and other nodes are told to reach this node at (empty = the first bind address, which must then not be a wildcard)",
+    },
+    Param {
+        name: "announce-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "Client port announced to clients in CLUSTER SLOTS and MOVED (0 = the port in use)",
+    },
+    Param {
+        name: "cluster-secret",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "Shared secret of the cluster: HMAC on every SWIM datagram and a challenge-response on every cluster link (empty = unauthenticated)",
+    },
+    Param {
+        name: "node-timeout-ms",
+        kind: Kind::Int { min: 10, max: 3_600_000 },
+        default: "15000",
+        mutable: false,
+        help: "Milliseconds a suspected node has to answer before SWIM declares it down; also how long a node cut off from the Raft majority keeps serving",
+    },
+    Param {
+        name: "gossip-interval-ms",
+        kind: Kind::Int { min: 10, max: 60_000 },
+        default: "1000",
+        mutable: false,
+        help: "Milliseconds between SWIM probes (and the gossip period)",
+    },
 ];
 
 impl Param {
@@ -656,6 +720,49 @@ pub struct Settings {
     pub requirepass: String,
     pub aclfile: Option<PathBuf>,
     pub encoding: gyre_engine::EncodingConfig,
+    /// Cluster mode's settings; None when it is off.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// The cluster settings (docs/CLUSTER.md). Cluster mode is on with
+/// `cluster-enabled yes`, a `cluster-port` or a `join`.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    /// 0: the client port + 10000.
+    pub port: u16,
+    /// `host:cluster-port` seeds (`join`, split at spaces and commas).
+    pub join: Vec<String>,
+    pub replication_factor: u8,
+    /// Empty: the first bind address.
+    pub announce_ip: String,
+    /// 0: the client port in use.
+    pub announce_port: u16,
+    /// Empty: links and datagrams are not authenticated.
+    pub secret: String,
+    pub node_timeout_ms: u64,
+    pub gossip_interval_ms: u64,
+}
+
+impl ClusterSettings {
+    fn from_values(v: &[String]) -> Option<ClusterSettings> {
+        let join: Vec<String> = v[setting!("join").0]
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        let port: u16 = number(v, setting!("cluster-port"));
+        let on = v[setting!("cluster-enabled").0] == "yes" || port != 0 || !join.is_empty();
+        on.then(|| ClusterSettings {
+            port,
+            join,
+            replication_factor: number(v, setting!("replication-factor")),
+            announce_ip: v[setting!("announce-ip").0].clone(),
+            announce_port: number(v, setting!("announce-port")),
+            secret: v[setting!("cluster-secret").0].clone(),
+            node_timeout_ms: number(v, setting!("node-timeout-ms")),
+            gossip_interval_ms: number(v, setting!("gossip-interval-ms")),
+        })
+    }
 }
 
 impl Settings {
@@ -696,6 +803,7 @@ impl Settings {
             requirepass: text(setting!("requirepass")),
             aclfile: Some(text(setting!("aclfile"))).filter(|f| !f.is_empty()).map(PathBuf::from),
             encoding: encoding_config(v),
+            cluster: ClusterSettings::from_values(v),
         }
     }
 }

@@ -5,10 +5,11 @@
 //!
 //! 1. **resolve**: the command table row (arity, subcommand);
 //! 2. **authorise**: ACL rules (`acl::check`);
-//! 3. **mode**: what the connection's mode allows (RESP2 subscriber; MULTI
+//! 3. **route**: which node serves the keys (the cluster's step, in
+//!    `cluster`: MOVED, CROSSSLOT, CLUSTERDOWN; a single node serves
+//!    everything);
+//! 4. **mode**: what the connection's mode allows (RESP2 subscriber; MULTI
 //!    queues the command instead of running it);
-//! 4. **route**: which node serves the keys (the cluster's step; a single
-//!    node serves everything);
 //! 5. **admit**: the execution gate (`gate`): the stripes of the command's
 //!    keys, shared; EXEC's and scripts' stripes, exclusively;
 //! 6. **refuse**: MISCONF (the log failed), OOM (after eviction);
@@ -247,11 +248,18 @@ fn dispatch<'s>(
         answer_error(shared, client, out, msg);
         return Exec::Done;
     }
+    // Step 4, route (before mode, as in Redis, so a command queued in MULTI
+    // is checked too): in a cluster, keys this node does not serve are
+    // redirected (MOVED, CROSSSLOT, CLUSTERDOWN); a single node serves all.
+    if let Some(msg) = crate::cluster::route(shared, d.top, d.spec, &d.args, client) {
+        crate::stats::rejected_call(shared, d.spec);
+        answer_error(shared, client, out, msg);
+        return Exec::Done;
+    }
     match mode(d, shared, client, out) {
         Mode::Run => {}
         Mode::Answered => return Exec::Done,
     }
-    // Step 4, route: a single node serves every key.
     let (guard, admitted) = match admit(d, shared, client, admission) {
         Admit::In(guard, admitted) => (guard, admitted),
         Admit::Wait(exec) => return exec,

@@ -53,6 +53,10 @@ pub async fn run(config: Config, runtime: Arc<dyn crate::runtime::Runtime>) -> a
     }
     let first = listeners[0].0.local_addr()?;
     shared.tcp_port.store(u64::from(first.port()), Ordering::Relaxed);
+    // Cluster membership (cluster mode only): the cluster port binds now, the
+    // cluster forms in the background; keyed commands answer CLUSTERDOWN
+    // until this node has the agreed slot map.
+    crate::cluster::start(&shared, first.port()).await?;
     for (listener, tls) in listeners {
         let address = listener.local_addr()?;
         info!(address = %address, tls = tls.is_some(), data_dir = %dir, "ready to accept connections");

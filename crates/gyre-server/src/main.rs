@@ -10,6 +10,7 @@
 mod acl;
 mod blocking;
 mod client;
+mod cluster;
 mod cmd;
 mod commit;
 mod config;
@@ -185,7 +186,7 @@ fn parse_command_line() -> anyhow::Result<CommandLine> {
                 .long(p.name)
                 .value_name("VALUE")
                 .env(env_name(p.name))
-                .hide_env_values(p.name == "requirepass")
+                .hide_env_values(matches!(p.name, "requirepass" | "cluster-secret"))
                 .help(format!("{} [default: {:?}]", p.help, p.default)),
         );
     }

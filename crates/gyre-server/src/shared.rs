@@ -95,6 +95,8 @@ pub struct Shared {
     lazy_free: mpsc::SyncSender<Garbage>,
     /// Error statistics, latency histogram, slow log, latency monitor, MONITOR clients.
     pub diag: crate::stats::Diagnostics,
+    /// Cluster membership, once started (cluster mode only; see `cluster`).
+    pub cluster: std::sync::OnceLock<crate::cluster::Face>,
 }
 
 /// Values queued for freeing in the background before callers free inline.
@@ -168,6 +170,7 @@ impl Shared {
             evictor: crate::evict::Evictor::default(),
             lazy_free: tx,
             diag: Default::default(),
+            cluster: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()

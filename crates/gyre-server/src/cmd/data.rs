@@ -111,6 +111,20 @@ impl<'c, 'a> Data<'c, 'a> {
         self.call.now_ms
     }
 
+    /// In cluster mode, whether `key`'s slot is one this node is primary of:
+    /// what keyspace-wide commands (KEYS, SCAN) count, so a client fanning
+    /// out to every primary counts each key once. Always true on one node.
+    #[inline]
+    pub fn counts_key(&self, key: &[u8]) -> bool {
+        crate::cluster::counts_key(self.call.shared, key)
+    }
+
+    /// DBSIZE in cluster mode: the keys of the slots this node is primary
+    /// of (None on a single node).
+    pub fn cluster_dbsize(&self, db: DbIndex) -> Option<usize> {
+        crate::cluster::dbsize(self.call.shared, db)
+    }
+
     /// The keyspace (all databases: MOVE and COPY ... DB reach another).
     #[inline]
     pub fn ks(&self) -> &'a Keyspace {

@@ -27,6 +27,7 @@ const GROUPS: &[Group] = &[
     Group::Scripting,
     Group::Connection,
     Group::Server,
+    Group::Cluster,
 ];
 
 fn flag_names(spec: &CommandSpec) -> String {

@@ -137,8 +137,9 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let uptime = shared.uptime().as_secs();
             write!(
                 t,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\nnode_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\ngyre_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\nnode_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:\r\nio_threads_active:0\r\n",
                 env!("CARGO_PKG_VERSION"),
+                if shared.cluster.get().is_some() { "cluster" } else { "standalone" },
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
@@ -199,7 +200,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             crate::stats::write_errorstats(shared, t);
             Ok(())
         }
-        "cluster" => write!(t, "# Cluster\r\ncluster_enabled:0\r\n"),
+        "cluster" => write!(t, "# Cluster\r\ncluster_enabled:{}\r\n", u8::from(shared.cluster.get().is_some())),
         "keyspace" => {
             let _ = write!(t, "# Keyspace\r\n");
             for i in 0..shared.ks.db_count() {

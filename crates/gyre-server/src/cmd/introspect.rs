@@ -145,7 +145,7 @@ fn group_category(c: &CommandSpec) -> Option<&'static str> {
         Group::Bitmap => "@bitmap",
         Group::HyperLogLog => "@hyperloglog",
         Group::Geo => "@geo",
-        Group::Server => return None,
+        Group::Server | Group::Cluster => return None,
     })
 }
 

@@ -79,7 +79,7 @@ pub fn keys(call: &mut Data<'_, '_>) -> CmdResult {
     loop {
         // A full scan in steps, so no shard is held for the whole walk.
         cursor = db.scan(cursor, 1024, call.now_ms(), |k, _| {
-            if everything || glob::glob_match(pattern, k, false) {
+            if (everything || glob::glob_match(pattern, k, false)) && call.counts_key(k) {
                 found.push(k.to_vec());
             }
         });
@@ -124,7 +124,7 @@ pub fn scan(call: &mut Data<'_, '_>) -> CmdResult {
     let next = call.ks().db(call.db()).scan(cursor, count, call.now_ms(), |k, e| {
         let type_ok = type_filter.as_deref().is_none_or(|t| t == e.value.type_name().as_bytes());
         let match_ok = pattern.is_none_or(|p| p == b"*" || glob::glob_match(p, k, false));
-        if type_ok && match_ok {
+        if type_ok && match_ok && call.counts_key(k) {
             found.push(k.to_vec());
         }
     });
@@ -148,7 +148,8 @@ pub fn randomkey(call: &mut Data<'_, '_>) -> CmdResult {
 }
 
 pub fn dbsize(call: &mut Data<'_, '_>) -> CmdResult {
-    let n = call.ks().db(call.db()).len();
+    // In a cluster, the keys of the slots this node is primary of.
+    let n = call.cluster_dbsize(call.db()).unwrap_or_else(|| call.ks().db(call.db()).len());
     call.out().integer(n as i64);
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod acl;
 pub mod admin;
 pub mod bitmaps;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod diagnostics;
@@ -153,6 +154,7 @@ pub enum Group {
     Bitmap,
     HyperLogLog,
     Geo,
+    Cluster,
 }
 
 impl Group {
@@ -173,6 +175,7 @@ impl Group {
             Group::Bitmap => "bitmap",
             Group::HyperLogLog => "hyperloglog",
             Group::Geo => "geo",
+            Group::Cluster => "cluster",
         }
     }
 }

@@ -210,6 +210,7 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
         .chain(super::sort::COMMANDS)
         .chain(super::dump::COMMANDS)
         .chain(super::admin::COMMANDS)
+        .chain(super::cluster::COMMANDS)
 }
 
 /// Number of top-level commands.

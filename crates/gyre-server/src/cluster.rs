@@ -1,0 +1,273 @@
+//! The server's side of the cluster: start-up from the settings, and the
+//! route step of dispatch (MOVED, CROSSSLOT, CLUSTERDOWN), as Redis Cluster
+//! answers them. Membership, the agreed topology and liveness live in
+//! `gyre-cluster`; the engine knows nothing of any of it.
+//!
+//! Until slot data streams between nodes (the next step), a node serves
+//! exactly the slots it is the primary of, and CLUSTER SLOTS names only
+//! primaries: replicas would hold no data to read.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use gyre_cluster::{Cluster, ClusterConfig, Endpoint, NodeId, Topology};
+use gyre_engine::SlotId;
+use gyre_resp::Args;
+
+use crate::client::ClientState;
+use crate::cmd::{self, flags, CommandSpec};
+use crate::shared::Shared;
+
+/// What the server holds of its cluster membership.
+pub struct Face {
+    pub cluster: Cluster,
+    /// Our 40-hex node id (the manifest's).
+    pub my_id: String,
+}
+
+impl Face {
+    /// True when this node is the primary of `slot` in the applied topology.
+    pub fn serves(&self, topology: &Topology, slot: u16) -> bool {
+        match (self.cluster.tag(), topology.slots[slot as usize].replicas.first()) {
+            (Some(me), Some(p)) => me == *p,
+            _ => false,
+        }
+    }
+}
+
+/// The slot of a command's only key, when the table says it has exactly
+/// one (GET, SET, ...): the common case, without collecting key indexes.
+#[inline]
+fn single_key_slot(spec: &CommandSpec, args: &Args<'_>) -> Option<Option<u16>> {
+    if spec.first_key > 0 && spec.first_key == spec.last_key && spec.numkeys_at == 0 {
+        let i = spec.first_key as usize;
+        return Some((i < args.len()).then(|| SlotId::of(args.get(i)).0));
+    }
+    None
+}
+
+/// Starts cluster membership when cluster mode is on; `client_port` is the
+/// port the RESP listener got. Formation goes on in the background.
+pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()> {
+    let settings = shared.config.settings();
+    let Some(c) = &settings.cluster else { return Ok(()) };
+    let bind = settings.bind.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
+    let bind_ip: std::net::IpAddr = bind.parse().with_context(|| format!("bind address '{bind}'"))?;
+    let cluster_port = match c.port {
+        0 => client_port.checked_add(10000).context("port + 10000 is over 65535: set --cluster-port")?,
+        p => p,
+    };
+    let announce_ip = match &c.announce_ip {
+        ip if !ip.is_empty() => ip.clone(),
+        _ if bind_ip.is_unspecified() => {
+            anyhow::bail!("bind is a wildcard address ({bind}): set --announce-ip to the address clients reach")
+        }
+        _ => bind.clone(),
+    };
+    let announce_ip: std::net::IpAddr =
+        announce_ip.parse().with_context(|| format!("announce-ip '{announce_ip}' is not an IP address"))?;
+    let announce_port = match c.announce_port {
+        0 => client_port,
+        p => p,
+    };
+    let node_id = NodeId::parse(&shared.persistence.node_id).context("the node id is not 40 hex characters")?;
+    let cfg = ClusterConfig {
+        node_id: node_id.clone(),
+        client: Endpoint { host: announce_ip.to_string(), port: announce_port },
+        cluster: Endpoint { host: announce_ip.to_string(), port: cluster_port },
+        bind: std::net::SocketAddr::new(bind_ip, cluster_port),
+        seeds: c.join.clone(),
+        replication_factor: c.replication_factor,
+        secret: (!c.secret.is_empty()).then(|| c.secret.clone().into_bytes()),
+        node_timeout_ms: c.node_timeout_ms,
+        gossip_interval_ms: c.gossip_interval_ms,
+        dir: settings.dir.join("cluster"),
+    };
+    tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
+    let cluster = Cluster::start(cfg, Arc::new(gyre_cluster::net::TokioNet))
+        .await
+        .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
+    let _ = shared.cluster.set(Face { cluster, my_id: node_id.to_string() });
+    tokio::spawn(watch_lost_slots(shared.clone()));
+    Ok(())
+}
+
+/// How often the server looks for slots it stopped serving.
+const LOST_SLOTS_CHECK_MS: u64 = 500;
+
+/// Slots move without their keys until slot streaming lands: when this
+/// node stops being the primary of slots that hold keys, say so, loudly,
+/// once per topology version.
+async fn watch_lost_slots(shared: Arc<Shared>) {
+    let Some(face) = shared.cluster.get() else { return };
+    let mut served: Option<Vec<bool>> = None;
+    let mut seen_version = u64::MAX;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(LOST_SLOTS_CHECK_MS));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.shutdown.stopping() => return,
+        }
+        let t = face.cluster.topology();
+        stamp_tag(&shared, face);
+        if t.version == seen_version || face.cluster.tag().is_none() {
+            continue;
+        }
+        seen_version = t.version;
+        let now: Vec<bool> = (0..gyre_cluster::SLOTS as u16).map(|s| face.serves(&t, s)).collect();
+        if let Some(before) = &served {
+            let lost: Vec<u16> =
+                (0..gyre_cluster::SLOTS as u16).filter(|&s| before[s as usize] && !now[s as usize]).collect();
+            let keys: usize = lost
+                .iter()
+                .map(|&s| {
+                    (0..gyre_engine::DB_COUNT)
+                        .map(|db| shared.ks.db(db as gyre_engine::DbIndex).lock(SlotId(s)).slot_len(SlotId(s)))
+                        .sum::<usize>()
+                })
+                .sum();
+            if keys > 0 {
+                tracing::warn!(
+                    slots = lost.len(),
+                    keys,
+                    version = t.version,
+                    "this node no longer serves slots that hold keys; slots move without their data until slot streaming is built, so these keys are unreachable through the cluster (docs/CLUSTER.md)"
+                );
+            }
+        }
+        served = Some(now);
+    }
+}
+
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
+const DOWN: &str = "CLUSTERDOWN The cluster is down";
+
+/// Step 4 of dispatch: in cluster mode, the error a command gets instead of
+/// running here, as Redis Cluster's `getNodeByQuery` decides it: keys in
+/// several slots (over all of a transaction's commands at EXEC) are
+/// CROSSSLOT; a slot this node is not the primary of is MOVED; an unformed
+/// cluster, or a node cut off from the Raft majority, is CLUSTERDOWN.
+/// SELECT of a database other than 0 is refused.
+/// Inside EXEC or a script, a key this node does not serve is an error.
+pub fn route(
+    shared: &Shared,
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+    client: &mut ClientState,
+) -> Option<String> {
+    let face = shared.cluster.get()?;
+    if top.name == "select" && args.len() == 2 && args.get(1) != b"0" {
+        return Some("ERR SELECT is not allowed in cluster mode".into());
+    }
+    let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
+        Ok(None) => return None,
+        Ok(Some(slot)) => slot,
+        Err(e) => return Some(redirect_error(client, top, e)),
+    };
+    if face.cluster.serves(slot) {
+        stamp_tag(shared, face);
+        // Cut off from the Raft majority for node-timeout-ms, the map may
+        // have moved on without us (inside EXEC or a script the command
+        // that started it was let in).
+        if face.cluster.map_is_current() || client.in_exec {
+            return None;
+        }
+        return Some(redirect_error(client, top, DOWN.to_string()));
+    }
+    let t = face.cluster.topology();
+    if client.in_exec {
+        return Some("ERR Script attempted to access a non local key in a cluster node script".into());
+    }
+    let msg = match t.primary(slot) {
+        Some(p) if t.assigned() == gyre_cluster::SLOTS && face.cluster.tag().is_some() => {
+            format!("MOVED {slot} {}:{}", p.client.host, p.client.port)
+        }
+        _ => UNSERVED.to_string(),
+    };
+    Some(redirect_error(client, top, msg))
+}
+
+/// Versions this node issues carry its topology tag (so two members never
+/// issue equal versions); set before its first write in a slot it serves.
+#[inline]
+fn stamp_tag(shared: &Shared, face: &Face) {
+    if let Some(tag) = face.cluster.tag() {
+        if shared.ks.clock().node() != tag.0 {
+            shared.ks.clock().set_node(tag.0);
+        }
+    }
+}
+
+/// A redirect discards a transaction at EXEC, and dooms one being queued,
+/// as in Redis.
+fn redirect_error(client: &mut ClientState, top: &CommandSpec, msg: String) -> String {
+    if top.has_flag(flags::EXCLUSIVE_KEYS) {
+        client.multi = None;
+        client.watched.clear();
+    } else if let Some(tx) = &mut client.multi {
+        tx.aborted = true;
+    }
+    msg
+}
+
+/// The one slot a command's keys are in (None: no keys), or CROSSSLOT.
+/// EXEC's keys are those of every queued command.
+fn command_slot(
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+    client: &ClientState,
+) -> Result<Option<u16>, String> {
+    let mut slot = None;
+    let mut add = |key: &[u8]| -> Result<(), String> {
+        let s = SlotId::of(key).0;
+        match slot {
+            Some(x) if x != s => Err(CROSSSLOT.to_string()),
+            _ => {
+                slot = Some(s);
+                Ok(())
+            }
+        }
+    };
+    if top.has_flag(flags::EXCLUSIVE_KEYS) {
+        let Some(tx) = &client.multi else { return Ok(None) };
+        let mut last = None;
+        for queued in &tx.queued {
+            let qargs = queued.args();
+            let Ok((_, qspec)) = cmd::resolve(&qargs, &mut last) else { continue };
+            for i in qspec.key_indexes(qargs.len(), |i| qargs.get(i)) {
+                add(qargs.get(i))?;
+            }
+        }
+    } else {
+        for i in spec.key_indexes(args.len(), |i| args.get(i)) {
+            add(args.get(i))?;
+        }
+    }
+    Ok(slot)
+}
+
+/// True unless cluster mode is on and `key`'s slot is not this node's:
+/// what keyspace-wide commands (KEYS, SCAN, DBSIZE) count, so that a
+/// client fanning out to every primary counts each key once.
+pub fn counts_key(shared: &Shared, key: &[u8]) -> bool {
+    match shared.cluster.get() {
+        None => true,
+        Some(face) => face.cluster.serves(SlotId::of(key).0),
+    }
+}
+
+/// DBSIZE in cluster mode: keys in the slots this node is primary of.
+pub fn dbsize(shared: &Shared, db: gyre_engine::DbIndex) -> Option<usize> {
+    let face = shared.cluster.get()?;
+    let t = face.cluster.topology();
+    let d = shared.ks.db(db);
+    Some(
+        (0..gyre_cluster::SLOTS as u16)
+            .filter(|&s| face.serves(&t, s))
+            .map(|s| d.lock(SlotId(s)).slot_len(SlotId(s)))
+            .sum(),
+    )
+}

@@ -1,0 +1,462 @@
+//! CLUSTER and the connection commands cluster clients send (READONLY,
+//! READWRITE, ASKING), with Redis 7's reply shapes. The topology comes from
+//! `gyre-cluster`; see docs/CLUSTER.md for what each field means in Gyre.
+//!
+//! Commands of Redis Cluster's manual slot management (ADDSLOTS, MEET,
+//! SETSLOT, REPLICATE, FAILOVER, ...) answer an error that says why: Gyre
+//! assigns slots itself, through its agreed topology.
+
+use std::time::Duration;
+
+use gyre_cluster::{Health, Member, MemberState, NodeTag, Topology, SLOTS};
+use gyre_engine::SlotId;
+
+use super::client::sub;
+use super::flags::*;
+use super::introspect::help_reply;
+use super::table::{cmd, NOKEYS};
+use super::{err, Call, CmdError, CmdResult, CommandSpec, Group};
+use crate::cluster::Face;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd!(
+        "cluster",
+        -2,
+        0,
+        NOKEYS,
+        Cluster,
+        "3.0.0",
+        "A container for Redis Cluster commands.",
+        "",
+        super::introspect::container,
+        SUBCOMMANDS
+    ),
+    cmd!(
+        "readonly",
+        1,
+        FAST | LOADING | STALE,
+        NOKEYS,
+        Cluster,
+        "3.0.0",
+        "Enables read-only queries for a connection to a Redis Cluster replica node.",
+        "",
+        ok
+    ),
+    cmd!(
+        "readwrite",
+        1,
+        FAST | LOADING | STALE,
+        NOKEYS,
+        Cluster,
+        "3.0.0",
+        "Enables read-write queries for a connection to a Reids Cluster replica node.",
+        "",
+        ok
+    ),
+    cmd!(
+        "asking",
+        1,
+        FAST,
+        NOKEYS,
+        Cluster,
+        "3.0.0",
+        "Signals that a cluster client is following an -ASK redirect.",
+        "",
+        ok
+    ),
+];
+
+macro_rules! csub {
+    ($name:literal, $arity:expr, $flags:expr, $summary:literal, $syntax:literal, $handler:expr) => {
+        CommandSpec {
+            group: Group::Cluster,
+            since: "3.0.0",
+            ..sub!($name, $arity, $flags, $summary, $syntax, $handler)
+        }
+    };
+}
+
+static SUBCOMMANDS: &[CommandSpec] = &[
+    csub!("slots", 2, LOADING | STALE, "Returns the mapping of cluster slots to nodes.", "", slots),
+    csub!("shards", 2, LOADING | STALE, "Returns the mapping of cluster slots to shards.", "", shards),
+    csub!("nodes", 2, LOADING | STALE, "Returns the cluster configuration for a node.", "", nodes),
+    csub!("info", 2, LOADING | STALE, "Returns information about the state of a node.", "", info),
+    csub!("myid", 2, LOADING | STALE, "Returns the ID of a node.", "", myid),
+    csub!("myshardid", 2, LOADING | STALE, "Returns the shard ID of a node.", "", myid),
+    csub!("keyslot", 3, STALE, "Returns the hash slot for a key.", "key", keyslot),
+    csub!("countkeysinslot", 3, STALE, "Returns the number of keys in a hash slot.", "slot", countkeysinslot),
+    csub!("getkeysinslot", 4, STALE, "Returns the key names in a hash slot.", "slot count", getkeysinslot),
+    csub!("links", 2, LOADING | STALE, "Returns a list of all TCP links to and from peer nodes.", "", links),
+    csub!("replicas", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
+    csub!("slaves", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
+    csub!(
+        "leave",
+        2,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        "Hands this node's slots to the others and leaves the cluster (Gyre).",
+        "",
+        leave
+    ),
+    csub!(
+        "forget",
+        3,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        "Removes a node from the cluster; its slots go to the others.",
+        "node-id",
+        forget
+    ),
+    csub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
+    csub!("addslots", -3, ADMIN | STALE, "Assigns new hash slots to a node.", "slot [slot ...]", manual),
+    csub!(
+        "addslotsrange",
+        -4,
+        ADMIN | STALE,
+        "Assigns new hash slot ranges to a node.",
+        "start-slot end-slot [start-slot end-slot ...]",
+        manual
+    ),
+    csub!("delslots", -3, ADMIN | STALE, "Sets hash slots as unbound for a node.", "slot [slot ...]", manual),
+    csub!(
+        "delslotsrange",
+        -4,
+        ADMIN | STALE,
+        "Sets hash slot ranges as unbound for a node.",
+        "start-slot end-slot [start-slot end-slot ...]",
+        manual
+    ),
+    csub!("flushslots", 2, ADMIN | STALE, "Deletes all slots information from a node.", "", manual),
+    csub!(
+        "meet",
+        -4,
+        ADMIN | STALE,
+        "Forces a node to handshake with another node.",
+        "ip port [cluster-bus-port]",
+        manual
+    ),
+    csub!("replicate", 3, ADMIN | STALE, "Configure a node as replica of a master node.", "node-id", manual),
+    csub!(
+        "setslot",
+        -4,
+        ADMIN | STALE,
+        "Binds a hash slot to a node.",
+        "slot <IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>",
+        manual
+    ),
+    csub!(
+        "failover",
+        -2,
+        ADMIN | STALE,
+        "Forces a replica to perform a manual failover of its master.",
+        "[FORCE | TAKEOVER]",
+        manual
+    ),
+    csub!("reset", -2, ADMIN | STALE | NOSCRIPT, "Resets a node.", "[HARD | SOFT]", manual),
+    csub!("saveconfig", 2, ADMIN | STALE, "Forces a node to save the cluster configuration to disk.", "", manual),
+    csub!("set-config-epoch", 3, ADMIN | STALE, "Sets the configuration epoch for a new node.", "config-epoch", manual),
+    csub!("bumpepoch", 2, ADMIN | STALE, "Advances the cluster config epoch.", "", manual),
+    csub!(
+        "count-failure-reports",
+        3,
+        ADMIN | STALE,
+        "Returns the number of active failure reports active for a node.",
+        "node-id",
+        manual
+    ),
+];
+
+/// READONLY, READWRITE, ASKING: `+OK` on every cluster node; refused
+/// outside cluster mode, as Redis does.
+fn ok(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    call.out.ok();
+    Ok(())
+}
+
+fn face<'a>(call: &Call<'a>) -> Result<&'a Face, CmdError> {
+    call.shared.cluster.get().ok_or_else(|| err("ERR This instance has cluster support disabled"))
+}
+
+fn help(call: &mut Call<'_>) -> CmdResult {
+    help_reply(call, "CLUSTER", SUBCOMMANDS);
+    Ok(())
+}
+
+fn manual(call: &mut Call<'_>) -> CmdResult {
+    let name = String::from_utf8_lossy(call.arg(1)).to_ascii_uppercase();
+    Err(CmdError::Msg(format!(
+        "ERR CLUSTER {name} is not supported: Gyre assigns slots, replicas and failovers itself through its agreed topology; nodes join with --join and leave with CLUSTER LEAVE or CLUSTER FORGET (see docs/CLUSTER.md)"
+    )))
+}
+
+/// Runs of consecutive slots with the same primary, in slot order.
+fn primary_ranges(t: &Topology) -> Vec<(u16, u16, NodeTag)> {
+    let mut out: Vec<(u16, u16, NodeTag)> = Vec::new();
+    for (i, s) in t.slots.iter().enumerate() {
+        let Some(&p) = s.replicas.first() else { continue };
+        match out.last_mut() {
+            Some(r) if r.1 as usize + 1 == i && r.2 == p => r.1 = i as u16,
+            _ => out.push((i as u16, i as u16, p)),
+        }
+    }
+    out
+}
+
+/// CLUSTER SLOTS: `[start, end, [ip, port, id, {}]]` per run of slots, the
+/// primary only (replicas join the reply when replication lands).
+fn slots(call: &mut Call<'_>) -> CmdResult {
+    let t = face(call)?.cluster.topology();
+    let ranges = primary_ranges(&t);
+    call.out.array(ranges.len());
+    for (start, end, tag) in ranges {
+        let m = t.member(tag).expect("slots name members");
+        call.out.array(3);
+        call.out.integer(start as i64);
+        call.out.integer(end as i64);
+        call.out.array(4);
+        call.out.bulk(m.client.host.as_bytes());
+        call.out.integer(m.client.port as i64);
+        call.out.bulk(m.id.as_str().as_bytes());
+        call.out.map(0);
+    }
+    Ok(())
+}
+
+fn health_word(face: &Face, m: &Member) -> Health {
+    face.cluster.health(&m.id).unwrap_or(Health::Up)
+}
+
+/// CLUSTER SHARDS: one shard per member (each is the primary of its slots).
+fn shards(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let t = face.cluster.topology();
+    call.out.array(t.members.len());
+    for m in t.members.values() {
+        let ranges = t.primary_ranges(m.tag);
+        call.out.map(2);
+        call.out.bulk(b"slots");
+        call.out.array(ranges.len() * 2);
+        for (a, b) in ranges {
+            call.out.integer(a as i64);
+            call.out.integer(b as i64);
+        }
+        call.out.bulk(b"nodes");
+        call.out.array(1);
+        call.out.map(7);
+        call.out.bulk(b"id");
+        call.out.bulk(m.id.as_str().as_bytes());
+        call.out.bulk(b"port");
+        call.out.integer(m.client.port as i64);
+        call.out.bulk(b"ip");
+        call.out.bulk(m.client.host.as_bytes());
+        call.out.bulk(b"endpoint");
+        call.out.bulk(m.client.host.as_bytes());
+        call.out.bulk(b"role");
+        call.out.bulk(b"master");
+        call.out.bulk(b"replication-offset");
+        call.out.integer(0);
+        call.out.bulk(b"health");
+        call.out.bulk(if health_word(face, m) == Health::Down { b"fail" } else { b"online" });
+    }
+    Ok(())
+}
+
+/// A member's config epoch: its tag, unique and stable.
+fn config_epoch(m: &Member) -> u64 {
+    m.tag.0 as u64
+}
+
+fn current_epoch(t: &Topology) -> u64 {
+    t.version.max(t.members.keys().map(|k| k.0 as u64).max().unwrap_or(0))
+}
+
+/// CLUSTER NODES: Redis's line format, every member a master of the slots
+/// it is primary of.
+fn nodes(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let t = face.cluster.topology();
+    let me = face.cluster.tag();
+    let mut text = String::new();
+    for m in t.members.values() {
+        let health = health_word(face, m);
+        let mut flags = if Some(m.tag) == me { "myself,master".to_string() } else { "master".to_string() };
+        match health {
+            Health::Suspect => flags.push_str(",fail?"),
+            Health::Down => flags.push_str(",fail"),
+            Health::Up => {}
+        }
+        let pong = if Some(m.tag) == me || health == Health::Down { 0 } else { call.now_ms };
+        let link = if health == Health::Down { "disconnected" } else { "connected" };
+        text.push_str(&format!(
+            "{} {}:{}@{} {flags} - 0 {pong} {} {link}",
+            m.id,
+            m.client.host,
+            m.client.port,
+            m.cluster.port,
+            config_epoch(m)
+        ));
+        for (a, b) in t.primary_ranges(m.tag) {
+            if a == b {
+                text.push_str(&format!(" {a}"));
+            } else {
+                text.push_str(&format!(" {a}-{b}"));
+            }
+        }
+        text.push('\n');
+    }
+    call.out.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+/// CLUSTER INFO: Redis's fields, then Gyre's topology and Raft state.
+fn info(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let t = face.cluster.topology();
+    let (mut ok, mut pfail, mut fail) = (0, 0, 0);
+    for s in &t.slots {
+        let Some(p) = s.replicas.first().and_then(|p| t.member(*p)) else { continue };
+        match health_word(face, p) {
+            Health::Up => ok += 1,
+            Health::Suspect => pfail += 1,
+            Health::Down => fail += 1,
+        }
+    }
+    let assigned = t.assigned();
+    let current = face.cluster.map_is_current();
+    let state = if assigned == SLOTS && fail == 0 && face.cluster.tag().is_some() && current { "ok" } else { "fail" };
+    let size = t.members.keys().filter(|k| t.primary_count(**k) > 0).count();
+    let my_epoch = face.cluster.tag().and_then(|k| t.member(k)).map_or(0, config_epoch);
+    let raft = face.cluster.raft_view();
+    let moves = t.slots.iter().filter(|s| !s.pending.is_empty()).count();
+    let text = format!(
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\n",
+        t.members.len(),
+        current_epoch(&t),
+        t.version,
+        t.replication_factor,
+        raft.term,
+        raft.leader.and_then(|l| t.member(l)).map_or("", |m| m.id.as_str()),
+        raft.voters.len(),
+        u8::from(raft.joint),
+        face.cluster.bad_datagrams(),
+        u8::from(current),
+    );
+    call.out.verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+fn myid(call: &mut Call<'_>) -> CmdResult {
+    let id = face(call)?.my_id.clone();
+    call.out.bulk(id.as_bytes());
+    Ok(())
+}
+
+fn keyslot(call: &mut Call<'_>) -> CmdResult {
+    let slot = SlotId::of(call.arg(2)).0;
+    call.out.integer(slot as i64);
+    Ok(())
+}
+
+fn countkeysinslot(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    let slot = call.int_arg(2)?;
+    if !(0..SLOTS as i64).contains(&slot) {
+        return Err(err("ERR Invalid slot"));
+    }
+    let slot = SlotId(slot as u16);
+    let n = call.shared.ks.db(0).lock(slot).slot_len(slot);
+    call.out.integer(n as i64);
+    Ok(())
+}
+
+fn getkeysinslot(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    let slot = call.int_arg(2)?;
+    let count = call.int_arg(3)?;
+    if !(0..SLOTS as i64).contains(&slot) || count < 0 {
+        return Err(err("ERR Invalid slot or number of keys"));
+    }
+    let slot = SlotId(slot as u16);
+    let keys: Vec<Vec<u8>> = {
+        let shard = call.shared.ks.db(0).lock(slot);
+        shard.iter().filter(|(k, _)| SlotId::of(k) == slot).take(count as usize).map(|(k, _)| k.to_vec()).collect()
+    };
+    call.out.array(keys.len());
+    for k in &keys {
+        call.out.bulk(k);
+    }
+    Ok(())
+}
+
+/// CLUSTER LINKS: one link each way per member SWIM says is up.
+fn links(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let t = face.cluster.topology();
+    let peers: Vec<&Member> = t
+        .members
+        .values()
+        .filter(|m| m.id != *face.cluster.node_id() && health_word(face, m) != Health::Down)
+        .collect();
+    call.out.array(peers.len() * 2);
+    for m in peers {
+        for direction in [&b"to"[..], b"from"] {
+            call.out.map(6);
+            call.out.bulk(b"direction");
+            call.out.bulk(direction);
+            call.out.bulk(b"node");
+            call.out.bulk(m.id.as_str().as_bytes());
+            call.out.bulk(b"create-time");
+            call.out.integer(0);
+            call.out.bulk(b"events");
+            call.out.bulk(b"r");
+            call.out.bulk(b"send-buffer-allocated");
+            call.out.integer(0);
+            call.out.bulk(b"send-buffer-used");
+            call.out.integer(0);
+        }
+    }
+    Ok(())
+}
+
+fn replicas(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let id = String::from_utf8_lossy(call.arg(2)).into_owned();
+    if face.cluster.topology().member_by_id(&id).is_none() {
+        return Err(CmdError::Msg(format!("ERR Unknown node {id}")));
+    }
+    call.out.array(0);
+    Ok(())
+}
+
+/// Runs a topology change to completion (a Raft commit), on this worker
+/// thread: rare, operator-driven, and bounded by a timeout.
+fn wait_for<T>(fut: impl std::future::Future<Output = Result<T, gyre_cluster::Error>>) -> Result<T, CmdError> {
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| err("ERR no runtime to run the change on"))?;
+    let r = tokio::task::block_in_place(|| handle.block_on(tokio::time::timeout(Duration::from_secs(30), fut)));
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(CmdError::Msg(format!("ERR {e}"))),
+        Err(_) => Err(err("ERR the topology change timed out; it may still apply (see CLUSTER INFO)")),
+    }
+}
+
+fn leave(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let t = face.cluster.topology();
+    if face.cluster.tag().and_then(|k| t.member(k)).is_some_and(|m| m.state == MemberState::Leaving) {
+        return Err(err("ERR this node is already leaving"));
+    }
+    wait_for(face.cluster.leave())?;
+    call.out.ok();
+    Ok(())
+}
+
+fn forget(call: &mut Call<'_>) -> CmdResult {
+    let face = face(call)?;
+    let id = String::from_utf8_lossy(call.arg(2)).into_owned();
+    if id.eq_ignore_ascii_case(&face.my_id) {
+        return Err(err("ERR I tried hard but I can't forget myself..."));
+    }
+    wait_for(face.cluster.forget(&id))?;
+    call.out.ok();
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! A cluster of three real `gyre-server` processes on 127.0.0.x: formation,
+//! the same CLUSTER SLOTS on every node, MOVED / CROSSSLOT / SELECT, the
+//! redis crate's cluster client writing and reading 1000 keys, DBSIZE
+//! counting each key once, a restart that keeps the node's id and slots, a
+//! killed node reported down and forgotten, a node cut off from the Raft
+//! majority refusing to serve, and five nodes with five Raft voters.
+//!
+//! Every process is killed when its `Node` drops (also on a failed
+//! assertion), and every wait is bounded.
+
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis::{Commands, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A port free for TCP and UDP on `ip`.
+fn free_port(ip: &str) -> u16 {
+    loop {
+        let l = TcpListener::bind((ip, 0)).expect("bind a free port");
+        let p = l.local_addr().unwrap().port();
+        if UdpSocket::bind((ip, p)).is_ok() && p < 55000 {
+            return p;
+        }
+    }
+}
+
+struct Node {
+    child: Option<Child>,
+    ip: String,
+    port: u16,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl Node {
+    fn start(root: &std::path::Path, n: u8, join: Option<&Node>) -> Node {
+        let ip = format!("127.0.0.{}", 10 + n);
+        let port = free_port(&ip);
+        let cport = free_port(&ip);
+        let dir = root.join(format!("n{n}"));
+        let mut args: Vec<String> = [
+            "--bind",
+            &ip,
+            "--port",
+            &port.to_string(),
+            "--cluster-port",
+            &cport.to_string(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--cluster-secret",
+            "test-secret",
+            "--node-timeout-ms",
+            "2000",
+            "--gossip-interval-ms",
+            "200",
+            // Small log segments: each reserves its size on disk.
+            "--wal-segment-bytes",
+            "1mb",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut node = Node { child: None, ip, port, args: args.clone(), log: root.join(format!("n{n}.log")) };
+        if let Some(seed) = join {
+            args.push("--join".into());
+            args.push(seed.cluster_addr());
+        }
+        node.spawn(&args);
+        node
+    }
+
+    fn cluster_addr(&self) -> String {
+        let i = self.args.iter().position(|a| a == "--cluster-port").unwrap();
+        format!("{}:{}", self.ip, self.args[i + 1])
+    }
+
+    fn spawn(&mut self, args: &[String]) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gyre-server"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn gyre-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect((self.ip.as_str(), self.port)).is_err() {
+            assert!(Instant::now() < deadline, "node {} did not start:\n{}", self.ip, self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Restarts on the same directory without --join.
+    fn restart(&mut self) {
+        self.kill();
+        let args = self.args.clone();
+        self.spawn(&args);
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}:{}/", self.ip, self.port)
+    }
+
+    fn client(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection_with_timeout(Duration::from_secs(5)).unwrap()
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let d = std::env::temp_dir().join(format!("gyre-cluster-it-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    TempDir(d)
+}
+
+fn q(c: &mut redis::Connection, args: &[&str]) -> redis::RedisResult<Value> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Okay => "OK".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn err_text(r: redis::RedisResult<Value>) -> String {
+    let e = r.expect_err("an error reply");
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    }
+}
+
+fn wait_until(what: &str, nodes: &[&Node], mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = nodes.iter().map(|n| format!("--- {}\n{}", n.ip, n.logs())).collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn slots_of(n: &Node) -> Option<Value> {
+    let mut c = redis::Client::open(n.url()).ok()?.get_connection_with_timeout(Duration::from_secs(2)).ok()?;
+    q(&mut c, &["CLUSTER", "SLOTS"]).ok()
+}
+
+fn formed(n: &Node, members: usize) -> bool {
+    let Ok(client) = redis::Client::open(n.url()) else { return false };
+    let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(2)) else { return false };
+    let Ok(info) = q(&mut c, &["CLUSTER", "INFO"]) else { return false };
+    let info = text(&info);
+    info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{members}\r\n"))
+}
+
+/// A key whose slot `owner` is not the primary of, and the MOVED it gets.
+fn foreign_key(c: &mut redis::Connection) -> (String, String) {
+    for i in 0..1000 {
+        let k = format!("key:{i}");
+        if let Err(e) = q(c, &["GET", &k]) {
+            let t = err_text(Err(e));
+            if t.starts_with("MOVED") {
+                return (k, t);
+            }
+        }
+    }
+    panic!("every key was local");
+}
+
+#[test]
+fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
+    let root = tempdir();
+    let a = Node::start(&root.0, 1, None);
+    let b = Node::start(&root.0, 2, Some(&a));
+    let mut c = Node::start(&root.0, 3, Some(&a));
+    let all = [&a, &b, &c];
+    wait_until("three nodes to form", &all, || all.iter().all(|n| formed(n, 3)));
+    wait_until("the same CLUSTER SLOTS everywhere", &all, || {
+        let s: Vec<Option<Value>> = all.iter().map(|n| slots_of(n)).collect();
+        s[0].is_some() && s.iter().all(|x| x == &s[0])
+    });
+
+    // The shape of CLUSTER SLOTS: [start, end, [ip, port, id, {}]], all
+    // slots covered, ids 40 hex.
+    let mut ca = a.client();
+    let Value::Array(ranges) = q(&mut ca, &["CLUSTER", "SLOTS"]).unwrap() else { panic!("an array") };
+    let mut covered = 0;
+    for r in &ranges {
+        let Value::Array(r) = r else { panic!("a range") };
+        let (Value::Int(s), Value::Int(e)) = (&r[0], &r[1]) else { panic!("bounds") };
+        covered += e - s + 1;
+        let Value::Array(node) = &r[2] else { panic!("a node") };
+        assert_eq!(node.len(), 4);
+        assert!(!text(&node[0]).is_empty());
+        assert!(matches!(node[1], Value::Int(p) if p > 0));
+        assert_eq!(text(&node[2]).len(), 40);
+    }
+    assert_eq!(covered, 16384);
+    let myid = text(&q(&mut ca, &["CLUSTER", "MYID"]).unwrap());
+    let nodes = text(&q(&mut ca, &["CLUSTER", "NODES"]).unwrap());
+    assert_eq!(nodes.lines().count(), 3);
+    assert!(nodes.lines().any(|l| l.starts_with(&myid) && l.contains("myself,master")), "{nodes}");
+    let info = text(&q(&mut ca, &["INFO", "cluster"]).unwrap());
+    assert!(info.contains("cluster_enabled:1"), "{info}");
+
+    // Redirects and refusals, in Redis's words.
+    let (key, moved) = foreign_key(&mut ca);
+    let slot = match q(&mut ca, &["CLUSTER", "KEYSLOT", &key]).unwrap() {
+        Value::Int(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert!(moved.starts_with(&format!("MOVED {slot} 127.0.0.1")), "{moved}");
+    assert_eq!(
+        err_text(q(&mut ca, &["MSET", "a", "1", "b", "2"])),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
+    assert_eq!(text(&q(&mut ca, &["READONLY"]).unwrap()), "OK");
+    assert_eq!(text(&q(&mut ca, &["READWRITE"]).unwrap()), "OK");
+    assert!(err_text(q(&mut ca, &["SELECT", "1"])).contains("SELECT is not allowed in cluster mode"));
+    assert!(err_text(q(&mut ca, &["CLUSTER", "ADDSLOTS", "1"])).contains("Gyre assigns slots"));
+    // Across a transaction's queued commands: EXEC answers CROSSSLOT.
+    let mut local = Vec::new();
+    for i in 0..10000 {
+        let k = format!("t{i}");
+        if q(&mut ca, &["GET", &k]).is_ok() {
+            local.push(k);
+        }
+        if local.len() == 2 {
+            break;
+        }
+    }
+    q(&mut ca, &["MULTI"]).unwrap();
+    q(&mut ca, &["SET", &local[0], "1"]).unwrap();
+    q(&mut ca, &["SET", &local[1], "1"]).unwrap();
+    assert_eq!(err_text(q(&mut ca, &["EXEC"])), "CROSSSLOT Keys in request don't hash to the same slot");
+    // A script's keys too.
+    let r = q(&mut ca, &["EVAL", "return 1", "2", "{x}1", "{y}1"]);
+    assert_eq!(err_text(r), "CROSSSLOT Keys in request don't hash to the same slot");
+
+    // The redis crate's cluster client writes and reads 1000 keys.
+    let client = redis::cluster::ClusterClient::new(vec![a.url()]).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for i in 0..1000 {
+        let _: () = cc.set(format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    for i in 0..1000 {
+        let v: String = cc.get(format!("k{i}")).unwrap();
+        assert_eq!(v, format!("v{i}"));
+    }
+    // Each key counted once over the primaries.
+    let total: i64 = all.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
+    assert_eq!(total, 1000);
+
+    // A restart without --join keeps the id and the slots.
+    let mut cc3 = c.client();
+    let id3 = text(&q(&mut cc3, &["CLUSTER", "MYID"]).unwrap());
+    let before = slots_of(&c);
+    drop(cc3);
+    c.restart();
+    let all = [&a, &b, &c];
+    wait_until("the restarted node to rejoin", &all, || formed(&c, 3) && slots_of(&c) == before);
+    assert_eq!(text(&q(&mut c.client(), &["CLUSTER", "MYID"]).unwrap()), id3);
+    for i in 0..1000 {
+        let v: String = cc.get(format!("k{i}")).unwrap();
+        assert_eq!(v, format!("v{i}"));
+    }
+}
+
+#[test]
+fn queued_keys_are_checked_a_dead_node_is_forgotten_and_a_cut_off_node_stops_serving() {
+    let root = tempdir();
+    let a = Node::start(&root.0, 4, None);
+    let b = Node::start(&root.0, 5, Some(&a));
+    let mut c = Node::start(&root.0, 6, Some(&a));
+    let all = [&a, &b, &c];
+    wait_until("three nodes to form", &all, || all.iter().all(|n| formed(n, 3)));
+
+    // A command queued in MULTI for a slot elsewhere gets MOVED at once and
+    // dooms the transaction, as in Redis.
+    let mut ca = a.client();
+    let (key, _) = foreign_key(&mut ca);
+    q(&mut ca, &["MULTI"]).unwrap();
+    assert!(err_text(q(&mut ca, &["SET", &key, "1"])).starts_with("MOVED "));
+    assert!(err_text(q(&mut ca, &["EXEC"])).starts_with("EXECABORT"));
+
+    // Three voters, the change to them complete, so A and B are a majority.
+    wait_until("three Raft voters", &all, || {
+        all.iter().all(|n| {
+            let info = text(&q(&mut n.client(), &["CLUSTER", "INFO"]).unwrap());
+            info.contains("gyre_raft_voters:3\r\n") && info.contains("gyre_raft_joint:0\r\n")
+        })
+    });
+
+    // Kill C: SWIM reports it down (CLUSTER NODES `fail`, CLUSTER INFO
+    // cluster_state:fail), and its slots stay where they are.
+    let id_c = text(&q(&mut c.client(), &["CLUSTER", "MYID"]).unwrap());
+    c.kill();
+    let all = [&a, &b];
+    wait_until("C to be reported down", &all, || {
+        let nodes = text(&q(&mut ca, &["CLUSTER", "NODES"]).unwrap());
+        nodes.lines().any(|l| l.starts_with(&id_c) && l.contains("master,fail "))
+    });
+    assert!(text(&q(&mut ca, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:fail"));
+
+    // FORGET hands its slots to A and B; the cluster is whole again.
+    assert_eq!(text(&q(&mut ca, &["CLUSTER", "FORGET", &id_c]).unwrap()), "OK");
+    wait_until("two nodes holding every slot", &all, || all.iter().all(|n| formed(n, 2)));
+    let client = redis::cluster::ClusterClient::new(vec![b.url()]).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for i in 0..200 {
+        let _: () = cc.set(format!("f{i}"), i).unwrap();
+        let v: i64 = cc.get(format!("f{i}")).unwrap();
+        assert_eq!(v, i);
+    }
+
+    // Kill B too: A is cut off from the Raft majority and, after
+    // node-timeout-ms, stops serving even its own slots.
+    let mut b = b;
+    let local = (0..10000).map(|i| format!("own{i}")).find(|k| q(&mut ca, &["GET", k]).is_ok()).expect("a local key");
+    b.kill();
+    wait_until("A to stop serving", &[&a], || {
+        q(&mut ca, &["GET", &local]).is_err_and(|e| e.to_string().contains("The cluster is down"))
+    });
+    assert!(text(&q(&mut ca, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:fail"));
+}
+
+#[test]
+fn five_nodes_agree_with_five_raft_voters() {
+    let root = tempdir();
+    let a = Node::start(&root.0, 7, None);
+    let rest: Vec<Node> = (8..=11).map(|n| Node::start(&root.0, n, Some(&a))).collect();
+    let all: Vec<&Node> = std::iter::once(&a).chain(rest.iter()).collect();
+    wait_until("five nodes to form", &all, || all.iter().all(|n| formed(n, 5)));
+    wait_until("five voters and one map", &all, || {
+        let infos: Vec<String> = all.iter().map(|n| text(&q(&mut n.client(), &["CLUSTER", "INFO"]).unwrap())).collect();
+        let slots: Vec<Option<Value>> = all.iter().map(|n| slots_of(n)).collect();
+        infos.iter().all(|i| i.contains("gyre_raft_voters:5\r\n"))
+            && slots.iter().all(|s| s.is_some() && s == &slots[0])
+    });
+    // Each is primary of 16384/5 ± 1 slots.
+    let nodes = text(&q(&mut a.client(), &["CLUSTER", "NODES"]).unwrap());
+    for line in nodes.lines() {
+        let count: i64 = line
+            .split(' ')
+            .skip(8)
+            .map(|r| match r.split_once('-') {
+                Some((x, y)) => y.parse::<i64>().unwrap() - x.parse::<i64>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        assert!((3276..=3277).contains(&count), "{line}");
+    }
+}
