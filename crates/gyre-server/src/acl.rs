@@ -777,6 +777,13 @@ impl ClientAuth {
     pub fn user_name(&self) -> &str {
         self.user.as_ref().map_or("default", |u| u.name.as_str())
     }
+
+    /// Whether the client may read every key (`~*` or `%R~*`): SORT's BY and
+    /// GET patterns reach keys the command's key positions do not name, so
+    /// Redis refuses them to anyone less.
+    pub fn reads_all_keys(&self) -> bool {
+        self.user.as_ref().is_none_or(|u| u.keys.iter().any(|k| k.pattern == b"*" && k.read))
+    }
 }
 
 /// The ACL check of one command, run before it executes: NOAUTH before

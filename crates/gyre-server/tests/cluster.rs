@@ -275,6 +275,15 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
     // A script's keys too.
     let r = q(&mut ca, &["EVAL", "return 1", "2", "{x}1", "{y}1"]);
     assert_eq!(err_text(r), "CROSSSLOT Keys in request don't hash to the same slot");
+    // SORT's patterns reach keys in other slots: refused, as in Redis 7.2.
+    assert_eq!(
+        err_text(q(&mut ca, &["SORT", &local[0], "BY", "w_*"])),
+        "ERR BY option of SORT denied in Cluster mode."
+    );
+    assert_eq!(
+        err_text(q(&mut ca, &["SORT", &local[0], "GET", "#"])),
+        "ERR GET option of SORT denied in Cluster mode."
+    );
 
     // The redis crate's cluster client writes and reads 1000 keys.
     let client = redis::cluster::ClusterClient::new(vec![a.url()]).unwrap();

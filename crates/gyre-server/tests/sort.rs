@@ -106,3 +106,26 @@ fn store_wakes_a_blocked_client() {
     assert_eq!(q(&mut c, &["SORT", "src", "STORE", "dst"]), int(2));
     assert_eq!(w.read_reply(), Reply::Array(vec![Reply::bulk("dst"), Reply::bulk("1")]));
 }
+
+/// BY and GET patterns reach keys the command does not name: a user who may
+/// not read every key gets Redis 7.2's refusal (`BY nosort`, a constant
+/// pattern, reads no key and is allowed).
+#[test]
+fn patterns_need_access_to_every_key() {
+    let s = Server::start();
+    let mut admin = s.client();
+    ok(&mut admin, &["ACL", "SETUSER", "sorter", "on", ">pw", "~list*", "+@all"]);
+    q(&mut admin, &["RPUSH", "list1", "3", "1", "2"]);
+    let mut c = s.client();
+    ok(&mut c, &["AUTH", "sorter", "pw"]);
+    assert_eq!(
+        err(&mut c, &["SORT", "list1", "BY", "w_*"]),
+        "ERR BY option of SORT denied due to insufficient ACL permissions."
+    );
+    assert_eq!(
+        err(&mut c, &["SORT", "list1", "GET", "#"]),
+        "ERR GET option of SORT denied due to insufficient ACL permissions."
+    );
+    assert_eq!(q(&mut c, &["SORT", "list1", "BY", "nosort"]), Value::Array(vec![bulk("3"), bulk("1"), bulk("2")]));
+    assert_eq!(q(&mut c, &["SORT", "list1"]), Value::Array(vec![bulk("1"), bulk("2"), bulk("3")]));
+}

@@ -119,6 +119,16 @@ impl<'c, 'a> Data<'c, 'a> {
         crate::cluster::counts_key(self.call.shared, key)
     }
 
+    /// Whether the server runs in cluster mode (SORT refuses patterns there).
+    pub fn cluster_enabled(&self) -> bool {
+        self.call.shared.cluster.get().is_some()
+    }
+
+    /// Whether the client's user may read every key (SORT's patterns).
+    pub fn reads_all_keys(&self) -> bool {
+        self.call.client.auth.reads_all_keys()
+    }
+
     /// DBSIZE in cluster mode: the keys of the slots this node is primary
     /// of (None on a single node).
     pub fn cluster_dbsize(&self, db: DbIndex) -> Option<usize> {

@@ -56,8 +56,14 @@ fn parse_options<'a>(call: &Data<'_, 'a>, read_only: bool) -> Result<Options<'a>
             let p = args.get(j + 1);
             o.by = Some(p);
             o.dont_sort = !p.contains(&b'*');
+            // A real pattern reaches keys in other slots, and keys the
+            // user's key patterns may not cover: Redis 7.2 refuses both.
+            if !o.dont_sort {
+                pattern_allowed(call, "BY")?;
+            }
             j += 1;
         } else if call.arg_is(j, "GET") && left >= 1 {
+            pattern_allowed(call, "GET")?;
             o.gets.push(args.get(j + 1));
             j += 1;
         } else {
@@ -66,6 +72,18 @@ fn parse_options<'a>(call: &Data<'_, 'a>, read_only: bool) -> Result<Options<'a>
         j += 1;
     }
     Ok(o)
+}
+
+/// SORT's BY and GET patterns, refused in cluster mode and to users who may
+/// not read every key, with Redis 7.2's errors.
+fn pattern_allowed(call: &Data<'_, '_>, option: &str) -> Result<(), CmdError> {
+    if call.cluster_enabled() {
+        return Err(CmdError::Msg(format!("ERR {option} option of SORT denied in Cluster mode.")));
+    }
+    if !call.reads_all_keys() {
+        return Err(CmdError::Msg(format!("ERR {option} option of SORT denied due to insufficient ACL permissions.")));
+    }
+    Ok(())
 }
 
 /// The value a pattern reaches for `element` (Redis's `lookupKeyByPattern`):
