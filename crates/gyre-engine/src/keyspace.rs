@@ -780,7 +780,10 @@ impl Shard {
                 }
             }
             Mutation::Set { .. } => unreachable!("handled above"),
-            Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::SwapDb { .. } => {
+            Mutation::FlushDb { .. }
+            | Mutation::FlushAll { .. }
+            | Mutation::SwapDb { .. }
+            | Mutation::DropSlot { .. } => {
                 unreachable!("database-wide mutations are applied by the Keyspace")
             }
         };
@@ -868,6 +871,27 @@ impl Shard {
             });
         }
         before - self.keys
+    }
+
+    /// Takes `slot` (of this shard) out entirely: its keys and its
+    /// tombstones, leaving no watermark (see [`Mutation::DropSlot`]).
+    fn drop_slot(&mut self, slot: SlotId) -> Shard {
+        let mut taken = Shard::default();
+        if self.slots.is_empty() {
+            return taken;
+        }
+        let idx = slot_in_shard(slot);
+        let map = std::mem::take(&mut self.slots[idx]);
+        taken.keys = map.len();
+        self.keys -= map.len();
+        self.volatile -= self.volatile_per_slot[idx] as usize;
+        self.volatile_per_slot[idx] = 0;
+        self.digests[idx] = 0;
+        if !self.tombstones.is_empty() {
+            self.tombstones.retain(|k, _| SlotId::of(k) != slot);
+        }
+        taken.slots.push(map);
+        taken
     }
 
     /// FLUSHDB / FLUSHALL at `version`: takes everything out and leaves the
@@ -1224,6 +1248,18 @@ impl Keyspace {
         Detached(guards.iter_mut().map(|s| s.flush(version)).collect())
     }
 
+    /// Forgets `slot` of database `db` entirely, recording the mutation
+    /// ([`Mutation::DropSlot`]); returns the detached entries. Its place in
+    /// the log matters (replay has no watermark to refuse older writes of
+    /// the slot): the caller commits the feeds first and writes nothing to
+    /// the slot meanwhile.
+    pub fn drop_slot(&self, db: DbIndex, slot: SlotId, now_ms: u64, log: &mut MutationLog) -> Detached {
+        let mut shard = self.dbs[db as usize].lock(slot);
+        let version = self.next_version(now_ms);
+        log.record(&Mutation::<&[u8]>::DropSlot { db, slot: slot.0, version });
+        Detached(vec![shard.drop_slot(slot)])
+    }
+
     /// Empties every database, recording the mutation.
     /// Versioned under the locks, as [`Keyspace::flush_db`].
     pub fn flush_all(&self, now_ms: u64, log: &mut MutationLog) -> Detached {
@@ -1363,6 +1399,10 @@ impl Keyspace {
             Mutation::SwapDb { a, b, version } => {
                 (a as usize) < DB_COUNT && (b as usize) < DB_COUNT && self.swap_contents(a, b, version)
             }
+            Mutation::DropSlot { db, slot, .. } => self
+                .dbs
+                .get(db as usize)
+                .is_some_and(|d| !d.lock(SlotId(slot)).drop_slot(SlotId(slot)).is_empty()),
             _ => {
                 let (db, key) = m.key().expect("single-key mutation");
                 let Some(d) = self.dbs.get(db as usize) else { return false };

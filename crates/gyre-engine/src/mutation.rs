@@ -59,6 +59,12 @@ pub enum Mutation<B> {
     /// Replace the key with a whole serialized value (see `Value::serialize`)
     /// and an absolute expiry: COPY, RENAME and MOVE of any type.
     Restore { db: DbIndex, key: B, value: B, expire_at_ms: u64, version: Version },
+    /// Forget one slot of a database entirely: its keys and its tombstones,
+    /// whatever their versions, leaving no watermark. Not a client's delete:
+    /// a node drops its copy of a slot it handed to another node, or one it
+    /// is about to receive whole from the slot's owner (so a stale leftover
+    /// copy can never mix with the new one).
+    DropSlot { db: DbIndex, slot: u16, version: Version },
 }
 
 /// A mutation borrowing its bytes.
@@ -74,6 +80,7 @@ const TAG_FLUSHALL: u8 = 7;
 const TAG_SWAPDB: u8 = 8;
 const TAG_COLL: u8 = 9;
 const TAG_RESTORE: u8 = 10;
+const TAG_DROPSLOT: u8 = 11;
 
 impl<B: AsRef<[u8]>> Mutation<B> {
     pub fn version(&self) -> Version {
@@ -87,7 +94,8 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             | Mutation::FlushAll { version }
             | Mutation::SwapDb { version, .. }
             | Mutation::Coll { version, .. }
-            | Mutation::Restore { version, .. } => *version,
+            | Mutation::Restore { version, .. }
+            | Mutation::DropSlot { version, .. } => *version,
         }
     }
 
@@ -131,6 +139,7 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::FlushDb { db, version } => Mutation::FlushDb { db: *db, version: *version },
             Mutation::FlushAll { version } => Mutation::FlushAll { version: *version },
             Mutation::SwapDb { a, b, version } => Mutation::SwapDb { a: *a, b: *b, version: *version },
+            Mutation::DropSlot { db, slot, version } => Mutation::DropSlot { db: *db, slot: *slot, version: *version },
             Mutation::Coll { db, key, op, version } => {
                 Mutation::Coll { db: *db, key: key.as_ref(), op: op.as_ref(), version: *version }
             }
@@ -165,6 +174,7 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::SwapDb { .. } => TAG_SWAPDB,
             Mutation::Coll { .. } => TAG_COLL,
             Mutation::Restore { .. } => TAG_RESTORE,
+            Mutation::DropSlot { .. } => TAG_DROPSLOT,
         };
         out.push(tag | TAG_FED);
         put_version(out, self.version());
@@ -201,6 +211,10 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::SwapDb { a, b, .. } => {
                 put_u16(out, *a);
                 put_u16(out, *b);
+            }
+            Mutation::DropSlot { db, slot, .. } => {
+                put_u16(out, *db);
+                put_u16(out, *slot);
             }
             Mutation::Coll { db, key, op, .. } => {
                 put_u16(out, *db);
@@ -291,6 +305,14 @@ pub fn decode_fed(buf: &Bytes) -> Result<Decoded, DecodeError> {
         TAG_SWAPDB => {
             let a = r.u16()?;
             Mutation::SwapDb { a, b: r.u16()?, version }
+        }
+        TAG_DROPSLOT => {
+            let db = r.u16()?;
+            let slot = r.u16()?;
+            if slot as usize >= crate::slot::SLOT_COUNT {
+                return Err(DecodeError::Invalid("slot out of range"));
+            }
+            Mutation::DropSlot { db, slot, version }
         }
         TAG_COLL => {
             let db = r.u16()?;
@@ -523,6 +545,7 @@ mod tests {
             (any::<u16>(), v()).prop_map(|(db, version)| Mutation::FlushDb { db, version }),
             v().prop_map(|version| Mutation::FlushAll { version }),
             (any::<u16>(), any::<u16>(), v()).prop_map(|(a, b, version)| Mutation::SwapDb { a, b, version }),
+            (any::<u16>(), 0u16..16384, v()).prop_map(|(db, slot, version)| Mutation::DropSlot { db, slot, version }),
         ]
     }
 

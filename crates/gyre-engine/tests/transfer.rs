@@ -133,3 +133,46 @@ fn a_delta_that_does_not_follow_what_the_receiver_holds_is_a_gap() {
     assert_eq!(receiver.apply_fed(&append, v1, &mut log), Fed::Held, "a duplicate");
     assert_eq!(log.len(), 2, "what was applied is recorded for the receiver's own log");
 }
+
+#[test]
+fn a_dropped_slot_forgets_keys_and_tombstones_and_takes_an_older_copy_again() {
+    let ks = Keyspace::new();
+    let mut log = MutationLog::new();
+    let slot = SlotId::of(&key(0));
+    let other = b"elsewhere".to_vec();
+    let old = Version::at_ms(NOW - 10_000);
+    {
+        let mut shard = ks.db(0).lock(slot);
+        for i in 0..50 {
+            let k = key(i);
+            let m = Mutation::Set { db: 0, key: &k[..], value: &b"v"[..], expire_at_ms: NO_EXPIRY, version: old };
+            shard.commit(slot, &m, &mut log);
+        }
+        let k = key(0);
+        let del = Mutation::Del { db: 0, key: &k[..], version: ks.next_version(NOW) };
+        shard.commit(slot, &del, &mut log);
+    }
+    {
+        let oslot = SlotId::of(&other);
+        let m = Mutation::Set { db: 0, key: &other[..], value: &b"o"[..], expire_at_ms: NO_EXPIRY, version: old };
+        ks.db(0).lock(oslot).commit(oslot, &m, &mut log);
+    }
+    assert_eq!(ks.db(0).lock(slot).slot_len(slot), 49);
+    let mut drop_log = MutationLog::new();
+    let detached = ks.drop_slot(0, slot, NOW, &mut drop_log);
+    assert_eq!(detached.len(), 49);
+    assert_eq!(ks.db(0).lock(slot).slot_len(slot), 0);
+    assert_eq!(ks.db(0).lock(slot).slot_digest(slot), 0, "keys and tombstones are gone");
+    assert!(ks.db(0).lock(SlotId::of(&other)).peek(SlotId::of(&other), &other).is_some(), "other slots stay");
+    // A copy from another node, older than the drop and than the local
+    // tombstone, applies in full: nothing of the old copy is in its way.
+    let k = key(0);
+    let restore = Mutation::Set { db: 0, key: &k[..], value: &b"new"[..], expire_at_ms: NO_EXPIRY, version: old };
+    assert_eq!(ks.apply_fed(&restore, Version::ZERO, &mut MutationLog::new()), Fed::Applied);
+    // The drop replays from its record: decoded, it drops the slot again.
+    let bytes = Bytes::from(drop_log.bytes().to_vec());
+    let d = decode_fed(&bytes).expect("the drop record decodes");
+    assert!(matches!(d.mutation, Mutation::DropSlot { db: 0, slot: s, .. } if s == slot.0));
+    assert!(ks.apply(&d.mutation), "replaying the drop removes the key applied since");
+    assert_eq!(ks.db(0).lock(slot).slot_len(slot), 0);
+}
