@@ -16,15 +16,17 @@
 //! * [`node`]: the shell that wires them to one cluster port and the
 //!   [`Cluster`] handle the server holds.
 //!
-//! What it is not (yet): slots move without their data (a joining node is
-//! handed slots at once: right for an empty cluster; streaming a slot with
-//! the per-slot change feed comes next); replicas are in the map but hold no
-//! data (replication is issue 16); failover is manual (`CLUSTER FORGET`).
+//! * [`moves`]: slot moves, driven by each slot's current primary through
+//!   the server's [`Mover`] (the data half) and `Complete` in the log.
+//!
+//! What it is not (yet): replicas are in the map but hold no data
+//! (replication is issue 16); failover is manual (`CLUSTER FORGET`).
 //!
 //! Limits: at most [`node::MAX_VOTERS`] Raft voters (the rest learn); node
 //! tags are `u16` and never reused, so a cluster admits at most 65534 nodes
 //! over its life; cluster frames are at most [`net::FRAME_BYTES_MAX`].
 
+pub mod moves;
 pub mod net;
 pub mod node;
 pub mod raft;
@@ -32,6 +34,7 @@ pub mod runtime;
 pub mod swim;
 pub mod topology;
 
+pub use moves::Mover;
 pub use node::{Cluster, ClusterConfig, Error, RaftView};
 pub use swim::Health;
 pub use topology::{Command, Endpoint, Member, MemberState, NodeId, NodeTag, Outcome, Topology, SLOTS};

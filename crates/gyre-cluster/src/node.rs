@@ -25,6 +25,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::moves::{Mover, NoData};
 use crate::net::{self, BoxStream, Net, Secret};
 use crate::raft::{Link, Network, Raft, RaftId, Request, Response, Store, TypeConfig};
 use crate::swim::{Health, Swim, SwimConfig, SwimId};
@@ -85,23 +86,25 @@ struct NodeFile {
 }
 
 /// Shared by the handle and the background tasks.
-struct Shared {
+pub(crate) struct Shared {
     cfg: ClusterConfig,
-    net: Arc<dyn Net>,
-    secret: Option<Secret>,
-    topology: Arc<ArcSwap<Topology>>,
+    pub(crate) net: Arc<dyn Net>,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) topology: Arc<ArcSwap<Topology>>,
     store: Store,
     raft: OnceLock<Raft>,
-    tag: OnceLock<NodeTag>,
-    nonces: Arc<Mutex<SmallRng>>,
-    swim: Swim,
+    pub(crate) tag: OnceLock<NodeTag>,
+    pub(crate) nonces: Arc<Mutex<SmallRng>>,
+    pub(crate) swim: Swim,
+    /// The data half of slot moves.
+    pub(crate) mover: Arc<dyn Mover>,
     inbound: std::sync::atomic::AtomicUsize,
     /// Peers' last acknowledgements of our AppendEntries (as leader).
     acks: crate::raft::Acks,
     /// When a leader last reached us (as follower or learner).
     leader_contact: Mutex<Option<tokio::time::Instant>>,
     /// The map is current: see [`Cluster::map_is_current`].
-    current: std::sync::atomic::AtomicBool,
+    pub(crate) current: std::sync::atomic::AtomicBool,
 }
 
 /// The server's handle on its cluster membership. Cheap to clone.
@@ -129,6 +132,11 @@ impl Cluster {
     /// in the background; [`Cluster::topology`] is empty until this node
     /// has applied the topology log.
     pub async fn start(cfg: ClusterConfig, net: Arc<dyn Net>) -> Result<Cluster, Error> {
+        Cluster::start_with(cfg, net, Arc::new(NoData)).await
+    }
+
+    /// [`Cluster::start`] with the data half of slot moves (the server's).
+    pub async fn start_with(cfg: ClusterConfig, net: Arc<dyn Net>, mover: Arc<dyn Mover>) -> Result<Cluster, Error> {
         std::fs::create_dir_all(&cfg.dir)?;
         let saved = read_node_file(&cfg)?;
         let listener = net.listen(cfg.bind).await?;
@@ -164,6 +172,7 @@ impl Cluster {
             tag: OnceLock::new(),
             nonces,
             swim,
+            mover,
             inbound: Default::default(),
             acks: Default::default(),
             leader_contact: Mutex::new(None),
@@ -174,6 +183,7 @@ impl Cluster {
         tokio::spawn(reconcile_loop(shared.clone()));
         tokio::spawn(announce_loop(shared.clone()));
         tokio::spawn(lease_loop(shared.clone()));
+        tokio::spawn(crate::moves::move_loop(shared.clone()));
         Ok(Cluster { shared })
     }
 
@@ -251,12 +261,19 @@ impl Cluster {
         propose(&self.shared, cmd).await
     }
 
-    /// Hands this node's slots to the others and leaves the topology.
-    /// Slots move without their data (streaming is not built yet).
-    pub async fn leave(&self) -> Result<(), Error> {
+    /// Hands this node's slots to the others (each move acknowledged by
+    /// its target before it completes) and then leaves the topology; gives
+    /// up after `timeout` with the moves still going on.
+    pub async fn leave(&self, timeout: Duration) -> Result<(), Error> {
         let tag = self.tag().ok_or(Error::NotJoined)?;
         if let Outcome::Refused(why) = self.propose(Command::Leave { tag }).await? {
             return Err(Error::Refused(why));
+        }
+        if !crate::moves::wait_emptied(&self.shared, tag, timeout).await {
+            return Err(Error::Refused(format!(
+                "this node still holds slots after {} s; the moves go on (CLUSTER LEAVE again to wait)",
+                timeout.as_secs()
+            )));
         }
         match self.propose(Command::Forget { tag }).await? {
             Outcome::Refused(why) => Err(Error::Refused(why)),
@@ -336,7 +353,7 @@ fn join_command(cfg: &ClusterConfig) -> Command {
         client: cfg.client.clone(),
         cluster: cfg.cluster.clone(),
         // Slots are handed over at once: data streaming is not built yet.
-        rebalance: true,
+        at_once: false,
     }
 }
 
@@ -497,7 +514,7 @@ async fn join_via_seeds(shared: &Arc<Shared>) -> NodeTag {
 
 /// Proposes locally when leader, else at the leader Raft names, else at
 /// the seeds and known members in turn.
-async fn propose(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome, Error> {
+pub(crate) async fn propose(shared: &Arc<Shared>, cmd: Command) -> Result<Outcome, Error> {
     match handle_propose(shared, cmd.clone()).await {
         Response::Proposed(r) => r.map_err(Error::Raft),
         Response::NotLeader(Some(addr)) => propose_at(shared, addr, cmd).await,
@@ -592,6 +609,12 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
     loop {
         let req: Request = net::read_frame(&mut s).await?;
         let resp = match (req, shared.raft.get()) {
+            (Request::Data { from, slots }, _) => {
+                // The link is the mover's from here on.
+                net::write_frame(&mut s, &Response::DataAccepted).await?;
+                shared.mover.receive(from, slots, s).await;
+                return Ok(());
+            }
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,
             (Request::Append(r), Some(raft)) => {

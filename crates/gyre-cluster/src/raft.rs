@@ -373,6 +373,9 @@ pub enum Request {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A topology change, for the leader (a follower answers `NotLeader`).
     Propose(Command),
+    /// The primary of `slots` moves them here: after `DataAccepted` the
+    /// link carries the slot transfer protocol (the server's).
+    Data { from: crate::topology::NodeTag, slots: Vec<u16> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -385,6 +388,8 @@ pub enum Response {
     NotLeader(Option<String>),
     /// This node's Raft is not running yet (it is still joining).
     NotReady,
+    /// The data link is open (see `Request::Data`).
+    DataAccepted,
 }
 
 /// One request and its response on a fresh or kept link.
@@ -404,6 +409,11 @@ impl Link {
         nonces: Arc<Mutex<rand::rngs::SmallRng>>,
     ) -> Link {
         Link { net, secret, addr, stream: None, nonces }
+    }
+
+    /// The connection, for a protocol of its own after a call.
+    pub fn into_stream(self) -> Option<BoxStream> {
+        self.stream
     }
 
     /// Sends `req` and waits for the response, within `timeout`. A failed
@@ -534,7 +544,7 @@ mod tests {
         if n == 1 {
             Command::Bootstrap { id, client: ep.clone(), cluster: ep, replication_factor: 2 }
         } else {
-            Command::Join { id, client: ep.clone(), cluster: ep, rebalance: true }
+            Command::Join { id, client: ep.clone(), cluster: ep, at_once: true }
         }
     }
 

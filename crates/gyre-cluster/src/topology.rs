@@ -107,9 +107,11 @@ pub struct SlotOwners {
     pub replicas: Vec<NodeTag>,
     /// Bumped whenever the replica list changes (the fence of issue 16).
     pub epoch: u64,
-    /// Members receiving this slot (a move in progress): they get its writes
-    /// and a snapshot, and become replicas at `FinishMove`.
-    pub pending: Vec<NodeTag>,
+    /// The replica list this slot is moving to (empty: no move). The
+    /// current primary copies the slot to the target's primary and then
+    /// proposes `Complete`, which makes the target the list under a new
+    /// epoch; until then the current list serves.
+    pub target: Vec<NodeTag>,
 }
 
 /// A change to the topology: the only way it changes.
@@ -120,24 +122,25 @@ pub enum Command {
     Bootstrap { id: NodeId, client: Endpoint, cluster: Endpoint, replication_factor: u8 },
     /// Admit a node (idempotent by `id`: a second Join of the same id updates
     /// its endpoints and keeps its tag). Refused before the bootstrap, so no
-    /// joiner can take the bootstrapping node's tag. With `rebalance`, slots
-    /// are assigned at once (an empty cluster, or before data moves exist).
-    Join { id: NodeId, client: Endpoint, cluster: Endpoint, rebalance: bool },
+    /// joiner can take the bootstrapping node's tag. The new placement
+    /// becomes the slots' targets (moves that carry the data), or, with
+    /// `at_once`, the replica lists straight away (no data moves: tests).
+    Join { id: NodeId, client: Endpoint, cluster: Endpoint, at_once: bool },
     /// A member's new endpoints (a restart with other addresses). Refused
     /// for a node that is no longer a member: it never re-admits one.
     Update { tag: NodeTag, id: NodeId, client: Endpoint, cluster: Endpoint },
-    /// Mark a member leaving and hand its slots to the others.
+    /// Mark a member leaving: the placement without it becomes the targets.
     Leave { tag: NodeTag },
-    /// Remove a member (dead or left); its slots are re-created from the
-    /// remaining copies, or reassigned if it held the only one.
+    /// Remove a member (dead or left) at once: it leaves every replica list
+    /// (the next replica leads its slots; a slot it held alone is assigned
+    /// anew), and the placement over the rest becomes the targets.
     Forget { tag: NodeTag },
-    /// Recompute placement over the active members.
+    /// Recompute the targets over the active members.
     Rebalance,
-    /// Start moving `slot` to `to` (a pending replica).
-    BeginMove { slot: u16, to: NodeTag },
-    /// `to` has caught up: it replaces `replace` (or is added when `None`)
-    /// in the slot's replica list, at the same position, under a new epoch.
-    FinishMove { slot: u16, to: NodeTag, replace: Option<NodeTag> },
+    /// Moves done: each slot whose target is still the given list takes it
+    /// as its replica list, under a new epoch. Slots whose target changed
+    /// meanwhile are left as they are (the move starts again).
+    Complete { moves: Vec<(u16, Vec<NodeTag>)> },
 }
 
 /// What applying a command answered.
@@ -193,11 +196,11 @@ impl Topology {
                     self.join(id, client, cluster, true)
                 }
             }
-            Command::Join { id, client, cluster, rebalance } => {
+            Command::Join { id, client, cluster, at_once } => {
                 if self.members.is_empty() {
                     Outcome::Refused("the cluster is not bootstrapped yet".into())
                 } else {
-                    self.join(id, client, cluster, *rebalance)
+                    self.join(id, client, cluster, *at_once)
                 }
             }
             Command::Update { tag, id, client, cluster } => match self.members.get_mut(tag) {
@@ -211,11 +214,10 @@ impl Topology {
             Command::Leave { tag } => self.leave(*tag),
             Command::Forget { tag } => self.forget(*tag),
             Command::Rebalance => {
-                self.rebalance();
+                self.plan();
                 Outcome::Done
             }
-            Command::BeginMove { slot, to } => self.begin_move(*slot, *to),
-            Command::FinishMove { slot, to, replace } => self.finish_move(*slot, *to, *replace),
+            Command::Complete { moves } => self.complete(moves),
         };
         if *self != before {
             self.version = before.version + 1;
@@ -224,7 +226,7 @@ impl Topology {
         outcome
     }
 
-    fn join(&mut self, id: &NodeId, client: &Endpoint, cluster: &Endpoint, rebalance: bool) -> Outcome {
+    fn join(&mut self, id: &NodeId, client: &Endpoint, cluster: &Endpoint, at_once: bool) -> Outcome {
         if let Some(m) = self.members.values_mut().find(|m| &m.id == id) {
             m.client = client.clone();
             m.cluster = cluster.clone();
@@ -235,12 +237,14 @@ impl Topology {
         }
         let tag = NodeTag(self.next_tag);
         self.next_tag += 1;
-        let state = if rebalance { MemberState::Active } else { MemberState::Joining };
-        self.members
-            .insert(tag, Member { tag, id: id.clone(), client: client.clone(), cluster: cluster.clone(), state });
-        if rebalance {
+        self.members.insert(
+            tag,
+            Member { tag, id: id.clone(), client: client.clone(), cluster: cluster.clone(), state: MemberState::Joining },
+        );
+        if at_once {
             self.rebalance();
         }
+        self.plan();
         Outcome::Joined(tag)
     }
 
@@ -250,7 +254,7 @@ impl Topology {
             return Outcome::Refused("the last member cannot leave; its slots would have no owner".into());
         }
         self.members.get_mut(&tag).expect("checked").state = MemberState::Leaving;
-        self.rebalance();
+        self.plan();
         Outcome::Done
     }
 
@@ -262,41 +266,70 @@ impl Topology {
             return Outcome::Refused("cannot forget the last member".into());
         }
         self.members.remove(&tag);
+        let mut orphans = false;
         for s in &mut self.slots {
-            s.pending.retain(|t| *t != tag);
             if s.replicas.contains(&tag) {
                 s.replicas.retain(|t| *t != tag);
                 s.epoch += 1;
+                orphans |= s.replicas.is_empty();
             }
         }
-        self.rebalance();
+        if orphans {
+            // Slots it held alone: assigned at once (there is no copy to move).
+            let mut want = self.clone();
+            want.rebalance();
+            for (s, w) in self.slots.iter_mut().zip(want.slots) {
+                if s.replicas.is_empty() {
+                    s.replicas = w.replicas;
+                    s.epoch += 1;
+                }
+            }
+        }
+        self.plan();
         Outcome::Done
     }
 
-    fn begin_move(&mut self, slot: u16, to: NodeTag) -> Outcome {
-        let Some(s) = self.slots.get_mut(slot as usize) else { return Outcome::Refused("no such slot".into()) };
-        if !self.members.contains_key(&to) {
-            return Outcome::Refused(format!("no member {to}"));
+    /// Sets every slot's target to the placement over the active members
+    /// (what [`Topology::rebalance`] would make of the current lists), or
+    /// clears it where that is the current list. Joining members count as
+    /// active from here on.
+    fn plan(&mut self) {
+        let mut want = self.clone();
+        want.rebalance();
+        for m in self.members.values_mut() {
+            if m.state == MemberState::Joining {
+                m.state = MemberState::Active;
+            }
         }
-        if s.replicas.contains(&to) || s.pending.contains(&to) {
-            return Outcome::Refused(format!("{to} already holds slot {slot}"));
+        for (s, w) in self.slots.iter_mut().zip(want.slots) {
+            s.target = if w.replicas == s.replicas { Vec::new() } else { w.replicas };
         }
-        s.pending.push(to);
+    }
+
+    fn complete(&mut self, moves: &[(u16, Vec<NodeTag>)]) -> Outcome {
+        let mut done = 0;
+        for (slot, list) in moves {
+            let Some(s) = self.slots.get_mut(*slot as usize) else { continue };
+            if !list.is_empty() && s.target == *list {
+                s.replicas = std::mem::take(&mut s.target);
+                s.epoch += 1;
+                done += 1;
+            }
+        }
+        if done == 0 && !moves.is_empty() {
+            return Outcome::Refused("no move completed: the targets changed".into());
+        }
         Outcome::Done
     }
 
-    fn finish_move(&mut self, slot: u16, to: NodeTag, replace: Option<NodeTag>) -> Outcome {
-        let Some(s) = self.slots.get_mut(slot as usize) else { return Outcome::Refused("no such slot".into()) };
-        if !s.pending.contains(&to) {
-            return Outcome::Refused(format!("{to} is not pending on slot {slot}"));
-        }
-        s.pending.retain(|t| *t != to);
-        match replace.and_then(|r| s.replicas.iter().position(|t| *t == r)) {
-            Some(i) => s.replicas[i] = to,
-            None => s.replicas.push(to),
-        }
-        s.epoch += 1;
-        Outcome::Done
+    /// Slots with a move in progress.
+    pub fn moving(&self) -> usize {
+        self.slots.iter().filter(|s| !s.target.is_empty()).count()
+    }
+
+    /// True when `tag` holds no slot and none is moving to it.
+    pub fn holds_nothing(&self, tag: NodeTag) -> bool {
+        self.slots.iter().all(|s| !s.replicas.contains(&tag) && !s.target.contains(&tag))
     }
 
     /// Members that hold (or are to hold) slots, in tag order.
@@ -611,12 +644,22 @@ mod tests {
         let cmd = if t.members.is_empty() {
             Command::Bootstrap { id: id(n), client: ep(n), cluster: ep(n + 10000), replication_factor: rf }
         } else {
-            Command::Join { id: id(n), client: ep(n), cluster: ep(n + 10000), rebalance: true }
+            Command::Join { id: id(n), client: ep(n), cluster: ep(n + 10000), at_once: true }
         };
         match t.apply(&cmd) {
             Outcome::Joined(tag) => tag,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Completes every move in progress, as the movers would.
+    fn complete_all(t: &mut Topology) {
+        let moves: Vec<(u16, Vec<NodeTag>)> =
+            t.slots.iter().enumerate().filter(|(_, s)| !s.target.is_empty()).map(|(i, s)| (i as u16, s.target.clone())).collect();
+        if !moves.is_empty() {
+            assert_eq!(t.apply(&Command::Complete { moves }), Outcome::Done);
+        }
+        assert_eq!(t.moving(), 0);
     }
 
     fn assert_balanced(t: &Topology) {
@@ -690,7 +733,10 @@ mod tests {
             }
             let before = t.clone();
             assert_eq!(t.apply(&Command::Leave { tag: NodeTag(3) }), Outcome::Done);
+            assert!(t.moving() > 0 && t.copy_count(NodeTag(3)) > 0, "a leaver keeps its slots until they moved");
+            complete_all(&mut t);
             assert_eq!(t.copy_count(NodeTag(3)), 0);
+            assert!(t.holds_nothing(NodeTag(3)));
             assert_balanced(&t);
             // The leaver's copies move, plus under 1% of re-spreading when
             // the only members below target already held a slot.
@@ -698,6 +744,7 @@ mod tests {
             assert!(moved <= before.copy_count(NodeTag(3)) + SLOTS / 100, "rf {rf}: {moved} moved");
             let before = t.clone();
             assert_eq!(t.apply(&Command::Forget { tag: NodeTag(5) }), Outcome::Done);
+            complete_all(&mut t);
             assert_balanced(&t);
             let moved = copies_moved(&before, &t);
             assert!(moved <= before.copy_count(NodeTag(5)) + SLOTS / 100, "rf {rf}: {moved} moved");
@@ -712,7 +759,7 @@ mod tests {
     #[test]
     fn only_the_bootstrap_admits_the_first_member() {
         let mut t = Topology::new();
-        let j = Command::Join { id: id(2), client: ep(2), cluster: ep(2), rebalance: true };
+        let j = Command::Join { id: id(2), client: ep(2), cluster: ep(2), at_once: true };
         assert!(matches!(t.apply(&j), Outcome::Refused(_)));
         assert_eq!(join(&mut t, 1, 3), NodeTag(1));
         let again = Command::Bootstrap { id: id(3), client: ep(3), cluster: ep(3), replication_factor: 3 };
@@ -746,23 +793,31 @@ mod tests {
     }
 
     #[test]
-    fn moves_add_a_pending_replica_then_hand_over() {
+    fn a_join_plans_moves_that_complete_under_new_epochs() {
         let mut t = Topology::new();
         join(&mut t, 1, 1);
-        let b = match t.apply(&Command::Join { id: id(2), client: ep(2), cluster: ep(2), rebalance: false }) {
+        let b = match t.apply(&Command::Join { id: id(2), client: ep(2), cluster: ep(2), at_once: false }) {
             Outcome::Joined(b) => b,
             o => panic!("{o:?}"),
         };
-        assert_eq!(t.members[&b].state, MemberState::Joining);
+        // Nothing moved yet: node 1 still serves every slot; half are moving.
         assert_eq!(t.copy_count(b), 0);
-        let e = t.epoch(7);
-        assert_eq!(t.apply(&Command::BeginMove { slot: 7, to: b }), Outcome::Done);
-        assert_eq!(t.slots[7].pending, vec![b]);
-        assert_eq!(t.primary(7).unwrap().tag, NodeTag(1));
-        assert_eq!(t.apply(&Command::FinishMove { slot: 7, to: b, replace: Some(NodeTag(1)) }), Outcome::Done);
-        assert_eq!(t.primary(7).unwrap().tag, b);
-        assert!(t.epoch(7) > e);
-        assert!(t.slots[7].pending.is_empty());
+        assert_eq!(t.primary_count(NodeTag(1)), SLOTS);
+        assert_eq!(t.moving(), SLOTS / 2);
+        let slot = t.slots.iter().position(|s| !s.target.is_empty()).unwrap() as u16;
+        assert_eq!(t.slots[slot as usize].target, vec![b]);
+        let e = t.epoch(slot);
+        // A completion for a list that is not the target is refused.
+        let stale = Command::Complete { moves: vec![(slot, vec![NodeTag(1)])] };
+        assert!(matches!(t.apply(&stale), Outcome::Refused(_)));
+        assert_eq!(t.apply(&Command::Complete { moves: vec![(slot, vec![b])] }), Outcome::Done);
+        assert_eq!(t.primary(slot).unwrap().tag, b);
+        assert!(t.epoch(slot) > e);
+        assert!(t.slots[slot as usize].target.is_empty());
+        // A second join re-plans from the current lists.
+        join(&mut t, 3, 1);
+        complete_all(&mut t);
+        assert_balanced(&t);
     }
 
     #[test]
@@ -797,6 +852,7 @@ mod tests {
                     3 if t.active().count() > 1 => { t.apply(&Command::Leave { tag: tags[0] }); }
                     _ => {}
                 }
+                complete_all(&mut t);
                 assert_balanced(&t);
                 let mut replay = t.clone();
                 replay.apply(&Command::Rebalance);

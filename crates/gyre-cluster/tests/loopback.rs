@@ -53,7 +53,10 @@ async fn three_nodes_form_agree_refuse_an_intruder_and_let_one_leave() {
     let c = Cluster::start(config(&dir, 3, ports[2], seed.clone(), Some("s3cret")), Arc::new(TokioNet)).await.unwrap();
     let all = [a.clone(), b.clone(), c.clone()];
     wait_until("three members everywhere", || all.iter().all(|n| n.topology().members.len() == 3)).await;
-    wait_until("one version everywhere", || all.iter().all(|n| n.topology().version == a.topology().version)).await;
+    wait_until("the moves done and one version everywhere", || {
+        a.topology().moving() == 0 && all.iter().all(|n| n.topology().version == a.topology().version)
+    })
+    .await;
     let t = a.topology();
     for n in &all {
         assert_eq!(n.topology().slots, t.slots);
@@ -77,7 +80,7 @@ async fn three_nodes_form_agree_refuse_an_intruder_and_let_one_leave() {
     assert_eq!(a.topology().members.len(), 3);
 
     // C leaves: A and B hold everything.
-    c.leave().await.unwrap();
+    c.leave(std::time::Duration::from_secs(30)).await.unwrap();
     wait_until("two members", || a.topology().members.len() == 2 && b.topology().members.len() == 2).await;
     for tag in 1..=2 {
         let p = a.topology().primary_count(NodeTag(tag));

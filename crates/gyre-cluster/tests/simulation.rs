@@ -117,7 +117,7 @@ fn add_node(
             signals.leave.notified().await;
             // Retried: the leader may be on the other side of a partition.
             while c.tag().is_some_and(|t| c.topology().member(t).is_some()) {
-                if let Err(e) = c.leave().await {
+                if let Err(e) = c.leave(std::time::Duration::from_secs(30)).await {
                     tracing::debug!(error = %e, "leave: retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -129,6 +129,11 @@ fn add_node(
 }
 
 fn agreed(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -> bool {
+    agreed_moving(nodes, members, count) && members.iter().filter_map(|n| nodes.get(n)).all(|c| c.topology().moving() == 0)
+}
+
+/// [`agreed`], with moves still in progress.
+fn agreed_moving(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -> bool {
     let tops: Vec<_> = members.iter().filter_map(|n| nodes.get(n)).map(|c| c.topology()).collect();
     let healthy = members.iter().filter_map(|n| nodes.get(n)).all(|c| c.raft_view().fatal.is_none());
     healthy
@@ -205,8 +210,14 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
         Ok(())
     });
     let r = &registry;
+    // Settled voters too: a crash in the middle of a voter change (joint
+    // consensus of {1,2} and {1,2,3}) would leave no majority of the old set.
     step_until(&mut sim, r, "three members to agree", 60, |n| {
-        agreed(n, &[1, 2, 3], 3) && n.values().all(|c| c.map_is_current())
+        agreed(n, &[1, 2, 3], 3)
+            && n.values().all(|c| {
+                let v = c.raft_view();
+                c.map_is_current() && v.voters.len() == 3 && !v.joint
+            })
     })?;
     stages.push(sim.elapsed());
     let p = r.lock().unwrap()[&1].topology().primary_count(NodeTag(1));
@@ -215,15 +226,23 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
     }
     sim.crash("n2");
     join4.notify_one();
-    step_until(&mut sim, r, "node 4 to join while node 2 is down", 60, |n| agreed(n, &[1, 3, 4], 4))?;
+    // The live primaries hand their share over; the down node's slots wait
+    // for it (a slot moves only from its primary).
+    step_until(&mut sim, r, "node 4 to join while node 2 is down", 60, |n| {
+        let down = n[&2].tag();
+        agreed_moving(n, &[1, 3, 4], 4) && {
+            let t = n[&1].topology();
+            t.slots.iter().all(|s| s.target.is_empty() || s.replicas.first().copied() == down)
+        }
+    })?;
+    stages.push(sim.elapsed());
+    sim.bounce("n2");
+    step_until(&mut sim, r, "node 2 to restart, catch up and hand over", 60, |n| agreed(n, &[1, 2, 3, 4], 4))?;
     stages.push(sim.elapsed());
     let p = r.lock().unwrap()[&4].topology().primary_count(NodeTag(4));
     if !(4096..=4097).contains(&p) {
         return Err(format!("the newcomer is primary of {p} slots"));
     }
-    sim.bounce("n2");
-    step_until(&mut sim, r, "node 2 to restart and catch up", 60, |n| agreed(n, &[1, 2, 3, 4], 4))?;
-    stages.push(sim.elapsed());
     // Three voters (of four members) before node 1 is cut off, so the
     // others keep a majority.
     step_until(&mut sim, r, "three Raft voters", 60, |n| {
@@ -236,14 +255,21 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
         sim.partition("n1", other);
     }
     leave[3].notify_one();
-    step_until(&mut sim, r, "node 3 to leave while node 1 is cut off, which stops serving", 60, |n| {
-        agreed(n, &[2, 4], 3) && !n[&1].map_is_current() && n[&2].map_is_current() && n[&4].map_is_current()
+    // Node 3's slots cannot all move while node 1 (a target, and the
+    // primary of slots whose lists change) is cut off: node 3 stays a
+    // member until then.
+    step_until(&mut sim, r, "node 3 leaving while node 1 is cut off, which stops serving", 60, |n| {
+        let leaving = n[&3].tag().and_then(|t| n[&2].topology().member(t).map(|m| m.state));
+        leaving == Some(gyre_cluster::MemberState::Leaving)
+            && !n[&1].map_is_current()
+            && n[&2].map_is_current()
+            && n[&4].map_is_current()
     })?;
     stages.push(sim.elapsed());
     for other in ["n2", "n3", "n4"] {
         sim.repair("n1", other);
     }
-    step_until(&mut sim, r, "node 1 to catch up after the cut", 60, |n| {
+    step_until(&mut sim, r, "node 1 to catch up after the cut and node 3 to leave", 60, |n| {
         agreed(n, &[1, 2, 4], 3) && n[&1].map_is_current()
     })?;
     stages.push(sim.elapsed());

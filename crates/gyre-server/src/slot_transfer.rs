@@ -165,11 +165,12 @@ pub struct Progress {
     pub acked: u64,
 }
 
-/// The source side: sends `slots` of database `db` over `link` until
-/// `stop` resolves, then the last changes and `End`, and waits for the
-/// target to acknowledge everything. The caller resolves `stop` once the
-/// slots refuse writes here (the ownership moved) and the writes already
-/// running on them have committed, so the last changes are all taken. A tap
+/// The source side: sends `slots` of database `db` over `link`, then their
+/// changes; once the target has acknowledged the whole copy (it is caught
+/// up) awaits `stop`, then sends the last changes and `End`, and waits for
+/// the target to acknowledge everything. `stop` resolves once the slots
+/// refuse writes here and the writes already running on them have reached
+/// the change feed, so the last changes are all taken. A tap
 /// that lagged ends the transfer with [`TransferError::Lagged`]: start it
 /// again (the target applies a second copy idempotently).
 pub async fn send_slots<L: AsyncRead + AsyncWrite + Send + 'static>(
@@ -224,6 +225,8 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     let mut last_report = Instant::now();
     tokio::pin!(stop);
     let mut stopping = false;
+    // The frame that ended the copy; caught up once it is acknowledged.
+    let mut copied_at = u64::MAX;
     loop {
         // Flow control: wait for acknowledgements when far ahead.
         while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
@@ -245,6 +248,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
         if !was_copied && stream.copied() {
             send(&mut tx, &Frame::Copied, &mut progress).await?;
             progress.copied = true;
+            copied_at = progress.frames;
             info!(
                 slots = slots.len(),
                 mb = progress.bytes >> 20,
@@ -266,10 +270,12 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             break;
         }
         if stream.copied() {
-            // Changes only: wait for one, an acknowledgement, or the stop.
+            // Changes only: wait for one, an acknowledgement, or (caught up)
+            // the stop.
+            let caught_up = progress.acked >= copied_at;
             tokio::select! {
                 () = stream.changed() => {}
-                () = &mut stop => stopping = true,
+                () = &mut stop, if caught_up => stopping = true,
                 changed = acks.changed() => {
                     changed.map_err(|_| TransferError::AcksEnded)?;
                     progress.acked = *acks.borrow_and_update();

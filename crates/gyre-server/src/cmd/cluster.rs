@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use gyre_cluster::{Health, Member, MemberState, NodeTag, Topology, SLOTS};
+use gyre_cluster::{Health, Member, NodeTag, Topology, SLOTS};
 use gyre_engine::SlotId;
 
 use super::client::sub;
@@ -326,7 +326,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
     let size = t.members.keys().filter(|k| t.primary_count(**k) > 0).count();
     let my_epoch = face.cluster.tag().and_then(|k| t.member(k)).map_or(0, config_epoch);
     let raft = face.cluster.raft_view();
-    let moves = t.slots.iter().filter(|s| !s.pending.is_empty()).count();
+    let moves = t.moving();
     let text = format!(
         "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\n",
         t.members.len(),
@@ -439,13 +439,14 @@ fn wait_for<T>(fut: impl std::future::Future<Output = Result<T, gyre_cluster::Er
     }
 }
 
+/// How long CLUSTER LEAVE waits for this node's slots to move away.
+const LEAVE_WAIT: Duration = Duration::from_secs(25);
+
 fn leave(call: &mut Call<'_>) -> CmdResult {
     let face = face(call)?;
-    let t = face.cluster.topology();
-    if face.cluster.tag().and_then(|k| t.member(k)).is_some_and(|m| m.state == MemberState::Leaving) {
-        return Err(err("ERR this node is already leaving"));
-    }
-    wait_for(face.cluster.leave())?;
+    // Bounded below `wait_for`'s limit, so a long hand-over answers why;
+    // sent again, LEAVE waits again for the moves still going on.
+    wait_for(face.cluster.leave(LEAVE_WAIT))?;
     call.out.ok();
     Ok(())
 }
