@@ -67,6 +67,9 @@ impl Mover for NoData {
     }
 }
 
+/// A slot and the replica list it moves to.
+type SlotMove = (u16, Vec<NodeTag>);
+
 /// Slots this node froze for a hand-over, with the target list each was
 /// handed to.
 type Frozen = BTreeMap<u16, Vec<NodeTag>>;
@@ -134,8 +137,8 @@ pub(crate) async fn move_loop(shared: Arc<Shared>) {
 
 /// The slots this node leads that move, for one target primary (the
 /// lowest tag first), with their target lists.
-fn next_batch(t: &Topology, me: NodeTag) -> Option<(NodeTag, Vec<(u16, Vec<NodeTag>)>)> {
-    let mut by_target: BTreeMap<NodeTag, Vec<(u16, Vec<NodeTag>)>> = BTreeMap::new();
+fn next_batch(t: &Topology, me: NodeTag) -> Option<(NodeTag, Vec<SlotMove>)> {
+    let mut by_target: BTreeMap<NodeTag, Vec<SlotMove>> = BTreeMap::new();
     for (i, s) in t.slots.iter().enumerate() {
         if s.replicas.first() == Some(&me) && !s.target.is_empty() {
             by_target.entry(s.target[0]).or_default().push((i as u16, s.target.clone()));
