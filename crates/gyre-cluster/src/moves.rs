@@ -182,9 +182,7 @@ fn settle(shared: &Shared, me: NodeTag, frozen: &mut Frozen) {
 async fn open_data_link(shared: &Shared, me: NodeTag, addr: String, slots: &[u16]) -> std::io::Result<BoxStream> {
     let mut link = Link::new(shared.net.clone(), shared.secret.clone(), addr, shared.nonces.clone());
     match link.call(&Request::Data { from: me, slots: slots.to_vec() }, LINK_TIMEOUT).await? {
-        Response::DataAccepted => {
-            link.into_stream().ok_or_else(|| std::io::Error::other("the data link closed"))
-        }
+        Response::DataAccepted => link.into_stream().ok_or_else(|| std::io::Error::other("the data link closed")),
         Response::NotReady => Err(std::io::Error::other("the target is not ready")),
         _ => Err(std::io::Error::other("the target refused the data link")),
     }

@@ -375,7 +375,10 @@ pub enum Request {
     Propose(Command),
     /// The primary of `slots` moves them here: after `DataAccepted` the
     /// link carries the slot transfer protocol (the server's).
-    Data { from: crate::topology::NodeTag, slots: Vec<u16> },
+    Data {
+        from: crate::topology::NodeTag,
+        slots: Vec<u16>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

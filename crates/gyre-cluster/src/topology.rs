@@ -239,7 +239,13 @@ impl Topology {
         self.next_tag += 1;
         self.members.insert(
             tag,
-            Member { tag, id: id.clone(), client: client.clone(), cluster: cluster.clone(), state: MemberState::Joining },
+            Member {
+                tag,
+                id: id.clone(),
+                client: client.clone(),
+                cluster: cluster.clone(),
+                state: MemberState::Joining,
+            },
         );
         if at_once {
             self.rebalance();
@@ -654,8 +660,13 @@ mod tests {
 
     /// Completes every move in progress, as the movers would.
     fn complete_all(t: &mut Topology) {
-        let moves: Vec<(u16, Vec<NodeTag>)> =
-            t.slots.iter().enumerate().filter(|(_, s)| !s.target.is_empty()).map(|(i, s)| (i as u16, s.target.clone())).collect();
+        let moves: Vec<(u16, Vec<NodeTag>)> = t
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.target.is_empty())
+            .map(|(i, s)| (i as u16, s.target.clone()))
+            .collect();
         if !moves.is_empty() {
             assert_eq!(t.apply(&Command::Complete { moves }), Outcome::Done);
         }

@@ -129,7 +129,8 @@ fn add_node(
 }
 
 fn agreed(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -> bool {
-    agreed_moving(nodes, members, count) && members.iter().filter_map(|n| nodes.get(n)).all(|c| c.topology().moving() == 0)
+    agreed_moving(nodes, members, count)
+        && members.iter().filter_map(|n| nodes.get(n)).all(|c| c.topology().moving() == 0)
 }
 
 /// [`agreed`], with moves still in progress.

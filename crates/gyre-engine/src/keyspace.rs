@@ -1399,10 +1399,9 @@ impl Keyspace {
             Mutation::SwapDb { a, b, version } => {
                 (a as usize) < DB_COUNT && (b as usize) < DB_COUNT && self.swap_contents(a, b, version)
             }
-            Mutation::DropSlot { db, slot, .. } => self
-                .dbs
-                .get(db as usize)
-                .is_some_and(|d| !d.lock(SlotId(slot)).drop_slot(SlotId(slot)).is_empty()),
+            Mutation::DropSlot { db, slot, .. } => {
+                self.dbs.get(db as usize).is_some_and(|d| !d.lock(SlotId(slot)).drop_slot(SlotId(slot)).is_empty())
+            }
             _ => {
                 let (db, key) = m.key().expect("single-key mutation");
                 let Some(d) = self.dbs.get(db as usize) else { return false };

@@ -3,9 +3,10 @@
 //! answers them. Membership, the agreed topology and liveness live in
 //! `gyre-cluster`; the engine knows nothing of any of it.
 //!
-//! Until slot data streams between nodes (the next step), a node serves
-//! exactly the slots it is the primary of, and CLUSTER SLOTS names only
-//! primaries: replicas would hold no data to read.
+//! A node serves exactly the slots it is the primary of (replicas hold no
+//! data until replication lands), so CLUSTER SLOTS names only primaries.
+//! Slots move with their data (`slot_moves`); while a hand-over ends, its
+//! slots answer `-TRYAGAIN`.
 
 use std::sync::Arc;
 
@@ -17,12 +18,15 @@ use gyre_resp::Args;
 use crate::client::ClientState;
 use crate::cmd::{self, flags, CommandSpec};
 use crate::shared::Shared;
+use crate::slot_moves::{ServerMover, SlotMoves};
 
 /// What the server holds of its cluster membership.
 pub struct Face {
     pub cluster: Cluster,
     /// Our 40-hex node id (the manifest's).
     pub my_id: String,
+    /// Slot moves: frozen slots and counters.
+    pub moves: Arc<SlotMoves>,
 }
 
 impl Face {
@@ -84,64 +88,19 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
         dir: settings.dir.join("cluster"),
     };
     tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
-    let cluster = Cluster::start(cfg, Arc::new(gyre_cluster::net::TokioNet))
+    let moves = Arc::new(SlotMoves::default());
+    let mover = Arc::new(ServerMover::new(shared, moves.clone()));
+    let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), mover)
         .await
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
-    let _ = shared.cluster.set(Face { cluster, my_id: node_id.to_string() });
-    tokio::spawn(watch_lost_slots(shared.clone()));
+    let _ = shared.cluster.set(Face { cluster, my_id: node_id.to_string(), moves });
     Ok(())
-}
-
-/// How often the server looks for slots it stopped serving.
-const LOST_SLOTS_CHECK_MS: u64 = 500;
-
-/// Slots move without their keys until slot streaming lands: when this
-/// node stops being the primary of slots that hold keys, say so, loudly,
-/// once per topology version.
-async fn watch_lost_slots(shared: Arc<Shared>) {
-    let Some(face) = shared.cluster.get() else { return };
-    let mut served: Option<Vec<bool>> = None;
-    let mut seen_version = u64::MAX;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(LOST_SLOTS_CHECK_MS));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shared.shutdown.stopping() => return,
-        }
-        let t = face.cluster.topology();
-        stamp_tag(&shared, face);
-        if t.version == seen_version || face.cluster.tag().is_none() {
-            continue;
-        }
-        seen_version = t.version;
-        let now: Vec<bool> = (0..gyre_cluster::SLOTS as u16).map(|s| face.serves(&t, s)).collect();
-        if let Some(before) = &served {
-            let lost: Vec<u16> =
-                (0..gyre_cluster::SLOTS as u16).filter(|&s| before[s as usize] && !now[s as usize]).collect();
-            let keys: usize = lost
-                .iter()
-                .map(|&s| {
-                    (0..gyre_engine::DB_COUNT)
-                        .map(|db| shared.ks.db(db as gyre_engine::DbIndex).lock(SlotId(s)).slot_len(SlotId(s)))
-                        .sum::<usize>()
-                })
-                .sum();
-            if keys > 0 {
-                tracing::warn!(
-                    slots = lost.len(),
-                    keys,
-                    version = t.version,
-                    "this node no longer serves slots that hold keys; slots move without their data until slot streaming is built, so these keys are unreachable through the cluster (docs/CLUSTER.md)"
-                );
-            }
-        }
-        served = Some(now);
-    }
 }
 
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
 const DOWN: &str = "CLUSTERDOWN The cluster is down";
+const TRYAGAIN: &str = "TRYAGAIN The slot is being handed over to another node; try again";
 
 /// Step 4 of dispatch: in cluster mode, the error a command gets instead of
 /// running here, as Redis Cluster's `getNodeByQuery` decides it: keys in
@@ -168,6 +127,9 @@ pub fn route(
     };
     if face.cluster.serves(slot) {
         stamp_tag(shared, face);
+        if face.moves.frozen(slot) && !client.in_exec {
+            return Some(redirect_error(client, top, TRYAGAIN.to_string()));
+        }
         // Cut off from the Raft majority for node-timeout-ms, the map may
         // have moved on without us (inside EXEC or a script the command
         // that started it was let in).
@@ -187,6 +149,36 @@ pub fn route(
         _ => UNSERVED.to_string(),
     };
     Some(redirect_error(client, top, msg))
+}
+
+/// Step 5b, after the gate admitted the command: its slot may have been
+/// frozen for a hand-over, or handed over, since `route` let it through
+/// (the freeze waits for the commands already admitted, and only those).
+/// Cheap unless cluster mode is on; then one more slot computation.
+#[inline]
+pub fn recheck(
+    shared: &Shared,
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+    client: &mut ClientState,
+) -> Option<String> {
+    let face = shared.cluster.get()?;
+    if client.in_exec {
+        return None;
+    }
+    let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
+        Ok(Some(slot)) => slot,
+        _ => return None,
+    };
+    if face.moves.frozen(slot) {
+        return Some(redirect_error(client, top, TRYAGAIN.to_string()));
+    }
+    if !face.cluster.serves(slot) {
+        // Handed over meanwhile: route answers what the new map says.
+        return route(shared, top, spec, args, client);
+    }
+    None
 }
 
 /// Versions this node issues carry its topology tag (so two members never

@@ -554,6 +554,13 @@ const DECLARED: &[Param] = &[
         mutable: false,
         help: "Milliseconds between SWIM probes (and the gossip period)",
     },
+    Param {
+        name: "slot-move-bytes-per-sec",
+        kind: Kind::Memory { min: 0, max: u64::MAX },
+        default: "0",
+        mutable: false,
+        help: "Bandwidth budget of each slot move this node sends, in bytes per second (0 = unlimited)",
+    },
 ];
 
 impl Param {
@@ -741,6 +748,8 @@ pub struct ClusterSettings {
     pub secret: String,
     pub node_timeout_ms: u64,
     pub gossip_interval_ms: u64,
+    /// 0: unlimited.
+    pub move_bytes_per_sec: u64,
 }
 
 impl ClusterSettings {
@@ -761,6 +770,7 @@ impl ClusterSettings {
             secret: v[setting!("cluster-secret").0].clone(),
             node_timeout_ms: number(v, setting!("node-timeout-ms")),
             gossip_interval_ms: number(v, setting!("gossip-interval-ms")),
+            move_bytes_per_sec: number(v, setting!("slot-move-bytes-per-sec")),
         })
     }
 }

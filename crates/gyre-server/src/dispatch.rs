@@ -270,6 +270,12 @@ fn dispatch<'s>(
             return Exec::Done;
         }
     };
+    if let Some(msg) = crate::cluster::recheck(shared, d.top, d.spec, &d.args, client) {
+        drop(guard);
+        crate::stats::rejected_call(shared, d.spec);
+        answer_error(shared, client, out, msg);
+        return Exec::Done;
+    }
     // EXEC and scripts: their mutations reach the log as one piece, committed
     // before their shards are released (see `commit`).
     let atomic = d.spec.has_flag(flags::EXCLUSIVE) && log.begin_atomic();

@@ -17,7 +17,6 @@ mod config;
 mod conn;
 mod dispatch;
 mod evict;
-#[allow(dead_code)] // Used by slot moves (the cluster) and replication; tested here.
 mod feed_tap;
 mod gate;
 mod http;
@@ -33,7 +32,7 @@ mod runtime;
 mod save_points;
 mod scripting;
 mod shared;
-#[allow(dead_code)] // The data half of slot moves; the cluster runs the handover.
+mod slot_moves;
 mod slot_transfer;
 // Introspection: command/error statistics, SLOWLOG, LATENCY, MONITOR.
 mod latency;

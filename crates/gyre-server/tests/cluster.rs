@@ -189,7 +189,9 @@ fn formed(n: &Node, members: usize) -> bool {
     let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(2)) else { return false };
     let Ok(info) = q(&mut c, &["CLUSTER", "INFO"]) else { return false };
     let info = text(&info);
-    info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{members}\r\n"))
+    info.contains("cluster_state:ok")
+        && info.contains(&format!("cluster_known_nodes:{members}\r\n"))
+        && info.contains("gyre_slot_moves_in_progress:0\r\n")
 }
 
 /// A key whose slot `owner` is not the primary of, and the MOVED it gets.
@@ -398,4 +400,159 @@ fn five_nodes_agree_with_five_raft_voters() {
             .sum();
         assert!((3276..=3277).contains(&count), "{line}");
     }
+}
+
+/// The primary of each slot, from CLUSTER SLOTS: (port, slots it leads).
+fn slot_counts(n: &Node) -> std::collections::BTreeMap<i64, i64> {
+    let mut counts = std::collections::BTreeMap::new();
+    let Some(Value::Array(ranges)) = slots_of(n) else { return counts };
+    for r in &ranges {
+        let Value::Array(r) = r else { continue };
+        let (Value::Int(s), Value::Int(e), Value::Array(node)) = (&r[0], &r[1], &r[2]) else { continue };
+        let Value::Int(port) = node[1] else { continue };
+        *counts.entry(port).or_insert(0) += e - s + 1;
+    }
+    counts
+}
+
+/// Counters bumped with INCR by a writer thread through the cluster client,
+/// and read back by a reader thread that checks none goes backwards.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writer: std::thread::JoinHandle<(Vec<i64>, Vec<bool>)>,
+    reader: std::thread::JoinHandle<usize>,
+}
+
+const COUNTERS: usize = 300;
+
+impl Load {
+    fn start(seed: &Node) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let url = seed.url();
+        let writer = {
+            let (stop, url) = (stop.clone(), url.clone());
+            std::thread::spawn(move || {
+                let client = redis::cluster::ClusterClient::new(vec![url]).unwrap();
+                let mut cc = client.get_connection().unwrap();
+                // The last value each INCR acknowledged; whether a write to the
+                // key failed (its outcome unknown: one more may have applied).
+                let (mut acked, mut unsure) = (vec![0i64; COUNTERS], vec![false; COUNTERS]);
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = i % COUNTERS;
+                    match cc.incr::<_, _, i64>(format!("ctr:{k}"), 1) {
+                        Ok(v) => {
+                            assert!(v > acked[k] || unsure[k], "ctr:{k} went from {} to {v}", acked[k]);
+                            acked[k] = v;
+                        }
+                        Err(_) => unsure[k] = true,
+                    }
+                    i += 1;
+                }
+                (acked, unsure)
+            })
+        };
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let client = redis::cluster::ClusterClient::new(vec![url]).unwrap();
+                let mut cc = client.get_connection().unwrap();
+                let mut seen = vec![0i64; COUNTERS];
+                let mut reads = 0;
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let k = (i * 7) % COUNTERS;
+                    if let Ok(v) = cc.get::<_, Option<i64>>(format!("ctr:{k}")) {
+                        let v = v.unwrap_or(0);
+                        assert!(v >= seen[k], "ctr:{k} read {v} after {}", seen[k]);
+                        seen[k] = v;
+                        reads += 1;
+                    }
+                    i += 1;
+                }
+                reads
+            })
+        };
+        Load { stop, writer, reader }
+    }
+
+    /// Stops the load; checks every counter holds its last acknowledged value.
+    fn finish(self, seed: &Node) -> i64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (acked, unsure) = self.writer.join().expect("the writer saw no counter go backwards");
+        let reads = self.reader.join().expect("the reader saw no counter go backwards");
+        assert!(reads > 0);
+        let client = redis::cluster::ClusterClient::new(vec![seed.url()]).unwrap();
+        let mut cc = client.get_connection().unwrap();
+        for k in 0..COUNTERS {
+            let v: Option<i64> = cc.get(format!("ctr:{k}")).unwrap();
+            let v = v.unwrap_or(0);
+            let ok = v == acked[k] || (unsure[k] && v >= acked[k]);
+            assert!(ok, "ctr:{k} holds {v}, the last acknowledged INCR answered {}", acked[k]);
+        }
+        acked.iter().sum()
+    }
+}
+
+fn check_keys(seed: &Node, n: usize) {
+    let client = redis::cluster::ClusterClient::new(vec![seed.url()]).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    for i in 0..n {
+        let v: Option<String> = cc.get(format!("pre:{i}")).unwrap();
+        assert_eq!(v.as_deref(), Some(format!("value-{i}").as_str()), "pre:{i}");
+        let len: i64 = cc.llen(format!("list:{{{}}}", i % 97)).unwrap();
+        assert_eq!(len, (n / 97 + usize::from(i % 97 < n % 97)) as i64);
+    }
+}
+
+#[test]
+fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_hands_it_back() {
+    let root = tempdir();
+    let a = Node::start(&root.0, 20, None);
+    let b = Node::start(&root.0, 21, Some(&a));
+    let c = Node::start(&root.0, 22, Some(&a));
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form", &three, || three.iter().all(|n| formed(n, 3)));
+    // Data of two types, in every node's slots.
+    let keys = 3000;
+    {
+        let client = redis::cluster::ClusterClient::new(vec![a.url()]).unwrap();
+        let mut cc = client.get_connection().unwrap();
+        for i in 0..keys {
+            let _: () = cc.set(format!("pre:{i}"), format!("value-{i}")).unwrap();
+            let _: () = cc.rpush(format!("list:{{{}}}", i % 97), i).unwrap();
+        }
+    }
+    let load = Load::start(&a);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A fourth node joins under the writes: about a quarter of the slots
+    // move to it, with their keys.
+    let d = Node::start(&root.0, 23, Some(&a));
+    let four = [&a, &b, &c, &d];
+    wait_until("four nodes, the moves done", &four, || four.iter().all(|n| formed(n, 4)));
+    let counts = slot_counts(&a);
+    let moved = counts.get(&(d.port as i64)).copied().unwrap_or(0);
+    assert!((4096..=4097).contains(&moved), "the newcomer leads {moved} slots: {counts:?}");
+    let info = text(&q(&mut d.client(), &["CLUSTER", "INFO"]).unwrap());
+    assert!(!info.contains("gyre_slots_moved_in:0\r\n"), "{info}");
+    std::thread::sleep(Duration::from_millis(300));
+    let writes = load.finish(&a);
+    assert!(writes > 0);
+    check_keys(&a, keys);
+    // Each key counted once over the primaries, the moved ones included.
+    let total: i64 = four.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
+    assert_eq!(total, (keys + 97 + COUNTERS) as i64);
+
+    // The fourth leaves under writes: LEAVE answers once its slots have
+    // moved, and nothing is lost.
+    let load = Load::start(&a);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(text(&q(&mut d.client(), &["CLUSTER", "LEAVE"]).unwrap()), "OK");
+    wait_until("three nodes again", &three, || three.iter().all(|n| formed(n, 3)));
+    load.finish(&a);
+    check_keys(&a, keys);
+    let total: i64 = three.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
+    assert_eq!(total, (keys + 97 + COUNTERS) as i64);
 }

@@ -309,6 +309,7 @@ fn nodes(call: &mut Call<'_>) -> CmdResult {
 
 /// CLUSTER INFO: Redis's fields, then Gyre's topology and Raft state.
 fn info(call: &mut Call<'_>) -> CmdResult {
+    use std::sync::atomic::Ordering::Relaxed;
     let face = face(call)?;
     let t = face.cluster.topology();
     let (mut ok, mut pfail, mut fail) = (0, 0, 0);
@@ -328,7 +329,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
     let raft = face.cluster.raft_view();
     let moves = t.moving();
     let text = format!(
-        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\n",
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\ngyre_slots_frozen:{}\r\ngyre_slots_moved_out:{}\r\ngyre_slots_moved_in:{}\r\ngyre_move_bytes_sent:{}\r\ngyre_move_records_received:{}\r\ngyre_moves_failed:{}\r\n",
         t.members.len(),
         current_epoch(&t),
         t.version,
@@ -339,6 +340,12 @@ fn info(call: &mut Call<'_>) -> CmdResult {
         u8::from(raft.joint),
         face.cluster.bad_datagrams(),
         u8::from(current),
+        face.moves.frozen_count(),
+        face.moves.slots_out.load(Relaxed),
+        face.moves.slots_in.load(Relaxed),
+        face.moves.bytes_out.load(Relaxed),
+        face.moves.records_in.load(Relaxed),
+        face.moves.failed.load(Relaxed),
     );
     call.out.verbatim(b"txt", text.as_bytes());
     Ok(())

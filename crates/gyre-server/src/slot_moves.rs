@@ -1,0 +1,217 @@
+//! The data half of slot moves (`gyre_cluster::moves` runs the control
+//! half): the old primary sends, the new one receives, over the data link
+//! the cluster opened, with the transfer protocol of `slot_transfer`.
+//!
+//! The hand-over, on the sending side: the copy and the changes go out
+//! while the slots keep serving here; once the target has acknowledged the
+//! copy, the slots are *frozen* (commands on them answer `-TRYAGAIN`, see
+//! `cluster::route` and `cluster::recheck`), the gate is passed once on
+//! their stripes so that every command admitted before the freeze has run,
+//! the change feeds are committed so the tap holds those commands' changes,
+//! and the last changes and `End` go out. The target's acknowledgement of
+//! `End` means it holds every write acknowledged here. The cluster then
+//! completes the move in the topology and releases the slots: their copy
+//! here is dropped (a logged [`gyre_engine::Mutation::DropSlot`]).
+//!
+//! On the receiving side a copy is always preceded by dropping whatever the
+//! node held of those slots (a failed earlier move, an old ownership), so
+//! a stale key can never mix with the new copy. The receiver does not serve
+//! the slots until the topology says so; until then `DBSIZE`, `KEYS` and
+//! `SCAN` do not count them.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use gyre_cluster::net::{BoxFuture, BoxStream};
+use gyre_cluster::{Mover, NodeTag, SLOTS};
+use gyre_engine::{MutationLog, SlotId};
+
+use crate::gate::Stripes;
+use crate::shared::Shared;
+use crate::slot_transfer::{receive_slots, send_slots, SendOptions, CHUNK_BYTES};
+
+/// Slots that refuse commands while their hand-over ends, and what moves
+/// have done (CLUSTER INFO).
+#[derive(Default)]
+pub struct SlotMoves {
+    frozen: FrozenSlots,
+    pub slots_out: AtomicU64,
+    pub slots_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub records_in: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl SlotMoves {
+    /// True when `slot` is frozen (a hand-over is ending).
+    #[inline]
+    pub fn frozen(&self, slot: u16) -> bool {
+        self.frozen.contains(slot)
+    }
+
+    /// Slots frozen now.
+    pub fn frozen_count(&self) -> usize {
+        self.frozen.count.load(Ordering::Acquire)
+    }
+}
+
+/// A bit per slot, and how many are set.
+struct FrozenSlots {
+    bits: Vec<AtomicU64>,
+    count: AtomicUsize,
+}
+
+impl Default for FrozenSlots {
+    fn default() -> FrozenSlots {
+        FrozenSlots { bits: (0..SLOTS / 64).map(|_| AtomicU64::new(0)).collect(), count: AtomicUsize::new(0) }
+    }
+}
+
+impl FrozenSlots {
+    #[inline]
+    fn contains(&self, slot: u16) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+            && self.bits[slot as usize / 64].load(Ordering::SeqCst) & (1 << (slot % 64)) != 0
+    }
+
+    fn set(&self, slots: &[u16], on: bool) {
+        for &s in slots {
+            let bit = 1u64 << (s % 64);
+            let word = &self.bits[s as usize / 64];
+            let before = if on { word.fetch_or(bit, Ordering::SeqCst) } else { word.fetch_and(!bit, Ordering::SeqCst) };
+            match (on, before & bit != 0) {
+                (true, false) => {
+                    self.count.fetch_add(1, Ordering::SeqCst);
+                }
+                (false, true) => {
+                    self.count.fetch_sub(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The server's [`Mover`]. Holds the server weakly: the server holds the
+/// cluster, which holds this.
+pub struct ServerMover {
+    shared: Weak<Shared>,
+    moves: Arc<SlotMoves>,
+}
+
+impl ServerMover {
+    pub fn new(shared: &Arc<Shared>, moves: Arc<SlotMoves>) -> ServerMover {
+        ServerMover { shared: Arc::downgrade(shared), moves }
+    }
+}
+
+impl Mover for ServerMover {
+    fn hand_over(&self, link: BoxStream, slots: Vec<u16>) -> BoxFuture<'static, Result<(), String>> {
+        let (shared, moves) = (self.shared.clone(), self.moves.clone());
+        Box::pin(async move {
+            let shared = shared.upgrade().ok_or("the server is stopping")?;
+            let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
+            let budget = shared.config.settings().cluster.as_ref().map_or(0, |c| c.move_bytes_per_sec);
+            let opts = SendOptions { bytes_per_sec: budget, chunk_bytes: CHUNK_BYTES };
+            let stop = freeze(&shared, &moves, &slots);
+            match send_slots(&shared, link, 0, &ids, opts, stop).await {
+                Ok(progress) => {
+                    moves.bytes_out.fetch_add(progress.bytes, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(e) => {
+                    moves.failed.fetch_add(1, Ordering::Relaxed);
+                    Err(e.to_string())
+                }
+            }
+        })
+    }
+
+    fn release(&self, slots: Vec<u16>, moved: bool) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        let moves = self.moves.clone();
+        if !moved {
+            moves.frozen.set(&slots, false);
+            return;
+        }
+        moves.slots_out.fetch_add(slots.len() as u64, Ordering::Relaxed);
+        tokio::spawn(async move {
+            // This node no longer serves them (route and recheck answer
+            // MOVED), so nothing writes them here any more.
+            if let Err(e) = drop_slots(&shared, &slots).await {
+                tracing::warn!(slots = slots.len(), error = %e, "dropping slots handed over");
+            }
+            moves.frozen.set(&slots, false);
+        });
+    }
+
+    fn receive(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
+        let (shared, moves) = (self.shared.clone(), self.moves.clone());
+        Box::pin(async move {
+            let Some(shared) = shared.upgrade() else { return };
+            let Some(face) = shared.cluster.get() else { return };
+            if slots.iter().any(|s| *s as usize >= SLOTS || face.cluster.serves(*s)) {
+                tracing::warn!(from = %from, "refused a slot move: this node already serves some of the slots");
+                return;
+            }
+            if let Err(e) = drop_slots(&shared, &slots).await {
+                tracing::warn!(from = %from, error = %e, "refused a slot move: cannot drop the old copy");
+                return;
+            }
+            tracing::info!(from = %from, slots = slots.len(), "receiving slots");
+            let started = std::time::Instant::now();
+            match receive_slots(&shared, link).await {
+                Ok(applied) => {
+                    moves.slots_in.fetch_add(slots.len() as u64, Ordering::Relaxed);
+                    moves.records_in.fetch_add(applied.applied as u64, Ordering::Relaxed);
+                    tracing::info!(
+                        from = %from,
+                        slots = slots.len(),
+                        records = applied.applied,
+                        ms = started.elapsed().as_millis() as u64,
+                        "received slots"
+                    );
+                }
+                Err(e) => {
+                    moves.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(from = %from, slots = slots.len(), error = %e, "slot move broke off");
+                }
+            }
+        })
+    }
+}
+
+/// Freezes `slots` and returns once every command admitted before has run
+/// and its changes are in the feeds' taps.
+async fn freeze(shared: &Shared, moves: &SlotMoves, slots: &[u16]) {
+    moves.frozen.set(slots, true);
+    let mut stripes = Stripes::NONE;
+    for &s in slots {
+        stripes.add(Stripes::of_slot(SlotId(s)));
+    }
+    // Commands on these stripes admitted before the freeze leave; those
+    // admitted after see it. Nothing to give up on: a busy script delays
+    // the hand-over, as it delays everything else.
+    let guard = shared.gate.exclusive(stripes, false, || None::<()>).await;
+    drop(guard);
+    crate::commit::commit_feeds(&shared.persistence, &shared.ks);
+}
+
+/// Forgets this node's copy of `slots` (durably, in the log).
+async fn drop_slots(shared: &Shared, slots: &[u16]) -> Result<(), String> {
+    // Earlier changes first: the drop must follow them in the log.
+    crate::commit::commit_feeds(&shared.persistence, &shared.ks);
+    let mut log = MutationLog::new();
+    let mut detached = Vec::new();
+    for &s in slots {
+        let d = shared.ks.drop_slot(0, SlotId(s), shared.now_ms(), &mut log);
+        if !d.is_empty() {
+            detached.push(d);
+        }
+    }
+    let ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
+    if !detached.is_empty() {
+        shared.free_later(Box::new(detached));
+    }
+    ticket.durable(&shared.persistence).await
+}
