@@ -1248,16 +1248,45 @@ impl Keyspace {
         Detached(guards.iter_mut().map(|s| s.flush(version)).collect())
     }
 
-    /// Forgets `slot` of database `db` entirely, recording the mutation
-    /// ([`Mutation::DropSlot`]); returns the detached entries. Its place in
-    /// the log matters (replay has no watermark to refuse older writes of
-    /// the slot): the caller commits the feeds first and writes nothing to
-    /// the slot meanwhile.
-    pub fn drop_slot(&self, db: DbIndex, slot: SlotId, now_ms: u64, log: &mut MutationLog) -> Detached {
-        let mut shard = self.dbs[db as usize].lock(slot);
-        let version = self.next_version(now_ms);
-        log.record(&Mutation::<&[u8]>::DropSlot { db, slot: slot.0, version });
-        Detached(vec![shard.drop_slot(slot)])
+    /// Forgets `slots` of database `db` entirely, recording a
+    /// [`Mutation::DropSlot`] for each; returns the detached entries. Its
+    /// place in the log matters (replay has no watermark to refuse older
+    /// writes of the slot), so, as [`Keyspace::swap_db`] does, with `sink`
+    /// each shard's feed is taken into it first and the drop follows, under
+    /// the shard's lock (the caller holds the log's lock); without, the
+    /// drop is the log's own piece, after the shard's feed at commit.
+    pub fn drop_slots(
+        &self,
+        db: DbIndex,
+        slots: &[SlotId],
+        now_ms: u64,
+        log: &mut MutationLog,
+        mut sink: Option<FeedSink<'_>>,
+    ) -> Detached {
+        let d = &self.dbs[db as usize];
+        let mut taken = Vec::new();
+        for &slot in slots {
+            let mut shard = d.lock(slot);
+            let version = self.next_version(now_ms);
+            let m = Mutation::<&[u8]>::DropSlot { db, slot: slot.0, version };
+            match sink.as_mut() {
+                Some(sink) => {
+                    shard.take_feed(*sink);
+                    sink(log.record_taken(&m));
+                }
+                None => {
+                    log.record(&m);
+                    if shard.pos.feeding {
+                        log.touch(db, shard.pos.index as usize);
+                    }
+                }
+            }
+            let t = shard.drop_slot(slot);
+            if !t.is_empty() {
+                taken.push(t);
+            }
+        }
+        Detached(taken)
     }
 
     /// Empties every database, recording the mutation.

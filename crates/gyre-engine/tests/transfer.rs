@@ -159,7 +159,7 @@ fn a_dropped_slot_forgets_keys_and_tombstones_and_takes_an_older_copy_again() {
     }
     assert_eq!(ks.db(0).lock(slot).slot_len(slot), 49);
     let mut drop_log = MutationLog::new();
-    let detached = ks.drop_slot(0, slot, NOW, &mut drop_log);
+    let detached = ks.drop_slots(0, &[slot], NOW, &mut drop_log, None);
     assert_eq!(detached.len(), 49);
     assert_eq!(ks.db(0).lock(slot).slot_len(slot), 0);
     assert_eq!(ks.db(0).lock(slot).slot_digest(slot), 0, "keys and tombstones are gone");

@@ -251,6 +251,13 @@ pub fn counts_key(shared: &Shared, key: &[u8]) -> bool {
     }
 }
 
+/// The slots this node serves, in cluster mode.
+pub fn served_slots(shared: &Shared) -> Option<Vec<SlotId>> {
+    let face = shared.cluster.get()?;
+    let t = face.cluster.topology();
+    Some((0..gyre_cluster::SLOTS as u16).filter(|&s| face.serves(&t, s)).map(SlotId).collect())
+}
+
 /// DBSIZE in cluster mode: keys in the slots this node is primary of.
 pub fn dbsize(shared: &Shared, db: gyre_engine::DbIndex) -> Option<usize> {
     let face = shared.cluster.get()?;

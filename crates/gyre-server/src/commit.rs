@@ -155,6 +155,42 @@ pub fn commit_swap(
     }
 }
 
+/// Drops `slots` of database `db` (see `Keyspace::drop_slots`), each drop
+/// logged after every earlier write of its shard, in one critical section
+/// of the log, as [`commit_swap`] does. Returns the detached entries.
+pub fn commit_drop(
+    persistence: &Persistence,
+    ks: &Keyspace,
+    log: &mut MutationLog,
+    db: DbIndex,
+    slots: &[gyre_engine::SlotId],
+    now_ms: u64,
+) -> gyre_engine::Detached {
+    if log.in_atomic() || !persistence.logging() {
+        return ks.drop_slots(db, slots, now_ms, log, None);
+    }
+    let mut detached = None;
+    let lsn = persistence.append_with(|rec| {
+        to_log(persistence, ks, log, rec);
+        let taps = &persistence.taps;
+        detached = Some(ks.drop_slots(
+            db,
+            slots,
+            now_ms,
+            log,
+            Some(&mut |piece| {
+                taps.offer(piece);
+                rec.extend(piece);
+            }),
+        ));
+    });
+    if let Some(lsn) = lsn {
+        log.note_committed(lsn.0);
+    }
+    // A poisoned log took nothing: drop in memory; the reply reports the log.
+    detached.unwrap_or_else(|| ks.drop_slots(db, slots, now_ms, log, None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,16 +199,9 @@ async fn freeze(shared: &Shared, moves: &SlotMoves, slots: &[u16]) {
 
 /// Forgets this node's copy of `slots` (durably, in the log).
 async fn drop_slots(shared: &Shared, slots: &[u16]) -> Result<(), String> {
-    // Earlier changes first: the drop must follow them in the log.
-    crate::commit::commit_feeds(&shared.persistence, &shared.ks);
+    let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
     let mut log = MutationLog::new();
-    let mut detached = Vec::new();
-    for &s in slots {
-        let d = shared.ks.drop_slot(0, SlotId(s), shared.now_ms(), &mut log);
-        if !d.is_empty() {
-            detached.push(d);
-        }
-    }
+    let detached = crate::commit::commit_drop(&shared.persistence, &shared.ks, &mut log, 0, &ids, shared.now_ms());
     let ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
     if !detached.is_empty() {
         shared.free_later(Box::new(detached));

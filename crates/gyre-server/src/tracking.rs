@@ -307,7 +307,7 @@ impl Tracking {
             let Ok((m, used)) = gyre_engine::mutation::decode(&all.slice(pos..)) else { break };
             pos += used;
             match &m {
-                Mutation::FlushDb { .. } | Mutation::FlushAll { .. } => flush = true,
+                Mutation::FlushDb { .. } | Mutation::FlushAll { .. } | Mutation::DropSlot { .. } => flush = true,
                 _ => {
                     if let Some((_, key)) = m.key() {
                         if !keys.iter().any(|k| k == key) {

@@ -555,4 +555,12 @@ fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_h
     check_keys(&a, keys);
     let total: i64 = three.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
     assert_eq!(total, (keys + 97 + COUNTERS) as i64);
+
+    // FLUSHALL empties the slots the node serves, and nothing of the others'.
+    let on_a: i64 = redis::cmd("DBSIZE").query(&mut a.client()).unwrap();
+    assert!(on_a > 0);
+    assert_eq!(text(&q(&mut a.client(), &["FLUSHALL"]).unwrap()), "OK");
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut a.client()).unwrap(), 0);
+    let total: i64 = three.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
+    assert_eq!(total, (keys + 97 + COUNTERS) as i64 - on_a);
 }

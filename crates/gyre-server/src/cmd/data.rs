@@ -135,6 +135,15 @@ impl<'c, 'a> Data<'c, 'a> {
         crate::cluster::dbsize(self.call.shared, db)
     }
 
+    /// In cluster mode, empties the slots this node serves, and only those
+    /// (a slot being copied here keeps its copy), each drop logged after the
+    /// earlier writes of its shard; `None` outside cluster mode.
+    pub fn cluster_flush(&mut self) -> Option<gyre_engine::Detached> {
+        let shared = self.call.shared;
+        let slots = crate::cluster::served_slots(shared)?;
+        Some(crate::commit::commit_drop(&shared.persistence, &shared.ks, self.call.log, 0, &slots, self.call.now_ms))
+    }
+
     /// The keyspace (all databases: MOVE and COPY ... DB reach another).
     #[inline]
     pub fn ks(&self) -> &'a Keyspace {

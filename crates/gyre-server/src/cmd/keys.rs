@@ -137,10 +137,26 @@ pub fn scan(call: &mut Data<'_, '_>) -> CmdResult {
     Ok(())
 }
 
+/// Draws RANDOMKEY makes for a key this node serves, in cluster mode.
+const RANDOMKEY_TRIES: usize = 64;
+
 pub fn randomkey(call: &mut Data<'_, '_>) -> CmdResult {
     let now = Now { touch: false, ..call.now() };
     let mut rng = call.rng();
-    match call.ks().db(call.db()).random_key(now, &mut || rng.next_u64()) {
+    // In a cluster, a key of a slot this node serves (a slot being copied
+    // here, or handed over and not dropped yet, holds keys for a moment).
+    let mut found = None;
+    for _ in 0..RANDOMKEY_TRIES {
+        match call.ks().db(call.db()).random_key(now, &mut || rng.next_u64()) {
+            Some(k) if call.counts_key(&k) => {
+                found = Some(k);
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    match found {
         Some(k) => call.out().bulk(&k),
         None => call.out().null(),
     }
@@ -172,7 +188,11 @@ fn dispose(call: &Data<'_, '_>, detached: gyre_engine::Detached, lazy: bool) {
 
 pub fn flushdb(call: &mut Data<'_, '_>) -> CmdResult {
     let lazy = flush_mode_async(call)?;
-    let detached = call.ks().flush_db(call.db(), call.now_ms(), call.log());
+    // In cluster mode (database 0 only) a node flushes the slots it serves.
+    let detached = match call.cluster_flush() {
+        Some(d) => d,
+        None => call.ks().flush_db(call.db(), call.now_ms(), call.log()),
+    };
     dispose(call, detached, lazy);
     call.out().ok();
     Ok(())
@@ -180,7 +200,10 @@ pub fn flushdb(call: &mut Data<'_, '_>) -> CmdResult {
 
 pub fn flushall(call: &mut Data<'_, '_>) -> CmdResult {
     let lazy = flush_mode_async(call)?;
-    let detached = call.ks().flush_all(call.now_ms(), call.log());
+    let detached = match call.cluster_flush() {
+        Some(d) => d,
+        None => call.ks().flush_all(call.now_ms(), call.log()),
+    };
     dispose(call, detached, lazy);
     call.out().ok();
     Ok(())

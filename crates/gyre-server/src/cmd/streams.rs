@@ -174,7 +174,7 @@ pub fn signal_deleted(shared: &crate::shared::Shared, client: &mut crate::client
                 push(*db, key.to_vec())
             }
             Mutation::FlushAll { .. } => shared.blocking.nokey_waited(None).into_iter().for_each(|(d, k)| push(d, k)),
-            Mutation::FlushDb { db, .. } => {
+            Mutation::FlushDb { db, .. } | Mutation::DropSlot { db, .. } => {
                 shared.blocking.nokey_waited(Some(*db)).into_iter().for_each(|(d, k)| push(d, k))
             }
             Mutation::SwapDb { a, b, .. } => {
