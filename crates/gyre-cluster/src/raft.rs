@@ -321,7 +321,7 @@ impl RaftStorage<TypeConfig> for Store {
                 EntryPayload::Blank => Outcome::Done,
                 EntryPayload::Normal(cmd) => {
                     let o = g.topology.apply(cmd);
-                    tracing::info!(command = ?cmd, outcome = ?o, version = g.topology.version, "topology changed");
+                    tracing::info!(command = %cmd, outcome = ?o, version = g.topology.version, "topology changed");
                     o
                 }
                 EntryPayload::Membership(m) => {

@@ -143,6 +143,28 @@ pub enum Command {
     Complete { moves: Vec<(u16, Vec<NodeTag>)> },
 }
 
+/// For the log: a command in a line (a `Complete` names how many slots,
+/// not each).
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Bootstrap { id, .. } => write!(f, "Bootstrap {id}"),
+            Command::Join { id, client, .. } => write!(f, "Join {id} ({client})"),
+            Command::Update { tag, client, .. } => write!(f, "Update {tag} ({client})"),
+            Command::Leave { tag } => write!(f, "Leave {tag}"),
+            Command::Forget { tag } => write!(f, "Forget {tag}"),
+            Command::Rebalance => write!(f, "Rebalance"),
+            Command::Complete { moves } => {
+                let to = moves.first().and_then(|(_, l)| l.first());
+                match to {
+                    Some(t) => write!(f, "Complete {} slot moves (to {t}, ...)", moves.len()),
+                    None => write!(f, "Complete {} slot moves", moves.len()),
+                }
+            }
+        }
+    }
+}
+
 /// What applying a command answered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {

@@ -3,7 +3,10 @@
 //! redis crate's cluster client writing and reading 1000 keys, DBSIZE
 //! counting each key once, a restart that keeps the node's id and slots, a
 //! killed node reported down and forgotten, a node cut off from the Raft
-//! majority refusing to serve, and five nodes with five Raft voters.
+//! majority refusing to serve, five nodes with five Raft voters checked by
+//! `redis-cli --cluster check`, loaded by `redis-benchmark --cluster` and
+//! used by redis-py's `RedisCluster` (tests/clients/redis_py_cluster.py), and
+//! a fourth node joining and leaving under load with its slots' data.
 //!
 //! Every process is killed when its `Node` drops (also on a failed
 //! assertion), and every wait is bounded.
@@ -400,6 +403,51 @@ fn five_nodes_agree_with_five_raft_voters() {
             .sum();
         assert!((3276..=3277).contains(&count), "{line}");
     }
+
+    // Redis's own cluster tools accept it.
+    let addr = format!("{}:{}", a.ip, a.port);
+    let check = tool("redis-cli", &["--cluster", "check", &addr]);
+    assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
+    let port = a.port.to_string();
+    let bench = tool("redis-benchmark", &["--cluster", "-h", &a.ip, "-p", &port, "-t", "set,get", "-n", "20000", "-q"]);
+    assert!(bench.contains("SET: ") && bench.contains("GET: "), "{bench}");
+    // And so does redis-py's RedisCluster.
+    let python = redis_py();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/redis_py_cluster.py");
+    let out = Command::new(&python).args([script, &a.ip, &port]).output().expect("run python");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("redis-py cluster: ok"), "{said}");
+}
+
+/// Runs a Redis tool (Debian's redis-tools, which `.ci/run` installs) and
+/// returns what it printed; fails the test if it fails.
+fn tool(name: &str, args: &[&str]) -> String {
+    let out = Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name} is needed (Debian's redis-tools; .ci/run installs it): {e}"));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} {args:?} failed:\n{said}");
+    said
+}
+
+/// A Python with redis-py, in a virtual environment under the target
+/// directory (created once; pip fetches redis-py from PyPI).
+fn redis_py() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("redis-py");
+    let python = target.join("bin/python3");
+    let ready = target.join(".installed-5.2.1");
+    if !ready.exists() {
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().unwrap_or_else(|e| panic!("python3 is needed for redis-py ({cmd:?}): {e}"));
+            assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(Command::new("python3").args(["-m", "venv", target.to_str().unwrap()]));
+        run(Command::new(&python).args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "redis==5.2.1"]));
+        std::fs::write(&ready, b"").unwrap();
+    }
+    python
 }
 
 /// The primary of each slot, from CLUSTER SLOTS: (port, slots it leads).
