@@ -17,7 +17,7 @@
 //!   [`Cluster`] handle the server holds.
 //!
 //! * [`moves`]: slot moves, driven by each slot's current primary through
-//!   the server's [`Mover`] (the data half) and `Complete` in the log.
+//!   the server's [`DataPlane`] (the data half) and `Complete` in the log.
 //!
 //! What it is not (yet): replicas are in the map but hold no data
 //! (replication is issue 16); failover is manual (`CLUSTER FORGET`).
@@ -34,7 +34,7 @@ pub mod runtime;
 pub mod swim;
 pub mod topology;
 
-pub use moves::Mover;
+pub use moves::DataPlane;
 pub use node::{Cluster, ClusterConfig, Error, RaftView};
 pub use swim::Health;
 pub use topology::{Command, Endpoint, Member, MemberState, NodeId, NodeTag, Outcome, Topology, SLOTS};

@@ -3,7 +3,7 @@
 //! node answering clients for the slot is the one that hands it over:
 //!
 //! 1. it opens a data link to the target's primary (the cluster port, the
-//!    same handshake as Raft's links) and gives it to the [`Mover`], which
+//!    same handshake as Raft's links) and gives it to the [`DataPlane`], which
 //!    copies the slots and their changes and, once the target has caught
 //!    up, makes them refuse writes here (they are *frozen*: `-TRYAGAIN`)
 //!    and sends the last changes;
@@ -20,7 +20,7 @@
 //! Slots whose primary does not change complete without data (replicas
 //! hold no data until replication lands).
 //!
-//! The data half lives in the server ([`Mover`]); the cluster crate knows
+//! The data half lives in the server ([`DataPlane`]); the cluster crate knows
 //! nothing of keys.
 
 use std::collections::BTreeMap;
@@ -40,29 +40,36 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long opening a data link may take.
 const LINK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The data half of slot moves, provided by the server.
-pub trait Mover: Send + Sync + 'static {
+/// The server's side of the cluster: the data half of slot moves, and
+/// commands relayed from other nodes.
+pub trait DataPlane: Send + Sync + 'static {
     /// Copies `slots` (led here) over `link` to the primary of their target,
     /// returning once it holds every write acknowledged here for them; the
-    /// slots then refuse commands here (frozen) until [`Mover::release`].
+    /// slots then refuse commands here (frozen) until [`DataPlane::release`].
     fn hand_over(&self, link: BoxStream, slots: Vec<u16>) -> BoxFuture<'static, Result<(), String>>;
     /// The move of `slots` completed (`moved`: drop the copy here) or did
     /// not (serve them here again).
     fn release(&self, slots: Vec<u16>, moved: bool);
     /// A data link from the primary of `slots`, which moves them here.
     fn receive(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()>;
+    /// A relay link: RESP requests to run as ACL user `user`, answered in
+    /// order (RESP3 replies with `resp3`), until the link closes.
+    fn relay(&self, user: String, resp3: bool, link: BoxStream) -> BoxFuture<'static, ()>;
 }
 
 /// A mover for a cluster without data (the crate's own tests and
 /// simulation): every hand-over succeeds at once.
 pub struct NoData;
 
-impl Mover for NoData {
+impl DataPlane for NoData {
     fn hand_over(&self, _link: BoxStream, _slots: Vec<u16>) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
     fn release(&self, _slots: Vec<u16>, _moved: bool) {}
     fn receive(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+    fn relay(&self, _user: String, _resp3: bool, _link: BoxStream) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
 }
@@ -106,9 +113,9 @@ pub(crate) async fn move_loop(shared: Arc<Shared>) {
         };
         tracing::info!(to = %to, slots = slots.len(), "slot move: copying");
         let started = tokio::time::Instant::now();
-        if let Err(e) = shared.mover.hand_over(link, slots.clone()).await {
+        if let Err(e) = shared.data.hand_over(link, slots.clone()).await {
             tracing::warn!(to = %to, slots = slots.len(), error = %e, "slot move failed; serving the slots here again");
-            shared.mover.release(slots, false);
+            shared.data.release(slots, false);
             continue;
         }
         frozen.extend(moves.iter().cloned());
@@ -172,10 +179,10 @@ fn settle(shared: &Shared, me: NodeTag, frozen: &mut Frozen) {
         }
     });
     if !moved.is_empty() {
-        shared.mover.release(moved, true);
+        shared.data.release(moved, true);
     }
     if !back.is_empty() {
-        shared.mover.release(back, false);
+        shared.data.release(back, false);
     }
 }
 

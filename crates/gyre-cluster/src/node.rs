@@ -25,7 +25,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::moves::{Mover, NoData};
+use crate::moves::{DataPlane, NoData};
 use crate::net::{self, BoxStream, Net, Secret};
 use crate::raft::{Link, Network, Raft, RaftId, Request, Response, Store, TypeConfig};
 use crate::swim::{Health, Swim, SwimConfig, SwimId};
@@ -96,8 +96,8 @@ pub(crate) struct Shared {
     pub(crate) tag: OnceLock<NodeTag>,
     pub(crate) nonces: Arc<Mutex<SmallRng>>,
     pub(crate) swim: Swim,
-    /// The data half of slot moves.
-    pub(crate) mover: Arc<dyn Mover>,
+    /// The server's side: slot data and relayed commands.
+    pub(crate) data: Arc<dyn DataPlane>,
     inbound: std::sync::atomic::AtomicUsize,
     /// Peers' last acknowledgements of our AppendEntries (as leader).
     acks: crate::raft::Acks,
@@ -135,8 +135,9 @@ impl Cluster {
         Cluster::start_with(cfg, net, Arc::new(NoData)).await
     }
 
-    /// [`Cluster::start`] with the data half of slot moves (the server's).
-    pub async fn start_with(cfg: ClusterConfig, net: Arc<dyn Net>, mover: Arc<dyn Mover>) -> Result<Cluster, Error> {
+    /// [`Cluster::start`] with the server's data plane (slot data, relayed
+    /// commands).
+    pub async fn start_with(cfg: ClusterConfig, net: Arc<dyn Net>, data: Arc<dyn DataPlane>) -> Result<Cluster, Error> {
         std::fs::create_dir_all(&cfg.dir)?;
         let saved = read_node_file(&cfg)?;
         let listener = net.listen(cfg.bind).await?;
@@ -172,7 +173,7 @@ impl Cluster {
             tag: OnceLock::new(),
             nonces,
             swim,
-            mover,
+            data,
             inbound: Default::default(),
             acks: Default::default(),
             leader_contact: Mutex::new(None),
@@ -278,6 +279,24 @@ impl Cluster {
         match self.propose(Command::Forget { tag }).await? {
             Outcome::Refused(why) => Err(Error::Refused(why)),
             _ => Ok(()),
+        }
+    }
+
+    /// Opens a link to `tag` that runs RESP commands there as ACL user
+    /// `user` (`cluster-redirect forward`, the HTTP API): see
+    /// `Request::Relay`. The caller keeps it for the next command.
+    pub async fn open_relay(&self, tag: NodeTag, user: &str, resp3: bool) -> Result<BoxStream, Error> {
+        let t = self.topology();
+        let m = t.member(tag).ok_or_else(|| Error::Refused(format!("no member {tag}")))?;
+        let mut link = Link::new(
+            self.shared.net.clone(),
+            self.shared.secret.clone(),
+            m.cluster.to_string(),
+            self.shared.nonces.clone(),
+        );
+        match link.call(&Request::Relay { user: user.to_string(), resp3 }, RPC_TIMEOUT).await? {
+            Response::RelayAccepted => link.into_stream().ok_or(Error::Raft("the relay link closed".into())),
+            _ => Err(Error::Refused("the node refused the relay link".into())),
         }
     }
 
@@ -610,9 +629,14 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
         let req: Request = net::read_frame(&mut s).await?;
         let resp = match (req, shared.raft.get()) {
             (Request::Data { from, slots }, _) => {
-                // The link is the mover's from here on.
+                // The link is the data plane's from here on.
                 net::write_frame(&mut s, &Response::DataAccepted).await?;
-                shared.mover.receive(from, slots, s).await;
+                shared.data.receive(from, slots, s).await;
+                return Ok(());
+            }
+            (Request::Relay { user, resp3 }, _) => {
+                net::write_frame(&mut s, &Response::RelayAccepted).await?;
+                shared.data.relay(user, resp3, s).await;
                 return Ok(());
             }
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,

@@ -379,6 +379,13 @@ pub enum Request {
         from: crate::topology::NodeTag,
         slots: Vec<u16>,
     },
+    /// Commands relayed for a client of another node, run as ACL user
+    /// `user`: after `RelayAccepted` the link carries RESP requests and
+    /// replies (RESP3 replies with `resp3`), as a client connection would.
+    Relay {
+        user: String,
+        resp3: bool,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -393,6 +400,8 @@ pub enum Response {
     NotReady,
     /// The data link is open (see `Request::Data`).
     DataAccepted,
+    /// The relay link is open (see `Request::Relay`).
+    RelayAccepted,
 }
 
 /// One request and its response on a fresh or kept link.

@@ -61,6 +61,10 @@ pub struct ClientState {
     pub auth: crate::acl::ClientAuth,
     /// CLIENT TRACKING on (dropping it turns tracking off).
     pub tracking: Option<crate::tracking::Guard>,
+    /// In a cluster, a command for a slot served elsewhere is relayed there
+    /// instead of answered with MOVED (`cluster-redirect forward`, the HTTP
+    /// API).
+    pub relays: bool,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -107,6 +111,7 @@ impl ClientState {
             monitor: None,
             auth: crate::acl::ClientAuth::default(),
             tracking: None,
+            relays: false,
         }
     }
 

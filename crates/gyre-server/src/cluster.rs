@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use gyre_cluster::{Cluster, ClusterConfig, Endpoint, NodeId, Topology};
+use gyre_cluster::{Cluster, ClusterConfig, Endpoint, NodeId, NodeTag, Topology};
 use gyre_engine::SlotId;
 use gyre_resp::Args;
 
@@ -27,6 +27,8 @@ pub struct Face {
     pub my_id: String,
     /// Slot moves: frozen slots and counters.
     pub moves: Arc<SlotMoves>,
+    /// Links for relayed commands (`cluster-redirect forward`).
+    pub relays: crate::relay::Relays,
 }
 
 impl Face {
@@ -93,7 +95,8 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
     let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), mover)
         .await
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
-    let _ = shared.cluster.set(Face { cluster, my_id: node_id.to_string(), moves });
+    let face = Face { cluster, my_id: node_id.to_string(), moves, relays: Default::default() };
+    let _ = shared.cluster.set(face);
     Ok(())
 }
 
@@ -101,6 +104,21 @@ pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same sl
 const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
 const DOWN: &str = "CLUSTERDOWN The cluster is down";
 const TRYAGAIN: &str = "TRYAGAIN The slot is being handed over to another node; try again";
+
+/// Why a command does not run here (see [`route`]).
+pub enum Refusal {
+    /// Answer this error.
+    Error(String),
+    /// Relay the command to the slot's primary (a client that relays); if
+    /// that fails, answer `moved`.
+    Relay { to: NodeTag, moved: String },
+}
+
+impl From<String> for Refusal {
+    fn from(msg: String) -> Refusal {
+        Refusal::Error(msg)
+    }
+}
 
 /// Step 4 of dispatch: in cluster mode, the error a command gets instead of
 /// running here, as Redis Cluster's `getNodeByQuery` decides it: keys in
@@ -115,20 +133,20 @@ pub fn route(
     spec: &'static CommandSpec,
     args: &Args<'_>,
     client: &mut ClientState,
-) -> Option<String> {
+) -> Option<Refusal> {
     let face = shared.cluster.get()?;
     if top.name == "select" && args.len() == 2 && args.get(1) != b"0" {
-        return Some("ERR SELECT is not allowed in cluster mode".into());
+        return Some(Refusal::Error("ERR SELECT is not allowed in cluster mode".into()));
     }
     let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
         Ok(None) => return None,
         Ok(Some(slot)) => slot,
-        Err(e) => return Some(redirect_error(client, top, e)),
+        Err(e) => return Some(redirect_error(client, top, e).into()),
     };
     if face.cluster.serves(slot) {
         stamp_tag(shared, face);
         if face.moves.frozen(slot) && !client.in_exec {
-            return Some(redirect_error(client, top, TRYAGAIN.to_string()));
+            return Some(redirect_error(client, top, TRYAGAIN.to_string()).into());
         }
         // Cut off from the Raft majority for node-timeout-ms, the map may
         // have moved on without us (inside EXEC or a script the command
@@ -136,19 +154,33 @@ pub fn route(
         if face.cluster.map_is_current() || client.in_exec {
             return None;
         }
-        return Some(redirect_error(client, top, DOWN.to_string()));
+        return Some(redirect_error(client, top, DOWN.to_string()).into());
     }
     let t = face.cluster.topology();
     if client.in_exec {
-        return Some("ERR Script attempted to access a non local key in a cluster node script".into());
+        return Some(Refusal::Error("ERR Script attempted to access a non local key in a cluster node script".into()));
     }
-    let msg = match t.primary(slot) {
+    let (msg, to) = match t.primary(slot) {
         Some(p) if t.assigned() == gyre_cluster::SLOTS && face.cluster.tag().is_some() => {
-            format!("MOVED {slot} {}:{}", p.client.host, p.client.port)
+            (format!("MOVED {slot} {}:{}", p.client.host, p.client.port), Some(p.tag))
         }
-        _ => UNSERVED.to_string(),
+        _ => (UNSERVED.to_string(), None),
     };
-    Some(redirect_error(client, top, msg))
+    match to {
+        Some(to) if client.relays && relayable(top, spec, client) => Some(Refusal::Relay { to, moved: msg }),
+        _ => Some(redirect_error(client, top, msg).into()),
+    }
+}
+
+/// Whether a command may run on another node for this client: not inside
+/// a transaction (queued or running), and not one that keeps state on the
+/// connection (WATCH, subscriptions) or blocks it.
+fn relayable(top: &CommandSpec, spec: &CommandSpec, client: &ClientState) -> bool {
+    client.multi.is_none()
+        && !client.in_exec
+        && !top.has_flag(flags::EXCLUSIVE_KEYS)
+        && !spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
+        && top.name != "watch"
 }
 
 /// Step 5b, after the gate admitted the command: its slot may have been
@@ -162,7 +194,7 @@ pub fn recheck(
     spec: &'static CommandSpec,
     args: &Args<'_>,
     client: &mut ClientState,
-) -> Option<String> {
+) -> Option<Refusal> {
     let face = shared.cluster.get()?;
     if client.in_exec {
         return None;
@@ -172,7 +204,7 @@ pub fn recheck(
         _ => return None,
     };
     if face.moves.frozen(slot) {
-        return Some(redirect_error(client, top, TRYAGAIN.to_string()));
+        return Some(redirect_error(client, top, TRYAGAIN.to_string()).into());
     }
     if !face.cluster.serves(slot) {
         // Handed over meanwhile: route answers what the new map says.

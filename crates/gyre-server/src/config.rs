@@ -555,6 +555,13 @@ const DECLARED: &[Param] = &[
         help: "Milliseconds between SWIM probes (and the gossip period)",
     },
     Param {
+        name: "cluster-redirect",
+        kind: Kind::Enum(&["moved", "forward"]),
+        default: "moved",
+        mutable: false,
+        help: "A command for a slot another node serves: answer MOVED (as Redis Cluster), or relay it to that node and pass its reply back (for plain clients)",
+    },
+    Param {
         name: "slot-move-bytes-per-sec",
         kind: Kind::Memory { min: 0, max: u64::MAX },
         default: "0",
@@ -750,6 +757,8 @@ pub struct ClusterSettings {
     pub gossip_interval_ms: u64,
     /// 0: unlimited.
     pub move_bytes_per_sec: u64,
+    /// `cluster-redirect forward`: relay rather than MOVED.
+    pub forward: bool,
 }
 
 impl ClusterSettings {
@@ -771,6 +780,7 @@ impl ClusterSettings {
             node_timeout_ms: number(v, setting!("node-timeout-ms")),
             gossip_interval_ms: number(v, setting!("gossip-interval-ms")),
             move_bytes_per_sec: number(v, setting!("slot-move-bytes-per-sec")),
+            forward: v[setting!("cluster-redirect").0] == "forward",
         })
     }
 }

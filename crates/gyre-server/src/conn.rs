@@ -88,6 +88,7 @@ pub fn serve<S: ClientStream>(
         }
         let mut client = ClientState::new(info);
         client.auth = crate::acl::ClientAuth::connection(&shared.acl);
+        client.relays = shared.config.settings().cluster.as_ref().is_some_and(|c| c.forward);
         Box::pin(serve_active(stream, shared, client)).await
     }
 }

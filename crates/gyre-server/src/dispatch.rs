@@ -28,6 +28,7 @@ use gyre_engine::MutationLog;
 use gyre_resp::{Args, Limits, ReplyWriter};
 
 use crate::client::{ClientState, CmdName, ReplyMode};
+use crate::cluster::Refusal;
 use crate::cmd::{self, flags, BlockSpec, Call, CmdError, CommandSpec};
 use crate::gate::{Contended, ExclusiveGuard, GateGuard, Stripes};
 use crate::scripting;
@@ -46,6 +47,9 @@ pub enum Exec {
     /// (and the world, for scripts). Claim them and dispatch again with
     /// [`Admission::Held`].
     Exclusive { stripes: Stripes, world: bool },
+    /// Nothing ran: the command's slot is served by node `to`; relay it
+    /// there and write its reply (or, if that fails, `moved`).
+    Relay { to: gyre_cluster::NodeTag, moved: String },
 }
 
 /// What the caller brings to the gate.
@@ -110,6 +114,21 @@ pub async fn finish(
                     Err(busy) => Admission::Refused(busy),
                 }
             }
+            Exec::Relay { to, moved } => {
+                match crate::relay::forward(shared, to, client, args).await {
+                    Ok(reply) if client.reply == ReplyMode::On => out.extend_from_slice(&reply),
+                    Ok(_) => {
+                        if client.reply == ReplyMode::Skipping {
+                            client.reply = ReplyMode::On;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(to = %to, error = %e, "relaying a command failed; answering MOVED");
+                        answer_error(shared, client, out, moved);
+                    }
+                }
+                return None;
+            }
         };
         exec = execute_with(args, shared, client, out, log, now_ms, admission);
     }
@@ -139,6 +158,10 @@ pub fn execute_now(
                 Some(held) => Admission::Held(held),
                 None => unreachable!("never gives up"),
             },
+            Exec::Relay { moved, .. } => {
+                answer_error(shared, client, out, moved);
+                return None;
+            }
         };
     }
 }
@@ -185,7 +208,7 @@ pub fn execute_with<'s>(
         }
         Ok((top, spec)) => dispatch(Dispatch { args, top, spec, now_ms, caller }, shared, client, out, log, admission),
     };
-    if matches!(exec, Exec::Wait(_) | Exec::Exclusive { .. }) {
+    if matches!(exec, Exec::Wait(_) | Exec::Exclusive { .. } | Exec::Relay { .. }) {
         return exec;
     }
     // RESP3 push messages (subscription confirmations) go out even with
@@ -251,10 +274,14 @@ fn dispatch<'s>(
     // Step 4, route (before mode, as in Redis, so a command queued in MULTI
     // is checked too): in a cluster, keys this node does not serve are
     // redirected (MOVED, CROSSSLOT, CLUSTERDOWN); a single node serves all.
-    if let Some(msg) = crate::cluster::route(shared, d.top, d.spec, &d.args, client) {
-        crate::stats::rejected_call(shared, d.spec);
-        answer_error(shared, client, out, msg);
-        return Exec::Done;
+    match crate::cluster::route(shared, d.top, d.spec, &d.args, client) {
+        None => {}
+        Some(Refusal::Relay { to, moved }) => return Exec::Relay { to, moved },
+        Some(Refusal::Error(msg)) => {
+            crate::stats::rejected_call(shared, d.spec);
+            answer_error(shared, client, out, msg);
+            return Exec::Done;
+        }
     }
     match mode(d, shared, client, out) {
         Mode::Run => {}
@@ -270,11 +297,15 @@ fn dispatch<'s>(
             return Exec::Done;
         }
     };
-    if let Some(msg) = crate::cluster::recheck(shared, d.top, d.spec, &d.args, client) {
-        drop(guard);
-        crate::stats::rejected_call(shared, d.spec);
-        answer_error(shared, client, out, msg);
-        return Exec::Done;
+    match crate::cluster::recheck(shared, d.top, d.spec, &d.args, client) {
+        None => {}
+        Some(Refusal::Relay { to, moved }) => return Exec::Relay { to, moved },
+        Some(Refusal::Error(msg)) => {
+            drop(guard);
+            crate::stats::rejected_call(shared, d.spec);
+            answer_error(shared, client, out, msg);
+            return Exec::Done;
+        }
     }
     // EXEC and scripts: their mutations reach the log as one piece, committed
     // before their shards are released (see `commit`).

@@ -10,16 +10,13 @@
 //! The listener starts before recovery, so `/health` answers while a large
 //! data set loads; `/ready` and the other endpoints wait for [`HttpBackend::set_ready`].
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use bytes::{Bytes, BytesMut};
-use gyre_engine::MutationLog;
+use bytes::Bytes;
 use gyre_http::{AuthError, Backend, DbMetrics, MetricsSnapshot};
 use gyre_resp::{Frame, OwnedArgs, Protocol};
 
-use crate::client::{ClientInfo, ClientState};
 use crate::cmd::{self, flags};
 use crate::shared::Shared;
 
@@ -105,31 +102,8 @@ impl Backend for HttpBackend {
                 ));
             }
         }
-        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-        let info = Arc::new(ClientInfo::new(shared.clients.next_id(), unspecified, unspecified));
-        *info.user.lock() = session.0.user_name().to_string();
-        let mut client = ClientState::new(info);
-        client.proto = Protocol::Resp3;
-        client.auth = session.0.clone();
-        let (mut out, mut log) = (BytesMut::new(), MutationLog::new());
-        let now_ms = shared.now_ms();
-        if crate::dispatch::execute_async(argv, shared, &mut client, &mut out, &mut log, now_ms).await.is_some() {
-            return error("ERR blocking commands are not available over HTTP");
-        }
-        shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
-        let mut ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
-        let mut deliveries = Vec::new();
-        if !client.ready_keys.is_empty() {
-            let served = crate::blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;
-            ticket = ticket.and(served.ticket);
-            deliveries = served.deliveries;
-        }
-        if let Err(reason) = ticket.durable(&shared.persistence).await {
-            return error(format!("MISCONF the write could not be made durable: {reason}"));
-        }
-        for d in deliveries {
-            d.send();
-        }
+        // The HTTP API always relays a command for a slot served elsewhere.
+        let out = crate::relay::run_one(shared, session.0.clone(), Protocol::Resp3, argv, true).await;
         crate::dispatch::reply_frame(&out)
     }
 

@@ -28,6 +28,7 @@ mod notify;
 mod pause;
 mod persistence;
 mod pubsub;
+mod relay;
 mod runtime;
 mod save_points;
 mod scripting;

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use gyre_cluster::net::{BoxFuture, BoxStream};
-use gyre_cluster::{Mover, NodeTag, SLOTS};
+use gyre_cluster::{DataPlane, NodeTag, SLOTS};
 use gyre_engine::{MutationLog, SlotId};
 
 use crate::gate::Stripes;
@@ -92,8 +92,9 @@ impl FrozenSlots {
     }
 }
 
-/// The server's [`Mover`]. Holds the server weakly: the server holds the
-/// cluster, which holds this.
+/// The server's [`DataPlane`]: slot moves here, relayed commands in
+/// `relay`. Holds the server weakly: the server holds the cluster, which
+/// holds this.
 pub struct ServerMover {
     shared: Weak<Shared>,
     moves: Arc<SlotMoves>,
@@ -105,7 +106,7 @@ impl ServerMover {
     }
 }
 
-impl Mover for ServerMover {
+impl DataPlane for ServerMover {
     fn hand_over(&self, link: BoxStream, slots: Vec<u16>) -> BoxFuture<'static, Result<(), String>> {
         let (shared, moves) = (self.shared.clone(), self.moves.clone());
         Box::pin(async move {
@@ -143,6 +144,15 @@ impl Mover for ServerMover {
             }
             moves.frozen.set(&slots, false);
         });
+    }
+
+    fn relay(&self, user: String, resp3: bool, link: BoxStream) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if let Some(shared) = shared.upgrade() {
+                crate::relay::serve(shared, user, resp3, link).await;
+            }
+        })
     }
 
     fn receive(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {

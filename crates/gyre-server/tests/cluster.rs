@@ -41,6 +41,11 @@ struct Node {
 
 impl Node {
     fn start(root: &std::path::Path, n: u8, join: Option<&Node>) -> Node {
+        Node::start_with(root, n, join, &[])
+    }
+
+    /// [`Node::start`] with more flags.
+    fn start_with(root: &std::path::Path, n: u8, join: Option<&Node>, extra: &[String]) -> Node {
         let ip = format!("127.0.0.{}", 10 + n);
         let port = free_port(&ip);
         let cport = free_port(&ip);
@@ -67,6 +72,7 @@ impl Node {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        args.extend(extra.iter().cloned());
         let mut node = Node { child: None, ip, port, args: args.clone(), log: root.join(format!("n{n}.log")) };
         if let Some(seed) = join {
             args.push("--join".into());
@@ -611,4 +617,75 @@ fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_h
     assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut a.client()).unwrap(), 0);
     let total: i64 = three.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
     assert_eq!(total, (keys + 97 + COUNTERS) as i64 - on_a);
+}
+
+/// A plain GET over HTTP/1.1 (the HTTP API): the status line and the body.
+fn http_get(ip: &str, port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect((ip, port)).expect("connect to the HTTP API");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or_default().to_string();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn with_cluster_redirect_forward_a_plain_client_and_the_http_api_reach_every_slot() {
+    let root = tempdir();
+    let http = free_port("127.0.0.40");
+    let extra = |http: Option<u16>| -> Vec<String> {
+        let mut v = vec!["--cluster-redirect".to_string(), "forward".to_string()];
+        if let Some(p) = http {
+            v.extend(["--http-port".to_string(), p.to_string()]);
+        }
+        v
+    };
+    let a = Node::start_with(&root.0, 30, None, &extra(Some(http)));
+    let b = Node::start_with(&root.0, 31, Some(&a), &extra(None));
+    let c = Node::start_with(&root.0, 32, Some(&a), &extra(None));
+    let all = [&a, &b, &c];
+    wait_until("three nodes to form", &all, || all.iter().all(|n| formed(n, 3)));
+    // A plain connection to A writes and reads keys of every node's slots.
+    let mut ca = a.client();
+    for i in 0..300 {
+        let _: () = ca.set(format!("fw:{i}"), i).unwrap();
+    }
+    for i in 0..300 {
+        let v: i64 = ca.get(format!("fw:{i}")).unwrap();
+        assert_eq!(v, i);
+    }
+    let total: i64 = all.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
+    assert_eq!(total, 300);
+    let here: i64 = redis::cmd("DBSIZE").query(&mut ca).unwrap();
+    assert!(here < 200, "the keys are spread over the nodes, not all on A ({here})");
+    // Errors come back as the owner answers them.
+    let _: () = ca.rpush("wt", 1).unwrap();
+    assert!(err_text(q(&mut ca, &["GET", "wt"])).starts_with("WRONGTYPE"));
+    let key = (0..300).map(|i| format!("fw:{i}")).find(|k| owner_port(&a, k) != a.port as i64).unwrap();
+    // Inside MULTI a foreign key is still MOVED (a transaction runs on one node).
+    q(&mut ca, &["MULTI"]).unwrap();
+    assert!(err_text(q(&mut ca, &["SET", &key, "1"])).starts_with("MOVED "));
+    assert!(err_text(q(&mut ca, &["EXEC"])).starts_with("EXECABORT"));
+    // The HTTP API of A reads a key another node serves.
+    let (status, body) = http_get(&a.ip, http, &format!("/v1/keys/{key}"));
+    assert!(status.contains("200"), "{status} {body}");
+    assert_eq!(body, key.trim_start_matches("fw:"));
+}
+
+/// The client port of the primary of `key`'s slot, from CLUSTER SLOTS.
+fn owner_port(n: &Node, key: &str) -> i64 {
+    let Value::Int(slot) = q(&mut n.client(), &["CLUSTER", "KEYSLOT", key]).unwrap() else { panic!("a slot") };
+    let Some(Value::Array(ranges)) = slots_of(n) else { panic!("CLUSTER SLOTS") };
+    for r in &ranges {
+        let Value::Array(r) = r else { continue };
+        let (Value::Int(s), Value::Int(e), Value::Array(node)) = (&r[0], &r[1], &r[2]) else { continue };
+        if (*s..=*e).contains(&slot) {
+            let Value::Int(port) = node[1] else { panic!("a port") };
+            return port;
+        }
+    }
+    panic!("slot {slot} not covered")
 }
