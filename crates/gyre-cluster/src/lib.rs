@@ -16,6 +16,7 @@
 //! * [`node`]: the shell that wires them to one cluster port and the
 //!   [`Cluster`] handle the server holds.
 //!
+//! * [`bus`]: PUBLISH to the subscribers of every member.
 //! * [`moves`]: slot moves, driven by each slot's current primary through
 //!   the server's [`DataPlane`] (the data half) and `Complete` in the log.
 //!
@@ -26,6 +27,7 @@
 //! tags are `u16` and never reused, so a cluster admits at most 65534 nodes
 //! over its life; cluster frames are at most [`net::FRAME_BYTES_MAX`].
 
+pub mod bus;
 pub mod moves;
 pub mod net;
 pub mod node;

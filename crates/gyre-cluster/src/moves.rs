@@ -55,6 +55,8 @@ pub trait DataPlane: Send + Sync + 'static {
     /// A relay link: RESP requests to run as ACL user `user`, answered in
     /// order (RESP3 replies with `resp3`), until the link closes.
     fn relay(&self, user: String, resp3: bool, link: BoxStream) -> BoxFuture<'static, ()>;
+    /// Messages another member PUBLISHed, for this node's subscribers.
+    fn published(&self, messages: Vec<crate::bus::Message>);
 }
 
 /// A mover for a cluster without data (the crate's own tests and
@@ -72,6 +74,7 @@ impl DataPlane for NoData {
     fn relay(&self, _user: String, _resp3: bool, _link: BoxStream) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
+    fn published(&self, _messages: Vec<crate::bus::Message>) {}
 }
 
 /// A slot and the replica list it moves to.

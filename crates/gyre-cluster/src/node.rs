@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) swim: Swim,
     /// The server's side: slot data and relayed commands.
     pub(crate) data: Arc<dyn DataPlane>,
+    /// PUBLISH to the other members.
+    bus: crate::bus::Bus,
     inbound: std::sync::atomic::AtomicUsize,
     /// Peers' last acknowledgements of our AppendEntries (as leader).
     acks: crate::raft::Acks,
@@ -163,6 +165,7 @@ impl Cluster {
             secret: secret.clone(),
         };
         let swim = Swim::start(me, udp, swim_cfg, SmallRng::seed_from_u64(rng.random()));
+        let (bus, bus_rx) = crate::bus::Bus::new();
         let shared = Arc::new(Shared {
             cfg,
             net,
@@ -174,6 +177,7 @@ impl Cluster {
             nonces,
             swim,
             data,
+            bus,
             inbound: Default::default(),
             acks: Default::default(),
             leader_contact: Mutex::new(None),
@@ -185,6 +189,7 @@ impl Cluster {
         tokio::spawn(announce_loop(shared.clone()));
         tokio::spawn(lease_loop(shared.clone()));
         tokio::spawn(crate::moves::move_loop(shared.clone()));
+        tokio::spawn(crate::bus::bus_loop(shared.clone(), bus_rx));
         Ok(Cluster { shared })
     }
 
@@ -236,6 +241,17 @@ impl Cluster {
     /// [`LEASE_CHECK_MS`].
     pub fn map_is_current(&self) -> bool {
         self.shared.current.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends a PUBLISHed message to the subscribers of the other members
+    /// (see `bus`); never waits.
+    pub fn publish(&self, channel: &[u8], message: &[u8]) {
+        self.shared.bus.publish(channel, message);
+    }
+
+    /// Messages PUBLISH could not queue for the other members.
+    pub fn publish_dropped(&self) -> u64 {
+        self.shared.bus.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// SWIM datagrams dropped because their MAC did not verify.
@@ -638,6 +654,10 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
                 net::write_frame(&mut s, &Response::RelayAccepted).await?;
                 shared.data.relay(user, resp3, s).await;
                 return Ok(());
+            }
+            (Request::Publish { messages }, _) => {
+                shared.data.published(messages);
+                Response::Published
             }
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,

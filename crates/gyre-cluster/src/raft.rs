@@ -386,6 +386,10 @@ pub enum Request {
         user: String,
         resp3: bool,
     },
+    /// PUBLISHed messages for this node's subscribers (see `bus`).
+    Publish {
+        messages: Vec<crate::bus::Message>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -402,6 +406,8 @@ pub enum Response {
     DataAccepted,
     /// The relay link is open (see `Request::Relay`).
     RelayAccepted,
+    /// The messages were delivered here.
+    Published,
 }
 
 /// One request and its response on a fresh or kept link.

@@ -155,6 +155,14 @@ impl DataPlane for ServerMover {
         })
     }
 
+    fn published(&self, messages: Vec<gyre_cluster::bus::Message>) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        let limit = *shared.config.hot.pubsub_limit.read();
+        for (channel, message) in messages {
+            shared.pubsub.publish(&channel, &message, limit);
+        }
+    }
+
     fn receive(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
         let (shared, moves) = (self.shared.clone(), self.moves.clone());
         Box::pin(async move {

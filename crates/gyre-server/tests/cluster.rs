@@ -669,6 +669,17 @@ fn with_cluster_redirect_forward_a_plain_client_and_the_http_api_reach_every_slo
     q(&mut ca, &["MULTI"]).unwrap();
     assert!(err_text(q(&mut ca, &["SET", &key, "1"])).starts_with("MOVED "));
     assert!(err_text(q(&mut ca, &["EXEC"])).starts_with("EXECABORT"));
+    // PUBLISH on A reaches a subscriber of C (the count is A's own).
+    let mut sub = c.client();
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ps = sub.as_pubsub();
+    ps.subscribe("news").unwrap();
+    let receivers: i64 = redis::cmd("PUBLISH").arg("news").arg("hello").query(&mut ca).unwrap();
+    assert_eq!(receivers, 0);
+    let msg = ps.get_message().expect("the message reaches the other node");
+    assert_eq!(msg.get_channel_name(), "news");
+    assert_eq!(msg.get_payload::<String>().unwrap(), "hello");
+    drop(ps);
     // The HTTP API of A reads a key another node serves.
     let (status, body) = http_get(&a.ip, http, &format!("/v1/keys/{key}"));
     assert!(status.contains("200"), "{status} {body}");

@@ -211,6 +211,11 @@ fn sunsubscribe(call: &mut Call<'_>) -> CmdResult {
 fn publish(call: &mut Call<'_>) -> CmdResult {
     let limit = *call.shared.config.hot.pubsub_limit.read();
     let n = call.shared.pubsub.publish(call.args.get(1), call.args.get(2), limit);
+    // In a cluster, every node's subscribers get it (the count is this
+    // node's, as in Redis Cluster).
+    if let Some(face) = call.shared.cluster.get() {
+        face.cluster.publish(call.args.get(1), call.args.get(2));
+    }
     call.out.integer(n as i64);
     Ok(())
 }
