@@ -563,7 +563,7 @@ fn check_keys(seed: &Node, n: usize) {
 #[test]
 fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_hands_it_back() {
     let root = tempdir();
-    let a = Node::start(&root.0, 20, None);
+    let mut a = Node::start(&root.0, 20, None);
     let b = Node::start(&root.0, 21, Some(&a));
     let c = Node::start(&root.0, 22, Some(&a));
     let three = [&a, &b, &c];
@@ -583,7 +583,7 @@ fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_h
 
     // A fourth node joins under the writes: about a quarter of the slots
     // move to it, with their keys.
-    let d = Node::start(&root.0, 23, Some(&a));
+    let mut d = Node::start(&root.0, 23, Some(&a));
     let four = [&a, &b, &c, &d];
     wait_until("four nodes, the moves done", &four, || four.iter().all(|n| formed(n, 4)));
     let counts = slot_counts(&a);
@@ -599,11 +599,31 @@ fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_h
     let total: i64 = four.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
     assert_eq!(total, (keys + 97 + COUNTERS) as i64);
 
+    // Killed and restarted, a sender does not get back the slots it dropped,
+    // and the receiver keeps what it received.
+    a.restart();
+    d.restart();
+    let four = [&a, &b, &c, &d];
+    wait_until("four nodes after the restarts", &four, || four.iter().all(|n| formed(n, 4)));
+    check_keys(&a, keys);
+    let total: i64 = four.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
+    assert_eq!(total, (keys + 97 + COUNTERS) as i64);
+    let info = text(&q(&mut a.client(), &["INFO", "keyspace"]).unwrap());
+    let held: i64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("db0:keys="))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let served: i64 = redis::cmd("DBSIZE").query(&mut a.client()).unwrap();
+    assert_eq!(held, served, "the sender holds nothing of the slots it handed over: {info}");
+
     // The fourth leaves under writes: LEAVE answers once its slots have
     // moved, and nothing is lost.
     let load = Load::start(&a);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(text(&q(&mut d.client(), &["CLUSTER", "LEAVE"]).unwrap()), "OK");
+    let three = [&a, &b, &c];
     wait_until("three nodes again", &three, || three.iter().all(|n| formed(n, 3)));
     load.finish(&a);
     check_keys(&a, keys);
