@@ -80,3 +80,20 @@ pub(crate) async fn bus_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message
         links.retain(|tag, _| t.members.contains_key(tag));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let (bus, mut rx) = Bus::new();
+        for i in 0..QUEUE_MAX + 5 {
+            bus.publish(b"ch", i.to_string().as_bytes());
+        }
+        assert_eq!(bus.dropped.load(Ordering::Relaxed), 5);
+        // The first messages are kept, in order.
+        assert_eq!(rx.try_recv().unwrap(), (b"ch".to_vec(), b"0".to_vec()));
+        assert_eq!(rx.try_recv().unwrap(), (b"ch".to_vec(), b"1".to_vec()));
+    }
+}
