@@ -555,6 +555,13 @@ const DECLARED: &[Param] = &[
         help: "Milliseconds between SWIM probes (and the gossip period)",
     },
     Param {
+        name: "slot-move-cpu-percent",
+        kind: Kind::Int { min: 1, max: 100 },
+        default: "50",
+        mutable: false,
+        help: "CPU budget of reading a slot move's copy, in percent of one core (100 = unlimited)",
+    },
+    Param {
         name: "cluster-redirect",
         kind: Kind::Enum(&["moved", "forward"]),
         default: "moved",
@@ -759,6 +766,8 @@ pub struct ClusterSettings {
     pub move_bytes_per_sec: u64,
     /// `cluster-redirect forward`: relay rather than MOVED.
     pub forward: bool,
+    /// Percent of one core for reading a move's copy (100: unlimited).
+    pub move_cpu_percent: u8,
 }
 
 impl ClusterSettings {
@@ -781,6 +790,7 @@ impl ClusterSettings {
             gossip_interval_ms: number(v, setting!("gossip-interval-ms")),
             move_bytes_per_sec: number(v, setting!("slot-move-bytes-per-sec")),
             forward: v[setting!("cluster-redirect").0] == "forward",
+            move_cpu_percent: number(v, setting!("slot-move-cpu-percent")),
         })
     }
 }

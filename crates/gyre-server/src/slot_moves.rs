@@ -112,8 +112,10 @@ impl DataPlane for ServerMover {
         Box::pin(async move {
             let shared = shared.upgrade().ok_or("the server is stopping")?;
             let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
-            let budget = shared.config.settings().cluster.as_ref().map_or(0, |c| c.move_bytes_per_sec);
-            let opts = SendOptions { bytes_per_sec: budget, chunk_bytes: CHUNK_BYTES };
+            let settings = shared.config.settings();
+            let (bytes_per_sec, cpu_percent) =
+                settings.cluster.as_ref().map_or((0, 100), |c| (c.move_bytes_per_sec, c.move_cpu_percent));
+            let opts = SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent };
             let stop = freeze(&shared, &moves, &slots);
             match send_slots(&shared, link, 0, &ids, opts, stop).await {
                 Ok(progress) => {

@@ -145,11 +145,14 @@ pub struct SendOptions {
     pub bytes_per_sec: u64,
     /// How much of the copy is read at a time (under one shard lock).
     pub chunk_bytes: usize,
+    /// CPU budget of reading the copy, in percent of one core (100: none):
+    /// after each chunk the sender rests in proportion to the time it took.
+    pub cpu_percent: u8,
 }
 
 impl Default for SendOptions {
     fn default() -> SendOptions {
-        SendOptions { bytes_per_sec: 0, chunk_bytes: CHUNK_BYTES }
+        SendOptions { bytes_per_sec: 0, chunk_bytes: CHUNK_BYTES, cpu_percent: 100 }
     }
 }
 
@@ -234,7 +237,9 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             progress.acked = *acks.borrow_and_update();
         }
         let was_copied = stream.copied();
+        let reading = Instant::now();
         let records = stream.next(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
+        rest(opts.cpu_percent, reading.elapsed()).await;
         if !records.is_empty() {
             let mut payload = Vec::with_capacity(records.iter().map(Bytes::len).sum());
             for r in &records {
@@ -302,6 +307,16 @@ async fn send<W: AsyncWrite + Unpin>(tx: &mut W, frame: &Frame, progress: &mut P
     write_frame(tx, frame).await?;
     progress.frames += 1;
     Ok(())
+}
+
+/// After work that took `worked`, rests so that work is at most `percent`
+/// of the time.
+async fn rest(percent: u8, worked: Duration) {
+    if percent >= 100 || worked.is_zero() {
+        return;
+    }
+    let percent = u32::from(percent.max(1));
+    tokio::time::sleep(worked * (100 - percent) / percent).await;
 }
 
 /// Sleeps as long as sending `sent` bytes since `started` is ahead of the budget.
@@ -424,8 +439,15 @@ mod tests {
                 let stop = async {
                     let _ = stop_rx.await;
                 };
-                send_slots(&source, a, 0, &[slot], SendOptions { bytes_per_sec: 2 << 20, chunk_bytes: 4 << 10 }, stop)
-                    .await
+                send_slots(
+                    &source,
+                    a,
+                    0,
+                    &[slot],
+                    SendOptions { bytes_per_sec: 2 << 20, chunk_bytes: 4 << 10, cpu_percent: 50 },
+                    stop,
+                )
+                .await
             })
         };
         // 2,000 keys of 100 bytes at 2 MB/s: about 0.1 s of copying.
@@ -491,6 +513,17 @@ mod tests {
             progress.frames,
             progress.bytes as f64 / (1 << 20) as f64 / elapsed.as_secs_f64()
         );
+    }
+
+    #[tokio::test]
+    async fn the_cpu_budget_rests_in_proportion_to_the_work() {
+        let t = Instant::now();
+        rest(100, Duration::from_millis(50)).await;
+        assert!(t.elapsed() < Duration::from_millis(40), "100% is no budget");
+        let t = Instant::now();
+        rest(25, Duration::from_millis(20)).await;
+        // 20 ms of work at 25% rests 60 ms.
+        assert!(t.elapsed() >= Duration::from_millis(60));
     }
 
     #[tokio::test]
