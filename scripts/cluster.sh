@@ -39,7 +39,9 @@ start() {
     for _ in $(seq 300); do
         local ok=0
         for i in $(seq 1 "$N"); do
-            redis-cli -p $((7000 + i)) cluster info 2>/dev/null | grep -q "cluster_known_nodes:$N" && ok=$((ok + 1))
+            # Every node knows all N, and every slot move is done.
+            redis-cli -p $((7000 + i)) cluster info 2>/dev/null | tr -d '\r' |
+                grep -c -e "^cluster_known_nodes:$N$" -e "^gyre_slot_moves_in_progress:0$" | grep -q 2 && ok=$((ok + 1))
         done
         if [ "$ok" -eq "$N" ] && redis-cli -p 7001 cluster info | grep -q cluster_state:ok; then
             echo "cluster of $N up: redis-cli -c -p 7001"

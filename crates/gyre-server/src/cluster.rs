@@ -160,6 +160,11 @@ pub fn route(
     if client.in_exec {
         return Some(Refusal::Error("ERR Script attempted to access a non local key in a cluster node script".into()));
     }
+    // The slot is moving here: its sender may already have handed it over
+    // and redirected the client, with this node a moment behind.
+    if face.cluster.tag().is_some_and(|me| t.slots[slot as usize].target.first() == Some(&me)) {
+        return Some(redirect_error(client, top, TRYAGAIN.to_string()).into());
+    }
     let (msg, to) = match t.primary(slot) {
         Some(p) if t.assigned() == gyre_cluster::SLOTS && face.cluster.tag().is_some() => {
             (format!("MOVED {slot} {}:{}", p.client.host, p.client.port), Some(p.tag))

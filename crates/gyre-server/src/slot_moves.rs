@@ -174,6 +174,16 @@ impl DataPlane for ServerMover {
                 tracing::warn!(from = %from, "refused a slot move: this node already serves some of the slots");
                 return;
             }
+            // Only once this node has applied the plan that moves the slots
+            // here: then it applies their completion moments after its
+            // sender, and clients sent here meanwhile get TRYAGAIN (see
+            // `cluster::route`), not a map that does not know the move.
+            let t = face.cluster.topology();
+            let me = face.cluster.tag();
+            if me.is_none() || slots.iter().any(|s| t.slots[*s as usize].target.first() != me.as_ref()) {
+                tracing::debug!(from = %from, "a slot move arrived before its plan; the sender tries again");
+                return;
+            }
             if let Err(e) = drop_slots(&shared, &slots).await {
                 tracing::warn!(from = %from, error = %e, "refused a slot move: cannot drop the old copy");
                 return;

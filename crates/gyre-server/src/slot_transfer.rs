@@ -230,6 +230,8 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     let mut stopping = false;
     // The frame that ended the copy; caught up once it is acknowledged.
     let mut copied_at = u64::MAX;
+    // Rest the CPU budget asks for and not taken yet.
+    let mut owed_rest = Duration::ZERO;
     loop {
         // Flow control: wait for acknowledgements when far ahead.
         while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
@@ -239,7 +241,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
         let was_copied = stream.copied();
         let reading = Instant::now();
         let records = stream.next(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
-        rest(opts.cpu_percent, reading.elapsed()).await;
+        rest(opts.cpu_percent, reading.elapsed(), &mut owed_rest).await;
         if !records.is_empty() {
             let mut payload = Vec::with_capacity(records.iter().map(Bytes::len).sum());
             for r in &records {
@@ -309,14 +311,23 @@ async fn send<W: AsyncWrite + Unpin>(tx: &mut W, frame: &Frame, progress: &mut P
     Ok(())
 }
 
-/// After work that took `worked`, rests so that work is at most `percent`
-/// of the time.
-async fn rest(percent: u8, worked: Duration) {
-    if percent >= 100 || worked.is_zero() {
+/// Rests owed below this are kept for later (a timer's granularity is
+/// about a millisecond; a chunk's read is often less).
+const REST_MIN: Duration = Duration::from_millis(5);
+
+/// After work that took `worked`, owes a rest so that work is at most
+/// `percent` of the time, and takes it once it reaches [`REST_MIN`].
+async fn rest(percent: u8, worked: Duration, owed: &mut Duration) {
+    if percent >= 100 {
         return;
     }
     let percent = u32::from(percent.max(1));
-    tokio::time::sleep(worked * (100 - percent) / percent).await;
+    *owed += worked * (100 - percent) / percent;
+    if *owed >= REST_MIN {
+        let started = Instant::now();
+        tokio::time::sleep(*owed).await;
+        *owed = owed.saturating_sub(started.elapsed());
+    }
 }
 
 /// Sleeps as long as sending `sent` bytes since `started` is ahead of the budget.
@@ -517,13 +528,18 @@ mod tests {
 
     #[tokio::test]
     async fn the_cpu_budget_rests_in_proportion_to_the_work() {
+        let mut owed = Duration::ZERO;
         let t = Instant::now();
-        rest(100, Duration::from_millis(50)).await;
+        rest(100, Duration::from_millis(50), &mut owed).await;
         assert!(t.elapsed() < Duration::from_millis(40), "100% is no budget");
+        // 1 ms of work at 50% owes 1 ms: kept for later.
+        rest(50, Duration::from_millis(1), &mut owed).await;
+        assert_eq!(owed, Duration::from_millis(1));
         let t = Instant::now();
-        rest(25, Duration::from_millis(20)).await;
-        // 20 ms of work at 25% rests 60 ms.
-        assert!(t.elapsed() >= Duration::from_millis(60));
+        rest(25, Duration::from_millis(20), &mut owed).await;
+        // 20 ms of work at 25% owes 60 ms more, taken with the 1 ms.
+        assert!(t.elapsed() >= Duration::from_millis(61));
+        assert!(owed < REST_MIN);
     }
 
     #[tokio::test]
