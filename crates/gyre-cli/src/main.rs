@@ -35,6 +35,7 @@ mod conn;
 mod format;
 mod hints;
 mod import_rdb;
+mod json;
 mod pipe;
 mod repl;
 mod rng;

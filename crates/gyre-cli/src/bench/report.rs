@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::json::{json_number, json_string};
+
 /// Percentiles reported, as (label, quantile).
 pub const PERCENTILES: [(&str, f64); 5] = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
 
@@ -156,40 +158,6 @@ pub fn json(results: &[Result], setup: &Setup) -> String {
     out
 }
 
-/// A finite number with up to 3 decimals (JSON has no NaN or infinity).
-fn json_number(v: f64) -> String {
-    if !v.is_finite() {
-        return "null".into();
-    }
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() || text == "-" {
-        "0".into()
-    } else {
-        text.into()
-    }
-}
-
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +204,6 @@ mod tests {
              \"results\":[{\"test\":\"SET\",\"requests\":1000,\"errors\":2,\"seconds\":0.5,\"rps\":2000,\
              \"latency_ms\":{\"avg\":0.5,\"min\":0.001,\"p50\":0.5,\"p90\":0.9,\"p99\":0.99,\"p99.9\":0.999,\"max\":1}}]}\n"
         );
-        assert_eq!(json_string("a\"b\\\n\u{1}"), "\"a\\\"b\\\\\\n\\u0001\"");
     }
 
     #[test]
