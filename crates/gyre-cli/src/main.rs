@@ -18,6 +18,11 @@
 //!   history (`~/.gyrecli_history`, or `$GYRECLI_HISTFILE`), argument hints
 //!   and tab completion from `COMMAND DOCS` (see `hints`).
 //!
+//! Cluster mode (`-c`, as redis-cli's): commands, verbs, piped lines and
+//! the prompt follow `-MOVED` and `-ASK` to the node they name and retry
+//! `-TRYAGAIN`, within the bounds of `cluster::redirect`; the prompt shows
+//! the node the session is on (see `session`, `cluster`).
+//!
 //! Output is redis-cli's TTY form when stdout is a terminal and its raw form
 //! otherwise (`--raw` / `--no-raw` override); `--csv` and `--json` as
 //! redis-cli 7 prints them (see `format`, `structured`).
@@ -26,11 +31,13 @@
 //! `conn::REPLY_BYTES_MAX`; piped lines by `repl::STDIN_LINE_BYTES_MAX`; a
 //! `-x` argument by [`STDIN_ARG_BYTES_MAX`].
 //! TLS (`--tls`, `rediss://`, see `tls`) covers commands and the prompt, not
-//! `bench` or `--pipe`.
-//! Not supported: Unix sockets, `-r`/`-i`, `-X`, cluster mode, the local
-//! `help` command.
+//! `bench` or `--pipe`; `-c` covers commands, verbs and the prompt, not
+//! `--pipe` or `import-rdb` (`bench` ignores it).
+//! Not supported: Unix sockets, `-r`/`-i`, `-X`, redis-cli's cluster manager
+//! (`--cluster check|fix|...`), the local `help` command.
 
 mod bench;
+mod cluster;
 mod conn;
 mod format;
 mod hints;
@@ -97,6 +104,11 @@ struct Args {
     /// Server URI: redis://[[USER][:PASSWORD]@]HOST[:PORT][/DB].
     #[arg(short = 'u', value_name = "URI")]
     uri: Option<String>,
+
+    /// Enable cluster mode: follow -MOVED and -ASK redirections to the node
+    /// they name, and retry -TRYAGAIN.
+    #[arg(short = 'c')]
+    cluster: bool,
 
     /// Start the session in RESP2 protocol mode (the default, except with --json).
     #[arg(short = '2', overrides_with = "resp3")]
@@ -256,6 +268,7 @@ fn connect_options(args: &mut Args) -> anyhow::Result<ConnectOptions> {
         password,
         db: from_uri.db.unwrap_or(args.db),
         resp3: args.resp3 || (args.json && !args.resp2),
+        cluster: args.cluster,
     })
 }
 
@@ -268,16 +281,26 @@ fn run(mut args: Args, forced_raw: bool) -> anyhow::Result<ExitCode> {
     if (is_bench || args.pipe) && opts.tls.is_some() {
         anyhow::bail!("TLS is supported for commands and the prompt, not for bench or --pipe");
     }
+    let is_import = !forced_raw && args.command.first().is_some_and(|w| w == "import-rdb");
+    if (is_import || args.pipe) && opts.cluster {
+        anyhow::bail!("-c is supported for commands, verbs, the prompt and bench, not for --pipe or import-rdb");
+    }
     if is_bench {
-        let defaults =
-            bench::Defaults { host: opts.host, port: opts.port, user: opts.user, password: opts.password, db: opts.db };
+        let defaults = bench::Defaults {
+            host: opts.host,
+            port: opts.port,
+            user: opts.user,
+            password: opts.password,
+            db: opts.db,
+            cluster: opts.cluster,
+        };
         bench::main(&args.command[1..], defaults)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.pipe {
         return pipe_mode(&opts, args.pipe_timeout);
     }
-    if !forced_raw && args.command.first().is_some_and(|w| w == "import-rdb") {
+    if is_import {
         return import_rdb_mode(&opts, &args.command[1..]);
     }
     let mut session = Session::new(opts, mode, show_pushes);
@@ -417,7 +440,11 @@ mod tests {
         assert_eq!(args.port, 7000);
         assert_eq!(args.db, 2);
         assert!(args.resp3 && args.raw);
+        assert!(!args.cluster);
         assert_eq!(args.command, ["SET", "k", "-1"]);
+        let args = Args::try_parse_from(["gyre-cli", "-c", "-p", "7001", "GET", "k"]).expect("parses");
+        assert!(args.cluster);
+        assert_eq!(args.command, ["GET", "k"]);
     }
 
     #[test]

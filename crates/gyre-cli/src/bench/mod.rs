@@ -155,6 +155,8 @@ pub struct Defaults {
     pub password: Option<Vec<u8>>,
     /// `-n`.
     pub db: i64,
+    /// `-c`: treat the server as a cluster, as `--cluster` does.
+    pub cluster: bool,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
@@ -387,7 +389,7 @@ mod tests {
     }
 
     fn defaults() -> Defaults {
-        Defaults { host: "127.0.0.1".into(), port: 6379, user: None, password: None, db: 0 }
+        Defaults { host: "127.0.0.1".into(), port: 6379, user: None, password: None, db: 0, cluster: false }
     }
 
     #[test]
@@ -437,7 +439,14 @@ mod tests {
 
     #[test]
     fn connection_flags_fall_back_to_the_clients() {
-        let d = Defaults { host: "10.1.1.1".into(), port: 7000, user: None, password: Some(b"pw".to_vec()), db: 3 };
+        let d = Defaults {
+            host: "10.1.1.1".into(),
+            port: 7000,
+            user: None,
+            password: Some(b"pw".to_vec()),
+            db: 3,
+            cluster: false,
+        };
         let plan = parse(&["-p", "7001"]).plan(d).unwrap();
         assert_eq!((plan.target.host.as_str(), plan.target.port, plan.target.db), ("10.1.1.1", 7001, 3));
         assert_eq!(plan.target.password.as_deref(), Some(&b"pw"[..]));
