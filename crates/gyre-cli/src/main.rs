@@ -6,10 +6,11 @@
 //! * one-shot: `gyre-cli SET k v` prints the reply and exits 0, even when the
 //!   reply is an error; it exits 1 only when it cannot connect (or the link
 //!   fails mid-command). `-x` reads the last argument from stdin;
-//! * friendly verbs: `put`, `delete`, `keys` (SCAN-based), `stats`, lowercase
-//!   only and only first on the line; `--` before the command forces a plain
-//!   Redis command (see `verbs`);
-//! * `bench`: a load generator (see `bench`);
+//! * friendly verbs: `put`, `delete`, `keys` (SCAN-based), `stats`,
+//!   `cluster status`, lowercase only and only first on the line; `--`
+//!   before the command forces a plain Redis command (see `verbs`);
+//! * `bench`: a load generator (see `bench`), `bench --cluster` spreading it
+//!   over a cluster's primaries by slot;
 //! * `import-rdb FILE`: loads a Redis RDB file with RESTORE (see `import_rdb`);
 //! * `--pipe`: mass insertion of a RESP stream from stdin (see `pipe`);
 //! * piped: with no command and stdin not a terminal, each stdin line is a
@@ -31,8 +32,8 @@
 //! `conn::REPLY_BYTES_MAX`; piped lines by `repl::STDIN_LINE_BYTES_MAX`; a
 //! `-x` argument by [`STDIN_ARG_BYTES_MAX`].
 //! TLS (`--tls`, `rediss://`, see `tls`) covers commands and the prompt, not
-//! `bench` or `--pipe`; `-c` covers commands, verbs and the prompt, not
-//! `--pipe` or `import-rdb` (`bench` ignores it).
+//! `bench` or `--pipe`; `-c` covers commands, verbs, the prompt and `bench`,
+//! not `--pipe` or `import-rdb`.
 //! Not supported: Unix sockets, `-r`/`-i`, `-X`, redis-cli's cluster manager
 //! (`--cluster check|fix|...`), the local `help` command.
 
@@ -186,8 +187,9 @@ struct Args {
 
     /// Command and arguments to run once; without one, commands are read
     /// from stdin or the interactive prompt. Friendly verbs: put KEY VALUE
-    /// [--ttl SECONDS], get KEY, delete KEY.., keys [PATTERN], stats, and
-    /// bench [OPTIONS] (see `gyre-cli bench --help`); `--` before the
+    /// [--ttl SECONDS], get KEY, delete KEY.., keys [PATTERN], stats,
+    /// cluster status [--json], and bench [OPTIONS] (see `gyre-cli bench
+    /// --help`; --cluster to spread it over a cluster); `--` before the
     /// command sends it as it is.
     #[arg(value_name = "CMD", trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,

@@ -7,11 +7,14 @@
 //! * [`redirect`]: `-MOVED`, `-ASK` and `-TRYAGAIN` as values, with the
 //!   bounds every follower of them obeys ([`redirect::REDIRECTS_MAX`],
 //!   [`redirect::TRYAGAIN_RETRIES_MAX`]);
+//! * [`status`]: `gyre-cli cluster status`, a table made of `CLUSTER NODES`
+//!   and `CLUSTER INFO`.
 //!
-//! Nothing here does I/O.
+//! Nothing here does I/O except [`status::run`], which asks its session.
 
 pub mod redirect;
 pub mod slot;
+pub mod status;
 
 use std::fmt;
 
