@@ -490,7 +490,12 @@ pub fn is_sensitive(args: &[Vec<u8>]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicU16, AtomicU64};
+    use std::sync::Arc;
+
     use super::*;
+    use crate::cluster::fake::fake_node;
 
     fn args(words: &[&str]) -> Vec<Vec<u8>> {
         words.iter().map(|w| w.as_bytes().to_vec()).collect()
@@ -528,6 +533,81 @@ mod tests {
         assert_eq!(s.db, 2);
         s.track_state(b"reset", &args(&["reset"]), &Frame::Simple("RESET".into()));
         assert_eq!(s.db, 0);
+    }
+
+    /// A session with `-c` on `port`.
+    fn cluster_session(port: u16) -> Session {
+        let mut s = session("127.0.0.1");
+        s.opts.port = port;
+        s.opts.cluster = true;
+        s.mode = OutputMode::Raw;
+        s
+    }
+
+    fn run(s: &mut Session, words: &[&str]) -> String {
+        let mut out = Vec::new();
+        s.execute(&args(words), &mut out).expect("runs");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn cluster_mode_follows_moved_and_retries_tryagain() {
+        // B: TRYAGAIN to the first command of each connection.
+        let b = fake_node(Arc::new(|_: &[String], count: u64, _: bool| match count {
+            1 => "-TRYAGAIN The slot is being handed over\r\n".into(),
+            _ => "+OK\r\n".into(),
+        }));
+        // A: the slot is B's (an empty host: the one we used).
+        let a = fake_node(Arc::new(move |_: &[String], _: u64, _: bool| format!("-MOVED 5061 :{b}\r\n")));
+        let mut s = cluster_session(a);
+        s.connect().unwrap();
+        assert_eq!(s.prompt(), format!("127.0.0.1:{a}> "));
+        s.set_announce_redirects(true);
+        let out = run(&mut s, &["SET", "bar", "v"]);
+        assert_eq!(out, format!("-> Redirected to slot [5061] located at 127.0.0.1:{b}\nOK\n"));
+        assert_eq!(s.prompt(), format!("127.0.0.1:{b}> "), "the session moved");
+        // Friendly verbs' calls follow too, silently.
+        let mut s = cluster_session(a);
+        assert_eq!(s.call(&args(&["SET", "bar", "v"])).unwrap(), Frame::Simple("OK".into()));
+    }
+
+    #[test]
+    fn cluster_mode_asks_once() {
+        let b = fake_node(Arc::new(|words: &[String], _: u64, asking: bool| match words[0].as_str() {
+            "ASKING" => "+OK\r\n".into(),
+            "GET" if asking => "$2\r\nv1\r\n".into(),
+            _ => "-ERR no ASKING before this\r\n".into(),
+        }));
+        let a = fake_node(Arc::new(move |_: &[String], _: u64, _: bool| format!("-ASK 12182 127.0.0.1:{b}\r\n")));
+        let mut s = cluster_session(a);
+        assert_eq!(run(&mut s, &["GET", "foo"]), "v1\n", "not announced outside the prompt");
+    }
+
+    #[test]
+    fn cluster_redirects_are_bounded_and_not_followed_in_multi() {
+        let commands = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&commands);
+        let port = Arc::new(AtomicU16::new(0));
+        let own = Arc::clone(&port);
+        // A node that keeps sending the client back to itself.
+        let a = fake_node(Arc::new(move |words: &[String], _: u64, _: bool| {
+            seen.fetch_add(1, Relaxed);
+            match words[0].as_str() {
+                "MULTI" => "+OK\r\n".into(),
+                _ => format!("-MOVED 0 127.0.0.1:{}\r\n", own.load(Relaxed)),
+            }
+        }));
+        port.store(a, Relaxed);
+        let mut s = cluster_session(a);
+        s.mode = OutputMode::Tty;
+        let out = run(&mut s, &["GET", "k"]);
+        assert_eq!(out, format!("(error) MOVED 0 127.0.0.1:{a}\n"));
+        assert_eq!(commands.load(Relaxed), 1 + u64::from(REDIRECTS_MAX));
+        // Inside MULTI the MOVED is the reply: the transaction is doomed.
+        commands.store(0, Relaxed);
+        run(&mut s, &["MULTI"]);
+        assert_eq!(run(&mut s, &["SET", "k", "v"]), format!("(error) MOVED 0 127.0.0.1:{a}\n"));
+        assert_eq!(commands.load(Relaxed), 2);
     }
 
     #[test]

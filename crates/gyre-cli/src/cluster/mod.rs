@@ -12,6 +12,8 @@
 //!
 //! Nothing here does I/O except [`status::run`], which asks its session.
 
+#[cfg(test)]
+pub mod fake;
 pub mod redirect;
 pub mod slot;
 pub mod status;
