@@ -52,7 +52,7 @@ pub enum Reroute {
 impl Reroute {
     /// Reads an error reply's text (without the `-`); `None` for any other error.
     pub fn parse(error: &[u8]) -> Option<Reroute> {
-        if error.starts_with(b"TRYAGAIN") && error.get(8).map_or(true, |&b| b == b' ') {
+        if error.starts_with(b"TRYAGAIN") && error.get(8).is_none_or(|&b| b == b' ') {
             return Some(Reroute::TryAgain);
         }
         let text = std::str::from_utf8(error).ok()?;

@@ -83,7 +83,8 @@ impl SlotMap {
     /// Reads a `CLUSTER SLOTS` reply: `[start, end, [host, port, ...],
     /// replicas...]` per range. An empty host means the host the reply came
     /// from (`asked`), as in Redis. Slots the reply leaves out become
-    /// unassigned; nodes already known keep their index.
+    /// unassigned; nodes already known keep their index. On an error the
+    /// slots are as they were (new nodes may have been added).
     pub fn update(&mut self, reply: &Frame, asked: &str) -> Result<(), String> {
         let Frame::Array(ranges) = reply else {
             return Err(match reply {
@@ -130,6 +131,7 @@ impl SlotMap {
     }
 
     /// Nodes known so far (serving slots or not).
+    #[cfg(test)]
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
