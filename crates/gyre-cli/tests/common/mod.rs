@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
+pub mod terminal;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
