@@ -6,10 +6,11 @@
 //! * one-shot: `gyre-cli SET k v` prints the reply and exits 0, even when the
 //!   reply is an error; it exits 1 only when it cannot connect (or the link
 //!   fails mid-command). `-x` reads the last argument from stdin;
-//! * friendly verbs: `put`, `delete`, `keys` (SCAN-based), `stats`, lowercase
-//!   only and only first on the line; `--` before the command forces a plain
-//!   Redis command (see `verbs`);
-//! * `bench`: a load generator (see `bench`);
+//! * friendly verbs: `put`, `delete`, `keys` (SCAN-based), `stats`,
+//!   `cluster status`, lowercase only and only first on the line; `--`
+//!   before the command forces a plain Redis command (see `verbs`);
+//! * `bench`: a load generator (see `bench`), `bench --cluster` spreading it
+//!   over a cluster's primaries by slot;
 //! * `import-rdb FILE`: loads a Redis RDB file with RESTORE (see `import_rdb`);
 //! * `--pipe`: mass insertion of a RESP stream from stdin (see `pipe`);
 //! * piped: with no command and stdin not a terminal, each stdin line is a
@@ -17,6 +18,11 @@
 //! * interactive: with no command on a terminal, a prompt with line editing,
 //!   history (`~/.gyrecli_history`, or `$GYRECLI_HISTFILE`), argument hints
 //!   and tab completion from `COMMAND DOCS` (see `hints`).
+//!
+//! Cluster mode (`-c`, as redis-cli's): commands, verbs, piped lines and
+//! the prompt follow `-MOVED` and `-ASK` to the node they name and retry
+//! `-TRYAGAIN`, within the bounds of `cluster::redirect`; the prompt shows
+//! the node the session is on (see `session`, `cluster`).
 //!
 //! Output is redis-cli's TTY form when stdout is a terminal and its raw form
 //! otherwise (`--raw` / `--no-raw` override); `--csv` and `--json` as
@@ -26,15 +32,18 @@
 //! `conn::REPLY_BYTES_MAX`; piped lines by `repl::STDIN_LINE_BYTES_MAX`; a
 //! `-x` argument by [`STDIN_ARG_BYTES_MAX`].
 //! TLS (`--tls`, `rediss://`, see `tls`) covers commands and the prompt, not
-//! `bench` or `--pipe`.
-//! Not supported: Unix sockets, `-r`/`-i`, `-X`, cluster mode, the local
-//! `help` command.
+//! `bench` or `--pipe`; `-c` covers commands, verbs, the prompt and `bench`,
+//! not `--pipe` or `import-rdb`.
+//! Not supported: Unix sockets, `-r`/`-i`, `-X`, redis-cli's cluster manager
+//! (`--cluster check|fix|...`), the local `help` command.
 
 mod bench;
+mod cluster;
 mod conn;
 mod format;
 mod hints;
 mod import_rdb;
+mod json;
 mod pipe;
 mod repl;
 mod rng;
@@ -96,6 +105,11 @@ struct Args {
     /// Server URI: redis://[[USER][:PASSWORD]@]HOST[:PORT][/DB].
     #[arg(short = 'u', value_name = "URI")]
     uri: Option<String>,
+
+    /// Enable cluster mode: follow -MOVED and -ASK redirections to the node
+    /// they name, and retry -TRYAGAIN.
+    #[arg(short = 'c')]
+    cluster: bool,
 
     /// Start the session in RESP2 protocol mode (the default, except with --json).
     #[arg(short = '2', overrides_with = "resp3")]
@@ -173,8 +187,9 @@ struct Args {
 
     /// Command and arguments to run once; without one, commands are read
     /// from stdin or the interactive prompt. Friendly verbs: put KEY VALUE
-    /// [--ttl SECONDS], get KEY, delete KEY.., keys [PATTERN], stats, and
-    /// bench [OPTIONS] (see `gyre-cli bench --help`); `--` before the
+    /// [--ttl SECONDS], get KEY, delete KEY.., keys [PATTERN], stats,
+    /// cluster status [--json], and bench [OPTIONS] (see `gyre-cli bench
+    /// --help`; --cluster to spread it over a cluster); `--` before the
     /// command sends it as it is.
     #[arg(value_name = "CMD", trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
@@ -255,6 +270,7 @@ fn connect_options(args: &mut Args) -> anyhow::Result<ConnectOptions> {
         password,
         db: from_uri.db.unwrap_or(args.db),
         resp3: args.resp3 || (args.json && !args.resp2),
+        cluster: args.cluster,
     })
 }
 
@@ -267,16 +283,26 @@ fn run(mut args: Args, forced_raw: bool) -> anyhow::Result<ExitCode> {
     if (is_bench || args.pipe) && opts.tls.is_some() {
         anyhow::bail!("TLS is supported for commands and the prompt, not for bench or --pipe");
     }
+    let is_import = !forced_raw && args.command.first().is_some_and(|w| w == "import-rdb");
+    if (is_import || args.pipe) && opts.cluster {
+        anyhow::bail!("-c is supported for commands, verbs, the prompt and bench, not for --pipe or import-rdb");
+    }
     if is_bench {
-        let defaults =
-            bench::Defaults { host: opts.host, port: opts.port, user: opts.user, password: opts.password, db: opts.db };
+        let defaults = bench::Defaults {
+            host: opts.host,
+            port: opts.port,
+            user: opts.user,
+            password: opts.password,
+            db: opts.db,
+            cluster: opts.cluster,
+        };
         bench::main(&args.command[1..], defaults)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.pipe {
         return pipe_mode(&opts, args.pipe_timeout);
     }
-    if !forced_raw && args.command.first().is_some_and(|w| w == "import-rdb") {
+    if is_import {
         return import_rdb_mode(&opts, &args.command[1..]);
     }
     let mut session = Session::new(opts, mode, show_pushes);
@@ -416,7 +442,11 @@ mod tests {
         assert_eq!(args.port, 7000);
         assert_eq!(args.db, 2);
         assert!(args.resp3 && args.raw);
+        assert!(!args.cluster);
         assert_eq!(args.command, ["SET", "k", "-1"]);
+        let args = Args::try_parse_from(["gyre-cli", "-c", "-p", "7001", "GET", "k"]).expect("parses");
+        assert!(args.cluster);
+        assert_eq!(args.command, ["GET", "k"]);
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn skip_rest_of_line(input: &mut dyn BufRead) -> io::Result<()> {
 
 /// The interactive prompt loop.
 pub fn run_interactive(session: &mut Session) -> anyhow::Result<()> {
+    session.set_announce_redirects(true);
     connect_or_report(session);
     // Hints and completion from the server's command table, if it has one.
     let help = CommandHelp::fetch(session);

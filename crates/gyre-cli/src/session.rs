@@ -15,6 +15,16 @@
 //!   `show_pushes`) or dropped; attributes are dropped. Neither is taken for
 //!   the reply.
 //!
+//! * With `-c` ([`ConnectOptions::cluster`]), a `-MOVED` or `-ASK` reply
+//!   moves the session to the node it names (reconnecting with the same
+//!   credentials and TLS settings, as redis-cli does, so the prompt shows
+//!   that node from then on) and the command is sent again there, after
+//!   `ASKING` for `-ASK`; a `-TRYAGAIN` reply is retried on the same node
+//!   after a short wait. Both within the bounds of `cluster::redirect`; past
+//!   them the last error is the reply. Inside `MULTI` nothing is followed:
+//!   moving would run the command outside the transaction (the server then
+//!   aborts it at `EXEC`).
+//!
 //! `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` and `MONITOR` never return: like
 //! redis-cli, the session prints every frame until the connection ends.
 
@@ -22,6 +32,9 @@ use std::io::{self, Write};
 
 use gyre_resp::Frame;
 
+use crate::cluster::redirect::{tryagain_backoff, Reroute, REDIRECTS_MAX, TRYAGAIN_RETRIES_MAX};
+use crate::cluster::slot::SlotId;
+use crate::cluster::NodeAddr;
 use crate::conn::{ConnError, Connection};
 use crate::format::{format_push, format_reply, format_verbatim, OutputMode};
 use crate::tls::TlsSetup;
@@ -43,6 +56,8 @@ pub struct ConnectOptions {
     pub resp3: bool,
     /// TLS, when `--tls` or a `rediss://` URI asks for it.
     pub tls: Option<TlsSetup>,
+    /// Follow cluster redirects (`-c`).
+    pub cluster: bool,
 }
 
 /// Why the session could not connect, or (for the handshake variants, which
@@ -108,13 +123,32 @@ pub struct Session {
     in_multi: bool,
     /// Database to return to if the transaction is discarded or fails.
     pre_multi_db: i64,
+    /// Print redis-cli's `-> Redirected to ...` line (the interactive prompt).
+    announce_redirects: bool,
 }
 
 impl Session {
     /// A disconnected session.
     pub fn new(opts: ConnectOptions, mode: OutputMode, show_pushes: bool) -> Session {
         let wanted_db = opts.db;
-        Session { opts, conn: None, mode, show_pushes, db: 0, wanted_db, in_multi: false, pre_multi_db: 0 }
+        Session {
+            opts,
+            conn: None,
+            mode,
+            show_pushes,
+            db: 0,
+            wanted_db,
+            in_multi: false,
+            pre_multi_db: 0,
+            announce_redirects: false,
+        }
+    }
+
+    /// Whether to print `-> Redirected to slot [N] located at host:port`
+    /// when following a redirect; redis-cli does in its interactive prompt
+    /// only, so one-shot and piped output stay the replies alone.
+    pub fn set_announce_redirects(&mut self, announce: bool) {
+        self.announce_redirects = announce;
     }
 
     /// The connected plain socket, leaving the session (`--pipe` takes it
@@ -206,17 +240,88 @@ impl Session {
 
     /// Sends `args` (reconnecting first if needed) and returns the reply
     /// unprinted; pushes and attributes are dropped. For the friendly verbs
-    /// and start-up queries, so it tracks no state.
+    /// and start-up queries, so it tracks no state. Follows redirects with `-c`.
     pub fn call(&mut self, args: &[Vec<u8>]) -> Result<Frame, CommandError> {
         if self.conn.is_none() {
             self.connect()?;
         }
-        let conn = self.conn.as_mut().expect("connected");
-        let result = call(conn, args);
+        let result = self.round_trip(b"", args, &mut io::sink());
         if result.is_err() {
             self.conn = None;
         }
-        Ok(result?)
+        result
+    }
+
+    /// Sends `args` and reads its reply (see `read_reply`), following
+    /// cluster redirects when the session does.
+    fn round_trip(&mut self, name: &[u8], args: &[Vec<u8>], out: &mut dyn Write) -> Result<Frame, CommandError> {
+        self.conn.as_mut().expect("connected").send(args)?;
+        let reply = self.read_reply(name, out)?;
+        if !self.opts.cluster || self.in_multi {
+            return Ok(reply);
+        }
+        self.follow_redirects(name, args, reply, out)
+    }
+
+    /// While `reply` is a redirect or `-TRYAGAIN` within the bounds, goes
+    /// where it says (or waits) and sends `args` again; returns the last reply.
+    fn follow_redirects(
+        &mut self,
+        name: &[u8],
+        args: &[Vec<u8>],
+        mut reply: Frame,
+        out: &mut dyn Write,
+    ) -> Result<Frame, CommandError> {
+        let (mut redirects, mut retries) = (0, 0);
+        loop {
+            let reroute = match &reply {
+                Frame::Error(text) => Reroute::parse(text),
+                _ => None,
+            };
+            match reroute {
+                Some(Reroute::TryAgain) if retries < TRYAGAIN_RETRIES_MAX => {
+                    std::thread::sleep(tryagain_backoff(retries));
+                    retries += 1;
+                }
+                Some(Reroute::Moved { slot, addr }) if redirects < REDIRECTS_MAX => {
+                    redirects += 1;
+                    self.redirect(slot, addr, false, out)?;
+                }
+                Some(Reroute::Ask { slot, addr }) if redirects < REDIRECTS_MAX => {
+                    redirects += 1;
+                    self.redirect(slot, addr, true, out)?;
+                }
+                _ => return Ok(reply),
+            }
+            self.conn.as_mut().expect("connected").send(args)?;
+            reply = self.read_reply(name, out)?;
+        }
+    }
+
+    /// Moves the session to `addr` (an empty host keeps the current one, as
+    /// Redis means it) and connects there, announcing it when asked; with
+    /// `asking`, sends `ASKING` first.
+    fn redirect(
+        &mut self,
+        slot: SlotId,
+        addr: NodeAddr,
+        asking: bool,
+        out: &mut dyn Write,
+    ) -> Result<(), CommandError> {
+        if !addr.host.is_empty() {
+            self.opts.host = addr.host;
+        }
+        self.opts.port = addr.port;
+        if self.announce_redirects {
+            let (host, port) = (&self.opts.host, self.opts.port);
+            writeln!(out, "-> Redirected to slot [{}] located at {host}:{port}", slot.0)?;
+        }
+        self.connect()?;
+        if asking {
+            // Only the link matters: redis-cli ignores the reply too.
+            call(self.conn.as_mut().expect("just connected"), &[&b"ASKING"[..]])?;
+        }
+        Ok(())
     }
 
     /// Sends `args` (reconnecting first if needed) and prints the reply to `out`.
@@ -237,12 +342,11 @@ impl Session {
     }
 
     fn execute_connected(&mut self, name: &[u8], args: &[Vec<u8>], out: &mut dyn Write) -> Result<(), CommandError> {
-        let conn = self.conn.as_mut().expect("connected before executing");
-        conn.send(args)?;
         if matches!(name, b"subscribe" | b"psubscribe" | b"ssubscribe" | b"monitor") {
+            self.conn.as_mut().expect("connected before executing").send(args)?;
             return self.stream_forever(name, out);
         }
-        let reply = self.read_reply(name, out)?;
+        let reply = self.round_trip(name, args, out)?;
         let text = if prints_verbatim(args) { format_verbatim(&reply) } else { format_reply(&reply, self.mode) };
         out.write_all(&text)?;
         out.flush()?;
@@ -386,7 +490,12 @@ pub fn is_sensitive(args: &[Vec<u8>]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicU16, AtomicU64};
+    use std::sync::Arc;
+
     use super::*;
+    use crate::cluster::fake::fake_node;
 
     fn args(words: &[&str]) -> Vec<Vec<u8>> {
         words.iter().map(|w| w.as_bytes().to_vec()).collect()
@@ -401,6 +510,7 @@ mod tests {
             db: 0,
             resp3: false,
             tls: None,
+            cluster: false,
         };
         Session::new(opts, OutputMode::Tty, false)
     }
@@ -423,6 +533,81 @@ mod tests {
         assert_eq!(s.db, 2);
         s.track_state(b"reset", &args(&["reset"]), &Frame::Simple("RESET".into()));
         assert_eq!(s.db, 0);
+    }
+
+    /// A session with `-c` on `port`.
+    fn cluster_session(port: u16) -> Session {
+        let mut s = session("127.0.0.1");
+        s.opts.port = port;
+        s.opts.cluster = true;
+        s.mode = OutputMode::Raw;
+        s
+    }
+
+    fn run(s: &mut Session, words: &[&str]) -> String {
+        let mut out = Vec::new();
+        s.execute(&args(words), &mut out).expect("runs");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn cluster_mode_follows_moved_and_retries_tryagain() {
+        // B: TRYAGAIN to the first command of each connection.
+        let b = fake_node(Arc::new(|_: &[String], count: u64, _: bool| match count {
+            1 => "-TRYAGAIN The slot is being handed over\r\n".into(),
+            _ => "+OK\r\n".into(),
+        }));
+        // A: the slot is B's (an empty host: the one we used).
+        let a = fake_node(Arc::new(move |_: &[String], _: u64, _: bool| format!("-MOVED 5061 :{b}\r\n")));
+        let mut s = cluster_session(a);
+        s.connect().unwrap();
+        assert_eq!(s.prompt(), format!("127.0.0.1:{a}> "));
+        s.set_announce_redirects(true);
+        let out = run(&mut s, &["SET", "bar", "v"]);
+        assert_eq!(out, format!("-> Redirected to slot [5061] located at 127.0.0.1:{b}\nOK\n"));
+        assert_eq!(s.prompt(), format!("127.0.0.1:{b}> "), "the session moved");
+        // Friendly verbs' calls follow too, silently.
+        let mut s = cluster_session(a);
+        assert_eq!(s.call(&args(&["SET", "bar", "v"])).unwrap(), Frame::Simple("OK".into()));
+    }
+
+    #[test]
+    fn cluster_mode_asks_once() {
+        let b = fake_node(Arc::new(|words: &[String], _: u64, asking: bool| match words[0].as_str() {
+            "ASKING" => "+OK\r\n".into(),
+            "GET" if asking => "$2\r\nv1\r\n".into(),
+            _ => "-ERR no ASKING before this\r\n".into(),
+        }));
+        let a = fake_node(Arc::new(move |_: &[String], _: u64, _: bool| format!("-ASK 12182 127.0.0.1:{b}\r\n")));
+        let mut s = cluster_session(a);
+        assert_eq!(run(&mut s, &["GET", "foo"]), "v1\n", "not announced outside the prompt");
+    }
+
+    #[test]
+    fn cluster_redirects_are_bounded_and_not_followed_in_multi() {
+        let commands = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&commands);
+        let port = Arc::new(AtomicU16::new(0));
+        let own = Arc::clone(&port);
+        // A node that keeps sending the client back to itself.
+        let a = fake_node(Arc::new(move |words: &[String], _: u64, _: bool| {
+            seen.fetch_add(1, Relaxed);
+            match words[0].as_str() {
+                "MULTI" => "+OK\r\n".into(),
+                _ => format!("-MOVED 0 127.0.0.1:{}\r\n", own.load(Relaxed)),
+            }
+        }));
+        port.store(a, Relaxed);
+        let mut s = cluster_session(a);
+        s.mode = OutputMode::Tty;
+        let out = run(&mut s, &["GET", "k"]);
+        assert_eq!(out, format!("(error) MOVED 0 127.0.0.1:{a}\n"));
+        assert_eq!(commands.load(Relaxed), 1 + u64::from(REDIRECTS_MAX));
+        // Inside MULTI the MOVED is the reply: the transaction is doomed.
+        commands.store(0, Relaxed);
+        run(&mut s, &["MULTI"]);
+        assert_eq!(run(&mut s, &["SET", "k", "v"]), format!("(error) MOVED 0 127.0.0.1:{a}\n"));
+        assert_eq!(commands.load(Relaxed), 2);
     }
 
     #[test]

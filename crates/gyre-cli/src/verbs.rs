@@ -1,12 +1,14 @@
-//! Friendly verbs: `put`, `delete`, `keys` and `stats` (and `get`, which is
-//! plain `GET`), for people who do not speak Redis.
+//! Friendly verbs: `put`, `delete`, `keys`, `stats` and `cluster status`
+//! (and `get`, which is plain `GET`), for people who do not speak Redis.
 //!
 //! The rule that keeps them from shadowing real commands: a verb is
 //! recognized only as the first word of a one-shot command line, spelled in
 //! lowercase exactly, and only when no `--` precedes it. `gyre-cli KEYS '*'`
 //! and `gyre-cli -- keys '*'` send the real `KEYS`; `gyre-cli keys` walks the
 //! keyspace with `SCAN` (never blocking the server). `put`, `delete` and
-//! `stats` are not Redis commands; `get` needs no translation.
+//! `stats` are not Redis commands; `get` needs no translation; `cluster`
+//! is a verb only before `status` (Redis has no `CLUSTER STATUS`), so
+//! `gyre-cli cluster info` stays the real `CLUSTER INFO`.
 //!
 //! Limits: `keys` asks for [`SCAN_COUNT`] keys per round trip and, like
 //! `redis-cli --scan`, may print a key twice if the keyspace is resized while
@@ -20,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use gyre_resp::Frame;
 
+use crate::format::OutputMode;
 use crate::session::{CommandError, Session};
 
 /// Keys SCAN is asked for per call.
@@ -39,6 +42,11 @@ pub enum Verb {
     Keys(Option<Vec<u8>>),
     /// `stats`.
     Stats,
+    /// `cluster status [--json]`.
+    ClusterStatus {
+        /// JSON instead of the table (also with gyre-cli's own `--json`).
+        json: bool,
+    },
 }
 
 /// Why a verb's arguments were refused.
@@ -57,6 +65,11 @@ pub fn parse(command: &[Vec<u8>]) -> Option<Result<Verb, Usage>> {
         b"keys" => Err(Usage("keys [PATTERN]")),
         b"stats" if rest.is_empty() => Ok(Verb::Stats),
         b"stats" => Err(Usage("stats")),
+        b"cluster" if rest.first().is_some_and(|w| w == b"status") => match &rest[1..] {
+            [] => Ok(Verb::ClusterStatus { json: false }),
+            [flag] if flag == b"--json" => Ok(Verb::ClusterStatus { json: true }),
+            _ => Err(Usage("cluster status [--json]")),
+        },
         _ => return None,
     })
 }
@@ -104,6 +117,12 @@ pub fn run(verb: Verb, session: &mut Session, out: &mut dyn Write) -> anyhow::Re
         Verb::Keys(pattern) => scan_keys(session, pattern, out),
         Verb::Stats => {
             let text = stats(session)?;
+            out.write_all(text.as_bytes())?;
+            Ok(true)
+        }
+        Verb::ClusterStatus { json } => {
+            let json = json || session.mode() == OutputMode::Json;
+            let text = crate::cluster::status::run(session, json)?;
             out.write_all(text.as_bytes())?;
             Ok(true)
         }
@@ -318,6 +337,13 @@ mod tests {
         assert_eq!(parse(&words(&["get", "k"])), None, "get is plain GET");
         assert_eq!(parse(&words(&["stats"])), Some(Ok(Verb::Stats)));
         assert_eq!(parse(&words(&["delete"])), Some(Err(Usage("delete KEY [KEY ...]"))));
+        assert_eq!(parse(&words(&["cluster", "status"])), Some(Ok(Verb::ClusterStatus { json: false })));
+        assert_eq!(parse(&words(&["cluster", "status", "--json"])), Some(Ok(Verb::ClusterStatus { json: true })));
+        assert!(matches!(parse(&words(&["cluster", "status", "x"])), Some(Err(_))));
+        // Other CLUSTER subcommands, and any other spelling, are plain commands.
+        assert_eq!(parse(&words(&["cluster", "info"])), None);
+        assert_eq!(parse(&words(&["cluster"])), None);
+        assert_eq!(parse(&words(&["CLUSTER", "status"])), None);
     }
 
     #[test]

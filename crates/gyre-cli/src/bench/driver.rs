@@ -15,12 +15,17 @@
 //!
 //! Limits: a client's read buffer grows only to hold one reply and never past
 //! [`READ_BUFFER_BYTES_MAX`]; a larger reply aborts the run.
+//!
+//! The claiming, connecting and reply-scanning parts are shared with the
+//! cluster driver (`cluster`).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use gyre_resp::Frame;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -95,18 +100,30 @@ pub struct Progress {
 }
 
 /// State the clients share.
-struct Shared {
+pub struct Shared {
     spec: RunSpec,
     /// Measured requests handed out so far.
     issued: AtomicU64,
-    measure_start: Instant,
+    /// When the measured phase starts (after the warm-up).
+    pub measure_start: Instant,
     deadline: Option<Instant>,
-    progress: Arc<Progress>,
+    /// What the progress display reads.
+    pub progress: Arc<Progress>,
 }
 
 impl Shared {
+    /// Starts the clock once the clients are connected: the warm-up runs
+    /// from now, the measured phase after it.
+    pub fn start(spec: &RunSpec, progress: Arc<Progress>, epoch: Instant) -> Arc<Shared> {
+        let measure_start = Instant::now() + spec.warmup;
+        let deadline = spec.duration.map(|d| measure_start + d);
+        let start_ns = measure_start.saturating_duration_since(epoch).as_nanos() as u64;
+        progress.measure_start_ns.store(start_ns.max(1), Ordering::Relaxed);
+        Arc::new(Shared { spec: spec.clone(), issued: AtomicU64::new(0), measure_start, deadline, progress })
+    }
+
     /// How many requests the next batch may send: 0 when the run is over.
-    fn claim(&self, now: Instant) -> u64 {
+    pub fn claim(&self, now: Instant) -> u64 {
         let want = self.spec.pipeline as u64;
         if now < self.measure_start {
             return want;
@@ -138,12 +155,8 @@ pub fn run(
         for _ in 0..spec.clients {
             streams.push(connect(target).await?);
         }
-        let measure_start = Instant::now() + spec.warmup;
-        let deadline = spec.duration.map(|d| measure_start + d);
-        let start_ns = measure_start.saturating_duration_since(epoch).as_nanos() as u64;
-        progress.measure_start_ns.store(start_ns.max(1), Ordering::Relaxed);
-        let shared =
-            Arc::new(Shared { spec: spec.clone(), issued: AtomicU64::new(0), measure_start, deadline, progress });
+        let shared = Shared::start(spec, progress, epoch);
+        let measure_start = shared.measure_start;
         let tasks: Vec<_> = streams
             .into_iter()
             .enumerate()
@@ -168,14 +181,16 @@ pub fn run(
     })
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// An empty latency histogram (microseconds, 3 significant digits, growing
+/// past [`LATENCY_US_TRACKED`] if it must).
+pub fn new_histogram() -> Histogram<u64> {
     let mut h = Histogram::new_with_bounds(1, LATENCY_US_TRACKED, 3).expect("valid histogram bounds");
     h.auto(true);
     h
 }
 
 /// Connects one client and runs the AUTH / SELECT handshake.
-async fn connect(target: &Target) -> anyhow::Result<TcpStream> {
+pub async fn connect(target: &Target) -> anyhow::Result<TcpStream> {
     let stream = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| anyhow::anyhow!("Could not connect to Redis at {}:{}: {}", target.host, target.port, e))?;
@@ -203,8 +218,9 @@ struct ClientResult {
 }
 
 /// One connection with its buffers.
-struct Conn {
-    stream: TcpStream,
+pub struct Conn {
+    /// The socket.
+    pub stream: TcpStream,
     rbuf: Vec<u8>,
     /// Unconsumed bytes are `rbuf[start..end]`.
     start: usize,
@@ -213,8 +229,52 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: TcpStream) -> Conn {
+    /// Wraps a connected socket.
+    pub fn new(stream: TcpStream) -> Conn {
         Conn { stream, rbuf: vec![0; READ_CHUNK_BYTES], start: 0, end: 0, scanner: ReplyScanner::new() }
+    }
+
+    /// Sends one command and returns its reply, parsed (set-up queries only:
+    /// `CLUSTER SLOTS`, `COMMAND GETKEYS`).
+    pub async fn request(&mut self, args: &[impl AsRef<[u8]>]) -> anyhow::Result<Frame> {
+        let mut out = bytes::BytesMut::new();
+        gyre_resp::encode_command(args, &mut out);
+        self.stream.write_all(&out).await?;
+        let mut frame = None;
+        self.read_replies(1, |_, _, bytes| {
+            frame = gyre_resp::parse_frame(bytes, &gyre_resp::Limits::default()).map(|f| f.map(|(f, _)| f)).transpose();
+        })
+        .await?;
+        Ok(frame.context("reply scanned but not parsed")??)
+    }
+
+    /// The next reply already buffered (its scan and where its bytes are:
+    /// valid until the next [`Conn::try_fill`]), or `None` until more bytes come.
+    pub fn next_reply(&mut self) -> anyhow::Result<Option<(Scanned, Range<usize>)>> {
+        let Some(reply) = self.scanner.scan(&self.rbuf[self.start..self.end])? else { return Ok(None) };
+        let range = self.start..self.start + reply.len;
+        self.start += reply.len;
+        Ok(Some((reply, range)))
+    }
+
+    /// The bytes of a reply [`Conn::next_reply`] returned.
+    pub fn bytes(&self, range: Range<usize>) -> &[u8] {
+        &self.rbuf[range]
+    }
+
+    /// Reads what the socket holds without waiting (call when it is
+    /// readable): `Some(0)` when the server closed it, `None` when the
+    /// readiness was spurious.
+    pub fn try_fill(&mut self) -> anyhow::Result<Option<usize>> {
+        self.make_room()?;
+        match self.stream.try_read(&mut self.rbuf[self.end..]) {
+            Ok(n) => {
+                self.end += n;
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends one command and fails on an error reply (handshake only).
@@ -288,7 +348,7 @@ impl Conn {
 }
 
 /// An error reply's text without its type byte and CRLF.
-fn error_text(reply: &[u8]) -> String {
+pub fn error_text(reply: &[u8]) -> String {
     let text = reply.get(1..reply.len().saturating_sub(2)).unwrap_or_default();
     String::from_utf8_lossy(text).into_owned()
 }

@@ -7,6 +7,9 @@
 //! live progress bar (on a terminal only). A custom command follows `--`,
 //! with `__rand_int__` placeholders as in redis-benchmark.
 //!
+//! With `--cluster` (or gyre-cli's `-c`) each request goes to the primary
+//! of its key's slot, and the report adds each node's share (see `cluster`).
+//!
 //! Each workload runs on fresh connections, one after another. Latency is
 //! measured per request from the write of its batch to the read of its reply
 //! (see `driver`), recorded in an HDR histogram and reported as p50, p90,
@@ -15,6 +18,7 @@
 //! Limits: at most [`CLIENTS_MAX`] connections and [`PIPELINE_MAX`] requests
 //! per batch; values up to [`DATA_SIZE_MAX`] bytes.
 
+mod cluster;
 mod driver;
 mod report;
 mod workload;
@@ -49,7 +53,8 @@ const PROGRESS_TICK: Duration = Duration::from_millis(200);
     disable_help_flag = true,
     after_help = "Examples:\n  gyre-cli bench -c 50 -n 200000 -t set,get -P 16\n  \
                   gyre-cli bench -t mixed --read-ratio 0.9 -r 100000 --zipf 0.99 --duration 10s --warmup 2s\n  \
-                  gyre-cli bench -n 100000 -r 1000 -- HSET h:__rand_int__ f __rand_int__"
+                  gyre-cli bench -n 100000 -r 1000 -- HSET h:__rand_int__ f __rand_int__\n  \
+                  gyre-cli -p 7001 bench --cluster -r 100000 -t set,get"
 )]
 pub struct BenchArgs {
     /// Server hostname (default: gyre-cli's -h).
@@ -117,6 +122,12 @@ pub struct BenchArgs {
     #[arg(long = "threads", value_name = "N", default_value_t = 1)]
     threads: usize,
 
+    /// Spread the load over a cluster: read CLUSTER SLOTS from the node
+    /// given, send each request to its key's primary, follow MOVED, ASK and
+    /// TRYAGAIN, and report each node (also gyre-cli's -c).
+    #[arg(long = "cluster")]
+    cluster: bool,
+
     /// Seed for key choice (runs with the same seed send the same keys).
     #[arg(long = "seed", value_name = "N", default_value_t = 0x5eed)]
     seed: u64,
@@ -155,6 +166,8 @@ pub struct Defaults {
     pub password: Option<Vec<u8>>,
     /// `-n`.
     pub db: i64,
+    /// `-c`: treat the server as a cluster, as `--cluster` does.
+    pub cluster: bool,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
@@ -182,6 +195,7 @@ struct Plan {
     keys: KeyDist,
     setup: report::Setup,
     threads: usize,
+    cluster: bool,
 }
 
 impl BenchArgs {
@@ -253,7 +267,16 @@ impl BenchArgs {
             keys: key_text,
             warmup_s: self.warmup.as_secs_f64(),
         };
-        Ok(Plan { target, spec, workloads, data_size: self.data_size, keys, setup, threads: self.threads })
+        Ok(Plan {
+            target,
+            spec,
+            workloads,
+            data_size: self.data_size,
+            keys,
+            setup,
+            threads: self.threads,
+            cluster: self.cluster || defaults.cluster,
+        })
     }
 }
 
@@ -289,15 +312,42 @@ pub fn main(args: &[OsString], defaults: Defaults) -> anyhow::Result<()> {
     if output == Output::Csv {
         stdout.write_all(report::csv_header().as_bytes())?;
     }
+    let routes = match plan.cluster {
+        true => Some(Arc::new(rt.block_on(cluster::Routes::load(&plan.target))?)),
+        false => None,
+    };
+    if routes.is_some() && matches!(plan.keys, KeyDist::Fixed) {
+        eprintln!("bench --cluster: without -r every request uses one key, so one node gets all the load");
+    }
     let mut results = Vec::new();
     for workload in &plan.workloads {
         let gen = workload.generator(plan.data_size, plan.keys.clone());
         let title = workload.title();
-        let outcome = run_with_progress(&rt, &plan, &gen, &title, show_progress)?;
+        let (outcome, by_node) = match &routes {
+            None => {
+                let run = |progress, epoch| driver::run(&rt, &plan.target, &plan.spec, &gen, progress, epoch);
+                (run_with_progress(&plan, &title, show_progress, run)?, None)
+            }
+            Some(routes) => {
+                let gen = match workload {
+                    Workload::Custom(args) => {
+                        gen.with_key_arg(rt.block_on(cluster::custom_key_arg(&plan.target, args))?)
+                    }
+                    _ => gen,
+                };
+                let run = |progress, epoch| cluster::run(&rt, routes, &plan.spec, &gen, progress, epoch);
+                let outcome = run_with_progress(&plan, &title, show_progress, run)?;
+                (outcome.total, Some((outcome.nodes, outcome.reroutes)))
+            }
+        };
         if let Some(text) = &outcome.first_error {
             eprintln!("{title}: {} error replies, the first: {text}", outcome.errors);
         }
-        let result = report::Result::new(title, outcome.requests, outcome.errors, outcome.elapsed, &outcome.latency_us);
+        let mut result =
+            report::Result::new(title, outcome.requests, outcome.errors, outcome.elapsed, &outcome.latency_us);
+        if let Some((nodes, reroutes)) = by_node {
+            result.cluster = Some(report::ClusterFigures::new(nodes, reroutes));
+        }
         let text = match output {
             Output::Text => report::text(&result, &plan.setup),
             Output::Quiet => report::quiet(&result),
@@ -314,21 +364,21 @@ pub fn main(args: &[OsString], defaults: Defaults) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one workload while a thread redraws the progress bar.
-fn run_with_progress(
-    rt: &tokio::runtime::Runtime,
+/// Runs one workload (`run`, given the progress counters and the epoch)
+/// while a thread redraws the progress bar.
+fn run_with_progress<T>(
     plan: &Plan,
-    gen: &workload::RequestGen,
     title: &str,
     show: bool,
-) -> anyhow::Result<driver::Outcome> {
+    run: impl FnOnce(Arc<Progress>, Instant) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let progress = Arc::new(Progress::default());
     let done = AtomicBool::new(false);
     let epoch = Instant::now();
     let bar = progress_bar(plan, title, show);
     std::thread::scope(|scope| {
         let drawer = scope.spawn(|| draw_progress(&bar, plan, &progress, &done, epoch));
-        let outcome = driver::run(rt, &plan.target, &plan.spec, gen, Arc::clone(&progress), epoch);
+        let outcome = run(Arc::clone(&progress), epoch);
         done.store(true, Ordering::Relaxed);
         // Don't wait out the drawer's tick: short runs end at once.
         drawer.thread().unpark();
@@ -387,7 +437,7 @@ mod tests {
     }
 
     fn defaults() -> Defaults {
-        Defaults { host: "127.0.0.1".into(), port: 6379, user: None, password: None, db: 0 }
+        Defaults { host: "127.0.0.1".into(), port: 6379, user: None, password: None, db: 0, cluster: false }
     }
 
     #[test]
@@ -408,6 +458,10 @@ mod tests {
         assert_eq!((plan.spec.clients, plan.spec.pipeline, plan.spec.requests), (50, 16, Some(200_000)));
         assert!(matches!(plan.keys, KeyDist::Uniform(1000)));
         assert_eq!(plan.data_size, 10);
+        assert!(!plan.cluster);
+        assert!(parse(&["--cluster"]).plan(defaults()).unwrap().cluster);
+        let d = Defaults { cluster: true, ..defaults() };
+        assert!(parse(&[]).plan(d).unwrap().cluster, "gyre-cli's -c");
     }
 
     #[test]
@@ -437,7 +491,14 @@ mod tests {
 
     #[test]
     fn connection_flags_fall_back_to_the_clients() {
-        let d = Defaults { host: "10.1.1.1".into(), port: 7000, user: None, password: Some(b"pw".to_vec()), db: 3 };
+        let d = Defaults {
+            host: "10.1.1.1".into(),
+            port: 7000,
+            user: None,
+            password: Some(b"pw".to_vec()),
+            db: 3,
+            cluster: false,
+        };
         let plan = parse(&["-p", "7001"]).plan(d).unwrap();
         assert_eq!((plan.target.host.as_str(), plan.target.port, plan.target.db), ("10.1.1.1", 7001, 3));
         assert_eq!(plan.target.password.as_deref(), Some(&b"pw"[..]));

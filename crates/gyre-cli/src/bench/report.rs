@@ -1,5 +1,11 @@
 //! Benchmark results as text (detailed or `-q`), CSV and JSON.
 //!
+//! A cluster run (`--cluster`) adds each node's figures: under the total in
+//! the text, as rows `TEST@host:port` after the total's in CSV, and as
+//! `cluster.nodes` in JSON; `-q` prints the total only. A node's throughput
+//! is its replies over the whole run's time, so the nodes' add up to the
+//! total.
+//!
 //! Latencies are kept in microseconds and printed in milliseconds with three
 //! decimals, as redis-benchmark prints them; percentiles are the highest value
 //! equivalent to the quantile in the HDR histogram (3 significant digits).
@@ -8,6 +14,11 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+
+use super::cluster::Reroutes;
+use super::driver::Outcome;
+use crate::cluster::NodeAddr;
+use crate::json::{json_number, json_string};
 
 /// Percentiles reported, as (label, quantile).
 pub const PERCENTILES: [(&str, f64); 5] = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)];
@@ -31,6 +42,28 @@ pub struct Result {
     pub min_ms: f64,
     /// Latency at each of [`PERCENTILES`], milliseconds.
     pub percentiles_ms: [f64; 5],
+    /// Per node, for a cluster run.
+    pub cluster: Option<ClusterFigures>,
+}
+
+/// A cluster run's breakdown.
+#[derive(Debug, Clone)]
+pub struct ClusterFigures {
+    /// One result per node, its `test` the node's `host:port`.
+    pub nodes: Vec<Result>,
+    /// Redirects and retries followed.
+    pub reroutes: Reroutes,
+}
+
+impl ClusterFigures {
+    /// Summarizes each node's outcome.
+    pub fn new(nodes: Vec<(NodeAddr, Outcome)>, reroutes: Reroutes) -> ClusterFigures {
+        let nodes = nodes
+            .into_iter()
+            .map(|(addr, o)| Result::new(addr.to_string(), o.requests, o.errors, o.elapsed, &o.latency_us))
+            .collect();
+        ClusterFigures { nodes, reroutes }
+    }
 }
 
 impl Result {
@@ -50,6 +83,7 @@ impl Result {
             avg_ms: if empty { 0.0 } else { latency_us.mean() / 1000.0 },
             min_ms: if empty { 0.0 } else { ms(latency_us.min()) },
             percentiles_ms,
+            cluster: None,
         }
     }
 }
@@ -89,11 +123,40 @@ pub fn text(r: &Result, setup: &Setup) -> String {
         let _ = writeln!(out, "  after {:.1} s of warm-up", setup.warmup_s);
     }
     let _ = writeln!(out, "  throughput: {:.2} requests per second", r.rps);
-    let _ = write!(out, "  latency (msec): avg {:.3}  min {:.3}", r.avg_ms, r.min_ms);
+    let _ = writeln!(out, "  latency (msec): {}", latencies(r));
+    if let Some(c) = &r.cluster {
+        let rr = c.reroutes;
+        let _ = writeln!(
+            out,
+            "  cluster: {} nodes; {} MOVED and {} ASK followed, {} TRYAGAIN retried",
+            c.nodes.len(),
+            rr.moved,
+            rr.ask,
+            rr.tryagain
+        );
+        let width = c.nodes.iter().map(|n| n.test.len()).max().unwrap_or(0);
+        for n in &c.nodes {
+            let _ = writeln!(
+                out,
+                "    {:<width$}  {} requests, {} errors, {:.2} requests per second; latency (msec): {}",
+                n.test,
+                n.requests,
+                n.errors,
+                n.rps,
+                latencies(n)
+            );
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// `avg 0.850  min 0.041  p50 0.719 ...`.
+fn latencies(r: &Result) -> String {
+    let mut out = format!("avg {:.3}  min {:.3}", r.avg_ms, r.min_ms);
     for ((label, _), value) in PERCENTILES.iter().zip(r.percentiles_ms) {
         let _ = write!(out, "  {label} {value:.3}");
     }
-    out.push_str("\n\n");
     out
 }
 
@@ -108,10 +171,17 @@ pub fn csv_header() -> &'static str {
      \"p99_latency_ms\",\"p99_9_latency_ms\",\"max_latency_ms\",\"requests\",\"errors\"\n"
 }
 
-/// One CSV row.
+/// One CSV row, then one per node of a cluster run.
 pub fn csv_row(r: &Result) -> String {
-    let mut out =
-        format!("\"{}\",\"{:.2}\",\"{:.3}\",\"{:.3}\"", r.test.replace('"', "\"\""), r.rps, r.avg_ms, r.min_ms);
+    let mut out = csv_line(r, &r.test);
+    for n in r.cluster.iter().flat_map(|c| &c.nodes) {
+        out.push_str(&csv_line(n, &format!("{}@{}", r.test, n.test)));
+    }
+    out
+}
+
+fn csv_line(r: &Result, test: &str) -> String {
+    let mut out = format!("\"{}\",\"{:.2}\",\"{:.3}\",\"{:.3}\"", test.replace('"', "\"\""), r.rps, r.avg_ms, r.min_ms);
     for value in r.percentiles_ms {
         let _ = write!(out, ",\"{value:.3}\"");
     }
@@ -138,56 +208,53 @@ pub fn json(results: &[Result], setup: &Setup) -> String {
         }
         let _ = write!(
             out,
-            "{{\"test\":{},\"requests\":{},\"errors\":{},\"seconds\":{},\"rps\":{},\"latency_ms\":{{\"avg\":{},\"min\":{}",
+            "{{\"test\":{},\"requests\":{},\"errors\":{},\"seconds\":{},",
             json_string(&r.test),
             r.requests,
             r.errors,
-            json_number(r.elapsed.as_secs_f64()),
-            json_number(r.rps),
-            json_number(r.avg_ms),
-            json_number(r.min_ms)
+            json_number(r.elapsed.as_secs_f64())
         );
-        for ((label, _), value) in PERCENTILES.iter().zip(r.percentiles_ms) {
-            let _ = write!(out, ",\"{label}\":{}", json_number(value));
+        json_figures(r, &mut out);
+        if let Some(c) = &r.cluster {
+            let rr = c.reroutes;
+            let _ = write!(
+                out,
+                ",\"cluster\":{{\"moved\":{},\"ask\":{},\"tryagain\":{},\"nodes\":[",
+                rr.moved, rr.ask, rr.tryagain
+            );
+            for (j, n) in c.nodes.iter().enumerate() {
+                let _ = write!(
+                    out,
+                    "{}{{\"node\":{},\"requests\":{},\"errors\":{},",
+                    if j > 0 { "," } else { "" },
+                    json_string(&n.test),
+                    n.requests,
+                    n.errors
+                );
+                json_figures(n, &mut out);
+                out.push('}');
+            }
+            out.push_str("]}");
         }
-        out.push_str("}}");
+        out.push('}');
     }
     out.push_str("]}\n");
     out
 }
 
-/// A finite number with up to 3 decimals (JSON has no NaN or infinity).
-fn json_number(v: f64) -> String {
-    if !v.is_finite() {
-        return "null".into();
+/// `"rps":...,"latency_ms":{...}`.
+fn json_figures(r: &Result, out: &mut String) {
+    let _ = write!(
+        out,
+        "\"rps\":{},\"latency_ms\":{{\"avg\":{},\"min\":{}",
+        json_number(r.rps),
+        json_number(r.avg_ms),
+        json_number(r.min_ms)
+    );
+    for ((label, _), value) in PERCENTILES.iter().zip(r.percentiles_ms) {
+        let _ = write!(out, ",\"{label}\":{}", json_number(value));
     }
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() || text == "-" {
-        "0".into()
-    } else {
-        text.into()
-    }
-}
-
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    out.push('}');
 }
 
 #[cfg(test)]
@@ -236,7 +303,6 @@ mod tests {
              \"results\":[{\"test\":\"SET\",\"requests\":1000,\"errors\":2,\"seconds\":0.5,\"rps\":2000,\
              \"latency_ms\":{\"avg\":0.5,\"min\":0.001,\"p50\":0.5,\"p90\":0.9,\"p99\":0.99,\"p99.9\":0.999,\"max\":1}}]}\n"
         );
-        assert_eq!(json_string("a\"b\\\n\u{1}"), "\"a\\\"b\\\\\\n\\u0001\"");
     }
 
     #[test]

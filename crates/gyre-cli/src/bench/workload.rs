@@ -13,6 +13,13 @@
 //!   draw, no table, any `n`.
 //! * Everything random comes from [`Rng`], seeded per client, so a run's
 //!   request stream replays from `--seed`.
+//! * A template may know which argument is its key (the first argument for
+//!   the built-in workloads, what `COMMAND GETKEYS` says for a custom
+//!   command); writing a request then also says where its key is, so that
+//!   `--cluster` can route it by slot. Placeholders keep lengths, so that
+//!   place is the same in every request of the template.
+
+use std::ops::Range;
 
 use bytes::BytesMut;
 use gyre_resp::encode_command;
@@ -85,9 +92,10 @@ impl Workload {
     pub fn generator(&self, data_size: usize, keys: KeyDist) -> RequestGen {
         let data = vec![b'x'; data_size];
         let randomize = !matches!(keys, KeyDist::Fixed);
-        let t = |args: &[&[u8]]| Template::new(args, randomize);
+        // The built-in commands' key is their first argument.
+        let t = |args: &[&[u8]]| Template::new(args, randomize).with_key_arg(Some(1));
         let (main, alt, read_ratio) = match self {
-            Workload::Ping => (t(&[b"PING"]), None, 1.0),
+            Workload::Ping => (t(&[b"PING"]).with_key_arg(None), None, 1.0),
             Workload::Set => (t(&[b"SET", b"key:__rand_int__", &data]), None, 1.0),
             Workload::Get => (t(&[b"GET", b"key:__rand_int__"]), None, 1.0),
             Workload::Mixed { read_ratio } => {
@@ -96,7 +104,10 @@ impl Workload {
             Workload::Incr => (t(&[b"INCR", b"counter:__rand_int__"]), None, 1.0),
             Workload::Lpush => (t(&[b"LPUSH", b"mylist", &data]), None, 1.0),
             Workload::Hset => (t(&[b"HSET", b"myhash:__rand_int__", b"element:__rand_int__", &data]), None, 1.0),
-            Workload::Custom(args) => (t(args.iter().map(Vec::as_slice).collect::<Vec<_>>().as_slice()), None, 1.0),
+            Workload::Custom(args) => {
+                let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                (Template::new(&args, randomize), None, 1.0)
+            }
         };
         RequestGen { main, alt, read_ratio, keys }
     }
@@ -108,6 +119,8 @@ pub struct Template {
     wire: Vec<u8>,
     /// Offsets of each `__rand_int__` in `wire` (empty when not randomized).
     slots: Vec<usize>,
+    /// Where the key's bytes are in `wire`, when the key is known.
+    key: Option<Range<usize>>,
 }
 
 impl Template {
@@ -124,17 +137,26 @@ impl Template {
                 at += i + RAND_INT.len();
             }
         }
-        Template { wire, slots }
+        Template { wire, slots, key: None }
     }
 
-    /// Appends one request to `out`, each placeholder filled by `keys`.
-    fn write(&self, out: &mut Vec<u8>, keys: &KeyDist, rng: &mut Rng) {
+    /// Names argument `index` (0 is the command) as the key; `None`, or an
+    /// index past the last argument, means no key.
+    pub fn with_key_arg(mut self, index: Option<usize>) -> Template {
+        self.key = index.and_then(|i| arg_range(&self.wire, i));
+        self
+    }
+
+    /// Appends one request to `out`, each placeholder filled by `keys`;
+    /// returns where its key is in `out`, if the template knows its key.
+    fn write(&self, out: &mut Vec<u8>, keys: &KeyDist, rng: &mut Rng) -> Option<Range<usize>> {
         let start = out.len();
         out.extend_from_slice(&self.wire);
         for &slot in &self.slots {
             let at = start + slot;
             write_key_digits(keys.sample(rng), &mut out[at..at + KEY_DIGITS]);
         }
+        self.key.as_ref().map(|key| start + key.start..start + key.end)
     }
 
     /// The encoded request (placeholders as they are).
@@ -142,6 +164,23 @@ impl Template {
     pub fn wire(&self) -> &[u8] {
         &self.wire
     }
+}
+
+/// Where argument `index` of an encoded command (`*N` then `$len` bulks)
+/// lies in `wire`.
+fn arg_range(wire: &[u8], index: usize) -> Option<Range<usize>> {
+    let line_end = |from: usize| wire[from..].windows(2).position(|w| w == b"\r\n").map(|i| from + i);
+    let mut at = line_end(0)? + 2;
+    for i in 0.. {
+        let header_end = line_end(at)?;
+        let len: usize = std::str::from_utf8(wire.get(at + 1..header_end)?).ok()?.parse().ok()?;
+        let data = header_end + 2..header_end + 2 + len;
+        if i == index {
+            return (data.end <= wire.len()).then_some(data);
+        }
+        at = data.end + 2;
+    }
+    None
 }
 
 /// Writes `n` as exactly 12 zero-padded digits (`%012llu`), modulo 10^12.
@@ -164,12 +203,21 @@ pub struct RequestGen {
 }
 
 impl RequestGen {
-    /// Appends one request to `out`.
-    pub fn write(&self, out: &mut Vec<u8>, rng: &mut Rng) {
+    /// Appends one request to `out`; returns where its key is in `out`,
+    /// when known.
+    pub fn write(&self, out: &mut Vec<u8>, rng: &mut Rng) -> Option<Range<usize>> {
         match &self.alt {
             Some(alt) if rng.next_f64() >= self.read_ratio => alt.write(out, &self.keys, rng),
             _ => self.main.write(out, &self.keys, rng),
         }
+    }
+
+    /// Names argument `index` of every template as the key (a custom
+    /// command's, found with `COMMAND GETKEYS`).
+    pub fn with_key_arg(mut self, index: Option<usize>) -> RequestGen {
+        self.main = self.main.with_key_arg(index);
+        self.alt = self.alt.map(|alt| alt.with_key_arg(index));
+        self
     }
 }
 
@@ -275,6 +323,35 @@ mod tests {
         assert!(text.contains("$20\r\nelement:000000000"), "{text}");
         assert!(text.ends_with("$4\r\nxxxx\r\n"));
         assert!(!text.contains("__rand_int__"));
+    }
+
+    #[test]
+    fn requests_say_where_their_key_is() {
+        let mut out = b"earlier bytes".to_vec();
+        let gen = Workload::Hset.generator(4, KeyDist::Uniform(1000));
+        let key = gen.write(&mut out, &mut Rng::new(7)).expect("HSET has a key");
+        assert_eq!(key.len(), b"myhash:000000000000".len());
+        assert!(out[key].starts_with(b"myhash:000000000"));
+        let ping = Workload::Ping.generator(3, KeyDist::Fixed);
+        assert_eq!(ping.write(&mut Vec::new(), &mut Rng::new(1)), None);
+        // A custom command's key is what the caller names.
+        let custom = Workload::Custom(vec![b"ZADD".to_vec(), b"z:__rand_int__".to_vec(), b"1".to_vec()]);
+        let gen = custom.generator(3, KeyDist::Uniform(10));
+        assert_eq!(gen.write(&mut Vec::new(), &mut Rng::new(1)), None);
+        let mut out = Vec::new();
+        let key = gen.with_key_arg(Some(1)).write(&mut out, &mut Rng::new(1)).unwrap();
+        assert!(out[key].starts_with(b"z:0000000000"));
+    }
+
+    #[test]
+    fn argument_ranges() {
+        let t = Template::new(&[&b"SET"[..], b"key", b"a longer value"], false);
+        let arg = |i| arg_range(t.wire(), i).map(|r| &t.wire()[r]);
+        assert_eq!(arg(0), Some(&b"SET"[..]));
+        assert_eq!(arg(1), Some(&b"key"[..]));
+        assert_eq!(arg(2), Some(&b"a longer value"[..]));
+        assert_eq!(arg(3), None);
+        assert_eq!(arg_range(b"*1\r\n$5\r\nab", 0), None, "truncated");
     }
 
     #[test]

@@ -8,6 +8,9 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
+pub mod cluster;
+pub mod terminal;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -168,4 +171,45 @@ pub fn run(port: u16, args: &[&str]) -> String {
     let output = cli(&all, None);
     assert!(output.status.success(), "gyre-cli {all:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("utf8 output")
+}
+
+/// Runs gyre-cli with `args` and `input` on stdin, killing it (and failing
+/// the test) if it has not exited within `timeout`.
+pub fn cli_within(args: &[&str], input: &[u8], timeout: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-cli"))
+        .args(args)
+        .env_remove("GYRECLI_AUTH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gyre-cli");
+    let mut pipe = child.stdin.take().expect("stdin pipe");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let drain = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout pipe")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr pipe")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll gyre-cli") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gyre-cli {args:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    feeder.join().expect("stdin feeder");
+    Output { status, stdout: stdout.join().expect("stdout reader"), stderr: stderr.join().expect("stderr reader") }
 }
