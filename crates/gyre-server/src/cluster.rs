@@ -184,8 +184,7 @@ fn relayable(top: &CommandSpec, spec: &CommandSpec, client: &ClientState) -> boo
     client.multi.is_none()
         && !client.in_exec
         && !top.has_flag(flags::EXCLUSIVE_KEYS)
-        && !spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
-        && top.name != "watch"
+        && !spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE | flags::CONTROLS_TRANSACTION)
 }
 
 /// Step 5b, after the gate admitted the command: its slot may have been
