@@ -97,6 +97,7 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
     let face = Face { cluster, my_id: node_id.to_string(), moves, relays: Default::default() };
     let _ = shared.cluster.set(face);
+    tokio::spawn(crate::slot_moves::drop_strays(shared.clone()));
     Ok(())
 }
 

@@ -40,6 +40,10 @@ pub struct SlotMoves {
     pub bytes_out: AtomicU64,
     pub records_in: AtomicU64,
     pub failed: AtomicU64,
+    /// Held by a receiver while it checks the plan and drops the old copy,
+    /// and by the stray-copy janitor while it picks and drops: the janitor
+    /// never drops a slot a move into this node has started to fill.
+    drops: tokio::sync::Mutex<()>,
 }
 
 impl SlotMoves {
@@ -178,6 +182,7 @@ impl DataPlane for ServerMover {
             // here: then it applies their completion moments after its
             // sender, and clients sent here meanwhile get TRYAGAIN (see
             // `cluster::route`), not a map that does not know the move.
+            let drops = moves.drops.lock().await;
             let t = face.cluster.topology();
             let me = face.cluster.tag();
             if me.is_none() || slots.iter().any(|s| t.slots[*s as usize].target.first() != me.as_ref()) {
@@ -188,6 +193,7 @@ impl DataPlane for ServerMover {
                 tracing::warn!(from = %from, error = %e, "refused a slot move: cannot drop the old copy");
                 return;
             }
+            drop(drops);
             tracing::info!(from = %from, slots = slots.len(), "receiving slots");
             let started = std::time::Instant::now();
             match receive_slots(&shared, link).await {
@@ -209,6 +215,52 @@ impl DataPlane for ServerMover {
             }
         })
     }
+}
+
+/// How often a node looks for copies of slots it neither serves nor
+/// receives.
+const STRAYS_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Drops, now and then, the copies of slots this node holds keys of
+/// without serving or receiving them: left by a crash between a hand-over
+/// and its drop, or by a move that broke off and was planned elsewhere.
+/// They are never served or counted; this gives their memory back.
+pub async fn drop_strays(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(STRAYS_CHECK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.shutdown.stopping() => return,
+        }
+        let Some(face) = shared.cluster.get() else { return };
+        let Some(me) = face.cluster.tag() else { continue };
+        if !face.cluster.map_is_current() {
+            continue;
+        }
+        let _drops = face.moves.drops.lock().await;
+        let t = face.cluster.topology();
+        // A frozen slot is on its way out: its hand-over drops it.
+        let strays =
+            stray_slots(&t, me, |s| !face.moves.frozen(s) && shared.ks.db(0).lock(SlotId(s)).slot_len(SlotId(s)) > 0);
+        if strays.is_empty() {
+            continue;
+        }
+        tracing::info!(slots = strays.len(), "dropping copies of slots this node neither serves nor receives");
+        if let Err(e) = drop_slots(&shared, &strays).await {
+            tracing::warn!(error = %e, "dropping stray slot copies");
+        }
+    }
+}
+
+/// The slots that hold something here (`holds`) that this node neither
+/// leads nor is the target primary of.
+pub fn stray_slots(t: &gyre_cluster::Topology, me: NodeTag, holds: impl Fn(u16) -> bool) -> Vec<u16> {
+    (0..SLOTS as u16)
+        .filter(|&s| {
+            let owners = &t.slots[s as usize];
+            owners.replicas.first() != Some(&me) && owners.target.first() != Some(&me) && holds(s)
+        })
+        .collect()
 }
 
 /// Freezes `slots` and returns once every command admitted before has run
@@ -237,4 +289,37 @@ async fn drop_slots(shared: &Shared, slots: &[u16]) -> Result<(), String> {
         shared.free_later(Box::new(detached));
     }
     ticket.durable(&shared.persistence).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gyre_cluster::{Command, Endpoint, NodeId, Outcome, Topology};
+
+    #[test]
+    fn strays_are_slots_held_here_that_are_neither_led_nor_moving_here() {
+        let ep = |n: u16| Endpoint { host: "127.0.0.1".into(), port: 7000 + n };
+        let id = |n: u16| NodeId::parse(&format!("{n:040x}")).unwrap();
+        let mut t = Topology::new();
+        let boot = Command::Bootstrap { id: id(1), client: ep(1), cluster: ep(1), replication_factor: 1 };
+        assert!(matches!(t.apply(&boot), Outcome::Joined(_)));
+        let join = Command::Join { id: id(2), client: ep(2), cluster: ep(2), at_once: false };
+        let Outcome::Joined(two) = t.apply(&join) else { panic!("joined") };
+        let one = NodeTag(1);
+        // Node 1 leads everything; half of it moves to node 2.
+        let moving: Vec<u16> =
+            (0..SLOTS as u16).filter(|s| t.slots[*s as usize].target.first() == Some(&two)).collect();
+        assert!(!moving.is_empty());
+        // Node 2 holding copies of the slots moving to it: none is a stray.
+        assert!(stray_slots(&t, two, |s| moving.contains(&s)).is_empty());
+        // Node 2 holding a slot that stays with node 1: a stray.
+        let stays = (0..SLOTS as u16).find(|s| !moving.contains(s)).unwrap();
+        assert_eq!(stray_slots(&t, two, |s| s == stays), vec![stays]);
+        // Node 1 leads everything: nothing it holds is a stray.
+        assert!(stray_slots(&t, one, |_| true).is_empty());
+        // Once the moves complete, node 1's copies of the moved slots are.
+        let moves = moving.iter().map(|s| (*s, t.slots[*s as usize].target.clone())).collect();
+        assert_eq!(t.apply(&Command::Complete { moves }), Outcome::Done);
+        assert_eq!(stray_slots(&t, one, |_| true), moving);
+    }
 }

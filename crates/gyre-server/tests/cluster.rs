@@ -20,6 +20,14 @@ use redis::{Commands, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The tests of this file run one at a time: each starts three to five
+/// servers, and on a 2-core machine several clusters at once starve each
+/// other's timers (SWIM and Raft time out, and a bounded wait with them).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A port free for TCP and UDP on `ip`.
 fn free_port(ip: &str) -> u16 {
     loop {
@@ -219,6 +227,7 @@ fn foreign_key(c: &mut redis::Connection) -> (String, String) {
 
 #[test]
 fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
+    let _one_at_a_time = serial();
     let root = tempdir();
     let a = Node::start(&root.0, 1, None);
     let b = Node::start(&root.0, 2, Some(&a));
@@ -327,6 +336,7 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
 
 #[test]
 fn queued_keys_are_checked_a_dead_node_is_forgotten_and_a_cut_off_node_stops_serving() {
+    let _one_at_a_time = serial();
     let root = tempdir();
     let a = Node::start(&root.0, 4, None);
     let b = Node::start(&root.0, 5, Some(&a));
@@ -385,6 +395,7 @@ fn queued_keys_are_checked_a_dead_node_is_forgotten_and_a_cut_off_node_stops_ser
 
 #[test]
 fn five_nodes_agree_with_five_raft_voters() {
+    let _one_at_a_time = serial();
     let root = tempdir();
     let a = Node::start(&root.0, 7, None);
     let rest: Vec<Node> = (8..=11).map(|n| Node::start(&root.0, n, Some(&a))).collect();
@@ -562,6 +573,7 @@ fn check_keys(seed: &Node, n: usize) {
 
 #[test]
 fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_hands_it_back() {
+    let _one_at_a_time = serial();
     let root = tempdir();
     let mut a = Node::start(&root.0, 20, None);
     let b = Node::start(&root.0, 21, Some(&a));
@@ -654,6 +666,7 @@ fn http_get(ip: &str, port: u16, path: &str) -> (String, String) {
 
 #[test]
 fn with_cluster_redirect_forward_a_plain_client_and_the_http_api_reach_every_slot() {
+    let _one_at_a_time = serial();
     let root = tempdir();
     let http = free_port("127.0.0.40");
     let extra = |http: Option<u16>| -> Vec<String> {
