@@ -3,19 +3,28 @@
 //! over a handful of seeds. The network, the clock and message order come
 //! from the seed; a failure names it.
 //!
+//! Slots move with data here too: each node has a store (kept across its
+//! crashes, as a disk is) and a [`DataPlane`] that hands a slot over as the
+//! server's does (freeze, copy, complete, drop). A writer tries a write at
+//! every step, to a node that thinks it serves the key's slot (the primary
+//! in its own map, its map current, the slot not frozen), and records each
+//! acknowledged one; after every stage every acknowledged write must be in
+//! the store of its slot's primary.
+//!
 //! A seed replays: openraft's election timeouts come from a generator this
 //! thread seeds (`runtime::seed_this_thread`), and the test checks that seed
 //! 1 reaches every stage at the same simulated instant twice. (The files are
 //! real files, in a fresh directory per run.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gyre_cluster::net::{BoxFuture, BoxStream, Datagrams, Listener, Net};
-use gyre_cluster::{Cluster, ClusterConfig, Endpoint, NodeId, NodeTag, SLOTS};
+use gyre_cluster::{Cluster, ClusterConfig, DataPlane, Endpoint, NodeId, NodeTag, SLOTS};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// turmoil's sockets behind the cluster's runtime seam.
 struct SimNet {
@@ -68,6 +77,149 @@ const PORT: u16 = 17000;
 
 type Registry = Arc<Mutex<HashMap<u16, Cluster>>>;
 
+/// A node's data: the keys written per slot (kept across its crashes, as on
+/// disk), and the slots frozen for a hand-over (lost with a crash, as in the
+/// server).
+#[derive(Default)]
+struct Store {
+    slots: HashMap<u16, BTreeSet<u64>>,
+    frozen: BTreeSet<u16>,
+}
+
+type Stores = Arc<Mutex<HashMap<u16, Arc<Mutex<Store>>>>>;
+
+/// The data half of slot moves, as the server's: freeze, send the slots
+/// whole, wait for the receiver's acknowledgement; drop once moved.
+struct SimData(Arc<Mutex<Store>>);
+
+impl DataPlane for SimData {
+    fn hand_over(&self, mut link: BoxStream, slots: Vec<u16>) -> BoxFuture<'static, Result<(), String>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            let mut bytes = Vec::new();
+            {
+                let mut s = store.lock().unwrap();
+                s.frozen.extend(slots.iter().copied());
+                for slot in &slots {
+                    let keys = s.slots.get(slot).cloned().unwrap_or_default();
+                    bytes.extend_from_slice(&slot.to_le_bytes());
+                    bytes.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+                    for k in keys {
+                        bytes.extend_from_slice(&k.to_le_bytes());
+                    }
+                }
+            }
+            link.write_all(&(bytes.len() as u32).to_le_bytes()).await.map_err(|e| e.to_string())?;
+            link.write_all(&bytes).await.map_err(|e| e.to_string())?;
+            let ack = link.read_u8().await.map_err(|e| e.to_string())?;
+            if ack == 1 {
+                Ok(())
+            } else {
+                Err("refused".into())
+            }
+        })
+    }
+
+    fn release(&self, slots: Vec<u16>, moved: bool) {
+        let mut s = self.0.lock().unwrap();
+        for slot in &slots {
+            if moved {
+                s.slots.remove(slot);
+            }
+            s.frozen.remove(slot);
+        }
+    }
+
+    fn receive(&self, _from: NodeTag, _slots: Vec<u16>, mut link: BoxStream) -> BoxFuture<'static, ()> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            let Ok(len) = link.read_u32_le().await else { return };
+            let mut bytes = vec![0u8; len as usize];
+            if link.read_exact(&mut bytes).await.is_err() {
+                return;
+            }
+            {
+                let mut s = store.lock().unwrap();
+                let mut at = 0;
+                while at < bytes.len() {
+                    let slot = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+                    let n = u32::from_le_bytes(bytes[at + 2..at + 6].try_into().unwrap()) as usize;
+                    at += 6;
+                    // The copy replaces whatever was here of the slot.
+                    let keys: BTreeSet<u64> = (0..n)
+                        .map(|i| u64::from_le_bytes(bytes[at + 8 * i..at + 8 * i + 8].try_into().unwrap()))
+                        .collect();
+                    at += 8 * n;
+                    s.slots.insert(slot, keys);
+                }
+            }
+            let _ = link.write_u8(1).await;
+        })
+    }
+
+    fn relay(&self, _user: String, _resp3: bool, _link: BoxStream) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+
+    fn published(&self, _messages: Vec<gyre_cluster::bus::Message>) {}
+}
+
+/// Tries one write per simulation step and keeps the acknowledged ones.
+struct Writer {
+    stores: Stores,
+    down: HashSet<u16>,
+    next: u64,
+    acked: Vec<u64>,
+}
+
+fn slot_of(key: u64) -> u16 {
+    (key.wrapping_mul(2_654_435_761) % SLOTS as u64) as u16
+}
+
+impl Writer {
+    fn write(&mut self, nodes: &HashMap<u16, Cluster>) {
+        let key = self.next;
+        self.next += 1;
+        let slot = slot_of(key);
+        let mut ns: Vec<u16> = nodes.keys().copied().filter(|n| !self.down.contains(n)).collect();
+        ns.sort();
+        for n in ns {
+            let c = &nodes[&n];
+            let Some(me) = c.tag() else { continue };
+            if c.topology().slots[slot as usize].replicas.first() != Some(&me) || !c.map_is_current() {
+                continue;
+            }
+            let Some(store) = self.stores.lock().unwrap().get(&n).cloned() else { continue };
+            let mut s = store.lock().unwrap();
+            if s.frozen.contains(&slot) {
+                continue;
+            }
+            s.slots.entry(slot).or_default().insert(key);
+            self.acked.push(key);
+            return;
+        }
+    }
+
+    /// Every acknowledged write is in the store of its slot's primary, as
+    /// `view`'s map names it.
+    fn check(&self, nodes: &HashMap<u16, Cluster>, view: u16) -> Result<(), String> {
+        let t = nodes[&view].topology();
+        let by_tag: HashMap<NodeTag, u16> = nodes.iter().filter_map(|(n, c)| c.tag().map(|t| (t, *n))).collect();
+        let stores = self.stores.lock().unwrap();
+        for &key in &self.acked {
+            let slot = slot_of(key);
+            let primary = t.slots[slot as usize].replicas.first().and_then(|p| by_tag.get(p)).copied();
+            let Some(n) = primary else { return Err(format!("slot {slot} has no known primary")) };
+            let held =
+                stores.get(&n).is_some_and(|s| s.lock().unwrap().slots.get(&slot).is_some_and(|k| k.contains(&key)));
+            if !held {
+                return Err(format!("acknowledged write {key} (slot {slot}) is not on its primary n{n}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn config(dir: &std::path::Path, n: u16, seeds: Vec<String>) -> ClusterConfig {
     let ip = turmoil::lookup(format!("n{n}"));
     ClusterConfig {
@@ -97,22 +249,27 @@ fn add_node(
     n: u16,
     seed: u64,
     registry: &Registry,
+    stores: &Stores,
     signals: Signals,
 ) {
     let dir = dir.to_path_buf();
     let registry = registry.clone();
     let signals = Arc::new(signals);
+    let store = stores.lock().unwrap().entry(n).or_default().clone();
     sim.host(format!("n{n}"), move || {
         let dir = dir.clone();
         let registry = registry.clone();
         let signals = signals.clone();
+        let store = store.clone();
         async move {
+            // A restart forgets what was frozen, as the server does.
+            store.lock().unwrap().frozen.clear();
             if let Some(start) = &signals.start {
                 start.notified().await;
             }
             let seeds = if n == 1 { vec![] } else { vec![format!("{}:{PORT}", turmoil::lookup("n1"))] };
             let net = Arc::new(SimNet { seed: seed.wrapping_mul(31).wrapping_add(n as u64) });
-            let c = Cluster::start(config(&dir, n, seeds), net).await?;
+            let c = Cluster::start_with(config(&dir, n, seeds), net, Arc::new(SimData(store))).await?;
             registry.lock().unwrap().insert(n, c.clone());
             signals.leave.notified().await;
             // Retried: the leader may be on the other side of a partition.
@@ -145,9 +302,18 @@ fn agreed_moving(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -
 
 /// Steps the simulation until `f` holds, for at most `sim_secs` of
 /// simulated time.
+/// The simulation's state outside the hosts.
+struct World {
+    registry: Registry,
+    writer: Writer,
+}
+
+/// Steps the simulation until `f` holds, for at most `sim_secs` of
+/// simulated time, with a write attempt at every step; then checks every
+/// acknowledged write is on its slot's primary.
 fn step_until(
     sim: &mut turmoil::Sim<'_>,
-    registry: &Registry,
+    world: &mut World,
     what: &str,
     sim_secs: u64,
     f: impl Fn(&HashMap<u16, Cluster>) -> bool,
@@ -155,11 +321,19 @@ fn step_until(
     let until = sim.elapsed() + Duration::from_secs(sim_secs);
     while sim.elapsed() < until {
         sim.step().map_err(|e| format!("{what}: {e}"))?;
-        if f(&registry.lock().unwrap()) {
-            return Ok(());
+        let nodes = world.registry.lock().unwrap().clone();
+        world.writer.write(&nodes);
+        if f(&nodes) {
+            let view = nodes
+                .iter()
+                .filter(|(n, c)| !world.writer.down.contains(n) && c.map_is_current())
+                .map(|(n, _)| *n)
+                .min()
+                .ok_or_else(|| format!("{what}: no node with a current map"))?;
+            return world.writer.check(&nodes, view).map_err(|e| format!("{what}: {e}"));
         }
     }
-    Err(format!("timed out waiting for {what}:\n{}", describe(&registry.lock().unwrap())))
+    Err(format!("timed out waiting for {what}:\n{}", describe(&world.registry.lock().unwrap())))
 }
 
 fn describe(nodes: &HashMap<u16, Cluster>) -> String {
@@ -196,11 +370,12 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
         .max_message_latency(Duration::from_millis(20))
         .build();
     let registry: Registry = Arc::default();
+    let stores: Stores = Arc::default();
     let leave: Vec<Arc<tokio::sync::Notify>> = (0..5).map(|_| Arc::new(tokio::sync::Notify::new())).collect();
     let join4 = Arc::new(tokio::sync::Notify::new());
     for n in 1..=4 {
         let start = (n == 4).then(|| join4.clone());
-        add_node(&mut sim, &dir, n, seed, &registry, Signals { start, leave: leave[n as usize].clone() });
+        add_node(&mut sim, &dir, n, seed, &registry, &stores, Signals { start, leave: leave[n as usize].clone() });
     }
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let finished = done.clone();
@@ -210,10 +385,11 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
         }
         Ok(())
     });
-    let r = &registry;
+    let writer = Writer { stores: stores.clone(), down: HashSet::new(), next: 0, acked: Vec::new() };
+    let mut w = World { registry: registry.clone(), writer };
     // Settled voters too: a crash in the middle of a voter change (joint
     // consensus of {1,2} and {1,2,3}) would leave no majority of the old set.
-    step_until(&mut sim, r, "three members to agree", 60, |n| {
+    step_until(&mut sim, &mut w, "three members to agree", 60, |n| {
         agreed(n, &[1, 2, 3], 3)
             && n.values().all(|c| {
                 let v = c.raft_view();
@@ -221,15 +397,16 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
             })
     })?;
     stages.push(sim.elapsed());
-    let p = r.lock().unwrap()[&1].topology().primary_count(NodeTag(1));
+    let p = w.registry.lock().unwrap()[&1].topology().primary_count(NodeTag(1));
     if !(5461..=5462).contains(&p) {
         return Err(format!("node 1 is primary of {p} slots"));
     }
     sim.crash("n2");
+    w.writer.down.insert(2);
     join4.notify_one();
     // The live primaries hand their share over; the down node's slots wait
     // for it (a slot moves only from its primary).
-    step_until(&mut sim, r, "node 4 to join while node 2 is down", 60, |n| {
+    step_until(&mut sim, &mut w, "node 4 to join while node 2 is down", 60, |n| {
         let down = n[&2].tag();
         agreed_moving(n, &[1, 3, 4], 4) && {
             let t = n[&1].topology();
@@ -238,15 +415,18 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
     })?;
     stages.push(sim.elapsed());
     sim.bounce("n2");
-    step_until(&mut sim, r, "node 2 to restart, catch up and hand over", 60, |n| agreed(n, &[1, 2, 3, 4], 4))?;
+    // The restarted node registers a fresh handle; the old one is stale.
+    w.writer.down.remove(&2);
+    w.registry.lock().unwrap().remove(&2);
+    step_until(&mut sim, &mut w, "node 2 to restart, catch up and hand over", 60, |n| agreed(n, &[1, 2, 3, 4], 4))?;
     stages.push(sim.elapsed());
-    let p = r.lock().unwrap()[&4].topology().primary_count(NodeTag(4));
+    let p = w.registry.lock().unwrap()[&4].topology().primary_count(NodeTag(4));
     if !(4096..=4097).contains(&p) {
         return Err(format!("the newcomer is primary of {p} slots"));
     }
     // Three voters (of four members) before node 1 is cut off, so the
     // others keep a majority.
-    step_until(&mut sim, r, "three Raft voters", 60, |n| {
+    step_until(&mut sim, &mut w, "three Raft voters", 60, |n| {
         n.values().all(|c| {
             let v = c.raft_view();
             v.voters.len() == 3 && !v.joint
@@ -259,7 +439,7 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
     // Node 3's slots cannot all move while node 1 (a target, and the
     // primary of slots whose lists change) is cut off: node 3 stays a
     // member until then.
-    step_until(&mut sim, r, "node 3 leaving while node 1 is cut off, which stops serving", 60, |n| {
+    step_until(&mut sim, &mut w, "node 3 leaving while node 1 is cut off, which stops serving", 60, |n| {
         let leaving = n[&3].tag().and_then(|t| n[&2].topology().member(t).map(|m| m.state));
         leaving == Some(gyre_cluster::MemberState::Leaving)
             && !n[&1].map_is_current()
@@ -270,14 +450,22 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
     for other in ["n2", "n3", "n4"] {
         sim.repair("n1", other);
     }
-    step_until(&mut sim, r, "node 1 to catch up after the cut and node 3 to leave", 60, |n| {
+    step_until(&mut sim, &mut w, "node 1 to catch up after the cut and node 3 to leave", 60, |n| {
         agreed(n, &[1, 2, 4], 3) && n[&1].map_is_current()
     })?;
     stages.push(sim.elapsed());
-    for (n, c) in r.lock().unwrap().iter() {
+    for (n, c) in w.registry.lock().unwrap().iter() {
         if let Some(f) = c.raft_view().fatal {
             return Err(format!("node {n}'s Raft stopped: {f}"));
         }
+    }
+    // The writer wrote all along, and moved keys reached the newcomer.
+    if w.writer.acked.len() < 1000 {
+        return Err(format!("only {} writes were acknowledged", w.writer.acked.len()));
+    }
+    let on_four = stores.lock().unwrap()[&4].lock().unwrap().slots.values().map(BTreeSet::len).sum::<usize>();
+    if on_four == 0 {
+        return Err("node 4 holds no keys".into());
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     sim.run().map_err(|e| e.to_string())?;
