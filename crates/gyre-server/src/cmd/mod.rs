@@ -114,6 +114,10 @@ pub mod flags {
     /// Gyre's own, for ACL channel checks: every argument is a pattern
     /// (PSUBSCRIBE).
     pub const PATTERN_ARGS: u64 = 1 << 37;
+    /// Gyre's own: some of its arguments are secrets, shown by MONITOR as
+    /// `(redacted)` (AUTH, HELLO; where the secrets start is per command,
+    /// see `monitor::redacted_from`).
+    pub const SECRET_ARGS: u64 = 1 << 38;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u64, &str)] = &[
