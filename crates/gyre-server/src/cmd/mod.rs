@@ -118,6 +118,10 @@ pub mod flags {
     /// `(redacted)` (AUTH, HELLO; where the secrets start is per command,
     /// see `monitor::redacted_from`).
     pub const SECRET_ARGS: u64 = 1 << 38;
+    /// Gyre's own: a client blocked on it is woken when a key it waits on is
+    /// deleted or replaced, to answer as Redis 7.2 does (XREADGROUP, whose
+    /// group went with the key; see `blocking::NOKEY_SIGNAL`).
+    pub const WAKES_ON_DELETE: u64 = 1 << 39;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u64, &str)] = &[
