@@ -103,7 +103,8 @@ pub mod flags {
     /// UNPAUSE).
     pub const UNPAUSES: u64 = 1 << 33;
     /// Gyre's own: the CACHING flag of client-side tracking outlives it
-    /// (CLIENT CACHING itself).
+    /// (CLIENT CACHING itself; on CLIENT, every CLIENT command the connection
+    /// runs, as Redis's resetClient spares `clientCommand`).
     pub const KEEPS_CACHING: u64 = 1 << 34;
     /// Gyre's own, for ACL channel checks: argument 1 is a channel (PUBLISH,
     /// SPUBLISH).

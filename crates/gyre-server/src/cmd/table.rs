@@ -118,7 +118,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONTROLS_TRANSACTION | WHILE_SUBSCRIBED | CONNECTION_STATE, NOKEYS, Connection, "6.2.0", "Resets the connection.", "", server::reset),
     cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONNECTION_STATE | SECRET_ARGS, NOKEYS, Connection, "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]", server::hello),
     cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONNECTION_STATE | SECRET_ARGS, NOKEYS, Connection, "1.0.0", "Authenticates the connection.", "[username] password", acl::auth),
-    cmd!("client", -2, CONNECTION_STATE, NOKEYS, Connection, "2.4.0", "A container for client connection commands.", "", introspect::container, client::SUBCOMMANDS),
+    cmd!("client", -2, CONNECTION_STATE | KEEPS_CACHING, NOKEYS, Connection, "2.4.0", "A container for client connection commands.", "", introspect::container, client::SUBCOMMANDS),
     // Server
     cmd!("info", -1, LOADING | STALE, NOKEYS, Server, "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]", info::info),
     cmd!("config", -2, 0, NOKEYS, Server, "2.0.0", "A container for server configuration commands.", "", introspect::container, config::SUBCOMMANDS),
