@@ -38,9 +38,11 @@ use crate::shared::Shared;
 /// with the key, as in Redis 7.2); the others keep waiting untouched.
 pub const NOKEY_SIGNAL: DbIndex = 1 << 15;
 
-/// Whether a waiter's command is woken by its key's deletion or retyping.
+/// Whether a waiter's command is woken by its key's deletion or retyping
+/// (flagged WAKES_ON_DELETE).
 fn unblocks_on_nokey(argv: &[Vec<u8>]) -> bool {
-    argv.first().is_some_and(|n| n.eq_ignore_ascii_case(b"xreadgroup"))
+    let spec = argv.first().and_then(|name| crate::cmd::lookup(name));
+    spec.is_some_and(|s| s.has_flag(crate::cmd::flags::WAKES_ON_DELETE))
 }
 
 /// Keys processed by one call of [`serve`] (each may wake several clients); a
@@ -437,5 +439,28 @@ impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         self.blocking.cancel(self.id);
         self.info.blocked.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which commands a key's deletion wakes comes from the table
+    /// (WAKES_ON_DELETE), looked up by the waiter's command name.
+    #[test]
+    fn only_flagged_commands_wake_on_delete() {
+        let mut flagged: Vec<&str> = crate::cmd::table::all()
+            .filter(|c| c.has_flag(crate::cmd::flags::WAKES_ON_DELETE))
+            .map(|c| c.name)
+            .collect();
+        flagged.sort_unstable();
+        assert_eq!(flagged, ["xreadgroup"]);
+        let argv = |names: &[&str]| names.iter().map(|n| n.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert!(unblocks_on_nokey(&argv(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "k", ">"])));
+        assert!(!unblocks_on_nokey(&argv(&["xread", "STREAMS", "k", "$"])));
+        assert!(!unblocks_on_nokey(&argv(&["blpop", "k", "0"])));
+        assert!(!unblocks_on_nokey(&argv(&["nosuchcommand"])));
+        assert!(!unblocks_on_nokey(&[]));
     }
 }

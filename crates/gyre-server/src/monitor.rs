@@ -142,19 +142,19 @@ fn line(unix_us: u64, db: u16, client: &ClientState, args: &Args<'_>, from_scrip
     l
 }
 
-/// The first argument shown as `(redacted)`: AUTH's arguments, and the two
-/// after HELLO's AUTH.
+/// The first argument shown as `(redacted)`, for the commands flagged
+/// SECRET_ARGS: the two after HELLO's AUTH, every argument of the others
+/// (AUTH).
 fn redacted_from(args: &Args<'_>) -> usize {
-    let name = args.get(0);
-    if name.eq_ignore_ascii_case(b"auth") {
-        return 1;
+    let Some(spec) = crate::cmd::lookup(args.get(0)) else { return usize::MAX };
+    if !spec.has_flag(flags::SECRET_ARGS) {
+        return usize::MAX;
     }
-    if name.eq_ignore_ascii_case(b"hello") {
-        if let Some(at) = (2..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"auth")) {
-            return at + 1;
-        }
+    if spec.name == "hello" {
+        let auth = (2..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"auth"));
+        return auth.map_or(usize::MAX, |at| at + 1);
     }
-    usize::MAX
+    1
 }
 
 /// Appends `s` quoted and escaped as Redis's `sdscatrepr`.
@@ -186,5 +186,21 @@ mod tests {
         let mut out = Vec::new();
         repr(&mut out, b"a \"b\"\\\r\n\t\x07\x08\x00\xff~");
         assert_eq!(out, b"\"a \\\"b\\\"\\\\\\r\\n\\t\\a\\b\\x00\\xff~\"".to_vec());
+    }
+
+    /// Which commands redact comes from the table (SECRET_ARGS); where the
+    /// secrets start stays per command.
+    #[test]
+    fn secrets_are_redacted_for_the_flagged_commands() {
+        let mut flagged: Vec<&str> =
+            crate::cmd::table::all().filter(|c| c.has_flag(flags::SECRET_ARGS)).map(|c| c.name).collect();
+        flagged.sort_unstable();
+        assert_eq!(flagged, ["auth", "hello"]);
+        let from = |argv: &[&[u8]]| redacted_from(&gyre_resp::OwnedArgs::from_slices(argv.iter().copied()).args());
+        assert_eq!(from(&[b"AUTH", b"user", b"pw"]), 1);
+        assert_eq!(from(&[b"hello", b"3", b"SETNAME", b"n", b"auth", b"u", b"p"]), 5);
+        assert_eq!(from(&[b"HELLO", b"3"]), usize::MAX);
+        assert_eq!(from(&[b"get", b"auth"]), usize::MAX);
+        assert_eq!(from(&[b"nosuchcommand", b"x"]), usize::MAX);
     }
 }

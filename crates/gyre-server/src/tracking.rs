@@ -264,9 +264,14 @@ impl Tracking {
         let caching = c.caching;
         // The CACHING flag lasts one command, as Redis's resetClient keeps
         // it: through MULTI to the end of EXEC, through a script, across
-        // CLIENT commands, and while the command waits blocked.
-        let client_cmd = spec.has_flag(crate::cmd::flags::KEEPS_CACHING)
-            || (!nested_runner && matches!(client.current_cmd, crate::client::CmdName::Known { top: "client", .. }));
+        // CLIENT commands, and while the command waits blocked. KEEPS_CACHING
+        // marks CLIENT CACHING and, on the connection's command, CLIENT.
+        let keeps = |s: &CommandSpec| s.has_flag(crate::cmd::flags::KEEPS_CACHING);
+        let connection_cmd = || match client.current_cmd {
+            crate::client::CmdName::Known { top, .. } => crate::cmd::lookup(top.as_bytes()),
+            crate::client::CmdName::Unknown => None,
+        };
+        let client_cmd = keeps(spec) || (!nested_runner && connection_cmd().is_some_and(keeps));
         if !(client.multi.is_some() || !top_level || blocked || client_cmd) {
             c.caching = false;
         }
@@ -487,5 +492,22 @@ fn send(shared: &Shared, inner: &mut Inner, id: u64, payload: Payload<'_>) {
                 Payload::All => w.null(),
             }
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::flags::KEEPS_CACHING;
+
+    /// The CACHING flag survives CLIENT commands: the `client` container
+    /// carries KEEPS_CACHING (checked on the connection's command), as does
+    /// CLIENT CACHING (checked on the command that ran); nothing else does.
+    #[test]
+    fn client_commands_keep_caching_by_flag() {
+        let tops: Vec<&str> = crate::cmd::table::all().filter(|c| c.has_flag(KEEPS_CACHING)).map(|c| c.name).collect();
+        assert_eq!(tops, ["client"]);
+        let client = crate::cmd::lookup(b"client").expect("declared");
+        let subs: Vec<&str> = client.subcommands.iter().filter(|c| c.has_flag(KEEPS_CACHING)).map(|c| c.name).collect();
+        assert_eq!(subs, ["caching"]);
     }
 }

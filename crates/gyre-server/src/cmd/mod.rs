@@ -103,7 +103,8 @@ pub mod flags {
     /// UNPAUSE).
     pub const UNPAUSES: u64 = 1 << 33;
     /// Gyre's own: the CACHING flag of client-side tracking outlives it
-    /// (CLIENT CACHING itself).
+    /// (CLIENT CACHING itself; on CLIENT, every CLIENT command the connection
+    /// runs, as Redis's resetClient spares `clientCommand`).
     pub const KEEPS_CACHING: u64 = 1 << 34;
     /// Gyre's own, for ACL channel checks: argument 1 is a channel (PUBLISH,
     /// SPUBLISH).
@@ -114,6 +115,14 @@ pub mod flags {
     /// Gyre's own, for ACL channel checks: every argument is a pattern
     /// (PSUBSCRIBE).
     pub const PATTERN_ARGS: u64 = 1 << 37;
+    /// Gyre's own: some of its arguments are secrets, shown by MONITOR as
+    /// `(redacted)` (AUTH, HELLO; where the secrets start is per command,
+    /// see `monitor::redacted_from`).
+    pub const SECRET_ARGS: u64 = 1 << 38;
+    /// Gyre's own: a client blocked on it is woken when a key it waits on is
+    /// deleted or replaced, to answer as Redis 7.2 does (XREADGROUP, whose
+    /// group went with the key; see `blocking::NOKEY_SIGNAL`).
+    pub const WAKES_ON_DELETE: u64 = 1 << 39;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u64, &str)] = &[

@@ -116,9 +116,9 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("watch", -2, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | CONTROLS_TRANSACTION | CONNECTION_STATE, ALLKEYS, Transactions, "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "key [key ...]", transactions::watch),
     cmd!("unwatch", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | CONNECTION_STATE, NOKEYS, Transactions, "2.2.0", "Forgets about watched keys of a transaction.", "", transactions::unwatch),
     cmd!("reset", 1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONTROLS_TRANSACTION | WHILE_SUBSCRIBED | CONNECTION_STATE, NOKEYS, Connection, "6.2.0", "Resets the connection.", "", server::reset),
-    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONNECTION_STATE, NOKEYS, Connection, "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]", server::hello),
-    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONNECTION_STATE, NOKEYS, Connection, "1.0.0", "Authenticates the connection.", "[username] password", acl::auth),
-    cmd!("client", -2, CONNECTION_STATE, NOKEYS, Connection, "2.4.0", "A container for client connection commands.", "", introspect::container, client::SUBCOMMANDS),
+    cmd!("hello", -1, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONNECTION_STATE | SECRET_ARGS, NOKEYS, Connection, "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]", server::hello),
+    cmd!("auth", -2, NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY | CONNECTION_STATE | SECRET_ARGS, NOKEYS, Connection, "1.0.0", "Authenticates the connection.", "[username] password", acl::auth),
+    cmd!("client", -2, CONNECTION_STATE | KEEPS_CACHING, NOKEYS, Connection, "2.4.0", "A container for client connection commands.", "", introspect::container, client::SUBCOMMANDS),
     // Server
     cmd!("info", -1, LOADING | STALE, NOKEYS, Server, "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]", info::info),
     cmd!("config", -2, 0, NOKEYS, Server, "2.0.0", "A container for server configuration commands.", "", introspect::container, config::SUBCOMMANDS),
