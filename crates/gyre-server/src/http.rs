@@ -42,9 +42,8 @@ impl HttpBackend {
 fn needs_connection(spec: &cmd::CommandSpec) -> bool {
     // WAIT and WAITAOF wait on this server's own log (and, in the cluster,
     // replicas) for a connection's writes; Redis does not flag them
-    // blocking, so they are named here.
-    spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE)
-        || matches!(spec.name, "wait" | "waitaof")
+    // blocking, so Gyre's own flag marks them.
+    spec.has_flag(flags::BLOCKING | flags::SUBSCRIPTION | flags::CONNECTION_STATE | flags::WAITS_ON_CONNECTION)
 }
 
 fn error(msg: impl Into<Bytes>) -> Frame {

@@ -123,6 +123,10 @@ pub mod flags {
     /// deleted or replaced, to answer as Redis 7.2 does (XREADGROUP, whose
     /// group went with the key; see `blocking::NOKEY_SIGNAL`).
     pub const WAKES_ON_DELETE: u64 = 1 << 39;
+    /// Gyre's own: waits for the connection's own earlier writes to reach
+    /// the log or replicas (WAIT, WAITAOF), so it needs a connection (the
+    /// HTTP API refuses it).
+    pub const WAITS_ON_CONNECTION: u64 = 1 << 40;
 
     /// (bit, Redis's name) in COMMAND INFO order.
     pub const NAMES: &[(u64, &str)] = &[
