@@ -130,7 +130,7 @@ pub fn example_toml() -> String {
          # invalid values stop start-up with a message naming them. CONFIG REWRITE writes\n\
          # the running values back to the file the server was started with, keeping comments.\n\
          #\n\
-         # This file is generated from the settings declaration (crates/gyre-server/src/config.rs);\n\
+         # This file is generated from the settings declaration (crates/gyre-server/src/config/params.rs);\n\
          # a test fails when they differ. Regenerate: GYRE_BLESS=1 cargo test -p gyre-server example_toml\n",
     );
     for p in PARAMS {
