@@ -125,8 +125,10 @@ impl From<String> for Refusal {
 /// running here, as Redis Cluster's `getNodeByQuery` decides it: keys in
 /// several slots (over all of a transaction's commands at EXEC) are
 /// CROSSSLOT; a slot this node is not the primary of is MOVED; an unformed
-/// cluster, or a node cut off from the Raft majority, is CLUSTERDOWN.
-/// SELECT of a database other than 0 is refused.
+/// cluster, or a node cut off from the Raft majority, is CLUSTERDOWN; a
+/// slot frozen for a hand-over, or moving here, is TRYAGAIN; a client that
+/// relays gets its command relayed instead of MOVED. (SELECT of a database
+/// other than 0 is refused by SELECT itself, as in Redis.)
 /// Inside EXEC or a script, a key this node does not serve is an error.
 pub fn route(
     shared: &Shared,
@@ -136,9 +138,6 @@ pub fn route(
     client: &mut ClientState,
 ) -> Option<Refusal> {
     let face = shared.cluster.get()?;
-    if top.name == "select" && args.len() == 2 && args.get(1) != b"0" {
-        return Some(Refusal::Error("ERR SELECT is not allowed in cluster mode".into()));
-    }
     let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
         Ok(None) => return None,
         Ok(Some(slot)) => slot,

@@ -220,7 +220,12 @@ fn db_arg(arg: &[u8], not_int: &'static str) -> Result<DbIndex, CmdError> {
 
 /// SELECT changes the connection: it runs with the whole `Call`.
 pub fn select(call: &mut Call<'_>) -> CmdResult {
-    call.client.db = db_arg(call.arg(1), NOT_INTEGER)?;
+    let db = db_arg(call.arg(1), NOT_INTEGER)?;
+    // A cluster has database 0 only, as Redis Cluster.
+    if db != 0 && call.shared.cluster.get().is_some() {
+        return Err(err("ERR SELECT is not allowed in cluster mode"));
+    }
+    call.client.db = db;
     call.out.ok();
     Ok(())
 }
