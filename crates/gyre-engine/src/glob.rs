@@ -525,4 +525,26 @@ mod tests {
             prop_assert!(glob_match(&p, &s, false));
         }
     }
+
+    /// The cases gyre-script's own matcher had (FUNCTION LIST LIBRARYNAME,
+    /// which now uses this one).
+    #[test]
+    fn library_name_patterns() {
+        assert!(glob_match(b"*", b"anything", false));
+        assert!(glob_match(b"lib*", b"library", false));
+        assert!(!glob_match(b"lib*", b"mylib", false));
+        assert!(glob_match(b"*lib", b"mylib", false));
+        assert!(glob_match(b"m?lib", b"mylib", false));
+        assert!(glob_match(b"[mn]ylib", b"nylib", false));
+        assert!(!glob_match(b"[^mn]ylib", b"nylib", false));
+        assert!(glob_match(b"[a-c]x", b"bx", false));
+        assert!(glob_match(b"MY*", b"mylib", true));
+        assert!(!glob_match(b"MY*", b"mylib", false));
+        assert!(glob_match(b"a\\*b", b"a*b", false));
+        assert!(!glob_match(b"a\\*b", b"axb", false));
+        assert!(glob_match(b"*a*b*c*", b"xxaxxbxxcxx", false));
+        assert!(!glob_match(b"*a*b*c*d", b"xxaxxbxxcxx", false));
+        assert!(glob_match(b"", b"", false));
+        assert!(!glob_match(b"", b"a", false));
+    }
 }

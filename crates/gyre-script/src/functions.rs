@@ -24,7 +24,6 @@ use gyre_resp::Frame;
 use crate::api::{Host, RestorePolicy, RunOpts, ScriptConfig, ScriptKind};
 use crate::convert::err;
 use crate::flags::{is_valid_name, lossy, parse_library_meta, LibraryMeta, ScriptFlags};
-use crate::glob::glob_match;
 use crate::scripting::{check_flags, RunName, Scripting, Shared, BUSY_EVAL};
 use crate::vm::{Registered, RunSpec, Vm, VmKind};
 
@@ -196,14 +195,15 @@ impl Scripting {
     }
 
     /// `FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]`, shaped for a client
-    /// speaking `resp` (maps and sets become arrays under RESP2). The
-    /// pattern is a glob matched ignoring case.
-    pub fn function_list(&self, pattern: Option<&[u8]>, with_code: bool, resp: u8) -> Frame {
+    /// speaking `resp` (maps and sets become arrays under RESP2): the
+    /// libraries whose name `listed` accepts (the server matches
+    /// LIBRARYNAME's glob, ignoring case, with its one glob matcher).
+    pub fn function_list(&self, listed: &dyn Fn(&str) -> bool, with_code: bool, resp: u8) -> Frame {
         let state = self.functions.lock();
         let libraries = state
             .libraries
             .values()
-            .filter(|library| pattern.is_none_or(|p| glob_match(p, library.name.as_bytes(), true)))
+            .filter(|library| listed(&library.name))
             .map(|library| {
                 let functions = library
                     .functions

@@ -25,7 +25,7 @@
 //! script_flags(body) / cached_script_flags(sha)           shebang flags, for the server's checks
 //! function_load(code, replace) -> Result<String, Frame>   FUNCTION LOAD [REPLACE]
 //! function_delete(name) -> Result<(), Frame>              FUNCTION DELETE
-//! function_list(pattern, with_code, resp) -> Frame        FUNCTION LIST [LIBRARYNAME p] [WITHCODE]
+//! function_list(listed, with_code, resp) -> Frame        FUNCTION LIST [LIBRARYNAME p] [WITHCODE]
 //! function_flush()                                        FUNCTION FLUSH [ASYNC|SYNC]
 //! function_dump() -> Bytes                                FUNCTION DUMP (Gyre's own format)
 //! function_restore(payload, RestorePolicy)                FUNCTION RESTORE [FLUSH|APPEND|REPLACE]
@@ -95,7 +95,6 @@ mod api;
 mod convert;
 mod flags;
 mod functions;
-mod glob;
 mod libs;
 mod numfmt;
 mod redis_api;

@@ -488,7 +488,8 @@ fn function_list(call: &mut Call<'_>) -> CmdResult {
         i += 1;
     }
     let resp = resp_of(call.out.protocol());
-    let list = call.shared.scripting.function_list(pattern, with_code, resp);
+    let listed = |name: &str| pattern.is_none_or(|p| gyre_engine::glob::glob_match(p, name.as_bytes(), true));
+    let list = call.shared.scripting.function_list(&listed, with_code, resp);
     write_frame(&mut call.out, &list);
     Ok(())
 }
