@@ -78,8 +78,12 @@ impl Drop for LazyEntry {
     }
 }
 
-/// Frees `entry` off the request path when it is large.
-fn free(shared: &Shared, entry: Entry) {
+/// Frees an entry taken out of the keyspace (evicted, deleted, overwritten):
+/// off the request path when it is large, its bytes no longer counted
+/// against `maxmemory` from the moment it is queued. The one way an entry
+/// is freed lazily.
+#[inline]
+pub fn free_entry(shared: &Shared, entry: Entry) {
     let bytes = entry.value.heap_bytes();
     if bytes >= LAZY_FREE_BYTES_MIN {
         shared.lazy_pending_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -162,7 +166,7 @@ fn evict_until(shared: &Shared, limit: usize, log: &mut MutationLog, now_ms: u64
             crate::notify::key_evicted(shared, notify, ev.db, &ev.key);
         }
         shared.tracking.invalidate_removed(shared, &[(ev.db, ev.key.clone())]);
-        free(shared, ev.entry);
+        free_entry(shared, ev.entry);
         if evicted.is_multiple_of(u64::from(EVICTIONS_PER_CLOCK_CHECK))
             && budget.is_some_and(|b| started.elapsed() >= b)
         {

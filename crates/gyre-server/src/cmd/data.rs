@@ -27,7 +27,6 @@ use gyre_resp::{Args, ReplyWriter};
 
 use super::{Call, CmdError};
 use crate::config::Hot;
-use crate::evict::LAZY_FREE_BYTES_MIN;
 use crate::shared::Garbage;
 
 /// What a data command may touch while it runs. A wrapper around the
@@ -193,12 +192,11 @@ impl<'c, 'a> Data<'c, 'a> {
     }
 
     /// Frees a deleted or overwritten entry, on the background thread when it
-    /// is large (a million-element value must not stall the request path).
+    /// is large (a million-element value must not stall the request path);
+    /// see `evict::free_entry`.
     #[inline]
     pub fn free(&self, e: Entry) {
-        if e.value.heap_bytes() >= LAZY_FREE_BYTES_MIN {
-            self.call.shared.free_later(Box::new(e));
-        }
+        crate::evict::free_entry(self.call.shared, e);
     }
 
     /// Hands `garbage` to the lazy-free thread (FLUSHDB ASYNC's databases).
