@@ -26,15 +26,28 @@
 //! ([`entry_size`]), so the conversion decisions do not depend on the encoding;
 //! `apply` never reads a clock or randomness, and never panics on an op that does
 //! not fit the list (an index out of range, a missing pivot): it does nothing.
+//!
+//! Files: this one holds the [`List`] (which encoding answers what, the
+//! conversions, `apply`) and the index helpers commands share;
+//! `encoding.rs` the two encodings' storage (the packed byte format and the
+//! deque); `iter.rs` the element iterator over either; `op.rs` the
+//! [`ListOp`] and its wire format.
 
 use std::collections::VecDeque;
 use std::fmt;
 
-use bytes::Bytes;
-
 use super::EncodingConfig;
-use crate::codec::{put_bytes, put_i64, put_u32, put_u64, put_u8, DecodeError, Reader};
+use crate::codec::{put_bytes, put_u32, DecodeError, Reader};
 use crate::value::StrValue;
+
+mod encoding;
+mod iter;
+mod op;
+
+use encoding::{read_forward, Deque, Packed};
+pub use iter::Iter;
+use iter::IterRepr;
+pub use op::{decode_op, ListOp};
 
 /// Length byte meaning "a u32 length follows" (before the bytes) or "precedes"
 /// (after the bytes).
@@ -118,256 +131,6 @@ pub fn resolve_index(index: i64, len: usize) -> Option<usize> {
         None
     }
 }
-
-// ---------------------------------------------------------------------------
-// Packed encoding
-// ---------------------------------------------------------------------------
-
-/// Writes one entry into `dst`, which is exactly `entry_size(v.len())` bytes.
-fn write_entry(dst: &mut [u8], v: &[u8]) {
-    debug_assert_eq!(dst.len(), entry_size(v.len()));
-    let n = v.len();
-    if n < LONG_MARKER as usize {
-        dst[0] = n as u8;
-        dst[1..1 + n].copy_from_slice(v);
-        dst[1 + n] = n as u8;
-    } else {
-        let len = u32::try_from(n).expect("element over 4 GiB: bulk limits forbid it").to_le_bytes();
-        dst[0] = LONG_MARKER;
-        dst[1..5].copy_from_slice(&len);
-        dst[5..5 + n].copy_from_slice(v);
-        dst[5 + n..9 + n].copy_from_slice(&len);
-        dst[9 + n] = LONG_MARKER;
-    }
-}
-
-/// The entry starting at `pos`: (data start, data len, next entry's start).
-#[inline]
-fn read_forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
-    let b = buf[pos];
-    if b != LONG_MARKER {
-        let n = b as usize;
-        (pos + 1, n, pos + n + 2)
-    } else {
-        let n = u32::from_le_bytes(buf[pos + 1..pos + 5].try_into().expect("4 bytes")) as usize;
-        (pos + 5, n, pos + n + 10)
-    }
-}
-
-/// The entry ending at `end`: (entry start, data start, data len).
-#[inline]
-fn read_backward(buf: &[u8], end: usize) -> (usize, usize, usize) {
-    let b = buf[end - 1];
-    if b != LONG_MARKER {
-        let n = b as usize;
-        (end - n - 2, end - n - 1, n)
-    } else {
-        let n = u32::from_le_bytes(buf[end - 5..end - 1].try_into().expect("4 bytes")) as usize;
-        (end - n - 10, end - n - 5, n)
-    }
-}
-
-#[derive(Clone, Default)]
-struct Packed {
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl Packed {
-    /// Byte offset of entry `i` (`i == len` gives the end), walking from the
-    /// nearer end.
-    fn offset_of(&self, i: usize) -> usize {
-        debug_assert!(i <= self.len);
-        if i <= self.len / 2 {
-            let mut pos = 0;
-            for _ in 0..i {
-                pos = read_forward(&self.buf, pos).2;
-            }
-            pos
-        } else {
-            let mut end = self.buf.len();
-            for _ in i..self.len {
-                end = read_backward(&self.buf, end).0;
-            }
-            end
-        }
-    }
-
-    /// Byte span of entries `start..=stop`.
-    fn span(&self, start: usize, stop: usize) -> (usize, usize) {
-        let from = self.offset_of(start);
-        let forward_steps = stop + 1 - start;
-        let backward_steps = self.len - stop - 1;
-        let to = if forward_steps <= backward_steps {
-            let mut pos = from;
-            for _ in 0..forward_steps {
-                pos = read_forward(&self.buf, pos).2;
-            }
-            pos
-        } else {
-            self.offset_of(stop + 1)
-        };
-        (from, to)
-    }
-
-    fn push_back(&mut self, v: &[u8]) {
-        let at = self.buf.len();
-        self.buf.resize(at + entry_size(v.len()), 0);
-        write_entry(&mut self.buf[at..], v);
-        self.len += 1;
-    }
-
-    /// Pushes each value at the head in turn (so the last ends up first).
-    fn push_front_each(&mut self, values: &[&[u8]]) {
-        let add: usize = values.iter().map(|v| entry_size(v.len())).sum();
-        let old = self.buf.len();
-        self.buf.resize(old + add, 0);
-        self.buf.copy_within(0..old, add);
-        let mut pos = 0;
-        for v in values.iter().rev() {
-            let n = entry_size(v.len());
-            write_entry(&mut self.buf[pos..pos + n], v);
-            pos += n;
-        }
-        self.len += values.len();
-    }
-
-    fn insert_at(&mut self, pos: usize, v: &[u8]) {
-        let n = entry_size(v.len());
-        let old = self.buf.len();
-        self.buf.resize(old + n, 0);
-        self.buf.copy_within(pos..old, pos + n);
-        write_entry(&mut self.buf[pos..pos + n], v);
-        self.len += 1;
-    }
-
-    fn pop_front(&mut self, n: usize) {
-        let off = self.offset_of(n);
-        self.buf.drain(..off);
-        self.len -= n;
-    }
-
-    fn pop_back(&mut self, n: usize) {
-        let off = self.offset_of(self.len - n);
-        self.buf.truncate(off);
-        self.len -= n;
-    }
-
-    fn replace(&mut self, i: usize, v: &[u8]) {
-        let (start, end) = self.span(i, i);
-        let (old, new) = (end - start, entry_size(v.len()));
-        let total = self.buf.len();
-        if new > old {
-            self.buf.resize(total + new - old, 0);
-            self.buf.copy_within(end..total, start + new);
-        } else if new < old {
-            self.buf.copy_within(end..total, start + new);
-            self.buf.truncate(total - (old - new));
-        }
-        write_entry(&mut self.buf[start..start + new], v);
-    }
-
-    /// Offset of the first entry equal to `pivot`, and the offset after it.
-    fn find(&self, pivot: &[u8]) -> Option<(usize, usize)> {
-        let mut pos = 0;
-        while pos < self.buf.len() {
-            let (data, n, next) = read_forward(&self.buf, pos);
-            if &self.buf[data..data + n] == pivot {
-                return Some((pos, next));
-            }
-            pos = next;
-        }
-        None
-    }
-
-    /// Removes up to `limit` entries equal to `value` at offsets at or past
-    /// `from`, scanning forward; returns how many.
-    fn remove_from(&mut self, from: usize, value: &[u8], limit: usize) -> usize {
-        let (mut read, mut write, mut removed) = (from, from, 0);
-        while read < self.buf.len() {
-            let (data, n, next) = read_forward(&self.buf, read);
-            if removed < limit && &self.buf[data..data + n] == value {
-                removed += 1;
-            } else {
-                if write != read {
-                    self.buf.copy_within(read..next, write);
-                }
-                write += next - read;
-            }
-            read = next;
-        }
-        self.buf.truncate(write);
-        self.len -= removed;
-        removed
-    }
-
-    /// Offset of the entry that is the `nth` (1-based) match of `value` counted
-    /// from the tail, or 0 when there are fewer matches.
-    fn nth_match_from_tail(&self, value: &[u8], nth: usize) -> usize {
-        let (mut end, mut seen) = (self.buf.len(), 0);
-        while end > 0 {
-            let (start, data, n) = read_backward(&self.buf, end);
-            if &self.buf[data..data + n] == value {
-                seen += 1;
-                if seen == nth {
-                    return start;
-                }
-            }
-            end = start;
-        }
-        0
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Deque encoding
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Default)]
-struct Deque {
-    items: VecDeque<StrValue>,
-    /// Sum of `entry_size` over the items: the packed size, for conversions.
-    bytes: usize,
-}
-
-impl Deque {
-    fn push(&mut self, left: bool, v: &[u8]) {
-        self.bytes += entry_size(v.len());
-        let s = StrValue::from_slice(v);
-        if left {
-            self.items.push_front(s);
-        } else {
-            self.items.push_back(s);
-        }
-    }
-
-    fn pop(&mut self, left: bool, n: usize) {
-        for _ in 0..n {
-            let v = if left { self.items.pop_front() } else { self.items.pop_back() };
-            self.bytes -= entry_size(v.expect("n <= len").len());
-        }
-    }
-
-    /// Removes the items equal to `value` at indexes `from..`, up to `limit`.
-    fn remove_from(&mut self, from: usize, value: &[u8], limit: usize) -> usize {
-        let (mut i, mut removed, mut freed) = (0, 0, 0);
-        self.items.retain(|v| {
-            let drop = i >= from && removed < limit && &v[..] == value;
-            i += 1;
-            if drop {
-                removed += 1;
-                freed += entry_size(v.len());
-            }
-            !drop
-        });
-        self.bytes -= freed;
-        removed
-    }
-}
-
-// ---------------------------------------------------------------------------
-// List
-// ---------------------------------------------------------------------------
 
 #[derive(Clone)]
 enum Repr {
@@ -686,178 +449,10 @@ impl List {
     }
 }
 
-/// Iterator over a list's elements (double-ended, exact size).
-pub struct Iter<'a>(IterRepr<'a>);
-
-enum IterRepr<'a> {
-    Packed { buf: &'a [u8], front: usize, back: usize, left: usize },
-    Deque(std::collections::vec_deque::Iter<'a, StrValue>),
-}
-
-impl<'a> Iterator for Iter<'a> {
-    type Item = &'a [u8];
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
-        match &mut self.0 {
-            IterRepr::Packed { buf, front, back, left } => {
-                if *front >= *back {
-                    return None;
-                }
-                let (data, n, next) = read_forward(buf, *front);
-                *front = next;
-                *left -= 1;
-                Some(&buf[data..data + n])
-            }
-            IterRepr::Deque(it) => it.next().map(|s| &s[..]),
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = match &self.0 {
-            IterRepr::Packed { left, .. } => *left,
-            IterRepr::Deque(it) => it.len(),
-        };
-        (n, Some(n))
-    }
-}
-
-impl DoubleEndedIterator for Iter<'_> {
-    #[inline]
-    fn next_back(&mut self) -> Option<Self::Item> {
-        match &mut self.0 {
-            IterRepr::Packed { buf, front, back, left } => {
-                if *front >= *back {
-                    return None;
-                }
-                let (start, data, n) = read_backward(buf, *back);
-                *back = start;
-                *left -= 1;
-                Some(&buf[data..data + n])
-            }
-            IterRepr::Deque(it) => it.next_back().map(|s| &s[..]),
-        }
-    }
-}
-
-impl ExactSizeIterator for Iter<'_> {}
-
-// ---------------------------------------------------------------------------
-// Ops
-// ---------------------------------------------------------------------------
-
-/// The deterministic effect of a list write.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ListOp<B> {
-    /// Push each value in turn at the head (`left`) or the tail: LPUSH a b
-    /// leaves b first.
-    Push { left: bool, values: Vec<B> },
-    /// Remove `count` elements (at most the length) from the head or the tail.
-    Pop { left: bool, count: u64 },
-    /// Replace the element at `index` (negative counts from the tail).
-    Set { index: i64, value: B },
-    /// Insert `value` before or after the first element equal to `pivot`.
-    Insert { before: bool, pivot: B, value: B },
-    /// LREM: `count` > 0 from the head, < 0 from the tail, 0 all.
-    Rem { count: i64, value: B },
-    /// LTRIM: keep `start..=stop` with Redis's index rules.
-    Trim { start: i64, stop: i64 },
-}
-
-const OP_PUSH: u8 = 1;
-const OP_POP: u8 = 2;
-const OP_SET: u8 = 3;
-const OP_INSERT: u8 = 4;
-const OP_REM: u8 = 5;
-const OP_TRIM: u8 = 6;
-
-impl<B: AsRef<[u8]>> ListOp<B> {
-    pub fn as_ref(&self) -> ListOp<&[u8]> {
-        match self {
-            ListOp::Push { left, values } => {
-                ListOp::Push { left: *left, values: values.iter().map(|v| v.as_ref()).collect() }
-            }
-            ListOp::Pop { left, count } => ListOp::Pop { left: *left, count: *count },
-            ListOp::Set { index, value } => ListOp::Set { index: *index, value: value.as_ref() },
-            ListOp::Insert { before, pivot, value } => {
-                ListOp::Insert { before: *before, pivot: pivot.as_ref(), value: value.as_ref() }
-            }
-            ListOp::Rem { count, value } => ListOp::Rem { count: *count, value: value.as_ref() },
-            ListOp::Trim { start, stop } => ListOp::Trim { start: *start, stop: *stop },
-        }
-    }
-
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            ListOp::Push { left, values } => {
-                put_u8(out, OP_PUSH);
-                put_u8(out, u8::from(*left));
-                put_u32(out, u32::try_from(values.len()).expect("push of over 4G values"));
-                for v in values {
-                    put_bytes(out, v.as_ref());
-                }
-            }
-            ListOp::Pop { left, count } => {
-                put_u8(out, OP_POP);
-                put_u8(out, u8::from(*left));
-                put_u64(out, *count);
-            }
-            ListOp::Set { index, value } => {
-                put_u8(out, OP_SET);
-                put_i64(out, *index);
-                put_bytes(out, value.as_ref());
-            }
-            ListOp::Insert { before, pivot, value } => {
-                put_u8(out, OP_INSERT);
-                put_u8(out, u8::from(*before));
-                put_bytes(out, pivot.as_ref());
-                put_bytes(out, value.as_ref());
-            }
-            ListOp::Rem { count, value } => {
-                put_u8(out, OP_REM);
-                put_i64(out, *count);
-                put_bytes(out, value.as_ref());
-            }
-            ListOp::Trim { start, stop } => {
-                put_u8(out, OP_TRIM);
-                put_i64(out, *start);
-                put_i64(out, *stop);
-            }
-        }
-    }
-}
-
-fn get_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
-    match r.u8()? {
-        0 => Ok(false),
-        1 => Ok(true),
-        _ => Err(DecodeError::Invalid("list op flag is not 0 or 1")),
-    }
-}
-
-pub fn decode_op(r: &mut Reader<'_>) -> Result<ListOp<Bytes>, DecodeError> {
-    Ok(match r.u8()? {
-        OP_PUSH => {
-            let left = get_bool(r)?;
-            let n = r.count(4)?;
-            let mut values = Vec::with_capacity(n);
-            for _ in 0..n {
-                values.push(r.bytes()?);
-            }
-            ListOp::Push { left, values }
-        }
-        OP_POP => ListOp::Pop { left: get_bool(r)?, count: r.u64()? },
-        OP_SET => ListOp::Set { index: r.i64()?, value: r.bytes()? },
-        OP_INSERT => ListOp::Insert { before: get_bool(r)?, pivot: r.bytes()?, value: r.bytes()? },
-        OP_REM => ListOp::Rem { count: r.i64()?, value: r.bytes()? },
-        OP_TRIM => ListOp::Trim { start: r.i64()?, stop: r.i64()? },
-        _ => return Err(DecodeError::Invalid("unknown list op")),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use proptest::prelude::*;
 
     fn cfg(fill: i64) -> EncodingConfig {

@@ -32,16 +32,28 @@
 //! (process-seeded) hash, so each step is linear in the set's size; steps cover
 //! at least 1/[`SCAN_STEPS_MAX`] of the set so that a whole iteration stays
 //! linear. A hashtable holds fewer than 2^32 members.
+//!
+//! Files: this one holds the [`Set`] (which encoding answers what, the
+//! conversions) and its iterator; `scan.rs` SSCAN; `listpack.rs` the listpack
+//! encoding's byte-buffer primitives; `table.rs` the hashtable encoding;
+//! `serial.rs` the value's serialization; `op.rs` the [`SetOp`] and its wire
+//! format.
 
-use bytes::Bytes;
-use hashbrown::HashTable;
-
-use super::packed::{packed_count, put_varint, read_entry, reserve_slack, set_packed_count, varint_len, COUNT_BYTES};
+use super::packed::{packed_count, put_varint, reserve_slack, set_packed_count, COUNT_BYTES};
 use super::EncodingConfig;
-use crate::codec::{put_bytes, put_i64, put_u32, put_u8, DecodeError, Reader};
-use crate::keyspace::{key_hash, KeyHasher};
+use crate::keyspace::KeyHasher;
 use crate::num::parse_i64;
 use crate::value::StrValue;
+
+mod listpack;
+mod op;
+mod scan;
+mod serial;
+mod table;
+
+use listpack::{decimal_len, packed_find, packed_push, packed_remove, PackedIter};
+pub use op::{decode_op, SetOp};
+use table::Table;
 
 /// Redis caps the intset at 2^30 entries whatever `set-max-intset-entries` says.
 const INTSET_ENTRIES_MAX: usize = 1 << 30;
@@ -116,171 +128,6 @@ impl std::fmt::Debug for Set {
         f.debug_struct("Set").field("encoding", &self.encoding()).field("members", &members).finish()
     }
 }
-
-// ---------------------------------------------------------------------------
-// Listpack primitives
-// ---------------------------------------------------------------------------
-
-/// The entries of a packed buffer, in order.
-struct PackedIter<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl PackedIter<'_> {
-    fn new(buf: &[u8]) -> PackedIter<'_> {
-        PackedIter { buf, pos: COUNT_BYTES.min(buf.len()) }
-    }
-
-    /// The next entry as (entry start, bytes start, bytes end).
-    fn next_entry(&mut self) -> Option<(usize, usize, usize)> {
-        if self.pos >= self.buf.len() {
-            return None;
-        }
-        let at = self.pos;
-        let (start, end) = read_entry(self.buf, at);
-        self.pos = end;
-        Some((at, start, end))
-    }
-}
-
-impl<'a> Iterator for PackedIter<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let (_, start, end) = self.next_entry()?;
-        Some(&self.buf[start..end])
-    }
-}
-
-/// The entry holding `m`: (entry start, entry end).
-fn packed_find(buf: &[u8], m: &[u8]) -> Option<(usize, usize)> {
-    let mut it = PackedIter::new(buf);
-    while let Some((at, start, end)) = it.next_entry() {
-        if end - start == m.len() && &buf[start..end] == m {
-            return Some((at, end));
-        }
-    }
-    None
-}
-
-/// Appends `m` (known absent) to a packed buffer.
-fn packed_push(buf: &mut Vec<u8>, m: &[u8]) {
-    let n = packed_count(buf);
-    let header = if buf.is_empty() { COUNT_BYTES } else { 0 };
-    reserve_slack(buf, header + varint_len(m.len()) + m.len());
-    if header > 0 {
-        buf.extend_from_slice(&[0; COUNT_BYTES]);
-    }
-    put_varint(buf, m.len());
-    buf.extend_from_slice(m);
-    set_packed_count(buf, n + 1);
-}
-
-/// Removes `m` from a packed buffer; returns whether it was there.
-fn packed_remove(buf: &mut Vec<u8>, m: &[u8]) -> bool {
-    let Some((at, end)) = packed_find(buf, m) else { return false };
-    let n = packed_count(buf) - 1;
-    if n == 0 {
-        *buf = Vec::new();
-        return true;
-    }
-    buf.drain(at..end);
-    set_packed_count(buf, n);
-    if buf.capacity() > 2 * buf.len() + 64 {
-        buf.shrink_to_fit();
-    }
-    true
-}
-
-/// Length of the decimal form of `i` (Redis's `sdigits10`).
-fn decimal_len(i: i64) -> usize {
-    let digits = if i == 0 { 1 } else { i.unsigned_abs().ilog10() as usize + 1 };
-    digits + usize::from(i < 0)
-}
-
-// ---------------------------------------------------------------------------
-// Hashtable
-// ---------------------------------------------------------------------------
-
-/// Members in a dense vector, found through a hash index of their positions.
-#[derive(Clone, Default)]
-struct Table {
-    members: Vec<StrValue>,
-    index: HashTable<u32>,
-    /// Heap bytes owned by members too long to be stored inline.
-    member_heap: usize,
-}
-
-impl Table {
-    fn with_capacity(n: usize) -> Table {
-        Table { members: Vec::with_capacity(n), index: HashTable::with_capacity(n), member_heap: 0 }
-    }
-
-    fn position(&self, m: &[u8]) -> Option<usize> {
-        let members = &self.members;
-        self.index.find(key_hash(m), |&i| members[i as usize].as_slice() == m).map(|&i| i as usize)
-    }
-
-    fn insert(&mut self, m: &[u8]) -> bool {
-        let Table { members, index, member_heap } = self;
-        let entry =
-            index.entry(key_hash(m), |&i| members[i as usize].as_slice() == m, |&i| key_hash(&members[i as usize]));
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                let pos = u32::try_from(members.len()).ok().filter(|&p| p < u32::MAX);
-                let pos = pos.expect("a set holds fewer than 2^32 members");
-                v.insert(pos);
-                let s = StrValue::from_slice(m);
-                *member_heap += s.heap_bytes();
-                members.push(s);
-                true
-            }
-        }
-    }
-
-    fn remove(&mut self, m: &[u8]) -> bool {
-        let Table { members, index, member_heap } = self;
-        let Ok(found) = index.find_entry(key_hash(m), |&i| members[i as usize].as_slice() == m) else {
-            return false;
-        };
-        let pos = found.remove().0 as usize;
-        let last = members.len() - 1;
-        let removed = members.swap_remove(pos);
-        *member_heap -= removed.heap_bytes();
-        if pos != last {
-            // The last member moved into `pos`: repoint its index entry.
-            let moved =
-                index.find_mut(key_hash(&members[pos]), |&i| i as usize == last).expect("every member is indexed");
-            *moved = pos as u32;
-        }
-        self.maybe_shrink();
-        true
-    }
-
-    /// Gives memory back once the table is less than an eighth full (Redis
-    /// resizes its dict below a tenth).
-    fn maybe_shrink(&mut self) {
-        let n = self.members.len();
-        if self.members.capacity() > 64 && n * 8 < self.members.capacity() {
-            let Table { members, index, .. } = self;
-            members.shrink_to(n * 2);
-            index.shrink_to(n * 2, |&i| key_hash(&members[i as usize]));
-        }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Table>()
-            + self.members.capacity() * std::mem::size_of::<StrValue>()
-            + self.index.allocation_size()
-            + self.member_heap
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The set
-// ---------------------------------------------------------------------------
 
 /// The members of a set, in its order (sorted for an intset; insertion order,
 /// with removals filled from the end, for the others).
@@ -578,44 +425,6 @@ impl Set {
         }
     }
 
-    /// One SSCAN step from `cursor`; returns the next cursor, 0 when done.
-    ///
-    /// A compact set is visited whole (cursor 0 back), as Redis does. A
-    /// hashtable is visited in order of member hash: `cursor` is the lowest
-    /// hash not yet returned. A step returns every member with a hash from
-    /// `cursor` up to a bound, so a member present for the whole iteration is
-    /// returned exactly once, however the set grows or shrinks meanwhile.
-    /// `count` is a hint: a step covers at least `count` members and at least
-    /// 1/[`SCAN_STEPS_MAX`] of the set.
-    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut visit: impl FnMut(Member<'a>)) -> u64 {
-        let Repr::Table(t) = &self.0 else {
-            self.iter().for_each(visit);
-            return 0;
-        };
-        let mut batch: Vec<(u64, u32)> = t
-            .members
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let h = key_hash(m);
-                (h >= cursor).then_some((h, i as u32))
-            })
-            .collect();
-        let budget = count.max(t.members.len() / SCAN_STEPS_MAX).max(1);
-        let mut next = 0;
-        if batch.len() > budget {
-            batch.select_nth_unstable_by_key(budget - 1, |&(h, _)| h);
-            let bound = batch[budget - 1].0;
-            batch.retain(|&(h, _)| h <= bound);
-            // The bound is below the largest remaining hash, so this cannot wrap.
-            next = bound + 1;
-        }
-        for (_, i) in batch {
-            visit(Member::Bytes(&t.members[i as usize]));
-        }
-        next
-    }
-
     /// Applies a write's deterministic effect.
     pub fn apply(&mut self, op: &SetOp<&[u8]>, cfg: &EncodingConfig) {
         match op {
@@ -627,89 +436,7 @@ impl Set {
             }
         }
     }
-
-    /// The whole value: an encoding tag, a u32 count, then the members (i64s
-    /// for an intset, length-prefixed bytes otherwise).
-    pub fn serialize(&self, out: &mut Vec<u8>) {
-        let n = u32::try_from(self.len()).expect("a set holds fewer than 2^32 members");
-        match &self.0 {
-            Repr::Ints(v) => {
-                put_u8(out, ENC_INTSET);
-                put_u32(out, n);
-                for &i in v {
-                    put_i64(out, i);
-                }
-            }
-            Repr::Packed(_) | Repr::Table(_) => {
-                put_u8(out, if matches!(self.0, Repr::Packed(_)) { ENC_LISTPACK } else { ENC_HASHTABLE });
-                put_u32(out, n);
-                for m in self.iter() {
-                    let Member::Bytes(b) = m else { unreachable!("only an intset yields integers") };
-                    put_bytes(out, b);
-                }
-            }
-        }
-    }
-
-    /// Reads a set written by [`Set::serialize`], keeping its encoding unless
-    /// the current thresholds forbid it (then it becomes a hashtable, as when
-    /// Redis loads an RDB file). Never panics on bad input; an empty or
-    /// malformed set (unsorted intset, duplicate members) is an error.
-    pub fn deserialize(r: &mut Reader<'_>, cfg: &EncodingConfig) -> Result<Set, DecodeError> {
-        let enc = r.u8()?;
-        let min_item = if enc == ENC_INTSET { 8 } else { 4 };
-        let n = r.count(min_item)?;
-        if n == 0 {
-            return Err(DecodeError::Invalid("empty set"));
-        }
-        let mut set = match enc {
-            ENC_INTSET => {
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let i = r.i64()?;
-                    if v.last().is_some_and(|&last| last >= i) {
-                        return Err(DecodeError::Invalid("intset not strictly increasing"));
-                    }
-                    v.push(i);
-                }
-                Set(Repr::Ints(v))
-            }
-            ENC_LISTPACK if n <= cfg.set_max_listpack_entries => {
-                let mut members = Vec::with_capacity(n);
-                for _ in 0..n {
-                    members.push(r.slice()?);
-                }
-                if distinct(&members).len() != n {
-                    return Err(DecodeError::Invalid("duplicate set member"));
-                }
-                let mut buf = Vec::new();
-                for m in members {
-                    packed_push(&mut buf, m);
-                }
-                Set(Repr::Packed(buf))
-            }
-            ENC_LISTPACK | ENC_HASHTABLE => {
-                let mut t = Table::with_capacity(n);
-                for _ in 0..n {
-                    if !t.insert(r.slice()?) {
-                        return Err(DecodeError::Invalid("duplicate set member"));
-                    }
-                }
-                Set(Repr::Table(Box::new(t)))
-            }
-            _ => return Err(DecodeError::Invalid("unknown set encoding")),
-        };
-        if matches!(set.0, Repr::Ints(_)) && n > intset_max_entries(cfg) {
-            set.convert_to_table(n);
-        }
-        Ok(set)
-    }
 }
-
-const ENC_INTSET: u8 = 0;
-const ENC_LISTPACK: u8 = 1;
-const ENC_HASHTABLE: u8 = 2;
-
 /// The distinct entries of `members`, first occurrences in order.
 pub fn distinct<'m>(members: &[&'m [u8]]) -> Vec<&'m [u8]> {
     /// Below this many, comparing each to those before it beats hashing.
@@ -726,68 +453,15 @@ pub fn distinct<'m>(members: &[&'m [u8]]) -> Vec<&'m [u8]> {
     let mut seen = hashbrown::HashSet::with_capacity_and_hasher(members.len(), KeyHasher);
     members.iter().copied().filter(|m| seen.insert(*m)).collect()
 }
-
-// ---------------------------------------------------------------------------
-// Ops
-// ---------------------------------------------------------------------------
-
-/// The deterministic effect of a write on a set.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SetOp<B> {
-    /// SADD's members in argument order, duplicates and existing members
-    /// included: their number is Redis's size hint for the encoding. SMOVE's
-    /// destination gets one member.
-    Add { members: Vec<B> },
-    /// Remove these members (SREM, SPOP's chosen members, SMOVE's source);
-    /// absent ones are ignored.
-    Rem { members: Vec<B> },
-}
-
-const OP_ADD: u8 = 1;
-const OP_REM: u8 = 2;
-
-impl<B: AsRef<[u8]>> SetOp<B> {
-    pub fn as_ref(&self) -> SetOp<&[u8]> {
-        match self {
-            SetOp::Add { members } => SetOp::Add { members: members.iter().map(|m| m.as_ref()).collect() },
-            SetOp::Rem { members } => SetOp::Rem { members: members.iter().map(|m| m.as_ref()).collect() },
-        }
-    }
-
-    /// Tag u8, u32 count, members as length-prefixed bytes.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let (tag, members) = match self {
-            SetOp::Add { members } => (OP_ADD, members),
-            SetOp::Rem { members } => (OP_REM, members),
-        };
-        put_u8(out, tag);
-        put_u32(out, u32::try_from(members.len()).expect("bounded by the request's argument count"));
-        for m in members {
-            put_bytes(out, m.as_ref());
-        }
-    }
-}
-
-pub fn decode_op(r: &mut Reader<'_>) -> Result<SetOp<Bytes>, DecodeError> {
-    let tag = r.u8()?;
-    if tag != OP_ADD && tag != OP_REM {
-        return Err(DecodeError::Invalid("unknown set op"));
-    }
-    let n = r.count(4)?;
-    let mut members = Vec::with_capacity(n);
-    for _ in 0..n {
-        members.push(r.bytes()?);
-    }
-    Ok(if tag == OP_ADD { SetOp::Add { members } } else { SetOp::Rem { members } })
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
+    use bytes::Bytes;
     use proptest::prelude::*;
 
     use super::*;
+    use crate::codec::Reader;
 
     fn tiny() -> EncodingConfig {
         EncodingConfig {
@@ -798,7 +472,7 @@ mod tests {
         }
     }
 
-    fn add(set: &mut Set, members: &[&str], cfg: &EncodingConfig) {
+    pub(super) fn add(set: &mut Set, members: &[&str], cfg: &EncodingConfig) {
         let members: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
         set.apply(&SetOp::Add { members }, cfg);
     }
@@ -928,44 +602,6 @@ mod tests {
         for name in all.iter().step_by(3) {
             assert!(s.contains(name.as_bytes()));
         }
-    }
-
-    #[test]
-    fn scan_returns_every_member_present_throughout_once() {
-        let cfg = EncodingConfig::default();
-        let mut s = Set::new();
-        let names: Vec<String> = (0..1000).map(|i| format!("member:{i}")).collect();
-        for n in &names {
-            s.insert(n.as_bytes(), &cfg);
-        }
-        assert_eq!(s.encoding(), "hashtable");
-        let mut seen: Vec<Vec<u8>> = Vec::new();
-        let mut cursor = 0;
-        let mut steps = 0;
-        loop {
-            cursor = s.scan(cursor, 10, |m| seen.push(m.as_bytes(&mut itoa::Buffer::new()).to_vec()));
-            steps += 1;
-            // The set grows and shrinks (the table resizes) while we scan.
-            s.insert(format!("new:{steps}").as_bytes(), &cfg);
-            s.remove(format!("new:{}", steps - 1).as_bytes());
-            if cursor == 0 {
-                break;
-            }
-        }
-        assert!(steps <= SCAN_STEPS_MAX + 2, "{steps} steps");
-        for n in &names {
-            assert_eq!(seen.iter().filter(|m| m.as_slice() == n.as_bytes()).count(), 1, "{n}");
-        }
-    }
-
-    #[test]
-    fn compact_scan_is_whole() {
-        let cfg = EncodingConfig::default();
-        let mut s = Set::new();
-        add(&mut s, &["a", "b", "c"], &cfg);
-        let mut n = 0;
-        assert_eq!(s.scan(12345, 1, |_| n += 1), 0);
-        assert_eq!(n, 3);
     }
 
     #[test]
@@ -1105,24 +741,6 @@ mod tests {
             let _ = Set::deserialize(&mut Reader::new(&bytes), &tiny());
             let _ = Set::deserialize(&mut Reader::new(&bytes), &EncodingConfig::default());
         }
-    }
-
-    #[test]
-    fn deserialize_rejects_malformed_sets() {
-        let cfg = EncodingConfig::default();
-        let bad = |bytes: &[u8]| Set::deserialize(&mut Reader::new(bytes), &cfg).is_err();
-        assert!(bad(&[ENC_INTSET, 0, 0, 0, 0]));
-        let mut unsorted = vec![ENC_INTSET, 2, 0, 0, 0];
-        unsorted.extend_from_slice(&5i64.to_le_bytes());
-        unsorted.extend_from_slice(&5i64.to_le_bytes());
-        assert!(bad(&unsorted));
-        for enc in [ENC_LISTPACK, ENC_HASHTABLE] {
-            let mut dup = vec![enc, 2, 0, 0, 0];
-            put_bytes(&mut dup, b"x");
-            put_bytes(&mut dup, b"x");
-            assert!(bad(&dup));
-        }
-        assert!(bad(&[9, 1, 0, 0, 0, 0, 0, 0, 0]));
     }
 
     #[test]
