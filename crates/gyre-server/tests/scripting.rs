@@ -456,3 +456,21 @@ fn on_one_core_a_long_script_still_lets_others_in() {
     assert_eq!(other.call(&["PING"]), Reply::simple("PONG"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// msgpack nested 900 levels deep (under cmsgpack's limit of 1000) decodes
+/// without overflowing a worker's stack, even in a debug build; deeper
+/// input is an error for the script, never a crash.
+#[test]
+fn deeply_nested_msgpack_neither_crashes_nor_wedges_the_server() {
+    let s = Server::start();
+    let mut r = s.raw();
+    let script = "local s = string.rep('\\145', tonumber(ARGV[1])) .. '\\192'
+        local ok, v = pcall(cmsgpack.unpack, s)
+        if not ok then return 'error' end
+        local depth = 0
+        while type(v) == 'table' do v = v[1]; depth = depth + 1 end
+        return depth";
+    assert_eq!(r.call(&["EVAL", script, "0", "900"]), Reply::Int(900));
+    assert_eq!(r.call(&["EVAL", script, "0", "5000"]), b("error"));
+    assert_eq!(r.call(&["PING"]), Reply::simple("PONG"));
+}
