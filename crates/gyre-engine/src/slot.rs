@@ -172,5 +172,11 @@ mod tests {
         assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
         assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
         assert_eq!(hash_tag(b"{bar"), b"{bar");
+        // (gyre-cli's cases, now that it uses this rule.)
+        assert_eq!(hash_tag(b"{user}.a"), b"user");
+        assert_eq!(hash_tag(b"a{b}{c}"), b"b");
+        assert_eq!(hash_tag(b"{}user"), b"{}user");
+        assert_eq!(hash_tag(b"a}b{c"), b"a}b{c");
+        assert_eq!(hash_tag(b"{{x}}"), b"{x");
     }
 }

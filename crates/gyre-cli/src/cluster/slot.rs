@@ -1,11 +1,7 @@
-//! Hash slots: [`key_slot`] (Redis Cluster's rule) and [`SlotMap`], which
-//! node serves each slot as `CLUSTER SLOTS` tells it.
-//!
-//! The rule: CRC16/XMODEM (polynomial 0x1021, initial value 0, no
-//! reflection) of the key, modulo [`SLOTS`]; when the key holds a `{` with a
-//! `}` somewhere after it and at least one byte between the two, only the
-//! bytes between the first `{` and the first `}` after it are hashed, so
-//! `{user1000}.following` and `{user1000}.followers` share a slot.
+//! Hash slots: [`key_slot`] (Redis Cluster's rule: CRC16/XMODEM of the key
+//! or of its `{hash tag}`, modulo [`SLOTS`]; the engine's own
+//! `gyre_engine::SlotId::of`, so client and server cannot disagree) and
+//! [`SlotMap`], which node serves each slot as `CLUSTER SLOTS` tells it.
 //!
 //! Invariants of [`SlotMap`]: a node keeps its index for the map's lifetime
 //! (a refresh adds nodes, never renumbers them), so a caller may index its
@@ -17,49 +13,14 @@ use gyre_resp::Frame;
 use super::NodeAddr;
 
 /// Hash slots in a cluster.
-pub const SLOTS: usize = 16384;
+pub const SLOTS: usize = gyre_engine::slot::SLOT_COUNT;
 
-/// A hash slot, `0..SLOTS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SlotId(pub u16);
+/// A hash slot, `0..SLOTS` (the engine's: one rule for server and client).
+pub use gyre_engine::SlotId;
 
-/// CRC16/XMODEM's table, built at compile time.
-const CRC16_TABLE: [u16; 256] = crc16_table();
-
-const fn crc16_table() -> [u16; 256] {
-    let mut table = [0u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = (i as u16) << 8;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-}
-
-/// CRC16/XMODEM of `bytes`.
-pub fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &b| (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)])
-}
-
-/// The part of `key` that is hashed: its hash tag when it has a non-empty
-/// one, else the whole key.
-pub fn hash_tag(key: &[u8]) -> &[u8] {
-    let Some(open) = key.iter().position(|&b| b == b'{') else { return key };
-    match key[open + 1..].iter().position(|&b| b == b'}') {
-        Some(len) if len > 0 => &key[open + 1..open + 1 + len],
-        _ => key,
-    }
-}
-
-/// The slot `key` belongs to.
+/// The slot `key` belongs to (Redis Cluster's rule, `SlotId::of`).
 pub fn key_slot(key: &[u8]) -> SlotId {
-    SlotId(crc16(hash_tag(key)) % SLOTS as u16)
+    SlotId::of(key)
 }
 
 /// Marks a slot no node serves.
@@ -183,13 +144,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc16_xmodem_check_value() {
-        // The catalogue's check value for CRC-16/XMODEM.
-        assert_eq!(crc16(b"123456789"), 0x31c3);
-        assert_eq!(crc16(b""), 0);
-    }
-
-    #[test]
     fn slots_as_redis_computes_them() {
         // Each value checked with CLUSTER KEYSLOT against gyre-server and
         // redis-server 7.0.
@@ -209,18 +163,6 @@ mod tests {
         ] {
             assert_eq!(key_slot(key.as_bytes()), SlotId(slot), "{key}");
         }
-    }
-
-    #[test]
-    fn hash_tags() {
-        assert_eq!(hash_tag(b"{user}.a"), b"user");
-        assert_eq!(hash_tag(b"a{b}{c}"), b"b");
-        // An empty tag, or no closing brace: the whole key.
-        assert_eq!(hash_tag(b"{}user"), b"{}user");
-        assert_eq!(hash_tag(b"{user"), b"{user");
-        assert_eq!(hash_tag(b"a}b{c"), b"a}b{c");
-        // The first `}` after the first `{` closes it.
-        assert_eq!(hash_tag(b"{{x}}"), b"{x");
     }
 
     fn entry(start: i64, end: i64, host: &str, port: i64) -> Frame {
