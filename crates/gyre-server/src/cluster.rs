@@ -138,7 +138,7 @@ pub fn route(
     client: &mut ClientState,
 ) -> Option<Refusal> {
     let face = shared.cluster.get()?;
-    let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
+    let slot = match slot_of(top, spec, args, client) {
         Ok(None) => return None,
         Ok(Some(slot)) => slot,
         Err(e) => return Some(redirect_error(client, top, e).into()),
@@ -203,10 +203,7 @@ pub fn recheck(
     if client.in_exec {
         return None;
     }
-    let slot = match single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok) {
-        Ok(Some(slot)) => slot,
-        _ => return None,
-    };
+    let Ok(Some(slot)) = slot_of(top, spec, args, client) else { return None };
     if face.moves.frozen(slot) {
         return Some(redirect_error(client, top, TRYAGAIN.to_string()).into());
     }
@@ -238,6 +235,18 @@ fn redirect_error(client: &mut ClientState, top: &CommandSpec, msg: String) -> S
         tx.aborted = true;
     }
     msg
+}
+
+/// The slot of a command's keys: the single-key shortcut, else
+/// [`command_slot`].
+#[inline]
+fn slot_of(
+    top: &'static CommandSpec,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+    client: &ClientState,
+) -> Result<Option<u16>, String> {
+    single_key_slot(spec, args).map_or_else(|| command_slot(top, spec, args, client), Ok)
 }
 
 /// The one slot a command's keys are in (None: no keys), or CROSSSLOT.

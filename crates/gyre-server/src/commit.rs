@@ -132,27 +132,7 @@ pub fn commit_swap(
     b: DbIndex,
     now_ms: u64,
 ) {
-    if log.in_atomic() || !persistence.logging() {
-        ks.swap_db(a, b, now_ms, log, None);
-        return;
-    }
-    let lsn = persistence.append_with(|rec| {
-        to_log(persistence, ks, log, rec);
-        let taps = &persistence.taps;
-        ks.swap_db(
-            a,
-            b,
-            now_ms,
-            log,
-            Some(&mut |piece| {
-                taps.offer(piece);
-                rec.extend(piece);
-            }),
-        );
-    });
-    if let Some(lsn) = lsn {
-        log.note_committed(lsn.0);
-    }
+    in_log_order(persistence, ks, log, |log, sink| ks.swap_db(a, b, now_ms, log, sink));
 }
 
 /// Drops `slots` of database `db` (see `Keyspace::drop_slots`), each drop
@@ -166,17 +146,32 @@ pub fn commit_drop(
     slots: &[gyre_engine::SlotId],
     now_ms: u64,
 ) -> gyre_engine::Detached {
+    in_log_order(persistence, ks, log, |log, sink| ks.drop_slots(db, slots, now_ms, log, sink))
+}
+
+/// Runs a keyspace-wide change whose place among single-key writes matters
+/// (`op` takes the shards' feeds into its sink, then writes its own record):
+/// under the log's lock, after `log`'s own pending records, so the log holds
+/// it exactly where it happened. Inside an atomic section, or without a log,
+/// `op` records into `log` instead (no sink). A poisoned log takes nothing:
+/// the change is made in memory and the reply reports the log, as for any
+/// write.
+fn in_log_order<T>(
+    persistence: &Persistence,
+    ks: &Keyspace,
+    log: &mut MutationLog,
+    op: impl FnOnce(&mut MutationLog, Option<gyre_engine::keyspace::FeedSink<'_>>) -> T,
+) -> T {
     if log.in_atomic() || !persistence.logging() {
-        return ks.drop_slots(db, slots, now_ms, log, None);
+        return op(log, None);
     }
-    let mut detached = None;
+    let mut op = Some(op);
+    let mut done = None;
     let lsn = persistence.append_with(|rec| {
         to_log(persistence, ks, log, rec);
         let taps = &persistence.taps;
-        detached = Some(ks.drop_slots(
-            db,
-            slots,
-            now_ms,
+        let op = op.take().expect("the log calls its filler once");
+        done = Some(op(
             log,
             Some(&mut |piece| {
                 taps.offer(piece);
@@ -187,8 +182,11 @@ pub fn commit_drop(
     if let Some(lsn) = lsn {
         log.note_committed(lsn.0);
     }
-    // A poisoned log took nothing: drop in memory; the reply reports the log.
-    detached.unwrap_or_else(|| ks.drop_slots(db, slots, now_ms, log, None))
+    match (done, op) {
+        (Some(v), _) => v,
+        (None, Some(op)) => op(log, None),
+        (None, None) => unreachable!("the filler ran, so it returned"),
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,15 @@ pub fn cli(args: &[&str], stdin: Option<&str>) -> Output {
 /// Runs gyre-cli with `args`, feeding `input` on stdin from a thread (so a
 /// large input cannot deadlock against a full stdout pipe).
 pub fn cli_bytes(args: &[&str], input: &[u8]) -> Output {
+    let (child, feeder) = spawn_cli(args, input);
+    let output = child.wait_with_output().expect("gyre-cli runs");
+    feeder.join().expect("stdin feeder");
+    output
+}
+
+/// Starts gyre-cli with `args`, its output piped, and a thread feeding it
+/// `input` on stdin.
+fn spawn_cli(args: &[&str], input: &[u8]) -> (std::process::Child, std::thread::JoinHandle<()>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-cli"))
         .args(args)
         .env_remove("GYRECLI_AUTH")
@@ -149,9 +158,7 @@ pub fn cli_bytes(args: &[&str], input: &[u8]) -> Output {
         // gyre-cli may exit before reading everything; that is its business.
         let _ = pipe.write_all(&input);
     });
-    let output = child.wait_with_output().expect("gyre-cli runs");
-    feeder.join().expect("stdin feeder");
-    output
+    (child, feeder)
 }
 
 /// Runs gyre-cli against `port` without checking the exit code.
@@ -176,19 +183,7 @@ pub fn run(port: u16, args: &[&str]) -> String {
 /// Runs gyre-cli with `args` and `input` on stdin, killing it (and failing
 /// the test) if it has not exited within `timeout`.
 pub fn cli_within(args: &[&str], input: &[u8], timeout: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gyre-cli"))
-        .args(args)
-        .env_remove("GYRECLI_AUTH")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gyre-cli");
-    let mut pipe = child.stdin.take().expect("stdin pipe");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
+    let (mut child, feeder) = spawn_cli(args, input);
     let drain = |mut from: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
