@@ -18,7 +18,7 @@ use gyre_resp::Args;
 use crate::client::ClientState;
 use crate::cmd::{self, flags, CommandSpec};
 use crate::shared::Shared;
-use crate::slot_moves::{ServerMover, SlotMoves};
+use crate::slot_moves::{ServerDataPlane, SlotMoves};
 
 /// What the server holds of its cluster membership.
 pub struct Face {
@@ -91,8 +91,8 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
     };
     tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
     let moves = Arc::new(SlotMoves::default());
-    let mover = Arc::new(ServerMover::new(shared, moves.clone()));
-    let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), mover)
+    let data = Arc::new(ServerDataPlane::new(shared, moves.clone()));
+    let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), data)
         .await
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
     let face = Face { cluster, my_id: node_id.to_string(), moves, relays: Default::default() };

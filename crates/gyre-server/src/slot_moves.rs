@@ -99,18 +99,18 @@ impl FrozenSlots {
 /// The server's [`DataPlane`]: slot moves here, relayed commands in
 /// `relay`. Holds the server weakly: the server holds the cluster, which
 /// holds this.
-pub struct ServerMover {
+pub struct ServerDataPlane {
     shared: Weak<Shared>,
     moves: Arc<SlotMoves>,
 }
 
-impl ServerMover {
-    pub fn new(shared: &Arc<Shared>, moves: Arc<SlotMoves>) -> ServerMover {
-        ServerMover { shared: Arc::downgrade(shared), moves }
+impl ServerDataPlane {
+    pub fn new(shared: &Arc<Shared>, moves: Arc<SlotMoves>) -> ServerDataPlane {
+        ServerDataPlane { shared: Arc::downgrade(shared), moves }
     }
 }
 
-impl DataPlane for ServerMover {
+impl DataPlane for ServerDataPlane {
     fn hand_over(&self, link: BoxStream, slots: Vec<u16>) -> BoxFuture<'static, Result<(), String>> {
         let (shared, moves) = (self.shared.clone(), self.moves.clone());
         Box::pin(async move {

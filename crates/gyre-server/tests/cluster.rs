@@ -432,7 +432,7 @@ fn five_nodes_agree_with_five_raft_voters() {
     // And so does redis-py's RedisCluster.
     let python = redis_py();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/redis_py_cluster.py");
-    let out = Command::new(&python).args([script, &a.ip, &port]).output().expect("run python");
+    let out = output_within(Command::new(&python).args([script, &a.ip, &port]), Duration::from_secs(120));
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.contains("redis-py cluster: ok"), "{said}");
 }
@@ -440,13 +440,44 @@ fn five_nodes_agree_with_five_raft_voters() {
 /// Runs a Redis tool (Debian's redis-tools, which `.ci/run` installs) and
 /// returns what it printed; fails the test if it fails.
 fn tool(name: &str, args: &[&str]) -> String {
-    let out = Command::new(name)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{name} is needed (Debian's redis-tools; .ci/run installs it): {e}"));
+    let out = output_within(Command::new(name).args(args), Duration::from_secs(120));
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{name} {args:?} failed:\n{said}");
     said
+}
+
+/// Runs `cmd` to its end and returns what it printed; kills it and fails
+/// the test past `limit`, or when it cannot start (a tool not installed).
+fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} cannot start (.ci/run installs redis-tools and python3-venv): {e}"));
+    let drain = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output { status, stdout: stdout.join().expect("stdout"), stderr: stderr.join().expect("stderr") }
 }
 
 /// A Python with redis-py, in a virtual environment under the target
@@ -457,7 +488,7 @@ fn redis_py() -> PathBuf {
     let ready = target.join(".installed-5.2.1");
     if !ready.exists() {
         let run = |cmd: &mut Command| {
-            let out = cmd.output().unwrap_or_else(|e| panic!("python3 is needed for redis-py ({cmd:?}): {e}"));
+            let out = output_within(cmd, Duration::from_secs(300));
             assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
         run(Command::new("python3").args(["-m", "venv", target.to_str().unwrap()]));
@@ -717,6 +748,14 @@ fn with_cluster_redirect_forward_a_plain_client_and_the_http_api_reach_every_slo
     let (status, body) = http_get(&a.ip, http, &format!("/v1/keys/{key}"));
     assert!(status.contains("200"), "{status} {body}");
     assert_eq!(body, key.trim_start_matches("fw:"));
+    // When the owner cannot be reached, the client gets the MOVED it would
+    // have had.
+    let owner = owner_port(&a, &key);
+    let mut nodes = [b, c];
+    let dead = nodes.iter_mut().find(|n| i64::from(n.port) == owner).expect("the owner is B or C");
+    dead.kill();
+    let moved = err_text(q(&mut ca, &["GET", &key]));
+    assert!(moved.starts_with("MOVED ") && moved.ends_with(&format!(":{owner}")), "{moved}");
 }
 
 /// The client port of the primary of `key`'s slot, from CLUSTER SLOTS.
