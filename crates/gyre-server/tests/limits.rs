@@ -14,6 +14,12 @@ fn maxclients_refuses_the_next_client_with_an_error() {
     let s = Server::start();
     let mut admin = s.raw();
     assert_eq!(admin.call(&["CONFIG", "SET", "maxclients", "2"]), Reply::simple("OK"));
+    // The start-up probes' connections may not be gone yet on a busy machine:
+    // wait until the admin connection is the only client.
+    let alone = wait_for(Duration::from_secs(5), || {
+        info_field(&admin.call(&["INFO", "clients"]).text(), "connected_clients").as_deref() == Some("1")
+    });
+    assert!(alone, "the start-up probes' connections closed");
     let mut second = s.raw();
     assert_eq!(second.call(&["PING"]), Reply::simple("PONG"));
     let mut third = s.raw();
