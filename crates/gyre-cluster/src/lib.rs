@@ -20,8 +20,9 @@
 //! * [`moves`]: slot moves, driven by each slot's current primary through
 //!   the server's [`DataPlane`] (the data half) and `Complete` in the log.
 //!
-//! What it is not (yet): replicas are in the map but hold no data
-//! (replication is issue 16); failover is manual (`CLUSTER FORGET`).
+//! * [`replication`]: each slot's primary feeds its replicas; a new
+//!   primary catches up from a majority before it serves; the leader fails
+//!   over a primary SWIM declares down.
 //!
 //! Limits: at most [`node::MAX_VOTERS`] Raft voters (the rest learn); node
 //! tags are `u16` and never reused, so a cluster admits at most 65534 nodes
@@ -32,6 +33,7 @@ pub mod moves;
 pub mod net;
 pub mod node;
 pub mod raft;
+pub mod replication;
 pub mod runtime;
 pub mod swim;
 pub mod topology;

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use crate::net::{BoxFuture, BoxStream};
 use crate::node::Shared;
-use crate::raft::{Link, Request, Response};
+use crate::raft::{DataKind, Link, Request, Response};
 use crate::swim::Health;
 use crate::topology::{Command, NodeTag, Outcome, Topology};
 
@@ -57,6 +57,27 @@ pub trait DataPlane: Send + Sync + 'static {
     fn relay(&self, user: String, resp3: bool, link: BoxStream) -> BoxFuture<'static, ()>;
     /// Messages another member PUBLISHed, for this node's subscribers.
     fn published(&self, messages: Vec<crate::bus::Message>);
+    /// Feeds replica `to` over `link` with `slots` (led here): a copy, then
+    /// every change, until the link fails (an error) or the future is
+    /// dropped. Once `to` has acknowledged the copy, its acknowledgements
+    /// count towards writes' consistency levels.
+    fn feed(&self, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>>;
+    /// A feed from the primary of `slots` (this node replicates them):
+    /// applies it and acknowledges what is durable, as long as the applied
+    /// topology names `from` their primary.
+    fn follow(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()>;
+    /// Merges the copy of `slots` that replica `from` sends over `link`
+    /// into this node's (which now leads them), returning once it holds
+    /// all of it.
+    fn catch_up(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>>;
+    /// Sends this node's copy of `slots` to `to`, their new primary, which
+    /// is catching up; only while the applied topology names `to` their
+    /// primary.
+    fn serve_copy(&self, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()>;
+    /// This node now leads `led` (it expires their keys) and does not lead
+    /// `not_led` (a replica hides expired keys and waits for the primary's
+    /// deletes).
+    fn roles(&self, led: Vec<u16>, not_led: Vec<u16>);
 }
 
 /// A mover for a cluster without data (the crate's own tests and
@@ -75,6 +96,20 @@ impl DataPlane for NoData {
         Box::pin(async {})
     }
     fn published(&self, _messages: Vec<crate::bus::Message>) {}
+    fn feed(&self, _to: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        // Nothing to send: the link stays open until it fails.
+        Box::pin(std::future::pending())
+    }
+    fn follow(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+    fn catch_up(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn serve_copy(&self, _to: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+    fn roles(&self, _led: Vec<u16>, _not_led: Vec<u16>) {}
 }
 
 /// A slot and the replica list it moves to.
@@ -107,7 +142,7 @@ pub(crate) async fn move_loop(shared: Arc<Shared>) {
             continue;
         }
         let slots: Vec<u16> = moves.iter().map(|(s, _)| *s).collect();
-        let link = match open_data_link(&shared, me, member.cluster.to_string(), &slots).await {
+        let link = match open_data_link(&shared, me, member.cluster.to_string(), &slots, DataKind::Move).await {
             Ok(link) => link,
             Err(e) => {
                 tracing::warn!(to = %to, slots = slots.len(), error = %e, "slot move: cannot reach the target");
@@ -189,9 +224,15 @@ fn settle(shared: &Shared, me: NodeTag, frozen: &mut Frozen) {
     }
 }
 
-async fn open_data_link(shared: &Shared, me: NodeTag, addr: String, slots: &[u16]) -> std::io::Result<BoxStream> {
+pub(crate) async fn open_data_link(
+    shared: &Shared,
+    me: NodeTag,
+    addr: String,
+    slots: &[u16],
+    kind: DataKind,
+) -> std::io::Result<BoxStream> {
     let mut link = Link::new(shared.net.clone(), shared.secret.clone(), addr, shared.nonces.clone());
-    match link.call(&Request::Data { from: me, slots: slots.to_vec() }, LINK_TIMEOUT).await? {
+    match link.call(&Request::Data { from: me, slots: slots.to_vec(), kind }, LINK_TIMEOUT).await? {
         Response::DataAccepted => link.into_stream().ok_or_else(|| std::io::Error::other("the data link closed")),
         Response::NotReady => Err(std::io::Error::other("the target is not ready")),
         _ => Err(std::io::Error::other("the target refused the data link")),

@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     leader_contact: Mutex<Option<tokio::time::Instant>>,
     /// The map is current: see [`Cluster::map_is_current`].
     pub(crate) current: std::sync::atomic::AtomicBool,
+    /// Per slot, whether this node caught up as its primary (`replication`).
+    pub(crate) ready: crate::replication::Ready,
 }
 
 /// The server's handle on its cluster membership. Cheap to clone.
@@ -182,6 +184,7 @@ impl Cluster {
             acks: Default::default(),
             leader_contact: Mutex::new(None),
             current: Default::default(),
+            ready: Default::default(),
         });
         tokio::spawn(accept_loop(shared.clone(), listener));
         tokio::spawn(form(shared.clone(), saved));
@@ -189,6 +192,7 @@ impl Cluster {
         tokio::spawn(announce_loop(shared.clone()));
         tokio::spawn(lease_loop(shared.clone()));
         tokio::spawn(crate::moves::move_loop(shared.clone()));
+        tokio::spawn(crate::replication::replicate_loop(shared.clone()));
         tokio::spawn(crate::bus::bus_loop(shared.clone(), bus_rx));
         Ok(Cluster { shared })
     }
@@ -208,6 +212,13 @@ impl Cluster {
     /// True when this node is `slot`'s primary.
     pub fn serves(&self, slot: u16) -> bool {
         self.tag().is_some_and(|me| self.primary_tag(slot) == Some(me))
+    }
+
+    /// True while this node, `slot`'s primary, has not caught up from a
+    /// majority of its replicas since it became primary (see
+    /// `replication`): the slot answers `-TRYAGAIN` meanwhile.
+    pub fn catching_up(&self, slot: u16) -> bool {
+        !self.shared.ready.is_ready(&self.shared.topology.load(), slot)
     }
 
     pub fn node_id(&self) -> &NodeId {
@@ -644,10 +655,14 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
     loop {
         let req: Request = net::read_frame(&mut s).await?;
         let resp = match (req, shared.raft.get()) {
-            (Request::Data { from, slots }, _) => {
+            (Request::Data { from, slots, kind }, _) => {
                 // The link is the data plane's from here on.
                 net::write_frame(&mut s, &Response::DataAccepted).await?;
-                shared.data.receive(from, slots, s).await;
+                match kind {
+                    crate::raft::DataKind::Move => shared.data.receive(from, slots, s).await,
+                    crate::raft::DataKind::Feed => shared.data.follow(from, slots, s).await,
+                    crate::raft::DataKind::CatchUp => shared.data.serve_copy(from, slots, s).await,
+                }
                 return Ok(());
             }
             (Request::Relay { user, resp3 }, _) => {
@@ -703,6 +718,36 @@ async fn reconcile_loop(shared: Arc<Shared>) {
         }
         if !remove_forgotten(raft, &top, &nodes, &voters).await {
             promote_one(&shared, raft, &m, &top, &voters).await;
+        }
+        fail_over(&shared, raft, &top).await;
+    }
+}
+
+/// The leader fails over every member SWIM declares down (suspect for
+/// `node-timeout-ms`) that still leads a slot with other replicas: its
+/// slots go to live replicas (see `Command::Failover`), which catch up from
+/// a majority before they serve (`replication`).
+async fn fail_over(shared: &Arc<Shared>, raft: &Raft, top: &Arc<Topology>) {
+    let me = shared.tag.get().copied();
+    let live: Vec<NodeTag> = top
+        .members
+        .values()
+        .filter(|m| Some(m.tag) == me || shared.swim.health_of(m.id.as_str()) == Some(Health::Up))
+        .map(|m| m.tag)
+        .collect();
+    for m in top.members.values() {
+        if Some(m.tag) == me || shared.swim.health_of(m.id.as_str()) != Some(Health::Down) {
+            continue;
+        }
+        let cmd = Command::Failover { tag: m.tag, live: live.clone() };
+        if top.as_ref().clone().apply(&cmd) != Outcome::Done {
+            continue;
+        }
+        tracing::warn!(node = %m.tag, id = %m.id, "failover: the node is down; its slots go to live replicas");
+        match tokio::time::timeout(RPC_TIMEOUT, raft.client_write(cmd)).await {
+            Ok(Ok(_)) => tracing::info!(node = %m.tag, "failover: committed"),
+            Ok(Err(e)) => tracing::warn!(node = %m.tag, error = %e, "failover: not committed"),
+            Err(_) => tracing::warn!(node = %m.tag, "failover: not committed in time (no Raft majority?)"),
         }
     }
 }

@@ -373,11 +373,13 @@ pub enum Request {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A topology change, for the leader (a follower answers `NotLeader`).
     Propose(Command),
-    /// The primary of `slots` moves them here: after `DataAccepted` the
-    /// link carries the slot transfer protocol (the server's).
+    /// A data link for `slots` from `from`: after `DataAccepted` it carries
+    /// the slot transfer protocol (the server's). What for: see [`DataKind`].
     Data {
         from: crate::topology::NodeTag,
         slots: Vec<u16>,
+        #[serde(default)]
+        kind: DataKind,
     },
     /// Commands relayed for a client of another node, run as ACL user
     /// `user`: after `RelayAccepted` the link carries RESP requests and
@@ -390,6 +392,20 @@ pub enum Request {
     Publish {
         messages: Vec<crate::bus::Message>,
     },
+}
+
+/// What a data link is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataKind {
+    /// The primary of the slots moves them here (`moves`).
+    #[default]
+    Move,
+    /// The primary of the slots feeds this replica: a copy, then every
+    /// change, acknowledged once durable here (`replication`).
+    Feed,
+    /// The new primary of the slots asks this replica for its copy, to
+    /// catch up before it serves (`replication`); this node sends.
+    CatchUp,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -112,6 +112,11 @@ pub struct SlotOwners {
     /// proposes `Complete`, which makes the target the list under a new
     /// epoch; until then the current list serves.
     pub target: Vec<NodeTag>,
+    /// The epoch at which the current primary became primary (set by
+    /// `Topology::apply` whenever the first replica changes): a primary
+    /// that caught up at an epoch since then has led the slot throughout.
+    #[serde(default)]
+    pub led_since: u64,
 }
 
 /// A change to the topology: the only way it changes.
@@ -141,6 +146,13 @@ pub enum Command {
     /// as its replica list, under a new epoch. Slots whose target changed
     /// meanwhile are left as they are (the move starts again).
     Complete { moves: Vec<(u16, Vec<NodeTag>)> },
+    /// `tag` is down (SWIM, past the node timeout; the leader proposes it).
+    /// Each slot it leads whose replicas in `live` are a majority of its
+    /// list takes the first of them as primary under a new epoch; `tag`
+    /// goes last in the list (it comes back as a replica). A slot without
+    /// a live majority keeps its primary: no new primary could hold every
+    /// write a quorum acknowledged.
+    Failover { tag: NodeTag, live: Vec<NodeTag> },
 }
 
 /// For the log: a command in a line (a `Complete` names how many slots,
@@ -154,6 +166,7 @@ impl std::fmt::Display for Command {
             Command::Leave { tag } => write!(f, "Leave {tag}"),
             Command::Forget { tag } => write!(f, "Forget {tag}"),
             Command::Rebalance => write!(f, "Rebalance"),
+            Command::Failover { tag, .. } => write!(f, "Failover {tag}"),
             Command::Complete { moves } => {
                 let to = moves.first().and_then(|(_, l)| l.first());
                 match to {
@@ -240,7 +253,13 @@ impl Topology {
                 Outcome::Done
             }
             Command::Complete { moves } => self.complete(moves),
+            Command::Failover { tag, live } => self.failover(*tag, live),
         };
+        for (s, b) in self.slots.iter_mut().zip(&before.slots) {
+            if s.replicas.first() != b.replicas.first() {
+                s.led_since = s.epoch;
+            }
+        }
         if *self != before {
             self.version = before.version + 1;
         }
@@ -314,6 +333,32 @@ impl Topology {
             }
         }
         self.plan();
+        Outcome::Done
+    }
+
+    fn failover(&mut self, tag: NodeTag, live: &[NodeTag]) -> Outcome {
+        if !self.members.contains_key(&tag) {
+            return Outcome::Refused(format!("no member {tag}"));
+        }
+        let mut promoted = 0;
+        for s in &mut self.slots {
+            if s.replicas.first() != Some(&tag) || s.replicas.len() < 2 {
+                continue;
+            }
+            let up: Vec<NodeTag> = s.replicas.iter().copied().filter(|r| *r != tag && live.contains(r)).collect();
+            if up.len() < s.replicas.len() / 2 + 1 {
+                continue;
+            }
+            let new = up[0];
+            s.replicas.retain(|r| *r != tag && *r != new);
+            s.replicas.insert(0, new);
+            s.replicas.push(tag);
+            s.epoch += 1;
+            promoted += 1;
+        }
+        if promoted == 0 {
+            return Outcome::Refused(format!("no slot led by {tag} has a live majority of replicas"));
+        }
         Outcome::Done
     }
 

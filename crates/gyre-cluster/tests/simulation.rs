@@ -162,6 +162,23 @@ impl DataPlane for SimData {
     }
 
     fn published(&self, _messages: Vec<gyre_cluster::bus::Message>) {}
+
+    // Replication carries no data here: the simulated writer checks each
+    // acknowledged write on its slot's primary only, and no slot fails
+    // over (a list of two has no live majority without its primary).
+    fn feed(&self, _to: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(std::future::pending())
+    }
+    fn follow(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+    fn catch_up(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn serve_copy(&self, _to: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+    fn roles(&self, _led: Vec<u16>, _not_led: Vec<u16>) {}
 }
 
 /// Tries one write per simulation step and keeps the acknowledged ones.

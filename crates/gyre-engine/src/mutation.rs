@@ -363,6 +363,11 @@ pub struct MutationLog {
     /// The newest log position committed by this log's holder in the middle
     /// of a batch (an atomic section, SWAPDB), for the batch's reply to wait on.
     committed: Option<u64>,
+    /// The same commits' position in the replication feed (0: none).
+    committed_feed: u64,
+    /// Mutations recorded since this log was made (never reset): tells a
+    /// caller whether a command wrote.
+    recorded: u64,
 }
 
 impl MutationLog {
@@ -375,6 +380,7 @@ impl MutationLog {
         let from = self.buf.len();
         m.encode(&mut self.buf);
         self.count += 1;
+        self.recorded += 1;
         if self.atomic_from.is_none() {
             self.own.push(from..self.buf.len());
         }
@@ -397,6 +403,7 @@ impl MutationLog {
         let from = self.buf.len();
         m.encode_after(prev, &mut self.buf);
         self.count += 1;
+        self.recorded += 1;
         let Some(feed) = feed else { return };
         if self.atomic_from.is_none() {
             feed.extend_from_slice(&self.buf[from..]);
@@ -410,6 +417,7 @@ impl MutationLog {
         let from = self.buf.len();
         m.encode(&mut self.buf);
         self.count += 1;
+        self.recorded += 1;
         &self.buf[from..]
     }
 
@@ -481,6 +489,22 @@ impl MutationLog {
     /// The newest position committed in the middle of the batch; clears it.
     pub fn take_committed(&mut self) -> Option<u64> {
         self.committed.take()
+    }
+
+    /// Notes the replication feed's position after a commit in the middle
+    /// of the batch.
+    pub fn note_committed_feed(&mut self, seq: u64) {
+        self.committed_feed = self.committed_feed.max(seq);
+    }
+
+    /// The feed position noted by [`MutationLog::note_committed_feed`]; clears it.
+    pub fn take_committed_feed(&mut self) -> u64 {
+        std::mem::take(&mut self.committed_feed)
+    }
+
+    /// How many mutations this log recorded since it was made.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
     }
 
     pub fn len(&self) -> usize {

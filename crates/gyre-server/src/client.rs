@@ -65,6 +65,11 @@ pub struct ClientState {
     /// instead of answered with MOVED (`cluster-redirect forward`, the HTTP
     /// API).
     pub relays: bool,
+    /// In a cluster: the slot of the last command routed (None: no key).
+    pub slot: Option<u16>,
+    /// READONLY: reads of slots this node replicates are served here
+    /// (possibly stale), as in Redis Cluster.
+    pub readonly: bool,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -112,6 +117,8 @@ impl ClientState {
             auth: crate::acl::ClientAuth::default(),
             tracking: None,
             relays: false,
+            slot: None,
+            readonly: false,
         }
     }
 
@@ -127,6 +134,7 @@ impl ClientState {
         self.tracking = None;
         self.pubsub = None;
         self.monitor = None;
+        self.readonly = false;
         self.info.monitor.store(false, Ordering::Relaxed);
         *self.info.name.lock() = None;
         self.publish();

@@ -3,10 +3,11 @@
 //! answers them. Membership, the agreed topology and liveness live in
 //! `gyre-cluster`; the engine knows nothing of any of it.
 //!
-//! A node serves exactly the slots it is the primary of (replicas hold no
-//! data until replication lands), so CLUSTER SLOTS names only primaries.
-//! Slots move with their data (`slot_moves`); while a hand-over ends, its
-//! slots answer `-TRYAGAIN`.
+//! A node serves the slots it is the primary of, once it caught up from
+//! their replicas (`replication`), and, to READONLY clients, reads of the
+//! slots it replicates. Slots move with their data (`slot_moves`); while a
+//! hand-over ends, or a new primary catches up, its slots answer
+//! `-TRYAGAIN`.
 
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub struct Face {
     pub moves: Arc<SlotMoves>,
     /// Links for relayed commands (`cluster-redirect forward`).
     pub relays: crate::relay::Relays,
+    /// The replicas this node feeds and what they hold.
+    pub replication: Arc<crate::replication::Replication>,
 }
 
 impl Face {
@@ -91,11 +94,12 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
     };
     tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
     let moves = Arc::new(SlotMoves::default());
+    let replication = Arc::new(crate::replication::Replication::default());
     let data = Arc::new(ServerDataPlane::new(shared, moves.clone()));
     let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), data)
         .await
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
-    let face = Face { cluster, my_id: node_id.to_string(), moves, relays: Default::default() };
+    let face = Face { cluster, my_id: node_id.to_string(), moves, relays: Default::default(), replication };
     let _ = shared.cluster.set(face);
     tokio::spawn(crate::slot_moves::drop_strays(shared.clone()));
     Ok(())
@@ -105,6 +109,7 @@ pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same sl
 const UNSERVED: &str = "CLUSTERDOWN Hash slot not served";
 const DOWN: &str = "CLUSTERDOWN The cluster is down";
 const TRYAGAIN: &str = "TRYAGAIN The slot is being handed over to another node; try again";
+const CATCHING_UP: &str = "TRYAGAIN The slot's new primary is catching up from its replicas; try again";
 
 /// Why a command does not run here (see [`route`]).
 pub enum Refusal {
@@ -139,14 +144,21 @@ pub fn route(
 ) -> Option<Refusal> {
     let face = shared.cluster.get()?;
     let slot = match slot_of(top, spec, args, client) {
-        Ok(None) => return None,
+        Ok(None) => {
+            client.slot = None;
+            return None;
+        }
         Ok(Some(slot)) => slot,
         Err(e) => return Some(redirect_error(client, top, e).into()),
     };
+    client.slot = Some(slot);
     if face.cluster.serves(slot) {
         stamp_tag(shared, face);
         if face.moves.frozen(slot) && !client.in_exec {
             return Some(redirect_error(client, top, TRYAGAIN.to_string()).into());
+        }
+        if !client.in_exec && face.cluster.catching_up(slot) {
+            return Some(redirect_error(client, top, CATCHING_UP.to_string()).into());
         }
         // Cut off from the Raft majority for node-timeout-ms, the map may
         // have moved on without us (inside EXEC or a script the command
@@ -159,6 +171,15 @@ pub fn route(
     let t = face.cluster.topology();
     if client.in_exec {
         return Some(Refusal::Error("ERR Script attempted to access a non local key in a cluster node script".into()));
+    }
+    // READONLY: a read of a slot this node replicates is served here.
+    if client.readonly
+        && top.has_flag(flags::READONLY)
+        && !top.has_flag(flags::WRITE)
+        && client.multi.is_none()
+        && face.cluster.tag().is_some_and(|me| t.slots[slot as usize].replicas.contains(&me))
+    {
+        return None;
     }
     // The slot is moving here: its sender may already have handed it over
     // and redirected the client, with this node a moment behind.
@@ -208,7 +229,8 @@ pub fn recheck(
         return Some(redirect_error(client, top, TRYAGAIN.to_string()).into());
     }
     if !face.cluster.serves(slot) {
-        // Handed over meanwhile: route answers what the new map says.
+        // Handed over meanwhile (or a READONLY read of a replica): route
+        // answers what the new map says.
         return route(shared, top, spec, args, client);
     }
     None

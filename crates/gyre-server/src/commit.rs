@@ -28,18 +28,26 @@ use gyre_log::wal::{Lsn, RecordBuilder};
 use crate::persistence::Persistence;
 
 /// What a reply waits for: the newest log record it depends on (none: the
-/// command wrote nothing, or persistence is off).
+/// command wrote nothing, or persistence is off), and, while replicas are
+/// fed, the replication feed's position after its changes (0: none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[must_use = "a write's reply must wait for its ticket"]
-pub struct Ticket(Option<Lsn>);
+pub struct Ticket(Option<Lsn>, u64);
 
 impl Ticket {
     /// Nothing to wait for.
-    pub const NONE: Ticket = Ticket(None);
+    pub const NONE: Ticket = Ticket(None, 0);
 
-    /// Waits for both (the newer record covers the older: the log is in LSN order).
+    /// Waits for both (the newer record covers the older: the log is in
+    /// LSN order, the feed in the same order).
     pub fn and(self, other: Ticket) -> Ticket {
-        Ticket(self.0.max(other.0))
+        Ticket(self.0.max(other.0), self.1.max(other.1))
+    }
+
+    /// The replication feed's position a replica must have acknowledged to
+    /// hold this write (0: nothing was fed; see `replication`).
+    pub fn feed(&self) -> u64 {
+        self.1
     }
 
     /// Takes the ticket out, leaving nothing to wait for.
@@ -60,18 +68,28 @@ impl Ticket {
 /// Commits what `log` holds (see the module doc) and returns what a reply
 /// must wait for, including what was committed earlier in the batch.
 pub fn commit(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog) -> Ticket {
-    let earlier = Ticket(log.take_committed().map(Lsn));
+    let earlier = Ticket(log.take_committed().map(Lsn), log.take_committed_feed());
     if !log.has_pending() {
         return earlier;
     }
+    let taps = &persistence.taps;
     if !persistence.logging() {
-        // No log; the taps (a slot being copied) still get the changes, each
-        // shard's in order (a feed is taken under its shard's lock).
-        let taps = &persistence.taps;
+        // No log; the taps (a slot being copied, replicas) still get the
+        // changes, in one order.
+        if !taps.active() {
+            take(ks, log, &mut |_| {});
+            return earlier;
+        }
+        let _order = taps.order.lock();
         take(ks, log, &mut |piece| taps.offer(piece));
-        return earlier;
+        return earlier.and(Ticket(None, taps.position()));
     }
-    earlier.and(Ticket(persistence.append_with(|rec| to_log(persistence, ks, log, rec))))
+    let mut feed = 0;
+    let lsn = persistence.append_with(|rec| {
+        to_log(persistence, ks, log, rec);
+        feed = taps.position();
+    });
+    earlier.and(Ticket(lsn, feed))
 }
 
 /// Takes `log`'s touched feeds, then its own pieces, into `sink`.
@@ -106,6 +124,7 @@ pub fn commit_feeds(persistence: &Persistence, ks: &Keyspace) {
             })
         });
     } else if taps.active() {
+        let _order = taps.order.lock();
         ks.take_all_feeds(&mut |piece| taps.offer(piece));
     }
 }
@@ -114,10 +133,11 @@ pub fn commit_feeds(persistence: &Persistence, ks: &Keyspace) {
 /// while its shards are still held; the batch's reply waits for it.
 pub fn commit_atomic(persistence: &Persistence, ks: &Keyspace, log: &mut MutationLog) {
     log.end_atomic();
-    let Ticket(lsn) = commit(persistence, ks, log);
+    let Ticket(lsn, feed) = commit(persistence, ks, log);
     if let Some(lsn) = lsn {
         log.note_committed(lsn.0);
     }
+    log.note_committed_feed(feed);
 }
 
 /// SWAPDB outside a transaction: swaps databases `a` and `b` and logs the
@@ -167,9 +187,10 @@ fn in_log_order<T>(
     }
     let mut op = Some(op);
     let mut done = None;
+    let taps = &persistence.taps;
+    let mut feed = 0;
     let lsn = persistence.append_with(|rec| {
         to_log(persistence, ks, log, rec);
-        let taps = &persistence.taps;
         let op = op.take().expect("the log calls its filler once");
         done = Some(op(
             log,
@@ -178,10 +199,12 @@ fn in_log_order<T>(
                 rec.extend(piece);
             }),
         ));
+        feed = taps.position();
     });
     if let Some(lsn) = lsn {
         log.note_committed(lsn.0);
     }
+    log.note_committed_feed(feed);
     match (done, op) {
         (Some(v), _) => v,
         (None, Some(op)) => op(log, None),
@@ -195,8 +218,8 @@ mod tests {
 
     #[test]
     fn tickets_wait_for_the_newest_record() {
-        let a = Ticket(Some(Lsn(3)));
-        let b = Ticket(Some(Lsn(7)));
+        let a = Ticket(Some(Lsn(3)), 2);
+        let b = Ticket(Some(Lsn(7)), 5);
         assert_eq!(a.and(b), b);
         assert_eq!(b.and(Ticket::NONE), b);
         assert_eq!(Ticket::NONE.and(Ticket::NONE), Ticket::NONE);

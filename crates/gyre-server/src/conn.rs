@@ -148,7 +148,7 @@ async fn serve_active<S: ClientStream>(mut stream: S, shared: Arc<Shared>, mut c
         }
         client.info.query_buf_bytes.store(input.len(), Ordering::Relaxed);
         client.info.query_buf_free.store(input.capacity() - input.len(), Ordering::Relaxed);
-        if flush(&mut stream, &mut bufs.out, &shared, &mut bufs.pending).await.is_err() {
+        if flush(&mut stream, &mut bufs.out, &shared, &mut bufs.pending, client.proto).await.is_err() {
             return;
         }
         if write_messages(&mut stream, &client, &shared).await.is_err() {
@@ -206,6 +206,9 @@ struct Buffers {
 struct Pending {
     ticket: Ticket,
     deliveries: Vec<blocking::Delivery>,
+    /// In a replicated cluster: the replies of writes, which wait for
+    /// their replicas (see `replication::settle_replies`).
+    writes: Vec<crate::replication::WriteReply>,
 }
 
 /// Commits the mutations accumulated so far (one log record); the pending
@@ -215,24 +218,40 @@ fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
     log.clear();
 }
 
+/// In a cluster, notes the reply of a command that wrote (from `start` in
+/// `out`), so that it waits for its replicas.
+#[inline]
+fn note_write(shared: &Shared, client: &mut ClientState, pending: &mut Pending, start: usize, out_len: usize) {
+    if shared.cluster.get().is_some() {
+        pending.writes.push(crate::replication::WriteReply { range: start..out_len, slot: client.slot });
+    }
+}
+
 /// Sends the pending replies once the log says they may go: a reply to a write
-/// leaves only when the write is durable under `appendfsync`. When the log
-/// failed instead, the replies are dropped and the connection closed: they
-/// would claim writes that are not durable.
+/// leaves only when the write is durable under `appendfsync` and, in a
+/// replicated cluster, held by its replicas (`write-consistency`; a write
+/// that is not answers -NOREPLICAS). When the log failed instead, the
+/// replies are dropped and the connection closed: they would claim writes
+/// that are not durable.
 async fn flush<S: ClientStream>(
     stream: &mut S,
     out: &mut BytesMut,
     shared: &Shared,
     pending: &mut Pending,
+    proto: gyre_resp::Protocol,
 ) -> std::io::Result<()> {
     if pending.ticket != Ticket::NONE {
-        if let Err(reason) = pending.ticket.take().durable(&shared.persistence).await {
+        let ticket = pending.ticket.take();
+        if let Err(reason) = ticket.durable(&shared.persistence).await {
             tracing::warn!(error = %reason, "a write could not be made durable: closing the client without its replies");
             out.clear();
             pending.deliveries.clear();
+            pending.writes.clear();
             return Err(std::io::Error::other(reason));
         }
+        crate::replication::settle_replies(shared, ticket.feed(), &mut pending.writes, out, proto).await;
     }
+    pending.writes.clear();
     for d in pending.deliveries.drain(..) {
         d.send();
     }
@@ -279,7 +298,7 @@ async fn execute_buffered<S: ClientStream>(
                 if shared.pause.maybe_active() && shared.pause.holds(&args, client, shared.now_ms()) {
                     // CLIENT PAUSE: what is answered goes out, then this waits.
                     stage(shared, log, pending);
-                    if flush(stream, out, shared, pending).await.is_err() {
+                    if flush(stream, out, shared, pending, client.proto).await.is_err() {
                         break Outcome::Close;
                     }
                     while shared.pause.holds(&args, client, shared.now_ms()) {
@@ -290,6 +309,7 @@ async fn execute_buffered<S: ClientStream>(
                 // go to the write-ahead log as one record when the replies are
                 // about to leave (see `stage`): one hand-off per batch, not per
                 // command, and the replies wait for that record anyway.
+                let (mut start, recorded) = (out.len(), log.recorded());
                 let blocked = match dispatch::execute(args, shared, client, out, log, now_ms) {
                     Exec::Done => None,
                     Exec::Blocked(spec) => Some(spec),
@@ -297,12 +317,16 @@ async fn execute_buffered<S: ClientStream>(
                     // out, then this task awaits its turn without its worker.
                     waiting => {
                         stage(shared, log, pending);
-                        if flush(stream, out, shared, pending).await.is_err() {
+                        if flush(stream, out, shared, pending, client.proto).await.is_err() {
                             break Outcome::Close;
                         }
+                        start = 0;
                         dispatch::finish(waiting, args, shared, client, out, log, now_ms).await
                     }
                 };
+                if log.recorded() != recorded {
+                    note_write(shared, client, pending, start, out.len());
+                }
                 if !client.ready_keys.is_empty() {
                     stage(shared, log, pending);
                     let served = blocking::serve(shared, std::mem::take(&mut client.ready_keys), now_ms).await;
@@ -315,7 +339,7 @@ async fn execute_buffered<S: ClientStream>(
                     let argv: Vec<Vec<u8>> =
                         spec.argv.take().unwrap_or_else(|| args.iter().map(<[u8]>::to_vec).collect());
                     stage(shared, log, pending);
-                    if flush(stream, out, shared, pending).await.is_err() {
+                    if flush(stream, out, shared, pending, client.proto).await.is_err() {
                         break Outcome::Close;
                     }
                     match blocking::wait(shared, client, argv, spec, stream.tcp()).await {
@@ -328,7 +352,7 @@ async fn execute_buffered<S: ClientStream>(
                 }
                 if out.len() >= OUT_FLUSH_BYTES {
                     stage(shared, log, pending);
-                    if flush(stream, out, shared, pending).await.is_err() {
+                    if flush(stream, out, shared, pending, client.proto).await.is_err() {
                         break Outcome::Close;
                     }
                 }

@@ -37,6 +37,13 @@ pub struct FeedTaps {
     /// How many taps are subscribed (commits skip the offer when 0).
     active: AtomicUsize,
     taps: RwLock<Vec<Arc<Tap>>>,
+    /// Pieces offered so far: the replication feed's position. Offers are
+    /// made in log order (under the log's lock, or [`FeedTaps::order`]
+    /// without a log), so a tap that has been offered position `n` has
+    /// seen every record of its slots committed before.
+    seq: AtomicU64,
+    /// Orders offers when no log does.
+    pub(crate) order: Mutex<()>,
 }
 
 /// The receiver fell behind by more than the tap's bound: the records it
@@ -54,6 +61,9 @@ pub struct Tap {
     max_bytes: usize,
     queue: Mutex<Queue>,
     ready: tokio::sync::Notify,
+    /// Set when its stream is dropped: offers skip it, the next
+    /// subscription or offer removes it.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -61,6 +71,9 @@ struct Queue {
     records: Vec<Bytes>,
     bytes: usize,
     lagged: bool,
+    /// The feed position of the last offer (whether or not it held records
+    /// for this tap's slots).
+    seen: u64,
 }
 
 impl FeedTaps {
@@ -71,9 +84,16 @@ impl FeedTaps {
         for s in slots {
             bits[s.index() / 64] |= 1 << (s.index() % 64);
         }
-        let tap = Arc::new(Tap { slots: bits, max_bytes, queue: Mutex::default(), ready: tokio::sync::Notify::new() });
+        let tap = Arc::new(Tap {
+            slots: bits,
+            max_bytes,
+            queue: Mutex::new(Queue { seen: self.position(), ..Queue::default() }),
+            ready: tokio::sync::Notify::new(),
+            closed: Default::default(),
+        });
         ks.set_feeding(true);
         let mut taps = self.taps.write();
+        taps.retain(|t| !t.is_closed());
         taps.push(Arc::clone(&tap));
         self.active.store(taps.len(), Ordering::Release);
         tap
@@ -81,8 +101,14 @@ impl FeedTaps {
 
     pub fn unsubscribe(&self, tap: &Arc<Tap>) {
         let mut taps = self.taps.write();
-        taps.retain(|t| !Arc::ptr_eq(t, tap));
+        taps.retain(|t| !Arc::ptr_eq(t, tap) && !t.is_closed());
         self.active.store(taps.len(), Ordering::Release);
+    }
+
+    /// The feed's position: how many pieces were offered so far.
+    #[inline]
+    pub fn position(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
     }
 
     /// Whether any tap is subscribed.
@@ -91,20 +117,54 @@ impl FeedTaps {
         self.active.load(Ordering::Acquire) != 0
     }
 
-    /// Offers encoded feed records (one piece a commit takes) to the taps.
+    /// Offers encoded feed records (one piece a commit takes) to the taps,
+    /// as the feed's next position. The caller orders offers (see
+    /// [`FeedTaps::seq`]).
     pub fn offer(&self, piece: &[u8]) {
         if !self.active() {
             return;
         }
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
         let bytes = Bytes::copy_from_slice(piece);
         let taps = self.taps.read();
-        for (record, slot) in records(&bytes) {
-            for tap in taps.iter() {
+        let mut closed = false;
+        for tap in taps.iter() {
+            if tap.is_closed() {
+                closed = true;
+                continue;
+            }
+            let mut q = tap.queue.lock();
+            for (record, slot) in records(&bytes) {
                 // A database-wide record (FLUSHALL) concerns every slot.
                 if slot.is_none_or(|s| tap.wants(s)) {
-                    tap.push(record.clone());
+                    q.push(record, tap.max_bytes);
                 }
             }
+            q.seen = seq;
+            drop(q);
+            tap.ready.notify_one();
+        }
+        drop(taps);
+        if closed {
+            let mut taps = self.taps.write();
+            taps.retain(|t| !t.is_closed());
+            self.active.store(taps.len(), Ordering::Release);
+        }
+    }
+}
+
+impl Queue {
+    fn push(&mut self, record: Bytes, max_bytes: usize) {
+        if self.lagged {
+            return;
+        }
+        if self.bytes + record.len() > max_bytes {
+            self.lagged = true;
+            self.records = Vec::new();
+            self.bytes = 0;
+        } else {
+            self.bytes += record.len();
+            self.records.push(record);
         }
     }
 }
@@ -114,40 +174,35 @@ impl Tap {
         self.slots[slot.index() / 64] & (1 << (slot.index() % 64)) != 0
     }
 
-    fn push(&self, record: Bytes) {
-        let mut q = self.queue.lock();
-        if q.lagged {
-            return;
-        }
-        if q.bytes + record.len() > self.max_bytes {
-            q.lagged = true;
-            q.records = Vec::new();
-            q.bytes = 0;
-        } else {
-            q.bytes += record.len();
-            q.records.push(record);
-        }
-        drop(q);
-        self.ready.notify_one();
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Everything gathered so far, in order (possibly nothing).
+    #[cfg(test)]
     pub fn take(&self) -> Result<Vec<Bytes>, Lagged> {
+        self.take_seen().map(|(records, _)| records)
+    }
+
+    /// [`Tap::take`], with the feed position the records bring the
+    /// receiver to.
+    pub fn take_seen(&self) -> Result<(Vec<Bytes>, u64), Lagged> {
         let mut q = self.queue.lock();
         if q.lagged {
             return Err(Lagged { max_bytes: self.max_bytes });
         }
         q.bytes = 0;
-        Ok(std::mem::take(&mut q.records))
+        Ok((std::mem::take(&mut q.records), q.seen))
     }
 
-    /// Waits until something was gathered (or the tap lagged).
-    pub async fn ready(&self) {
+    /// Waits until something was gathered (or the tap lagged), or, with
+    /// `past`, until the feed moved beyond that position.
+    pub async fn ready(&self, past: Option<u64>) {
         loop {
             let notified = self.ready.notified();
             {
                 let q = self.queue.lock();
-                if q.lagged || !q.records.is_empty() {
+                if q.lagged || !q.records.is_empty() || past.is_some_and(|p| q.seen > p) {
                     return;
                 }
             }
@@ -188,8 +243,15 @@ impl SlotStream {
     /// copy is complete) about `chunk_bytes` more of the copy. Each slot's
     /// keys are listed once when its copy starts (memory: the slot's keys),
     /// then exported a chunk at a time under its shard's lock.
+    #[cfg(test)]
     pub fn next(&mut self, ks: &Keyspace, chunk_bytes: usize, now_ms: u64) -> Result<Vec<Bytes>, Lagged> {
-        let mut out = self.tap.take()?;
+        self.next_seen(ks, chunk_bytes, now_ms).map(|(records, _)| records)
+    }
+
+    /// [`SlotStream::next`], with the feed position the piece brings a
+    /// receiver to (once the copy is complete).
+    pub fn next_seen(&mut self, ks: &Keyspace, chunk_bytes: usize, now_ms: u64) -> Result<(Vec<Bytes>, u64), Lagged> {
+        let (mut out, seen) = self.tap.take_seen()?;
         let mut chunk = Vec::new();
         if self.done == self.keys.len() {
             if let Some(slot) = self.pending.pop() {
@@ -206,17 +268,26 @@ impl SlotStream {
         }
         let chunk = Bytes::from(chunk);
         out.extend(records(&chunk).map(|(r, _)| r));
-        Ok(out)
+        Ok((out, seen))
     }
 
-    /// Waits until the tap gathered something.
-    pub async fn changed(&self) {
-        self.tap.ready().await
+    /// Waits until the tap gathered something (or, with `past`, until the
+    /// feed moved beyond that position).
+    pub async fn changed(&self, past: Option<u64>) {
+        self.tap.ready(past).await
     }
 
     /// Ends the stream (unsubscribes).
     pub fn finish(self, taps: &FeedTaps) {
         taps.unsubscribe(&self.tap);
+    }
+}
+
+/// A stream dropped without [`SlotStream::finish`] (its task was
+/// cancelled) closes its tap: no further records are gathered for it.
+impl Drop for SlotStream {
+    fn drop(&mut self) {
+        self.tap.closed.store(true, Ordering::Release);
     }
 }
 

@@ -29,6 +29,7 @@ mod pause;
 mod persistence;
 mod pubsub;
 mod relay;
+mod replication;
 mod runtime;
 mod save_points;
 mod scripting;

@@ -119,7 +119,7 @@ impl DataPlane for ServerDataPlane {
             let settings = shared.config.settings();
             let (bytes_per_sec, cpu_percent) =
                 settings.cluster.as_ref().map_or((0, 100), |c| (c.move_bytes_per_sec, c.move_cpu_percent));
-            let opts = SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent };
+            let opts = SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent, follow_feed: false };
             let stop = freeze(&shared, &moves, &slots);
             match send_slots(&shared, link, 0, &ids, opts, stop).await {
                 Ok(progress) => {
@@ -161,6 +161,46 @@ impl DataPlane for ServerDataPlane {
         })
     }
 
+    fn feed(&self, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let shared = shared.upgrade().ok_or("the server is stopping")?;
+            crate::replication::feed(shared, to, slots, link).await
+        })
+    }
+
+    fn follow(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if let Some(shared) = shared.upgrade() {
+                crate::replication::follow(shared, from, slots, link).await;
+            }
+        })
+    }
+
+    fn catch_up(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let shared = shared.upgrade().ok_or("the server is stopping")?;
+            crate::replication::catch_up(shared, from, slots, link).await
+        })
+    }
+
+    fn serve_copy(&self, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if let Some(shared) = shared.upgrade() {
+                crate::replication::serve_copy(shared, to, slots, link).await;
+            }
+        })
+    }
+
+    fn roles(&self, led: Vec<u16>, not_led: Vec<u16>) {
+        if let Some(shared) = self.shared.upgrade() {
+            crate::replication::roles(&shared, &led, &not_led);
+        }
+    }
+
     fn published(&self, messages: Vec<gyre_cluster::bus::Message>) {
         let Some(shared) = self.shared.upgrade() else { return };
         let limit = *shared.config.hot.pubsub_limit.read();
@@ -189,7 +229,11 @@ impl DataPlane for ServerDataPlane {
                 tracing::debug!(from = %from, "a slot move arrived before its plan; the sender tries again");
                 return;
             }
-            if let Err(e) = drop_slots(&shared, &slots).await {
+            // A copy this node holds as a replica stays (the move merges
+            // into it by version): it may hold writes a quorum acknowledged.
+            let stale: Vec<u16> =
+                slots.iter().copied().filter(|s| !me.is_some_and(|me| t.slots[*s as usize].replicas.contains(&me))).collect();
+            if let Err(e) = drop_slots(&shared, &stale).await {
                 tracing::warn!(from = %from, error = %e, "refused a slot move: cannot drop the old copy");
                 return;
             }
@@ -253,12 +297,12 @@ pub async fn drop_strays(shared: Arc<Shared>) {
 }
 
 /// The slots that hold something here (`holds`) that this node neither
-/// leads nor is the target primary of.
+/// replicates (as primary or replica) nor is in the target list of.
 pub fn stray_slots(t: &gyre_cluster::Topology, me: NodeTag, holds: impl Fn(u16) -> bool) -> Vec<u16> {
     (0..SLOTS as u16)
         .filter(|&s| {
             let owners = &t.slots[s as usize];
-            owners.replicas.first() != Some(&me) && owners.target.first() != Some(&me) && holds(s)
+            !owners.replicas.contains(&me) && !owners.target.contains(&me) && holds(s)
         })
         .collect()
 }

@@ -84,6 +84,8 @@ pub enum TransferError {
     AcksEnded,
     #[error("slot transfer: {0} records carried versions beyond max-clock-drift-ms; is the source's clock far ahead?")]
     ClockDrift(usize),
+    #[error("slot transfer: {0}")]
+    Fenced(String),
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), TransferError> {
@@ -148,13 +150,22 @@ pub struct SendOptions {
     /// CPU budget of reading the copy, in percent of one core (100: none):
     /// after each chunk the sender rests in proportion to the time it took.
     pub cpu_percent: u8,
+    /// Once the copy is acknowledged, whenever the feed moves on, send a
+    /// frame (empty if no record concerns the slots), so the target's
+    /// acknowledgements follow the feed's position (replication: a write
+    /// waits for its replicas to reach its position; see `replication`).
+    pub follow_feed: bool,
 }
 
 impl Default for SendOptions {
     fn default() -> SendOptions {
-        SendOptions { bytes_per_sec: 0, chunk_bytes: CHUNK_BYTES, cpu_percent: 100 }
+        SendOptions { bytes_per_sec: 0, chunk_bytes: CHUNK_BYTES, cpu_percent: 100, follow_feed: false }
     }
 }
+
+/// Told the feed position the target holds durably, after its copy is
+/// complete (replication's acknowledgements).
+pub type OnAck<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
 /// What a transfer moved, for INFO and the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -184,19 +195,43 @@ pub async fn send_slots<L: AsyncRead + AsyncWrite + Send + 'static>(
     opts: SendOptions,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Progress, TransferError> {
+    send_slots_acked(shared, link, db, slots, opts, stop, &|_| {}).await
+}
+
+/// [`send_slots`], telling `on_ack` the feed position the target holds
+/// each time it acknowledges more (after its copy is complete).
+pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
+    shared: &Shared,
+    link: L,
+    db: DbIndex,
+    slots: &[SlotId],
+    opts: SendOptions,
+    stop: impl std::future::Future<Output = ()>,
+    on_ack: OnAck<'_>,
+) -> Result<Progress, TransferError> {
     let taps = &shared.persistence.taps;
     let mut stream = SlotStream::start(taps, &shared.ks, db, slots);
     let (rx, tx) = tokio::io::split(link);
     // Acknowledgements are read by a task of their own: a frame read is not
     // safe to abandon halfway, as a `select!` branch would.
     let (ack_tx, acks) = tokio::sync::watch::channel(0u64);
-    let reader = tokio::spawn(read_acks(rx, ack_tx));
-    let result = send_inner(shared, tx, acks, &mut stream, slots, opts, stop).await;
+    // Aborted on drop too: a cancelled feed must not leave the reader
+    // holding the link open.
+    let mut reader = AbortOnDrop(tokio::spawn(read_acks(rx, ack_tx)));
+    let result = send_inner(shared, tx, acks, &mut stream, slots, opts, stop, on_ack).await;
     stream.finish(taps);
-    reader.abort();
-    match (result, reader.await) {
+    reader.0.abort();
+    match (result, (&mut reader.0).await) {
         (Err(TransferError::AcksEnded), Ok(Err(read))) => Err(read),
         (result, _) => result,
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -214,6 +249,7 @@ async fn read_acks<R: AsyncRead + Unpin>(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_inner<W: AsyncWrite + Unpin>(
     shared: &Shared,
     mut tx: W,
@@ -222,6 +258,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     slots: &[SlotId],
     opts: SendOptions,
     stop: impl std::future::Future<Output = ()>,
+    on_ack: OnAck<'_>,
 ) -> Result<Progress, TransferError> {
     let started = Instant::now();
     let mut progress = Progress::default();
@@ -232,17 +269,31 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     let mut copied_at = u64::MAX;
     // Rest the CPU budget asks for and not taken yet.
     let mut owed_rest = Duration::ZERO;
+    // Frames sent and the feed position each brings the target to.
+    let mut positions = std::collections::VecDeque::<(u64, u64)>::new();
+    // The feed position of the last frame sent.
+    let mut framed = 0u64;
+    let acked = |progress: &Progress, positions: &mut std::collections::VecDeque<(u64, u64)>, copied_at: u64| {
+        let mut at = None;
+        while positions.front().is_some_and(|(frame, _)| *frame <= progress.acked) {
+            at = positions.pop_front().map(|(_, seen)| seen);
+        }
+        if let Some(seen) = at.filter(|_| progress.acked >= copied_at) {
+            on_ack(seen);
+        }
+    };
     loop {
         // Flow control: wait for acknowledgements when far ahead.
         while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
             acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
             progress.acked = *acks.borrow_and_update();
+            acked(&progress, &mut positions, copied_at);
         }
         let was_copied = stream.copied();
         let reading = Instant::now();
-        let records = stream.next(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
+        let (records, seen) = stream.next_seen(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
         rest(opts.cpu_percent, reading.elapsed(), &mut owed_rest).await;
-        if !records.is_empty() {
+        if !records.is_empty() || (opts.follow_feed && was_copied && seen > framed) {
             let mut payload = Vec::with_capacity(records.iter().map(Bytes::len).sum());
             for r in &records {
                 payload.extend_from_slice(r);
@@ -250,12 +301,15 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             progress.records += records.len() as u64;
             progress.bytes += payload.len() as u64;
             send(&mut tx, &Frame::Records(Bytes::from(payload)), &mut progress).await?;
+            positions.push_back((progress.frames, seen));
+            framed = seen;
             pace(opts.bytes_per_sec, progress.bytes, started).await;
         }
         if !was_copied && stream.copied() {
             send(&mut tx, &Frame::Copied, &mut progress).await?;
             progress.copied = true;
             copied_at = progress.frames;
+            positions.push_back((progress.frames, seen));
             info!(
                 slots = slots.len(),
                 mb = progress.bytes >> 20,
@@ -263,7 +317,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
                 "slot copy sent; streaming changes"
             );
         }
-        if last_report.elapsed() >= Duration::from_secs(1) {
+        if last_report.elapsed() >= Duration::from_secs(1) && !(opts.follow_feed && progress.copied) {
             info!(
                 slots = slots.len(),
                 mb = progress.bytes >> 20,
@@ -281,11 +335,12 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             // the stop.
             let caught_up = progress.acked >= copied_at;
             tokio::select! {
-                () = stream.changed() => {}
+                () = stream.changed(opts.follow_feed.then_some(framed)) => {}
                 () = &mut stop, if caught_up => stopping = true,
                 changed = acks.changed() => {
                     changed.map_err(|_| TransferError::AcksEnded)?;
                     progress.acked = *acks.borrow_and_update();
+                    acked(&progress, &mut positions, copied_at);
                 }
             }
         }
@@ -347,6 +402,17 @@ pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     link: L,
 ) -> Result<Applied, TransferError> {
+    receive_slots_fenced(shared, link, &|| Ok(())).await
+}
+
+/// [`receive_slots`], asking `fence` before each acknowledgement whether
+/// the source may still send here (a replica stops acknowledging a primary
+/// the topology has deposed).
+pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    link: L,
+    fence: &(dyn Fn() -> Result<(), String> + Send + Sync),
+) -> Result<Applied, TransferError> {
     let (mut rx, mut tx) = tokio::io::split(link);
     let mut total = Applied::default();
     let mut seq = 0u64;
@@ -371,11 +437,13 @@ pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
             }
             Frame::Copied => {}
             Frame::End => {
+                fence().map_err(TransferError::Fenced)?;
                 write_frame(&mut tx, &Frame::Ack(seq)).await?;
                 return Ok(total);
             }
             Frame::Ack(_) => return Err(TransferError::UnexpectedKind(KIND_ACK)),
         }
+        fence().map_err(TransferError::Fenced)?;
         write_frame(&mut tx, &Frame::Ack(seq)).await?;
     }
 }
@@ -455,7 +523,7 @@ mod tests {
                     a,
                     0,
                     &[slot],
-                    SendOptions { bytes_per_sec: 2 << 20, chunk_bytes: 4 << 10, cpu_percent: 50 },
+                    SendOptions { bytes_per_sec: 2 << 20, chunk_bytes: 4 << 10, cpu_percent: 50, follow_feed: false },
                     stop,
                 )
                 .await
@@ -479,6 +547,54 @@ mod tests {
         }
         assert_eq!(target.ks.slot_digest(0, slot), source.ks.slot_digest(0, slot));
         assert!(!source.persistence.taps.active(), "the source's tap is gone");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_followed_feed_reports_each_write_the_target_holds() {
+        let source = Arc::new(Shared::start(Config::for_test()).expect("source"));
+        let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
+        let key = |i: usize| format!("{{fed}}key{i}").into_bytes();
+        let other = |i: usize| format!("{{elsewhere}}key{i}").into_bytes();
+        write(&source, &key(0), |version| Mutation::Set { db: 0, key: key(0), value: b"a".to_vec(), expire_at_ms: 0, version });
+        let slot = SlotId::of(&key(0));
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let receiving = {
+            let target = Arc::clone(&target);
+            tokio::spawn(async move { receive_slots(&target, b).await })
+        };
+        let held = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sending = {
+            let (source, held) = (Arc::clone(&source), Arc::clone(&held));
+            tokio::spawn(async move {
+                let opts = SendOptions { follow_feed: true, ..SendOptions::default() };
+                let on_ack = |p: u64| held.store(p, Ordering::SeqCst);
+                send_slots_acked(&source, a, 0, &[slot], opts, std::future::pending(), &on_ack).await
+            })
+        };
+        while !source.persistence.taps.active() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for round in 1..=20usize {
+            // A write to the slot, then one to a slot the feed does not carry.
+            let (k, v) = if round % 2 == 0 { (key(round), b"x".to_vec()) } else { (other(round), b"y".to_vec()) };
+            let mut log = MutationLog::new();
+            let s = SlotId::of(&k);
+            let mut shard = source.ks.db(0).lock(s);
+            let version = source.ks.next_version(crate::runtime::unix_ms());
+            shard.commit(s, &Mutation::Set { db: 0, key: k.clone(), value: v, expire_at_ms: 0, version }.as_ref(), &mut log);
+            drop(shard);
+            let position = crate::commit::commit(&source.persistence, &source.ks, &mut log).feed();
+            assert!(position > 0, "a write while a tap is on has a feed position");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while held.load(Ordering::SeqCst) < position {
+                assert!(Instant::now() < deadline, "round {round}: the target never reported position {position}");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        assert!(value(&target, &key(20)).is_some());
+        assert!(value(&target, &other(19)).is_none(), "only the slot is fed");
+        sending.abort();
+        let _ = receiving.await;
     }
 
     /// The time and bytes to move a slot of 100 MB, over loopback TCP, with

@@ -69,15 +69,32 @@ pub(super) struct Position {
     /// `feeding`.
     pub(super) feed: Vec<u8>,
     pub(super) feeding: bool,
-    /// Whether expired keys are removed here (and the removal logged as a
-    /// delete): true on the node that owns the keys. A replica only hides
-    /// them from reads and waits for the owner's delete.
-    pub(super) owns_expiry: bool,
+    /// A bit per slot of the shard: whether its expired keys are removed
+    /// here (and the removal logged as a delete): set on the node that owns
+    /// the slot. A replica only hides them from reads and waits for the
+    /// owner's delete.
+    pub(super) owns_expiry: [u64; 4],
 }
 
 impl Default for Position {
     fn default() -> Position {
-        Position { index: 0, feed: Vec::new(), feeding: false, owns_expiry: true }
+        Position { index: 0, feed: Vec::new(), feeding: false, owns_expiry: [u64::MAX; 4] }
+    }
+}
+
+impl Position {
+    /// Whether slot index `idx` (within the shard) expires its keys here.
+    #[inline]
+    pub(super) fn owns_expiry(&self, idx: usize) -> bool {
+        self.owns_expiry[idx / 64] & (1 << (idx % 64)) != 0
+    }
+
+    pub(super) fn set_owns_expiry(&mut self, idx: usize, owner: bool) {
+        if owner {
+            self.owns_expiry[idx / 64] |= 1 << (idx % 64);
+        } else {
+            self.owns_expiry[idx / 64] &= !(1 << (idx % 64));
+        }
     }
 }
 
@@ -224,7 +241,7 @@ impl Shard {
             }
             Some((i, true)) => {
                 self.stats.misses += u64::from(count);
-                if !self.pos.owns_expiry {
+                if !self.pos.owns_expiry(idx) {
                     return None;
                 }
                 let e = self.slots[idx].remove_index(i);
@@ -452,7 +469,7 @@ impl Shard {
     /// Removes expired keys of slot index `idx` (within the shard). Returns (checked
     /// keys with a TTL, removed).
     pub(super) fn expire_slot(&mut self, idx: usize, now_ms: u64) -> (usize, usize) {
-        if !self.pos.owns_expiry || self.volatile_per_slot.get(idx).is_none_or(|&n| n == 0) {
+        if !self.pos.owns_expiry(idx) || self.volatile_per_slot.get(idx).is_none_or(|&n| n == 0) {
             return (0, 0);
         }
         let map = &mut self.slots[idx];

@@ -151,8 +151,16 @@ impl Keyspace {
     pub fn set_expiry_owner(&self, owner: bool) {
         for d in self.dbs.iter() {
             for s in d.lock_all().iter_mut() {
-                s.pos.owns_expiry = owner;
+                s.pos.owns_expiry = if owner { [u64::MAX; 4] } else { [0; 4] };
             }
+        }
+    }
+
+    /// Whether this node removes `slot`'s expired keys (it leads the slot)
+    /// or only hides them (a replica of it), in every database.
+    pub fn set_slot_expiry_owner(&self, slot: SlotId, owner: bool) {
+        for d in self.dbs.iter() {
+            d.lock(slot).pos.set_owns_expiry(super::slot_in_shard(slot), owner);
         }
     }
 

@@ -40,7 +40,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "Enables read-only queries for a connection to a Redis Cluster replica node.",
         "",
-        ok
+        readonly
     ),
     cmd!(
         "readwrite",
@@ -51,7 +51,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "3.0.0",
         "Enables read-write queries for a connection to a Reids Cluster replica node.",
         "",
-        ok
+        readwrite
     ),
     cmd!(
         "asking",
@@ -164,10 +164,27 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// READONLY, READWRITE, ASKING: `+OK` on every cluster node; refused
-/// outside cluster mode, as Redis does.
+/// ASKING: `+OK` on every cluster node; refused outside cluster mode, as
+/// Redis does.
 fn ok(call: &mut Call<'_>) -> CmdResult {
     face(call)?;
+    call.out.ok();
+    Ok(())
+}
+
+/// READONLY: reads of slots this node replicates are served here, possibly
+/// stale (see `cluster::route`); refused outside cluster mode.
+fn readonly(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    call.client.readonly = true;
+    call.out.ok();
+    Ok(())
+}
+
+/// READWRITE: back to redirecting every command for a slot led elsewhere.
+fn readwrite(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    call.client.readonly = false;
     call.out.ok();
     Ok(())
 }
@@ -188,35 +205,39 @@ fn manual(call: &mut Call<'_>) -> CmdResult {
     )))
 }
 
-/// Runs of consecutive slots with the same primary, in slot order.
-fn primary_ranges(t: &Topology) -> Vec<(u16, u16, NodeTag)> {
-    let mut out: Vec<(u16, u16, NodeTag)> = Vec::new();
+/// Runs of consecutive slots with the same replica list, in slot order.
+fn replica_ranges(t: &Topology) -> Vec<(u16, u16, &[NodeTag])> {
+    let mut out: Vec<(u16, u16, &[NodeTag])> = Vec::new();
     for (i, s) in t.slots.iter().enumerate() {
-        let Some(&p) = s.replicas.first() else { continue };
+        if s.replicas.is_empty() {
+            continue;
+        }
         match out.last_mut() {
-            Some(r) if r.1 as usize + 1 == i && r.2 == p => r.1 = i as u16,
-            _ => out.push((i as u16, i as u16, p)),
+            Some(r) if r.1 as usize + 1 == i && r.2 == s.replicas.as_slice() => r.1 = i as u16,
+            _ => out.push((i as u16, i as u16, &s.replicas)),
         }
     }
     out
 }
 
-/// CLUSTER SLOTS: `[start, end, [ip, port, id, {}]]` per run of slots, the
-/// primary only (replicas join the reply when replication lands).
+/// CLUSTER SLOTS: `[start, end, [ip, port, id, {}], ...]` per run of
+/// slots: the primary, then the replicas (which serve READONLY reads).
 fn slots(call: &mut Call<'_>) -> CmdResult {
     let t = face(call)?.cluster.topology();
-    let ranges = primary_ranges(&t);
+    let ranges = replica_ranges(&t);
     call.out.array(ranges.len());
-    for (start, end, tag) in ranges {
-        let m = t.member(tag).expect("slots name members");
-        call.out.array(3);
+    for (start, end, list) in ranges {
+        call.out.array(2 + list.len());
         call.out.integer(start as i64);
         call.out.integer(end as i64);
-        call.out.array(4);
-        call.out.bulk(m.client.host.as_bytes());
-        call.out.integer(m.client.port as i64);
-        call.out.bulk(m.id.as_str().as_bytes());
-        call.out.map(0);
+        for tag in list {
+            let m = t.member(*tag).expect("slots name members");
+            call.out.array(4);
+            call.out.bulk(m.client.host.as_bytes());
+            call.out.integer(m.client.port as i64);
+            call.out.bulk(m.id.as_str().as_bytes());
+            call.out.map(0);
+        }
     }
     Ok(())
 }

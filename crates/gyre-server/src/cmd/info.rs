@@ -179,11 +179,52 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 s.clock_drift_refused.load(Ordering::Relaxed),
             )
         }
-        "replication" => write!(
-            t,
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-            shared.run_id
-        ),
+        "replication" => (|| -> std::fmt::Result {
+            let face = shared.cluster.get();
+            let peers = face.map(|f| f.replication.peers()).unwrap_or_default();
+            let position = shared.persistence.taps.position();
+            write!(
+                t,
+                "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+                peers.len()
+            )?;
+            let now = call.now_ms;
+            let t_map = face.map(|f| f.cluster.topology());
+            for (i, p) in peers.iter().enumerate() {
+                let (ip, port) = t_map
+                    .as_ref()
+                    .and_then(|t| t.member(p.tag))
+                    .map_or((String::new(), 0), |m| (m.client.host.clone(), m.client.port));
+                let acked = p.acked();
+                let state = if acked > 0 { "online" } else { "copying" };
+                let lag_ms = now.saturating_sub(p.acked_at_ms.load(Ordering::Relaxed));
+                write!(
+                    t,
+                    "slave{i}:ip={ip},port={port},state={state},offset={acked},lag={},gyre_tag={},gyre_slots={},gyre_lag_records={}\r\n",
+                    lag_ms / 1000,
+                    p.tag,
+                    p.slot_count,
+                    position.saturating_sub(acked),
+                )?;
+            }
+            write!(
+                t,
+                "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{position}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                shared.run_id
+            )?;
+            if let Some(f) = face {
+                let r = &f.replication;
+                write!(
+                    t,
+                    "gyre_noreplicas:{}\r\ngyre_feed_records_applied:{}\r\ngyre_catch_ups:{}\r\ngyre_copies_served:{}\r\n",
+                    r.noreplicas.load(Ordering::Relaxed),
+                    r.records_in.load(Ordering::Relaxed),
+                    r.catch_ups.load(Ordering::Relaxed),
+                    r.copies_served.load(Ordering::Relaxed),
+                )?;
+            }
+            Ok(())
+        })(),
         "cpu" => {
             let (user, sys) = memory::cpu_seconds();
             write!(

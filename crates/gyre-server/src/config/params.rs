@@ -526,6 +526,20 @@ pub(super) const DECLARED: &[Param] = &[
         help: "A command for a slot another node serves: answer MOVED (as Redis Cluster), or relay it to that node and pass its reply back (for plain clients)",
     },
     Param {
+        name: "write-consistency",
+        kind: Kind::Enum(&["one", "quorum", "all"]),
+        default: "quorum",
+        mutable: false,
+        help: "How many of a slot's replicas, the primary included, must hold a write durably before it is acknowledged: one, quorum (a majority) or all",
+    },
+    Param {
+        name: "write-timeout-ms",
+        kind: Kind::Int { min: 1, max: 3_600_000 },
+        default: "5000",
+        mutable: false,
+        help: "Milliseconds a write waits for its replicas (write-consistency) before it answers -NOREPLICAS (the write may still apply)",
+    },
+    Param {
         name: "slot-move-bytes-per-sec",
         kind: Kind::Memory { min: 0, max: u64::MAX },
         default: "0",

@@ -88,6 +88,8 @@ pub struct ClusterSettings {
     pub forward: bool,
     /// Percent of one core for reading a move's copy (100: unlimited).
     pub move_cpu_percent: u8,
+    pub write_consistency: crate::replication::Consistency,
+    pub write_timeout_ms: u64,
 }
 
 impl ClusterSettings {
@@ -111,6 +113,9 @@ impl ClusterSettings {
             move_bytes_per_sec: number(v, setting!("slot-move-bytes-per-sec")),
             forward: v[setting!("cluster-redirect").0] == "forward",
             move_cpu_percent: number(v, setting!("slot-move-cpu-percent")),
+            write_consistency: crate::replication::Consistency::parse(&v[setting!("write-consistency").0])
+                .unwrap_or_default(),
+            write_timeout_ms: number(v, setting!("write-timeout-ms")),
         })
     }
 }

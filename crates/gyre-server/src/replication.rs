@@ -1,0 +1,383 @@
+//! Replication: the data half (`gyre_cluster::replication` decides who feeds
+//! whom, and when a new primary catches up).
+//!
+//! * **Feeding a replica** ([`feed`]): the primary sends a copy of the slots
+//!   the replica holds with it, then every change, over the slot transfer
+//!   protocol (`slot_transfer::send_slots_acked`, following the feed's
+//!   position). The replica applies what arrives by version and
+//!   acknowledges each frame once it is durable under its own
+//!   `appendfsync`; once its copy is acknowledged, each acknowledgement
+//!   tells the primary the feed position the replica holds ([`Peer`]).
+//! * **A write's consistency level**: a write's ticket carries the feed
+//!   position after its changes (`commit::Ticket::feed`). Its reply leaves
+//!   once enough replicas of its slot hold that position: W of the slot's
+//!   n replicas, the primary included, with W = 1, n/2+1 or n
+//!   (`write-consistency`). A write that cannot reach W within
+//!   `write-timeout-ms` answers `-NOREPLICAS`; it may still apply
+//!   ([`settle_replies`]).
+//! * **Following** ([`follow`]): a replica applies a feed only while its
+//!   applied topology names the sender the slots' primary, and checks that
+//!   again before every acknowledgement: a deposed primary gets no more
+//!   acknowledgements, so it acknowledges no more quorum writes.
+//! * **Catching up** ([`catch_up`], [`serve_copy`]): a new primary merges
+//!   the copies of its replicas before it serves; a replica sends its copy
+//!   only once its own topology names the asker the primary (so it no
+//!   longer acknowledges the old one).
+//!
+//! A replica never drops what it holds when a feed starts: copies merge by
+//! version (tombstones included), so a replica always keeps every write it
+//! acknowledged, whatever happens to the feed.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use gyre_cluster::net::BoxStream;
+use gyre_cluster::{NodeTag, Topology, SLOTS};
+use gyre_engine::SlotId;
+use gyre_resp::{Protocol, ReplyWriter};
+use parking_lot::RwLock;
+
+use crate::shared::Shared;
+use crate::slot_transfer::{receive_slots, receive_slots_fenced, send_slots, send_slots_acked, SendOptions, CHUNK_BYTES};
+
+/// How many of a slot's replicas must hold a write before it is
+/// acknowledged (`write-consistency`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consistency {
+    One,
+    #[default]
+    Quorum,
+    All,
+}
+
+impl Consistency {
+    pub fn parse(s: &str) -> Option<Consistency> {
+        match s.to_ascii_lowercase().as_str() {
+            "one" => Some(Consistency::One),
+            "quorum" => Some(Consistency::Quorum),
+            "all" => Some(Consistency::All),
+            _ => None,
+        }
+    }
+
+    /// Copies (the primary's included) a write needs among `n` replicas.
+    pub fn copies(self, n: usize) -> usize {
+        match self {
+            Consistency::One => 1,
+            Consistency::Quorum => gyre_cluster::replication::quorum(n),
+            Consistency::All => n.max(1),
+        }
+    }
+}
+
+/// The replicas this node feeds, and what they acknowledged.
+#[derive(Default)]
+pub struct Replication {
+    peers: RwLock<Vec<Arc<Peer>>>,
+    /// Woken on every acknowledgement.
+    acked: tokio::sync::Notify,
+    /// Writes answered -NOREPLICAS.
+    pub noreplicas: AtomicU64,
+    /// Feed records applied here as a replica.
+    pub records_in: AtomicU64,
+    /// Catch-ups this node made as a new primary, and copies it served.
+    pub catch_ups: AtomicU64,
+    pub copies_served: AtomicU64,
+}
+
+/// One replica being fed.
+pub struct Peer {
+    pub tag: NodeTag,
+    /// A bit per slot the feed carries.
+    slots: Box<[u64]>,
+    pub slot_count: usize,
+    /// The feed position it holds durably (0 until its copy is complete).
+    acked: AtomicU64,
+    /// When it last acknowledged (ms since the Unix epoch).
+    pub acked_at_ms: AtomicU64,
+}
+
+impl Peer {
+    fn carries(&self, slot: u16) -> bool {
+        self.slots[slot as usize / 64] & (1 << (slot % 64)) != 0
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Acquire)
+    }
+}
+
+/// Unregisters a feed's peer when the feed ends or its task is cancelled.
+struct Registered<'a> {
+    repl: &'a Replication,
+    peer: Arc<Peer>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.repl.peers.write().retain(|p| !Arc::ptr_eq(p, &self.peer));
+        self.repl.acked.notify_waiters();
+    }
+}
+
+impl Replication {
+    fn register(&self, tag: NodeTag, slots: &[u16]) -> Registered<'_> {
+        let mut bits = vec![0u64; SLOTS / 64].into_boxed_slice();
+        for &s in slots {
+            bits[s as usize / 64] |= 1 << (s % 64);
+        }
+        let peer = Arc::new(Peer {
+            tag,
+            slots: bits,
+            slot_count: slots.len(),
+            acked: AtomicU64::new(0),
+            acked_at_ms: AtomicU64::new(0),
+        });
+        self.peers.write().push(peer.clone());
+        Registered { repl: self, peer }
+    }
+
+    /// The replicas being fed now (INFO).
+    pub fn peers(&self) -> Vec<Arc<Peer>> {
+        self.peers.read().clone()
+    }
+
+    /// How many replicas (other than this node) hold `slot` (None: any
+    /// slot) through feed position `position`.
+    pub fn holding(&self, slot: Option<u16>, position: u64) -> usize {
+        self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.acked() >= position).count()
+    }
+
+    /// Waits until every write in `slots` (a write's slot; None: keyless)
+    /// is held by `need(slot)` other replicas through `position`, or until
+    /// `deadline`. Returns which did.
+    pub async fn wait(
+        &self,
+        slots: &[Option<u16>],
+        position: u64,
+        need: &(dyn Fn(Option<u16>) -> usize + Sync),
+        deadline: tokio::time::Instant,
+    ) -> Vec<bool> {
+        loop {
+            let notified = self.acked.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let held: Vec<bool> = slots.iter().map(|s| self.holding(*s, position) >= need(*s)).collect();
+            if held.iter().all(|h| *h) || tokio::time::Instant::now() >= deadline {
+                return held;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+/// The other replicas a write to `slot` needs under `consistency` (None:
+/// a keyless write, judged by the replication factor).
+pub fn needed(t: &Topology, consistency: Consistency, slot: Option<u16>) -> usize {
+    let n = match slot {
+        Some(s) => t.slots[s as usize].replicas.len(),
+        None => (t.replication_factor as usize).min(t.members.len()),
+    };
+    consistency.copies(n).saturating_sub(1)
+}
+
+/// The error a write gets when its replicas did not hold it in time.
+pub const NOREPLICAS: &str =
+    "NOREPLICAS Not enough good replicas to write (write-consistency not met within write-timeout-ms; the write may still apply)";
+
+/// A write's reply in a connection's output, and the slot it wrote.
+#[derive(Debug, Clone)]
+pub struct WriteReply {
+    pub range: Range<usize>,
+    pub slot: Option<u16>,
+}
+
+/// Before the replies in `out` leave: waits until each write's replicas
+/// hold the batch's changes (feed position `position`); the reply of a
+/// write that did not reach its consistency level in time becomes
+/// -NOREPLICAS. Clears `writes`.
+pub async fn settle_replies(
+    shared: &Shared,
+    position: u64,
+    writes: &mut Vec<WriteReply>,
+    out: &mut BytesMut,
+    proto: Protocol,
+) {
+    if writes.is_empty() {
+        return;
+    }
+    let Some(face) = shared.cluster.get() else {
+        writes.clear();
+        return;
+    };
+    let slots: Vec<Option<u16>> = writes.iter().map(|w| w.slot).collect();
+    let held = wait_for(shared, face, &slots, position).await;
+    if held.iter().all(|h| *h) {
+        writes.clear();
+        return;
+    }
+    let mut rebuilt = BytesMut::with_capacity(out.len());
+    let mut at = 0;
+    for (w, held) in writes.iter().zip(held) {
+        if held || w.range.end > out.len() || w.range.start < at {
+            continue;
+        }
+        rebuilt.extend_from_slice(&out[at..w.range.start]);
+        ReplyWriter::new(&mut rebuilt, proto).error(NOREPLICAS.as_bytes());
+        face.replication.noreplicas.fetch_add(1, Ordering::Relaxed);
+        at = w.range.end;
+    }
+    rebuilt.extend_from_slice(&out[at..]);
+    *out = rebuilt;
+    writes.clear();
+}
+
+/// Waits (up to `write-timeout-ms`) for the replicas of writes in `slots`.
+pub async fn wait_for(shared: &Shared, face: &crate::cluster::Face, slots: &[Option<u16>], position: u64) -> Vec<bool> {
+    let settings = shared.config.settings();
+    let Some(c) = settings.cluster.as_ref() else { return vec![true; slots.len()] };
+    let t = face.cluster.topology();
+    let consistency = c.write_consistency;
+    let need = |slot: Option<u16>| needed(&t, consistency, slot);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(c.write_timeout_ms);
+    face.replication.wait(slots, position, &need, deadline).await
+}
+
+fn send_options(shared: &Shared, follow_feed: bool) -> SendOptions {
+    let settings = shared.config.settings();
+    let (bytes_per_sec, cpu_percent) =
+        settings.cluster.as_ref().map_or((0, 100), |c| (c.move_bytes_per_sec, c.move_cpu_percent));
+    SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent, follow_feed }
+}
+
+/// Feeds replica `to` (see the module doc) until the link fails.
+pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> Result<(), String> {
+    let face = shared.cluster.get().ok_or("not in cluster mode")?;
+    let repl = &face.replication;
+    let registered = repl.register(to, &slots);
+    let peer = registered.peer.clone();
+    let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
+    let on_ack = |position: u64| {
+        peer.acked.store(position, Ordering::Release);
+        peer.acked_at_ms.store(crate::runtime::unix_ms(), Ordering::Relaxed);
+        repl.acked.notify_waiters();
+    };
+    let result =
+        send_slots_acked(&shared, link, 0, &ids, send_options(&shared, true), std::future::pending(), &on_ack).await;
+    drop(registered);
+    match result {
+        Ok(_) => Err("the replica ended the feed".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether the applied topology names `primary` the primary of every slot
+/// in `slots`, and this node one of their replicas.
+fn names_primary(face: &crate::cluster::Face, primary: NodeTag, slots: &[u16]) -> bool {
+    let t = face.cluster.topology();
+    let Some(me) = face.cluster.tag() else { return false };
+    slots.iter().all(|&s| {
+        let owners = &t.slots[s as usize].replicas;
+        owners.first() == Some(&primary) && owners.contains(&me)
+    })
+}
+
+/// Applies the feed `from` sends for `slots` (see the module doc).
+pub async fn follow(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: BoxStream) {
+    let Some(face) = shared.cluster.get() else { return };
+    if slots.iter().any(|s| *s as usize >= SLOTS) || !names_primary(face, from, &slots) {
+        tracing::debug!(from = %from, "refused a feed: the applied topology does not name the sender primary");
+        return;
+    }
+    // Checked again whenever the topology changed since the last check.
+    let checked = AtomicU64::new(face.cluster.topology().version);
+    let fence = || {
+        let version = face.cluster.topology().version;
+        if checked.load(Ordering::Relaxed) == version {
+            return Ok(());
+        }
+        if names_primary(face, from, &slots) {
+            checked.store(version, Ordering::Relaxed);
+            Ok(())
+        } else {
+            Err(format!("node {from} no longer leads the slots it feeds here"))
+        }
+    };
+    tracing::info!(from = %from, slots = slots.len(), "replication: following a primary");
+    match receive_slots_fenced(&shared, link, &fence).await {
+        Ok(applied) => {
+            face.replication.records_in.fetch_add(applied.applied as u64, Ordering::Relaxed);
+        }
+        Err(e) => tracing::info!(from = %from, slots = slots.len(), error = %e, "replication: a feed ended"),
+    }
+}
+
+/// Merges the copy replica `from` sends of `slots` (see the module doc).
+pub async fn catch_up(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> Result<(), String> {
+    let face = shared.cluster.get().ok_or("not in cluster mode")?;
+    let applied = receive_slots(&shared, link).await.map_err(|e| e.to_string())?;
+    face.replication.catch_ups.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(from = %from, slots = slots.len(), records = applied.applied, "replication: merged a replica's copy");
+    Ok(())
+}
+
+/// Sends this node's copy of `slots` to `to`, their new primary.
+pub async fn serve_copy(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxStream) {
+    let Some(face) = shared.cluster.get() else { return };
+    if slots.iter().any(|s| *s as usize >= SLOTS) || !names_primary(face, to, &slots) {
+        tracing::debug!(to = %to, "refused a catch-up: the applied topology does not name the asker primary yet");
+        return;
+    }
+    let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
+    match send_slots(&shared, link, 0, &ids, send_options(&shared, false), std::future::ready(())).await {
+        Ok(_) => {
+            face.replication.copies_served.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => tracing::warn!(to = %to, error = %e, "replication: sending a copy to a new primary failed"),
+    }
+}
+
+/// Expiry follows leadership: the primary expires a slot's keys and logs
+/// the deletes; a replica hides expired keys and waits for them.
+pub fn roles(shared: &Shared, led: &[u16], not_led: &[u16]) {
+    for &s in led {
+        shared.ks.set_slot_expiry_owner(SlotId(s), true);
+    }
+    for &s in not_led {
+        shared.ks.set_slot_expiry_owner(SlotId(s), false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consistency_levels_count_copies() {
+        assert_eq!([1, 2, 3, 5].map(|n| Consistency::One.copies(n)), [1, 1, 1, 1]);
+        assert_eq!([1, 2, 3, 5].map(|n| Consistency::Quorum.copies(n)), [1, 2, 2, 3]);
+        assert_eq!([1, 2, 3, 5].map(|n| Consistency::All.copies(n)), [1, 2, 3, 5]);
+        assert_eq!(Consistency::parse("QUORUM"), Some(Consistency::Quorum));
+        assert_eq!(Consistency::parse("two"), None);
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_its_slots_replicas_and_no_others() {
+        let repl = Replication::default();
+        let a = repl.register(NodeTag(2), &[1, 2]);
+        let _b = repl.register(NodeTag(3), &[2]);
+        a.peer.acked.store(10, Ordering::Release);
+        assert_eq!(repl.holding(Some(1), 10), 1);
+        assert_eq!(repl.holding(Some(1), 11), 0);
+        assert_eq!(repl.holding(Some(3), 1), 0, "no feed carries slot 3");
+        let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
+        let held = repl.wait(&[Some(1), Some(2)], 10, &|_| 1, soon).await;
+        assert_eq!(held, vec![true, true]);
+        let held = repl.wait(&[Some(1), Some(2)], 10, &|_| 2, soon).await;
+        assert_eq!(held, vec![false, false], "slot 1 has one replica fed; slot 2's second has not acknowledged");
+        drop(a);
+        assert_eq!(repl.holding(Some(1), 0), 0, "a feed that ended counts no more");
+    }
+}
