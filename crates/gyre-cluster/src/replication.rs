@@ -197,8 +197,7 @@ async fn catch_up(shared: Arc<Shared>, me: NodeTag, t: Arc<Topology>, slots: Vec
         if shared.swim.health_of(member.id.as_str()) == Some(Health::Down) {
             continue;
         }
-        let link = match open_data_link(&shared, me, member.cluster.to_string(), &peer_slots, DataKind::CatchUp).await
-        {
+        let link = match open_data_link(&shared, me, member.cluster.to_string(), &peer_slots, DataKind::CatchUp).await {
             Ok(link) => link,
             Err(e) => {
                 tracing::debug!(from = %peer, error = %e, "replication: cannot reach a replica to catch up");

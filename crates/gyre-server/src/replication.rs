@@ -40,7 +40,9 @@ use gyre_resp::{Protocol, ReplyWriter};
 use parking_lot::RwLock;
 
 use crate::shared::Shared;
-use crate::slot_transfer::{receive_slots, receive_slots_fenced, send_slots, send_slots_acked, SendOptions, CHUNK_BYTES};
+use crate::slot_transfer::{
+    receive_slots, receive_slots_fenced, send_slots, send_slots_acked, SendOptions, CHUNK_BYTES,
+};
 
 /// How many of a slot's replicas must hold a write before it is
 /// acknowledged (`write-consistency`).
@@ -137,6 +139,11 @@ impl Replication {
         });
         self.peers.write().push(peer.clone());
         Registered { repl: self, peer }
+    }
+
+    /// Whether a feed running now carries any of `slots`.
+    pub fn carries_any(&self, slots: &[u16]) -> bool {
+        self.peers.read().iter().any(|p| slots.iter().any(|s| p.carries(*s)))
     }
 
     /// The replicas being fed now (INFO).
@@ -347,6 +354,9 @@ pub fn roles(shared: &Shared, led: &[u16], not_led: &[u16]) {
     }
     for &s in not_led {
         shared.ks.set_slot_expiry_owner(SlotId(s), false);
+    }
+    if let Some(face) = shared.cluster.get() {
+        face.moves.roles_changed.notify_one();
     }
 }
 

@@ -44,6 +44,8 @@ pub struct SlotMoves {
     /// and by the stray-copy janitor while it picks and drops: the janitor
     /// never drops a slot a move into this node has started to fill.
     drops: tokio::sync::Mutex<()>,
+    /// Wakes the stray-copy janitor.
+    pub roles_changed: tokio::sync::Notify,
 }
 
 impl SlotMoves {
@@ -144,9 +146,26 @@ impl DataPlane for ServerDataPlane {
         moves.slots_out.fetch_add(slots.len() as u64, Ordering::Relaxed);
         tokio::spawn(async move {
             // This node no longer serves them (route and recheck answer
-            // MOVED), so nothing writes them here any more.
-            if let Err(e) = drop_slots(&shared, &slots).await {
-                tracing::warn!(slots = slots.len(), error = %e, "dropping slots handed over");
+            // MOVED), so nothing writes them here any more. The drop is
+            // this node's alone: first its feeds of the slots end (the
+            // replication loop sees the new map within a tick), so the
+            // replicas never apply it; and a copy it still holds as a
+            // replica of the new primary stays.
+            if let Some(face) = shared.cluster.get() {
+                let deadline = std::time::Instant::now() + FEEDS_END_WAIT;
+                while face.replication.carries_any(&slots) && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                let t = face.cluster.topology();
+                let me = face.cluster.tag();
+                let gone: Vec<u16> = slots
+                    .iter()
+                    .copied()
+                    .filter(|s| !me.is_some_and(|me| t.slots[*s as usize].replicas.contains(&me)))
+                    .collect();
+                if let Err(e) = drop_slots(&shared, &gone).await {
+                    tracing::warn!(slots = gone.len(), error = %e, "dropping slots handed over");
+                }
             }
             moves.frozen.set(&slots, false);
         });
@@ -231,8 +250,11 @@ impl DataPlane for ServerDataPlane {
             }
             // A copy this node holds as a replica stays (the move merges
             // into it by version): it may hold writes a quorum acknowledged.
-            let stale: Vec<u16> =
-                slots.iter().copied().filter(|s| !me.is_some_and(|me| t.slots[*s as usize].replicas.contains(&me))).collect();
+            let stale: Vec<u16> = slots
+                .iter()
+                .copied()
+                .filter(|s| !me.is_some_and(|me| t.slots[*s as usize].replicas.contains(&me)))
+                .collect();
             if let Err(e) = drop_slots(&shared, &stale).await {
                 tracing::warn!(from = %from, error = %e, "refused a slot move: cannot drop the old copy");
                 return;
@@ -261,6 +283,10 @@ impl DataPlane for ServerDataPlane {
     }
 }
 
+/// How long a node that handed slots over waits for its feeds of them to
+/// end before it drops its copy.
+const FEEDS_END_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often a node looks for copies of slots it neither serves nor
 /// receives.
 const STRAYS_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
@@ -272,11 +298,14 @@ const STRAYS_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 pub async fn drop_strays(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(STRAYS_CHECK);
     loop {
+        let Some(face) = shared.cluster.get() else { return };
         tokio::select! {
             _ = tick.tick() => {}
+            // The node's roles changed (`replication::roles`): a copy it no
+            // longer replicates goes now, not at the next check.
+            () = face.moves.roles_changed.notified() => {}
             () = shared.shutdown.stopping() => return,
         }
-        let Some(face) = shared.cluster.get() else { return };
         let Some(me) = face.cluster.tag() else { continue };
         if !face.cluster.map_is_current() {
             continue;

@@ -419,6 +419,10 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let frame = read_frame(&mut rx).await?;
         seq += 1;
+        // Before applying too: a deposed primary's last records (the drop
+        // of a slot it handed over) must not reach a replica that already
+        // serves under the new map.
+        fence().map_err(TransferError::Fenced)?;
         match frame {
             Frame::Records(bytes) => {
                 let records: Vec<Bytes> = gyre_engine::keyspace::records(&bytes).map(|(r, _)| r).collect();
@@ -555,7 +559,13 @@ mod tests {
         let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
         let key = |i: usize| format!("{{fed}}key{i}").into_bytes();
         let other = |i: usize| format!("{{elsewhere}}key{i}").into_bytes();
-        write(&source, &key(0), |version| Mutation::Set { db: 0, key: key(0), value: b"a".to_vec(), expire_at_ms: 0, version });
+        write(&source, &key(0), |version| Mutation::Set {
+            db: 0,
+            key: key(0),
+            value: b"a".to_vec(),
+            expire_at_ms: 0,
+            version,
+        });
         let slot = SlotId::of(&key(0));
         let (a, b) = tokio::io::duplex(1 << 16);
         let receiving = {
@@ -581,7 +591,11 @@ mod tests {
             let s = SlotId::of(&k);
             let mut shard = source.ks.db(0).lock(s);
             let version = source.ks.next_version(crate::runtime::unix_ms());
-            shard.commit(s, &Mutation::Set { db: 0, key: k.clone(), value: v, expire_at_ms: 0, version }.as_ref(), &mut log);
+            shard.commit(
+                s,
+                &Mutation::Set { db: 0, key: k.clone(), value: v, expire_at_ms: 0, version }.as_ref(),
+                &mut log,
+            );
             drop(shard);
             let position = crate::commit::commit(&source.persistence, &source.ks, &mut log).feed();
             assert!(position > 0, "a write while a tap is on has a feed position");

@@ -205,39 +205,39 @@ fn manual(call: &mut Call<'_>) -> CmdResult {
     )))
 }
 
-/// Runs of consecutive slots with the same replica list, in slot order.
-fn replica_ranges(t: &Topology) -> Vec<(u16, u16, &[NodeTag])> {
-    let mut out: Vec<(u16, u16, &[NodeTag])> = Vec::new();
+/// Runs of consecutive slots with the same primary, in slot order.
+fn primary_ranges(t: &Topology) -> Vec<(u16, u16, NodeTag)> {
+    let mut out: Vec<(u16, u16, NodeTag)> = Vec::new();
     for (i, s) in t.slots.iter().enumerate() {
-        if s.replicas.is_empty() {
-            continue;
-        }
+        let Some(&p) = s.replicas.first() else { continue };
         match out.last_mut() {
-            Some(r) if r.1 as usize + 1 == i && r.2 == s.replicas.as_slice() => r.1 = i as u16,
-            _ => out.push((i as u16, i as u16, &s.replicas)),
+            Some(r) if r.1 as usize + 1 == i && r.2 == p => r.1 = i as u16,
+            _ => out.push((i as u16, i as u16, p)),
         }
     }
     out
 }
 
-/// CLUSTER SLOTS: `[start, end, [ip, port, id, {}], ...]` per run of
-/// slots: the primary, then the replicas (which serve READONLY reads).
+/// CLUSTER SLOTS: `[start, end, [ip, port, id, {}]]` per run of slots, the
+/// primary only. Every Gyre node is the primary of some slots and a
+/// replica of others; Redis Cluster clients take a node named as a replica
+/// anywhere for a replica everywhere (redis-py's `PRIMARIES` would skip
+/// it), so replicas are not listed here (see docs/CLUSTER.md; READONLY
+/// connections to a replica read its copy).
 fn slots(call: &mut Call<'_>) -> CmdResult {
     let t = face(call)?.cluster.topology();
-    let ranges = replica_ranges(&t);
+    let ranges = primary_ranges(&t);
     call.out.array(ranges.len());
-    for (start, end, list) in ranges {
-        call.out.array(2 + list.len());
+    for (start, end, tag) in ranges {
+        let m = t.member(tag).expect("slots name members");
+        call.out.array(3);
         call.out.integer(start as i64);
         call.out.integer(end as i64);
-        for tag in list {
-            let m = t.member(*tag).expect("slots name members");
-            call.out.array(4);
-            call.out.bulk(m.client.host.as_bytes());
-            call.out.integer(m.client.port as i64);
-            call.out.bulk(m.id.as_str().as_bytes());
-            call.out.map(0);
-        }
+        call.out.array(4);
+        call.out.bulk(m.client.host.as_bytes());
+        call.out.integer(m.client.port as i64);
+        call.out.bulk(m.id.as_str().as_bytes());
+        call.out.map(0);
     }
     Ok(())
 }
@@ -350,7 +350,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
     let raft = face.cluster.raft_view();
     let moves = t.moving();
     let text = format!(
-        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\ngyre_slots_frozen:{}\r\ngyre_slots_moved_out:{}\r\ngyre_slots_moved_in:{}\r\ngyre_move_bytes_sent:{}\r\ngyre_move_records_received:{}\r\ngyre_moves_failed:{}\r\ngyre_publish_dropped:{}\r\n",
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\ngyre_slots_frozen:{}\r\ngyre_slots_moved_out:{}\r\ngyre_slots_moved_in:{}\r\ngyre_move_bytes_sent:{}\r\ngyre_move_records_received:{}\r\ngyre_moves_failed:{}\r\ngyre_publish_dropped:{}\r\ngyre_slots_catching_up:{}\r\n",
         t.members.len(),
         current_epoch(&t),
         t.version,
@@ -368,6 +368,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
         face.moves.records_in.load(Relaxed),
         face.moves.failed.load(Relaxed),
         face.cluster.publish_dropped(),
+        (0..SLOTS as u16).filter(|&s| face.serves(&t, s) && face.cluster.catching_up(s)).count(),
     );
     call.out.verbatim(b"txt", text.as_bytes());
     Ok(())

@@ -183,11 +183,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let face = shared.cluster.get();
             let peers = face.map(|f| f.replication.peers()).unwrap_or_default();
             let position = shared.persistence.taps.position();
-            write!(
-                t,
-                "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
-                peers.len()
-            )?;
+            write!(t, "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n", peers.len())?;
             let now = call.now_ms;
             let t_map = face.map(|f| f.cluster.topology());
             for (i, p) in peers.iter().enumerate() {
