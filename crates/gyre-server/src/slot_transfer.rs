@@ -589,14 +589,15 @@ mod tests {
             let (k, v) = if round % 2 == 0 { (key(round), b"x".to_vec()) } else { (other(round), b"y".to_vec()) };
             let mut log = MutationLog::new();
             let s = SlotId::of(&k);
-            let mut shard = source.ks.db(0).lock(s);
-            let version = source.ks.next_version(crate::runtime::unix_ms());
-            shard.commit(
-                s,
-                &Mutation::Set { db: 0, key: k.clone(), value: v, expire_at_ms: 0, version }.as_ref(),
-                &mut log,
-            );
-            drop(shard);
+            {
+                let mut shard = source.ks.db(0).lock(s);
+                let version = source.ks.next_version(crate::runtime::unix_ms());
+                shard.commit(
+                    s,
+                    &Mutation::Set { db: 0, key: k.clone(), value: v, expire_at_ms: 0, version }.as_ref(),
+                    &mut log,
+                );
+            }
             let position = crate::commit::commit(&source.persistence, &source.ks, &mut log).feed();
             assert!(position > 0, "a write while a tap is on has a feed position");
             let deadline = Instant::now() + Duration::from_secs(5);
