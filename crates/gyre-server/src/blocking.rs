@@ -225,6 +225,7 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
         // Without the log's state at hand (CLIENT UNBLOCK, a stale waiter):
         // nothing confirmed.
         TimeoutReply::WaitAof { .. } => aof_pair(&mut w, 0),
+        TimeoutReply::WaitReplicas { .. } => w.integer(0),
     }
     out.to_vec()
 }
@@ -390,6 +391,20 @@ pub async fn wait(
         aof_pair(&mut ReplyWriter::new(&mut out, client.proto), local);
         out.to_vec()
     };
+    // WAIT in a cluster: the same, with the replication feed's position.
+    let replicas = match spec.timeout_reply {
+        TimeoutReply::WaitReplicas { wanted } => shared.cluster.get().map(|face| {
+            let target = shared.persistence.taps.position();
+            (face, target, wanted)
+        }),
+        _ => None,
+    };
+    let count_reply = |n: usize| {
+        let mut out = BytesMut::new();
+        ReplyWriter::new(&mut out, client.proto).integer(n as i64);
+        out.to_vec()
+    };
+    let holding = || replicas.map_or(0, |(face, target, _)| face.replication.holding(None, target));
     let mut aof_poll = tokio::time::interval(std::time::Duration::from_millis(AOF_POLL_MS));
     let mut watch_disconnect = true;
     let mut peek = [0u8; 1];
@@ -401,13 +416,22 @@ pub async fn wait(
                     if aof_target.is_some() {
                         break Some(aof_reply(aof_local(shared, aof_target)));
                     }
+                    if replicas.is_some() {
+                        break Some(count_reply(holding()));
+                    }
                     break Some(timeout_bytes(spec.timeout_reply, client.proto));
                 }
                 break rx.await.ok();
             }
-            _ = aof_poll.tick(), if aof_wake => {
-                if aof_local(shared, aof_target) == 1 && shared.blocking.cancel(id) {
+            _ = aof_poll.tick(), if aof_wake || replicas.is_some() => {
+                if aof_wake && aof_local(shared, aof_target) == 1 && shared.blocking.cancel(id) {
                     break Some(aof_reply(1));
+                }
+                if let Some((_, _, wanted)) = replicas {
+                    let n = holding();
+                    if n as i64 >= wanted && shared.blocking.cancel(id) {
+                        break Some(count_reply(n));
+                    }
                 }
             }
             r = stream.peek(&mut peek), if watch_disconnect => match r {

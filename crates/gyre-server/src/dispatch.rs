@@ -565,6 +565,7 @@ fn account(result: Result<(), CmdError>, client: &mut ClientState, out: &mut Byt
             match b.timeout_reply {
                 cmd::TimeoutReply::NullArray => ReplyWriter::new(out, proto).null_array(),
                 cmd::TimeoutReply::Integer(n) => ReplyWriter::new(out, proto).integer(n),
+                cmd::TimeoutReply::WaitReplicas { .. } => ReplyWriter::new(out, proto).integer(0),
                 cmd::TimeoutReply::WaitAof { .. } => {
                     let mut w = ReplyWriter::new(out, proto);
                     w.array(2);

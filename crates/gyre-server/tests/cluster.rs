@@ -148,6 +148,11 @@ struct TempDir(PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // GYRE_KEEP_FAILED_DIRS=1 keeps a failed test's data and logs.
+        if std::thread::panicking() && std::env::var_os("GYRE_KEEP_FAILED_DIRS").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -905,4 +910,9 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     });
     let stats = text(&q(&mut a.client(), &["INFO", "replication"]).unwrap());
     assert!(!stats.contains("gyre_noreplicas:0\r\n"), "{stats}");
+    // WAIT counts the replicas that hold the connection's writes.
+    let mut conn = a.client();
+    q(&mut conn, &["SET", &mine, "z"]).unwrap();
+    let held = q(&mut conn, &["WAIT", "2", "5000"]).unwrap();
+    assert_eq!(held, Value::Int(2));
 }

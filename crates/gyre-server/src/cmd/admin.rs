@@ -278,8 +278,10 @@ pub fn replicaof(call: &mut Call<'_>) -> CmdResult {
     )))
 }
 
-/// WAIT numreplicas timeout: a standalone server has no replicas, so the
-/// count is 0; asked for more, the client waits out its timeout (forever for
+/// WAIT numreplicas timeout. In a cluster: how many replicas hold this
+/// client's writes (every write already waited for `write-consistency`
+/// copies; WAIT asks for more), waiting up to the timeout for `numreplicas`.
+/// A standalone server has no replicas, so the count is 0; asked for more, the client waits out its timeout (forever for
 /// 0) as in Redis, or answers at once inside MULTI or a script. No flags and
 /// ACL category `@connection` (not `@blocking`), as Redis 7.2 declares it,
 /// although it blocks; the HTTP API refuses it by name.
@@ -289,11 +291,23 @@ pub fn wait(call: &mut Call<'_>) -> CmdResult {
     if ms < 0 {
         return Err(err("ERR timeout is negative"));
     }
+    let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms as u64));
+    if let Some(face) = call.shared.cluster.get() {
+        // In a cluster: the replicas holding this client's writes. Those of
+        // earlier batches were committed before their replies left; this
+        // batch's are committed when the client blocks.
+        let held = face.replication.holding(None, call.shared.persistence.taps.position());
+        if (call.log.is_empty() && held as i64 >= wanted) || call.client.in_exec {
+            call.out.integer(if call.log.is_empty() { held as i64 } else { 0 });
+            return Ok(());
+        }
+        let timeout_reply = TimeoutReply::WaitReplicas { wanted };
+        return Err(CmdError::Block(BlockSpec { keys: Vec::new(), timeout, timeout_reply, argv: None }));
+    }
     if wanted <= 0 || call.client.in_exec {
         call.out.integer(0);
         return Ok(());
     }
-    let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms as u64));
     Err(CmdError::Block(BlockSpec { keys: Vec::new(), timeout, timeout_reply: TimeoutReply::Integer(0), argv: None }))
 }
 

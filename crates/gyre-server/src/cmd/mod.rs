@@ -301,6 +301,12 @@ pub enum TimeoutReply {
     WaitAof {
         wake_on_fsync: bool,
     },
+    /// WAIT in a cluster: the number of replicas holding this client's
+    /// writes (the feed position when it blocked), read when the wait ends;
+    /// the wait also ends once `wanted` do.
+    WaitReplicas {
+        wanted: i64,
+    },
 }
 
 /// A SCAN-family cursor (SCAN, HSCAN, SSCAN, ZSCAN) as Redis reads it (C
