@@ -612,11 +612,8 @@ fn check_keys(seed: &Node, n: usize) {
 fn a_joining_node_takes_its_share_with_the_data_under_writes_and_a_leaving_one_hands_it_back() {
     let _one_at_a_time = serial();
     let root = tempdir();
-    // One copy per slot: moves alone. With replication factor 3 this test
-    // has seen a counter go backwards during the join or the leave (an
-    // open bug of replication during slot moves; see docs/CLUSTER.md).
-    let rf1 = ["--replication-factor".to_string(), "1".to_string()];
-    let mut a = Node::start_with(&root.0, 20, None, &rf1);
+    // Replication factor 3 (the default): moves and replica feeds together.
+    let mut a = Node::start(&root.0, 20, None);
     let b = Node::start(&root.0, 21, Some(&a));
     let c = Node::start(&root.0, 22, Some(&a));
     let three = [&a, &b, &c];

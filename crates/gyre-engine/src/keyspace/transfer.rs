@@ -127,7 +127,8 @@ fn export_key(map: &SlotMap, db: DbIndex, key: &[u8], now_ms: u64, value: &mut V
 }
 
 /// Splits encoded feed records into (record bytes, the record's key slot;
-/// `None` for a database-wide record). Stops at the first undecodable byte.
+/// `None` for a database-wide record; a `DropSlot` names its slot). Stops
+/// at the first undecodable byte.
 pub fn records(bytes: &Bytes) -> impl Iterator<Item = (Bytes, Option<SlotId>)> + '_ {
     let mut pos = 0;
     std::iter::from_fn(move || {
@@ -137,7 +138,28 @@ pub fn records(bytes: &Bytes) -> impl Iterator<Item = (Bytes, Option<SlotId>)> +
         let rest = bytes.slice(pos..);
         let d = crate::mutation::decode_fed(&rest).ok()?;
         pos += d.len;
-        let slot = d.mutation.key().map(|(_, k)| SlotId::of(k));
+        // A slot's drop concerns its slot only (never every slot: a node
+        // dropping a copy it no longer replicates must not reach the feeds
+        // of its other slots).
+        let slot = match &d.mutation {
+            Mutation::DropSlot { slot, .. } => Some(SlotId(*slot)),
+            m => m.key().map(|(_, k)| SlotId::of(k)),
+        };
         Some((rest.slice(..d.len), slot))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_drop_is_routed_to_its_slot_and_a_flush_to_every_slot() {
+        let mut buf = Vec::new();
+        Mutation::<&[u8]>::DropSlot { db: 0, slot: 3008, version: Version::at_ms(1) }.encode(&mut buf);
+        Mutation::<&[u8]>::Del { db: 0, key: b"k", version: Version::at_ms(2) }.encode(&mut buf);
+        Mutation::<&[u8]>::FlushDb { db: 0, version: Version::at_ms(3) }.encode(&mut buf);
+        let slots: Vec<Option<SlotId>> = records(&Bytes::from(buf)).map(|(_, s)| s).collect();
+        assert_eq!(slots, vec![Some(SlotId(3008)), Some(SlotId::of(b"k")), None]);
+    }
 }
