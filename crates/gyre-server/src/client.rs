@@ -70,6 +70,9 @@ pub struct ClientState {
     /// READONLY: reads of slots this node replicates are served here
     /// (possibly stale), as in Redis Cluster.
     pub readonly: bool,
+    /// CLUSTER CONSISTENCY WRITE: this connection's write consistency
+    /// (None: the server's `write-consistency`).
+    pub write_consistency: Option<crate::replication::Consistency>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -119,6 +122,7 @@ impl ClientState {
             relays: false,
             slot: None,
             readonly: false,
+            write_consistency: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl ClientState {
         self.pubsub = None;
         self.monitor = None;
         self.readonly = false;
+        self.write_consistency = None;
         self.info.monitor.store(false, Ordering::Relaxed);
         *self.info.name.lock() = None;
         self.publish();

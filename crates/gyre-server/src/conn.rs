@@ -223,7 +223,11 @@ fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
 #[inline]
 fn note_write(shared: &Shared, client: &mut ClientState, pending: &mut Pending, start: usize, out_len: usize) {
     if shared.cluster.get().is_some() {
-        pending.writes.push(crate::replication::WriteReply { range: start..out_len, slot: client.slot });
+        pending.writes.push(crate::replication::WriteReply {
+            range: start..out_len,
+            slot: client.slot,
+            consistency: client.write_consistency,
+        });
     }
 }
 

@@ -55,6 +55,14 @@ pub enum Consistency {
 }
 
 impl Consistency {
+    pub fn name(self) -> &'static str {
+        match self {
+            Consistency::One => "one",
+            Consistency::Quorum => "quorum",
+            Consistency::All => "all",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Consistency> {
         match s.to_ascii_lowercase().as_str() {
             "one" => Some(Consistency::One),
@@ -157,21 +165,20 @@ impl Replication {
         self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.acked() >= position).count()
     }
 
-    /// Waits until every write in `slots` (a write's slot; None: keyless)
-    /// is held by `need(slot)` other replicas through `position`, or until
-    /// `deadline`. Returns which did.
+    /// Waits until every write in `writes` (a write's slot, None: keyless;
+    /// and how many other replicas it needs) is held by that many through
+    /// `position`, or until `deadline`. Returns which were.
     pub async fn wait(
         &self,
-        slots: &[Option<u16>],
+        writes: &[(Option<u16>, usize)],
         position: u64,
-        need: &(dyn Fn(Option<u16>) -> usize + Sync),
         deadline: tokio::time::Instant,
     ) -> Vec<bool> {
         loop {
             let notified = self.acked.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let held: Vec<bool> = slots.iter().map(|s| self.holding(*s, position) >= need(*s)).collect();
+            let held: Vec<bool> = writes.iter().map(|(s, need)| self.holding(*s, position) >= *need).collect();
             if held.iter().all(|h| *h) || tokio::time::Instant::now() >= deadline {
                 return held;
             }
@@ -194,11 +201,13 @@ pub fn needed(t: &Topology, consistency: Consistency, slot: Option<u16>) -> usiz
 pub const NOREPLICAS: &str =
     "NOREPLICAS Not enough good replicas to write (write-consistency not met within write-timeout-ms; the write may still apply)";
 
-/// A write's reply in a connection's output, and the slot it wrote.
+/// A write's reply in a connection's output, the slot it wrote and the
+/// connection's consistency level then (None: the server's).
 #[derive(Debug, Clone)]
 pub struct WriteReply {
     pub range: Range<usize>,
     pub slot: Option<u16>,
+    pub consistency: Option<Consistency>,
 }
 
 /// Before the replies in `out` leave: waits until each write's replicas
@@ -219,8 +228,7 @@ pub async fn settle_replies(
         writes.clear();
         return;
     };
-    let slots: Vec<Option<u16>> = writes.iter().map(|w| w.slot).collect();
-    let held = wait_for(shared, face, &slots, position).await;
+    let held = wait_for(shared, face, writes, position).await;
     if held.iter().all(|h| *h) {
         writes.clear();
         return;
@@ -241,15 +249,15 @@ pub async fn settle_replies(
     writes.clear();
 }
 
-/// Waits (up to `write-timeout-ms`) for the replicas of writes in `slots`.
-pub async fn wait_for(shared: &Shared, face: &crate::cluster::Face, slots: &[Option<u16>], position: u64) -> Vec<bool> {
+/// Waits (up to `write-timeout-ms`) for the replicas of `writes`.
+async fn wait_for(shared: &Shared, face: &crate::cluster::Face, writes: &[WriteReply], position: u64) -> Vec<bool> {
     let settings = shared.config.settings();
-    let Some(c) = settings.cluster.as_ref() else { return vec![true; slots.len()] };
+    let Some(c) = settings.cluster.as_ref() else { return vec![true; writes.len()] };
     let t = face.cluster.topology();
-    let consistency = c.write_consistency;
-    let need = |slot: Option<u16>| needed(&t, consistency, slot);
+    let needs: Vec<(Option<u16>, usize)> =
+        writes.iter().map(|w| (w.slot, needed(&t, w.consistency.unwrap_or(c.write_consistency), w.slot))).collect();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(c.write_timeout_ms);
-    face.replication.wait(slots, position, &need, deadline).await
+    face.replication.wait(&needs, position, deadline).await
 }
 
 fn send_options(shared: &Shared, follow_feed: bool) -> SendOptions {
@@ -383,9 +391,9 @@ mod tests {
         assert_eq!(repl.holding(Some(1), 11), 0);
         assert_eq!(repl.holding(Some(3), 1), 0, "no feed carries slot 3");
         let soon = tokio::time::Instant::now() + std::time::Duration::from_millis(50);
-        let held = repl.wait(&[Some(1), Some(2)], 10, &|_| 1, soon).await;
+        let held = repl.wait(&[(Some(1), 1), (Some(2), 1)], 10, soon).await;
         assert_eq!(held, vec![true, true]);
-        let held = repl.wait(&[Some(1), Some(2)], 10, &|_| 2, soon).await;
+        let held = repl.wait(&[(Some(1), 2), (Some(2), 2)], 10, soon).await;
         assert_eq!(held, vec![false, false], "slot 1 has one replica fed; slot 2's second has not acknowledged");
         drop(a);
         assert_eq!(repl.holding(Some(1), 0), 0, "a feed that ended counts no more");

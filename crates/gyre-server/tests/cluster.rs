@@ -894,13 +894,20 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     // Both replicas of a's slots paused: a quorum write cannot be held by
     // two copies, so it answers NOREPLICAS after write-timeout-ms.
     let mine = key_led_by(&a, a.port);
+    let mut at_one = a.client();
+    assert_eq!(text(&q(&mut at_one, &["CLUSTER", "CONSISTENCY", "WRITE", "one"]).unwrap()), "OK");
     signal(&b, "-STOP");
     signal(&c, "-STOP");
+    // A connection at `one` needs the primary alone.
+    let alone = q(&mut at_one, &["SET", &mine, "w"]);
     let started = Instant::now();
     let refused = err_text(q(&mut a.client(), &["SET", &mine, "x"]));
     signal(&b, "-CONT");
     signal(&c, "-CONT");
     assert!(refused.starts_with("NOREPLICAS"), "{refused}");
+    assert_eq!(alone.map(|v| text(&v)), Ok("OK".to_string()));
+    let level = q(&mut at_one, &["CLUSTER", "CONSISTENCY"]).unwrap();
+    assert_eq!(level, Value::Array(vec![Value::BulkString(b"write".to_vec()), Value::BulkString(b"one".to_vec())]));
     assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
     wait_until("quorum writes again once the replicas resume", &three, || {
         q(&mut a.client(), &["SET", &mine, "y"]).is_ok()

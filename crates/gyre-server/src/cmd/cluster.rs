@@ -105,6 +105,14 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "node-id",
         forget
     ),
+    csub!(
+        "consistency",
+        -2,
+        LOADING | STALE | FAST,
+        "Shows or sets this connection's write consistency: how many copies hold a write before it is acknowledged (Gyre).",
+        "[WRITE <ONE | QUORUM | ALL | DEFAULT>]",
+        consistency
+    ),
     csub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
     csub!("addslots", -3, ADMIN | STALE, "Assigns new hash slots to a node.", "slot [slot ...]", manual),
     csub!(
@@ -191,6 +199,38 @@ fn readwrite(call: &mut Call<'_>) -> CmdResult {
 
 fn face<'a>(call: &Call<'a>) -> Result<&'a Face, CmdError> {
     call.shared.cluster.get().ok_or_else(|| err("ERR This instance has cluster support disabled"))
+}
+
+/// CLUSTER CONSISTENCY [WRITE level]: without arguments, `write <level>`
+/// (this connection's, else the server's `write-consistency`); with WRITE,
+/// sets this connection's level (`default`: the server's again).
+fn consistency(call: &mut Call<'_>) -> CmdResult {
+    use crate::replication::Consistency;
+    face(call)?;
+    match call.argc() {
+        2 => {
+            let level = call.client.write_consistency.unwrap_or_else(|| {
+                call.shared.config.settings().cluster.as_ref().map_or(Consistency::default(), |c| c.write_consistency)
+            });
+            call.out.array(2);
+            call.out.bulk(b"write");
+            call.out.bulk(level.name().as_bytes());
+            Ok(())
+        }
+        4 if call.arg(2).eq_ignore_ascii_case(b"write") => {
+            let word = String::from_utf8_lossy(call.arg(3)).to_ascii_lowercase();
+            call.client.write_consistency = match word.as_str() {
+                "default" => None,
+                w => Some(
+                    Consistency::parse(w)
+                        .ok_or_else(|| err("ERR write consistency must be ONE, QUORUM, ALL or DEFAULT"))?,
+                ),
+            };
+            call.out.ok();
+            Ok(())
+        }
+        _ => Err(err("ERR syntax error: CLUSTER CONSISTENCY [WRITE <ONE | QUORUM | ALL | DEFAULT>]")),
+    }
 }
 
 fn help(call: &mut Call<'_>) -> CmdResult {
