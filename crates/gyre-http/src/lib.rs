@@ -56,7 +56,9 @@ mod server;
 pub use backend::{AuthError, Backend};
 pub use histogram::{Histogram, HistogramSnapshot, LATENCY_BOUNDS_NS};
 pub use json::{frame_to_json, ReplyTooDeep, JSON_DEPTH_MAX};
-pub use metrics::{CommandMetrics, DbMetrics, MetricsSnapshot, PROMETHEUS_CONTENT_TYPE};
+pub use metrics::{
+    CommandMetrics, DbMetrics, MetricsSnapshot, ReplicaMetrics, ReplicationMetrics, PROMETHEUS_CONTENT_TYPE,
+};
 pub use routes::{OPENAPI_JSON, SCAN_COUNT_MAX};
 pub use server::{
     serve, HttpLimits, BODY_BYTES_MAX_DEFAULT, BODY_READ_TIMEOUT_DEFAULT, CONNECTIONS_MAX_DEFAULT,

@@ -57,6 +57,42 @@ pub struct MetricsSnapshot {
     /// Duration of each command on the RESP path, from parsed request to reply
     /// ready (what `INFO latencystats` samples).
     pub command_latency: HistogramSnapshot,
+    /// In a cluster: replication (what `INFO replication` shows); absent on
+    /// a standalone server.
+    pub replication: Option<ReplicationMetrics>,
+}
+
+/// Replication's state on a cluster node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplicationMetrics {
+    /// The replication feed's position (pieces committed while replicas
+    /// were fed).
+    pub feed_position: u64,
+    /// The replicas this node feeds as a primary.
+    pub replicas: Vec<ReplicaMetrics>,
+    /// Writes answered -NOREPLICAS.
+    pub noreplicas_total: u64,
+    /// Feed records applied here as a replica.
+    pub feed_records_applied_total: u64,
+    /// Catch-ups from a replica's copy this node made as a new primary.
+    pub catch_ups_total: u64,
+    /// Copies this node sent to a new primary catching up.
+    pub copies_served_total: u64,
+    /// Slots this node leads and has not caught up on (they answer TRYAGAIN).
+    pub slots_catching_up: u64,
+}
+
+/// One replica a primary feeds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplicaMetrics {
+    /// The replica's node tag.
+    pub node: String,
+    /// Whether its copy is complete (its acknowledgements count).
+    pub online: bool,
+    /// Feed positions it has not acknowledged yet.
+    pub lag_records: u64,
+    /// Milliseconds since its last acknowledgement.
+    pub lag_ms: u64,
 }
 
 /// Counters of one command.
@@ -144,8 +180,40 @@ pub(crate) fn render_metrics(snapshot: &MetricsSnapshot, http: &HttpStats) -> St
         gauge(w, "gyre_snapshot_age_seconds", "Seconds since the last successful snapshot.", age);
     }
     histogram(w, "gyre_command_duration_seconds", "Duration of commands on the RESP path.", &s.command_latency);
+    if let Some(r) = &s.replication {
+        render_replication(w, r);
+    }
     render_http(w, http);
     out
+}
+
+fn render_replication(w: &mut String, r: &ReplicationMetrics) {
+    gauge(w, "gyre_replication_feed_position", "The replication feed's position.", r.feed_position);
+    let families: [(&str, &str, fn(&ReplicaMetrics) -> String); 3] = [
+        ("gyre_replica_online", "Whether a replica's copy is complete (1) or being sent (0).", |m| {
+            u8::from(m.online).to_string()
+        }),
+        ("gyre_replica_lag_records", "Feed positions a replica has not acknowledged.", |m| m.lag_records.to_string()),
+        ("gyre_replica_lag_seconds", "Seconds since a replica's last acknowledgement.", |m| {
+            seconds(m.lag_ms.saturating_mul(1_000_000))
+        }),
+    ];
+    for (name, help, field) in families {
+        header(w, name, help, "gauge");
+        for m in &r.replicas {
+            let _ = writeln!(w, "{name}{{replica=\"{}\"}} {}", escape_label(&m.node), field(m));
+        }
+    }
+    counter(w, "gyre_replication_noreplicas_total", "Writes answered -NOREPLICAS.", r.noreplicas_total);
+    counter(
+        w,
+        "gyre_replication_feed_records_applied_total",
+        "Feed records applied as a replica.",
+        r.feed_records_applied_total,
+    );
+    counter(w, "gyre_replication_catch_ups_total", "Replica copies merged as a new primary.", r.catch_ups_total);
+    counter(w, "gyre_replication_copies_served_total", "Copies sent to a new primary.", r.copies_served_total);
+    gauge(w, "gyre_slots_catching_up", "Slots led here and not caught up on yet.", r.slots_catching_up);
 }
 
 fn render_commands(w: &mut String, commands: &[CommandMetrics]) {
@@ -280,7 +348,16 @@ mod tests {
             commands: vec![CommandMetrics { name: "get".into(), calls_total: 3, ..Default::default() }],
             ..Default::default()
         };
+        snapshot.replication = Some(ReplicationMetrics {
+            feed_position: 9,
+            replicas: vec![ReplicaMetrics { node: "3".into(), online: true, lag_records: 2, lag_ms: 1500 }],
+            noreplicas_total: 1,
+            ..Default::default()
+        });
         let text = render_metrics(&snapshot, &http);
+        assert!(text.contains("gyre_replica_lag_records{replica=\"3\"} 2\n"), "{text}");
+        assert!(text.contains("gyre_replica_lag_seconds{replica=\"3\"} 1.5\n"), "{text}");
+        assert!(text.contains("gyre_replication_noreplicas_total 1\n"), "{text}");
         assert!(!text.contains("gyre_snapshot_age_seconds"));
         assert!(text.contains("gyre_commands_total{cmd=\"get\"} 3\n"));
         assert!(text.contains("gyre_http_requests_total{code=\"200\"} 1\n"));

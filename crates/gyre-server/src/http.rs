@@ -143,6 +143,7 @@ impl Backend for HttpBackend {
             last_snapshot_age_seconds: has_snapshot
                 .then(|| shared.now_ms().saturating_sub(snapshot.last_save_unix_ms) / 1000),
             command_latency: crate::stats::command_latency(shared),
+            replication: shared.cluster.get().map(|face| crate::replication::metrics(shared, face)),
         }
     }
 }

@@ -354,6 +354,33 @@ pub async fn serve_copy(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link:
     }
 }
 
+/// Replication's numbers for `/metrics` (the same as `INFO replication`).
+pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::ReplicationMetrics {
+    let position = shared.persistence.taps.position();
+    let now = crate::runtime::unix_ms();
+    let r = &face.replication;
+    let t = face.cluster.topology();
+    gyre_http::ReplicationMetrics {
+        feed_position: position,
+        replicas: r
+            .peers()
+            .iter()
+            .map(|p| gyre_http::ReplicaMetrics {
+                node: p.tag.to_string(),
+                online: p.acked() > 0,
+                lag_records: position.saturating_sub(p.acked()),
+                lag_ms: now.saturating_sub(p.acked_at_ms.load(Ordering::Relaxed)),
+            })
+            .collect(),
+        noreplicas_total: r.noreplicas.load(Ordering::Relaxed),
+        feed_records_applied_total: r.records_in.load(Ordering::Relaxed),
+        catch_ups_total: r.catch_ups.load(Ordering::Relaxed),
+        copies_served_total: r.copies_served.load(Ordering::Relaxed),
+        slots_catching_up: (0..SLOTS as u16).filter(|&s| face.serves(&t, s) && face.cluster.catching_up(s)).count()
+            as u64,
+    }
+}
+
 /// Expiry follows leadership: the primary expires a slot's keys and logs
 /// the deletes; a replica hides expired keys and waits for them.
 pub fn roles(shared: &Shared, led: &[u16], not_led: &[u16]) {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# failover-time.sh: how long writes to a killed primary's slots stay refused.
+#
+#   scripts/failover-time.sh [runs] [extra gyre-server flags...]
+#
+# Each run starts three gyre-server nodes on 127.0.0.61-63 (replication
+# factor 3, the default), writes a key that node 2 leads, kills node 2 with
+# SIGKILL and retries `SET` on that key through `redis-cli -c` every 50 ms
+# until it is acknowledged again; it prints that time. Extra flags (say
+# `--node-timeout-ms 2000 --gossip-interval-ms 200`) go to every node.
+# Only the processes this script started are signalled.
+set -euo pipefail
+runs=${1:-3}
+shift || true
+extra=("$@")
+bin=${GYRE_BIN:-target/release/gyre-server}
+[ -x "$bin" ] || cargo build --release -p gyre-server
+root=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$root"; }
+trap cleanup EXIT
+cli() { redis-cli -h "$1" -p 7400 "${@:2}"; }
+for run in $(seq 1 "$runs"); do
+  pids=()
+  rm -rf "$root"/*
+  for n in 1 2 3; do
+    ip=127.0.0.6$n
+    args=(--bind "$ip" --port 7400 --cluster-port 17400 --dir "$root/n$n" "${extra[@]}")
+    [ "$n" -gt 1 ] && args+=(--join 127.0.0.61:17400)
+    "$bin" "${args[@]}" >"$root/n$n.log" 2>&1 &
+    pids+=($!)
+    [ "$n" = 1 ] && sleep 0.5
+  done
+  for _ in $(seq 1 200); do
+    ok=0
+    for n in 1 2 3; do
+      info=$(cli 127.0.0.6$n cluster info 2>/dev/null || true)
+      if grep -q "cluster_state:ok" <<<"$info" && grep -q "cluster_known_nodes:3" <<<"$info" \
+        && grep -q "gyre_slot_moves_in_progress:0" <<<"$info" && grep -q "gyre_slots_catching_up:0" <<<"$info"; then
+        ok=$((ok + 1))
+      fi
+    done
+    [ "$ok" = 3 ] && break
+    sleep 0.1
+  done
+  key=""
+  for i in $(seq 1 1000); do
+    if cli 127.0.0.61 get "k:$i" 2>&1 | grep -q "127.0.0.62:7400"; then key="k:$i"; break; fi
+  done
+  [ -n "$key" ] || { echo "no key led by node 2"; exit 1; }
+  [ "$(redis-cli -c -h 127.0.0.61 -p 7400 set "$key" before)" = OK ]
+  kill -9 "${pids[1]}"
+  start=$(date +%s.%N)
+  while true; do
+    r=$(timeout 5 redis-cli -c -h 127.0.0.61 -p 7400 set "$key" after 2>&1 | tail -1 || true)
+    [ "$r" = OK ] && break
+    sleep 0.05
+  done
+  end=$(date +%s.%N)
+  echo "run $run: writes to the killed primary's slot acknowledged again after $(echo "$end - $start" | bc) s"
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+done
