@@ -189,7 +189,8 @@ pub(crate) fn render_metrics(snapshot: &MetricsSnapshot, http: &HttpStats) -> St
 
 fn render_replication(w: &mut String, r: &ReplicationMetrics) {
     gauge(w, "gyre_replication_feed_position", "The replication feed's position.", r.feed_position);
-    let families: [(&str, &str, fn(&ReplicaMetrics) -> String); 3] = [
+    type Field = fn(&ReplicaMetrics) -> String;
+    let families: [(&str, &str, Field); 3] = [
         ("gyre_replica_online", "Whether a replica's copy is complete (1) or being sent (0).", |m| {
             u8::from(m.online).to_string()
         }),
