@@ -22,7 +22,7 @@ trap cleanup EXIT
 cli() { redis-cli -h "$1" -p 7400 "${@:2}"; }
 for run in $(seq 1 "$runs"); do
   pids=()
-  rm -rf "$root"/*
+  rm -rf "${root:?}"/*
   for n in 1 2 3; do
     ip=127.0.0.6$n
     args=(--bind "$ip" --port 7400 --cluster-port 17400 --dir "$root/n$n" "${extra[@]}")
@@ -49,11 +49,18 @@ for run in $(seq 1 "$runs"); do
   done
   [ -n "$key" ] || { echo "no key led by node 2"; exit 1; }
   [ "$(redis-cli -c -h 127.0.0.61 -p 7400 set "$key" before)" = OK ]
+  echo "run $run: formed; killing node 2 (key $key)" >&2
   kill -9 "${pids[1]}"
   start=$(date +%s.%N)
   while true; do
     r=$(timeout 5 redis-cli -c -h 127.0.0.61 -p 7400 set "$key" after 2>&1 | tail -1 || true)
     [ "$r" = OK ] && break
+    if [ "$(echo "$(date +%s.%N) - $start > 60" | bc)" = 1 ]; then
+      keep=$(mktemp -d /tmp/failover-time-XXXX)
+      cp "$root"/*.log "$keep"/
+      echo "run $run: not acknowledged after 60 s (last answer: $r); logs in $keep"
+      exit 1
+    fi
     sleep 0.05
   done
   end=$(date +%s.%N)

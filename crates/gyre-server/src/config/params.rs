@@ -500,14 +500,14 @@ pub(super) const DECLARED: &[Param] = &[
     Param {
         name: "node-timeout-ms",
         kind: Kind::Int { min: 10, max: 3_600_000 },
-        default: "15000",
+        default: "2000",
         mutable: false,
         help: "Milliseconds a suspected node has to answer before SWIM declares it down; also how long a node cut off from the Raft majority keeps serving",
     },
     Param {
         name: "gossip-interval-ms",
         kind: Kind::Int { min: 10, max: 60_000 },
-        default: "1000",
+        default: "200",
         mutable: false,
         help: "Milliseconds between SWIM probes (and the gossip period)",
     },
