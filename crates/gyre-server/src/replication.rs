@@ -40,9 +40,7 @@ use gyre_resp::{Protocol, ReplyWriter};
 use parking_lot::RwLock;
 
 use crate::shared::Shared;
-use crate::slot_transfer::{
-    receive_slots, receive_slots_fenced, send_slots, send_slots_acked, SendOptions, CHUNK_BYTES,
-};
+use crate::slot_transfer::{receive_slots_fenced, send_slots, send_slots_acked, SendOptions, CHUNK_BYTES};
 
 /// How many of a slot's replicas must hold a write before it is
 /// acknowledged (`write-consistency`).
@@ -321,7 +319,7 @@ pub async fn follow(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: B
         }
     };
     tracing::info!(from = %from, slots = slots.len(), "replication: following a primary");
-    match receive_slots_fenced(&shared, link, &fence).await {
+    match receive_slots_fenced(&shared, link, &fence, None).await {
         Ok(applied) => {
             face.replication.records_in.fetch_add(applied.applied as u64, Ordering::Relaxed);
         }
@@ -329,10 +327,16 @@ pub async fn follow(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: B
     }
 }
 
+/// How long a catch-up waits for the next frame of a replica's copy.
+pub const CATCH_UP_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Merges the copy replica `from` sends of `slots` (see the module doc).
 pub async fn catch_up(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> Result<(), String> {
     let face = shared.cluster.get().ok_or("not in cluster mode")?;
-    let applied = receive_slots(&shared, link).await.map_err(|e| e.to_string())?;
+    // A replica that stalls in the middle of its copy (paused, cut off)
+    // must not hold the catch-up of every slot waiting on it.
+    let applied =
+        receive_slots_fenced(&shared, link, &|| Ok(()), Some(CATCH_UP_IDLE)).await.map_err(|e| e.to_string())?;
     face.replication.catch_ups.fetch_add(1, Ordering::Relaxed);
     tracing::info!(from = %from, slots = slots.len(), records = applied.applied, "replication: merged a replica's copy");
     Ok(())

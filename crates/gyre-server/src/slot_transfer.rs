@@ -86,6 +86,8 @@ pub enum TransferError {
     ClockDrift(usize),
     #[error("slot transfer: {0}")]
     Fenced(String),
+    #[error("slot transfer: nothing arrived for {0:?}")]
+    Idle(Duration),
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), TransferError> {
@@ -402,22 +404,29 @@ pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     link: L,
 ) -> Result<Applied, TransferError> {
-    receive_slots_fenced(shared, link, &|| Ok(())).await
+    receive_slots_fenced(shared, link, &|| Ok(()), None).await
 }
 
-/// [`receive_slots`], asking `fence` before each acknowledgement whether
-/// the source may still send here (a replica stops acknowledging a primary
-/// the topology has deposed).
+/// [`receive_slots`], asking `fence` before each frame is applied and
+/// acknowledged whether the source may still send here (a replica stops
+/// acknowledging a primary the topology has deposed), and giving up when
+/// no frame arrives for `idle` (a copy whose sender stalled).
 pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     link: L,
     fence: &(dyn Fn() -> Result<(), String> + Send + Sync),
+    idle: Option<Duration>,
 ) -> Result<Applied, TransferError> {
     let (mut rx, mut tx) = tokio::io::split(link);
     let mut total = Applied::default();
     let mut seq = 0u64;
     loop {
-        let frame = read_frame(&mut rx).await?;
+        let frame = match idle {
+            None => read_frame(&mut rx).await?,
+            Some(limit) => {
+                tokio::time::timeout(limit, read_frame(&mut rx)).await.map_err(|_| TransferError::Idle(limit))??
+            }
+        };
         seq += 1;
         // Before applying too: a deposed primary's last records (the drop
         // of a slot it handed over) must not reach a replica that already
@@ -551,6 +560,18 @@ mod tests {
         }
         assert_eq!(target.ks.slot_digest(0, slot), source.ks.slot_digest(0, slot));
         assert!(!source.persistence.taps.active(), "the source's tap is gone");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_gives_up_on_a_sender_that_stalls_and_refuses_a_fenced_one() {
+        let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
+        let (_stalled, b) = tokio::io::duplex(1 << 10);
+        let r = receive_slots_fenced(&target, b, &|| Ok(()), Some(Duration::from_millis(50))).await;
+        assert!(matches!(r, Err(TransferError::Idle(_))), "{r:?}");
+        let (mut a, b) = tokio::io::duplex(1 << 10);
+        write_frame(&mut a, &Frame::Records(Bytes::new())).await.unwrap();
+        let r = receive_slots_fenced(&target, b, &|| Err("deposed".into()), None).await;
+        assert!(matches!(r, Err(TransferError::Fenced(ref why)) if why == "deposed"), "{r:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
