@@ -126,6 +126,8 @@ impl FeedTaps {
         }
         let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
         let bytes = Bytes::copy_from_slice(piece);
+        // Split (and decode) once, whatever the number of taps.
+        let split: Vec<(Bytes, Option<SlotId>)> = records(&bytes).collect();
         let taps = self.taps.read();
         let mut closed = false;
         for tap in taps.iter() {
@@ -134,10 +136,10 @@ impl FeedTaps {
                 continue;
             }
             let mut q = tap.queue.lock();
-            for (record, slot) in records(&bytes) {
+            for (record, slot) in &split {
                 // A database-wide record (FLUSHALL) concerns every slot.
                 if slot.is_none_or(|s| tap.wants(s)) {
-                    q.push(record, tap.max_bytes);
+                    q.push(record.clone(), tap.max_bytes);
                 }
             }
             q.seen = seq;

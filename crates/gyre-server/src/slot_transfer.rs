@@ -43,6 +43,9 @@ use crate::shared::Shared;
 pub const FRAME_BYTES_MAX: usize = 64 << 20;
 /// How much of the copy the source reads at a time (under one shard lock).
 pub const CHUNK_BYTES: usize = 256 << 10;
+/// Frames up to this size go out in one write (header and payload copied
+/// together); larger ones in two.
+const ONE_WRITE_BYTES_MAX: usize = 64 << 10;
 /// Frames the source sends ahead of the target's acknowledgements.
 pub const UNACKED_FRAMES_MAX: u64 = 64;
 
@@ -113,8 +116,16 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Res
     header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     header[4..8].copy_from_slice(&crc.to_le_bytes());
     header[8] = kind;
-    w.write_all(&header).await?;
-    w.write_all(payload).await?;
+    if payload.len() <= ONE_WRITE_BYTES_MAX {
+        // One write for a small frame (replication sends many).
+        let mut frame = Vec::with_capacity(header.len() + payload.len());
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(payload);
+        w.write_all(&frame).await?;
+    } else {
+        w.write_all(&header).await?;
+        w.write_all(payload).await?;
+    }
     w.flush().await?;
     Ok(())
 }
@@ -417,7 +428,11 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     fence: &(dyn Fn() -> Result<(), String> + Send + Sync),
     idle: Option<Duration>,
 ) -> Result<Applied, TransferError> {
-    let (mut rx, mut tx) = tokio::io::split(link);
+    let (rx, mut tx) = tokio::io::split(link);
+    // Buffered: frames already received are applied together, made durable
+    // with one log write and acknowledged once (acknowledgements are
+    // cumulative), instead of one of each per frame.
+    let mut rx = tokio::io::BufReader::with_capacity(RECEIVE_BUFFER_BYTES, rx);
     let mut total = Applied::default();
     let mut seq = 0u64;
     loop {
@@ -427,38 +442,54 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
                 tokio::time::timeout(limit, read_frame(&mut rx)).await.map_err(|_| TransferError::Idle(limit))??
             }
         };
-        seq += 1;
-        // Before applying too: a deposed primary's last records (the drop
-        // of a slot it handed over) must not reach a replica that already
-        // serves under the new map.
-        fence().map_err(TransferError::Fenced)?;
-        match frame {
-            Frame::Records(bytes) => {
-                let records: Vec<Bytes> = gyre_engine::keyspace::records(&bytes).map(|(r, _)| r).collect();
-                let drift = crate::feed_tap::DriftCheck::of(shared);
-                let (applied, ticket) = apply_stream(&shared.persistence, &shared.ks, drift, &records);
-                if applied.undecodable > 0 || records.iter().map(Bytes::len).sum::<usize>() != bytes.len() {
-                    return Err(TransferError::Undecodable(applied.undecodable.max(1)));
+        let mut ticket = crate::commit::Ticket::NONE;
+        let mut next = Some(frame);
+        let mut ended = false;
+        while let Some(frame) = next.take() {
+            seq += 1;
+            // Before applying too: a deposed primary's last records (the drop
+            // of a slot it handed over) must not reach a replica that already
+            // serves under the new map.
+            fence().map_err(TransferError::Fenced)?;
+            match frame {
+                Frame::Records(bytes) => {
+                    let records: Vec<Bytes> = gyre_engine::keyspace::records(&bytes).map(|(r, _)| r).collect();
+                    let drift = crate::feed_tap::DriftCheck::of(shared);
+                    let (applied, t) = apply_stream(&shared.persistence, &shared.ks, drift, &records);
+                    if applied.undecodable > 0 || records.iter().map(Bytes::len).sum::<usize>() != bytes.len() {
+                        return Err(TransferError::Undecodable(applied.undecodable.max(1)));
+                    }
+                    if applied.drift_refused > 0 {
+                        return Err(TransferError::ClockDrift(applied.drift_refused));
+                    }
+                    ticket = ticket.and(t);
+                    total.applied += applied.applied;
+                    total.held += applied.held;
+                    total.gaps += applied.gaps;
                 }
-                if applied.drift_refused > 0 {
-                    return Err(TransferError::ClockDrift(applied.drift_refused));
-                }
-                ticket.durable(&shared.persistence).await.map_err(TransferError::NotDurable)?;
-                total.applied += applied.applied;
-                total.held += applied.held;
-                total.gaps += applied.gaps;
+                Frame::Copied => {}
+                Frame::End => ended = true,
+                Frame::Ack(_) => return Err(TransferError::UnexpectedKind(KIND_ACK)),
             }
-            Frame::Copied => {}
-            Frame::End => {
-                fence().map_err(TransferError::Fenced)?;
-                write_frame(&mut tx, &Frame::Ack(seq)).await?;
-                return Ok(total);
+            if !ended && frame_buffered(rx.buffer()) {
+                next = Some(read_frame(&mut rx).await?);
             }
-            Frame::Ack(_) => return Err(TransferError::UnexpectedKind(KIND_ACK)),
         }
+        ticket.durable(&shared.persistence).await.map_err(TransferError::NotDurable)?;
         fence().map_err(TransferError::Fenced)?;
         write_frame(&mut tx, &Frame::Ack(seq)).await?;
+        if ended {
+            return Ok(total);
+        }
     }
+}
+
+/// How much a receiver reads ahead.
+const RECEIVE_BUFFER_BYTES: usize = 256 << 10;
+
+/// Whether `buf` holds a whole frame.
+fn frame_buffered(buf: &[u8]) -> bool {
+    buf.len() >= 9 && 9 + u32::from_le_bytes(buf[..4].try_into().expect("4 bytes")) as usize <= buf.len()
 }
 
 #[cfg(test)]
