@@ -36,7 +36,8 @@ for run in $(seq 1 "$runs"); do
     for n in 1 2 3; do
       info=$(cli 127.0.0.6$n cluster info 2>/dev/null || true)
       if grep -q "cluster_state:ok" <<<"$info" && grep -q "cluster_known_nodes:3" <<<"$info" \
-        && grep -q "gyre_slot_moves_in_progress:0" <<<"$info" && grep -q "gyre_slots_catching_up:0" <<<"$info"; then
+        && grep -q "gyre_slot_moves_in_progress:0" <<<"$info" && grep -q "gyre_slots_catching_up:0" <<<"$info" \
+        && grep -q "gyre_raft_voters:3" <<<"$info" && grep -q "gyre_raft_joint:0" <<<"$info"; then
         ok=$((ok + 1))
       fi
     done

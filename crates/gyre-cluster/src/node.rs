@@ -811,19 +811,42 @@ async fn promote_one(
     let caught_up = |id: &RaftId| {
         m.replication.as_ref().and_then(|r| r.get(id)).and_then(|l| l.as_ref()).is_some_and(|l| l.index >= last)
     };
-    let candidate = top.members.values().find(|mem| {
-        let id = mem.tag.0 as RaftId;
-        mem.state != MemberState::Leaving
-            && !voters.contains(&id)
-            && caught_up(&id)
-            && shared.swim.health_of(mem.id.as_str()) != Some(Health::Down)
-    });
-    if let Some(c) = candidate {
-        let add = ChangeMembers::AddVoterIds(BTreeSet::from([c.tag.0 as RaftId]));
-        if change(raft, "promoting a voter", add, true).await {
-            tracing::info!(tag = %c.tag, "raft: promoted to voter");
+    let candidates: Vec<NodeTag> = top
+        .members
+        .values()
+        .filter(|mem| {
+            let id = mem.tag.0 as RaftId;
+            mem.state != MemberState::Leaving
+                && !voters.contains(&id)
+                && caught_up(&id)
+                && shared.swim.health_of(mem.id.as_str()) != Some(Health::Down)
+        })
+        .map(|mem| mem.tag)
+        .collect();
+    // Never an even number of voters: with two, losing either stops the
+    // log (no failover, no membership change) until it returns. So one
+    // voter becomes three at once, in one joint change.
+    let add = odd_promotion(voters.len(), wanted, candidates.len());
+    if add == 0 {
+        return;
+    }
+    let tags: Vec<NodeTag> = candidates[..add].to_vec();
+    let ids: BTreeSet<RaftId> = tags.iter().map(|t| t.0 as RaftId).collect();
+    if change(raft, "promoting voters", ChangeMembers::AddVoterIds(ids), true).await {
+        for tag in tags {
+            tracing::info!(tag = %tag, "raft: promoted to voter");
         }
     }
+}
+
+/// How many of `candidates` to promote so that `voters` moves towards
+/// `wanted` and stays odd (0: wait for more candidates).
+fn odd_promotion(voters: usize, wanted: usize, candidates: usize) -> usize {
+    let mut k = wanted.saturating_sub(voters).min(candidates);
+    while k > 0 && (voters + k) % 2 == 0 {
+        k -= 1;
+    }
+    k
 }
 
 /// How often [`Cluster::map_is_current`] is recomputed.
@@ -879,5 +902,26 @@ async fn announce_loop(shared: Arc<Shared>) {
                 shared.swim.announce(a);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::odd_promotion;
+
+    #[test]
+    fn voters_stay_odd_as_they_grow() {
+        // One voter, one caught-up candidate: wait (two would be fragile).
+        assert_eq!(odd_promotion(1, 3, 1), 0);
+        // One voter, two candidates: both at once.
+        assert_eq!(odd_promotion(1, 3, 2), 2);
+        assert_eq!(odd_promotion(1, 3, 4), 2);
+        // Three voters towards five.
+        assert_eq!(odd_promotion(3, 5, 1), 0);
+        assert_eq!(odd_promotion(3, 5, 3), 2);
+        // Enough already.
+        assert_eq!(odd_promotion(3, 3, 2), 0);
+        // An even count left by a removal goes to odd with one.
+        assert_eq!(odd_promotion(2, 3, 1), 1);
     }
 }

@@ -197,6 +197,9 @@ pub struct Topology {
     pub slots: Vec<SlotOwners>,
     /// The next tag to assign; never decreases.
     pub next_tag: u16,
+    /// Failovers applied (`Command::Failover` that promoted something).
+    #[serde(default)]
+    pub failovers: u64,
 }
 
 impl Default for Topology {
@@ -213,6 +216,7 @@ impl Topology {
             members: BTreeMap::new(),
             slots: vec![SlotOwners::default(); SLOTS],
             next_tag: 1,
+            failovers: 0,
         }
     }
 
@@ -359,6 +363,7 @@ impl Topology {
         if promoted == 0 {
             return Outcome::Refused(format!("no slot led by {tag} has a live majority of replicas"));
         }
+        self.failovers += 1;
         Outcome::Done
     }
 

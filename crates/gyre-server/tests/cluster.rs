@@ -824,7 +824,13 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     let mut b = Node::start_with(&root.0, 41, Some(&a), &extra);
     let c = Node::start_with(&root.0, 42, Some(&a), &extra);
     let three = [&a, &b, &c];
-    wait_until("three nodes to form", &three, || three.iter().all(|n| formed(n, 3)));
+    // Formed, with all three Raft voters (with two, losing one stops the
+    // log, and with it any failover).
+    wait_until("three nodes to form with three voters", &three, || {
+        three.iter().all(|n| formed(n, 3))
+            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
+                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
+    });
     let info = text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap());
     assert!(info.contains("gyre_replication_factor:3\r\n"), "{info}");
 
@@ -877,6 +883,8 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     }
     let stats = text(&q(&mut c.client(), &["INFO", "replication"]).unwrap());
     assert!(stats.contains("connected_slaves:2\r\n"), "{stats}");
+    let info = text(&q(&mut c.client(), &["CLUSTER", "INFO"]).unwrap());
+    assert!(!info.contains("gyre_failovers:0\r\n") && info.contains("gyre_failovers:"), "{info}");
 
     // The copies converge: every node's copy (READONLY) of a sample of
     // keys equals what its primary answers.

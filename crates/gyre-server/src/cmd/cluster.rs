@@ -390,7 +390,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
     let raft = face.cluster.raft_view();
     let moves = t.moving();
     let text = format!(
-        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\ngyre_slots_frozen:{}\r\ngyre_slots_moved_out:{}\r\ngyre_slots_moved_in:{}\r\ngyre_move_bytes_sent:{}\r\ngyre_move_records_received:{}\r\ngyre_moves_failed:{}\r\ngyre_publish_dropped:{}\r\ngyre_slots_catching_up:{}\r\n",
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\ncluster_size:{size}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ngyre_topology_version:{}\r\ngyre_replication_factor:{}\r\ngyre_slot_moves_in_progress:{moves}\r\ngyre_raft_term:{}\r\ngyre_raft_leader:{}\r\ngyre_raft_voters:{}\r\ngyre_raft_joint:{}\r\ngyre_swim_bad_datagrams:{}\r\ngyre_map_current:{}\r\ngyre_slots_frozen:{}\r\ngyre_slots_moved_out:{}\r\ngyre_slots_moved_in:{}\r\ngyre_move_bytes_sent:{}\r\ngyre_move_records_received:{}\r\ngyre_moves_failed:{}\r\ngyre_publish_dropped:{}\r\ngyre_slots_catching_up:{}\r\ngyre_failovers:{}\r\n",
         t.members.len(),
         current_epoch(&t),
         t.version,
@@ -409,6 +409,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
         face.moves.failed.load(Relaxed),
         face.cluster.publish_dropped(),
         (0..SLOTS as u16).filter(|&s| face.serves(&t, s) && face.cluster.catching_up(s)).count(),
+        t.failovers,
     );
     call.out.verbatim(b"txt", text.as_bytes());
     Ok(())
