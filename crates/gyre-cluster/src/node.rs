@@ -843,7 +843,7 @@ async fn promote_one(
 /// `wanted` and stays odd (0: wait for more candidates).
 fn odd_promotion(voters: usize, wanted: usize, candidates: usize) -> usize {
     let mut k = wanted.saturating_sub(voters).min(candidates);
-    while k > 0 && (voters + k) % 2 == 0 {
+    while k > 0 && (voters + k).is_multiple_of(2) {
         k -= 1;
     }
     k
