@@ -59,6 +59,9 @@ pub struct Tap {
     /// A bit per slot.
     slots: Box<[u64]>,
     max_bytes: usize,
+    /// The feed's position when it subscribed: it gets every record of its
+    /// slots offered after that.
+    since: u64,
     queue: Mutex<Queue>,
     ready: tokio::sync::Notify,
     /// Set when its stream is dropped: offers skip it, the next
@@ -84,15 +87,19 @@ impl FeedTaps {
         for s in slots {
             bits[s.index() / 64] |= 1 << (s.index() % 64);
         }
+        ks.set_feeding(true);
+        let mut taps = self.taps.write();
+        // Read under the lock: an offer numbered after this is made with
+        // the read lock held, so it finds the tap in the list.
+        let since = self.position();
         let tap = Arc::new(Tap {
             slots: bits,
             max_bytes,
-            queue: Mutex::new(Queue { seen: self.position(), ..Queue::default() }),
+            since,
+            queue: Mutex::new(Queue { seen: since, ..Queue::default() }),
             ready: tokio::sync::Notify::new(),
             closed: Default::default(),
         });
-        ks.set_feeding(true);
-        let mut taps = self.taps.write();
         taps.retain(|t| !t.is_closed());
         taps.push(Arc::clone(&tap));
         self.active.store(taps.len(), Ordering::Release);
@@ -234,6 +241,12 @@ impl SlotStream {
         let mut pending = slots.to_vec();
         pending.reverse();
         SlotStream { tap, db, pending, keys: Vec::new(), done: 0 }
+    }
+
+    /// The feed's position when the stream subscribed: every change of its
+    /// slots after that is in the stream, the older ones in its copy.
+    pub fn since(&self) -> u64 {
+        self.tap.since
     }
 
     /// Whether the copy is complete (from now on only changes follow).

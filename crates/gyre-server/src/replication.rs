@@ -101,8 +101,13 @@ pub struct Peer {
     /// A bit per slot the feed carries.
     slots: Box<[u64]>,
     pub slot_count: usize,
-    /// The feed position it holds durably (0 until its copy is complete).
+    /// The feed position it holds durably: every record of its slots
+    /// offered after `since` up to here (0: nothing acknowledged yet).
     acked: AtomicU64,
+    /// The feed's position when this feed subscribed.
+    since: AtomicU64,
+    /// Its copy is complete: it also holds everything from before `since`.
+    copied: std::sync::atomic::AtomicBool,
     /// When it last acknowledged (ms since the Unix epoch).
     pub acked_at_ms: AtomicU64,
 }
@@ -114,6 +119,29 @@ impl Peer {
 
     pub fn acked(&self) -> u64 {
         self.acked.load(Ordering::Acquire)
+    }
+
+    /// Whether its copy is complete.
+    pub fn copied(&self) -> bool {
+        self.copied.load(Ordering::Acquire)
+    }
+
+    /// Whether it holds durably what was committed at feed `position`: a
+    /// write after the feed subscribed once acknowledged (it came in the
+    /// stream), an older one once the copy is complete too. So a write
+    /// made while a replica's copy is being re-sent (a feed restarted) need
+    /// not wait for the whole copy.
+    fn holds(&self, position: u64) -> bool {
+        self.acked() >= position && (position > self.since.load(Ordering::Acquire) || self.copied())
+    }
+
+    fn record(&self, held: crate::slot_transfer::Held) {
+        self.since.store(held.since, Ordering::Release);
+        if held.copied {
+            self.copied.store(true, Ordering::Release);
+        }
+        self.acked.fetch_max(held.position, Ordering::AcqRel);
+        self.acked_at_ms.store(crate::runtime::unix_ms(), Ordering::Relaxed);
     }
 }
 
@@ -141,6 +169,8 @@ impl Replication {
             slots: bits,
             slot_count: slots.len(),
             acked: AtomicU64::new(0),
+            since: AtomicU64::new(u64::MAX),
+            copied: Default::default(),
             acked_at_ms: AtomicU64::new(0),
         });
         self.peers.write().push(peer.clone());
@@ -160,7 +190,7 @@ impl Replication {
     /// How many replicas (other than this node) hold `slot` (None: any
     /// slot) through feed position `position`.
     pub fn holding(&self, slot: Option<u16>, position: u64) -> usize {
-        self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.acked() >= position).count()
+        self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count()
     }
 
     /// Waits until every write in `writes` (a write's slot, None: keyless;
@@ -272,9 +302,8 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
     let registered = repl.register(to, &slots);
     let peer = registered.peer.clone();
     let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
-    let on_ack = |position: u64| {
-        peer.acked.store(position, Ordering::Release);
-        peer.acked_at_ms.store(crate::runtime::unix_ms(), Ordering::Relaxed);
+    let on_ack = |held: crate::slot_transfer::Held| {
+        peer.record(held);
         repl.acked.notify_waiters();
     };
     let result =
@@ -371,7 +400,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
             .iter()
             .map(|p| gyre_http::ReplicaMetrics {
                 node: p.tag.to_string(),
-                online: p.acked() > 0,
+                online: p.copied(),
                 lag_records: position.saturating_sub(p.acked()),
                 lag_ms: now.saturating_sub(p.acked_at_ms.load(Ordering::Relaxed)),
             })
@@ -402,6 +431,7 @@ pub fn roles(shared: &Shared, led: &[u16], not_led: &[u16]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slot_transfer::Held;
 
     #[test]
     fn consistency_levels_count_copies() {
@@ -416,8 +446,8 @@ mod tests {
     async fn a_write_waits_for_its_slots_replicas_and_no_others() {
         let repl = Replication::default();
         let a = repl.register(NodeTag(2), &[1, 2]);
-        let _b = repl.register(NodeTag(3), &[2]);
-        a.peer.acked.store(10, Ordering::Release);
+        let b = repl.register(NodeTag(3), &[2]);
+        a.peer.record(Held { position: 10, since: 0, copied: true });
         assert_eq!(repl.holding(Some(1), 10), 1);
         assert_eq!(repl.holding(Some(1), 11), 0);
         assert_eq!(repl.holding(Some(3), 1), 0, "no feed carries slot 3");
@@ -426,6 +456,13 @@ mod tests {
         assert_eq!(held, vec![true, true]);
         let held = repl.wait(&[(Some(1), 2), (Some(2), 2)], 10, soon).await;
         assert_eq!(held, vec![false, false], "slot 1 has one replica fed; slot 2's second has not acknowledged");
+        // A feed re-sending its copy holds what came after it subscribed,
+        // not what is older.
+        b.peer.record(Held { position: 12, since: 8, copied: false });
+        assert_eq!(repl.holding(Some(2), 9), 2);
+        assert_eq!(repl.holding(Some(2), 8), 1, "from before its subscription: only in its copy");
+        b.peer.record(Held { position: 12, since: 8, copied: true });
+        assert_eq!(repl.holding(Some(2), 8), 2);
         drop(a);
         assert_eq!(repl.holding(Some(1), 0), 0, "a feed that ended counts no more");
     }

@@ -176,9 +176,18 @@ impl Default for SendOptions {
     }
 }
 
-/// Told the feed position the target holds durably, after its copy is
-/// complete (replication's acknowledgements).
-pub type OnAck<'a> = &'a (dyn Fn(u64) + Send + Sync);
+/// What a target's acknowledgement says it holds durably (replication):
+/// every record of the slots offered after `since` up to `position`, and,
+/// once `copied`, everything older too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub position: u64,
+    pub since: u64,
+    pub copied: bool,
+}
+
+/// Told what the target holds each time it acknowledges more.
+pub type OnAck<'a> = &'a (dyn Fn(Held) + Send + Sync);
 
 /// What a transfer moved, for INFO and the log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -211,8 +220,8 @@ pub async fn send_slots<L: AsyncRead + AsyncWrite + Send + 'static>(
     send_slots_acked(shared, link, db, slots, opts, stop, &|_| {}).await
 }
 
-/// [`send_slots`], telling `on_ack` the feed position the target holds
-/// each time it acknowledges more (after its copy is complete).
+/// [`send_slots`], telling `on_ack` what the target holds each time it
+/// acknowledges more.
 pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
     shared: &Shared,
     link: L,
@@ -286,16 +295,23 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     let mut positions = std::collections::VecDeque::<(u64, u64)>::new();
     // The feed position of the last frame sent.
     let mut framed = 0u64;
+    let since = stream.since();
     let acked = |progress: &Progress, positions: &mut std::collections::VecDeque<(u64, u64)>, copied_at: u64| {
         let mut at = None;
         while positions.front().is_some_and(|(frame, _)| *frame <= progress.acked) {
             at = positions.pop_front().map(|(_, seen)| seen);
         }
-        if let Some(seen) = at.filter(|_| progress.acked >= copied_at) {
-            on_ack(seen);
+        if let Some(position) = at {
+            on_ack(Held { position, since, copied: progress.acked >= copied_at });
         }
     };
     loop {
+        // Acknowledgements that arrived meanwhile (during a copy, writes
+        // wait for them).
+        if acks.has_changed().unwrap_or(false) {
+            progress.acked = *acks.borrow_and_update();
+            acked(&progress, &mut positions, copied_at);
+        }
         // Flow control: wait for acknowledgements when far ahead.
         while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
             acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
@@ -629,7 +645,11 @@ mod tests {
             let (source, held) = (Arc::clone(&source), Arc::clone(&held));
             tokio::spawn(async move {
                 let opts = SendOptions { follow_feed: true, ..SendOptions::default() };
-                let on_ack = |p: u64| held.store(p, Ordering::SeqCst);
+                let on_ack = |h: Held| {
+                    if h.copied {
+                        held.store(h.position, Ordering::SeqCst);
+                    }
+                };
                 send_slots_acked(&source, a, 0, &[slot], opts, std::future::pending(), &on_ack).await
             })
         };

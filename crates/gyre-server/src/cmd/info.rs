@@ -192,7 +192,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                     .and_then(|t| t.member(p.tag))
                     .map_or((String::new(), 0), |m| (m.client.host.clone(), m.client.port));
                 let acked = p.acked();
-                let state = if acked > 0 { "online" } else { "copying" };
+                let state = if p.copied() { "online" } else { "copying" };
                 let lag_ms = now.saturating_sub(p.acked_at_ms.load(Ordering::Relaxed));
                 write!(
                     t,
