@@ -120,6 +120,8 @@ fn status(ports: &[u16]) {
     assert!(text.starts_with("cluster:   ok (3 nodes, 16384 slots assigned)\n"), "{text}");
     assert!(text.contains("\nmoves:     0 in progress, 0 slots frozen\n"), "{text}");
     assert!(text.contains("\nraft:      leader "), "{text}");
+    assert!(text.contains("\nfailover:  0 applied, "), "{text}");
+    assert!(text.contains("\nreplicas:  "), "{text}");
     let rows: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("ID ")).skip(1).collect();
     assert_eq!(rows.len(), 3, "{text}");
     let mut slots = Vec::new();
@@ -140,6 +142,8 @@ fn status(ports: &[u16]) {
     assert_eq!(doc["state"], "ok");
     assert_eq!(doc["moves_in_progress"], 0);
     assert_eq!(doc["slots_frozen"], 0);
+    assert_eq!(doc["failovers"], 0);
+    assert!(doc["replicas"].as_array().is_some_and(|r| r.len() <= 2), "{json}");
     let nodes = doc["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 3);
     let total: u64 = nodes.iter().map(|n| n["slots"].as_u64().unwrap()).sum();

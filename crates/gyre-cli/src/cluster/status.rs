@@ -5,9 +5,11 @@
 //! Per node: an id prefix ([`ID_PREFIX_LEN`] characters), the client
 //! address, the state (`up`; `suspect` for Redis's `fail?`; `down` for
 //! `fail`), and how many slots it is primary of; then the cluster state,
-//! the topology version, slot moves in progress, frozen slots and the Raft
-//! leader. Gyre's `gyre_*` fields are optional: against a Redis Cluster
-//! node their lines are left out (text) or `null` (JSON).
+//! the topology version, slot moves in progress, frozen slots, the Raft
+//! leader, failovers and slots catching up, and the replicas the node
+//! feeds with their lag (from its `INFO replication`). Gyre's `gyre_*`
+//! fields are optional: against a Redis Cluster node their lines are left
+//! out (text) or `null` (JSON).
 //!
 //! Parsing and formatting are pure functions of the two replies' text, so
 //! they are tested without a server.
@@ -119,6 +121,41 @@ pub fn parse_nodes(text: &str) -> Result<Vec<NodeLine>, String> {
     Ok(nodes)
 }
 
+/// A replica the node feeds, from its `INFO replication` (`slaveN:` lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLine {
+    /// `ip:port` of its clients.
+    pub addr: String,
+    /// `online` (its copy is complete) or Gyre's `copying`.
+    pub state: String,
+    /// Feed positions it has not acknowledged (Gyre's `gyre_lag_records`).
+    pub lag_records: Option<u64>,
+    /// Seconds since its last acknowledgement (`lag`).
+    pub lag_seconds: Option<u64>,
+}
+
+/// Parses the `slaveN:ip=...,port=...,state=...,lag=...` lines of `INFO
+/// replication`.
+pub fn parse_replicas(text: &str) -> Vec<ReplicaLine> {
+    let info = parse_info(text);
+    let mut names: Vec<&String> =
+        info.keys().filter(|k| k.starts_with("slave") && k[5..].parse::<u32>().is_ok()).collect();
+    names.sort_by_key(|k| k[5..].parse::<u32>().unwrap_or(0));
+    names
+        .into_iter()
+        .map(|k| {
+            let fields: HashMap<&str, &str> = info[k].split(',').filter_map(|f| f.split_once('=')).collect();
+            let number = |name: &str| fields.get(name).and_then(|v| v.parse().ok());
+            ReplicaLine {
+                addr: format!("{}:{}", fields.get("ip").unwrap_or(&"?"), fields.get("port").unwrap_or(&"?")),
+                state: fields.get("state").unwrap_or(&"?").to_string(),
+                lag_records: number("gyre_lag_records"),
+                lag_seconds: number("lag"),
+            }
+        })
+        .collect()
+}
+
 /// `CLUSTER INFO` (or `INFO`) text as `field -> value`.
 pub fn parse_info(text: &str) -> HashMap<String, String> {
     text.lines()
@@ -129,7 +166,7 @@ pub fn parse_info(text: &str) -> HashMap<String, String> {
 }
 
 /// The status as text.
-pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>) -> String {
+pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>, replicas: &[ReplicaLine]) -> String {
     let get = |name: &str| info.get(name).map(String::as_str);
     let leader = get("gyre_raft_leader").unwrap_or_default();
     let mut out = String::new();
@@ -159,6 +196,25 @@ pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>) -> String
             get("gyre_raft_term").unwrap_or("?")
         );
     }
+    if let Some(failovers) = get("gyre_failovers") {
+        let _ = writeln!(
+            out,
+            "failover:  {failovers} applied, {} slots of this node catching up",
+            get("gyre_slots_catching_up").unwrap_or("?")
+        );
+    }
+    if info.contains_key("gyre_failovers") || !replicas.is_empty() {
+        let fed: Vec<String> = replicas
+            .iter()
+            .map(|r| {
+                let records = r.lag_records.map_or(String::new(), |n| format!("{n} records, "));
+                let seconds = r.lag_seconds.map_or("?".to_string(), |s| s.to_string());
+                format!("{} {} (lag {records}{seconds} s)", r.addr, r.state)
+            })
+            .collect();
+        let list = if fed.is_empty() { "none fed by this node".to_string() } else { fed.join("; ") };
+        let _ = writeln!(out, "replicas:  {list}");
+    }
     out.push('\n');
     let width = nodes.iter().map(|n| n.addr.len()).max().unwrap_or(0).max("ADDRESS".len());
     let _ = writeln!(out, "{:<w$}  {:<width$}  {:<7}  {:>5}", "ID", "ADDRESS", "STATE", "SLOTS", w = ID_PREFIX_LEN);
@@ -186,7 +242,7 @@ pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>) -> String
 }
 
 /// The status as one JSON document (`null` for fields the server lacks).
-pub fn render_json(nodes: &[NodeLine], info: &HashMap<String, String>) -> String {
+pub fn render_json(nodes: &[NodeLine], info: &HashMap<String, String>, replicas: &[ReplicaLine]) -> String {
     let text = |name: &str| info.get(name).map_or("null".to_string(), |v| json_string(v));
     let number =
         |name: &str| info.get(name).filter(|v| v.parse::<u64>().is_ok()).map_or("null".to_string(), |v| v.to_string());
@@ -227,7 +283,26 @@ pub fn render_json(nodes: &[NodeLine], info: &HashMap<String, String>) -> String
             ranges.join(",")
         );
     }
-    out.push_str("]}\n");
+    let fed: Vec<String> = replicas
+        .iter()
+        .map(|r| {
+            let opt = |v: Option<u64>| v.map_or("null".to_string(), |n| n.to_string());
+            format!(
+                "{{\"address\":{},\"state\":{},\"lag_records\":{},\"lag_seconds\":{}}}",
+                json_string(&r.addr),
+                json_string(&r.state),
+                opt(r.lag_records),
+                opt(r.lag_seconds)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "],\"failovers\":{},\"slots_catching_up\":{},\"replicas\":[{}]}}",
+        number("gyre_failovers"),
+        number("gyre_slots_catching_up"),
+        fed.join(",")
+    );
     out
 }
 
@@ -243,7 +318,11 @@ pub fn run(session: &mut Session, json: bool) -> anyhow::Result<String> {
     let info_text = text_reply(session, "INFO")?;
     let nodes = parse_nodes(&nodes_text).map_err(anyhow::Error::msg)?;
     let info = parse_info(&info_text);
-    Ok(if json { render_json(&nodes, &info) } else { render_text(&nodes, &info) })
+    let replicas = match session.call(&[b"INFO".to_vec(), b"replication".to_vec()])? {
+        Frame::Bulk(text) | Frame::Verbatim { text, .. } => parse_replicas(&String::from_utf8_lossy(&text)),
+        _ => Vec::new(),
+    };
+    Ok(if json { render_json(&nodes, &info, &replicas) } else { render_text(&nodes, &info, &replicas) })
 }
 
 /// `CLUSTER <sub>`'s text reply.
@@ -296,7 +375,7 @@ c3e5a7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1 127.0.0.1:7003@17003,node3 master,fail 
 
     #[test]
     fn text_table() {
-        let text = render_text(&parse_nodes(NODES).unwrap(), &info());
+        let text = render_text(&parse_nodes(NODES).unwrap(), &info(), &[]);
         let want = "\
 cluster:   fail (3 nodes, 16384 slots assigned)
 topology:  version 7
@@ -315,20 +394,20 @@ c3e5a7b9  127.0.0.1:7003  down      5461
     fn redis_cluster_without_gyre_fields() {
         let info = parse_info("cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_known_nodes:1\r\n");
         let nodes = parse_nodes("abc 10.0.0.1:6379@16379 myself,master - 0 0 0 connected 0-16383\n").unwrap();
-        let text = render_text(&nodes, &info);
+        let text = render_text(&nodes, &info, &[]);
         assert_eq!(
             text,
             "cluster:   ok (1 node, 16384 slots assigned)\n\nID        ADDRESS        STATE    SLOTS\n\
              abc       10.0.0.1:6379  up       16384  myself\n"
         );
-        let json = render_json(&nodes, &info);
+        let json = render_json(&nodes, &info, &[]);
         assert!(json.contains("\"topology_version\":null,\"map_current\":null"), "{json}");
         assert!(json.contains("\"raft_leader\":null"), "{json}");
     }
 
     #[test]
     fn json_document() {
-        let json = render_json(&parse_nodes(NODES).unwrap(), &info());
+        let json = render_json(&parse_nodes(NODES).unwrap(), &info(), &[]);
         assert!(json.starts_with(
             "{\"state\":\"fail\",\"known_nodes\":3,\"slots_assigned\":16384,\"topology_version\":7,\
              \"map_current\":true,\"moves_in_progress\":1,\"slots_frozen\":0,\
@@ -337,6 +416,42 @@ c3e5a7b9  127.0.0.1:7003  down      5461
              \"state\":\"up\",\"slots\":5461,\"myself\":true,\"raft_leader\":false,\
              \"flags\":[\"myself\",\"master\"],\"link\":\"connected\",\"ranges\":[[0,5460]]}"
         ));
-        assert!(json.ends_with("\"ranges\":[[10923,16382],[16383,16383]]}]}\n"), "{json}");
+        assert!(
+            json.ends_with(
+                "\"ranges\":[[10923,16382],[16383,16383]]}],\"failovers\":null,\"slots_catching_up\":null,\"replicas\":[]}\n"
+            ),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn replicas_and_failovers() {
+        let replication = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n\
+            slave1:ip=127.0.0.23,port=7000,state=copying,offset=0,lag=3,gyre_tag=3,gyre_slots=5461,gyre_lag_records=40\r\n\
+            slave0:ip=127.0.0.22,port=7000,state=online,offset=90,lag=0,gyre_tag=2,gyre_slots=5461,gyre_lag_records=0\r\n\
+            master_repl_offset:90\r\n";
+        let replicas = parse_replicas(replication);
+        assert_eq!(replicas.len(), 2);
+        assert_eq!(replicas[0].addr, "127.0.0.22:7000", "in slave order");
+        assert_eq!(
+            (replicas[1].state.as_str(), replicas[1].lag_records, replicas[1].lag_seconds),
+            ("copying", Some(40), Some(3))
+        );
+        let mut info = info();
+        info.insert("gyre_failovers".into(), "1".into());
+        info.insert("gyre_slots_catching_up".into(), "0".into());
+        let text = render_text(&parse_nodes(NODES).unwrap(), &info, &replicas);
+        assert!(text.contains("failover:  1 applied, 0 slots of this node catching up\n"), "{text}");
+        assert!(
+            text.contains(
+                "replicas:  127.0.0.22:7000 online (lag 0 records, 0 s); 127.0.0.23:7000 copying (lag 40 records, 3 s)\n"
+            ),
+            "{text}"
+        );
+        let json = render_json(&parse_nodes(NODES).unwrap(), &info, &replicas);
+        assert!(json.contains("\"failovers\":1,\"slots_catching_up\":0,\"replicas\":[{\"address\":\"127.0.0.22:7000\",\"state\":\"online\",\"lag_records\":0,\"lag_seconds\":0},"), "{json}");
+        // A Redis replica line has no Gyre fields.
+        let redis = parse_replicas("slave0:ip=10.0.0.2,port=6380,state=online,offset=5,lag=1\r\n");
+        assert_eq!(redis[0].lag_records, None);
     }
 }
