@@ -899,6 +899,27 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
         });
     }
 
+    // Expiry belongs to the primary: its delete reaches the replicas, which
+    // hide the key meanwhile and then no longer hold it.
+    let _: () = redis::cmd("SET").arg("exp:1").arg("v").arg("PX").arg(200).query(&mut cc).unwrap();
+    let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg("exp:1").query(&mut a.client()).unwrap();
+    wait_until("every copy of an expired key to be gone", &three, || {
+        three.iter().all(|n| {
+            let mut conn = n.client();
+            let _ = q(&mut conn, &["READONLY"]);
+            q(&mut conn, &["GET", "exp:1"]) == Ok(Value::Nil)
+                && redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot).query::<i64>(&mut conn).is_ok_and(|n| {
+                    let keys: Vec<String> = redis::cmd("CLUSTER")
+                        .arg("GETKEYSINSLOT")
+                        .arg(slot)
+                        .arg(n)
+                        .query(&mut conn)
+                        .unwrap_or_default();
+                    !keys.iter().any(|k| k == "exp:1")
+                })
+        })
+    });
+
     // Both replicas of a's slots paused: a quorum write cannot be held by
     // two copies, so it answers NOREPLICAS after write-timeout-ms.
     let mine = key_led_by(&a, a.port);
