@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gyre_cluster::moves::NoData;
 use gyre_cluster::net::{BoxFuture, BoxStream, Datagrams, Listener, Net};
 use gyre_cluster::{Cluster, ClusterConfig, DataPlane, Endpoint, NodeId, NodeTag, SLOTS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,28 +158,31 @@ impl DataPlane for SimData {
         })
     }
 
-    fn relay(&self, _user: String, _resp3: bool, _link: BoxStream) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
+    // Relays, PUBLISH and replication carry nothing here (as `NoData`):
+    // the simulated writer checks each acknowledged write on its slot's
+    // primary only, and no slot fails over (a list of two has no live
+    // majority without its primary).
+    fn relay(&self, user: String, resp3: bool, link: BoxStream) -> BoxFuture<'static, ()> {
+        NoData.relay(user, resp3, link)
     }
-
-    fn published(&self, _messages: Vec<gyre_cluster::bus::Message>) {}
-
-    // Replication carries no data here: the simulated writer checks each
-    // acknowledged write on its slot's primary only, and no slot fails
-    // over (a list of two has no live majority without its primary).
-    fn feed(&self, _to: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(std::future::pending())
+    fn published(&self, messages: Vec<gyre_cluster::bus::Message>) {
+        NoData.published(messages)
     }
-    fn follow(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
+    fn feed(&self, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        NoData.feed(to, slots, link)
     }
-    fn catch_up(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async { Ok(()) })
+    fn follow(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
+        NoData.follow(from, slots, link)
     }
-    fn serve_copy(&self, _to: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
+    fn catch_up(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
+        NoData.catch_up(from, slots, link)
     }
-    fn roles(&self, _led: Vec<u16>, _not_led: Vec<u16>) {}
+    fn serve_copy(&self, to: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
+        NoData.serve_copy(to, slots, link)
+    }
+    fn roles(&self, led: Vec<u16>, not_led: Vec<u16>) {
+        NoData.roles(led, not_led)
+    }
 }
 
 /// Tries one write per simulation step and keeps the acknowledged ones.

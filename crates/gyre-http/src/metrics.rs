@@ -189,8 +189,7 @@ pub(crate) fn render_metrics(snapshot: &MetricsSnapshot, http: &HttpStats) -> St
 
 fn render_replication(w: &mut String, r: &ReplicationMetrics) {
     gauge(w, "gyre_replication_feed_position", "The replication feed's position.", r.feed_position);
-    type Field = fn(&ReplicaMetrics) -> String;
-    let families: [(&str, &str, Field); 3] = [
+    let families: [Family<'_, ReplicaMetrics>; 3] = [
         ("gyre_replica_online", "Whether a replica's copy is complete (1) or being sent (0).", |m| {
             u8::from(m.online).to_string()
         }),
@@ -199,12 +198,7 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
             seconds(m.lag_ms.saturating_mul(1_000_000))
         }),
     ];
-    for (name, help, field) in families {
-        header(w, name, help, "gauge");
-        for m in &r.replicas {
-            let _ = writeln!(w, "{name}{{replica=\"{}\"}} {}", escape_label(&m.node), field(m));
-        }
-    }
+    labeled_families(w, "gauge", "replica", &r.replicas, |m| &m.node, &families);
     counter(w, "gyre_replication_noreplicas_total", "Writes answered -NOREPLICAS.", r.noreplicas_total);
     counter(
         w,
@@ -218,8 +212,7 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
 }
 
 fn render_commands(w: &mut String, commands: &[CommandMetrics]) {
-    type Field = fn(&CommandMetrics) -> String;
-    let families: [(&str, &str, Field); 4] = [
+    let families: [Family<'_, CommandMetrics>; 4] = [
         ("gyre_commands_total", "Commands run, by command.", |c| c.calls_total.to_string()),
         ("gyre_commands_duration_seconds_total", "Time spent running commands, by command.", |c| {
             seconds(c.duration_usec_total.saturating_mul(1000))
@@ -229,10 +222,26 @@ fn render_commands(w: &mut String, commands: &[CommandMetrics]) {
             c.rejected_total.to_string()
         }),
     ];
+    labeled_families(w, "counter", "cmd", commands, |c| &c.name, &families);
+}
+
+/// A metric family: its name, its help and an item's value.
+type Family<'a, T> = (&'a str, &'a str, fn(&T) -> String);
+
+/// Metric families of `kind` with one series per item, labelled `label`
+/// with `key(item)`.
+fn labeled_families<T>(
+    w: &mut String,
+    kind: &str,
+    label: &str,
+    items: &[T],
+    key: fn(&T) -> &str,
+    families: &[Family<'_, T>],
+) {
     for (name, help, field) in families {
-        header(w, name, help, "counter");
-        for c in commands {
-            let _ = writeln!(w, "{name}{{cmd=\"{}\"}} {}", escape_label(&c.name), field(c));
+        header(w, name, help, kind);
+        for item in items {
+            let _ = writeln!(w, "{name}{{{label}=\"{}\"}} {}", escape_label(key(item)), field(item));
         }
     }
 }

@@ -42,6 +42,13 @@ impl Face {
             _ => false,
         }
     }
+
+    /// Slots this node leads and has not caught up on (they answer
+    /// `-TRYAGAIN`; CLUSTER INFO and `/metrics`).
+    pub fn slots_catching_up(&self) -> usize {
+        let t = self.cluster.topology();
+        (0..gyre_cluster::SLOTS as u16).filter(|&s| self.serves(&t, s) && self.cluster.catching_up(s)).count()
+    }
 }
 
 /// The slot of a command's only key, when the table says it has exactly

@@ -221,13 +221,9 @@ fn stage(shared: &Shared, log: &mut MutationLog, pending: &mut Pending) {
 /// In a cluster, notes the reply of a command that wrote (from `start` in
 /// `out`), so that it waits for its replicas.
 #[inline]
-fn note_write(shared: &Shared, client: &mut ClientState, pending: &mut Pending, start: usize, out_len: usize) {
+fn note_write(shared: &Shared, client: &ClientState, pending: &mut Pending, start: usize, out_len: usize) {
     if shared.cluster.get().is_some() {
-        pending.writes.push(crate::replication::WriteReply {
-            range: start..out_len,
-            slot: client.slot,
-            consistency: client.write_consistency,
-        });
+        pending.writes.push(crate::replication::WriteReply::of(client, start..out_len));
     }
 }
 

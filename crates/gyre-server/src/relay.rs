@@ -73,11 +73,7 @@ pub async fn run_one(shared: &Shared, auth: ClientAuth, proto: Protocol, argv: A
     }
     if log.recorded() > 0 {
         // A write: its reply waits for its replicas, as a connection's does.
-        let mut writes = vec![crate::replication::WriteReply {
-            range: 0..out.len(),
-            slot: client.slot,
-            consistency: client.write_consistency,
-        }];
+        let mut writes = vec![crate::replication::WriteReply::of(&client, 0..out.len())];
         crate::replication::settle_replies(shared, ticket.feed(), &mut writes, &mut out, proto).await;
     }
     for d in deliveries {

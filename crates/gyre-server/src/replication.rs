@@ -238,6 +238,13 @@ pub struct WriteReply {
     pub consistency: Option<Consistency>,
 }
 
+impl WriteReply {
+    /// The reply at `range` of `client`'s command that just wrote.
+    pub fn of(client: &crate::client::ClientState, range: Range<usize>) -> WriteReply {
+        WriteReply { range, slot: client.slot, consistency: client.write_consistency }
+    }
+}
+
 /// Before the replies in `out` leave: waits until each write's replicas
 /// hold the batch's changes (feed position `position`); the reply of a
 /// write that did not reach its consistency level in time becomes
@@ -392,7 +399,6 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
     let position = shared.persistence.taps.position();
     let now = crate::runtime::unix_ms();
     let r = &face.replication;
-    let t = face.cluster.topology();
     gyre_http::ReplicationMetrics {
         feed_position: position,
         replicas: r
@@ -409,8 +415,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         feed_records_applied_total: r.records_in.load(Ordering::Relaxed),
         catch_ups_total: r.catch_ups.load(Ordering::Relaxed),
         copies_served_total: r.copies_served.load(Ordering::Relaxed),
-        slots_catching_up: (0..SLOTS as u16).filter(|&s| face.serves(&t, s) && face.cluster.catching_up(s)).count()
-            as u64,
+        slots_catching_up: face.slots_catching_up() as u64,
     }
 }
 

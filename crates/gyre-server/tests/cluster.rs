@@ -937,6 +937,13 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     assert_eq!(alone.map(|v| text(&v)), Ok("OK".to_string()));
     let level = q(&mut at_one, &["CLUSTER", "CONSISTENCY"]).unwrap();
     assert_eq!(level, Value::Array(vec![Value::BulkString(b"write".to_vec()), Value::BulkString(b"one".to_vec())]));
+    let bad = err_text(q(&mut at_one, &["CLUSTER", "CONSISTENCY", "WRITE", "two"]));
+    assert!(bad.starts_with("ERR write consistency must be ONE, QUORUM, ALL or DEFAULT"), "{bad}");
+    let bad = err_text(q(&mut at_one, &["CLUSTER", "CONSISTENCY", "READ", "one"]));
+    assert!(bad.starts_with("ERR syntax error"), "{bad}");
+    assert_eq!(text(&q(&mut at_one, &["RESET"]).unwrap()), "RESET");
+    let level = q(&mut at_one, &["CLUSTER", "CONSISTENCY"]).unwrap();
+    assert_eq!(level, Value::Array(vec![Value::BulkString(b"write".to_vec()), Value::BulkString(b"quorum".to_vec())]));
     assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
     wait_until("quorum writes again once the replicas resume", &three, || {
         q(&mut a.client(), &["SET", &mine, "y"]).is_ok()

@@ -408,7 +408,7 @@ fn info(call: &mut Call<'_>) -> CmdResult {
         face.moves.records_in.load(Relaxed),
         face.moves.failed.load(Relaxed),
         face.cluster.publish_dropped(),
-        (0..SLOTS as u16).filter(|&s| face.serves(&t, s) && face.cluster.catching_up(s)).count(),
+        face.slots_catching_up(),
         t.failovers,
     );
     call.out.verbatim(b"txt", text.as_bytes());
