@@ -127,7 +127,7 @@ pub(crate) async fn move_loop(shared: Arc<Shared>) {
         tick.tick().await;
         let Some(me) = shared.tag.get().copied() else { continue };
         settle(&shared, me, &mut frozen);
-        if !shared.current.load(std::sync::atomic::Ordering::Relaxed) {
+        if !shared.lease.holds() {
             continue;
         }
         let t = shared.topology.load_full();

@@ -103,10 +103,12 @@ pub(crate) struct Shared {
     inbound: std::sync::atomic::AtomicUsize,
     /// Peers' last acknowledgements of our AppendEntries (as leader).
     acks: crate::raft::Acks,
-    /// When a leader last reached us (as follower or learner).
-    leader_contact: Mutex<Option<tokio::time::Instant>>,
-    /// The map is current: see [`Cluster::map_is_current`].
-    pub(crate) current: std::sync::atomic::AtomicBool,
+    /// When a leader reached us (as follower or learner), with the commit
+    /// index it announced then: a contact counts towards the lease only
+    /// once this node applied that far (see [`lease_until`]).
+    leader_contact: Mutex<Contacts>,
+    /// The lease: see [`Cluster::map_is_current`].
+    pub(crate) lease: Lease,
     /// Per slot, whether this node caught up as its primary (`replication`).
     pub(crate) ready: crate::replication::Ready,
 }
@@ -182,8 +184,8 @@ impl Cluster {
             bus,
             inbound: Default::default(),
             acks: Default::default(),
-            leader_contact: Mutex::new(None),
-            current: Default::default(),
+            leader_contact: Default::default(),
+            lease: Lease::new(),
             ready: Default::default(),
         });
         tokio::spawn(accept_loop(shared.clone(), listener));
@@ -243,15 +245,20 @@ impl Cluster {
         self.shared.swim.health_of(id.as_str())
     }
 
-    /// True while this node's map is known to be current: it is the Raft
-    /// leader and a majority of voters acknowledged it, or a leader reached
-    /// it, within `node-timeout-ms`. A node cut off from the majority
-    /// stops serving after that (`-CLUSTERDOWN`), as a Redis Cluster node
-    /// on the minority side does, so it cannot keep serving slots the
-    /// majority has since given to others. Refreshed every
+    /// True while this node holds its lease, so its map is known to be
+    /// current: within half of `node-timeout-ms` it was the Raft leader
+    /// and a majority of voters acknowledged it, or a leader reached it and
+    /// this node has applied everything that leader had committed then.
+    /// A node cut off from the majority stops serving after that
+    /// (`-CLUSTERDOWN`), as a Redis Cluster node on the minority side does,
+    /// and strictly before the others can fail its slots over (SWIM needs
+    /// a whole `node-timeout-ms` to declare it down): a deposed primary
+    /// never serves a read beside its successor. The lease is checked
+    /// against the clock at every call, so a process that was paused (or
+    /// whose lease task is late) stops at once; it is extended every
     /// [`LEASE_CHECK_MS`].
     pub fn map_is_current(&self) -> bool {
-        self.shared.current.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.lease.holds()
     }
 
     /// Sends a PUBLISHed message to the subscribers of the other members
@@ -677,10 +684,10 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,
             (Request::Append(r), Some(raft)) => {
+                let (received, commit) = (tokio::time::Instant::now(), r.leader_commit.map_or(0, |l| l.index));
                 let resp = raft.append_entries(r).await;
                 if resp.as_ref().is_ok_and(crate::raft::follows) {
-                    *shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(tokio::time::Instant::now());
+                    shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).push(received, commit);
                 }
                 Response::Append(resp)
             }
@@ -849,42 +856,123 @@ fn odd_promotion(voters: usize, wanted: usize, candidates: usize) -> usize {
     k
 }
 
-/// How often [`Cluster::map_is_current`] is recomputed.
+/// How often the lease ([`Cluster::map_is_current`]) is extended.
 pub const LEASE_CHECK_MS: u64 = 100;
+
+/// The lease's end, in milliseconds since `base` on the runtime's
+/// monotonic clock, and whether it held when last extended.
+pub(crate) struct Lease {
+    base: tokio::time::Instant,
+    until_ms: std::sync::atomic::AtomicU64,
+    held: std::sync::atomic::AtomicBool,
+}
+
+impl Lease {
+    fn new() -> Lease {
+        Lease { base: tokio::time::Instant::now(), until_ms: Default::default(), held: Default::default() }
+    }
+
+    fn ms(&self, at: tokio::time::Instant) -> u64 {
+        at.saturating_duration_since(self.base).as_millis() as u64
+    }
+
+    /// Whether the lease holds now. Outside the node's runtime (a
+    /// simulation's driver, whose clock is not the node's) only whether
+    /// it held when last extended.
+    pub(crate) fn holds(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        self.held.load(Acquire)
+            && (tokio::runtime::Handle::try_current().is_err()
+                || self.ms(tokio::time::Instant::now()) < self.until_ms.load(Acquire))
+    }
+
+    /// Sets the lease's end; returns whether it holds now.
+    fn set(&self, until: Option<tokio::time::Instant>) -> bool {
+        use std::sync::atomic::Ordering::Release;
+        let now = tokio::time::Instant::now();
+        let until = until.map_or(0, |u| self.ms(u));
+        self.until_ms.store(until, Release);
+        let held = self.ms(now) < until;
+        self.held.store(held, Release);
+        held
+    }
+}
+
+/// A follower's recent contacts with a leader: (when, the leader's commit
+/// index then), oldest first, bounded; and the newest contact whose commit
+/// this node has applied.
+#[derive(Default)]
+pub(crate) struct Contacts {
+    pending: std::collections::VecDeque<(tokio::time::Instant, u64)>,
+    applied: Option<tokio::time::Instant>,
+}
+
+/// Contacts kept waiting for their commit to be applied (dropping the
+/// oldest only delays the lease, never extends it).
+const CONTACTS_MAX: usize = 64;
+
+impl Contacts {
+    fn push(&mut self, at: tokio::time::Instant, commit: u64) {
+        if self.pending.len() == CONTACTS_MAX {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((at, commit));
+    }
+
+    /// The newest contact whose commit index is applied here.
+    fn newest_applied(&mut self, applied: u64) -> Option<tokio::time::Instant> {
+        while let Some(&(at, commit)) = self.pending.front() {
+            if commit > applied {
+                break;
+            }
+            self.pending.pop_front();
+            self.applied = self.applied.max(Some(at));
+        }
+        self.applied
+    }
+}
 
 async fn lease_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(LEASE_CHECK_MS));
+    let mut was = false;
     loop {
         tick.tick().await;
-        let current = lease_holds(&shared);
-        if current != shared.current.swap(current, std::sync::atomic::Ordering::Relaxed) {
+        let current = shared.lease.set(lease_until(&shared));
+        if current != was {
+            was = current;
             if current {
                 tracing::info!("cluster: in contact with the Raft majority; serving");
             } else {
                 tracing::warn!(
-                    "cluster: no contact with the Raft majority within node-timeout-ms; not serving (CLUSTERDOWN)"
+                    "cluster: no contact with the Raft majority within half of node-timeout-ms; not serving (CLUSTERDOWN)"
                 );
             }
         }
     }
 }
 
-fn lease_holds(shared: &Shared) -> bool {
-    let Some(raft) = shared.raft.get() else { return false };
-    let lease = Duration::from_millis(shared.cfg.node_timeout_ms);
-    let now = tokio::time::Instant::now();
+/// Where the lease ends: half of `node-timeout-ms` after the latest
+/// moment a majority is known to have followed this node as leader (each
+/// acknowledgement counted from when its request was sent), or, on a
+/// follower, after the newest contact with a leader whose commit index
+/// this node has applied. None: no lease.
+fn lease_until(shared: &Shared) -> Option<tokio::time::Instant> {
+    let raft = shared.raft.get()?;
+    let lease = Duration::from_millis(shared.cfg.node_timeout_ms / 2);
     let m = raft.metrics().borrow().clone();
     if m.current_leader == Some(m.id) {
         let voters: Vec<RaftId> = m.membership_config.membership().voter_ids().collect();
         let acks = shared.acks.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = voters
-            .iter()
-            .filter(|v| **v == m.id || acks.get(v).is_some_and(|t| now.duration_since(*t) <= lease))
-            .count();
-        return fresh * 2 > voters.len();
+        let now = tokio::time::Instant::now();
+        let mut times: Vec<tokio::time::Instant> =
+            voters.iter().filter_map(|v| if *v == m.id { Some(now) } else { acks.get(v).copied() }).collect();
+        // The majority-th newest acknowledgement.
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        return times.get(voters.len() / 2).map(|t| *t + lease);
     }
-    let contact = *shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner());
-    contact.is_some_and(|t| now.duration_since(t) <= lease)
+    let applied = m.last_applied.map_or(0, |l| l.index);
+    let contact = shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).newest_applied(applied);
+    contact.map(|t| t + lease)
 }
 
 /// Keeps SWIM introduced to the members the topology names (after a

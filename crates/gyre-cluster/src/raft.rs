@@ -529,13 +529,15 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<RaftId>, RpcErr> {
+        // An acknowledgement proves the peer followed us at some moment
+        // after the request left: the lease counts from then.
+        let sent = tokio::time::Instant::now();
         match self.rpc(Request::Append(rpc), &option).await? {
             Response::Append(r) => {
                 if r.as_ref().is_ok_and(follows) {
-                    self.acks
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(self.target, tokio::time::Instant::now());
+                    let mut acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
+                    let at = acks.entry(self.target).or_insert(sent);
+                    *at = (*at).max(sent);
                 }
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }

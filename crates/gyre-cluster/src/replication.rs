@@ -107,7 +107,7 @@ pub(crate) async fn replicate_loop(shared: Arc<Shared>) {
                 shared.ready.set(i as u16, s.epoch);
             }
         }
-        let current = shared.current.load(Ordering::Relaxed);
+        let current = shared.lease.holds();
         if current && catching.as_ref().is_none_or(|h| h.is_finished()) {
             let pending: Vec<u16> = (0..SLOTS as u16)
                 .filter(|&s| t.slots[s as usize].replicas.first() == Some(&me) && !shared.ready.is_ready(&t, s))

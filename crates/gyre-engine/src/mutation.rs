@@ -431,6 +431,13 @@ impl MutationLog {
         self.touched[db] |= 1 << shard;
     }
 
+    /// Notes that the next commit must take the feed of the shard holding
+    /// `slot` of `db` (a read that must wait until what it saw is fed to
+    /// replicas: the commit orders it after every change it could see).
+    pub fn touch_slot(&mut self, db: DbIndex, slot: crate::SlotId) {
+        self.touch(db, crate::keyspace::shard_of(slot));
+    }
+
     /// Whether an atomic section is open.
     pub fn in_atomic(&self) -> bool {
         self.atomic_from.is_some()

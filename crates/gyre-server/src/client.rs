@@ -73,6 +73,9 @@ pub struct ClientState {
     /// CLUSTER CONSISTENCY WRITE: this connection's write consistency
     /// (None: the server's `write-consistency`).
     pub write_consistency: Option<crate::replication::Consistency>,
+    /// CLUSTER CONSISTENCY READ: this connection's read consistency (None:
+    /// the server's `read-consistency`).
+    pub read_consistency: Option<crate::replication::Consistency>,
 }
 
 /// The name of a command, for CLIENT LIST's `cmd` field.
@@ -123,6 +126,7 @@ impl ClientState {
             slot: None,
             readonly: false,
             write_consistency: None,
+            read_consistency: None,
         }
     }
 
@@ -140,6 +144,7 @@ impl ClientState {
         self.monitor = None;
         self.readonly = false;
         self.write_consistency = None;
+        self.read_consistency = None;
         self.info.monitor.store(false, Ordering::Relaxed);
         *self.info.name.lock() = None;
         self.publish();

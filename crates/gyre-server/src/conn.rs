@@ -240,7 +240,7 @@ async fn flush<S: ClientStream>(
     pending: &mut Pending,
     proto: gyre_resp::Protocol,
 ) -> std::io::Result<()> {
-    if pending.ticket != Ticket::NONE {
+    if pending.ticket != Ticket::NONE || !pending.writes.is_empty() {
         let ticket = pending.ticket.take();
         if let Err(reason) = ticket.durable(&shared.persistence).await {
             tracing::warn!(error = %reason, "a write could not be made durable: closing the client without its replies");
@@ -326,6 +326,8 @@ async fn execute_buffered<S: ClientStream>(
                 };
                 if log.recorded() != recorded {
                     note_write(shared, client, pending, start, out.len());
+                } else if blocked.is_none() && shared.cluster.get().is_some() {
+                    crate::replication::note_read(shared, client, log, &mut pending.writes, start..out.len());
                 }
                 if !client.ready_keys.is_empty() {
                     stage(shared, log, pending);

@@ -58,6 +58,13 @@ pub async fn run_one(shared: &Shared, auth: ClientAuth, proto: Protocol, argv: A
         return out;
     }
     shared.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    let mut waits = Vec::new();
+    if log.recorded() > 0 {
+        // A write: its reply waits for its replicas, as a connection's does.
+        waits.push(crate::replication::WriteReply::of(&client, 0..out.len()));
+    } else {
+        crate::replication::note_read(shared, &client, &mut log, &mut waits, 0..out.len());
+    }
     let mut ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
     let mut deliveries = Vec::new();
     if !client.ready_keys.is_empty() {
@@ -71,11 +78,7 @@ pub async fn run_one(shared: &Shared, auth: ClientAuth, proto: Protocol, argv: A
         gyre_resp::ReplyWriter::new(&mut out, proto).error(msg.as_bytes());
         return out;
     }
-    if log.recorded() > 0 {
-        // A write: its reply waits for its replicas, as a connection's does.
-        let mut writes = vec![crate::replication::WriteReply::of(&client, 0..out.len())];
-        crate::replication::settle_replies(shared, ticket.feed(), &mut writes, &mut out, proto).await;
-    }
+    crate::replication::settle_replies(shared, ticket.feed(), &mut waits, &mut out, proto).await;
     for d in deliveries {
         d.send();
     }

@@ -229,19 +229,70 @@ pub fn needed(t: &Topology, consistency: Consistency, slot: Option<u16>) -> usiz
 pub const NOREPLICAS: &str =
     "NOREPLICAS Not enough good replicas to write (write-consistency not met within write-timeout-ms; the write may still apply)";
 
-/// A write's reply in a connection's output, the slot it wrote and the
-/// connection's consistency level then (None: the server's).
+/// The error a read at `quorum` or `all` gets when its replicas did not
+/// hold what it read in time.
+pub const NOREPLICAS_READ: &str =
+    "NOREPLICAS Not enough good replicas to read (read-consistency not met within write-timeout-ms)";
+
+/// A reply in a connection's output that waits for replicas: a write's, or
+/// a read's at `quorum` or `all`; the slot it touched and the connection's
+/// consistency level then (None: the server's write consistency).
 #[derive(Debug, Clone)]
 pub struct WriteReply {
     pub range: Range<usize>,
     pub slot: Option<u16>,
     pub consistency: Option<Consistency>,
+    pub read: bool,
 }
 
 impl WriteReply {
     /// The reply at `range` of `client`'s command that just wrote.
     pub fn of(client: &crate::client::ClientState, range: Range<usize>) -> WriteReply {
-        WriteReply { range, slot: client.slot, consistency: client.write_consistency }
+        WriteReply { range, slot: client.slot, consistency: client.write_consistency, read: false }
+    }
+
+    /// The reply at `range` of `client`'s command that just read its slot
+    /// at `level`.
+    pub fn read(client: &crate::client::ClientState, range: Range<usize>, level: Consistency) -> WriteReply {
+        WriteReply { range, slot: client.slot, consistency: Some(level), read: true }
+    }
+}
+
+/// The level a keyed read that `client` just ran here must reach before
+/// its reply leaves: None at `one` (the primary alone, under its lease),
+/// for a keyless command, a command queued in MULTI, and a READONLY read
+/// of a replica's copy (stale by contract).
+pub fn read_level(shared: &Shared, client: &crate::client::ClientState) -> Option<Consistency> {
+    let slot = client.slot?;
+    if client.multi.is_some() {
+        return None;
+    }
+    let face = shared.cluster.get()?;
+    let level = match client.read_consistency {
+        Some(level) => level,
+        None => shared.config.settings().cluster.as_ref()?.read_consistency,
+    };
+    (level != Consistency::One && face.cluster.serves(slot)).then_some(level)
+}
+
+/// Notes, in a cluster, the reply of a command that read at `quorum` or
+/// `all` (from `start` in `out`): its commit takes its slot's shard feed,
+/// so its ticket's feed position covers every change the read could see,
+/// and its reply waits until enough replicas hold that position. Since
+/// one primary orders a slot's writes, the copies that hold that position
+/// hold what the read returned: this is the read's repair, made by the
+/// feed, and once a quorum holds the value no failover can lose it, so
+/// quorum reads are monotonic.
+pub fn note_read(
+    shared: &Shared,
+    client: &crate::client::ClientState,
+    log: &mut gyre_engine::MutationLog,
+    writes: &mut Vec<WriteReply>,
+    range: Range<usize>,
+) {
+    if let (Some(level), Some(slot)) = (read_level(shared, client), client.slot) {
+        log.touch_slot(client.db, SlotId(slot));
+        writes.push(WriteReply::read(client, range, level));
     }
 }
 
@@ -275,7 +326,7 @@ pub async fn settle_replies(
             continue;
         }
         rebuilt.extend_from_slice(&out[at..w.range.start]);
-        ReplyWriter::new(&mut rebuilt, proto).error(NOREPLICAS.as_bytes());
+        ReplyWriter::new(&mut rebuilt, proto).error(if w.read { NOREPLICAS_READ } else { NOREPLICAS }.as_bytes());
         face.replication.noreplicas.fetch_add(1, Ordering::Relaxed);
         at = w.range.end;
     }

@@ -923,31 +923,47 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     // Both replicas of a's slots paused: a quorum write cannot be held by
     // two copies, so it answers NOREPLICAS after write-timeout-ms.
     let mine = key_led_by(&a, a.port);
+    q(&mut a.client(), &["SET", &mine, "v"]).unwrap();
     let mut at_one = a.client();
     assert_eq!(text(&q(&mut at_one, &["CLUSTER", "CONSISTENCY", "WRITE", "one"]).unwrap()), "OK");
+    let mut read_quorum = a.client();
+    assert_eq!(text(&q(&mut read_quorum, &["CLUSTER", "CONSISTENCY", "READ", "quorum"]).unwrap()), "OK");
+    assert_eq!(q(&mut read_quorum, &["GET", &mine]).map(|v| text(&v)), Ok("v".to_string()));
     signal(&b, "-STOP");
     signal(&c, "-STOP");
-    // A connection at `one` needs the primary alone.
+    // A connection at `one` needs the primary alone, to write as to read.
     let alone = q(&mut at_one, &["SET", &mine, "w"]);
+    let read_alone = q(&mut at_one, &["GET", &mine]);
     let started = Instant::now();
     let refused = err_text(q(&mut a.client(), &["SET", &mine, "x"]));
+    // A read at quorum waits for a replica to hold what it read.
+    let unread = err_text(q(&mut read_quorum, &["GET", &mine]));
     signal(&b, "-CONT");
     signal(&c, "-CONT");
     assert!(refused.starts_with("NOREPLICAS"), "{refused}");
+    assert!(unread.starts_with("NOREPLICAS Not enough good replicas to read"), "{unread}");
     assert_eq!(alone.map(|v| text(&v)), Ok("OK".to_string()));
+    assert_eq!(read_alone.map(|v| text(&v)), Ok("w".to_string()));
+    let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
     let level = q(&mut at_one, &["CLUSTER", "CONSISTENCY"]).unwrap();
-    assert_eq!(level, Value::Array(vec![Value::BulkString(b"write".to_vec()), Value::BulkString(b"one".to_vec())]));
+    assert_eq!(level, Value::Array(vec![bulk("write"), bulk("one"), bulk("read"), bulk("one")]));
     let bad = err_text(q(&mut at_one, &["CLUSTER", "CONSISTENCY", "WRITE", "two"]));
     assert!(bad.starts_with("ERR write consistency must be ONE, QUORUM, ALL or DEFAULT"), "{bad}");
-    let bad = err_text(q(&mut at_one, &["CLUSTER", "CONSISTENCY", "READ", "one"]));
+    let bad = err_text(q(&mut at_one, &["CLUSTER", "CONSISTENCY", "READ", "all", "WRITE", "some"]));
+    assert!(bad.starts_with("ERR write consistency must be"), "{bad}");
+    let bad = err_text(q(&mut at_one, &["CLUSTER", "CONSISTENCY", "READS", "one"]));
     assert!(bad.starts_with("ERR syntax error"), "{bad}");
+    // The refused command changed nothing.
+    let level = q(&mut at_one, &["CLUSTER", "CONSISTENCY"]).unwrap();
+    assert_eq!(level, Value::Array(vec![bulk("write"), bulk("one"), bulk("read"), bulk("one")]));
     assert_eq!(text(&q(&mut at_one, &["RESET"]).unwrap()), "RESET");
     let level = q(&mut at_one, &["CLUSTER", "CONSISTENCY"]).unwrap();
-    assert_eq!(level, Value::Array(vec![Value::BulkString(b"write".to_vec()), Value::BulkString(b"quorum".to_vec())]));
+    assert_eq!(level, Value::Array(vec![bulk("write"), bulk("quorum"), bulk("read"), bulk("one")]));
     assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
     wait_until("quorum writes again once the replicas resume", &three, || {
         q(&mut a.client(), &["SET", &mine, "y"]).is_ok()
     });
+    assert_eq!(q(&mut read_quorum, &["GET", &mine]).map(|v| text(&v)), Ok("y".to_string()));
     let stats = text(&q(&mut a.client(), &["INFO", "replication"]).unwrap());
     assert!(!stats.contains("gyre_noreplicas:0\r\n"), "{stats}");
     // WAIT counts the replicas that hold the connection's writes.
@@ -955,4 +971,197 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     q(&mut conn, &["SET", &mine, "z"]).unwrap();
     let held = q(&mut conn, &["WAIT", "2", "5000"]).unwrap();
     assert_eq!(held, Value::Int(2));
+}
+
+/// Reads one RESP reply (a simple string, error, integer or bulk string)
+/// off a raw socket: Ok with its text (`(nil)` for a null), Err with an
+/// error's text or what went wrong reading.
+fn raw_reply(r: &mut impl std::io::BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| format!("reading a reply: {e}"))?;
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(line.len().min(1));
+    match kind {
+        "+" | ":" => Ok(rest.to_string()),
+        "-" => Err(rest.to_string()),
+        "$" => {
+            let len: i64 = rest.parse().map_err(|_| format!("a bad bulk length: {line}"))?;
+            if len < 0 {
+                return Ok("(nil)".into());
+            }
+            let mut body = vec![0u8; len as usize + 2];
+            r.read_exact(&mut body).map_err(|e| format!("reading a bulk string: {e}"))?;
+            body.truncate(len as usize);
+            Ok(String::from_utf8_lossy(&body).into_owned())
+        }
+        "" => Err("the connection closed".into()),
+        _ => Err(format!("an unexpected reply: {line}")),
+    }
+}
+
+/// Reads `n` replies off a raw socket, as text (`raw_reply`; errors as
+/// `-text`).
+fn raw_replies(s: &mut TcpStream, n: usize) -> Vec<String> {
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    (0..n).map(|_| raw_reply(&mut r).unwrap_or_else(|e| format!("-{e}"))).collect()
+}
+
+/// A client that follows MOVED from node to node over raw sockets, every
+/// connect and reply bounded (a paused node accepts connections and never
+/// answers; the redis crate's clients then wait forever in their
+/// handshake).
+struct Redirecting {
+    nodes: Vec<String>,
+    conns: std::collections::HashMap<String, std::io::BufReader<TcpStream>>,
+    next: usize,
+}
+
+impl Redirecting {
+    fn new(nodes: &[&Node]) -> Redirecting {
+        let nodes = nodes.iter().map(|n| format!("{}:{}", n.ip, n.port)).collect();
+        Redirecting { nodes, conns: Default::default(), next: 0 }
+    }
+
+    fn exchange(&mut self, addr: &str, args: &[&str]) -> Result<String, String> {
+        if !self.conns.contains_key(addr) {
+            let sa: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+            let s = TcpStream::connect_timeout(&sa, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+            self.conns.insert(addr.to_string(), std::io::BufReader::new(s));
+        }
+        let conn = self.conns.get_mut(addr).unwrap();
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req += &format!("${}\r\n{a}\r\n", a.len());
+        }
+        let sent = std::io::Write::write_all(conn.get_mut(), req.as_bytes());
+        let r = sent.map_err(|e| format!("sending: {e}")).and_then(|_| raw_reply(conn));
+        if let Err(e) = &r {
+            if !e.contains(' ')
+                || e.starts_with("reading")
+                || e.starts_with("sending")
+                || e.starts_with("the connection")
+            {
+                // Broken or timed out: the stream is out of step.
+                self.conns.remove(addr);
+            }
+        }
+        r
+    }
+
+    /// Runs `args` at the key's primary (asking the nodes in turn, then
+    /// following MOVED): the reply's text, or its error.
+    fn query(&mut self, args: &[&str]) -> Result<String, String> {
+        self.next = (self.next + 1) % self.nodes.len();
+        let mut addr = self.nodes[self.next].clone();
+        for _ in 0..3 {
+            match self.exchange(&addr, args) {
+                Err(e) if e.starts_with("MOVED ") => addr = e.rsplit(' ').next().unwrap_or_default().to_string(),
+                r => return r,
+            }
+        }
+        Err("too many redirects".into())
+    }
+
+    /// [`Redirecting::query`], retried for a bounded while on the errors
+    /// that say to come back (TRYAGAIN, CLUSTERDOWN: a node between
+    /// leases, a slot catching up).
+    fn query_settled(&mut self, args: &[&str]) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.query(args) {
+                Err(e) if (e.starts_with("TRYAGAIN") || e.starts_with("CLUSTERDOWN")) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+/// A primary paused (SIGSTOP) past the node timeout is failed over while
+/// writers go on; once resumed (SIGCONT) it answers nothing from its old
+/// map: commands sent to it while it was paused, at `one` as at `quorum`,
+/// read and write nothing (its lease lapsed before its successor served),
+/// and it rejoins as a replica of the new primary. No acknowledged write
+/// is lost and a deleted key does not come back.
+#[test]
+fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
+    let _one_at_a_time = serial();
+    let root = tempdir();
+    let a = Node::start(&root.0, 50, None);
+    let b = Node::start(&root.0, 51, Some(&a));
+    let c = Node::start(&root.0, 52, Some(&a));
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || {
+        three.iter().all(|n| formed(n, 3))
+            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
+                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
+    });
+    let key = key_led_by(&a, b.port);
+    let gone = key_led_by(&c, b.port) + ":deleted";
+    let mut rc = Redirecting::new(&three);
+    assert_eq!(rc.query_settled(&["SET", &key, "before"]).as_deref(), Ok("OK"));
+    assert_eq!(rc.query_settled(&["SET", &gone, "x"]).as_deref(), Ok("OK"));
+    assert_eq!(rc.query_settled(&["DEL", &gone]).as_deref(), Ok("1"));
+
+    // Unique SETs throughout, acknowledged ones recorded.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sets = {
+        let (stop, mut rc) = (stop.clone(), Redirecting::new(&three));
+        std::thread::spawn(move || {
+            let (mut acked, mut i) = (Vec::new(), 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if rc.query(&["SET", &format!("p:{i}"), &i.to_string()]).is_ok() {
+                    acked.push(i);
+                }
+                i += 1;
+            }
+            acked
+        })
+    };
+
+    // Connections to the primary opened before it pauses: one at `one`.
+    let mut at_one = TcpStream::connect((b.ip.as_str(), b.port)).unwrap();
+    let mut at_quorum = TcpStream::connect((b.ip.as_str(), b.port)).unwrap();
+    std::io::Write::write_all(&mut at_one, b"CLUSTER CONSISTENCY WRITE one\r\n").unwrap();
+    assert_eq!(raw_replies(&mut at_one, 1), ["OK"]);
+    signal(&b, "-STOP");
+    let two = [&a, &c];
+    let mut writes = Redirecting::new(&two);
+    wait_until("the paused primary's slot to take writes elsewhere", &two, || {
+        writes.query(&["SET", &key, "after"]).is_ok()
+    });
+    // Sent while it is paused; read once it resumes.
+    std::io::Write::write_all(&mut at_one, format!("GET {key}\r\nSET {key} stale-one\r\n").as_bytes()).unwrap();
+    std::io::Write::write_all(&mut at_quorum, format!("GET {key}\r\nSET {key} stale-quorum\r\n").as_bytes()).unwrap();
+    signal(&b, "-CONT");
+    for (what, conn) in [("one", &mut at_one), ("quorum", &mut at_quorum)] {
+        let replies = raw_replies(conn, 2);
+        assert!(replies[0] != "before", "the resumed primary served a stale read at {what}: {replies:?}");
+        assert!(replies[1] != "OK", "the resumed primary acknowledged a write at {what}: {replies:?}");
+    }
+    wait_until("the resumed node to follow the new map and serve again", &three, || {
+        let mut conn = b.client();
+        err_text(q(&mut conn, &["GET", &key])).starts_with("MOVED ")
+            && text(&q(&mut conn, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:ok")
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = sets.join().expect("the SET writer");
+    assert!(acked.len() > 100, "{} SETs acknowledged", acked.len());
+    for i in &acked {
+        let v = rc.query_settled(&["GET", &format!("p:{i}")]);
+        assert_eq!(v, Ok(i.to_string()), "acknowledged SET p:{i} was lost");
+    }
+    assert_eq!(rc.query_settled(&["GET", &key]).as_deref(), Ok("after"));
+    // The resumed node's copy converges, and the deleted key stays deleted.
+    wait_until("the resumed node's copy to converge", &three, || {
+        let mut conn = b.client();
+        let _ = q(&mut conn, &["READONLY"]);
+        q(&mut conn, &["GET", &key]).map(|v| text(&v)) == Ok("after".into())
+            && q(&mut conn, &["GET", &gone]) == Ok(Value::Nil)
+    });
+    assert_eq!(rc.query_settled(&["GET", &gone]).as_deref(), Ok("(nil)"));
 }

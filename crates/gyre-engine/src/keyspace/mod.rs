@@ -205,7 +205,7 @@ impl Workers for Sequential {
 }
 
 #[inline]
-fn shard_of(slot: SlotId) -> usize {
+pub(crate) fn shard_of(slot: SlotId) -> usize {
     slot.index() / SLOTS_PER_SHARD
 }
 

@@ -109,8 +109,8 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "consistency",
         -2,
         LOADING | STALE | FAST,
-        "Shows or sets this connection's write consistency: how many copies hold a write before it is acknowledged (Gyre).",
-        "[WRITE <ONE | QUORUM | ALL | DEFAULT>]",
+        "Shows or sets this connection's write and read consistency: how many copies hold a write before it is acknowledged, or what a read returns before it answers (Gyre).",
+        "[WRITE <ONE | QUORUM | ALL | DEFAULT>] [READ <ONE | QUORUM | ALL | DEFAULT>]",
         consistency
     ),
     csub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
@@ -201,36 +201,57 @@ fn face<'a>(call: &Call<'a>) -> Result<&'a Face, CmdError> {
     call.shared.cluster.get().ok_or_else(|| err("ERR This instance has cluster support disabled"))
 }
 
-/// CLUSTER CONSISTENCY [WRITE level]: without arguments, `write <level>`
-/// (this connection's, else the server's `write-consistency`); with WRITE,
-/// sets this connection's level (`default`: the server's again).
+/// CLUSTER CONSISTENCY [WRITE level] [READ level]: without arguments,
+/// `write <level> read <level>` (this connection's, else the server's
+/// `write-consistency` and `read-consistency`); with WRITE or READ (or
+/// both), sets this connection's levels (`default`: the server's again).
 fn consistency(call: &mut Call<'_>) -> CmdResult {
     use crate::replication::Consistency;
     face(call)?;
-    match call.argc() {
-        2 => {
-            let level = call.client.write_consistency.unwrap_or_else(|| {
-                call.shared.config.settings().cluster.as_ref().map_or(Consistency::default(), |c| c.write_consistency)
-            });
-            call.out.array(2);
-            call.out.bulk(b"write");
-            call.out.bulk(level.name().as_bytes());
-            Ok(())
-        }
-        4 if call.arg(2).eq_ignore_ascii_case(b"write") => {
-            let word = String::from_utf8_lossy(call.arg(3)).to_ascii_lowercase();
-            call.client.write_consistency = match word.as_str() {
-                "default" => None,
-                w => Some(
-                    Consistency::parse(w)
-                        .ok_or_else(|| err("ERR write consistency must be ONE, QUORUM, ALL or DEFAULT"))?,
-                ),
-            };
-            call.out.ok();
-            Ok(())
-        }
-        _ => Err(err("ERR syntax error: CLUSTER CONSISTENCY [WRITE <ONE | QUORUM | ALL | DEFAULT>]")),
+    if call.argc() == 2 {
+        let settings = call.shared.config.settings();
+        let server = settings.cluster.as_ref();
+        let write = call
+            .client
+            .write_consistency
+            .unwrap_or_else(|| server.map_or_else(Default::default, |c| c.write_consistency));
+        let read =
+            call.client.read_consistency.unwrap_or_else(|| server.map_or(Consistency::One, |c| c.read_consistency));
+        call.out.array(4);
+        call.out.bulk(b"write");
+        call.out.bulk(write.name().as_bytes());
+        call.out.bulk(b"read");
+        call.out.bulk(read.name().as_bytes());
+        return Ok(());
     }
+    const SYNTAX: &str = "ERR syntax error: CLUSTER CONSISTENCY [WRITE <ONE | QUORUM | ALL | DEFAULT>] [READ <ONE | QUORUM | ALL | DEFAULT>]";
+    if !call.argc().is_multiple_of(2) {
+        return Err(err(SYNTAX));
+    }
+    // Validated whole before anything changes.
+    let (mut write, mut read) = (call.client.write_consistency, call.client.read_consistency);
+    for i in (2..call.argc()).step_by(2) {
+        let what = String::from_utf8_lossy(call.arg(i)).to_ascii_lowercase();
+        if what != "write" && what != "read" {
+            return Err(err(SYNTAX));
+        }
+        let word = String::from_utf8_lossy(call.arg(i + 1)).to_ascii_lowercase();
+        let level =
+            match word.as_str() {
+                "default" => None,
+                w => Some(Consistency::parse(w).ok_or_else(|| {
+                    CmdError::Msg(format!("ERR {what} consistency must be ONE, QUORUM, ALL or DEFAULT"))
+                })?),
+            };
+        if what == "write" {
+            write = level;
+        } else {
+            read = level;
+        }
+    }
+    (call.client.write_consistency, call.client.read_consistency) = (write, read);
+    call.out.ok();
+    Ok(())
 }
 
 fn help(call: &mut Call<'_>) -> CmdResult {

@@ -540,6 +540,13 @@ pub(super) const DECLARED: &[Param] = &[
         help: "Milliseconds a write waits for its replicas (write-consistency) before it answers -NOREPLICAS (the write may still apply)",
     },
     Param {
+        name: "read-consistency",
+        kind: Kind::Enum(&["one", "quorum", "all"]),
+        default: "one",
+        mutable: false,
+        help: "How many of a slot's replicas, the primary included, must hold what a read returns before it answers: one (the primary, under its lease), quorum or all (the read waits for them, up to write-timeout-ms)",
+    },
+    Param {
         name: "slot-move-bytes-per-sec",
         kind: Kind::Memory { min: 0, max: u64::MAX },
         default: "0",

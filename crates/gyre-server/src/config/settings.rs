@@ -90,6 +90,7 @@ pub struct ClusterSettings {
     pub move_cpu_percent: u8,
     pub write_consistency: crate::replication::Consistency,
     pub write_timeout_ms: u64,
+    pub read_consistency: crate::replication::Consistency,
 }
 
 impl ClusterSettings {
@@ -116,6 +117,8 @@ impl ClusterSettings {
             write_consistency: crate::replication::Consistency::parse(&v[setting!("write-consistency").0])
                 .unwrap_or_default(),
             write_timeout_ms: number(v, setting!("write-timeout-ms")),
+            read_consistency: crate::replication::Consistency::parse(&v[setting!("read-consistency").0])
+                .unwrap_or(crate::replication::Consistency::One),
         })
     }
 }
