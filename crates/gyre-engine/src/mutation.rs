@@ -65,6 +65,13 @@ pub enum Mutation<B> {
     /// is about to receive whole from the slot's owner (so a stale leftover
     /// copy can never mix with the new one).
     DropSlot { db: DbIndex, slot: u16, version: Version },
+    /// Forget one key, or its tombstone, held at exactly `version`, leaving
+    /// nothing behind (no tombstone); any other version is left alone. Not
+    /// a client's delete: a replica drops what its slot's primary showed it
+    /// does not have (anti-entropy, see the server's `replication`). Its
+    /// effect depends only on the key's version, so replaying the log (in
+    /// which a key's mutations keep their order) repeats it.
+    Forget { db: DbIndex, key: B, version: Version },
 }
 
 /// A mutation borrowing its bytes.
@@ -81,6 +88,7 @@ const TAG_SWAPDB: u8 = 8;
 const TAG_COLL: u8 = 9;
 const TAG_RESTORE: u8 = 10;
 const TAG_DROPSLOT: u8 = 11;
+const TAG_FORGET: u8 = 12;
 
 impl<B: AsRef<[u8]>> Mutation<B> {
     pub fn version(&self) -> Version {
@@ -95,7 +103,8 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             | Mutation::SwapDb { version, .. }
             | Mutation::Coll { version, .. }
             | Mutation::Restore { version, .. }
-            | Mutation::DropSlot { version, .. } => *version,
+            | Mutation::DropSlot { version, .. }
+            | Mutation::Forget { version, .. } => *version,
         }
     }
 
@@ -108,7 +117,8 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             | Mutation::Expire { db, key, .. }
             | Mutation::Del { db, key, .. }
             | Mutation::Coll { db, key, .. }
-            | Mutation::Restore { db, key, .. } => Some((*db, key.as_ref())),
+            | Mutation::Restore { db, key, .. }
+            | Mutation::Forget { db, key, .. } => Some((*db, key.as_ref())),
             _ => None,
         }
     }
@@ -136,6 +146,7 @@ impl<B: AsRef<[u8]>> Mutation<B> {
                 Mutation::Expire { db: *db, key: key.as_ref(), expire_at_ms: *expire_at_ms, version: *version }
             }
             Mutation::Del { db, key, version } => Mutation::Del { db: *db, key: key.as_ref(), version: *version },
+            Mutation::Forget { db, key, version } => Mutation::Forget { db: *db, key: key.as_ref(), version: *version },
             Mutation::FlushDb { db, version } => Mutation::FlushDb { db: *db, version: *version },
             Mutation::FlushAll { version } => Mutation::FlushAll { version: *version },
             Mutation::SwapDb { a, b, version } => Mutation::SwapDb { a: *a, b: *b, version: *version },
@@ -175,6 +186,7 @@ impl<B: AsRef<[u8]>> Mutation<B> {
             Mutation::Coll { .. } => TAG_COLL,
             Mutation::Restore { .. } => TAG_RESTORE,
             Mutation::DropSlot { .. } => TAG_DROPSLOT,
+            Mutation::Forget { .. } => TAG_FORGET,
         };
         out.push(tag | TAG_FED);
         put_version(out, self.version());
@@ -202,7 +214,7 @@ impl<B: AsRef<[u8]>> Mutation<B> {
                 put_bytes(out, key.as_ref());
                 put_u64(out, *expire_at_ms);
             }
-            Mutation::Del { db, key, .. } => {
+            Mutation::Del { db, key, .. } | Mutation::Forget { db, key, .. } => {
                 put_u16(out, *db);
                 put_bytes(out, key.as_ref());
             }
@@ -299,6 +311,10 @@ pub fn decode_fed(buf: &Bytes) -> Result<Decoded, DecodeError> {
         TAG_DEL => {
             let db = r.u16()?;
             Mutation::Del { db, key: r.bytes()?, version }
+        }
+        TAG_FORGET => {
+            let db = r.u16()?;
+            Mutation::Forget { db, key: r.bytes()?, version }
         }
         TAG_FLUSHDB => Mutation::FlushDb { db: r.u16()?, version },
         TAG_FLUSHALL => Mutation::FlushAll { version },
@@ -573,6 +589,7 @@ mod tests {
             (any::<u16>(), bytes(), any::<u64>(), v())
                 .prop_map(|(db, key, e, version)| { Mutation::Expire { db, key, expire_at_ms: e, version } }),
             (any::<u16>(), bytes(), v()).prop_map(|(db, key, version)| Mutation::Del { db, key, version }),
+            (any::<u16>(), bytes(), v()).prop_map(|(db, key, version)| Mutation::Forget { db, key, version }),
             (any::<u16>(), v()).prop_map(|(db, version)| Mutation::FlushDb { db, version }),
             v().prop_map(|version| Mutation::FlushAll { version }),
             (any::<u16>(), any::<u16>(), v()).prop_map(|(a, b, version)| Mutation::SwapDb { a, b, version }),

@@ -246,3 +246,34 @@ fn the_digest_tells_versions_and_tombstones_apart() {
     b.apply(&Mutation::Del { db: 0, key, version: v2 });
     assert_eq!(a.slot_digest(0, slot), b.slot_digest(0, slot));
 }
+
+/// `Forget` removes a key or a tombstone held at exactly its version and
+/// leaves nothing behind (so an older write applies again); any other
+/// version is left alone, which is what makes replaying it safe.
+#[test]
+fn forget_takes_exactly_the_version_it_names() {
+    let ks = Keyspace::new();
+    let key = Bytes::from_static(b"k");
+    let slot = SlotId::of(b"k");
+    let (v0, v1) = (ks.next_version(NOW), ks.next_version(NOW));
+    let set = |version| Mutation::Set {
+        db: 0,
+        key: key.clone(),
+        value: Bytes::from_static(b"x"),
+        expire_at_ms: NO_EXPIRY,
+        version,
+    };
+    let forget = |version| Mutation::Forget { db: 0, key: key.clone(), version };
+    ks.apply(&set(v1));
+    assert!(!ks.apply(&forget(v0)), "another version stays");
+    assert_ne!(ks.slot_digest(0, slot), 0);
+    assert!(ks.apply(&forget(v1)));
+    assert_eq!(ks.slot_digest(0, slot), 0, "no tombstone is left");
+    assert!(ks.apply(&set(v0)), "an older write applies again");
+    let v2 = ks.next_version(NOW);
+    ks.apply(&Mutation::Del { db: 0, key: key.clone(), version: v2 });
+    assert_ne!(ks.slot_digest(0, slot), 0, "the tombstone counts");
+    assert!(ks.apply(&forget(v2)));
+    assert_eq!(ks.slot_digest(0, slot), 0, "the tombstone went");
+    assert!(ks.slot_versions(0, slot).is_empty());
+}

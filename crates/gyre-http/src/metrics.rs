@@ -78,6 +78,8 @@ pub struct ReplicationMetrics {
     pub catch_ups_total: u64,
     /// Copies this node sent to a new primary catching up.
     pub copies_served_total: u64,
+    /// Keys and tombstones forgotten as a replica (anti-entropy).
+    pub keys_forgotten_total: u64,
     /// Slots this node leads and has not caught up on (they answer TRYAGAIN).
     pub slots_catching_up: u64,
 }
@@ -208,6 +210,12 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
     );
     counter(w, "gyre_replication_catch_ups_total", "Replica copies merged as a new primary.", r.catch_ups_total);
     counter(w, "gyre_replication_copies_served_total", "Copies sent to a new primary.", r.copies_served_total);
+    counter(
+        w,
+        "gyre_replication_keys_forgotten_total",
+        "Keys and tombstones a replica forgot because its primary's copy showed it does not have them.",
+        r.keys_forgotten_total,
+    );
     gauge(w, "gyre_slots_catching_up", "Slots led here and not caught up on yet.", r.slots_catching_up);
 }
 

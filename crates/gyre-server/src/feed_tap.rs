@@ -321,6 +321,9 @@ pub struct Applied {
     /// (`max-clock-drift-ms`): the stream is incomplete and must not be
     /// taken for a copy.
     pub drift_refused: usize,
+    /// Keys and tombstones a replica forgot at the end of a copy (see
+    /// `slot_transfer::forget_unnamed`).
+    pub forgotten: usize,
 }
 
 /// How a receiver checks the versions it is sent against its own clock.

@@ -93,6 +93,9 @@ pub struct Replication {
     /// Catch-ups this node made as a new primary, and copies it served.
     pub catch_ups: AtomicU64,
     pub copies_served: AtomicU64,
+    /// Keys and tombstones this node forgot as a replica because its
+    /// primary's copy showed it does not have them (anti-entropy).
+    pub keys_forgotten: AtomicU64,
 }
 
 /// One replica being fed.
@@ -350,7 +353,9 @@ fn send_options(shared: &Shared, follow_feed: bool) -> SendOptions {
     let settings = shared.config.settings();
     let (bytes_per_sec, cpu_percent) =
         settings.cluster.as_ref().map_or((0, 100), |c| (c.move_bytes_per_sec, c.move_cpu_percent));
-    SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent, follow_feed }
+    // A feed runs only for slots this node caught up on as their primary,
+    // so its copy is authoritative (the replica forgets what it lacks).
+    SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent, follow_feed, authoritative: follow_feed }
 }
 
 /// Feeds replica `to` (see the module doc) until the link fails.
@@ -406,7 +411,7 @@ pub async fn follow(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: B
         }
     };
     tracing::info!(from = %from, slots = slots.len(), "replication: following a primary");
-    match receive_slots_fenced(&shared, link, &fence, None).await {
+    match receive_slots_fenced(&shared, link, &fence, None, Some(&slots)).await {
         Ok(applied) => {
             face.replication.records_in.fetch_add(applied.applied as u64, Ordering::Relaxed);
         }
@@ -423,7 +428,7 @@ pub async fn catch_up(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link:
     // A replica that stalls in the middle of its copy (paused, cut off)
     // must not hold the catch-up of every slot waiting on it.
     let applied =
-        receive_slots_fenced(&shared, link, &|| Ok(()), Some(CATCH_UP_IDLE)).await.map_err(|e| e.to_string())?;
+        receive_slots_fenced(&shared, link, &|| Ok(()), Some(CATCH_UP_IDLE), None).await.map_err(|e| e.to_string())?;
     face.replication.catch_ups.fetch_add(1, Ordering::Relaxed);
     tracing::info!(from = %from, slots = slots.len(), records = applied.applied, "replication: merged a replica's copy");
     Ok(())
@@ -466,6 +471,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         feed_records_applied_total: r.records_in.load(Ordering::Relaxed),
         catch_ups_total: r.catch_ups.load(Ordering::Relaxed),
         copies_served_total: r.copies_served.load(Ordering::Relaxed),
+        keys_forgotten_total: r.keys_forgotten.load(Ordering::Relaxed),
         slots_catching_up: face.slots_catching_up() as u64,
     }
 }

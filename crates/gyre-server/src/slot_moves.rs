@@ -121,7 +121,7 @@ impl DataPlane for ServerDataPlane {
             let settings = shared.config.settings();
             let (bytes_per_sec, cpu_percent) =
                 settings.cluster.as_ref().map_or((0, 100), |c| (c.move_bytes_per_sec, c.move_cpu_percent));
-            let opts = SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent, follow_feed: false };
+            let opts = SendOptions { bytes_per_sec, chunk_bytes: CHUNK_BYTES, cpu_percent, ..SendOptions::default() };
             let stop = freeze(&shared, &moves, &slots);
             match send_slots(&shared, link, 0, &ids, opts, stop).await {
                 Ok(progress) => {

@@ -20,7 +20,8 @@
 //!
 //! Wire format (Gyre's own; integers little-endian), both directions:
 //! `u32 payload len | u32 crc32c(kind ‖ payload) | u8 kind | payload`.
-//! Source to target: `Records` (encoded feed records), `Copied`, `End`.
+//! Source to target: `Records` (encoded feed records), `Copied` (empty, or
+//! a version: u64 HLC, u16 node), `End`.
 //! Target to source: `Ack` (u64: the sequence number of the last frame it
 //! applied and made durable, frames counted from 1).
 //!
@@ -59,8 +60,14 @@ const KIND_ACK: u8 = 4;
 pub enum Frame {
     /// Encoded change-feed records, in order.
     Records(Bytes),
-    /// The copy is complete: what follows are changes only.
-    Copied,
+    /// The copy is complete: what follows are changes only. With a version
+    /// (a replica's feed from its caught-up primary): the source holds
+    /// nothing of the slots, not even a tombstone, that the stream has not
+    /// named and that is older than this version (it was taken just after
+    /// the source subscribed to the slots' changes, so anything written
+    /// since is newer); the target forgets what it holds of that kind
+    /// (anti-entropy: see `replication`).
+    Copied(Option<gyre_engine::Version>),
     /// The source has sent everything; the stream ends.
     End,
     /// The target applied and made durable every frame through this one.
@@ -96,15 +103,21 @@ pub enum TransferError {
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), TransferError> {
     let (kind, payload): (u8, &[u8]) = match frame {
         Frame::Records(b) => (KIND_RECORDS, b),
-        Frame::Copied => (KIND_COPIED, &[]),
+        Frame::Copied(_) => (KIND_COPIED, &[]),
         Frame::End => (KIND_END, &[]),
         Frame::Ack(_) => (KIND_ACK, &[]),
     };
-    let ack;
+    // The payloads that are numbers.
+    let mut small = [0u8; 10];
     let payload = match frame {
         Frame::Ack(seq) => {
-            ack = seq.to_le_bytes();
-            &ack[..]
+            small[..8].copy_from_slice(&seq.to_le_bytes());
+            &small[..8]
+        }
+        Frame::Copied(Some(v)) => {
+            small[..8].copy_from_slice(&v.hlc().to_le_bytes());
+            small[8..].copy_from_slice(&v.node().to_le_bytes());
+            &small[..]
         }
         _ => payload,
     };
@@ -146,7 +159,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, Transf
     }
     Ok(match kind {
         KIND_RECORDS => Frame::Records(Bytes::from(payload)),
-        KIND_COPIED if len == 0 => Frame::Copied,
+        KIND_COPIED if len == 0 => Frame::Copied(None),
+        KIND_COPIED if len == 10 => Frame::Copied(Some(gyre_engine::Version::new(
+            u64::from_le_bytes(payload[..8].try_into().expect("8 bytes")),
+            u16::from_le_bytes(payload[8..].try_into().expect("2 bytes")),
+        ))),
         KIND_END if len == 0 => Frame::End,
         KIND_ACK if len == 8 => Frame::Ack(u64::from_le_bytes(payload[..].try_into().expect("8 bytes"))),
         other => return Err(TransferError::UnexpectedKind(other)),
@@ -168,11 +185,21 @@ pub struct SendOptions {
     /// acknowledgements follow the feed's position (replication: a write
     /// waits for its replicas to reach its position; see `replication`).
     pub follow_feed: bool,
+    /// End the copy with the version before which the target may forget
+    /// what the stream did not name ([`Frame::Copied`]): only a caught-up
+    /// primary's feed, whose copy is authoritative.
+    pub authoritative: bool,
 }
 
 impl Default for SendOptions {
     fn default() -> SendOptions {
-        SendOptions { bytes_per_sec: 0, chunk_bytes: CHUNK_BYTES, cpu_percent: 100, follow_feed: false }
+        SendOptions {
+            bytes_per_sec: 0,
+            chunk_bytes: CHUNK_BYTES,
+            cpu_percent: 100,
+            follow_feed: false,
+            authoritative: false,
+        }
     }
 }
 
@@ -233,6 +260,8 @@ pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
 ) -> Result<Progress, TransferError> {
     let taps = &shared.persistence.taps;
     let mut stream = SlotStream::start(taps, &shared.ks, db, slots);
+    // Subscribed: every write from here on is newer than this.
+    let before = opts.authoritative.then(|| shared.ks.next_version(shared.now_ms()));
     let (rx, tx) = tokio::io::split(link);
     // Acknowledgements are read by a task of their own: a frame read is not
     // safe to abandon halfway, as a `select!` branch would.
@@ -240,7 +269,7 @@ pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
     // Aborted on drop too: a cancelled feed must not leave the reader
     // holding the link open.
     let mut reader = AbortOnDrop(tokio::spawn(read_acks(rx, ack_tx)));
-    let result = send_inner(shared, tx, acks, &mut stream, slots, opts, stop, on_ack).await;
+    let result = send_inner(shared, tx, acks, &mut stream, slots, opts, before, stop, on_ack).await;
     stream.finish(taps);
     reader.0.abort();
     match (result, (&mut reader.0).await) {
@@ -279,6 +308,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     stream: &mut SlotStream,
     slots: &[SlotId],
     opts: SendOptions,
+    forget_before: Option<gyre_engine::Version>,
     stop: impl std::future::Future<Output = ()>,
     on_ack: OnAck<'_>,
 ) -> Result<Progress, TransferError> {
@@ -335,7 +365,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             pace(opts.bytes_per_sec, progress.bytes, started).await;
         }
         if !was_copied && stream.copied() {
-            send(&mut tx, &Frame::Copied, &mut progress).await?;
+            send(&mut tx, &Frame::Copied(forget_before), &mut progress).await?;
             progress.copied = true;
             copied_at = progress.frames;
             positions.push_back((progress.frames, seen));
@@ -431,18 +461,23 @@ pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     link: L,
 ) -> Result<Applied, TransferError> {
-    receive_slots_fenced(shared, link, &|| Ok(()), None).await
+    receive_slots_fenced(shared, link, &|| Ok(()), None, None).await
 }
 
 /// [`receive_slots`], asking `fence` before each frame is applied and
 /// acknowledged whether the source may still send here (a replica stops
 /// acknowledging a primary the topology has deposed), and giving up when
-/// no frame arrives for `idle` (a copy whose sender stalled).
+/// no frame arrives for `idle` (a copy whose sender stalled). With
+/// `forgets` (a replica's feed: the slots it carries, of database 0), a
+/// copy that ends with a version ([`Frame::Copied`]) makes this node
+/// forget what it holds of those slots that the stream did not name and
+/// that is older than that version ([`forget_unnamed`]).
 pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     link: L,
     fence: &(dyn Fn() -> Result<(), String> + Send + Sync),
     idle: Option<Duration>,
+    forgets: Option<&[u16]>,
 ) -> Result<Applied, TransferError> {
     let (rx, mut tx) = tokio::io::split(link);
     // Buffered: frames already received are applied together, made durable
@@ -451,6 +486,12 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     let mut rx = tokio::io::BufReader::with_capacity(RECEIVE_BUFFER_BYTES, rx);
     let mut total = Applied::default();
     let mut seq = 0u64;
+    // The keys the stream named until its copy ended (by hash: a collision
+    // only keeps a key that could have been forgotten).
+    let mut named = forgets.map(|_| std::collections::HashSet::<u64>::new());
+    // Copy records this node holds a newer version of (see
+    // [`forget_unnamed`]).
+    let mut newer_here: Vec<Bytes> = Vec::new();
     loop {
         let frame = match idle {
             None => read_frame(&mut rx).await?,
@@ -470,6 +511,17 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
             match frame {
                 Frame::Records(bytes) => {
                     let records: Vec<Bytes> = gyre_engine::keyspace::records(&bytes).map(|(r, _)| r).collect();
+                    if let Some(named) = named.as_mut() {
+                        for r in &records {
+                            let Ok(d) = gyre_engine::mutation::decode_fed(r) else { continue };
+                            let Some((0, key)) = d.mutation.key() else { continue };
+                            named.insert(key_hash(key));
+                            let slot = SlotId::of(key);
+                            if shared.ks.db(0).lock(slot).key_version(slot, key) > d.mutation.version() {
+                                newer_here.push(r.clone());
+                            }
+                        }
+                    }
                     let drift = crate::feed_tap::DriftCheck::of(shared);
                     let (applied, t) = apply_stream(&shared.persistence, &shared.ks, drift, &records);
                     if applied.undecodable > 0 || records.iter().map(Bytes::len).sum::<usize>() != bytes.len() {
@@ -483,7 +535,15 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
                     total.held += applied.held;
                     total.gaps += applied.gaps;
                 }
-                Frame::Copied => {}
+                Frame::Copied(before) => {
+                    if let (Some(slots), Some(before), Some(named)) = (forgets, before, named.take()) {
+                        let (forgotten, t) = forget_unnamed(shared, slots, &named, &newer_here, before);
+                        total.forgotten += forgotten;
+                        ticket = ticket.and(t);
+                    }
+                    named = None;
+                    newer_here = Vec::new();
+                }
                 Frame::End => ended = true,
                 Frame::Ack(_) => return Err(TransferError::UnexpectedKind(KIND_ACK)),
             }
@@ -498,6 +558,85 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
             return Ok(total);
         }
     }
+}
+
+fn key_hash(key: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
+}
+
+/// Anti-entropy at the end of a feed's copy, for `slots` (database 0):
+/// what this replica holds older than `before` (taken just after the
+/// primary subscribed to the slots, so every write since is newer) and
+/// the primary's copy contradicts goes, as a logged `Mutation::Forget` of
+/// the exact version held:
+/// * a key or tombstone the stream did not name (`named`, by
+///   [`key_hash`]): the primary had none and has written none since: a
+///   deposed primary's unacknowledged write, a delete whose tombstone the
+///   primary collected;
+/// * a version newer than the primary's (`newer_here`: copy records this
+///   node held a newer version of), which is then replaced by the
+///   primary's: a write of another lineage.
+///
+/// A write acknowledged at `quorum` is never among them: a primary feeds
+/// only after it caught up from a majority. Returns how many went and the
+/// ticket of their log records.
+pub fn forget_unnamed(
+    shared: &Shared,
+    slots: &[u16],
+    named: &std::collections::HashSet<u64>,
+    newer_here: &[Bytes],
+    before: gyre_engine::Version,
+) -> (usize, crate::commit::Ticket) {
+    let mut log = gyre_engine::MutationLog::new();
+    let mut forgotten = 0;
+    let mut replace = Vec::new();
+    for r in newer_here {
+        let Ok(d) = gyre_engine::mutation::decode_fed(r) else { continue };
+        let Some((0, key)) = d.mutation.key() else { continue };
+        let slot = SlotId::of(key);
+        let mut shard = shared.ks.db(0).lock(slot);
+        let held = shard.key_version(slot, key);
+        if held > d.mutation.version() && held < before {
+            shard.commit(slot, &gyre_engine::Mutation::Forget { db: 0, key, version: held }, &mut log);
+            forgotten += 1;
+            replace.push(r.clone());
+        }
+    }
+    for &s in slots {
+        let slot = SlotId(s);
+        let stale: Vec<_> = shared
+            .ks
+            .slot_versions(0, slot)
+            .into_iter()
+            .filter(|(key, version)| *version < before && !named.contains(&key_hash(key)))
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        let mut shard = shared.ks.db(0).lock(slot);
+        for (key, version) in &stale {
+            let m = gyre_engine::Mutation::Forget { db: 0, key: &key[..], version: *version };
+            shard.commit(slot, &m, &mut log);
+            forgotten += 1;
+        }
+    }
+    let mut ticket = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
+    if !replace.is_empty() {
+        let drift = crate::feed_tap::DriftCheck::of(shared);
+        ticket = ticket.and(apply_stream(&shared.persistence, &shared.ks, drift, &replace).1);
+    }
+    if forgotten > 0 {
+        if let Some(face) = shared.cluster.get() {
+            face.replication.keys_forgotten.fetch_add(forgotten as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        tracing::info!(
+            keys = forgotten,
+            replaced = replace.len(),
+            "replication: forgot what the primary's copy showed it does not have"
+        );
+    }
+    (forgotten, ticket)
 }
 
 /// How much a receiver reads ahead.
@@ -583,7 +722,12 @@ mod tests {
                     a,
                     0,
                     &[slot],
-                    SendOptions { bytes_per_sec: 2 << 20, chunk_bytes: 4 << 10, cpu_percent: 50, follow_feed: false },
+                    SendOptions {
+                        bytes_per_sec: 2 << 20,
+                        chunk_bytes: 4 << 10,
+                        cpu_percent: 50,
+                        ..SendOptions::default()
+                    },
                     stop,
                 )
                 .await
@@ -613,11 +757,11 @@ mod tests {
     async fn a_receiver_gives_up_on_a_sender_that_stalls_and_refuses_a_fenced_one() {
         let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
         let (_stalled, b) = tokio::io::duplex(1 << 10);
-        let r = receive_slots_fenced(&target, b, &|| Ok(()), Some(Duration::from_millis(50))).await;
+        let r = receive_slots_fenced(&target, b, &|| Ok(()), Some(Duration::from_millis(50)), None).await;
         assert!(matches!(r, Err(TransferError::Idle(_))), "{r:?}");
         let (mut a, b) = tokio::io::duplex(1 << 10);
         write_frame(&mut a, &Frame::Records(Bytes::new())).await.unwrap();
-        let r = receive_slots_fenced(&target, b, &|| Err("deposed".into()), None).await;
+        let r = receive_slots_fenced(&target, b, &|| Err("deposed".into()), None, None).await;
         assert!(matches!(r, Err(TransferError::Fenced(ref why)) if why == "deposed"), "{r:?}");
     }
 
@@ -680,6 +824,82 @@ mod tests {
         }
         assert!(value(&target, &key(20)).is_some());
         assert!(value(&target, &other(19)).is_none(), "only the slot is fed");
+        sending.abort();
+        let _ = receiving.await;
+    }
+
+    /// A replica's feed from its caught-up primary: the replica keeps what
+    /// the primary has (whatever its own version), forgets the keys and
+    /// tombstones of the fed slot the primary lacks (a deposed primary's
+    /// writes, a tombstone the primary collected), keeps every other slot
+    /// alone, and ends with the primary's digest; a write made during the
+    /// copy stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_authoritative_copy_makes_a_replica_forget_what_its_primary_lacks() {
+        let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
+        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
+        // Two nodes issue different versions.
+        primary.ks.clock().set_node(1);
+        replica.ks.clock().set_node(2);
+        let key = |name: &str| format!("{{fed}}{name}").into_bytes();
+        let set = |shared: &Shared, k: Vec<u8>, v: &[u8]| {
+            write(shared, &k, |version| Mutation::Set {
+                db: 0,
+                key: k.clone(),
+                value: v.to_vec(),
+                expire_at_ms: 0,
+                version,
+            })
+        };
+        for i in 0..50 {
+            set(&primary, key(&format!("both{i}")), b"p");
+        }
+        // The replica: a newer version of one (another lineage's write),
+        // extras of its own, a tombstone the primary does not have, and a
+        // key of another slot.
+        replica.ks.clock().observe(primary.ks.next_version(crate::runtime::unix_ms()));
+        set(&replica, key("both0"), b"other");
+        set(&replica, key("extra1"), b"x");
+        set(&replica, key("extra2"), b"x");
+        set(&replica, key("gone"), b"x");
+        write(&replica, &key("gone"), |version| Mutation::Del { db: 0, key: key("gone"), version });
+        set(&replica, b"{elsewhere}k".to_vec(), b"kept");
+        // The replica's writes are older than the primary's subscription (as
+        // a deposed primary's are, within the allowed clock drift).
+        primary.ks.clock().observe(replica.ks.next_version(crate::runtime::unix_ms()));
+        let slot = SlotId::of(&key("both0"));
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let receiving = {
+            let replica = Arc::clone(&replica);
+            tokio::spawn(async move { receive_slots_fenced(&replica, b, &|| Ok(()), None, Some(&[slot.0])).await })
+        };
+        let copied = Arc::new(AtomicBool::new(false));
+        let sending = {
+            let (primary, copied) = (Arc::clone(&primary), Arc::clone(&copied));
+            tokio::spawn(async move {
+                let opts =
+                    SendOptions { follow_feed: true, authoritative: true, chunk_bytes: 256, ..SendOptions::default() };
+                let on_ack = |h: Held| copied.store(h.copied, Ordering::SeqCst);
+                send_slots_acked(&primary, a, 0, &[slot], opts, std::future::pending(), &on_ack).await
+            })
+        };
+        while !primary.persistence.taps.active() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        set(&primary, key("during"), b"d");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !copied.load(Ordering::SeqCst) || value(&replica, &key("during")).is_none() {
+            assert!(Instant::now() < deadline, "the copy was never acknowledged");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        for i in 0..50 {
+            let k = key(&format!("both{i}"));
+            assert_eq!(value(&replica, &k), value(&primary, &k), "key {i}");
+        }
+        assert_eq!(value(&replica, &key("extra1")), None);
+        assert_eq!(value(&replica, &key("extra2")), None);
+        assert!(value(&replica, b"{elsewhere}k").is_some(), "another slot is left alone");
+        assert_eq!(replica.ks.slot_digest(0, slot), primary.ks.slot_digest(0, slot), "the tombstone went too");
         sending.abort();
         let _ = receiving.await;
     }

@@ -86,6 +86,20 @@ impl Keyspace {
             .map_or_else(Vec::new, |map| map.iter().map(|n| n.key().into()).collect())
     }
 
+    /// Every key and tombstone of `slot` in database `db` with its version
+    /// (what a replica compares with what its primary sent, to forget what
+    /// the primary does not have).
+    pub fn slot_versions(&self, db: DbIndex, slot: SlotId) -> Vec<(Box<[u8]>, crate::Version)> {
+        let Some(d) = self.dbs.get(db as usize) else { return Vec::new() };
+        let shard = d.lock(slot);
+        let mut out: Vec<(Box<[u8]>, crate::Version)> =
+            shard.tombstones().filter(|(k, _)| SlotId::of(k) == slot).map(|(k, v)| (k.into(), v)).collect();
+        if let Some(map) = shard.slots.get(super::slot_in_shard(slot)) {
+            out.extend(map.iter().map(|n| (n.key().into(), n.entry.version)));
+        }
+        out
+    }
+
     /// Appends `Restore` records (the value, expiry and version, as feed
     /// records) for the keys of `keys`, all of one slot of database `db`,
     /// from the first until `out` grew by about `max_bytes`; returns how

@@ -173,6 +173,9 @@ impl Shard {
         if let Mutation::Coll { ref op, .. } = *m {
             return self.apply_coll(slot, key, op, version);
         }
+        if let Mutation::Forget { .. } = *m {
+            return self.forget(slot, key, version);
+        }
         if let Mutation::Set { value, expire_at_ms, .. } = *m {
             return match self.replace_if_newer(slot, key, written(value, expire_at_ms, version), 0) {
                 Ok((old, prev)) => (true, old, prev),
@@ -220,7 +223,7 @@ impl Shard {
                 self.bury(key, version);
                 (true, old)
             }
-            Mutation::Coll { .. } => unreachable!("handled above"),
+            Mutation::Coll { .. } | Mutation::Forget { .. } => unreachable!("handled above"),
             Mutation::Restore { value, expire_at_ms, .. } => {
                 match Value::deserialize(&mut crate::codec::Reader::new(value), &self.cfg) {
                     Ok(v) => (true, self.replace(slot, key, Entry::new(v, expire_at_ms, version))),
@@ -238,6 +241,20 @@ impl Shard {
             }
         };
         (applied, old, prev)
+    }
+
+    /// [`Mutation::Forget`]: the key, or its tombstone, goes if held at
+    /// exactly `version`.
+    fn forget(&mut self, slot: SlotId, key: &[u8], version: Version) -> (bool, Option<Entry>, Version) {
+        if self.peek(slot, key).is_some_and(|e| e.version == version) {
+            return (true, self.remove_entry(slot, key), version);
+        }
+        if self.tombstones.get(key) == Some(&version) {
+            self.tombstones.remove(key);
+            self.digests[slot_in_shard(slot)] ^= digest_term(key, version);
+            return (true, None, version);
+        }
+        (false, None, version)
     }
 
     /// A collection write: onto the existing collection, or onto a new empty one
