@@ -80,6 +80,10 @@ pub struct ReplicationMetrics {
     pub copies_served_total: u64,
     /// Keys and tombstones forgotten as a replica (anti-entropy).
     pub keys_forgotten_total: u64,
+    /// Anti-entropy rounds run as a primary, and the replica slots they
+    /// found differing.
+    pub anti_entropy_rounds_total: u64,
+    pub anti_entropy_slots_differing_total: u64,
     /// Slots this node leads and has not caught up on (they answer TRYAGAIN).
     pub slots_catching_up: u64,
 }
@@ -215,6 +219,18 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
         "gyre_replication_keys_forgotten_total",
         "Keys and tombstones a replica forgot because its primary's copy showed it does not have them.",
         r.keys_forgotten_total,
+    );
+    counter(
+        w,
+        "gyre_anti_entropy_rounds_total",
+        "Anti-entropy rounds (a replica's slot digests compared with the primary's).",
+        r.anti_entropy_rounds_total,
+    );
+    counter(
+        w,
+        "gyre_anti_entropy_slots_differing_total",
+        "Replica slots anti-entropy found differing (each sends the replica a fresh copy).",
+        r.anti_entropy_slots_differing_total,
     );
     gauge(w, "gyre_slots_catching_up", "Slots led here and not caught up on yet.", r.slots_catching_up);
 }

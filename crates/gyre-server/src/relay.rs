@@ -34,7 +34,7 @@ use crate::shared::Shared;
 
 /// How long a relayed command may take before the client gets the MOVED
 /// it would have had.
-const RELAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const RELAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Idle relay links kept per (node, user, protocol).
 const IDLE_LINKS_MAX: usize = 8;
 
@@ -115,7 +115,7 @@ pub async fn forward(shared: &Shared, to: NodeTag, client: &ClientState, args: A
 }
 
 /// Writes one request and reads its one reply.
-async fn exchange(link: &mut BoxStream, request: &[u8]) -> Result<Bytes, String> {
+pub async fn exchange(link: &mut BoxStream, request: &[u8]) -> Result<Bytes, String> {
     link.write_all(request).await.map_err(|e| e.to_string())?;
     let limits = Limits::default();
     let mut buf = BytesMut::with_capacity(4096);

@@ -96,6 +96,10 @@ pub struct Replication {
     /// Keys and tombstones this node forgot as a replica because its
     /// primary's copy showed it does not have them (anti-entropy).
     pub keys_forgotten: AtomicU64,
+    /// Anti-entropy rounds this node ran as a primary, and the slots they
+    /// found differing on a replica.
+    pub ae_rounds: AtomicU64,
+    pub ae_slots_differing: AtomicU64,
 }
 
 /// One replica being fed.
@@ -369,12 +373,121 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
         peer.record(held);
         repl.acked.notify_waiters();
     };
-    let result =
-        send_slots_acked(&shared, link, 0, &ids, send_options(&shared, true), std::future::pending(), &on_ack).await;
+    let sending =
+        send_slots_acked(&shared, link, 0, &ids, send_options(&shared, true), std::future::pending(), &on_ack);
+    let result = tokio::select! {
+        r = sending => r.map_err(|e| e.to_string()),
+        differ = anti_entropy(&shared, face, to, &slots, &peer) => Err(differ),
+    };
     drop(registered);
     match result {
         Ok(_) => Err("the replica ended the feed".into()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Anti-entropy rounds on one feed, every `anti-entropy-interval-ms` once
+/// the replica's copy is complete; returns (ending the feed, which starts
+/// again with a fresh, authoritative copy: see
+/// `slot_transfer::forget_unnamed`) when a round finds a slot that
+/// differs. A round compares at one feed position:
+/// 1. reads this node's digests of the feed's slots, between two commits
+///    that take every change made to them so far (so every change the
+///    digests include has a feed position up to `p`, the position after
+///    the second);
+/// 2. waits until the replica acknowledged `p`, then asks it for its
+///    digests (`CLUSTER DIGEST` over a relay link);
+/// 3. reads its own digests again: a slot whose digest did not change in
+///    between had no change after `p` that the replica could have seen,
+///    so the replica's must equal it.
+///
+/// A slot written throughout is skipped that round (its feed is busy
+/// keeping it in step anyway). The cost when nothing differs: two digest
+/// reads per slot (each an O(1) lookup under the shard's lock) and one
+/// request of a few bytes per slot, per interval.
+async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag, slots: &[u16], peer: &Peer) -> String {
+    let interval = shared.config.settings().cluster.as_ref().map_or(0, |c| c.anti_entropy_interval_ms);
+    if interval == 0 {
+        return std::future::pending().await;
+    }
+    let interval = std::time::Duration::from_millis(interval);
+    loop {
+        tokio::time::sleep(interval).await;
+        if !peer.copied() {
+            continue;
+        }
+        let settle = |shared: &Shared| {
+            let mut log = gyre_engine::MutationLog::new();
+            for &s in slots {
+                log.touch_slot(0, SlotId(s));
+            }
+            let _ = crate::commit::commit(&shared.persistence, &shared.ks, &mut log);
+        };
+        let digests =
+            |shared: &Shared| -> Vec<u64> { slots.iter().map(|&s| shared.ks.slot_digest(0, SlotId(s))).collect() };
+        settle(shared);
+        let before = digests(shared);
+        settle(shared);
+        let position = shared.persistence.taps.position();
+        let deadline = tokio::time::Instant::now() + interval;
+        while peer.acked() < position && tokio::time::Instant::now() < deadline {
+            let notified = face.replication.acked.notified();
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+        if peer.acked() < position {
+            continue;
+        }
+        let theirs = match replica_digests(face, to, slots).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(to = %to, error = %e, "anti-entropy: the replica's digests did not come");
+                continue;
+            }
+        };
+        let after = digests(shared);
+        face.replication.ae_rounds.fetch_add(1, Ordering::Relaxed);
+        let differing = differing(slots, &before, &after, &theirs);
+        if !differing.is_empty() {
+            face.replication.ae_slots_differing.fetch_add(differing.len() as u64, Ordering::Relaxed);
+            tracing::warn!(
+                to = %to,
+                slots = differing.len(),
+                first = differing[0],
+                "anti-entropy: a replica's slots differ from this primary's; sending it a fresh copy"
+            );
+            return format!("anti-entropy: {} slots differ", differing.len());
+        }
+    }
+}
+
+/// The slots of an anti-entropy round (see [`anti_entropy`]) whose
+/// replica digest (`theirs`) differs from the primary's, among those whose
+/// primary digest did not change during the round (`before`, `after`).
+fn differing(slots: &[u16], before: &[u64], after: &[u64], theirs: &[u64]) -> Vec<u16> {
+    (0..slots.len()).filter(|&i| before[i] == after[i] && theirs.get(i) != Some(&before[i])).map(|i| slots[i]).collect()
+}
+
+/// The digests replica `to` holds of `slots` (`CLUSTER DIGEST`, over a
+/// relay link as the default user).
+async fn replica_digests(face: &crate::cluster::Face, to: NodeTag, slots: &[u16]) -> Result<Vec<u64>, String> {
+    let mut link = face.cluster.open_relay(to, "default", false).await.map_err(|e| e.to_string())?;
+    let words: Vec<String> = slots.iter().map(u16::to_string).collect();
+    let mut argv: Vec<&[u8]> = vec![b"CLUSTER", b"DIGEST"];
+    argv.extend(words.iter().map(|w| w.as_bytes()));
+    let mut request = BytesMut::new();
+    gyre_resp::encode_command(&argv, &mut request);
+    let reply = tokio::time::timeout(crate::relay::RELAY_TIMEOUT, crate::relay::exchange(&mut link, &request))
+        .await
+        .map_err(|_| "timed out".to_string())??;
+    match gyre_resp::parse_frame(&reply, &gyre_resp::Limits::default()) {
+        Ok(Some((gyre_resp::Frame::Array(items), _))) if items.len() == slots.len() => items
+            .into_iter()
+            .map(|f| match f {
+                gyre_resp::Frame::Integer(n) => Ok(n as u64),
+                other => Err(format!("an unexpected digest: {other:?}")),
+            })
+            .collect(),
+        other => Err(format!("an unexpected reply: {other:?}")),
     }
 }
 
@@ -472,6 +585,8 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         catch_ups_total: r.catch_ups.load(Ordering::Relaxed),
         copies_served_total: r.copies_served.load(Ordering::Relaxed),
         keys_forgotten_total: r.keys_forgotten.load(Ordering::Relaxed),
+        anti_entropy_rounds_total: r.ae_rounds.load(Ordering::Relaxed),
+        anti_entropy_slots_differing_total: r.ae_slots_differing.load(Ordering::Relaxed),
         slots_catching_up: face.slots_catching_up() as u64,
     }
 }

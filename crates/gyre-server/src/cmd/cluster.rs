@@ -86,6 +86,14 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     csub!("keyslot", 3, STALE, "Returns the hash slot for a key.", "key", keyslot),
     csub!("countkeysinslot", 3, STALE, "Returns the number of keys in a hash slot.", "slot", countkeysinslot),
     csub!("getkeysinslot", 4, STALE, "Returns the key names in a hash slot.", "slot count", getkeysinslot),
+    csub!(
+        "digest",
+        -3,
+        STALE,
+        "Returns this node's digest of each hash slot given: equal on two nodes exactly when they hold the slot's keys and tombstones at the same versions (Gyre).",
+        "slot [slot ...]",
+        digest
+    ),
     csub!("links", 2, LOADING | STALE, "Returns a list of all TCP links to and from peer nodes.", "", links),
     csub!("replicas", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
     csub!("slaves", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
@@ -457,6 +465,28 @@ fn countkeysinslot(call: &mut Call<'_>) -> CmdResult {
     let slot = SlotId(slot as u16);
     let n = call.shared.ks.db(0).lock(slot).slot_len(slot);
     call.out.integer(n as i64);
+    Ok(())
+}
+
+/// CLUSTER DIGEST slot [slot ...]: the digest of each slot's copy here
+/// (its keys and tombstones with their versions; 0 for an empty slot), as
+/// a signed 64-bit integer. Replicas of a slot that converged answer the
+/// same; a primary compares its replicas' with its own (anti-entropy, see
+/// `replication`).
+fn digest(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    let mut slots = Vec::with_capacity(call.argc() - 2);
+    for i in 2..call.argc() {
+        let slot = call.int_arg(i)?;
+        if !(0..SLOTS as i64).contains(&slot) {
+            return Err(err("ERR Invalid slot"));
+        }
+        slots.push(SlotId(slot as u16));
+    }
+    call.out.array(slots.len());
+    for slot in slots {
+        call.out.integer(call.shared.ks.slot_digest(0, slot) as i64);
+    }
     Ok(())
 }
 

@@ -547,6 +547,13 @@ pub(super) const DECLARED: &[Param] = &[
         help: "How many of a slot's replicas, the primary included, must hold what a read returns before it answers: one (the primary, under its lease), quorum or all (the read waits for them, up to write-timeout-ms)",
     },
     Param {
+        name: "anti-entropy-interval-ms",
+        kind: Kind::Int { min: 0, max: 3_600_000 },
+        default: "10000",
+        mutable: false,
+        help: "How often a primary compares each replica's slot digests with its own (0 = never); a replica that differs gets a fresh copy, after which it forgets what the primary lacks",
+    },
+    Param {
         name: "slot-move-bytes-per-sec",
         kind: Kind::Memory { min: 0, max: u64::MAX },
         default: "0",

@@ -91,6 +91,8 @@ pub struct ClusterSettings {
     pub write_consistency: crate::replication::Consistency,
     pub write_timeout_ms: u64,
     pub read_consistency: crate::replication::Consistency,
+    /// 0: no anti-entropy rounds.
+    pub anti_entropy_interval_ms: u64,
 }
 
 impl ClusterSettings {
@@ -119,6 +121,7 @@ impl ClusterSettings {
             write_timeout_ms: number(v, setting!("write-timeout-ms")),
             read_consistency: crate::replication::Consistency::parse(&v[setting!("read-consistency").0])
                 .unwrap_or(crate::replication::Consistency::One),
+            anti_entropy_interval_ms: number(v, setting!("anti-entropy-interval-ms")),
         })
     }
 }
