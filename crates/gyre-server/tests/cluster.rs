@@ -45,6 +45,8 @@ struct Node {
     port: u16,
     args: Vec<String>,
     log: PathBuf,
+    /// The network namespace it runs in (partition tests).
+    netns: Option<String>,
 }
 
 impl Node {
@@ -81,7 +83,8 @@ impl Node {
         .map(|s| s.to_string())
         .collect();
         args.extend(extra.iter().cloned());
-        let mut node = Node { child: None, ip, port, args: args.clone(), log: root.join(format!("n{n}.log")) };
+        let mut node =
+            Node { child: None, ip, port, args: args.clone(), log: root.join(format!("n{n}.log")), netns: None };
         if let Some(seed) = join {
             args.push("--join".into());
             args.push(seed.cluster_addr());
@@ -97,12 +100,16 @@ impl Node {
 
     fn spawn(&mut self, args: &[String]) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gyre-server"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn gyre-server");
+        let mut cmd = match &self.netns {
+            // `ip netns exec` execs the server: the child is the server.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_gyre-server")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_gyre-server")),
+        };
+        let child = cmd.args(args).stdout(Stdio::null()).stderr(log).spawn().expect("spawn gyre-server");
         self.child = Some(child);
         let deadline = Instant::now() + WAIT;
         while TcpStream::connect((self.ip.as_str(), self.port)).is_err() {
@@ -1226,4 +1233,227 @@ fn digests_agree(nodes: &[&Node]) -> bool {
         }
     }
     true
+}
+
+/// A private network for partition tests: a network namespace per node,
+/// each joined to one bridge by a veth pair, with addresses in
+/// 10.77.<id>.0/24 that exist only here (the bridge has .254, so this
+/// process reaches every node). Cutting a node takes its link down: it
+/// then reaches no one and no one reaches it, except from inside its own
+/// namespace ([`Net::run_in`]). Everything is deleted on drop.
+struct Net {
+    id: u32,
+    nodes: usize,
+}
+
+impl Net {
+    /// None when network namespaces cannot be made here (not root).
+    fn new(nodes: usize) -> Option<Net> {
+        let id = std::process::id() % 200 + 20;
+        let net = Net { id, nodes: 0 };
+        let bridge = net.bridge();
+        if !ip(&["link", "add", &bridge, "type", "bridge"]) {
+            return None;
+        }
+        let mut net = net;
+        net.nodes = nodes;
+        for (args, what) in [
+            (vec!["addr", "add", &format!("10.77.{id}.254/24"), "dev", &bridge], "address the bridge"),
+            (vec!["link", "set", &bridge, "up"], "bring the bridge up"),
+        ] {
+            assert!(ip(&args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>()), "{what}");
+        }
+        for i in 0..nodes {
+            let (ns, host, inside, addr) =
+                (net.ns(i), net.host_link(i), format!("gyc{id}n{i}"), format!("{}/24", net.ip(i)));
+            for args in [
+                vec!["netns", "add", &ns],
+                vec!["link", "add", &host, "type", "veth", "peer", "name", &inside],
+                vec!["link", "set", &inside, "netns", &ns],
+                vec!["link", "set", &host, "master", &bridge],
+                vec!["link", "set", &host, "up"],
+                vec!["-n", &ns, "addr", "add", &addr, "dev", &inside],
+                vec!["-n", &ns, "link", "set", &inside, "up"],
+                vec!["-n", &ns, "link", "set", "lo", "up"],
+            ] {
+                assert!(ip(&args), "ip {args:?}");
+            }
+        }
+        Some(net)
+    }
+
+    fn bridge(&self) -> String {
+        format!("gyb{}", self.id)
+    }
+
+    fn ns(&self, i: usize) -> String {
+        format!("gy{}n{i}", self.id)
+    }
+
+    fn host_link(&self, i: usize) -> String {
+        format!("gyv{}n{i}", self.id)
+    }
+
+    fn ip(&self, i: usize) -> String {
+        format!("10.77.{}.{}", self.id, i + 1)
+    }
+
+    /// Cuts node `i` off (true) or joins it again (false).
+    fn cut(&self, i: usize, off: bool) {
+        assert!(ip(&["link", "set", &self.host_link(i), if off { "down" } else { "up" }]));
+    }
+
+    /// Runs `f` on a thread inside node `i`'s namespace (its sockets are
+    /// made there).
+    fn run_in<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsRawFd;
+        let path = format!("/var/run/netns/{}", self.ns(i));
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).expect("the namespace");
+            // SAFETY: setns on a valid namespace fd changes only this thread's
+            // network namespace.
+            assert_eq!(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            f()
+        })
+        .join()
+        .expect("the thread in the namespace")
+    }
+
+    /// Starts node `i` in its namespace (client port 7000 + i, cluster
+    /// port 17000 + i), joining `join`.
+    fn start(&self, root: &std::path::Path, i: usize, join: Option<&Node>, extra: &[String]) -> Node {
+        let (ip, port) = (self.ip(i), 7000 + i as u16);
+        let dir = root.join(format!("n{i}"));
+        let mut args: Vec<String> = [
+            "--bind",
+            &ip,
+            "--port",
+            &port.to_string(),
+            "--cluster-port",
+            &(17000 + i).to_string(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--cluster-secret",
+            "test-secret",
+            "--wal-segment-bytes",
+            "1mb",
+            // This process reaches it over the bridge, not loopback.
+            "--protected-mode",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        let mut node = Node {
+            child: None,
+            ip,
+            port,
+            args: args.clone(),
+            log: root.join(format!("n{i}.log")),
+            netns: Some(self.ns(i)),
+        };
+        if let Some(seed) = join {
+            args.push("--join".into());
+            args.push(seed.cluster_addr());
+        }
+        node.spawn(&args);
+        node
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for i in 0..self.nodes {
+            ip(&["netns", "del", &self.ns(i)]);
+        }
+        ip(&["link", "del", &self.bridge()]);
+    }
+}
+
+/// Runs `ip` with `args`; whether it succeeded.
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip").args(args).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// A network partition (Linux network namespaces) cuts a primary off
+/// alone: on its minority side it serves nothing once its lease lapses
+/// (no read of its stale value, no write at `quorum` or `one`), while the
+/// majority fails it over and goes on taking writes; once the partition
+/// heals it rejoins as a replica, every acknowledged write reads back,
+/// and every slot's copies converge to equal digests.
+#[test]
+fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_goes_on() {
+    let _one_at_a_time = serial();
+    let Some(net) = Net::new(3) else {
+        eprintln!("skipped: making network namespaces needs root (ip netns, ip link)");
+        return;
+    };
+    let root = tempdir();
+    let extra = ["--anti-entropy-interval-ms".to_string(), "500".to_string()];
+    let a = net.start(&root.0, 0, None, &extra);
+    let b = net.start(&root.0, 1, Some(&a), &extra);
+    let c = net.start(&root.0, 2, Some(&a), &extra);
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || {
+        three.iter().all(|n| formed(n, 3))
+            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
+                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
+    });
+    let key = key_led_by(&a, b.port);
+    let mut rc = Redirecting::new(&three);
+    assert_eq!(rc.query_settled(&["SET", &key, "before"]).as_deref(), Ok("OK"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sets = {
+        let (stop, mut rc) = (stop.clone(), Redirecting::new(&three));
+        std::thread::spawn(move || {
+            let (mut acked, mut i) = (Vec::new(), 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if rc.query(&["SET", &format!("n:{i}"), &i.to_string()]).is_ok() {
+                    acked.push(i);
+                }
+                i += 1;
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    net.cut(1, true);
+    let two = [&a, &c];
+    let mut majority = Redirecting::new(&two);
+    wait_until("the majority to take writes to the cut-off primary's slot", &two, || {
+        majority.query(&["SET", &key, "after"]).is_ok()
+    });
+    // The minority side: the cut-off primary, asked from inside its own
+    // namespace, reads and writes nothing.
+    let (addr, k) = (format!("{}:{}", b.ip, b.port), key.clone());
+    let replies = net.run_in(1, move || {
+        let key = k;
+        let mut s = TcpStream::connect(&addr).expect("connect inside the namespace");
+        let req =
+            format!("GET {key}\r\nSET {key} minority\r\nCLUSTER CONSISTENCY WRITE one\r\nSET {key} minority-one\r\n");
+        std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+        raw_replies(&mut s, 4)
+    });
+    eprintln!("the cut-off primary answered {replies:?}");
+    assert!(replies[0] != "before", "the cut-off primary served a stale read: {replies:?}");
+    assert!(replies[1] != "OK", "the cut-off primary acknowledged a quorum write: {replies:?}");
+    assert_eq!(replies[2], "OK");
+    assert!(replies[3] != "OK", "the cut-off primary acknowledged a write at one: {replies:?}");
+
+    net.cut(1, false);
+    wait_until("the healed node to follow the new map and serve again", &three, || {
+        let mut conn = b.client();
+        err_text(q(&mut conn, &["GET", &key])).starts_with("MOVED ")
+            && text(&q(&mut conn, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:ok")
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = sets.join().expect("the SET writer");
+    assert!(acked.len() > 50, "{} SETs acknowledged", acked.len());
+    for i in &acked {
+        assert_eq!(rc.query_settled(&["GET", &format!("n:{i}")]), Ok(i.to_string()), "acknowledged SET n:{i} was lost");
+    }
+    assert_eq!(rc.query_settled(&["GET", &key]).as_deref(), Ok("after"));
+    wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
 }
