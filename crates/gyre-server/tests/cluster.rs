@@ -407,11 +407,12 @@ fn queued_keys_are_checked_a_dead_node_is_forgotten_and_a_cut_off_node_stops_ser
 }
 
 #[test]
-fn five_nodes_agree_with_five_raft_voters() {
+fn five_nodes_agree_with_five_raft_voters_and_keep_acknowledged_writes_across_a_primary_kill() {
     let _one_at_a_time = serial();
     let root = tempdir();
-    let a = Node::start(&root.0, 7, None);
-    let rest: Vec<Node> = (8..=11).map(|n| Node::start(&root.0, n, Some(&a))).collect();
+    let extra = ["--anti-entropy-interval-ms".to_string(), "500".to_string()];
+    let a = Node::start_with(&root.0, 7, None, &extra);
+    let mut rest: Vec<Node> = (8..=11).map(|n| Node::start_with(&root.0, n, Some(&a), &extra)).collect();
     let all: Vec<&Node> = std::iter::once(&a).chain(rest.iter()).collect();
     wait_until("five nodes to form", &all, || all.iter().all(|n| formed(n, 5)));
     wait_until("five voters and one map", &all, || {
@@ -448,6 +449,59 @@ fn five_nodes_agree_with_five_raft_voters() {
     let out = output_within(Command::new(&python).args([script, &a.ip, &port]), Duration::from_secs(120));
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && said.contains("redis-py cluster: ok"), "{said}");
+
+    // Replication factor 3 on five nodes: unique SETs go on while a
+    // primary is killed with SIGKILL, failed over and restarted; every
+    // acknowledged one reads back, and each slot's three copies converge.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sets = {
+        let (stop, mut rc) = (stop.clone(), Redirecting::new(&all));
+        std::thread::spawn(move || {
+            let (mut acked, mut i) = (Vec::new(), 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if rc.query(&["SET", &format!("f:{i}"), &i.to_string()]).is_ok() {
+                    acked.push(i);
+                }
+                i += 1;
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let probe = key_led_by(&a, rest[1].port);
+    rest[1].kill();
+    let four: Vec<&Node> = std::iter::once(&a).chain(rest.iter().filter(|n| n.child.is_some())).collect();
+    let mut rc = Redirecting::new(&four);
+    wait_until("a write to a slot of the killed primary", &four, || rc.query(&["SET", &probe, "after"]).is_ok());
+    rest[1].restart();
+    let all: Vec<&Node> = std::iter::once(&a).chain(rest.iter()).collect();
+    wait_until("the killed node back as a member", &all, || all.iter().all(|n| formed(n, 5)));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = sets.join().expect("the SET writer");
+    assert!(acked.len() > 100, "{} SETs acknowledged", acked.len());
+    let mut rc = Redirecting::new(&all);
+    for i in &acked {
+        assert_eq!(rc.query_settled(&["GET", &format!("f:{i}")]), Ok(i.to_string()), "acknowledged SET f:{i} was lost");
+    }
+    wait_until("each slot's three copies to have equal digests", &all, || copies_agree(&all, 3));
+}
+
+/// Whether, for every slot, the nodes holding a copy (a digest other than
+/// 0, an empty slot's) answer the same CLUSTER DIGEST, and there are
+/// `copies` of them (or none: a slot without keys).
+fn copies_agree(nodes: &[&Node], copies: usize) -> bool {
+    let slots: Vec<String> = (0..16384).map(|s: u32| s.to_string()).collect();
+    let mut all = Vec::new();
+    for n in nodes {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("DIGEST").arg(&slots);
+        let Ok(d) = cmd.query::<Vec<i64>>(&mut n.client()) else { return false };
+        all.push(d);
+    }
+    (0..16384).all(|s| {
+        let held: Vec<i64> = all.iter().map(|d| d[s]).filter(|d| *d != 0).collect();
+        held.is_empty() || (held.len() == copies && held.iter().all(|d| *d == held[0]))
+    })
 }
 
 /// Runs a Redis tool (Debian's redis-tools, which `.ci/run` installs) and
