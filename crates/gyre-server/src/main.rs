@@ -64,7 +64,8 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let CommandLine { overrides, file, origin, import_rdb } = parse_command_line()?;
     let config = config::Config::new(overrides).with_file(file);
-    let os: std::sync::Arc<dyn runtime::Runtime> = std::sync::Arc::new(runtime::OsRuntime::new());
+    let offset = config.settings().clock_offset_ms;
+    let os: std::sync::Arc<dyn runtime::Runtime> = std::sync::Arc::new(runtime::OsRuntime::with_offset(offset));
     // Before any key is hashed (--import-rdb below included).
     gyre_engine::seed_key_hasher(os.seed());
     init_logging(&config)?;

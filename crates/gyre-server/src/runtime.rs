@@ -53,11 +53,20 @@ pub struct OsRuntime {
     /// Made at the first [`Runtime::clock`]: making one calibrates it (up to
     /// 200 ms), which start-up does beside recovery ([`warm_up_clock`]).
     clock: OnceLock<quanta::Clock>,
+    /// Added to the wall clock (`clock-offset-ms`: a skewed node, for fault
+    /// tests; 0 otherwise).
+    offset_ms: i64,
 }
 
 impl OsRuntime {
     pub fn new() -> OsRuntime {
-        OsRuntime { clock: OnceLock::new() }
+        OsRuntime::with_offset(0)
+    }
+
+    /// A runtime whose wall clock runs `offset_ms` ahead (behind, if
+    /// negative) of the operating system's.
+    pub fn with_offset(offset_ms: i64) -> OsRuntime {
+        OsRuntime { clock: OnceLock::new(), offset_ms }
     }
 }
 
@@ -78,11 +87,12 @@ impl Default for OsRuntime {
 
 impl Runtime for OsRuntime {
     fn now_ms(&self) -> u64 {
-        unix_ms()
+        unix_ms().saturating_add_signed(self.offset_ms)
     }
 
     fn now_us(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+        let us = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+        us.saturating_add_signed(self.offset_ms.saturating_mul(1000))
     }
 
     fn clock(&self) -> quanta::Clock {

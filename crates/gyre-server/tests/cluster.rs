@@ -1511,3 +1511,76 @@ fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_
     assert_eq!(rc.query_settled(&["GET", &key]).as_deref(), Ok("after"));
     wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
 }
+
+/// A node whose clock runs 5 s ahead (`clock-offset-ms`, the runtime's
+/// wall clock) cannot drag the others' clocks: they refuse its feed's
+/// versions (counted in INFO `clock_drift_refused`), so its slots'
+/// quorum writes answer -NOREPLICAS, while the other nodes' quorum
+/// writes, whose versions they would refuse too if their clocks had been
+/// dragged, go on being acknowledged. Once its clock is set right (a
+/// restart), its feeds are taken again as soon as real time passes the
+/// versions it issued; every acknowledged write reads back and the copies
+/// converge.
+#[test]
+fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quorum_writes() {
+    let _one_at_a_time = serial();
+    let root = tempdir();
+    let extra = [
+        "--anti-entropy-interval-ms".to_string(),
+        "500".to_string(),
+        "--write-timeout-ms".to_string(),
+        "500".to_string(),
+    ];
+    let a = Node::start_with(&root.0, 55, None, &extra);
+    let b = Node::start_with(&root.0, 56, Some(&a), &extra);
+    let mut skewed = extra.to_vec();
+    skewed.extend(["--clock-offset-ms".to_string(), "5000".to_string()]);
+    let mut c = Node::start_with(&root.0, 57, Some(&a), &skewed);
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || {
+        three.iter().all(|n| formed(n, 3))
+            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
+                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
+    });
+    let (at_a, at_c) = (key_led_by(&a, a.port), key_led_by(&a, c.port));
+    let mut rc = Redirecting::new(&three);
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        if rc.query(&["SET", &format!("s:{i}"), &i.to_string()]).is_ok() {
+            acked.push(i);
+        }
+        i += 1;
+    }
+    assert!(!acked.is_empty());
+    let refused = err_text(q(&mut c.client(), &["SET", &at_c, "ahead"]));
+    assert!(refused.starts_with("NOREPLICAS"), "{refused}");
+    assert_eq!(q(&mut a.client(), &["SET", &at_a, "fine"]).map(|v| text(&v)), Ok("OK".to_string()));
+    let drift: u64 = [&a, &b]
+        .iter()
+        .map(|n| {
+            let info = text(&q(&mut n.client(), &["INFO", "stats"]).unwrap());
+            info.lines()
+                .find_map(|l| l.strip_prefix("clock_drift_refused:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(drift > 0, "the others counted the skewed node's versions");
+
+    // Its clock set right.
+    let at = c.args.iter().position(|a| a == "--clock-offset-ms").unwrap();
+    c.args[at + 1] = "0".into();
+    c.restart();
+    let three = [&a, &b, &c];
+    wait_until("the corrected node's slots to take quorum writes again", &three, || {
+        q(&mut c.client(), &["SET", &at_c, "later"]).is_ok()
+    });
+    let mut rc = Redirecting::new(&three);
+    for i in &acked {
+        assert_eq!(rc.query_settled(&["GET", &format!("s:{i}")]), Ok(i.to_string()), "acknowledged SET s:{i} was lost");
+    }
+    assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
+    wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
+}

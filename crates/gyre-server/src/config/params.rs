@@ -90,6 +90,13 @@ pub(super) const DECLARED: &[Param] = &[
         help: "A version from another node more than this many milliseconds ahead of this node's clock is refused (and counted in INFO clock_drift_refused)",
     },
     Param {
+        name: "clock-offset-ms",
+        kind: Kind::Int { min: -86_400_000, max: 86_400_000 },
+        default: "0",
+        mutable: false,
+        help: "Shifts this node's wall clock by this many milliseconds (ahead if positive): a skewed clock for fault tests; leave it at 0",
+    },
+    Param {
         name: "maxclients",
         kind: Kind::Int { min: 1, max: 1_000_000 },
         default: "10000",

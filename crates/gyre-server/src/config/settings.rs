@@ -30,6 +30,8 @@ pub enum ShutdownSnapshot {
 pub struct Settings {
     /// `bind`, one address per word.
     pub bind: Vec<String>,
+    /// `clock-offset-ms`: added to the wall clock (fault tests).
+    pub clock_offset_ms: i64,
     pub port: u16,
     pub tls_port: u16,
     pub tcp_backlog: u32,
@@ -132,6 +134,7 @@ impl Settings {
         let yes = |s: Setting| v[s.0] == "yes";
         Settings {
             bind: v[setting!("bind").0].split_whitespace().map(String::from).collect(),
+            clock_offset_ms: number(v, setting!("clock-offset-ms")),
             port: number(v, setting!("port")),
             tls_port: number(v, setting!("tls-port")),
             tcp_backlog: number(v, setting!("tcp-backlog")),
