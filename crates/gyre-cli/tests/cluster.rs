@@ -122,6 +122,7 @@ fn status(ports: &[u16]) {
     assert!(text.contains("\nraft:      leader "), "{text}");
     assert!(text.contains("\nfailover:  0 applied, "), "{text}");
     assert!(text.contains("\nreplicas:  "), "{text}");
+    assert!(text.contains("\nentropy:   "), "{text}");
     let rows: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("ID ")).skip(1).collect();
     assert_eq!(rows.len(), 3, "{text}");
     let mut slots = Vec::new();
@@ -144,6 +145,7 @@ fn status(ports: &[u16]) {
     assert_eq!(doc["slots_frozen"], 0);
     assert_eq!(doc["failovers"], 0);
     assert!(doc["replicas"].as_array().is_some_and(|r| r.len() <= 2), "{json}");
+    assert!(doc["anti_entropy"]["rounds"].is_u64(), "{json}");
     let nodes = doc["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 3);
     let total: u64 = nodes.iter().map(|n| n["slots"].as_u64().unwrap()).sum();

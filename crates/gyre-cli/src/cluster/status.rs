@@ -7,7 +7,8 @@
 //! `fail`), and how many slots it is primary of; then the cluster state,
 //! the topology version, slot moves in progress, frozen slots, the Raft
 //! leader, failovers and slots catching up, and the replicas the node
-//! feeds with their lag (from its `INFO replication`). Gyre's `gyre_*`
+//! feeds with their lag and its anti-entropy counters (from its `INFO
+//! replication`). Gyre's `gyre_*`
 //! fields are optional: against a Redis Cluster node their lines are left
 //! out (text) or `null` (JSON).
 //!
@@ -215,6 +216,14 @@ pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>, replicas:
         let list = if fed.is_empty() { "none fed by this node".to_string() } else { fed.join("; ") };
         let _ = writeln!(out, "replicas:  {list}");
     }
+    if let Some(rounds) = get("gyre_anti_entropy_rounds") {
+        let _ = writeln!(
+            out,
+            "entropy:   {rounds} rounds, {} replica slots found differing, {} keys forgotten here",
+            get("gyre_anti_entropy_slots_differing").unwrap_or("?"),
+            get("gyre_keys_forgotten").unwrap_or("?")
+        );
+    }
     out.push('\n');
     let width = nodes.iter().map(|n| n.addr.len()).max().unwrap_or(0).max("ADDRESS".len());
     let _ = writeln!(out, "{:<w$}  {:<width$}  {:<7}  {:>5}", "ID", "ADDRESS", "STATE", "SLOTS", w = ID_PREFIX_LEN);
@@ -298,10 +307,14 @@ pub fn render_json(nodes: &[NodeLine], info: &HashMap<String, String>, replicas:
         .collect();
     let _ = writeln!(
         out,
-        "],\"failovers\":{},\"slots_catching_up\":{},\"replicas\":[{}]}}",
+        "],\"failovers\":{},\"slots_catching_up\":{},\"replicas\":[{}],\
+         \"anti_entropy\":{{\"rounds\":{},\"slots_differing\":{},\"keys_forgotten\":{}}}}}",
         number("gyre_failovers"),
         number("gyre_slots_catching_up"),
-        fed.join(",")
+        fed.join(","),
+        number("gyre_anti_entropy_rounds"),
+        number("gyre_anti_entropy_slots_differing"),
+        number("gyre_keys_forgotten"),
     );
     out
 }
@@ -317,9 +330,14 @@ pub fn run(session: &mut Session, json: bool) -> anyhow::Result<String> {
     let nodes_text = text_reply(session, "NODES")?;
     let info_text = text_reply(session, "INFO")?;
     let nodes = parse_nodes(&nodes_text).map_err(anyhow::Error::msg)?;
-    let info = parse_info(&info_text);
+    let mut info = parse_info(&info_text);
     let replicas = match session.call(&[b"INFO".to_vec(), b"replication".to_vec()])? {
-        Frame::Bulk(text) | Frame::Verbatim { text, .. } => parse_replicas(&String::from_utf8_lossy(&text)),
+        Frame::Bulk(text) | Frame::Verbatim { text, .. } => {
+            let text = String::from_utf8_lossy(&text);
+            // Its Gyre counters (anti-entropy) beside CLUSTER INFO's.
+            info.extend(parse_info(&text).into_iter().filter(|(k, _)| k.starts_with("gyre_")));
+            parse_replicas(&text)
+        }
         _ => Vec::new(),
     };
     Ok(if json { render_json(&nodes, &info, &replicas) } else { render_text(&nodes, &info, &replicas) })
@@ -418,7 +436,8 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         ));
         assert!(
             json.ends_with(
-                "\"ranges\":[[10923,16382],[16383,16383]]}],\"failovers\":null,\"slots_catching_up\":null,\"replicas\":[]}\n"
+                "\"ranges\":[[10923,16382],[16383,16383]]}],\"failovers\":null,\"slots_catching_up\":null,\"replicas\":[],\
+                 \"anti_entropy\":{\"rounds\":null,\"slots_differing\":null,\"keys_forgotten\":null}}\n"
             ),
             "{json}"
         );
@@ -440,8 +459,15 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         let mut info = info();
         info.insert("gyre_failovers".into(), "1".into());
         info.insert("gyre_slots_catching_up".into(), "0".into());
+        info.insert("gyre_anti_entropy_rounds".into(), "12".into());
+        info.insert("gyre_anti_entropy_slots_differing".into(), "2".into());
+        info.insert("gyre_keys_forgotten".into(), "5".into());
         let text = render_text(&parse_nodes(NODES).unwrap(), &info, &replicas);
         assert!(text.contains("failover:  1 applied, 0 slots of this node catching up\n"), "{text}");
+        assert!(
+            text.contains("entropy:   12 rounds, 2 replica slots found differing, 5 keys forgotten here\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "replicas:  127.0.0.22:7000 online (lag 0 records, 0 s); 127.0.0.23:7000 copying (lag 40 records, 3 s)\n"
@@ -450,6 +476,10 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         );
         let json = render_json(&parse_nodes(NODES).unwrap(), &info, &replicas);
         assert!(json.contains("\"failovers\":1,\"slots_catching_up\":0,\"replicas\":[{\"address\":\"127.0.0.22:7000\",\"state\":\"online\",\"lag_records\":0,\"lag_seconds\":0},"), "{json}");
+        assert!(
+            json.contains("\"anti_entropy\":{\"rounds\":12,\"slots_differing\":2,\"keys_forgotten\":5}}"),
+            "{json}"
+        );
         // A Redis replica line has no Gyre fields.
         let redis = parse_replicas("slave0:ip=10.0.0.2,port=6380,state=online,offset=5,lag=1\r\n");
         assert_eq!(redis[0].lag_records, None);
