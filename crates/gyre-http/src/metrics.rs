@@ -84,6 +84,9 @@ pub struct ReplicationMetrics {
     /// found differing.
     pub anti_entropy_rounds_total: u64,
     pub anti_entropy_slots_differing_total: u64,
+    /// Broken feeds kept to resume (hints), and feeds resumed from them.
+    pub feeds_parked: u64,
+    pub feed_resumes_total: u64,
     /// Slots this node leads and has not caught up on (they answer TRYAGAIN).
     pub slots_catching_up: u64,
 }
@@ -231,6 +234,18 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
         "gyre_anti_entropy_slots_differing_total",
         "Replica slots anti-entropy found differing (each sends the replica a fresh copy).",
         r.anti_entropy_slots_differing_total,
+    );
+    gauge(
+        w,
+        "gyre_replication_feeds_parked",
+        "Feeds to unreachable replicas kept, with the changes they missed, to resume without a copy (hints).",
+        r.feeds_parked,
+    );
+    counter(
+        w,
+        "gyre_replication_feed_resumes_total",
+        "Feeds resumed from what was kept for a returning replica, without a copy.",
+        r.feed_resumes_total,
     );
     gauge(w, "gyre_slots_catching_up", "Slots led here and not caught up on yet.", r.slots_catching_up);
 }

@@ -187,6 +187,11 @@ impl Tap {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether it fell behind its bound.
+    pub fn lagged(&self) -> bool {
+        self.queue.lock().lagged
+    }
+
     /// Everything gathered so far, in order (possibly nothing).
     #[cfg(test)]
     pub fn take(&self) -> Result<Vec<Bytes>, Lagged> {
@@ -237,7 +242,19 @@ impl SlotStream {
     /// Subscribes to `slots` first, so that no change made while they are
     /// copied is missed.
     pub fn start(taps: &FeedTaps, ks: &Keyspace, db: DbIndex, slots: &[SlotId]) -> SlotStream {
-        let tap = taps.subscribe(ks, slots.iter().copied(), TAP_QUEUE_BYTES_MAX);
+        SlotStream::start_bounded(taps, ks, db, slots, TAP_QUEUE_BYTES_MAX)
+    }
+
+    /// [`SlotStream::start`] with a tap bounded to `max_bytes` gathered
+    /// and not yet taken.
+    pub fn start_bounded(
+        taps: &FeedTaps,
+        ks: &Keyspace,
+        db: DbIndex,
+        slots: &[SlotId],
+        max_bytes: usize,
+    ) -> SlotStream {
+        let tap = taps.subscribe(ks, slots.iter().copied(), max_bytes);
         let mut pending = slots.to_vec();
         pending.reverse();
         SlotStream { tap, db, pending, keys: Vec::new(), done: 0 }
@@ -247,6 +264,11 @@ impl SlotStream {
     /// slots after that is in the stream, the older ones in its copy.
     pub fn since(&self) -> u64 {
         self.tap.since
+    }
+
+    /// Whether its tap fell behind its bound (what it gathered is gone).
+    pub fn lagged(&self) -> bool {
+        self.tap.lagged()
     }
 
     /// Whether the copy is complete (from now on only changes follow).

@@ -40,7 +40,7 @@ use gyre_resp::{Protocol, ReplyWriter};
 use parking_lot::RwLock;
 
 use crate::shared::Shared;
-use crate::slot_transfer::{receive_slots_fenced, send_slots, send_slots_acked, SendOptions, CHUNK_BYTES};
+use crate::slot_transfer::{receive_slots_fenced, send_slots, SendOptions, CHUNK_BYTES};
 
 /// How many of a slot's replicas must hold a write before it is
 /// acknowledged (`write-consistency`).
@@ -100,6 +100,32 @@ pub struct Replication {
     /// found differing on a replica.
     pub ae_rounds: AtomicU64,
     pub ae_slots_differing: AtomicU64,
+    /// Feeds whose link broke after their replica's copy, kept to resume
+    /// (hinted handoff), by replica.
+    parked: parking_lot::Mutex<std::collections::HashMap<NodeTag, ParkedFeed>>,
+    /// Feeds resumed from what was kept, without a copy.
+    pub feed_resumes: AtomicU64,
+}
+
+/// A parked feed: its slots, when it broke, and what it kept.
+struct ParkedFeed {
+    slots: Vec<u16>,
+    at: std::time::Instant,
+    feed: crate::slot_transfer::Parked,
+}
+
+impl Replication {
+    /// Feeds kept to resume (INFO).
+    pub fn parked_feeds(&self) -> usize {
+        self.parked.lock().len()
+    }
+
+    /// The feed to `to` kept to resume, if it carries `slots` and is no
+    /// older than `ttl`; anything else kept for `to` is dropped.
+    fn unpark(&self, to: NodeTag, slots: &[u16], ttl: std::time::Duration) -> Option<crate::slot_transfer::Parked> {
+        let p = self.parked.lock().remove(&to)?;
+        (p.slots == slots && p.at.elapsed() <= ttl).then_some(p.feed)
+    }
 }
 
 /// One replica being fed.
@@ -373,10 +399,28 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
         peer.record(held);
         repl.acked.notify_waiters();
     };
-    let sending =
-        send_slots_acked(&shared, link, 0, &ids, send_options(&shared, true), std::future::pending(), &on_ack);
+    let (ttl, tap_bytes) =
+        shared.config.settings().cluster.as_ref().map_or((0, 64 << 20), |c| (c.hint_ttl_secs, c.hint_max_bytes));
+    let ttl = std::time::Duration::from_secs(ttl);
+    let parked = repl.unpark(to, &slots, ttl);
+    if let Some(p) = &parked {
+        repl.feed_resumes.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            to = %to,
+            slots = slots.len(),
+            unacked_bytes = p.unacked_bytes(),
+            "replication: replaying what a returning replica missed (hints)"
+        );
+    }
+    let opts = send_options(&shared, true);
+    let sending = crate::slot_transfer::send_feed(&shared, link, &ids, opts, &on_ack, parked, tap_bytes as usize);
     let result = tokio::select! {
-        r = sending => r.map_err(|e| e.to_string()),
+        (r, parked) = sending => {
+            if let (Some(feed), false) = (parked, ttl.is_zero()) {
+                park(&shared, to, slots.clone(), feed, ttl);
+            }
+            r.map_err(|e| e.to_string())
+        }
         differ = anti_entropy(&shared, face, to, &slots, &peer) => Err(differ),
     };
     drop(registered);
@@ -384,6 +428,36 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
         Ok(_) => Err("the replica ended the feed".into()),
         Err(e) => Err(e),
     }
+}
+
+/// Keeps a broken feed to resume when its replica returns, for up to
+/// `ttl` (then drops it: the replica will get a fresh copy).
+fn park(
+    shared: &Arc<Shared>,
+    to: NodeTag,
+    slots: Vec<u16>,
+    feed: crate::slot_transfer::Parked,
+    ttl: std::time::Duration,
+) {
+    let Some(face) = shared.cluster.get() else { return };
+    let at = std::time::Instant::now();
+    tracing::info!(
+        to = %to,
+        slots = slots.len(),
+        ttl_s = ttl.as_secs(),
+        "replication: a replica's feed broke; keeping its changes to replay (hints)"
+    );
+    face.replication.parked.lock().insert(to, ParkedFeed { slots, at, feed });
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(ttl).await;
+        let Some(face) = shared.cluster.get() else { return };
+        let mut parked = face.replication.parked.lock();
+        if parked.get(&to).is_some_and(|p| p.at == at) {
+            parked.remove(&to);
+            tracing::info!(to = %to, "replication: hints expired (hint-ttl); the replica will get a fresh copy");
+        }
+    });
 }
 
 /// Anti-entropy rounds on one feed, every `anti-entropy-interval-ms` once
@@ -587,6 +661,8 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         keys_forgotten_total: r.keys_forgotten.load(Ordering::Relaxed),
         anti_entropy_rounds_total: r.ae_rounds.load(Ordering::Relaxed),
         anti_entropy_slots_differing_total: r.ae_slots_differing.load(Ordering::Relaxed),
+        feeds_parked: r.parked_feeds() as u64,
+        feed_resumes_total: r.feed_resumes.load(Ordering::Relaxed),
         slots_catching_up: face.slots_catching_up() as u64,
     }
 }

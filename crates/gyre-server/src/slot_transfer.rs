@@ -258,8 +258,83 @@ pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
     stop: impl std::future::Future<Output = ()>,
     on_ack: OnAck<'_>,
 ) -> Result<Progress, TransferError> {
+    let stream = SlotStream::start(&shared.persistence.taps, &shared.ks, db, slots);
+    let (result, sent) = send_stream(shared, link, stream, None, slots, opts, stop, on_ack).await;
+    sent.stream.finish(&shared.persistence.taps);
+    result
+}
+
+/// A replica's feed whose link broke after the replica acknowledged its
+/// copy, kept to be resumed (hinted handoff, in memory): its tap goes on
+/// gathering the slots' changes (up to its bound: past it the tap lags and
+/// the feed must copy again), and the frames the replica had not
+/// acknowledged are kept. The replica holds durably everything it
+/// acknowledged, so resuming with those frames and then the tap leaves it
+/// missing nothing (a replica whose data was lost meanwhile differs from
+/// its primary's digests, and anti-entropy sends it a copy).
+pub struct Parked {
+    stream: SlotStream,
+    /// The frames not acknowledged: the feed position each brings the
+    /// replica to, and its records.
+    unacked: Vec<(u64, Bytes)>,
+}
+
+impl Parked {
+    /// Bytes of records kept in the frames not acknowledged.
+    pub fn unacked_bytes(&self) -> usize {
+        self.unacked.iter().map(|(_, b)| b.len()).sum()
+    }
+}
+
+/// A replica's feed ([`send_slots_acked`] that never stops on its own):
+/// a fresh copy, or with `parked` the resumption of a feed whose link
+/// broke ([`Parked`]). Returns how it ended and, when the link broke after
+/// the replica acknowledged its copy, the feed to resume later.
+pub async fn send_feed<L: AsyncRead + AsyncWrite + Send + 'static>(
+    shared: &Shared,
+    link: L,
+    slots: &[SlotId],
+    opts: SendOptions,
+    on_ack: OnAck<'_>,
+    parked: Option<Parked>,
+    tap_bytes: usize,
+) -> (Result<Progress, TransferError>, Option<Parked>) {
     let taps = &shared.persistence.taps;
-    let mut stream = SlotStream::start(taps, &shared.ks, db, slots);
+    let (stream, resume) = match parked {
+        Some(p) if !p.stream.lagged() => (p.stream, Some(p.unacked)),
+        _ => (SlotStream::start_bounded(taps, &shared.ks, 0, slots, tap_bytes), None),
+    };
+    let (result, sent) = send_stream(shared, link, stream, resume, slots, opts, std::future::pending(), on_ack).await;
+    if result.is_err() && sent.copy_acked && !sent.stream.lagged() {
+        let unacked = sent.unacked.into_iter().filter_map(|(_, seen, payload)| payload.map(|p| (seen, p))).collect();
+        return (result, Some(Parked { stream: sent.stream, unacked }));
+    }
+    sent.stream.finish(taps);
+    (result, None)
+}
+
+/// What a sender leaves behind: its stream, whether the target
+/// acknowledged the copy, and the frames it had not acknowledged (frame
+/// number, feed position, records; None for a frame without records).
+struct Sent {
+    stream: SlotStream,
+    copy_acked: bool,
+    unacked: std::collections::VecDeque<(u64, u64, Option<Bytes>)>,
+}
+
+/// Sends `stream` over `link` (see [`send_slots`]); `resume`: a resumed
+/// feed (its copy was acknowledged before), with the frames to send first.
+#[allow(clippy::too_many_arguments)]
+async fn send_stream<L: AsyncRead + AsyncWrite + Send + 'static>(
+    shared: &Shared,
+    link: L,
+    stream: SlotStream,
+    resume: Option<Vec<(u64, Bytes)>>,
+    slots: &[SlotId],
+    opts: SendOptions,
+    stop: impl std::future::Future<Output = ()>,
+    on_ack: OnAck<'_>,
+) -> (Result<Progress, TransferError>, Sent) {
     // Subscribed: every write from here on is newer than this.
     let before = opts.authoritative.then(|| shared.ks.next_version(shared.now_ms()));
     let (rx, tx) = tokio::io::split(link);
@@ -269,13 +344,14 @@ pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
     // Aborted on drop too: a cancelled feed must not leave the reader
     // holding the link open.
     let mut reader = AbortOnDrop(tokio::spawn(read_acks(rx, ack_tx)));
-    let result = send_inner(shared, tx, acks, &mut stream, slots, opts, before, stop, on_ack).await;
-    stream.finish(taps);
+    let mut sent = Sent { stream, copy_acked: false, unacked: Default::default() };
+    let result = send_inner(shared, tx, acks, &mut sent, resume, slots, opts, before, stop, on_ack).await;
     reader.0.abort();
-    match (result, (&mut reader.0).await) {
+    let result = match (result, (&mut reader.0).await) {
         (Err(TransferError::AcksEnded), Ok(Err(read))) => Err(read),
         (result, _) => result,
-    }
+    };
+    (result, sent)
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
@@ -305,7 +381,8 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     shared: &Shared,
     mut tx: W,
     mut acks: tokio::sync::watch::Receiver<u64>,
-    stream: &mut SlotStream,
+    sent: &mut Sent,
+    resume: Option<Vec<(u64, Bytes)>>,
     slots: &[SlotId],
     opts: SendOptions,
     forget_before: Option<gyre_engine::Version>,
@@ -321,32 +398,53 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     let mut copied_at = u64::MAX;
     // Rest the CPU budget asks for and not taken yet.
     let mut owed_rest = Duration::ZERO;
-    // Frames sent and the feed position each brings the target to.
-    let mut positions = std::collections::VecDeque::<(u64, u64)>::new();
+    // Frames sent and not acknowledged: the feed position each brings the
+    // target to (and its records, kept for a feed to resume).
+    let Sent { stream, copy_acked, unacked: positions } = sent;
+    let keep = opts.follow_feed;
     // The feed position of the last frame sent.
     let mut framed = 0u64;
     let since = stream.since();
-    let acked = |progress: &Progress, positions: &mut std::collections::VecDeque<(u64, u64)>, copied_at: u64| {
+    let acked = |progress: &Progress,
+                 positions: &mut std::collections::VecDeque<(u64, u64, Option<Bytes>)>,
+                 copied_at: u64,
+                 copy_acked: &mut bool| {
         let mut at = None;
-        while positions.front().is_some_and(|(frame, _)| *frame <= progress.acked) {
-            at = positions.pop_front().map(|(_, seen)| seen);
+        while positions.front().is_some_and(|(frame, _, _)| *frame <= progress.acked) {
+            at = positions.pop_front().map(|(_, seen, _)| seen);
         }
+        *copy_acked |= progress.acked >= copied_at;
         if let Some(position) = at {
             on_ack(Held { position, since, copied: progress.acked >= copied_at });
         }
     };
+    if let Some(resume) = resume {
+        // A resumed feed: the target had the copy; what it had not
+        // acknowledged goes again, then the changes gathered since.
+        send(&mut tx, &Frame::Copied(None), &mut progress).await?;
+        progress.copied = true;
+        copied_at = progress.frames;
+        positions.push_back((progress.frames, since, None));
+        for (seen, payload) in resume {
+            progress.bytes += payload.len() as u64;
+            send(&mut tx, &Frame::Records(payload.clone()), &mut progress).await?;
+            positions.push_back((progress.frames, seen, Some(payload)));
+            framed = seen;
+        }
+        info!(slots = slots.len(), frames = progress.frames - 1, "feed resumed without a copy (hinted handoff)");
+    }
     loop {
         // Acknowledgements that arrived meanwhile (during a copy, writes
         // wait for them).
         if acks.has_changed().unwrap_or(false) {
             progress.acked = *acks.borrow_and_update();
-            acked(&progress, &mut positions, copied_at);
+            acked(&progress, positions, copied_at, copy_acked);
         }
         // Flow control: wait for acknowledgements when far ahead.
         while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
             acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
             progress.acked = *acks.borrow_and_update();
-            acked(&progress, &mut positions, copied_at);
+            acked(&progress, positions, copied_at, copy_acked);
         }
         let was_copied = stream.copied();
         let reading = Instant::now();
@@ -359,8 +457,9 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             }
             progress.records += records.len() as u64;
             progress.bytes += payload.len() as u64;
-            send(&mut tx, &Frame::Records(Bytes::from(payload)), &mut progress).await?;
-            positions.push_back((progress.frames, seen));
+            let payload = Bytes::from(payload);
+            send(&mut tx, &Frame::Records(payload.clone()), &mut progress).await?;
+            positions.push_back((progress.frames, seen, keep.then_some(payload)));
             framed = seen;
             pace(opts.bytes_per_sec, progress.bytes, started).await;
         }
@@ -368,7 +467,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             send(&mut tx, &Frame::Copied(forget_before), &mut progress).await?;
             progress.copied = true;
             copied_at = progress.frames;
-            positions.push_back((progress.frames, seen));
+            positions.push_back((progress.frames, seen, None));
             info!(
                 slots = slots.len(),
                 mb = progress.bytes >> 20,
@@ -399,7 +498,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
                 changed = acks.changed() => {
                     changed.map_err(|_| TransferError::AcksEnded)?;
                     progress.acked = *acks.borrow_and_update();
-                    acked(&progress, &mut positions, copied_at);
+                    acked(&progress, positions, copied_at, copy_acked);
                 }
             }
         }
@@ -902,6 +1001,71 @@ mod tests {
         assert_eq!(replica.ks.slot_digest(0, slot), primary.ks.slot_digest(0, slot), "the tombstone went too");
         sending.abort();
         let _ = receiving.await;
+    }
+
+    /// A replica's feed whose link breaks after the copy is parked: the
+    /// changes made meanwhile are gathered, and the resumed feed delivers
+    /// them without sending the copy again (what the replica holds that
+    /// the primary lacks stays: no copy came to make it forget).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_feed_resumes_with_what_the_replica_missed_and_no_copy() {
+        let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
+        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
+        primary.ks.clock().set_node(1);
+        replica.ks.clock().set_node(2);
+        let key = |i: usize| format!("{{fed}}k{i}").into_bytes();
+        let set = |shared: &Shared, k: Vec<u8>| {
+            write(shared, &k, |version| Mutation::Set {
+                db: 0,
+                key: k.clone(),
+                value: b"v".to_vec(),
+                expire_at_ms: 0,
+                version,
+            })
+        };
+        for i in 0..20 {
+            set(&primary, key(i));
+        }
+        let slot = SlotId::of(&key(0));
+        let opts = SendOptions { follow_feed: true, authoritative: true, ..SendOptions::default() };
+        let copied = Arc::new(AtomicBool::new(false));
+        let feed = |link: tokio::io::DuplexStream, parked: Option<Parked>| {
+            let (primary, copied) = (Arc::clone(&primary), Arc::clone(&copied));
+            tokio::spawn(async move {
+                let on_ack = |h: Held| copied.store(h.copied, Ordering::SeqCst);
+                send_feed(&primary, link, &[slot], opts, &on_ack, parked, 1 << 20).await
+            })
+        };
+        let follow = |link: tokio::io::DuplexStream| {
+            let replica = Arc::clone(&replica);
+            tokio::spawn(async move { receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(&[slot.0])).await })
+        };
+        let until = |what: &str, f: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !f() {
+                assert!(Instant::now() < deadline, "{what}");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (sending, receiving) = (feed(a, None), follow(b));
+        until("the copy, acknowledged", &|| copied.load(Ordering::SeqCst));
+        set(&primary, key(20));
+        until("a change after the copy", &|| value(&replica, &key(20)).is_some());
+        receiving.abort();
+        let (result, parked) = sending.await.unwrap();
+        assert!(result.is_err());
+        let parked = parked.expect("a feed whose copy was acknowledged is kept");
+        for i in 21..40 {
+            set(&primary, key(i));
+        }
+        set(&replica, b"{fed}extra".to_vec());
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (sending, receiving) = (feed(a, Some(parked)), follow(b));
+        until("the changes made while the link was down", &|| (0..40).all(|i| value(&replica, &key(i)).is_some()));
+        assert!(value(&replica, b"{fed}extra").is_some(), "no copy was sent again");
+        receiving.abort();
+        let _ = sending.await;
     }
 
     /// The time and bytes to move a slot of 100 MB, over loopback TCP, with

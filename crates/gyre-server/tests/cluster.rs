@@ -1270,6 +1270,20 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
         })
         .sum();
     assert!(rounds > 0, "anti-entropy rounds ran");
+    let counter = |name: &str| -> u64 {
+        three
+            .iter()
+            .map(|n| {
+                let info = text(&q(&mut n.client(), &["INFO", "replication"]).unwrap());
+                info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
+            })
+            .sum()
+    };
+    eprintln!(
+        "feeds resumed {}, replica slots found differing {}",
+        counter("gyre_feed_resumes:"),
+        counter("gyre_anti_entropy_slots_differing:")
+    );
 }
 
 /// Whether every node answers the same CLUSTER DIGEST for every slot.

@@ -554,6 +554,20 @@ pub(super) const DECLARED: &[Param] = &[
         help: "How many of a slot's replicas, the primary included, must hold what a read returns before it answers: one (the primary, under its lease), quorum or all (the read waits for them, up to write-timeout-ms)",
     },
     Param {
+        name: "hint-ttl",
+        kind: Kind::Int { min: 0, max: 86_400 },
+        default: "3600",
+        mutable: false,
+        help: "Seconds a primary keeps the changes a replica missed while its feed was broken, to resume the feed without a copy (hinted handoff; 0 = never: a returning replica always gets a fresh copy)",
+    },
+    Param {
+        name: "hint-max-bytes",
+        kind: Kind::Memory { min: MB, max: 1 << 40 },
+        default: "67108864",
+        mutable: false,
+        help: "Bytes of changes a primary keeps for each replica whose feed broke (and a feed gathers ahead of its replica); past it the replica gets a fresh copy",
+    },
+    Param {
         name: "anti-entropy-interval-ms",
         kind: Kind::Int { min: 0, max: 3_600_000 },
         default: "10000",

@@ -95,6 +95,9 @@ pub struct ClusterSettings {
     pub read_consistency: crate::replication::Consistency,
     /// 0: no anti-entropy rounds.
     pub anti_entropy_interval_ms: u64,
+    /// 0: no hints.
+    pub hint_ttl_secs: u64,
+    pub hint_max_bytes: u64,
 }
 
 impl ClusterSettings {
@@ -124,6 +127,8 @@ impl ClusterSettings {
             read_consistency: crate::replication::Consistency::parse(&v[setting!("read-consistency").0])
                 .unwrap_or(crate::replication::Consistency::One),
             anti_entropy_interval_ms: number(v, setting!("anti-entropy-interval-ms")),
+            hint_ttl_secs: number(v, setting!("hint-ttl")),
+            hint_max_bytes: number(v, setting!("hint-max-bytes")),
         })
     }
 }
