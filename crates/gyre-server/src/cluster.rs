@@ -67,6 +67,14 @@ fn single_key_slot(spec: &CommandSpec, args: &Args<'_>) -> Option<Option<u16>> {
 pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()> {
     let settings = shared.config.settings();
     let Some(c) = &settings.cluster else { return Ok(()) };
+    // A delete's tombstone must outlive every way an older copy of the key
+    // can come back: a replica's hints and an anti-entropy round.
+    let tombstone_ttl = shared.config.hot.tombstone_ttl_secs.load(std::sync::atomic::Ordering::Relaxed);
+    let window = c.hint_ttl_secs + c.anti_entropy_interval_ms.div_ceil(1000);
+    anyhow::ensure!(
+        tombstone_ttl > window,
+        "tombstone-ttl ({tombstone_ttl} s) must exceed hint-ttl plus anti-entropy-interval-ms ({window} s)"
+    );
     let bind = settings.bind.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
     let bind_ip: std::net::IpAddr = bind.parse().with_context(|| format!("bind address '{bind}'"))?;
     let cluster_port = match c.port {

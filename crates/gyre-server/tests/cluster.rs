@@ -1598,3 +1598,29 @@ fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quo
     assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
     wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
 }
+
+/// A delete's tombstone must outlive the hint window and an anti-entropy
+/// round: a cluster node whose `tombstone-ttl` does not is refused at
+/// start, with a message that names the settings.
+#[test]
+fn a_tombstone_ttl_within_the_hint_window_is_refused_at_start() {
+    let root = tempdir();
+    let ip = "127.0.0.1";
+    let (port, cport) = (free_port(ip), free_port(ip));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gyre-server"));
+    cmd.args(["--bind", ip, "--port", &port.to_string(), "--cluster-port", &cport.to_string()]).args([
+        "--dir",
+        root.0.join("n").to_str().unwrap(),
+        "--tombstone-ttl",
+        "600",
+        "--hint-ttl",
+        "600",
+    ]);
+    let out = output_within(&mut cmd, WAIT);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("tombstone-ttl (600 s) must exceed hint-ttl plus anti-entropy-interval-ms (610 s)"),
+        "{said}"
+    );
+}
