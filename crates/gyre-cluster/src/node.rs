@@ -108,7 +108,7 @@ pub(crate) struct Shared {
     /// once this node applied that far (see [`lease_until`]).
     leader_contact: Mutex<Contacts>,
     /// The lease: see [`Cluster::map_is_current`].
-    pub(crate) lease: Lease,
+    pub(crate) lease: Arc<Lease>,
     /// Per slot, whether this node caught up as its primary (`replication`).
     pub(crate) ready: crate::replication::Ready,
 }
@@ -185,7 +185,7 @@ impl Cluster {
             inbound: Default::default(),
             acks: Default::default(),
             leader_contact: Default::default(),
-            lease: Lease::new(),
+            lease: Arc::new(Lease::new()),
             ready: Default::default(),
         });
         tokio::spawn(accept_loop(shared.clone(), listener));
@@ -437,6 +437,7 @@ async fn start_raft(shared: &Arc<Shared>, tag: NodeTag) -> Result<(), Error> {
         secret: shared.secret.clone(),
         nonces: shared.nonces.clone(),
         acks: shared.acks.clone(),
+        lease: shared.lease.clone(),
     };
     let (log, sm) = openraft::storage::Adaptor::<TypeConfig, Store>::new(shared.store.clone());
     let raft = Raft::new(tag.0 as RaftId, config, network, log, sm).await.map_err(|e| Error::Raft(e.to_string()))?;
@@ -683,11 +684,15 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
             }
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,
-            (Request::Append(r), Some(raft)) => {
+            (Request::Append(r, leader_lease_ms), Some(raft)) => {
                 let (received, commit) = (tokio::time::Instant::now(), r.leader_commit.map_or(0, |l| l.index));
                 let resp = raft.append_entries(r).await;
-                if resp.as_ref().is_ok_and(crate::raft::follows) {
-                    shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).push(received, commit);
+                // Only a leader that holds its own lease extends ours, and
+                // never past its own: a leader cut off with a minority still
+                // reaches the followers beside it.
+                if leader_lease_ms > 0 && resp.as_ref().is_ok_and(crate::raft::follows) {
+                    let lease = Duration::from_millis(leader_lease_ms.min(shared.cfg.node_timeout_ms / 2));
+                    shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).push(received + lease, commit);
                 }
                 Response::Append(resp)
             }
@@ -886,6 +891,17 @@ impl Lease {
                 || self.ms(tokio::time::Instant::now()) < self.until_ms.load(Acquire))
     }
 
+    /// Milliseconds left of the lease (0: it does not hold). A leader
+    /// sends this with every AppendEntries: a follower's lease cannot
+    /// outlast its leader's.
+    pub(crate) fn remaining_ms(&self) -> u64 {
+        use std::sync::atomic::Ordering::Acquire;
+        if !self.held.load(Acquire) {
+            return 0;
+        }
+        self.until_ms.load(Acquire).saturating_sub(self.ms(tokio::time::Instant::now()))
+    }
+
     /// Sets the lease's end; returns whether it holds now.
     fn set(&self, until: Option<tokio::time::Instant>) -> bool {
         use std::sync::atomic::Ordering::Release;
@@ -898,9 +914,9 @@ impl Lease {
     }
 }
 
-/// A follower's recent contacts with a leader: (when, the leader's commit
-/// index then), oldest first, bounded; and the newest contact whose commit
-/// this node has applied.
+/// A follower's recent contacts with a leader: (when the lease each gives
+/// ends, the leader's commit index then), oldest first, bounded; and the
+/// latest end among the contacts whose commit this node has applied.
 #[derive(Default)]
 pub(crate) struct Contacts {
     pending: std::collections::VecDeque<(tokio::time::Instant, u64)>,
@@ -912,14 +928,15 @@ pub(crate) struct Contacts {
 const CONTACTS_MAX: usize = 64;
 
 impl Contacts {
-    fn push(&mut self, at: tokio::time::Instant, commit: u64) {
+    fn push(&mut self, until: tokio::time::Instant, commit: u64) {
         if self.pending.len() == CONTACTS_MAX {
             self.pending.pop_front();
         }
-        self.pending.push_back((at, commit));
+        self.pending.push_back((until, commit));
     }
 
-    /// The newest contact whose commit index is applied here.
+    /// The latest lease end among the contacts whose commit index is
+    /// applied here.
     fn newest_applied(&mut self, applied: u64) -> Option<tokio::time::Instant> {
         while let Some(&(at, commit)) = self.pending.front() {
             if commit > applied {
@@ -954,8 +971,9 @@ async fn lease_loop(shared: Arc<Shared>) {
 /// Where the lease ends: half of `node-timeout-ms` after the latest
 /// moment a majority is known to have followed this node as leader (each
 /// acknowledgement counted from when its request was sent), or, on a
-/// follower, after the newest contact with a leader whose commit index
-/// this node has applied. None: no lease.
+/// follower, where the lease of the newest contact with a leader whose
+/// commit index this node has applied ends (half of `node-timeout-ms`
+/// after it, and never past the leader's own lease). None: no lease.
 fn lease_until(shared: &Shared) -> Option<tokio::time::Instant> {
     let raft = shared.raft.get()?;
     let lease = Duration::from_millis(shared.cfg.node_timeout_ms / 2);
@@ -971,8 +989,7 @@ fn lease_until(shared: &Shared) -> Option<tokio::time::Instant> {
         return times.get(voters.len() / 2).map(|t| *t + lease);
     }
     let applied = m.last_applied.map_or(0, |l| l.index);
-    let contact = shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).newest_applied(applied);
-    contact.map(|t| t + lease)
+    shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).newest_applied(applied)
 }
 
 /// Keeps SWIM introduced to the members the topology names (after a
