@@ -437,7 +437,6 @@ async fn start_raft(shared: &Arc<Shared>, tag: NodeTag) -> Result<(), Error> {
         secret: shared.secret.clone(),
         nonces: shared.nonces.clone(),
         acks: shared.acks.clone(),
-        lease: shared.lease.clone(),
     };
     let (log, sm) = openraft::storage::Adaptor::<TypeConfig, Store>::new(shared.store.clone());
     let raft = Raft::new(tag.0 as RaftId, config, network, log, sm).await.map_err(|e| Error::Raft(e.to_string()))?;
@@ -684,17 +683,14 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
             }
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,
-            (Request::Append(r, leader_lease_ms), Some(raft)) => {
-                let (received, commit) = (tokio::time::Instant::now(), r.leader_commit.map_or(0, |l| l.index));
-                let resp = raft.append_entries(r).await;
-                // Only a leader that holds its own lease extends ours, and
-                // never past its own: a leader cut off with a minority still
-                // reaches the followers beside it.
-                if leader_lease_ms > 0 && resp.as_ref().is_ok_and(crate::raft::follows) {
-                    let lease = Duration::from_millis(leader_lease_ms.min(shared.cfg.node_timeout_ms / 2));
-                    shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).push(received + lease, commit);
+            (Request::Append(r), Some(raft)) => Response::Append(raft.append_entries(r).await),
+            (Request::LeaseProbe, Some(raft)) => {
+                let m = raft.metrics().borrow().clone();
+                let leading = m.current_leader == Some(m.id);
+                Response::Lease {
+                    remaining_ms: if leading { shared.lease.remaining_ms() } else { 0 },
+                    applied: m.last_applied.map_or(0, |l| l.index),
                 }
-                Response::Append(resp)
             }
             (Request::Vote(r), Some(raft)) => Response::Vote(raft.vote(r).await),
             (Request::Snapshot(r), Some(raft)) => Response::Snapshot(raft.install_snapshot(r).await),
@@ -914,9 +910,10 @@ impl Lease {
     }
 }
 
-/// A follower's recent contacts with a leader: (when the lease each gives
-/// ends, the leader's commit index then), oldest first, bounded; and the
-/// latest end among the contacts whose commit this node has applied.
+/// A follower's recent answers from a leader's lease (see [`probe_loop`]):
+/// (when the lease each gives ends, the leader's applied index then),
+/// oldest first, bounded; and the latest end among those whose index this
+/// node has applied.
 #[derive(Default)]
 pub(crate) struct Contacts {
     pending: std::collections::VecDeque<(tokio::time::Instant, u64)>,
@@ -952,6 +949,7 @@ impl Contacts {
 async fn lease_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(LEASE_CHECK_MS));
     let mut was = false;
+    tokio::spawn(probe_loop(shared.clone()));
     loop {
         tick.tick().await;
         let current = shared.lease.set(lease_until(&shared));
@@ -964,6 +962,45 @@ async fn lease_loop(shared: Arc<Shared>) {
                     "cluster: no contact with the Raft majority within half of node-timeout-ms; not serving (CLUSTERDOWN)"
                 );
             }
+        }
+    }
+}
+
+/// A follower's lease comes from round trips it starts: it asks the
+/// leader for its lease (`Request::LeaseProbe`), and the answer, if the
+/// leader holds one, gives this node a lease from when the question left
+/// (so a message that sat in a socket while this process was paused
+/// extends nothing), for at most half of `node-timeout-ms` and never past
+/// the leader's own, counted once this node has applied what the leader
+/// had applied. A leader cut off with a minority holds no lease, so the
+/// followers beside it get none either.
+async fn probe_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(LEASE_CHECK_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One kept link to the leader (a new one when the leader changes or a
+    // probe fails).
+    let mut link: Option<(RaftId, Link)> = None;
+    let timeout = Duration::from_millis(shared.cfg.node_timeout_ms / 2);
+    loop {
+        tick.tick().await;
+        let Some(raft) = shared.raft.get() else { continue };
+        let m = raft.metrics().borrow().clone();
+        let Some(leader) = m.current_leader.filter(|l| *l != m.id) else { continue };
+        if link.as_ref().is_none_or(|(l, _)| *l != leader) {
+            let Some(member) = shared.topology.load().member(NodeTag(leader as u16)).cloned() else { continue };
+            let addr = member.cluster.to_string();
+            link = Some((leader, Link::new(shared.net.clone(), shared.secret.clone(), addr, shared.nonces.clone())));
+        }
+        let Some((_, l)) = link.as_mut() else { continue };
+        let sent = tokio::time::Instant::now();
+        match l.call(&Request::LeaseProbe, timeout).await {
+            Ok(Response::Lease { remaining_ms, applied }) => {
+                if remaining_ms > 0 {
+                    let lease = Duration::from_millis(remaining_ms.min(shared.cfg.node_timeout_ms / 2));
+                    shared.leader_contact.lock().unwrap_or_else(|p| p.into_inner()).push(sent + lease, applied);
+                }
+            }
+            _ => link = None,
         }
     }
 }

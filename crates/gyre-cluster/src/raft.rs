@@ -368,8 +368,9 @@ impl RaftStorage<TypeConfig> for Store {
 /// A request on a cluster link.
 #[derive(Serialize, Deserialize)]
 pub enum Request {
-    /// With the milliseconds left of the leader's lease (0: none).
-    Append(AppendEntriesRequest<TypeConfig>, u64),
+    Append(AppendEntriesRequest<TypeConfig>),
+    /// A follower asks the leader for its lease (see `node::lease_until`).
+    LeaseProbe,
     Vote(VoteRequest<RaftId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A topology change, for the leader (a follower answers `NotLeader`).
@@ -425,6 +426,12 @@ pub enum Response {
     RelayAccepted,
     /// The messages were delivered here.
     Published,
+    /// The leader's answer to `LeaseProbe`: the milliseconds left of its
+    /// lease (0: it holds none, or is not the leader) and its applied index.
+    Lease {
+        remaining_ms: u64,
+        applied: u64,
+    },
 }
 
 /// One request and its response on a fresh or kept link.
@@ -482,8 +489,6 @@ pub struct Network {
     pub nonces: Arc<Mutex<rand::rngs::SmallRng>>,
     /// When each peer last accepted our AppendEntries (the leader's lease).
     pub acks: Acks,
-    /// This node's lease, whose remainder goes with each AppendEntries.
-    pub(crate) lease: Arc<crate::node::Lease>,
 }
 
 /// The instant each peer last answered an AppendEntries with anything but
@@ -499,7 +504,6 @@ pub struct Peer {
     target: RaftId,
     link: Link,
     acks: Acks,
-    lease: Arc<crate::node::Lease>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -507,7 +511,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: RaftId, node: &BasicNode) -> Peer {
         let link = Link::new(self.net.clone(), self.secret.clone(), node.addr.clone(), self.nonces.clone());
-        Peer { target, link, acks: self.acks.clone(), lease: self.lease.clone() }
+        Peer { target, link, acks: self.acks.clone() }
     }
 }
 
@@ -536,7 +540,7 @@ impl RaftNetwork<TypeConfig> for Peer {
         // An acknowledgement proves the peer followed us at some moment
         // after the request left: the lease counts from then.
         let sent = tokio::time::Instant::now();
-        match self.rpc(Request::Append(rpc, self.lease.remaining_ms()), &option).await? {
+        match self.rpc(Request::Append(rpc), &option).await? {
             Response::Append(r) => {
                 if r.as_ref().is_ok_and(follows) {
                     let mut acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
