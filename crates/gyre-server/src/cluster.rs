@@ -32,6 +32,9 @@ pub struct Face {
     pub relays: crate::relay::Relays,
     /// The replicas this node feeds and what they hold.
     pub replication: Arc<crate::replication::Replication>,
+    /// `read-consistency` (fixed at start-up): read on every keyed read,
+    /// so kept here rather than taken from the settings each time.
+    pub read_consistency: crate::replication::Consistency,
 }
 
 impl Face {
@@ -114,7 +117,14 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
     let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), data)
         .await
         .with_context(|| format!("starting the cluster on port {cluster_port}"))?;
-    let face = Face { cluster, my_id: node_id.to_string(), moves, relays: Default::default(), replication };
+    let face = Face {
+        cluster,
+        my_id: node_id.to_string(),
+        moves,
+        relays: Default::default(),
+        replication,
+        read_consistency: c.read_consistency,
+    };
     let _ = shared.cluster.set(face);
     tokio::spawn(crate::slot_moves::drop_strays(shared.clone()));
     Ok(())

@@ -301,10 +301,7 @@ pub fn read_level(shared: &Shared, client: &crate::client::ClientState) -> Optio
         return None;
     }
     let face = shared.cluster.get()?;
-    let level = match client.read_consistency {
-        Some(level) => level,
-        None => shared.config.settings().cluster.as_ref()?.read_consistency,
-    };
+    let level = client.read_consistency.unwrap_or(face.read_consistency);
     (level != Consistency::One && face.cluster.serves(slot)).then_some(level)
 }
 

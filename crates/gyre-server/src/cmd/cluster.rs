@@ -215,7 +215,7 @@ fn face<'a>(call: &Call<'a>) -> Result<&'a Face, CmdError> {
 /// both), sets this connection's levels (`default`: the server's again).
 fn consistency(call: &mut Call<'_>) -> CmdResult {
     use crate::replication::Consistency;
-    face(call)?;
+    let face = face(call)?;
     if call.argc() == 2 {
         let settings = call.shared.config.settings();
         let server = settings.cluster.as_ref();
@@ -223,8 +223,7 @@ fn consistency(call: &mut Call<'_>) -> CmdResult {
             .client
             .write_consistency
             .unwrap_or_else(|| server.map_or_else(Default::default, |c| c.write_consistency));
-        let read =
-            call.client.read_consistency.unwrap_or_else(|| server.map_or(Consistency::One, |c| c.read_consistency));
+        let read = call.client.read_consistency.unwrap_or(face.read_consistency);
         call.out.array(4);
         call.out.bulk(b"write");
         call.out.bulk(write.name().as_bytes());
