@@ -457,20 +457,7 @@ fn five_nodes_agree_with_five_raft_voters_and_keep_acknowledged_writes_across_a_
     // Replication factor 3 on five nodes: unique SETs go on while a
     // primary is killed with SIGKILL, failed over and restarted; every
     // acknowledged one reads back, and each slot's three copies converge.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sets = {
-        let (stop, mut rc) = (stop.clone(), Redirecting::new(&all));
-        std::thread::spawn(move || {
-            let (mut acked, mut i) = (Vec::new(), 0u64);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if rc.query(&["SET", &format!("f:{i}"), &i.to_string()]).is_ok() {
-                    acked.push(i);
-                }
-                i += 1;
-            }
-            acked
-        })
-    };
+    let sets = UniqueSets::start(&all, "f:");
     std::thread::sleep(Duration::from_millis(500));
     let probe = key_led_by(&a, rest[1].port);
     rest[1].kill();
@@ -480,13 +467,10 @@ fn five_nodes_agree_with_five_raft_voters_and_keep_acknowledged_writes_across_a_
     rest[1].restart();
     let all: Vec<&Node> = std::iter::once(&a).chain(rest.iter()).collect();
     wait_until("the killed node back as a member", &all, || all.iter().all(|n| formed(n, 5)));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked = sets.join().expect("the SET writer");
+    let acked = sets.finish();
     assert!(acked.len() > 100, "{} SETs acknowledged", acked.len());
     let mut rc = Redirecting::new(&all);
-    for i in &acked {
-        assert_eq!(rc.query_settled(&["GET", &format!("f:{i}")]), Ok(i.to_string()), "acknowledged SET f:{i} was lost");
-    }
+    check_acknowledged(&mut rc, "f:", &acked);
     wait_until("each slot's three copies to have equal digests", &all, || copies_agree(&all, 3));
 }
 
@@ -891,11 +875,7 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     let three = [&a, &b, &c];
     // Formed, with all three Raft voters (with two, losing one stops the
     // log, and with it any failover).
-    wait_until("three nodes to form with three voters", &three, || {
-        three.iter().all(|n| formed(n, 3))
-            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
-                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
-    });
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
     let info = text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap());
     assert!(info.contains("gyre_replication_factor:3\r\n"), "{info}");
 
@@ -965,7 +945,7 @@ fn acknowledged_writes_survive_a_primary_killed_under_load_and_paused_replicas_r
     }
 
     // And whole: every slot's three copies have equal digests.
-    wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 
     // Expiry belongs to the primary: its delete reaches the replicas, which
     // hide the key meanwhile and then no longer hold it.
@@ -1155,6 +1135,84 @@ impl Redirecting {
     }
 }
 
+/// Unique SETs (`<prefix><i>` set to `i`) through a [`Redirecting`]
+/// client on a thread of their own; [`UniqueSets::finish`] stops them and
+/// returns the `i` of each acknowledged one.
+struct UniqueSets {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writer: std::thread::JoinHandle<Vec<u64>>,
+}
+
+impl UniqueSets {
+    fn start(nodes: &[&Node], prefix: &str) -> UniqueSets {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stopped, mut rc, prefix) = (stop.clone(), Redirecting::new(nodes), prefix.to_string());
+        let writer = std::thread::spawn(move || {
+            let (mut acked, mut i) = (Vec::new(), 0u64);
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if rc.query(&["SET", &format!("{prefix}{i}"), &i.to_string()]).is_ok() {
+                    acked.push(i);
+                }
+                i += 1;
+            }
+            acked
+        });
+        UniqueSets { stop, writer }
+    }
+
+    fn finish(self) -> Vec<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.writer.join().expect("the SET writer")
+    }
+}
+
+/// Every acknowledged [`UniqueSets`] write of `prefix` reads back.
+fn check_acknowledged(rc: &mut Redirecting, prefix: &str, acked: &[u64]) {
+    for i in acked {
+        assert_eq!(
+            rc.query_settled(&["GET", &format!("{prefix}{i}")]),
+            Ok(i.to_string()),
+            "acknowledged SET {prefix}{i} was lost"
+        );
+    }
+}
+
+/// Whether `n`, once deposed, follows the new map and serves again: it
+/// answers MOVED for `key` (or, should a later failover, under CI load,
+/// hand the slot back to it, the `value` written since) and
+/// `cluster_state:ok`.
+fn follows_new_map(n: &Node, key: &str, value: &str) -> bool {
+    let mut conn = n.client();
+    let moved_or_new = match q(&mut conn, &["GET", key]) {
+        Ok(v) => text(&v) == value,
+        Err(e) => error_words(&e).starts_with("MOVED "),
+    };
+    moved_or_new && q(&mut conn, &["CLUSTER", "INFO"]).is_ok_and(|i| text(&i).contains("cluster_state:ok"))
+}
+
+/// Whether `nodes` formed, each knowing them all, with as many Raft voters
+/// (none left in a joint configuration).
+fn formed_with_voters(nodes: &[&Node]) -> bool {
+    let voters = format!("gyre_raft_voters:{}\r\ngyre_raft_joint:0\r\n", nodes.len());
+    nodes.iter().all(|n| formed(n, nodes.len()))
+        && q(&mut nodes[0].client(), &["CLUSTER", "INFO"]).is_ok_and(|i| text(&i).contains(&voters))
+}
+
+/// A numeric field of `n`'s INFO `section` (0 when absent).
+fn info_number(n: &Node, section: &str, field: &str) -> u64 {
+    let info = text(&q(&mut n.client(), &["INFO", section]).unwrap());
+    let prefix = format!("{field}:");
+    info.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// What a primary cut off on a minority side answers, asked over `s`: a
+/// read of `key`, a write at the server's level, and one at `one`.
+fn minority_attempts(s: &mut TcpStream, key: &str) -> Vec<String> {
+    let req = format!("GET {key}\r\nSET {key} minority\r\nCLUSTER CONSISTENCY WRITE one\r\nSET {key} minority-one\r\n");
+    std::io::Write::write_all(s, req.as_bytes()).unwrap();
+    raw_replies(s, 4)
+}
+
 /// A primary paused (SIGSTOP) past the node timeout is failed over while
 /// writers go on; once resumed (SIGCONT) it answers nothing from its old
 /// map: commands sent to it while it was paused, at `one` as at `quorum`,
@@ -1170,11 +1228,7 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
     let b = Node::start_with(&root.0, 51, Some(&a), &extra);
     let mut c = Node::start_with(&root.0, 52, Some(&a), &extra);
     let three = [&a, &b, &c];
-    wait_until("three nodes to form with three voters", &three, || {
-        three.iter().all(|n| formed(n, 3))
-            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
-                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
-    });
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
     let key = key_led_by(&a, b.port);
     let gone = key_led_by(&c, b.port) + ":deleted";
     let mut rc = Redirecting::new(&three);
@@ -1183,20 +1237,7 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
     assert_eq!(rc.query_settled(&["DEL", &gone]).as_deref(), Ok("1"));
 
     // Unique SETs throughout, acknowledged ones recorded.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sets = {
-        let (stop, mut rc) = (stop.clone(), Redirecting::new(&three));
-        std::thread::spawn(move || {
-            let (mut acked, mut i) = (Vec::new(), 0u64);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if rc.query(&["SET", &format!("p:{i}"), &i.to_string()]).is_ok() {
-                    acked.push(i);
-                }
-                i += 1;
-            }
-            acked
-        })
-    };
+    let sets = UniqueSets::start(&three, "p:");
 
     std::thread::sleep(Duration::from_millis(300));
     // Connections to the primary opened before it pauses: one at `one`.
@@ -1221,21 +1262,10 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
     }
     // It follows the new map: MOVED to the new primary (or, should a
     // later failover hand the slot back to it, the value written since).
-    wait_until("the resumed node to follow the new map and serve again", &three, || {
-        let mut conn = b.client();
-        let moved_or_new = match q(&mut conn, &["GET", &key]) {
-            Ok(v) => text(&v) == "after",
-            Err(e) => error_words(&e).starts_with("MOVED "),
-        };
-        moved_or_new && text(&q(&mut conn, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:ok")
-    });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked = sets.join().expect("the SET writer");
+    wait_until("the resumed node to follow the new map and serve again", &three, || follows_new_map(&b, &key, "after"));
+    let acked = sets.finish();
     assert!(acked.len() > 20, "{} SETs acknowledged", acked.len());
-    for i in &acked {
-        let v = rc.query_settled(&["GET", &format!("p:{i}")]);
-        assert_eq!(v, Ok(i.to_string()), "acknowledged SET p:{i} was lost");
-    }
+    check_acknowledged(&mut rc, "p:", &acked);
     assert_eq!(rc.query_settled(&["GET", &key]).as_deref(), Ok("after"));
     // The resumed node's copy converges, and the deleted key stays deleted.
     wait_until("the resumed node's copy to converge", &three, || {
@@ -1247,7 +1277,7 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
     assert_eq!(rc.query_settled(&["GET", &gone]).as_deref(), Ok("(nil)"));
     // Every slot's copies converge: with RF 3 on three nodes each node
     // holds every slot, so all three digests of each slot are equal.
-    wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 
     // A node whose data is wiped (its identity kept: the manifest and the
     // cluster directory) rejoins: it
@@ -1264,53 +1294,18 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
     c.restart();
     let three = [&a, &b, &c];
     wait_until("the wiped node back as a member", &three, || three.iter().all(|n| formed(n, 3)));
-    wait_until("the wiped node's copies to converge", &three, || digests_agree(&three));
+    wait_until("the wiped node's copies to converge", &three, || copies_agree(&three, 3));
     for i in acked.iter().step_by(7) {
         assert_eq!(rc.query_settled(&["GET", &format!("p:{i}")]), Ok(i.to_string()), "p:{i} after the wipe");
     }
     assert_eq!(rc.query_settled(&["GET", &gone]).as_deref(), Ok("(nil)"));
-    let rounds: u64 = three
-        .iter()
-        .map(|n| {
-            let info = text(&q(&mut n.client(), &["INFO", "replication"]).unwrap());
-            info.lines()
-                .find_map(|l| l.strip_prefix("gyre_anti_entropy_rounds:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        })
-        .sum();
-    assert!(rounds > 0, "anti-entropy rounds ran");
-    let counter = |name: &str| -> u64 {
-        three
-            .iter()
-            .map(|n| {
-                let info = text(&q(&mut n.client(), &["INFO", "replication"]).unwrap());
-                info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
-            })
-            .sum()
-    };
+    let counter = |field: &str| -> u64 { three.iter().map(|n| info_number(n, "replication", field)).sum() };
+    assert!(counter("gyre_anti_entropy_rounds") > 0, "anti-entropy rounds ran");
     eprintln!(
         "feeds resumed {}, replica slots found differing {}",
-        counter("gyre_feed_resumes:"),
-        counter("gyre_anti_entropy_slots_differing:")
+        counter("gyre_feed_resumes"),
+        counter("gyre_anti_entropy_slots_differing")
     );
-}
-
-/// Whether every node answers the same CLUSTER DIGEST for every slot.
-fn digests_agree(nodes: &[&Node]) -> bool {
-    let slots: Vec<String> = (0..16384).map(|s: u32| s.to_string()).collect();
-    let mut seen: Option<Vec<i64>> = None;
-    for n in nodes {
-        let mut cmd = redis::cmd("CLUSTER");
-        cmd.arg("DIGEST").arg(&slots);
-        let Ok(d) = cmd.query::<Vec<i64>>(&mut n.client()) else { return false };
-        match &seen {
-            None => seen = Some(d),
-            Some(first) if *first != d => return false,
-            Some(_) => {}
-        }
-    }
-    true
 }
 
 /// A private network for partition tests: a network namespace per node,
@@ -1492,28 +1487,11 @@ fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_
     let b = net.start(&root.0, 1, Some(&a), &extra);
     let c = net.start(&root.0, 2, Some(&a), &extra);
     let three = [&a, &b, &c];
-    wait_until("three nodes to form with three voters", &three, || {
-        three.iter().all(|n| formed(n, 3))
-            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
-                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
-    });
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
     let key = key_led_by(&a, b.port);
     let mut rc = Redirecting::new(&three);
     assert_eq!(rc.query_settled(&["SET", &key, "before"]).as_deref(), Ok("OK"));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sets = {
-        let (stop, mut rc) = (stop.clone(), Redirecting::new(&three));
-        std::thread::spawn(move || {
-            let (mut acked, mut i) = (Vec::new(), 0u64);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if rc.query(&["SET", &format!("n:{i}"), &i.to_string()]).is_ok() {
-                    acked.push(i);
-                }
-                i += 1;
-            }
-            acked
-        })
-    };
+    let sets = UniqueSets::start(&three, "n:");
     std::thread::sleep(Duration::from_millis(300));
 
     net.cut(1, true);
@@ -1526,12 +1504,7 @@ fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_
     // namespace, reads and writes nothing.
     let (addr, k) = (format!("{}:{}", b.ip, b.port), key.clone());
     let replies = net.run_in(1, move || {
-        let key = k;
-        let mut s = TcpStream::connect(&addr).expect("connect inside the namespace");
-        let req =
-            format!("GET {key}\r\nSET {key} minority\r\nCLUSTER CONSISTENCY WRITE one\r\nSET {key} minority-one\r\n");
-        std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
-        raw_replies(&mut s, 4)
+        minority_attempts(&mut TcpStream::connect(&addr).expect("connect inside the namespace"), &k)
     });
     eprintln!("the cut-off primary answered {replies:?}");
     assert!(replies[0] != "before", "the cut-off primary served a stale read: {replies:?}");
@@ -1540,22 +1513,12 @@ fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_
     assert!(replies[3] != "OK", "the cut-off primary acknowledged a write at one: {replies:?}");
 
     net.cut(1, false);
-    wait_until("the healed node to follow the new map and serve again", &three, || {
-        let mut conn = b.client();
-        let moved_or_new = match q(&mut conn, &["GET", &key]) {
-            Ok(v) => text(&v) == "after",
-            Err(e) => error_words(&e).starts_with("MOVED "),
-        };
-        moved_or_new && text(&q(&mut conn, &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:ok")
-    });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked = sets.join().expect("the SET writer");
+    wait_until("the healed node to follow the new map and serve again", &three, || follows_new_map(&b, &key, "after"));
+    let acked = sets.finish();
     assert!(acked.len() > 50, "{} SETs acknowledged", acked.len());
-    for i in &acked {
-        assert_eq!(rc.query_settled(&["GET", &format!("n:{i}")]), Ok(i.to_string()), "acknowledged SET n:{i} was lost");
-    }
+    check_acknowledged(&mut rc, "n:", &acked);
     assert_eq!(rc.query_settled(&["GET", &key]).as_deref(), Ok("after"));
-    wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 }
 
 /// A node whose clock runs 5 s ahead (`clock-offset-ms`, the runtime's
@@ -1583,11 +1546,7 @@ fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quo
     skewed.extend(["--clock-offset-ms".to_string(), "5000".to_string()]);
     let mut c = Node::start_with(&root.0, 57, Some(&a), &skewed);
     let three = [&a, &b, &c];
-    wait_until("three nodes to form with three voters", &three, || {
-        three.iter().all(|n| formed(n, 3))
-            && text(&q(&mut a.client(), &["CLUSTER", "INFO"]).unwrap())
-                .contains("gyre_raft_voters:3\r\ngyre_raft_joint:0\r\n")
-    });
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
     let (at_a, at_c) = (key_led_by(&a, a.port), key_led_by(&a, c.port));
     let mut rc = Redirecting::new(&three);
     let mut acked = Vec::new();
@@ -1603,16 +1562,7 @@ fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quo
     let refused = err_text(q(&mut c.client(), &["SET", &at_c, "ahead"]));
     assert!(refused.starts_with("NOREPLICAS"), "{refused}");
     assert_eq!(q(&mut a.client(), &["SET", &at_a, "fine"]).map(|v| text(&v)), Ok("OK".to_string()));
-    let drift: u64 = [&a, &b]
-        .iter()
-        .map(|n| {
-            let info = text(&q(&mut n.client(), &["INFO", "stats"]).unwrap());
-            info.lines()
-                .find_map(|l| l.strip_prefix("clock_drift_refused:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        })
-        .sum();
+    let drift: u64 = [&a, &b].iter().map(|n| info_number(n, "stats", "clock_drift_refused")).sum();
     assert!(drift > 0, "the others counted the skewed node's versions");
 
     // Its clock set right.
@@ -1624,11 +1574,9 @@ fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quo
         q(&mut c.client(), &["SET", &at_c, "later"]).is_ok()
     });
     let mut rc = Redirecting::new(&three);
-    for i in &acked {
-        assert_eq!(rc.query_settled(&["GET", &format!("s:{i}")]), Ok(i.to_string()), "acknowledged SET s:{i} was lost");
-    }
+    check_acknowledged(&mut rc, "s:", &acked);
     assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
-    wait_until("every slot's copies to have equal digests", &three, || digests_agree(&three));
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 }
 
 /// A delete's tombstone must outlive the hint window and an anti-entropy
@@ -1675,10 +1623,7 @@ fn a_primary_partitioned_with_a_minority_serves_nothing_and_the_majority_goes_on
     let first = net.start(&root.0, 0, None, &extra);
     let rest: Vec<Node> = (1..5).map(|i| net.start(&root.0, i, Some(&first), &extra)).collect();
     let all: Vec<&Node> = std::iter::once(&first).chain(rest.iter()).collect();
-    wait_until("five nodes to form with five voters", &all, || {
-        all.iter().all(|n| formed(n, 5))
-            && text(&q(&mut first.client(), &["CLUSTER", "INFO"]).unwrap()).contains("gyre_raft_voters:5\r\n")
-    });
+    wait_until("five nodes to form with five voters", &all, || formed_with_voters(&all));
     // The key is led by node 3; the minority is node 3 and a node that
     // holds no copy of its slot (with two of the slot's three copies on
     // the minority side, no side could serve it: the majority of copies
@@ -1707,20 +1652,7 @@ fn a_primary_partitioned_with_a_minority_serves_nothing_and_the_majority_goes_on
     });
     let minority = [3, other.expect("a node without a copy")];
     let majority: Vec<&Node> = (0..5).filter(|i| !minority.contains(i)).map(|i| all[i]).collect();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sets = {
-        let (stop, mut rc) = (stop.clone(), Redirecting::new(&all));
-        std::thread::spawn(move || {
-            let (mut acked, mut i) = (Vec::new(), 0u64);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if rc.query(&["SET", &format!("m:{i}"), &i.to_string()]).is_ok() {
-                    acked.push(i);
-                }
-                i += 1;
-            }
-            acked
-        })
-    };
+    let sets = UniqueSets::start(&all, "m:");
     std::thread::sleep(Duration::from_millis(300));
 
     net.split(&minority, true);
@@ -1732,10 +1664,7 @@ fn a_primary_partitioned_with_a_minority_serves_nothing_and_the_majority_goes_on
     // minority node's namespace reaches it over their own bridge).
     let (addr, k) = (format!("{}:{}", all[3].ip, all[3].port), key.clone());
     let replies = net.run_in(minority[1], move || {
-        let mut s = TcpStream::connect(&addr).expect("connect across the minority's bridge");
-        let req = format!("GET {k}\r\nSET {k} minority\r\nCLUSTER CONSISTENCY WRITE one\r\nSET {k} minority-one\r\n");
-        std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
-        raw_replies(&mut s, 4)
+        minority_attempts(&mut TcpStream::connect(&addr).expect("connect across the minority's bridge"), &k)
     });
     eprintln!("the partitioned primary answered {replies:?}");
     assert!(replies[0] != "before", "a stale read on the minority side: {replies:?}");
@@ -1746,12 +1675,9 @@ fn a_primary_partitioned_with_a_minority_serves_nothing_and_the_majority_goes_on
     wait_until("the healed nodes to serve again", &all, || {
         all.iter().all(|n| text(&q(&mut n.client(), &["CLUSTER", "INFO"]).unwrap()).contains("cluster_state:ok"))
     });
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let acked = sets.join().expect("the SET writer");
+    let acked = sets.finish();
     assert!(acked.len() > 50, "{} SETs acknowledged", acked.len());
-    for i in &acked {
-        assert_eq!(rc.query_settled(&["GET", &format!("m:{i}")]), Ok(i.to_string()), "acknowledged SET m:{i} was lost");
-    }
+    check_acknowledged(&mut rc, "m:", &acked);
     assert_eq!(rc.query_settled(&["GET", &key]).as_deref(), Ok("after"));
     wait_until("each slot's three copies to have equal digests", &all, || copies_agree(&all, 3));
 }
