@@ -39,6 +39,7 @@ use tracing::info;
 
 use crate::feed_tap::{apply_stream, Applied, Lagged, SlotStream};
 use crate::shared::Shared;
+use gyre_engine::keyspace::key_hash;
 
 /// The largest frame either side accepts.
 pub const FRAME_BYTES_MAX: usize = 64 << 20;
@@ -659,20 +660,15 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-fn key_hash(key: &[u8]) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key)
-}
-
 /// Anti-entropy at the end of a feed's copy, for `slots` (database 0):
 /// what this replica holds older than `before` (taken just after the
 /// primary subscribed to the slots, so every write since is newer) and
 /// the primary's copy contradicts goes, as a logged `Mutation::Forget` of
 /// the exact version held:
-/// * a key or tombstone the stream did not name (`named`, by
-///   [`key_hash`]): the primary had none and has written none since: a
-///   deposed primary's unacknowledged write, a delete whose tombstone the
-///   primary collected;
+/// * a key or tombstone the stream did not name (`named`, by the
+///   keyspace's `key_hash`): the primary had none and has written none
+///   since: a deposed primary's unacknowledged write, a delete whose
+///   tombstone the primary collected;
 /// * a version newer than the primary's (`newer_here`: copy records this
 ///   node held a newer version of), which is then replaced by the
 ///   primary's: a write of another lineage.
