@@ -685,12 +685,13 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
             (_, None) => Response::NotReady,
             (Request::Append(r), Some(raft)) => Response::Append(raft.append_entries(r).await),
             (Request::LeaseProbe, Some(raft)) => {
-                let m = raft.metrics().borrow().clone();
-                let leading = m.current_leader == Some(m.id);
-                Response::Lease {
-                    remaining_ms: if leading { shared.lease.remaining_ms() } else { 0 },
-                    applied: m.last_applied.map_or(0, |l| l.index),
-                }
+                // Read in place: probes come ten times a second per follower.
+                let (leading, applied) = {
+                    let metrics = raft.metrics();
+                    let m = metrics.borrow();
+                    (m.current_leader == Some(m.id), m.last_applied.map_or(0, |l| l.index))
+                };
+                Response::Lease { remaining_ms: if leading { shared.lease.remaining_ms() } else { 0 }, applied }
             }
             (Request::Vote(r), Some(raft)) => Response::Vote(raft.vote(r).await),
             (Request::Snapshot(r), Some(raft)) => Response::Snapshot(raft.install_snapshot(r).await),
@@ -984,8 +985,12 @@ async fn probe_loop(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let Some(raft) = shared.raft.get() else { continue };
-        let m = raft.metrics().borrow().clone();
-        let Some(leader) = m.current_leader.filter(|l| *l != m.id) else { continue };
+        let leader = {
+            let metrics = raft.metrics();
+            let m = metrics.borrow();
+            m.current_leader.filter(|l| *l != m.id)
+        };
+        let Some(leader) = leader else { continue };
         if link.as_ref().is_none_or(|(l, _)| *l != leader) {
             let Some(member) = shared.topology.load().member(NodeTag(leader as u16)).cloned() else { continue };
             let addr = member.cluster.to_string();
