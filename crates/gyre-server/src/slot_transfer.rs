@@ -1004,7 +1004,7 @@ mod tests {
     /// them without sending the copy again (what the replica holds that
     /// the primary lacks stays: no copy came to make it forget).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_broken_feed_resumes_with_what_the_replica_missed_and_no_copy() {
+    async fn a_broken_feed_resumes_without_a_copy_within_its_bound_and_with_one_past_it() {
         let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
         let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
         primary.ks.clock().set_node(1);
@@ -1056,10 +1056,33 @@ mod tests {
             set(&primary, key(i));
         }
         set(&replica, b"{fed}extra".to_vec());
+        copied.store(false, Ordering::SeqCst);
         let (a, b) = tokio::io::duplex(1 << 16);
         let (sending, receiving) = (feed(a, Some(parked)), follow(b));
         until("the changes made while the link was down", &|| (0..40).all(|i| value(&replica, &key(i)).is_some()));
         assert!(value(&replica, b"{fed}extra").is_some(), "no copy was sent again");
+
+        // Past its bound (`hint-max-bytes`, 1 MB here) what a parked feed
+        // gathered is gone: the next feed sends a fresh copy, which makes
+        // the replica forget what the primary lacks.
+        until("the resumed feed acknowledged", &|| copied.load(Ordering::SeqCst));
+        receiving.abort();
+        let (_, parked) = sending.await.unwrap();
+        let parked = parked.expect("kept again");
+        let big = vec![b'x'; 100 << 10];
+        for i in 40..60 {
+            let k = key(i);
+            write(&primary, &k, |version| Mutation::Set {
+                db: 0,
+                key: k.clone(),
+                value: big.clone(),
+                expire_at_ms: 0,
+                version,
+            });
+        }
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (sending, receiving) = (feed(a, Some(parked)), follow(b));
+        until("a fresh copy", &|| value(&replica, &key(59)).is_some() && value(&replica, b"{fed}extra").is_none());
         receiving.abort();
         let _ = sending.await;
     }
