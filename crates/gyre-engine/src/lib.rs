@@ -40,7 +40,7 @@ pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
 pub use hlc::{ClockDrift, Hlc, NodeTag, Version};
 pub use keyspace::{
     seed_key_hasher, Db, Detached, Fed, Job, Keyspace, KeyspaceStats, MultiGuard, Now, Sequential, Shard, Workers,
-    DB_COUNT,
+    DB_COUNT, DIGEST_BUCKETS,
 };
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;

@@ -84,6 +84,7 @@ pub struct ReplicationMetrics {
     /// found differing.
     pub anti_entropy_rounds_total: u64,
     pub anti_entropy_slots_differing_total: u64,
+    pub anti_entropy_keys_repaired_total: u64,
     /// Broken feeds kept to resume (hints), and feeds resumed from them.
     pub feeds_parked: u64,
     pub feed_resumes_total: u64,
@@ -232,8 +233,14 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
     counter(
         w,
         "gyre_anti_entropy_slots_differing_total",
-        "Replica slots anti-entropy found differing (each sends the replica a fresh copy).",
+        "Replica slots anti-entropy found differing (narrowed to the keys that differ).",
         r.anti_entropy_slots_differing_total,
+    );
+    counter(
+        w,
+        "gyre_anti_entropy_keys_repaired_total",
+        "Keys and tombstones anti-entropy found differing on a replica and repaired through its feed.",
+        r.anti_entropy_keys_repaired_total,
     );
     gauge(
         w,

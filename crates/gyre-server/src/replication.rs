@@ -100,6 +100,9 @@ pub struct Replication {
     /// found differing on a replica.
     pub ae_rounds: AtomicU64,
     pub ae_slots_differing: AtomicU64,
+    /// Keys and tombstones those rounds found differing and queued for
+    /// their feeds to repair.
+    pub ae_keys_repaired: AtomicU64,
     /// Feeds whose link broke after their replica's copy, kept to resume
     /// (hinted handoff), by replica.
     parked: parking_lot::Mutex<std::collections::HashMap<NodeTag, ParkedFeed>>,
@@ -143,6 +146,8 @@ pub struct Peer {
     copied: std::sync::atomic::AtomicBool,
     /// When it last acknowledged (ms since the Unix epoch).
     pub acked_at_ms: AtomicU64,
+    /// What anti-entropy found differing there, for the feed to repair.
+    repairs: crate::slot_transfer::Repairs,
 }
 
 impl Peer {
@@ -152,6 +157,16 @@ impl Peer {
 
     pub fn acked(&self) -> u64 {
         self.acked.load(Ordering::Acquire)
+    }
+
+    /// How far behind it is, in ms: 0 when it holds everything up to feed
+    /// `position` (an idle replica is not behind), else the time since it
+    /// last acknowledged.
+    pub fn lag_ms(&self, position: u64, now_ms: u64) -> u64 {
+        if self.acked() >= position {
+            return 0;
+        }
+        now_ms.saturating_sub(self.acked_at_ms.load(Ordering::Relaxed))
     }
 
     /// Whether its copy is complete.
@@ -205,6 +220,7 @@ impl Replication {
             since: AtomicU64::new(u64::MAX),
             copied: Default::default(),
             acked_at_ms: AtomicU64::new(0),
+            repairs: Default::default(),
         });
         self.peers.write().push(peer.clone());
         Registered { repl: self, peer }
@@ -410,7 +426,8 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
         );
     }
     let opts = send_options(&shared, true);
-    let sending = crate::slot_transfer::send_feed(&shared, link, &ids, opts, &on_ack, parked, tap_bytes as usize);
+    let sending =
+        crate::slot_transfer::send_feed(&shared, link, &ids, opts, &on_ack, parked, tap_bytes as usize, &peer.repairs);
     let result = tokio::select! {
         (r, parked) = sending => {
             if let (Some(feed), false) = (parked, ttl.is_zero()) {
@@ -458,10 +475,7 @@ fn park(
 }
 
 /// Anti-entropy rounds on one feed, every `anti-entropy-interval-ms` once
-/// the replica's copy is complete; returns (ending the feed, which starts
-/// again with a fresh, authoritative copy: see
-/// `slot_transfer::forget_unnamed`) when a round finds a slot that
-/// differs. A round compares at one feed position:
+/// the replica's copy is complete. A round compares at one feed position:
 /// 1. reads this node's digests of the feed's slots, between two commits
 ///    that take every change made to them so far (so every change the
 ///    digests include has a feed position up to `p`, the position after
@@ -470,12 +484,15 @@ fn park(
 ///    digests (`CLUSTER DIGEST` over a relay link);
 /// 3. reads its own digests again: a slot whose digest did not change in
 ///    between had no change after `p` that the replica could have seen,
-///    so the replica's must equal it.
+///    so the replica's must equal it;
+/// 4. narrows each slot that differs ([`narrow`]) to the keys that do,
+///    which the feed then repairs in its order (`slot_transfer::Repairs`).
 ///
 /// A slot written throughout is skipped that round (its feed is busy
 /// keeping it in step anyway). The cost when nothing differs: two digest
 /// reads per slot (each an O(1) lookup under the shard's lock) and one
-/// request of a few bytes per slot, per interval.
+/// request of a few bytes per slot, per interval. Returns (ending the
+/// feed) only when the replica's answers cannot be understood.
 async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag, slots: &[u16], peer: &Peer) -> String {
     let interval = shared.config.settings().cluster.as_ref().map_or(0, |c| c.anti_entropy_interval_ms);
     if interval == 0 {
@@ -484,7 +501,8 @@ async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag,
     let interval = std::time::Duration::from_millis(interval);
     loop {
         tokio::time::sleep(interval).await;
-        if !peer.copied() {
+        // A round waits for the last one's repairs to go out.
+        if !peer.copied() || peer.repairs.pending() > 0 {
             continue;
         }
         let settle = |shared: &Shared| {
@@ -508,7 +526,14 @@ async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag,
         if peer.acked() < position {
             continue;
         }
-        let theirs = match replica_digests(face, to, slots).await {
+        let mut replica = match Replica::open(face, to).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(to = %to, error = %e, "anti-entropy: no link to the replica");
+                continue;
+            }
+        };
+        let theirs = match replica.digests(slots).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!(to = %to, error = %e, "anti-entropy: the replica's digests did not come");
@@ -518,17 +543,61 @@ async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag,
         let after = digests(shared);
         face.replication.ae_rounds.fetch_add(1, Ordering::Relaxed);
         let differing = differing(slots, &before, &after, &theirs);
-        if !differing.is_empty() {
-            face.replication.ae_slots_differing.fetch_add(differing.len() as u64, Ordering::Relaxed);
-            tracing::warn!(
-                to = %to,
-                slots = differing.len(),
-                first = differing[0],
-                "anti-entropy: a replica's slots differ from this primary's; sending it a fresh copy"
-            );
-            return format!("anti-entropy: {} slots differ", differing.len());
+        if differing.is_empty() {
+            continue;
         }
+        face.replication.ae_slots_differing.fetch_add(differing.len() as u64, Ordering::Relaxed);
+        let mut keys = 0;
+        for &slot in differing.iter().take(AE_SLOTS_NARROWED_MAX) {
+            match narrow(shared, &mut replica, slot).await {
+                Ok(repairs) => {
+                    keys += repairs.len();
+                    peer.repairs.push(repairs);
+                }
+                Err(e) => return format!("anti-entropy: narrowing slot {slot}: {e}"),
+            }
+        }
+        face.replication.ae_keys_repaired.fetch_add(keys as u64, Ordering::Relaxed);
+        tracing::warn!(
+            to = %to,
+            slots = differing.len(),
+            first = differing[0],
+            keys,
+            "anti-entropy: a replica's slots differ from this primary's; repairing the keys that differ"
+        );
     }
+}
+
+/// The most slots one anti-entropy round narrows (the others wait for the
+/// next round): bounds a round's requests and repairs.
+const AE_SLOTS_NARROWED_MAX: usize = 64;
+
+/// The keys of `slot` whose versions differ on `replica`: the slot's
+/// digest buckets compared (`CLUSTER DIGEST-BUCKETS`), then the keys of
+/// the buckets that differ (`CLUSTER DIGEST-KEYS`), each with the version
+/// the replica holds.
+async fn narrow(
+    shared: &Shared,
+    replica: &mut Replica,
+    slot: u16,
+) -> Result<Vec<gyre_engine::keyspace::KeyRepair>, String> {
+    let theirs = replica.integers(&["CLUSTER", "DIGEST-BUCKETS", &slot.to_string()]).await?;
+    let ours = shared.ks.slot_bucket_digests(0, SlotId(slot));
+    if theirs.len() != ours.len() {
+        return Err(format!("{} buckets, not {}", theirs.len(), ours.len()));
+    }
+    let buckets: Vec<String> =
+        (0..ours.len()).filter(|&b| ours[b] != theirs[b] as u64).map(|b| b.to_string()).collect();
+    if buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mask = buckets.iter().fold(0u64, |m, b| m | 1 << b.parse::<u32>().expect("a bucket number"));
+    let slot_word = slot.to_string();
+    let mut argv = vec!["CLUSTER", "DIGEST-KEYS", &slot_word];
+    argv.extend(buckets.iter().map(String::as_str));
+    let theirs = replica.key_versions(&argv).await?;
+    let ours = shared.ks.slot_versions_in(0, SlotId(slot), mask);
+    Ok(gyre_engine::keyspace::differing_keys(ours, theirs))
 }
 
 /// The slots of an anti-entropy round (see [`anti_entropy`]) whose
@@ -538,27 +607,71 @@ fn differing(slots: &[u16], before: &[u64], after: &[u64], theirs: &[u64]) -> Ve
     (0..slots.len()).filter(|&i| before[i] == after[i] && theirs.get(i) != Some(&before[i])).map(|i| slots[i]).collect()
 }
 
-/// The digests replica `to` holds of `slots` (`CLUSTER DIGEST`, over a
-/// relay link as the default user).
-async fn replica_digests(face: &crate::cluster::Face, to: NodeTag, slots: &[u16]) -> Result<Vec<u64>, String> {
-    let mut link = face.cluster.open_relay(to, "default", false).await.map_err(|e| e.to_string())?;
-    let words: Vec<String> = slots.iter().map(u16::to_string).collect();
-    let mut argv: Vec<&[u8]> = vec![b"CLUSTER", b"DIGEST"];
-    argv.extend(words.iter().map(|w| w.as_bytes()));
-    let mut request = BytesMut::new();
-    gyre_resp::encode_command(&argv, &mut request);
-    let reply = tokio::time::timeout(crate::relay::RELAY_TIMEOUT, crate::relay::exchange(&mut link, &request))
-        .await
-        .map_err(|_| "timed out".to_string())??;
-    match gyre_resp::parse_frame(&reply, &gyre_resp::Limits::default()) {
-        Ok(Some((gyre_resp::Frame::Array(items), _))) if items.len() == slots.len() => items
+/// A relay link to a replica (as the default user) for anti-entropy's
+/// questions.
+struct Replica {
+    link: BoxStream,
+}
+
+impl Replica {
+    async fn open(face: &crate::cluster::Face, to: NodeTag) -> Result<Replica, String> {
+        let link = face.cluster.open_relay(to, "default", false).await.map_err(|e| e.to_string())?;
+        Ok(Replica { link })
+    }
+
+    async fn ask(&mut self, argv: &[&str]) -> Result<Vec<gyre_resp::Frame>, String> {
+        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        let mut request = BytesMut::new();
+        gyre_resp::encode_command(&argv, &mut request);
+        let reply = tokio::time::timeout(crate::relay::RELAY_TIMEOUT, crate::relay::exchange(&mut self.link, &request))
+            .await
+            .map_err(|_| "timed out".to_string())??;
+        match gyre_resp::parse_frame(&reply, &gyre_resp::Limits::default()) {
+            Ok(Some((gyre_resp::Frame::Array(items), _))) => Ok(items),
+            other => Err(format!("an unexpected reply: {other:?}")),
+        }
+    }
+
+    async fn integers(&mut self, argv: &[&str]) -> Result<Vec<i64>, String> {
+        self.ask(argv)
+            .await?
             .into_iter()
             .map(|f| match f {
-                gyre_resp::Frame::Integer(n) => Ok(n as u64),
-                other => Err(format!("an unexpected digest: {other:?}")),
+                gyre_resp::Frame::Integer(n) => Ok(n),
+                other => Err(format!("an unexpected integer: {other:?}")),
             })
-            .collect(),
-        other => Err(format!("an unexpected reply: {other:?}")),
+            .collect()
+    }
+
+    /// Its digests of `slots` (`CLUSTER DIGEST`).
+    async fn digests(&mut self, slots: &[u16]) -> Result<Vec<u64>, String> {
+        let words: Vec<String> = slots.iter().map(u16::to_string).collect();
+        let mut argv = vec!["CLUSTER", "DIGEST"];
+        argv.extend(words.iter().map(String::as_str));
+        let digests = self.integers(&argv).await?;
+        if digests.len() != slots.len() {
+            return Err(format!("{} digests for {} slots", digests.len(), slots.len()));
+        }
+        Ok(digests.into_iter().map(|d| d as u64).collect())
+    }
+
+    /// `CLUSTER DIGEST-KEYS`' answer: keys with their versions.
+    async fn key_versions(&mut self, argv: &[&str]) -> Result<Vec<(Box<[u8]>, gyre_engine::Version)>, String> {
+        use gyre_resp::Frame;
+        self.ask(argv)
+            .await?
+            .into_iter()
+            .map(|f| match f {
+                Frame::Array(item) => match &item[..] {
+                    [Frame::Bulk(key), Frame::Integer(hlc), Frame::Integer(node)] => {
+                        let node = u16::try_from(*node).map_err(|_| format!("a node tag out of range: {node}"))?;
+                        Ok((key.to_vec().into_boxed_slice(), gyre_engine::Version::new(*hlc as u64, node)))
+                    }
+                    other => Err(format!("an unexpected key version: {other:?}")),
+                },
+                other => Err(format!("an unexpected key version: {other:?}")),
+            })
+            .collect()
     }
 }
 
@@ -648,7 +761,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
                 node: p.tag.to_string(),
                 online: p.copied(),
                 lag_records: position.saturating_sub(p.acked()),
-                lag_ms: now.saturating_sub(p.acked_at_ms.load(Ordering::Relaxed)),
+                lag_ms: p.lag_ms(position, now),
             })
             .collect(),
         noreplicas_total: r.noreplicas.load(Ordering::Relaxed),
@@ -658,6 +771,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         keys_forgotten_total: r.keys_forgotten.load(Ordering::Relaxed),
         anti_entropy_rounds_total: r.ae_rounds.load(Ordering::Relaxed),
         anti_entropy_slots_differing_total: r.ae_slots_differing.load(Ordering::Relaxed),
+        anti_entropy_keys_repaired_total: r.ae_keys_repaired.load(Ordering::Relaxed),
         feeds_parked: r.parked_feeds() as u64,
         feed_resumes_total: r.feed_resumes.load(Ordering::Relaxed),
         slots_catching_up: face.slots_catching_up() as u64,

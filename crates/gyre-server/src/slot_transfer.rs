@@ -260,7 +260,7 @@ pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
     on_ack: OnAck<'_>,
 ) -> Result<Progress, TransferError> {
     let stream = SlotStream::start(&shared.persistence.taps, &shared.ks, db, slots);
-    let (result, sent) = send_stream(shared, link, stream, None, slots, opts, stop, on_ack).await;
+    let (result, sent) = send_stream(shared, link, stream, None, slots, opts, stop, on_ack, None).await;
     sent.stream.finish(&shared.persistence.taps);
     result
 }
@@ -289,8 +289,10 @@ impl Parked {
 
 /// A replica's feed ([`send_slots_acked`] that never stops on its own):
 /// a fresh copy, or with `parked` the resumption of a feed whose link
-/// broke ([`Parked`]). Returns how it ended and, when the link broke after
-/// the replica acknowledged its copy, the feed to resume later.
+/// broke ([`Parked`]), that also sends the `repairs` anti-entropy queues.
+/// Returns how it ended and, when the link broke after the replica
+/// acknowledged its copy, the feed to resume later.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_feed<L: AsyncRead + AsyncWrite + Send + 'static>(
     shared: &Shared,
     link: L,
@@ -299,19 +301,60 @@ pub async fn send_feed<L: AsyncRead + AsyncWrite + Send + 'static>(
     on_ack: OnAck<'_>,
     parked: Option<Parked>,
     tap_bytes: usize,
+    repairs: &Repairs,
 ) -> (Result<Progress, TransferError>, Option<Parked>) {
     let taps = &shared.persistence.taps;
     let (stream, resume) = match parked {
         Some(p) if !p.stream.lagged() => (p.stream, Some(p.unacked)),
         _ => (SlotStream::start_bounded(taps, &shared.ks, 0, slots, tap_bytes), None),
     };
-    let (result, sent) = send_stream(shared, link, stream, resume, slots, opts, std::future::pending(), on_ack).await;
+    let (result, sent) =
+        send_stream(shared, link, stream, resume, slots, opts, std::future::pending(), on_ack, Some(repairs)).await;
     if result.is_err() && sent.copy_acked && !sent.stream.lagged() {
         let unacked = sent.unacked.into_iter().filter_map(|(_, seen, payload)| payload.map(|p| (seen, p))).collect();
         return (result, Some(Parked { stream: sent.stream, unacked }));
     }
     sent.stream.finish(taps);
     (result, None)
+}
+
+/// Keys anti-entropy found differing in a feed's replica (each with the
+/// version the replica holds), for the feed to send the records that
+/// repair them ([`gyre_engine::Keyspace::export_repair`]). They go in the
+/// feed's order: each key is read when its records are sent, after every
+/// change the feed already sent, so a change that follows reaches the
+/// replica after it (and one already included in it is held there).
+#[derive(Default)]
+pub struct Repairs {
+    queue: parking_lot::Mutex<std::collections::VecDeque<gyre_engine::keyspace::KeyRepair>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Repairs {
+    /// Queues `keys` to repair.
+    pub fn push(&self, keys: Vec<gyre_engine::keyspace::KeyRepair>) {
+        if keys.is_empty() {
+            return;
+        }
+        self.queue.lock().extend(keys);
+        self.ready.notify_one();
+    }
+
+    /// Keys queued and not sent yet.
+    pub fn pending(&self) -> usize {
+        self.queue.lock().len()
+    }
+
+    /// The records of the next queued keys, about `chunk_bytes` of them.
+    fn take(&self, ks: &gyre_engine::Keyspace, chunk_bytes: usize, now_ms: u64) -> Bytes {
+        let mut out = Vec::new();
+        let mut queue = self.queue.lock();
+        while out.len() < chunk_bytes.max(1) {
+            let Some((key, theirs)) = queue.pop_front() else { break };
+            ks.export_repair(0, &key, theirs, now_ms, &mut out);
+        }
+        Bytes::from(out)
+    }
 }
 
 /// What a sender leaves behind: its stream, whether the target
@@ -335,6 +378,7 @@ async fn send_stream<L: AsyncRead + AsyncWrite + Send + 'static>(
     opts: SendOptions,
     stop: impl std::future::Future<Output = ()>,
     on_ack: OnAck<'_>,
+    repairs: Option<&Repairs>,
 ) -> (Result<Progress, TransferError>, Sent) {
     // Subscribed: every write from here on is newer than this.
     let before = opts.authoritative.then(|| shared.ks.next_version(shared.now_ms()));
@@ -346,7 +390,7 @@ async fn send_stream<L: AsyncRead + AsyncWrite + Send + 'static>(
     // holding the link open.
     let mut reader = AbortOnDrop(tokio::spawn(read_acks(rx, ack_tx)));
     let mut sent = Sent { stream, copy_acked: false, unacked: Default::default() };
-    let result = send_inner(shared, tx, acks, &mut sent, resume, slots, opts, before, stop, on_ack).await;
+    let result = send_inner(shared, tx, acks, &mut sent, resume, slots, opts, before, stop, on_ack, repairs).await;
     reader.0.abort();
     let result = match (result, (&mut reader.0).await) {
         (Err(TransferError::AcksEnded), Ok(Err(read))) => Err(read),
@@ -389,6 +433,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     forget_before: Option<gyre_engine::Version>,
     stop: impl std::future::Future<Output = ()>,
     on_ack: OnAck<'_>,
+    repairs: Option<&Repairs>,
 ) -> Result<Progress, TransferError> {
     let started = Instant::now();
     let mut progress = Progress::default();
@@ -476,6 +521,18 @@ async fn send_inner<W: AsyncWrite + Unpin>(
                 "slot copy sent; streaming changes"
             );
         }
+        if let Some(repairs) = repairs.filter(|_| stream.copied()) {
+            // After the changes taken so far (see [`Repairs`]).
+            let reading = Instant::now();
+            let payload = repairs.take(&shared.ks, opts.chunk_bytes, shared.now_ms());
+            rest(opts.cpu_percent, reading.elapsed(), &mut owed_rest).await;
+            if !payload.is_empty() {
+                progress.bytes += payload.len() as u64;
+                send(&mut tx, &Frame::Records(payload.clone()), &mut progress).await?;
+                positions.push_back((progress.frames, framed, keep.then_some(payload)));
+                pace(opts.bytes_per_sec, progress.bytes, started).await;
+            }
+        }
         if last_report.elapsed() >= Duration::from_secs(1) && !(opts.follow_feed && progress.copied) {
             info!(
                 slots = slots.len(),
@@ -493,8 +550,15 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             // Changes only: wait for one, an acknowledgement, or (caught up)
             // the stop.
             let caught_up = progress.acked >= copied_at;
+            let repairing = async {
+                match repairs {
+                    Some(r) => r.ready.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = stream.changed(opts.follow_feed.then_some(framed)) => {}
+                () = repairing => {}
                 () = &mut stop, if caught_up => stopping = true,
                 changed = acks.changed() => {
                     changed.map_err(|_| TransferError::AcksEnded)?;
@@ -1029,7 +1093,7 @@ mod tests {
             let (primary, copied) = (Arc::clone(&primary), Arc::clone(&copied));
             tokio::spawn(async move {
                 let on_ack = |h: Held| copied.store(h.copied, Ordering::SeqCst);
-                send_feed(&primary, link, &[slot], opts, &on_ack, parked, 1 << 20).await
+                send_feed(&primary, link, &[slot], opts, &on_ack, parked, 1 << 20, &Repairs::default()).await
             })
         };
         let follow = |link: tokio::io::DuplexStream| {
@@ -1083,6 +1147,80 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let (sending, receiving) = (feed(a, Some(parked)), follow(b));
         until("a fresh copy", &|| value(&replica, &key(59)).is_some() && value(&replica, b"{fed}extra").is_none());
+        receiving.abort();
+        let _ = sending.await;
+    }
+
+    /// Anti-entropy's repairs: a replica that diverged from its primary
+    /// after its copy (a key the primary never had, a write of another
+    /// lineage, a delete the primary did not make) is repaired through
+    /// the running feed, in its order with the changes that follow, with
+    /// only the keys that differ: the slot's copies end equal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_repairs_the_keys_anti_entropy_found_differing() {
+        let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
+        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
+        primary.ks.clock().set_node(1);
+        replica.ks.clock().set_node(2);
+        let key = |i: usize| format!("{{fixed}}k{i}").into_bytes();
+        let set = |shared: &Shared, k: Vec<u8>, value: &[u8]| {
+            write(shared, &k, |version| Mutation::Set {
+                db: 0,
+                key: k.clone(),
+                value: value.to_vec(),
+                expire_at_ms: 0,
+                version,
+            })
+        };
+        for i in 0..50 {
+            set(&primary, key(i), b"v");
+        }
+        let slot = SlotId::of(&key(0));
+        let repairs = Arc::new(Repairs::default());
+        let copied = Arc::new(AtomicBool::new(false));
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let sending = {
+            let (primary, copied, repairs) = (Arc::clone(&primary), Arc::clone(&copied), Arc::clone(&repairs));
+            let opts = SendOptions { follow_feed: true, authoritative: true, ..SendOptions::default() };
+            tokio::spawn(async move {
+                let on_ack = |h: Held| copied.store(h.copied, Ordering::SeqCst);
+                send_feed(&primary, a, &[slot], opts, &on_ack, None, 1 << 20, &repairs).await
+            })
+        };
+        let receiving = {
+            let replica = Arc::clone(&replica);
+            tokio::spawn(async move { receive_slots_fenced(&replica, b, &|| Ok(()), None, Some(&[slot.0])).await })
+        };
+        let until = |what: &str, f: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !f() {
+                assert!(Instant::now() < deadline, "{what}");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        let digest = |shared: &Shared| shared.ks.slot_digest(0, slot);
+        until("the copy", &|| copied.load(Ordering::SeqCst) && digest(&replica) == digest(&primary));
+        set(&replica, key(50), b"unknown to the primary");
+        set(&replica, key(3), b"another lineage");
+        write(&replica, &key(7), |version| Mutation::Del { db: 0, key: key(7), version });
+        assert_ne!(digest(&replica), digest(&primary));
+        // What `replication::narrow` finds: the buckets that differ, then
+        // their keys whose versions differ.
+        let (ours, theirs) = (primary.ks.slot_bucket_digests(0, slot), replica.ks.slot_bucket_digests(0, slot));
+        let mask = (0..ours.len()).filter(|&b| ours[b] != theirs[b]).fold(0u64, |m, b| m | 1 << b);
+        let differing = gyre_engine::keyspace::differing_keys(
+            primary.ks.slot_versions_in(0, slot, mask),
+            replica.ks.slot_versions_in(0, slot, mask),
+        );
+        assert_eq!(differing.len(), 3, "{differing:?}");
+        repairs.push(differing);
+        set(&primary, key(3), b"after the repair");
+        until("the replica's copy to equal the primary's", &|| {
+            repairs.pending() == 0 && digest(&replica) == digest(&primary)
+        });
+        assert_eq!(value(&replica, &key(3)), value(&primary, &key(3)));
+        assert!(value(&replica, &key(7)).is_some() && value(&replica, &key(50)).is_none());
+        assert!(!sending.is_finished(), "repaired by the running feed, without a copy");
         receiving.abort();
         let _ = sending.await;
     }

@@ -335,6 +335,22 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
     // Each key counted once over the primaries.
     let total: i64 = all.iter().map(|n| redis::cmd("DBSIZE").query::<i64>(&mut n.client()).unwrap()).sum();
     assert_eq!(total, 1000);
+    // Anti-entropy's questions: a slot's digest buckets XOR to its digest,
+    // and the keys of its non-empty buckets come with their versions.
+    let slot = match q(&mut ca, &["CLUSTER", "KEYSLOT", &local[0]]).unwrap() {
+        Value::Int(s) => s.to_string(),
+        other => panic!("{other:?}"),
+    };
+    q(&mut ca, &["SET", &local[0], "digested"]).unwrap();
+    let digest: Vec<i64> = redis::cmd("CLUSTER").arg("DIGEST").arg(&slot).query(&mut ca).unwrap();
+    let buckets: Vec<i64> = redis::cmd("CLUSTER").arg("DIGEST-BUCKETS").arg(&slot).query(&mut ca).unwrap();
+    assert_eq!(buckets.len(), 64);
+    assert_eq!(buckets.iter().fold(0, |a, b| a ^ b), digest[0]);
+    let held: Vec<String> = (0..64).filter(|&b| buckets[b] != 0).map(|b| b.to_string()).collect();
+    let keys: Vec<(Vec<u8>, i64, i64)> =
+        redis::cmd("CLUSTER").arg("DIGEST-KEYS").arg(&slot).arg(&held).query(&mut ca).unwrap();
+    assert!(keys.iter().any(|(k, hlc, _)| k == local[0].as_bytes() && *hlc > 0), "{keys:?}");
+    assert!(err_text(q(&mut ca, &["CLUSTER", "DIGEST-KEYS", &slot, "64"])).contains("Invalid bucket"));
 
     // A restart without --join keeps the id and the slots.
     let mut cc3 = c.client();

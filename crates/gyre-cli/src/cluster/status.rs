@@ -219,8 +219,9 @@ pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>, replicas:
     if let Some(rounds) = get("gyre_anti_entropy_rounds") {
         let _ = writeln!(
             out,
-            "entropy:   {rounds} rounds, {} replica slots found differing, {} keys forgotten here",
+            "entropy:   {rounds} rounds, {} replica slots found differing, {} keys repaired, {} keys forgotten here",
             get("gyre_anti_entropy_slots_differing").unwrap_or("?"),
+            get("gyre_anti_entropy_keys_repaired").unwrap_or("?"),
             get("gyre_keys_forgotten").unwrap_or("?")
         );
     }
@@ -308,12 +309,13 @@ pub fn render_json(nodes: &[NodeLine], info: &HashMap<String, String>, replicas:
     let _ = writeln!(
         out,
         "],\"failovers\":{},\"slots_catching_up\":{},\"replicas\":[{}],\
-         \"anti_entropy\":{{\"rounds\":{},\"slots_differing\":{},\"keys_forgotten\":{}}}}}",
+         \"anti_entropy\":{{\"rounds\":{},\"slots_differing\":{},\"keys_repaired\":{},\"keys_forgotten\":{}}}}}",
         number("gyre_failovers"),
         number("gyre_slots_catching_up"),
         fed.join(","),
         number("gyre_anti_entropy_rounds"),
         number("gyre_anti_entropy_slots_differing"),
+        number("gyre_anti_entropy_keys_repaired"),
         number("gyre_keys_forgotten"),
     );
     out
@@ -437,7 +439,7 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         assert!(
             json.ends_with(
                 "\"ranges\":[[10923,16382],[16383,16383]]}],\"failovers\":null,\"slots_catching_up\":null,\"replicas\":[],\
-                 \"anti_entropy\":{\"rounds\":null,\"slots_differing\":null,\"keys_forgotten\":null}}\n"
+                 \"anti_entropy\":{\"rounds\":null,\"slots_differing\":null,\"keys_repaired\":null,\"keys_forgotten\":null}}\n"
             ),
             "{json}"
         );
@@ -461,11 +463,14 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         info.insert("gyre_slots_catching_up".into(), "0".into());
         info.insert("gyre_anti_entropy_rounds".into(), "12".into());
         info.insert("gyre_anti_entropy_slots_differing".into(), "2".into());
+        info.insert("gyre_anti_entropy_keys_repaired".into(), "7".into());
         info.insert("gyre_keys_forgotten".into(), "5".into());
         let text = render_text(&parse_nodes(NODES).unwrap(), &info, &replicas);
         assert!(text.contains("failover:  1 applied, 0 slots of this node catching up\n"), "{text}");
         assert!(
-            text.contains("entropy:   12 rounds, 2 replica slots found differing, 5 keys forgotten here\n"),
+            text.contains(
+                "entropy:   12 rounds, 2 replica slots found differing, 7 keys repaired, 5 keys forgotten here\n"
+            ),
             "{text}"
         );
         assert!(
@@ -477,7 +482,9 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         let json = render_json(&parse_nodes(NODES).unwrap(), &info, &replicas);
         assert!(json.contains("\"failovers\":1,\"slots_catching_up\":0,\"replicas\":[{\"address\":\"127.0.0.22:7000\",\"state\":\"online\",\"lag_records\":0,\"lag_seconds\":0},"), "{json}");
         assert!(
-            json.contains("\"anti_entropy\":{\"rounds\":12,\"slots_differing\":2,\"keys_forgotten\":5}}"),
+            json.contains(
+                "\"anti_entropy\":{\"rounds\":12,\"slots_differing\":2,\"keys_repaired\":7,\"keys_forgotten\":5}}"
+            ),
             "{json}"
         );
         // A Redis replica line has no Gyre fields.

@@ -18,6 +18,18 @@ pub(super) fn digest_term(key: &[u8], version: Version) -> u64 {
     version_term(digest_key(key), version)
 }
 
+/// How many buckets anti-entropy splits a slot's digest into: a key's
+/// bucket is the top six bits of its digest hash ([`digest_bucket`]), so
+/// the XOR of a slot's bucket digests is the slot's digest.
+pub const DIGEST_BUCKETS: usize = 64;
+
+/// The bucket of `key` among a slot's [`DIGEST_BUCKETS`] (stable across
+/// nodes and builds, as [`digest_term`]).
+#[inline]
+pub(super) fn digest_bucket(key: &[u8]) -> usize {
+    (digest_key(key) >> 58) as usize
+}
+
 /// The key's part of [`digest_term`], computed once when a key changes
 /// version: a multiply per eight bytes, one full mix at the end.
 #[inline]

@@ -64,11 +64,12 @@ mod wide;
 mod write;
 
 pub use db::Db;
+pub use digest::DIGEST_BUCKETS;
 use expire::ExpireCursor;
 pub use expire::{ExpireCycle, EXPIRE_KEYS_PER_ROUND, EXPIRE_STALE_PERCENT};
 pub use shard::Shard;
 pub use stats::KeyspaceStats;
-pub use transfer::{records, Fed};
+pub use transfer::{differing_keys, records, Fed, KeyRepair};
 pub use wide::{Detached, FeedSink};
 
 /// Logical databases in standalone mode, as in Redis.

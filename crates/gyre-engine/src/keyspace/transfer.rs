@@ -16,6 +16,7 @@
 
 use bytes::Bytes;
 
+use super::digest::{digest_bucket, digest_term, DIGEST_BUCKETS};
 use super::{Keyspace, SlotMap};
 use crate::hlc::Version;
 use crate::mutation::{DbIndex, Mutation, MutationLog};
@@ -56,6 +57,14 @@ impl Keyspace {
         let Some(d) = self.dbs.get(db as usize) else { return Fed::Held };
         let slot = SlotId::of(key);
         let mut shard = d.lock(slot);
+        if let Mutation::Forget { .. } = m {
+            // Exact: it removes only the version it names.
+            if shard.key_version(slot, key) != m.version() {
+                return Fed::Held;
+            }
+            shard.commit(slot, &m.as_ref(), log);
+            return Fed::Applied;
+        }
         let have = shard.key_version(slot, key);
         if have >= m.version() {
             return Fed::Held;
@@ -100,6 +109,76 @@ impl Keyspace {
         out
     }
 
+    /// `slot`'s digest in database `db` split into [`DIGEST_BUCKETS`]
+    /// buckets by key (their XOR is [`Keyspace::slot_digest`]): what
+    /// anti-entropy compares to narrow a slot that differs down to the
+    /// keys that do. O(the slot's keys and the shard's tombstones).
+    pub fn slot_bucket_digests(&self, db: DbIndex, slot: SlotId) -> [u64; DIGEST_BUCKETS] {
+        let mut out = [0u64; DIGEST_BUCKETS];
+        let Some(d) = self.dbs.get(db as usize) else { return out };
+        let shard = d.lock(slot);
+        for (key, version) in shard.tombstones().filter(|(k, _)| SlotId::of(k) == slot) {
+            out[digest_bucket(key)] ^= digest_term(key, version);
+        }
+        if let Some(map) = shard.slots.get(super::slot_in_shard(slot)) {
+            for n in map.iter() {
+                out[digest_bucket(n.key())] ^= digest_term(n.key(), n.entry.version);
+            }
+        }
+        out
+    }
+
+    /// The keys and tombstones of `slot` in database `db` whose digest
+    /// bucket is set in `buckets` (bit `b` for bucket `b`), with their
+    /// versions.
+    pub fn slot_versions_in(&self, db: DbIndex, slot: SlotId, buckets: u64) -> Vec<(Box<[u8]>, Version)> {
+        let mut out = self.slot_versions(db, slot);
+        out.retain(|(key, _)| buckets & (1 << digest_bucket(key)) != 0);
+        out
+    }
+
+    /// Appends the records that make a replica holding `key` at `theirs`
+    /// (None: nothing) hold what this node holds, applied in order after
+    /// any change the replica already has from this node's feed:
+    /// * a `Forget` of `theirs` when this node holds no such key or an
+    ///   older version (the replica's copy is of another lineage: a deposed
+    ///   primary's unacknowledged write, a delete whose tombstone was
+    ///   collected here);
+    /// * the key whole (`Restore`) or its tombstone (`Del`) at this node's
+    ///   version, when that differs from `theirs` (an expired key is left
+    ///   to its delete, which the feed carries).
+    ///
+    /// Returns whether it appended anything.
+    pub fn export_repair(
+        &self,
+        db: DbIndex,
+        key: &[u8],
+        theirs: Option<Version>,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(d) = self.dbs.get(db as usize) else { return false };
+        let slot = SlotId::of(key);
+        let shard = d.lock(slot);
+        let map = shard.slots.get(super::slot_in_shard(slot));
+        let entry = map.and_then(|m| super::find(m, key));
+        let ours = entry.map(|e| e.version).or_else(|| shard.tombstones.get(key).copied());
+        let start = out.len();
+        if let Some(theirs) = theirs {
+            if ours.is_none_or(|v| theirs > v) {
+                Mutation::Forget { db, key, version: theirs }.encode(out);
+            }
+        }
+        if ours != theirs {
+            match (map, entry, ours) {
+                (Some(map), Some(_), _) => export_key(map, db, key, now_ms, &mut Vec::new(), out),
+                (_, None, Some(version)) => Mutation::Del { db, key, version }.encode(out),
+                _ => {}
+            }
+        }
+        out.len() > start
+    }
+
     /// Appends `Restore` records (the value, expiry and version, as feed
     /// records) for the keys of `keys`, all of one slot of database `db`,
     /// from the first until `out` grew by about `max_bytes`; returns how
@@ -138,6 +217,27 @@ fn export_key(map: &SlotMap, db: DbIndex, key: &[u8], now_ms: u64, value: &mut V
     value.clear();
     e.value.serialize(value);
     Mutation::Restore { db, key, value: &value[..], expire_at_ms: e.expire_at_ms, version: e.version }.encode(out);
+}
+
+/// A key to repair on a replica, with the version the replica holds of it
+/// (None: nothing).
+pub type KeyRepair = (Box<[u8]>, Option<Version>);
+
+/// The keys whose versions differ between two copies of the same digest
+/// buckets of a slot (`ours`, `theirs`: from [`Keyspace::slot_versions_in`]),
+/// each with the version the other copy holds (None: none): what
+/// [`Keyspace::export_repair`] needs to make `theirs` hold `ours`.
+pub fn differing_keys(ours: Vec<(Box<[u8]>, Version)>, theirs: Vec<(Box<[u8]>, Version)>) -> Vec<KeyRepair> {
+    let mut theirs: std::collections::HashMap<Box<[u8]>, Version> = theirs.into_iter().collect();
+    let mut out = Vec::new();
+    for (key, version) in ours {
+        match theirs.remove(&key) {
+            Some(t) if t == version => {}
+            t => out.push((key, t)),
+        }
+    }
+    out.extend(theirs.into_iter().map(|(key, t)| (key, Some(t))));
+    out
 }
 
 /// Splits encoded feed records into (record bytes, the record's key slot;

@@ -94,6 +94,22 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "slot [slot ...]",
         digest
     ),
+    csub!(
+        "digest-buckets",
+        3,
+        STALE,
+        "Returns this node's digest of a hash slot split into 64 buckets of keys, for anti-entropy to narrow a slot that differs (Gyre).",
+        "slot",
+        digest_buckets
+    ),
+    csub!(
+        "digest-keys",
+        -4,
+        STALE,
+        "Returns the keys and tombstones of a hash slot's digest buckets with their versions, for anti-entropy (Gyre).",
+        "slot bucket [bucket ...]",
+        digest_keys
+    ),
     csub!("links", 2, LOADING | STALE, "Returns a list of all TCP links to and from peer nodes.", "", links),
     csub!("replicas", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
     csub!("slaves", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
@@ -474,17 +490,58 @@ fn countkeysinslot(call: &mut Call<'_>) -> CmdResult {
 /// `replication`).
 fn digest(call: &mut Call<'_>) -> CmdResult {
     face(call)?;
-    let mut slots = Vec::with_capacity(call.argc() - 2);
-    for i in 2..call.argc() {
-        let slot = call.int_arg(i)?;
-        if !(0..SLOTS as i64).contains(&slot) {
-            return Err(err("ERR Invalid slot"));
-        }
-        slots.push(SlotId(slot as u16));
-    }
+    let slots = (2..call.argc()).map(|i| slot_arg(call, i)).collect::<Result<Vec<_>, _>>()?;
     call.out.array(slots.len());
     for slot in slots {
         call.out.integer(call.shared.ks.slot_digest(0, slot) as i64);
+    }
+    Ok(())
+}
+
+fn slot_arg(call: &Call<'_>, i: usize) -> Result<SlotId, CmdError> {
+    let slot = call.int_arg(i)?;
+    if !(0..SLOTS as i64).contains(&slot) {
+        return Err(err("ERR Invalid slot"));
+    }
+    Ok(SlotId(slot as u16))
+}
+
+/// CLUSTER DIGEST-BUCKETS slot: the slot's digest split into 64 buckets by
+/// key (their XOR is `CLUSTER DIGEST`'s), as signed 64-bit integers. A
+/// primary compares a replica's with its own to narrow a slot that differs
+/// (anti-entropy, see `replication`).
+fn digest_buckets(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    let slot = slot_arg(call, 2)?;
+    let buckets = call.shared.ks.slot_bucket_digests(0, slot);
+    call.out.array(buckets.len());
+    for b in buckets {
+        call.out.integer(b as i64);
+    }
+    Ok(())
+}
+
+/// CLUSTER DIGEST-KEYS slot bucket [bucket ...]: every key and tombstone
+/// of those digest buckets of the slot, as `[key, hlc, node]` (its
+/// version), for a primary to find which keys differ in a replica's copy.
+fn digest_keys(call: &mut Call<'_>) -> CmdResult {
+    face(call)?;
+    let slot = slot_arg(call, 2)?;
+    let mut buckets = 0u64;
+    for i in 3..call.argc() {
+        let b = call.int_arg(i)?;
+        if !(0..gyre_engine::DIGEST_BUCKETS as i64).contains(&b) {
+            return Err(err("ERR Invalid bucket"));
+        }
+        buckets |= 1 << b;
+    }
+    let versions = call.shared.ks.slot_versions_in(0, slot, buckets);
+    call.out.array(versions.len());
+    for (key, version) in versions {
+        call.out.array(3);
+        call.out.bulk(&key);
+        call.out.integer(version.hlc() as i64);
+        call.out.integer(i64::from(version.node()));
     }
     Ok(())
 }

@@ -184,7 +184,8 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
             let peers = face.map(|f| f.replication.peers()).unwrap_or_default();
             let position = shared.persistence.taps.position();
             write!(t, "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n", peers.len())?;
-            let now = call.now_ms;
+            // The clock acknowledgements are stamped with.
+            let now = crate::runtime::unix_ms();
             let t_map = face.map(|f| f.cluster.topology());
             for (i, p) in peers.iter().enumerate() {
                 let (ip, port) = t_map
@@ -193,7 +194,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                     .map_or((String::new(), 0), |m| (m.client.host.clone(), m.client.port));
                 let acked = p.acked();
                 let state = if p.copied() { "online" } else { "copying" };
-                let lag_ms = now.saturating_sub(p.acked_at_ms.load(Ordering::Relaxed));
+                let lag_ms = p.lag_ms(position, now);
                 write!(
                     t,
                     "slave{i}:ip={ip},port={port},state={state},offset={acked},lag={},gyre_tag={},gyre_slots={},gyre_lag_records={}\r\n",
@@ -212,7 +213,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 let r = &f.replication;
                 write!(
                     t,
-                    "gyre_noreplicas:{}\r\ngyre_feed_records_applied:{}\r\ngyre_catch_ups:{}\r\ngyre_copies_served:{}\r\ngyre_keys_forgotten:{}\r\ngyre_anti_entropy_rounds:{}\r\ngyre_anti_entropy_slots_differing:{}\r\ngyre_feeds_parked:{}\r\ngyre_feed_resumes:{}\r\n",
+                    "gyre_noreplicas:{}\r\ngyre_feed_records_applied:{}\r\ngyre_catch_ups:{}\r\ngyre_copies_served:{}\r\ngyre_keys_forgotten:{}\r\ngyre_anti_entropy_rounds:{}\r\ngyre_anti_entropy_slots_differing:{}\r\ngyre_anti_entropy_keys_repaired:{}\r\ngyre_feeds_parked:{}\r\ngyre_feed_resumes:{}\r\n",
                     r.noreplicas.load(Ordering::Relaxed),
                     r.records_in.load(Ordering::Relaxed),
                     r.catch_ups.load(Ordering::Relaxed),
@@ -220,6 +221,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                     r.keys_forgotten.load(Ordering::Relaxed),
                     r.ae_rounds.load(Ordering::Relaxed),
                     r.ae_slots_differing.load(Ordering::Relaxed),
+                    r.ae_keys_repaired.load(Ordering::Relaxed),
                     r.parked_feeds(),
                     r.feed_resumes.load(Ordering::Relaxed),
                 )?;
