@@ -194,6 +194,8 @@ fn parse_command_line() -> anyhow::Result<CommandLine> {
             clap::Arg::new(p.name)
                 .long(p.name)
                 .value_name("VALUE")
+                // `--clock-offset-ms -5000`, not only `=-5000`.
+                .allow_negative_numbers(true)
                 .env(env_name(p.name))
                 .hide_env_values(matches!(p.name, "requirepass" | "cluster-secret"))
                 .help(format!("{} [default: {:?}]", p.help, p.default)),

@@ -1318,9 +1318,10 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
     let counter = |field: &str| -> u64 { three.iter().map(|n| info_number(n, "replication", field)).sum() };
     assert!(counter("gyre_anti_entropy_rounds") > 0, "anti-entropy rounds ran");
     eprintln!(
-        "feeds resumed {}, replica slots found differing {}",
+        "feeds resumed {}, replica slots found differing {}, keys repaired {}",
         counter("gyre_feed_resumes"),
-        counter("gyre_anti_entropy_slots_differing")
+        counter("gyre_anti_entropy_slots_differing"),
+        counter("gyre_anti_entropy_keys_repaired")
     );
 }
 
@@ -1591,6 +1592,61 @@ fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quo
     });
     let mut rc = Redirecting::new(&three);
     check_acknowledged(&mut rc, "s:", &acked);
+    assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
+}
+
+/// A node whose clock runs 5 s behind: the others' versions are ahead of
+/// its clock by more than `max-clock-drift-ms`, so it refuses their feeds
+/// (counted in its INFO `clock_drift_refused`) and its clock is not
+/// dragged either; its own versions, behind the others' clocks, are taken.
+/// Every quorum write is acknowledged (the other two hold the others'
+/// slots; they take the lagging node's), including overwrites of keys
+/// written before at newer versions by the others; once its clock is set
+/// right, every acknowledged write reads back and the copies converge.
+#[test]
+fn a_node_whose_clock_runs_behind_refuses_newer_feeds_and_loses_no_write() {
+    let _one_at_a_time = serial();
+    let root = tempdir();
+    let extra = ["--anti-entropy-interval-ms".to_string(), "500".to_string()];
+    let a = Node::start_with(&root.0, 60, None, &extra);
+    let b = Node::start_with(&root.0, 61, Some(&a), &extra);
+    let mut behind = extra.to_vec();
+    behind.extend(["--clock-offset-ms".to_string(), "-5000".to_string()]);
+    let mut c = Node::start_with(&root.0, 62, Some(&a), &behind);
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
+    let (at_a, at_c) = (key_led_by(&a, a.port), key_led_by(&a, c.port));
+    let mut rc = Redirecting::new(&three);
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        if rc.query(&["SET", &format!("s:{i}"), &i.to_string()]).is_ok() {
+            acked.push(i);
+        }
+        i += 1;
+    }
+    assert!(acked.len() as u64 > i / 2, "{} of {i} SETs acknowledged", acked.len());
+    assert_eq!(q(&mut a.client(), &["SET", &at_a, "fine"]).map(|v| text(&v)), Ok("OK".to_string()));
+    assert_eq!(q(&mut c.client(), &["SET", &at_c, "behind"]).map(|v| text(&v)), Ok("OK".to_string()));
+    assert_eq!(q(&mut c.client(), &["SET", &at_c, "behind, again"]).map(|v| text(&v)), Ok("OK".to_string()));
+    assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("behind, again"));
+    assert!(info_number(&c, "stats", "clock_drift_refused") > 0, "the lagging node refused the others' versions");
+    let drift: u64 = [&a, &b].iter().map(|n| info_number(n, "stats", "clock_drift_refused")).sum();
+    assert_eq!(drift, 0, "the others take the lagging node's versions");
+
+    // Its clock set right.
+    let at = c.args.iter().position(|a| a == "--clock-offset-ms").unwrap();
+    c.args[at + 1] = "0".into();
+    c.restart();
+    let three = [&a, &b, &c];
+    wait_until("the corrected node to take quorum writes", &three, || {
+        q(&mut c.client(), &["SET", &at_c, "later"]).is_ok()
+    });
+    let mut rc = Redirecting::new(&three);
+    check_acknowledged(&mut rc, "s:", &acked);
+    assert_eq!(rc.query_settled(&["GET", &at_a]).as_deref(), Ok("fine"));
     assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
     wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 }
