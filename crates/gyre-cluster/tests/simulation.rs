@@ -17,66 +17,16 @@
 //! real files, in a fresh directory per run.)
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gyre_cluster::moves::NoData;
-use gyre_cluster::net::{BoxFuture, BoxStream, Datagrams, Listener, Net};
-use gyre_cluster::{Cluster, ClusterConfig, DataPlane, Endpoint, NodeId, NodeTag, SLOTS};
+use gyre_cluster::net::{BoxFuture, BoxStream};
+use gyre_cluster::{Cluster, DataPlane, NodeTag, SLOTS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// turmoil's sockets behind the cluster's runtime seam.
-struct SimNet {
-    seed: u64,
-}
-
-struct SimListener(turmoil::net::TcpListener);
-struct SimUdp(turmoil::net::UdpSocket);
-
-impl Net for SimNet {
-    fn listen(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
-        Box::pin(
-            async move { Ok(Box::new(SimListener(turmoil::net::TcpListener::bind(addr).await?)) as Box<dyn Listener>) },
-        )
-    }
-
-    fn bind_udp(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Arc<dyn Datagrams>>> {
-        Box::pin(async move { Ok(Arc::new(SimUdp(turmoil::net::UdpSocket::bind(addr).await?)) as Arc<dyn Datagrams>) })
-    }
-
-    fn connect(&self, addr: String) -> BoxFuture<'static, io::Result<BoxStream>> {
-        Box::pin(async move {
-            let a: SocketAddr = addr.parse().map_err(io::Error::other)?;
-            Ok(Box::new(turmoil::net::TcpStream::connect(a).await?) as BoxStream)
-        })
-    }
-
-    fn seed(&self) -> u64 {
-        self.seed
-    }
-}
-
-impl Listener for SimListener {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<BoxStream>> {
-        Box::pin(async move { Ok(Box::new(self.0.accept().await?.0) as BoxStream) })
-    }
-}
-
-impl Datagrams for SimUdp {
-    fn send_to<'a>(&'a self, buf: &'a [u8], to: SocketAddr) -> BoxFuture<'a, io::Result<usize>> {
-        Box::pin(self.0.send_to(buf, to))
-    }
-
-    fn recv_from<'a>(&'a self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<(usize, SocketAddr)>> {
-        Box::pin(self.0.recv_from(buf))
-    }
-}
-
-const PORT: u16 = 17000;
-
-type Registry = Arc<Mutex<HashMap<u16, Cluster>>>;
+mod sim;
+use sim::{add_node, agreed, agreed_moving, describe, Registry, Signals};
 
 /// A node's data: the keys written per slot (kept across its crashes, as on
 /// disk), and the slots frozen for a hand-over (lost with a crash, as in the
@@ -241,88 +191,6 @@ impl Writer {
     }
 }
 
-fn config(dir: &std::path::Path, n: u16, seeds: Vec<String>) -> ClusterConfig {
-    let ip = turmoil::lookup(format!("n{n}"));
-    ClusterConfig {
-        node_id: NodeId::parse(&format!("{n:040x}")).unwrap(),
-        client: Endpoint { host: ip.to_string(), port: 6379 },
-        cluster: Endpoint { host: ip.to_string(), port: PORT },
-        bind: SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), PORT),
-        seeds,
-        replication_factor: 2,
-        secret: Some(b"sim-secret".to_vec()),
-        node_timeout_ms: 1000,
-        gossip_interval_ms: 200,
-        dir: dir.join(format!("n{n}")),
-    }
-}
-
-struct Signals {
-    /// Start the node (a later join).
-    start: Option<Arc<tokio::sync::Notify>>,
-    /// Make the node leave.
-    leave: Arc<tokio::sync::Notify>,
-}
-
-fn add_node(
-    sim: &mut turmoil::Sim<'_>,
-    dir: &std::path::Path,
-    n: u16,
-    seed: u64,
-    registry: &Registry,
-    stores: &Stores,
-    signals: Signals,
-) {
-    let dir = dir.to_path_buf();
-    let registry = registry.clone();
-    let signals = Arc::new(signals);
-    let store = stores.lock().unwrap().entry(n).or_default().clone();
-    sim.host(format!("n{n}"), move || {
-        let dir = dir.clone();
-        let registry = registry.clone();
-        let signals = signals.clone();
-        let store = store.clone();
-        async move {
-            // A restart forgets what was frozen, as the server does.
-            store.lock().unwrap().frozen.clear();
-            if let Some(start) = &signals.start {
-                start.notified().await;
-            }
-            let seeds = if n == 1 { vec![] } else { vec![format!("{}:{PORT}", turmoil::lookup("n1"))] };
-            let net = Arc::new(SimNet { seed: seed.wrapping_mul(31).wrapping_add(n as u64) });
-            let c = Cluster::start_with(config(&dir, n, seeds), net, Arc::new(SimData(store))).await?;
-            registry.lock().unwrap().insert(n, c.clone());
-            signals.leave.notified().await;
-            // Retried: the leader may be on the other side of a partition.
-            while c.tag().is_some_and(|t| c.topology().member(t).is_some()) {
-                if let Err(e) = c.leave(std::time::Duration::from_secs(30)).await {
-                    tracing::debug!(error = %e, "leave: retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-            std::future::pending::<()>().await;
-            Ok(())
-        }
-    });
-}
-
-fn agreed(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -> bool {
-    agreed_moving(nodes, members, count)
-        && members.iter().filter_map(|n| nodes.get(n)).all(|c| c.topology().moving() == 0)
-}
-
-/// [`agreed`], with moves still in progress.
-fn agreed_moving(nodes: &HashMap<u16, Cluster>, members: &[u16], count: usize) -> bool {
-    let tops: Vec<_> = members.iter().filter_map(|n| nodes.get(n)).map(|c| c.topology()).collect();
-    let healthy = members.iter().filter_map(|n| nodes.get(n)).all(|c| c.raft_view().fatal.is_none());
-    healthy
-        && tops.len() == members.len()
-        && tops.iter().all(|t| t.members.len() == count && t.assigned() == SLOTS)
-        && tops.windows(2).all(|w| w[0].version == w[1].version && w[0].slots == w[1].slots)
-}
-
-/// Steps the simulation until `f` holds, for at most `sim_secs` of
-/// simulated time.
 /// The simulation's state outside the hosts.
 struct World {
     registry: Registry,
@@ -357,25 +225,6 @@ fn step_until(
     Err(format!("timed out waiting for {what}:\n{}", describe(&world.registry.lock().unwrap())))
 }
 
-fn describe(nodes: &HashMap<u16, Cluster>) -> String {
-    let mut keys: Vec<_> = nodes.keys().copied().collect();
-    keys.sort();
-    keys.iter()
-        .map(|k| {
-            let c = &nodes[k];
-            let t = c.topology();
-            format!(
-                "n{k}: tag {:?} version {} members {:?} raft {:?}",
-                c.tag(),
-                t.version,
-                t.members.keys().map(|m| m.0).collect::<Vec<_>>(),
-                c.raft_view()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Three form; one crashes while a fourth joins; it restarts and catches
 /// up; the first is cut off while a third leaves; the cut heals. Every
 /// stage ends with the live members agreeing on one map.
@@ -396,7 +245,13 @@ fn run(seed: u64) -> Result<Vec<Duration>, String> {
     let join4 = Arc::new(tokio::sync::Notify::new());
     for n in 1..=4 {
         let start = (n == 4).then(|| join4.clone());
-        add_node(&mut sim, &dir, n, seed, &registry, &stores, Signals { start, leave: leave[n as usize].clone() });
+        let store = stores.lock().unwrap().entry(n).or_default().clone();
+        let data = move || -> Arc<dyn DataPlane> {
+            // A restart forgets what was frozen, as the server does.
+            store.lock().unwrap().frozen.clear();
+            Arc::new(SimData(store.clone()))
+        };
+        add_node(&mut sim, &dir, n, seed, 2, &registry, data, Signals { start, leave: leave[n as usize].clone() });
     }
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let finished = done.clone();
