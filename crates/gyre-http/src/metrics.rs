@@ -88,6 +88,7 @@ pub struct ReplicationMetrics {
     /// Broken feeds kept to resume (hints), and feeds resumed from them.
     pub feeds_parked: u64,
     pub feed_resumes_total: u64,
+    pub feed_log_resumes_total: u64,
     /// Slots this node leads and has not caught up on (they answer TRYAGAIN).
     pub slots_catching_up: u64,
 }
@@ -253,6 +254,12 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
         "gyre_replication_feed_resumes_total",
         "Feeds resumed from what was kept for a returning replica, without a copy.",
         r.feed_resumes_total,
+    );
+    counter(
+        w,
+        "gyre_replication_feed_log_resumes_total",
+        "Of those, feeds resumed by reading what the replica missed back from this node's log (durable hints).",
+        r.feed_log_resumes_total,
     );
     gauge(w, "gyre_slots_catching_up", "Slots led here and not caught up on yet.", r.slots_catching_up);
 }

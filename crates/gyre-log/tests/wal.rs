@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gyre_log::wal::{
-    list_segments, replay, segment_path, FaultInjector, FsyncPolicy, Lsn, ReplayReport, Wal, WalError, WalOptions,
-    RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES,
+    list_segments, read_range, replay, segment_path, FaultInjector, FsyncPolicy, Lsn, ReplayReport, Wal, WalError,
+    WalOptions, RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES,
 };
 use proptest::prelude::*;
 
@@ -183,6 +183,35 @@ fn reopen_continues_lsns_in_a_new_segment() {
     // Only the new segment.
     let (seen, _) = replay_all(dir.path(), 2, false).unwrap();
     assert_eq!(seen, vec![(Lsn(11), b"after reopen".to_vec())]);
+}
+
+/// Hinted handoff reads a range of a live log back: the records after a
+/// position up to one written out, across segments, leaving the log as it
+/// was (appends go on after), and says when the range is no longer whole.
+#[test]
+fn a_range_of_a_live_log_reads_back_and_a_removed_start_is_reported() {
+    let dir = TestDir::new("range");
+    let options = WalOptions { segment_bytes_max: 256, ..opts(FsyncPolicy::No) };
+    let wal = Wal::open(dir.path(), options, Lsn(1)).unwrap();
+    let written: Records = (1..=100).map(|i| (wal.append(&payload(i)).unwrap(), payload(i))).collect();
+    let upto = wal.last_lsn();
+    assert_eq!(upto, Lsn(100));
+    block_on(wal.wait_durable(upto)).unwrap();
+    // Appended but not written out: past `upto`, never read.
+    wal.append(&payload(101)).unwrap();
+    let mut seen = Vec::new();
+    assert!(read_range(dir.path(), Lsn(40), upto, |lsn, p| seen.push((lsn, p.to_vec()))).unwrap());
+    assert_eq!(seen, written[40..].to_vec());
+    assert!(read_range(dir.path(), Lsn(0), upto, |_, _| {}).unwrap(), "the whole log");
+    assert!(!read_range(dir.path(), Lsn(90), Lsn(500), |_, _| {}).unwrap(), "the log ends before 500");
+    // Segments removed (after a snapshot): the start of the range is gone.
+    let segments = list_segments(dir.path()).unwrap();
+    wal.remove_segments_before(segments[3]).unwrap();
+    assert!(!read_range(dir.path(), Lsn(2), upto, |_, _| {}).unwrap());
+    wal.append(&payload(102)).unwrap();
+    wal.close().unwrap();
+    let (all, _) = replay_all(dir.path(), segments[3], false).unwrap();
+    assert_eq!(all.last().map(|(l, _)| *l), Some(Lsn(102)), "the log was left as it was");
 }
 
 #[test]

@@ -113,6 +113,7 @@ pub async fn start(shared: &Arc<Shared>, client_port: u16) -> anyhow::Result<()>
     tracing::info!(cluster_port, announce = %cfg.client, seeds = ?cfg.seeds, "cluster mode");
     let moves = Arc::new(SlotMoves::default());
     let replication = Arc::new(crate::replication::Replication::default());
+    replication.sloppy.store(c.sloppy_quorum, std::sync::atomic::Ordering::Relaxed);
     let data = Arc::new(ServerDataPlane::new(shared, moves.clone()));
     let cluster = Cluster::start_with(cfg, Arc::new(gyre_cluster::net::TokioNet), data)
         .await

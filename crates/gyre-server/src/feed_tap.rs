@@ -260,6 +260,13 @@ impl SlotStream {
         SlotStream { tap, db, pending, keys: Vec::new(), done: 0 }
     }
 
+    /// A stream of `slots`' changes from now on, without a copy (a feed
+    /// that resumes: its target holds the rest).
+    pub fn changes_only(taps: &FeedTaps, ks: &Keyspace, db: DbIndex, slots: &[SlotId], max_bytes: usize) -> SlotStream {
+        let tap = taps.subscribe(ks, slots.iter().copied(), max_bytes);
+        SlotStream { tap, db, pending: Vec::new(), keys: Vec::new(), done: 0 }
+    }
+
     /// The feed's position when the stream subscribed: every change of its
     /// slots after that is in the stream, the older ones in its copy.
     pub fn since(&self) -> u64 {

@@ -19,6 +19,7 @@ mod dispatch;
 mod evict;
 mod feed_tap;
 mod gate;
+mod hints;
 mod http;
 mod import_rdb;
 mod limits;

@@ -108,6 +108,11 @@ pub struct Replication {
     parked: parking_lot::Mutex<std::collections::HashMap<NodeTag, ParkedFeed>>,
     /// Feeds resumed from what was kept, without a copy.
     pub feed_resumes: AtomicU64,
+    /// Of those, the ones resumed from this node's log (durable hints).
+    pub feed_log_resumes: AtomicU64,
+    /// `sloppy-quorum`: a replica whose feed is parked counts as holding
+    /// the writes its hints keep.
+    pub sloppy: std::sync::atomic::AtomicBool,
 }
 
 /// A parked feed: its slots, when it broke, and what it kept.
@@ -129,6 +134,23 @@ impl Replication {
         let p = self.parked.lock().remove(&to)?;
         (p.slots == slots && p.at.elapsed() <= ttl).then_some(p.feed)
     }
+
+    /// Replicas not fed now whose parked feeds keep hints for `slot` (None:
+    /// any): with `sloppy-quorum`, they count towards a write's copies.
+    fn hinted(&self, peers: &[Arc<Peer>], slot: Option<u16>) -> usize {
+        if !self.sloppy.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let parked = self.parked.lock();
+        parked
+            .iter()
+            .filter(|(tag, p)| {
+                !peers.iter().any(|f| f.tag == **tag)
+                    && slot.is_none_or(|s| p.slots.binary_search(&s).is_ok())
+                    && !p.feed.lagged()
+            })
+            .count()
+    }
 }
 
 /// One replica being fed.
@@ -146,6 +168,9 @@ pub struct Peer {
     copied: std::sync::atomic::AtomicBool,
     /// When it last acknowledged (ms since the Unix epoch).
     pub acked_at_ms: AtomicU64,
+    /// Once copied: this node's log position through which it holds
+    /// every record of its slots (`hints`).
+    held_lsn: AtomicU64,
     /// What anti-entropy found differing there, for the feed to repair.
     repairs: crate::slot_transfer::Repairs,
 }
@@ -187,6 +212,7 @@ impl Peer {
         self.since.store(held.since, Ordering::Release);
         if held.copied {
             self.copied.store(true, Ordering::Release);
+            self.held_lsn.fetch_max(held.lsn, Ordering::AcqRel);
         }
         self.acked.fetch_max(held.position, Ordering::AcqRel);
         self.acked_at_ms.store(crate::runtime::unix_ms(), Ordering::Relaxed);
@@ -220,6 +246,7 @@ impl Replication {
             since: AtomicU64::new(u64::MAX),
             copied: Default::default(),
             acked_at_ms: AtomicU64::new(0),
+            held_lsn: AtomicU64::new(0),
             repairs: Default::default(),
         });
         self.peers.write().push(peer.clone());
@@ -239,7 +266,9 @@ impl Replication {
     /// How many replicas (other than this node) hold `slot` (None: any
     /// slot) through feed position `position`.
     pub fn holding(&self, slot: Option<u16>, position: u64) -> usize {
-        self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count()
+        let peers = self.peers.read();
+        let held = peers.iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count();
+        held + self.hinted(&peers, slot)
     }
 
     /// Waits until every write in `writes` (a write's slot, None: keyless;
@@ -415,13 +444,22 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
     let (ttl, tap_bytes) =
         shared.config.settings().cluster.as_ref().map_or((0, 64 << 20), |c| (c.hint_ttl_secs, c.hint_max_bytes));
     let ttl = std::time::Duration::from_secs(ttl);
-    let parked = repl.unpark(to, &slots, ttl);
+    let mut parked = repl.unpark(to, &slots, ttl);
+    let mut from_log = false;
+    if parked.is_none() && !ttl.is_zero() {
+        parked = resume_from_log(&shared, to, &ids, &slots, ttl, tap_bytes as usize).await;
+        from_log = parked.is_some();
+    }
     if let Some(p) = &parked {
         repl.feed_resumes.fetch_add(1, Ordering::Relaxed);
+        if from_log {
+            repl.feed_log_resumes.fetch_add(1, Ordering::Relaxed);
+        }
         tracing::info!(
             to = %to,
             slots = slots.len(),
-            unacked_bytes = p.unacked_bytes(),
+            bytes = p.unacked_bytes(),
+            from_log,
             "replication: replaying what a returning replica missed (hints)"
         );
     }
@@ -436,11 +474,68 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
             r.map_err(|e| e.to_string())
         }
         differ = anti_entropy(&shared, face, to, &slots, &peer) => Err(differ),
+        () = keep_marks(&shared, to, &slots, &peer, ttl) => unreachable!("keeps marks until the feed ends"),
     };
     drop(registered);
     match result {
         Ok(_) => Err("the replica ended the feed".into()),
         Err(e) => Err(e),
+    }
+}
+
+/// A feed to `to` resumed from this node's log at the mark kept for it
+/// (see `hints`): when the mark is for the same slots and younger than
+/// `ttl`, and the log still holds what came after it.
+async fn resume_from_log(
+    shared: &Shared,
+    to: NodeTag,
+    ids: &[SlotId],
+    slots: &[u16],
+    ttl: std::time::Duration,
+    max_bytes: usize,
+) -> Option<crate::slot_transfer::Parked> {
+    shared.persistence.wal.as_ref()?;
+    let mark = crate::hints::load(&shared.persistence.dir, to)?;
+    let age = std::time::Duration::from_millis(crate::runtime::unix_ms().saturating_sub(mark.at_ms));
+    if mark.node != shared.persistence.node_id || mark.slots != slots || age > ttl {
+        return None;
+    }
+    let resumed = crate::slot_transfer::from_log(shared, ids, mark.held, max_bytes).await;
+    if resumed.is_none() {
+        tracing::info!(to = %to, "replication: the log no longer holds what a replica missed; it gets a fresh copy");
+    }
+    resumed
+}
+
+/// How often a feed's mark (`hints`) is written when it moved, and at
+/// least how often when it did not.
+const MARK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const MARK_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Keeps the mark of replica `to` (`hints`) up to date while its feed
+/// runs: what it holds of this node's log, once its copy is complete.
+/// Never returns.
+async fn keep_marks(shared: &Shared, to: NodeTag, slots: &[u16], peer: &Peer, ttl: std::time::Duration) {
+    if shared.persistence.wal.is_none() || ttl.is_zero() {
+        return std::future::pending().await;
+    }
+    let (mut saved, mut saved_at) = (0u64, std::time::Instant::now());
+    loop {
+        tokio::time::sleep(MARK_EVERY).await;
+        let held = peer.held_lsn.load(Ordering::Acquire);
+        if !peer.copied() || held == 0 || (held == saved && saved_at.elapsed() < MARK_REFRESH) {
+            continue;
+        }
+        let mark = crate::hints::Mark {
+            node: shared.persistence.node_id.clone(),
+            slots: slots.to_vec(),
+            held,
+            at_ms: crate::runtime::unix_ms(),
+        };
+        match crate::hints::save(&shared.persistence.dir, to, &mark) {
+            Ok(()) => (saved, saved_at) = (held, std::time::Instant::now()),
+            Err(e) => tracing::warn!(to = %to, error = %e, "replication: cannot keep a replica's hint mark"),
+        }
     }
 }
 
@@ -774,6 +869,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         anti_entropy_keys_repaired_total: r.ae_keys_repaired.load(Ordering::Relaxed),
         feeds_parked: r.parked_feeds() as u64,
         feed_resumes_total: r.feed_resumes.load(Ordering::Relaxed),
+        feed_log_resumes_total: r.feed_log_resumes.load(Ordering::Relaxed),
         slots_catching_up: face.slots_catching_up() as u64,
     }
 }
@@ -811,7 +907,7 @@ mod tests {
         let repl = Replication::default();
         let a = repl.register(NodeTag(2), &[1, 2]);
         let b = repl.register(NodeTag(3), &[2]);
-        a.peer.record(Held { position: 10, since: 0, copied: true });
+        a.peer.record(Held { position: 10, since: 0, copied: true, lsn: 0 });
         assert_eq!(repl.holding(Some(1), 10), 1);
         assert_eq!(repl.holding(Some(1), 11), 0);
         assert_eq!(repl.holding(Some(3), 1), 0, "no feed carries slot 3");
@@ -822,10 +918,10 @@ mod tests {
         assert_eq!(held, vec![false, false], "slot 1 has one replica fed; slot 2's second has not acknowledged");
         // A feed re-sending its copy holds what came after it subscribed,
         // not what is older.
-        b.peer.record(Held { position: 12, since: 8, copied: false });
+        b.peer.record(Held { position: 12, since: 8, copied: false, lsn: 0 });
         assert_eq!(repl.holding(Some(2), 9), 2);
         assert_eq!(repl.holding(Some(2), 8), 1, "from before its subscription: only in its copy");
-        b.peer.record(Held { position: 12, since: 8, copied: true });
+        b.peer.record(Held { position: 12, since: 8, copied: true, lsn: 0 });
         assert_eq!(repl.holding(Some(2), 8), 2);
         drop(a);
         assert_eq!(repl.holding(Some(1), 0), 0, "a feed that ended counts no more");

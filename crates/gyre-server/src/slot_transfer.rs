@@ -212,6 +212,10 @@ pub struct Held {
     pub position: u64,
     pub since: u64,
     pub copied: bool,
+    /// Once `copied`: the source's log position (LSN; 0 when unknown or
+    /// without a log) through which the target holds every record of the
+    /// slots (see `hints`).
+    pub lsn: u64,
 }
 
 /// Told what the target holds each time it acknowledges more.
@@ -275,16 +279,93 @@ pub async fn send_slots_acked<L: AsyncRead + AsyncWrite + Send + 'static>(
 /// its primary's digests, and anti-entropy sends it a copy).
 pub struct Parked {
     stream: SlotStream,
-    /// The frames not acknowledged: the feed position each brings the
-    /// replica to, and its records.
-    unacked: Vec<(u64, Bytes)>,
+    /// The frames not acknowledged, and their records.
+    unacked: Vec<Unacked>,
+    /// The frames come from the log, and the copy is complete only once
+    /// they are acknowledged ([`from_log`]); else the replica had the copy.
+    from_log: bool,
 }
 
 impl Parked {
+    /// Whether its tap fell behind its bound (what it gathered is gone).
+    pub fn lagged(&self) -> bool {
+        self.stream.lagged()
+    }
+
     /// Bytes of records kept in the frames not acknowledged.
     pub fn unacked_bytes(&self) -> usize {
-        self.unacked.iter().map(|(_, b)| b.len()).sum()
+        self.unacked.iter().map(|u| u.payload.as_ref().map_or(0, Bytes::len)).sum()
     }
+}
+
+/// A frame sent and not acknowledged yet.
+struct Unacked {
+    /// Its number in the stream.
+    frame: u64,
+    /// The feed position it brings the target to.
+    seen: u64,
+    /// The log position through which it (with the frames before it)
+    /// carries every record of the slots.
+    lsn: u64,
+    /// Its records, kept for a feed to resume (None: none, or not kept).
+    payload: Option<Bytes>,
+}
+
+/// A feed to resume from this node's write-ahead log (durable hinted
+/// handoff, after this node restarted): subscribes to `slots`' changes,
+/// then reads back every record of theirs the log holds after LSN `after`
+/// (through the last record appended before the subscription, so nothing
+/// is missed between the two; the overlap is held by version). None when
+/// that cannot be done without a copy: no log, the log no longer holds the
+/// range (segments removed after a snapshot), more than `max_bytes` of
+/// records, or a record that is not one key's (a flush, a slot dropped).
+pub async fn from_log(shared: &Shared, slots: &[SlotId], after: u64, max_bytes: usize) -> Option<Parked> {
+    let wal = shared.persistence.wal.clone()?;
+    let stream = SlotStream::changes_only(&shared.persistence.taps, &shared.ks, 0, slots, max_bytes);
+    let upto = wal.last_lsn();
+    wal.wait_durable(upto).await.ok()?;
+    let since = stream.since();
+    let dir = shared.persistence.dir.clone();
+    let mut wanted = vec![false; gyre_engine::slot::SLOT_COUNT];
+    for s in slots {
+        wanted[s.index()] = true;
+    }
+    let read = tokio::task::spawn_blocking(move || {
+        let (mut frames, mut frame, mut bytes, mut whole) = (Vec::new(), Vec::new(), 0usize, true);
+        let complete = gyre_log::wal::read_range(&dir, gyre_log::wal::Lsn(after), upto, |lsn, payload| {
+            let payload = Bytes::copy_from_slice(payload);
+            for (record, slot) in gyre_engine::keyspace::records(&payload) {
+                match slot {
+                    Some(slot) if !wanted[slot.index()] => {}
+                    Some(_) if !is_drop(&record) => {
+                        bytes += record.len();
+                        frame.extend_from_slice(&record);
+                    }
+                    _ => whole = false,
+                }
+            }
+            if frame.len() >= CHUNK_BYTES {
+                let payload = Some(Bytes::from(std::mem::take(&mut frame)));
+                frames.push(Unacked { frame: 0, seen: since, lsn: lsn.0, payload });
+            }
+        });
+        if !frame.is_empty() {
+            frames.push(Unacked { frame: 0, seen: since, lsn: upto.0, payload: Some(Bytes::from(frame)) });
+        }
+        (complete, whole && bytes <= max_bytes, frames)
+    });
+    match read.await {
+        Ok((Ok(true), true, unacked)) => Some(Parked { stream, unacked, from_log: true }),
+        _ => {
+            stream.finish(&shared.persistence.taps);
+            None
+        }
+    }
+}
+
+/// Whether an encoded feed record drops a whole slot.
+fn is_drop(record: &Bytes) -> bool {
+    matches!(gyre_engine::mutation::decode_fed(record).map(|d| d.mutation), Ok(gyre_engine::Mutation::DropSlot { .. }))
 }
 
 /// A replica's feed ([`send_slots_acked`] that never stops on its own):
@@ -305,14 +386,14 @@ pub async fn send_feed<L: AsyncRead + AsyncWrite + Send + 'static>(
 ) -> (Result<Progress, TransferError>, Option<Parked>) {
     let taps = &shared.persistence.taps;
     let (stream, resume) = match parked {
-        Some(p) if !p.stream.lagged() => (p.stream, Some(p.unacked)),
+        Some(p) if !p.stream.lagged() => (p.stream, Some((p.unacked, p.from_log))),
         _ => (SlotStream::start_bounded(taps, &shared.ks, 0, slots, tap_bytes), None),
     };
     let (result, sent) =
         send_stream(shared, link, stream, resume, slots, opts, std::future::pending(), on_ack, Some(repairs)).await;
     if result.is_err() && sent.copy_acked && !sent.stream.lagged() {
-        let unacked = sent.unacked.into_iter().filter_map(|(_, seen, payload)| payload.map(|p| (seen, p))).collect();
-        return (result, Some(Parked { stream: sent.stream, unacked }));
+        let unacked = sent.unacked.into_iter().filter(|u| u.payload.is_some()).collect();
+        return (result, Some(Parked { stream: sent.stream, unacked, from_log: false }));
     }
     sent.stream.finish(taps);
     (result, None)
@@ -358,22 +439,22 @@ impl Repairs {
 }
 
 /// What a sender leaves behind: its stream, whether the target
-/// acknowledged the copy, and the frames it had not acknowledged (frame
-/// number, feed position, records; None for a frame without records).
+/// acknowledged the copy, and the frames it had not acknowledged.
 struct Sent {
     stream: SlotStream,
     copy_acked: bool,
-    unacked: std::collections::VecDeque<(u64, u64, Option<Bytes>)>,
+    unacked: std::collections::VecDeque<Unacked>,
 }
 
 /// Sends `stream` over `link` (see [`send_slots`]); `resume`: a resumed
-/// feed (its copy was acknowledged before), with the frames to send first.
+/// feed, with the frames to send first (and whether they come from the
+/// log, see [`Parked`]).
 #[allow(clippy::too_many_arguments)]
 async fn send_stream<L: AsyncRead + AsyncWrite + Send + 'static>(
     shared: &Shared,
     link: L,
     stream: SlotStream,
-    resume: Option<Vec<(u64, Bytes)>>,
+    resume: Option<(Vec<Unacked>, bool)>,
     slots: &[SlotId],
     opts: SendOptions,
     stop: impl std::future::Future<Output = ()>,
@@ -427,7 +508,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     mut tx: W,
     mut acks: tokio::sync::watch::Receiver<u64>,
     sent: &mut Sent,
-    resume: Option<Vec<(u64, Bytes)>>,
+    resume: Option<(Vec<Unacked>, bool)>,
     slots: &[SlotId],
     opts: SendOptions,
     forget_before: Option<gyre_engine::Version>,
@@ -452,32 +533,54 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     let mut framed = 0u64;
     let since = stream.since();
     let acked = |progress: &Progress,
-                 positions: &mut std::collections::VecDeque<(u64, u64, Option<Bytes>)>,
+                 positions: &mut std::collections::VecDeque<Unacked>,
                  copied_at: u64,
                  copy_acked: &mut bool| {
-        let mut at = None;
-        while positions.front().is_some_and(|(frame, _, _)| *frame <= progress.acked) {
-            at = positions.pop_front().map(|(_, seen, _)| seen);
+        let (mut at, mut lsn) = (None, 0);
+        while positions.front().is_some_and(|u| u.frame <= progress.acked) {
+            let u = positions.pop_front().expect("a front");
+            at = Some(u.seen);
+            lsn = lsn.max(u.lsn);
         }
         *copy_acked |= progress.acked >= copied_at;
         if let Some(position) = at {
-            on_ack(Held { position, since, copied: progress.acked >= copied_at });
+            on_ack(Held { position, since, copied: progress.acked >= copied_at, lsn });
         }
     };
-    if let Some(resume) = resume {
+    // The log position through which every record of the slots was
+    // offered (to the stream, or before it subscribed: its copy).
+    let lsn_now = || shared.persistence.wal.as_ref().map_or(0, |w| w.written_lsn().0);
+    if let Some((resume, from_log)) = resume {
         // A resumed feed: the target had the copy; what it had not
-        // acknowledged goes again, then the changes gathered since.
-        send(&mut tx, &Frame::Copied(None), &mut progress).await?;
-        progress.copied = true;
-        copied_at = progress.frames;
-        positions.push_back((progress.frames, since, None));
-        for (seen, payload) in resume {
+        // acknowledged goes again (or, from the log, what it missed; the
+        // copy is then complete once that is acknowledged), then the
+        // changes gathered since.
+        if !from_log {
+            send(&mut tx, &Frame::Copied(None), &mut progress).await?;
+            copied_at = progress.frames;
+            positions.push_back(Unacked { frame: copied_at, seen: since, lsn: 0, payload: None });
+        }
+        let mut lsn = 0;
+        for u in resume {
+            let payload = u.payload.unwrap_or_default();
             progress.bytes += payload.len() as u64;
             send(&mut tx, &Frame::Records(payload.clone()), &mut progress).await?;
-            positions.push_back((progress.frames, seen, Some(payload)));
-            framed = seen;
+            positions.push_back(Unacked { frame: progress.frames, payload: Some(payload), ..u });
+            framed = u.seen;
+            lsn = u.lsn;
         }
-        info!(slots = slots.len(), frames = progress.frames - 1, "feed resumed without a copy (hinted handoff)");
+        if from_log {
+            send(&mut tx, &Frame::Copied(None), &mut progress).await?;
+            copied_at = progress.frames;
+            positions.push_back(Unacked { frame: copied_at, seen: since, lsn, payload: None });
+        }
+        progress.copied = true;
+        info!(
+            slots = slots.len(),
+            frames = progress.frames - 1,
+            from_log,
+            "feed resumed without a copy (hinted handoff)"
+        );
     }
     loop {
         // Acknowledgements that arrived meanwhile (during a copy, writes
@@ -494,6 +597,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
         }
         let was_copied = stream.copied();
         let reading = Instant::now();
+        let lsn = lsn_now();
         let (records, seen) = stream.next_seen(&shared.ks, opts.chunk_bytes, shared.now_ms())?;
         rest(opts.cpu_percent, reading.elapsed(), &mut owed_rest).await;
         if !records.is_empty() || (opts.follow_feed && was_copied && seen > framed) {
@@ -505,7 +609,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             progress.bytes += payload.len() as u64;
             let payload = Bytes::from(payload);
             send(&mut tx, &Frame::Records(payload.clone()), &mut progress).await?;
-            positions.push_back((progress.frames, seen, keep.then_some(payload)));
+            positions.push_back(Unacked { frame: progress.frames, seen, lsn, payload: keep.then_some(payload) });
             framed = seen;
             pace(opts.bytes_per_sec, progress.bytes, started).await;
         }
@@ -513,7 +617,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             send(&mut tx, &Frame::Copied(forget_before), &mut progress).await?;
             progress.copied = true;
             copied_at = progress.frames;
-            positions.push_back((progress.frames, seen, None));
+            positions.push_back(Unacked { frame: progress.frames, seen, lsn, payload: None });
             info!(
                 slots = slots.len(),
                 mb = progress.bytes >> 20,
@@ -529,7 +633,8 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             if !payload.is_empty() {
                 progress.bytes += payload.len() as u64;
                 send(&mut tx, &Frame::Records(payload.clone()), &mut progress).await?;
-                positions.push_back((progress.frames, framed, keep.then_some(payload)));
+                let payload = keep.then_some(payload);
+                positions.push_back(Unacked { frame: progress.frames, seen: framed, lsn, payload });
                 pace(opts.bytes_per_sec, progress.bytes, started).await;
             }
         }
@@ -1221,6 +1326,95 @@ mod tests {
         assert_eq!(value(&replica, &key(3)), value(&primary, &key(3)));
         assert!(value(&replica, &key(7)).is_some() && value(&replica, &key(50)).is_none());
         assert!(!sending.is_finished(), "repaired by the running feed, without a copy");
+        receiving.abort();
+        let _ = sending.await;
+    }
+
+    /// Durable hints: a feed resumed after its primary lost its in-memory
+    /// hints (a restart) reads what the replica missed back from the
+    /// primary's log, from the log position the replica's acknowledgements
+    /// reached, and sends no copy; a position the log no longer holds (or
+    /// one past its end) resumes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_resumes_from_the_log_where_the_replica_stood() {
+        let primary = Arc::new(Shared::start(Config::for_test_with_log(true)).expect("primary"));
+        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
+        primary.ks.clock().set_node(1);
+        replica.ks.clock().set_node(2);
+        let key = |i: usize| format!("{{logged}}k{i}").into_bytes();
+        let set = |shared: &Shared, k: Vec<u8>| {
+            write(shared, &k, |version| Mutation::Set {
+                db: 0,
+                key: k.clone(),
+                value: b"v".to_vec(),
+                expire_at_ms: 0,
+                version,
+            })
+        };
+        for i in 0..20 {
+            set(&primary, key(i));
+        }
+        // Elsewhere: not the feed's slot, never sent.
+        set(&primary, b"other".to_vec());
+        let slot = SlotId::of(&key(0));
+        let opts = SendOptions { follow_feed: true, authoritative: true, ..SendOptions::default() };
+        let held = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let feed = |link: tokio::io::DuplexStream, parked: Option<Parked>| {
+            let (primary, held) = (Arc::clone(&primary), Arc::clone(&held));
+            tokio::spawn(async move {
+                let on_ack = |h: Held| {
+                    if h.copied {
+                        held.fetch_max(h.lsn, Ordering::SeqCst);
+                    }
+                };
+                send_feed(&primary, link, &[slot], opts, &on_ack, parked, 1 << 20, &Repairs::default()).await
+            })
+        };
+        let follow = |link: tokio::io::DuplexStream| {
+            let replica = Arc::clone(&replica);
+            tokio::spawn(async move { receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(&[slot.0])).await })
+        };
+        let until = |what: &str, f: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !f() {
+                assert!(Instant::now() < deadline, "{what}");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        };
+        // Written out, as a client's write is before its reply.
+        let wal = primary.persistence.wal.clone().unwrap();
+        let written = || {
+            let wal = wal.clone();
+            async move { wal.wait_durable(wal.last_lsn()).await.unwrap() }
+        };
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (sending, receiving) = (feed(a, None), follow(b));
+        set(&primary, key(20));
+        written().await;
+        until("the change", &|| value(&replica, &key(20)).is_some());
+        set(&primary, key(21));
+        written().await;
+        until("a log position held", &|| held.load(Ordering::SeqCst) > 0);
+        receiving.abort();
+        let (_, parked) = sending.await.unwrap();
+        // The primary restarts: what it kept in memory is gone.
+        drop(parked);
+        let mark = held.load(Ordering::SeqCst);
+        for i in 22..40 {
+            set(&primary, key(i));
+        }
+        set(&replica, b"{logged}extra".to_vec());
+        let past_end = wal.last_lsn().0 + 10;
+        assert!(from_log(&primary, &[slot], past_end, 1 << 20).await.is_none(), "a mark past the log's end");
+        assert!(from_log(&primary, &[slot], mark, 16).await.is_none(), "more than the bound");
+        let resumed = from_log(&primary, &[slot], mark, 1 << 20).await.expect("the log holds what it missed");
+        assert!(resumed.unacked_bytes() > 0);
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (sending, receiving) = (feed(a, Some(resumed)), follow(b));
+        set(&primary, key(40));
+        until("what it missed and what came after", &|| (0..41).all(|i| value(&replica, &key(i)).is_some()));
+        assert!(value(&replica, b"{logged}extra").is_some(), "no copy was sent");
+        assert!(value(&replica, b"other").is_none(), "only the feed's slots");
         receiving.abort();
         let _ = sending.await;
     }

@@ -82,7 +82,13 @@ impl Node {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(extra.iter().cloned());
+        // `extra` is flag-value pairs; one already set here replaces its value.
+        for pair in extra.chunks(2) {
+            match args.iter().position(|a| *a == pair[0]) {
+                Some(i) if pair.len() == 2 => args[i + 1] = pair[1].clone(),
+                _ => args.extend(pair.iter().cloned()),
+            }
+        }
         let mut node =
             Node { child: None, ip, port, args: args.clone(), log: root.join(format!("n{n}.log")), netns: None };
         if let Some(seed) = join {
@@ -1648,6 +1654,86 @@ fn a_node_whose_clock_runs_behind_refuses_newer_feeds_and_loses_no_write() {
     check_acknowledged(&mut rc, "s:", &acked);
     assert_eq!(rc.query_settled(&["GET", &at_a]).as_deref(), Ok("fine"));
     assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
+}
+
+/// Durable hints: a primary killed with SIGKILL and restarted before the
+/// node timeout fails it over keeps its slots; once it caught up again,
+/// its feeds resume from its write-ahead log where each replica's
+/// acknowledgements stood (`hints`), with no fresh copy; every
+/// acknowledged SET reads back and the copies converge.
+#[test]
+fn a_primary_restarted_at_once_resumes_its_feeds_from_its_log() {
+    let _one_at_a_time = serial();
+    let root = tempdir();
+    let extra = [
+        "--node-timeout-ms".to_string(),
+        "10000".to_string(),
+        "--anti-entropy-interval-ms".to_string(),
+        "500".to_string(),
+    ];
+    let mut a = Node::start_with(&root.0, 65, None, &extra);
+    let b = Node::start_with(&root.0, 66, Some(&a), &extra);
+    let c = Node::start_with(&root.0, 67, Some(&a), &extra);
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
+    let sets = UniqueSets::start(&three, "h:");
+    // Every replica online, and a mark kept for each (written every second).
+    wait_until("the primary's feeds online", &three, || {
+        let info = text(&q(&mut a.client(), &["INFO", "replication"]).unwrap());
+        info.matches("state=online").count() == 2
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    a.restart();
+    let three = [&a, &b, &c];
+    wait_until("its feeds resumed from its log", &three, || {
+        q(&mut a.client(), &["PING"]).is_ok() && info_number(&a, "replication", "gyre_feed_resumes_from_log") == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let acked = sets.finish();
+    assert!(acked.len() > 20, "{} SETs acknowledged", acked.len());
+    let mut rc = Redirecting::new(&three);
+    check_acknowledged(&mut rc, "h:", &acked);
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
+    assert_eq!(info_number(&a, "cluster", "gyre_failovers"), 0, "no failover: the node came back in time");
+}
+
+/// Sloppy quorum: at `write-consistency all`, a write whose replica was
+/// killed is acknowledged, as `sloppy-quorum yes` lets the hints kept for
+/// that replica count (without it, such a write answers -NOREPLICAS:
+/// `acknowledged_writes_survive_...`); the replica, back, holds it.
+#[test]
+fn with_sloppy_quorum_hints_count_towards_a_write_and_reach_the_replica() {
+    let _one_at_a_time = serial();
+    let root = tempdir();
+    let extra = [
+        "--write-consistency".to_string(),
+        "all".to_string(),
+        "--write-timeout-ms".to_string(),
+        "1000".to_string(),
+        "--sloppy-quorum".to_string(),
+        "yes".to_string(),
+    ];
+    let a = Node::start_with(&root.0, 70, None, &extra);
+    let b = Node::start_with(&root.0, 71, Some(&a), &extra);
+    let mut c = Node::start_with(&root.0, 72, Some(&a), &extra);
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
+    let key = key_led_by(&a, a.port);
+    wait_until("a write at all", &three, || q(&mut a.client(), &["SET", &key, "before"]).is_ok());
+    c.kill();
+    let two = [&a, &b];
+    wait_until("the feed to the killed replica parked", &two, || {
+        info_number(&a, "replication", "gyre_feeds_parked") == 1
+    });
+    assert_eq!(q(&mut a.client(), &["SET", &key, "hinted"]).map(|v| text(&v)), Ok("OK".to_string()));
+    c.restart();
+    let three = [&a, &b, &c];
+    wait_until("the returning replica to hold the hinted write", &three, || {
+        let mut conn = c.client();
+        let _ = q(&mut conn, &["READONLY"]);
+        q(&mut conn, &["GET", &key]).map(|v| text(&v)) == Ok("hinted".into())
+    });
     wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 }
 

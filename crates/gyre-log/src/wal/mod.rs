@@ -102,7 +102,7 @@ use tokio::sync::watch;
 
 pub use self::append::{FaultInjector, RecordBuilder};
 use self::append::{FlusherOrders, Log, Progress, Shared, COPY_BYTES_MAX};
-pub use self::replay::{replay, ReplayReport};
+pub use self::replay::{read_range, replay, ReplayReport};
 use self::segment::{fsync_dir, record_header, ActiveSegment};
 pub use self::segment::{list_segments, segment_path};
 
@@ -473,6 +473,12 @@ impl Wal {
     /// are; reads state only, never retries.
     pub fn write_error(&self) -> Option<String> {
         self.shared.poison_reason().or_else(|| self.shared.stall_reason())
+    }
+
+    /// The LSN of the last record appended (written out or not): taken
+    /// under the log's lock, so every append before this call has finished.
+    pub fn last_lsn(&self) -> Lsn {
+        Lsn(self.shared.log.lock().next_lsn.saturating_sub(1))
     }
 
     /// Highest LSN written to the OS.

@@ -151,6 +151,50 @@ enum SegmentEnd {
 }
 
 /// Reads one segment, applying its valid records.
+/// Reads the records of a log that may be live (being appended to), with
+/// LSNs in (`after`, `upto`], in order, calling `f(lsn, payload)`, and
+/// changes nothing: a record past the end of what was written ends the
+/// read. Returns `false` when the log does not hold every record of that
+/// range (the first one is gone with segments removed after a snapshot, or
+/// the log ends before `upto`), or `after` is past `upto`. For hinted handoff: what a replica missed
+/// since `after`, read back from the log (`upto` must be written out).
+pub fn read_range(dir: &Path, after: Lsn, upto: Lsn, mut f: impl FnMut(Lsn, &[u8])) -> Result<bool, WalError> {
+    if upto <= after {
+        // Nothing after `after`; a mark past the end is of another log.
+        return Ok(upto == after);
+    }
+    let mut payload = Vec::new();
+    let mut prev = 0u64;
+    for number in list_segments(dir)? {
+        let mut reader = SegmentReader::open(&segment_path(dir, number))?;
+        if reader.read_header()?.is_err() {
+            return Ok(false);
+        }
+        loop {
+            match reader.next_record(prev, &mut payload)? {
+                Step::Record { lsn } => {
+                    // The first record held must follow `after` at once.
+                    if prev == 0 && lsn > after.0 + 1 {
+                        return Ok(false);
+                    }
+                    if lsn > upto.0 {
+                        return Ok(true);
+                    }
+                    prev = lsn;
+                    if lsn > after.0 {
+                        f(Lsn(lsn), &payload);
+                    }
+                }
+                Step::End => break,
+                // The end of what was written (or damage): enough if the
+                // range was read whole.
+                Step::Bad { .. } => return Ok(prev >= upto.0),
+            }
+        }
+    }
+    Ok(prev >= upto.0)
+}
+
 fn read_segment(
     path: &Path,
     is_last: bool,

@@ -242,6 +242,12 @@ impl Config {
     /// its own (the directory is locked by the server, so tests must not share).
     #[cfg(test)]
     pub fn for_test() -> Config {
+        Config::for_test_with_log(false)
+    }
+
+    /// [`Config::for_test`], with the write-ahead log on when `logged`.
+    #[cfg(test)]
+    pub fn for_test_with_log(logged: bool) -> Config {
         use std::sync::atomic::AtomicUsize;
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -249,8 +255,10 @@ impl Config {
             std::process::id(),
             N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        let _ = std::fs::remove_dir_all(&dir);
         let set = |name: &str, v: &str| (find(name).expect("declared").0, v.to_string());
-        Config::new(vec![set("appendonly", "no"), set("dir", dir.to_str().expect("utf-8 temp dir"))])
+        let appendonly = if logged { "yes" } else { "no" };
+        Config::new(vec![set("appendonly", appendonly), set("dir", dir.to_str().expect("utf-8 temp dir"))])
     }
 
     /// All (name, value) pairs whose name or alias matches `pattern` (glob);

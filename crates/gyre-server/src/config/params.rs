@@ -568,11 +568,18 @@ pub(super) const DECLARED: &[Param] = &[
         help: "Bytes of changes a primary keeps for each replica whose feed broke (and a feed gathers ahead of its replica); past it the replica gets a fresh copy",
     },
     Param {
+        name: "sloppy-quorum",
+        kind: Kind::Enum(&["yes", "no"]),
+        default: "no",
+        mutable: false,
+        help: "Count a replica whose feed broke, and whose missed changes this primary keeps as hints, towards write-consistency (yes: writes stay available with replicas down, but until the hints replay such a write is held by fewer nodes than its level says)",
+    },
+    Param {
         name: "anti-entropy-interval-ms",
         kind: Kind::Int { min: 0, max: 3_600_000 },
         default: "10000",
         mutable: false,
-        help: "How often a primary compares each replica's slot digests with its own (0 = never); a replica that differs gets a fresh copy, after which it forgets what the primary lacks",
+        help: "How often a primary compares each replica's slot digests with its own (0 = never); the keys of a slot that differs are found through its digest buckets and repaired through the replica's feed",
     },
     Param {
         name: "slot-move-bytes-per-sec",

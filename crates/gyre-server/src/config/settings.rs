@@ -98,6 +98,8 @@ pub struct ClusterSettings {
     /// 0: no hints.
     pub hint_ttl_secs: u64,
     pub hint_max_bytes: u64,
+    /// Replicas with hints count towards write-consistency.
+    pub sloppy_quorum: bool,
 }
 
 impl ClusterSettings {
@@ -129,6 +131,7 @@ impl ClusterSettings {
             anti_entropy_interval_ms: number(v, setting!("anti-entropy-interval-ms")),
             hint_ttl_secs: number(v, setting!("hint-ttl")),
             hint_max_bytes: number(v, setting!("hint-max-bytes")),
+            sloppy_quorum: v[setting!("sloppy-quorum").0] == "yes",
         })
     }
 }
