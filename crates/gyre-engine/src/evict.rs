@@ -169,7 +169,7 @@ impl EvictionPool {
             for i in 0..d.shard_count() {
                 let s = d.lock_shard(i);
                 let allowed = self.denied_shards & (1 << i) == 0;
-                if allowed && (if volatile_only { s.volatile_len() } else { s.len() }) > 0 {
+                if allowed && s.evictable_len(volatile_only) > 0 {
                     self.shards.push((db as DbIndex, i));
                 }
             }
@@ -321,7 +321,10 @@ impl Shard {
     /// Visits up to `count` keys (only those with an expiry when
     /// `volatile_only`) from a random slot onwards, each slot from a random
     /// position. Expired keys not yet removed are included: they are the
-    /// cheapest to evict.
+    /// cheapest to evict. Keys of slots this node does not lead are left
+    /// out: in a cluster a replica evicts nothing of its own accord (as
+    /// Redis's replicas ignore maxmemory); its primary's evictions reach it
+    /// as deletes.
     pub fn sample(
         &self,
         volatile_only: bool,
@@ -337,7 +340,7 @@ impl Shard {
         let mut seen = 0;
         for i in 0..slots {
             let idx = (start + i) % slots;
-            let len = self.slot_table_len(idx, volatile_only);
+            let len = if self.leads(idx) { self.slot_table_len(idx, volatile_only) } else { 0 };
             if len == 0 {
                 continue;
             }
@@ -396,6 +399,29 @@ mod tests {
             .map_while(|_| ks.evict_one(&mut pool, &cfg, now, &mut rand, log))
             .map(|e| std::str::from_utf8(&e.key[4..]).unwrap().parse().unwrap())
             .collect()
+    }
+
+    /// A replica's keys (slots this node does not lead) are never evicted.
+    #[test]
+    fn keys_of_slots_not_led_here_are_not_evicted() {
+        for policy in [Policy::AllKeysLru, Policy::AllKeysRandom] {
+            let ks = keyspace(400, |_| 0);
+            let slot = |i: u64| SlotId::of(format!("key:{i:05}").as_bytes());
+            for i in 0..400 {
+                ks.set_slot_expiry_owner(slot(i), false);
+            }
+            for i in (0..400).filter(|i| i % 4 == 0) {
+                ks.set_slot_expiry_owner(slot(i), true);
+            }
+            let leads = |i: u64| ks.db(0).lock(slot(i)).leads(crate::keyspace::slot_in_shard(slot(i)));
+            let kept = (0..400).filter(|&i| !leads(i)).count();
+            assert!(kept >= 250, "{kept} keys in slots not led here");
+            let gone = evict(&ks, policy, 400, &mut MutationLog::new());
+            for i in &gone {
+                assert!(leads(*i), "{policy:?} evicted key {i} of a slot not led here");
+            }
+            assert_eq!(ks.db(0).len(), kept, "{policy:?}: every key led here went, and no other");
+        }
     }
 
     #[test]

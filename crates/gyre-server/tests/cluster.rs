@@ -282,6 +282,10 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
     let nodes = text(&q(&mut ca, &["CLUSTER", "NODES"]).unwrap());
     assert_eq!(nodes.lines().count(), 3);
     assert!(nodes.lines().any(|l| l.starts_with(&myid) && l.contains("myself,master")), "{nodes}");
+    // Its replicas: the two others hold a copy of every slot it leads.
+    let replicas: Vec<String> = redis::cmd("CLUSTER").arg("REPLICAS").arg(&myid).query(&mut ca).unwrap();
+    assert_eq!(replicas.len(), 2, "{replicas:?}");
+    assert!(replicas.iter().all(|l| l.contains(&format!(" slave {myid} ")) && !l.starts_with(&myid)), "{replicas:?}");
     let info = text(&q(&mut ca, &["INFO", "cluster"]).unwrap());
     assert!(info.contains("cluster_enabled:1"), "{info}");
 

@@ -211,7 +211,7 @@ pub(crate) fn shard_of(slot: SlotId) -> usize {
 }
 
 #[inline]
-fn slot_in_shard(slot: SlotId) -> usize {
+pub(crate) fn slot_in_shard(slot: SlotId) -> usize {
     slot.index() % SLOTS_PER_SHARD
 }
 

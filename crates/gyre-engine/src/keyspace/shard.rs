@@ -440,6 +440,22 @@ impl Shard {
 
     /// Keys in the table of slot index `idx`; 0 when `volatile_only` and none
     /// of them has an expiry.
+    /// Whether this node leads slot `idx` of the shard: it removes the
+    /// slot's expired keys and may evict them (a replica of the slot waits
+    /// for its primary's deletes instead).
+    pub(crate) fn leads(&self, idx: usize) -> bool {
+        self.pos.owns_expiry(idx)
+    }
+
+    /// Keys eviction may take here (only those with an expiry when
+    /// `volatile_only`): those of the slots this node leads.
+    pub(crate) fn evictable_len(&self, volatile_only: bool) -> usize {
+        if self.pos.owns_expiry == [u64::MAX; 4] {
+            return if volatile_only { self.volatile_len() } else { self.len() };
+        }
+        (0..self.slot_count()).filter(|&i| self.leads(i)).map(|i| self.slot_table_len(i, volatile_only)).sum()
+    }
+
     pub(crate) fn slot_table_len(&self, idx: usize, volatile_only: bool) -> usize {
         if volatile_only && self.volatile_per_slot[idx] == 0 {
             return 0;

@@ -374,31 +374,39 @@ fn current_epoch(t: &Topology) -> u64 {
     t.version.max(t.members.keys().map(|k| k.0 as u64).max().unwrap_or(0))
 }
 
+/// A member's line in Redis's CLUSTER NODES format, up to its slots: as a
+/// master, or (with `master`) as a replica of that member.
+fn node_line(call: &Call<'_>, face: &Face, m: &Member, master: Option<&Member>) -> String {
+    let me = face.cluster.tag();
+    let health = health_word(face, m);
+    let mut flags = if Some(m.tag) == me { "myself,".to_string() } else { String::new() };
+    flags.push_str(if master.is_some() { "slave" } else { "master" });
+    match health {
+        Health::Suspect => flags.push_str(",fail?"),
+        Health::Down => flags.push_str(",fail"),
+        Health::Up => {}
+    }
+    let pong = if Some(m.tag) == me || health == Health::Down { 0 } else { call.now_ms };
+    let link = if health == Health::Down { "disconnected" } else { "connected" };
+    format!(
+        "{} {}:{}@{} {flags} {} 0 {pong} {} {link}",
+        m.id,
+        m.client.host,
+        m.client.port,
+        m.cluster.port,
+        master.map_or("-", |p| p.id.as_str()),
+        config_epoch(m)
+    )
+}
+
 /// CLUSTER NODES: Redis's line format, every member a master of the slots
 /// it is primary of.
 fn nodes(call: &mut Call<'_>) -> CmdResult {
     let face = face(call)?;
     let t = face.cluster.topology();
-    let me = face.cluster.tag();
     let mut text = String::new();
     for m in t.members.values() {
-        let health = health_word(face, m);
-        let mut flags = if Some(m.tag) == me { "myself,master".to_string() } else { "master".to_string() };
-        match health {
-            Health::Suspect => flags.push_str(",fail?"),
-            Health::Down => flags.push_str(",fail"),
-            Health::Up => {}
-        }
-        let pong = if Some(m.tag) == me || health == Health::Down { 0 } else { call.now_ms };
-        let link = if health == Health::Down { "disconnected" } else { "connected" };
-        text.push_str(&format!(
-            "{} {}:{}@{} {flags} - 0 {pong} {} {link}",
-            m.id,
-            m.client.host,
-            m.client.port,
-            m.cluster.port,
-            config_epoch(m)
-        ));
+        text.push_str(&node_line(call, face, m, None));
         for (a, b) in t.primary_ranges(m.tag) {
             if a == b {
                 text.push_str(&format!(" {a}"));
@@ -595,13 +603,31 @@ fn links(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER REPLICAS / SLAVES node-id: the members that hold a copy of
+/// some slot the node is primary of, each as a CLUSTER NODES line naming
+/// it their master (a Gyre member is also the primary of slots of its
+/// own, which CLUSTER NODES shows).
 fn replicas(call: &mut Call<'_>) -> CmdResult {
     let face = face(call)?;
     let id = String::from_utf8_lossy(call.arg(2)).into_owned();
-    if face.cluster.topology().member_by_id(&id).is_none() {
+    let t = face.cluster.topology();
+    let Some(primary) = t.member_by_id(&id) else {
         return Err(CmdError::Msg(format!("ERR Unknown node {id}")));
+    };
+    let mut tags: Vec<NodeTag> = t
+        .slots
+        .iter()
+        .filter(|s| s.replicas.first() == Some(&primary.tag))
+        .flat_map(|s| s.replicas[1..].iter().copied())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let lines: Vec<String> =
+        tags.iter().filter_map(|r| t.member(*r)).map(|m| node_line(call, face, m, Some(primary))).collect();
+    call.out.array(lines.len());
+    for line in lines {
+        call.out.bulk(line.as_bytes());
     }
-    call.out.array(0);
     Ok(())
 }
 
