@@ -224,17 +224,17 @@ pub fn timeout_bytes(reply: TimeoutReply, proto: Protocol) -> Vec<u8> {
         TimeoutReply::Integer(n) => w.integer(n),
         // Without the log's state at hand (CLIENT UNBLOCK, a stale waiter):
         // nothing confirmed.
-        TimeoutReply::WaitAof { .. } => aof_pair(&mut w, 0),
+        TimeoutReply::WaitAof { .. } => aof_pair(&mut w, 0, 0),
         TimeoutReply::WaitReplicas { .. } => w.integer(0),
     }
     out.to_vec()
 }
 
-/// WAITAOF's reply: the local fsync count, and no replicas.
-fn aof_pair(w: &mut ReplyWriter<'_>, local: i64) {
+/// WAITAOF's reply: the local fsync count, and the replicas'.
+fn aof_pair(w: &mut ReplyWriter<'_>, local: i64, replicas: i64) {
     w.array(2);
     w.integer(local);
-    w.integer(0);
+    w.integer(replicas);
 }
 
 /// How often a client blocked in WAITAOF looks at the log's fsync progress.
@@ -380,15 +380,19 @@ pub async fn wait(
     tokio::pin!(sleep);
     // WAITAOF: every record of this client was written before it blocked (its
     // batch was flushed), so the log as written now bounds its newest record.
-    let (aof_target, aof_wake) = match spec.timeout_reply {
-        TimeoutReply::WaitAof { wake_on_fsync } => {
-            (shared.persistence.wal.as_ref().map(|w| w.written_lsn()), wake_on_fsync)
+    // In a cluster, its replicas' fsyncs are counted through the feed's
+    // position now.
+    let (aof_target, aof_wanted) = match spec.timeout_reply {
+        TimeoutReply::WaitAof { local, replicas } => {
+            (shared.persistence.wal.as_ref().map(|w| w.written_lsn()), Some((local, replicas)))
         }
-        _ => (None, false),
+        _ => (None, None),
     };
-    let aof_reply = |local: i64| {
+    let aof_position = shared.persistence.taps.position();
+    let aof_replicas = || shared.cluster.get().map_or(0, |face| face.replication.holding_synced(aof_position) as i64);
+    let aof_reply = || {
         let mut out = BytesMut::new();
-        aof_pair(&mut ReplyWriter::new(&mut out, client.proto), local);
+        aof_pair(&mut ReplyWriter::new(&mut out, client.proto), aof_local(shared, aof_target), aof_replicas());
         out.to_vec()
     };
     // WAIT in a cluster: the same, with the replication feed's position.
@@ -413,8 +417,8 @@ pub async fn wait(
             r = &mut rx => break r.ok(),
             _ = &mut sleep => {
                 if shared.blocking.cancel(id) {
-                    if aof_target.is_some() {
-                        break Some(aof_reply(aof_local(shared, aof_target)));
+                    if aof_wanted.is_some() {
+                        break Some(aof_reply());
                     }
                     if replicas.is_some() {
                         break Some(count_reply(holding()));
@@ -423,9 +427,11 @@ pub async fn wait(
                 }
                 break rx.await.ok();
             }
-            _ = aof_poll.tick(), if aof_wake || replicas.is_some() => {
-                if aof_wake && aof_local(shared, aof_target) == 1 && shared.blocking.cancel(id) {
-                    break Some(aof_reply(1));
+            _ = aof_poll.tick(), if aof_wanted.is_some() || replicas.is_some() => {
+                if let Some((local, wanted)) = aof_wanted {
+                    if aof_local(shared, aof_target) >= local && aof_replicas() >= wanted && shared.blocking.cancel(id) {
+                        break Some(aof_reply());
+                    }
                 }
                 if let Some((_, _, wanted)) = replicas {
                     let n = holding();

@@ -50,6 +50,11 @@ impl Ticket {
         self.1
     }
 
+    /// The log record to wait for (None: nothing was logged).
+    pub fn lsn(&self) -> Option<Lsn> {
+        self.0
+    }
+
     /// Takes the ticket out, leaving nothing to wait for.
     pub fn take(&mut self) -> Ticket {
         std::mem::take(self)

@@ -171,6 +171,9 @@ pub struct Peer {
     /// Once copied: this node's log position through which it holds
     /// every record of its slots (`hints`).
     held_lsn: AtomicU64,
+    /// Once copied: the feed position through which what it holds is
+    /// fsynced to its own log (WAITAOF).
+    synced: AtomicU64,
     /// What anti-entropy found differing there, for the feed to repair.
     repairs: crate::slot_transfer::Repairs,
 }
@@ -208,14 +211,23 @@ impl Peer {
         self.acked() >= position && (position > self.since.load(Ordering::Acquire) || self.copied())
     }
 
+    /// [`Peer::holds`], fsynced to its log too.
+    fn holds_synced(&self, position: u64) -> bool {
+        self.holds(position) && self.synced.load(Ordering::Acquire) >= position
+    }
+
     fn record(&self, held: crate::slot_transfer::Held) {
         self.since.store(held.since, Ordering::Release);
         if held.copied {
             self.copied.store(true, Ordering::Release);
             self.held_lsn.fetch_max(held.lsn, Ordering::AcqRel);
+            self.synced.fetch_max(held.synced, Ordering::AcqRel);
         }
-        self.acked.fetch_max(held.position, Ordering::AcqRel);
-        self.acked_at_ms.store(crate::runtime::unix_ms(), Ordering::Relaxed);
+        // 0: only its fsync moved.
+        if held.position > 0 {
+            self.acked.fetch_max(held.position, Ordering::AcqRel);
+            self.acked_at_ms.store(crate::runtime::unix_ms(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -247,6 +259,7 @@ impl Replication {
             copied: Default::default(),
             acked_at_ms: AtomicU64::new(0),
             held_lsn: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             repairs: Default::default(),
         });
         self.peers.write().push(peer.clone());
@@ -269,6 +282,12 @@ impl Replication {
         let peers = self.peers.read();
         let held = peers.iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count();
         held + self.hinted(&peers, slot)
+    }
+
+    /// How many replicas hold everything through feed position `position`
+    /// fsynced to their logs (WAITAOF's count; hints never count).
+    pub fn holding_synced(&self, position: u64) -> usize {
+        self.peers.read().iter().filter(|p| p.holds_synced(position)).count()
     }
 
     /// Waits until every write in `writes` (a write's slot, None: keyless;
@@ -907,7 +926,7 @@ mod tests {
         let repl = Replication::default();
         let a = repl.register(NodeTag(2), &[1, 2]);
         let b = repl.register(NodeTag(3), &[2]);
-        a.peer.record(Held { position: 10, since: 0, copied: true, lsn: 0 });
+        a.peer.record(Held { position: 10, since: 0, copied: true, lsn: 0, synced: 0 });
         assert_eq!(repl.holding(Some(1), 10), 1);
         assert_eq!(repl.holding(Some(1), 11), 0);
         assert_eq!(repl.holding(Some(3), 1), 0, "no feed carries slot 3");
@@ -918,10 +937,10 @@ mod tests {
         assert_eq!(held, vec![false, false], "slot 1 has one replica fed; slot 2's second has not acknowledged");
         // A feed re-sending its copy holds what came after it subscribed,
         // not what is older.
-        b.peer.record(Held { position: 12, since: 8, copied: false, lsn: 0 });
+        b.peer.record(Held { position: 12, since: 8, copied: false, lsn: 0, synced: 0 });
         assert_eq!(repl.holding(Some(2), 9), 2);
         assert_eq!(repl.holding(Some(2), 8), 1, "from before its subscription: only in its copy");
-        b.peer.record(Held { position: 12, since: 8, copied: true, lsn: 0 });
+        b.peer.record(Held { position: 12, since: 8, copied: true, lsn: 0, synced: 0 });
         assert_eq!(repl.holding(Some(2), 8), 2);
         drop(a);
         assert_eq!(repl.holding(Some(1), 0), 0, "a feed that ended counts no more");

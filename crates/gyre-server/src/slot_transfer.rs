@@ -23,7 +23,9 @@
 //! Source to target: `Records` (encoded feed records), `Copied` (empty, or
 //! a version: u64 HLC, u16 node), `End`.
 //! Target to source: `Ack` (u64: the sequence number of the last frame it
-//! applied and made durable, frames counted from 1).
+//! applied and made durable, frames counted from 1), and, on a target with
+//! a log, `Synced` (u64: the last frame whose records its log has fsynced,
+//! sent as its fsyncs cover them, between frames too).
 //!
 //! Limits: a frame is at most [`FRAME_BYTES_MAX`]; the source reads its copy
 //! in chunks of about [`CHUNK_BYTES`] and sends no faster than its
@@ -55,6 +57,7 @@ const KIND_RECORDS: u8 = 1;
 const KIND_COPIED: u8 = 2;
 const KIND_END: u8 = 3;
 const KIND_ACK: u8 = 4;
+const KIND_SYNCED: u8 = 5;
 
 /// One frame of the transfer protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,9 @@ pub enum Frame {
     End,
     /// The target applied and made durable every frame through this one.
     Ack(u64),
+    /// Target to source: every frame through this one is fsynced to the
+    /// target's log (WAITAOF counts it; a target without a log sends none).
+    Synced(u64),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,11 +113,12 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Res
         Frame::Copied(_) => (KIND_COPIED, &[]),
         Frame::End => (KIND_END, &[]),
         Frame::Ack(_) => (KIND_ACK, &[]),
+        Frame::Synced(_) => (KIND_SYNCED, &[]),
     };
     // The payloads that are numbers.
     let mut small = [0u8; 10];
     let payload = match frame {
-        Frame::Ack(seq) => {
+        Frame::Ack(seq) | Frame::Synced(seq) => {
             small[..8].copy_from_slice(&seq.to_le_bytes());
             &small[..8]
         }
@@ -167,6 +174,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, Transf
         ))),
         KIND_END if len == 0 => Frame::End,
         KIND_ACK if len == 8 => Frame::Ack(u64::from_le_bytes(payload[..].try_into().expect("8 bytes"))),
+        KIND_SYNCED if len == 8 => Frame::Synced(u64::from_le_bytes(payload[..].try_into().expect("8 bytes"))),
         other => return Err(TransferError::UnexpectedKind(other)),
     })
 }
@@ -216,6 +224,9 @@ pub struct Held {
     /// without a log) through which the target holds every record of the
     /// slots (see `hints`).
     pub lsn: u64,
+    /// The feed position through which what it holds is also fsynced to
+    /// its log (0: none yet; `Frame::Synced`).
+    pub synced: u64,
 }
 
 /// Told what the target holds each time it acknowledges more.
@@ -231,6 +242,8 @@ pub struct Progress {
     pub copied: bool,
     /// The last frame the target acknowledged.
     pub acked: u64,
+    /// The last frame the target said is fsynced to its log.
+    pub synced: u64,
 }
 
 /// The source side: sends `slots` of database `db` over `link`, then their
@@ -466,7 +479,7 @@ async fn send_stream<L: AsyncRead + AsyncWrite + Send + 'static>(
     let (rx, tx) = tokio::io::split(link);
     // Acknowledgements are read by a task of their own: a frame read is not
     // safe to abandon halfway, as a `select!` branch would.
-    let (ack_tx, acks) = tokio::sync::watch::channel(0u64);
+    let (ack_tx, acks) = tokio::sync::watch::channel((0u64, 0u64));
     // Aborted on drop too: a cancelled feed must not leave the reader
     // holding the link open.
     let mut reader = AbortOnDrop(tokio::spawn(read_acks(rx, ack_tx)));
@@ -488,15 +501,16 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// Reads the target's acknowledgements: the frames it holds, and the
+/// frames fsynced to its log.
 async fn read_acks<R: AsyncRead + Unpin>(
     mut rx: R,
-    acks: tokio::sync::watch::Sender<u64>,
+    acks: tokio::sync::watch::Sender<(u64, u64)>,
 ) -> Result<(), TransferError> {
     loop {
         match read_frame(&mut rx).await? {
-            Frame::Ack(seq) => {
-                acks.send_replace(seq);
-            }
+            Frame::Ack(seq) => acks.send_modify(|a| a.0 = seq),
+            Frame::Synced(seq) => acks.send_modify(|a| a.1 = seq),
             _ => return Err(TransferError::UnexpectedKind(0)),
         }
     }
@@ -506,7 +520,7 @@ async fn read_acks<R: AsyncRead + Unpin>(
 async fn send_inner<W: AsyncWrite + Unpin>(
     shared: &Shared,
     mut tx: W,
-    mut acks: tokio::sync::watch::Receiver<u64>,
+    mut acks: tokio::sync::watch::Receiver<(u64, u64)>,
     sent: &mut Sent,
     resume: Option<(Vec<Unacked>, bool)>,
     slots: &[SlotId],
@@ -532,19 +546,32 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     // The feed position of the last frame sent.
     let mut framed = 0u64;
     let since = stream.since();
-    let acked = |progress: &Progress,
-                 positions: &mut std::collections::VecDeque<Unacked>,
-                 copied_at: u64,
-                 copy_acked: &mut bool| {
+    // Frames acknowledged and not yet said fsynced: number, position.
+    let mut unsynced = std::collections::VecDeque::<(u64, u64)>::new();
+    let mut synced_position = 0u64;
+    let mut acked = |progress: &Progress,
+                     positions: &mut std::collections::VecDeque<Unacked>,
+                     copied_at: u64,
+                     copy_acked: &mut bool| {
         let (mut at, mut lsn) = (None, 0);
         while positions.front().is_some_and(|u| u.frame <= progress.acked) {
             let u = positions.pop_front().expect("a front");
             at = Some(u.seen);
             lsn = lsn.max(u.lsn);
+            unsynced.push_back((u.frame, u.seen));
+        }
+        let mut synced = None;
+        while unsynced.front().is_some_and(|(frame, _)| *frame <= progress.synced) {
+            synced = unsynced.pop_front().map(|(_, seen)| seen);
         }
         *copy_acked |= progress.acked >= copied_at;
-        if let Some(position) = at {
-            on_ack(Held { position, since, copied: progress.acked >= copied_at, lsn });
+        if let Some(s) = synced {
+            synced_position = synced_position.max(s);
+        }
+        if at.is_some() || synced.is_some() {
+            let position = at.unwrap_or(0);
+            let copied = progress.acked >= copied_at;
+            on_ack(Held { position, since, copied, lsn, synced: if copied { synced_position } else { 0 } });
         }
     };
     // The log position through which every record of the slots was
@@ -586,13 +613,13 @@ async fn send_inner<W: AsyncWrite + Unpin>(
         // Acknowledgements that arrived meanwhile (during a copy, writes
         // wait for them).
         if acks.has_changed().unwrap_or(false) {
-            progress.acked = *acks.borrow_and_update();
+            (progress.acked, progress.synced) = *acks.borrow_and_update();
             acked(&progress, positions, copied_at, copy_acked);
         }
         // Flow control: wait for acknowledgements when far ahead.
         while progress.frames >= progress.acked + UNACKED_FRAMES_MAX {
             acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
-            progress.acked = *acks.borrow_and_update();
+            (progress.acked, progress.synced) = *acks.borrow_and_update();
             acked(&progress, positions, copied_at, copy_acked);
         }
         let was_copied = stream.copied();
@@ -667,7 +694,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
                 () = &mut stop, if caught_up => stopping = true,
                 changed = acks.changed() => {
                     changed.map_err(|_| TransferError::AcksEnded)?;
-                    progress.acked = *acks.borrow_and_update();
+                    (progress.acked, progress.synced) = *acks.borrow_and_update();
                     acked(&progress, positions, copied_at, copy_acked);
                 }
             }
@@ -676,7 +703,7 @@ async fn send_inner<W: AsyncWrite + Unpin>(
     send(&mut tx, &Frame::End, &mut progress).await?;
     while progress.acked < progress.frames {
         acks.changed().await.map_err(|_| TransferError::AcksEnded)?;
-        progress.acked = *acks.borrow_and_update();
+        (progress.acked, progress.synced) = *acks.borrow_and_update();
     }
     info!(
         slots = slots.len(),
@@ -761,7 +788,28 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     // Copy records this node holds a newer version of (see
     // [`forget_unnamed`]).
     let mut newer_here: Vec<Bytes> = Vec::new();
+    // Frames acknowledged and not yet fsynced here: number, log record.
+    let wal = shared.persistence.wal.clone();
+    let (mut unsynced, mut logged) = (std::collections::VecDeque::<(u64, u64)>::new(), 0u64);
     loop {
+        // While acknowledged frames wait for the log's fsync, say when they
+        // are fsynced (`Frame::Synced`), also between frames.
+        if let Some(wal) = wal.as_ref().filter(|_| !unsynced.is_empty()) {
+            loop {
+                report_synced(&mut tx, wal, &mut unsynced).await?;
+                if unsynced.is_empty() || !rx.buffer().is_empty() {
+                    break;
+                }
+                tokio::select! {
+                    // Cancel-safe: what it read stays in the buffer.
+                    filled = tokio::io::AsyncBufReadExt::fill_buf(&mut rx) => {
+                        filled?;
+                        break;
+                    }
+                    () = tokio::time::sleep(SYNCED_POLL) => {}
+                }
+            }
+        }
         let frame = match idle {
             None => read_frame(&mut rx).await?,
             Some(limit) => {
@@ -815,6 +863,7 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Frame::End => ended = true,
                 Frame::Ack(_) => return Err(TransferError::UnexpectedKind(KIND_ACK)),
+                Frame::Synced(_) => return Err(TransferError::UnexpectedKind(KIND_SYNCED)),
             }
             if !ended && frame_buffered(rx.buffer()) {
                 next = Some(read_frame(&mut rx).await?);
@@ -826,7 +875,34 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
         if ended {
             return Ok(total);
         }
+        if let Some(wal) = &wal {
+            logged = logged.max(ticket.lsn().map_or(0, |l| l.0));
+            unsynced.push_back((seq, logged));
+            report_synced(&mut tx, wal, &mut unsynced).await?;
+        }
     }
+}
+
+/// How often a receiver looks at its log's fsync progress while frames it
+/// acknowledged wait for it.
+const SYNCED_POLL: Duration = Duration::from_millis(20);
+
+/// Sends `Frame::Synced` for the last of the acknowledged frames whose
+/// records the log has fsynced (each entry: frame number, log record).
+async fn report_synced<W: AsyncWrite + Unpin>(
+    tx: &mut W,
+    wal: &gyre_log::wal::Wal,
+    unsynced: &mut std::collections::VecDeque<(u64, u64)>,
+) -> Result<(), TransferError> {
+    let synced = wal.synced_lsn().0;
+    let mut last = None;
+    while unsynced.front().is_some_and(|(_, lsn)| *lsn <= synced) {
+        last = unsynced.pop_front().map(|(seq, _)| seq);
+    }
+    if let Some(seq) = last {
+        write_frame(tx, &Frame::Synced(seq)).await?;
+    }
+    Ok(())
 }
 
 /// Anti-entropy at the end of a feed's copy, for `slots` (database 0):
@@ -1032,7 +1108,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_followed_feed_reports_each_write_the_target_holds() {
         let source = Arc::new(Shared::start(Config::for_test()).expect("source"));
-        let target = Arc::new(Shared::start(Config::for_test()).expect("target"));
+        // With a log: it also says what its fsyncs cover (WAITAOF).
+        let target = Arc::new(Shared::start(Config::for_test_with_log(true)).expect("target"));
         let key = |i: usize| format!("{{fed}}key{i}").into_bytes();
         let other = |i: usize| format!("{{elsewhere}}key{i}").into_bytes();
         write(&source, &key(0), |version| Mutation::Set {
@@ -1049,13 +1126,15 @@ mod tests {
             tokio::spawn(async move { receive_slots(&target, b).await })
         };
         let held = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let synced = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sending = {
-            let (source, held) = (Arc::clone(&source), Arc::clone(&held));
+            let (source, held, synced) = (Arc::clone(&source), Arc::clone(&held), Arc::clone(&synced));
             tokio::spawn(async move {
                 let opts = SendOptions { follow_feed: true, ..SendOptions::default() };
                 let on_ack = |h: Held| {
                     if h.copied {
-                        held.store(h.position, Ordering::SeqCst);
+                        held.fetch_max(h.position, Ordering::SeqCst);
+                        synced.fetch_max(h.synced, Ordering::SeqCst);
                     }
                 };
                 send_slots_acked(&source, a, 0, &[slot], opts, std::future::pending(), &on_ack).await
@@ -1088,6 +1167,15 @@ mod tests {
         }
         assert!(value(&target, &key(20)).is_some());
         assert!(value(&target, &other(19)).is_none(), "only the slot is fed");
+        // The target's log fsyncs every second (`everysec`): then it says
+        // so, though no frame follows.
+        let last = held.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while synced.load(Ordering::SeqCst) < last {
+            assert!(Instant::now() < deadline, "the target never said it fsynced position {last}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(synced.load(Ordering::SeqCst) <= held.load(Ordering::SeqCst), "fsynced only what it holds");
         sending.abort();
         let _ = receiving.await;
     }
@@ -1495,5 +1583,8 @@ mod tests {
         let mut ack = Vec::new();
         write_frame(&mut ack, &Frame::Ack(7)).await.unwrap();
         assert_eq!(read_frame(&mut &ack[..]).await.unwrap(), Frame::Ack(7));
+        let mut synced = Vec::new();
+        write_frame(&mut synced, &Frame::Synced(9)).await.unwrap();
+        assert_eq!(read_frame(&mut &synced[..]).await.unwrap(), Frame::Synced(9));
     }
 }

@@ -352,6 +352,9 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
         other => panic!("{other:?}"),
     };
     q(&mut ca, &["SET", &local[0], "digested"]).unwrap();
+    // WAITAOF counts the replicas that fsynced this client's writes.
+    let aof: Vec<i64> = redis::cmd("WAITAOF").arg(1).arg(2).arg(5000).query(&mut ca).unwrap();
+    assert_eq!(aof, vec![1, 2], "the write fsynced here and on both replicas");
     let digest: Vec<i64> = redis::cmd("CLUSTER").arg("DIGEST").arg(&slot).query(&mut ca).unwrap();
     let buckets: Vec<i64> = redis::cmd("CLUSTER").arg("DIGEST-BUCKETS").arg(&slot).query(&mut ca).unwrap();
     assert_eq!(buckets.len(), 64);

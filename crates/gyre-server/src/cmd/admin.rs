@@ -311,14 +311,16 @@ pub fn wait(call: &mut Call<'_>) -> CmdResult {
     Err(CmdError::Block(BlockSpec { keys: Vec::new(), timeout, timeout_reply: TimeoutReply::Integer(0), argv: None }))
 }
 
-/// WAITAOF numlocal numreplicas timeout, as Redis 7.2's standalone server:
-/// `[numlocal, numreplicas]`, numlocal 1 once this client's writes are
-/// fsynced to the log (at once under `appendfsync always`, whose replies
-/// already waited for that; within a second under `everysec`; never under
-/// `no`, as in Redis), and no replicas. Asked for more than it has, the
-/// client waits for its timeout (forever for 0), or answers at once inside
-/// MULTI. Flagged NOSCRIPT only, category `@connection`, as in Redis 7.2
-/// (see WAIT).
+/// WAITAOF numlocal numreplicas timeout, as Redis 7.2: `[numlocal,
+/// numreplicas]`, numlocal 1 once this client's writes are fsynced to the
+/// log (at once under `appendfsync always`, whose replies already waited
+/// for that; within a second under `everysec`; never under `no`, as in
+/// Redis); numreplicas, in a cluster, the replicas that fsynced them to
+/// their own logs (a replica tells its primary as its fsyncs cover what it
+/// acknowledged), and 0 on a standalone server. Asked for more than that,
+/// the client waits until it is reached or for its timeout (forever for
+/// 0), or answers at once inside MULTI. Flagged NOSCRIPT only, category
+/// `@connection`, as in Redis 7.2 (see WAIT).
 pub fn waitaof(call: &mut Call<'_>) -> CmdResult {
     let numlocal = call.int_arg(1)?;
     if !(0..=1).contains(&numlocal) {
@@ -346,14 +348,21 @@ pub fn waitaof(call: &mut Call<'_>) -> CmdResult {
         unsynced.store(false, Ordering::Relaxed);
     }
     let local = i64::from(synced);
-    if (local >= numlocal && numreplicas == 0) || call.client.in_exec {
+    // Those of earlier batches were committed before their replies left.
+    let replicas = match call.shared.cluster.get() {
+        Some(face) if call.log.is_empty() => {
+            face.replication.holding_synced(call.shared.persistence.taps.position()) as i64
+        }
+        _ => 0,
+    };
+    if (local >= numlocal && replicas >= numreplicas) || call.client.in_exec {
         call.out.array(2);
         call.out.integer(local);
-        call.out.integer(0);
+        call.out.integer(replicas);
         return Ok(());
     }
     let timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms as u64));
-    let timeout_reply = TimeoutReply::WaitAof { wake_on_fsync: numreplicas == 0 };
+    let timeout_reply = TimeoutReply::WaitAof { local: numlocal, replicas: numreplicas };
     Err(CmdError::Block(BlockSpec { keys: Vec::new(), timeout, timeout_reply, argv: None }))
 }
 

@@ -295,11 +295,14 @@ pub enum TimeoutReply {
     NullArray,
     /// WAIT: the replica count.
     Integer(i64),
-    /// WAITAOF: `[numlocal, numreplicas]`, the local count read when the
-    /// wait ends (1 once the log as written when the client blocked is
-    /// fsynced); with `wake_on_fsync` the wait also ends then.
+    /// WAITAOF: `[numlocal, numreplicas]`, read when the wait ends: the
+    /// local count (1 once the log as written when the client blocked is
+    /// fsynced) and, in a cluster, the replicas that fsynced this client's
+    /// writes (through the feed position when it blocked); the wait also
+    /// ends once both reach what was asked (`local`, `replicas`).
     WaitAof {
-        wake_on_fsync: bool,
+        local: i64,
+        replicas: i64,
     },
     /// WAIT in a cluster: the number of replicas holding this client's
     /// writes (the feed position when it blocked), read when the wait ends;
