@@ -15,37 +15,12 @@ set -euo pipefail
 keys=${1:-1000000}
 secs=${2:-30}
 interval=${3:-1000}
-bin=${GYRE_BIN:-target/release/gyre-server}
-[ -x "$bin" ] || cargo build --release -p gyre-server
-root=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$root"; }
-trap cleanup EXIT
+source "$(dirname "$0")/cluster-lib.sh"
 cli() { redis-cli -h "$1" -p 7500 "${@:2}"; }
 ticks() { local t=0; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 run() {
   local ae=$1
-  pids=()
-  rm -rf "${root:?}"/*
-  for n in 1 2 3; do
-    ip=127.0.0.7$n
-    args=(--bind "$ip" --port 7500 --cluster-port 17500 --dir "$root/n$n" --anti-entropy-interval-ms "$ae" --appendfsync everysec)
-    [ "$n" -gt 1 ] && args+=(--join 127.0.0.71:17500)
-    "$bin" "${args[@]}" >"$root/n$n.log" 2>&1 &
-    pids+=($!)
-    disown
-    [ "$n" = 1 ] && sleep 0.5
-  done
-  for _ in $(seq 1 300); do
-    ok=0
-    for n in 1 2 3; do
-      info=$(cli 127.0.0.7$n cluster info 2>/dev/null || true)
-      grep -q "cluster_state:ok" <<<"$info" && grep -q "gyre_raft_voters:3" <<<"$info" \
-        && grep -q "gyre_slots_catching_up:0" <<<"$info" && ok=$((ok + 1))
-    done
-    [ "$ok" = 3 ] && break
-    sleep 0.1
-  done
+  cluster_start 7 7500 3 --anti-entropy-interval-ms "$ae" --appendfsync everysec
   redis-benchmark -h 127.0.0.71 -p 7500 --cluster -q -t set -n "$keys" -r "$keys" -d 16 -c 50 -P 16 >/dev/null
   # Converged: every node's digests of every slot agree.
   slots=$(seq -s ' ' 0 16383)
@@ -69,8 +44,7 @@ run() {
   keysnow=$(( $(cli 127.0.0.71 dbsize) + $(cli 127.0.0.72 dbsize) + $(cli 127.0.0.73 dbsize) ))
   awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$secs" -v ae="$ae" -v r="$rounds" -v k="$keysnow" \
     'BEGIN { printf "anti-entropy-interval-ms %6s: %d keys, three idle nodes used %.2f%% of one core (%d rounds)\n", ae, k, 100 * t / hz / s, r }'
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  pids=()
+  cluster_stop
 }
 run "$interval"
 run 0

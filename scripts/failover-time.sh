@@ -13,37 +13,10 @@ set -euo pipefail
 runs=${1:-3}
 shift || true
 extra=("$@")
-bin=${GYRE_BIN:-target/release/gyre-server}
-[ -x "$bin" ] || cargo build --release -p gyre-server
-root=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$root"; }
-trap cleanup EXIT
+source "$(dirname "$0")/cluster-lib.sh"
 cli() { redis-cli -h "$1" -p 7400 "${@:2}"; }
 for run in $(seq 1 "$runs"); do
-  pids=()
-  rm -rf "${root:?}"/*
-  for n in 1 2 3; do
-    ip=127.0.0.6$n
-    args=(--bind "$ip" --port 7400 --cluster-port 17400 --dir "$root/n$n" "${extra[@]}")
-    [ "$n" -gt 1 ] && args+=(--join 127.0.0.61:17400)
-    "$bin" "${args[@]}" >"$root/n$n.log" 2>&1 &
-    pids+=($!)
-    [ "$n" = 1 ] && sleep 0.5
-  done
-  for _ in $(seq 1 200); do
-    ok=0
-    for n in 1 2 3; do
-      info=$(cli 127.0.0.6$n cluster info 2>/dev/null || true)
-      if grep -q "cluster_state:ok" <<<"$info" && grep -q "cluster_known_nodes:3" <<<"$info" \
-        && grep -q "gyre_slot_moves_in_progress:0" <<<"$info" && grep -q "gyre_slots_catching_up:0" <<<"$info" \
-        && grep -q "gyre_raft_voters:3" <<<"$info" && grep -q "gyre_raft_joint:0" <<<"$info"; then
-        ok=$((ok + 1))
-      fi
-    done
-    [ "$ok" = 3 ] && break
-    sleep 0.1
-  done
+  cluster_start 6 7400 3 "${extra[@]}"
   key=""
   for i in $(seq 1 1000); do
     if cli 127.0.0.61 get "k:$i" 2>&1 | grep -q "127.0.0.62:7400"; then key="k:$i"; break; fi
@@ -66,6 +39,5 @@ for run in $(seq 1 "$runs"); do
   done
   end=$(date +%s.%N)
   echo "run $run: writes to the killed primary's slot acknowledged again after $(echo "$end - $start" | bc) s"
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  cluster_stop
 done

@@ -40,7 +40,7 @@ use gyre_cluster::{Cluster, DataPlane, NodeTag, SLOTS};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 mod sim;
-use sim::{add_node, agreed, describe, Registry, Signals};
+use sim::{add_node, agreed, by_tag, describe, on_primaries, slot_of, Registry, Signals};
 
 /// A feed or a copy that sends nothing for this long has stalled (turmoil
 /// drops a lost segment for good, where TCP would send it again).
@@ -394,10 +394,6 @@ impl DataPlane for ReplData {
     }
 }
 
-fn slot_of(key: u64) -> u16 {
-    (key.wrapping_mul(2_654_435_761) % SLOTS as u64) as u16
-}
-
 /// A write waiting for a quorum: its key, member, and log position.
 struct Pending {
     key: u64,
@@ -473,28 +469,17 @@ impl Writer {
     /// Every acknowledged write is on its slot's primary, as `view`'s map
     /// names it.
     fn check(&self, nodes: &HashMap<u16, Cluster>, view: u16) -> Result<(), String> {
-        let t = nodes[&view].topology();
-        let by_tag: HashMap<NodeTag, u16> = nodes.iter().filter_map(|(n, c)| c.tag().map(|t| (t, *n))).collect();
         let members = self.members.lock().unwrap();
-        for &key in &self.acked {
-            let slot = slot_of(key);
-            let primary = t.slots[slot as usize].replicas.first().and_then(|p| by_tag.get(p)).copied();
-            let Some(n) = primary else { return Err(format!("slot {slot} has no known primary")) };
-            let held = members
-                .get(&n)
-                .is_some_and(|m| m.disk.lock().unwrap().slots.get(&slot).is_some_and(|k| k.contains(&key)));
-            if !held {
-                return Err(format!("acknowledged write {key} (slot {slot}) is not on its primary n{n}"));
-            }
-        }
-        Ok(())
+        on_primaries(nodes, view, &self.acked, |n, slot, key| {
+            members.get(&n).is_some_and(|m| m.disk.lock().unwrap().slots.get(&slot).is_some_and(|k| k.contains(&key)))
+        })
     }
 
     /// The slots whose replicas do not all hold what the primary holds,
     /// as `view`'s map lists them.
     fn diverged(&self, nodes: &HashMap<u16, Cluster>, view: u16) -> Vec<u16> {
         let t = nodes[&view].topology();
-        let by_tag: HashMap<NodeTag, u16> = nodes.iter().filter_map(|(n, c)| c.tag().map(|t| (t, *n))).collect();
+        let by_tag = by_tag(nodes);
         let members = self.members.lock().unwrap();
         let keys = |n: u16, slot: u16| {
             members.get(&n).and_then(|m| m.disk.lock().unwrap().slots.get(&slot).cloned()).unwrap_or_default()

@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use gyre_cluster::moves::NoData;
 use gyre_cluster::net::{BoxFuture, BoxStream};
-use gyre_cluster::{Cluster, DataPlane, NodeTag, SLOTS};
+use gyre_cluster::{Cluster, DataPlane, NodeTag};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod sim;
-use sim::{add_node, agreed, agreed_moving, describe, Registry, Signals};
+use sim::{add_node, agreed, agreed_moving, describe, on_primaries, slot_of, Registry, Signals};
 
 /// A node's data: the keys written per slot (kept across its crashes, as on
 /// disk), and the slots frozen for a hand-over (lost with a crash, as in the
@@ -143,10 +143,6 @@ struct Writer {
     acked: Vec<u64>,
 }
 
-fn slot_of(key: u64) -> u16 {
-    (key.wrapping_mul(2_654_435_761) % SLOTS as u64) as u16
-}
-
 impl Writer {
     fn write(&mut self, nodes: &HashMap<u16, Cluster>) {
         let key = self.next;
@@ -174,20 +170,10 @@ impl Writer {
     /// Every acknowledged write is in the store of its slot's primary, as
     /// `view`'s map names it.
     fn check(&self, nodes: &HashMap<u16, Cluster>, view: u16) -> Result<(), String> {
-        let t = nodes[&view].topology();
-        let by_tag: HashMap<NodeTag, u16> = nodes.iter().filter_map(|(n, c)| c.tag().map(|t| (t, *n))).collect();
         let stores = self.stores.lock().unwrap();
-        for &key in &self.acked {
-            let slot = slot_of(key);
-            let primary = t.slots[slot as usize].replicas.first().and_then(|p| by_tag.get(p)).copied();
-            let Some(n) = primary else { return Err(format!("slot {slot} has no known primary")) };
-            let held =
-                stores.get(&n).is_some_and(|s| s.lock().unwrap().slots.get(&slot).is_some_and(|k| k.contains(&key)));
-            if !held {
-                return Err(format!("acknowledged write {key} (slot {slot}) is not on its primary n{n}"));
-            }
-        }
-        Ok(())
+        on_primaries(nodes, view, &self.acked, |n, slot, key| {
+            stores.get(&n).is_some_and(|s| s.lock().unwrap().slots.get(&slot).is_some_and(|k| k.contains(&key)))
+        })
     }
 }
 

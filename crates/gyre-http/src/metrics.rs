@@ -87,6 +87,7 @@ pub struct ReplicationMetrics {
     pub anti_entropy_keys_repaired_total: u64,
     /// Broken feeds kept to resume (hints), and feeds resumed from them.
     pub feeds_parked: u64,
+    pub hint_bytes: u64,
     pub feed_resumes_total: u64,
     pub feed_log_resumes_total: u64,
     /// Slots this node leads and has not caught up on (they answer TRYAGAIN).
@@ -248,6 +249,12 @@ fn render_replication(w: &mut String, r: &ReplicationMetrics) {
         "gyre_replication_feeds_parked",
         "Feeds to unreachable replicas kept, with the changes they missed, to resume without a copy (hints).",
         r.feeds_parked,
+    );
+    gauge(
+        w,
+        "gyre_replication_hint_bytes",
+        "Bytes of changes those parked feeds keep for their replicas (hints pending).",
+        r.hint_bytes,
     );
     counter(
         w,

@@ -200,6 +200,11 @@ impl Tap {
 
     /// [`Tap::take`], with the feed position the records bring the
     /// receiver to.
+    /// Bytes gathered and not taken yet.
+    pub fn gathered_bytes(&self) -> usize {
+        self.queue.lock().bytes
+    }
+
     pub fn take_seen(&self) -> Result<(Vec<Bytes>, u64), Lagged> {
         let mut q = self.queue.lock();
         if q.lagged {
@@ -276,6 +281,11 @@ impl SlotStream {
     /// Whether its tap fell behind its bound (what it gathered is gone).
     pub fn lagged(&self) -> bool {
         self.tap.lagged()
+    }
+
+    /// Bytes its tap gathered and it has not taken yet.
+    pub fn gathered_bytes(&self) -> usize {
+        self.tap.gathered_bytes()
     }
 
     /// Whether the copy is complete (from now on only changes follow).

@@ -128,6 +128,11 @@ impl Replication {
         self.parked.lock().len()
     }
 
+    /// Bytes of hints those feeds keep (INFO).
+    pub fn hint_bytes(&self) -> usize {
+        self.parked.lock().values().map(|p| p.feed.hint_bytes()).sum()
+    }
+
     /// The feed to `to` kept to resume, if it carries `slots` and is no
     /// older than `ttl`; anything else kept for `to` is dropped.
     fn unpark(&self, to: NodeTag, slots: &[u16], ttl: std::time::Duration) -> Option<crate::slot_transfer::Parked> {
@@ -887,6 +892,7 @@ pub fn metrics(shared: &Shared, face: &crate::cluster::Face) -> gyre_http::Repli
         anti_entropy_slots_differing_total: r.ae_slots_differing.load(Ordering::Relaxed),
         anti_entropy_keys_repaired_total: r.ae_keys_repaired.load(Ordering::Relaxed),
         feeds_parked: r.parked_feeds() as u64,
+        hint_bytes: r.hint_bytes() as u64,
         feed_resumes_total: r.feed_resumes.load(Ordering::Relaxed),
         feed_log_resumes_total: r.feed_log_resumes.load(Ordering::Relaxed),
         slots_catching_up: face.slots_catching_up() as u64,

@@ -309,6 +309,12 @@ impl Parked {
     pub fn unacked_bytes(&self) -> usize {
         self.unacked.iter().map(|u| u.payload.as_ref().map_or(0, Bytes::len)).sum()
     }
+
+    /// Bytes of hints it keeps: the frames not acknowledged, and the
+    /// changes gathered since.
+    pub fn hint_bytes(&self) -> usize {
+        self.unacked_bytes() + self.stream.gathered_bytes()
+    }
 }
 
 /// A frame sent and not acknowledged yet.
@@ -574,6 +580,8 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             on_ack(Held { position, since, copied, lsn, synced: if copied { synced_position } else { 0 } });
         }
     };
+    // A resumed feed's last replayed frame (see below), until acknowledged.
+    let mut replayed_at = u64::MAX;
     // The log position through which every record of the slots was
     // offered (to the stream, or before it subscribed: its copy).
     let lsn_now = || shared.persistence.wal.as_ref().map_or(0, |w| w.written_lsn().0);
@@ -602,14 +610,19 @@ async fn send_inner<W: AsyncWrite + Unpin>(
             positions.push_back(Unacked { frame: copied_at, seen: since, lsn, payload: None });
         }
         progress.copied = true;
+        replayed_at = progress.frames;
         info!(
             slots = slots.len(),
-            frames = progress.frames - 1,
+            frames = progress.frames,
             from_log,
-            "feed resumed without a copy (hinted handoff)"
+            "replication: hint replay started (a feed resumed without a copy)"
         );
     }
     loop {
+        if progress.acked >= replayed_at {
+            replayed_at = u64::MAX;
+            info!(slots = slots.len(), "replication: hint replay done (the replica holds what it missed)");
+        }
         // Acknowledgements that arrived meanwhile (during a copy, writes
         // wait for them).
         if acks.has_changed().unwrap_or(false) {
@@ -1011,6 +1024,47 @@ mod tests {
         shard.peek(slot, key).map(|e| format!("{:?}", e.value))
     }
 
+    /// SET `key` `value` on `shared`.
+    fn set(shared: &Shared, key: &[u8], value: &[u8]) {
+        write(shared, key, |version| Mutation::Set {
+            db: 0,
+            key: key.to_vec(),
+            value: value.to_vec(),
+            expire_at_ms: 0,
+            version,
+        })
+    }
+
+    /// A primary (node tag 1, with a log when `logged`) and a replica (tag
+    /// 2): two nodes issue different versions.
+    fn primary_and_replica(logged: bool) -> (Arc<Shared>, Arc<Shared>) {
+        let primary = Shared::start(Config::for_test_with_log(logged)).expect("primary");
+        let replica = Shared::start(Config::for_test()).expect("replica");
+        primary.ks.clock().set_node(1);
+        replica.ks.clock().set_node(2);
+        (primary, replica)
+    }
+
+    /// The replica's end of a feed of `slot`.
+    fn follow(
+        replica: &Arc<Shared>,
+        slot: SlotId,
+        link: tokio::io::DuplexStream,
+    ) -> tokio::task::JoinHandle<Result<Applied, TransferError>> {
+        let replica = Arc::clone(replica);
+        tokio::spawn(async move { receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(&[slot.0])).await })
+    }
+
+    /// Waits (the thread sleeps: the feed runs on another worker) until
+    /// `f` holds, for at most 5 s.
+    fn until(what: &str, f: &dyn Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slots_move_whole_under_writes_and_the_target_acknowledges_the_end() {
         let source = Arc::new(Shared::start(Config::for_test()).expect("source"));
@@ -1188,21 +1242,9 @@ mod tests {
     /// copy stays.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_authoritative_copy_makes_a_replica_forget_what_its_primary_lacks() {
-        let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
-        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
-        // Two nodes issue different versions.
-        primary.ks.clock().set_node(1);
-        replica.ks.clock().set_node(2);
+        let (primary, replica) = primary_and_replica(false);
         let key = |name: &str| format!("{{fed}}{name}").into_bytes();
-        let set = |shared: &Shared, k: Vec<u8>, v: &[u8]| {
-            write(shared, &k, |version| Mutation::Set {
-                db: 0,
-                key: k.clone(),
-                value: v.to_vec(),
-                expire_at_ms: 0,
-                version,
-            })
-        };
+        let set = |shared: &Shared, k: Vec<u8>, value: &[u8]| set(shared, &k, value);
         for i in 0..50 {
             set(&primary, key(&format!("both{i}")), b"p");
         }
@@ -1221,10 +1263,7 @@ mod tests {
         primary.ks.clock().observe(replica.ks.next_version(crate::runtime::unix_ms()));
         let slot = SlotId::of(&key("both0"));
         let (a, b) = tokio::io::duplex(1 << 16);
-        let receiving = {
-            let replica = Arc::clone(&replica);
-            tokio::spawn(async move { receive_slots_fenced(&replica, b, &|| Ok(()), None, Some(&[slot.0])).await })
-        };
+        let receiving = follow(&replica, slot, b);
         let copied = Arc::new(AtomicBool::new(false));
         let sending = {
             let (primary, copied) = (Arc::clone(&primary), Arc::clone(&copied));
@@ -1262,20 +1301,9 @@ mod tests {
     /// the primary lacks stays: no copy came to make it forget).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_broken_feed_resumes_without_a_copy_within_its_bound_and_with_one_past_it() {
-        let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
-        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
-        primary.ks.clock().set_node(1);
-        replica.ks.clock().set_node(2);
+        let (primary, replica) = primary_and_replica(false);
         let key = |i: usize| format!("{{fed}}k{i}").into_bytes();
-        let set = |shared: &Shared, k: Vec<u8>| {
-            write(shared, &k, |version| Mutation::Set {
-                db: 0,
-                key: k.clone(),
-                value: b"v".to_vec(),
-                expire_at_ms: 0,
-                version,
-            })
-        };
+        let set = |shared: &Shared, k: Vec<u8>| set(shared, &k, b"v");
         for i in 0..20 {
             set(&primary, key(i));
         }
@@ -1289,17 +1317,7 @@ mod tests {
                 send_feed(&primary, link, &[slot], opts, &on_ack, parked, 1 << 20, &Repairs::default()).await
             })
         };
-        let follow = |link: tokio::io::DuplexStream| {
-            let replica = Arc::clone(&replica);
-            tokio::spawn(async move { receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(&[slot.0])).await })
-        };
-        let until = |what: &str, f: &dyn Fn() -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !f() {
-                assert!(Instant::now() < deadline, "{what}");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        };
+        let follow = |link: tokio::io::DuplexStream| follow(&replica, slot, link);
         let (a, b) = tokio::io::duplex(1 << 16);
         let (sending, receiving) = (feed(a, None), follow(b));
         until("the copy, acknowledged", &|| copied.load(Ordering::SeqCst));
@@ -1351,20 +1369,9 @@ mod tests {
     /// only the keys that differ: the slot's copies end equal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_feed_repairs_the_keys_anti_entropy_found_differing() {
-        let primary = Arc::new(Shared::start(Config::for_test()).expect("primary"));
-        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
-        primary.ks.clock().set_node(1);
-        replica.ks.clock().set_node(2);
+        let (primary, replica) = primary_and_replica(false);
         let key = |i: usize| format!("{{fixed}}k{i}").into_bytes();
-        let set = |shared: &Shared, k: Vec<u8>, value: &[u8]| {
-            write(shared, &k, |version| Mutation::Set {
-                db: 0,
-                key: k.clone(),
-                value: value.to_vec(),
-                expire_at_ms: 0,
-                version,
-            })
-        };
+        let set = |shared: &Shared, k: Vec<u8>, value: &[u8]| set(shared, &k, value);
         for i in 0..50 {
             set(&primary, key(i), b"v");
         }
@@ -1380,17 +1387,7 @@ mod tests {
                 send_feed(&primary, a, &[slot], opts, &on_ack, None, 1 << 20, &repairs).await
             })
         };
-        let receiving = {
-            let replica = Arc::clone(&replica);
-            tokio::spawn(async move { receive_slots_fenced(&replica, b, &|| Ok(()), None, Some(&[slot.0])).await })
-        };
-        let until = |what: &str, f: &dyn Fn() -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !f() {
-                assert!(Instant::now() < deadline, "{what}");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        };
+        let receiving = follow(&replica, slot, b);
         let digest = |shared: &Shared| shared.ks.slot_digest(0, slot);
         until("the copy", &|| copied.load(Ordering::SeqCst) && digest(&replica) == digest(&primary));
         set(&replica, key(50), b"unknown to the primary");
@@ -1425,20 +1422,9 @@ mod tests {
     /// one past its end) resumes nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_feed_resumes_from_the_log_where_the_replica_stood() {
-        let primary = Arc::new(Shared::start(Config::for_test_with_log(true)).expect("primary"));
-        let replica = Arc::new(Shared::start(Config::for_test()).expect("replica"));
-        primary.ks.clock().set_node(1);
-        replica.ks.clock().set_node(2);
+        let (primary, replica) = primary_and_replica(true);
         let key = |i: usize| format!("{{logged}}k{i}").into_bytes();
-        let set = |shared: &Shared, k: Vec<u8>| {
-            write(shared, &k, |version| Mutation::Set {
-                db: 0,
-                key: k.clone(),
-                value: b"v".to_vec(),
-                expire_at_ms: 0,
-                version,
-            })
-        };
+        let set = |shared: &Shared, k: Vec<u8>| set(shared, &k, b"v");
         for i in 0..20 {
             set(&primary, key(i));
         }
@@ -1458,17 +1444,7 @@ mod tests {
                 send_feed(&primary, link, &[slot], opts, &on_ack, parked, 1 << 20, &Repairs::default()).await
             })
         };
-        let follow = |link: tokio::io::DuplexStream| {
-            let replica = Arc::clone(&replica);
-            tokio::spawn(async move { receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(&[slot.0])).await })
-        };
-        let until = |what: &str, f: &dyn Fn() -> bool| {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !f() {
-                assert!(Instant::now() < deadline, "{what}");
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        };
+        let follow = |link: tokio::io::DuplexStream| follow(&replica, slot, link);
         // Written out, as a client's write is before its reply.
         let wal = primary.persistence.wal.clone().unwrap();
         let written = || {

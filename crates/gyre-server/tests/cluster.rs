@@ -610,14 +610,22 @@ impl Load {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let url = seed.url();
+        // What the counters hold before (an earlier load's writes): a counter
+        // this load does not reach must still hold it.
+        let before: Vec<i64> = {
+            let client = redis::cluster::ClusterClient::new(vec![url.clone()]).unwrap();
+            let mut cc = client.get_connection().unwrap();
+            (0..COUNTERS).map(|k| cc.get::<_, Option<i64>>(format!("ctr:{k}")).unwrap().unwrap_or(0)).collect()
+        };
         let writer = {
             let (stop, url) = (stop.clone(), url.clone());
             std::thread::spawn(move || {
                 let client = redis::cluster::ClusterClient::new(vec![url]).unwrap();
                 let mut cc = client.get_connection().unwrap();
-                // The last value each INCR acknowledged; whether a write to the
-                // key failed (its outcome unknown: one more may have applied).
-                let (mut acked, mut unsure) = (vec![0i64; COUNTERS], vec![false; COUNTERS]);
+                // The last value each INCR acknowledged (at first, what the
+                // counter held); whether a write to the key failed (its
+                // outcome unknown: one more may have applied).
+                let (mut acked, mut unsure) = (before, vec![false; COUNTERS]);
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
                     let k = i % COUNTERS;
@@ -663,6 +671,7 @@ impl Load {
         let (acked, unsure) = self.writer.join().expect("the writer saw no counter go backwards");
         let reads = self.reader.join().expect("the reader saw no counter go backwards");
         assert!(reads > 0);
+        eprintln!("load: counters sum {}, {reads} reads", acked.iter().sum::<i64>());
         let client = redis::cluster::ClusterClient::new(vec![seed.url()]).unwrap();
         let mut cc = client.get_connection().unwrap();
         for k in 0..COUNTERS {
@@ -1562,51 +1571,12 @@ fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_
 /// converge.
 #[test]
 fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quorum_writes() {
-    let _one_at_a_time = serial();
-    let root = tempdir();
-    let extra = [
-        "--anti-entropy-interval-ms".to_string(),
-        "500".to_string(),
-        "--write-timeout-ms".to_string(),
-        "500".to_string(),
-    ];
-    let a = Node::start_with(&root.0, 55, None, &extra);
-    let b = Node::start_with(&root.0, 56, Some(&a), &extra);
-    let mut skewed = extra.to_vec();
-    skewed.extend(["--clock-offset-ms".to_string(), "5000".to_string()]);
-    let mut c = Node::start_with(&root.0, 57, Some(&a), &skewed);
-    let three = [&a, &b, &c];
-    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
-    let (at_a, at_c) = (key_led_by(&a, a.port), key_led_by(&a, c.port));
-    let mut rc = Redirecting::new(&three);
-    let mut acked = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut i = 0u64;
-    while Instant::now() < deadline {
-        if rc.query(&["SET", &format!("s:{i}"), &i.to_string()]).is_ok() {
-            acked.push(i);
-        }
-        i += 1;
-    }
-    assert!(!acked.is_empty());
-    let refused = err_text(q(&mut c.client(), &["SET", &at_c, "ahead"]));
-    assert!(refused.starts_with("NOREPLICAS"), "{refused}");
-    assert_eq!(q(&mut a.client(), &["SET", &at_a, "fine"]).map(|v| text(&v)), Ok("OK".to_string()));
-    let drift: u64 = [&a, &b].iter().map(|n| info_number(n, "stats", "clock_drift_refused")).sum();
-    assert!(drift > 0, "the others counted the skewed node's versions");
-
-    // Its clock set right.
-    let at = c.args.iter().position(|a| a == "--clock-offset-ms").unwrap();
-    c.args[at + 1] = "0".into();
-    c.restart();
-    let three = [&a, &b, &c];
-    wait_until("the corrected node's slots to take quorum writes again", &three, || {
-        q(&mut c.client(), &["SET", &at_c, "later"]).is_ok()
+    with_a_skewed_clock(55, 5000, |skew| {
+        let refused = err_text(q(&mut skew.c.client(), &["SET", &skew.at_c, "ahead"]));
+        assert!(refused.starts_with("NOREPLICAS"), "{refused}");
+        let drift: u64 = [skew.a, skew.b].iter().map(|n| info_number(n, "stats", "clock_drift_refused")).sum();
+        assert!(drift > 0, "the others counted the skewed node's versions");
     });
-    let mut rc = Redirecting::new(&three);
-    check_acknowledged(&mut rc, "s:", &acked);
-    assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("later"));
-    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 }
 
 /// A node whose clock runs 5 s behind: the others' versions are ahead of
@@ -1619,42 +1589,82 @@ fn a_node_whose_clock_runs_ahead_cannot_drag_the_others_and_its_slots_refuse_quo
 /// right, every acknowledged write reads back and the copies converge.
 #[test]
 fn a_node_whose_clock_runs_behind_refuses_newer_feeds_and_loses_no_write() {
+    with_a_skewed_clock(60, -5000, |skew| {
+        assert!(
+            skew.acked.len() as u64 > skew.attempted / 2,
+            "{} of {} SETs acknowledged",
+            skew.acked.len(),
+            skew.attempted
+        );
+        let mut c = skew.c.client();
+        assert_eq!(q(&mut c, &["SET", &skew.at_c, "behind"]).map(|v| text(&v)), Ok("OK".to_string()));
+        assert_eq!(q(&mut c, &["SET", &skew.at_c, "behind, again"]).map(|v| text(&v)), Ok("OK".to_string()));
+        let mut rc = Redirecting::new(&[skew.a, skew.b, skew.c]);
+        assert_eq!(rc.query_settled(&["GET", &skew.at_c]).as_deref(), Ok("behind, again"));
+        assert!(
+            info_number(skew.c, "stats", "clock_drift_refused") > 0,
+            "the lagging node refused the others' versions"
+        );
+        let drift: u64 = [skew.a, skew.b].iter().map(|n| info_number(n, "stats", "clock_drift_refused")).sum();
+        assert_eq!(drift, 0, "the others take the lagging node's versions");
+    });
+}
+
+/// What the clock tests look at while the third node's clock is skewed.
+struct Skew<'a> {
+    a: &'a Node,
+    b: &'a Node,
+    c: &'a Node,
+    /// Keys the first and the skewed node lead.
+    at_a: String,
+    at_c: String,
+    /// Unique SETs acknowledged, of those attempted, over 2 s.
+    acked: Vec<u64>,
+    attempted: u64,
+}
+
+/// The clock tests' course: three nodes (numbered from `first`) whose
+/// third node's clock is `offset_ms` off (`clock-offset-ms`, the runtime's
+/// wall clock); unique SETs for 2 s and a SET on the first node's key;
+/// `during` checks the skew's effects; then the third node's clock is set
+/// right (a restart), its slots take quorum writes again, every
+/// acknowledged write reads back and the copies converge.
+fn with_a_skewed_clock(first: u8, offset_ms: i64, during: impl FnOnce(&Skew)) {
     let _one_at_a_time = serial();
     let root = tempdir();
-    let extra = ["--anti-entropy-interval-ms".to_string(), "500".to_string()];
-    let a = Node::start_with(&root.0, 60, None, &extra);
-    let b = Node::start_with(&root.0, 61, Some(&a), &extra);
-    let mut behind = extra.to_vec();
-    behind.extend(["--clock-offset-ms".to_string(), "-5000".to_string()]);
-    let mut c = Node::start_with(&root.0, 62, Some(&a), &behind);
+    let extra = [
+        "--anti-entropy-interval-ms".to_string(),
+        "500".to_string(),
+        "--write-timeout-ms".to_string(),
+        "500".to_string(),
+    ];
+    let a = Node::start_with(&root.0, first, None, &extra);
+    let b = Node::start_with(&root.0, first + 1, Some(&a), &extra);
+    let mut skewed = extra.to_vec();
+    skewed.extend(["--clock-offset-ms".to_string(), offset_ms.to_string()]);
+    let mut c = Node::start_with(&root.0, first + 2, Some(&a), &skewed);
     let three = [&a, &b, &c];
     wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
     let (at_a, at_c) = (key_led_by(&a, a.port), key_led_by(&a, c.port));
     let mut rc = Redirecting::new(&three);
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(2);
-    let mut i = 0u64;
+    let mut attempted = 0u64;
     while Instant::now() < deadline {
-        if rc.query(&["SET", &format!("s:{i}"), &i.to_string()]).is_ok() {
-            acked.push(i);
+        if rc.query(&["SET", &format!("s:{attempted}"), &attempted.to_string()]).is_ok() {
+            acked.push(attempted);
         }
-        i += 1;
+        attempted += 1;
     }
-    assert!(acked.len() as u64 > i / 2, "{} of {i} SETs acknowledged", acked.len());
+    assert!(!acked.is_empty());
     assert_eq!(q(&mut a.client(), &["SET", &at_a, "fine"]).map(|v| text(&v)), Ok("OK".to_string()));
-    assert_eq!(q(&mut c.client(), &["SET", &at_c, "behind"]).map(|v| text(&v)), Ok("OK".to_string()));
-    assert_eq!(q(&mut c.client(), &["SET", &at_c, "behind, again"]).map(|v| text(&v)), Ok("OK".to_string()));
-    assert_eq!(rc.query_settled(&["GET", &at_c]).as_deref(), Ok("behind, again"));
-    assert!(info_number(&c, "stats", "clock_drift_refused") > 0, "the lagging node refused the others' versions");
-    let drift: u64 = [&a, &b].iter().map(|n| info_number(n, "stats", "clock_drift_refused")).sum();
-    assert_eq!(drift, 0, "the others take the lagging node's versions");
+    during(&Skew { a: &a, b: &b, c: &c, at_a: at_a.clone(), at_c: at_c.clone(), acked: acked.clone(), attempted });
 
-    // Its clock set right.
     let at = c.args.iter().position(|a| a == "--clock-offset-ms").unwrap();
     c.args[at + 1] = "0".into();
     c.restart();
     let three = [&a, &b, &c];
-    wait_until("the corrected node to take quorum writes", &three, || {
+    wait_until("the corrected node's slots to take quorum writes again", &three, || {
         q(&mut c.client(), &["SET", &at_c, "later"]).is_ok()
     });
     let mut rc = Redirecting::new(&three);
@@ -1741,6 +1751,39 @@ fn with_sloppy_quorum_hints_count_towards_a_write_and_reach_the_replica() {
         let _ = q(&mut conn, &["READONLY"]);
         q(&mut conn, &["GET", &key]).map(|v| text(&v)) == Ok("hinted".into())
     });
+    wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
+}
+
+/// Hints end with `hint-ttl`: the feed parked for a killed replica is
+/// dropped once its time is up (the replica, back, gets a fresh copy), and
+/// the log says so.
+#[test]
+fn hints_expire_after_hint_ttl() {
+    let _one_at_a_time = serial();
+    let root = tempdir();
+    let extra = ["--hint-ttl".to_string(), "1".to_string()];
+    let a = Node::start_with(&root.0, 75, None, &extra);
+    let b = Node::start_with(&root.0, 76, Some(&a), &extra);
+    let mut c = Node::start_with(&root.0, 77, Some(&a), &extra);
+    let three = [&a, &b, &c];
+    wait_until("three nodes to form with three voters", &three, || formed_with_voters(&three));
+    wait_until("the feeds online", &three, || {
+        text(&q(&mut a.client(), &["INFO", "replication"]).unwrap()).matches("state=online").count() == 2
+    });
+    c.kill();
+    let two = [&a, &b];
+    wait_until("the feed to the killed replica parked", &two, || {
+        info_number(&a, "replication", "gyre_feeds_parked") == 1
+    });
+    let parked_at = Instant::now();
+    wait_until("the parked feed dropped after hint-ttl", &two, || {
+        info_number(&a, "replication", "gyre_feeds_parked") == 0
+    });
+    assert!(parked_at.elapsed() >= Duration::from_millis(500), "dropped before its time");
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("hints expired (hint-ttl)"), "the log says the hints expired");
+    c.restart();
+    let three = [&a, &b, &c];
     wait_until("every slot's copies to have equal digests", &three, || copies_agree(&three, 3));
 }
 

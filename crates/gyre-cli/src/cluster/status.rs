@@ -216,6 +216,15 @@ pub fn render_text(nodes: &[NodeLine], info: &HashMap<String, String>, replicas:
         let list = if fed.is_empty() { "none fed by this node".to_string() } else { fed.join("; ") };
         let _ = writeln!(out, "replicas:  {list}");
     }
+    if let Some(parked) = get("gyre_feeds_parked") {
+        let _ = writeln!(
+            out,
+            "hints:     {parked} feeds parked ({} bytes), {} replays ({} from the log)",
+            get("gyre_hint_bytes").unwrap_or("?"),
+            get("gyre_feed_resumes").unwrap_or("?"),
+            get("gyre_feed_resumes_from_log").unwrap_or("?")
+        );
+    }
     if let Some(rounds) = get("gyre_anti_entropy_rounds") {
         let _ = writeln!(
             out,
@@ -309,10 +318,15 @@ pub fn render_json(nodes: &[NodeLine], info: &HashMap<String, String>, replicas:
     let _ = writeln!(
         out,
         "],\"failovers\":{},\"slots_catching_up\":{},\"replicas\":[{}],\
+         \"hints\":{{\"parked\":{},\"bytes\":{},\"replays\":{},\"from_log\":{}}},\
          \"anti_entropy\":{{\"rounds\":{},\"slots_differing\":{},\"keys_repaired\":{},\"keys_forgotten\":{}}}}}",
         number("gyre_failovers"),
         number("gyre_slots_catching_up"),
         fed.join(","),
+        number("gyre_feeds_parked"),
+        number("gyre_hint_bytes"),
+        number("gyre_feed_resumes"),
+        number("gyre_feed_resumes_from_log"),
         number("gyre_anti_entropy_rounds"),
         number("gyre_anti_entropy_slots_differing"),
         number("gyre_anti_entropy_keys_repaired"),
@@ -439,6 +453,7 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         assert!(
             json.ends_with(
                 "\"ranges\":[[10923,16382],[16383,16383]]}],\"failovers\":null,\"slots_catching_up\":null,\"replicas\":[],\
+                 \"hints\":{\"parked\":null,\"bytes\":null,\"replays\":null,\"from_log\":null},\
                  \"anti_entropy\":{\"rounds\":null,\"slots_differing\":null,\"keys_repaired\":null,\"keys_forgotten\":null}}\n"
             ),
             "{json}"
@@ -464,9 +479,14 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         info.insert("gyre_anti_entropy_rounds".into(), "12".into());
         info.insert("gyre_anti_entropy_slots_differing".into(), "2".into());
         info.insert("gyre_anti_entropy_keys_repaired".into(), "7".into());
+        info.insert("gyre_feeds_parked".into(), "1".into());
+        info.insert("gyre_hint_bytes".into(), "2048".into());
+        info.insert("gyre_feed_resumes".into(), "3".into());
+        info.insert("gyre_feed_resumes_from_log".into(), "1".into());
         info.insert("gyre_keys_forgotten".into(), "5".into());
         let text = render_text(&parse_nodes(NODES).unwrap(), &info, &replicas);
         assert!(text.contains("failover:  1 applied, 0 slots of this node catching up\n"), "{text}");
+        assert!(text.contains("hints:     1 feeds parked (2048 bytes), 3 replays (1 from the log)\n"), "{text}");
         assert!(
             text.contains(
                 "entropy:   12 rounds, 2 replica slots found differing, 7 keys repaired, 5 keys forgotten here\n"
@@ -483,7 +503,7 @@ c3e5a7b9  127.0.0.1:7003  down      5461
         assert!(json.contains("\"failovers\":1,\"slots_catching_up\":0,\"replicas\":[{\"address\":\"127.0.0.22:7000\",\"state\":\"online\",\"lag_records\":0,\"lag_seconds\":0},"), "{json}");
         assert!(
             json.contains(
-                "\"anti_entropy\":{\"rounds\":12,\"slots_differing\":2,\"keys_repaired\":7,\"keys_forgotten\":5}}"
+                "\"hints\":{\"parked\":1,\"bytes\":2048,\"replays\":3,\"from_log\":1},\"anti_entropy\":{\"rounds\":12,\"slots_differing\":2,\"keys_repaired\":7,\"keys_forgotten\":5}}"
             ),
             "{json}"
         );

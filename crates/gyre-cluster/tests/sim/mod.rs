@@ -168,3 +168,34 @@ pub fn describe(nodes: &HashMap<u16, Cluster>) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The slot of writer key `key` (spread over every slot).
+pub fn slot_of(key: u64) -> u16 {
+    (key.wrapping_mul(2_654_435_761) % SLOTS as u64) as u16
+}
+
+/// Member numbers by tag.
+pub fn by_tag(nodes: &HashMap<u16, Cluster>) -> HashMap<gyre_cluster::NodeTag, u16> {
+    nodes.iter().filter_map(|(n, c)| c.tag().map(|t| (t, *n))).collect()
+}
+
+/// Whether every key of `acked` is held (`holds(member, slot, key)`) by
+/// its slot's primary, as `view`'s map names it; else which is not.
+pub fn on_primaries(
+    nodes: &HashMap<u16, Cluster>,
+    view: u16,
+    acked: &[u64],
+    holds: impl Fn(u16, u16, u64) -> bool,
+) -> Result<(), String> {
+    let t = nodes[&view].topology();
+    let tags = by_tag(nodes);
+    for &key in acked {
+        let slot = slot_of(key);
+        let primary = t.slots[slot as usize].replicas.first().and_then(|p| tags.get(p)).copied();
+        let Some(n) = primary else { return Err(format!("slot {slot} has no known primary")) };
+        if !holds(n, slot, key) {
+            return Err(format!("acknowledged write {key} (slot {slot}) is not on its primary n{n}"));
+        }
+    }
+    Ok(())
+}

@@ -213,7 +213,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                 let r = &f.replication;
                 write!(
                     t,
-                    "gyre_noreplicas:{}\r\ngyre_feed_records_applied:{}\r\ngyre_catch_ups:{}\r\ngyre_copies_served:{}\r\ngyre_keys_forgotten:{}\r\ngyre_anti_entropy_rounds:{}\r\ngyre_anti_entropy_slots_differing:{}\r\ngyre_anti_entropy_keys_repaired:{}\r\ngyre_feeds_parked:{}\r\ngyre_feed_resumes:{}\r\ngyre_feed_resumes_from_log:{}\r\n",
+                    "gyre_noreplicas:{}\r\ngyre_feed_records_applied:{}\r\ngyre_catch_ups:{}\r\ngyre_copies_served:{}\r\ngyre_keys_forgotten:{}\r\ngyre_anti_entropy_rounds:{}\r\ngyre_anti_entropy_slots_differing:{}\r\ngyre_anti_entropy_keys_repaired:{}\r\ngyre_feeds_parked:{}\r\ngyre_hint_bytes:{}\r\ngyre_feed_resumes:{}\r\ngyre_feed_resumes_from_log:{}\r\n",
                     r.noreplicas.load(Ordering::Relaxed),
                     r.records_in.load(Ordering::Relaxed),
                     r.catch_ups.load(Ordering::Relaxed),
@@ -223,6 +223,7 @@ fn write_section(call: &Call<'_>, section: &str, t: &mut String) {
                     r.ae_slots_differing.load(Ordering::Relaxed),
                     r.ae_keys_repaired.load(Ordering::Relaxed),
                     r.parked_feeds(),
+                    r.hint_bytes(),
                     r.feed_resumes.load(Ordering::Relaxed),
                     r.feed_log_resumes.load(Ordering::Relaxed),
                 )?;
