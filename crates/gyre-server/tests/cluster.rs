@@ -1615,8 +1615,7 @@ struct Skew<'a> {
     a: &'a Node,
     b: &'a Node,
     c: &'a Node,
-    /// Keys the first and the skewed node lead.
-    at_a: String,
+    /// A key the skewed node leads.
     at_c: String,
     /// Unique SETs acknowledged, of those attempted, over 2 s.
     acked: Vec<u64>,
@@ -1658,7 +1657,7 @@ fn with_a_skewed_clock(first: u8, offset_ms: i64, during: impl FnOnce(&Skew)) {
     }
     assert!(!acked.is_empty());
     assert_eq!(q(&mut a.client(), &["SET", &at_a, "fine"]).map(|v| text(&v)), Ok("OK".to_string()));
-    during(&Skew { a: &a, b: &b, c: &c, at_a: at_a.clone(), at_c: at_c.clone(), acked: acked.clone(), attempted });
+    during(&Skew { a: &a, b: &b, c: &c, at_c: at_c.clone(), acked: acked.clone(), attempted });
 
     let at = c.args.iter().position(|a| a == "--clock-offset-ms").unwrap();
     c.args[at + 1] = "0".into();
