@@ -5,25 +5,36 @@
 #
 #   scripts/consistency-latency.sh [requests] [appendfsync]
 #
-# For each configuration it starts a fresh cluster on 127.0.0.81-83 (one
-# node for the baseline), runs `redis-benchmark --cluster -t set,get -n
-# requests -r requests -d 16 -c 50 -P 1 --csv` (no pipelining: each
+# For each configuration it starts a fresh cluster on 127.0.0.81-83 (for
+# the baseline, one server not in cluster mode: redis-benchmark --cluster
+# refuses a one-node cluster), runs `redis-benchmark [--cluster] -t set,get
+# -n requests -r requests -d 16 -c 50 -P 1 --csv` (no pipelining: each
 # request's latency is its own) and prints requests per second with p50 and
 # p99 latency. `appendfsync` (default everysec) goes to every node.
 set -euo pipefail
 requests=${1:-200000}
 fsync=${2:-everysec}
 source "$(dirname "$0")/cluster-lib.sh"
-printf '%-36s %-4s %10s %8s %8s\n' configuration test rps p50_ms p99_ms
+printf '%-42s %-4s %10s %8s %8s\n' configuration test rps p50_ms p99_ms
+bench() {
+  redis-benchmark -h 127.0.0.81 -p 7600 "$@" -t set,get -n "$requests" -r "$requests" -d 16 -c 50 -P 1 --csv 2>/dev/null \
+    | tr -d '"' | awk -F, -v l="$label" '$1 == "SET" || $1 == "GET" { printf "%-42s %-4s %10.0f %8s %8s\n", l, $1, $2, $5, $7 }'
+}
 measure() {
-  local label=$1 nodes=$2
+  label=$1
+  local nodes=$2
   shift 2
   cluster_start 8 7600 "$nodes" --appendfsync "$fsync" "$@"
-  redis-benchmark -h 127.0.0.81 -p 7600 --cluster -t set,get -n "$requests" -r "$requests" -d 16 -c 50 -P 1 --csv 2>/dev/null \
-    | tr -d '"' | awk -F, -v l="$label" '$1 == "SET" || $1 == "GET" { printf "%-36s %-4s %10.0f %8s %8s\n", l, $1, $2, $5, $7 }'
+  bench --cluster
   cluster_stop
 }
-measure "one node, no replication" 1 --replication-factor 1
+label="one node, not in cluster mode"
+"$bin" --bind 127.0.0.81 --port 7600 --dir "$root/single" --appendfsync "$fsync" >"$root/single.log" 2>&1 &
+pids=($!)
+disown
+for _ in $(seq 1 100); do redis-cli -h 127.0.0.81 -p 7600 ping >/dev/null 2>&1 && break; sleep 0.1; done
+bench
+cluster_stop
 for level in one quorum all; do
   measure "3 nodes, RF 3, write-consistency $level" 3 --write-consistency "$level"
 done
