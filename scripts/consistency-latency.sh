@@ -10,7 +10,9 @@
 # refuses a one-node cluster), runs `redis-benchmark [--cluster] -t set,get
 # -n requests -r requests -d 16 -c 50 -P 1 --csv` (no pipelining: each
 # request's latency is its own) and prints requests per second with p50 and
-# p99 latency. `appendfsync` (default everysec) goes to every node.
+# p99 latency. `appendfsync` (default everysec) goes to every node. Last,
+# Redis Cluster (3 primaries, a replica each, on 127.0.0.91-96) under the
+# same load, for comparison.
 set -euo pipefail
 requests=${1:-200000}
 fsync=${2:-everysec}
@@ -39,3 +41,30 @@ for level in one quorum all; do
   measure "3 nodes, RF 3, write-consistency $level" 3 --write-consistency "$level"
 done
 measure "3 nodes, RF 3, read-consistency quorum" 3 --read-consistency quorum
+
+# Redis Cluster, 3 primaries with a replica each (it replicates after it
+# acknowledges), the same load; its log as the same appendfsync asks.
+label="Redis Cluster, 3 primaries + 3 replicas"
+aof=(--appendonly yes --appendfsync "$fsync")
+[ "$fsync" = no ] && aof=(--appendonly no)
+nodes=()
+for n in 1 2 3 4 5 6; do
+  mkdir -p "$root/redis$n"
+  (cd "$root/redis$n" && redis-server --bind 127.0.0.9$n --port 7600 --cluster-enabled yes --save '' "${aof[@]}" \
+    --daemonize no >"$root/redis$n.log" 2>&1 &
+    echo $! >"$root/redis$n.pid")
+  nodes+=("127.0.0.9$n:7600")
+done
+for n in 1 2 3 4 5 6; do
+  pids+=("$(cat "$root/redis$n.pid")")
+  for _ in $(seq 1 100); do redis-cli -h 127.0.0.9$n -p 7600 ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+for _ in $(seq 1 100); do
+  redis-cli -h 127.0.0.91 -p 7600 cluster info | grep -q cluster_state:ok && break
+  sleep 0.1
+done
+sleep 1
+redis-benchmark -h 127.0.0.91 -p 7600 --cluster -t set,get -n "$requests" -r "$requests" -d 16 -c 50 -P 1 --csv 2>/dev/null \
+  | tr -d '"' | awk -F, -v l="$label" '$1 == "SET" || $1 == "GET" { printf "%-42s %-4s %10.0f %8s %8s\n", l, $1, $2, $5, $7 }'
+cluster_stop
