@@ -11,8 +11,9 @@
 # -n requests -r requests -d 16 -c 50 -P 1 --csv` (no pipelining: each
 # request's latency is its own) and prints requests per second with p50 and
 # p99 latency. `appendfsync` (default everysec) goes to every node. Last,
-# Redis Cluster (3 primaries, a replica each, on 127.0.0.91-96) under the
-# same load, for comparison.
+# Redis Cluster (3 primaries, a replica each) under the
+# same load, for comparison (on 127.0.0.1:7611-7616: a Redis Cluster bound
+# to other loopback addresses never joins).
 set -euo pipefail
 requests=${1:-200000}
 fsync=${2:-everysec}
@@ -50,21 +51,21 @@ aof=(--appendonly yes --appendfsync "$fsync")
 nodes=()
 for n in 1 2 3 4 5 6; do
   mkdir -p "$root/redis$n"
-  (cd "$root/redis$n" && redis-server --bind 127.0.0.9$n --port 7600 --cluster-enabled yes --save '' "${aof[@]}" \
+  redis-server --bind 127.0.0.1 --port 761$n --dir "$root/redis$n" --cluster-enabled yes --save '' "${aof[@]}" \
     --daemonize no >"$root/redis$n.log" 2>&1 &
-    echo $! >"$root/redis$n.pid")
-  nodes+=("127.0.0.9$n:7600")
+  pids+=($!)
+  disown
+  nodes+=("127.0.0.1:761$n")
 done
 for n in 1 2 3 4 5 6; do
-  pids+=("$(cat "$root/redis$n.pid")")
-  for _ in $(seq 1 100); do redis-cli -h 127.0.0.9$n -p 7600 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 100); do redis-cli -p 761$n ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
-redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
 for _ in $(seq 1 100); do
-  redis-cli -h 127.0.0.91 -p 7600 cluster info | grep -q cluster_state:ok && break
+  redis-cli -p 7611 cluster info | grep -q cluster_state:ok && break
   sleep 0.1
 done
 sleep 1
-redis-benchmark -h 127.0.0.91 -p 7600 --cluster -t set,get -n "$requests" -r "$requests" -d 16 -c 50 -P 1 --csv 2>/dev/null \
+redis-benchmark -p 7611 --cluster -t set,get -n "$requests" -r "$requests" -d 16 -c 50 -P 1 --csv 2>/dev/null \
   | tr -d '"' | awk -F, -v l="$label" '$1 == "SET" || $1 == "GET" { printf "%-42s %-4s %10.0f %8s %8s\n", l, $1, $2, $5, $7 }'
 cluster_stop
