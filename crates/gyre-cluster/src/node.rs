@@ -705,7 +705,11 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
 async fn reconcile_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(RECONCILE_MS));
     loop {
-        tick.tick().await;
+        // Every period, and at once when SWIM declares a member down.
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.swim.downs.notified() => {}
+        }
         let Some(raft) = shared.raft.get() else { continue };
         let m = raft.metrics().borrow().clone();
         if m.current_leader != Some(m.id) || m.state != openraft::ServerState::Leader {

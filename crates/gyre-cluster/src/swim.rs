@@ -90,6 +90,9 @@ pub struct Swim {
     tx: mpsc::Sender<Input>,
     pub view: Arc<Mutex<View>>,
     pub dropped_bad_mac: Arc<AtomicU64>,
+    /// Woken when a member is declared down (the leader fails it over at
+    /// once rather than at its next periodic pass).
+    pub downs: Arc<tokio::sync::Notify>,
 }
 
 /// Inputs queued for the SWIM task; beyond this, datagrams are dropped
@@ -134,9 +137,11 @@ impl Swim {
         config.periodic_announce =
             Some(foca::PeriodicParams { frequency: Duration::from_secs(5), num_members: NonZeroUsize::MIN });
         let foca = Foca::new(me, config, rng, PostcardCodec);
-        let shell = Shell { foca, socket, secret: cfg.secret, view: view.clone(), tx: tx.clone() };
+        let downs = Arc::new(tokio::sync::Notify::new());
+        let shell =
+            Shell { foca, socket, secret: cfg.secret, view: view.clone(), tx: tx.clone(), downs: downs.clone() };
         tokio::spawn(shell.run(rx));
-        Swim { tx, view, dropped_bad_mac: dropped }
+        Swim { tx, view, dropped_bad_mac: dropped, downs }
     }
 
     /// Introduce ourselves to a node we only know by address (a seed).
@@ -176,6 +181,7 @@ struct Shell {
     secret: Option<Secret>,
     view: Arc<Mutex<View>>,
     tx: mpsc::Sender<Input>,
+    downs: Arc<tokio::sync::Notify>,
 }
 
 /// Collects foca's effects during one call.
@@ -243,6 +249,7 @@ impl Shell {
                 OwnedNotification::MemberDown(id) => {
                     tracing::info!(node = %id.node_id, addr = %id.addr, "swim: member down");
                     view.record(id, Health::Down);
+                    self.downs.notify_one();
                 }
                 _ => {}
             }
