@@ -284,6 +284,13 @@ impl Replication {
     /// How many replicas (other than this node) hold `slot` (None: any
     /// slot) through feed position `position`.
     pub fn holding(&self, slot: Option<u16>, position: u64) -> usize {
+        self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count()
+    }
+
+    /// [`Replication::holding`], for a write's `write-consistency`: with
+    /// `sloppy-quorum`, replicas whose hints keep it count too (WAIT does
+    /// not count them: they do not hold it).
+    fn holding_for_write(&self, slot: Option<u16>, position: u64) -> usize {
         let peers = self.peers.read();
         let held = peers.iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count();
         held + self.hinted(&peers, slot)
@@ -308,7 +315,8 @@ impl Replication {
             let notified = self.acked.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let held: Vec<bool> = writes.iter().map(|(s, need)| self.holding(*s, position) >= *need).collect();
+            let held: Vec<bool> =
+                writes.iter().map(|(s, need)| self.holding_for_write(*s, position) >= *need).collect();
             if held.iter().all(|h| *h) || tokio::time::Instant::now() >= deadline {
                 return held;
             }
@@ -497,7 +505,7 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
             }
             r.map_err(|e| e.to_string())
         }
-        differ = anti_entropy(&shared, face, to, &slots, &peer) => Err(differ),
+        () = anti_entropy(&shared, face, to, &slots, &peer) => unreachable!("rounds run until the feed ends"),
         () = keep_marks(&shared, to, &slots, &peer, ttl) => unreachable!("keeps marks until the feed ends"),
     };
     drop(registered);
@@ -610,9 +618,9 @@ fn park(
 /// A slot written throughout is skipped that round (its feed is busy
 /// keeping it in step anyway). The cost when nothing differs: two digest
 /// reads per slot (each an O(1) lookup under the shard's lock) and one
-/// request of a few bytes per slot, per interval. Returns (ending the
-/// feed) only when the replica's answers cannot be understood.
-async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag, slots: &[u16], peer: &Peer) -> String {
+/// request of a few bytes per slot, per interval. Never returns (a round
+/// that fails is tried again at the next interval).
+async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag, slots: &[u16], peer: &Peer) {
     let interval = shared.config.settings().cluster.as_ref().map_or(0, |c| c.anti_entropy_interval_ms);
     if interval == 0 {
         return std::future::pending().await;
@@ -673,7 +681,11 @@ async fn anti_entropy(shared: &Shared, face: &crate::cluster::Face, to: NodeTag,
                     keys += repairs.len();
                     peer.repairs.push(repairs);
                 }
-                Err(e) => return format!("anti-entropy: narrowing slot {slot}: {e}"),
+                Err(e) => {
+                    // The next round tries again.
+                    tracing::debug!(to = %to, slot, error = %e, "anti-entropy: narrowing a slot failed");
+                    break;
+                }
             }
         }
         face.replication.ae_keys_repaired.fetch_add(keys as u64, Ordering::Relaxed);

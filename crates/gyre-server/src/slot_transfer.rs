@@ -357,13 +357,16 @@ pub async fn from_log(shared: &Shared, slots: &[SlotId], after: u64, max_bytes: 
                 match slot {
                     Some(slot) if !wanted[slot.index()] => {}
                     Some(_) if !is_drop(&record) => {
+                        // Past the bound nothing more is kept (a copy it is).
                         bytes += record.len();
-                        frame.extend_from_slice(&record);
+                        if bytes <= max_bytes {
+                            frame.extend_from_slice(&record);
+                        }
                     }
                     _ => whole = false,
                 }
             }
-            if frame.len() >= CHUNK_BYTES {
+            if frame.len() >= CHUNK_BYTES && bytes <= max_bytes {
                 let payload = Some(Bytes::from(std::mem::take(&mut frame)));
                 frames.push(Unacked { frame: 0, seen: since, lsn: lsn.0, payload });
             }
