@@ -471,7 +471,10 @@ pub async fn feed(shared: Arc<Shared>, to: NodeTag, slots: Vec<u16>, link: BoxSt
     let ids: Vec<SlotId> = slots.iter().map(|s| SlotId(*s)).collect();
     let on_ack = |held: crate::slot_transfer::Held| {
         peer.record(held);
-        repl.acked.notify_waiters();
+        // Writes wait for positions; WAITAOF polls for fsyncs.
+        if held.position > 0 {
+            repl.acked.notify_waiters();
+        }
     };
     let (ttl, tap_bytes) =
         shared.config.settings().cluster.as_ref().map_or((0, 64 << 20), |c| (c.hint_ttl_secs, c.hint_max_bytes));

@@ -108,6 +108,34 @@ pub enum TransferError {
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Result<(), TransferError> {
+    if let Frame::Records(b) = frame {
+        if b.len() > ONE_WRITE_BYTES_MAX {
+            // Header and payload in two writes, without copying the payload.
+            let (header, payload) = frame_parts(frame)?;
+            w.write_all(&header).await?;
+            w.write_all(&payload).await?;
+            w.flush().await?;
+            return Ok(());
+        }
+    }
+    write_frames(w, std::slice::from_ref(frame)).await
+}
+
+/// Small frames in one write (replication sends many).
+async fn write_frames<W: AsyncWrite + Unpin>(w: &mut W, frames: &[Frame]) -> Result<(), TransferError> {
+    let mut out = Vec::new();
+    for frame in frames {
+        let (header, payload) = frame_parts(frame)?;
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&payload);
+    }
+    w.write_all(&out).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// A frame's header, and its payload (numbers encoded in place).
+fn frame_parts(frame: &Frame) -> Result<([u8; 9], std::borrow::Cow<'_, [u8]>), TransferError> {
     let (kind, payload): (u8, &[u8]) = match frame {
         Frame::Records(b) => (KIND_RECORDS, b),
         Frame::Copied(_) => (KIND_COPIED, &[]),
@@ -116,39 +144,24 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Res
         Frame::Synced(_) => (KIND_SYNCED, &[]),
     };
     // The payloads that are numbers.
-    let mut small = [0u8; 10];
-    let payload = match frame {
-        Frame::Ack(seq) | Frame::Synced(seq) => {
-            small[..8].copy_from_slice(&seq.to_le_bytes());
-            &small[..8]
-        }
+    let payload: std::borrow::Cow<'_, [u8]> = match frame {
+        Frame::Ack(seq) | Frame::Synced(seq) => seq.to_le_bytes().to_vec().into(),
         Frame::Copied(Some(v)) => {
-            small[..8].copy_from_slice(&v.hlc().to_le_bytes());
-            small[8..].copy_from_slice(&v.node().to_le_bytes());
-            &small[..]
+            let mut small = v.hlc().to_le_bytes().to_vec();
+            small.extend_from_slice(&v.node().to_le_bytes());
+            small.into()
         }
-        _ => payload,
+        _ => payload.into(),
     };
     if payload.len() > FRAME_BYTES_MAX {
         return Err(TransferError::FrameTooLarge(payload.len()));
     }
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), payload);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), &payload);
     let mut header = [0u8; 9];
     header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     header[4..8].copy_from_slice(&crc.to_le_bytes());
     header[8] = kind;
-    if payload.len() <= ONE_WRITE_BYTES_MAX {
-        // One write for a small frame (replication sends many).
-        let mut frame = Vec::with_capacity(header.len() + payload.len());
-        frame.extend_from_slice(&header);
-        frame.extend_from_slice(payload);
-        w.write_all(&frame).await?;
-    } else {
-        w.write_all(&header).await?;
-        w.write_all(payload).await?;
-    }
-    w.flush().await?;
-    Ok(())
+    Ok((header, payload))
 }
 
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, TransferError> {
@@ -887,13 +900,20 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
         }
         ticket.durable(&shared.persistence).await.map_err(TransferError::NotDurable)?;
         fence().map_err(TransferError::Fenced)?;
+        if let Some(wal) = wal.as_ref().filter(|_| !ended) {
+            logged = logged.max(ticket.lsn().map_or(0, |l| l.0));
+            if unsynced.is_empty() && wal.synced_lsn().0 >= logged {
+                // Fsynced already (`appendfsync always`): both in one write.
+                write_frames(&mut tx, &[Frame::Ack(seq), Frame::Synced(seq)]).await?;
+                continue;
+            }
+            unsynced.push_back((seq, logged));
+        }
         write_frame(&mut tx, &Frame::Ack(seq)).await?;
         if ended {
             return Ok(total);
         }
         if let Some(wal) = &wal {
-            logged = logged.max(ticket.lsn().map_or(0, |l| l.0));
-            unsynced.push_back((seq, logged));
             report_synced(&mut tx, wal, &mut unsynced).await?;
         }
     }
