@@ -396,11 +396,21 @@ pub fn memory_malloc_stats(call: &mut Call<'_>) -> CmdResult {
 
 pub static MODULE_SUBS: &[CommandSpec] = &[
     cmd!("list", 2, ADMIN | NOSCRIPT, NOKEYS, Server, "4.0.0", "Returns all loaded modules.", "", module_list),
-    cmd!("load", -3, ADMIN | NOSCRIPT, NOKEYS, Server, "4.0.0", "Loads a module.", "path [arg [arg ...]]", module_load),
+    cmd!(
+        "load",
+        -3,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
+        NOKEYS,
+        Server,
+        "4.0.0",
+        "Loads a module.",
+        "path [arg [arg ...]]",
+        module_load
+    ),
     cmd!(
         "loadex",
         -3,
-        ADMIN | NOSCRIPT,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
         NOKEYS,
         Server,
         "7.0.0",
@@ -408,7 +418,17 @@ pub static MODULE_SUBS: &[CommandSpec] = &[
         "path [CONFIG name value [CONFIG name value ...]] [ARGS args [args ...]]",
         module_load
     ),
-    cmd!("unload", 3, ADMIN | NOSCRIPT, NOKEYS, Server, "4.0.0", "Unloads a module.", "name", module_unload),
+    cmd!(
+        "unload",
+        3,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
+        NOKEYS,
+        Server,
+        "4.0.0",
+        "Unloads a module.",
+        "name",
+        module_unload
+    ),
     cmd!(
         "help",
         2,
@@ -426,8 +446,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("role", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, Server, "2.8.12", "Returns the replication role.", "", role),
     cmd!("lolwut", -1, READONLY | FAST, NOKEYS, Server, "5.0.0", "Displays computer art and the Redis version", "[VERSION version]", lolwut),
     cmd!("module", -2, 0, NOKEYS, Server, "4.0.0", "A container for module commands.", "", super::introspect::container, MODULE_SUBS),
-    cmd!("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "<host port | NO ONE>", replicaof),
-    cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
+    cmd!("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, NOKEYS, Server, "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "<host port | NO ONE>", replicaof),
+    cmd!("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, NOKEYS, Server, "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "<host port | NO ONE>", replicaof),
     cmd!("waitaof", 4, NOSCRIPT | WAITS_ON_CONNECTION, NOKEYS, Generic, "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", "numlocal numreplicas timeout", waitaof),
     cmd!("wait", 3, WAITS_ON_CONNECTION, NOKEYS, Generic, "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout", wait),
 ];

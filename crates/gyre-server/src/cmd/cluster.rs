@@ -79,10 +79,10 @@ macro_rules! csub {
 static SUBCOMMANDS: &[CommandSpec] = &[
     csub!("slots", 2, LOADING | STALE, "Returns the mapping of cluster slots to nodes.", "", slots),
     csub!("shards", 2, LOADING | STALE, "Returns the mapping of cluster slots to shards.", "", shards),
-    csub!("nodes", 2, LOADING | STALE, "Returns the cluster configuration for a node.", "", nodes),
-    csub!("info", 2, LOADING | STALE, "Returns information about the state of a node.", "", info),
-    csub!("myid", 2, LOADING | STALE, "Returns the ID of a node.", "", myid),
-    csub!("myshardid", 2, LOADING | STALE, "Returns the shard ID of a node.", "", myid),
+    csub!("nodes", 2, STALE, "Returns the cluster configuration for a node.", "", nodes),
+    csub!("info", 2, STALE, "Returns information about the state of a node.", "", info),
+    csub!("myid", 2, STALE, "Returns the ID of a node.", "", myid),
+    csub!("myshardid", 2, STALE, "Returns the shard ID of a node.", "", myid),
     csub!("keyslot", 3, STALE, "Returns the hash slot for a key.", "key", keyslot),
     csub!("countkeysinslot", 3, STALE, "Returns the number of keys in a hash slot.", "slot", countkeysinslot),
     csub!("getkeysinslot", 4, STALE, "Returns the key names in a hash slot.", "slot count", getkeysinslot),
@@ -110,7 +110,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "slot bucket [bucket ...]",
         digest_keys
     ),
-    csub!("links", 2, LOADING | STALE, "Returns a list of all TCP links to and from peer nodes.", "", links),
+    csub!("links", 2, STALE, "Returns a list of all TCP links to and from peer nodes.", "", links),
     csub!("replicas", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
     csub!("slaves", 3, ADMIN | STALE, "Lists the replica nodes of a master node.", "node-id", replicas),
     csub!(
@@ -124,7 +124,7 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     csub!(
         "forget",
         3,
-        ADMIN | NOSCRIPT | NO_MULTI,
+        ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING | NO_MULTI,
         "Removes a node from the cluster; its slots go to the others.",
         "node-id",
         forget
@@ -138,38 +138,38 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         consistency
     ),
     csub!("help", 2, LOADING | STALE, "Returns helpful text about the different subcommands.", "", help),
-    csub!("addslots", -3, ADMIN | STALE, "Assigns new hash slots to a node.", "slot [slot ...]", manual),
+    csub!("addslots", -3, ADMIN | STALE | NO_ASYNC_LOADING, "Assigns new hash slots to a node.", "slot [slot ...]", manual),
     csub!(
         "addslotsrange",
         -4,
-        ADMIN | STALE,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         "Assigns new hash slot ranges to a node.",
         "start-slot end-slot [start-slot end-slot ...]",
         manual
     ),
-    csub!("delslots", -3, ADMIN | STALE, "Sets hash slots as unbound for a node.", "slot [slot ...]", manual),
+    csub!("delslots", -3, ADMIN | STALE | NO_ASYNC_LOADING, "Sets hash slots as unbound for a node.", "slot [slot ...]", manual),
     csub!(
         "delslotsrange",
         -4,
-        ADMIN | STALE,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         "Sets hash slot ranges as unbound for a node.",
         "start-slot end-slot [start-slot end-slot ...]",
         manual
     ),
-    csub!("flushslots", 2, ADMIN | STALE, "Deletes all slots information from a node.", "", manual),
+    csub!("flushslots", 2, ADMIN | STALE | NO_ASYNC_LOADING, "Deletes all slots information from a node.", "", manual),
     csub!(
         "meet",
         -4,
-        ADMIN | STALE,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         "Forces a node to handshake with another node.",
         "ip port [cluster-bus-port]",
         manual
     ),
-    csub!("replicate", 3, ADMIN | STALE, "Configure a node as replica of a master node.", "node-id", manual),
+    csub!("replicate", 3, ADMIN | STALE | NO_ASYNC_LOADING, "Configure a node as replica of a master node.", "node-id", manual),
     csub!(
         "setslot",
         -4,
-        ADMIN | STALE,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         "Binds a hash slot to a node.",
         "slot <IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>",
         manual
@@ -177,15 +177,15 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     csub!(
         "failover",
         -2,
-        ADMIN | STALE,
+        ADMIN | STALE | NO_ASYNC_LOADING,
         "Forces a replica to perform a manual failover of its master.",
         "[FORCE | TAKEOVER]",
         manual
     ),
     csub!("reset", -2, ADMIN | STALE | NOSCRIPT, "Resets a node.", "[HARD | SOFT]", manual),
-    csub!("saveconfig", 2, ADMIN | STALE, "Forces a node to save the cluster configuration to disk.", "", manual),
-    csub!("set-config-epoch", 3, ADMIN | STALE, "Sets the configuration epoch for a new node.", "config-epoch", manual),
-    csub!("bumpepoch", 2, ADMIN | STALE, "Advances the cluster config epoch.", "", manual),
+    csub!("saveconfig", 2, ADMIN | STALE | NO_ASYNC_LOADING, "Forces a node to save the cluster configuration to disk.", "", manual),
+    csub!("set-config-epoch", 3, ADMIN | STALE | NO_ASYNC_LOADING, "Sets the configuration epoch for a new node.", "config-epoch", manual),
+    csub!("bumpepoch", 2, ADMIN | STALE | NO_ASYNC_LOADING, "Advances the cluster config epoch.", "", manual),
     csub!(
         "count-failure-reports",
         3,

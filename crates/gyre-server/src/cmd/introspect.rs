@@ -118,55 +118,196 @@ fn help(call: &mut Call<'_>) -> CmdResult {
     Ok(())
 }
 
-/// Commands whose declared ACL category is not their group's, as Redis 7.2
-/// declares them (`acl_categories` in its command JSON): (top-level name,
-/// category in place of the group's). WAIT and WAITAOF are documented in the
-/// generic group but are `@connection`, not `@keyspace`.
-const GROUP_CATEGORY_EXCEPTIONS: &[(&str, &str)] = &[("wait", "@connection"), ("waitaof", "@connection")];
+/// Commands whose declared ACL categories (`acl_categories` in Redis 7.2's
+/// command JSON) are not simply their group's: (top-level name, the
+/// categories in place of the group's). WAIT and WAITAOF are documented in
+/// the generic group but are `@connection`, not `@keyspace`; several server
+/// commands touch the keyspace or are `@dangerous`; SORT is filed under the
+/// types it sorts; the cluster group's connection-state commands are
+/// `@connection` (and so are all COMMAND's subcommands).
+const DECLARED_CATEGORIES: &[(&str, &[&str])] = &[
+    ("wait", &["@connection"]),
+    ("waitaof", &["@connection"]),
+    ("command", &["@connection"]),
+    ("keys", &["@keyspace", "@dangerous"]),
+    ("restore", &["@keyspace", "@dangerous"]),
+    ("restore-asking", &["@keyspace", "@dangerous"]),
+    ("migrate", &["@keyspace", "@dangerous"]),
+    ("dbsize", &["@keyspace"]),
+    ("flushdb", &["@keyspace", "@dangerous"]),
+    ("flushall", &["@keyspace", "@dangerous"]),
+    ("swapdb", &["@keyspace", "@dangerous"]),
+    ("info", &["@dangerous"]),
+    ("lastsave", &["@admin", "@dangerous"]),
+    ("role", &["@admin", "@dangerous"]),
+    ("sort", &["@set", "@sortedset", "@list", "@dangerous"]),
+    ("sort_ro", &["@set", "@sortedset", "@list", "@dangerous"]),
+    ("readonly", &["@connection"]),
+    ("readwrite", &["@connection"]),
+    ("asking", &["@connection"]),
+];
 
-/// The category a command's group gives it (None for the server group), or
-/// its entry in [`GROUP_CATEGORY_EXCEPTIONS`].
-fn group_category(c: &CommandSpec) -> Option<&'static str> {
-    if let Some((_, cat)) = GROUP_CATEGORY_EXCEPTIONS.iter().find(|(name, _)| *name == c.name) {
-        return Some(cat);
+/// Subcommands whose declared categories are not their group's: (container,
+/// subcommand, categories). Redis 7.2 declares none for PUBSUB HELP, unlike
+/// the other PUBSUB subcommands.
+const DECLARED_SUB_CATEGORIES: &[(&str, &str, &[&str])] = &[("pubsub", "help", &[])];
+
+/// ACL categories in the order Redis lists them (`ACLCommandCategories` in
+/// its src/acl.c), which COMMAND INFO and ACL CAT follow.
+pub(crate) const CATEGORY_ORDER: &[&str] = &[
+    "@keyspace",
+    "@read",
+    "@write",
+    "@set",
+    "@sortedset",
+    "@list",
+    "@hash",
+    "@string",
+    "@bitmap",
+    "@hyperloglog",
+    "@geo",
+    "@stream",
+    "@pubsub",
+    "@admin",
+    "@fast",
+    "@slow",
+    "@blocking",
+    "@dangerous",
+    "@connection",
+    "@transaction",
+    "@scripting",
+];
+
+/// The categories Redis declares for `c` (before those its flags imply):
+/// its entry in [`DECLARED_CATEGORIES`], `@connection` for COMMAND's
+/// subcommands, none for any other container (CLIENT, CONFIG, OBJECT, ...:
+/// its subcommands carry their own), else its group's.
+fn group_category(c: &CommandSpec) -> &'static [&'static str] {
+    let top_level = lookup(c.name.as_bytes()).is_some_and(|t| std::ptr::eq(t, c));
+    if top_level {
+        if let Some((_, cats)) = DECLARED_CATEGORIES.iter().find(|(name, _)| *name == c.name) {
+            return cats;
+        }
+        if !c.subcommands.is_empty() {
+            return &[];
+        }
+    } else {
+        let sub_of = |parent: &[u8]| lookup(parent).is_some_and(|p| p.subcommands.iter().any(|s| std::ptr::eq(s, c)));
+        if let Some((_, _, cats)) =
+            DECLARED_SUB_CATEGORIES.iter().find(|(p, n, _)| *n == c.name && sub_of(p.as_bytes()))
+        {
+            return cats;
+        }
+        if sub_of(b"command") {
+            return &["@connection"];
+        }
     }
-    Some(match c.group {
-        Group::String => "@string",
-        Group::Generic => "@keyspace",
-        Group::Connection => "@connection",
-        Group::List => "@list",
-        Group::Hash => "@hash",
-        Group::Set => "@set",
-        Group::SortedSet => "@sortedset",
-        Group::Transactions => "@transaction",
-        Group::PubSub => "@pubsub",
-        Group::Scripting => "@scripting",
-        Group::Stream => "@stream",
-        Group::Bitmap => "@bitmap",
-        Group::HyperLogLog => "@hyperloglog",
-        Group::Geo => "@geo",
-        Group::Server | Group::Cluster => return None,
-    })
+    match c.group {
+        Group::String => &["@string"],
+        Group::Generic => &["@keyspace"],
+        Group::Connection => &["@connection"],
+        Group::List => &["@list"],
+        Group::Hash => &["@hash"],
+        Group::Set => &["@set"],
+        Group::SortedSet => &["@sortedset"],
+        Group::Transactions => &["@transaction"],
+        Group::PubSub => &["@pubsub"],
+        Group::Scripting => &["@scripting"],
+        Group::Stream => &["@stream"],
+        Group::Bitmap => &["@bitmap"],
+        Group::HyperLogLog => &["@hyperloglog"],
+        Group::Geo => &["@geo"],
+        Group::Server | Group::Cluster => &[],
+    }
 }
 
-/// ACL categories derived from the group and flags, as Redis assigns them.
+/// ACL categories, as Redis 7.2 assigns them: the declared ones
+/// ([`group_category`]) plus those the flags imply (`setImplicitACLCategories`:
+/// write, read unless `@scripting`, admin and dangerous, pubsub, fast,
+/// blocking; slow when not fast), in [`CATEGORY_ORDER`].
 pub(crate) fn acl_categories(c: &CommandSpec) -> Vec<&'static str> {
-    let mut cats = Vec::new();
+    let declared = group_category(c);
+    let mut cats: Vec<&'static str> = declared.to_vec();
     if c.has_flag(WRITE) {
         cats.push("@write");
     }
-    if c.has_flag(READONLY) {
+    if c.has_flag(READONLY) && !declared.contains(&"@scripting") {
         cats.push("@read");
-    }
-    cats.extend(group_category(c));
-    if c.has_flag(BLOCKING) {
-        cats.push("@blocking");
     }
     if c.has_flag(ADMIN) {
         cats.extend(["@admin", "@dangerous"]);
     }
+    if c.has_flag(PUBSUB) {
+        cats.push("@pubsub");
+    }
+    if c.has_flag(BLOCKING) {
+        cats.push("@blocking");
+    }
     cats.push(if c.has_flag(FAST) { "@fast" } else { "@slow" });
-    cats
+    CATEGORY_ORDER.iter().copied().filter(|cat| cats.contains(cat)).collect()
+}
+
+/// The flags COMMAND INFO lists for `c` (`full`: its name, `container|sub`
+/// for a subcommand), in Redis 7.2's order (`addReplyFlagsForCommand`): those
+/// of [`flags::NAMES`] it has, plus the two Redis derives from the command's
+/// key specs (Redis's own, in [`super::keyspecs::SPECS`]): "no_mandatory_keys"
+/// (a call may name no key) and "movablekeys" (the first/last/step range
+/// does not cover every key: keys counted by an argument, after a keyword,
+/// or found from the arguments' content). A command without a Redis key spec
+/// is movable when its keys follow a `numkeys` argument.
+pub(crate) fn info_flags(c: &CommandSpec, full: &str) -> Vec<&'static str> {
+    let spec = super::keyspecs::SPECS.iter().find(|(n, _, _)| *n == full);
+    let no_mandatory_keys = spec.is_some_and(|&(_, no_mandatory, _)| no_mandatory);
+    let movable = match spec {
+        Some((_, _, specs)) => movable_keys(specs),
+        None => c.numkeys_at > 0,
+    };
+    let mut names = Vec::new();
+    for &(bit, name) in flags::NAMES {
+        if bit == NO_ASYNC_LOADING && no_mandatory_keys {
+            names.push("no_mandatory_keys");
+        }
+        if bit == ALLOW_BUSY && movable {
+            names.push("movablekeys");
+        }
+        if c.flags & bit != 0 {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Whether Redis flags a command with these key specs "movablekeys", as its
+/// `populateCommandLegacyRangeSpec` decides (src/server.c, 7.2): a spec that
+/// is not an index + range, or is incomplete, or a range with a step other
+/// than 1 or not following on from the one before.
+fn movable_keys(specs: &[super::keyspecs::KeySpec]) -> bool {
+    use super::keyspecs::{BeginSearch, FindKeys, INCOMPLETE};
+    let mut movable = false;
+    let mut found = false;
+    let mut prev_last: i64 = 0;
+    for s in specs {
+        let (BeginSearch::Index(pos), FindKeys::Range { last, step, .. }) = (&s.begin, &s.find) else {
+            movable = true;
+            continue;
+        };
+        if specs.len() > 1 && (*step != 1 || (prev_last != 0 && prev_last != i64::from(*pos) - 1)) {
+            movable = true;
+            continue;
+        }
+        if s.flags & INCOMPLETE != 0 {
+            movable = true;
+        }
+        found = true;
+        // Redis compares the last key as unsigned: a negative (counted from
+        // the end) one is the largest.
+        let last_abs = if *last >= 0 { i64::from(*last + pos) } else { i64::from(*last) };
+        let key = |v: i64| v as u32;
+        if prev_last == 0 || key(last_abs) > key(prev_last) {
+            prev_last = last_abs;
+        }
+    }
+    movable || (!specs.is_empty() && !found)
 }
 
 fn write_info(call: &mut Call<'_>, c: &CommandSpec, parent: Option<&str>) {
@@ -177,10 +318,7 @@ fn write_info(call: &mut Call<'_>, c: &CommandSpec, parent: Option<&str>) {
     call.out.array(10);
     call.out.bulk(name.as_bytes());
     call.out.integer(i64::from(c.arity));
-    let mut names: Vec<&str> = flags::NAMES.iter().filter(|(bit, _)| c.flags & bit != 0).map(|(_, n)| *n).collect();
-    if c.numkeys_at > 0 {
-        names.push("movablekeys");
-    }
+    let names = info_flags(c, &name);
     call.out.set(names.len());
     for n in names {
         call.out.simple(n.as_bytes());
@@ -758,6 +896,77 @@ pub fn object_help(call: &mut Call<'_>) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Redis 7.2.6's COMMAND INFO flags and ACL categories, one command or
+    /// subcommand a line (`name<TAB>flags<TAB>categories`), generated from its
+    /// command JSON by scripts/redis-command-info.py.
+    const REDIS_COMMAND_INFO: &str = include_str!("../../tests/data/redis-7.2.6-command-info.txt");
+
+    /// Where Gyre's COMMAND INFO deliberately differs from Redis 7.2.6:
+    /// (name, "flags" or "categories", Gyre's value), each with its reason.
+    /// An entry that no longer differs fails the test too, so the list stays
+    /// exact.
+    const ALLOWED_DIFFERENCES: &[(&str, &str, &str)] = &[
+        // Redis: admin,stale,no_async_loading. Gyre's CLUSTER FORGET commits
+        // a topology change through Raft and waits for it (up to 30 s) on
+        // the worker thread: NOSCRIPT and NO_MULTI keep it out of scripts
+        // and transactions, which hold the execution gate meanwhile.
+        ("cluster|forget", "flags", "admin,noscript,stale,no_async_loading,no_multi"),
+    ];
+
+    /// Gyre's own commands, which Redis does not have to compare against.
+    const GYRE_ONLY: &[&str] =
+        &["cluster|digest", "cluster|digest-buckets", "cluster|digest-keys", "cluster|leave", "cluster|consistency"];
+
+    #[test]
+    fn command_info_matches_redis() {
+        let redis: std::collections::HashMap<&str, (&str, &str)> = REDIS_COMMAND_INFO
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let mut f = l.split('\t');
+                let (name, flags, cats) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+                (name, (flags, cats))
+            })
+            .collect();
+        let mut gyre: Vec<(String, &CommandSpec)> = Vec::new();
+        for c in all() {
+            gyre.push((c.name.to_string(), c));
+            for s in c.subcommands {
+                gyre.push((format!("{}|{}", c.name, s.name), s));
+            }
+        }
+        let mut diffs = Vec::new();
+        let mut compared = 0;
+        let mut missing = Vec::new();
+        for (name, c) in &gyre {
+            let Some(&(want_flags, want_cats)) = redis.get(name.as_str()) else {
+                missing.push(name.clone());
+                continue;
+            };
+            compared += 1;
+            let flags = info_flags(c, name).join(",");
+            let cats = acl_categories(c).join(",");
+            for (what, have, want) in [("flags", flags, want_flags), ("categories", cats, want_cats)] {
+                let allowed = ALLOWED_DIFFERENCES.iter().any(|&(n, w, v)| n == name && w == what && v == have);
+                if have != want && !allowed {
+                    diffs.push(format!("{name} {what}: gyre {have:?}, redis {want:?}"));
+                }
+                if have == want && ALLOWED_DIFFERENCES.iter().any(|&(n, w, _)| n == name && w == what) {
+                    diffs.push(format!("{name} {what}: allow-listed but now matches Redis"));
+                }
+            }
+        }
+        for &(n, w, _) in ALLOWED_DIFFERENCES {
+            if !gyre.iter().any(|(name, _)| name == n) || !["flags", "categories"].contains(&w) {
+                diffs.push(format!("allow-list entry {n} {w} names nothing Gyre has"));
+            }
+        }
+        eprintln!("compared {compared} commands and subcommands; not in Redis 7.2.6: {missing:?}");
+        assert!(diffs.is_empty(), "{} differences from Redis 7.2.6:\n{}", diffs.len(), diffs.join("\n"));
+        // Every command Gyre has is one Redis has, except Gyre's own.
+        assert_eq!(missing, GYRE_ONLY, "commands Redis 7.2.6 does not have");
+    }
 
     #[test]
     fn syntax_of_set_becomes_redis_like_arguments() {

@@ -71,6 +71,10 @@ pub mod flags {
     pub const MAY_REPLICATE: u64 = 1 << 13;
     pub const NO_MULTI: u64 = 1 << 14;
     pub const ALLOW_BUSY: u64 = 1 << 15;
+    /// Shown by COMMAND INFO only, as Redis declares it (commands it refuses
+    /// while a replica loads its primary's data asynchronously, which Gyre
+    /// never does): nothing in Gyre acts on it.
+    pub const NO_ASYNC_LOADING: u64 = 1 << 16;
     /// Gyre-internal (not shown by COMMAND INFO): runs holding the execution
     /// gate exclusively (EXEC).
     pub const EXCLUSIVE: u64 = 1 << 24;
@@ -128,7 +132,11 @@ pub mod flags {
     /// HTTP API refuses it).
     pub const WAITS_ON_CONNECTION: u64 = 1 << 40;
 
-    /// (bit, Redis's name) in COMMAND INFO order.
+    /// (bit, Redis's name) in COMMAND INFO order (Redis 7.2's
+    /// `addReplyFlagsForCommand`, which also places "no_mandatory_keys"
+    /// before "no_async_loading" and "movablekeys" before "allow_busy"; see
+    /// `introspect::info_flags`). MAY_REPLICATE is Redis's too, but COMMAND
+    /// INFO hides it, as Redis does.
     pub const NAMES: &[(u64, &str)] = &[
         (WRITE, "write"),
         (READONLY, "readonly"),
@@ -143,7 +151,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
     ];

@@ -141,7 +141,7 @@ static SCRIPT_SUBS: &[CommandSpec] = &[
     cmd!(
         "exists",
         -3,
-        NOSCRIPT | STALE,
+        NOSCRIPT,
         NOKEYS,
         Scripting,
         "2.6.0",

@@ -107,7 +107,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("swapdb", 3, WRITE | FAST, NOKEYS, Server, "4.0.0", "Swaps two Redis databases.", "index1 index2", keys::swapdb),
     // Connection
     cmd!("ping", -1, FAST | WHILE_SUBSCRIBED, NOKEYS, Connection, "1.0.0", "Returns the server's liveliness response.", "[message]", server::ping),
-    cmd!("echo", 2, FAST, NOKEYS, Connection, "1.0.0", "Returns the given string.", "message", server::echo),
+    cmd!("echo", 2, LOADING | STALE | FAST, NOKEYS, Connection, "1.0.0", "Returns the given string.", "message", server::echo),
     cmd!("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | CONTROLS_TRANSACTION | WHILE_SUBSCRIBED | CONNECTION_STATE, NOKEYS, Connection, "1.0.0", "Closes the connection.", "", server::quit),
     // Transactions
     cmd!("multi", 1, NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | CONTROLS_TRANSACTION | CONNECTION_STATE, NOKEYS, Transactions, "1.2.0", "Starts a transaction.", "", transactions::multi),
@@ -125,9 +125,9 @@ pub static TABLE: &[CommandSpec] = &[
     cmd!("acl", -2, 0, NOKEYS, Server, "6.0.0", "A container for Access List Control commands.", "", introspect::container, acl::SUBCOMMANDS),
     cmd!("time", 1, LOADING | STALE | FAST, NOKEYS, Server, "2.6.0", "Returns the server time.", "", server::time),
     cmd!("command", -1, LOADING | STALE, NOKEYS, Server, "2.8.13", "Returns detailed information about all commands.", "", introspect::command, introspect::COMMAND_SUBS),
-    cmd!("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk.", "", server::save),
-    cmd!("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
-    cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
+    cmd!("save", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk.", "", server::save),
+    cmd!("bgsave", -1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, Server, "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
+    cmd!("bgrewriteaof", 1, ADMIN | NOSCRIPT | NO_ASYNC_LOADING, NOKEYS, Server, "1.0.0", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
     cmd!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY | NO_GATE, NOKEYS, Server, "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", shutdown::shutdown),
     cmd!("lastsave", 1, LOADING | STALE | FAST, NOKEYS, Server, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", "", server::lastsave),
     cmd!("memory", -2, 0, NOKEYS, Server, "4.0.0", "A container for memory diagnostics commands.", "", introspect::container, introspect::MEMORY_SUBS),
