@@ -364,6 +364,8 @@ fn three_nodes_form_route_serve_a_cluster_client_and_restart() {
         redis::cmd("CLUSTER").arg("DIGEST-KEYS").arg(&slot).arg(&held).query(&mut ca).unwrap();
     assert!(keys.iter().any(|(k, hlc, _)| k == local[0].as_bytes() && *hlc > 0), "{keys:?}");
     assert!(err_text(q(&mut ca, &["CLUSTER", "DIGEST-KEYS", &slot, "64"])).contains("Invalid bucket"));
+    assert!(err_text(q(&mut ca, &["CLUSTER", "DIGEST-BUCKETS", "16384"])).contains("Invalid slot"));
+    assert!(err_text(q(&mut ca, &["CLUSTER", "DIGEST-KEYS", "-1", "0"])).contains("Invalid slot"));
 
     // A restart without --join keeps the id and the slots.
     let mut cc3 = c.client();
