@@ -493,7 +493,7 @@ fn five_nodes_agree_with_five_raft_voters_and_keep_acknowledged_writes_across_a_
     // primary is killed with SIGKILL, failed over and restarted; every
     // acknowledged one reads back, and each slot's three copies converge.
     let sets = UniqueSets::start(&all, "f:");
-    std::thread::sleep(Duration::from_millis(500));
+    sets.wait_for(101, &all);
     let probe = key_led_by(&a, rest[1].port);
     rest[1].kill();
     let four: Vec<&Node> = std::iter::once(&a).chain(rest.iter().filter(|n| n.child.is_some())).collect();
@@ -1184,24 +1184,36 @@ impl Redirecting {
 /// returns the `i` of each acknowledged one.
 struct UniqueSets {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     writer: std::thread::JoinHandle<Vec<u64>>,
 }
 
 impl UniqueSets {
     fn start(nodes: &[&Node], prefix: &str) -> UniqueSets {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (stopped, mut rc, prefix) = (stop.clone(), Redirecting::new(nodes), prefix.to_string());
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stopped, counted) = (stop.clone(), count.clone());
+        let (mut rc, prefix) = (Redirecting::new(nodes), prefix.to_string());
         let writer = std::thread::spawn(move || {
             let (mut acked, mut i) = (Vec::new(), 0u64);
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 if rc.query(&["SET", &format!("{prefix}{i}"), &i.to_string()]).is_ok() {
                     acked.push(i);
+                    counted.store(acked.len(), std::sync::atomic::Ordering::Relaxed);
                 }
                 i += 1;
             }
             acked
         });
-        UniqueSets { stop, writer }
+        UniqueSets { stop, count, writer }
+    }
+
+    /// Waits (bounded) until `n` SETs were acknowledged: a fault injected
+    /// after it meets writes under way, however slow the machine, and the
+    /// checker has that many to check at least.
+    fn wait_for(&self, n: usize, nodes: &[&Node]) {
+        let what = format!("{n} SETs acknowledged before the fault");
+        wait_until(&what, nodes, || self.count.load(std::sync::atomic::Ordering::Relaxed) >= n);
     }
 
     fn finish(self) -> Vec<u64> {
@@ -1282,8 +1294,7 @@ fn a_paused_primary_is_deposed_and_serves_nothing_stale_when_it_resumes() {
 
     // Unique SETs throughout, acknowledged ones recorded.
     let sets = UniqueSets::start(&three, "p:");
-
-    std::thread::sleep(Duration::from_millis(300));
+    sets.wait_for(21, &three);
     // Connections to the primary opened before it pauses: one at `one`.
     let mut at_one = TcpStream::connect((b.ip.as_str(), b.port)).unwrap();
     let mut at_quorum = TcpStream::connect((b.ip.as_str(), b.port)).unwrap();
@@ -1537,7 +1548,7 @@ fn a_primary_cut_off_by_a_partition_serves_nothing_on_its_side_and_the_majority_
     let mut rc = Redirecting::new(&three);
     assert_eq!(rc.query_settled(&["SET", &key, "before"]).as_deref(), Ok("OK"));
     let sets = UniqueSets::start(&three, "n:");
-    std::thread::sleep(Duration::from_millis(300));
+    sets.wait_for(51, &three);
 
     net.cut(1, true);
     let two = [&a, &c];
@@ -1706,6 +1717,7 @@ fn a_primary_restarted_at_once_resumes_its_feeds_from_its_log() {
         info.matches("state=online").count() == 2
     });
     std::thread::sleep(Duration::from_millis(2500));
+    sets.wait_for(21, &three);
     a.restart();
     let three = [&a, &b, &c];
     wait_until("its feeds resumed from its log", &three, || {
@@ -1866,7 +1878,7 @@ fn a_primary_partitioned_with_a_minority_serves_nothing_and_the_majority_goes_on
     let minority = [3, other.expect("a node without a copy")];
     let majority: Vec<&Node> = (0..5).filter(|i| !minority.contains(i)).map(|i| all[i]).collect();
     let sets = UniqueSets::start(&all, "m:");
-    std::thread::sleep(Duration::from_millis(300));
+    sets.wait_for(51, &all);
 
     net.split(&minority, true);
     let mut writes = Redirecting::new(&majority);
