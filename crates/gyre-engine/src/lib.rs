@@ -40,7 +40,7 @@ pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
 pub use hlc::{ClockDrift, Hlc, NodeTag, Version};
 pub use keyspace::{
     seed_key_hasher, Db, Detached, Fed, Job, Keyspace, KeyspaceStats, MultiGuard, Now, Sequential, Shard, Workers,
-    DB_COUNT, DIGEST_BUCKETS,
+    DB_COUNT, DIGEST_BUCKETS, PREFETCH_KEYS_MAX,
 };
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;

@@ -139,15 +139,7 @@ impl Node {
     /// so the two misses overlap instead of following each other.
     #[inline]
     pub(crate) fn key_prefetching(&self) -> &[u8] {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let second_line = (self as *const Node).cast::<u8>().wrapping_add(64);
-            // SAFETY: a prefetch is a hint: it never faults, whatever the address.
-            #[allow(unused_unsafe)]
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(second_line.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
-            };
-        }
+        crate::table::prefetch((self as *const Node).cast::<u8>().wrapping_add(64));
         self.key.as_slice()
     }
 }

@@ -433,3 +433,34 @@ fn parallel_replay_matches_the_model() {
         assert!(replica.next_version(0) > newest, "{threads} threads");
     }
 }
+
+#[test]
+fn prefetch_changes_nothing_and_skips_a_shard_held_elsewhere() {
+    let ks = Keyspace::new();
+    let mut log = MutationLog::new();
+    // Short keys (inline in their node) and long ones (behind a pointer),
+    // present and absent, one repeated, more than one prefetch takes.
+    let keys: Vec<Vec<u8>> = (0..40)
+        .map(|i| if i % 2 == 0 { format!("k{i}") } else { format!("a-key-long-enough-for-the-heap:{i}") }.into_bytes())
+        .collect();
+    for k in keys.iter().step_by(3) {
+        set(&ks, &mut log, k, b"v", NO_EXPIRY, 1_000);
+    }
+    let before: Vec<Option<Value>> = keys.iter().map(|k| get(&ks, k, 1_000)).collect();
+    let mut refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    refs.push(b"k0");
+    refs.push(b"");
+    ks.prefetch(0, &refs);
+    // A shard held by another guard (here, this thread's own: a blocking
+    // lock would never return) is passed over.
+    let held = SlotId::of(&keys[0]);
+    {
+        let _guard = ks.db(0).lock(held);
+        ks.prefetch(0, &refs);
+        ks.prefetch(5, &refs);
+    }
+    let after: Vec<Option<Value>> = keys.iter().map(|k| get(&ks, k, 1_000)).collect();
+    assert_eq!(before, after);
+    assert_eq!(ks.db(0).len(), keys.iter().step_by(3).count());
+    assert_eq!(log.decode_all().len(), keys.iter().step_by(3).count(), "prefetching logged nothing");
+}

@@ -213,6 +213,39 @@ impl RequestParser {
         Some(pos)
     }
 
+    /// Skims the complete command at the start of `buf` without parsing it
+    /// into arguments: its length in bytes and its second argument (the
+    /// first key of most commands), for a caller that wants to look ahead
+    /// in a pipeline (the server warms the cache for the keys of the
+    /// commands it is about to run). `None` for anything
+    /// [`RequestParser::parse`] would not take in its fast path: an
+    /// incomplete, inline, unusual or invalid command. Changes nothing.
+    pub fn skim(buf: &[u8]) -> Option<(usize, Option<&[u8]>)> {
+        if buf.first() != Some(&b'*') {
+            return None;
+        }
+        let (count, mut pos) = fast_header_number(buf, 1)?;
+        if count == 0 || count > FAST_ARGS_MAX {
+            return None;
+        }
+        let mut second = None;
+        for i in 0..count {
+            if *buf.get(pos)? != b'$' {
+                return None;
+            }
+            let (len, start) = fast_header_number(buf, pos + 1)?;
+            let end = start.checked_add(len)?;
+            if buf.len() < end.checked_add(2)? {
+                return None;
+            }
+            if i == 1 {
+                second = Some(&buf[start..end]);
+            }
+            pos = end + 2;
+        }
+        Some((pos, second))
+    }
+
     fn begin(&mut self, first: u8) {
         self.spans.clear();
         self.spans.shrink_to(SPANS_RETAIN_MAX);

@@ -326,3 +326,34 @@ fn args_debug_is_readable() {
     parser.parse(input).unwrap();
     assert_eq!(format!("{:?}", parser.args(input)), r#"["GET", "\\x00a"]"#);
 }
+
+#[test]
+fn skim_agrees_with_the_parser_on_length_and_second_argument() {
+    let pipeline =
+        b"*2\r\n$3\r\nGET\r\n$7\r\nkey:001\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n*1\r\n$4\r\nPING\r\n";
+    let mut parser = RequestParser::default();
+    let mut pos = 0;
+    let mut seen = Vec::new();
+    while pos < pipeline.len() {
+        let rest = &pipeline[pos..];
+        let (len, second) = RequestParser::skim(rest).expect("a complete canonical command");
+        assert_eq!(parser.parse(rest).unwrap(), Some(len));
+        let args = parser.args(rest);
+        assert_eq!(second, (args.len() > 1).then(|| args.get(1)));
+        seen.push(second.map(<[u8]>::to_vec));
+        pos += len;
+    }
+    assert_eq!(seen, vec![Some(b"key:001".to_vec()), Some(b"k".to_vec()), None]);
+    // Incomplete, inline, malformed and empty input: nothing, and no panic.
+    for bad in [
+        &b"*2\r\n$3\r\nGET\r\n$7\r\nkey:0"[..],
+        b"*2\r\n$3\r\nGET\r\n$7\r\nkey:001\r",
+        b"GET key\r\n",
+        b"*2\r\n:3\r\nGET\r\n",
+        b"*0\r\n",
+        b"*2\r\n$99999999999999999999\r\n",
+        b"",
+    ] {
+        assert_eq!(RequestParser::skim(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}

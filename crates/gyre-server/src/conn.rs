@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use gyre_engine::MutationLog;
+use gyre_engine::{MutationLog, PREFETCH_KEYS_MAX};
 use gyre_resp::{Limits, ReplyWriter, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
@@ -268,6 +268,29 @@ async fn write_out<S: ClientStream>(stream: &mut S, out: &mut BytesMut, shared: 
     r
 }
 
+/// Asks the CPU for the memory the lookups of the next commands of a
+/// pipelined batch will read (the first key of each, in the client's
+/// database), so that their cache misses overlap rather than follow one
+/// another (`Keyspace::prefetch`). Returns the bytes of the commands it
+/// skimmed (0 when the input does not start with a complete command it can
+/// skim). A lone command gets no hint: there is nothing to overlap.
+fn prefetch_ahead(input: &[u8], shared: &Shared, db: gyre_engine::DbIndex) -> usize {
+    let mut keys: [&[u8]; PREFETCH_KEYS_MAX] = [&[]; PREFETCH_KEYS_MAX];
+    let (mut n, mut pos) = (0, 0);
+    for _ in 0..PREFETCH_KEYS_MAX {
+        let Some((len, key)) = RequestParser::skim(&input[pos..]) else { break };
+        pos += len;
+        if let Some(key) = key {
+            keys[n] = key;
+            n += 1;
+        }
+    }
+    if n > 1 {
+        shared.ks.prefetch(db, &keys[..n]);
+    }
+    pos
+}
+
 /// Executes every complete command at the front of `input`. Returns the bytes
 /// consumed and whether to keep the connection.
 async fn execute_buffered<S: ClientStream>(
@@ -285,7 +308,15 @@ async fn execute_buffered<S: ClientStream>(
     // server.
     let now_ms = shared.now_ms();
     let Buffers { out, log, pending } = bufs;
+    // Input up to here has had its keys prefetched (see `prefetch_ahead`).
+    let mut warm_until = 0;
     let outcome = loop {
+        if pos >= warm_until {
+            warm_until = match prefetch_ahead(&input[pos..], shared, client.db) {
+                0 => usize::MAX,
+                skimmed => pos + skimmed,
+            };
+        }
         let rest = &input[pos..];
         match parser.parse(rest) {
             Ok(Some(n)) => {

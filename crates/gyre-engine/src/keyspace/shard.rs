@@ -226,6 +226,22 @@ impl Shard {
         self.lookup(slot, key, now, true)
     }
 
+    /// One stage of [`Keyspace::prefetch`](super::Keyspace::prefetch) for
+    /// the key of hash `hash` in the shard's table `idx`: 0 asks for the
+    /// table's header, 1 for the bucket its probe starts at, 2 for the
+    /// node, 3 for the key's bytes when they are behind a pointer. Each
+    /// stage reads only what the previous one asked for.
+    #[inline]
+    pub(super) fn prefetch(&self, stage: u8, idx: usize, hash: u64) {
+        let Some(table) = self.slots.get(idx) else { return };
+        match stage {
+            0 => crate::table::prefetch(table),
+            1 => table.prefetch_home(hash),
+            2 => table.prefetch_node(hash, false),
+            _ => table.prefetch_node(hash, true),
+        }
+    }
+
     /// One hash lookup: the entry API lets an expired entry be removed or a live
     /// one returned without searching twice.
     fn lookup(&mut self, slot: SlotId, key: &[u8], now: Now, count: bool) -> Option<&mut Entry> {
