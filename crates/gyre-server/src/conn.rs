@@ -273,14 +273,17 @@ async fn write_out<S: ClientStream>(stream: &mut S, out: &mut BytesMut, shared: 
 /// database), so that their cache misses overlap rather than follow one
 /// another (`Keyspace::prefetch`). Returns the bytes of the commands it
 /// skimmed (0 when the input does not start with a complete command it can
-/// skim). A lone command gets no hint: there is nothing to overlap.
+/// skim). A lone command, or a run of commands on one key, gets no hint:
+/// there is nothing to overlap.
 fn prefetch_ahead(input: &[u8], shared: &Shared, db: gyre_engine::DbIndex) -> usize {
     let mut keys: [&[u8]; PREFETCH_KEYS_MAX] = [&[]; PREFETCH_KEYS_MAX];
     let (mut n, mut pos) = (0, 0);
     for _ in 0..PREFETCH_KEYS_MAX {
         let Some((len, key)) = RequestParser::skim(&input[pos..]) else { break };
         pos += len;
-        if let Some(key) = key {
+        // A key repeated from the command before (a pipeline on one hot
+        // key) is in the cache already.
+        if let Some(key) = key.filter(|k| n == 0 || keys[n - 1] != *k) {
             keys[n] = key;
             n += 1;
         }
