@@ -176,41 +176,24 @@ impl RequestParser {
         self.inline
     }
 
-    /// Starts a new request whose first byte is `first`.
     /// The common case in one pass: a complete multibulk command with at most
     /// [`FAST_ARGS_MAX`] arguments and short, canonical headers, already whole in
     /// `buf`. Returns `None` for anything else (incomplete, unusual or invalid
     /// input), and the general parser then decides, so both paths give the
     /// same results; this one only skips the bookkeeping that resumption needs.
     fn parse_fast(&mut self, buf: &[u8]) -> Option<usize> {
-        if buf[0] != b'*' {
-            return None;
-        }
-        let (count, mut pos) = fast_header_number(buf, 1)?;
-        if count == 0 || count > FAST_ARGS_MAX || count > self.limits.multibulk_len_max {
-            return None;
-        }
+        let (args_max, bulk_max) = (FAST_ARGS_MAX.min(self.limits.multibulk_len_max), self.limits.bulk_bytes_max);
         self.spans.clear();
         if self.spans.capacity() > SPANS_RETAIN_MAX {
             self.spans.shrink_to(SPANS_RETAIN_MAX);
         }
-        for _ in 0..count {
-            if *buf.get(pos)? != b'$' {
-                return None;
-            }
-            let (len, start) = fast_header_number(buf, pos + 1)?;
-            if len > self.limits.bulk_bytes_max {
-                return None;
-            }
-            let end = start + len;
-            if buf.len() < end + 2 {
-                return None;
-            }
-            self.spans.push((start, end));
-            pos = end + 2;
-        }
+        let spans = &mut self.spans;
+        let end = walk_fast(buf, args_max, |_, start, end| {
+            spans.push((start, end));
+            (end - start <= bulk_max).then_some(())
+        })?;
         self.inline = false;
-        Some(pos)
+        Some(end)
     }
 
     /// Skims the complete command at the start of `buf` without parsing it
@@ -221,31 +204,17 @@ impl RequestParser {
     /// [`RequestParser::parse`] would not take in its fast path: an
     /// incomplete, inline, unusual or invalid command. Changes nothing.
     pub fn skim(buf: &[u8]) -> Option<(usize, Option<&[u8]>)> {
-        if buf.first() != Some(&b'*') {
-            return None;
-        }
-        let (count, mut pos) = fast_header_number(buf, 1)?;
-        if count == 0 || count > FAST_ARGS_MAX {
-            return None;
-        }
         let mut second = None;
-        for i in 0..count {
-            if *buf.get(pos)? != b'$' {
-                return None;
-            }
-            let (len, start) = fast_header_number(buf, pos + 1)?;
-            let end = start.checked_add(len)?;
-            if buf.len() < end.checked_add(2)? {
-                return None;
-            }
+        let end = walk_fast(buf, FAST_ARGS_MAX, |i, start, end| {
             if i == 1 {
-                second = Some(&buf[start..end]);
+                second = Some((start, end));
             }
-            pos = end + 2;
-        }
-        Some((pos, second))
+            Some(())
+        })?;
+        Some((end, second.map(|(start, end)| &buf[start..end])))
     }
 
+    /// Starts a new request whose first byte is `first`.
     fn begin(&mut self, first: u8) {
         self.spans.clear();
         self.spans.shrink_to(SPANS_RETAIN_MAX);
@@ -378,6 +347,35 @@ impl RequestParser {
 const FAST_ARGS_MAX: usize = 64;
 /// Most digits of a header number on the fast path (up to 999,999,999).
 const FAST_DIGITS_MAX: usize = 9;
+
+/// Walks a complete multibulk command at the start of `buf` with at most
+/// `args_max` arguments and short, canonical headers, calling `each` with
+/// every argument's index and span (`None` from it stops the walk). The
+/// command's length, or `None` when it is not such a command (incomplete,
+/// unusual or invalid) or `each` refused an argument.
+#[inline(always)]
+fn walk_fast(buf: &[u8], args_max: usize, mut each: impl FnMut(usize, usize, usize) -> Option<()>) -> Option<usize> {
+    if buf.first() != Some(&b'*') {
+        return None;
+    }
+    let (count, mut pos) = fast_header_number(buf, 1)?;
+    if count == 0 || count > args_max {
+        return None;
+    }
+    for i in 0..count {
+        if *buf.get(pos)? != b'$' {
+            return None;
+        }
+        let (len, start) = fast_header_number(buf, pos + 1)?;
+        let end = start.checked_add(len)?;
+        if buf.len() < end.checked_add(2)? {
+            return None;
+        }
+        each(i, start, end)?;
+        pos = end + 2;
+    }
+    Some(pos)
+}
 
 /// A header number at `buf[pos..]` on the fast path: 1 to 9 digits without a
 /// leading zero (a lone "0" is fine), then CR and one more byte (the LF, which
