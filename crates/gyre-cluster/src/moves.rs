@@ -66,6 +66,11 @@ pub trait DataPlane: Send + Sync + 'static {
     /// applies it and acknowledges what is durable, as long as the applied
     /// topology names `from` their primary.
     fn follow(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()>;
+    /// How far this node got in `primary`'s change feeds: the newest
+    /// version (its hybrid logical clock) among the records it applied
+    /// from them since it started, 0 when none. The leader asks each live
+    /// replica of a failed primary and promotes the one that got furthest.
+    fn applied_from(&self, primary: NodeTag) -> u64;
     /// Merges the copy of `slots` that replica `from` sends over `link`
     /// into this node's (which now leads them), returning once it holds
     /// all of it.
@@ -102,6 +107,9 @@ impl DataPlane for NoData {
     }
     fn follow(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, ()> {
         Box::pin(async {})
+    }
+    fn applied_from(&self, _primary: NodeTag) -> u64 {
+        0
     }
     fn catch_up(&self, _from: NodeTag, _slots: Vec<u16>, _link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async { Ok(()) })

@@ -681,6 +681,7 @@ async fn serve_link(shared: &Arc<Shared>, mut s: BoxStream) -> io::Result<()> {
                 shared.data.published(messages);
                 Response::Published
             }
+            (Request::Applied { primary }, _) => Response::Applied(shared.data.applied_from(primary)),
             (Request::Propose(cmd), _) => handle_propose(shared, cmd).await,
             (_, None) => Response::NotReady,
             (Request::Append(r), Some(raft)) => Response::Append(raft.append_entries(r).await),
@@ -752,17 +753,68 @@ async fn fail_over(shared: &Arc<Shared>, raft: &Raft, top: &Arc<Topology>) {
         if Some(m.tag) == me || shared.swim.health_of(m.id.as_str()) != Some(Health::Down) {
             continue;
         }
-        let cmd = Command::Failover { tag: m.tag, live: live.clone() };
-        if top.as_ref().clone().apply(&cmd) != Outcome::Done {
+        if top.as_ref().clone().apply(&Command::Failover { tag: m.tag, live: live.clone(), applied: Vec::new() })
+            != Outcome::Done
+        {
             continue;
         }
-        tracing::warn!(node = %m.tag, id = %m.id, "failover: the node is down; its slots go to live replicas");
+        let applied = applied_from(shared, top, m.tag, &live).await;
+        tracing::warn!(
+            node = %m.tag,
+            id = %m.id,
+            replicas_applied = ?applied,
+            "failover: the node is down; its slots go to the live replicas that got furthest"
+        );
+        let cmd = Command::Failover { tag: m.tag, live: live.clone(), applied };
         match tokio::time::timeout(RPC_TIMEOUT, raft.client_write(cmd)).await {
             Ok(Ok(_)) => tracing::info!(node = %m.tag, "failover: committed"),
             Ok(Err(e)) => tracing::warn!(node = %m.tag, error = %e, "failover: not committed"),
             Err(_) => tracing::warn!(node = %m.tag, "failover: not committed in time (no Raft majority?)"),
         }
     }
+}
+
+/// How long the leader waits for a replica's answer to `Request::Applied`
+/// before a failover (one that does not answer counts 0).
+const APPLIED_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How far each live replica of `down`'s slots got in its feeds (see
+/// `DataPlane::applied_from`), asked of all of them at once; this node
+/// answers for itself.
+async fn applied_from(shared: &Arc<Shared>, top: &Topology, down: NodeTag, live: &[NodeTag]) -> Vec<(NodeTag, u64)> {
+    let me = shared.tag.get().copied();
+    let replicas: BTreeSet<NodeTag> = top
+        .slots
+        .iter()
+        .filter(|s| s.replicas.first() == Some(&down))
+        .flat_map(|s| s.replicas.iter().copied())
+        .filter(|r| *r != down && live.contains(r))
+        .collect();
+    let asks: Vec<_> = replicas
+        .into_iter()
+        .map(|r| {
+            let shared = shared.clone();
+            let addr = top.member(r).map(|m| m.cluster.to_string());
+            tokio::spawn(async move {
+                if Some(r) == me {
+                    return (r, shared.data.applied_from(down));
+                }
+                let Some(addr) = addr else { return (r, 0) };
+                let mut link = Link::new(shared.net.clone(), shared.secret.clone(), addr, shared.nonces.clone());
+                match link.call(&Request::Applied { primary: down }, APPLIED_TIMEOUT).await {
+                    Ok(Response::Applied(at)) => (r, at),
+                    _ => (r, 0),
+                }
+            })
+        })
+        .collect();
+    let mut applied = Vec::with_capacity(asks.len());
+    for ask in asks {
+        if let Ok(answer) = ask.await {
+            applied.push(answer);
+        }
+    }
+    applied
 }
 
 /// Leader's membership pass period.

@@ -390,6 +390,11 @@ pub enum Request {
         user: String,
         resp3: bool,
     },
+    /// How far this node got in `primary`'s change feeds (the leader asks
+    /// before a failover; see `node::fail_over`).
+    Applied {
+        primary: crate::topology::NodeTag,
+    },
     /// PUBLISHed messages for this node's subscribers (see `bus`).
     Publish {
         messages: Vec<crate::bus::Message>,
@@ -426,6 +431,9 @@ pub enum Response {
     RelayAccepted,
     /// The messages were delivered here.
     Published,
+    /// The answer to `Applied`: the newest version (HLC) this node applied
+    /// from that primary's feeds, 0 when none.
+    Applied(u64),
     /// The leader's answer to `LeaseProbe`: the milliseconds left of its
     /// lease (0: it holds none, or is not the leader) and its applied index.
     Lease {

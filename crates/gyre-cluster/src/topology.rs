@@ -148,11 +148,19 @@ pub enum Command {
     Complete { moves: Vec<(u16, Vec<NodeTag>)> },
     /// `tag` is down (SWIM, past the node timeout; the leader proposes it).
     /// Each slot it leads whose replicas in `live` are a majority of its
-    /// list takes the first of them as primary under a new epoch; `tag`
-    /// goes last in the list (it comes back as a replica). A slot without
-    /// a live majority keeps its primary: no new primary could hold every
-    /// write a quorum acknowledged.
-    Failover { tag: NodeTag, live: Vec<NodeTag> },
+    /// list takes one of them as primary under a new epoch: the one that
+    /// got furthest in `tag`'s feeds by `applied` (each replica's answer,
+    /// see `DataPlane::applied_from`; one not named counts 0), the first
+    /// in the list among equals, as Raft's election restriction prefers
+    /// the most complete log. `tag` goes last in the list (it comes back
+    /// as a replica). A slot without a live majority keeps its primary: no
+    /// new primary could hold every write a quorum acknowledged.
+    Failover {
+        tag: NodeTag,
+        live: Vec<NodeTag>,
+        #[serde(default)]
+        applied: Vec<(NodeTag, u64)>,
+    },
 }
 
 /// For the log: a command in a line (a `Complete` names how many slots,
@@ -257,7 +265,7 @@ impl Topology {
                 Outcome::Done
             }
             Command::Complete { moves } => self.complete(moves),
-            Command::Failover { tag, live } => self.failover(*tag, live),
+            Command::Failover { tag, live, applied } => self.failover(*tag, live, applied),
         };
         for (s, b) in self.slots.iter_mut().zip(&before.slots) {
             if s.replicas.first() != b.replicas.first() {
@@ -340,7 +348,8 @@ impl Topology {
         Outcome::Done
     }
 
-    fn failover(&mut self, tag: NodeTag, live: &[NodeTag]) -> Outcome {
+    fn failover(&mut self, tag: NodeTag, live: &[NodeTag], applied: &[(NodeTag, u64)]) -> Outcome {
+        let got = |r: NodeTag| applied.iter().find(|(t, _)| *t == r).map_or(0, |(_, a)| *a);
         if !self.members.contains_key(&tag) {
             return Outcome::Refused(format!("no member {tag}"));
         }
@@ -353,7 +362,8 @@ impl Topology {
             if up.len() < s.replicas.len() / 2 + 1 {
                 continue;
             }
-            let new = up[0];
+            // The furthest; the first in the list among equals.
+            let new = up.iter().copied().rev().max_by_key(|r| got(*r)).expect("a majority is not empty");
             s.replicas.retain(|r| *r != tag && *r != new);
             s.replicas.insert(0, new);
             s.replicas.push(tag);
@@ -901,6 +911,57 @@ mod tests {
         join(&mut t, 3, 1);
         complete_all(&mut t);
         assert_balanced(&t);
+    }
+
+    /// A failover promotes, for each slot of the failed primary, the live
+    /// replica that got furthest in its feeds; among equals (or without
+    /// answers) the first in the slot's list; a slot without a live
+    /// majority keeps its primary.
+    #[test]
+    fn failover_promotes_the_live_replica_that_got_furthest() {
+        let mut t = Topology::default();
+        let tags: Vec<NodeTag> = (1..=5).map(|n| join(&mut t, n, 3)).collect();
+        complete_all(&mut t);
+        let down = tags[0];
+        let led: Vec<usize> = (0..t.slots.len()).filter(|&i| t.slots[i].replicas[0] == down).collect();
+        assert!(!led.is_empty());
+        let before = t.clone();
+        let live: Vec<NodeTag> = tags[1..].to_vec();
+        // Each slot's last replica got furthest.
+        let applied: Vec<(NodeTag, u64)> = tags.iter().map(|t| (*t, 100 + u64::from(t.0))).collect();
+        let mut furthest = before.clone();
+        let cmd = Command::Failover { tag: down, live: live.clone(), applied };
+        assert_eq!(furthest.apply(&cmd), Outcome::Done);
+        for &i in &led {
+            let was = &before.slots[i].replicas;
+            let want = *was[1..].iter().max_by_key(|r| 100 + u64::from(r.0)).unwrap();
+            let now = &furthest.slots[i].replicas;
+            assert_eq!(now[0], want, "slot {i}: {was:?} became {now:?}");
+            assert_eq!(now.last(), Some(&down), "the failed primary comes back last");
+            assert_eq!(furthest.slots[i].epoch, before.slots[i].epoch + 1);
+        }
+        // Without answers: the first live replica in the list.
+        let mut first = before.clone();
+        assert_eq!(first.apply(&Command::Failover { tag: down, live: live.clone(), applied: vec![] }), Outcome::Done);
+        for &i in &led {
+            assert_eq!(first.slots[i].replicas[0], before.slots[i].replicas[1], "slot {i}");
+        }
+        // The furthest replica down: the next furthest live one.
+        let mut without = before.clone();
+        let partial: Vec<NodeTag> = live.iter().copied().filter(|t| *t != tags[4]).collect();
+        let applied: Vec<(NodeTag, u64)> = tags.iter().map(|t| (*t, 100 + u64::from(t.0))).collect();
+        assert_eq!(without.apply(&Command::Failover { tag: down, live: partial.clone(), applied }), Outcome::Done);
+        for &i in &led {
+            let was = &before.slots[i].replicas;
+            let up: Vec<NodeTag> = was[1..].iter().copied().filter(|r| partial.contains(r)).collect();
+            if up.len() < was.len() / 2 + 1 {
+                assert_eq!(without.slots[i].replicas, *was, "slot {i} has no live majority");
+            } else {
+                let want = *up.iter().max_by_key(|r| r.0).unwrap();
+                assert_eq!(without.slots[i].replicas[0], want, "slot {i}");
+            }
+        }
+        furthest.check().unwrap();
     }
 
     #[test]

@@ -72,6 +72,9 @@ struct Member {
     disk: Mutex<Disk>,
     feeds: Mutex<Vec<Arc<FeedState>>>,
     frozen: Mutex<BTreeSet<u16>>,
+    /// Per primary: the furthest position of its log applied from its
+    /// feeds (what `DataPlane::applied_from` answers).
+    applied: Mutex<HashMap<NodeTag, u64>>,
 }
 
 impl Member {
@@ -295,11 +298,20 @@ impl DataPlane for ReplData {
                         Frame::Ack(_) => return,
                     }
                 };
+                {
+                    let mut applied = member.applied.lock().unwrap();
+                    let furthest = applied.entry(from).or_default();
+                    *furthest = (*furthest).max(upto);
+                }
                 if send(&mut link, &Frame::Ack(upto)).await.is_err() {
                     return;
                 }
             }
         })
+    }
+
+    fn applied_from(&self, primary: NodeTag) -> u64 {
+        self.member.applied.lock().unwrap().get(&primary).copied().unwrap_or(0)
     }
 
     fn catch_up(
@@ -504,17 +516,17 @@ struct World {
 
 /// Whether every slot's primary in `n`'s map is up, current and caught up.
 fn serving(nodes: &HashMap<u16, Cluster>, up: &[u16]) -> bool {
-    let by_tag: HashMap<NodeTag, u16> = nodes.iter().filter_map(|(n, c)| c.tag().map(|t| (t, *n))).collect();
     let Some(view) = up.first().and_then(|n| nodes.get(n)) else { return false };
     let t = view.topology();
-    (0..SLOTS as u16).all(|s| {
-        t.slots[s as usize].replicas.first().and_then(|p| by_tag.get(p)).is_some_and(|p| {
-            up.contains(p)
-                && nodes[p].map_is_current()
-                && !nodes[p].catching_up(s)
-                && nodes[p].topology().version == t.version
-        })
-    })
+    // The members that may serve (checked once, not per slot: this runs
+    // at every step of the simulation).
+    let ready: HashMap<NodeTag, &Cluster> = nodes
+        .iter()
+        .filter(|(n, c)| up.contains(n) && c.map_is_current() && c.topology().version == t.version)
+        .filter_map(|(_, c)| c.tag().map(|tag| (tag, c)))
+        .collect();
+    (0..SLOTS as u16)
+        .all(|s| t.slots[s as usize].replicas.first().and_then(|p| ready.get(p)).is_some_and(|c| !c.catching_up(s)))
 }
 
 /// Steps until `f` holds (at most `sim_secs` of simulated time), the

@@ -124,6 +124,9 @@ impl DataPlane for SimData {
     fn follow(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
         NoData.follow(from, slots, link)
     }
+    fn applied_from(&self, primary: NodeTag) -> u64 {
+        NoData.applied_from(primary)
+    }
     fn catch_up(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, Result<(), String>> {
         NoData.catch_up(from, slots, link)
     }

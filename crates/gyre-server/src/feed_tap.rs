@@ -363,6 +363,9 @@ pub struct Applied {
     /// Keys and tombstones a replica forgot at the end of a copy (see
     /// `slot_transfer::forget_unnamed`).
     pub forgotten: usize,
+    /// The newest version (its HLC) among the records taken (applied,
+    /// held or a gap): how far the sender's stream got here.
+    pub newest: u64,
 }
 
 /// How a receiver checks the versions it is sent against its own clock.
@@ -411,6 +414,7 @@ pub fn apply_stream(
             done.drift_refused += 1;
             continue;
         }
+        done.newest = done.newest.max(d.mutation.version().hlc());
         match ks.apply_fed(&d.mutation, prev, &mut log) {
             Fed::Applied => done.applied += 1,
             Fed::Held => done.held += 1,

@@ -113,6 +113,11 @@ pub struct Replication {
     /// `sloppy-quorum`: a replica whose feed is parked counts as holding
     /// the writes its hints keep.
     pub sloppy: std::sync::atomic::AtomicBool,
+    /// As a replica, per primary: the newest version (HLC) applied from
+    /// its feeds since this process started (`DataPlane::applied_from`:
+    /// a failover promotes the replica that got furthest). Kept after a
+    /// feed ends: that is when it is asked.
+    applied_from: parking_lot::Mutex<std::collections::HashMap<NodeTag, Arc<AtomicU64>>>,
 }
 
 /// A parked feed: its slots, when it broke, and what it kept.
@@ -123,6 +128,11 @@ struct ParkedFeed {
 }
 
 impl Replication {
+    /// How far this node got in `primary`'s feeds (see `applied_from`).
+    pub fn applied_from(&self, primary: NodeTag) -> u64 {
+        self.applied_from.lock().get(&primary).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
     /// Feeds kept to resume (INFO).
     pub fn parked_feeds(&self) -> usize {
         self.parked.lock().len()
@@ -842,7 +852,9 @@ pub async fn follow(shared: Arc<Shared>, from: NodeTag, slots: Vec<u16>, link: B
         }
     };
     tracing::info!(from = %from, slots = slots.len(), "replication: following a primary");
-    match receive_slots_fenced(&shared, link, &fence, None, Some(&slots)).await {
+    let furthest = Arc::clone(face.replication.applied_from.lock().entry(from).or_default());
+    let follows = crate::slot_transfer::Follows { slots: &slots, furthest: &furthest };
+    match receive_slots_fenced(&shared, link, &fence, None, Some(follows)).await {
         Ok(applied) => {
             face.replication.records_in.fetch_add(applied.applied as u64, Ordering::Relaxed);
         }

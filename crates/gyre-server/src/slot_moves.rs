@@ -188,6 +188,11 @@ impl DataPlane for ServerDataPlane {
         })
     }
 
+    fn applied_from(&self, primary: NodeTag) -> u64 {
+        let shared = self.shared.upgrade();
+        shared.and_then(|s| s.cluster.get().map(|face| face.replication.applied_from(primary))).unwrap_or(0)
+    }
+
     fn follow(&self, from: NodeTag, slots: Vec<u16>, link: BoxStream) -> BoxFuture<'static, ()> {
         let shared = self.shared.clone();
         Box::pin(async move {

@@ -789,21 +789,32 @@ pub async fn receive_slots<L: AsyncRead + AsyncWrite + Unpin>(
     receive_slots_fenced(shared, link, &|| Ok(()), None, None).await
 }
 
+/// A replica's feed, for [`receive_slots_fenced`]: the slots it carries
+/// (of database 0), and where to note how far it got.
+#[derive(Clone, Copy)]
+pub struct Follows<'a> {
+    pub slots: &'a [u16],
+    /// Raised to the newest version (HLC) of the records applied and made
+    /// durable here (see `DataPlane::applied_from`).
+    pub furthest: &'a std::sync::atomic::AtomicU64,
+}
+
 /// [`receive_slots`], asking `fence` before each frame is applied and
 /// acknowledged whether the source may still send here (a replica stops
 /// acknowledging a primary the topology has deposed), and giving up when
 /// no frame arrives for `idle` (a copy whose sender stalled). With
-/// `forgets` (a replica's feed: the slots it carries, of database 0), a
-/// copy that ends with a version ([`Frame::Copied`]) makes this node
-/// forget what it holds of those slots that the stream did not name and
-/// that is older than that version ([`forget_unnamed`]).
+/// `follows` (a replica's feed), a copy that ends with a version
+/// ([`Frame::Copied`]) makes this node forget what it holds of the feed's
+/// slots that the stream did not name and that is older than that version
+/// ([`forget_unnamed`]), and the feed's progress is noted as it goes.
 pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     link: L,
     fence: &(dyn Fn() -> Result<(), String> + Send + Sync),
     idle: Option<Duration>,
-    forgets: Option<&[u16]>,
+    follows: Option<Follows<'_>>,
 ) -> Result<Applied, TransferError> {
+    let forgets = follows.map(|f| f.slots);
     let (rx, mut tx) = tokio::io::split(link);
     // Buffered: frames already received are applied together, made durable
     // with one log write and acknowledged once (acknowledgements are
@@ -880,6 +891,7 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
                     total.applied += applied.applied;
                     total.held += applied.held;
                     total.gaps += applied.gaps;
+                    total.newest = total.newest.max(applied.newest);
                 }
                 Frame::Copied(before) => {
                     if let (Some(slots), Some(before), Some(named)) = (forgets, before, named.take()) {
@@ -899,6 +911,9 @@ pub async fn receive_slots_fenced<L: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         ticket.durable(&shared.persistence).await.map_err(TransferError::NotDurable)?;
+        if let Some(f) = follows {
+            f.furthest.fetch_max(total.newest, std::sync::atomic::Ordering::Relaxed);
+        }
         fence().map_err(TransferError::Fenced)?;
         if let Some(wal) = wal.as_ref().filter(|_| !ended) {
             logged = logged.max(ticket.lsn().map_or(0, |l| l.0));
@@ -1074,8 +1089,21 @@ mod tests {
         slot: SlotId,
         link: tokio::io::DuplexStream,
     ) -> tokio::task::JoinHandle<Result<Applied, TransferError>> {
+        follow_noting(replica, slot, link, Arc::default())
+    }
+
+    /// [`follow`], noting how far the feed got in `furthest`.
+    fn follow_noting(
+        replica: &Arc<Shared>,
+        slot: SlotId,
+        link: tokio::io::DuplexStream,
+        furthest: Arc<std::sync::atomic::AtomicU64>,
+    ) -> tokio::task::JoinHandle<Result<Applied, TransferError>> {
         let replica = Arc::clone(replica);
-        tokio::spawn(async move { receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(&[slot.0])).await })
+        tokio::spawn(async move {
+            let follows = Follows { slots: &[slot.0], furthest: &furthest };
+            receive_slots_fenced(&replica, link, &|| Ok(()), None, Some(follows)).await
+        })
     }
 
     /// Waits (the thread sleeps: the feed runs on another worker) until
@@ -1286,7 +1314,8 @@ mod tests {
         primary.ks.clock().observe(replica.ks.next_version(crate::runtime::unix_ms()));
         let slot = SlotId::of(&key("both0"));
         let (a, b) = tokio::io::duplex(1 << 16);
-        let receiving = follow(&replica, slot, b);
+        let furthest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let receiving = follow_noting(&replica, slot, b, Arc::clone(&furthest));
         let copied = Arc::new(AtomicBool::new(false));
         let sending = {
             let (primary, copied) = (Arc::clone(&primary), Arc::clone(&copied));
@@ -1314,6 +1343,14 @@ mod tests {
         assert_eq!(value(&replica, &key("extra2")), None);
         assert!(value(&replica, b"{elsewhere}k").is_some(), "another slot is left alone");
         assert_eq!(replica.ks.slot_digest(0, slot), primary.ks.slot_digest(0, slot), "the tombstone went too");
+        // How far the feed got (what a failover ranks replicas by): the
+        // newest write it carried.
+        let newest = primary.ks.db(0).lock(slot).key_version(slot, &key("during")).hlc();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while furthest.load(Ordering::SeqCst) != newest {
+            assert!(Instant::now() < deadline, "the feed's progress stayed at {furthest:?}, not {newest}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         sending.abort();
         let _ = receiving.await;
     }
