@@ -40,7 +40,7 @@ pub use evict::{EvictConfig, Evicted, EvictionPool, Policy};
 pub use hlc::{ClockDrift, Hlc, NodeTag, Version};
 pub use keyspace::{
     seed_key_hasher, Db, Detached, Fed, Job, Keyspace, KeyspaceStats, MultiGuard, Now, Sequential, Shard, Workers,
-    DB_COUNT, DIGEST_BUCKETS, PREFETCH_KEYS_MAX,
+    DB_COUNT, DIGEST_BUCKETS, PREFETCH_KEYS_MAX, PREFETCH_SHARD_KEYS_MIN,
 };
 pub use mutation::{DbIndex, Mutation, MutationLog, MutationRef};
 pub use slot::SlotId;

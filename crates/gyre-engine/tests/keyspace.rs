@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
-use gyre_engine::{Keyspace, Mutation, MutationLog, Now, SlotId, Value, Version, NO_EXPIRY};
+use gyre_engine::{
+    Keyspace, Mutation, MutationLog, Now, SlotId, Value, Version, NO_EXPIRY, PREFETCH_KEYS_MAX, PREFETCH_SHARD_KEYS_MIN,
+};
 use proptest::prelude::*;
 
 fn set(ks: &Keyspace, log: &mut MutationLog, key: &[u8], value: &[u8], expire_at_ms: u64, now: u64) {
@@ -439,28 +441,35 @@ fn prefetch_changes_nothing_and_skips_a_shard_held_elsewhere() {
     let ks = Keyspace::new();
     let mut log = MutationLog::new();
     // Short keys (inline in their node) and long ones (behind a pointer),
-    // present and absent, one repeated, more than one prefetch takes.
+    // present and absent, one repeated, more than one prefetch takes, all
+    // in one shard (one hash tag).
     let keys: Vec<Vec<u8>> = (0..40)
-        .map(|i| if i % 2 == 0 { format!("k{i}") } else { format!("a-key-long-enough-for-the-heap:{i}") }.into_bytes())
+        .map(|i| if i % 2 == 0 { format!("{{t}}k{i}") } else { format!("{{t}}a-key-long-enough-for-the-heap:{i}") })
+        .map(String::into_bytes)
         .collect();
     for k in keys.iter().step_by(3) {
         set(&ks, &mut log, k, b"v", NO_EXPIRY, 1_000);
     }
-    let before: Vec<Option<Value>> = keys.iter().map(|k| get(&ks, k, 1_000)).collect();
     let mut refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-    refs.push(b"k0");
-    refs.push(b"");
-    ks.prefetch(0, &refs);
+    refs.push(b"{t}k0");
+    // A keyspace that stays in the caches gets no hints.
+    assert_eq!(ks.prefetch(0, &refs), 0);
+    // Past the bound, hints for as many keys as one prefetch takes.
+    for i in 0..PREFETCH_SHARD_KEYS_MIN {
+        set(&ks, &mut log, format!("{{t}}fill{i}").as_bytes(), b"v", NO_EXPIRY, 1_000);
+    }
+    let before: Vec<Option<Value>> = keys.iter().map(|k| get(&ks, k, 1_000)).collect();
+    let logged = log.decode_all().len();
+    assert_eq!(ks.prefetch(0, &refs), PREFETCH_KEYS_MAX);
+    assert_eq!(ks.prefetch(0, &refs[..3]), 3);
     // A shard held by another guard (here, this thread's own: a blocking
     // lock would never return) is passed over.
-    let held = SlotId::of(&keys[0]);
     {
-        let _guard = ks.db(0).lock(held);
-        ks.prefetch(0, &refs);
-        ks.prefetch(5, &refs);
+        let _guard = ks.db(0).lock(SlotId::of(b"{t}"));
+        assert_eq!(ks.prefetch(0, &refs), 0);
     }
+    assert_eq!(ks.prefetch(5, &refs), 0, "an empty database");
     let after: Vec<Option<Value>> = keys.iter().map(|k| get(&ks, k, 1_000)).collect();
     assert_eq!(before, after);
-    assert_eq!(ks.db(0).len(), keys.iter().step_by(3).count());
-    assert_eq!(log.decode_all().len(), keys.iter().step_by(3).count(), "prefetching logged nothing");
+    assert_eq!(log.decode_all().len(), logged, "prefetching logged nothing");
 }

@@ -271,6 +271,13 @@ impl Keyspace {
 
 /// The most keys one [`Keyspace::prefetch`] warms.
 pub const PREFETCH_KEYS_MAX: usize = 32;
+/// [`Keyspace::prefetch`] gives no hints while the shard of its first key
+/// holds fewer keys than this (about 32,000 keys in the database, keys
+/// spreading evenly over shards): such a keyspace mostly stays in the CPU's
+/// caches, and the hints would cost more than they save (about 700
+/// instructions a command: 5-7% of pipelined throughput with 1,000 keys,
+/// against up to twice the throughput with 100,000; docs/BENCHMARKS.md).
+pub const PREFETCH_SHARD_KEYS_MIN: usize = 512;
 
 impl Keyspace {
     /// Warms the CPU's cache for lookups of `keys` (at most
@@ -284,8 +291,10 @@ impl Keyspace {
     /// instead: the 16 headers are asked for together, then the 16 buckets,
     /// and so on, so the misses of a stage overlap and the batch waits for
     /// about four. A hint changes nothing the program sees; a shard another
-    /// thread holds is skipped rather than waited for.
-    pub fn prefetch(&self, db: DbIndex, keys: &[&[u8]]) {
+    /// thread holds is skipped rather than waited for; a small keyspace gets
+    /// none ([`PREFETCH_SHARD_KEYS_MIN`]). Returns how many of `keys` got
+    /// hints.
+    pub fn prefetch(&self, db: DbIndex, keys: &[&[u8]]) -> usize {
         let keys = &keys[..keys.len().min(PREFETCH_KEYS_MAX)];
         let mut at = [(0usize, 0usize, 0u64); PREFETCH_KEYS_MAX];
         let mut guards: [Option<MutexGuard<'_, Shard>>; SHARD_COUNT] = std::array::from_fn(|_| None);
@@ -296,6 +305,7 @@ impl Keyspace {
             let shard = shard_of(slot);
             if guards[shard].is_none() {
                 match shards[shard].try_lock() {
+                    Some(g) if n == 0 && g.len() < PREFETCH_SHARD_KEYS_MIN => return 0,
                     Some(g) => guards[shard] = Some(g),
                     None => continue,
                 }
@@ -310,6 +320,7 @@ impl Keyspace {
                 }
             }
         }
+        n
     }
 }
 
