@@ -120,6 +120,12 @@ pub struct Replication {
     applied_from: parking_lot::Mutex<std::collections::HashMap<NodeTag, Arc<AtomicU64>>>,
 }
 
+/// How many of `peers` hold `slot` (None: any slot) through feed position
+/// `position`.
+fn held_by(peers: &[Arc<Peer>], slot: Option<u16>, position: u64) -> usize {
+    peers.iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count()
+}
+
 /// A parked feed: its slots, when it broke, and what it kept.
 struct ParkedFeed {
     slots: Vec<u16>,
@@ -294,7 +300,7 @@ impl Replication {
     /// How many replicas (other than this node) hold `slot` (None: any
     /// slot) through feed position `position`.
     pub fn holding(&self, slot: Option<u16>, position: u64) -> usize {
-        self.peers.read().iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count()
+        held_by(&self.peers.read(), slot, position)
     }
 
     /// [`Replication::holding`], for a write's `write-consistency`: with
@@ -302,8 +308,7 @@ impl Replication {
     /// not count them: they do not hold it).
     fn holding_for_write(&self, slot: Option<u16>, position: u64) -> usize {
         let peers = self.peers.read();
-        let held = peers.iter().filter(|p| slot.is_none_or(|s| p.carries(s)) && p.holds(position)).count();
-        held + self.hinted(&peers, slot)
+        held_by(&peers, slot, position) + self.hinted(&peers, slot)
     }
 
     /// How many replicas hold everything through feed position `position`

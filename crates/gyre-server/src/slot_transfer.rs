@@ -111,9 +111,8 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Res
     if let Frame::Records(b) = frame {
         if b.len() > ONE_WRITE_BYTES_MAX {
             // Header and payload in two writes, without copying the payload.
-            let (header, payload) = frame_parts(frame)?;
-            w.write_all(&header).await?;
-            w.write_all(&payload).await?;
+            w.write_all(&frame_header(KIND_RECORDS, b)?).await?;
+            w.write_all(b).await?;
             w.flush().await?;
             return Ok(());
         }
@@ -125,43 +124,46 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> Res
 async fn write_frames<W: AsyncWrite + Unpin>(w: &mut W, frames: &[Frame]) -> Result<(), TransferError> {
     let mut out = Vec::new();
     for frame in frames {
-        let (header, payload) = frame_parts(frame)?;
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&payload);
+        let mut small = [0u8; 10];
+        let (kind, payload) = frame_parts(frame, &mut small);
+        out.extend_from_slice(&frame_header(kind, payload)?);
+        out.extend_from_slice(payload);
     }
     w.write_all(&out).await?;
     w.flush().await?;
     Ok(())
 }
 
-/// A frame's header, and its payload (numbers encoded in place).
-fn frame_parts(frame: &Frame) -> Result<([u8; 9], std::borrow::Cow<'_, [u8]>), TransferError> {
-    let (kind, payload): (u8, &[u8]) = match frame {
+/// A frame's kind and payload (the numbers encoded in `small`).
+fn frame_parts<'a>(frame: &'a Frame, small: &'a mut [u8; 10]) -> (u8, &'a [u8]) {
+    match frame {
         Frame::Records(b) => (KIND_RECORDS, b),
-        Frame::Copied(_) => (KIND_COPIED, &[]),
-        Frame::End => (KIND_END, &[]),
-        Frame::Ack(_) => (KIND_ACK, &[]),
-        Frame::Synced(_) => (KIND_SYNCED, &[]),
-    };
-    // The payloads that are numbers.
-    let payload: std::borrow::Cow<'_, [u8]> = match frame {
-        Frame::Ack(seq) | Frame::Synced(seq) => seq.to_le_bytes().to_vec().into(),
+        Frame::Copied(None) => (KIND_COPIED, &[]),
         Frame::Copied(Some(v)) => {
-            let mut small = v.hlc().to_le_bytes().to_vec();
-            small.extend_from_slice(&v.node().to_le_bytes());
-            small.into()
+            small[..8].copy_from_slice(&v.hlc().to_le_bytes());
+            small[8..].copy_from_slice(&v.node().to_le_bytes());
+            (KIND_COPIED, &small[..])
         }
-        _ => payload.into(),
-    };
+        Frame::End => (KIND_END, &[]),
+        Frame::Ack(seq) | Frame::Synced(seq) => {
+            small[..8].copy_from_slice(&seq.to_le_bytes());
+            let kind = if matches!(frame, Frame::Ack(_)) { KIND_ACK } else { KIND_SYNCED };
+            (kind, &small[..8])
+        }
+    }
+}
+
+/// The header of a frame of `kind` carrying `payload`.
+fn frame_header(kind: u8, payload: &[u8]) -> Result<[u8; 9], TransferError> {
     if payload.len() > FRAME_BYTES_MAX {
         return Err(TransferError::FrameTooLarge(payload.len()));
     }
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), &payload);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&[kind]), payload);
     let mut header = [0u8; 9];
     header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     header[4..8].copy_from_slice(&crc.to_le_bytes());
     header[8] = kind;
-    Ok((header, payload))
+    Ok(header)
 }
 
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, TransferError> {
